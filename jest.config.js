@@ -1,0 +1,29 @@
+// Two projects: unit tests beside the code (no services) and e2e tests under test/ (PostgreSQL, chain, HTTP).
+// npm test runs both; test/global-setup.ts starts a throwaway PostgreSQL unless TEST_DATABASE_URL is set.
+const moduleNameMapper = {
+  '^@lethe/(merkle|ledger|chain|unlearning|verifier)$': '<rootDir>/libs/$1/src/index.ts',
+};
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.json' }],
+};
+module.exports = {
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
+  projects: [
+    {
+      displayName: 'unit',
+      testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'],
+      transform,
+      moduleNameMapper,
+      testEnvironment: 'node',
+    },
+    {
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      transform,
+      moduleNameMapper,
+      testEnvironment: 'node',
+      testTimeout: 120000,
+    },
+  ],
+};
