@@ -4,9 +4,10 @@ const moduleNameMapper = {
   '^@lethe/(merkle|ledger|chain|unlearning|verifier)$': '<rootDir>/libs/$1/src/index.ts',
 };
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.json' }],
+  '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
 };
 module.exports = {
+  testTimeout: 120000,
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   projects: [
@@ -23,7 +24,6 @@ module.exports = {
       transform,
       moduleNameMapper,
       testEnvironment: 'node',
-      testTimeout: 120000,
     },
   ],
 };

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../libs/ledger/src/embedded-postgres';
@@ -10,6 +10,7 @@ import { startEmbeddedPostgres } from '../libs/ledger/src/embedded-postgres';
 export default async function globalSetup(): Promise<void> {
   if (process.env.TEST_DATABASE_URL) return;
   const dir = mkdtempSync(join(tmpdir(), 'lethe-test-pg-'));
+  chmodSync(dir, 0o755); // as root, PostgreSQL runs as its own user, which must reach the cluster's folder
   const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
   process.env.TEST_DATABASE_URL = db.url;
   (globalThis as { __LETHE_TEST_PG__?: { stop(): Promise<void> } }).__LETHE_TEST_PG__ = db;

@@ -1,0 +1,62 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { LedgerError, LedgerErrorCode } from '@lethe/ledger';
+import { MerkleError } from '@lethe/merkle';
+import type { Response } from 'express';
+
+const LEDGER_STATUS: Record<LedgerErrorCode, number> = {
+  INVALID_ARGUMENT: HttpStatus.BAD_REQUEST,
+  INVALID_EVENT: HttpStatus.BAD_REQUEST,
+  OUT_OF_RANGE: HttpStatus.BAD_REQUEST,
+  CORRUPT: HttpStatus.INTERNAL_SERVER_ERROR,
+  UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
+};
+
+/** Maps the libraries' domain errors (and Nest's own) to `{statusCode, error, message}` JSON. */
+@Catch()
+export class DomainExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const { statusCode, message } = this.describe(exception);
+    if (statusCode >= 500) this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    response.status(statusCode).json({ statusCode, error: statusName(statusCode), message });
+  }
+
+  private describe(exception: unknown): { statusCode: number; message: string } {
+    if (exception instanceof HttpException) {
+      const body = exception.getResponse();
+      const message =
+        typeof body === 'string'
+          ? body
+          : Array.isArray((body as { message?: unknown }).message)
+            ? ((body as { message: string[] }).message).join('; ')
+            : String((body as { message?: unknown }).message ?? exception.message);
+      return { statusCode: exception.getStatus(), message };
+    }
+    if (exception instanceof LedgerError) {
+      const statusCode = LEDGER_STATUS[exception.code];
+      return { statusCode, message: statusCode >= 500 ? 'internal error: the ledger failed a consistency check' : exception.message };
+    }
+    if (exception instanceof MerkleError && exception.code === 'INVALID_ARGUMENT') {
+      return { statusCode: HttpStatus.BAD_REQUEST, message: exception.message };
+    }
+    return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'internal error' };
+  }
+}
+
+function statusName(statusCode: number): string {
+  const names: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    409: 'Conflict',
+    413: 'Payload Too Large',
+    422: 'Unprocessable Entity',
+    429: 'Too Many Requests',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  };
+  return names[statusCode] ?? (statusCode >= 500 ? 'Internal Server Error' : 'Bad Request');
+}

@@ -1,0 +1,40 @@
+import { ConfigError, loadConfig } from './config';
+
+describe('loadConfig', () => {
+  it('uses the embedded defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toMatch(/data$/);
+    expect(config.chain.rpcUrl).toBeUndefined();
+    expect(config.chain.chainPort).toBe(8545);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'not a url'],
+    ['LOG_LEVEL', 'loud'],
+    ['ANCHOR_EVERY_ENTRIES', '0'],
+    ['CONTRACT_ADDRESS', '0x123'],
+    ['ANCHORING', 'maybe'],
+  ])('stops on a bad %s (%s) with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}:`));
+  });
+
+  it('requires a contract and a key with RPC_URL, and never shows the key', () => {
+    expect(() => loadConfig({ RPC_URL: 'http://127.0.0.1:8545' })).toThrow(/^CONTRACT_ADDRESS:/);
+    const secret = 'ab'.repeat(31);
+    try {
+      loadConfig({ ANCHORER_PRIVATE_KEY: secret });
+      throw new Error('accepted a short key');
+    } catch (error) {
+      expect((error as Error).message).toMatch(/^ANCHORER_PRIVATE_KEY:/);
+      expect((error as Error).message).not.toContain(secret);
+    }
+  });
+});

@@ -1,0 +1,117 @@
+import { resolve } from 'node:path';
+
+export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
+
+/** The service's configuration, read once from the environment at start-up. */
+export interface AppConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** postgres://...; undefined means: start the embedded PostgreSQL in DATA_DIR. */
+  databaseUrl?: string;
+  /** Port of the embedded PostgreSQL; 0 picks a free one. */
+  embeddedPostgresPort: number;
+  logLevel: LogLevel;
+  chain: ChainConfig;
+}
+
+export interface ChainConfig {
+  /** An EVM JSON-RPC URL; undefined means: start a local Hardhat node on chainPort and deploy there. */
+  rpcUrl?: string;
+  chainPort: number;
+  contractAddress?: string;
+  /** Hex private key of the anchorer. Never logged. */
+  anchorerPrivateKey?: string;
+  anchorerKeystore?: string;
+  anchorerKeystorePassword?: string;
+  anchorEveryEntries: number;
+  anchorEverySeconds: number;
+  anchorConfirmations: number;
+  /** Set to false to run without any chain (ANCHORING=off). */
+  enabled: boolean;
+}
+
+/** A bad variable: the process stops with this message, naming it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readString(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+function readUrl(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = readString(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `is not a URL`);
+  }
+  if (!protocols.includes(url.protocol)) throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  return raw;
+}
+
+/** Reads and checks every variable; throws ConfigError naming the first bad one. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const host = readString(env, 'HOST') ?? '127.0.0.1';
+  const logLevel = (readString(env, 'LOG_LEVEL') ?? 'log') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const contractAddress = readString(env, 'CONTRACT_ADDRESS');
+  if (contractAddress !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(contractAddress))
+    throw new ConfigError('CONTRACT_ADDRESS', 'must be a 0x-prefixed 20-byte hex address');
+  const anchorerPrivateKey = readString(env, 'ANCHORER_PRIVATE_KEY');
+  if (anchorerPrivateKey !== undefined && !/^(0x)?[0-9a-fA-F]{64}$/.test(anchorerPrivateKey))
+    throw new ConfigError('ANCHORER_PRIVATE_KEY', 'must be 32 bytes of hex (the value is not shown)');
+  const anchoring = readString(env, 'ANCHORING') ?? 'on';
+  if (anchoring !== 'on' && anchoring !== 'off') throw new ConfigError('ANCHORING', 'must be "on" or "off"');
+  const rpcUrl = readUrl(env, 'RPC_URL', ['http:', 'https:', 'ws:', 'wss:']);
+  const chain: ChainConfig = {
+    rpcUrl,
+    chainPort: readInteger(env, 'CHAIN_PORT', 8545, 1, 65535),
+    contractAddress,
+    anchorerPrivateKey,
+    anchorerKeystore: readString(env, 'ANCHORER_KEYSTORE'),
+    anchorerKeystorePassword: env.ANCHORER_KEYSTORE_PASSWORD,
+    anchorEveryEntries: readInteger(env, 'ANCHOR_EVERY_ENTRIES', 1000, 1, 10_000_000),
+    anchorEverySeconds: readInteger(env, 'ANCHOR_EVERY_SECONDS', 30, 1, 86_400),
+    anchorConfirmations: readInteger(env, 'ANCHOR_CONFIRMATIONS', 1, 1, 1000),
+    enabled: anchoring === 'on',
+  };
+  if (rpcUrl !== undefined && chain.enabled) {
+    if (!contractAddress) throw new ConfigError('CONTRACT_ADDRESS', 'is required when RPC_URL is set (deploy with npm run deploy)');
+    if (!anchorerPrivateKey && !chain.anchorerKeystore)
+      throw new ConfigError('ANCHORER_PRIVATE_KEY', 'or ANCHORER_KEYSTORE is required when RPC_URL is set');
+    if (chain.anchorerKeystore && chain.anchorerKeystorePassword === undefined)
+      throw new ConfigError('ANCHORER_KEYSTORE_PASSWORD', 'is required with ANCHORER_KEYSTORE');
+  }
+  return {
+    port: readInteger(env, 'PORT', 3000, 0, 65535),
+    host,
+    dataDir: resolve(readString(env, 'DATA_DIR') ?? './data'),
+    databaseUrl: readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    embeddedPostgresPort: readInteger(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
+    logLevel,
+    chain,
+  };
+}

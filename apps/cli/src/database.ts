@@ -1,0 +1,49 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { EMBEDDED_DATABASE_NAME, embeddedInfoPath, ensureDatabase } from '../../api/src/database/database';
+
+/**
+ * The service's database, as the CLI finds it: --database-url / DATABASE_URL; else the embedded
+ * PostgreSQL of a running service (DATA_DIR/embedded-postgres.json); else the embedded cluster in
+ * DATA_DIR started just for this command.
+ */
+export async function connectToServiceDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<{
+  dataSource: DataSource;
+  close(): Promise<void>;
+}> {
+  if (options.databaseUrl) {
+    const dataSource = await openDatabase({ url: options.databaseUrl, poolSize: 2 });
+    return { dataSource, close: () => dataSource.destroy() };
+  }
+  const info = embeddedInfoPath(options.dataDir);
+  if (existsSync(info)) {
+    const { url, pid } = JSON.parse(readFileSync(info, 'utf8')) as { url: string; pid: number };
+    if (isAlive(pid)) {
+      const dataSource = await openDatabase({ url, poolSize: 2 });
+      return { dataSource, close: () => dataSource.destroy() };
+    }
+  }
+  const clusterDir = join(options.dataDir, 'postgres');
+  if (!existsSync(join(clusterDir, 'PG_VERSION')))
+    throw new Error(`no database: set DATABASE_URL, or DATA_DIR to the service's data directory (${options.dataDir} has none)`);
+  const embedded = await startEmbeddedPostgres({ dataDir: clusterDir });
+  const dataSource = await openDatabase({ url: await ensureDatabase(embedded.url, EMBEDDED_DATABASE_NAME), poolSize: 2 });
+  return {
+    dataSource,
+    close: async () => {
+      await dataSource.destroy();
+      await embedded.stop();
+    },
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

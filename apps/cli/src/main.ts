@@ -1,0 +1,18 @@
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { buildFsckCommand } from './commands/fsck.command';
+
+/** lethe-audit: the operator's and auditor's command line. */
+export function buildProgram(): Command {
+  return new Command('lethe-audit')
+    .description('Lethe: check the ledger of what models learned and unlearned')
+    .addCommand(buildFsckCommand())
+    .showHelpAfterError();
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    process.stderr.write(`lethe-audit: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  });

@@ -1,0 +1,57 @@
+import { DataSource, DataSourceOptions, MigrationInterface } from 'typeorm';
+import { CheckpointEntity, LedgerHeadEntity } from './checkpoint.entity';
+import { LedgerEntryEntity } from './ledger-entry.entity';
+import { MerkleNodeEntity } from './merkle-node.entity';
+import { CreateLedger1764216000000 } from './migrations/1764216000000-create-ledger';
+
+/** The ledger's tables and migrations, for a service that adds its own. */
+export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
+export const LEDGER_MIGRATIONS: (new () => MigrationInterface)[] = [CreateLedger1764216000000];
+
+/** Advisory lock key under which migrations run ("lethe" in ASCII). */
+const MIGRATION_LOCK = 0x6c65746865;
+
+export interface DatabaseOptions {
+  url: string;
+  /** Extra entities and migrations of the caller (the API's datasets, models, ...). */
+  entities?: DataSourceOptions['entities'];
+  migrations?: (new () => MigrationInterface)[];
+  poolSize?: number;
+}
+
+/**
+ * A TypeORM data source on PostgreSQL, with the schema brought up to date by migrations
+ * (never `synchronize`). Each migration runs in its own transaction.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<DataSource> {
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: options.url,
+    entities: [...LEDGER_ENTITIES, ...((options.entities as []) ?? [])],
+    migrations: [...LEDGER_MIGRATIONS, ...(options.migrations ?? [])],
+    migrationsTableName: 'lethe_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+    extra: { max: options.poolSize ?? 10 },
+  });
+  await dataSource.initialize();
+  // Several processes may start at once on one database: migrate under an advisory lock, held on its
+  // own connection while TypeORM migrates on another, so that exactly one of them runs each migration.
+  const lock = dataSource.createQueryRunner();
+  try {
+    await lock.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await dataSource.runMigrations();
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } catch (error) {
+    await lock.release();
+    await dataSource.destroy();
+    throw error;
+  }
+  await lock.release();
+  return dataSource;
+}

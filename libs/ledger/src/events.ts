@@ -1,0 +1,202 @@
+import { LedgerError } from './errors';
+
+/** Every kind of entry in the log. The list only grows; a type's fields change only with its `version`. */
+export const LEDGER_EVENT_TYPES = [
+  'DATASET_REGISTERED',
+  'SAMPLES_COMMITTED',
+  'BATCH_LEARNED',
+  'CHECKPOINT_SAVED',
+  'MODEL_PUBLISHED',
+  'FORGET_REQUESTED',
+  'UNLEARN_COMPLETED',
+  'ANCHORED',
+] as const;
+export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
+
+/** A JSON value as RFC 8785 can encode it (no undefined, no bigint, finite numbers). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+interface EventBase<T extends LedgerEventType> {
+  type: T;
+  version: 1;
+}
+
+type Hex = string;
+
+export interface DatasetRegistered extends EventBase<'DATASET_REGISTERED'> {
+  datasetId: string;
+  name: string;
+  features: number;
+  classes: number;
+}
+export interface SamplesCommitted extends EventBase<'SAMPLES_COMMITTED'> {
+  datasetId: string;
+  /** RFC 9162 root over the leaves hashLeaf(commitment), in upload order. */
+  commitmentsRoot: Hex;
+  count: number;
+}
+export interface BatchLearned extends EventBase<'BATCH_LEARNED'> {
+  modelId: string;
+  modelVersion: number;
+  shard: number;
+  slice: number;
+  batchRoot: Hex;
+  count: number;
+  parentCheckpoint: Hex | null;
+  checkpoint: Hex;
+  hyperparamsHash: Hex;
+}
+export interface CheckpointSaved extends EventBase<'CHECKPOINT_SAVED'> {
+  modelId: string;
+  shard: number;
+  slice: number;
+  checkpoint: Hex;
+}
+export interface ModelPublished extends EventBase<'MODEL_PUBLISHED'> {
+  modelId: string;
+  modelVersion: number;
+  onnxSha256: Hex;
+  manifestHash: Hex;
+  metrics: { [key: string]: JsonValue };
+}
+export interface ForgetRequested extends EventBase<'FORGET_REQUESTED'> {
+  requestId: string;
+  datasetId: string;
+  commitments: Hex[];
+  reason: string;
+}
+export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
+  modelId: string;
+  requestIds: string[];
+  oldOnnxSha256: Hex;
+  newOnnxSha256: Hex;
+  modelVersion: number;
+  evidence: { [key: string]: JsonValue };
+}
+export interface Anchored extends EventBase<'ANCHORED'> {
+  chainId: string;
+  contract: Hex;
+  txHash: Hex;
+  blockNumber: number;
+  treeSize: number;
+  rootHash: Hex;
+}
+
+export type LedgerEvent =
+  | DatasetRegistered
+  | SamplesCommitted
+  | BatchLearned
+  | CheckpointSaved
+  | ModelPublished
+  | ForgetRequested
+  | UnlearnCompleted
+  | Anchored;
+
+type FieldKind = 'string' | 'hex32' | 'hex20' | 'hex32|null' | 'count' | 'hex32[]' | 'string[]' | 'object';
+
+/** The fields each type must carry (more may follow; later issues add them). */
+const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
+  DATASET_REGISTERED: { datasetId: 'string', name: 'string', features: 'count', classes: 'count' },
+  SAMPLES_COMMITTED: { datasetId: 'string', commitmentsRoot: 'hex32', count: 'count' },
+  BATCH_LEARNED: {
+    modelId: 'string',
+    modelVersion: 'count',
+    shard: 'count',
+    slice: 'count',
+    batchRoot: 'hex32',
+    count: 'count',
+    parentCheckpoint: 'hex32|null',
+    checkpoint: 'hex32',
+    hyperparamsHash: 'hex32',
+  },
+  CHECKPOINT_SAVED: { modelId: 'string', shard: 'count', slice: 'count', checkpoint: 'hex32' },
+  MODEL_PUBLISHED: { modelId: 'string', modelVersion: 'count', onnxSha256: 'hex32', manifestHash: 'hex32', metrics: 'object' },
+  FORGET_REQUESTED: { requestId: 'string', datasetId: 'string', commitments: 'hex32[]', reason: 'string' },
+  UNLEARN_COMPLETED: {
+    modelId: 'string',
+    requestIds: 'string[]',
+    oldOnnxSha256: 'hex32',
+    newOnnxSha256: 'hex32',
+    modelVersion: 'count',
+    evidence: 'object',
+  },
+  ANCHORED: {
+    chainId: 'string',
+    contract: 'hex20',
+    txHash: 'hex32',
+    blockNumber: 'count',
+    treeSize: 'count',
+    rootHash: 'hex32',
+  },
+};
+
+const HEX32 = /^[0-9a-f]{64}$/;
+const HEX20 = /^0x[0-9a-f]{40}$/;
+const TX_HASH = /^0x[0-9a-f]{64}$/;
+
+function checkField(kind: FieldKind, value: unknown, type: string, name: string): void {
+  const fail = (want: string) => {
+    throw new LedgerError('INVALID_EVENT', `${type}.${name} must be ${want}`, name);
+  };
+  switch (kind) {
+    case 'string':
+      if (typeof value !== 'string' || value.length === 0) fail('a non-empty string');
+      return;
+    case 'count':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail('a non-negative integer');
+      return;
+    case 'hex32':
+      // ANCHORED.txHash is an Ethereum transaction hash, which is 0x-prefixed by convention.
+      if (typeof value !== 'string' || !(HEX32.test(value) || (name === 'txHash' && TX_HASH.test(value))))
+        fail('32 bytes of lowercase hex');
+      return;
+    case 'hex32|null':
+      if (value !== null && (typeof value !== 'string' || !HEX32.test(value))) fail('null or 32 bytes of lowercase hex');
+      return;
+    case 'hex20':
+      if (typeof value !== 'string' || !HEX20.test(value)) fail('a 0x-prefixed lowercase 20-byte address');
+      return;
+    case 'hex32[]':
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !HEX32.test(v)))
+        fail('an array of 32-byte lowercase hex strings');
+      return;
+    case 'string[]':
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) fail('an array of strings');
+      return;
+    case 'object':
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('an object');
+      return;
+  }
+}
+
+function checkJson(value: unknown, path: string): void {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new LedgerError('INVALID_EVENT', `${path} is not a finite number`, path);
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => checkJson(v, `${path}[${i}]`));
+    return;
+  }
+  if (typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) checkJson(v, `${path}.${k}`);
+    return;
+  }
+  throw new LedgerError('INVALID_EVENT', `${path} is a ${typeof value}, which JSON cannot hold`, path);
+}
+
+/** Checks an event against its type's schema; throws LedgerError('INVALID_EVENT') naming the field. */
+export function validateEvent(event: unknown): asserts event is LedgerEvent {
+  if (typeof event !== 'object' || event === null || Array.isArray(event))
+    throw new LedgerError('INVALID_EVENT', 'event must be a JSON object');
+  const { type, version } = event as { type?: unknown; version?: unknown };
+  if (typeof type !== 'string' || !(LEDGER_EVENT_TYPES as readonly string[]).includes(type))
+    throw new LedgerError('INVALID_EVENT', `event.type must be one of ${LEDGER_EVENT_TYPES.join(', ')}`, 'type');
+  if (version !== 1) throw new LedgerError('INVALID_EVENT', `${type}.version must be 1`, 'version');
+  checkJson(event, type);
+  const fields = REQUIRED_FIELDS[type as LedgerEventType];
+  for (const [name, kind] of Object.entries(fields)) {
+    checkField(kind, (event as Record<string, unknown>)[name], type, name);
+  }
+}

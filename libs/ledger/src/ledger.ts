@@ -1,0 +1,336 @@
+import {
+  CompactRange,
+  NodeId,
+  consistencyProofNodes,
+  hashLeaf,
+  inclusionProofNodes,
+  rehashProof,
+  rootFromNodes,
+  rootNodes,
+  toHex,
+} from '@lethe/merkle';
+import { DataSource, EntityManager } from 'typeorm';
+import { toSafeInteger } from './bigint.transformer';
+import { canonicalizeEvent, decodeEvent } from './canonical';
+import { LedgerError } from './errors';
+import { LedgerEvent, LedgerEventType } from './events';
+
+/** The state of the log at a size: what an anchor and an auditor compare. */
+export interface Checkpoint {
+  treeSize: number;
+  rootHash: string;
+}
+
+/** What an append returns once the entry is durable. */
+export interface AppendedEntry {
+  index: number;
+  leafHash: string;
+  /** The checkpoint of the transaction that wrote it (it includes the entry). */
+  treeSize: number;
+  rootHash: string;
+}
+
+export interface LedgerEntry {
+  index: number;
+  leafHash: string;
+  /** Canonical JSON of the event, byte for byte what was hashed. */
+  event: string;
+  createdAt: Date;
+}
+
+export interface InclusionProof {
+  index: number;
+  treeSize: number;
+  leafHash: string;
+  rootHash: string;
+  proof: string[];
+}
+
+export interface ConsistencyProof {
+  from: number;
+  to: number;
+  fromRoot: string;
+  toRoot: string;
+  proof: string[];
+}
+
+export interface LedgerOptions {
+  /** Most events written by one transaction; more wait for the next. */
+  maxBatch?: number;
+}
+
+interface Pending {
+  texts: string[];
+  types: LedgerEventType[];
+  leafHashes: Uint8Array[];
+  resolve: (entries: AppendedEntry[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Most entries one read returns. */
+export const MAX_ENTRIES_PER_READ = 1000;
+
+/**
+ * The append-only RFC 9162 log on PostgreSQL.
+ *
+ * Appends are group-committed: calls that arrive while a transaction is running are written together
+ * by the next one. Each transaction locks the single head row, so appenders in any number of processes
+ * get consecutive, unique indices; entries, the interior nodes they complete, the new head and a
+ * checkpoint are written in that one transaction, and a call resolves only after COMMIT returned, i.e.
+ * once PostgreSQL has made it durable. A crash loses nothing acknowledged and leaves no gap.
+ */
+export class Ledger {
+  private readonly maxBatch: number;
+  private queue: Pending[] = [];
+  private writing = false;
+  /** The frontier after the last transaction of this process; reused when no other process appended since. */
+  private frontier: CompactRange | null = null;
+  /** The frontier a transaction in flight will leave, adopted once it commits. */
+  private pendingFrontier: CompactRange | null = null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    options: LedgerOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 5000;
+  }
+
+  /** Appends events in order; resolves when they are durable. Invalid events reject before anything is written. */
+  append(events: LedgerEvent[]): Promise<AppendedEntry[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    let texts: string[];
+    try {
+      texts = events.map((e) => canonicalizeEvent(e));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const encoder = new TextEncoder();
+    const leafHashes = texts.map((t) => hashLeaf(encoder.encode(t)));
+    const types = events.map((e) => e.type);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ texts, types, leafHashes, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  /** Appends one event; resolves with its entry once durable. */
+  async appendOne(event: LedgerEvent): Promise<AppendedEntry> {
+    const [entry] = await this.append([event]);
+    return entry;
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch: Pending[] = [];
+        let count = 0;
+        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0].texts.length <= this.maxBatch)) {
+          const next = this.queue.shift()!;
+          batch.push(next);
+          count += next.texts.length;
+        }
+        try {
+          const results = await this.writeBatch(batch);
+          batch.forEach((p, i) => p.resolve(results[i]));
+        } catch (error) {
+          this.frontier = null;
+          batch.forEach((p) => p.reject(error));
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<AppendedEntry[][]> {
+    return this.dataSource.transaction(async (manager) => {
+      const [head] = await manager.query(`SELECT tree_size FROM ledger_head WHERE id = 1 FOR UPDATE`);
+      const size = toSafeInteger(head.tree_size, 'tree size');
+      const range = this.frontier && this.frontier.size === size
+          ? CompactRange.fromNodes(size, this.frontier.hashes)
+          : await this.loadFrontier(manager, size);
+
+      const leafHashes = batch.flatMap((p) => p.leafHashes);
+      const nodeLevels: number[] = [];
+      const nodeIndices: string[] = [];
+      const nodeHashes: Buffer[] = [];
+      range.append(leafHashes, (id, hash) => {
+        if (id.level === 0) return;
+        nodeLevels.push(id.level);
+        nodeIndices.push(String(id.index));
+        nodeHashes.push(Buffer.from(hash));
+      });
+      const newSize = range.size;
+      const root = Buffer.from(range.root());
+
+      await manager.query(
+        `INSERT INTO ledger_entries (idx, leaf_hash, type, event)
+         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[])`,
+        [
+          leafHashes.map((_, i) => String(size + i)),
+          leafHashes.map((h) => Buffer.from(h)),
+          batch.flatMap((p) => p.types),
+          batch.flatMap((p) => p.texts),
+        ],
+      );
+      if (nodeLevels.length > 0) {
+        await manager.query(
+          `INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`,
+          [nodeLevels, nodeIndices, nodeHashes],
+        );
+      }
+      await manager.query(`UPDATE ledger_head SET tree_size = $1, root_hash = $2 WHERE id = 1`, [String(newSize), root]);
+      await manager.query(`INSERT INTO ledger_checkpoints (tree_size, root_hash) VALUES ($1, $2)`, [String(newSize), root]);
+
+      this.pendingFrontier = range;
+      const rootHash = root.toString('hex');
+      let index = size;
+      return batch.map((p) =>
+        p.leafHashes.map((h) => ({ index: index++, leafHash: toHex(h), treeSize: newSize, rootHash })),
+      );
+    }).then((results) => {
+      // Only after COMMIT: the frontier now describes what is durable.
+      this.frontier = this.pendingFrontier;
+      this.pendingFrontier = null;
+      return results;
+    });
+  }
+
+  private async loadFrontier(manager: EntityManager, size: number): Promise<CompactRange> {
+    const ids = rootNodes(size);
+    const hashes = await this.readNodes(ids, manager);
+    return CompactRange.fromNodes(size, hashes);
+  }
+
+  /** Reads stored perfect-subtree hashes (leaves from entries, interior nodes from ledger_nodes) in one query. */
+  private async readNodes(ids: NodeId[], manager: EntityManager = this.dataSource.manager): Promise<Uint8Array[]> {
+    if (ids.length === 0) return [];
+    const rows: { level: number; idx: string; hash: Buffer }[] = await manager.query(
+      `SELECT 0 AS level, e.idx, e.leaf_hash AS hash FROM ledger_entries e
+         WHERE e.idx = ANY($3::bigint[])
+       UNION ALL
+       SELECT n.level, n.idx, n.hash FROM ledger_nodes n
+         JOIN unnest($1::smallint[], $2::bigint[]) AS want(level, idx) ON n.level = want.level AND n.idx = want.idx`,
+      [
+        ids.filter((id) => id.level > 0).map((id) => id.level),
+        ids.filter((id) => id.level > 0).map((id) => String(id.index)),
+        ids.filter((id) => id.level === 0).map((id) => String(id.index)),
+      ],
+    );
+    const found = new Map(rows.map((r) => [`${r.level}/${r.idx}`, r.hash]));
+    return ids.map((id) => {
+      const hash = found.get(`${id.level}/${id.index}`);
+      if (!hash) throw new LedgerError('CORRUPT', `stored node level ${id.level} index ${id.index} is missing`);
+      return new Uint8Array(hash);
+    });
+  }
+
+  /** The latest checkpoint (size and root of the whole log). */
+  async getCheckpoint(): Promise<Checkpoint> {
+    const [head] = await this.dataSource.query(`SELECT tree_size, root_hash FROM ledger_head WHERE id = 1`);
+    return { treeSize: toSafeInteger(head.tree_size, 'tree size'), rootHash: (head.root_hash as Buffer).toString('hex') };
+  }
+
+  /** Entries [start, start + limit) that exist, in index order. */
+  async getEntries(start: number, limit: number): Promise<LedgerEntry[]> {
+    checkCount(start, 'start');
+    checkCount(limit, 'limit');
+    if (limit < 1 || limit > MAX_ENTRIES_PER_READ)
+      throw new LedgerError('INVALID_ARGUMENT', `limit must be between 1 and ${MAX_ENTRIES_PER_READ}`, 'limit');
+    const rows: { idx: string; leaf_hash: Buffer; event: string; created_at: Date }[] = await this.dataSource.query(
+      `SELECT idx, leaf_hash, event, created_at FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
+      [String(start), String(start + limit)],
+    );
+    return rows.map((r) => ({
+      index: toSafeInteger(r.idx, 'index'),
+      leafHash: r.leaf_hash.toString('hex'),
+      event: r.event,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** Entries of the given types, in index order, from `start` on. */
+  async getEntriesByType(types: LedgerEventType[], start: number, limit: number): Promise<LedgerEntry[]> {
+    checkCount(start, 'start');
+    const rows: { idx: string; leaf_hash: Buffer; event: string; created_at: Date }[] = await this.dataSource.query(
+      `SELECT idx, leaf_hash, event, created_at FROM ledger_entries
+        WHERE type = ANY($1::text[]) AND idx >= $2 ORDER BY idx LIMIT $3`,
+      [types, String(start), Math.min(limit, MAX_ENTRIES_PER_READ)],
+    );
+    return rows.map((r) => ({
+      index: toSafeInteger(r.idx, 'index'),
+      leafHash: r.leaf_hash.toString('hex'),
+      event: r.event,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** The event at an index, decoded. */
+  async getEvent(index: number): Promise<LedgerEvent> {
+    const [entry] = await this.getEntries(index, 1);
+    if (!entry) throw new LedgerError('OUT_OF_RANGE', `index ${index} is not in the log`, 'index');
+    return decodeEvent(entry.event);
+  }
+
+  private async checkTreeSize(treeSize: number, what: string): Promise<void> {
+    checkCount(treeSize, what);
+    const { treeSize: current } = await this.getCheckpoint();
+    if (treeSize > current)
+      throw new LedgerError('OUT_OF_RANGE', `${what} ${treeSize} is beyond the log's size ${current}`, what);
+  }
+
+  /** Root of the tree of the first `treeSize` entries. */
+  async getRoot(treeSize: number): Promise<string> {
+    await this.checkTreeSize(treeSize, 'treeSize');
+    return toHex(rootFromNodes(await this.readNodes(rootNodes(treeSize))));
+  }
+
+  /** RFC 9162 inclusion proof of entry `index` in the tree of size `treeSize`, read from stored nodes. */
+  async getInclusionProof(index: number, treeSize: number): Promise<InclusionProof> {
+    checkCount(index, 'index');
+    await this.checkTreeSize(treeSize, 'treeSize');
+    if (index >= treeSize)
+      throw new LedgerError('OUT_OF_RANGE', `index ${index} is beyond treeSize ${treeSize}`, 'index');
+    const nodes = inclusionProofNodes(index, treeSize);
+    const rootIds = rootNodes(treeSize);
+    const hashes = await this.readNodes([...nodes.ids, ...rootIds, { level: 0, index }]);
+    const proof = rehashProof(nodes, hashes.slice(0, nodes.ids.length));
+    const root = rootFromNodes(hashes.slice(nodes.ids.length, nodes.ids.length + rootIds.length));
+    return {
+      index,
+      treeSize,
+      leafHash: toHex(hashes[hashes.length - 1]),
+      rootHash: toHex(root),
+      proof: proof.map(toHex),
+    };
+  }
+
+  /** RFC 9162 consistency proof between the trees of sizes `from` and `to`, read from stored nodes. */
+  async getConsistencyProof(from: number, to: number): Promise<ConsistencyProof> {
+    checkCount(from, 'from');
+    checkCount(to, 'to');
+    if (from < 1) throw new LedgerError('INVALID_ARGUMENT', 'from must be at least 1 (there is no proof from the empty tree)', 'from');
+    if (from > to) throw new LedgerError('INVALID_ARGUMENT', `from ${from} is larger than to ${to}`, 'from');
+    await this.checkTreeSize(to, 'to');
+    const nodes = consistencyProofNodes(from, to);
+    const fromIds = rootNodes(from);
+    const toIds = rootNodes(to);
+    const hashes = await this.readNodes([...nodes.ids, ...fromIds, ...toIds]);
+    let at = 0;
+    const take = (n: number) => hashes.slice(at, (at += n));
+    const proof = rehashProof(nodes, take(nodes.ids.length));
+    return {
+      from,
+      to,
+      fromRoot: toHex(rootFromNodes(take(fromIds.length))),
+      toRoot: toHex(rootFromNodes(take(toIds.length))),
+      proof: proof.map(toHex),
+    };
+  }
+}
+
+function checkCount(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new LedgerError('INVALID_ARGUMENT', `${what} must be a non-negative integer`, what);
+}

@@ -1,0 +1,107 @@
+// RFC 9162 section 2.1.1 hashing over SHA-256. Every SHA-256 in this library goes through `sha256` or
+// `sha256Into` below, so that one place can be swapped for a browser implementation.
+import * as nodeCrypto from 'node:crypto';
+
+import { MerkleError } from './errors';
+
+export const HASH_SIZE = 32;
+export const LEAF_HASH_PREFIX = 0x00;
+export const NODE_HASH_PREFIX = 0x01;
+
+// node:crypto's one-shot `hash` (Node >= 20.12) is several times faster than createHash for small inputs,
+// and asking it for a latin1 string (one char per byte) avoids allocating a Buffer per digest.
+type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string;
+const oneShot: OneShot | undefined = (nodeCrypto as unknown as { hash?: OneShot }).hash;
+
+function digestLatin1(data: Uint8Array): string {
+  if (oneShot) return oneShot('sha256', data, 'latin1');
+  return nodeCrypto.createHash('sha256').update(data).digest('binary'); // 'binary' is latin1
+}
+
+/** SHA-256 of one input, written into `out` at `offset` (32 bytes). */
+export function sha256Into(data: Uint8Array, out: Uint8Array, offset: number): void {
+  const digest = digestLatin1(data);
+  for (let i = 0; i < HASH_SIZE; i++) out[offset + i] = digest.charCodeAt(i);
+}
+
+/** SHA-256 of the concatenation of `parts`. */
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(HASH_SIZE);
+  sha256Into(parts.length === 1 ? parts[0] : concat(parts), out, 0);
+  return out;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const all = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return all;
+}
+
+/** The root of the empty tree: SHA-256 of nothing. */
+export const EMPTY_ROOT: Uint8Array = sha256(new Uint8Array(0));
+
+/** SHA-256(0x00 || data). */
+export function hashLeaf(data: Uint8Array): Uint8Array {
+  const input = new Uint8Array(1 + data.length);
+  input[0] = LEAF_HASH_PREFIX;
+  input.set(data, 1);
+  return sha256(input);
+}
+
+// One reusable input buffer for node hashes: prefix, left, right.
+const nodeInput = new Uint8Array(1 + 2 * HASH_SIZE);
+nodeInput[0] = NODE_HASH_PREFIX;
+
+/** SHA-256(0x01 || left || right); both must be 32-byte hashes. */
+export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
+  checkHash(left, 'left');
+  checkHash(right, 'right');
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + HASH_SIZE);
+  return sha256(nodeInput);
+}
+
+/**
+ * Hashes `count` parents from `children` (2 * count consecutive 32-byte hashes starting at byte
+ * `childOffset`) into `out` from byte `outOffset`: one level of a tree stored as contiguous hashes.
+ */
+export function hashLevelInto(
+  children: Uint8Array,
+  childOffset: number,
+  count: number,
+  out: Uint8Array,
+  outOffset: number,
+): void {
+  for (let i = 0; i < count; i++) {
+    const from = childOffset + 2 * HASH_SIZE * i;
+    nodeInput.set(children.subarray(from, from + 2 * HASH_SIZE), 1);
+    sha256Into(nodeInput, out, outOffset + HASH_SIZE * i);
+  }
+}
+
+/** Throws INVALID_ARGUMENT unless `hash` is a 32-byte Uint8Array. */
+export function checkHash(hash: unknown, field: string, code: 'INVALID_ARGUMENT' | 'BAD_PROOF' = 'INVALID_ARGUMENT'): asserts hash is Uint8Array {
+  if (!(hash instanceof Uint8Array)) {
+    throw new MerkleError(code, `${field} is not a Uint8Array`, { field });
+  }
+  if (hash.length !== HASH_SIZE) {
+    throw new MerkleError(code, `${field} has ${hash.length} bytes, want ${HASH_SIZE}`, {
+      field,
+      got: hash.length,
+      want: HASH_SIZE,
+    });
+  }
+}
+
+/** Byte equality. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
