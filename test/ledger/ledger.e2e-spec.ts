@@ -215,5 +215,10 @@ describe('Ledger on PostgreSQL', () => {
       await tamper(`UPDATE ledger_head SET root_hash = sha256('x')`);
       expect((await fsckLedger(dataSource)).firstProblem).toMatchObject({ kind: 'HEAD_MISMATCH', index: 100 });
     });
+
+    it('reports a head whose frontier was rewritten', async () => {
+      await tamper(`UPDATE ledger_head SET frontier[1] = sha256('x')`);
+      expect((await fsckLedger(dataSource)).firstProblem).toMatchObject({ kind: 'HEAD_MISMATCH', index: 100 });
+    });
   });
 });

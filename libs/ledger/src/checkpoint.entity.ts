@@ -14,7 +14,7 @@ export class CheckpointEntity {
   createdAt!: Date;
 }
 
-/** The single row that appenders lock: the current size and root. */
+/** The single row that appenders lock: the current size, root and right frontier. */
 @Entity({ name: 'ledger_head' })
 export class LedgerHeadEntity {
   @PrimaryColumn({ type: 'smallint' })
@@ -25,4 +25,7 @@ export class LedgerHeadEntity {
 
   @Column({ name: 'root_hash', type: 'bytea' })
   rootHash!: Buffer;
+
+  @Column({ type: 'bytea', array: true })
+  frontier!: Buffer[];
 }

@@ -44,9 +44,10 @@ export interface FsckOptions {
  */
 export async function fsckLedger(dataSource: DataSource, options: FsckOptions = {}): Promise<FsckReport> {
   const batchSize = options.batchSize ?? 20000;
-  const [head] = await dataSource.query(`SELECT tree_size, root_hash FROM ledger_head WHERE id = 1`);
+  const [head] = await dataSource.query(`SELECT tree_size, root_hash, frontier FROM ledger_head WHERE id = 1`);
   const headSize = toSafeInteger(head.tree_size, 'tree size');
   const headRoot = (head.root_hash as Buffer).toString('hex');
+  const headFrontier = (head.frontier as Buffer[]).map((h) => h.toString('hex')).join(',');
   const checkpointRows: { tree_size: string; root_hash: Buffer }[] = await dataSource.query(
     `SELECT tree_size, root_hash FROM ledger_checkpoints ORDER BY tree_size`,
   );
@@ -148,6 +149,8 @@ export async function fsckLedger(dataSource: DataSource, options: FsckOptions = 
       index: headSize,
       message: `head says size ${headSize} root ${headRoot}; entries give size ${range.size} root ${root}`,
     });
+  if (headFrontier !== range.hashes.map(toHex).join(','))
+    return report({ kind: 'HEAD_MISMATCH', index: headSize, message: `the head's frontier differs from the one the entries give` });
   return { ok: true, entries: range.size, nodes: nodesChecked, checkpoints: checkpoints.length, rootHash: root };
 }
 

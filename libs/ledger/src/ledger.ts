@@ -83,10 +83,6 @@ export class Ledger {
   private readonly maxBatch: number;
   private queue: Pending[] = [];
   private writing = false;
-  /** The frontier after the last transaction of this process; reused when no other process appended since. */
-  private frontier: CompactRange | null = null;
-  /** The frontier a transaction in flight will leave, adopted once it commits. */
-  private pendingFrontier: CompactRange | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -134,7 +130,6 @@ export class Ledger {
           const results = await this.writeBatch(batch);
           batch.forEach((p, i) => p.resolve(results[i]));
         } catch (error) {
-          this.frontier = null;
           batch.forEach((p) => p.reject(error));
         }
       }
@@ -145,11 +140,12 @@ export class Ledger {
 
   private async writeBatch(batch: Pending[]): Promise<AppendedEntry[][]> {
     return this.dataSource.transaction(async (manager) => {
-      const [head] = await manager.query(`SELECT tree_size FROM ledger_head WHERE id = 1 FOR UPDATE`);
+      const [head] = await manager.query(`SELECT tree_size, frontier FROM ledger_head WHERE id = 1 FOR UPDATE`);
       const size = toSafeInteger(head.tree_size, 'tree size');
-      const range = this.frontier && this.frontier.size === size
-          ? CompactRange.fromNodes(size, this.frontier.hashes)
-          : await this.loadFrontier(manager, size);
+      const range = CompactRange.fromNodes(
+        size,
+        (head.frontier as Buffer[]).map((h) => new Uint8Array(h)),
+      );
 
       const leafHashes = batch.flatMap((p) => p.leafHashes);
       const nodeLevels: number[] = [];
@@ -164,43 +160,38 @@ export class Ledger {
       const newSize = range.size;
       const root = Buffer.from(range.root());
 
+      // Entries, nodes, checkpoint and head in one statement: one round trip while holding the lock.
       await manager.query(
-        `INSERT INTO ledger_entries (idx, leaf_hash, type, event)
-         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[])`,
+        `WITH entries AS (
+           INSERT INTO ledger_entries (idx, leaf_hash, type, event)
+           SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::text[])
+         ), nodes AS (
+           INSERT INTO ledger_nodes (level, idx, hash)
+           SELECT * FROM unnest($5::smallint[], $6::bigint[], $7::bytea[])
+         ), checkpoint AS (
+           INSERT INTO ledger_checkpoints (tree_size, root_hash) VALUES ($8, $9)
+         )
+         UPDATE ledger_head SET tree_size = $8, root_hash = $9, frontier = $10 WHERE id = 1`,
         [
           leafHashes.map((_, i) => String(size + i)),
           leafHashes.map((h) => Buffer.from(h)),
           batch.flatMap((p) => p.types),
           batch.flatMap((p) => p.texts),
+          nodeLevels,
+          nodeIndices,
+          nodeHashes,
+          String(newSize),
+          root,
+          range.hashes.map((h) => Buffer.from(h)),
         ],
       );
-      if (nodeLevels.length > 0) {
-        await manager.query(
-          `INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`,
-          [nodeLevels, nodeIndices, nodeHashes],
-        );
-      }
-      await manager.query(`UPDATE ledger_head SET tree_size = $1, root_hash = $2 WHERE id = 1`, [String(newSize), root]);
-      await manager.query(`INSERT INTO ledger_checkpoints (tree_size, root_hash) VALUES ($1, $2)`, [String(newSize), root]);
 
-      this.pendingFrontier = range;
       const rootHash = root.toString('hex');
       let index = size;
       return batch.map((p) =>
         p.leafHashes.map((h) => ({ index: index++, leafHash: toHex(h), treeSize: newSize, rootHash })),
       );
-    }).then((results) => {
-      // Only after COMMIT: the frontier now describes what is durable.
-      this.frontier = this.pendingFrontier;
-      this.pendingFrontier = null;
-      return results;
     });
-  }
-
-  private async loadFrontier(manager: EntityManager, size: number): Promise<CompactRange> {
-    const ids = rootNodes(size);
-    const hashes = await this.readNodes(ids, manager);
-    return CompactRange.fromNodes(size, hashes);
   }
 
   /** Reads stored perfect-subtree hashes (leaves from entries, interior nodes from ledger_nodes) in one query. */

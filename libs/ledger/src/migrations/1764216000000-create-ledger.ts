@@ -13,10 +13,13 @@ export class CreateLedger1764216000000 implements MigrationInterface {
       CREATE TABLE ledger_head (
         id smallint PRIMARY KEY CHECK (id = 1),
         tree_size bigint NOT NULL CHECK (tree_size >= 0),
-        root_hash bytea NOT NULL CHECK (octet_length(root_hash) = 32)
+        root_hash bytea NOT NULL CHECK (octet_length(root_hash) = 32),
+        -- the right frontier (hashes of the perfect subtrees of the tree, biggest first), so that an
+        -- appender reads what it needs with the lock, in one round trip
+        frontier bytea[] NOT NULL
       )`);
     await q.query(
-      `INSERT INTO ledger_head (id, tree_size, root_hash) VALUES (1, 0, sha256(''::bytea))`,
+      `INSERT INTO ledger_head (id, tree_size, root_hash, frontier) VALUES (1, 0, sha256(''::bytea), '{}')`,
     );
     await q.query(`
       CREATE TABLE ledger_entries (

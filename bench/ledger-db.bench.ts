@@ -1,0 +1,304 @@
+// Durable appends to PostgreSQL and proofs read from it.
+//   node -r ./scripts/register.js bench/ledger-db.bench.ts [--sizes 1000000,10000000] [--quick] [--only appends|proofs]
+// Uses DATABASE_URL's server when set (a database is created there), else a throwaway embedded PostgreSQL.
+import { fork } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { Ledger, LedgerEvent, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { fromHex, rootNodes, verifyConsistency, verifyInclusion } from '@lethe/merkle';
+import { formatRate, percentile, printTable } from './lib/table';
+
+interface Options {
+  proofSizes: number[];
+  quick: boolean;
+  only?: 'appends' | 'proofs';
+}
+
+function parseOptions(argv: string[]): Options {
+  const sizesAt = argv.indexOf('--sizes');
+  const quick = argv.includes('--quick');
+  const proofSizes =
+    sizesAt >= 0 ? argv[sizesAt + 1].split(',').map(Number) : quick ? [100_000] : [1_000_000, 10_000_000];
+  const onlyAt = argv.indexOf('--only');
+  const only = onlyAt >= 0 ? (argv[onlyAt + 1] as Options['only']) : undefined;
+  return { proofSizes, quick, only };
+}
+
+function benchEvent(n: number): LedgerEvent {
+  return { type: 'DATASET_REGISTERED', version: 1, datasetId: `bench-${n}`, name: 'bench', features: 784, classes: 10 };
+}
+
+async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Runs `callers` concurrent loops that each append one event at a time, for `seconds`. */
+async function runConcurrentSingles(ledger: Ledger, callers: number, seconds: number, offset: number) {
+  const latencies: number[] = [];
+  const deadline = Date.now() + seconds * 1000;
+  let n = offset;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (Date.now() < deadline) {
+        const t0 = process.hrtime.bigint();
+        await ledger.appendOne(benchEvent(n++));
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }),
+  );
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+  return { events: latencies.length, rate: latencies.length / elapsed, latencies };
+}
+
+/** One child process of the multi-process scenario (re-entered through fork). */
+async function childMain(url: string, callers: number, seconds: number, offset: number): Promise<void> {
+  const dataSource = await openDatabase({ url, poolSize: 2 });
+  // Start together: report ready, wait for the parent's go.
+  await new Promise<void>((resolve) => {
+    process.once('message', () => resolve());
+    process.send!({ ready: true });
+  });
+  const result = await runConcurrentSingles(new Ledger(dataSource), callers, seconds, offset);
+  process.send!({ events: result.events, rate: result.rate, latencies: result.latencies });
+  await dataSource.destroy();
+}
+
+async function benchAppends(url: string, quick: boolean) {
+  const dataSource = await openDatabase({ url, poolSize: 4 });
+  const ledger = new Ledger(dataSource);
+  const seconds = quick ? 2 : 5;
+  const rows: string[][] = [];
+
+  // Baseline: one event per transaction, one caller (what a naive log does).
+  const single = await runConcurrentSingles(ledger, 1, seconds, 0);
+  rows.push([
+    '1 caller, 1 event per append (baseline)',
+    formatRate(single.rate),
+    percentile(single.latencies, 50).toFixed(2),
+    percentile(single.latencies, 99).toFixed(2),
+  ]);
+
+  for (const callers of [16, 256]) {
+    const r = await runConcurrentSingles(ledger, callers, seconds, 10_000_000 * callers);
+    rows.push([
+      `${callers} callers in 1 process, group commit`,
+      formatRate(r.rate),
+      percentile(r.latencies, 50).toFixed(2),
+      percentile(r.latencies, 99).toFixed(2),
+    ]);
+  }
+
+  // Batches of 1000 events per call, 4 concurrent callers.
+  {
+    const latencies: number[] = [];
+    const deadline = Date.now() + seconds * 1000;
+    let n = 1e9;
+    const started = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (Date.now() < deadline) {
+          const events = Array.from({ length: 1000 }, () => benchEvent(n++));
+          const t0 = process.hrtime.bigint();
+          await ledger.append(events);
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        }
+      }),
+    );
+    const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+    rows.push([
+      '4 callers x 1000-event batches',
+      formatRate((latencies.length * 1000) / elapsed),
+      percentile(latencies, 50).toFixed(2),
+      percentile(latencies, 99).toFixed(2),
+    ]);
+  }
+
+  // Several processes appending to the same database.
+  {
+    const processes = 4;
+    const callers = 64;
+    const children = Array.from({ length: processes }, (_, p) =>
+      fork(__filename, ['--child', url, String(callers), String(seconds), String(2e9 + p * 1e8)], {
+        execArgv: ['-r', join(__dirname, '..', 'scripts', 'register.js')],
+      }),
+    );
+    const message = (child: ReturnType<typeof fork>) =>
+      new Promise<{ ready?: boolean; events: number; rate: number; latencies: number[] }>((resolve, reject) => {
+        child.once('message', (m) => resolve(m as never));
+        child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
+      });
+    await Promise.all(children.map(message));
+    const finished = children.map(message);
+    children.forEach((c) => c.send('go'));
+    const results = await Promise.all(finished);
+    const all = results.flatMap((r) => r.latencies);
+    rows.push([
+      `${processes} processes x ${callers} callers, group commit`,
+      formatRate(results.reduce((sum, r) => sum + r.rate, 0)),
+      percentile(all, 50).toFixed(2),
+      percentile(all, 99).toFixed(2),
+    ]);
+  }
+  await dataSource.destroy();
+  printTable('Durable appends to PostgreSQL (synchronous_commit on; each acknowledged after COMMIT)', ['scenario', 'events/s', 'p50 ms', 'p99 ms'], rows);
+}
+
+/**
+ * Fills the log with `size` entries inside PostgreSQL (generate_series + sha256, level by level), the
+ * same bytes the Ledger would write, so that proof reads can be measured at sizes that would take the
+ * appender minutes to reach.
+ */
+async function bulkLoad(url: string, size: number): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  await client.query(`SET session_replication_role = replica`);
+  await client.query(`SET synchronous_commit = off`);
+  await client.query(`SET maintenance_work_mem = '1GB'`);
+  await client.query(`ALTER TABLE ledger_entries SET UNLOGGED`).catch(() => undefined);
+  await client.query(`DROP INDEX IF EXISTS ledger_entries_type_idx`);
+  await client.query(`
+    INSERT INTO ledger_entries (idx, leaf_hash, type, event)
+    SELECT i, sha256('\\x00'::bytea || convert_to(e, 'UTF8')), 'DATASET_REGISTERED', e
+      FROM (SELECT i, '{"classes":10,"datasetId":"bench-' || i || '","features":784,"name":"bench","type":"DATASET_REGISTERED","version":1}' AS e
+              FROM generate_series(0, ${size - 1}) AS i) AS s`);
+  await client.query(`
+    INSERT INTO ledger_nodes (level, idx, hash)
+    SELECT 1, l.idx / 2, sha256('\\x01'::bytea || l.leaf_hash || r.leaf_hash)
+      FROM ledger_entries l JOIN ledger_entries r ON r.idx = l.idx + 1
+     WHERE l.idx % 2 = 0`);
+  for (let level = 2; 2 ** level <= size; level++) {
+    await client.query(`
+      INSERT INTO ledger_nodes (level, idx, hash)
+      SELECT ${level}, l.idx / 2, sha256('\\x01'::bytea || l.hash || r.hash)
+        FROM ledger_nodes l JOIN ledger_nodes r ON r.level = l.level AND r.idx = l.idx + 1
+       WHERE l.level = ${level - 1} AND l.idx % 2 = 0`);
+  }
+  await client.query(`ALTER TABLE ledger_entries SET LOGGED`).catch(() => undefined);
+  await client.query(`CREATE INDEX ledger_entries_type_idx ON ledger_entries (type, idx)`);
+  await client.query(`VACUUM ANALYZE ledger_entries`);
+  await client.query(`VACUUM ANALYZE ledger_nodes`);
+  await client.end();
+  // The head and one checkpoint, from the stored nodes, through the Ledger's own code.
+  const dataSource = await openDatabase({ url, poolSize: 1 });
+  await dataSource.query(`UPDATE ledger_head SET tree_size = $1 WHERE id = 1`, [String(size)]);
+  const root = await new Ledger(dataSource).getRoot(size);
+  await dataSource.query(`SET session_replication_role = replica`);
+  const frontier: Buffer[] = [];
+  for (const id of rootNodes(size)) {
+    const [row] = id.level === 0
+      ? await dataSource.query(`SELECT leaf_hash AS hash FROM ledger_entries WHERE idx = $1`, [String(id.index)])
+      : await dataSource.query(`SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2`, [id.level, String(id.index)]);
+    frontier.push(row.hash);
+  }
+  await dataSource.query(`UPDATE ledger_head SET root_hash = $1, frontier = $2 WHERE id = 1`, [Buffer.from(root, 'hex'), frontier]);
+  await dataSource.query(`INSERT INTO ledger_checkpoints (tree_size, root_hash) VALUES ($1, $2)`, [String(size), Buffer.from(root, 'hex')]);
+  await dataSource.destroy();
+}
+
+/** A seeded generator for the bench's random indices (xorshift32), so runs are comparable. */
+function seededRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+async function benchProofs(serverUrl: string, sizes: number[], proofs: number) {
+  const rows: string[][] = [];
+  for (const size of sizes) {
+    const url = await createDatabase(serverUrl, `bench_proofs_${size}`);
+    const dataSource: DataSource = await openDatabase({ url, poolSize: 4 });
+    const t0 = Date.now();
+    await bulkLoad(url, size);
+    const loadSeconds = (Date.now() - t0) / 1000;
+    const ledger = new Ledger(dataSource);
+    const random = seededRandom(size);
+    const inclusion: number[] = [];
+    const consistency: number[] = [];
+    for (let i = 0; i < proofs; i++) {
+      const treeSize = 1 + Math.floor(random() * size);
+      const index = Math.floor(random() * treeSize);
+      let t = process.hrtime.bigint();
+      const p = await ledger.getInclusionProof(index, treeSize);
+      inclusion.push(Number(process.hrtime.bigint() - t) / 1e6);
+      if (i % 100 === 0) verifyInclusion(index, treeSize, fromHex(p.leafHash), p.proof.map((h) => fromHex(h)), fromHex(p.rootHash));
+      const from = 1 + Math.floor(random() * treeSize);
+      t = process.hrtime.bigint();
+      const c = await ledger.getConsistencyProof(from, treeSize);
+      consistency.push(Number(process.hrtime.bigint() - t) / 1e6);
+      if (i % 100 === 0) verifyConsistency(from, treeSize, c.proof.map((h) => fromHex(h)), fromHex(c.fromRoot), fromHex(c.toRoot));
+    }
+    for (const [name, lat] of [['inclusion', inclusion], ['consistency', consistency]] as const) {
+      rows.push([
+        size.toLocaleString('en-US'),
+        name,
+        String(proofs),
+        percentile(lat, 50).toFixed(3),
+        percentile(lat, 99).toFixed(3),
+        percentile(lat, 100).toFixed(3),
+        `${loadSeconds.toFixed(0)} s`,
+      ]);
+    }
+    await dataSource.destroy();
+    const admin = new Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`DROP DATABASE bench_proofs_${size} WITH (FORCE)`);
+    await admin.end();
+  }
+  printTable(
+    'Proofs read from PostgreSQL (random index and sizes; root, leaf and proof nodes in one query; 1% re-verified)',
+    ['entries', 'proof', 'count', 'p50 ms', 'p99 ms', 'max ms', 'bulk load'],
+    rows,
+  );
+}
+
+export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const options = parseOptions(argv);
+  let serverUrl = process.env.DATABASE_URL;
+  let stop = async () => undefined as void;
+  if (!serverUrl) {
+    const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-pg-'));
+    chmodSync(dir, 0o755);
+    const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
+    serverUrl = pg.url;
+    stop = async () => {
+      await pg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  try {
+    if (options.only !== 'proofs') await benchAppends(await createDatabase(serverUrl, 'bench_appends'), options.quick);
+    if (options.only !== 'appends') await benchProofs(serverUrl, options.proofSizes, options.quick ? 1000 : 10_000);
+  } finally {
+    await stop();
+  }
+}
+
+if (require.main === module) {
+  if (process.argv[2] === '--child') {
+    const [, , , url, callers, seconds, offset] = process.argv;
+    childMain(url, Number(callers), Number(seconds), Number(offset)).catch((error) => {
+      console.error(error);
+      process.exit(1);
+    });
+  } else {
+    run().catch((error) => {
+      console.error(error);
+      process.exit(1);
+    });
+  }
+}
