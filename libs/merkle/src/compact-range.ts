@@ -3,7 +3,7 @@
 import { bitIsSet, popCount, shiftRight } from './bits';
 import { checkCount } from './checks';
 import { MerkleError } from './errors';
-import { checkHash, hashChildren } from './hash';
+import { checkHash, copyBytes, hashChildren } from './hash';
 import { NodeId } from './node-id';
 import { rootFromNodes } from './proof';
 
@@ -30,7 +30,7 @@ export class CompactRange {
       });
     }
     hashes.forEach((hash, i) => checkHash(hash, `hashes[${i}]`));
-    return new CompactRange(size, hashes.map((hash) => hash.slice()));
+    return new CompactRange(size, hashes.map(copyBytes));
   }
 
   get size(): number {
@@ -39,7 +39,7 @@ export class CompactRange {
 
   /** Copies of the perfect subtrees' hashes, left to right (biggest first). */
   get hashes(): Uint8Array[] {
-    return this._hashes.map((hash) => hash.slice());
+    return this._hashes.map(copyBytes);
   }
 
   /**
@@ -54,7 +54,7 @@ export class CompactRange {
       });
     }
     for (const leafHash of leafHashes) {
-      let hash: Uint8Array = leafHash.slice();
+      let hash = copyBytes(leafHash);
       let level = 0;
       let index = this._size;
       visit?.({ level, index }, hash);

@@ -13,7 +13,8 @@ export const NODE_HASH_PREFIX = 0x01;
 type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string;
 const oneShot: OneShot | undefined = (nodeCrypto as unknown as { hash?: OneShot }).hash;
 
-function digestLatin1(data: Uint8Array): string {
+/** SHA-256 of `data` as a latin1 string (one char per byte). */
+export function digestLatin1(data: Uint8Array): string {
   if (oneShot) return oneShot('sha256', data, 'latin1');
   return nodeCrypto.createHash('sha256').update(data).digest('binary'); // 'binary' is latin1
 }
@@ -62,9 +63,16 @@ nodeInput[0] = NODE_HASH_PREFIX;
 export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
   checkHash(left, 'left');
   checkHash(right, 'right');
+  return hashChildrenUnchecked(left, right);
+}
+
+/** hashChildren for hashes already checked to be 32 bytes (hot loops inside this library). */
+export function hashChildrenUnchecked(left: Uint8Array, right: Uint8Array): Uint8Array {
   nodeInput.set(left, 1);
   nodeInput.set(right, 1 + HASH_SIZE);
-  return sha256(nodeInput);
+  const out = new Uint8Array(HASH_SIZE);
+  sha256Into(nodeInput, out, 0);
+  return out;
 }
 
 /**
@@ -104,4 +112,9 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A copy as a plain Uint8Array (Buffer's slice() would be a view). */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }

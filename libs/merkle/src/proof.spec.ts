@@ -28,7 +28,7 @@ function leafHashesOf(size: number, salt: number): Uint8Array[] {
 }
 
 function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
-  const out = bytes.slice();
+  const out = new Uint8Array(bytes);
   out[bit >> 3] ^= 1 << (bit & 7);
   return out;
 }

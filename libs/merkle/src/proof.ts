@@ -4,7 +4,7 @@
 import { bitLength, shiftRight, trailingZeros, xor } from './bits';
 import { checkCount, checkIndex, checkSizes } from './checks';
 import { MerkleError } from './errors';
-import { EMPTY_ROOT, checkHash, hashChildren } from './hash';
+import { EMPTY_ROOT, checkHash, copyBytes, hashChildrenUnchecked as hashChildren } from './hash';
 import { NodeId, nodeCoverage, parentOf, rangeNodes, siblingOf } from './node-id';
 
 /**
@@ -109,9 +109,9 @@ export function rootNodes(size: number): NodeId[] {
 
 /** Folds the hashes of `rootNodes(size)` right to left into the tree's root; [] gives EMPTY_ROOT. */
 export function rootFromNodes(hashes: Uint8Array[]): Uint8Array {
-  if (hashes.length === 0) return EMPTY_ROOT.slice();
+  if (hashes.length === 0) return copyBytes(EMPTY_ROOT);
   hashes.forEach((hash, i) => checkHash(hash, `hashes[${i}]`));
   let root = hashes[hashes.length - 1];
   for (let i = hashes.length - 2; i >= 0; i--) root = hashChildren(hashes[i], root);
-  return root === hashes[hashes.length - 1] ? root.slice() : root;
+  return root === hashes[hashes.length - 1] ? copyBytes(root) : root;
 }

@@ -3,7 +3,7 @@
 import { shiftRight } from './bits';
 import { checkCount, checkIndex, checkSizes } from './checks';
 import { MerkleError } from './errors';
-import { HASH_SIZE, checkHash, hashLevelInto } from './hash';
+import { HASH_SIZE, checkHash, copyBytes, hashLevelInto } from './hash';
 import { NodeId } from './node-id';
 import { ProofNodes, consistencyProofNodes, inclusionProofNodes, rehashProof, rootFromNodes, rootNodes } from './proof';
 
@@ -30,6 +30,9 @@ class Level {
 }
 
 export class MerkleTree {
+  /** Hashes of ephemeral nodes by `size/level/index`: complete nodes never change, so neither do these. */
+  private readonly ephemeral = new Map<string, Uint8Array>();
+
   private constructor(private readonly levels: Level[]) {}
 
   static empty(): MerkleTree {
@@ -109,19 +112,19 @@ export class MerkleTree {
   inclusionProof(index: number, size = this.size): Uint8Array[] {
     this.checkSize(size, 'size');
     checkIndex(index, size);
-    return this.proof(inclusionProofNodes(index, size));
+    return this.proof(inclusionProofNodes(index, size), size);
   }
 
   consistencyProof(size1: number, size2 = this.size): Uint8Array[] {
     checkSizes(size1, size2);
     this.checkSize(size2, 'size2');
-    return this.proof(consistencyProofNodes(size1, size2));
+    return this.proof(consistencyProofNodes(size1, size2), size2);
   }
 
   /** Hash of leaf `index`. */
   leafHash(index: number): Uint8Array {
     checkIndex(index, this.size, 'index', 'size');
-    return this.levels[0].get(index).slice();
+    return copyBytes(this.levels[0].get(index));
   }
 
   /** A copy of the stored hash of a complete perfect node. */
@@ -132,18 +135,31 @@ export class MerkleTree {
         field: 'id',
       });
     }
-    return level.get(id.index).slice();
+    return copyBytes(level.get(id.index));
   }
 
   private hashOf(id: NodeId): Uint8Array {
     return this.levels[id.level].get(id.index);
   }
 
-  private proof(nodes: ProofNodes): Uint8Array[] {
-    return rehashProof(
-      nodes,
-      nodes.ids.map((id) => this.hashOf(id)),
-    ).map((hash) => hash.slice());
+  private proof(nodes: ProofNodes, size: number): Uint8Array[] {
+    if (nodes.end - nodes.begin <= 1) return nodes.ids.map((id) => copyBytes(this.hashOf(id)));
+    // The ephemeral node (the incomplete subtree at the right edge) is the same for many proofs of one size.
+    const key = `${size}/${nodes.ephem.level}/${nodes.ephem.index}`;
+    let ephem = this.ephemeral.get(key);
+    if (!ephem) {
+      ephem = rehashProof(
+        { ids: nodes.ids.slice(nodes.begin, nodes.end), begin: 0, end: nodes.end - nodes.begin, ephem: nodes.ephem },
+        nodes.ids.slice(nodes.begin, nodes.end).map((id) => this.hashOf(id)),
+      )[0];
+      if (this.ephemeral.size >= 4096) this.ephemeral.clear();
+      this.ephemeral.set(key, ephem);
+    }
+    return [
+      ...nodes.ids.slice(0, nodes.begin).map((id) => copyBytes(this.hashOf(id))),
+      copyBytes(ephem),
+      ...nodes.ids.slice(nodes.end).map((id) => copyBytes(this.hashOf(id))),
+    ];
   }
 
   private checkSize(size: number, field: string): void {

@@ -2,7 +2,7 @@
 import { bitIsSet, bitLength, popCount, shiftRight, trailingZeros, xor } from './bits';
 import { checkIndex, checkSizes } from './checks';
 import { MerkleError } from './errors';
-import { checkHash, equalBytes, hashChildren } from './hash';
+import { checkHash, equalBytes, hashChildrenUnchecked as hashChildren } from './hash';
 import { toHex } from './hex';
 import { checkNotEmpty } from './proof';
 
@@ -113,6 +113,8 @@ function checkMatch(calculated: Uint8Array, expected: Uint8Array, field: string)
     });
   }
 }
+
+// The proof's hashes and the seed are checked to be 32 bytes before these run.
 
 // Hashes the seed with proof[from..to): at level i the seed is the left child when bit i of index is 0.
 function chainInner(seed: Uint8Array, proof: Uint8Array[], from: number, to: number, index: number): Uint8Array {

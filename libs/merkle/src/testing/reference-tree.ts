@@ -3,11 +3,11 @@
 import { createHash } from 'node:crypto';
 
 export function refHashLeaf(data: Uint8Array): Uint8Array {
-  return createHash('sha256').update(Uint8Array.of(0x00)).update(data).digest();
+  return new Uint8Array(createHash('sha256').update(Uint8Array.of(0x00)).update(data).digest());
 }
 
 function refHashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return createHash('sha256').update(Uint8Array.of(0x01)).update(left).update(right).digest();
+  return new Uint8Array(createHash('sha256').update(Uint8Array.of(0x01)).update(left).update(right).digest());
 }
 
 /** The largest power of two smaller than n (n > 1). */
@@ -20,7 +20,7 @@ function split(n: number): number {
 /** MTH(D[n]) of leaf hashes. */
 export function refRoot(leafHashes: Uint8Array[]): Uint8Array {
   const n = leafHashes.length;
-  if (n === 0) return createHash('sha256').digest();
+  if (n === 0) return new Uint8Array(createHash('sha256').digest());
   if (n === 1) return leafHashes[0];
   const k = split(n);
   return refHashChildren(refRoot(leafHashes.slice(0, k)), refRoot(leafHashes.slice(k)));
