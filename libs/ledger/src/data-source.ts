@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { DataSource, DataSourceOptions, MigrationInterface } from 'typeorm';
 import { CheckpointEntity, LedgerHeadEntity } from './checkpoint.entity';
 import { LedgerEntryEntity } from './ledger-entry.entity';
@@ -36,22 +37,19 @@ export async function openDatabase(options: DatabaseOptions): Promise<DataSource
     extra: { max: options.poolSize ?? 10 },
   });
   await dataSource.initialize();
-  // Several processes may start at once on one database: migrate under an advisory lock, held on its
-  // own connection while TypeORM migrates on another, so that exactly one of them runs each migration.
-  const lock = dataSource.createQueryRunner();
+  // Several processes may start at once on one database: migrate under an advisory lock, held on a
+  // connection of its own (outside the pool, which may have a single connection), so that exactly one
+  // of them runs each migration.
+  const lock = new Client({ connectionString: options.url });
   try {
     await lock.connect();
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    try {
-      await dataSource.runMigrations();
-    } finally {
-      await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
-    }
+    await dataSource.runMigrations();
   } catch (error) {
-    await lock.release();
     await dataSource.destroy();
     throw error;
+  } finally {
+    await lock.end().catch(() => undefined); // ending the session releases the lock
   }
-  await lock.release();
   return dataSource;
 }

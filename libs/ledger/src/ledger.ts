@@ -9,7 +9,7 @@ import {
   rootNodes,
   toHex,
 } from '@lethe/merkle';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { toSafeInteger } from './bigint.transformer';
 import { canonicalizeEvent, decodeEvent } from './canonical';
 import { LedgerError } from './errors';
@@ -194,21 +194,27 @@ export class Ledger {
     });
   }
 
-  /** Reads stored perfect-subtree hashes (leaves from entries, interior nodes from ledger_nodes) in one query. */
-  private async readNodes(ids: NodeId[], manager: EntityManager = this.dataSource.manager): Promise<Uint8Array[]> {
-    if (ids.length === 0) return [];
-    const rows: { level: number; idx: string; hash: Buffer }[] = await manager.query(
-      `SELECT 0 AS level, e.idx, e.leaf_hash AS hash FROM ledger_entries e
-         WHERE e.idx = ANY($3::bigint[])
+  /**
+   * Reads stored perfect-subtree hashes (leaves from entries, interior nodes from ledger_nodes) in one
+   * query, together with the log's size, which must be at least `treeSize` (else OUT_OF_RANGE naming `what`).
+   */
+  private async readNodes(ids: NodeId[], treeSize: number, what: string): Promise<Uint8Array[]> {
+    const interior = ids.filter((id) => id.level > 0);
+    const rows: { level: number; idx: string; hash: Buffer | null }[] = await this.dataSource.query(
+      `SELECT -1 AS level, tree_size AS idx, NULL::bytea AS hash FROM ledger_head WHERE id = 1
+       UNION ALL
+       SELECT 0, e.idx, e.leaf_hash FROM ledger_entries e WHERE e.idx = ANY($3::bigint[])
        UNION ALL
        SELECT n.level, n.idx, n.hash FROM ledger_nodes n
          JOIN unnest($1::smallint[], $2::bigint[]) AS want(level, idx) ON n.level = want.level AND n.idx = want.idx`,
       [
-        ids.filter((id) => id.level > 0).map((id) => id.level),
-        ids.filter((id) => id.level > 0).map((id) => String(id.index)),
+        interior.map((id) => id.level),
+        interior.map((id) => String(id.index)),
         ids.filter((id) => id.level === 0).map((id) => String(id.index)),
       ],
     );
+    const size = toSafeInteger(rows.find((r) => r.level === -1)!.idx, 'tree size');
+    if (treeSize > size) throw new LedgerError('OUT_OF_RANGE', `${what} ${treeSize} is beyond the log's size ${size}`, what);
     const found = new Map(rows.map((r) => [`${r.level}/${r.idx}`, r.hash]));
     return ids.map((id) => {
       const hash = found.get(`${id.level}/${id.index}`);
@@ -264,28 +270,21 @@ export class Ledger {
     return decodeEvent(entry.event);
   }
 
-  private async checkTreeSize(treeSize: number, what: string): Promise<void> {
-    checkCount(treeSize, what);
-    const { treeSize: current } = await this.getCheckpoint();
-    if (treeSize > current)
-      throw new LedgerError('OUT_OF_RANGE', `${what} ${treeSize} is beyond the log's size ${current}`, what);
-  }
-
   /** Root of the tree of the first `treeSize` entries. */
   async getRoot(treeSize: number): Promise<string> {
-    await this.checkTreeSize(treeSize, 'treeSize');
-    return toHex(rootFromNodes(await this.readNodes(rootNodes(treeSize))));
+    checkCount(treeSize, 'treeSize');
+    return toHex(rootFromNodes(await this.readNodes(rootNodes(treeSize), treeSize, 'treeSize')));
   }
 
   /** RFC 9162 inclusion proof of entry `index` in the tree of size `treeSize`, read from stored nodes. */
   async getInclusionProof(index: number, treeSize: number): Promise<InclusionProof> {
     checkCount(index, 'index');
-    await this.checkTreeSize(treeSize, 'treeSize');
+    checkCount(treeSize, 'treeSize');
     if (index >= treeSize)
       throw new LedgerError('OUT_OF_RANGE', `index ${index} is beyond treeSize ${treeSize}`, 'index');
     const nodes = inclusionProofNodes(index, treeSize);
     const rootIds = rootNodes(treeSize);
-    const hashes = await this.readNodes([...nodes.ids, ...rootIds, { level: 0, index }]);
+    const hashes = await this.readNodes([...nodes.ids, ...rootIds, { level: 0, index }], treeSize, 'treeSize');
     const proof = rehashProof(nodes, hashes.slice(0, nodes.ids.length));
     const root = rootFromNodes(hashes.slice(nodes.ids.length, nodes.ids.length + rootIds.length));
     return {
@@ -303,11 +302,10 @@ export class Ledger {
     checkCount(to, 'to');
     if (from < 1) throw new LedgerError('INVALID_ARGUMENT', 'from must be at least 1 (there is no proof from the empty tree)', 'from');
     if (from > to) throw new LedgerError('INVALID_ARGUMENT', `from ${from} is larger than to ${to}`, 'from');
-    await this.checkTreeSize(to, 'to');
     const nodes = consistencyProofNodes(from, to);
     const fromIds = rootNodes(from);
     const toIds = rootNodes(to);
-    const hashes = await this.readNodes([...nodes.ids, ...fromIds, ...toIds]);
+    const hashes = await this.readNodes([...nodes.ids, ...fromIds, ...toIds], to, 'to');
     let at = 0;
     const take = (n: number) => hashes.slice(at, (at += n));
     const proof = rehashProof(nodes, take(nodes.ids.length));
