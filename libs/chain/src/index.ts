@@ -1,0 +1,17 @@
+export { ChainError, type ChainErrorCode, type ChainErrorDetails } from './errors';
+export {
+  AnchorClient,
+  AUDIT_ANCHOR_ABI,
+  type AnchoredCheckpoint,
+  type AnchorOverrides,
+  type AnchorReceipt,
+  type TransactionState,
+  type WaitForAnchorOptions,
+} from './anchor-client';
+export { deployAuditAnchor } from './deploy-audit-anchor';
+export { loadAuditAnchorArtifact, loadContractArtifact, type ContractArtifact } from './artifact';
+export { startHardhatNode, HARDHAT_DEV_PRIVATE_KEYS, type HardhatNode, type StartHardhatNodeOptions } from './hardhat-node';
+export { connectProvider, type ConnectProviderOptions } from './provider';
+export { loadSigner, type LoadSignerOptions } from './load-signer';
+export { decodeChainError } from './decode-error';
+export { toBytes32, fromBytes32, type HashInput } from './hash-hex';
