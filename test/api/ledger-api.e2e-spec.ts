@@ -5,6 +5,7 @@ import { Ledger, hashEvent, openDatabase } from '@lethe/ledger';
 import { fromHex, toHex, verifyConsistency, verifyInclusion } from '@lethe/merkle';
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';
+import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
 
@@ -16,9 +17,10 @@ describe('ledger HTTP routes', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('ledger_api');
-    dataSource = await openDatabase({ url: db.url });
-    await new Ledger(dataSource).append(events);
-    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource });
+    dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+    const ledger = new Ledger(dataSource);
+    await ledger.append(events);
+    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger });
     await app.init();
   });
 
@@ -88,6 +90,13 @@ describe('ledger HTTP routes', () => {
     const res = await http().get(url).expect(400);
     expect(res.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining(param) });
     expect((await http().get('/v1/ledger/checkpoint')).body).toEqual(before);
+  });
+
+  it('answers /v1/anchors with an empty list and /v1/anchors/latest with a 404 when nothing is anchored', async () => {
+    expect((await http().get('/v1/anchors').expect(200)).body).toEqual([]);
+    const res = await http().get('/v1/anchors/latest').expect(404);
+    expect(res.body).toEqual({ statusCode: 404, error: 'Not Found', message: 'no checkpoint is anchored yet' });
+    await http().get('/v1/anchors?limit=0').expect(400);
   });
 
   it('answers unknown routes with a JSON 404', async () => {

@@ -1,15 +1,19 @@
 import 'reflect-metadata';
 import { ConsoleLogger, Logger } from '@nestjs/common';
+import { HardhatNode } from '@lethe/chain';
+import { Ledger } from '@lethe/ledger';
+import { AnchoringLoop } from './anchoring/anchoring-loop';
+import { ChainConnector, remoteChainConnector, startLocalChain } from './anchoring/chain-connection';
 import { createApp } from './app';
-import { ConfigError, LogLevel, loadConfig } from './config/config';
+import { AppConfig, ConfigError, LogLevel, loadConfig } from './config/config';
 import { openAppDatabase } from './database/database';
+import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
-async function main(): Promise<void> {
-  let config;
+function readConfig(): AppConfig {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`lethe: bad configuration: ${error.message}\n`);
@@ -17,47 +21,84 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
   const logger = new ConsoleLogger('Lethe', { logLevels: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1) });
   Logger.overrideLogger(logger);
   const log = new Logger('Main');
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanUp = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((e) => log.error(`while stopping: ${(e as Error).message}`));
+  };
 
-  const database = await openAppDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    embeddedPostgresPort: config.embeddedPostgresPort,
-    log: (m) => log.log(m),
-  });
-  log.log(`database: ${database.description}`);
+  try {
+    const database = await openAppDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      embeddedPostgresPort: config.embeddedPostgresPort,
+      entities: API_ENTITIES,
+      migrations: API_MIGRATIONS,
+      log: (m) => log.log(m),
+    });
+    cleanups.push(() => database.close());
+    log.log(`database: ${database.description}`);
+    const ledger = new Ledger(database.dataSource);
 
-  const app = await createApp({ config, dataSource: database.dataSource, logger });
+    let loop: AnchoringLoop | null = null;
+    if (config.chain.enabled) {
+      let connect: ChainConnector;
+      if (config.chain.rpcUrl === undefined) {
+        const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m));
+        cleanups.push(() => local.node.stop());
+        connect = local.connect;
+      } else {
+        connect = remoteChainConnector(config.chain);
+        log.log(`anchoring on ${config.chain.rpcUrl} at ${config.chain.contractAddress}`);
+      }
+      loop = new AnchoringLoop(database.dataSource, ledger, connect, {
+        everyEntries: config.chain.anchorEveryEntries,
+        everySeconds: config.chain.anchorEverySeconds,
+        confirmations: config.chain.anchorConfirmations,
+        replaceAfterSeconds: config.chain.anchorReplaceAfterSeconds,
+        pollMs: config.chain.rpcUrl === undefined ? 250 : 2000,
+      });
+      const started = loop;
+      cleanups.push(() => started.stop());
+    } else {
+      log.warn('ANCHORING=off: checkpoints are not anchored on any chain');
+    }
+
+    const app = await createApp({
+      config,
+      dataSource: database.dataSource,
+      ledger,
+      anchoringLoop: loop,
+      healthReporters: loop ? [loop] : [],
+      logger,
+    });
+    cleanups.push(() => app.close());
+    await app.listen(config.port, config.host);
+    loop?.start();
+    log.log(`listening on http://${config.host}:${config.port} (API under /v1, OpenAPI at /docs)`);
+  } catch (error) {
+    log.error(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
+    await cleanUp();
+    process.exit(1);
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.log(`${signal}: shutting down`);
-    try {
-      await app.close();
-    } finally {
-      await database.close();
-      log.log('stopped');
-      process.exit(0);
-    }
+    await cleanUp();
+    log.log('stopped');
+    process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-
-  try {
-    await app.listen(config.port, config.host);
-  } catch (error) {
-    log.error(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
-    await app.close();
-    await database.close();
-    process.exit(1);
-  }
-  log.log(`listening on http://${config.host}:${config.port} (API under /v1, OpenAPI at /docs)`);
 }
 
-main().catch((error) => {
-  process.stderr.write(`lethe: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+void main();

@@ -28,6 +28,8 @@ export interface ChainConfig {
   anchorEveryEntries: number;
   anchorEverySeconds: number;
   anchorConfirmations: number;
+  /** A pending anchor transaction is replaced (same nonce, higher fees) after this long. */
+  anchorReplaceAfterSeconds: number;
   /** Set to false to run without any chain (ANCHORING=off). */
   enabled: boolean;
 }
@@ -96,6 +98,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     anchorEveryEntries: readInteger(env, 'ANCHOR_EVERY_ENTRIES', 1000, 1, 10_000_000),
     anchorEverySeconds: readInteger(env, 'ANCHOR_EVERY_SECONDS', 30, 1, 86_400),
     anchorConfirmations: readInteger(env, 'ANCHOR_CONFIRMATIONS', 1, 1, 1000),
+    anchorReplaceAfterSeconds: readInteger(env, 'ANCHOR_REPLACE_AFTER_SECONDS', 120, 5, 86_400),
     enabled: anchoring === 'on',
   };
   if (rpcUrl !== undefined && chain.enabled) {

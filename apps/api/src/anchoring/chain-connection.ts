@@ -1,0 +1,93 @@
+import { JsonRpcProvider, Wallet, type HDNodeWallet } from 'ethers';
+import {
+  AnchorClient,
+  ChainError,
+  HARDHAT_DEV_PRIVATE_KEYS,
+  HardhatNode,
+  connectProvider,
+  deployAuditAnchor,
+  loadSigner,
+  startHardhatNode,
+} from '@lethe/chain';
+import { ChainConfig } from '../config/config';
+
+/** A live connection to an AuditAnchor contract with the anchorer's key. */
+export interface ChainConnection {
+  chainId: string;
+  /** Lowercase 0x address. */
+  contract: string;
+  rpcUrl: string;
+  /** True for the ephemeral local Hardhat chain the service started itself. */
+  local: boolean;
+  client: AnchorClient;
+  provider: JsonRpcProvider;
+  signer: Wallet | HDNodeWallet;
+  close(): Promise<void>;
+}
+
+/** Opens the chain connection; may fail with ChainError (RPC_UNAVAILABLE and friends): callers retry. */
+export type ChainConnector = () => Promise<ChainConnection>;
+
+/**
+ * Starts the local Hardhat node (JSON-RPC on 127.0.0.1:CHAIN_PORT) and deploys a fresh AuditAnchor with
+ * the node's first development account as admin and anchorer. The chain lives as long as the service.
+ */
+export async function startLocalChain(config: ChainConfig, log: (m: string) => void): Promise<{ node: HardhatNode; connect: ChainConnector }> {
+  let node: HardhatNode;
+  try {
+    node = await startHardhatNode({ port: config.chainPort });
+  } catch (error) {
+    if (error instanceof ChainError && error.code === 'PORT_IN_USE')
+      throw new ChainError('PORT_IN_USE', `CHAIN_PORT ${config.chainPort} is in use: set CHAIN_PORT to a free port (or RPC_URL to a chain)`);
+    throw error;
+  }
+  const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 100 });
+  const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
+  const client = await deployAuditAnchor(signer, signer.address, signer.address);
+  if (config.anchorConfirmations > 1) {
+    // Hardhat mines only when a transaction arrives; with more than one confirmation to wait for, mine
+    // a block every second as a real chain would.
+    await provider.send('evm_setIntervalMining', [1000]);
+  }
+  const chainId = (await provider.getNetwork()).chainId.toString();
+  log(
+    `started a local Hardhat chain at ${node.rpcUrl} (chain ${chainId}) and deployed AuditAnchor at ${client.address}; ` +
+      `this chain is ephemeral: it starts empty at every start, so the latest checkpoint is anchored again`,
+  );
+  const connection: ChainConnection = {
+    chainId,
+    contract: client.address.toLowerCase(),
+    rpcUrl: node.rpcUrl,
+    local: true,
+    client,
+    provider,
+    signer,
+    close: async () => provider.destroy(),
+  };
+  return { node, connect: async () => connection };
+}
+
+/** Connects to RPC_URL's chain and the AuditAnchor at CONTRACT_ADDRESS with the configured key. */
+export function remoteChainConnector(config: ChainConfig, env: NodeJS.ProcessEnv = process.env): ChainConnector {
+  return async () => {
+    const provider = await connectProvider(config.rpcUrl!, { pollingIntervalMs: 1000 });
+    try {
+      const signer = await loadSigner({ provider, env });
+      const client = await AnchorClient.connect(config.contractAddress!, signer);
+      const chainId = (await provider.getNetwork()).chainId.toString();
+      return {
+        chainId,
+        contract: client.address.toLowerCase(),
+        rpcUrl: config.rpcUrl!,
+        local: false,
+        client,
+        provider,
+        signer,
+        close: async () => provider.destroy(),
+      };
+    } catch (error) {
+      provider.destroy();
+      throw error;
+    }
+  };
+}

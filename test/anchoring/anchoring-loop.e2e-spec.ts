@@ -1,0 +1,256 @@
+import { Logger } from '@nestjs/common';
+import { Wallet } from 'ethers';
+import { DataSource } from 'typeorm';
+import { AnchorClient, HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
+import { Anchored, Ledger, fsckLedger, openDatabase } from '@lethe/ledger';
+import { AnchorRecordEntity } from '../../apps/api/src/anchoring/anchor-record.entity';
+import { AnchoringLoop, AnchoringPolicy } from '../../apps/api/src/anchoring/anchoring-loop';
+import { ChainConnection, remoteChainConnector } from '../../apps/api/src/anchoring/chain-connection';
+import { loadConfig } from '../../apps/api/src/config/config';
+import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
+import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
+import { TestDatabase, createTestDatabase } from '../support/database';
+import { buildEvents } from '../support/factories';
+import { TcpProxy, startTcpProxy } from '../support/tcp-proxy';
+
+const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
+
+describe('AnchoringLoop against a Hardhat chain', () => {
+  let chain: ChainFixture;
+  let proxy: TcpProxy;
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let ledger: Ledger;
+  let loops: AnchoringLoop[];
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    chain = await startChainFixture();
+    proxy = await startTcpProxy(Number(new URL(chain.node.rpcUrl).port));
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await chain.stop();
+  });
+
+  beforeEach(async () => {
+    await chain.reset();
+    db = await createTestDatabase('anchoring');
+    dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+    ledger = new Ledger(dataSource);
+    loops = [];
+  });
+
+  afterEach(async () => {
+    for (const loop of loops) await loop.stop();
+    await dataSource.destroy();
+    await db.drop();
+  });
+
+  /** A loop that reaches the chain through the proxy, as a service with RPC_URL would. */
+  function newLoop(options: { key?: string; now?: () => number; policy?: Partial<AnchoringPolicy> } = {}): AnchoringLoop {
+    const config = loadConfig({
+      RPC_URL: proxy.url,
+      CONTRACT_ADDRESS: chain.client.address,
+      ANCHORER_PRIVATE_KEY: options.key ?? HARDHAT_DEV_PRIVATE_KEYS[1],
+    });
+    const connect = remoteChainConnector(config.chain, { ANCHORER_PRIVATE_KEY: options.key ?? HARDHAT_DEV_PRIVATE_KEYS[1] });
+    const loop = new AnchoringLoop(dataSource, ledger, connect, { ...POLICY, ...options.policy }, options.now);
+    loops.push(loop);
+    return loop;
+  }
+
+  async function anchoredEvents(): Promise<Anchored[]> {
+    const rows: { event: string }[] = await dataSource.query(`SELECT event FROM ledger_entries WHERE type = 'ANCHORED' ORDER BY idx`);
+    return rows.map((r) => JSON.parse(r.event));
+  }
+
+  async function onChainSizes(): Promise<number[]> {
+    const count = await chain.client.checkpointCount();
+    const sizes: number[] = [];
+    for (let i = 0; i < count; i++) sizes.push((await chain.client.checkpoint(i)).treeSize);
+    return sizes;
+  }
+
+  it('anchors once ANCHOR_EVERY_ENTRIES entries wait, then logs ANCHORED with the transaction', async () => {
+    const loop = newLoop();
+    await ledger.append(buildEvents(0, 4));
+    await loop.tick();
+    expect(await chain.client.checkpointCount()).toBe(0); // 4 < 5: not due yet
+    await ledger.append(buildEvents(4, 3));
+    await loop.tick(); // sends
+    await loop.tick(); // confirms and logs
+    const onChain = await chain.client.latestCheckpoint();
+    expect(onChain).toMatchObject({ treeSize: 7, rootHash: await ledger.getRoot(7) });
+    const [anchored] = await anchoredEvents();
+    expect(anchored).toMatchObject({
+      type: 'ANCHORED',
+      chainId: '31337',
+      contract: chain.client.address.toLowerCase(),
+      treeSize: 7,
+      rootHash: await ledger.getRoot(7),
+      txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/),
+    });
+    const receipt = await chain.provider.getTransactionReceipt(anchored.txHash);
+    expect(receipt?.blockNumber).toBe(anchored.blockNumber);
+    expect(loop.report()).toMatchObject({ ok: true, state: 'ok', anchoredTreeSize: 7 });
+    // Its own ANCHORED entry is not a reason to anchor again.
+    await loop.tick();
+    await loop.tick();
+    expect(await chain.client.checkpointCount()).toBe(1);
+  });
+
+  it('anchors after ANCHOR_EVERY_SECONDS even with fewer entries, extending with a consistency proof', async () => {
+    let now = 1_000_000;
+    const loop = newLoop({ now: () => now });
+    await ledger.append(buildEvents(0, 5));
+    await loop.tick();
+    await loop.tick();
+    await ledger.append(buildEvents(5, 2));
+    await loop.tick();
+    expect(await onChainSizes()).toEqual([5]);
+    now += 3600 * 1000;
+    await loop.tick();
+    await loop.tick();
+    expect(await onChainSizes()).toEqual([5, 8]); // 5 + ANCHORED + 2
+    expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([5, 8]);
+  });
+
+  it('survives a restart between sending and confirming: the next process confirms it, once', async () => {
+    await ledger.append(buildEvents(0, 6));
+    await chain.provider.send('evm_setAutomine', [false]);
+    try {
+      const first = newLoop();
+      await first.tick(); // sent, not mined
+      const [record] = await dataSource.getRepository(AnchorRecordEntity).find();
+      expect(record.state).toBe('sent');
+      await first.stop(); // "killed"
+    } finally {
+      await chain.provider.send('evm_setAutomine', [true]);
+    }
+    await chain.provider.send('evm_mine', []);
+    const second = newLoop();
+    await second.tick();
+    await second.tick();
+    expect(await onChainSizes()).toEqual([6]);
+    expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([6]);
+  });
+
+  it('replaces a transaction stuck in the mempool (same nonce, higher fees) and confirms the replacement', async () => {
+    let now = Date.now();
+    const loop = newLoop({ now: () => now, policy: { replaceAfterSeconds: 60 } });
+    await ledger.append(buildEvents(0, 6));
+    await chain.provider.send('evm_setAutomine', [false]);
+    try {
+      await loop.tick(); // sent, stuck
+      await loop.tick(); // still pending, not old enough
+      now += 120_000;
+      await loop.tick(); // replaced
+    } finally {
+      await chain.provider.send('evm_setAutomine', [true]);
+    }
+    const [record] = await dataSource.getRepository(AnchorRecordEntity).find();
+    expect(record.txHashes).toHaveLength(2);
+    const [original, replacement] = await Promise.all(record.txHashes.map((h) => chain.provider.getTransaction(h)));
+    expect(original).toBeNull(); // pushed out of the mempool by its replacement
+    expect(replacement!.nonce).toBe(record.nonce);
+    await chain.provider.send('evm_mine', []);
+    await loop.tick();
+    expect(await onChainSizes()).toEqual([6]);
+    const [anchored] = await anchoredEvents();
+    expect(anchored.txHash).toBe(record.txHashes[1]);
+  });
+
+  it('adopts an anchor it sent but never recorded (killed right after sending)', async () => {
+    await ledger.append(buildEvents(0, 6));
+    // The anchor reaches the chain, but the process dies before writing anything down.
+    await chain.client.anchor(0, 6, await ledger.getRoot(6), []);
+    const loop = newLoop();
+    await loop.tick();
+    expect(await onChainSizes()).toEqual([6]);
+    expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([6]);
+    expect(await dataSource.getRepository(AnchorRecordEntity).count({ where: { state: 'confirmed' } })).toBe(1);
+  });
+
+  it('detects a reorg that removed an anchor and anchors again', async () => {
+    const loop = newLoop();
+    await ledger.append(buildEvents(0, 5));
+    const snapshot = await chain.provider.send('evm_snapshot', []);
+    await loop.tick();
+    await loop.tick();
+    expect(await onChainSizes()).toEqual([5]);
+    await chain.provider.send('evm_revert', [snapshot]); // the block with the anchor is gone
+    expect(await onChainSizes()).toEqual([]);
+    await loop.tick(); // notices, anchors again
+    await loop.tick();
+    const sizes = await onChainSizes();
+    expect(sizes).toHaveLength(1);
+    expect(sizes[0]).toBeGreaterThanOrEqual(5);
+    const records = await dataSource.getRepository(AnchorRecordEntity).find({ order: { id: 'ASC' } });
+    expect(records.map((r) => r.state)).toEqual(['dropped', 'confirmed']);
+    expect((await fsckLedger(dataSource)).ok).toBe(true);
+  });
+
+  it('keeps the log going while the RPC is down, says so, and anchors when it is back', async () => {
+    const loop = newLoop({ policy: { pollMs: 20 } });
+    await proxy.down();
+    try {
+      loop.start();
+      await ledger.append(buildEvents(0, 6)); // the log does not need the chain
+      await waitFor(() => loop.report().state === 'chain-unavailable');
+      expect(loop.report()).toMatchObject({ ok: false, state: 'chain-unavailable', lastError: expect.stringContaining('does not answer') });
+      expect((await ledger.getCheckpoint()).treeSize).toBe(6);
+    } finally {
+      await proxy.up();
+    }
+    await waitFor(async () => (await anchoredEvents()).length === 1, 30_000);
+    expect(await onChainSizes()).toEqual([6]);
+    expect(loop.report()).toMatchObject({ ok: true, state: 'ok' });
+  });
+
+  it('reports a key without ANCHORER_ROLE clearly and changes nothing on the chain', async () => {
+    const loop = newLoop({ key: HARDHAT_DEV_PRIVATE_KEYS[2] });
+    await ledger.append(buildEvents(0, 6));
+    await expect(loop.tick()).rejects.toMatchObject({ code: 'NOT_ANCHORER' });
+    expect(await chain.client.checkpointCount()).toBe(0);
+    expect(await anchoredEvents()).toEqual([]);
+    await ledger.append(buildEvents(6, 1)); // the log still takes entries
+    expect((await ledger.getCheckpoint()).treeSize).toBe(7);
+  });
+
+  it('stops anchoring and raises the alarm when the chain holds a history that is not this log', async () => {
+    await ledger.append(buildEvents(0, 6));
+    // Someone with the key anchors a root this log never had.
+    await chain.client.anchor(0, 3, 'ab'.repeat(32), []);
+    const loop = newLoop();
+    await loop.tick();
+    await loop.tick();
+    expect(loop.report()).toMatchObject({ ok: false, state: 'inconsistent', lastError: expect.stringContaining('not a state of this log') });
+    expect(await onChainSizes()).toEqual([3]);
+    expect(await anchoredEvents()).toEqual([]);
+  });
+
+  it('lets the contract refuse an inconsistent root sent on purpose, leaving its state as it was', async () => {
+    await ledger.append(buildEvents(0, 6));
+    const loop = newLoop();
+    await loop.tick();
+    await loop.tick();
+    const before = await onChainSizes();
+    const connection = loop.getConnection() as ChainConnection;
+    const anchorer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[1], chain.provider);
+    const client = await AnchorClient.connect(connection.contract, anchorer);
+    await ledger.append(buildEvents(6, 4));
+    const proof = (await ledger.getConsistencyProof(6, 11)).proof;
+    await expect(client.anchor(6, 11, 'cd'.repeat(32), proof)).rejects.toMatchObject({ code: 'INCONSISTENT_ROOT' });
+    expect(await onChainSizes()).toEqual(before);
+  });
+});
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
