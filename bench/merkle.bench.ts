@@ -58,7 +58,8 @@ function indices(count: number, below: number, seed: number): number[] {
   });
 }
 
-const rate = (count: number, ms: number): string => `${Math.round((count / ms) * 1000).toLocaleString('en-US')} leaves/s`;
+const rate = (count: number, ms: number): string =>
+  `${Math.round((count / ms) * 1000).toLocaleString('en-US')} leaves/s`;
 const perOp = (ms: number, count: number): string => `${(ms / count).toFixed(4)} ms/op`;
 const ratio = (x: number): string => `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x`;
 
@@ -219,7 +220,9 @@ export async function run(options: MerkleBenchOptions = {}): Promise<Row[]> {
   );
 
   printTable(
-    `RFC 9162 Merkle tree, ${n.toLocaleString('en-US')} leaves of 32 bytes, node ${process.version}, ${threads} cores, ` +
+    `RFC 9162 Merkle tree, ${n.toLocaleString('en-US')} leaves of 32 bytes, node ${
+      process.version
+    }, ${threads} cores, ` +
       `fastest of ${repeat} runs, load average ${loadBefore.toFixed(2)} before / ${loadavg()[0].toFixed(2)} after`,
     ['name', 'leaves/s or ms/op', 'vs baseline', 'note'],
     rows.map((row) => [row.name, row.value, row.vs, row.note]),

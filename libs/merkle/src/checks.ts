@@ -3,7 +3,9 @@ import { MerkleError } from './errors';
 /** Throws INVALID_ARGUMENT unless `value` is a safe integer >= 0. */
 export function checkCount(value: unknown, field: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new MerkleError('INVALID_ARGUMENT', `${field} must be a safe integer >= 0, got ${describe(value)}`, { field });
+    throw new MerkleError('INVALID_ARGUMENT', `${field} must be a safe integer >= 0, got ${describe(value)}`, {
+      field,
+    });
   }
 }
 

@@ -8,10 +8,7 @@ import { NodeId } from './node-id';
 import { rootFromNodes } from './proof';
 
 export class CompactRange {
-  private constructor(
-    private _size: number,
-    private readonly _hashes: Uint8Array[],
-  ) {}
+  private constructor(private _size: number, private readonly _hashes: Uint8Array[]) {}
 
   static empty(): CompactRange {
     return new CompactRange(0, []);

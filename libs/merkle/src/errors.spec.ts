@@ -89,6 +89,7 @@ describe('MerkleError', () => {
     expect(thrown(() => hashChildren(short, leaves[0])).code).toBe('INVALID_ARGUMENT');
     expect(thrown(() => tree.append(short)).code).toBe('INVALID_ARGUMENT');
     expect(thrown(() => CompactRange.empty().append([short])).message).toBe('leafHashes[0] has 31 bytes, want 32');
+    expect(thrown(() => hashLeaf('text' as unknown as Uint8Array)).code).toBe('INVALID_ARGUMENT');
   });
 
   it('has no consistency proof from size 0 or backwards', () => {
@@ -110,8 +111,12 @@ describe('MerkleError', () => {
 
   it('checks the hashes given to rehashProof and CompactRange.fromNodes', () => {
     const nodes = inclusionProofNodes(0, 7);
-    expect(thrown(() => rehashProof(nodes, [leaves[0]])).message).toBe(`hashes has 1 entries, want ${nodes.ids.length}`);
-    expect(thrown(() => CompactRange.fromNodes(7, [leaves[0]])).message).toBe('hashes has 1 entries, want 3 for size 7');
+    expect(thrown(() => rehashProof(nodes, [leaves[0]])).message).toBe(
+      `hashes has 1 entries, want ${nodes.ids.length}`,
+    );
+    expect(thrown(() => CompactRange.fromNodes(7, [leaves[0]])).message).toBe(
+      'hashes has 1 entries, want 3 for size 7',
+    );
   });
 });
 

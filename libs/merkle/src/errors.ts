@@ -28,11 +28,7 @@ export class MerkleError extends Error {
   readonly got?: number;
   readonly want?: number;
 
-  constructor(
-    readonly code: MerkleErrorCode,
-    message: string,
-    details: MerkleErrorDetails = {},
-  ) {
+  constructor(readonly code: MerkleErrorCode, message: string, details: MerkleErrorDetails = {}) {
     super(message);
     this.field = details.field;
     this.expectedRoot = details.expectedRoot;

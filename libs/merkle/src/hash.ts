@@ -49,6 +49,9 @@ export const EMPTY_ROOT: Uint8Array = sha256(new Uint8Array(0));
 
 /** SHA-256(0x00 || data). */
 export function hashLeaf(data: Uint8Array): Uint8Array {
+  if (!isBytes(data)) {
+    throw new MerkleError('INVALID_ARGUMENT', 'leaf data is not a Uint8Array', { field: 'data' });
+  }
   const input = new Uint8Array(1 + data.length);
   input[0] = LEAF_HASH_PREFIX;
   input.set(data, 1);
@@ -94,8 +97,12 @@ export function hashLevelInto(
 }
 
 /** Throws INVALID_ARGUMENT unless `hash` is a 32-byte Uint8Array. */
-export function checkHash(hash: unknown, field: string, code: 'INVALID_ARGUMENT' | 'BAD_PROOF' = 'INVALID_ARGUMENT'): asserts hash is Uint8Array {
-  if (!(hash instanceof Uint8Array)) {
+export function checkHash(
+  hash: unknown,
+  field: string,
+  code: 'INVALID_ARGUMENT' | 'BAD_PROOF' = 'INVALID_ARGUMENT',
+): asserts hash is Uint8Array {
+  if (!isBytes(hash)) {
     throw new MerkleError(code, `${field} is not a Uint8Array`, { field });
   }
   if (hash.length !== HASH_SIZE) {
@@ -117,4 +124,12 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** A copy as a plain Uint8Array (Buffer's slice() would be a view). */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
+}
+
+/** Whether `value` is a Uint8Array (or Buffer), also one from another realm (vm context, iframe). */
+export function isBytes(value: unknown): value is Uint8Array {
+  return (
+    value instanceof Uint8Array ||
+    (ArrayBuffer.isView(value) && ['Uint8Array', 'Buffer'].includes(value.constructor?.name))
+  );
 }

@@ -5,7 +5,8 @@
 // from a shared counter; each hashes a chunk's leaves and every complete node inside it into shared level
 // arrays. The few levels above the chunks are hashed on the calling thread at the end.
 import { bitLength } from './bits';
-import { HASH_SIZE, LEAF_HASH_PREFIX, NODE_HASH_PREFIX, digestLatin1, sha256Into } from './hash';
+import { MerkleError } from './errors';
+import { HASH_SIZE, LEAF_HASH_PREFIX, NODE_HASH_PREFIX, digestLatin1, isBytes, sha256Into } from './hash';
 import { MerkleTree } from './tree';
 
 export interface ParallelBuildOptions {
@@ -55,13 +56,15 @@ for (;;) {
 `;
 
 const WORKER_SOURCE = `
-const { workerData: shared, parentPort } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const nodeCrypto = require('node:crypto');
 const digest = nodeCrypto.hash
   ? (data) => nodeCrypto.hash('sha256', data, 'latin1')
   : (data) => nodeCrypto.createHash('sha256').update(data).digest('latin1');
+parentPort.once('message', (shared) => {
 ${CHUNK_LOOP}
 parentPort.postMessage('done');
+});
 `;
 
 type ChunkLoop = (shared: SharedBuild, digest: (data: Uint8Array) => string) => void;
@@ -77,40 +80,13 @@ export async function buildTreeParallel(leaves: Uint8Array[], options: ParallelB
   const threads = Math.max(1, options.threads ?? os.availableParallelism?.() ?? os.cpus().length);
   const chunkLevel = options.chunkLevel ?? Math.max(10, bitLength(Math.floor(size / (16 * threads))) - 1);
 
-  // The leaves packed into one shared buffer, each as the input of its leaf hash: 0x00 || data.
-  const offsets = new Float64Array(new SharedArrayBuffer(8 * (size + 1)));
-  let total = 0;
-  for (let i = 0; i < size; i++) {
-    offsets[i] = total;
-    total += 1 + leaves[i].length;
-  }
-  offsets[size] = total;
-  const data = new Uint8Array(new SharedArrayBuffer(Math.max(total, 1)));
-  for (let i = 0; i < size; i++) {
-    data[offsets[i]] = LEAF_HASH_PREFIX;
-    data.set(leaves[i], offsets[i] + 1);
-  }
-
-  // levels[k] holds floor(size / 2^k) hashes.
-  const levels: Uint8Array[] = [];
-  for (let k = 0; k < Math.max(1, bitLength(size)); k++) {
-    const count = Math.floor(size / 2 ** k);
-    levels.push(new Uint8Array(new SharedArrayBuffer(Math.max(count, 1) * HASH_SIZE), 0, count * HASH_SIZE));
-  }
-  const shared: SharedBuild = {
-    data: data.buffer as SharedArrayBuffer,
-    offsets: offsets.buffer as SharedArrayBuffer,
-    levels: levels.map((level) => level.buffer as SharedArrayBuffer),
-    counter: new SharedArrayBuffer(4),
-    size,
-    chunkLevel,
-  };
-
+  // Workers start (tens of milliseconds) while the leaves are packed; they wait for the shared buffers.
   const chunks = Math.ceil(size / 2 ** chunkLevel);
   const workers = Array.from(
     { length: Math.min(threads, chunks) - 1 },
-    () => new Worker(WORKER_SOURCE, { eval: true, workerData: shared }),
+    () => new Worker(WORKER_SOURCE, { eval: true }),
   );
+
   const done = workers.map(
     (worker) =>
       new Promise<void>((resolve, reject) => {
@@ -119,11 +95,47 @@ export async function buildTreeParallel(leaves: Uint8Array[], options: ParallelB
         worker.once('exit', (code) => reject(new Error(`merkle build worker exited with code ${code}`)));
       }),
   );
+  const allDone = Promise.all(done);
+  allDone.catch(() => undefined); // awaited below; this keeps a failure before then from going unhandled
+  let levels: Uint8Array[];
   try {
-    // This thread takes chunks too, while the workers start.
+    // The leaves packed into one shared buffer, each as the input of its leaf hash: 0x00 || data.
+    const offsets = new Float64Array(new SharedArrayBuffer(8 * (size + 1)));
+    let total = 0;
+    for (let i = 0; i < size; i++) {
+      if (!isBytes(leaves[i])) {
+        throw new MerkleError('INVALID_ARGUMENT', `leaves[${i}] is not a Uint8Array`, { field: `leaves[${i}]` });
+      }
+      offsets[i] = total;
+      total += 1 + leaves[i].length;
+    }
+    offsets[size] = total;
+    const data = new Uint8Array(new SharedArrayBuffer(Math.max(total, 1)));
+    for (let i = 0; i < size; i++) {
+      data[offsets[i]] = LEAF_HASH_PREFIX;
+      data.set(leaves[i], offsets[i] + 1);
+    }
+
+    // levels[k] holds floor(size / 2^k) hashes.
+    levels = [];
+    for (let k = 0; k < Math.max(1, bitLength(size)); k++) {
+      const count = Math.floor(size / 2 ** k);
+      levels.push(new Uint8Array(new SharedArrayBuffer(Math.max(count, 1) * HASH_SIZE), 0, count * HASH_SIZE));
+    }
+    const shared: SharedBuild = {
+      data: data.buffer as SharedArrayBuffer,
+      offsets: offsets.buffer as SharedArrayBuffer,
+      levels: levels.map((level) => level.buffer as SharedArrayBuffer),
+      counter: new SharedArrayBuffer(4),
+      size,
+      chunkLevel,
+    };
+
+    for (const worker of workers) worker.postMessage(shared);
+    // This thread takes chunks too.
     runChunks ??= new Function('shared', 'digest', CHUNK_LOOP) as ChunkLoop;
     runChunks(shared, digestLatin1);
-    await Promise.all(done);
+    await allDone;
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
@@ -146,6 +158,9 @@ export function buildTree(leaves: Uint8Array[]): MerkleTree {
   const level0 = new Uint8Array(leaves.length * HASH_SIZE);
   let input = new Uint8Array(1024);
   leaves.forEach((leaf, i) => {
+    if (!isBytes(leaf)) {
+      throw new MerkleError('INVALID_ARGUMENT', `leaves[${i}] is not a Uint8Array`, { field: `leaves[${i}]` });
+    }
     if (leaf.length + 1 > input.length) input = new Uint8Array(2 * (leaf.length + 1));
     input[0] = LEAF_HASH_PREFIX;
     input.set(leaf, 1);

@@ -12,13 +12,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from './index';
-import {
-  refConsistencyProof,
-  refHashLeaf,
-  refInclusionProof,
-  refPathSteps,
-  refRoot,
-} from './testing/reference-tree';
+import { refConsistencyProof, refHashLeaf, refInclusionProof, refPathSteps, refRoot } from './testing/reference-tree';
 
 const hex = (hashes: Uint8Array[]): string[] => hashes.map(toHex);
 
@@ -84,16 +78,21 @@ describe('MerkleTree against the RFC 9162 reference', () => {
 
   it('answers for every earlier size from one tree, also after appends', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 0, max: 80 }), saltArb, (built, appended, salt) => {
-        const leaves = leafHashesOf(built + appended, salt);
-        const tree = MerkleTree.fromLeafHashes(leaves.slice(0, built));
-        leaves.slice(built).forEach((leaf) => tree.append(leaf));
-        for (let size = 1; size <= tree.size; size++) {
-          expect(toHex(tree.root(size))).toBe(toHex(refRoot(leaves.slice(0, size))));
-          const index = (salt >>> 0) % size;
-          expect(hex(tree.inclusionProof(index, size))).toEqual(hex(refInclusionProof(index, leaves.slice(0, size))));
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 80 }),
+        fc.integer({ min: 0, max: 80 }),
+        saltArb,
+        (built, appended, salt) => {
+          const leaves = leafHashesOf(built + appended, salt);
+          const tree = MerkleTree.fromLeafHashes(leaves.slice(0, built));
+          leaves.slice(built).forEach((leaf) => tree.append(leaf));
+          for (let size = 1; size <= tree.size; size++) {
+            expect(toHex(tree.root(size))).toBe(toHex(refRoot(leaves.slice(0, size))));
+            const index = (salt >>> 0) % size;
+            expect(hex(tree.inclusionProof(index, size))).toEqual(hex(refInclusionProof(index, leaves.slice(0, size))));
+          }
+        },
+      ),
       { numRuns: 30 },
     );
   });

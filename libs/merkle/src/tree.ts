@@ -8,10 +8,7 @@ import { NodeId } from './node-id';
 import { ProofNodes, consistencyProofNodes, inclusionProofNodes, rehashProof, rootFromNodes, rootNodes } from './proof';
 
 class Level {
-  constructor(
-    public bytes: Uint8Array,
-    public count: number,
-  ) {}
+  constructor(public bytes: Uint8Array, public count: number) {}
 
   get(index: number): Uint8Array {
     return this.bytes.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE);

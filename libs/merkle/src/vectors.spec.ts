@@ -1,6 +1,14 @@
 // The shared RFC 9162 vectors: every happy path verifies (and, for trees of the eight known leaves, the
 // proofs we build are the same bytes); every wantErr case is rejected with a MerkleError.
-import { MerkleError, MerkleTree, hashLeaf, rootFromInclusionProof, toHex, verifyConsistency, verifyInclusion } from './index';
+import {
+  MerkleError,
+  MerkleTree,
+  hashLeaf,
+  rootFromInclusionProof,
+  toHex,
+  verifyConsistency,
+  verifyInclusion,
+} from './index';
 import {
   ConsistencyVector,
   InclusionVector,

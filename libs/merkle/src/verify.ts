@@ -106,11 +106,15 @@ function checkProof(proof: unknown, want: number): asserts proof is Uint8Array[]
 
 function checkMatch(calculated: Uint8Array, expected: Uint8Array, field: string): void {
   if (!equalBytes(calculated, expected)) {
-    throw new MerkleError('ROOT_MISMATCH', `calculated ${field} ${toHex(calculated)} does not match ${toHex(expected)}`, {
-      field,
-      expectedRoot: toHex(expected),
-      calculatedRoot: toHex(calculated),
-    });
+    throw new MerkleError(
+      'ROOT_MISMATCH',
+      `calculated ${field} ${toHex(calculated)} does not match ${toHex(expected)}`,
+      {
+        field,
+        expectedRoot: toHex(expected),
+        calculatedRoot: toHex(calculated),
+      },
+    );
   }
 }
 
