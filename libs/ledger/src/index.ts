@@ -21,6 +21,8 @@ export { LEDGER_ENTITIES, LEDGER_MIGRATIONS, openDatabase } from './data-source'
 export type { DatabaseOptions } from './data-source';
 export { Ledger, MAX_ENTRIES_PER_READ } from './ledger';
 export type { AppendedEntry, Checkpoint, ConsistencyProof, InclusionProof, LedgerEntry, LedgerOptions } from './ledger';
+export { SampleVault, computeCommitmentsRoot } from './sample-vault';
+export type { CommitResult, CommittedSample, ShredResult } from './sample-vault';
 export { fsckLedger } from './fsck';
 export type { FsckOptions, FsckProblem, FsckProblemKind, FsckReport } from './fsck';
 export { findFreePort, startEmbeddedPostgres } from './embedded-postgres';
