@@ -14,6 +14,10 @@ export class AnchorRecordEntity {
   @Column({ name: 'chain_id', type: 'text' })
   chainId!: string;
 
+  /** Hash of the chain's block 0: two chains may share a chain id (a restarted local Hardhat node). */
+  @Column({ name: 'genesis_hash', type: 'text' })
+  genesisHash!: string;
+
   /** Lowercase 0x address of the AuditAnchor contract. */
   @Column({ type: 'text' })
   contract!: string;

@@ -25,6 +25,7 @@ export type AnchoringState = 'starting' | 'ok' | 'chain-unavailable' | 'inconsis
 export interface AnchoringStatus {
   state: AnchoringState;
   chainId?: string;
+  genesisHash?: string;
   contract?: string;
   rpcUrl?: string;
   anchoredTreeSize?: number;
@@ -109,10 +110,10 @@ export class AnchoringLoop implements HealthReporter {
     if (!this.connection) this.connection = await this.connect();
     const c = this.connection;
     const blockNumber = await c.provider.getBlockNumber();
-    this.status = { ...this.status, chainId: c.chainId, contract: c.contract, rpcUrl: c.rpcUrl, blockNumber };
+    this.status = { ...this.status, chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, rpcUrl: c.rpcUrl, blockNumber };
     await this.detectReorgs(c);
-    const inFlight = await this.anchors.findOne({ where: { chainId: c.chainId, contract: c.contract, state: 'sending' as const } })
-      ?? (await this.anchors.findOne({ where: { chainId: c.chainId, contract: c.contract, state: 'sent' as const } }));
+    const inFlight = await this.anchors.findOne({ where: { chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, state: 'sending' as const } })
+      ?? (await this.anchors.findOne({ where: { chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, state: 'sent' as const } }));
     if (inFlight) {
       await this.advance(c, inFlight);
     } else {
@@ -121,8 +122,8 @@ export class AnchoringLoop implements HealthReporter {
     }
     const latest = await this.latestConfirmed(c);
     const pending = await this.anchors.findOne({ where: [
-      { chainId: c.chainId, contract: c.contract, state: 'sending' as const },
-      { chainId: c.chainId, contract: c.contract, state: 'sent' as const },
+      { chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, state: 'sending' as const },
+      { chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, state: 'sent' as const },
     ] });
     this.status = {
       ...this.status,
@@ -186,7 +187,7 @@ export class AnchoringLoop implements HealthReporter {
 
   private latestConfirmed(c: ChainConnection): Promise<AnchorRecordEntity | null> {
     return this.anchors.findOne({
-      where: { chainId: c.chainId, contract: c.contract, state: 'confirmed' as const },
+      where: { chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, state: 'confirmed' as const },
       order: { treeSize: 'DESC' },
     });
   }
@@ -194,7 +195,7 @@ export class AnchoringLoop implements HealthReporter {
   /** A confirmed anchor whose checkpoint is no longer on the chain was dropped by a reorg: anchor again. */
   private async detectReorgs(c: ChainConnection): Promise<void> {
     const recent = await this.anchors.find({
-      where: { chainId: c.chainId, contract: c.contract, state: 'confirmed' as const },
+      where: { chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, state: 'confirmed' as const },
       order: { treeSize: 'DESC' },
       take: 3,
     });
@@ -344,6 +345,7 @@ export class AnchoringLoop implements HealthReporter {
     const saved = await this.anchors.save(
       this.anchors.create({
         chainId: c.chainId,
+        genesisHash: c.genesisHash,
         contract: c.contract,
         treeSize: String(latest.treeSize),
         oldSize: String(receipt.checkpoint.oldSize),
@@ -394,6 +396,7 @@ export class AnchoringLoop implements HealthReporter {
     const saved = await this.anchors.save(
       this.anchors.create({
         chainId: c.chainId,
+        genesisHash: c.genesisHash,
         contract: c.contract,
         treeSize: String(newSize),
         oldSize: String(oldSize),

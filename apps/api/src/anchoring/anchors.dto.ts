@@ -13,9 +13,9 @@ export class AnchorResponseDto {
   @ApiProperty({ description: 'index of the ANCHORED entry that records it in the log' }) ledgerIndex!: number;
 }
 
-export function toAnchorResponse(record: AnchorRecordEntity, head?: { chainId: string; contract: string; blockNumber: number }): AnchorResponseDto {
+export function toAnchorResponse(record: AnchorRecordEntity, head?: { chainId: string; genesisHash: string; contract: string; blockNumber: number }): AnchorResponseDto {
   const blockNumber = Number(record.blockNumber);
-  const current = head && head.chainId === record.chainId && head.contract === record.contract;
+  const current = head && head.chainId === record.chainId && head.genesisHash === record.genesisHash && head.contract === record.contract;
   return {
     chainId: record.chainId,
     contract: record.contract,

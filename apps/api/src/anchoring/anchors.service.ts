@@ -31,18 +31,23 @@ export class AnchorsService {
   async latest(): Promise<AnchorResponseDto> {
     const head = await this.head();
     const record = await this.dataSource.getRepository(AnchorRecordEntity).findOne({
-      where: head ? { state: 'confirmed', chainId: head.chainId, contract: head.contract } : { state: 'confirmed' },
+      where: head ? { state: 'confirmed', chainId: head.chainId, genesisHash: head.genesisHash, contract: head.contract } : { state: 'confirmed' },
       order: { treeSize: 'DESC' },
     });
     if (!record) throw new NotFoundException('no checkpoint is anchored yet');
     return toAnchorResponse(record, head);
   }
 
-  private async head(): Promise<{ chainId: string; contract: string; blockNumber: number } | undefined> {
+  private async head(): Promise<{ chainId: string; genesisHash: string; contract: string; blockNumber: number } | undefined> {
     const connection = this.loop?.getConnection();
     if (!connection) return undefined;
     try {
-      return { chainId: connection.chainId, contract: connection.contract, blockNumber: await connection.provider.getBlockNumber() };
+      return {
+        chainId: connection.chainId,
+        genesisHash: connection.genesisHash,
+        contract: connection.contract,
+        blockNumber: await connection.provider.getBlockNumber(),
+      };
     } catch {
       return undefined; // chain down: confirmations unknown
     }

@@ -14,6 +14,8 @@ import { ChainConfig } from '../config/config';
 /** A live connection to an AuditAnchor contract with the anchorer's key. */
 export interface ChainConnection {
   chainId: string;
+  /** Hash of block 0, which tells apart two chains with the same id. */
+  genesisHash: string;
   /** Lowercase 0x address. */
   contract: string;
   rpcUrl: string;
@@ -50,12 +52,14 @@ export async function startLocalChain(config: ChainConfig, log: (m: string) => v
     await provider.send('evm_setIntervalMining', [1000]);
   }
   const chainId = (await provider.getNetwork()).chainId.toString();
+  const genesisHash = (await provider.getBlock(0))!.hash!;
   log(
     `started a local Hardhat chain at ${node.rpcUrl} (chain ${chainId}) and deployed AuditAnchor at ${client.address}; ` +
       `this chain is ephemeral: it starts empty at every start, so the latest checkpoint is anchored again`,
   );
   const connection: ChainConnection = {
     chainId,
+    genesisHash,
     contract: client.address.toLowerCase(),
     rpcUrl: node.rpcUrl,
     local: true,
@@ -75,8 +79,11 @@ export function remoteChainConnector(config: ChainConfig, env: NodeJS.ProcessEnv
       const signer = await loadSigner({ provider, env });
       const client = await AnchorClient.connect(config.contractAddress!, signer);
       const chainId = (await provider.getNetwork()).chainId.toString();
+      const genesis = await provider.getBlock(0);
+      if (!genesis?.hash) throw new ChainError('RPC_UNAVAILABLE', `${config.rpcUrl} did not return block 0`);
       return {
         chainId,
+        genesisHash: genesis.hash,
         contract: client.address.toLowerCase(),
         rpcUrl: config.rpcUrl!,
         local: false,

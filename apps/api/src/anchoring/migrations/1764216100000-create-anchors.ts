@@ -8,6 +8,8 @@ export class CreateAnchors1764216100000 implements MigrationInterface {
       CREATE TABLE anchors (
         id bigserial PRIMARY KEY,
         chain_id text NOT NULL,
+        -- hash of block 0: tells apart two chains with one chain id (a restarted local Hardhat node)
+        genesis_hash text NOT NULL,
         contract text NOT NULL,
         tree_size bigint NOT NULL CHECK (tree_size > 0),
         old_size bigint NOT NULL CHECK (old_size >= 0 AND old_size < tree_size),
@@ -23,8 +25,8 @@ export class CreateAnchors1764216100000 implements MigrationInterface {
         updated_at timestamptz NOT NULL DEFAULT now()
       )`);
     // A checkpoint is anchored at most once per contract, and one attempt at a time is in flight.
-    await q.query(`CREATE UNIQUE INDEX anchors_confirmed_once ON anchors (chain_id, contract, tree_size) WHERE state = 'confirmed'`);
-    await q.query(`CREATE UNIQUE INDEX anchors_one_in_flight ON anchors (chain_id, contract) WHERE state IN ('sending', 'sent')`);
+    await q.query(`CREATE UNIQUE INDEX anchors_confirmed_once ON anchors (chain_id, genesis_hash, contract, tree_size) WHERE state = 'confirmed'`);
+    await q.query(`CREATE UNIQUE INDEX anchors_one_in_flight ON anchors (chain_id, genesis_hash, contract) WHERE state IN ('sending', 'sent')`);
   }
 
   async down(q: QueryRunner): Promise<void> {
