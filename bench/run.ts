@@ -7,7 +7,7 @@ type Suite = { run(argv: string[]): Promise<void> };
 
 const SUITES: Record<string, () => Suite[]> = {
   ledger: () => [require('./merkle.bench') as Suite, require('./ledger-db.bench') as Suite],
-  anchor: () => [require('./anchor.bench') as Suite],
+  anchor: () => [require('./anchor.bench') as Suite, require('./anchor-latency.bench') as Suite],
   unlearning: () => [require('./unlearning.bench') as Suite],
 };
 
