@@ -31,15 +31,19 @@ function time<T>(fn: () => T): { ms: number; result: T } {
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, result };
 }
 
-async function timeAsync<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
+/** Wall time, and CPU time of the whole process (all threads), which other load on the machine inflates less. */
+async function timeAsync<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: number; result: T }> {
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   const result = await fn();
-  return { ms: Number(process.hrtime.bigint() - start) / 1e6, result };
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const used = process.cpuUsage(cpu);
+  return { ms, cpuMs: (used.user + used.system) / 1000, result };
 }
 
 /** The fastest of `repeat` runs (the machine may be shared; the fastest run is the least disturbed). */
-async function best<T>(repeat: number, fn: () => T | Promise<T>): Promise<{ ms: number; result: T }> {
-  let fastest: { ms: number; result: T } | undefined;
+async function best<T>(repeat: number, fn: () => T | Promise<T>): Promise<{ ms: number; cpuMs: number; result: T }> {
+  let fastest: { ms: number; cpuMs: number; result: T } | undefined;
   for (let i = 0; i < repeat; i++) {
     const run = await timeAsync(async () => fn());
     if (!fastest || run.ms < fastest.ms) fastest = run;
@@ -104,7 +108,7 @@ export async function run(options: MerkleBenchOptions = {}): Promise<Row[]> {
     name: 'libs/merkle buildTree + root, 1 thread',
     value: rate(n, sequential.ms),
     vs: ratio(n / sequential.ms / floorRate),
-    note: `${2 * n - 1} hashes, every level kept`,
+    note: `${2 * n - 1} hashes, every level kept; ${Math.round(sequential.cpuMs)} ms CPU`,
   });
   const parallel = await best(repeat, async () => {
     const tree = await buildTreeParallel(leaves, { threads });
@@ -115,7 +119,7 @@ export async function run(options: MerkleBenchOptions = {}): Promise<Row[]> {
     name: `libs/merkle buildTreeParallel + root, ${threads} threads`,
     value: rate(n, parallel.ms),
     vs: ratio(n / parallel.ms / floorRate),
-    note: `main + ${threads - 1} worker; incl. worker start-up, packing`,
+    note: `main + ${threads - 1} worker, incl. start-up, packing; ${Math.round(parallel.cpuMs)} ms CPU`,
   });
   const tree: MerkleTree = parallel.result.tree;
 
