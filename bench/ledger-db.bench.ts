@@ -167,6 +167,7 @@ async function bulkLoad(url: string, size: number): Promise<void> {
   await client.query(`SET maintenance_work_mem = '1GB'`);
   await client.query(`ALTER TABLE ledger_entries SET UNLOGGED`).catch(() => undefined);
   await client.query(`DROP INDEX IF EXISTS ledger_entries_type_idx`);
+  await client.query(`DROP INDEX IF EXISTS ledger_entries_leaf_idx`);
   await client.query(`
     INSERT INTO ledger_entries (idx, leaf_hash, type, event)
     SELECT i, sha256('\\x00'::bytea || convert_to(e, 'UTF8')), 'DATASET_REGISTERED', e
@@ -186,6 +187,7 @@ async function bulkLoad(url: string, size: number): Promise<void> {
   }
   await client.query(`ALTER TABLE ledger_entries SET LOGGED`).catch(() => undefined);
   await client.query(`CREATE INDEX ledger_entries_type_idx ON ledger_entries (type, idx)`);
+  await client.query(`CREATE UNIQUE INDEX ledger_entries_leaf_idx ON ledger_entries (idx) INCLUDE (leaf_hash)`);
   await client.query(`VACUUM ANALYZE ledger_entries`);
   await client.query(`VACUUM ANALYZE ledger_nodes`);
   await client.end();

@@ -5,10 +5,15 @@ import { LedgerEntryEntity } from './ledger-entry.entity';
 import { MerkleNodeEntity } from './merkle-node.entity';
 import { CreateLedger1764216000000 } from './migrations/1764216000000-create-ledger';
 import { CreateSamples1764216050000 } from './migrations/1764216050000-create-samples';
+import { AddSamplePosition1764216200000 } from './migrations/1764216200000-add-sample-position';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
-export const LEDGER_MIGRATIONS: (new () => MigrationInterface)[] = [CreateLedger1764216000000, CreateSamples1764216050000];
+export const LEDGER_MIGRATIONS: (new () => MigrationInterface)[] = [
+  CreateLedger1764216000000,
+  CreateSamples1764216050000,
+  AddSamplePosition1764216200000,
+];
 
 /** Advisory lock key under which migrations run ("lethe" in ASCII). */
 const MIGRATION_LOCK = 0x6c65746865;

@@ -64,7 +64,8 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
     createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
     onLog: (m: unknown) => log(String(m).trimEnd()),
     onError: (m: unknown) => log(String(m).trimEnd()),
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    // 512 MB of shared buffers keeps the proof indexes of a ten-million-entry log in memory.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=512MB'],
   });
   if (fresh) await pg.initialise();
   await pg.start();

@@ -200,7 +200,8 @@ export class Ledger {
    */
   private async readNodes(ids: NodeId[], treeSize: number, what: string): Promise<Uint8Array[]> {
     const interior = ids.filter((id) => id.level > 0);
-    const rows: { level: number; idx: string; hash: Buffer | null }[] = await this.dataSource.query(
+    const rows: { level: number; idx: string; hash: Buffer | null }[] = await this.preparedQuery(
+      'lethe_read_nodes',
       `SELECT -1 AS level, tree_size AS idx, NULL::bytea AS hash FROM ledger_head WHERE id = 1
        UNION ALL
        SELECT 0, e.idx, e.leaf_hash FROM ledger_entries e WHERE e.idx = ANY($3::bigint[])
@@ -221,6 +222,15 @@ export class Ledger {
       if (!hash) throw new LedgerError('CORRUPT', `stored node level ${id.level} index ${id.index} is missing`);
       return new Uint8Array(hash);
     });
+  }
+
+  /**
+   * Runs a named prepared statement on the pool under TypeORM: PostgreSQL plans it once per connection,
+   * which matters on the proof path, where planning took longer than executing.
+   */
+  private async preparedQuery<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    const pool = (this.dataSource.driver as unknown as { master: { query(q: object): Promise<{ rows: T[] }> } }).master;
+    return (await pool.query({ name, text, values })).rows;
   }
 
   /** The latest checkpoint (size and root of the whole log). */

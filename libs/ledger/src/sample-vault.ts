@@ -52,9 +52,9 @@ export class SampleVault {
     // leaves rows without ledger_index, which are not committed samples (commitments are random, so
     // a retry makes new ones).
     const ids: { id: string }[] = await this.dataSource.query(
-      `INSERT INTO samples (dataset_id, external_id, subject_id, features, label, salt, commitment)
-       SELECT $1, e, s, f::double precision[], l, salt, c
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bytea[], $7::text[]) AS u(e, s, f, l, salt, c)
+      `INSERT INTO samples (dataset_id, external_id, subject_id, features, label, salt, commitment, batch_position)
+       SELECT $1, e, s, f::double precision[], l, salt, c, (n - 1)::integer
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::integer[], $6::bytea[], $7::text[]) WITH ORDINALITY AS u(e, s, f, l, salt, c, n)
        RETURNING id`,
       [
         datasetId,
@@ -105,6 +105,18 @@ export class SampleVault {
       );
       return { shredded: fresh.map((r) => r.commitment), alreadyShredded: rows.filter((r) => r.shredded).map((r) => r.commitment) };
     });
+  }
+
+  /**
+   * The commitments of the SAMPLES_COMMITTED batch at `ledgerIndex`, in leaf order (their root is the
+   * entry's commitmentsRoot); shredded samples keep their commitment and place.
+   */
+  async getBatchCommitments(ledgerIndex: number): Promise<string[]> {
+    const rows: { commitment: string }[] = await this.dataSource.query(
+      `SELECT commitment FROM samples WHERE ledger_index = $1 ORDER BY batch_position`,
+      [String(ledgerIndex)],
+    );
+    return rows.map((r) => r.commitment);
   }
 
   /** Commitments of a dataset's samples by externalId or subjectId (shredded ones are no longer found). */

@@ -30,12 +30,14 @@ export class CreateLedger1764216000000 implements MigrationInterface {
         created_at timestamptz NOT NULL DEFAULT now()
       )`);
     await q.query(`CREATE INDEX ledger_entries_type_idx ON ledger_entries (type, idx)`);
+    // Proofs read leaf hashes by index: a covering index answers them without touching the table.
+    await q.query(`CREATE UNIQUE INDEX ledger_entries_leaf_idx ON ledger_entries (idx) INCLUDE (leaf_hash)`);
     await q.query(`
       CREATE TABLE ledger_nodes (
         level smallint NOT NULL CHECK (level >= 1 AND level < 64),
         idx bigint NOT NULL CHECK (idx >= 0),
         hash bytea NOT NULL CHECK (octet_length(hash) = 32),
-        PRIMARY KEY (level, idx)
+        PRIMARY KEY (level, idx) INCLUDE (hash)
       )`);
     await q.query(`
       CREATE TABLE ledger_checkpoints (
