@@ -1,12 +1,14 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { buildFsckCommand } from './commands/fsck.command';
+import { buildVerifyLogCommand } from './commands/verify-log.command';
 
 /** lethe-audit: the operator's and auditor's command line. */
 export function buildProgram(): Command {
   return new Command('lethe-audit')
     .description('Lethe: check the ledger of what models learned and unlearned')
     .addCommand(buildFsckCommand())
+    .addCommand(buildVerifyLogCommand())
     .showHelpAfterError();
 }
 

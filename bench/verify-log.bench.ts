@@ -1,0 +1,194 @@
+// verifyLog on a large anchored log, against just downloading and hashing its entries in the same run.
+//   node -r ./scripts/register.js bench/verify-log.bench.ts [--sizes 100000,1000000] [--anchors 8] [--quick]
+// Uses DATABASE_URL's server when set (a database is created there), else a throwaway embedded PostgreSQL;
+// a local Hardhat node holds the anchors. The log is bulk-loaded with SQL (as ledger-db.bench.ts does), then
+// anchored at --anchors evenly spaced sizes, then served by the real service (createApp) on 127.0.0.1.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { Wallet } from 'ethers';
+import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
+import { Ledger, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { hashLeaf, rootNodes } from '@lethe/merkle';
+import { LogClient, MAX_ENTRIES_PER_PAGE, verifyLog, type ServerEntry } from '@lethe/verifier';
+import { createApp } from '../apps/api/src/app';
+import { loadConfig } from '../apps/api/src/config/config';
+import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
+import { formatRate, printTable } from './lib/table';
+
+interface Options {
+  sizes: number[];
+  anchors: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const at = (flag: string) => argv.indexOf(flag);
+  const quick = argv.includes('--quick');
+  const sizes = at('--sizes') >= 0 ? argv[at('--sizes') + 1].split(',').map(Number) : quick ? [20_000] : [100_000, 1_000_000];
+  const anchors = at('--anchors') >= 0 ? Number(argv[at('--anchors') + 1]) : 8;
+  if (sizes.some((s) => !Number.isSafeInteger(s) || s < 2) || !Number.isSafeInteger(anchors) || anchors < 1) {
+    throw new Error('--sizes takes integers >= 2, --anchors an integer >= 1');
+  }
+  return { sizes, anchors };
+}
+
+async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** `size` DATASET_REGISTERED entries and every interior node, written with SQL (ledger-db.bench.ts's bulk load). */
+async function bulkLoad(url: string, size: number): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  await client.query(`SET session_replication_role = replica`);
+  await client.query(`SET synchronous_commit = off`);
+  await client.query(`
+    INSERT INTO ledger_entries (idx, leaf_hash, type, event)
+    SELECT i, sha256('\\x00'::bytea || convert_to(e, 'UTF8')), 'DATASET_REGISTERED', e
+      FROM (SELECT i, '{"classes":10,"datasetId":"bench-' || i || '","features":784,"name":"bench","type":"DATASET_REGISTERED","version":1}' AS e
+              FROM generate_series(0, ${size - 1}) AS i) AS s`);
+  await client.query(`
+    INSERT INTO ledger_nodes (level, idx, hash)
+    SELECT 1, l.idx / 2, sha256('\\x01'::bytea || l.leaf_hash || r.leaf_hash)
+      FROM ledger_entries l JOIN ledger_entries r ON r.idx = l.idx + 1
+     WHERE l.idx % 2 = 0`);
+  for (let level = 2; 2 ** level <= size; level++) {
+    await client.query(`
+      INSERT INTO ledger_nodes (level, idx, hash)
+      SELECT ${level}, l.idx / 2, sha256('\\x01'::bytea || l.hash || r.hash)
+        FROM ledger_nodes l JOIN ledger_nodes r ON r.level = l.level AND r.idx = l.idx + 1
+       WHERE l.level = ${level - 1} AND l.idx % 2 = 0`);
+  }
+  await client.query(`VACUUM ANALYZE ledger_entries`);
+  await client.query(`VACUUM ANALYZE ledger_nodes`);
+  await client.query(`UPDATE ledger_head SET tree_size = $1 WHERE id = 1`, [String(size)]);
+  await client.end();
+  // The head from the stored nodes, through the Ledger's own code.
+  const dataSource = await openDatabase({ url, poolSize: 1 });
+  const root = await new Ledger(dataSource).getRoot(size);
+  await dataSource.query(`SET session_replication_role = replica`);
+  const frontier: Buffer[] = [];
+  for (const id of rootNodes(size)) {
+    const [row] =
+      id.level === 0
+        ? await dataSource.query(`SELECT leaf_hash AS hash FROM ledger_entries WHERE idx = $1`, [String(id.index)])
+        : await dataSource.query(`SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2`, [id.level, String(id.index)]);
+    frontier.push(row.hash);
+  }
+  await dataSource.query(`UPDATE ledger_head SET root_hash = $1, frontier = $2 WHERE id = 1`, [Buffer.from(root, 'hex'), frontier]);
+  await dataSource.destroy();
+}
+
+/** The baseline: every entry downloaded (the next page requested while this one is hashed, as verifyLog does) and hashed. */
+async function downloadAndHash(apiUrl: string, size: number, hash: boolean): Promise<void> {
+  const log = new LogClient(apiUrl);
+  const encoder = new TextEncoder();
+  const page = (start: number) => log.getEntries(start, Math.min(MAX_ENTRIES_PER_PAGE, size - start));
+  let next: Promise<ServerEntry[]> | undefined = page(0);
+  for (let start = 0; start < size; start += MAX_ENTRIES_PER_PAGE) {
+    const entries: ServerEntry[] = await next!;
+    next = start + MAX_ENTRIES_PER_PAGE < size ? page(start + MAX_ENTRIES_PER_PAGE) : undefined;
+    if (hash) for (const entry of entries) hashLeaf(encoder.encode(entry.event));
+  }
+}
+
+async function timed(task: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await task();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const options = parseOptions(argv);
+  let serverUrl = process.env.DATABASE_URL;
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    if (!serverUrl) {
+      const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-pg-'));
+      chmodSync(dir, 0o755);
+      const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
+      serverUrl = pg.url;
+      cleanups.push(async () => {
+        await pg.stop();
+        rmSync(dir, { recursive: true, force: true });
+      });
+    }
+    const node = await startHardhatNode({ port: 0 });
+    cleanups.push(() => node.stop());
+    const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
+    cleanups.push(async () => provider.destroy());
+    const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
+
+    const rows: string[][] = [];
+    for (const size of options.sizes) {
+      const name = `bench_verify_${size}`;
+      const url = await createDatabase(serverUrl, name);
+      const dataSource = await openDatabase({ url, entities: API_ENTITIES, migrations: API_MIGRATIONS, poolSize: 4 });
+      await bulkLoad(url, size);
+      const ledger = new Ledger(dataSource);
+      const client = await deployAuditAnchor(signer, signer.address, signer.address);
+      let previous = 0;
+      for (let k = 1; k <= options.anchors; k++) {
+        const treeSize = Math.max(previous + 1, Math.floor((size * k) / options.anchors));
+        if (treeSize > size) break;
+        const root = await ledger.getRoot(treeSize);
+        const proof = previous === 0 ? [] : (await ledger.getConsistencyProof(previous, treeSize)).proof;
+        await client.waitForAnchor(await client.anchor(previous, treeSize, root, proof));
+        previous = treeSize;
+      }
+      const app = await createApp({ config: loadConfig({ DATABASE_URL: url, ANCHORING: 'off' }), dataSource, ledger });
+      await app.listen(0, '127.0.0.1');
+      const apiUrl = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+      try {
+        // Each baseline runs before and after verifyLog (the first pass also warms PostgreSQL's cache); the best counts.
+        const baseline = [await timed(() => downloadAndHash(apiUrl, size, true))];
+        const download = [await timed(() => downloadAndHash(apiUrl, size, false))];
+        let report: Awaited<ReturnType<typeof verifyLog>> | undefined;
+        const verify = await timed(async () => (report = await verifyLog({ apiUrl, rpcUrl: node.rpcUrl, contract: client.address })));
+        if (!report!.ok) throw new Error(`verifyLog failed on the benchmark log: ${JSON.stringify(report!.failures.slice(0, 3))}`);
+        download.push(await timed(() => downloadAndHash(apiUrl, size, false)));
+        baseline.push(await timed(() => downloadAndHash(apiUrl, size, true)));
+        const best = Math.min(...baseline);
+        rows.push([
+          size.toLocaleString('en-US'),
+          String(report!.anchors.checked),
+          `${Math.min(...download).toFixed(2)} s`,
+          `${best.toFixed(2)} s (${formatRate(size / best)}/s)`,
+          `${verify.toFixed(2)} s (${formatRate(size / verify)}/s)`,
+          `${(verify / best).toFixed(2)}x`,
+        ]);
+      } finally {
+        await app.close();
+        await dataSource.destroy();
+        const admin = new Client({ connectionString: serverUrl });
+        await admin.connect();
+        await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+        await admin.end();
+      }
+    }
+    printTable(
+      'verifyLog (re-hash, canonical JSON and schema checks, CompactRange roots, every on-chain checkpoint, consistency proof) ' +
+        'vs downloading and hashing the same entries (pages of 1000 over HTTP from the real service in the same process, ' +
+        'next page prefetched in both; best of 2 for the baselines)',
+      ['entries', 'anchors', 'download only', 'download + hash (baseline)', 'verifyLog', 'vs baseline'],
+      rows,
+    );
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+if (require.main === module) {
+  run().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,27 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Interface } from 'ethers';
+import { AUDIT_ANCHOR_ABI } from '@lethe/chain';
+import { AUDIT_ANCHOR_READ_ABI } from './anchor-reader';
+
+describe('the verifier library', () => {
+  it("reads AuditAnchor with a subset of libs/chain's ABI", () => {
+    const full = new Interface(AUDIT_ANCHOR_ABI);
+    for (const fragment of new Interface(AUDIT_ANCHOR_READ_ABI).fragments) {
+      const signature = fragment.format('full');
+      expect(full.fragments.map((f) => f.format('full'))).toContain(signature);
+    }
+  });
+
+  it('imports nothing a browser lacks: no node: modules, no Buffer, no library index that loads them', () => {
+    const sources = readdirSync(__dirname).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'));
+    for (const file of sources) {
+      const text = readFileSync(join(__dirname, file), 'utf8');
+      const imports = [...text.matchAll(/from '([^']+)'/g)].map((m) => m[1]);
+      for (const spec of imports) {
+        expect({ file, spec, ok: /^(\.\/|ethers$|canonicalize$|@lethe\/merkle$|\.\.\/\.\.\/ledger\/src\/events$)/.test(spec) }).toEqual({ file, spec, ok: true });
+      }
+      expect({ file, usesBuffer: /\bBuffer\./.test(text) }).toEqual({ file, usesBuffer: false });
+    }
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * What an audit found wrong, for callers to branch on (never on the message text). A report lists
+ * failures with these codes; functions that check one thing throw a VerifierError with one of them.
+ */
+export type VerificationFailureCode =
+  /** The root recomputed from the entries the server sent is not the server's own checkpoint root. */
+  | 'ROOT_MISMATCH'
+  /** Nothing is anchored, or an ANCHORED entry claims an anchor the chain does not hold (no checkpoint of
+   *  that size or root, no such transaction, another block). */
+  | 'NOT_ANCHORED'
+  /** The log the server shows does not extend what the chain anchored: the recomputed root at an anchored
+   *  size differs from the on-chain root, the log is shorter than an anchor, or the consistency proof from
+   *  the latest on-chain checkpoint to the server's checkpoint fails. */
+  | 'INCONSISTENT_WITH_CHAIN'
+  /** A proof from the server is malformed (wrong number of hashes) or does not lead to the root it must. */
+  | 'BAD_PROOF'
+  /** An entry does not re-hash to its leaf hash, is not canonical JSON, is not a valid event, or is
+   *  missing or out of place in the sequence. */
+  | 'BAD_ENTRY'
+  /** The service is unreachable, too slow, answers with an error status or with malformed data. */
+  | 'SERVER_ERROR'
+  /** The JSON-RPC endpoint is unreachable, too slow, or answers with an error; or is another chain. */
+  | 'CHAIN_ERROR'
+  /** No AuditAnchor contract at the address (no code, or code that does not answer as AuditAnchor). */
+  | 'NOT_AUDIT_ANCHOR';
+
+export type VerifierErrorCode = VerificationFailureCode | 'INVALID_ARGUMENT';
+
+/** One problem in a report; `index` names the log entry and `anchor` the on-chain checkpoint number. */
+export interface VerificationFailure {
+  code: VerificationFailureCode;
+  message: string;
+  index?: number;
+  anchor?: number;
+}
+
+export interface VerifierErrorDetails {
+  index?: number;
+  anchor?: number;
+  /** The URL of the request concerned (service or JSON-RPC). */
+  url?: string;
+  /** HTTP status of the service's answer, when it answered. */
+  status?: number;
+  cause?: unknown;
+}
+
+export class VerifierError extends Error {
+  override readonly name = 'VerifierError';
+  readonly index?: number;
+  readonly anchor?: number;
+  readonly url?: string;
+  readonly status?: number;
+
+  constructor(
+    readonly code: VerifierErrorCode,
+    message: string,
+    details: VerifierErrorDetails = {},
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.index = details.index;
+    this.anchor = details.anchor;
+    this.url = details.url;
+    this.status = details.status;
+  }
+
+  /** The error as a report line (INVALID_ARGUMENT is a caller's mistake, never a finding). */
+  toFailure(): VerificationFailure {
+    if (this.code === 'INVALID_ARGUMENT') throw this;
+    const failure: VerificationFailure = { code: this.code, message: this.message };
+    if (this.index !== undefined) failure.index = this.index;
+    if (this.anchor !== undefined) failure.anchor = this.anchor;
+    return failure;
+  }
+}

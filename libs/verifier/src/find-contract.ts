@@ -1,0 +1,45 @@
+import type { Anchored } from '../../ledger/src/events';
+import { VerifierError, type VerificationFailure } from './errors';
+import type { LogClient } from './log-client';
+import { rehashEntry } from './rehash-entry';
+
+/** Where the log says its roots are anchored: from its latest ANCHORED entry. */
+export interface AnchoredContract {
+  chainId: string;
+  /** Lowercase 0x address. */
+  contract: string;
+  /** Index of the ANCHORED entry it was read from. */
+  index: number;
+  /**
+   * Set when that entry is missing or is no valid ANCHORED event (BAD_ENTRY): chainId and contract are
+   * then the service's anchor record's, so that the rest of an audit can still run against the chain.
+   */
+  failure?: VerificationFailure;
+}
+
+/**
+ * Finds the contract of the latest anchor from the log itself: the service says which entry records its
+ * latest anchor (GET /v1/anchors/latest, ledgerIndex), and that entry is read and re-hashed like any other
+ * (verifyLog later checks it is part of the log it verifies). Throws NOT_ANCHORED when the service reports
+ * no anchor, SERVER_ERROR when the service fails.
+ */
+export async function findAnchoredContract(log: LogClient): Promise<AnchoredContract> {
+  const latest = await log.getLatestAnchor();
+  if (!latest) throw new VerifierError('NOT_ANCHORED', 'the service reports no anchor (GET /v1/anchors/latest is 404) and no contract was given');
+  const index = latest.ledgerIndex;
+  const fallback = (message: string): AnchoredContract => ({
+    chainId: latest.chainId,
+    contract: latest.contract,
+    index,
+    failure: { code: 'BAD_ENTRY', message, index },
+  });
+  const [entry] = await log.getEntries(index, 1);
+  if (!entry || entry.index !== index) return fallback(`entry ${index}, which the service says records its latest anchor, is missing`);
+  const checked = rehashEntry(entry);
+  if (checked.failure) return fallback(checked.failure.message);
+  if (checked.event?.type !== 'ANCHORED') {
+    return fallback(`entry ${index}, which the service says records its latest anchor, is ${checked.event?.type}, not ANCHORED`);
+  }
+  const event: Anchored = checked.event;
+  return { chainId: event.chainId, contract: event.contract, index };
+}

@@ -1,0 +1,170 @@
+// A typed client for the service's read-only ledger and anchor routes. Global fetch only, so it runs in
+// browsers too. Every answer is checked field by field (server-data.ts); every failure is a VerifierError
+// SERVER_ERROR saying which request failed and how (unreachable, timeout, status, not JSON, bad field).
+import { VerifierError } from './errors';
+import {
+  describe,
+  parseAnchor,
+  parseCheckpoint,
+  parseConsistencyProof,
+  parseEntries,
+  parseInclusionProof,
+  type ServerAnchor,
+  type ServerCheckpoint,
+  type ServerConsistencyProof,
+  type ServerEntry,
+  type ServerInclusionProof,
+} from './server-data';
+
+/** Most entries the service returns per request (its MAX_ENTRIES_PER_READ). */
+export const MAX_ENTRIES_PER_PAGE = 1000;
+
+export interface LogClientOptions {
+  /** Per request, body included; 30 s unless given. */
+  timeoutMs?: number;
+  /** fetch to use (tests, or a browser's own); the global one unless given. */
+  fetch?: typeof fetch;
+}
+
+export class LogClient {
+  readonly apiUrl: string;
+  private readonly base: URL;
+  private readonly timeoutMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  /** Throws VerifierError INVALID_ARGUMENT unless `apiUrl` is an http(s) URL. */
+  constructor(apiUrl: string, options: LogClientOptions = {}) {
+    this.base = parseHttpUrl(apiUrl, 'API URL');
+    if (!this.base.pathname.endsWith('/')) this.base.pathname += '/';
+    this.apiUrl = this.base.toString();
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs <= 0) {
+      throw new VerifierError('INVALID_ARGUMENT', `timeoutMs must be a positive integer, got ${describe(options.timeoutMs)}`);
+    }
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    if (typeof fetchImpl !== 'function') throw new VerifierError('INVALID_ARGUMENT', 'no fetch: this runtime has no global fetch');
+    this.fetchImpl = fetchImpl;
+  }
+
+  async getCheckpoint(): Promise<ServerCheckpoint> {
+    const route = 'GET /v1/ledger/checkpoint';
+    return parseCheckpoint(await this.getJson('v1/ledger/checkpoint', {}, route), route);
+  }
+
+  /** Entries [start, start + limit) as the service returns them; the caller checks indices and contents. */
+  async getEntries(start: number, limit: number): Promise<ServerEntry[]> {
+    checkCount(start, 'start');
+    checkCount(limit, 'limit');
+    if (limit < 1 || limit > MAX_ENTRIES_PER_PAGE) {
+      throw new VerifierError('INVALID_ARGUMENT', `limit ${limit} is not in 1..${MAX_ENTRIES_PER_PAGE}`);
+    }
+    const route = `GET /v1/ledger/entries?start=${start}&limit=${limit}`;
+    const entries = parseEntries(await this.getJson('v1/ledger/entries', { start, limit }, route), route);
+    if (entries.length > limit) throw new VerifierError('SERVER_ERROR', `${route}: ${entries.length} entries, want at most ${limit}`);
+    return entries;
+  }
+
+  async getInclusionProof(index: number, treeSize: number): Promise<ServerInclusionProof> {
+    checkCount(index, 'index');
+    checkCount(treeSize, 'treeSize');
+    const route = `GET /v1/ledger/proofs/inclusion?index=${index}&treeSize=${treeSize}`;
+    const proof = parseInclusionProof(await this.getJson('v1/ledger/proofs/inclusion', { index, treeSize }, route), route);
+    if (proof.index !== index || proof.treeSize !== treeSize) {
+      throw new VerifierError('SERVER_ERROR', `${route}: answered a proof of index ${proof.index} in size ${proof.treeSize}`);
+    }
+    return proof;
+  }
+
+  async getConsistencyProof(from: number, to: number): Promise<ServerConsistencyProof> {
+    checkCount(from, 'from');
+    checkCount(to, 'to');
+    const route = `GET /v1/ledger/proofs/consistency?from=${from}&to=${to}`;
+    const proof = parseConsistencyProof(await this.getJson('v1/ledger/proofs/consistency', { from, to }, route), route);
+    if (proof.from !== from || proof.to !== to) {
+      throw new VerifierError('SERVER_ERROR', `${route}: answered a proof from ${proof.from} to ${proof.to}`);
+    }
+    return proof;
+  }
+
+  /** The latest confirmed anchor the service recorded, or null when it says none (404). */
+  async getLatestAnchor(): Promise<ServerAnchor | null> {
+    const route = 'GET /v1/anchors/latest';
+    const body = await this.getJson('v1/anchors/latest', {}, route, [404]);
+    return body === NOT_FOUND ? null : parseAnchor(body, route);
+  }
+
+  private async getJson(path: string, query: Record<string, number>, route: string, allowed: number[] = []): Promise<unknown> {
+    const url = new URL(path, this.base);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
+    const fail = (message: string, status?: number, cause?: unknown) =>
+      new VerifierError('SERVER_ERROR', `${route} at ${url.origin}: ${message}`, { url: url.toString(), status, cause });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    try {
+      let response: Response;
+      try {
+        response = await this.fetchImpl(url, { headers: { accept: 'application/json' }, signal: controller.signal });
+      } catch (err) {
+        if (controller.signal.aborted) throw fail(`no answer within ${this.timeoutMs} ms`, undefined, err);
+        throw fail(`cannot reach the service (${networkReason(err)})`, undefined, err);
+      }
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (err) {
+        if (controller.signal.aborted) throw fail(`the answer did not complete within ${this.timeoutMs} ms`, response.status, err);
+        throw fail(`the answer broke off (${networkReason(err)})`, response.status, err);
+      }
+      if (allowed.includes(response.status)) return NOT_FOUND;
+      if (!response.ok) throw fail(`answered HTTP ${response.status}${serverMessage(text)}`, response.status);
+      try {
+        return JSON.parse(text) as unknown;
+      } catch (err) {
+        throw fail(`answered something that is not JSON: ${describe(text)}`, response.status, err);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const NOT_FOUND = Symbol('NOT_FOUND');
+
+/** Parses an http(s) URL, or throws INVALID_ARGUMENT naming `what`. */
+export function parseHttpUrl(value: string, what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new VerifierError('INVALID_ARGUMENT', `${what} ${describe(value)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new VerifierError('INVALID_ARGUMENT', `${what} ${describe(value)} is not an http(s) URL`);
+  }
+  return url;
+}
+
+function checkCount(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new VerifierError('INVALID_ARGUMENT', `${what} must be a safe integer >= 0, got ${describe(value)}`);
+  }
+}
+
+/** `ECONNREFUSED` rather than undici's bare "fetch failed". */
+function networkReason(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  if (cause && typeof cause.message === 'string') return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The `message` of the service's JSON error body, if it has one. */
+function serverMessage(text: string): string {
+  try {
+    const message = (JSON.parse(text) as { message?: unknown }).message;
+    if (typeof message === 'string') return `: ${describe(message).slice(1, -1)}`;
+  } catch {
+    // not the service's error format: the status says enough
+  }
+  return '';
+}

@@ -1,0 +1,111 @@
+import { INestApplication, Logger } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
+import { Client } from 'pg';
+import { randomBytes } from 'node:crypto';
+import { HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
+import { Ledger, openDatabase } from '@lethe/ledger';
+import { AnchoringLoop, AnchoringPolicy } from '../../../apps/api/src/anchoring/anchoring-loop';
+import { remoteChainConnector } from '../../../apps/api/src/anchoring/chain-connection';
+import { createApp } from '../../../apps/api/src/app';
+import { loadConfig } from '../../../apps/api/src/config/config';
+import { API_ENTITIES, API_MIGRATIONS } from '../../../apps/api/src/database/schema';
+import type { ChainFixture } from '../../contracts/support/chain-fixture';
+import { TestDatabase, createTestDatabase } from '../../support/database';
+import { buildEvents } from '../../support/factories';
+
+const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
+
+/** The honest log every test starts from: 18 entries, anchored at sizes 7 and 14 (ANCHORED at 7 and 14). */
+export const HONEST = { treeSize: 18, anchoredSizes: [7, 14], anchoredIndices: [7, 14] };
+
+/**
+ * Builds the honest log in a database that tests then copy (CREATE DATABASE ... TEMPLATE), anchoring it on
+ * `chain` with the service's own AnchoringLoop. Every copy has the same anchors on the same chain.
+ */
+export async function buildAnchoredLog(chain: ChainFixture): Promise<TestDatabase> {
+  Logger.overrideLogger(false);
+  const db = await createTestDatabase('verifier_tpl');
+  const dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+  const ledger = new Ledger(dataSource);
+  const key = HARDHAT_DEV_PRIVATE_KEYS[1]; // the fixture's anchorer
+  const config = loadConfig({ RPC_URL: chain.node.rpcUrl, CONTRACT_ADDRESS: chain.client.address, ANCHORER_PRIVATE_KEY: key });
+  const loop = new AnchoringLoop(dataSource, ledger, remoteChainConnector(config.chain, { ANCHORER_PRIVATE_KEY: key }), POLICY);
+  try {
+    await ledger.append(buildEvents(0, 7));
+    await loop.tick(); // sends the anchor of size 7
+    await loop.tick(); // confirms it, appends ANCHORED (index 7)
+    await ledger.append(buildEvents(7, 6));
+    await loop.tick();
+    await loop.tick(); // anchors size 14, ANCHORED at index 14
+    await ledger.append(buildEvents(13, 3));
+    const { treeSize } = await ledger.getCheckpoint();
+    if (treeSize !== HONEST.treeSize) throw new Error(`the honest log has ${treeSize} entries, want ${HONEST.treeSize}`);
+  } finally {
+    await loop.stop();
+    await dataSource.destroy();
+  }
+  return db;
+}
+
+/** A copy of `template` (which must have no open connections). */
+export async function cloneDatabase(template: TestDatabase): Promise<TestDatabase> {
+  const source = new URL(template.url);
+  const name = `verifier_${randomBytes(6).toString('hex')}`;
+  const admin = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${source.pathname.slice(1)}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(template.url);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** Runs SQL on `db` as an operator with superuser rights would: append-only triggers off. */
+export async function tamper(db: TestDatabase, ...statements: [string, unknown[]?][]): Promise<void> {
+  const client = new Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    await client.query('SET session_replication_role = replica');
+    for (const [sql, params] of statements) await client.query(sql, params);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface RunningService {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The real service (createApp) on `db`, listening on a free port of 127.0.0.1, anchoring off. */
+export async function startService(db: TestDatabase): Promise<RunningService> {
+  const dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS, poolSize: 4 });
+  let app: INestApplication | undefined;
+  try {
+    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
+    await app.listen(0, '127.0.0.1');
+  } catch (err) {
+    await app?.close();
+    await dataSource.destroy();
+    throw err;
+  }
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      await app!.close();
+      await dataSource.destroy();
+    },
+  };
+}
