@@ -2,6 +2,7 @@
 //   ledger      libs/merkle in memory (vs merkletreejs and raw hashing) + durable appends and proofs on PostgreSQL
 //   anchor      gas per anchor and per event on a local Hardhat chain, vs one transaction per event
 //   unlearning  SISA unlearning vs full retraining, accuracy, GFLOP/s vs the GEMM ceiling, membership inference
+//   verify      lethe-audit verify-log on a large log vs just downloading and hashing it
 // Without a suite, all of them run. Every table prints its baseline measured in the same run.
 type Suite = { run(argv: string[]): Promise<void> };
 
@@ -9,6 +10,7 @@ const SUITES: Record<string, () => Suite[]> = {
   ledger: () => [require('./merkle.bench') as Suite, require('./ledger-db.bench') as Suite],
   anchor: () => [require('./anchor.bench') as Suite, require('./anchor-latency.bench') as Suite],
   unlearning: () => [require('./unlearning.bench') as Suite],
+  verify: () => [require('./verify-log.bench') as Suite],
 };
 
 async function main(): Promise<void> {
