@@ -10,11 +10,12 @@ import { Client } from 'pg';
 import { Wallet } from 'ethers';
 import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
 import { Ledger, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
-import { hashLeaf, rootNodes } from '@lethe/merkle';
+import { hashLeaf } from '@lethe/merkle';
 import { LogClient, MAX_ENTRIES_PER_PAGE, verifyLog, type ServerEntry } from '@lethe/verifier';
 import { createApp } from '../apps/api/src/app';
 import { loadConfig } from '../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
+import { bulkLoad, createDatabase } from './lib/bulk-load';
 import { formatRate, printTable } from './lib/table';
 
 interface Options {
@@ -31,60 +32,6 @@ function parseOptions(argv: string[]): Options {
     throw new Error('--sizes takes integers >= 2, --anchors an integer >= 1');
   }
   return { sizes, anchors };
-}
-
-async function createDatabase(serverUrl: string, name: string): Promise<string> {
-  const client = new Client({ connectionString: serverUrl });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-/** `size` DATASET_REGISTERED entries and every interior node, written with SQL (ledger-db.bench.ts's bulk load). */
-async function bulkLoad(url: string, size: number): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  await client.query(`SET session_replication_role = replica`);
-  await client.query(`SET synchronous_commit = off`);
-  await client.query(`
-    INSERT INTO ledger_entries (idx, leaf_hash, type, event)
-    SELECT i, sha256('\\x00'::bytea || convert_to(e, 'UTF8')), 'DATASET_REGISTERED', e
-      FROM (SELECT i, '{"classes":10,"datasetId":"bench-' || i || '","features":784,"name":"bench","type":"DATASET_REGISTERED","version":1}' AS e
-              FROM generate_series(0, ${size - 1}) AS i) AS s`);
-  await client.query(`
-    INSERT INTO ledger_nodes (level, idx, hash)
-    SELECT 1, l.idx / 2, sha256('\\x01'::bytea || l.leaf_hash || r.leaf_hash)
-      FROM ledger_entries l JOIN ledger_entries r ON r.idx = l.idx + 1
-     WHERE l.idx % 2 = 0`);
-  for (let level = 2; 2 ** level <= size; level++) {
-    await client.query(`
-      INSERT INTO ledger_nodes (level, idx, hash)
-      SELECT ${level}, l.idx / 2, sha256('\\x01'::bytea || l.hash || r.hash)
-        FROM ledger_nodes l JOIN ledger_nodes r ON r.level = l.level AND r.idx = l.idx + 1
-       WHERE l.level = ${level - 1} AND l.idx % 2 = 0`);
-  }
-  await client.query(`VACUUM ANALYZE ledger_entries`);
-  await client.query(`VACUUM ANALYZE ledger_nodes`);
-  await client.query(`UPDATE ledger_head SET tree_size = $1 WHERE id = 1`, [String(size)]);
-  await client.end();
-  // The head from the stored nodes, through the Ledger's own code.
-  const dataSource = await openDatabase({ url, poolSize: 1 });
-  const root = await new Ledger(dataSource).getRoot(size);
-  await dataSource.query(`SET session_replication_role = replica`);
-  const frontier: Buffer[] = [];
-  for (const id of rootNodes(size)) {
-    const [row] =
-      id.level === 0
-        ? await dataSource.query(`SELECT leaf_hash AS hash FROM ledger_entries WHERE idx = $1`, [String(id.index)])
-        : await dataSource.query(`SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2`, [id.level, String(id.index)]);
-    frontier.push(row.hash);
-  }
-  await dataSource.query(`UPDATE ledger_head SET root_hash = $1, frontier = $2 WHERE id = 1`, [Buffer.from(root, 'hex'), frontier]);
-  await dataSource.destroy();
 }
 
 /** The baseline: every entry downloaded (the next page requested while this one is hashed, as verifyLog does) and hashed. */
