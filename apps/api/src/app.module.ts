@@ -1,15 +1,30 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { DataSource } from 'typeorm';
-import { Ledger } from '@lethe/ledger';
+import { Ledger, SampleVault } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { AnchorsController } from './anchoring/anchors.controller';
 import { ANCHORING_LOOP, AnchorsService } from './anchoring/anchors.service';
+import { ApiKeyGuard } from './auth/api-key.guard';
+import { IdempotencyInterceptor } from './auth/idempotency.interceptor';
+import { IdempotencyService } from './auth/idempotency.service';
 import { AppConfig } from './config/config';
 import { APP_CONFIG } from './config/config.provider';
+import { DatasetController } from './datasets/dataset.controller';
+import { DatasetService } from './datasets/dataset.service';
+import { SampleUploadService } from './datasets/sample-upload.service';
+import { ForgetRequestController } from './forget-requests/forget-request.controller';
+import { FORGET_REQUEST_QUEUE, ForgetRequestQueue, PendingForgetRequestQueue } from './forget-requests/forget-request.queue';
+import { ForgetRequestService } from './forget-requests/forget-request.service';
 import { HealthController } from './health/health.controller';
 import { HEALTH_REPORTERS, HealthReporter, HealthService } from './health/health.service';
+import { ApiKeyController } from './keys/api-key.controller';
+import { ApiKeyService } from './keys/api-key.service';
 import { LedgerController } from './ledger/ledger.controller';
 import { LedgerService } from './ledger/ledger.service';
+import { EntryReceiptService } from './receipts/entry-receipt.service';
+import { ReceiptController } from './receipts/receipt.controller';
+import { ReceiptService } from './receipts/receipt.service';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -20,6 +35,8 @@ export interface AppModuleOptions {
   healthReporters?: HealthReporter[];
   /** The anchoring loop, when anchoring is on. */
   anchoringLoop?: AnchoringLoop | null;
+  /** Where accepted forget requests go for unlearning (default: they wait in state `received`). */
+  forgetRequestQueue?: ForgetRequestQueue;
 }
 
 @Module({})
@@ -27,16 +44,35 @@ export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, LedgerController, AnchorsController],
+      controllers: [
+        HealthController,
+        LedgerController,
+        AnchorsController,
+        ApiKeyController,
+        DatasetController,
+        ForgetRequestController,
+        ReceiptController,
+      ],
       providers: [
         { provide: APP_CONFIG, useValue: options.config },
         { provide: DataSource, useValue: options.dataSource },
         { provide: Ledger, useValue: options.ledger },
+        { provide: SampleVault, useFactory: (dataSource: DataSource, ledger: Ledger) => new SampleVault(dataSource, ledger), inject: [DataSource, Ledger] },
         { provide: HEALTH_REPORTERS, useValue: options.healthReporters ?? [] },
         { provide: ANCHORING_LOOP, useValue: options.anchoringLoop ?? null },
+        { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new PendingForgetRequestQueue() },
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         HealthService,
         LedgerService,
         AnchorsService,
+        ApiKeyService,
+        IdempotencyService,
+        DatasetService,
+        SampleUploadService,
+        ForgetRequestService,
+        EntryReceiptService,
+        ReceiptService,
       ],
     };
   }

@@ -8,14 +8,15 @@ import { createApp } from './app';
 import { AppConfig, ConfigError, LogLevel, loadConfig } from './config/config';
 import { openAppDatabase } from './database/database';
 import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
+import { AdminKeyConfigError, ApiKeyService, readAdminKeyFromEnv } from './keys/api-key.service';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
-function readConfig(): AppConfig {
+function readConfig(): AppConfig & { adminKey?: string } {
   try {
-    return loadConfig();
+    return { ...loadConfig(), adminKey: readAdminKeyFromEnv() };
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof AdminKeyConfigError) {
       process.stderr.write(`lethe: bad configuration: ${error.message}\n`);
       process.exit(2);
     }
@@ -24,7 +25,7 @@ function readConfig(): AppConfig {
 }
 
 async function main(): Promise<void> {
-  const config = readConfig();
+  const { adminKey, ...config } = readConfig();
   const logger = new ConsoleLogger('Lethe', { logLevels: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1) });
   Logger.overrideLogger(logger);
   const log = new Logger('Main');
@@ -44,6 +45,14 @@ async function main(): Promise<void> {
     });
     cleanups.push(() => database.close());
     log.log(`database: ${database.description}`);
+    const admin = await new ApiKeyService(database.dataSource).ensureAdminKey(adminKey);
+    if (admin?.generatedKey !== undefined) {
+      // Straight to stdout, not through the logger: shown this once, and never written anywhere else.
+      process.stdout.write(
+        `\nFirst admin API key (shown this once; store it now): ${admin.generatedKey}\n` +
+          `Use it as "Authorization: Bearer <key>" to create keys: POST /v1/keys {"role": "ml"}, or npm run cli -- keys create --role ml\n\n`,
+      );
+    }
     const ledger = new Ledger(database.dataSource);
 
     let loop: AnchoringLoop | null = null;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
 import { EMBEDDED_DATABASE_NAME, embeddedInfoPath, ensureDatabase } from '../../api/src/database/database';
+import { API_ENTITIES, API_MIGRATIONS } from '../../api/src/database/schema';
 
 /**
  * The service's database, as the CLI finds it: --database-url / DATABASE_URL; else the embedded
@@ -14,14 +15,14 @@ export async function connectToServiceDatabase(options: { databaseUrl?: string; 
   close(): Promise<void>;
 }> {
   if (options.databaseUrl) {
-    const dataSource = await openDatabase({ url: options.databaseUrl, poolSize: 2 });
+    const dataSource = await openDatabase({ url: options.databaseUrl, poolSize: 2, entities: API_ENTITIES, migrations: API_MIGRATIONS });
     return { dataSource, close: () => dataSource.destroy() };
   }
   const info = embeddedInfoPath(options.dataDir);
   if (existsSync(info)) {
     const { url, pid } = JSON.parse(readFileSync(info, 'utf8')) as { url: string; pid: number };
     if (isAlive(pid)) {
-      const dataSource = await openDatabase({ url, poolSize: 2 });
+      const dataSource = await openDatabase({ url, poolSize: 2, entities: API_ENTITIES, migrations: API_MIGRATIONS });
       return { dataSource, close: () => dataSource.destroy() };
     }
   }
@@ -29,7 +30,12 @@ export async function connectToServiceDatabase(options: { databaseUrl?: string; 
   if (!existsSync(join(clusterDir, 'PG_VERSION')))
     throw new Error(`no database: set DATABASE_URL, or DATA_DIR to the service's data directory (${options.dataDir} has none)`);
   const embedded = await startEmbeddedPostgres({ dataDir: clusterDir });
-  const dataSource = await openDatabase({ url: await ensureDatabase(embedded.url, EMBEDDED_DATABASE_NAME), poolSize: 2 });
+  const dataSource = await openDatabase({
+    url: await ensureDatabase(embedded.url, EMBEDDED_DATABASE_NAME),
+    poolSize: 2,
+    entities: API_ENTITIES,
+    migrations: API_MIGRATIONS,
+  });
   return {
     dataSource,
     close: async () => {

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { buildFsckCommand } from './commands/fsck.command';
+import { buildKeysCommand } from './commands/keys.command';
 import { buildVerifyLogCommand } from './commands/verify-log.command';
 
 /** lethe-audit: the operator's and auditor's command line. */
@@ -8,6 +9,7 @@ export function buildProgram(): Command {
   return new Command('lethe-audit')
     .description('Lethe: check the ledger of what models learned and unlearned')
     .addCommand(buildFsckCommand())
+    .addCommand(buildKeysCommand())
     .addCommand(buildVerifyLogCommand())
     .showHelpAfterError();
 }

@@ -1,7 +1,20 @@
 import { MigrationInterface } from 'typeorm';
 import { AnchorRecordEntity } from '../anchoring/anchor-record.entity';
 import { CreateAnchors1764216100000 } from '../anchoring/migrations/1764216100000-create-anchors';
+import { CreateIdempotencyKeys1764216330000 } from '../auth/migrations/1764216330000-create-idempotency-keys';
+import { DatasetEntity } from '../datasets/dataset.entity';
+import { CreateDatasets1764216310000 } from '../datasets/migrations/1764216310000-create-datasets';
+import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
+import { CreateForgetRequests1764216320000 } from '../forget-requests/migrations/1764216320000-create-forget-requests';
+import { ApiKeyEntity } from '../keys/api-key.entity';
+import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-create-api-keys';
 
 /** The service's own tables (beside the ledger's, which @lethe/ledger brings). */
-export const API_ENTITIES = [AnchorRecordEntity];
-export const API_MIGRATIONS: (new () => MigrationInterface)[] = [CreateAnchors1764216100000];
+export const API_ENTITIES = [AnchorRecordEntity, ApiKeyEntity, DatasetEntity, ForgetRequestEntity];
+export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
+  CreateAnchors1764216100000,
+  CreateApiKeys1764216300000,
+  CreateDatasets1764216310000,
+  CreateForgetRequests1764216320000,
+  CreateIdempotencyKeys1764216330000,
+];

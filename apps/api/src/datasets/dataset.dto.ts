@@ -1,0 +1,60 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsInt, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { DatasetEntity } from './dataset.entity';
+
+export const MAX_FEATURES = 100_000;
+export const MAX_CLASSES = 100_000;
+
+export class CreateDatasetDto {
+  @ApiProperty({ maxLength: 200, example: 'iris' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  @Matches(/^[^\x00-\x1f\x7f]*$/, { message: 'name must not contain control characters' })
+  name!: string;
+
+  @ApiProperty({ description: `number of features of every sample, 1..${MAX_FEATURES}`, example: 4 })
+  @IsInt()
+  @Min(1)
+  @Max(MAX_FEATURES)
+  features!: number;
+
+  @ApiProperty({ description: `number of classes; labels are 0..classes-1; 2..${MAX_CLASSES}`, example: 3 })
+  @IsInt()
+  @Min(2)
+  @Max(MAX_CLASSES)
+  classes!: number;
+}
+
+export class CreatedDatasetResponseDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ description: 'index of its DATASET_REGISTERED entry' }) ledgerIndex!: number;
+  @ApiProperty() leafHash!: string;
+}
+
+export class DatasetSampleCountsDto {
+  @ApiProperty({ description: 'samples committed (SAMPLES_COMMITTED), forgotten ones included' }) committed!: number;
+  @ApiProperty({ description: 'samples whose data and salt were destroyed' }) forgotten!: number;
+}
+
+export class DatasetResponseDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() features!: number;
+  @ApiProperty() classes!: number;
+  @ApiProperty({ description: 'index of its DATASET_REGISTERED entry' }) ledgerIndex!: number;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty({ type: DatasetSampleCountsDto }) samples!: DatasetSampleCountsDto;
+}
+
+export function toDatasetResponse(entity: DatasetEntity, samples: DatasetSampleCountsDto): DatasetResponseDto {
+  return {
+    id: entity.id,
+    name: entity.name,
+    features: entity.features,
+    classes: entity.classes,
+    ledgerIndex: Number(entity.ledgerIndex),
+    createdAt: entity.createdAt.toISOString(),
+    samples,
+  };
+}

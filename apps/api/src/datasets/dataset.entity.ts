@@ -1,0 +1,27 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+@Entity({ name: 'datasets' })
+export class DatasetEntity {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  @Column({ type: 'text' })
+  name!: string;
+
+  @Column({ type: 'integer' })
+  features!: number;
+
+  @Column({ type: 'integer' })
+  classes!: number;
+
+  /** The DATASET_REGISTERED entry; null until it is durable. */
+  @Column({ name: 'ledger_index', type: 'bigint', nullable: true })
+  ledgerIndex!: string | null;
+
+  /** Id of the API key that registered it. */
+  @Column({ name: 'created_by', type: 'uuid', nullable: true })
+  createdBy!: string | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+}

@@ -1,0 +1,265 @@
+import { BadRequestException, ConflictException, Injectable, Logger, StreamableFile, UnsupportedMediaTypeException } from '@nestjs/common';
+import { Hash, createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Request } from 'express';
+import { DataSource } from 'typeorm';
+import { CommittableSample, CommittedSample, LedgerError, SampleVault } from '@lethe/ledger';
+import { AuthenticatedRequest } from '../auth/authenticated-request';
+import { IdempotencyService, idempotencyRoute, idempotencyScope, readIdempotencyKey } from '../auth/idempotency.service';
+import { DatasetEntity } from './dataset.entity';
+import { DatasetService } from './dataset.service';
+import { NdjsonLine, splitNdjsonLines } from './ndjson-lines';
+import { RejectedSampleDto, SampleUploadResponseDto, validateSample } from './sample.dto';
+
+/** Samples committed per SAMPLES_COMMITTED entry: what an upload holds in memory at once. */
+export const UPLOAD_CHUNK_SIZE = 5000;
+/** Longest NDJSON line (a sample of 100,000 features written tersely fits). */
+export const MAX_NDJSON_LINE_BYTES = 4 * 1024 * 1024;
+/** Rejected lines listed in the answer (rejectedCount counts them all). */
+export const MAX_REPORTED_REJECTIONS = 1000;
+
+export const NDJSON_TYPE = 'application/x-ndjson';
+
+type UploadItem = { line: number; value: unknown; error?: undefined } | { line: number; value?: undefined; error: string };
+
+/** What an upload did so far; the commitments themselves are handed on chunk by chunk. */
+class UploadReport {
+  accepted = 0;
+  rejectedCount = 0;
+  readonly rejected: RejectedSampleDto[] = [];
+  readonly ledgerIndices: number[] = [];
+
+  reject(line: number, error: string, externalId?: string): void {
+    this.rejectedCount++;
+    if (this.rejected.length < MAX_REPORTED_REJECTIONS) this.rejected.push(externalId === undefined ? { line, error } : { line, externalId, error });
+  }
+
+  summary(): Omit<SampleUploadResponseDto, 'commitments'> {
+    return {
+      accepted: this.accepted,
+      rejectedCount: this.rejectedCount,
+      rejected: [...this.rejected].sort((a, b) => a.line - b.line),
+      ledgerIndices: this.ledgerIndices,
+    };
+  }
+}
+
+/**
+ * Uploads of samples: a JSON array (up to the 1 MB JSON body limit) or an NDJSON stream of any size.
+ * Each line is checked on its own (shape, finite features, label range, externalId unique in the dataset
+ * and in the upload); bad lines are reported, good ones are committed by SampleVault in chunks of
+ * UPLOAD_CHUNK_SIZE, one SAMPLES_COMMITTED entry each. An NDJSON body is read line by line with
+ * backpressure and the answer is streamed back chunk by chunk, so memory stays bounded by the chunk size.
+ * An Idempotency-Key is handled here (not by IdempotencyInterceptor) for NDJSON: the body's hash is known
+ * only once it was read.
+ */
+@Injectable()
+export class SampleUploadService {
+  private readonly logger = new Logger('Samples');
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly sampleVault: SampleVault,
+    private readonly datasetService: DatasetService,
+    private readonly idempotencyService: IdempotencyService,
+  ) {}
+
+  async upload(datasetId: string, request: Request): Promise<SampleUploadResponseDto | StreamableFile> {
+    const dataset = await this.datasetService.findRegistered(datasetId);
+    if (request.is(NDJSON_TYPE)) return this.uploadNdjson(dataset, request as AuthenticatedRequest);
+    if (request.is('application/json')) return this.uploadJson(dataset, request.body);
+    throw new UnsupportedMediaTypeException(`send the samples as a JSON array (Content-Type: application/json) or as NDJSON (Content-Type: ${NDJSON_TYPE})`);
+  }
+
+  private async uploadJson(dataset: DatasetEntity, body: unknown): Promise<SampleUploadResponseDto> {
+    if (!Array.isArray(body)) throw new BadRequestException(`body must be a JSON array of samples (or NDJSON with Content-Type: ${NDJSON_TYPE})`);
+    if (body.length === 0) throw new BadRequestException('body has no samples');
+    const report = new UploadReport();
+    const commitments: CommittedSample[] = [];
+    const items = body.map((value: unknown, i): UploadItem => ({ line: i + 1, value }));
+    for await (const committed of this.commitAll(dataset, toAsync(items), report)) commitments.push(...committed);
+    return { ...report.summary(), commitments };
+  }
+
+  private async uploadNdjson(dataset: DatasetEntity, request: AuthenticatedRequest): Promise<StreamableFile> {
+    const key = readIdempotencyKey(request);
+    const scope = idempotencyScope(request);
+    const bodyHash = createHash('sha256');
+    const source = hashWhileReading(request, bodyHash);
+    if (key !== undefined) {
+      const decision = await this.idempotencyService.beginStreamed(scope, key, idempotencyRoute(request));
+      if (decision.kind === 'replay-if-same') return this.replay(source, bodyHash, decision, request);
+    }
+    let finished = false;
+    const release = async () => {
+      if (key !== undefined && !finished) await this.idempotencyService.release(scope, key);
+    };
+    let report: UploadReport;
+    let commitAll: AsyncGenerator<CommittedSample[]>;
+    try {
+      const lines = splitNdjsonLines(source, MAX_NDJSON_LINE_BYTES);
+      // The first line decides whether the body is NDJSON at all: if not, a 400 and nothing is committed.
+      const first = await lines.next();
+      if (first.done) throw new BadRequestException('body has no samples');
+      const firstItem = parseLine(first.value);
+      if (firstItem.error !== undefined) throw new BadRequestException(`body is not NDJSON: line ${firstItem.line}: ${firstItem.error}`);
+      const items = (async function* (): AsyncGenerator<UploadItem> {
+        yield firstItem;
+        for await (const line of lines) yield parseLine(line);
+      })();
+      report = new UploadReport();
+      commitAll = this.commitAll(dataset, items, report);
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    const idempotencyService = this.idempotencyService;
+    const body = async function* (): AsyncGenerator<string> {
+      try {
+        yield '{"commitments":[';
+        let separator = '';
+        for await (const committed of commitAll) {
+          if (committed.length === 0) continue;
+          yield separator + committed.map((c) => JSON.stringify({ externalId: c.externalId, commitment: c.commitment })).join(',');
+          separator = ',';
+        }
+        const summary = report.summary();
+        if (key !== undefined) await idempotencyService.complete(scope, key, 200, summary, bodyHash.digest('hex'));
+        finished = true;
+        yield `],${JSON.stringify(summary).slice(1)}`;
+      } finally {
+        await release(); // failed, or the client went away: a retry with the key runs anew
+      }
+    };
+    return this.stream(body(), () => `upload to dataset ${dataset.id} failed after ${report.accepted} samples`);
+  }
+
+  /**
+   * A retry of an upload that completed: the new body is read (and hashed) but not processed; if it is
+   * the same, the first answer is sent again, its commitments read back from the samples it committed.
+   */
+  private async replay(
+    source: AsyncIterable<Buffer>,
+    bodyHash: Hash,
+    decision: { requestHash: string; body: unknown },
+    request: Request,
+  ): Promise<StreamableFile> {
+    for await (const chunk of source) void chunk; // read to the end, hashing
+    if (bodyHash.digest('hex') !== decision.requestHash) throw new ConflictException('Idempotency-Key was already used with a different body');
+    const summary = decision.body as Omit<SampleUploadResponseDto, 'commitments'>;
+    const dataSource = this.dataSource;
+    const body = async function* (): AsyncGenerator<string> {
+      yield '{"commitments":[';
+      let separator = '';
+      for (const index of summary.ledgerIndices) {
+        const rows: { external_id: string | null; commitment: string }[] = await dataSource.query(
+          `SELECT external_id, commitment FROM samples WHERE ledger_index = $1 ORDER BY batch_position`,
+          [String(index)],
+        );
+        // A sample forgotten since has lost its externalId: only its commitment is left.
+        yield separator + rows.map((r) => JSON.stringify({ externalId: r.external_id, commitment: r.commitment })).join(',');
+        separator = ',';
+      }
+      yield `],${JSON.stringify(summary).slice(1)}`;
+    };
+    request.res?.setHeader('Idempotent-Replayed', 'true');
+    return this.stream(body(), () => 'replaying an upload failed');
+  }
+
+  /**
+   * The answer as a stream. The status (200) goes out with the first bytes; a failure after that can only
+   * cut the answer short, which the client sees as a broken connection (what was committed stays).
+   */
+  private stream(body: AsyncGenerator<string>, describe: () => string): StreamableFile {
+    const file = new StreamableFile(Readable.from(body), { type: 'application/json' });
+    file.setErrorHandler((error, response) => {
+      this.logger.error(`${describe()}: ${error.message}`);
+      response.destroy?.(error);
+    });
+    return file;
+  }
+
+  private async *commitAll(dataset: DatasetEntity, items: AsyncIterable<UploadItem>, report: UploadReport): AsyncGenerator<CommittedSample[]> {
+    let chunk: { line: number; sample: CommittableSample }[] = [];
+    let externalIds = new Set<string>();
+    for await (const item of items) {
+      if (item.error !== undefined) {
+        report.reject(item.line, item.error);
+        continue;
+      }
+      const check = validateSample(item.value, dataset);
+      if ('error' in check) {
+        report.reject(item.line, check.error, check.externalId);
+        continue;
+      }
+      const { externalId } = check.sample;
+      if (externalIds.has(externalId)) {
+        report.reject(item.line, 'externalId: repeats an earlier line of this upload', externalId);
+        continue;
+      }
+      externalIds.add(externalId);
+      chunk.push({ line: item.line, sample: check.sample });
+      if (chunk.length >= UPLOAD_CHUNK_SIZE) {
+        yield await this.commitChunk(dataset.id, chunk, report);
+        chunk = [];
+        externalIds = new Set();
+      }
+    }
+    if (chunk.length > 0) yield await this.commitChunk(dataset.id, chunk, report);
+  }
+
+  /**
+   * Commits one chunk, minus the samples whose externalId the dataset already has (earlier chunks of
+   * this upload included). SampleVault refuses a whole chunk on a duplicate, which only a concurrent
+   * upload of the same externalId can cause here: the check is then made again.
+   */
+  private async commitChunk(datasetId: string, chunk: { line: number; sample: CommittableSample }[], report: UploadReport): Promise<CommittedSample[]> {
+    for (let attempt = 1; ; attempt++) {
+      const existing = await this.findExisting(datasetId, chunk.map((c) => c.sample.externalId));
+      chunk = chunk.filter((c) => {
+        if (!existing.has(c.sample.externalId)) return true;
+        report.reject(c.line, 'externalId: the dataset already has a sample with this externalId', c.sample.externalId);
+        return false;
+      });
+      if (chunk.length === 0) return [];
+      try {
+        const result = await this.sampleVault.commit(datasetId, chunk.map((c) => c.sample));
+        report.accepted += result.samples.length;
+        report.ledgerIndices.push(result.ledgerIndex);
+        return result.samples;
+      } catch (error) {
+        if (attempt < 3 && error instanceof LedgerError && error.field === 'externalId') continue;
+        throw error;
+      }
+    }
+  }
+
+  private async findExisting(datasetId: string, externalIds: string[]): Promise<Set<string>> {
+    const rows: { external_id: string }[] = await this.dataSource.query(
+      `SELECT external_id FROM samples WHERE dataset_id = $1 AND external_id = ANY($2::text[])`,
+      [datasetId, externalIds],
+    );
+    return new Set(rows.map((r) => r.external_id));
+  }
+}
+
+function parseLine(line: NdjsonLine): UploadItem {
+  if (line.error !== undefined) return { line: line.line, error: line.error };
+  try {
+    return { line: line.line, value: JSON.parse(line.text) };
+  } catch {
+    return { line: line.line, error: 'not valid JSON' };
+  }
+}
+
+async function* hashWhileReading(stream: AsyncIterable<Buffer | string>, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const chunk of stream) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    hash.update(buffer);
+    yield buffer;
+  }
+}
+
+async function* toAsync<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
+}

@@ -1,0 +1,44 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal } from '../auth/authenticated-request';
+import { Principal } from '../auth/role';
+import { Roles } from '../auth/roles.decorator';
+import { UuidParam } from '../auth/uuid-param';
+import { CreateForgetRequestDto, CreatedForgetRequestResponseDto, ForgetRequestResponseDto, ForgetRequestSummaryDto } from './forget-request.dto';
+import { ForgetRequestService } from './forget-request.service';
+
+@ApiTags('forget-requests')
+@Controller('v1/forget-requests')
+export class ForgetRequestController {
+  constructor(private readonly forgetRequestService: ForgetRequestService) {}
+
+  @Post()
+  @Roles('ml')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary: 'Requests forgetting samples (by externalIds or subjectId); FORGET_REQUESTED is durable before the 202. Asking again for samples already requested answers the earlier request',
+  })
+  @ApiAcceptedResponse({ type: CreatedForgetRequestResponseDto })
+  create(@Body() body: CreateForgetRequestDto, @CurrentPrincipal() principal: Principal): Promise<CreatedForgetRequestResponseDto> {
+    return this.forgetRequestService.create(body, principal);
+  }
+
+  @Get()
+  @Roles('ml', 'auditor')
+  @ApiOperation({ summary: 'Forget requests, oldest first, optionally of one dataset' })
+  @ApiQuery({ name: 'datasetId', required: false, type: String })
+  @ApiQuery({ name: 'start', required: false, type: Number })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1..1000, default 100' })
+  @ApiOkResponse({ type: [ForgetRequestSummaryDto] })
+  list(@Query() query: Record<string, unknown>): Promise<ForgetRequestSummaryDto[]> {
+    return this.forgetRequestService.list(query);
+  }
+
+  @Get(':id')
+  @Roles('ml', 'auditor')
+  @ApiOperation({ summary: 'A forget request: state, commitments, and the receipt of its FORGET_REQUESTED entry' })
+  @ApiOkResponse({ type: ForgetRequestResponseDto })
+  get(@UuidParam('id') id: string): Promise<ForgetRequestResponseDto> {
+    return this.forgetRequestService.get(id);
+  }
+}

@@ -1,0 +1,68 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, IsUUID, MaxLength, MinLength } from 'class-validator';
+import { EntryReceiptDto } from '../receipts/receipt.dto';
+import { FORGET_REQUEST_STATES, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
+
+export const MAX_FORGET_EXTERNAL_IDS = 10_000;
+
+export class CreateForgetRequestDto {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID('all', { message: 'datasetId must be a UUID' })
+  datasetId!: string;
+
+  @ApiProperty({ required: false, type: [String], description: `the samples to forget, by externalId (1..${MAX_FORGET_EXTERNAL_IDS}); or give subjectId` })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_FORGET_EXTERNAL_IDS)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(200, { each: true })
+  externalIds?: string[];
+
+  @ApiProperty({ required: false, maxLength: 200, description: 'forget every sample of this subject; or give externalIds' })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  subjectId?: string;
+
+  @ApiProperty({ maxLength: 1000, description: 'why (goes into the public log: no personal data here)', example: 'GDPR art. 17 request' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(1000)
+  reason!: string;
+}
+
+export class CreatedForgetRequestResponseDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: FORGET_REQUEST_STATES }) state!: ForgetRequestState;
+  @ApiProperty({ description: 'index of the FORGET_REQUESTED entry' }) ledgerIndex!: number;
+  @ApiProperty() leafHash!: string;
+}
+
+export class ForgetRequestSummaryDto extends CreatedForgetRequestResponseDto {
+  @ApiProperty({ format: 'uuid' }) datasetId!: string;
+  @ApiProperty() reason!: string;
+  @ApiProperty() createdAt!: string;
+}
+
+export class ForgetRequestResponseDto extends ForgetRequestSummaryDto {
+  @ApiProperty({ type: [String], description: 'commitments of the samples to forget, as in the entry' }) samples!: string[];
+  @ApiProperty({ type: [Number], description: 'model versions published without these samples (once unlearned)' }) modelVersions!: number[];
+  @ApiProperty({ nullable: true, type: Object, description: 'unlearning evidence (accuracies, membership inference), once completed' })
+  evidence!: Record<string, unknown> | null;
+  @ApiProperty({ type: EntryReceiptDto }) receipt!: EntryReceiptDto;
+}
+
+export function toCreatedForgetRequestResponse(entity: ForgetRequestEntity): CreatedForgetRequestResponseDto {
+  return { id: entity.id, state: entity.state, ledgerIndex: Number(entity.ledgerIndex), leafHash: entity.leafHash! };
+}
+
+export function toForgetRequestSummary(entity: ForgetRequestEntity): ForgetRequestSummaryDto {
+  return { ...toCreatedForgetRequestResponse(entity), datasetId: entity.datasetId, reason: entity.reason, createdAt: entity.createdAt.toISOString() };
+}
+
+export function toForgetRequestResponse(entity: ForgetRequestEntity, samples: string[], receipt: EntryReceiptDto): ForgetRequestResponseDto {
+  return { ...toForgetRequestSummary(entity), samples, modelVersions: [], evidence: null, receipt };
+}

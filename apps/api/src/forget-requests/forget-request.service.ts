@@ -1,0 +1,195 @@
+import { BadRequestException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, ServiceUnavailableException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource, IsNull, Not } from 'typeorm';
+import { Ledger } from '@lethe/ledger';
+import { Principal } from '../auth/role';
+import { parseIntegerParam } from '../common/query-params';
+import { DatasetService } from '../datasets/dataset.service';
+import { EntryReceiptService } from '../receipts/entry-receipt.service';
+import {
+  CreateForgetRequestDto,
+  CreatedForgetRequestResponseDto,
+  ForgetRequestResponseDto,
+  ForgetRequestSummaryDto,
+  toCreatedForgetRequestResponse,
+  toForgetRequestResponse,
+  toForgetRequestSummary,
+} from './forget-request.dto';
+import { ForgetRequestEntity } from './forget-request.entity';
+import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
+
+/** Advisory lock namespace for "deciding whether this dataset's samples are already being forgotten". */
+const INTAKE_LOCK = 0x666f72676574; // "forget"
+/** How long a request waits for an identical one in flight (another call) to be logged. */
+const IN_FLIGHT_WAIT_MS = 10_000;
+/** Unlogged rows older than this are finished at start-up (younger ones may be in flight elsewhere). */
+const RECOVER_AFTER_MS = 60_000;
+
+/**
+ * Intake of forget requests. A request is durable before it is acknowledged: its row (with the
+ * commitments) is committed, its FORGET_REQUESTED entry appended, and the row pointed at the entry,
+ * all before the 202. Nothing is shredded here: that happens after unlearning (the engine, later).
+ */
+@Injectable()
+export class ForgetRequestService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('ForgetRequests');
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly ledger: Ledger,
+    private readonly datasetService: DatasetService,
+    private readonly entryReceiptService: EntryReceiptService,
+    @Inject(FORGET_REQUEST_QUEUE) private readonly queue: ForgetRequestQueue,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.recoverUnlogged(RECOVER_AFTER_MS);
+  }
+
+  async create(body: CreateForgetRequestDto, principal: Principal | undefined): Promise<CreatedForgetRequestResponseDto> {
+    if ((body.externalIds === undefined) === (body.subjectId === undefined))
+      throw new BadRequestException('give exactly one of externalIds and subjectId');
+    const dataset = await this.datasetService.findRegistered(body.datasetId);
+    const commitments = await this.findCommitments(dataset.id, body);
+
+    const decided = await this.dataSource.transaction(async (manager) => {
+      // One intake per dataset at a time decides what is already requested, so two identical requests
+      // racing each other make one request, not two.
+      await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [INTAKE_LOCK & 0x7fffffff, dataset.id]);
+      const covering: { request_id: string; commitment: string }[] = await manager.query(
+        `SELECT s.request_id, s.commitment FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id
+          WHERE s.commitment = ANY($1::text[]) AND r.state <> 'failed' ORDER BY r.created_at, r.id`,
+        [commitments],
+      );
+      const covered = new Set(covering.map((c) => c.commitment));
+      if (commitments.every((c) => covered.has(c))) return { existing: covering[0].request_id };
+      const id = randomUUID();
+      await manager.insert(ForgetRequestEntity, {
+        id,
+        datasetId: dataset.id,
+        reason: body.reason,
+        state: 'received',
+        ledgerIndex: null,
+        leafHash: null,
+        createdBy: principal?.keyId ?? null,
+      });
+      await manager.query(
+        `INSERT INTO forget_request_samples (request_id, commitment, position)
+         SELECT $1, c, (n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS u(c, n)`,
+        [id, commitments],
+      );
+      return { created: id };
+    });
+
+    if (decided.existing !== undefined) return toCreatedForgetRequestResponse(await this.waitUntilLogged(decided.existing));
+    const request = await this.log(decided.created, dataset.id, commitments, body.reason);
+    await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId });
+    return toCreatedForgetRequestResponse(request);
+  }
+
+  async get(id: string): Promise<ForgetRequestResponseDto> {
+    const request = await this.dataSource.getRepository(ForgetRequestEntity).findOne({ where: { id, ledgerIndex: Not(IsNull()) } });
+    if (!request) throw new NotFoundException(`no forget request with id ${id}`);
+    const samples: { commitment: string }[] = await this.dataSource.query(
+      `SELECT commitment FROM forget_request_samples WHERE request_id = $1 ORDER BY position`,
+      [id],
+    );
+    const receipt = await this.entryReceiptService.build(Number(request.ledgerIndex));
+    return toForgetRequestResponse(request, samples.map((s) => s.commitment), receipt);
+  }
+
+  async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ForgetRequestSummaryDto[]> {
+    const start = parseIntegerParam(query.start, 'start', { default: 0 });
+    const limit = parseIntegerParam(query.limit, 'limit', { default: 100, min: 1, max: 1000 });
+    if (query.datasetId !== undefined && (typeof query.datasetId !== 'string' || !/^[0-9a-f-]{36}$/i.test(query.datasetId)))
+      throw new BadRequestException('query parameter "datasetId" must be a UUID');
+    const requests = await this.dataSource.getRepository(ForgetRequestEntity).find({
+      where: { ledgerIndex: Not(IsNull()), ...(query.datasetId !== undefined ? { datasetId: query.datasetId as string } : {}) },
+      order: { ledgerIndex: 'ASC' },
+      skip: start,
+      take: limit,
+    });
+    return requests.map(toForgetRequestSummary);
+  }
+
+  /**
+   * Finishes requests whose row was stored but whose acknowledgement never went out (a crash between
+   * storing and logging): the entry is found in the log by requestId, or appended now.
+   */
+  async recoverUnlogged(olderThanMs: number): Promise<number> {
+    const rows: { id: string; dataset_id: string; reason: string }[] = await this.dataSource.query(
+      `SELECT id, dataset_id, reason FROM forget_requests WHERE ledger_index IS NULL AND created_at < now() - make_interval(secs => $1) ORDER BY created_at`,
+      [olderThanMs / 1000],
+    );
+    for (const row of rows) {
+      const samples: { commitment: string }[] = await this.dataSource.query(
+        `SELECT commitment FROM forget_request_samples WHERE request_id = $1 ORDER BY position`,
+        [row.id],
+      );
+      const [logged]: { idx: string; leaf_hash: Buffer }[] = await this.dataSource.query(
+        `SELECT idx, leaf_hash FROM ledger_entries WHERE type = 'FORGET_REQUESTED' AND event LIKE $1 ORDER BY idx LIMIT 1`,
+        [`%"requestId":"${row.id}"%`],
+      );
+      if (logged) {
+        await this.dataSource.query(`UPDATE forget_requests SET ledger_index = $2, leaf_hash = $3, updated_at = now() WHERE id = $1 AND ledger_index IS NULL`, [
+          row.id,
+          logged.idx,
+          logged.leaf_hash.toString('hex'),
+        ]);
+      } else {
+        await this.log(row.id, row.dataset_id, samples.map((s) => s.commitment), row.reason);
+      }
+      this.logger.warn(`forget request ${row.id} was stored but not acknowledged before a stop; it is now logged`);
+    }
+    return rows.length;
+  }
+
+  /** Appends FORGET_REQUESTED and points the row at it; returns the row. */
+  private async log(id: string, datasetId: string, commitments: string[], reason: string): Promise<ForgetRequestEntity> {
+    const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason });
+    const repository = this.dataSource.getRepository(ForgetRequestEntity);
+    await repository.update({ id, ledgerIndex: IsNull() }, { ledgerIndex: String(entry.index), leafHash: entry.leafHash, updatedAt: new Date() });
+    return repository.findOneByOrFail({ id });
+  }
+
+  /** The commitments of the named samples, in a stable order; a 404 naming the ones not found. */
+  private async findCommitments(datasetId: string, by: { externalIds?: string[]; subjectId?: string }): Promise<string[]> {
+    if (by.subjectId !== undefined) {
+      const rows: { commitment: string }[] = await this.dataSource.query(
+        `SELECT commitment FROM samples WHERE dataset_id = $1 AND subject_id = $2 AND ledger_index IS NOT NULL ORDER BY ledger_index, batch_position, id`,
+        [datasetId, by.subjectId],
+      );
+      if (rows.length === 0)
+        throw new NotFoundException(`subjectId: dataset ${datasetId} has no samples of this subject (never uploaded, or already forgotten and shredded)`);
+      return rows.map((r) => r.commitment);
+    }
+    const externalIds = [...new Set(by.externalIds)];
+    const rows: { external_id: string; commitment: string }[] = await this.dataSource.query(
+      `SELECT external_id, commitment FROM samples WHERE dataset_id = $1 AND external_id = ANY($2::text[]) AND ledger_index IS NOT NULL
+        ORDER BY ledger_index, batch_position, id`,
+      [datasetId, externalIds],
+    );
+    const found = new Set(rows.map((r) => r.external_id));
+    const unknown = externalIds.filter((e) => !found.has(e));
+    if (unknown.length > 0) {
+      const named = unknown.slice(0, 20).map((e) => JSON.stringify(e)).join(', ');
+      const more = unknown.length > 20 ? ` and ${unknown.length - 20} more` : '';
+      throw new NotFoundException(
+        `externalIds: dataset ${datasetId} has no samples ${named}${more} (never uploaded, or already forgotten and shredded); nothing was logged`,
+      );
+    }
+    return rows.map((r) => r.commitment);
+  }
+
+  /** An earlier request naming the same samples; if another call is still logging it, waits for that. */
+  private async waitUntilLogged(id: string): Promise<ForgetRequestEntity> {
+    const repository = this.dataSource.getRepository(ForgetRequestEntity);
+    const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
+    for (;;) {
+      const request = await repository.findOneByOrFail({ id });
+      if (request.ledgerIndex !== null) return request;
+      if (Date.now() > deadline) throw new ServiceUnavailableException(`an identical forget request (${id}) is still being recorded; retry shortly`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { AnchorResponseDto } from '../anchoring/anchors.dto';
+
+export class ReceiptInclusionProofDto {
+  @ApiProperty({ description: 'the tree size the proof is for: the latest anchored size when an anchor covers the entry, else the latest size' })
+  treeSize!: number;
+  @ApiProperty({ description: 'root of that tree (equal to the anchor rootHash when anchored)' }) rootHash!: string;
+  @ApiProperty({ type: [String], description: 'RFC 9162 inclusion proof of leafHash at ledgerIndex' }) proof!: string[];
+}
+
+/** Where one log entry is, and how to check it against the log and the chain. */
+export class EntryReceiptDto {
+  @ApiProperty() ledgerIndex!: number;
+  @ApiProperty({ description: 'SHA-256(0x00 || event)' }) leafHash!: string;
+  @ApiProperty({ description: 'the entry as RFC 8785 canonical JSON: the bytes that were hashed' }) event!: string;
+  @ApiProperty({ type: ReceiptInclusionProofDto }) inclusionProof!: ReceiptInclusionProofDto;
+  @ApiProperty({ type: AnchorResponseDto, nullable: true, description: 'the anchor at inclusionProof.treeSize (the latest one), or null when no anchor covers the entry yet' })
+  anchor!: AnchorResponseDto | null;
+  @ApiProperty({ type: AnchorResponseDto, nullable: true, description: 'the first confirmed anchor that covers the entry (treeSize > ledgerIndex)' })
+  firstAnchor!: AnchorResponseDto | null;
+}
+
+export class CommittedReceiptDto extends EntryReceiptDto {
+  @ApiProperty({ description: "the SAMPLES_COMMITTED entry's commitmentsRoot" }) commitmentsRoot!: string;
+  @ApiProperty({ description: 'samples in that batch' }) count!: number;
+  @ApiProperty({ description: "the sample's leaf position in the batch" }) position!: number;
+  @ApiProperty({ type: [String], description: 'RFC 9162 inclusion proof of SHA-256(0x00 || commitment bytes) at position in the tree of count leaves with root commitmentsRoot' })
+  commitmentProof!: string[];
+}
+
+export class ForgetRequestedReceiptDto extends EntryReceiptDto {
+  @ApiProperty({ format: 'uuid' }) requestId!: string;
+  @ApiProperty({ enum: ['received', 'unlearning', 'completed', 'failed'] }) state!: string;
+}
+
+export class SampleReceiptResponseDto {
+  @ApiProperty() commitment!: string;
+  @ApiProperty({ format: 'uuid' }) datasetId!: string;
+  @ApiProperty({ description: "true once the sample's data and salt are destroyed" }) forgotten!: boolean;
+  @ApiProperty({ type: CommittedReceiptDto }) committed!: CommittedReceiptDto;
+  @ApiProperty({ type: [ForgetRequestedReceiptDto], description: 'FORGET_REQUESTED entries naming the commitment, oldest first' })
+  forgetRequests!: ForgetRequestedReceiptDto[];
+}
