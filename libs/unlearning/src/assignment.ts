@@ -1,0 +1,93 @@
+import { compareKeys, hashSampleKey, sha256 } from './hash';
+import { Sample } from './samples';
+
+/**
+ * Where a sample goes depends only on the model seed and its externalId:
+ *   key   = SHA-256("lethe-assign|" || seed || 0x00 || externalId)
+ *   shard = uint32(key[0..4]) mod S, slice = uint32(key[4..8]) mod R, rank = key (bytewise order).
+ * Removing a sample never moves another one; upload order, salts and database ids play no part.
+ */
+export interface Placement {
+  shard: number;
+  slice: number;
+  key: Buffer;
+}
+
+export function placeSample(seed: string, externalId: string, shards: number, slices: number): Placement {
+  return placeByKey(sha256('lethe-assign|', seed, '\u0000', externalId), shards, slices);
+}
+
+function placeByKey(key: Buffer, shards: number, slices: number): Placement {
+  return { shard: key.readUInt32BE(0) % shards, slice: key.readUInt32BE(4) % slices, key };
+}
+
+/** A shard's samples, slice by slice, each slice ordered by rank. Values are indexes into the sample array. */
+export interface ShardPlan {
+  shard: number;
+  slices: number[][];
+}
+
+/** Every shard's plan plus each sample's placement key (by sample index), used to order epochs. */
+export interface Plan {
+  shards: ShardPlan[];
+  keys: Map<number, Buffer>;
+}
+
+export function planShards(samples: readonly Sample[], seed: string, shards: number, slices: number): Plan {
+  const prefix = `lethe-assign|${seed}\u0000`;
+  const placed = samples.map((sample, index) => {
+    const key = hashSampleKey(sample, prefix);
+    return { index, ...placeByKey(key, shards, slices), k0: key.readUInt32BE(0), k1: key.readUInt32BE(4) };
+  });
+  placed.sort((a, b) => a.k0 - b.k0 || a.k1 - b.k1 || compareKeys(a.key, b.key));
+  const plans: ShardPlan[] = Array.from({ length: shards }, (_, shard) => ({
+    shard,
+    slices: Array.from({ length: slices }, () => [] as number[]),
+  }));
+  const keys = new Map<number, Buffer>();
+  for (const p of placed) {
+    plans[p.shard].slices[p.slice].push(p.index);
+    keys.set(p.index, p.key);
+  }
+  return { shards: plans, keys };
+}
+
+/**
+ * The visiting order of one epoch of slice r's training (over slices 0..r). Each sample's rank is its
+ * placement key mixed with an epoch salt, salt = SHA-256("lethe-order|" seed 0x00 "shard|slice|epoch"):
+ *   hi = fmix32(key[8..12] ^ salt[0..4]), lo = fmix32(key[12..16] ^ salt[4..8] ^ hi), ties by the full key.
+ * (fmix32 is MurmurHash3's finalizer, a bijection on 32 bits; one SHA-256 per epoch instead of one per
+ * sample.) The order depends on nothing but the seed and the surviving externalIds, so forgetting a
+ * sample leaves the relative order of the others intact.
+ */
+export function orderEpoch(
+  seed: string,
+  shard: number,
+  slice: number,
+  epoch: number,
+  members: readonly number[],
+  keys: ReadonlyMap<number, Buffer>,
+): number[] {
+  const salt = sha256('lethe-order|', seed, `\u0000${shard}|${slice}|${epoch}`);
+  const s0 = salt.readUInt32BE(0);
+  const s1 = salt.readUInt32BE(4);
+  const ranked = members.map((index) => {
+    const key = keys.get(index) as Buffer;
+    const hi = fmix32((key.readUInt32BE(8) ^ s0) >>> 0);
+    const lo = fmix32((key.readUInt32BE(12) ^ s1 ^ hi) >>> 0);
+    return { index, hi, lo, key };
+  });
+  ranked.sort((a, b) => a.hi - b.hi || a.lo - b.lo || Buffer.compare(a.key, b.key));
+  return ranked.map((r) => r.index);
+}
+
+/** MurmurHash3's 32-bit finalizer. */
+export function fmix32(value: number): number {
+  let h = value >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return h >>> 0;
+}

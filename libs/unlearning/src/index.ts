@@ -1,0 +1,49 @@
+// Datasets, deterministic training on onnxruntime-node, SISA and exact unlearning, evidence, serving.
+export { UnlearningError } from './errors';
+export type { UnlearningErrorCode, UnlearningIssue } from './errors';
+export { packFeatures } from './samples';
+export type { LabeledExample, Sample } from './samples';
+export { normalizeConfig, hashHyperparameters, canonicalConfig, layerSizesOf } from './config';
+export type { TrainingConfig, TrainingConfigInput, MethodName, ModelKind, Aggregation } from './config';
+export { validateSamples, validateExamples, checkEnoughData } from './validate';
+export { parseExamples } from './parse-examples';
+export type { ExampleFormat } from './parse-examples';
+export { loadIris, loadMnist, splitTrainTest, IRIS_FEATURES, IRIS_CLASSES, MNIST_FEATURES, MNIST_CLASSES } from './datasets';
+export { placeSample, planShards } from './assignment';
+export type { Placement, ShardPlan, Plan } from './assignment';
+export { computeBatchRoot } from './batch-root';
+export { MemoryCheckpointStore } from './checkpoint-store';
+export type { CheckpointStore } from './checkpoint-store';
+export { FileCheckpointStore } from './file-checkpoint-store';
+export { MemoryLedgerSink } from './events';
+export type {
+  LedgerSink,
+  EngineEvent,
+  BatchLearnedEvent,
+  CheckpointSavedEvent,
+  ModelPublishedEvent,
+  UnlearnCompletedEvent,
+  AffectedShard,
+  JsonValue,
+} from './events';
+export type { Progress, ProgressPhase, ProgressCallback } from './progress';
+export type { RuntimeOptions } from './runtime';
+export type { TrainedModel, ShardRecord, SliceRecord } from './model';
+export type { UnlearningMethod, TrainRequest, ForgetRequest, ForgetOutcome, ForgetEvidence } from './method';
+export { genesisCheckpoint, addressCheckpoint } from './sharded-training';
+export type { EngineDependencies } from './sharded-training';
+export { createSisaMethod } from './sisa';
+export { createFullRetrainMethod } from './full-retrain';
+export { evaluateModel, selectEvaluationSamples, DEFAULT_EVALUATION_LIMIT } from './evidence';
+export type { ModelEvaluation } from './evidence';
+export { computeAccuracy, computeLosses, computeMembershipAuc } from './metrics';
+export { loadVerifiedModel, VerifiedModel } from './serve';
+export type { Predictions } from './serve';
+export { buildInferenceGraph, INPUT_NAME, PROBABILITIES_NAME, LABEL_NAME } from './inference-graph';
+export { buildStepGraph } from './step-graph';
+export { StepRunner } from './trainer';
+export { initializeWeights, countForwardMacs, countParameters } from './architecture';
+export type { LayerSizes, Weights } from './architecture';
+export { buildManifest, hashManifest, MANIFEST_FORMAT } from './manifest';
+export { ONNX_OPSET, ONNX_IR_VERSION, ONNX_PRODUCER_NAME } from './onnx-graph';
+export { UNLEARNING_CODE_VERSION, ONNXRUNTIME_VERSION, TRAINING_RUNTIME } from './version';

@@ -1,0 +1,319 @@
+import { LayerSizes, Weights, deserializeWeights, initializeWeights, serializeWeights } from './architecture';
+import { orderEpoch, Plan, planShards } from './assignment';
+import { computeBatchRoot } from './batch-root';
+import { CheckpointStore } from './checkpoint-store';
+import { layerSizesOf, TrainingConfig } from './config';
+import { UnlearningError } from './errors';
+import { BatchLearnedEvent, CheckpointSavedEvent, EngineEvent, JsonValue, LedgerSink, ModelPublishedEvent } from './events';
+import { sha256Hex } from './hash';
+import { buildInferenceGraph } from './inference-graph';
+import { buildManifest } from './manifest';
+import { ShardRecord, SliceRecord, TrainedModel } from './model';
+import { ProgressCallback, ProgressPhase, ProgressTracker } from './progress';
+import { RuntimeOptions } from './runtime';
+import { Sample } from './samples';
+import { StepRunner } from './trainer';
+import { TRAINING_RUNTIME } from './version';
+
+/** What every method needs from outside: checkpoint storage, the ledger, progress reports, threading. */
+export interface EngineDependencies {
+  store: CheckpointStore;
+  ledger?: LedgerSink;
+  onProgress?: ProgressCallback;
+  /** Threads of the sessions that evaluate published models (training threads are in the config). */
+  runtime?: RuntimeOptions;
+}
+
+export interface BuildVersionInput {
+  modelId: string;
+  version: number;
+  config: TrainingConfig;
+  hyperparamsHash: string;
+  samples: readonly Sample[];
+  /** First slice to (re)train per shard. Shards not listed are taken unchanged from `previous`. */
+  fromSlices: ReadonlyMap<number, number>;
+  previous?: TrainedModel;
+  phase: ProgressPhase;
+  /** Computes the published metrics from the finished ONNX file. */
+  evaluate: (onnx: Uint8Array, onnxSha256: string) => Promise<{ [key: string]: JsonValue }>;
+}
+
+export interface BuiltVersion {
+  model: TrainedModel;
+  /** BATCH_LEARNED and CHECKPOINT_SAVED for every retrained slice, then MODEL_PUBLISHED. */
+  events: EngineEvent[];
+  steps: number;
+  /** Wall-clock seconds spent training, and building + evaluating the published file. */
+  trainSeconds: number;
+  publishSeconds: number;
+}
+
+/** The address of a shard's seeded initial weights (the parent of slice 0, never stored). */
+export function genesisCheckpoint(hyperparamsHash: string, shard: number): string {
+  return sha256Hex('lethe-genesis|', TRAINING_RUNTIME, '|', hyperparamsHash, `|${shard}`);
+}
+
+/**
+ * A checkpoint's address: the hyperparameters, its parent and the ordered commitments of the slice it learned
+ * (so, by the parent chain, every ordered batch it has seen), plus the code and onnxruntime versions.
+ */
+export function addressCheckpoint(hyperparamsHash: string, shard: number, slice: number, parent: string, batchRoot: string): string {
+  return sha256Hex('lethe-checkpoint|', TRAINING_RUNTIME, '|', hyperparamsHash, `|${shard}|${slice}|`, parent, '|', batchRoot);
+}
+
+/** Caches one step session per network shape and learning rate. */
+export class RunnerPool {
+  private readonly runners = new Map<string, Promise<StepRunner>>();
+
+  get(config: TrainingConfig): Promise<StepRunner> {
+    const layers = layerSizesOf(config);
+    const key = `${layers.join('-')}@${config.learningRate}/${config.weightDecay}/${config.batchSize}x${config.threads}`;
+    let runner = this.runners.get(key);
+    if (!runner) {
+      runner = StepRunner.create(layers, config.learningRate, config.batchSize, { intraOpNumThreads: config.threads }, config.weightDecay);
+      this.runners.set(key, runner);
+      runner.catch(() => this.runners.delete(key));
+    }
+    return runner;
+  }
+
+  async release(): Promise<void> {
+    const all = [...this.runners.values()];
+    this.runners.clear();
+    for (const runner of all) await (await runner).release();
+  }
+}
+
+/**
+ * Trains (or retrains) the listed shards slice by slice, reuses the others' checkpoints, and publishes the
+ * ensemble. Slice r trains on slices 0..r for `epochs` epochs, in mini-batches cut from the seeded order
+ * of the surviving samples; each slice ends in a checkpoint stored under its content address.
+ */
+export async function buildVersion(deps: EngineDependencies, pool: RunnerPool, input: BuildVersionInput): Promise<BuiltVersion> {
+  const { config, samples, hyperparamsHash, previous } = input;
+  const started = process.hrtime.bigint();
+  const layers = layerSizesOf(config);
+  const plan = planShards(samples, config.seed, config.shards, config.slices);
+  // Batch roots of the shards that train; untouched shards keep theirs (checked by counts below).
+  const batchRoots = plan.shards.map((shard) =>
+    input.fromSlices.has(shard.shard) ? shard.slices.map((slice) => computeBatchRoot(slice.map((i) => samples[i].commitment))) : [],
+  );
+  checkReusedSlices(input, plan, batchRoots);
+
+  const { features, labels, rowOf } = packRetrainedRows(samples, plan, input.fromSlices, config.numFeatures);
+  const totalSteps = countSteps(plan, input.fromSlices, config);
+  const progress = new ProgressTracker(totalSteps, deps.onProgress, input.phase);
+  const runner = await pool.get(config);
+  const events: EngineEvent[] = [];
+  const finalWeights = new Map<number, Weights>();
+  const shardRecords: ShardRecord[] = [];
+
+  for (const shardPlan of plan.shards) {
+    const shard = shardPlan.shard;
+    const sampleCount = shardPlan.slices.reduce((n, s) => n + s.length, 0);
+    const fromSlice = input.fromSlices.get(shard);
+    if (fromSlice === undefined) {
+      shardRecords.push((previous as TrainedModel).shards[shard]);
+      continue;
+    }
+    const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
+    let parent = fromSlice === 0 ? genesisCheckpoint(hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
+    let weights = fromSlice === 0 ? initializeWeights(layers, `init|${hyperparamsHash}|${shard}`) : await loadCheckpoint(deps.store, layers, slices[fromSlice - 1]);
+    const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
+    for (let slice = fromSlice; slice < config.slices; slice++) {
+      seen.push(...shardPlan.slices[slice]);
+      for (let epoch = 0; epoch < config.epochs && seen.length > 0; epoch++) {
+        const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
+        const batches: number[][] = [];
+        for (let start = 0; start < order.length; start += config.batchSize) {
+          batches.push(order.slice(start, start + config.batchSize).map((index) => rowOf[index]));
+        }
+        weights = await runner.runSteps(weights, features, labels, batches, () => progress.advance());
+      }
+      const batchRoot = batchRoots[shard][slice];
+      const checkpoint = addressCheckpoint(hyperparamsHash, shard, slice, parent, batchRoot);
+      const bytes = serializeWeights(weights);
+      const weightsSha256 = sha256Hex(bytes);
+      await deps.store.put(checkpoint, bytes);
+      const count = shardPlan.slices[slice].length;
+      events.push(batchLearned(input, shard, slice, batchRoot, count, slice === 0 ? null : parent, checkpoint));
+      events.push(checkpointSaved(input, shard, slice, checkpoint, bytes.length, weightsSha256));
+      slices.push({ slice, count, batchRoot, checkpoint, weightsSha256 });
+      parent = checkpoint;
+    }
+    finalWeights.set(shard, weights);
+    shardRecords.push({ shard, sampleCount, slices });
+  }
+
+  progress.setPhase('publish');
+  const trained = process.hrtime.bigint();
+  const members = shardRecords.filter((s) => s.sampleCount > 0).map((s) => s.shard);
+  const memberWeights: Weights[] = [];
+  for (const shard of members) {
+    const cached = finalWeights.get(shard);
+    memberWeights.push(cached ?? (await loadCheckpoint(deps.store, layers, shardRecords[shard].slices[config.slices - 1])));
+  }
+  const onnx = buildInferenceGraph(layers, memberWeights, config.aggregation);
+  const onnxSha256 = sha256Hex(onnx);
+  const metrics = await input.evaluate(onnx, onnxSha256);
+  const { manifest, manifestHash } = buildManifest({
+    modelId: input.modelId,
+    version: input.version,
+    config,
+    hyperparamsHash,
+    shards: shardRecords,
+    members,
+    onnxSha256,
+  });
+  const published: ModelPublishedEvent = {
+    type: 'MODEL_PUBLISHED',
+    version: 1,
+    modelId: input.modelId,
+    modelVersion: input.version,
+    onnxSha256,
+    manifestHash,
+    metrics,
+  };
+  events.push(published);
+  progress.finish();
+  return {
+    model: {
+      modelId: input.modelId,
+      version: input.version,
+      config,
+      hyperparamsHash,
+      samples,
+      shards: shardRecords,
+      members,
+      onnx,
+      onnxSha256,
+      manifest,
+      manifestHash,
+      metrics,
+    },
+    events,
+    steps: totalSteps,
+    trainSeconds: Number(trained - started) / 1e9,
+    publishSeconds: Number(process.hrtime.bigint() - trained) / 1e9,
+  };
+}
+
+/**
+ * The kept prefix of a retrained shard must hold exactly the batches it held before (same batch roots); a
+ * shard reused whole must still hold as many samples per slice (samples are only ever removed, so an
+ * unchanged count means an unchanged slice).
+ */
+function checkReusedSlices(input: BuildVersionInput, plan: Plan, batchRoots: string[][]): void {
+  const changed = (shard: number, slice: number) => {
+    throw new UnlearningError('RUNTIME_ERROR', `shard ${shard} slice ${slice} changed but was not scheduled for retraining`);
+  };
+  for (const shardPlan of plan.shards) {
+    const fromSlice = input.fromSlices.get(shardPlan.shard);
+    if (fromSlice === 0) continue;
+    const before = input.previous?.shards[shardPlan.shard];
+    if (!before) throw new UnlearningError('RUNTIME_ERROR', `shard ${shardPlan.shard} has no previous record to reuse`);
+    if (fromSlice === undefined) {
+      shardPlan.slices.forEach((slice, r) => slice.length !== before.slices[r]?.count && changed(shardPlan.shard, r));
+      continue;
+    }
+    for (let slice = 0; slice < fromSlice; slice++) {
+      if (before.slices[slice]?.batchRoot !== batchRoots[shardPlan.shard][slice]) changed(shardPlan.shard, slice);
+    }
+  }
+}
+
+/**
+ * Features and labels of the samples in shards that will be (re)trained, packed in sample order, and each
+ * sample's row in them (-1 for samples of untouched shards): forgetting in one shard copies one shard.
+ */
+function packRetrainedRows(
+  samples: readonly Sample[],
+  plan: Plan,
+  fromSlices: ReadonlyMap<number, number>,
+  numFeatures: number,
+): { features: Float32Array; labels: Int32Array; rowOf: Int32Array } {
+  const rowOf = new Int32Array(samples.length).fill(-1);
+  for (const shardPlan of plan.shards) {
+    if (fromSlices.has(shardPlan.shard)) for (const slice of shardPlan.slices) for (const index of slice) rowOf[index] = 0;
+  }
+  let rows = 0;
+  for (let index = 0; index < samples.length; index++) if (rowOf[index] === 0) rowOf[index] = rows++ + 1;
+  const features = new Float32Array(rows * numFeatures);
+  const labels = new Int32Array(rows);
+  for (let index = 0; index < samples.length; index++) {
+    const row = rowOf[index] - 1;
+    if (row < 0) {
+      rowOf[index] = -1;
+      continue;
+    }
+    rowOf[index] = row;
+    features.set(samples[index].features, row * numFeatures);
+    labels[row] = samples[index].label;
+  }
+  return { features, labels, rowOf };
+}
+
+function countSteps(plan: Plan, fromSlices: ReadonlyMap<number, number>, config: TrainingConfig): number {
+  let steps = 0;
+  for (const shardPlan of plan.shards) {
+    const fromSlice = fromSlices.get(shardPlan.shard);
+    if (fromSlice === undefined) continue;
+    let seen = 0;
+    shardPlan.slices.forEach((slice, r) => {
+      seen += slice.length;
+      if (r >= fromSlice) steps += config.epochs * Math.ceil(seen / config.batchSize);
+    });
+  }
+  return steps;
+}
+
+/** Loads a slice's checkpoint and checks its bytes against the SHA-256 recorded when it was saved. */
+async function loadCheckpoint(store: CheckpointStore, layers: LayerSizes, record: SliceRecord): Promise<Weights> {
+  const bytes = await store.get(record.checkpoint);
+  if (!bytes) throw new UnlearningError('CHECKPOINT_MISSING', `checkpoint ${record.checkpoint} is not in the store`);
+  const actual = sha256Hex(bytes);
+  if (actual !== record.weightsSha256) {
+    throw new UnlearningError('CHECKPOINT_CORRUPT', `checkpoint ${record.checkpoint} has SHA-256 ${actual}, expected ${record.weightsSha256}`, {
+      expectedSha256: record.weightsSha256,
+      actualSha256: actual,
+    });
+  }
+  return deserializeWeights(layers, bytes);
+}
+
+function batchLearned(
+  input: BuildVersionInput,
+  shard: number,
+  slice: number,
+  batchRoot: string,
+  count: number,
+  parentCheckpoint: string | null,
+  checkpoint: string,
+): BatchLearnedEvent {
+  return {
+    type: 'BATCH_LEARNED',
+    version: 1,
+    modelId: input.modelId,
+    modelVersion: input.version,
+    shard,
+    slice,
+    batchRoot,
+    count,
+    parentCheckpoint,
+    checkpoint,
+    hyperparamsHash: input.hyperparamsHash,
+  };
+}
+
+function checkpointSaved(input: BuildVersionInput, shard: number, slice: number, checkpoint: string, bytes: number, weightsSha256: string): CheckpointSavedEvent {
+  return {
+    type: 'CHECKPOINT_SAVED',
+    version: 1,
+    modelId: input.modelId,
+    shard,
+    slice,
+    checkpoint,
+    bytes,
+    weightsSha256,
+  };
+}

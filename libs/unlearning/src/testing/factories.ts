@@ -1,0 +1,46 @@
+// Test data builders: commitments here are SHA-256 of a fixed test salt and the id, as the ledger would make them.
+import { createHash } from 'crypto';
+import { LabeledExample, Sample } from '../samples';
+import { TrainingConfigInput } from '../config';
+
+export function commitExample(example: LabeledExample): Sample {
+  const commitment = createHash('sha256').update('test-salt|').update(example.externalId).update(JSON.stringify(example.features)).digest('hex');
+  return { ...example, commitment };
+}
+
+export function commitExamples(examples: readonly LabeledExample[]): Sample[] {
+  return examples.map(commitExample);
+}
+
+export function irisSisaConfig(overrides: Partial<TrainingConfigInput> = {}): TrainingConfigInput {
+  return {
+    method: 'sisa',
+    model: 'logistic-regression',
+    numFeatures: 4,
+    numClasses: 3,
+    shards: 3,
+    slices: 3,
+    epochs: 40,
+    batchSize: 4,
+    learningRate: 0.05,
+    seed: 'iris-seed',
+    ...overrides,
+  };
+}
+
+export function mnistSisaConfig(overrides: Partial<TrainingConfigInput> = {}): TrainingConfigInput {
+  return {
+    method: 'sisa',
+    model: 'mlp',
+    hiddenLayers: [32],
+    numFeatures: 784,
+    numClasses: 10,
+    shards: 4,
+    slices: 3,
+    epochs: 2,
+    batchSize: 16,
+    learningRate: 0.1,
+    seed: 'mnist-seed',
+    ...overrides,
+  };
+}

@@ -1,0 +1,132 @@
+import * as ort from 'onnxruntime-node';
+import { LayerSizes, Weights, weightShapes } from './architecture';
+import { buildStepGraph, weightNames } from './step-graph';
+import { createSession, RuntimeOptions } from './runtime';
+import { UnlearningError } from './errors';
+
+/** Runs the one-graph SGD step of a network on onnxruntime-node. */
+export class StepRunner {
+  private readonly names: string[];
+  private readonly shapes: number[][];
+  private readonly classes: number;
+  private readonly features: number;
+  // Input buffers reused by every step (a step awaits its run before the next one starts).
+  private readonly x: Float32Array;
+  private readonly y: Float32Array;
+  private readonly rowScale: Float32Array;
+  /** Steps of concurrent callers run one at a time: they share the input buffers above. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly layers: LayerSizes,
+    readonly learningRate: number,
+    readonly batchSize: number,
+  ) {
+    this.names = weightNames(layers);
+    this.shapes = weightShapes(layers);
+    this.features = layers[0];
+    this.classes = layers[layers.length - 1];
+    this.x = new Float32Array(batchSize * this.features);
+    this.y = new Float32Array(batchSize * this.classes);
+    this.rowScale = new Float32Array(batchSize);
+  }
+
+  static async create(layers: LayerSizes, learningRate: number, batchSize: number, runtime: RuntimeOptions = {}, weightDecay = 0): Promise<StepRunner> {
+    return new StepRunner(await createSession(buildStepGraph(layers, batchSize, learningRate, weightDecay), runtime), layers, learningRate, batchSize);
+  }
+
+  /**
+   * One SGD step on rows `batch` (at most batchSize of them) of the packed feature matrix; returns the new
+   * weights and the mean loss of those rows. The same weights, rows and order always give the same bits.
+   */
+  async step(weights: Weights, features: Float32Array, labels: Int32Array, batch: readonly number[]): Promise<{ weights: Weights; loss: number }> {
+    const out = await this.run(weights, features, labels, batch, undefined);
+    // onnxruntime-node returns outputs in fresh JS buffers, owned by the caller from here on.
+    return { weights: this.names.map((name) => out[`${name}_next`].data as Float32Array), loss: checkLoss(out) };
+  }
+
+  /**
+   * Runs one step per batch, in order, and returns the final weights (fresh arrays owned by the caller).
+   * Same arithmetic as calling step() repeatedly, but the weights ping-pong between two preallocated
+   * buffer sets that onnxruntime writes into, so no step allocates weight-sized arrays.
+   */
+  async runSteps(
+    initial: Weights,
+    features: Float32Array,
+    labels: Int32Array,
+    batches: readonly (readonly number[])[],
+    onStep?: () => void,
+  ): Promise<Weights> {
+    if (batches.length === 0) return initial.map((w) => w.slice());
+    const buffers = [0, 1].map(() => this.shapes.map((shape) => new Float32Array(shape.reduce((a, b) => a * b, 1))));
+    let current: Weights = initial;
+    for (let k = 0; k < batches.length; k++) {
+      const target = buffers[k % 2];
+      const fetches: Record<string, ort.Tensor> = {};
+      this.names.forEach((name, i) => (fetches[`${name}_next`] = new ort.Tensor('float32', target[i], this.shapes[i])));
+      const out = await this.run(current, features, labels, batches[k], fetches);
+      checkLoss(out);
+      current = target;
+      onStep?.();
+    }
+    return current.map((w) => w.slice());
+  }
+
+  private run(
+    weights: Weights,
+    features: Float32Array,
+    labels: Int32Array,
+    batch: readonly number[],
+    fetches: Record<string, ort.Tensor> | undefined,
+  ): Promise<ort.InferenceSession.ReturnType> {
+    const result = this.queue.then(() => this.runNow(weights, features, labels, batch, fetches));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(
+    weights: Weights,
+    features: Float32Array,
+    labels: Int32Array,
+    batch: readonly number[],
+    fetches: Record<string, ort.Tensor> | undefined,
+  ): Promise<ort.InferenceSession.ReturnType> {
+    const size = batch.length;
+    const capacity = this.batchSize;
+    if (size === 0 || size > capacity) throw new RangeError(`batch has ${size} rows, want 1..${capacity}`);
+    const { x, y, rowScale } = this;
+    x.fill(0, size * this.features);
+    y.fill(0);
+    rowScale.fill(0);
+    const scale = 1 / size;
+    for (let i = 0; i < size; i++) {
+      const row = batch[i];
+      x.set(features.subarray(row * this.features, (row + 1) * this.features), i * this.features);
+      y[i * this.classes + labels[row]] = 1;
+      rowScale[i] = scale;
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      x: new ort.Tensor('float32', x, [capacity, this.features]),
+      y: new ort.Tensor('float32', y, [capacity, this.classes]),
+      row_scale: new ort.Tensor('float32', rowScale, [capacity, 1]),
+    };
+    this.names.forEach((name, i) => (feeds[name] = new ort.Tensor('float32', weights[i], this.shapes[i])));
+    try {
+      if (!fetches) return await this.session.run(feeds);
+      return await this.session.run(feeds, { ...fetches, loss: null });
+    } catch (error) {
+      throw new UnlearningError('RUNTIME_ERROR', `training step failed: ${(error as Error).message}`);
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function checkLoss(out: ort.InferenceSession.ReturnType): number {
+  const loss = (out.loss.data as Float32Array)[0];
+  if (!Number.isFinite(loss)) throw new UnlearningError('RUNTIME_ERROR', `training diverged: loss is ${loss}; lower the learning rate`);
+  return loss;
+}
