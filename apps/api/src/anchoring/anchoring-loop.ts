@@ -20,6 +20,14 @@ export interface AnchoringPolicy {
   pollMs: number;
 }
 
+/** The chain in use (which one, and how far it is). */
+export interface ChainHead {
+  chainId: string;
+  genesisHash: string;
+  contract: string;
+  blockNumber: number;
+}
+
 export type AnchoringState = 'starting' | 'ok' | 'chain-unavailable' | 'inconsistent' | 'not-anchorer' | 'error' | 'stopped';
 
 export interface AnchoringStatus {
@@ -86,6 +94,22 @@ export class AnchoringLoop implements HealthReporter {
   /** The chain in use, once connected (for /v1/anchors). */
   getConnection(): ChainConnection | undefined {
     return this.connection;
+  }
+
+  /** Which chain is in use and its latest block, for confirmation counts; undefined when not connected or down. */
+  async getChainHead(): Promise<ChainHead | undefined> {
+    const connection = this.connection;
+    if (!connection) return undefined;
+    try {
+      return {
+        chainId: connection.chainId,
+        genesisHash: connection.genesisHash,
+        contract: connection.contract,
+        blockNumber: await connection.provider.getBlockNumber(),
+      };
+    } catch {
+      return undefined; // chain down: confirmations unknown
+    }
   }
 
   /** Starts the loop in the background. Only one process per database anchors; the others stand by. */

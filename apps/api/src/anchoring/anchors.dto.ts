@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { AnchorRecordEntity } from './anchor-record.entity';
+import type { ChainHead } from './anchoring-loop';
 
 export class AnchorResponseDto {
   @ApiProperty({ example: '31337' }) chainId!: string;
@@ -13,7 +14,7 @@ export class AnchorResponseDto {
   @ApiProperty({ description: 'index of the ANCHORED entry that records it in the log' }) ledgerIndex!: number;
 }
 
-export function toAnchorResponse(record: AnchorRecordEntity, head?: { chainId: string; genesisHash: string; contract: string; blockNumber: number }): AnchorResponseDto {
+export function toAnchorResponse(record: AnchorRecordEntity, head?: ChainHead): AnchorResponseDto {
   const blockNumber = Number(record.blockNumber);
   const current = head && head.chainId === record.chainId && head.genesisHash === record.genesisHash && head.contract === record.contract;
   return {

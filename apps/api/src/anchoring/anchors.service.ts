@@ -24,32 +24,17 @@ export class AnchorsService {
       skip: start,
       take: limit,
     });
-    const head = await this.head();
+    const head = await this.loop?.getChainHead();
     return records.map((r) => toAnchorResponse(r, head));
   }
 
   async latest(): Promise<AnchorResponseDto> {
-    const head = await this.head();
+    const head = await this.loop?.getChainHead();
     const record = await this.dataSource.getRepository(AnchorRecordEntity).findOne({
       where: head ? { state: 'confirmed', chainId: head.chainId, genesisHash: head.genesisHash, contract: head.contract } : { state: 'confirmed' },
       order: { treeSize: 'DESC' },
     });
     if (!record) throw new NotFoundException('no checkpoint is anchored yet');
     return toAnchorResponse(record, head);
-  }
-
-  private async head(): Promise<{ chainId: string; genesisHash: string; contract: string; blockNumber: number } | undefined> {
-    const connection = this.loop?.getConnection();
-    if (!connection) return undefined;
-    try {
-      return {
-        chainId: connection.chainId,
-        genesisHash: connection.genesisHash,
-        contract: connection.contract,
-        blockNumber: await connection.provider.getBlockNumber(),
-      };
-    } catch {
-      return undefined; // chain down: confirmations unknown
-    }
   }
 }

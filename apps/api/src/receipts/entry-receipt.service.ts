@@ -7,7 +7,6 @@ import { AnchoringLoop } from '../anchoring/anchoring-loop';
 import { ANCHORING_LOOP } from '../anchoring/anchors.service';
 import { EntryReceiptDto } from './receipt.dto';
 
-type ChainHead = { chainId: string; genesisHash: string; contract: string; blockNumber: number };
 
 /**
  * The receipt of one log entry: its canonical JSON, an inclusion proof at the latest anchored size (so
@@ -23,7 +22,7 @@ export class EntryReceiptService {
   ) {}
 
   async build(index: number): Promise<EntryReceiptDto> {
-    const head = await this.head();
+    const head = await this.loop?.getChainHead();
     const anchors = this.dataSource.getRepository(AnchorRecordEntity);
     const where: FindOptionsWhere<AnchorRecordEntity> = head
       ? { state: 'confirmed', chainId: head.chainId, genesisHash: head.genesisHash, contract: head.contract }
@@ -44,21 +43,5 @@ export class EntryReceiptService {
       anchor: covered ? toAnchorResponse(latest, head) : null,
       firstAnchor: first ? toAnchorResponse(first, head) : null,
     };
-  }
-
-  // As AnchorsService does: the chain in use, for confirmation counts; undefined when not connected.
-  private async head(): Promise<ChainHead | undefined> {
-    const connection = this.loop?.getConnection();
-    if (!connection) return undefined;
-    try {
-      return {
-        chainId: connection.chainId,
-        genesisHash: connection.genesisHash,
-        contract: connection.contract,
-        blockNumber: await connection.provider.getBlockNumber(),
-      };
-    } catch {
-      return undefined;
-    }
   }
 }
