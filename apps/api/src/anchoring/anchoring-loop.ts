@@ -406,9 +406,11 @@ export class AnchoringLoop implements HealthReporter {
       this.alarm(`the chain's latest root at size ${oldSize} is not this log's root at that size`);
       return;
     }
+    // Counted up to the threshold only: after a long outage the log may be far ahead.
     const [{ waiting }] = await this.dataSource.query(
-      `SELECT count(*)::int AS waiting FROM ledger_entries WHERE idx >= $1 AND type <> 'ANCHORED'`,
-      [String(oldSize)],
+      `SELECT count(*)::int AS waiting
+         FROM (SELECT 1 FROM ledger_entries WHERE idx >= $1 AND type <> 'ANCHORED' LIMIT $2) AS w`,
+      [String(oldSize), this.policy.everyEntries],
     );
     if (waiting === 0) return; // only our own ANCHORED entries since: nothing new to anchor
     const due = waiting >= this.policy.everyEntries || this.now() - this.lastAnchorAt >= this.policy.everySeconds * 1000;
