@@ -35,7 +35,8 @@ export interface LedgerEntry {
   leafHash: string;
   /** Canonical JSON of the event, byte for byte what was hashed. */
   event: string;
-  createdAt: Date;
+  /** When the database stored it (ISO 8601, UTC): the operator's word, not part of the leaf. */
+  createdAt: string;
 }
 
 export interface InclusionProof {
@@ -245,32 +246,23 @@ export class Ledger {
     checkCount(limit, 'limit');
     if (limit < 1 || limit > MAX_ENTRIES_PER_READ)
       throw new LedgerError('INVALID_ARGUMENT', `limit must be between 1 and ${MAX_ENTRIES_PER_READ}`, 'limit');
-    const rows: { idx: string; leaf_hash: Buffer; event: string; created_at: Date }[] = await this.dataSource.query(
-      `SELECT idx, leaf_hash, event, created_at FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
+    const rows = await this.preparedQuery<EntryRow>(
+      'lethe_read_entries',
+      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
       [String(start), String(start + limit)],
     );
-    return rows.map((r) => ({
-      index: toSafeInteger(r.idx, 'index'),
-      leafHash: r.leaf_hash.toString('hex'),
-      event: r.event,
-      createdAt: r.created_at,
-    }));
+    return rows.map(toLedgerEntry);
   }
 
   /** Entries of the given types, in index order, from `start` on. */
   async getEntriesByType(types: LedgerEventType[], start: number, limit: number): Promise<LedgerEntry[]> {
     checkCount(start, 'start');
-    const rows: { idx: string; leaf_hash: Buffer; event: string; created_at: Date }[] = await this.dataSource.query(
-      `SELECT idx, leaf_hash, event, created_at FROM ledger_entries
-        WHERE type = ANY($1::text[]) AND idx >= $2 ORDER BY idx LIMIT $3`,
+    const rows = await this.preparedQuery<EntryRow>(
+      'lethe_read_entries_by_type',
+      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE type = ANY($1::text[]) AND idx >= $2 ORDER BY idx LIMIT $3`,
       [types, String(start), Math.min(limit, MAX_ENTRIES_PER_READ)],
     );
-    return rows.map((r) => ({
-      index: toSafeInteger(r.idx, 'index'),
-      leafHash: r.leaf_hash.toString('hex'),
-      event: r.event,
-      createdAt: r.created_at,
-    }));
+    return rows.map(toLedgerEntry);
   }
 
   /** The event at an index, decoded. */
@@ -327,6 +319,21 @@ export class Ledger {
       proof: proof.map(toHex),
     };
   }
+}
+
+/** Hashes as hex and times as ISO text from PostgreSQL itself: cheaper than parsing bytea and timestamps here. */
+const ENTRY_COLUMNS = `idx::text AS idx, encode(leaf_hash, 'hex') AS leaf_hash, event,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`;
+
+interface EntryRow {
+  idx: string;
+  leaf_hash: string;
+  event: string;
+  created_at: string;
+}
+
+function toLedgerEntry(row: EntryRow): LedgerEntry {
+  return { index: toSafeInteger(row.idx, 'index'), leafHash: row.leaf_hash, event: row.event, createdAt: row.created_at };
 }
 
 function checkCount(value: number, what: string): void {
