@@ -38,6 +38,13 @@ const MATRIX: Record<string, 'public' | ('ml' | 'auditor' | 'admin')[]> = {
   'POST /v1/forget-requests': ['ml'],
   'GET /v1/forget-requests': ['ml', 'auditor'],
   'GET /v1/forget-requests/{id}': ['ml', 'auditor'],
+  'POST /v1/models': ['ml'],
+  'GET /v1/models': ['ml', 'auditor'],
+  'GET /v1/models/{id}': ['ml', 'auditor'],
+  'GET /v1/models/{id}/versions/{version}': ['ml', 'auditor'],
+  'GET /v1/models/{id}/versions/{version}/onnx': ['ml', 'auditor'],
+  'POST /v1/models/{id}/predict': ['ml'],
+  'GET /v1/jobs/{id}': ['ml', 'auditor'],
 };
 
 function expectedStatus(route: string, caller: Caller): 'allowed' | 401 | 403 {
@@ -76,7 +83,7 @@ describe('API keys and roles', () => {
   const http = () => request(app.getHttpServer());
 
   function call(method: string, path: string, caller: Caller): request.Test {
-    const url = path.replace('{id}', '00000000-0000-4000-8000-000000000000').replace('{commitment}', 'ab'.repeat(32));
+    const url = path.replace('{id}', '00000000-0000-4000-8000-000000000000').replace('{commitment}', 'ab'.repeat(32)).replace('{version}', '1');
     const req = (http() as unknown as Record<string, (u: string) => request.Test>)[method.toLowerCase()](url);
     const key = keys[caller];
     if (key) req.set('Authorization', `Bearer ${key}`);

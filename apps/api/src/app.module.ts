@@ -16,6 +16,11 @@ import { SampleUploadService } from './datasets/sample-upload.service';
 import { ForgetRequestController } from './forget-requests/forget-request.controller';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue, PendingForgetRequestQueue } from './forget-requests/forget-request.queue';
 import { ForgetRequestService } from './forget-requests/forget-request.service';
+import { JobController } from './jobs/job.controller';
+import { JOB_QUEUE, JobQueue, PendingJobQueue } from './jobs/job.queue';
+import { JobService } from './jobs/job.service';
+import { ModelController } from './models/model.controller';
+import { ModelService } from './models/model.service';
 import { HealthController } from './health/health.controller';
 import { HEALTH_REPORTERS, HealthReporter, HealthService } from './health/health.service';
 import { ApiKeyController } from './keys/api-key.controller';
@@ -37,6 +42,8 @@ export interface AppModuleOptions {
   anchoringLoop?: AnchoringLoop | null;
   /** Where accepted forget requests go for unlearning (default: they wait in state `received`). */
   forgetRequestQueue?: ForgetRequestQueue;
+  /** Where training jobs go (pg-boss; default: they wait in state `queued` until a worker sends them again). */
+  jobQueue?: JobQueue;
 }
 
 @Module({})
@@ -52,6 +59,8 @@ export class AppModule {
         DatasetController,
         ForgetRequestController,
         ReceiptController,
+        ModelController,
+        JobController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: options.config },
@@ -61,6 +70,7 @@ export class AppModule {
         { provide: HEALTH_REPORTERS, useValue: options.healthReporters ?? [] },
         { provide: ANCHORING_LOOP, useValue: options.anchoringLoop ?? null },
         { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new PendingForgetRequestQueue() },
+        { provide: JOB_QUEUE, useValue: options.jobQueue ?? new PendingJobQueue() },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         HealthService,
@@ -73,6 +83,8 @@ export class AppModule {
         ForgetRequestService,
         EntryReceiptService,
         ReceiptService,
+        JobService,
+        ModelService,
       ],
     };
   }

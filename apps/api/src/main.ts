@@ -8,13 +8,18 @@ import { createApp } from './app';
 import { AppConfig, ConfigError, LogLevel, loadConfig } from './config/config';
 import { openAppDatabase } from './database/database';
 import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
+import { startJobBoss } from './jobs/job.boss';
+import { JobConfig, loadJobConfig } from './jobs/job.config';
+import { PgBossJobQueue } from './jobs/job.queue';
+import { JobWorker } from './jobs/job.worker';
 import { AdminKeyConfigError, ApiKeyService, readAdminKeyFromEnv } from './keys/api-key.service';
+import { JobForgetRequestQueue } from './unlearning/unlearning.queue';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
-function readConfig(): AppConfig & { adminKey?: string } {
+function readConfig(): AppConfig & { adminKey?: string; jobs: JobConfig } {
   try {
-    return { ...loadConfig(), adminKey: readAdminKeyFromEnv() };
+    return { ...loadConfig(), adminKey: readAdminKeyFromEnv(), jobs: loadJobConfig() };
   } catch (error) {
     if (error instanceof ConfigError || error instanceof AdminKeyConfigError) {
       process.stderr.write(`lethe: bad configuration: ${error.message}\n`);
@@ -25,7 +30,7 @@ function readConfig(): AppConfig & { adminKey?: string } {
 }
 
 async function main(): Promise<void> {
-  const { adminKey, ...config } = readConfig();
+  const { adminKey, jobs, ...config } = readConfig();
   const logger = new ConsoleLogger('Lethe', { logLevels: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1) });
   Logger.overrideLogger(logger);
   const log = new Logger('Main');
@@ -79,10 +84,23 @@ async function main(): Promise<void> {
       log.warn('ANCHORING=off: checkpoints are not anchored on any chain');
     }
 
+    // Training and unlearning jobs: a pg-boss queue in the same database, shared with `npm run worker` processes.
+    const boss = await startJobBoss((database.dataSource.options as { url: string }).url, jobs);
+    cleanups.push(() => boss.stop({ graceful: false }));
+    const jobQueue = new PgBossJobQueue(boss);
+    let worker: JobWorker | null = null;
+    if (jobs.serviceWorker) {
+      worker = new JobWorker(boss, { dataSource: database.dataSource, ledger, dataDir: config.dataDir, config: jobs });
+      const started = worker;
+      cleanups.push(() => started.stop());
+    }
+
     const app = await createApp({
       config,
       dataSource: database.dataSource,
       ledger,
+      jobQueue,
+      forgetRequestQueue: new JobForgetRequestQueue(jobQueue),
       anchoringLoop: loop,
       healthReporters: loop ? [loop] : [],
       logger,
@@ -90,6 +108,7 @@ async function main(): Promise<void> {
     cleanups.push(() => app.close());
     await app.listen(config.port, config.host);
     loop?.start();
+    await worker?.start();
     log.log(`listening on http://${config.host}:${config.port} (API under /v1, OpenAPI at /docs)`);
   } catch (error) {
     log.error(`failed to start: ${error instanceof Error ? error.message : String(error)}`);

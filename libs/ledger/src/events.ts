@@ -51,6 +51,9 @@ export interface CheckpointSaved extends EventBase<'CHECKPOINT_SAVED'> {
   shard: number;
   slice: number;
   checkpoint: Hex;
+  /** Size and SHA-256 of the checkpoint's bytes (the unlearning engine records them). */
+  bytes?: number;
+  weightsSha256?: Hex;
 }
 export interface ModelPublished extends EventBase<'MODEL_PUBLISHED'> {
   modelId: string;
@@ -68,6 +71,8 @@ export interface ForgetRequested extends EventBase<'FORGET_REQUESTED'> {
 export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
   modelId: string;
   requestIds: string[];
+  /** Shards retrained and the first slice retrained in each (SISA). */
+  affected?: { shard: number; fromSlice: number }[];
   oldOnnxSha256: Hex;
   newOnnxSha256: Hex;
   modelVersion: number;

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { LedgerError, LedgerErrorCode } from '@lethe/ledger';
 import { MerkleError } from '@lethe/merkle';
+import { UnlearningError, UnlearningErrorCode } from '@lethe/unlearning';
 import type { Response } from 'express';
 
 const LEDGER_STATUS: Record<LedgerErrorCode, number> = {
@@ -9,6 +10,21 @@ const LEDGER_STATUS: Record<LedgerErrorCode, number> = {
   OUT_OF_RANGE: HttpStatus.BAD_REQUEST,
   CORRUPT: HttpStatus.INTERNAL_SERVER_ERROR,
   UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
+};
+
+/** What the engine refuses because of the request is a 400; a wrong file or a runtime failure is ours. */
+const UNLEARNING_STATUS: Record<UnlearningErrorCode, number> = {
+  INVALID_SAMPLE: HttpStatus.BAD_REQUEST,
+  INVALID_CONFIG: HttpStatus.BAD_REQUEST,
+  INVALID_REQUEST: HttpStatus.BAD_REQUEST,
+  INSUFFICIENT_DATA: HttpStatus.BAD_REQUEST,
+  DUPLICATE_SAMPLE: HttpStatus.BAD_REQUEST,
+  UNKNOWN_SAMPLE: HttpStatus.BAD_REQUEST,
+  PARSE_ERROR: HttpStatus.BAD_REQUEST,
+  HASH_MISMATCH: HttpStatus.INTERNAL_SERVER_ERROR,
+  CHECKPOINT_MISSING: HttpStatus.INTERNAL_SERVER_ERROR,
+  CHECKPOINT_CORRUPT: HttpStatus.INTERNAL_SERVER_ERROR,
+  RUNTIME_ERROR: HttpStatus.INTERNAL_SERVER_ERROR,
 };
 
 /** Maps the libraries' domain errors (and Nest's own) to `{statusCode, error, message}` JSON. */
@@ -37,6 +53,10 @@ export class DomainExceptionFilter implements ExceptionFilter {
     if (exception instanceof LedgerError) {
       const statusCode = LEDGER_STATUS[exception.code];
       return { statusCode, message: statusCode >= 500 ? 'internal error: the ledger failed a consistency check' : exception.message };
+    }
+    if (exception instanceof UnlearningError) {
+      const statusCode = UNLEARNING_STATUS[exception.code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
+      return { statusCode, message: statusCode >= 500 ? 'internal error: a model file or the runtime failed' : exception.message };
     }
     if (exception instanceof MerkleError && exception.code === 'INVALID_ARGUMENT') {
       return { statusCode: HttpStatus.BAD_REQUEST, message: exception.message };

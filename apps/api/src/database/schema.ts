@@ -6,15 +6,21 @@ import { DatasetEntity } from '../datasets/dataset.entity';
 import { CreateDatasets1764216310000 } from '../datasets/migrations/1764216310000-create-datasets';
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { CreateForgetRequests1764216320000 } from '../forget-requests/migrations/1764216320000-create-forget-requests';
+import { JobEntity } from '../jobs/job.entity';
+import { CreateJobs1764216400000 } from '../jobs/migrations/1764216400000-create-jobs';
 import { ApiKeyEntity } from '../keys/api-key.entity';
 import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-create-api-keys';
+import { CreateModels1764216410000 } from '../models/migrations/1764216410000-create-models';
+import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 
 /** The service's own tables (beside the ledger's, which @lethe/ledger brings). */
-export const API_ENTITIES = [AnchorRecordEntity, ApiKeyEntity, DatasetEntity, ForgetRequestEntity];
+export const API_ENTITIES = [AnchorRecordEntity, ApiKeyEntity, DatasetEntity, ForgetRequestEntity, JobEntity, ModelEntity, ModelVersionEntity];
 export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateAnchors1764216100000,
   CreateApiKeys1764216300000,
   CreateDatasets1764216310000,
   CreateForgetRequests1764216320000,
   CreateIdempotencyKeys1764216330000,
+  CreateJobs1764216400000,
+  CreateModels1764216410000,
 ];

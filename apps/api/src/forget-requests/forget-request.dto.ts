@@ -47,11 +47,21 @@ export class ForgetRequestSummaryDto extends CreatedForgetRequestResponseDto {
   @ApiProperty() createdAt!: string;
 }
 
+export class ForgetRequestModelVersionDto {
+  @ApiProperty({ format: 'uuid' }) modelId!: string;
+  @ApiProperty() version!: number;
+  @ApiProperty() onnxSha256!: string;
+  @ApiProperty({ description: 'index of its MODEL_PUBLISHED entry' }) ledgerIndex!: number;
+  @ApiProperty({ description: 'index of its UNLEARN_COMPLETED entry' }) unlearnLedgerIndex!: number;
+}
+
 export class ForgetRequestResponseDto extends ForgetRequestSummaryDto {
   @ApiProperty({ type: [String], description: 'commitments of the samples to forget, as in the entry' }) samples!: string[];
-  @ApiProperty({ type: [Number], description: 'model versions published without these samples (once unlearned)' }) modelVersions!: number[];
-  @ApiProperty({ nullable: true, type: Object, description: 'unlearning evidence (accuracies, membership inference), once completed' })
+  @ApiProperty({ type: [ForgetRequestModelVersionDto], description: 'model versions published without these samples (once unlearned), one per model that learned them' })
+  modelVersions!: ForgetRequestModelVersionDto[];
+  @ApiProperty({ nullable: true, type: Object, description: 'unlearning evidence (accuracies, membership inference) by modelId, once unlearned' })
   evidence!: Record<string, unknown> | null;
+  @ApiProperty({ required: false, description: 'why unlearning failed (state failed)' }) error?: string;
   @ApiProperty({ type: EntryReceiptDto }) receipt!: EntryReceiptDto;
 }
 
@@ -63,6 +73,18 @@ export function toForgetRequestSummary(entity: ForgetRequestEntity): ForgetReque
   return { ...toCreatedForgetRequestResponse(entity), datasetId: entity.datasetId, reason: entity.reason, createdAt: entity.createdAt.toISOString() };
 }
 
-export function toForgetRequestResponse(entity: ForgetRequestEntity, samples: string[], receipt: EntryReceiptDto): ForgetRequestResponseDto {
-  return { ...toForgetRequestSummary(entity), samples, modelVersions: [], evidence: null, receipt };
+export interface ForgetRequestOutcome {
+  modelVersions: ForgetRequestModelVersionDto[];
+  evidence: Record<string, unknown> | null;
+}
+
+export function toForgetRequestResponse(
+  entity: ForgetRequestEntity,
+  samples: string[],
+  receipt: EntryReceiptDto,
+  outcome: ForgetRequestOutcome = { modelVersions: [], evidence: null },
+): ForgetRequestResponseDto {
+  const out: ForgetRequestResponseDto = { ...toForgetRequestSummary(entity), samples, modelVersions: outcome.modelVersions, evidence: outcome.evidence, receipt };
+  if (entity.state === 'failed' && entity.error !== null) out.error = entity.error;
+  return out;
 }

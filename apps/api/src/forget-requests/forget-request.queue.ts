@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 
-/** pg-boss job name under which the unlearning engine will take forget requests. */
+/** pg-boss job name under which workers take forget requests (apps/api/src/unlearning). */
 export const UNLEARN_JOB = 'lethe.unlearn';
 
 export const FORGET_REQUEST_QUEUE = Symbol('FORGET_REQUEST_QUEUE');
 
 /**
- * The hook between intake and the unlearning engine (which comes later). `enqueue` is called once a
+ * The hook between intake and the unlearning engine (JobForgetRequestQueue in apps/api/src/unlearning
+ * sends a pg-boss job; UnlearningService runs it in a worker). `enqueue` is called once a
  * request is durable (row + FORGET_REQUESTED entry) and before the client is answered. The row in state
  * `received` is the durable record: a worker that starts after a crash finds every request it has not
  * handled with `SELECT ... FROM forget_requests WHERE state = 'received' AND ledger_index IS NOT NULL`,
@@ -17,7 +18,7 @@ export interface ForgetRequestQueue {
   enqueue(request: { requestId: string; datasetId: string }): Promise<void>;
 }
 
-/** Until the engine exists: requests wait in state `received`. */
+/** Without a queue (tests): requests wait in state `received` until a worker starts and finds them. */
 export class PendingForgetRequestQueue implements ForgetRequestQueue {
   private readonly logger = new Logger('ForgetRequests');
 

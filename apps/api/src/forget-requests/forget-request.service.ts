@@ -10,6 +10,7 @@ import {
   CreateForgetRequestDto,
   CreatedForgetRequestResponseDto,
   ForgetRequestResponseDto,
+  ForgetRequestOutcome,
   ForgetRequestSummaryDto,
   toCreatedForgetRequestResponse,
   toForgetRequestResponse,
@@ -95,7 +96,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
       [id],
     );
     const receipt = await this.entryReceiptService.build(Number(request.ledgerIndex));
-    return toForgetRequestResponse(request, samples.map((s) => s.commitment), receipt);
+    return toForgetRequestResponse(request, samples.map((s) => s.commitment), receipt, await this.findOutcome(id));
   }
 
   async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ForgetRequestSummaryDto[]> {
@@ -110,6 +111,27 @@ export class ForgetRequestService implements OnApplicationBootstrap {
       take: limit,
     });
     return requests.map(toForgetRequestSummary);
+  }
+
+  /** The first version of each model that reflects the request (the one its unlearning published). */
+  private async findOutcome(id: string): Promise<ForgetRequestOutcome> {
+    const rows: { model_id: string; version: number; onnx_sha256: string; ledger_index: string; unlearn_ledger_index: string; evidence: Record<string, unknown> }[] =
+      await this.dataSource.query(
+        `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence FROM model_versions
+          WHERE $1 = ANY(reflects_forget_requests) AND unlearn_ledger_index IS NOT NULL ORDER BY model_id, version`,
+        [id],
+      );
+    if (rows.length === 0) return { modelVersions: [], evidence: null };
+    return {
+      modelVersions: rows.map((r) => ({
+        modelId: r.model_id,
+        version: r.version,
+        onnxSha256: r.onnx_sha256,
+        ledgerIndex: Number(r.ledger_index),
+        unlearnLedgerIndex: Number(r.unlearn_ledger_index),
+      })),
+      evidence: Object.fromEntries(rows.map((r) => [r.model_id, r.evidence])),
+    };
   }
 
   /**

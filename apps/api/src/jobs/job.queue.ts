@@ -1,0 +1,28 @@
+import { Logger } from '@nestjs/common';
+import PgBoss from 'pg-boss';
+
+export const JOB_QUEUE = Symbol('JOB_QUEUE');
+
+/** Where the service sends work for the workers; pg-boss in production, something else in tests. */
+export interface JobQueue {
+  /** Sends a job; `id` makes sending the same job again harmless. */
+  send(name: string, data: object, options?: { id?: string; singletonKey?: string }): Promise<void>;
+}
+
+/** Until a queue is configured: jobs stay `queued` in their table (a worker's start-up sends them again). */
+export class PendingJobQueue implements JobQueue {
+  private readonly logger = new Logger('Jobs');
+
+  async send(name: string, data: object): Promise<void> {
+    this.logger.debug(`job ${name} ${JSON.stringify(data)} waits for a worker`);
+  }
+}
+
+/** A pg-boss queue: jobs are rows in the database that every worker polls. */
+export class PgBossJobQueue implements JobQueue {
+  constructor(private readonly boss: PgBoss) {}
+
+  async send(name: string, data: object, options: { id?: string; singletonKey?: string } = {}): Promise<void> {
+    await this.boss.send(name, data, options);
+  }
+}

@@ -1,0 +1,26 @@
+import { DataSource } from 'typeorm';
+
+/** Advisory lock namespace for "who may read or change what a dataset's models learned" ("learn"). */
+const LEARN_LOCK = 0x6c6561726e & 0x7fffffff;
+
+/**
+ * Runs `fn` holding a session-level advisory lock on the dataset, on a connection of its own: trainings
+ * share it (`shared`), an unlearning pass holds it alone (`exclusive`), so a model never trains on samples
+ * that are being forgotten and forgetting never misses a model that is training. A worker that dies
+ * releases the lock with its connection.
+ */
+export async function withDatasetLock<T>(dataSource: DataSource, datasetId: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  const suffix = mode === 'shared' ? '_shared' : '';
+  try {
+    await runner.query(`SELECT pg_advisory_lock${suffix}($1, hashtext($2))`, [LEARN_LOCK, datasetId]);
+    try {
+      return await fn();
+    } finally {
+      await runner.query(`SELECT pg_advisory_unlock${suffix}($1, hashtext($2))`, [LEARN_LOCK, datasetId]).catch(() => undefined);
+    }
+  } finally {
+    await runner.release();
+  }
+}

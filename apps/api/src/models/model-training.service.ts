@@ -1,0 +1,90 @@
+import { Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Ledger } from '@lethe/ledger';
+import {
+  EngineDependencies,
+  FileCheckpointStore,
+  ProgressCallback,
+  Sample,
+  TrainingConfigInput,
+  UnlearningMethod,
+  createFullRetrainMethod,
+  createSisaMethod,
+} from '@lethe/unlearning';
+import { withDatasetLock } from './dataset.lock';
+import { ModelEntity } from './model.entity';
+import { ModelLedgerSink } from './model-ledger.sink';
+import { ModelStore } from './model.store';
+
+export interface TrainingResult {
+  modelId: string;
+  version: number;
+  onnxSha256: string;
+  ledgerIndex: number;
+}
+
+/** The engine's method for a config, with checkpoints in DATA_DIR/checkpoints and events into the log. */
+export function createMethodFor(config: { method: string }, deps: EngineDependencies): UnlearningMethod {
+  return config.method === 'sisa' ? createSisaMethod(deps) : createFullRetrainMethod(deps);
+}
+
+export function checkpointStoreIn(dataDir: string): FileCheckpointStore {
+  // FileCheckpointStore keeps its files under <root>/checkpoints.
+  return new FileCheckpointStore(dataDir);
+}
+
+/**
+ * Runs a training job (in a worker): the dataset's committed, unshredded samples, less those named by a
+ * forget request that has not failed, trained with the engine; version 1 is recorded once its
+ * MODEL_PUBLISHED entry is durable. Running it again after a crash gives the same version.
+ */
+export class ModelTrainingService {
+  private readonly logger = new Logger('Training');
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly ledger: Ledger,
+    private readonly store: ModelStore,
+    private readonly dataDir: string,
+  ) {}
+
+  async train(modelId: string, onProgress: ProgressCallback): Promise<TrainingResult> {
+    const models = this.dataSource.getRepository(ModelEntity);
+    const model = await models.findOneByOrFail({ id: modelId });
+    return withDatasetLock(this.dataSource, model.datasetId, 'shared', async () => {
+      const existing = await this.store.findVersion(modelId, 1);
+      if (!existing) {
+        const samples = await this.loadTrainingSamples(model.datasetId);
+        const sink = new ModelLedgerSink(this.dataSource, this.ledger);
+        const method = createMethodFor(model.engineConfig as { method: string }, { store: checkpointStoreIn(this.dataDir), ledger: sink, onProgress });
+        try {
+          const trained = await method.train({ modelId, config: model.engineConfig as unknown as TrainingConfigInput, samples });
+          const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
+          await this.store.save(trained, { ledgerIndex });
+          this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
+        } finally {
+          await method.release();
+        }
+      }
+      await models.update({ id: modelId }, { state: 'ready', error: null, updatedAt: new Date() });
+      const version = (await this.store.findVersion(modelId, 1))!;
+      return { modelId, version: 1, onnxSha256: version.onnxSha256, ledgerIndex: Number(version.ledgerIndex) };
+    });
+  }
+
+  async markFailed(modelId: string, error: string): Promise<void> {
+    await this.dataSource.getRepository(ModelEntity).update({ id: modelId, state: 'training' }, { state: 'failed', error, updatedAt: new Date() });
+  }
+
+  private async loadTrainingSamples(datasetId: string): Promise<Sample[]> {
+    const rows: { external_id: string; features: number[]; label: number; commitment: string }[] = await this.dataSource.query(
+      `SELECT s.external_id, s.features, s.label, s.commitment FROM samples s
+        WHERE s.dataset_id = $1 AND s.ledger_index IS NOT NULL AND s.shredded_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM forget_request_samples f JOIN forget_requests r ON r.id = f.request_id
+                           WHERE f.commitment = s.commitment AND r.state <> 'failed')
+        ORDER BY s.id`,
+      [datasetId],
+    );
+    return rows.map((r) => ({ externalId: r.external_id, features: r.features, label: r.label, commitment: r.commitment }));
+  }
+}

@@ -1,0 +1,55 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { normalizeConfig } from '@lethe/unlearning';
+import { DatasetEntity } from '../datasets/dataset.entity';
+import { CreateModelDto, toEngineConfig } from './model.dto';
+
+const valid = {
+  datasetId: '00000000-0000-4000-8000-000000000000',
+  method: 'sisa',
+  shards: 3,
+  slices: 2,
+  architecture: { type: 'mlp', hidden: [16, 8] },
+  epochs: 5,
+  batchSize: 8,
+  learningRate: 0.05,
+  seed: 42,
+};
+
+function problems(body: object): string[] {
+  return validateSync(plainToInstance(CreateModelDto, body)).flatMap((e) => [e.property, ...(e.children ?? []).map((c) => `${e.property}.${c.property}`)]);
+}
+
+describe('CreateModelDto', () => {
+  it('accepts a full SISA body, with a string or integer seed', () => {
+    expect(problems(valid)).toEqual([]);
+    expect(problems({ ...valid, seed: 'run-1' })).toEqual([]);
+  });
+
+  it.each([
+    [{ seed: 1.5 }, 'seed'],
+    [{ seed: 's'.repeat(201) }, 'seed'],
+    [{ learningRate: 0 }, 'learningRate'],
+    [{ learningRate: 101 }, 'learningRate'],
+    [{ architecture: { type: 'mlp', hidden: [0] } }, 'architecture.hidden'],
+    [{ architecture: { type: 'mlp', hidden: [] } }, 'architecture.hidden'],
+    [{ slices: 4097 }, 'slices'],
+    [{ method: 'full-retrain' }, 'method'],
+  ])('refuses %j, naming %s', (overrides, field) => {
+    expect(problems({ ...valid, ...overrides })).toContain(field);
+  });
+});
+
+describe('toEngineConfig', () => {
+  const dataset = { id: valid.datasetId, features: 4, classes: 3 } as DatasetEntity;
+
+  it("maps the API's names onto the engine's config, with the dataset's shape", () => {
+    const config = normalizeConfig(toEngineConfig(plainToInstance(CreateModelDto, valid), dataset));
+    expect(config).toMatchObject({ method: 'sisa', model: 'mlp', hiddenLayers: [16, 8], numFeatures: 4, numClasses: 3, shards: 3, slices: 2, seed: '42' });
+  });
+
+  it('maps full and logreg, leaving S and R to their defaults', () => {
+    const body = plainToInstance(CreateModelDto, { ...valid, method: 'full', architecture: { type: 'logreg' }, shards: undefined, slices: undefined });
+    expect(normalizeConfig(toEngineConfig(body, dataset))).toMatchObject({ method: 'full-retrain', model: 'logistic-regression', hiddenLayers: [], shards: 1, slices: 1 });
+  });
+});

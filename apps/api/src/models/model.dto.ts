@@ -1,0 +1,211 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsPositive,
+  IsUUID,
+  Max,
+  Min,
+  ValidateBy,
+  ValidateNested,
+  ValidationOptions,
+} from 'class-validator';
+import type { JsonValue, TrainingConfigInput } from '@lethe/unlearning';
+import { DatasetEntity } from '../datasets/dataset.entity';
+import { MODEL_STATES, ModelEntity, ModelState, ModelVersionEntity } from './model.entity';
+
+export const MAX_PREDICT_ROWS = 10_000;
+
+/** A non-empty string of at most 200 characters, or a safe integer. */
+function IsSeed(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isSeed',
+      validator: {
+        validate: (value: unknown) => (typeof value === 'string' && value.length >= 1 && value.length <= 200) || Number.isSafeInteger(value),
+        defaultMessage: () => 'seed must be a non-empty string of at most 200 characters or a safe integer',
+      },
+    },
+    options,
+  );
+}
+
+export class ArchitectureDto {
+  @ApiProperty({ enum: ['logreg', 'mlp'], description: 'logistic regression, or a multi-layer perceptron (ReLU)' })
+  @IsIn(['logreg', 'mlp'], { message: 'architecture.type must be one of: logreg, mlp' })
+  type!: 'logreg' | 'mlp';
+
+  @ApiProperty({ required: false, type: [Number], description: 'hidden layer widths of an mlp (1..8 layers of 1..65536 units)', example: [16] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(8)
+  @IsInt({ each: true })
+  @Min(1, { each: true })
+  @Max(65536, { each: true })
+  hidden?: number[];
+}
+
+export class CreateModelDto {
+  @ApiProperty({ format: 'uuid' })
+  @IsUUID('all', { message: 'datasetId must be a UUID' })
+  datasetId!: string;
+
+  @ApiProperty({ enum: ['sisa', 'full'], description: 'SISA (shards x slices, forgets by retraining affected slices) or full retraining' })
+  @IsIn(['sisa', 'full'], { message: 'method must be one of: sisa, full' })
+  method!: 'sisa' | 'full';
+
+  @ApiProperty({ required: false, description: 'SISA shards S, 1..4096 (default 1; 1 for full)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(4096)
+  shards?: number;
+
+  @ApiProperty({ required: false, description: 'SISA slices R per shard, 1..4096 (default 1; 1 for full)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(4096)
+  slices?: number;
+
+  @ApiProperty({ type: ArchitectureDto })
+  @IsObject({ message: 'architecture must be an object' })
+  @ValidateNested()
+  @Type(() => ArchitectureDto)
+  architecture!: ArchitectureDto;
+
+  @ApiProperty({ description: '1..10000', example: 20 })
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  epochs!: number;
+
+  @ApiProperty({ description: '1..65536', example: 16 })
+  @IsInt()
+  @Min(1)
+  @Max(65536)
+  batchSize!: number;
+
+  @ApiProperty({ description: 'in (0, 100]', example: 0.1 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @IsPositive()
+  @Max(100)
+  learningRate!: number;
+
+  @ApiProperty({ oneOf: [{ type: 'string' }, { type: 'integer' }], description: 'fixes initial weights, sample placement and order', example: 'iris-1' })
+  @IsSeed()
+  seed!: string | number;
+}
+
+export class CreatedModelResponseDto {
+  @ApiProperty({ format: 'uuid' }) modelId!: string;
+  @ApiProperty({ format: 'uuid', description: 'the training job: GET /v1/jobs/{jobId}' }) jobId!: string;
+}
+
+export class ModelVersionResponseDto {
+  @ApiProperty() version!: number;
+  @ApiProperty({ description: 'SHA-256 of the ONNX file, as in MODEL_PUBLISHED' }) onnxSha256!: string;
+  @ApiProperty() manifestHash!: string;
+  @ApiProperty() createdAt!: string;
+  @ApiProperty({ type: Object }) metrics!: { [key: string]: JsonValue };
+  @ApiProperty({ description: 'index of its MODEL_PUBLISHED entry' }) ledgerIndex!: number;
+  @ApiProperty({ required: false, description: 'index of its UNLEARN_COMPLETED entry (versions made by forgetting)' }) unlearnLedgerIndex?: number;
+  @ApiProperty({ type: [String], description: 'forget requests whose samples this version no longer learned' }) reflectsForgetRequests!: string[];
+  @ApiProperty({ required: false, type: Object, description: 'evidence of forgetting (versions made by forgetting)' }) evidence?: { [key: string]: JsonValue };
+}
+
+export class ModelSummaryDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'uuid' }) datasetId!: string;
+  @ApiProperty({ type: Object, description: 'the configuration given at creation' }) config!: Record<string, unknown>;
+  @ApiProperty({ enum: MODEL_STATES }) state!: ModelState;
+  @ApiProperty({ required: false }) error?: string;
+  @ApiProperty({ format: 'uuid' }) jobId!: string;
+  @ApiProperty({ nullable: true, type: Number }) latestVersion!: number | null;
+  @ApiProperty() createdAt!: string;
+}
+
+export class ModelResponseDto extends ModelSummaryDto {
+  @ApiProperty({ type: [ModelVersionResponseDto] }) versions!: ModelVersionResponseDto[];
+}
+
+export class PredictDto {
+  @ApiProperty({ type: 'array', items: { type: 'array', items: { type: 'number' } }, description: `rows of features, 1..${MAX_PREDICT_ROWS}` })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_PREDICT_ROWS)
+  @IsArray({ each: true, message: 'inputs must be an array of arrays of numbers' })
+  inputs!: number[][];
+
+  @ApiProperty({ required: false, description: 'a published version (default: the latest)' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  version?: number;
+}
+
+export class PredictionResponseDto {
+  @ApiProperty() modelVersion!: number;
+  @ApiProperty() onnxSha256!: string;
+  @ApiProperty({ type: [Number], description: 'predicted class per row' }) predictions!: number[];
+  @ApiProperty({ type: 'array', items: { type: 'array', items: { type: 'number' } }, description: 'class probabilities per row' }) probabilities!: number[][];
+}
+
+/** The engine's config for a request on a dataset (the engine checks it again, naming its fields). */
+export function toEngineConfig(body: CreateModelDto, dataset: DatasetEntity): TrainingConfigInput {
+  const config: TrainingConfigInput = {
+    method: body.method === 'sisa' ? 'sisa' : 'full-retrain',
+    model: body.architecture.type === 'logreg' ? 'logistic-regression' : 'mlp',
+    numFeatures: dataset.features,
+    numClasses: dataset.classes,
+    epochs: body.epochs,
+    batchSize: body.batchSize,
+    learningRate: body.learningRate,
+    seed: body.seed,
+  };
+  if (body.architecture.hidden !== undefined) config.hiddenLayers = [...body.architecture.hidden];
+  if (body.shards !== undefined) config.shards = body.shards;
+  if (body.slices !== undefined) config.slices = body.slices;
+  return config;
+}
+
+export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersionResponseDto {
+  const out: ModelVersionResponseDto = {
+    version: entity.version,
+    onnxSha256: entity.onnxSha256,
+    manifestHash: entity.manifestHash,
+    createdAt: entity.createdAt.toISOString(),
+    metrics: entity.metrics,
+    ledgerIndex: Number(entity.ledgerIndex),
+    reflectsForgetRequests: entity.reflectsForgetRequests,
+  };
+  if (entity.unlearnLedgerIndex !== null) out.unlearnLedgerIndex = Number(entity.unlearnLedgerIndex);
+  if (entity.evidence !== null) out.evidence = entity.evidence;
+  return out;
+}
+
+export function toModelSummary(entity: ModelEntity, latestVersion: number | null): ModelSummaryDto {
+  const out: ModelSummaryDto = {
+    id: entity.id,
+    datasetId: entity.datasetId,
+    config: entity.config,
+    state: entity.state,
+    jobId: entity.jobId,
+    latestVersion,
+    createdAt: entity.createdAt.toISOString(),
+  };
+  if (entity.error !== null) out.error = entity.error;
+  return out;
+}
+
+export function toModelResponse(entity: ModelEntity, versions: ModelVersionEntity[]): ModelResponseDto {
+  return { ...toModelSummary(entity, versions.length > 0 ? versions[versions.length - 1].version : null), versions: versions.map(toModelVersionResponse) };
+}

@@ -1,0 +1,77 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { JsonValue } from '@lethe/unlearning';
+
+export const MODEL_STATES = ['training', 'ready', 'failed'] as const;
+export type ModelState = (typeof MODEL_STATES)[number];
+
+@Entity({ name: 'models' })
+export class ModelEntity {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  @Column({ name: 'dataset_id', type: 'uuid' })
+  datasetId!: string;
+
+  /** The configuration as the client gave it (POST /v1/models). */
+  @Column({ type: 'jsonb' })
+  config!: Record<string, unknown>;
+
+  /** The same as the engine's TrainingConfigInput (numFeatures and numClasses from the dataset). */
+  @Column({ name: 'engine_config', type: 'jsonb' })
+  engineConfig!: Record<string, unknown>;
+
+  @Column({ type: 'text' })
+  state!: ModelState;
+
+  @Column({ type: 'text', nullable: true })
+  error!: string | null;
+
+  @Column({ name: 'job_id', type: 'uuid' })
+  jobId!: string;
+
+  @Column({ name: 'created_by', type: 'uuid', nullable: true })
+  createdBy!: string | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+
+  @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' })
+  updatedAt!: Date;
+}
+
+@Entity({ name: 'model_versions' })
+export class ModelVersionEntity {
+  @PrimaryColumn({ name: 'model_id', type: 'uuid' })
+  modelId!: string;
+
+  @PrimaryColumn({ type: 'integer' })
+  version!: number;
+
+  @Column({ name: 'onnx_sha256', type: 'text' })
+  onnxSha256!: string;
+
+  @Column({ name: 'manifest_hash', type: 'text' })
+  manifestHash!: string;
+
+  @Column({ type: 'jsonb' })
+  metrics!: { [key: string]: JsonValue };
+
+  @Column({ name: 'ledger_index', type: 'bigint' })
+  ledgerIndex!: string;
+
+  @Column({ name: 'unlearn_ledger_index', type: 'bigint', nullable: true })
+  unlearnLedgerIndex!: string | null;
+
+  @Column({ name: 'reflects_forget_requests', type: 'uuid', array: true })
+  reflectsForgetRequests!: string[];
+
+  @Column({ type: 'jsonb', nullable: true })
+  evidence!: { [key: string]: JsonValue } | null;
+
+  /** Shards, checkpoints and manifest: what the engine needs to forget from this version. */
+  @Column({ name: 'engine_state', type: 'jsonb' })
+  engineState!: Record<string, unknown>;
+
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+}

@@ -1,0 +1,194 @@
+import { BadRequestException, Inject, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { Ledger } from '@lethe/ledger';
+import { UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
+import { Principal } from '../auth/role';
+import { parseIntegerParam } from '../common/query-params';
+import { APP_CONFIG } from '../config/config.provider';
+import { AppConfig } from '../config/config';
+import { DatasetService } from '../datasets/dataset.service';
+import { TRAIN_JOB } from '../jobs/job.entity';
+import { JobService } from '../jobs/job.service';
+import {
+  CreateModelDto,
+  CreatedModelResponseDto,
+  ModelResponseDto,
+  ModelSummaryDto,
+  ModelVersionResponseDto,
+  PredictDto,
+  PredictionResponseDto,
+  toEngineConfig,
+  toModelResponse,
+  toModelSummary,
+  toModelVersionResponse,
+} from './model.dto';
+import { ModelEntity, ModelVersionEntity } from './model.entity';
+import { ModelStore } from './model.store';
+
+/** Verified ONNX sessions kept for predictions (the least recently used is released first). */
+const MAX_LOADED_MODELS = 8;
+
+/** Models: creation (a training job), description, files and predictions. Training runs in the workers. */
+@Injectable()
+export class ModelService implements OnModuleDestroy {
+  private readonly store: ModelStore;
+  private readonly loaded = new Map<string, Promise<VerifiedModel>>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly ledger: Ledger,
+    private readonly datasetService: DatasetService,
+    private readonly jobService: JobService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.store = new ModelStore(dataSource, config.dataDir);
+  }
+
+  async create(body: CreateModelDto, principal: Principal | undefined): Promise<CreatedModelResponseDto> {
+    if (body.architecture.type === 'logreg' && body.architecture.hidden !== undefined)
+      throw new BadRequestException('architecture.hidden: a logreg model has no hidden layers');
+    if (body.architecture.type === 'mlp' && body.architecture.hidden === undefined)
+      throw new BadRequestException('architecture.hidden is required for an mlp (hidden layer widths, e.g. [16])');
+    const dataset = await this.datasetService.findRegistered(body.datasetId);
+    const engineConfig = toEngineConfig(body, dataset);
+    const config = normalizeConfig(engineConfig);
+    await this.checkEnoughData(dataset.id, config.shards, config.slices);
+
+    const modelId = randomUUID();
+    const jobId = randomUUID();
+    const createdBy = principal?.keyId ?? null;
+    await this.dataSource.transaction(async (manager) => {
+      await this.jobService.insert(manager, jobId, TRAIN_JOB, { modelId }, createdBy);
+      await manager.query(
+        `INSERT INTO models (id, dataset_id, config, engine_config, state, job_id, created_by) VALUES ($1, $2, $3, $4, 'training', $5, $6)`,
+        [modelId, dataset.id, JSON.stringify(body), JSON.stringify(engineConfig), jobId, createdBy],
+      );
+    });
+    await this.jobService.send(jobId);
+    return { modelId, jobId };
+  }
+
+  async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ModelSummaryDto[]> {
+    const start = parseIntegerParam(query.start, 'start', { default: 0 });
+    const limit = parseIntegerParam(query.limit, 'limit', { default: 100, min: 1, max: 1000 });
+    if (query.datasetId !== undefined && (typeof query.datasetId !== 'string' || !/^[0-9a-f-]{36}$/i.test(query.datasetId)))
+      throw new BadRequestException('query parameter "datasetId" must be a UUID');
+    const models = await this.dataSource.getRepository(ModelEntity).find({
+      where: query.datasetId !== undefined ? { datasetId: query.datasetId as string } : {},
+      order: { createdAt: 'ASC', id: 'ASC' },
+      skip: start,
+      take: limit,
+    });
+    const latest: { model_id: string; version: number }[] = await this.dataSource.query(
+      `SELECT model_id, max(version) AS version FROM model_versions WHERE model_id = ANY($1::uuid[]) GROUP BY model_id`,
+      [models.map((m) => m.id)],
+    );
+    const latestOf = new Map(latest.map((l) => [l.model_id, Number(l.version)]));
+    return models.map((m) => toModelSummary(m, latestOf.get(m.id) ?? null));
+  }
+
+  async get(id: string): Promise<ModelResponseDto> {
+    const model = await this.findModel(id);
+    const versions = await this.dataSource.getRepository(ModelVersionEntity).find({ where: { modelId: id }, order: { version: 'ASC' } });
+    return toModelResponse(model, versions);
+  }
+
+  async getVersion(id: string, version: number): Promise<ModelVersionResponseDto> {
+    return toModelVersionResponse(await this.findVersion(id, version));
+  }
+
+  /** The ONNX file of a version, checked against its published SHA-256. */
+  async getOnnx(id: string, version: number): Promise<{ bytes: Buffer; onnxSha256: string }> {
+    const row = await this.findVersion(id, version);
+    const expected = await this.publishedSha256(row);
+    const bytes = await this.store.readOnnx(id, version);
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== expected)
+      throw new UnlearningError('HASH_MISMATCH', `model ${id} version ${version}: file SHA-256 ${actual}, published ${expected}`, { expectedSha256: expected, actualSha256: actual });
+    return { bytes, onnxSha256: expected };
+  }
+
+  async predict(id: string, body: PredictDto): Promise<PredictionResponseDto> {
+    const model = await this.findModel(id);
+    const row = body.version !== undefined ? await this.findVersion(id, body.version) : await this.store.findLatest(id);
+    if (!row) throw new NotFoundException(`model ${id} has no published version yet (state ${model.state})`);
+    const numFeatures = Number((model.engineConfig as { numFeatures: number }).numFeatures);
+    body.inputs.forEach((input, i) => {
+      if (input.length !== numFeatures) throw new BadRequestException(`inputs[${i}] has ${input.length} features, want ${numFeatures}`);
+      input.forEach((v, j) => {
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw new BadRequestException(`inputs[${i}][${j}] must be a finite number`);
+        if (Math.abs(v) > 3.4e38) throw new BadRequestException(`inputs[${i}][${j}] does not fit a 32-bit float`);
+      });
+    });
+    const served = await this.load(row);
+    const out = await served.predict(body.inputs);
+    const probabilities = body.inputs.map((_, i) => Array.from(out.probabilities.subarray(i * out.classes, (i + 1) * out.classes)));
+    return { modelVersion: row.version, onnxSha256: served.sha256, predictions: out.labels, probabilities };
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    const models = [...this.loaded.values()];
+    this.loaded.clear();
+    for (const m of models) await (await m.catch(() => undefined))?.release();
+  }
+
+  /** A verified session for a version: its file's hash must be the one in its MODEL_PUBLISHED entry. */
+  private load(row: ModelVersionEntity): Promise<VerifiedModel> {
+    const key = `${row.modelId}:${row.version}`;
+    let loading = this.loaded.get(key);
+    if (loading) {
+      this.loaded.delete(key);
+      this.loaded.set(key, loading);
+      return loading;
+    }
+    loading = (async () => loadVerifiedModelBytes(await this.store.readOnnx(row.modelId, row.version), await this.publishedSha256(row)))();
+    this.loaded.set(key, loading);
+    loading.catch(() => this.loaded.delete(key));
+    while (this.loaded.size > MAX_LOADED_MODELS) {
+      const [oldest, evicted] = this.loaded.entries().next().value as [string, Promise<VerifiedModel>];
+      this.loaded.delete(oldest);
+      void evicted.then((m) => m.release()).catch(() => undefined);
+    }
+    return loading;
+  }
+
+  private async publishedSha256(row: ModelVersionEntity): Promise<string> {
+    const event = await this.ledger.getEvent(Number(row.ledgerIndex));
+    if (event.type !== 'MODEL_PUBLISHED' || event.modelId !== row.modelId || event.modelVersion !== row.version)
+      throw new Error(`entry ${row.ledgerIndex} is not the MODEL_PUBLISHED of model ${row.modelId} version ${row.version}`);
+    return event.onnxSha256;
+  }
+
+  private async findModel(id: string): Promise<ModelEntity> {
+    const model = await this.dataSource.getRepository(ModelEntity).findOneBy({ id });
+    if (!model) throw new NotFoundException(`no model with id ${id}`);
+    return model;
+  }
+
+  private async findVersion(id: string, version: number): Promise<ModelVersionEntity> {
+    await this.findModel(id);
+    const row = await this.store.findVersion(id, version);
+    if (!row) throw new NotFoundException(`model ${id} has no version ${version}`);
+    return row;
+  }
+
+  /** What the engine would refuse at training time, refused now: too few samples for S x R, one class (samples asked to be forgotten do not count). */
+  private async checkEnoughData(datasetId: string, shards: number, slices: number): Promise<void> {
+    const [row]: { count: number; labels: number }[] = await this.dataSource.query(
+      `SELECT count(*)::int AS count, count(DISTINCT label)::int AS labels FROM samples
+        WHERE dataset_id = $1 AND ledger_index IS NOT NULL AND shredded_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM forget_request_samples f JOIN forget_requests r ON r.id = f.request_id
+                           WHERE f.commitment = samples.commitment AND r.state <> 'failed')`,
+      [datasetId],
+    );
+    if (row.count === 0) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has no samples`);
+    if (row.labels < 2) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has only one class`);
+    if (row.count < shards * slices)
+      throw new UnlearningError('INSUFFICIENT_DATA', `shards, slices: ${row.count} samples cannot fill ${shards} shards x ${slices} slices (need at least ${shards * slices})`);
+  }
+}
+
+async function loadVerifiedModelBytes(bytes: Buffer, expectedSha256: string): Promise<VerifiedModel> {
+  return loadVerifiedModel(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), expectedSha256);
+}

@@ -1,0 +1,131 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { JsonValue, Sample, ShardRecord, TrainedModel, TrainingConfig } from '@lethe/unlearning';
+import { ModelVersionEntity } from './model.entity';
+
+/** What a version row keeps for the engine besides the columns (see TrainedModel). */
+interface EngineState {
+  config: TrainingConfig;
+  hyperparamsHash: string;
+  shards: ShardRecord[];
+  members: number[];
+  manifest: { [key: string]: JsonValue };
+}
+
+export interface VersionRecord {
+  /** The MODEL_PUBLISHED entry. */
+  ledgerIndex: number;
+  /** The UNLEARN_COMPLETED entry, for a version made by forgetting. */
+  unlearnLedgerIndex?: number;
+  reflectsForgetRequests?: string[];
+  evidence?: { [key: string]: JsonValue };
+}
+
+/**
+ * Published model versions: ONNX files in DATA_DIR/models/<modelId>/<version>.onnx, rows in
+ * model_versions, and the samples each version learned (model_version_samples), enough to give the
+ * engine the TrainedModel back in any worker process.
+ */
+export class ModelStore {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly dataDir: string,
+  ) {}
+
+  onnxPath(modelId: string, version: number): string {
+    return join(this.dataDir, 'models', modelId, `${version}.onnx`);
+  }
+
+  /** Writes the ONNX file (atomically), then the row and its samples in one transaction. */
+  async save(model: TrainedModel, record: VersionRecord): Promise<void> {
+    await writeAtomically(this.onnxPath(model.modelId, model.version), model.onnx);
+    const engineState: EngineState = {
+      config: model.config,
+      hyperparamsHash: model.hyperparamsHash,
+      shards: model.shards,
+      members: model.members,
+      manifest: model.manifest,
+    };
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO model_versions (model_id, version, onnx_sha256, manifest_hash, metrics, ledger_index, unlearn_ledger_index, reflects_forget_requests, evidence, engine_state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::uuid[], $9, $10)`,
+        [
+          model.modelId,
+          model.version,
+          model.onnxSha256,
+          model.manifestHash,
+          JSON.stringify(model.metrics),
+          String(record.ledgerIndex),
+          record.unlearnLedgerIndex === undefined ? null : String(record.unlearnLedgerIndex),
+          record.reflectsForgetRequests ?? [],
+          record.evidence === undefined ? null : JSON.stringify(record.evidence),
+          JSON.stringify(engineState),
+        ],
+      );
+      const inserted: unknown[] = await manager.query(
+        `INSERT INTO model_version_samples (model_id, version, sample_id)
+         SELECT $1, $2, id FROM samples WHERE commitment = ANY($3::text[]) RETURNING sample_id`,
+        [model.modelId, model.version, model.samples.map((s) => s.commitment)],
+      );
+      if (inserted.length !== model.samples.length) throw new Error(`model ${model.modelId} version ${model.version}: ${model.samples.length - inserted.length} of its samples are not stored`);
+    });
+  }
+
+  async findVersion(modelId: string, version: number): Promise<ModelVersionEntity | null> {
+    return this.dataSource.getRepository(ModelVersionEntity).findOneBy({ modelId, version });
+  }
+
+  async findLatest(modelId: string): Promise<ModelVersionEntity | null> {
+    return this.dataSource.getRepository(ModelVersionEntity).findOne({ where: { modelId }, order: { version: 'DESC' } });
+  }
+
+  async readOnnx(modelId: string, version: number): Promise<Buffer> {
+    return fs.readFile(this.onnxPath(modelId, version));
+  }
+
+  /** The engine's view of a stored version (its samples must not be shredded yet). */
+  async loadTrainedModel(row: ModelVersionEntity): Promise<TrainedModel> {
+    const state = row.engineState as unknown as EngineState;
+    const rows: { external_id: string | null; features: number[] | null; label: number | null; commitment: string }[] = await this.dataSource.query(
+      `SELECT s.external_id, s.features, s.label, s.commitment FROM model_version_samples m JOIN samples s ON s.id = m.sample_id
+        WHERE m.model_id = $1 AND m.version = $2 ORDER BY s.id`,
+      [row.modelId, row.version],
+    );
+    const shredded = rows.filter((r) => r.external_id === null || r.features === null || r.label === null);
+    if (shredded.length > 0) throw new Error(`model ${row.modelId} version ${row.version}: ${shredded.length} of its samples were shredded, it cannot be unlearned from`);
+    const samples: Sample[] = rows.map((r) => ({ externalId: r.external_id!, features: r.features!, label: r.label!, commitment: r.commitment }));
+    const onnx = new Uint8Array(await this.readOnnx(row.modelId, row.version));
+    const sha = createHash('sha256').update(onnx).digest('hex');
+    if (sha !== row.onnxSha256) throw new Error(`model ${row.modelId} version ${row.version}: its ONNX file has SHA-256 ${sha}, published ${row.onnxSha256}`);
+    return {
+      modelId: row.modelId,
+      version: row.version,
+      config: state.config,
+      hyperparamsHash: state.hyperparamsHash,
+      samples,
+      shards: state.shards,
+      members: state.members,
+      onnx,
+      onnxSha256: row.onnxSha256,
+      manifest: state.manifest,
+      manifestHash: row.manifestHash,
+      metrics: row.metrics,
+    };
+  }
+}
+
+async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  await fs.mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await fs.open(temp, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, path);
+}
