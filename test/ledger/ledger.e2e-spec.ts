@@ -73,6 +73,12 @@ describe('Ledger on PostgreSQL', () => {
     expect(JSON.parse(stored[2].event)).toEqual(events[2]);
   });
 
+  it('returns entries in index order across decimal widths (2 before 10)', async () => {
+    await ledger.append(buildEvents(0, 25));
+    expect((await ledger.getEntries(0, 25)).map((e) => e.index)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    expect((await ledger.getEntriesByType(['DATASET_REGISTERED'], 0, 100)).map((e) => e.index)).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24]);
+  });
+
   it('serves proofs, read from stored nodes, that match an in-memory tree for every size and index', async () => {
     const events = buildEvents(0, 37);
     // Appended in uneven batches so that stored checkpoints fall at odd sizes.

@@ -248,7 +248,7 @@ export class Ledger {
       throw new LedgerError('INVALID_ARGUMENT', `limit must be between 1 and ${MAX_ENTRIES_PER_READ}`, 'limit');
     const rows = await this.preparedQuery<EntryRow>(
       'lethe_read_entries',
-      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
+      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries e WHERE e.idx >= $1 AND e.idx < $2 ORDER BY e.idx`,
       [String(start), String(start + limit)],
     );
     return rows.map(toLedgerEntry);
@@ -259,7 +259,7 @@ export class Ledger {
     checkCount(start, 'start');
     const rows = await this.preparedQuery<EntryRow>(
       'lethe_read_entries_by_type',
-      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE type = ANY($1::text[]) AND idx >= $2 ORDER BY idx LIMIT $3`,
+      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries e WHERE e.type = ANY($1::text[]) AND e.idx >= $2 ORDER BY e.idx LIMIT $3`,
       [types, String(start), Math.min(limit, MAX_ENTRIES_PER_READ)],
     );
     return rows.map(toLedgerEntry);
@@ -322,8 +322,9 @@ export class Ledger {
 }
 
 /** Hashes as hex and times as ISO text from PostgreSQL itself: cheaper than parsing bytea and timestamps here. */
-const ENTRY_COLUMNS = `idx::text AS idx, encode(leaf_hash, 'hex') AS leaf_hash, event,
-  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`;
+// (ORDER BY must name e.idx: the bare name would be this text alias and sort "10" before "2".)
+const ENTRY_COLUMNS = `e.idx::text AS idx, encode(e.leaf_hash, 'hex') AS leaf_hash, e.event,
+  to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`;
 
 interface EntryRow {
   idx: string;
