@@ -2,7 +2,10 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { buildFsckCommand } from './commands/fsck.command';
 import { buildKeysCommand } from './commands/keys.command';
+import { buildReplayCommand } from './commands/replay.command';
 import { buildVerifyLogCommand } from './commands/verify-log.command';
+import { buildVerifyModelCommand } from './commands/verify-model.command';
+import { buildVerifyReceiptCommand } from './commands/verify-receipt.command';
 
 /** lethe-audit: the operator's and auditor's command line. */
 export function buildProgram(): Command {
@@ -11,6 +14,9 @@ export function buildProgram(): Command {
     .addCommand(buildFsckCommand())
     .addCommand(buildKeysCommand())
     .addCommand(buildVerifyLogCommand())
+    .addCommand(buildVerifyReceiptCommand())
+    .addCommand(buildVerifyModelCommand())
+    .addCommand(buildReplayCommand())
     .showHelpAfterError();
 }
 
