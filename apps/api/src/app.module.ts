@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
@@ -9,6 +10,7 @@ import { ApiKeyGuard } from './auth/api-key.guard';
 import { IdempotencyInterceptor } from './auth/idempotency.interceptor';
 import { IdempotencyService } from './auth/idempotency.service';
 import { AppConfig } from './config/config';
+import { RateLimitGuard, rateLimitOptions } from './common/rate-limit.guard';
 import { APP_CONFIG } from './config/config.provider';
 import { DatasetController } from './datasets/dataset.controller';
 import { DatasetService } from './datasets/dataset.service';
@@ -49,8 +51,12 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
+    // RATE_LIMIT_PER_MINUTE=0: no throttler at all. Otherwise it runs before ApiKeyGuard (guards run in
+    // the order they are provided), so an over-limit client is refused before its key is looked up.
+    const rateLimit = options.config.rateLimitPerMinute > 0;
     return {
       module: AppModule,
+      imports: rateLimit ? [ThrottlerModule.forRoot(rateLimitOptions(options.config.rateLimitPerMinute))] : [],
       controllers: [
         HealthController,
         LedgerController,
@@ -71,6 +77,7 @@ export class AppModule {
         { provide: ANCHORING_LOOP, useValue: options.anchoringLoop ?? null },
         { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new PendingForgetRequestQueue() },
         { provide: JOB_QUEUE, useValue: options.jobQueue ?? new PendingJobQueue() },
+        ...(rateLimit ? [{ provide: APP_GUARD, useClass: RateLimitGuard }] : []),
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         HealthService,

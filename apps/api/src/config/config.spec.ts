@@ -9,6 +9,12 @@ describe('loadConfig', () => {
     expect(config.dataDir).toMatch(/data$/);
     expect(config.chain.rpcUrl).toBeUndefined();
     expect(config.chain.chainPort).toBe(8545);
+    expect(config.rateLimitPerMinute).toBe(6000);
+  });
+
+  it('reads RATE_LIMIT_PER_MINUTE, 0 turning the limit off', () => {
+    expect(loadConfig({ RATE_LIMIT_PER_MINUTE: '30' }).rateLimitPerMinute).toBe(30);
+    expect(loadConfig({ RATE_LIMIT_PER_MINUTE: '0' }).rateLimitPerMinute).toBe(0);
   });
 
   it.each([
@@ -21,6 +27,9 @@ describe('loadConfig', () => {
     ['ANCHOR_EVERY_ENTRIES', '0'],
     ['CONTRACT_ADDRESS', '0x123'],
     ['ANCHORING', 'maybe'],
+    ['RATE_LIMIT_PER_MINUTE', 'lots'],
+    ['RATE_LIMIT_PER_MINUTE', '-5'],
+    ['RATE_LIMIT_PER_MINUTE', '1.5'],
   ])('stops on a bad %s (%s) with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}:`));

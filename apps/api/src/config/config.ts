@@ -13,6 +13,8 @@ export interface AppConfig {
   /** Port of the embedded PostgreSQL; 0 picks a free one. */
   embeddedPostgresPort: number;
   logLevel: LogLevel;
+  /** Requests per minute per API key (per client address for public requests); 0 turns the limit off. */
+  rateLimitPerMinute: number;
   chain: ChainConfig;
 }
 
@@ -115,6 +117,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     databaseUrl: readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     embeddedPostgresPort: readInteger(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
     logLevel,
+    rateLimitPerMinute: readInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     chain,
   };
 }

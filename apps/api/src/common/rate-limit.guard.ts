@@ -1,0 +1,43 @@
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
+import { createHash } from 'node:crypto';
+import type { Request } from 'express';
+import { HealthController } from '../health/health.controller';
+
+/** One minute: RATE_LIMIT_PER_MINUTE counts requests per window of this length. */
+export const RATE_LIMIT_WINDOW_MS = 60_000;
+
+/** The throttler's settings for RATE_LIMIT_PER_MINUTE requests per minute (limit > 0; 0 means no guard). */
+export function rateLimitOptions(perMinute: number): ThrottlerModuleOptions {
+  return {
+    throttlers: [{ name: 'default', ttl: RATE_LIMIT_WINDOW_MS, limit: perMinute }],
+    errorMessage: (_context: ExecutionContext, detail: ThrottlerLimitDetail) =>
+      `rate limit of ${detail.limit} requests per minute reached; retry in ${detail.timeToBlockExpire} s`,
+  };
+}
+
+/**
+ * Counts requests per API key (a request with `Authorization` is counted under a hash of the header,
+ * never the key itself), or per client address for public requests, over all routes together.
+ * Runs before the key is checked, so a flood of wrong keys is limited without a database lookup.
+ * /v1/health is never limited: monitoring must see the service even when a client is throttled.
+ * Over the limit: 429 `{statusCode, error: 'Too Many Requests', message}` with `Retry-After` (seconds).
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
+    return context.getType() !== 'http' || context.getClass() === HealthController;
+  }
+
+  protected override async getTracker(request: Record<string, unknown>): Promise<string> {
+    const req = request as unknown as Request;
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined) return `key:${createHash('sha256').update(authorization).digest('hex')}`;
+    return `ip:${await super.getTracker(request)}`;
+  }
+
+  /** One bucket per client across every route (the default is one per client and route). */
+  protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
+    return `${throttlerName}:${tracker}`;
+  }
+}

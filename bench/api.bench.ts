@@ -1,0 +1,275 @@
+// The HTTP API under load: 100 concurrent clients uploading samples and filing forget requests against the
+// service as `npm start` runs it (a child process on a throwaway embedded PostgreSQL and a local Hardhat
+// chain, anchoring on, its own job worker), the same requests from 1 client as the baseline, and the time
+// from a forget request to an anchored UNLEARN_COMPLETED on a dataset with a trained model.
+//   node -r ./scripts/register.js bench/api.bench.ts [--clients 100] [--ops 800] [--seconds 40] [--unlearn 5]
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Wallet } from 'ethers';
+import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
+import { findFreePort, startEmbeddedPostgres } from '@lethe/ledger';
+import { createDatabase } from './lib/bulk-load';
+import { formatRate, percentile, printTable } from './lib/table';
+
+const ROOT = join(__dirname, '..');
+const SAMPLES_PER_UPLOAD = 100;
+const FEATURES = 4;
+const CLASSES = 3;
+
+type Route = 'POST /v1/datasets/:id/samples' | 'POST /v1/forget-requests';
+interface Call {
+  route: Route;
+  status: number;
+  ms: number;
+}
+
+function option(argv: string[], name: string, fallback: number): number {
+  const at = argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(argv[at + 1]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got ${argv[at + 1]}`);
+  return value;
+}
+
+/** A JSON client of the service with one API key. */
+class Client {
+  constructor(
+    private readonly base: string,
+    private readonly key: string,
+  ) {}
+
+  async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; ms: number }> {
+    const t0 = performance.now();
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, ms };
+  }
+
+  async ok(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await this.call(method, path, body);
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+}
+
+function randomSamples(prefix: string, count: number): { externalId: string; features: number[]; label: number }[] {
+  return Array.from({ length: count }, (_, i) => ({
+    externalId: `${prefix}-${i}`,
+    features: Array.from({ length: FEATURES }, () => Math.round(Math.random() * 1000) / 100),
+    label: i % CLASSES,
+  }));
+}
+
+async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * `clients` clients share `ops` requests: each alternates an upload of 100 new samples with a forget
+ * request for one of the samples it uploaded earlier. Stops issuing at `deadline`.
+ */
+async function runLoad(client: Client, datasetId: string, label: string, clients: number, ops: number, deadline: number) {
+  const calls: Call[] = [];
+  const acknowledged: string[] = [];
+  const perClient = Math.ceil(ops / clients);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const uploaded: string[] = [];
+      for (let op = 0; op < perClient && calls.length < ops && Date.now() < deadline; op++) {
+        if (op % 2 === 0 || uploaded.length === 0) {
+          const samples = randomSamples(`${label}-c${c}-o${op}`, SAMPLES_PER_UPLOAD);
+          const res = await client.call('POST', `/v1/datasets/${datasetId}/samples`, samples);
+          calls.push({ route: 'POST /v1/datasets/:id/samples', status: res.status, ms: res.ms });
+          if (res.status === 200) uploaded.push(...samples.map((s) => s.externalId));
+        } else {
+          const externalId = uploaded.splice(Math.floor(Math.random() * uploaded.length), 1)[0];
+          const res = await client.call('POST', '/v1/forget-requests', { datasetId, externalIds: [externalId], reason: 'bench' });
+          calls.push({ route: 'POST /v1/forget-requests', status: res.status, ms: res.ms });
+          if (res.status === 202) acknowledged.push(res.body.id);
+        }
+      }
+    }),
+  );
+  return { calls, acknowledged, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Every acknowledged forget request must be found afterwards (20 lookups at a time); counts them by state. */
+async function countLost(client: Client, ids: string[], states: Record<string, number>): Promise<number> {
+  let lost = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        const res = await client.call('GET', `/v1/forget-requests/${id}`);
+        if (res.status !== 200 || res.body.id !== id) lost++;
+        else states[res.body.state] = (states[res.body.state] ?? 0) + 1;
+      }
+    }),
+  );
+  return lost;
+}
+
+async function startService(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/health`);
+      const body = (await res.json()) as { status: string };
+      if (res.status === 200 && body.status === 'ok') return child;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the service did not become healthy in 60 s: ${stderr.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const clients = option(argv, 'clients', 100);
+  const ops = option(argv, 'ops', 800);
+  const seconds = option(argv, 'seconds', 40);
+  const unlearnTrials = option(argv, 'unlearn', 5);
+  const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-api-'));
+  chmodSync(dir, 0o755);
+  const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
+  const node = await startHardhatNode({ port: 0 });
+  let service: ChildProcess | undefined;
+  const load: { mode: string; calls: Call[]; acknowledged: string[]; seconds: number; lost: number; states: Record<string, number> }[] = [];
+  const unlearn: number[] = [];
+  try {
+    const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
+    const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
+    const contract = await deployAuditAnchor(signer, signer.address, signer.address);
+    provider.destroy();
+    const port = await findFreePort();
+    const adminKey = randomBytes(24).toString('hex');
+    service = await startService(
+      {
+        ...process.env,
+        PORT: String(port),
+        DATA_DIR: join(dir, 'data'),
+        DATABASE_URL: await createDatabase(pg.url, 'bench_api'),
+        RPC_URL: node.rpcUrl,
+        CONTRACT_ADDRESS: contract.address,
+        ANCHORER_PRIVATE_KEY: HARDHAT_DEV_PRIVATE_KEYS[0],
+        ANCHOR_EVERY_SECONDS: '1',
+        JOB_POLL_SECONDS: '1',
+        LETHE_ADMIN_KEY: adminKey,
+        RATE_LIMIT_PER_MINUTE: '0',
+        LOG_LEVEL: 'error',
+      },
+      port,
+    );
+    const base = `http://127.0.0.1:${port}`;
+    const admin = new Client(base, adminKey);
+    const ml = new Client(base, (await admin.ok('POST', '/v1/keys', { role: 'ml', name: 'bench' })).key);
+
+    // Forget request -> anchored UNLEARN_COMPLETED, on a dataset with a tiny trained SISA model, measured on
+    // the quiet service first: after the load, its forget requests wait behind the load's unlearning jobs.
+    const dataset = await ml.ok('POST', '/v1/datasets', { name: 'bench-unlearn', features: FEATURES, classes: CLASSES });
+    const samples = randomSamples('u', 300);
+    await ml.ok('POST', `/v1/datasets/${dataset.id}/samples`, samples);
+    const { jobId } = await ml.ok('POST', '/v1/models', {
+      datasetId: dataset.id,
+      method: 'sisa',
+      shards: 3,
+      slices: 2,
+      architecture: { type: 'logreg' },
+      epochs: 2,
+      batchSize: 16,
+      learningRate: 0.1,
+      seed: 'bench',
+    });
+    await waitUntil(() => ml.ok('GET', `/v1/jobs/${jobId}`), (j) => j.state === 'completed' || j.state === 'failed', 60_000, 'training');
+    for (let i = 0; i < unlearnTrials; i++) {
+      const t0 = performance.now();
+      const filed = await ml.ok('POST', '/v1/forget-requests', { datasetId: dataset.id, externalIds: [samples[i * 7].externalId], reason: 'bench' });
+      const done = await waitUntil(() => ml.ok('GET', `/v1/forget-requests/${filed.id}`), (r) => r.state === 'completed' || r.state === 'failed', 60_000, 'unlearning');
+      if (done.state !== 'completed' || done.modelVersions.length !== 1) throw new Error(`forget request ${filed.id} ended ${JSON.stringify(done).slice(0, 500)}`);
+      const index: number = done.modelVersions[0].unlearnLedgerIndex;
+      await waitUntil(() => ml.call('GET', '/v1/anchors/latest'), (a) => a.status === 200 && a.body.treeSize > index, 60_000, 'the anchor');
+      unlearn.push(performance.now() - t0);
+    }
+
+    // Load: the baseline (1 client) first, then `clients` clients, each on a dataset of its own.
+    for (const [mode, n] of [
+      ['1 client (baseline)', 1],
+      [`${clients} clients`, clients],
+    ] as const) {
+      const dataset = await ml.ok('POST', '/v1/datasets', { name: `bench-${n}`, features: FEATURES, classes: CLASSES });
+      const result = await runLoad(ml, dataset.id, `n${n}`, n, ops, Date.now() + seconds * 1000);
+      const states: Record<string, number> = {};
+      load.push({ mode, ...result, lost: await countLost(ml, result.acknowledged, states), states });
+    }
+  } finally {
+    if (service && service.exitCode === null) {
+      const exited = new Promise((r) => service!.once('exit', r));
+      service.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (service.exitCode === null) service.kill('SIGKILL');
+    }
+    await node.stop();
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const rows: string[][] = [];
+  for (const { mode, calls, acknowledged, seconds: elapsed, lost, states } of load) {
+    const routes: (Route | 'all')[] = ['POST /v1/datasets/:id/samples', 'POST /v1/forget-requests', 'all'];
+    for (const route of routes) {
+      const mine = route === 'all' ? calls : calls.filter((c) => c.route === route);
+      const ms = mine.map((c) => c.ms);
+      rows.push([
+        mode,
+        route,
+        String(mine.length),
+        formatRate(mine.length / elapsed),
+        percentile(ms, 50).toFixed(1),
+        percentile(ms, 99).toFixed(1),
+        String(mine.filter((c) => c.status >= 300).length),
+        String(mine.filter((c) => c.status >= 500).length),
+        route === 'POST /v1/forget-requests' ? `${lost} of ${acknowledged.length}` : '',
+        route === 'POST /v1/forget-requests' ? Object.entries(states).map(([k, v]) => `${k} ${v}`).join(', ') : '',
+      ]);
+    }
+  }
+  printTable(
+    `HTTP API under load (service in a child process, embedded PostgreSQL, Hardhat chain, anchoring every 1 s; uploads of ${SAMPLES_PER_UPLOAD} samples x ${FEATURES} features; up to ${ops} requests in ${seconds} s per mode)`,
+    ['clients', 'route', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', '5xx', 'lost forget requests', 'their states right after'],
+    rows,
+  );
+  printTable(
+    'Forget request -> anchored UNLEARN_COMPLETED (one at a time; SISA 3x2 logistic regression on 300 samples; job poll 1 s, anchor every 1 s)',
+    ['requests', 'p50 ms', 'max ms'],
+    [[String(unlearn.length), percentile(unlearn, 50).toFixed(0), percentile(unlearn, 100).toFixed(0)]],
+  );
+  const bad = load.filter((l) => l.lost > 0 || l.calls.some((c) => c.status >= 500));
+  if (bad.length > 0) throw new Error(`5xx answers or lost forget requests in: ${bad.map((l) => l.mode).join(', ')}`);
+}
+
+if (require.main === module) {
+  run().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
