@@ -1,21 +1,20 @@
 import 'reflect-metadata';
-import { ConsoleLogger, Logger } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { HardhatNode } from '@lethe/chain';
 import { Ledger } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { ChainConnector, remoteChainConnector, startLocalChain } from './anchoring/chain-connection';
 import { createApp } from './app';
-import { AppConfig, ConfigError, LogLevel, loadConfig } from './config/config';
+import { AppConfig, ConfigError, loadConfig } from './config/config';
 import { openAppDatabase } from './database/database';
 import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
+import { installLogger, runProcess } from './process-lifecycle';
 import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
 import { PgBossJobQueue } from './jobs/job.queue';
 import { JobWorker } from './jobs/job.worker';
 import { AdminKeyConfigError, ApiKeyService, readAdminKeyFromEnv } from './keys/api-key.service';
 import { JobForgetRequestQueue } from './unlearning/unlearning.queue';
-
-const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
 function readConfig(): AppConfig & { adminKey?: string; jobs: JobConfig } {
   try {
@@ -31,102 +30,85 @@ function readConfig(): AppConfig & { adminKey?: string; jobs: JobConfig } {
 
 async function main(): Promise<void> {
   const { adminKey, jobs, ...config } = readConfig();
-  const logger = new ConsoleLogger('Lethe', { logLevels: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1) });
-  Logger.overrideLogger(logger);
+  const logger = installLogger(config.logLevel);
   const log = new Logger('Main');
-  const cleanups: (() => Promise<void>)[] = [];
-  const cleanUp = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((e) => log.error(`while stopping: ${(e as Error).message}`));
-  };
 
-  try {
-    const database = await openAppDatabase({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      embeddedPostgresPort: config.embeddedPostgresPort,
-      entities: API_ENTITIES,
-      migrations: API_MIGRATIONS,
-      log: (m) => log.log(m),
-    });
-    cleanups.push(() => database.close());
-    log.log(`database: ${database.description}`);
-    const admin = await new ApiKeyService(database.dataSource).ensureAdminKey(adminKey);
-    if (admin?.generatedKey !== undefined) {
-      // Straight to stdout, not through the logger: shown this once, and never written anywhere else.
-      process.stdout.write(
-        `\nFirst admin API key (shown this once; store it now): ${admin.generatedKey}\n` +
-          `Use it as "Authorization: Bearer <key>" to create keys: POST /v1/keys {"role": "ml"}, or npm run cli -- keys create --role ml\n\n`,
-      );
-    }
-    const ledger = new Ledger(database.dataSource);
-
-    let loop: AnchoringLoop | null = null;
-    if (config.chain.enabled) {
-      let connect: ChainConnector;
-      if (config.chain.rpcUrl === undefined) {
-        const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m));
-        cleanups.push(() => local.node.stop());
-        connect = local.connect;
-      } else {
-        connect = remoteChainConnector(config.chain);
-        log.log(`anchoring on ${config.chain.rpcUrl} at ${config.chain.contractAddress}`);
-      }
-      loop = new AnchoringLoop(database.dataSource, ledger, connect, {
-        everyEntries: config.chain.anchorEveryEntries,
-        everySeconds: config.chain.anchorEverySeconds,
-        confirmations: config.chain.anchorConfirmations,
-        replaceAfterSeconds: config.chain.anchorReplaceAfterSeconds,
-        pollMs: config.chain.rpcUrl === undefined ? 250 : 2000,
+  await runProcess(
+    log,
+    async (onStop) => {
+      const database = await openAppDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        embeddedPostgresPort: config.embeddedPostgresPort,
+        entities: API_ENTITIES,
+        migrations: API_MIGRATIONS,
+        log: (m) => log.log(m),
       });
-      const started = loop;
-      cleanups.push(() => started.stop());
-    } else {
-      log.warn('ANCHORING=off: checkpoints are not anchored on any chain');
-    }
+      onStop(() => database.close());
+      log.log(`database: ${database.description}`);
+      const admin = await new ApiKeyService(database.dataSource).ensureAdminKey(adminKey);
+      if (admin?.generatedKey !== undefined) {
+        // Straight to stdout, not through the logger: shown this once, and never written anywhere else.
+        process.stdout.write(
+          `\nFirst admin API key (shown this once; store it now): ${admin.generatedKey}\n` +
+            `Use it as "Authorization: Bearer <key>" to create keys: POST /v1/keys {"role": "ml"}, or npm run cli -- keys create --role ml\n\n`,
+        );
+      }
+      const ledger = new Ledger(database.dataSource);
 
-    // Training and unlearning jobs: a pg-boss queue in the same database, shared with `npm run worker` processes.
-    const boss = await startJobBoss((database.dataSource.options as { url: string }).url, jobs);
-    cleanups.push(() => boss.stop({ graceful: false }));
-    const jobQueue = new PgBossJobQueue(boss);
-    let worker: JobWorker | null = null;
-    if (jobs.serviceWorker) {
-      worker = new JobWorker(boss, { dataSource: database.dataSource, ledger, dataDir: config.dataDir, config: jobs });
-      const started = worker;
-      cleanups.push(() => started.stop());
-    }
+      let loop: AnchoringLoop | null = null;
+      if (config.chain.enabled) {
+        let connect: ChainConnector;
+        if (config.chain.rpcUrl === undefined) {
+          const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m));
+          onStop(() => local.node.stop());
+          connect = local.connect;
+        } else {
+          connect = remoteChainConnector(config.chain);
+          log.log(`anchoring on ${config.chain.rpcUrl} at ${config.chain.contractAddress}`);
+        }
+        loop = new AnchoringLoop(database.dataSource, ledger, connect, {
+          everyEntries: config.chain.anchorEveryEntries,
+          everySeconds: config.chain.anchorEverySeconds,
+          confirmations: config.chain.anchorConfirmations,
+          replaceAfterSeconds: config.chain.anchorReplaceAfterSeconds,
+          pollMs: config.chain.rpcUrl === undefined ? 250 : 2000,
+        });
+        const started = loop;
+        onStop(() => started.stop());
+      } else {
+        log.warn('ANCHORING=off: checkpoints are not anchored on any chain');
+      }
 
-    const app = await createApp({
-      config,
-      dataSource: database.dataSource,
-      ledger,
-      jobQueue,
-      forgetRequestQueue: new JobForgetRequestQueue(jobQueue),
-      anchoringLoop: loop,
-      healthReporters: loop ? [loop] : [],
-      logger,
-    });
-    cleanups.push(() => app.close());
-    await app.listen(config.port, config.host);
-    loop?.start();
-    await worker?.start();
-    log.log(`listening on http://${config.host}:${config.port} (API under /v1, OpenAPI at /docs)`);
-  } catch (error) {
-    log.error(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
-    await cleanUp();
-    process.exit(1);
-  }
+      // Training and unlearning jobs: a pg-boss queue in the same database, shared with `npm run worker` processes.
+      const boss = await startJobBoss((database.dataSource.options as { url: string }).url, jobs);
+      onStop(() => boss.stop({ graceful: false }));
+      const jobQueue = new PgBossJobQueue(boss);
+      let worker: JobWorker | null = null;
+      if (jobs.serviceWorker) {
+        worker = new JobWorker(boss, { dataSource: database.dataSource, ledger, dataDir: config.dataDir, config: jobs });
+        const started = worker;
+        onStop(() => started.stop());
+      }
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.log(`${signal}: shutting down`);
-    await cleanUp();
-    log.log('stopped');
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+      const app = await createApp({
+        config,
+        dataSource: database.dataSource,
+        ledger,
+        jobQueue,
+        forgetRequestQueue: new JobForgetRequestQueue(jobQueue),
+        anchoringLoop: loop,
+        healthReporters: loop ? [loop] : [],
+        logger,
+      });
+      onStop(() => app.close());
+      await app.listen(config.port, config.host);
+      loop?.start();
+      await worker?.start();
+      log.log(`listening on http://${config.host}:${config.port} (API under /v1, OpenAPI at /docs)`);
+    },
+    'shutting down',
+  );
 }
 
 void main();

@@ -39,7 +39,8 @@ export function buildKeysCommand(): Command {
         .option('--name <name>', 'who or what uses the key')
         .option('--json', 'print {id, key, role, name} as JSON'),
     ).action(async (opts: DatabaseOptions & { role: Role; name?: string; json?: boolean }) => {
-      if (opts.name !== undefined && (opts.name.length < 1 || opts.name.length > 200)) throw new Error('--name must be 1 to 200 characters');
+      if (opts.name !== undefined && (opts.name.length < 1 || opts.name.length > 200))
+        throw new Error('--name must be 1 to 200 characters');
       const created = await withService(opts, (service) => service.create(opts.role, opts.name));
       if (opts.json) process.stdout.write(`${JSON.stringify(created)}\n`);
       else process.stdout.write(`created ${created.role} key ${created.id} (${created.name}); the key, shown this once:\n${created.key}\n`);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import {
   MemoryCheckpointStore,
@@ -16,6 +16,7 @@ import {
   type TrainingConfigInput,
 } from '@lethe/unlearning';
 import { LogClient, VerifierError, fetchJson, rehashEntry, verifyModel } from '@lethe/verifier';
+import { parsePositiveInteger } from './cli-support';
 
 interface ReplayCommandOptions {
   model: string;
@@ -49,10 +50,7 @@ interface ReplayResult {
 
 /** A failure that ends the replay: exit 1 (the service, the chain or the comparison) or 2 (usage). */
 class ReplayFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: 1 | 2,
-  ) {
+  constructor(message: string, readonly exitCode: 1 | 2) {
     super(message);
   }
 }
@@ -83,7 +81,8 @@ export function buildReplayCommand(): Command {
         process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatResult(result));
         process.exitCode = result.ok ? 0 : 1;
       } catch (error) {
-        const code = error instanceof ReplayFailure ? error.exitCode : error instanceof VerifierError && error.code === 'INVALID_ARGUMENT' ? 2 : 1;
+        const code =
+          error instanceof ReplayFailure ? error.exitCode : error instanceof VerifierError && error.code === 'INVALID_ARGUMENT' ? 2 : 1;
         process.stderr.write(`lethe-audit replay: ${error instanceof Error ? error.message : String(error)}\n`);
         process.exitCode = code;
       }
@@ -111,17 +110,30 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
   const log = new LogClient(opts.api, { timeoutMs: opts.timeout });
   const published = await readEvent(log, version.ledgerIndex);
   if (published.type !== 'MODEL_PUBLISHED' || published.modelId !== opts.model || published.modelVersion !== opts.version) {
-    throw new ReplayFailure(`entry ${version.ledgerIndex}, which the service gives for version ${opts.version}, is not its MODEL_PUBLISHED`, 1);
+    throw new ReplayFailure(
+      `entry ${version.ledgerIndex}, which the service gives for version ${opts.version}, is not its MODEL_PUBLISHED`,
+      1,
+    );
   }
   let anchor: number | null = null;
   let ledgerSamples: number | null = null;
   let ledgerHyperparams: string[] | null = null;
   if (opts.rpc !== undefined) {
-    const report = await verifyModel({ apiUrl: opts.api, rpcUrl: opts.rpc, contract: opts.contract, modelId: opts.model, modelVersion: opts.version, timeoutMs: opts.timeout });
+    const report = await verifyModel({
+      apiUrl: opts.api,
+      rpcUrl: opts.rpc,
+      contract: opts.contract,
+      modelId: opts.model,
+      modelVersion: opts.version,
+      timeoutMs: opts.timeout,
+    });
     const found = report.models.find((m) => m.index === version.ledgerIndex);
     if (!report.ok || !found) {
       const first = report.failures[0];
-      throw new ReplayFailure(first ? `${first.code}: ${first.message}` : `the log has no MODEL_PUBLISHED of model ${opts.model} version ${opts.version}`, 1);
+      throw new ReplayFailure(
+        first ? `${first.code}: ${first.message}` : `the log has no MODEL_PUBLISHED of model ${opts.model} version ${opts.version}`,
+        1,
+      );
     }
     anchor = found.anchor?.anchor ?? null;
     ledgerSamples = found.batches.reduce((n, b) => n + b.count, 0);
@@ -129,8 +141,14 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
   }
 
   // numFeatures and numClasses from the dataset's DATASET_REGISTERED entry, re-hashed.
-  const dataset = (await fetchJson(opts.api, `v1/datasets/${encodeURIComponent(model.datasetId)}`, `GET /v1/datasets/${model.datasetId}`, http)) as { ledgerIndex?: unknown };
-  if (typeof dataset?.ledgerIndex !== 'number') throw new ReplayFailure(`GET /v1/datasets/${model.datasetId}: the answer has no ledgerIndex`, 1);
+  const dataset = (await fetchJson(
+    opts.api,
+    `v1/datasets/${encodeURIComponent(model.datasetId)}`,
+    `GET /v1/datasets/${model.datasetId}`,
+    http,
+  )) as { ledgerIndex?: unknown };
+  if (typeof dataset?.ledgerIndex !== 'number')
+    throw new ReplayFailure(`GET /v1/datasets/${model.datasetId}: the answer has no ledgerIndex`, 1);
   const registered = await readEvent(log, dataset.ledgerIndex);
   if (registered.type !== 'DATASET_REGISTERED' || registered.datasetId !== model.datasetId) {
     throw new ReplayFailure(`entry ${dataset.ledgerIndex} is not the DATASET_REGISTERED of dataset ${model.datasetId}`, 1);
@@ -144,7 +162,9 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
   const hyperparamsHash = hashHyperparameters(config);
   if (ledgerHyperparams && !(ledgerHyperparams.length === 1 && ledgerHyperparams[0] === hyperparamsHash)) {
     throw new ReplayFailure(
-      `the service's configuration of model ${opts.model} hashes to ${hyperparamsHash}, but its BATCH_LEARNED entries say ${ledgerHyperparams.join(', ')}`,
+      `the service's configuration of model ${
+        opts.model
+      } hashes to ${hyperparamsHash}, but its BATCH_LEARNED entries say ${ledgerHyperparams.join(', ')}`,
       1,
     );
   }
@@ -157,8 +177,16 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
     throw error;
   }
   // Stand-in commitments: they name batches in checkpoints and the manifest, never a weight or the ONNX file.
-  const samples: Sample[] = examples.map((e) => ({ ...e, commitment: createHash('sha256').update(`lethe-replay|${e.externalId}`).digest('hex') }));
-  const onnxSha256 = await train(opts, config.method === 'sisa', samples, toEngineConfig(model.config, registered.features, registered.classes));
+  const samples: Sample[] = examples.map((e) => ({
+    ...e,
+    commitment: createHash('sha256').update(`lethe-replay|${e.externalId}`).digest('hex'),
+  }));
+  const onnxSha256 = await train(
+    opts,
+    config.method === 'sisa',
+    samples,
+    toEngineConfig(model.config, registered.features, registered.classes),
+  );
   return {
     ok: onnxSha256 === published.onnxSha256,
     modelId: opts.model,
@@ -174,7 +202,10 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
 }
 
 async function train(opts: ReplayCommandOptions, sisa: boolean, samples: Sample[], config: TrainingConfigInput): Promise<string> {
-  const bar = process.stderr.isTTY && !opts.json ? new SingleBar({ format: 'replay [{bar}] {percentage}% | ETA {eta}s', stream: process.stderr }, Presets.shades_classic) : undefined;
+  const bar =
+    process.stderr.isTTY && !opts.json
+      ? new SingleBar({ format: 'replay [{bar}] {percentage}% | ETA {eta}s', stream: process.stderr }, Presets.shades_classic)
+      : undefined;
   bar?.start(100, 0);
   const deps = {
     store: new MemoryCheckpointStore(),
@@ -235,8 +266,13 @@ async function readEvent(log: LogClient, index: number) {
 }
 
 function formatResult(r: ReplayResult): string {
-  const where = `MODEL_PUBLISHED at entry ${r.publishedIndex}${r.anchor !== null ? `, proven in checkpoint ${r.anchor} on chain` : ', not checked against the chain (no --rpc)'}`;
-  const counts = r.ledgerSamples !== null && r.ledgerSamples !== r.samples ? ` (the ledger's batches hold ${r.ledgerSamples} samples, the data ${r.samples})` : '';
+  const where = `MODEL_PUBLISHED at entry ${r.publishedIndex}${
+    r.anchor !== null ? `, proven in checkpoint ${r.anchor} on chain` : ', not checked against the chain (no --rpc)'
+  }`;
+  const counts =
+    r.ledgerSamples !== null && r.ledgerSamples !== r.samples
+      ? ` (the ledger's batches hold ${r.ledgerSamples} samples, the data ${r.samples})`
+      : '';
   return r.ok
     ? `ok: model ${r.modelId} version ${r.modelVersion} replayed from ${r.samples} samples: ONNX SHA-256 ${r.replayedSha256} equals the published one (${where})\n`
     : `MISMATCH: model ${r.modelId} version ${r.modelVersion} replayed from ${r.samples} samples gives ONNX SHA-256 ${r.replayedSha256}, the ledger published ${r.publishedSha256} (${where})${counts}\n`;
@@ -248,10 +284,4 @@ function formatOf(file: string): ExampleFormat {
   if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
   if (ext === '.csv') return 'csv';
   throw new ReplayFailure(`cannot tell the format of ${file} from its extension: give --format json, ndjson or csv`, 2);
-}
-
-function parsePositiveInteger(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
 }

@@ -1,16 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
-import { Presets, SingleBar } from 'cli-progress';
+import { Command } from 'commander';
 import { VerifierError, verifyModel, type VerifyModelReport } from '@lethe/verifier';
+import { ChainAuditOptions, addChainAuditOptions, createProgress } from './cli-support';
 
-interface VerifyModelCommandOptions {
-  api: string;
-  rpc: string;
-  contract?: string;
-  json?: boolean;
-  timeout: number;
-}
+type VerifyModelCommandOptions = ChainAuditOptions;
 
 /**
  * `verify-model <file.onnx>`: which published model version a file is, what it learned and which forget
@@ -18,18 +12,13 @@ interface VerifyModelCommandOptions {
  * file is not a published model or anything fails, 2 on bad usage.
  */
 export function buildVerifyModelCommand(): Command {
-  return new Command('verify-model')
-    .description('hash an ONNX file, find the MODEL_PUBLISHED entry with that SHA-256 in the log, and check it against the chain')
-    .argument('<file>', 'the ONNX model file')
-    .requiredOption('--api <url>', "the service's base URL, e.g. http://localhost:3000")
-    .requiredOption('--rpc <url>', 'a JSON-RPC endpoint of the chain the log is anchored on')
-    .option('--contract <address>', "AuditAnchor's address (default: from the log's latest ANCHORED entry)")
-    .option('--json', 'print the report as JSON')
-    .option('--timeout <ms>', 'per HTTP request and JSON-RPC call', parsePositiveInteger, 30_000)
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
-    .action(async (file: string, opts: VerifyModelCommandOptions) => {
-      process.exitCode = await runVerifyModel(file, opts);
-    });
+  return addChainAuditOptions(
+    new Command('verify-model')
+      .description('hash an ONNX file, find the MODEL_PUBLISHED entry with that SHA-256 in the log, and check it against the chain')
+      .argument('<file>', 'the ONNX model file'),
+  ).action(async (file: string, opts: VerifyModelCommandOptions) => {
+    process.exitCode = await runVerifyModel(file, opts);
+  });
 }
 
 async function runVerifyModel(file: string, opts: VerifyModelCommandOptions): Promise<number> {
@@ -37,11 +26,12 @@ async function runVerifyModel(file: string, opts: VerifyModelCommandOptions): Pr
   try {
     onnxSha256 = await sha256File(file);
   } catch (error) {
-    process.stderr.write(`lethe-audit verify-model: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`);
+    process.stderr.write(
+      `lethe-audit verify-model: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`,
+    );
     return 2;
   }
-  const bar = process.stderr.isTTY && !opts.json ? new SingleBar({ format: 'verify-model [{bar}] {value}/{total} entries', stream: process.stderr }, Presets.shades_classic) : undefined;
-  let started = false;
+  const bar = createProgress('verify-model', !opts.json);
   let report: VerifyModelReport;
   try {
     report = await verifyModel({
@@ -50,20 +40,15 @@ async function runVerifyModel(file: string, opts: VerifyModelCommandOptions): Pr
       contract: opts.contract,
       onnxSha256,
       timeoutMs: opts.timeout,
-      onProgress: (read, total) => {
-        if (!bar) return;
-        if (!started) bar.start(total, 0);
-        started = true;
-        bar.update(read);
-      },
+      onProgress: (read, total) => bar.update(read, total),
     });
   } catch (error) {
-    bar?.stop();
+    bar.stop();
     const usage = error instanceof VerifierError && error.code === 'INVALID_ARGUMENT';
     process.stderr.write(`lethe-audit verify-model: ${error instanceof Error ? error.message : String(error)}\n`);
     return usage ? 2 : 1;
   } finally {
-    bar?.stop();
+    bar.stop();
   }
   if (opts.json) process.stdout.write(`${JSON.stringify({ file, onnxSha256, ...report }, null, 2)}\n`);
   else process.stdout.write(formatReport(file, onnxSha256, report));
@@ -76,20 +61,40 @@ function formatReport(file: string, onnxSha256: string, report: VerifyModelRepor
   if (!report.found && report.failures.length === 0) {
     lines.push(`not a published model: no MODEL_PUBLISHED entry among ${report.treeSize} has SHA-256 ${onnxSha256} (${file})`);
   } else {
-    lines.push(`${report.ok ? 'ok' : 'FAILED'}: ${file} (SHA-256 ${onnxSha256}); ${report.treeSize ?? '?'} entries re-hashed, root at size ${report.anchoredTreeSize ?? '?'} matches ${chain}`);
+    lines.push(
+      `${report.ok ? 'ok' : 'FAILED'}: ${file} (SHA-256 ${onnxSha256}); ${report.treeSize ?? '?'} entries re-hashed, root at size ${
+        report.anchoredTreeSize ?? '?'
+      } matches ${chain}`,
+    );
   }
   for (const m of report.models) {
-    const anchor = m.anchor ? `proven in checkpoint ${m.anchor.anchor} on chain (size ${m.anchor.treeSize})` : 'not proven against the chain';
-    lines.push(`  model ${m.modelId} version ${m.modelVersion}: MODEL_PUBLISHED at entry ${m.index}, ${anchor}; manifest ${m.manifestHash}`);
+    const anchor = m.anchor
+      ? `proven in checkpoint ${m.anchor.anchor} on chain (size ${m.anchor.treeSize})`
+      : 'not proven against the chain';
+    lines.push(
+      `  model ${m.modelId} version ${m.modelVersion}: MODEL_PUBLISHED at entry ${m.index}, ${anchor}; manifest ${m.manifestHash}`,
+    );
     lines.push(`    trained on ${m.batches.length} batches (${m.batches.reduce((n, b) => n + b.count, 0)} samples):`);
-    for (const b of m.batches) lines.push(`      shard ${b.shard} slice ${b.slice}: ${b.count} samples, batch root ${b.batchRoot} (entry ${b.index}, version ${b.modelVersion})`);
+    for (const b of m.batches)
+      lines.push(
+        `      shard ${b.shard} slice ${b.slice}: ${b.count} samples, batch root ${b.batchRoot} (entry ${b.index}, version ${b.modelVersion})`,
+      );
     if (m.forgetRequests.length === 0) lines.push('    reflects no forget request');
     for (const r of m.forgetRequests) {
-      lines.push(`    reflects forget request ${r.requestId} (FORGET_REQUESTED at entry ${r.index ?? '?'}, ${r.commitments} samples; UNLEARN_COMPLETED at entry ${r.unlearnIndex} -> version ${r.unlearnVersion})`);
+      lines.push(
+        `    reflects forget request ${r.requestId} (FORGET_REQUESTED at entry ${r.index ?? '?'}, ${
+          r.commitments
+        } samples; UNLEARN_COMPLETED at entry ${r.unlearnIndex} -> version ${r.unlearnVersion})`,
+      );
     }
   }
   for (const failure of report.failures) {
-    const where = [failure.index !== undefined ? `entry ${failure.index}` : '', failure.anchor !== undefined ? `anchor ${failure.anchor}` : ''].filter(Boolean).join(', ');
+    const where = [
+      failure.index !== undefined ? `entry ${failure.index}` : '',
+      failure.anchor !== undefined ? `anchor ${failure.anchor}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     lines.push(`  ${failure.code}${where ? ` (${where})` : ''}: ${failure.message}`);
   }
   return `${lines.join('\n')}\n`;
@@ -103,10 +108,4 @@ function sha256File(file: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolve(hash.digest('hex')));
   });
-}
-
-function parsePositiveInteger(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
 }

@@ -1,32 +1,23 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { COMMITMENT_PATTERN, VerifierError, verifyReceipt, type ReceiptAnchor, type VerifyReceiptReport } from '@lethe/verifier';
+import { ChainAuditOptions, addChainAuditOptions } from './cli-support';
 
-interface VerifyReceiptCommandOptions {
-  api: string;
-  rpc: string;
-  contract?: string;
-  json?: boolean;
-  timeout: number;
-}
+type VerifyReceiptCommandOptions = ChainAuditOptions;
 
 /**
  * `verify-receipt <commitment>`: where a sample was learned and where its forgetting was requested, each
  * entry proven against a root the chain holds. Exit 0 when the receipt verifies, 1 on any failure, 2 on bad usage.
  */
 export function buildVerifyReceiptCommand(): Command {
-  return new Command('verify-receipt')
-    .description("fetch a sample commitment's receipt and check every entry and proof in it against the AuditAnchor checkpoints on the chain")
-    .argument('<commitment>', 'the sample commitment (64 lowercase hex characters)', parseCommitment)
-    .requiredOption('--api <url>', "the service's base URL, e.g. http://localhost:3000")
-    .requiredOption('--rpc <url>', 'a JSON-RPC endpoint of the chain the log is anchored on')
-    .option('--contract <address>', "AuditAnchor's address (default: from the log's latest ANCHORED entry)")
-    .option('--json', 'print the report as JSON')
-    .option('--timeout <ms>', 'per HTTP request and JSON-RPC call', parsePositiveInteger, 30_000)
-    // Usage errors exit 2 (commander's own default is 1, which here means "the receipt failed verification").
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
-    .action(async (commitment: string, opts: VerifyReceiptCommandOptions) => {
-      process.exitCode = await runVerifyReceipt(commitment, opts);
-    });
+  return addChainAuditOptions(
+    new Command('verify-receipt')
+      .description(
+        "fetch a sample commitment's receipt and check every entry and proof in it against the AuditAnchor checkpoints on the chain",
+      )
+      .argument('<commitment>', 'the sample commitment (64 lowercase hex characters)', parseCommitment),
+  ).action(async (commitment: string, opts: VerifyReceiptCommandOptions) => {
+    process.exitCode = await runVerifyReceipt(commitment, opts);
+  });
 }
 
 async function runVerifyReceipt(commitment: string, opts: VerifyReceiptCommandOptions): Promise<number> {
@@ -54,20 +45,39 @@ function formatReport(report: VerifyReceiptReport): string {
   lines.push(`${report.ok ? 'ok' : 'FAILED'}: receipt of commitment ${report.commitment} (dataset ${report.datasetId ?? '?'}; ${chain})`);
   const learned = report.learned;
   if (learned) {
-    lines.push(`  learned:   entry ${learned.index} (${learned.type ?? '?'}), position ${learned.position} of ${learned.count} in its batch; ${formatAnchor(learned.anchored)}`);
+    lines.push(
+      `  learned:   entry ${learned.index} (${learned.type ?? '?'}), position ${learned.position} of ${
+        learned.count
+      } in its batch; ${formatAnchor(learned.anchored)}`,
+    );
     if (learned.firstAnchored && learned.firstAnchored.anchor !== learned.anchored?.anchor) {
-      lines.push(`             first anchored in checkpoint ${learned.firstAnchored.anchor} (size ${learned.firstAnchored.treeSize}), tx ${learned.firstAnchored.txHash} in block ${learned.firstAnchored.blockNumber}`);
+      lines.push(
+        `             first anchored in checkpoint ${learned.firstAnchored.anchor} (size ${learned.firstAnchored.treeSize}), tx ${learned.firstAnchored.txHash} in block ${learned.firstAnchored.blockNumber}`,
+      );
     }
   }
   for (const request of report.forgetRequests) {
-    lines.push(`  forgotten: entry ${request.index} (${request.type ?? '?'} ${request.requestId}, ${request.state}); ${formatAnchor(request.anchored)}`);
+    lines.push(
+      `  forgotten: entry ${request.index} (${request.type ?? '?'} ${request.requestId}, ${request.state}); ${formatAnchor(
+        request.anchored,
+      )}`,
+    );
   }
   if (report.forgetRequests.length === 0 && learned) lines.push('  forgotten: no forget request names this commitment');
   if (report.forgottenClaimed !== null) {
-    lines.push(`  the service says the sample's data and salt ${report.forgottenClaimed ? 'are destroyed' : 'are kept'} (not checkable from the log)`);
+    lines.push(
+      `  the service says the sample's data and salt ${
+        report.forgottenClaimed ? 'are destroyed' : 'are kept'
+      } (not checkable from the log)`,
+    );
   }
   for (const failure of report.failures) {
-    const where = [failure.index !== undefined ? `entry ${failure.index}` : '', failure.anchor !== undefined ? `anchor ${failure.anchor}` : ''].filter(Boolean).join(', ');
+    const where = [
+      failure.index !== undefined ? `entry ${failure.index}` : '',
+      failure.anchor !== undefined ? `anchor ${failure.anchor}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     lines.push(`  ${failure.code}${where ? ` (${where})` : ''}: ${failure.message}`);
   }
   return `${lines.join('\n')}\n`;
@@ -76,10 +86,4 @@ function formatReport(report: VerifyReceiptReport): string {
 function parseCommitment(value: string): string {
   if (!COMMITMENT_PATTERN.test(value)) throw new InvalidArgumentError('must be 32 bytes of lowercase hex (64 characters)');
   return value;
-}
-
-function parsePositiveInteger(value: string): number {
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
 }
