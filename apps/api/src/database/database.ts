@@ -20,6 +20,8 @@ export interface OpenAppDatabaseOptions {
   entities?: DataSourceOptions['entities'];
   migrations?: (new () => MigrationInterface)[];
   log?: (message: string) => void;
+  /** The caller handles SIGINT/SIGTERM and calls close() (the service and the worker do). */
+  stopsOnSignals?: boolean;
 }
 
 /** File in DATA_DIR telling other local processes (the CLI, workers) where the embedded server listens. */
@@ -40,6 +42,8 @@ export async function openAppDatabase(options: OpenAppDatabaseOptions): Promise<
     embedded = await startEmbeddedPostgres({
       dataDir: join(options.dataDir, 'postgres'),
       port: options.embeddedPostgresPort || undefined,
+      // Stopped by close(), after the service has finished or handed back its jobs.
+      stopsOnSignals: options.stopsOnSignals,
     });
     url = await ensureDatabase(embedded.url, EMBEDDED_DATABASE_NAME);
     writeFileSync(embeddedInfoPath(options.dataDir), JSON.stringify({ url, pid: process.pid }, null, 2));
