@@ -1,7 +1,7 @@
 // GET a JSON document from the service with a deadline, for the routes LogClient does not cover (receipts,
 // models). Global fetch only; every failure is a VerifierError SERVER_ERROR naming the route.
 import { VerifierError } from './errors';
-import { parseHttpUrl } from './log-client';
+import { networkReason, parseHttpUrl, serverMessage } from './log-client';
 import { describe } from './server-data';
 
 export interface FetchJsonOptions {
@@ -45,21 +45,4 @@ export async function fetchJson(apiUrl: string, path: string, route: string, opt
   } finally {
     clearTimeout(timer);
   }
-}
-
-function networkReason(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
-  if (cause && typeof cause.code === 'string') return cause.code;
-  if (cause && typeof cause.message === 'string') return cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
-function serverMessage(text: string): string {
-  try {
-    const message = (JSON.parse(text) as { message?: unknown }).message;
-    if (typeof message === 'string') return `: ${describe(message).slice(1, -1)}`;
-  } catch {
-    // not the service's error format: the status says enough
-  }
-  return '';
 }

@@ -2,6 +2,7 @@ import type { Anchored } from '../../ledger/src/events';
 import { VerifierError, type VerificationFailure } from './errors';
 import type { LogClient } from './log-client';
 import { rehashEntry } from './rehash-entry';
+import { AnchorReader } from './anchor-reader';
 
 /** Where the log says its roots are anchored: from its latest ANCHORED entry. */
 export interface AnchoredContract {
@@ -42,4 +43,25 @@ export async function findAnchoredContract(log: LogClient): Promise<AnchoredCont
   }
   const event: Anchored = checked.event;
   return { chainId: event.chainId, contract: event.contract, index };
+}
+
+/**
+ * Connects to the AuditAnchor given, or else to the one the log's latest ANCHORED entry names (a failure
+ * to find it is added to `report.failures`), and records which chain and contract in the report.
+ */
+export async function connectAnchorReader(
+  log: LogClient,
+  options: { rpcUrl: string; contract?: string; timeoutMs?: number },
+  report: { failures: VerificationFailure[]; chainId: string | null; contract: string | null },
+): Promise<AnchorReader> {
+  let contract = options.contract;
+  if (contract === undefined) {
+    const found = await findAnchoredContract(log);
+    if (found.failure) report.failures.push(found.failure);
+    contract = found.contract;
+  }
+  const reader = await AnchorReader.connect(options.rpcUrl, contract, { timeoutMs: options.timeoutMs });
+  report.chainId = reader.chainId;
+  report.contract = reader.address;
+  return reader;
 }

@@ -151,7 +151,7 @@ function checkCount(value: number, what: string): void {
 }
 
 /** `ECONNREFUSED` rather than undici's bare "fetch failed". */
-function networkReason(err: unknown): string {
+export function networkReason(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
   if (cause && typeof cause.code === 'string') return cause.code;
   if (cause && typeof cause.message === 'string') return cause.message;
@@ -159,7 +159,7 @@ function networkReason(err: unknown): string {
 }
 
 /** The `message` of the service's JSON error body, if it has one. */
-function serverMessage(text: string): string {
+export function serverMessage(text: string): string {
   try {
     const message = (JSON.parse(text) as { message?: unknown }).message;
     if (typeof message === 'string') return `: ${describe(message).slice(1, -1)}`;

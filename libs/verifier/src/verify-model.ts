@@ -5,7 +5,7 @@ import { CompactRange, toHex } from '@lethe/merkle';
 import type { BatchLearned, ForgetRequested, LedgerEvent, ModelPublished, UnlearnCompleted } from '../../ledger/src/events';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
-import { findAnchoredContract } from './find-contract';
+import { connectAnchorReader } from './find-contract';
 import { LogClient, MAX_ENTRIES_PER_PAGE } from './log-client';
 import { rehashEntry } from './rehash-entry';
 import { checkInclusionAgainstChain } from './verify-inclusion';
@@ -127,15 +127,7 @@ export async function verifyModel(options: VerifyModelOptions): Promise<VerifyMo
   };
   let reader: AnchorReader | undefined;
   try {
-    let contract = options.contract;
-    if (contract === undefined) {
-      const found = await findAnchoredContract(log);
-      if (found.failure) report.failures.push(found.failure);
-      contract = found.contract;
-    }
-    reader = await AnchorReader.connect(options.rpcUrl, contract, { timeoutMs: options.timeoutMs });
-    report.chainId = reader.chainId;
-    report.contract = reader.address;
+    reader = await connectAnchorReader(log, options, report);
     const count = await reader.checkpointCount();
     const latest = count > 0 ? await reader.checkpoint(count - 1) : null;
     if (!latest) throw new VerifierError('NOT_ANCHORED', `no checkpoint is anchored on ${reader.address}`);

@@ -6,7 +6,7 @@ import type { LedgerEvent } from '../../ledger/src/events';
 import { AnchorReader } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { fetchJson } from './fetch-json';
-import { findAnchoredContract } from './find-contract';
+import { connectAnchorReader } from './find-contract';
 import { LogClient } from './log-client';
 import { parseSampleReceipt, type ServerEntryReceipt, type ServerReceiptAnchor, type ServerSampleReceipt } from './receipt-data';
 import { rehashEntry } from './rehash-entry';
@@ -113,15 +113,7 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     }
     report.datasetId = receipt.datasetId;
     report.forgottenClaimed = receipt.forgotten;
-    let contract = options.contract;
-    if (contract === undefined) {
-      const found = await findAnchoredContract(log);
-      if (found.failure) report.failures.push(found.failure);
-      contract = found.contract;
-    }
-    reader = await AnchorReader.connect(options.rpcUrl, contract, { timeoutMs: options.timeoutMs });
-    report.chainId = reader.chainId;
-    report.contract = reader.address;
+    reader = await connectAnchorReader(log, options, report);
     await checkReceipt(receipt, reader, report);
   } catch (err) {
     if (!(err instanceof VerifierError) || err.code === 'INVALID_ARGUMENT') throw err;
