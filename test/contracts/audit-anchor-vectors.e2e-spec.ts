@@ -8,26 +8,7 @@
 // cannot hold and Lethe's sizes, safe integers, never reach). Their names are printed by the first test below.
 import { MerkleError, verifyConsistency, verifyInclusion } from '@lethe/merkle';
 import { expectChainError, findTestdata, fromBase64, readVectors, startChainFixture, type ChainFixture } from './support/chain-fixture';
-
-interface ConsistencyVector {
-  size1: number;
-  size2: number;
-  root1: string;
-  root2: string;
-  proof: string[] | null;
-  desc: string;
-  wantErr: boolean;
-}
-
-interface InclusionVector {
-  leafIdx: number;
-  treeSize: number;
-  root: string;
-  leafHash: string;
-  proof: string[] | null;
-  desc: string;
-  wantErr: boolean;
-}
+import type { ConsistencyVector, InclusionVector } from '../../libs/merkle/src/testing/vectors';
 
 const consistencyDir = findTestdata('rfc9162', 'consistency');
 const inclusionDir = findTestdata('rfc9162', 'inclusion');
