@@ -1,23 +1,11 @@
 // RFC 9162 section 2.1.1 hashing over SHA-256. Every SHA-256 in this library goes through `sha256` or
-// `sha256Into` below, so that one place can be swapped for a browser implementation.
-import * as nodeCrypto from 'node:crypto';
-
+// `sha256Into` below, which use digest.ts (node:crypto); browser bundles swap in digest.browser.ts.
+import { digestLatin1 } from './digest';
 import { MerkleError } from './errors';
 
 export const HASH_SIZE = 32;
 export const LEAF_HASH_PREFIX = 0x00;
 export const NODE_HASH_PREFIX = 0x01;
-
-// node:crypto's one-shot `hash` (Node >= 20.12) is several times faster than createHash for small inputs,
-// and asking it for a latin1 string (one char per byte) avoids allocating a Buffer per digest.
-type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string;
-const oneShot: OneShot | undefined = (nodeCrypto as unknown as { hash?: OneShot }).hash;
-
-/** SHA-256 of `data` as a latin1 string (one char per byte). */
-export function digestLatin1(data: Uint8Array): string {
-  if (oneShot) return oneShot('sha256', data, 'latin1');
-  return nodeCrypto.createHash('sha256').update(data).digest('binary'); // 'binary' is latin1
-}
 
 /** SHA-256 of one input, written into `out` at `offset` (32 bytes). */
 export function sha256Into(data: Uint8Array, out: Uint8Array, offset: number): void {
@@ -82,13 +70,7 @@ export function hashChildrenUnchecked(left: Uint8Array, right: Uint8Array): Uint
  * Hashes `count` parents from `children` (2 * count consecutive 32-byte hashes starting at byte
  * `childOffset`) into `out` from byte `outOffset`: one level of a tree stored as contiguous hashes.
  */
-export function hashLevelInto(
-  children: Uint8Array,
-  childOffset: number,
-  count: number,
-  out: Uint8Array,
-  outOffset: number,
-): void {
+export function hashLevelInto(children: Uint8Array, childOffset: number, count: number, out: Uint8Array, outOffset: number): void {
   for (let i = 0; i < count; i++) {
     const from = childOffset + 2 * HASH_SIZE * i;
     nodeInput.set(children.subarray(from, from + 2 * HASH_SIZE), 1);
@@ -128,8 +110,5 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
 
 /** Whether `value` is a Uint8Array (or Buffer), also one from another realm (vm context, iframe). */
 export function isBytes(value: unknown): value is Uint8Array {
-  return (
-    value instanceof Uint8Array ||
-    (ArrayBuffer.isView(value) && ['Uint8Array', 'Buffer'].includes(value.constructor?.name))
-  );
+  return value instanceof Uint8Array || (ArrayBuffer.isView(value) && ['Uint8Array', 'Buffer'].includes(value.constructor?.name));
 }

@@ -6,7 +6,8 @@
 // arrays. The few levels above the chunks are hashed on the calling thread at the end.
 import { bitLength } from './bits';
 import { MerkleError } from './errors';
-import { HASH_SIZE, LEAF_HASH_PREFIX, NODE_HASH_PREFIX, digestLatin1, isBytes, sha256Into } from './hash';
+import { digestLatin1 } from './digest';
+import { HASH_SIZE, LEAF_HASH_PREFIX, NODE_HASH_PREFIX, isBytes, sha256Into } from './hash';
 import { MerkleTree } from './tree';
 
 export interface ParallelBuildOptions {
@@ -26,7 +27,7 @@ interface SharedBuild {
 }
 
 // The chunk loop, as JavaScript source so that the workers and the calling thread run the same code. It
-// hashes with the `digest` it is given (hash.ts's digestLatin1 on the calling thread; the same node:crypto
+// hashes with the `digest` it is given (digest.ts's digestLatin1 on the calling thread; the same node:crypto
 // one-shot call in the workers) and the RFC 9162 prefixes of hash.ts. parallel-build.spec.ts checks that it
 // builds the same trees as MerkleTree.fromLeafHashes.
 const CHUNK_LOOP = `
@@ -82,10 +83,7 @@ export async function buildTreeParallel(leaves: Uint8Array[], options: ParallelB
 
   // Workers start (tens of milliseconds) while the leaves are packed; they wait for the shared buffers.
   const chunks = Math.ceil(size / 2 ** chunkLevel);
-  const workers = Array.from(
-    { length: Math.min(threads, chunks) - 1 },
-    () => new Worker(WORKER_SOURCE, { eval: true }),
-  );
+  const workers = Array.from({ length: Math.min(threads, chunks) - 1 }, () => new Worker(WORKER_SOURCE, { eval: true }));
 
   const done = workers.map(
     (worker) =>
