@@ -1,41 +1,19 @@
 /**
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
-import { HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
 import { loadIris } from '@lethe/unlearning';
 import { verifyModel, verifyReceipt, type VerifyReceiptReport } from '@lethe/verifier';
-import { AnchoringLoop } from '../../apps/api/src/anchoring/anchoring-loop';
-import { remoteChainConnector } from '../../apps/api/src/anchoring/chain-connection';
-import { loadConfig } from '../../apps/api/src/config/config';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
-import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness } from '../support/job-harness';
 import { startAlteringProxy } from './support/altering-proxy';
-
-const REPO_ROOT = resolve(__dirname, '..', '..');
-
-/** Runs the CLI as a user would, from the repo root; resolves with its exit code and output. */
-function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/cli/src/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
+import { anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
+import { runCli } from './support/run-cli';
 
 /** code@index of each failure. */
 const where = (report: VerifyReceiptReport) => report.failures.map((f) => `${f.code}${f.index !== undefined ? `@${f.index}` : ''}`);
@@ -81,35 +59,19 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
     for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
     committedIndex = upload.body.ledgerIndices[0];
 
-    const created = await asMl(http().post('/v1/models'))
-      .send({ datasetId, method: 'sisa', shards: 2, slices: 2, architecture: { type: 'logreg' }, epochs: 2, batchSize: 8, learningRate: 0.1, seed: 'audit' })
-      .expect(202);
-    modelId = created.body.modelId;
-    const job = await waitFor(async () => (await asMl(http().get(`/v1/jobs/${created.body.jobId}`))).body, (j) => j.state === 'completed' || j.state === 'failed');
-    expect(job.state).toBe('completed');
-    const forget = await asMl(http().post('/v1/forget-requests')).send({ datasetId, subjectId: 'alice', reason: 'erasure' }).expect(202);
-    requestId = forget.body.id;
-    forgetIndex = forget.body.ledgerIndex;
-    const done = await waitFor(async () => (await asMl(http().get(`/v1/forget-requests/${requestId}`))).body, (r) => r.state === 'completed' || r.state === 'failed');
-    expect(done.state).toBe('completed');
+    modelId = await trainSmallModel(h, datasetId, 'audit');
+    const forget = await forgetSubject(h, datasetId, 'alice');
+    requestId = forget.id;
+    forgetIndex = forget.ledgerIndex;
     versions.push(...(await asAuditor(http().get(`/v1/models/${modelId}`)).expect(200)).body.versions);
     expect(versions.map((v) => v.version)).toEqual([1, 2]);
 
     // Anchor everything so far, as the service's loop does.
-    const key = HARDHAT_DEV_PRIVATE_KEYS[1];
-    const config = loadConfig({ RPC_URL: rpc(), CONTRACT_ADDRESS: chain.client.address, ANCHORER_PRIVATE_KEY: key });
-    const loop = new AnchoringLoop(h.dataSource, h.ledger, remoteChainConnector(config.chain, { ANCHORER_PRIVATE_KEY: key }), {
-      everyEntries: 1,
-      everySeconds: 3600,
-      confirmations: 1,
-      replaceAfterSeconds: 3600,
-      pollMs: 50,
-    });
+    const anchorer = anchorerFor(h, chain);
     try {
-      await loop.tick();
-      await loop.tick();
+      await anchorer.anchor();
     } finally {
-      await loop.stop();
+      await anchorer.stop();
     }
     expect((await http().get('/v1/anchors/latest').expect(200)).body.ledgerIndex).toBeGreaterThan(versions[1].ledgerIndex);
   }, 300_000);
@@ -127,8 +89,14 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(where(report)).toEqual([]);
       expect(report.ok).toBe(true);
       expect(report.learned).toMatchObject({ index: committedIndex, type: 'SAMPLES_COMMITTED', position: 4, count: 50, verified: true });
-      expect(report.learned!.anchored).toMatchObject({ anchor: 0, txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/), blockNumber: expect.any(Number) });
-      expect(report.forgetRequests).toEqual([expect.objectContaining({ index: forgetIndex, type: 'FORGET_REQUESTED', requestId, verified: true })]);
+      expect(report.learned!.anchored).toMatchObject({
+        anchor: 0,
+        txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/),
+        blockNumber: expect.any(Number),
+      });
+      expect(report.forgetRequests).toEqual([
+        expect.objectContaining({ index: forgetIndex, type: 'FORGET_REQUESTED', requestId, verified: true }),
+      ]);
       expect(report.forgottenClaimed).toBe(true);
 
       const cli = await runCli(['verify-receipt', commitment, '--api', api, '--rpc', rpc()]);
@@ -142,11 +110,16 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       const cli = await runCli(['verify-receipt', 'ABC', '--api', api, '--rpc', rpc()]);
       expect(cli.code).toBe(2);
       expect(cli.stderr).toContain('must be 32 bytes of lowercase hex');
-      await expect(verifyReceipt({ apiUrl: api, rpcUrl: rpc(), commitment: 'ab'.repeat(31) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(verifyReceipt({ apiUrl: api, rpcUrl: rpc(), commitment: 'ab'.repeat(31) })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
     });
 
     /** verifyReceipt through a proxy that rewrites the receipt of `externalId` with `forge`. */
-    async function forged(externalId: string, forge: (receipt: any) => Promise<void> | void): Promise<{ report: VerifyReceiptReport; url: string; commitment: string }> {
+    async function forged(
+      externalId: string,
+      forge: (receipt: any) => Promise<void> | void,
+    ): Promise<{ report: VerifyReceiptReport; url: string; commitment: string }> {
       const commitment = commitments.get(externalId)!;
       const proxy = await startAlteringProxy(api, async (path, upstream) => {
         if (!path.startsWith('/v1/receipts/')) return undefined;
@@ -155,7 +128,11 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
         return JSON.stringify(receipt);
       });
       try {
-        return { report: await verifyReceipt({ apiUrl: proxy.url, rpcUrl: rpc(), commitment, contract: chain.client.address }), url: proxy.url, commitment };
+        return {
+          report: await verifyReceipt({ apiUrl: proxy.url, rpcUrl: rpc(), commitment, contract: chain.client.address }),
+          url: proxy.url,
+          commitment,
+        };
       } finally {
         await proxy.close();
       }
@@ -175,8 +152,12 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(second.report.failures[0].message).toContain('commitmentsRoot');
     });
 
-    it("catches a forget request that does not name the commitment, and an entry of another type (BAD_ENTRY)", async () => {
-      const aliceReceipt = (await http().get(`/v1/receipts/${commitments.get(samples[4].externalId)}`).expect(200)).body;
+    it('catches a forget request that does not name the commitment, and an entry of another type (BAD_ENTRY)', async () => {
+      const aliceReceipt = (
+        await http()
+          .get(`/v1/receipts/${commitments.get(samples[4].externalId)}`)
+          .expect(200)
+      ).body;
       // bob's receipt claiming alice's (genuine, anchored) forget request.
       const { report } = await forged(bob, (r) => {
         r.forgetRequests = aliceReceipt.forgetRequests;
@@ -231,16 +212,8 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
 
   describe('verify-model', () => {
     async function download(version: number): Promise<string> {
-      const res = await asAuditor(http().get(`/v1/models/${modelId}/versions/${version}/onnx`))
-        .buffer(true)
-        .parse((r, cb) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () => cb(null, Buffer.concat(chunks)));
-        })
-        .expect(200);
       const file = join(dir, `v${version}.onnx`);
-      writeFileSync(file, res.body as Buffer);
+      writeFileSync(file, await downloadOnnx(h, h.auditor, modelId, version));
       return file;
     }
 
@@ -287,7 +260,9 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
 
     it("retrains version 2 from the auditor's copy of the surviving data to the published hash", async () => {
       const file = write('surviving.ndjson', surviving.map((s) => JSON.stringify(s)).join('\n'));
-      const cli = await runCli(['replay', '--model', modelId, '--version', '2', '--data', file, '--api', api, '--rpc', rpc()], { LETHE_API_KEY: h.auditor });
+      const cli = await runCli(['replay', '--model', modelId, '--version', '2', '--data', file, '--api', api, '--rpc', rpc()], {
+        LETHE_API_KEY: h.auditor,
+      });
       expect(cli.stderr).toBe('');
       expect(cli.code).toBe(0);
       expect(cli.stdout).toContain(`ONNX SHA-256 ${versions[1].onnxSha256} equals the published one`);
@@ -295,7 +270,10 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
 
     it('exits 1 on a dataset that is not the one the version learned', async () => {
       // Version 2 replayed with alice's samples still in: the hash of version 1's data, not version 2's.
-      const file = write('all.csv', ['externalId,a,b,c,d,label', ...samples.map((s) => [s.externalId, ...s.features, s.label].join(','))].join('\n'));
+      const file = write(
+        'all.csv',
+        ['externalId,a,b,c,d,label', ...samples.map((s) => [s.externalId, ...s.features, s.label].join(','))].join('\n'),
+      );
       const cli = await runCli(['replay', '--model', modelId, '--version', '2', '--data', file, '--api', api, '--api-key', h.auditor]);
       expect(cli.code).toBe(1);
       expect(cli.stdout).toContain(`the ledger published ${versions[1].onnxSha256}`);

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ContractFactory } from 'ethers';
 import { loadContractArtifact } from '@lethe/chain';
@@ -11,25 +9,8 @@ import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixt
 import { TestDatabase } from '../support/database';
 import { buildEvent, hexOf } from '../support/factories';
 import { startAlteringProxy } from './support/altering-proxy';
+import { runCli } from './support/run-cli';
 import { HONEST, buildAnchoredLog, cloneDatabase, startService, tamper } from './support/anchored-log';
-
-const REPO_ROOT = resolve(__dirname, '..', '..');
-
-/** Runs the CLI as a user would, from the repo root; resolves with its exit code and output. */
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/cli/src/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
 
 /** A port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -42,7 +23,9 @@ async function closedPort(): Promise<number> {
 
 /** code@index/anchor of each failure, for assertions that say which check caught what. */
 function where(report: VerifyLogReport): string[] {
-  return report.failures.map((f: VerificationFailure) => `${f.code}${f.index !== undefined ? `@${f.index}` : ''}${f.anchor !== undefined ? `#${f.anchor}` : ''}`);
+  return report.failures.map(
+    (f: VerificationFailure) => `${f.code}${f.index !== undefined ? `@${f.index}` : ''}${f.anchor !== undefined ? `#${f.anchor}` : ''}`,
+  );
 }
 
 describe('verifyLog against the real service and a Hardhat chain', () => {
@@ -67,7 +50,9 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
   });
 
   /** A copy of the honest log, `tampering` applied to its database, served by the real service. */
-  async function serve(...tampering: Parameters<typeof tamper> extends [unknown, ...infer S] ? S : never): Promise<{ url: string; db: TestDatabase }> {
+  async function serve(
+    ...tampering: Parameters<typeof tamper> extends [unknown, ...infer S] ? S : never
+  ): Promise<{ url: string; db: TestDatabase }> {
     const db = await cloneDatabase(template);
     dbs.push(db);
     if (tampering.length) await tamper(db, ...tampering);
@@ -93,7 +78,15 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
       treeSize: HONEST.treeSize,
       entries: HONEST.treeSize,
       rootHash: checkpoint.rootHash,
-      anchors: { onChain: 2, checked: 2, latestConsistent: true, logged: 2, loggedChecked: 2, loggedElsewhere: 0, latest: { number: 1, treeSize: 14 } },
+      anchors: {
+        onChain: 2,
+        checked: 2,
+        latestConsistent: true,
+        logged: 2,
+        loggedChecked: 2,
+        loggedElsewhere: 0,
+        latest: { number: 1, treeSize: 14 },
+      },
     });
     expect(progress.at(-1)).toEqual([HONEST.treeSize, HONEST.treeSize]);
     // The same with the contract given.
@@ -105,9 +98,17 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     const latest = await verifyInclusionAgainstChain({ apiUrl: url, rpcUrl: chain.node.rpcUrl, index: 3 });
     expect(latest).toMatchObject({ index: 3, treeSize: 14, anchor: 1, leafHash: toHex(hashEvent(buildEvent(3))), event: buildEvent(3) });
     expect(latest.rootHash).toBe((await chain.client.checkpoint(1)).rootHash);
-    const first = await verifyInclusionAgainstChain({ apiUrl: url, rpcUrl: chain.node.rpcUrl, index: 6, treeSize: 7, contract: chain.client.address });
+    const first = await verifyInclusionAgainstChain({
+      apiUrl: url,
+      rpcUrl: chain.node.rpcUrl,
+      index: 6,
+      treeSize: 7,
+      contract: chain.client.address,
+    });
     expect(first).toMatchObject({ anchor: 0, treeSize: 7 });
-    await expect(verifyInclusionAgainstChain({ apiUrl: url, rpcUrl: chain.node.rpcUrl, index: 16 })).rejects.toMatchObject({ code: 'NOT_ANCHORED' });
+    await expect(verifyInclusionAgainstChain({ apiUrl: url, rpcUrl: chain.node.rpcUrl, index: 16 })).rejects.toMatchObject({
+      code: 'NOT_ANCHORED',
+    });
     await expect(verifyInclusionAgainstChain({ apiUrl: url, rpcUrl: chain.node.rpcUrl, index: 2, treeSize: 9 })).rejects.toMatchObject({
       code: 'NOT_ANCHORED',
     });
@@ -119,12 +120,17 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     const report = await verify(url);
     expect(report.ok).toBe(false);
     expect(where(report)).toContain('BAD_ENTRY@3');
-    expect(report.failures.find((f) => f.code === 'BAD_ENTRY')!.message).toMatch(/entry 3: the event hashes to [0-9a-f]{64}, the server says/);
+    expect(report.failures.find((f) => f.code === 'BAD_ENTRY')!.message).toMatch(
+      /entry 3: the event hashes to [0-9a-f]{64}, the server says/,
+    );
   });
 
   it('an entry edited with its leaf hash recomputed: the chain catches it (INCONSISTENT_WITH_CHAIN, both anchors)', async () => {
     const event = { ...buildEvent(3), datasetId: 'ds-forged' } as never;
-    const { url } = await serve([`UPDATE ledger_entries SET event = $1, leaf_hash = $2 WHERE idx = 3`, [canonicalizeEvent(event), Buffer.from(hashEvent(event))]]);
+    const { url } = await serve([
+      `UPDATE ledger_entries SET event = $1, leaf_hash = $2 WHERE idx = 3`,
+      [canonicalizeEvent(event), Buffer.from(hashEvent(event))],
+    ]);
     const report = await verify(url);
     expect(where(report)).toEqual(expect.arrayContaining(['INCONSISTENT_WITH_CHAIN#0', 'INCONSISTENT_WITH_CHAIN#1', 'ROOT_MISMATCH']));
     expect(where(report).filter((w) => w.startsWith('BAD_ENTRY'))).toEqual([]);
@@ -154,7 +160,10 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     const { url, db } = await serve(
       [`UPDATE ledger_entries SET idx = idx + 1000 WHERE idx >= 4`],
       [`UPDATE ledger_entries SET idx = idx - 999 WHERE idx >= 1000`],
-      [`INSERT INTO ledger_entries (idx, leaf_hash, type, event) VALUES (4, $1, $2, $3)`, [Buffer.from(hashEvent(inserted)), inserted.type, canonicalizeEvent(inserted)]],
+      [
+        `INSERT INTO ledger_entries (idx, leaf_hash, type, event) VALUES (4, $1, $2, $3)`,
+        [Buffer.from(hashEvent(inserted)), inserted.type, canonicalizeEvent(inserted)],
+      ],
       [`UPDATE anchors SET ledger_index = ledger_index + 1 WHERE ledger_index >= 4`],
     );
     // The forger recomputes the head from the new sequence, so the service agrees with itself.
@@ -177,7 +186,10 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     const { url } = await serve(
       [`UPDATE ledger_entries SET idx = idx + 1000 WHERE idx >= 4`],
       [`UPDATE ledger_entries SET idx = idx - 999 WHERE idx >= 1000`],
-      [`INSERT INTO ledger_entries (idx, leaf_hash, type, event) VALUES (4, $1, $2, $3)`, [Buffer.from(hashEvent(inserted)), inserted.type, canonicalizeEvent(inserted)]],
+      [
+        `INSERT INTO ledger_entries (idx, leaf_hash, type, event) VALUES (4, $1, $2, $3)`,
+        [Buffer.from(hashEvent(inserted)), inserted.type, canonicalizeEvent(inserted)],
+      ],
     );
     const report = await verify(url);
     expect(where(report)).toEqual(expect.arrayContaining(['BAD_ENTRY@14', 'INCONSISTENT_WITH_CHAIN#0', 'INCONSISTENT_WITH_CHAIN#1']));
@@ -193,7 +205,10 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
 
   it('a stored interior node rewritten: the consistency proof from the latest anchor fails; inclusion proofs through it too', async () => {
     // Node [0, 8) is in the consistency proof from 14 and in the inclusion proof of entry 9.
-    const { url } = await serve([`UPDATE ledger_nodes SET hash = $1 WHERE level = 3 AND idx = 0`, [Buffer.from(fromHex(hexOf('forged node')))]]);
+    const { url } = await serve([
+      `UPDATE ledger_nodes SET hash = $1 WHERE level = 3 AND idx = 0`,
+      [Buffer.from(fromHex(hexOf('forged node')))],
+    ]);
     const report = await verify(url);
     expect(where(report)).toEqual(['INCONSISTENT_WITH_CHAIN#1']);
     const error = await verifyInclusionAgainstChain({ apiUrl: url, rpcUrl: chain.node.rpcUrl, index: 9 }).catch((e: unknown) => e);
@@ -205,7 +220,10 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     const { url, db } = await serve();
     const original = JSON.parse((await (await fetch(`${url}/v1/ledger/entries?start=14&limit=1`)).json())[0].event);
     const forged = { ...original, txHash: `0x${hexOf('no such tx')}`, blockNumber: original.blockNumber + 5 };
-    await tamper(db, [`UPDATE ledger_entries SET event = $1, leaf_hash = $2 WHERE idx = 14`, [canonicalizeEvent(forged), Buffer.from(hashEvent(forged))]]);
+    await tamper(db, [
+      `UPDATE ledger_entries SET event = $1, leaf_hash = $2 WHERE idx = 14`,
+      [canonicalizeEvent(forged), Buffer.from(hashEvent(forged))],
+    ]);
     const report = await verify(url);
     expect(where(report)).toContain('NOT_ANCHORED@14#1');
     expect(report.failures.find((f) => f.code === 'NOT_ANCHORED')!.message).toMatch(/the transaction is not on chain 31337/);
@@ -251,7 +269,12 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     ['the checkpoint is HTML', '/v1/ledger/checkpoint', '<html>maintenance</html>', /not JSON/],
     ['the checkpoint has a short root', '/v1/ledger/checkpoint', JSON.stringify({ treeSize: 18, rootHash: 'abc' }), /rootHash is "abc"/],
     ['entries are not an array', '/v1/ledger/entries', JSON.stringify({ entries: [] }), /want an array of entries/],
-    ['an entry index is a string', '/v1/ledger/entries', JSON.stringify([{ index: '0', leafHash: 'a'.repeat(64), event: '{}' }]), /\[0\]\.index is "0"/],
+    [
+      'an entry index is a string',
+      '/v1/ledger/entries',
+      JSON.stringify([{ index: '0', leafHash: 'a'.repeat(64), event: '{}' }]),
+      /\[0\]\.index is "0"/,
+    ],
   ])('a service whose answers are garbage (%s): SERVER_ERROR naming the field', async (_, route, body, message) => {
     const { url } = await serve();
     const proxy = await startAlteringProxy(url, (path) => (path.startsWith(route) ? body : undefined));

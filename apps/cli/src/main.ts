@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { buildFsckCommand } from './commands/fsck.command';
 import { buildKeysCommand } from './commands/keys.command';
 import { buildReplayCommand } from './commands/replay.command';
+import { buildVerifyEntryCommand } from './commands/verify-entry.command';
 import { buildVerifyLogCommand } from './commands/verify-log.command';
 import { buildVerifyModelCommand } from './commands/verify-model.command';
 import { buildVerifyReceiptCommand } from './commands/verify-receipt.command';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .addCommand(buildKeysCommand())
     .addCommand(buildVerifyLogCommand())
     .addCommand(buildVerifyReceiptCommand())
+    .addCommand(buildVerifyEntryCommand())
     .addCommand(buildVerifyModelCommand())
     .addCommand(buildReplayCommand())
     .showHelpAfterError();

@@ -16,6 +16,11 @@ export interface VerifyInclusionOptions {
   index: number;
   /** An anchored tree size to prove it in; the latest on-chain checkpoint unless given. */
   treeSize?: number;
+  /**
+   * The leaf hash the service acknowledged for this entry (e.g. the `leafHash` a forget request's 202
+   * carries): the entry must still be exactly that event, or BAD_ENTRY says it was replaced or removed.
+   */
+  leafHash?: string;
   /** Per HTTP request and per JSON-RPC call; 30 s unless given. */
   timeoutMs?: number;
   fetch?: typeof fetch;
@@ -54,7 +59,7 @@ export async function verifyInclusionAgainstChain(options: VerifyInclusionOption
   }
   const reader = await AnchorReader.connect(options.rpcUrl, contract, { timeoutMs: options.timeoutMs });
   try {
-    return await checkInclusionAgainstChain(log, reader, options.index, options.treeSize);
+    return await checkInclusionAgainstChain(log, reader, options.index, options.treeSize, options.leafHash);
   } finally {
     reader.close();
   }
@@ -62,7 +67,7 @@ export async function verifyInclusionAgainstChain(options: VerifyInclusionOption
 
 /**
  * Proves entry `index` in an anchored tree: reads the entry and re-hashes it (the server's leaf hash is not
- * used), takes the root from the chain (checkpoint of `treeSize`, or the latest), fetches the inclusion
+ * used; `acknowledgedLeafHash`, when given, must equal the recomputed one), takes the root from the chain (checkpoint of `treeSize`, or the latest), fetches the inclusion
  * proof from the service and verifies it locally against the on-chain root.
  */
 export async function checkInclusionAgainstChain(
@@ -70,19 +75,40 @@ export async function checkInclusionAgainstChain(
   reader: AnchorReader,
   index: number,
   treeSize?: number,
+  acknowledgedLeafHash?: string,
 ): Promise<InclusionVerification> {
-  if (!Number.isSafeInteger(index) || index < 0) throw new VerifierError('INVALID_ARGUMENT', `index must be a safe integer >= 0, got ${index}`);
+  if (!Number.isSafeInteger(index) || index < 0)
+    throw new VerifierError('INVALID_ARGUMENT', `index must be a safe integer >= 0, got ${index}`);
+  if (acknowledgedLeafHash !== undefined && !/^[0-9a-f]{64}$/.test(acknowledgedLeafHash)) {
+    throw new VerifierError('INVALID_ARGUMENT', `leafHash must be 32 bytes of lowercase hex, got "${acknowledgedLeafHash.slice(0, 80)}"`);
+  }
   const checkpoint = await findAnchoredCheckpoint(reader, index, treeSize);
   const anchor = checkpoint.number;
 
   const [entry] = await log.getEntries(index, 1);
-  if (!entry || entry.index !== index) throw new VerifierError('BAD_ENTRY', `entry ${index} is missing: the service did not return it`, { index });
+  if (!entry || entry.index !== index)
+    throw new VerifierError('BAD_ENTRY', `entry ${index} is missing: the service did not return it`, { index });
   const rehashed = rehashEntry(entry);
   if (rehashed.failure || !rehashed.event) throw new VerifierError('BAD_ENTRY', rehashed.failure!.message, { index });
+  if (acknowledgedLeafHash !== undefined && toHex(rehashed.leafHash) !== acknowledgedLeafHash) {
+    throw new VerifierError(
+      'BAD_ENTRY',
+      `entry ${index} is not the entry the service acknowledged: it hashes to ${toHex(rehashed.leafHash)} (${
+        rehashed.event.type
+      }), the acknowledgement says ${acknowledgedLeafHash}; the acknowledged entry was replaced or removed`,
+      { index },
+    );
+  }
 
   const proof = await log.getInclusionProof(index, checkpoint.treeSize);
   try {
-    verifyInclusion(index, checkpoint.treeSize, rehashed.leafHash, proof.proof.map((h) => fromHex(h)), fromHex(checkpoint.rootHash));
+    verifyInclusion(
+      index,
+      checkpoint.treeSize,
+      rehashed.leafHash,
+      proof.proof.map((h) => fromHex(h)),
+      fromHex(checkpoint.rootHash),
+    );
   } catch (err) {
     if (!(err instanceof MerkleError)) throw err;
     throw new VerifierError(
@@ -118,10 +144,14 @@ async function findAnchoredCheckpoint(reader: AnchorReader, index: number, treeS
   if (count === 0) throw new VerifierError('NOT_ANCHORED', `no checkpoint is anchored on ${reader.address}`, { index });
   const latest = await reader.checkpoint(count - 1);
   if (index >= latest.treeSize) {
-    throw new VerifierError('NOT_ANCHORED', `entry ${index} is not anchored yet: the latest checkpoint (${latest.number}) covers ${latest.treeSize} entries`, {
-      index,
-      anchor: latest.number,
-    });
+    throw new VerifierError(
+      'NOT_ANCHORED',
+      `entry ${index} is not anchored yet: the latest checkpoint (${latest.number}) covers ${latest.treeSize} entries`,
+      {
+        index,
+        anchor: latest.number,
+      },
+    );
   }
   return latest;
 }

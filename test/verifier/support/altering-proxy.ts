@@ -5,7 +5,10 @@ import type { AddressInfo } from 'node:net';
  * What the proxy answers for a request (path with query): a replacement body, `'hang'` to never answer,
  * or undefined to pass the upstream answer through.
  */
-export type Alteration = (path: string, upstreamBody: () => Promise<string>) => Promise<string | 'hang' | undefined> | string | 'hang' | undefined;
+export type Alteration = (
+  path: string,
+  upstreamBody: () => Promise<string>,
+) => Promise<string | 'hang' | undefined> | string | 'hang' | undefined;
 
 export interface AlteringProxy {
   url: string;

@@ -47,13 +47,16 @@ export async function buildAnchoredLog(chain: ChainFixture): Promise<TestDatabas
   return db;
 }
 
-/** A copy of `template` (which must have no open connections). */
+/** A copy of `template`; connections still open on it (a pool closing in the background) are ended first. */
 export async function cloneDatabase(template: TestDatabase): Promise<TestDatabase> {
   const source = new URL(template.url);
   const name = `verifier_${randomBytes(6).toString('hex')}`;
   const admin = new Client({ connectionString: process.env.TEST_DATABASE_URL });
   await admin.connect();
   try {
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [
+      source.pathname.slice(1),
+    ]);
     await admin.query(`CREATE DATABASE ${name} TEMPLATE ${source.pathname.slice(1)}`);
   } finally {
     await admin.end();
