@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { HardhatNode } from '@lethe/chain';
+import { HardhatNode, redactRpcUrl } from '@lethe/chain';
 import { Ledger } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { ChainConnector, remoteChainConnector, startLocalChain } from './anchoring/chain-connection';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
           connect = local.connect;
         } else {
           connect = remoteChainConnector(config.chain);
-          log.log(`anchoring on ${config.chain.rpcUrl} at ${config.chain.contractAddress}`);
+          log.log(`anchoring on ${redactRpcUrl(config.chain.rpcUrl)} at ${config.chain.contractAddress}`);
         }
         loop = new AnchoringLoop(database.dataSource, ledger, connect, {
           everyEntries: config.chain.anchorEveryEntries,

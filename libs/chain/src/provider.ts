@@ -1,5 +1,6 @@
 import { JsonRpcProvider, Network } from 'ethers';
 import { ChainError } from './errors';
+import { redactRpcUrl } from './redact-url';
 
 export interface ConnectProviderOptions {
   /** How often ethers polls for new blocks and receipts; 500 ms unless given (Hardhat mines instantly). */
@@ -25,7 +26,7 @@ export async function connectProvider(rpcUrl: string, options: ConnectProviderOp
     if (typeof body.result !== 'string') throw new Error(`eth_chainId answered ${JSON.stringify(body).slice(0, 200)}`);
     chainId = BigInt(body.result);
   } catch (err) {
-    throw new ChainError('RPC_UNAVAILABLE', `JSON-RPC at ${rpcUrl} does not answer eth_chainId: ${(err as Error).message}`, {
+    throw new ChainError('RPC_UNAVAILABLE', `JSON-RPC at ${redactRpcUrl(rpcUrl)} does not answer eth_chainId: ${(err as Error).message}`, {
       cause: err,
     });
   }

@@ -74,7 +74,9 @@ export class AnchorReader {
     const request = new FetchRequest(url);
     request.timeout = timeoutMs;
     const network = Network.from(BigInt(chainId));
-    const provider = new JsonRpcProvider(request, network, { staticNetwork: network, cacheTimeout: -1 });
+    // batchMaxCount 1: ethers would otherwise hold each call for batchStallTime (10 ms) hoping to batch it,
+    // and an audit's calls mostly depend on each other (a receipt makes about 15 in a row).
+    const provider = new JsonRpcProvider(request, network, { staticNetwork: network, cacheTimeout: -1, batchMaxCount: 1 });
     const contract = new Contract(checksummed, READ_INTERFACE, provider);
     const reader = new AnchorReader(provider, contract, checksummed.toLowerCase(), chainId, url);
     try {

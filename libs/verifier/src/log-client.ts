@@ -41,9 +41,11 @@ export class LogClient {
     if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs <= 0) {
       throw new VerifierError('INVALID_ARGUMENT', `timeoutMs must be a positive integer, got ${describe(options.timeoutMs)}`);
     }
-    const fetchImpl = options.fetch ?? globalThis.fetch;
-    if (typeof fetchImpl !== 'function') throw new VerifierError('INVALID_ARGUMENT', 'no fetch: this runtime has no global fetch');
-    this.fetchImpl = fetchImpl;
+    if (options.fetch === undefined && typeof globalThis.fetch !== 'function') {
+      throw new VerifierError('INVALID_ARGUMENT', 'no fetch: this runtime has no global fetch');
+    }
+    // Browsers refuse window.fetch called as a method of another object ("Illegal invocation"): bind it.
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
 
   async getCheckpoint(): Promise<ServerCheckpoint> {

@@ -7,6 +7,7 @@ import {
   connectProvider,
   deployAuditAnchor,
   loadSigner,
+  redactRpcUrl,
   startHardhatNode,
 } from '@lethe/chain';
 import { ChainConfig } from '../config/config';
@@ -18,6 +19,7 @@ export interface ChainConnection {
   genesisHash: string;
   /** Lowercase 0x address. */
   contract: string;
+  /** The RPC URL as it may be shown: scheme, host and port only (redactRpcUrl). */
   rpcUrl: string;
   /** True for the ephemeral local Hardhat chain the service started itself. */
   local: boolean;
@@ -80,12 +82,12 @@ export function remoteChainConnector(config: ChainConfig, env: NodeJS.ProcessEnv
       const client = await AnchorClient.connect(config.contractAddress!, signer);
       const chainId = (await provider.getNetwork()).chainId.toString();
       const genesis = await provider.getBlock(0);
-      if (!genesis?.hash) throw new ChainError('RPC_UNAVAILABLE', `${config.rpcUrl} did not return block 0`);
+      if (!genesis?.hash) throw new ChainError('RPC_UNAVAILABLE', `${redactRpcUrl(config.rpcUrl!)} did not return block 0`);
       return {
         chainId,
         genesisHash: genesis.hash,
         contract: client.address.toLowerCase(),
-        rpcUrl: config.rpcUrl!,
+        rpcUrl: redactRpcUrl(config.rpcUrl!),
         local: false,
         client,
         provider,
