@@ -3,6 +3,7 @@
 //   anchor      gas per anchor and per event on a local Hardhat chain, vs one transaction per event
 //   unlearning  SISA unlearning vs full retraining, accuracy, GFLOP/s vs the GEMM ceiling, membership inference
 //   verify      lethe-audit verify-log on a large log vs just downloading and hashing it
+//   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
 // Without a suite, all of them run. Every table prints its baseline measured in the same run.
 type Suite = { run(argv: string[]): Promise<void> };
@@ -13,6 +14,7 @@ const SUITES: Record<string, () => Suite[]> = {
   unlearning: () => [require('./unlearning.bench') as Suite],
   verify: () => [require('./verify-log.bench') as Suite],
   api: () => [require('./api.bench') as Suite],
+  portal: () => [require('./portal-receipt.bench') as Suite],
 };
 
 async function main(): Promise<void> {

@@ -29,6 +29,7 @@ import { ApiKeyController } from './keys/api-key.controller';
 import { ApiKeyService } from './keys/api-key.service';
 import { LedgerController } from './ledger/ledger.controller';
 import { LedgerService } from './ledger/ledger.service';
+import { PortalController } from './portal/portal.controller';
 import { EntryReceiptService } from './receipts/entry-receipt.service';
 import { ReceiptController } from './receipts/receipt.controller';
 import { ReceiptService } from './receipts/receipt.service';
@@ -67,6 +68,7 @@ export class AppModule {
         ReceiptController,
         ModelController,
         JobController,
+        PortalController,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: options.config },

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { AppModule, AppModuleOptions } from './app.module';
 import { requestLogMiddleware } from './auth/request-log.middleware';
 import { DomainExceptionFilter } from './common/domain-exception.filter';
+import { mountPortal } from './portal/portal-static';
 
 /** Longest time a request body may take to arrive (an NDJSON upload is read as it is committed). */
 export const UPLOAD_TIMEOUT_MS = 60 * 60 * 1000;
@@ -15,7 +16,7 @@ export interface CreateAppOptions extends AppModuleOptions {
   logger?: LoggerService | false;
 }
 
-/** Builds the HTTP application (not yet listening): routes, error mapping, body limits, OpenAPI at /docs. */
+/** Builds the HTTP application (not yet listening): routes, error mapping, body limits, OpenAPI at /docs, the portal at /portal. */
 export async function createApp(options: CreateAppOptions): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), {
     logger: options.logger ?? false,
@@ -26,6 +27,7 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
   // streamed line by line by the upload route, so they may be of any size.
   app.useBodyParser('json', { limit: '1mb' });
   app.use(bodyParserErrors);
+  mountPortal(app, options.config.portal.dir);
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,

@@ -16,6 +16,18 @@ export interface AppConfig {
   /** Requests per minute per API key (per client address for public requests); 0 turns the limit off. */
   rateLimitPerMinute: number;
   chain: ChainConfig;
+  portal: PortalConfig;
+}
+
+/** The regulator portal (apps/portal), served at /portal. */
+export interface PortalConfig {
+  /**
+   * The chain JSON-RPC URL auditors' browsers are told to use (PORTAL_RPC_URL): public, so never RPC_URL,
+   * which may hold a secret. Defaults to the local Hardhat node when the service runs its own chain.
+   */
+  rpcUrl?: string;
+  /** The built portal (`npm run build:portal`); PORTAL_DIR, apps/portal/dist unless set. */
+  dir: string;
 }
 
 export interface ChainConfig {
@@ -110,6 +122,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
     if (chain.anchorerKeystore && chain.anchorerKeystorePassword === undefined)
       throw new ConfigError('ANCHORER_KEYSTORE_PASSWORD', 'is required with ANCHORER_KEYSTORE');
   }
+  // RPC_URL may carry an API key in its path or query, so the portal never shows it: only PORTAL_RPC_URL,
+  // or the local Hardhat node (which holds no secret) when the service runs its own chain.
+  const portalRpcUrl = readUrl(env, 'PORTAL_RPC_URL', ['http:', 'https:']);
+  const portal: PortalConfig = {
+    rpcUrl: portalRpcUrl ?? (chain.enabled && rpcUrl === undefined ? `http://127.0.0.1:${chain.chainPort}` : undefined),
+    dir: resolve(readString(env, 'PORTAL_DIR') ?? resolve(__dirname, '..', '..', '..', 'portal', 'dist')),
+  };
   return {
     port: readInteger(env, 'PORT', 3000, 0, 65535),
     host,
@@ -119,5 +138,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     logLevel,
     rateLimitPerMinute: readInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     chain,
+    portal,
   };
 }

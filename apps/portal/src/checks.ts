@@ -1,0 +1,137 @@
+// The Verify button's checks: each a clear pass or fail, each failure naming its code, entry and anchor.
+// Built from libs/verifier's reports; nothing here decides on its own that something verified.
+import type { VerificationFailure, VerifyLogReport, VerifyModelReport } from '@lethe/verifier';
+import type { LogEntry } from './derive';
+
+export type CheckStatus = 'pass' | 'fail' | 'not run';
+
+export interface Check {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  /** What was checked (counts, sizes). */
+  detail: string;
+  failures: VerificationFailure[];
+}
+
+const isConsistencyFailure = (f: VerificationFailure) =>
+  f.code === 'BAD_PROOF' || (f.code === 'INCONSISTENT_WITH_CHAIN' && /consistency proof/.test(f.message));
+
+/**
+ * The checks of one run. `log` is verifyLog's report; `models` verifyModel's for the latest version of each
+ * model; `displayed` the entries the portal showed before the run (compared with those verified).
+ */
+export function buildChecks(
+  log: VerifyLogReport,
+  models: VerifyModelReport[],
+  displayed: LogEntry[] | null,
+  verified: Map<number, string>,
+): Check[] {
+  const failures = log.failures;
+  const by = (pick: (f: VerificationFailure) => boolean) => failures.filter(pick);
+  const reachedChain = log.chainId !== null;
+  const readEntries = log.entries > 0 || log.treeSize === 0;
+  const checks: Check[] = [];
+  const add = (id: string, title: string, found: VerificationFailure[], ran: boolean, detail: string) =>
+    checks.push({ id, title, status: found.length > 0 ? 'fail' : ran ? 'pass' : 'not run', detail, failures: found });
+
+  add(
+    'service',
+    'The service answers with well-formed data',
+    by((f) => f.code === 'SERVER_ERROR'),
+    log.treeSize !== null,
+    `checkpoint of ${log.treeSize ?? '?'} entries`,
+  );
+  add(
+    'chain',
+    'The chain answers and the contract is AuditAnchor',
+    by((f) => f.code === 'CHAIN_ERROR' || f.code === 'NOT_AUDIT_ANCHOR' || (f.code === 'NOT_ANCHORED' && f.index === undefined)),
+    reachedChain,
+    reachedChain
+      ? `chain ${log.chainId}, contract ${log.contract} (${log.contractSource === 'option' ? 'as given' : 'from the log'}), ${
+          log.anchors.onChain
+        } checkpoint(s) at block ${log.blockNumber}`
+      : 'not reached',
+  );
+  add(
+    'entries',
+    'Every entry re-hashes to its leaf hash and is a valid, canonical event',
+    by((f) => f.code === 'BAD_ENTRY'),
+    readEntries,
+    `${log.entries} of ${log.treeSize ?? '?'} entries re-hashed`,
+  );
+  add(
+    'root',
+    "The entries hash to the service's checkpoint root",
+    by((f) => f.code === 'ROOT_MISMATCH'),
+    log.rootHash !== null,
+    log.rootHash ? `root ${log.rootHash}` : 'root not recomputed',
+  );
+  add(
+    'anchored-roots',
+    'Every on-chain checkpoint is the root of the log at its size',
+    by((f) => f.code === 'INCONSISTENT_WITH_CHAIN' && !isConsistencyFailure(f)),
+    log.anchors.checked > 0 || (reachedChain && log.anchors.onChain === 0 && log.rootHash !== null),
+    `${log.anchors.checked} of ${log.anchors.onChain} checkpoint(s) compared`,
+  );
+  add(
+    'consistency',
+    "The service's checkpoint extends the latest on-chain checkpoint (consistency proof)",
+    by(isConsistencyFailure),
+    log.anchors.latestConsistent === true,
+    log.anchors.latest
+      ? `from size ${log.anchors.latest.treeSize} (checkpoint ${log.anchors.latest.number}) to ${log.treeSize}`
+      : 'no checkpoint on chain',
+  );
+  add(
+    'anchor-transactions',
+    'Every ANCHORED entry names a transaction that anchored that root',
+    by((f) => f.code === 'NOT_ANCHORED' && f.index !== undefined),
+    log.anchors.loggedChecked > 0 || (readEntries && log.anchors.logged === 0 && reachedChain),
+    `${log.anchors.loggedChecked} of ${log.anchors.logged} ANCHORED entries checked${
+      log.anchors.loggedElsewhere ? `, ${log.anchors.loggedElsewhere} on another chain or contract` : ''
+    }`,
+  );
+  const modelFailures = models.flatMap((m) => m.failures);
+  const versions = models.flatMap((m) => m.models);
+  add(
+    'models',
+    'Every model version is proven on chain, with its batches and forget requests in the log',
+    modelFailures,
+    models.length > 0 ? models.every((m) => m.found) : readEntries,
+    models.length
+      ? `${models.length} model(s), latest version each${
+          versions.length ? `: ${versions.map((v) => `${v.modelId} v${v.modelVersion}`).join(', ')}` : ''
+        }`
+      : 'no model published',
+  );
+  const changed: VerificationFailure[] = [];
+  if (displayed) {
+    for (const entry of displayed) {
+      const leaf = verified.get(entry.index);
+      if (leaf !== undefined && leaf !== entry.leafHash) {
+        changed.push({
+          code: 'BAD_ENTRY',
+          index: entry.index,
+          message: `the service answered entry ${entry.index} differently when asked again: it showed ${entry.leafHash}, then verified ${leaf}`,
+        });
+      }
+    }
+  }
+  add(
+    'displayed',
+    'The entries shown are the entries verified',
+    changed,
+    displayed !== null && verified.size > 0,
+    `${displayed?.length ?? 0} entries shown, ${verified.size} verified`,
+  );
+  return checks;
+}
+
+/** "BAD_ENTRY at entry 3, anchor #1" */
+export function describeWhere(failure: VerificationFailure): string {
+  const parts = [];
+  if (failure.index !== undefined) parts.push(`entry ${failure.index}`);
+  if (failure.anchor !== undefined) parts.push(`anchor #${failure.anchor}`);
+  return parts.join(', ');
+}

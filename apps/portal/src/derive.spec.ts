@@ -1,0 +1,176 @@
+import { canonicalizeEvent } from '@lethe/ledger';
+import type { LedgerEvent } from '../../../libs/ledger/src/events';
+import {
+  buildModelVersions,
+  buildTimeline,
+  computeForgetTimings,
+  evidenceSeries,
+  filterTimeline,
+  firstCovering,
+  timingHistogram,
+  type LogEntry,
+} from './derive';
+
+const hex = (n: number) => n.toString(16).padStart(64, '0');
+const DAY = 86_400;
+
+/** A log of `events`, entry i being events[i] (leaf hashes are not what these functions read). */
+function log(events: LedgerEvent[]): LogEntry[] {
+  return events.map((event, index) => ({ index, leafHash: hex(index), event: JSON.parse(canonicalizeEvent(event)) as LedgerEvent }));
+}
+
+const batch = (modelVersion: number, shard: number, slice: number): LedgerEvent => ({
+  type: 'BATCH_LEARNED',
+  version: 1,
+  modelId: 'm1',
+  modelVersion,
+  shard,
+  slice,
+  batchRoot: hex(100 + shard * 10 + slice + modelVersion * 100),
+  count: 10,
+  parentCheckpoint: null,
+  checkpoint: hex(200 + shard),
+  hyperparamsHash: hex(300),
+});
+const evaluation = (retain: number, forget: number, test: number, auc: number) => ({
+  retainAccuracy: retain,
+  forgetAccuracy: forget,
+  testAccuracy: test,
+  membershipAuc: auc,
+});
+
+/** m1 v1 learns 2 shards x 2 slices of d1; r1 is forgotten (v2 retrains shard 1 from slice 1); r2 is pending. */
+const EVENTS: LedgerEvent[] = [
+  { type: 'DATASET_REGISTERED', version: 1, datasetId: 'd1', name: 'iris', features: 4, classes: 3 }, // 0
+  { type: 'SAMPLES_COMMITTED', version: 1, datasetId: 'd1', commitmentsRoot: hex(1), count: 40 }, // 1
+  batch(1, 0, 0), // 2
+  batch(1, 0, 1), // 3
+  batch(1, 1, 0), // 4
+  batch(1, 1, 1), // 5
+  {
+    type: 'MODEL_PUBLISHED',
+    version: 1,
+    modelId: 'm1',
+    modelVersion: 1,
+    onnxSha256: hex(11),
+    manifestHash: hex(12),
+    metrics: { trainAccuracy: 0.9 },
+  }, // 6
+  { type: 'FORGET_REQUESTED', version: 1, requestId: 'r1', datasetId: 'd1', commitments: [hex(21), hex(22)], reason: 'erasure' }, // 7
+  {
+    type: 'ANCHORED',
+    version: 1,
+    chainId: '31337',
+    contract: `0x${'ab'.repeat(20)}`,
+    txHash: `0x${hex(5)}`,
+    blockNumber: 3,
+    treeSize: 8,
+    rootHash: hex(6),
+  }, // 8
+  batch(2, 1, 1), // 9
+  {
+    type: 'MODEL_PUBLISHED',
+    version: 1,
+    modelId: 'm1',
+    modelVersion: 2,
+    onnxSha256: hex(13),
+    manifestHash: hex(14),
+    metrics: { trainAccuracy: 0.88 },
+  }, // 10
+  {
+    type: 'UNLEARN_COMPLETED',
+    version: 1,
+    modelId: 'm1',
+    requestIds: ['r1'],
+    affected: [{ shard: 1, fromSlice: 1 }],
+    oldOnnxSha256: hex(11),
+    newOnnxSha256: hex(13),
+    modelVersion: 2,
+    evidence: {
+      forgottenCount: 2,
+      before: evaluation(0.9, 1, 0.85, 0.7),
+      after: evaluation(0.88, 0.5, 0.84, 0.5),
+      reference: evaluation(0.88, 0.5, 0.84, 0.51),
+    },
+  }, // 11
+  { type: 'FORGET_REQUESTED', version: 1, requestId: 'r2', datasetId: 'd1', commitments: [hex(23)], reason: 'erasure' }, // 12
+];
+
+describe('the portal derives what it shows from the entries alone', () => {
+  it('builds the timeline, inferring a model’s dataset from the forget requests it served, and filters it', () => {
+    const timeline = buildTimeline(log(EVENTS));
+    expect(timeline).toHaveLength(EVENTS.length);
+    expect(timeline[2]).toMatchObject({ type: 'BATCH_LEARNED', kind: 'learn', modelId: 'm1', datasetId: 'd1' });
+    expect(filterTimeline(timeline, { type: 'forget' }).map((i) => i.index)).toEqual([7, 11, 12]);
+    expect(filterTimeline(timeline, { type: 'MODEL_PUBLISHED', modelId: 'm1' }).map((i) => i.index)).toEqual([6, 10]);
+    expect(filterTimeline(timeline, { datasetId: 'd2' })).toEqual([]);
+    const invalid = buildTimeline([{ index: 0, leafHash: hex(0), event: null, problem: 'entry 0: the event is not JSON' }]);
+    expect(invalid[0]).toMatchObject({ type: 'INVALID', summary: 'entry 0: the event is not JSON' });
+  });
+
+  it('gives each version its batches (the latest per shard and slice) and the forget requests it reflects', () => {
+    const [v1, v2] = buildModelVersions(log(EVENTS));
+    expect(v1.batches.map((b) => [b.shard, b.slice, b.index])).toEqual([
+      [0, 0, 2],
+      [0, 1, 3],
+      [1, 0, 4],
+      [1, 1, 5],
+    ]);
+    expect(v1.forgetRequests).toEqual([]);
+    expect(v1.unlearn).toBeNull();
+    expect(v2.batches.map((b) => b.index)).toEqual([2, 3, 4, 9]);
+    expect(v2.forgetRequests).toEqual([{ requestId: 'r1', index: 7, commitments: 2, unlearnIndex: 11, unlearnVersion: 2 }]);
+    expect(v2.unlearn).toMatchObject({ index: 11, affected: [{ shard: 1, fromSlice: 1 }] });
+    expect(v2.problems).toEqual([]);
+  });
+
+  it('names what does not add up: a version without its UNLEARN_COMPLETED, a request nobody made', () => {
+    const broken = EVENTS.filter((_, i) => i !== 7 && i !== 11);
+    const withOrphan = [...EVENTS.slice(0, 7), ...EVENTS.slice(8)];
+    expect(buildModelVersions(log(broken))[1].problems).toEqual(['no UNLEARN_COMPLETED entry leads to version 2']);
+    expect(buildModelVersions(log(withOrphan))[1].problems).toEqual([
+      expect.stringMatching(/serves forget request r1, which no FORGET_REQUESTED entry names/),
+    ]);
+  });
+
+  it('turns evidence into before, after and reference series over the four measures', () => {
+    expect(evidenceSeries((EVENTS[11] as Extract<LedgerEvent, { type: 'UNLEARN_COMPLETED' }>).evidence)).toEqual([
+      { name: 'before', values: [0.9, 1, 0.85, 0.7] },
+      { name: 'after', values: [0.88, 0.5, 0.84, 0.5] },
+      { name: 'reference', values: [0.88, 0.5, 0.84, 0.51] },
+    ]);
+    expect(evidenceSeries({ before: { retainAccuracy: 1, forgetAccuracy: 1 }, after: { retainAccuracy: 1, forgetAccuracy: 0 } })).toEqual([
+      { name: 'before', values: [1, 1, null, null] },
+      { name: 'after', values: [1, 0, null, null] },
+    ]);
+    expect(evidenceSeries({ forgottenCount: 1 })).toBeNull();
+  });
+
+  it('times each forget request by the chain: first anchor covering the request, first covering its unlearning; flags the slow and the pending', () => {
+    const checkpoints = [
+      { number: 0, treeSize: 8, timestamp: 1000 },
+      { number: 1, treeSize: 12, timestamp: 1000 + 40 * DAY },
+    ];
+    expect(firstCovering(checkpoints, 7)).toBe(checkpoints[0]);
+    expect(firstCovering(checkpoints, 8)).toBe(checkpoints[1]);
+    expect(firstCovering(checkpoints, 12)).toBeNull();
+    const [r1, r2] = computeForgetTimings(log(EVENTS), checkpoints, 30 * DAY, 1000 + 41 * DAY);
+    expect(r1).toMatchObject({
+      requestId: 'r1',
+      requestIndex: 7,
+      state: 'anchored',
+      seconds: 40 * DAY,
+      late: true,
+      unlearned: [{ index: 11, modelId: 'm1', modelVersion: 2 }],
+    });
+    expect(r2).toMatchObject({ requestId: 'r2', state: 'request not anchored yet', seconds: null, late: false });
+    expect(computeForgetTimings(log(EVENTS), checkpoints, 45 * DAY, 0)[0].late).toBe(false);
+    // Pending for longer than the deadline is late too.
+    const pending = computeForgetTimings(log(EVENTS.slice(0, 9)), checkpoints.slice(0, 1), 30 * DAY, 1000 + 31 * DAY);
+    expect(pending[0]).toMatchObject({ state: 'not unlearned yet', seconds: 31 * DAY, late: true });
+
+    const bins = timingHistogram([r1, r2], 30 * DAY, 10);
+    expect(bins.reduce((n, b) => n + b.late + b.onTime, 0)).toBe(1);
+    expect(bins.findIndex((b) => b.late === 1)).toBe(9);
+  });
+});

@@ -1,0 +1,357 @@
+// What the portal shows, derived from the log's entries alone (no other service data): the timeline, each
+// model version's lineage and evidence, and the forget requests' timing from the chain's block timestamps.
+// Pure functions, so that what is shown is computed from exactly the entries that were verified.
+import type {
+  BatchLearned,
+  ForgetRequested,
+  JsonValue,
+  LedgerEvent,
+  LedgerEventType,
+  ModelPublished,
+  UnlearnCompleted,
+} from '../../../libs/ledger/src/events';
+
+/** An entry as the portal holds it: re-hashed, parsed when valid. */
+export interface LogEntry {
+  index: number;
+  /** Recomputed from the event JSON. */
+  leafHash: string;
+  /** Null when the JSON is not a valid event. */
+  event: LedgerEvent | null;
+  /** What is wrong with the entry, if anything (BAD_ENTRY message). */
+  problem?: string;
+}
+
+export type EventKind = 'learn' | 'forget' | 'anchor';
+
+export const EVENT_KINDS: Record<LedgerEventType, EventKind> = {
+  DATASET_REGISTERED: 'learn',
+  SAMPLES_COMMITTED: 'learn',
+  BATCH_LEARNED: 'learn',
+  CHECKPOINT_SAVED: 'learn',
+  MODEL_PUBLISHED: 'learn',
+  FORGET_REQUESTED: 'forget',
+  UNLEARN_COMPLETED: 'forget',
+  ANCHORED: 'anchor',
+};
+
+export interface TimelineItem {
+  index: number;
+  type: LedgerEventType | 'INVALID';
+  kind: EventKind | 'invalid';
+  modelId: string | null;
+  /** The event's dataset, or for model events the dataset inferred from the forget requests the model served. */
+  datasetId: string | null;
+  summary: string;
+}
+
+export interface TimelineFilter {
+  modelId?: string;
+  datasetId?: string;
+  type?: string;
+}
+
+/** Which dataset each model learned, as far as the log tells: the dataset of the forget requests it served. */
+export function inferModelDatasets(entries: LogEntry[]): Map<string, string> {
+  const requestDataset = new Map<string, string>();
+  const modelDataset = new Map<string, string>();
+  for (const { event } of entries) {
+    if (event?.type === 'FORGET_REQUESTED') requestDataset.set(event.requestId, event.datasetId);
+    if (event?.type === 'UNLEARN_COMPLETED') {
+      for (const id of event.requestIds) {
+        const dataset = requestDataset.get(id);
+        if (dataset && !modelDataset.has(event.modelId)) modelDataset.set(event.modelId, dataset);
+      }
+    }
+  }
+  return modelDataset;
+}
+
+export function buildTimeline(entries: LogEntry[]): TimelineItem[] {
+  const modelDatasets = inferModelDatasets(entries);
+  return entries.map(({ index, event, problem }) => {
+    if (!event) return { index, type: 'INVALID', kind: 'invalid', modelId: null, datasetId: null, summary: problem ?? 'not a valid event' };
+    const modelId = 'modelId' in event ? event.modelId : null;
+    const datasetId = 'datasetId' in event ? event.datasetId : modelId ? modelDatasets.get(modelId) ?? null : null;
+    return { index, type: event.type, kind: EVENT_KINDS[event.type], modelId, datasetId, summary: summarize(event) };
+  });
+}
+
+export function filterTimeline(items: TimelineItem[], filter: TimelineFilter): TimelineItem[] {
+  return items.filter(
+    (item) =>
+      (!filter.modelId || item.modelId === filter.modelId) &&
+      (!filter.datasetId || item.datasetId === filter.datasetId) &&
+      (!filter.type || item.type === filter.type || item.kind === filter.type),
+  );
+}
+
+function summarize(event: LedgerEvent): string {
+  switch (event.type) {
+    case 'DATASET_REGISTERED':
+      return `dataset "${event.name}" registered: ${event.features} features, ${event.classes} classes`;
+    case 'SAMPLES_COMMITTED':
+      return `${event.count} sample commitments`;
+    case 'BATCH_LEARNED':
+      return `model version ${event.modelVersion} learned shard ${event.shard}, slice ${event.slice}: ${event.count} samples`;
+    case 'CHECKPOINT_SAVED':
+      return `checkpoint of shard ${event.shard}, slice ${event.slice}`;
+    case 'MODEL_PUBLISHED':
+      return `version ${event.modelVersion} published`;
+    case 'FORGET_REQUESTED':
+      return `forget request ${event.requestId}: ${event.commitments.length} commitment(s), reason "${event.reason}"`;
+    case 'UNLEARN_COMPLETED':
+      return `version ${event.modelVersion} forgets request(s) ${event.requestIds.join(', ')}`;
+    case 'ANCHORED':
+      return `first ${event.treeSize} entries anchored in block ${event.blockNumber} (chain ${event.chainId})`;
+  }
+}
+
+/** A batch a model version reflects: per (shard, slice), the latest BATCH_LEARNED at or before the version. */
+export interface LineageBatch {
+  index: number;
+  modelVersion: number;
+  shard: number;
+  slice: number;
+  count: number;
+  batchRoot: string;
+}
+
+export interface LineageForgetRequest {
+  requestId: string;
+  /** The FORGET_REQUESTED entry, null when the log has none (a finding). */
+  index: number | null;
+  commitments: number;
+  unlearnIndex: number;
+  unlearnVersion: number;
+}
+
+export interface ModelVersionView {
+  modelId: string;
+  modelVersion: number;
+  /** The MODEL_PUBLISHED entry. */
+  index: number;
+  onnxSha256: string;
+  manifestHash: string;
+  metrics: { [key: string]: JsonValue };
+  datasetId: string | null;
+  batches: LineageBatch[];
+  /** Every forget request the version reflects (this and earlier unlearning steps). */
+  forgetRequests: LineageForgetRequest[];
+  /** The UNLEARN_COMPLETED entry that produced this version (versions after the first). */
+  unlearn: {
+    index: number;
+    requestIds: string[];
+    evidence: { [key: string]: JsonValue };
+    affected: { shard: number; fromSlice: number }[];
+  } | null;
+  /** What does not add up in the log for this version. */
+  problems: string[];
+}
+
+interface At<E> {
+  index: number;
+  event: E;
+}
+
+/** Each published model version with its lineage and evidence, in log order. */
+export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
+  const published: At<ModelPublished>[] = [];
+  const batches: At<BatchLearned>[] = [];
+  const unlearned: At<UnlearnCompleted>[] = [];
+  const requests = new Map<string, At<ForgetRequested>>();
+  for (const { index, event } of entries) {
+    if (event?.type === 'MODEL_PUBLISHED') published.push({ index, event });
+    else if (event?.type === 'BATCH_LEARNED') batches.push({ index, event });
+    else if (event?.type === 'UNLEARN_COMPLETED') unlearned.push({ index, event });
+    else if (event?.type === 'FORGET_REQUESTED' && !requests.has(event.requestId)) requests.set(event.requestId, { index, event });
+  }
+  const datasets = inferModelDatasets(entries);
+  return published.map(({ index, event }) => {
+    const { modelId, modelVersion } = event;
+    const problems: string[] = [];
+    const latest = new Map<string, At<BatchLearned>>();
+    for (const b of batches) {
+      if (b.event.modelId !== modelId || b.event.modelVersion > modelVersion || b.index > index) continue;
+      latest.set(`${b.event.shard}/${b.event.slice}`, b);
+    }
+    const lineage = [...latest.values()]
+      .map(({ index: i, event: b }) => ({
+        index: i,
+        modelVersion: b.modelVersion,
+        shard: b.shard,
+        slice: b.slice,
+        count: b.count,
+        batchRoot: b.batchRoot,
+      }))
+      .sort((a, b) => a.shard - b.shard || a.slice - b.slice);
+    if (lineage.length === 0) problems.push(`no BATCH_LEARNED entry of model ${modelId} up to version ${modelVersion}`);
+    const steps = unlearned.filter((u) => u.event.modelId === modelId && u.event.modelVersion <= modelVersion);
+    const step = steps.find((u) => u.event.modelVersion === modelVersion) ?? null;
+    if (modelVersion > 1 && !step) problems.push(`no UNLEARN_COMPLETED entry leads to version ${modelVersion}`);
+    if (step && step.event.newOnnxSha256 !== event.onnxSha256) {
+      problems.push(
+        `entry ${step.index} (UNLEARN_COMPLETED) leads to ${step.event.newOnnxSha256}, but version ${modelVersion} is ${event.onnxSha256}`,
+      );
+    }
+    const forgetRequests: LineageForgetRequest[] = [];
+    for (const u of steps) {
+      for (const requestId of u.event.requestIds) {
+        const requested = requests.get(requestId);
+        if (!requested) problems.push(`entry ${u.index} serves forget request ${requestId}, which no FORGET_REQUESTED entry names`);
+        forgetRequests.push({
+          requestId,
+          index: requested?.index ?? null,
+          commitments: requested?.event.commitments.length ?? 0,
+          unlearnIndex: u.index,
+          unlearnVersion: u.event.modelVersion,
+        });
+      }
+    }
+    return {
+      modelId,
+      modelVersion,
+      index,
+      onnxSha256: event.onnxSha256,
+      manifestHash: event.manifestHash,
+      metrics: event.metrics,
+      datasetId: datasets.get(modelId) ?? null,
+      batches: lineage,
+      forgetRequests,
+      unlearn: step
+        ? { index: step.index, requestIds: step.event.requestIds, evidence: step.event.evidence, affected: step.event.affected ?? [] }
+        : null,
+      problems,
+    };
+  });
+}
+
+/** The evidence measures, in the order charts show them. */
+export const EVIDENCE_MEASURES = [
+  { key: 'retainAccuracy', label: 'retain accuracy' },
+  { key: 'forgetAccuracy', label: 'forget accuracy' },
+  { key: 'testAccuracy', label: 'test accuracy' },
+  { key: 'membershipAuc', label: 'membership-inference AUC' },
+] as const;
+
+export interface EvidenceSeries {
+  /** before, after, and the retrained reference when the evidence has one. */
+  name: 'before' | 'after' | 'reference';
+  values: (number | null)[];
+}
+
+/** UNLEARN_COMPLETED.evidence as chart series over EVIDENCE_MEASURES; null when it has no before/after. */
+export function evidenceSeries(evidence: { [key: string]: JsonValue }): EvidenceSeries[] | null {
+  const series: EvidenceSeries[] = [];
+  for (const name of ['before', 'after', 'reference'] as const) {
+    const part = evidence[name];
+    if (typeof part !== 'object' || part === null || Array.isArray(part)) continue;
+    series.push({ name, values: EVIDENCE_MEASURES.map(({ key }) => (typeof part[key] === 'number' ? (part[key] as number) : null)) });
+  }
+  return series.some((s) => s.name === 'before') && series.some((s) => s.name === 'after') ? series : null;
+}
+
+/** An on-chain checkpoint: its size and the timestamp of the block that anchored it. */
+export interface ChainCheckpoint {
+  number: number;
+  treeSize: number;
+  timestamp: number;
+}
+
+export type ForgetState = 'anchored' | 'unlearned, not anchored yet' | 'not unlearned yet' | 'request not anchored yet';
+
+export interface ForgetTiming {
+  requestId: string;
+  datasetId: string;
+  requestIndex: number;
+  commitments: number;
+  /** UNLEARN_COMPLETED entries that list the request (one per model), and the versions they published. */
+  unlearned: { index: number; modelId: string; modelVersion: number }[];
+  /** First on-chain checkpoint covering the FORGET_REQUESTED entry. */
+  requestAnchor: ChainCheckpoint | null;
+  /** First on-chain checkpoint covering the last UNLEARN_COMPLETED that lists the request. */
+  unlearnAnchor: ChainCheckpoint | null;
+  state: ForgetState;
+  /** unlearnAnchor.timestamp - requestAnchor.timestamp when both exist; else, once the request is anchored, the time elapsed so far. */
+  seconds: number | null;
+  /** Slower than the deadline (or pending for longer than it). */
+  late: boolean;
+}
+
+/** The first checkpoint whose tree contains entry `index` (checkpoints in order, sizes growing). */
+export function firstCovering(checkpoints: ChainCheckpoint[], index: number): ChainCheckpoint | null {
+  let lo = 0;
+  let hi = checkpoints.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (checkpoints[mid].treeSize > index) hi = mid;
+    else lo = mid + 1;
+  }
+  return checkpoints[lo] ?? null;
+}
+
+/**
+ * Request -> unlearned version -> anchored, per forget request, timed by the chain: the block timestamp of
+ * the first checkpoint covering the FORGET_REQUESTED entry and of the first covering the (last)
+ * UNLEARN_COMPLETED listing it. `nowSeconds` times requests still pending.
+ */
+export function computeForgetTimings(
+  entries: LogEntry[],
+  checkpoints: ChainCheckpoint[],
+  deadlineSeconds: number,
+  nowSeconds: number,
+): ForgetTiming[] {
+  const timings = new Map<string, ForgetTiming>();
+  for (const { index, event } of entries) {
+    if (event?.type === 'FORGET_REQUESTED' && !timings.has(event.requestId)) {
+      timings.set(event.requestId, {
+        requestId: event.requestId,
+        datasetId: event.datasetId,
+        requestIndex: index,
+        commitments: event.commitments.length,
+        unlearned: [],
+        requestAnchor: firstCovering(checkpoints, index),
+        unlearnAnchor: null,
+        state: 'not unlearned yet',
+        seconds: null,
+        late: false,
+      });
+    } else if (event?.type === 'UNLEARN_COMPLETED') {
+      for (const id of event.requestIds)
+        timings.get(id)?.unlearned.push({ index, modelId: event.modelId, modelVersion: event.modelVersion });
+    }
+  }
+  for (const t of timings.values()) {
+    const last = t.unlearned.at(-1);
+    if (last) t.unlearnAnchor = firstCovering(checkpoints, last.index);
+    if (!t.requestAnchor) t.state = 'request not anchored yet';
+    else if (!last) t.state = 'not unlearned yet';
+    else if (!t.unlearnAnchor) t.state = 'unlearned, not anchored yet';
+    else t.state = 'anchored';
+    if (t.requestAnchor && t.unlearnAnchor) t.seconds = Math.max(0, t.unlearnAnchor.timestamp - t.requestAnchor.timestamp);
+    else if (t.requestAnchor) t.seconds = Math.max(0, nowSeconds - t.requestAnchor.timestamp);
+    t.late = t.seconds !== null && t.seconds > deadlineSeconds;
+  }
+  return [...timings.values()];
+}
+
+export interface HistogramBin {
+  from: number;
+  to: number;
+  onTime: number;
+  late: number;
+}
+
+/** Durations (s) of the requests served and anchored, in `bins` equal bins from 0 to past the deadline and the slowest. */
+export function timingHistogram(timings: ForgetTiming[], deadlineSeconds: number, bins = 12): HistogramBin[] {
+  const done = timings.filter((t) => t.state === 'anchored' && t.seconds !== null);
+  const max = Math.max(deadlineSeconds, ...done.map((t) => t.seconds!), 1) * 1.05;
+  const width = max / bins;
+  const out: HistogramBin[] = Array.from({ length: bins }, (_, i) => ({ from: i * width, to: (i + 1) * width, onTime: 0, late: 0 }));
+  for (const t of done) {
+    const bin = out[Math.min(bins - 1, Math.floor(t.seconds! / width))];
+    if (t.late) bin.late++;
+    else bin.onTime++;
+  }
+  return out;
+}

@@ -1,0 +1,151 @@
+// Per model version: its lineage (batches, forget requests reflected) and the evidence of forgetting, as charts.
+import { groupedBarChart } from '../charts';
+import { formatNumber, h, short } from '../dom';
+import { EVIDENCE_MEASURES, buildModelVersions, evidenceSeries, type ModelVersionView } from '../derive';
+import type { PortalApp } from './app';
+
+export function renderModels(app: PortalApp): HTMLElement {
+  const { snapshot } = app.state;
+  const section = h('section', {}, h('h2', {}, 'Models'));
+  if (!snapshot) return section;
+  const versions = buildModelVersions(snapshot.entries);
+  if (versions.length === 0) section.append(h('p', { class: 'muted' }, 'No model is published in the log.'));
+  const byModel = new Map<string, ModelVersionView[]>();
+  for (const v of versions) byModel.set(v.modelId, [...(byModel.get(v.modelId) ?? []), v]);
+  for (const [modelId, list] of byModel) {
+    section.append(
+      h(
+        'article',
+        { class: 'model', 'data-model': modelId },
+        h('h3', {}, `Model ${modelId}`, list[0].datasetId ? h('span', { class: 'muted' }, ` · dataset ${list[0].datasetId}`) : null),
+        list.map((v) => renderVersion(v)),
+      ),
+    );
+  }
+  return section;
+}
+
+function renderVersion(v: ModelVersionView): HTMLElement {
+  const metrics = Object.entries(v.metrics).filter(([, value]) => typeof value === 'number');
+  const accuracies = metrics.filter(([key, value]) => /(accuracy|auc)$/i.test(key) && (value as number) <= 1);
+  const series = v.unlearn ? evidenceSeries(v.unlearn.evidence) : null;
+  const evidence = v.unlearn?.evidence ?? {};
+  return h(
+    'div',
+    { class: 'version', 'data-version': v.modelVersion },
+    h(
+      'h4',
+      {},
+      `Version ${v.modelVersion}`,
+      h('span', { class: 'muted' }, ` · MODEL_PUBLISHED entry #${v.index} · ONNX `),
+      short(v.onnxSha256, 16),
+    ),
+    v.problems.length
+      ? h(
+          'ul',
+          { class: 'problems' },
+          v.problems.map((p) => h('li', { class: 'error' }, p)),
+        )
+      : null,
+    h(
+      'div',
+      { class: 'columns' },
+      h(
+        'div',
+        {},
+        h('h5', {}, 'Lineage: batches learned'),
+        h(
+          'table',
+          { class: 'lineage', 'data-testid': 'lineage-batches' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['shard', 'slice', 'samples', 'trained in version', 'entry', 'batch root'].map((t) => h('th', {}, t)),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            v.batches.map((b) =>
+              h(
+                'tr',
+                {},
+                h('td', {}, b.shard),
+                h('td', {}, b.slice),
+                h('td', {}, b.count),
+                h('td', {}, b.modelVersion),
+                h('td', {}, `#${b.index}`),
+                h('td', {}, short(b.batchRoot)),
+              ),
+            ),
+          ),
+        ),
+        h('h5', {}, 'Forget requests it reflects'),
+        v.forgetRequests.length === 0
+          ? h('p', { class: 'muted' }, 'none')
+          : h(
+              'ul',
+              { 'data-testid': 'lineage-requests' },
+              v.forgetRequests.map((r) =>
+                h(
+                  'li',
+                  { 'data-request': r.requestId },
+                  `${r.requestId}: ${r.commitments} commitment(s), requested in entry ${
+                    r.index === null ? '(missing)' : `#${r.index}`
+                  }, unlearned in entry #${r.unlearnIndex} (version ${r.unlearnVersion})`,
+                ),
+              ),
+            ),
+      ),
+      h(
+        'div',
+        {},
+        h('h5', {}, 'Published metrics'),
+        accuracies.length
+          ? groupedBarChart({
+              title: `version ${v.modelVersion} metrics`,
+              categories: accuracies.map(([k]) => k),
+              series: [{ name: 'value', values: accuracies.map(([, value]) => value as number) }],
+            })
+          : null,
+        h('p', { class: 'muted' }, metrics.map(([k, value]) => `${k} ${formatNumber(value)}`).join(' · ')),
+      ),
+    ),
+    v.unlearn
+      ? h(
+          'div',
+          { class: 'evidence', 'data-testid': 'evidence' },
+          h(
+            'h5',
+            {},
+            `Evidence of forgetting (UNLEARN_COMPLETED entry #${v.unlearn.index}): ${formatNumber(
+              evidence.forgottenCount,
+            )} forgotten, ${formatNumber(evidence.retainCount)} retained`,
+          ),
+          series
+            ? groupedBarChart({
+                title: `version ${v.modelVersion}: before and after forgetting`,
+                categories: EVIDENCE_MEASURES.map((m) => m.label),
+                series,
+              })
+            : h('p', { class: 'muted' }, 'The entry carries no before/after evaluation.'),
+          series && !series.some((s) => s.name === 'reference')
+            ? h('p', { class: 'muted' }, 'No retrained reference in this evidence.')
+            : null,
+          typeof evidence.membershipAttack === 'string'
+            ? h('p', { class: 'muted' }, `Membership inference: ${evidence.membershipAttack}`)
+            : null,
+          v.unlearn.affected.length
+            ? h(
+                'p',
+                { class: 'muted' },
+                `Retrained: ${v.unlearn.affected.map((a) => `shard ${a.shard} from slice ${a.fromSlice}`).join(', ')}`,
+              )
+            : null,
+        )
+      : null,
+  );
+}

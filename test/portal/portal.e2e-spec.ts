@@ -1,0 +1,439 @@
+/**
+ * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { INestApplication, Logger } from '@nestjs/common';
+import { Client } from 'pg';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import request from 'supertest';
+import { HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
+import { canonicalizeEvent, hashEvent } from '@lethe/ledger';
+import { toHex } from '@lethe/merkle';
+import { loadIris } from '@lethe/unlearning';
+import { AnchoringLoop } from '../../apps/api/src/anchoring/anchoring-loop';
+import { remoteChainConnector } from '../../apps/api/src/anchoring/chain-connection';
+import { createApp } from '../../apps/api/src/app';
+import { loadConfig } from '../../apps/api/src/config/config';
+import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
+import { JobForgetRequestQueue } from '../../apps/api/src/unlearning/unlearning.queue';
+import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
+import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+import { startForwardingProxy } from './support/forwarding-proxy';
+import { GatedForgetRequestQueue } from './support/gated-forget-queue';
+import { CHROMIUM_ARGS, buildPortal, chromiumPath } from './support/portal-build';
+
+const CHROMIUM = chromiumPath();
+if (!CHROMIUM) {
+  console.warn(
+    `test/portal: browser tests skipped: no Chromium at ${
+      process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+    } (apt-get install chromium, or set CHROMIUM_PATH)`,
+  );
+}
+const describeWithChromium = CHROMIUM ? describe : describe.skip;
+
+const DAY = 86_400;
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+const CHECKS = ['service', 'chain', 'entries', 'root', 'anchored-roots', 'consistency', 'anchor-transactions', 'models', 'displayed'];
+
+interface Entry {
+  index: number;
+  leafHash: string;
+  event: string;
+}
+
+/**
+ * An iris model trained and unlearned twice through the service, anchored on a Hardhat chain: alice's
+ * request is anchored, the chain's clock moved 40 days, and only then unlearned (late under the 30-day
+ * default); bob's is unlearned at once. The portal, built fresh, runs every check in Chromium.
+ */
+describeWithChromium('the regulator portal in Chromium', () => {
+  let chain: ChainFixture;
+  let h: JobHarness;
+  let portalDir: string;
+  let service: INestApplication;
+  let portalUrl: string;
+  let browser: Browser;
+  let datasetId: string;
+  let modelId: string;
+  let aliceRequest: { id: string; ledgerIndex: number };
+  let bobRequest: { id: string; ledgerIndex: number };
+  let committedIndex: number;
+  let entries: Entry[];
+  const commitments = new Map<string, string>();
+  const samples = loadIris().filter((_, i) => i % 3 === 0);
+  const alice = new Set([samples[4].externalId, samples[30].externalId]);
+  const bob = samples[10].externalId;
+  const pages: Page[] = [];
+
+  const http = () => request(h.app.getHttpServer());
+  const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
+
+  async function anchorEverything(): Promise<void> {
+    const key = HARDHAT_DEV_PRIVATE_KEYS[1];
+    const config = loadConfig({ RPC_URL: chain.node.rpcUrl, CONTRACT_ADDRESS: chain.client.address, ANCHORER_PRIVATE_KEY: key });
+    const loop = new AnchoringLoop(h.dataSource, h.ledger, remoteChainConnector(config.chain, { ANCHORER_PRIVATE_KEY: key }), {
+      everyEntries: 1,
+      everySeconds: 3600,
+      confirmations: 1,
+      replaceAfterSeconds: 3600,
+      pollMs: 50,
+    });
+    try {
+      await loop.tick(); // sends the anchor
+      await loop.tick(); // confirms it, appends ANCHORED
+    } finally {
+      await loop.stop();
+    }
+  }
+
+  async function waitForRequest(id: string): Promise<void> {
+    const done = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${id}`))).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+    );
+    expect(done.state).toBe('completed');
+  }
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    const built = buildPortal();
+    built.catch(() => undefined);
+    chain = await startChainFixture();
+    const gate = new GatedForgetRequestQueue();
+    h = await startJobHarness('portal', { forgetRequestQueue: gate });
+
+    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
+    const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
+      .send(samples.map((s) => ({ ...s, subjectId: alice.has(s.externalId) ? 'alice' : `subject-${s.externalId}` })))
+      .expect(200);
+    for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
+    committedIndex = upload.body.ledgerIndices[0];
+    const created = await asMl(http().post('/v1/models'))
+      .send({
+        datasetId,
+        method: 'sisa',
+        shards: 2,
+        slices: 2,
+        architecture: { type: 'logreg' },
+        epochs: 2,
+        batchSize: 8,
+        learningRate: 0.1,
+        seed: 'portal',
+      })
+      .expect(202);
+    modelId = created.body.modelId;
+    const job = await waitFor(
+      async () => (await asMl(http().get(`/v1/jobs/${created.body.jobId}`))).body,
+      (j) => j.state === 'completed' || j.state === 'failed',
+    );
+    if (job.state !== 'completed') throw new Error(`training failed: ${JSON.stringify(job)}`);
+
+    // Alice's request is logged and anchored; 40 days pass on the chain before it is unlearned.
+    aliceRequest = (await asMl(http().post('/v1/forget-requests')).send({ datasetId, subjectId: 'alice', reason: 'erasure' }).expect(202))
+      .body;
+    await anchorEverything();
+    await chain.provider.send('evm_increaseTime', [40 * DAY]);
+    await gate.release(new JobForgetRequestQueue(new PgBossJobQueue(h.boss)));
+    await waitForRequest(aliceRequest.id);
+    bobRequest = (
+      await asMl(http().post('/v1/forget-requests'))
+        .send({ datasetId, externalIds: [bob], reason: 'erasure' })
+        .expect(202)
+    ).body;
+    await waitForRequest(bobRequest.id);
+    await anchorEverything();
+
+    // The service the browser talks to: the same database, the portal just built, the fixture's chain suggested.
+    portalDir = await built;
+    service = await createApp({
+      config: loadConfig({
+        DATABASE_URL: h.db.url,
+        ANCHORING: 'off',
+        DATA_DIR: h.dataDir,
+        PORTAL_DIR: portalDir,
+        PORTAL_RPC_URL: chain.node.rpcUrl,
+      }),
+      dataSource: h.dataSource,
+      ledger: h.ledger,
+    });
+    await service.listen(0, '127.0.0.1');
+    portalUrl = `http://127.0.0.1:${(service.getHttpServer().address() as AddressInfo).port}`;
+    const { treeSize } = (await request(portalUrl).get('/v1/ledger/checkpoint').expect(200)).body;
+    entries = ((await request(portalUrl).get(`/v1/ledger/entries?start=0&limit=${treeSize}`).expect(200)).body as Entry[]).sort(
+      (a, b) => a.index - b.index,
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM!, args: CHROMIUM_ARGS });
+  }, 300_000);
+
+  afterEach(async () => {
+    while (pages.length) await pages.pop()!.close();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await service?.close();
+    await h?.close();
+    await chain?.stop();
+    if (portalDir) rmSync(portalDir, { recursive: true, force: true });
+  });
+
+  async function open(url: string, ready = '[data-testid=timeline] li'): Promise<{ page: Page; requested: string[]; errors: string[] }> {
+    const page = await browser.newPage();
+    pages.push(page);
+    const requested: string[] = [];
+    const errors: string[] = [];
+    page.on('request', (r) => requested.push(r.url()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await page.goto(url);
+    try {
+      await page.waitForSelector('body[data-loaded=true]', { timeout: 30_000 });
+      await page.waitForSelector(ready, { timeout: 5_000 });
+    } catch (err) {
+      const shown = await page.evaluate(() => document.body.innerText.slice(0, 2000));
+      throw new Error(`the portal did not show the log: ${(err as Error).message}\npage: ${shown}\nerrors: ${errors.join('\n')}`);
+    }
+    return { page, requested, errors };
+  }
+
+  /** PORTAL_SCREENSHOT_DIR=/some/dir saves full-page screenshots for a person to look at. */
+  async function screenshot(page: Page, name: string): Promise<void> {
+    const dir = process.env.PORTAL_SCREENSHOT_DIR;
+    if (dir) await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+  }
+
+  async function runVerify(page: Page): Promise<void> {
+    await page.click('nav a[data-page=verify]');
+    await page.click('[data-testid=verify]');
+    await page.waitForSelector('[data-testid=verify-result]', { timeout: 60_000 });
+  }
+
+  const statuses = (page: Page) =>
+    page.$$eval('li[data-check]', (items) =>
+      Object.fromEntries(items.map((li) => [li.getAttribute('data-check'), li.getAttribute('data-status')])),
+    );
+  const failuresOf = (page: Page, check: string) =>
+    page.$$eval(`li[data-check="${check}"] li.failure`, (items) =>
+      items.map((li) => ({
+        code: li.getAttribute('data-code'),
+        index: li.getAttribute('data-index'),
+        anchor: li.getAttribute('data-anchor'),
+        text: li.textContent ?? '',
+      })),
+    );
+  const typeOf = (e: Entry) => (JSON.parse(e.event) as { type: string }).type;
+
+  it('on an honest server: the timeline, anchors, lineage, evidence and timing, and every check passes in the browser', async () => {
+    const { page, requested, errors } = await open(`${portalUrl}/portal/`);
+    expect(await page.$$eval('[data-testid=timeline] li', (li) => li.length)).toBe(entries.length);
+    expect(await page.inputValue('[data-testid=rpc-url]')).toBe(chain.node.rpcUrl);
+
+    // Filters: forget events only, then one model's events only.
+    await page.selectOption('[data-testid=filter-type]', 'forget');
+    const forgetTypes = await page.$$eval('[data-testid=timeline] li', (li) => li.map((l) => l.getAttribute('data-type')));
+    expect(forgetTypes).toEqual(entries.map(typeOf).filter((t) => t === 'FORGET_REQUESTED' || t === 'UNLEARN_COMPLETED'));
+    expect(forgetTypes.filter((t) => t === 'FORGET_REQUESTED')).toHaveLength(2);
+    await page.selectOption('[data-testid=filter-type]', '');
+    await page.selectOption('[data-testid=filter-modelId]', modelId);
+    const modelEntries = entries
+      .filter((e) => (JSON.parse(e.event) as { modelId?: string }).modelId === modelId)
+      .map((e) => String(e.index));
+    expect(await page.$$eval('[data-testid=timeline] li', (li) => li.map((l) => l.getAttribute('data-index')))).toEqual(modelEntries);
+    await page.selectOption('[data-testid=filter-modelId]', '');
+    await page.selectOption('[data-testid=filter-datasetId]', datasetId);
+    expect(await page.$$eval('[data-testid=timeline] li', (li) => li.every((l) => l.textContent!.includes(`dataset`)))).toBe(true);
+
+    // Anchors: both, each matching the chain (root and transaction), with block and confirmations.
+    await page.click('nav a[data-page=anchors]');
+    const anchorRows = await page.$$eval('[data-testid=anchors] tbody tr', (rows) =>
+      rows.map((r) => ({ cls: r.className, verdict: r.querySelector('.verdict')!.textContent })),
+    );
+    expect(anchorRows).toEqual([
+      { cls: 'good', verdict: 'root and transaction match' },
+      { cls: 'good', verdict: 'root and transaction match' },
+    ]);
+
+    // Models: versions 1..3, lineage with alice's and bob's requests, evidence charts before and after.
+    await page.click('nav a[data-page=models]');
+    expect(await page.$$eval(`article[data-model="${modelId}"] .version`, (v) => v.map((x) => x.getAttribute('data-version')))).toEqual([
+      '1',
+      '2',
+      '3',
+    ]);
+    const v3 = `article[data-model="${modelId}"] .version[data-version="3"]`;
+    expect(await page.$$eval(`${v3} [data-request]`, (li) => li.map((l) => l.getAttribute('data-request')))).toEqual([
+      aliceRequest.id,
+      bobRequest.id,
+    ]);
+    expect(await page.$$eval(`${v3} [data-testid=lineage-batches] tbody tr`, (rows) => rows.length)).toBe(4);
+    // The service's evidence has retain and forget accuracy before and after (no test set, so no test accuracy or AUC).
+    const evidenceBars = await page.$$eval(`${v3} [data-testid=evidence] rect[data-series]`, (r) =>
+      r.map((x) => `${x.getAttribute('data-series')}: ${x.getAttribute('data-category')}`),
+    );
+    expect(evidenceBars).toEqual(
+      expect.arrayContaining(['before: retain accuracy', 'after: retain accuracy', 'before: forget accuracy', 'after: forget accuracy']),
+    );
+    const unlearnEvidence = entries.filter((e) => typeOf(e) === 'UNLEARN_COMPLETED').map((e) => JSON.parse(e.event).evidence);
+    expect(await page.textContent(`${v3} [data-testid=evidence] h5`)).toContain(`${unlearnEvidence[1].forgottenCount} forgotten`);
+
+    const metricBars = await page.$$eval(`${v3} svg.chart rect[data-series=value]`, (r) => r.map((x) => x.getAttribute('data-category')));
+    expect(metricBars).toEqual(['trainAccuracy']);
+    await screenshot(page, 'models');
+    // Timing: alice's request took 40 days by the chain's clock (late); bob's none.
+    await page.click('nav a[data-page=timing]');
+    const lateness = () =>
+      page.$$eval('[data-testid=timing] tbody tr', (rows) =>
+        rows.map((r) => [r.getAttribute('data-request'), r.getAttribute('data-late')]),
+      );
+    expect(await lateness()).toEqual([
+      [aliceRequest.id, 'true'],
+      [bobRequest.id, 'false'],
+    ]);
+    expect(await page.textContent(`[data-testid=timing] tr[data-request="${aliceRequest.id}"]`)).toMatch(/4\d\.\d days/);
+    expect(await page.$$eval('svg.chart rect.late', (r) => r.length)).toBe(1);
+    await screenshot(page, 'timing');
+    await page.fill('[data-testid=deadline]', '45');
+    await page.dispatchEvent('[data-testid=deadline]', 'change');
+    expect(await lateness()).toEqual([
+      [aliceRequest.id, 'false'],
+      [bobRequest.id, 'false'],
+    ]);
+
+    await runVerify(page);
+    expect(await statuses(page)).toEqual(Object.fromEntries(CHECKS.map((c) => [c, 'pass'])));
+    expect(await page.getAttribute('[data-testid=verify-result]', 'data-ok')).toBe('true');
+    expect(await page.textContent('[data-testid=verify-result]')).toMatch(/^PASS/);
+    await screenshot(page, 'verify-pass');
+
+    // Nothing but the service and the chain's RPC endpoint was contacted; no script error.
+    const origins = new Set(requested.map((u) => new URL(u).origin));
+    expect([...origins].sort()).toEqual([new URL(portalUrl).origin, new URL(chain.node.rpcUrl).origin].sort());
+    expect(errors).toEqual([]);
+  });
+
+  it("verifies a data subject's commitment, and catches a pasted receipt whose proof was altered", async () => {
+    const { page } = await open(`${portalUrl}/portal/receipt`, '[data-testid=receipt-input]');
+    const commitment = commitments.get(samples[4].externalId)!;
+    await page.fill('[data-testid=receipt-input]', commitment);
+    await page.click('[data-testid=receipt-verify]');
+    await page.waitForSelector('[data-testid=receipt-result]', { timeout: 30_000 });
+    expect(await page.getAttribute('[data-testid=receipt-result]', 'data-ok')).toBe('true');
+    expect(await page.$$eval('ul.receipt li[data-verified]', (li) => li.map((l) => l.getAttribute('data-verified')))).toEqual([
+      'true',
+      'true',
+    ]);
+    expect(await page.textContent('ul.receipt')).toContain(`entry ${committedIndex} (SAMPLES_COMMITTED), position 4 of 50`);
+    expect(await page.textContent('ul.receipt')).toContain(`request ${aliceRequest.id}`);
+
+    const receipt = (await request(portalUrl).get(`/v1/receipts/${commitment}`).expect(200)).body;
+    const proof: string[] = receipt.committed.commitmentProof;
+    proof[0] = (proof[0][0] === '0' ? '1' : '0') + proof[0].slice(1);
+    await page.fill('[data-testid=receipt-input]', JSON.stringify(receipt));
+    await page.click('[data-testid=receipt-verify]');
+    await page.waitForSelector('[data-testid=receipt-result][data-ok=false]', { timeout: 30_000 });
+    const failures = await page.$$eval('[data-testid=receipt-failures] li', (li) =>
+      li.map((l) => [l.getAttribute('data-code'), l.getAttribute('data-index'), l.textContent]),
+    );
+    expect(failures).toEqual([['BAD_PROOF', String(committedIndex), expect.stringContaining('commitmentsRoot')]]);
+  });
+
+  it('runs the checks against the RPC URL and contract entered: a wrong contract or a dead endpoint FAIL, naming why', async () => {
+    const { page } = await open(`${portalUrl}/portal/verify`, '[data-testid=verify]');
+    await page.fill('[data-testid=contract]', chain.stranger.address);
+    await page.click('[data-testid=apply-settings]');
+    await page.waitForSelector('[data-testid=chain-error], [data-testid=verify]');
+    await runVerify(page);
+    expect(await page.getAttribute('[data-testid=verify-result]', 'data-ok')).toBe('false');
+    expect(await failuresOf(page, 'chain')).toEqual([
+      expect.objectContaining({
+        code: 'NOT_AUDIT_ANCHOR',
+        text: expect.stringContaining(`no contract at ${chain.stranger.address.toLowerCase()}`),
+      }),
+    ]);
+
+    const dead = new URL(chain.node.rpcUrl);
+    dead.port = String(await closedPort());
+    await page.fill('[data-testid=contract]', '');
+    await page.fill('[data-testid=rpc-url]', dead.toString());
+    await page.click('[data-testid=apply-settings]');
+    await runVerify(page);
+    expect(await failuresOf(page, 'chain')).toEqual([
+      expect.objectContaining({ code: 'CHAIN_ERROR', text: expect.stringContaining('does not answer eth_chainId') }),
+    ]);
+    expect((await statuses(page)).entries).toBe('not run');
+  });
+
+  it('against a server that inflates the evidence (leaf hash recomputed): FAIL, naming the anchor whose root it contradicts', async () => {
+    const unlearned = entries.find((e) => typeOf(e) === 'UNLEARN_COMPLETED')!;
+    const forged = JSON.parse(unlearned.event);
+    // The liar claims the forgotten samples are no longer recognised and nothing else was lost.
+    forged.evidence.after.forgetAccuracy = forged.evidence.after.forgetAccuracy === 0 ? 0.01 : 0;
+    forged.evidence.after.retainAccuracy = 1;
+    const forgedEntry = { index: unlearned.index, leafHash: toHex(hashEvent(forged)), event: canonicalizeEvent(forged) };
+    expect(forgedEntry.leafHash).not.toBe(unlearned.leafHash);
+    const proxy = await startForwardingProxy(portalUrl, (path, body) => {
+      if (!path.startsWith('/v1/ledger/entries')) return undefined;
+      return JSON.stringify((JSON.parse(body) as Entry[]).map((e) => (e.index === unlearned.index ? forgedEntry : e)));
+    });
+    try {
+      const { page } = await open(`${proxy.url}/portal/`);
+      await runVerify(page);
+      expect(await page.getAttribute('[data-testid=verify-result]', 'data-ok')).toBe('false');
+      expect(await page.textContent('[data-testid=verify-result]')).toMatch(/^FAIL/);
+      await screenshot(page, 'verify-fail');
+      const status = await statuses(page);
+      expect(status).toMatchObject({
+        service: 'pass',
+        chain: 'pass',
+        entries: 'pass',
+        root: 'fail',
+        'anchored-roots': 'fail',
+        models: 'fail',
+      });
+      expect(await failuresOf(page, 'root')).toEqual([expect.objectContaining({ code: 'ROOT_MISMATCH' })]);
+      expect(await failuresOf(page, 'anchored-roots')).toEqual([
+        expect.objectContaining({ code: 'INCONSISTENT_WITH_CHAIN', anchor: '1', text: expect.stringContaining('anchor #1') }),
+      ]);
+      // The first anchor, before the forged entry, still holds.
+      expect((await failuresOf(page, 'anchored-roots')).some((f) => f.anchor === '0')).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('after an entry is edited in the database: FAIL, naming BAD_ENTRY and the entry', async () => {
+    const target = entries.find((e) => e.index === bobRequest.ledgerIndex)!;
+    const forged = canonicalizeEvent({ ...JSON.parse(target.event), reason: 'never asked' });
+    const client = new Client({ connectionString: h.db.url });
+    await client.connect();
+    try {
+      await client.query('SET session_replication_role = replica'); // as an operator with superuser rights: append-only triggers off
+      await client.query('UPDATE ledger_entries SET event = $1 WHERE idx = $2', [forged, target.index]);
+    } finally {
+      await client.end();
+    }
+    const { page } = await open(`${portalUrl}/portal/`);
+    await runVerify(page);
+    expect(await page.getAttribute('[data-testid=verify-result]', 'data-ok')).toBe('false');
+    expect((await statuses(page)).entries).toBe('fail');
+    expect(await failuresOf(page, 'entries')).toEqual([
+      expect.objectContaining({
+        code: 'BAD_ENTRY',
+        index: String(target.index),
+        text: expect.stringMatching(new RegExp(`at entry ${target.index}: entry ${target.index}: the event hashes to`)),
+      }),
+    ]);
+  });
+});
