@@ -1,7 +1,9 @@
 // The HTTP API under load: 100 concurrent clients uploading samples and filing forget requests against the
 // service as `npm start` runs it (a child process on a throwaway embedded PostgreSQL and a local Hardhat
 // chain, anchoring on, its own job worker), the same requests from 1 client as the baseline, and the time
-// from a forget request to an anchored UNLEARN_COMPLETED on a dataset with a trained model.
+// from a forget request to an anchored UNLEARN_COMPLETED on a dataset with a trained model, on the quiet
+// service and while the 100 clients load it; how many unlearning passes (jobs) the load's forget requests
+// made and how long they took to drain; and the latency the PostgreSQL rate-limit counter adds per request.
 //   node -r ./scripts/register.js bench/api.bench.ts [--clients 100] [--ops 800] [--seconds 40] [--unlearn 5]
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,8 +11,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
+import { Client as PgClient } from 'pg';
 import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
-import { findFreePort, startEmbeddedPostgres } from '@lethe/ledger';
+import { findFreePort, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { PostgresThrottlerStorage } from '../apps/api/src/common/rate-limit.storage';
+import { RATE_LIMIT_WINDOW_MS } from '../apps/api/src/common/rate-limit.guard';
 import { createDatabase } from './lib/bulk-load';
 import { formatRate, percentile, printTable } from './lib/table';
 
@@ -36,10 +41,7 @@ function option(argv: string[], name: string, fallback: number): number {
 
 /** A JSON client of the service with one API key. */
 class Client {
-  constructor(
-    private readonly base: string,
-    private readonly key: string,
-  ) {}
+  constructor(private readonly base: string, private readonly key: string) {}
 
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; ms: number }> {
     const t0 = performance.now();
@@ -126,7 +128,11 @@ async function countLost(client: Client, ids: string[], states: Record<string, n
 }
 
 async function startService(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const deadline = Date.now() + 60_000;
@@ -154,8 +160,22 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
   const node = await startHardhatNode({ port: 0 });
   let service: ChildProcess | undefined;
-  const load: { mode: string; calls: Call[]; acknowledged: string[]; seconds: number; lost: number; states: Record<string, number> }[] = [];
+  const load: {
+    mode: string;
+    calls: Call[];
+    acknowledged: string[];
+    seconds: number;
+    lost: number;
+    states: Record<string, number>;
+    passes: number;
+    maxAttempts: number;
+    bossJobs: number;
+    drainSeconds: number;
+  }[] = [];
   const unlearn: number[] = [];
+  const unlearnUnderLoad: number[] = [];
+  const rateLimit: string[][] = [];
+  let serviceDatabase = '';
   try {
     const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
     const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
@@ -168,7 +188,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
         ...process.env,
         PORT: String(port),
         DATA_DIR: join(dir, 'data'),
-        DATABASE_URL: await createDatabase(pg.url, 'bench_api'),
+        DATABASE_URL: (serviceDatabase = await createDatabase(pg.url, 'bench_api')),
         RPC_URL: node.rpcUrl,
         CONTRACT_ADDRESS: contract.address,
         ANCHORER_PRIVATE_KEY: HARDHAT_DEV_PRIVATE_KEYS[0],
@@ -200,26 +220,124 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
       learningRate: 0.1,
       seed: 'bench',
     });
-    await waitUntil(() => ml.ok('GET', `/v1/jobs/${jobId}`), (j) => j.state === 'completed' || j.state === 'failed', 60_000, 'training');
-    for (let i = 0; i < unlearnTrials; i++) {
+    await waitUntil(
+      () => ml.ok('GET', `/v1/jobs/${jobId}`),
+      (j) => j.state === 'completed' || j.state === 'failed',
+      60_000,
+      'training',
+    );
+    let nextSample = 0;
+    const forgetToAnchored = async (): Promise<number> => {
       const t0 = performance.now();
-      const filed = await ml.ok('POST', '/v1/forget-requests', { datasetId: dataset.id, externalIds: [samples[i * 7].externalId], reason: 'bench' });
-      const done = await waitUntil(() => ml.ok('GET', `/v1/forget-requests/${filed.id}`), (r) => r.state === 'completed' || r.state === 'failed', 60_000, 'unlearning');
-      if (done.state !== 'completed' || done.modelVersions.length !== 1) throw new Error(`forget request ${filed.id} ended ${JSON.stringify(done).slice(0, 500)}`);
+      const filed = await ml.ok('POST', '/v1/forget-requests', {
+        datasetId: dataset.id,
+        externalIds: [samples[nextSample++ * 7].externalId],
+        reason: 'bench',
+      });
+      const done = await waitUntil(
+        () => ml.ok('GET', `/v1/forget-requests/${filed.id}`),
+        (r) => r.state === 'completed' || r.state === 'failed',
+        180_000,
+        'unlearning',
+      );
+      if (done.state !== 'completed' || done.modelVersions.length !== 1)
+        throw new Error(`forget request ${filed.id} ended ${JSON.stringify(done).slice(0, 500)}`);
       const index: number = done.modelVersions[0].unlearnLedgerIndex;
-      await waitUntil(() => ml.call('GET', '/v1/anchors/latest'), (a) => a.status === 200 && a.body.treeSize > index, 60_000, 'the anchor');
-      unlearn.push(performance.now() - t0);
+      await waitUntil(
+        () => ml.call('GET', '/v1/anchors/latest'),
+        (a) => a.status === 200 && a.body.treeSize > index,
+        60_000,
+        'the anchor',
+      );
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < unlearnTrials; i++) unlearn.push(await forgetToAnchored());
+
+    // Load: the baseline (1 client) first, then `clients` clients, each on a dataset of its own. Under the
+    // `clients` load, forget requests on the trained model's dataset are timed to their anchor too.
+    const db = new PgClient({ connectionString: serviceDatabase });
+    await db.connect();
+    try {
+      for (const [mode, n] of [
+        ['1 client (baseline)', 1],
+        [`${clients} clients`, clients],
+      ] as const) {
+        const loadDataset = await ml.ok('POST', '/v1/datasets', { name: `bench-${n}`, features: FEATURES, classes: CLASSES });
+        const deadline = Date.now() + seconds * 1000;
+        let loading = true;
+        const probing =
+          n === 1
+            ? Promise.resolve()
+            : (async () => {
+                while (loading && unlearnUnderLoad.length < unlearnTrials) unlearnUnderLoad.push(await forgetToAnchored());
+              })();
+        const result = await runLoad(ml, loadDataset.id, `n${n}`, n, ops, deadline);
+        loading = false;
+        const loadEnded = performance.now();
+        const states: Record<string, number> = {};
+        const lost = await countLost(ml, result.acknowledged, states);
+        // How many unlearning passes the load's forget requests made, and when the last request completed.
+        await waitUntil(
+          async () =>
+            (
+              await db.query(
+                `SELECT count(*)::int AS n FROM forget_requests WHERE dataset_id = $1 AND state IN ('received', 'unlearning')`,
+                [loadDataset.id],
+              )
+            ).rows[0].n,
+          (waiting: number) => waiting === 0,
+          300_000,
+          'the load forget requests to complete',
+        );
+        const drainSeconds = (performance.now() - loadEnded) / 1000;
+        const passes = (
+          await db.query(
+            `SELECT count(*)::int AS n, max(attempts)::int AS attempts FROM jobs WHERE type = 'lethe.unlearn' AND payload->>'datasetId' = $1`,
+            [loadDataset.id],
+          )
+        ).rows[0];
+        const bossJobs = (
+          await db.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'lethe.unlearn' AND data->>'datasetId' = $1`, [
+            loadDataset.id,
+          ])
+        ).rows[0].n;
+        await probing;
+        load.push({ mode, ...result, lost, states, passes: passes.n, maxAttempts: passes.attempts ?? 0, bossJobs, drainSeconds });
+      }
+    } finally {
+      await db.end();
     }
 
-    // Load: the baseline (1 client) first, then `clients` clients, each on a dataset of its own.
-    for (const [mode, n] of [
-      ['1 client (baseline)', 1],
-      [`${clients} clients`, clients],
-    ] as const) {
-      const dataset = await ml.ok('POST', '/v1/datasets', { name: `bench-${n}`, features: FEATURES, classes: CLASSES });
-      const result = await runLoad(ml, dataset.id, `n${n}`, n, ops, Date.now() + seconds * 1000);
-      const states: Record<string, number> = {};
-      load.push({ mode, ...result, lost: await countLost(ml, result.acknowledged, states), states });
+    // What the PostgreSQL rate-limit counter adds to a request: one upsert per request, against the same
+    // database (the service stopped counting: RATE_LIMIT_PER_MINUTE=0); the floor is a SELECT 1 round trip.
+    const counterDataSource = await openDatabase({ url: serviceDatabase, poolSize: 10 });
+    try {
+      const storage = new PostgresThrottlerStorage(counterDataSource);
+      const time = async (label: string, callers: number, calls: number, fn: (caller: number) => Promise<unknown>) => {
+        const ms: number[] = [];
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: callers }, async (_, caller) => {
+            while (next++ < calls) {
+              const t0 = performance.now();
+              await fn(caller);
+              ms.push(performance.now() - t0);
+            }
+          }),
+        );
+        rateLimit.push([label, String(callers), String(ms.length), percentile(ms, 50).toFixed(3), percentile(ms, 99).toFixed(3)]);
+      };
+      for (let i = 0; i < 200; i++) await storage.increment(`default:warmup:${i % 10}`, RATE_LIMIT_WINDOW_MS, 6000);
+      await time('SELECT 1 round trip (baseline)', 1, 2000, () => counterDataSource.query('SELECT 1'));
+      await time('counter upsert, one client', 1, 2000, () => storage.increment('default:key:one', RATE_LIMIT_WINDOW_MS, 6000));
+      await time('counter upsert, 10 callers, one client', 10, 5000, () =>
+        storage.increment('default:key:shared', RATE_LIMIT_WINDOW_MS, 6000),
+      );
+      await time('counter upsert, 10 callers, 10 clients', 10, 5000, (caller) =>
+        storage.increment(`default:key:c${caller}`, RATE_LIMIT_WINDOW_MS, 6000),
+      );
+    } finally {
+      await counterDataSource.destroy();
     }
   } finally {
     if (service && service.exitCode === null) {
@@ -249,7 +367,11 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
         String(mine.filter((c) => c.status >= 300).length),
         String(mine.filter((c) => c.status >= 500).length),
         route === 'POST /v1/forget-requests' ? `${lost} of ${acknowledged.length}` : '',
-        route === 'POST /v1/forget-requests' ? Object.entries(states).map(([k, v]) => `${k} ${v}`).join(', ') : '',
+        route === 'POST /v1/forget-requests'
+          ? Object.entries(states)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')
+          : '',
       ]);
     }
   }
@@ -259,9 +381,34 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     rows,
   );
   printTable(
+    'Forget requests of the load -> unlearning passes (jobs lethe.unlearn) and the time from the end of the load until every one completed',
+    ['clients', 'forget requests', 'passes (jobs rows)', 'pg-boss jobs', 'max attempts', 'drain s'],
+    load.map((l) => [
+      l.mode,
+      String(l.acknowledged.length),
+      String(l.passes),
+      String(l.bossJobs),
+      String(l.maxAttempts),
+      l.drainSeconds.toFixed(1),
+    ]),
+  );
+  printTable(
     'Forget request -> anchored UNLEARN_COMPLETED (one at a time; SISA 3x2 logistic regression on 300 samples; job poll 1 s, anchor every 1 s)',
-    ['requests', 'p50 ms', 'max ms'],
-    [[String(unlearn.length), percentile(unlearn, 50).toFixed(0), percentile(unlearn, 100).toFixed(0)]],
+    ['service', 'requests', 'p50 ms', 'max ms'],
+    [
+      ['quiet', String(unlearn.length), percentile(unlearn, 50).toFixed(0), percentile(unlearn, 100).toFixed(0)],
+      [
+        `under the ${load[1]?.mode ?? ''} load`,
+        String(unlearnUnderLoad.length),
+        percentile(unlearnUnderLoad, 50).toFixed(0),
+        percentile(unlearnUnderLoad, 100).toFixed(0),
+      ],
+    ],
+  );
+  printTable(
+    'Rate-limit counter in PostgreSQL: latency it adds per request (one upsert into the UNLOGGED rate_limit_hits, same embedded PostgreSQL)',
+    ['what', 'callers', 'calls', 'p50 ms', 'p99 ms'],
+    rateLimit,
   );
   const bad = load.filter((l) => l.lost > 0 || l.calls.some((c) => c.status >= 500));
   if (bad.length > 0) throw new Error(`5xx answers or lost forget requests in: ${bad.map((l) => l.mode).join(', ')}`);

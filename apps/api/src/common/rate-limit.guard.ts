@@ -1,8 +1,18 @@
-import { ExecutionContext, Injectable } from '@nestjs/common';
-import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions } from '@nestjs/throttler';
+import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  ThrottlerLimitDetail,
+  ThrottlerModuleOptions,
+  ThrottlerStorage,
+} from '@nestjs/throttler';
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
+import { DataSource } from 'typeorm';
 import { HealthController } from '../health/health.controller';
+import { PostgresThrottlerStorage } from './rate-limit.storage';
 
 /** One minute: RATE_LIMIT_PER_MINUTE counts requests per window of this length. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -18,13 +28,25 @@ export function rateLimitOptions(perMinute: number): ThrottlerModuleOptions {
 
 /**
  * Counts requests per API key (a request with `Authorization` is counted under a hash of the header,
- * never the key itself), or per client address for public requests, over all routes together.
+ * never the key itself), or per client address for public requests, over all routes together, in
+ * PostgreSQL (PostgresThrottlerStorage): every process on the database counts against the same limit.
  * Runs before the key is checked, so a flood of wrong keys is limited without a database lookup.
  * /v1/health is never limited: monitoring must see the service even when a client is throttled.
  * Over the limit: 429 `{statusCode, error: 'Too Many Requests', message}` with `Retry-After` (seconds).
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
+  // The parameters keep ThrottlerGuard's order (its injection tokens are inherited by position); the
+  // module's in-memory storage is not used.
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() _inMemory: ThrottlerStorage,
+    reflector: Reflector,
+    @Inject(DataSource) dataSource: DataSource,
+  ) {
+    super(options, new PostgresThrottlerStorage(dataSource), reflector);
+  }
+
   protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
     return context.getType() !== 'http' || context.getClass() === HealthController;
   }

@@ -2,6 +2,7 @@ import { MigrationInterface } from 'typeorm';
 import { AnchorRecordEntity } from '../anchoring/anchor-record.entity';
 import { CreateAnchors1764216100000 } from '../anchoring/migrations/1764216100000-create-anchors';
 import { CreateIdempotencyKeys1764216330000 } from '../auth/migrations/1764216330000-create-idempotency-keys';
+import { CreateRateLimitHits1764216530000 } from '../common/migrations/1764216530000-create-rate-limit-hits';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { CreateDatasets1764216310000 } from '../datasets/migrations/1764216310000-create-datasets';
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
@@ -12,9 +13,18 @@ import { ApiKeyEntity } from '../keys/api-key.entity';
 import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-create-api-keys';
 import { CreateModels1764216410000 } from '../models/migrations/1764216410000-create-models';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
+import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
 /** The service's own tables (beside the ledger's, which @lethe/ledger brings). */
-export const API_ENTITIES = [AnchorRecordEntity, ApiKeyEntity, DatasetEntity, ForgetRequestEntity, JobEntity, ModelEntity, ModelVersionEntity];
+export const API_ENTITIES = [
+  AnchorRecordEntity,
+  ApiKeyEntity,
+  DatasetEntity,
+  ForgetRequestEntity,
+  JobEntity,
+  ModelEntity,
+  ModelVersionEntity,
+];
 export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateAnchors1764216100000,
   CreateApiKeys1764216300000,
@@ -23,4 +33,6 @@ export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateIdempotencyKeys1764216330000,
   CreateJobs1764216400000,
   CreateModels1764216410000,
+  CreateUnlearningPasses1764216520000,
+  CreateRateLimitHits1764216530000,
 ];

@@ -4,7 +4,12 @@ import { CurrentPrincipal } from '../auth/authenticated-request';
 import { Principal } from '../auth/role';
 import { Roles } from '../auth/roles.decorator';
 import { UuidParam } from '../auth/uuid-param';
-import { CreateForgetRequestDto, CreatedForgetRequestResponseDto, ForgetRequestResponseDto, ForgetRequestSummaryDto } from './forget-request.dto';
+import {
+  CreateForgetRequestDto,
+  CreatedForgetRequestResponseDto,
+  ForgetRequestResponseDto,
+  ForgetRequestSummaryDto,
+} from './forget-request.dto';
 import { ForgetRequestService } from './forget-request.service';
 
 @ApiTags('forget-requests')
@@ -16,7 +21,8 @@ export class ForgetRequestController {
   @Roles('ml')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
-    summary: 'Requests forgetting samples (by externalIds or subjectId); FORGET_REQUESTED is durable before the 202. Asking again for samples already requested answers the earlier request',
+    summary:
+      'Requests forgetting samples (by externalIds or subjectId); FORGET_REQUESTED is durable before the 202. Asking again for samples already requested answers the earlier request',
   })
   @ApiAcceptedResponse({ type: CreatedForgetRequestResponseDto })
   create(@Body() body: CreateForgetRequestDto, @CurrentPrincipal() principal: Principal): Promise<CreatedForgetRequestResponseDto> {
@@ -36,7 +42,10 @@ export class ForgetRequestController {
 
   @Get(':id')
   @Roles('ml', 'auditor')
-  @ApiOperation({ summary: 'A forget request: state, commitments, and the receipt of its FORGET_REQUESTED entry' })
+  @ApiOperation({
+    summary:
+      'A forget request: state, commitments, the receipt of its FORGET_REQUESTED entry, and its unlearning pass (jobId, progress; poll GET /v1/jobs/:id)',
+  })
   @ApiOkResponse({ type: ForgetRequestResponseDto })
   get(@UuidParam('id') id: string): Promise<ForgetRequestResponseDto> {
     return this.forgetRequestService.get(id);

@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, IsUUID, MaxLength, MinLength } from 'class-validator';
 import { EntryReceiptDto } from '../receipts/receipt.dto';
+import { JobEntity } from '../jobs/job.entity';
 import { FORGET_REQUEST_STATES, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
 
 export const MAX_FORGET_EXTERNAL_IDS = 10_000;
@@ -10,7 +11,11 @@ export class CreateForgetRequestDto {
   @IsUUID('all', { message: 'datasetId must be a UUID' })
   datasetId!: string;
 
-  @ApiProperty({ required: false, type: [String], description: `the samples to forget, by externalId (1..${MAX_FORGET_EXTERNAL_IDS}); or give subjectId` })
+  @ApiProperty({
+    required: false,
+    type: [String],
+    description: `the samples to forget, by externalId (1..${MAX_FORGET_EXTERNAL_IDS}); or give subjectId`,
+  })
   @IsOptional()
   @IsArray()
   @ArrayMinSize(1)
@@ -39,6 +44,13 @@ export class CreatedForgetRequestResponseDto {
   @ApiProperty({ enum: FORGET_REQUEST_STATES }) state!: ForgetRequestState;
   @ApiProperty({ description: 'index of the FORGET_REQUESTED entry' }) ledgerIndex!: number;
   @ApiProperty() leafHash!: string;
+  @ApiProperty({
+    type: String,
+    format: 'uuid',
+    nullable: true,
+    description: 'the unlearning pass that serves it (GET /v1/jobs/:id): the pass waiting for its dataset, then the one that took it',
+  })
+  jobId!: string | null;
 }
 
 export class ForgetRequestSummaryDto extends CreatedForgetRequestResponseDto {
@@ -57,20 +69,34 @@ export class ForgetRequestModelVersionDto {
 
 export class ForgetRequestResponseDto extends ForgetRequestSummaryDto {
   @ApiProperty({ type: [String], description: 'commitments of the samples to forget, as in the entry' }) samples!: string[];
-  @ApiProperty({ type: [ForgetRequestModelVersionDto], description: 'model versions published without these samples (once unlearned), one per model that learned them' })
+  @ApiProperty({
+    type: [ForgetRequestModelVersionDto],
+    description: 'model versions published without these samples (once unlearned), one per model that learned them',
+  })
   modelVersions!: ForgetRequestModelVersionDto[];
-  @ApiProperty({ nullable: true, type: Object, description: 'unlearning evidence (accuracies, membership inference) by modelId, once unlearned' })
+  @ApiProperty({
+    nullable: true,
+    type: Object,
+    description: 'unlearning evidence (accuracies, membership inference) by modelId, once unlearned',
+  })
   evidence!: Record<string, unknown> | null;
   @ApiProperty({ required: false, description: 'why unlearning failed (state failed)' }) error?: string;
+  @ApiProperty({ description: 'done fraction of its unlearning pass, 0..1 (1 once completed)' }) progress!: number;
+  @ApiProperty({ required: false, description: 'estimated seconds left of its unlearning pass, while it runs' }) etaSeconds?: number;
   @ApiProperty({ type: EntryReceiptDto }) receipt!: EntryReceiptDto;
 }
 
 export function toCreatedForgetRequestResponse(entity: ForgetRequestEntity): CreatedForgetRequestResponseDto {
-  return { id: entity.id, state: entity.state, ledgerIndex: Number(entity.ledgerIndex), leafHash: entity.leafHash! };
+  return { id: entity.id, state: entity.state, ledgerIndex: Number(entity.ledgerIndex), leafHash: entity.leafHash!, jobId: entity.jobId };
 }
 
 export function toForgetRequestSummary(entity: ForgetRequestEntity): ForgetRequestSummaryDto {
-  return { ...toCreatedForgetRequestResponse(entity), datasetId: entity.datasetId, reason: entity.reason, createdAt: entity.createdAt.toISOString() };
+  return {
+    ...toCreatedForgetRequestResponse(entity),
+    datasetId: entity.datasetId,
+    reason: entity.reason,
+    createdAt: entity.createdAt.toISOString(),
+  };
 }
 
 export interface ForgetRequestOutcome {
@@ -83,8 +109,18 @@ export function toForgetRequestResponse(
   samples: string[],
   receipt: EntryReceiptDto,
   outcome: ForgetRequestOutcome = { modelVersions: [], evidence: null },
+  job: JobEntity | null = null,
 ): ForgetRequestResponseDto {
-  const out: ForgetRequestResponseDto = { ...toForgetRequestSummary(entity), samples, modelVersions: outcome.modelVersions, evidence: outcome.evidence, receipt };
+  const out: ForgetRequestResponseDto = {
+    ...toForgetRequestSummary(entity),
+    samples,
+    modelVersions: outcome.modelVersions,
+    evidence: outcome.evidence,
+    progress: entity.state === 'completed' ? 1 : entity.state === 'received' || job === null ? 0 : job.progress,
+    receipt,
+  };
   if (entity.state === 'failed' && entity.error !== null) out.error = entity.error;
+  if (entity.state === 'unlearning' && job?.state === 'running' && job.etaSeconds !== null)
+    out.etaSeconds = Math.round(job.etaSeconds * 10) / 10;
   return out;
 }

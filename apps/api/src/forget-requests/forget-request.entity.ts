@@ -28,6 +28,10 @@ export class ForgetRequestEntity {
   @Column({ type: 'text', nullable: true })
   error!: string | null;
 
+  /** The unlearning pass (a row in `jobs`) that serves it: the dataset's waiting one, then the one that took it. */
+  @Column({ name: 'job_id', type: 'uuid', nullable: true })
+  jobId!: string | null;
+
   @Column({ name: 'created_by', type: 'uuid', nullable: true })
   createdBy!: string | null;
 

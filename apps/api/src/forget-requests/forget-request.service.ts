@@ -1,4 +1,12 @@
-import { BadRequestException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, ServiceUnavailableException } from '@nestjs/common';
+import {
+  BadRequestException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  OnApplicationBootstrap,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, IsNull, Not } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
@@ -16,6 +24,8 @@ import {
   toForgetRequestResponse,
   toForgetRequestSummary,
 } from './forget-request.dto';
+import { JobEntity } from '../jobs/job.entity';
+import { findOrCreateWaitingPass } from '../unlearning/unlearning.queue';
 import { ForgetRequestEntity } from './forget-request.entity';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
 
@@ -84,8 +94,24 @@ export class ForgetRequestService implements OnApplicationBootstrap {
 
     if (decided.existing !== undefined) return toCreatedForgetRequestResponse(await this.waitUntilLogged(decided.existing));
     const request = await this.log(decided.created, dataset.id, commitments, body.reason);
-    await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId });
+    request.jobId = await this.attachToPass(request.id, request.datasetId, principal?.keyId ?? null);
+    await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId, jobId: request.jobId });
     return toCreatedForgetRequestResponse(request);
+  }
+
+  /**
+   * Joins a logged request to its dataset's waiting unlearning pass (created if none waits) and returns
+   * the pass's job id. A pass that took the request meanwhile has already pointed it at itself.
+   */
+  private async attachToPass(requestId: string, datasetId: string, createdBy: string | null): Promise<string> {
+    const { jobId } = await findOrCreateWaitingPass(this.dataSource, datasetId, createdBy);
+    const [, updated]: [unknown[], number] = await this.dataSource.query(
+      `UPDATE forget_requests SET job_id = $2 WHERE id = $1 AND state = 'received' AND job_id IS NULL`,
+      [requestId, jobId],
+    );
+    if (updated === 1) return jobId;
+    const [row]: { job_id: string | null }[] = await this.dataSource.query(`SELECT job_id FROM forget_requests WHERE id = $1`, [requestId]);
+    return row.job_id ?? jobId;
   }
 
   async get(id: string): Promise<ForgetRequestResponseDto> {
@@ -96,7 +122,14 @@ export class ForgetRequestService implements OnApplicationBootstrap {
       [id],
     );
     const receipt = await this.entryReceiptService.build(Number(request.ledgerIndex));
-    return toForgetRequestResponse(request, samples.map((s) => s.commitment), receipt, await this.findOutcome(id));
+    const job = request.jobId === null ? null : await this.dataSource.getRepository(JobEntity).findOneBy({ id: request.jobId });
+    return toForgetRequestResponse(
+      request,
+      samples.map((s) => s.commitment),
+      receipt,
+      await this.findOutcome(id),
+      job,
+    );
   }
 
   async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ForgetRequestSummaryDto[]> {
@@ -115,12 +148,18 @@ export class ForgetRequestService implements OnApplicationBootstrap {
 
   /** The first version of each model that reflects the request (the one its unlearning published). */
   private async findOutcome(id: string): Promise<ForgetRequestOutcome> {
-    const rows: { model_id: string; version: number; onnx_sha256: string; ledger_index: string; unlearn_ledger_index: string; evidence: Record<string, unknown> }[] =
-      await this.dataSource.query(
-        `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence FROM model_versions
+    const rows: {
+      model_id: string;
+      version: number;
+      onnx_sha256: string;
+      ledger_index: string;
+      unlearn_ledger_index: string;
+      evidence: Record<string, unknown>;
+    }[] = await this.dataSource.query(
+      `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence FROM model_versions
           WHERE $1 = ANY(reflects_forget_requests) AND unlearn_ledger_index IS NOT NULL ORDER BY model_id, version`,
-        [id],
-      );
+      [id],
+    );
     if (rows.length === 0) return { modelVersions: [], evidence: null };
     return {
       modelVersions: rows.map((r) => ({
@@ -153,14 +192,20 @@ export class ForgetRequestService implements OnApplicationBootstrap {
         [`%"requestId":"${row.id}"%`],
       );
       if (logged) {
-        await this.dataSource.query(`UPDATE forget_requests SET ledger_index = $2, leaf_hash = $3, updated_at = now() WHERE id = $1 AND ledger_index IS NULL`, [
-          row.id,
-          logged.idx,
-          logged.leaf_hash.toString('hex'),
-        ]);
+        await this.dataSource.query(
+          `UPDATE forget_requests SET ledger_index = $2, leaf_hash = $3, updated_at = now() WHERE id = $1 AND ledger_index IS NULL`,
+          [row.id, logged.idx, logged.leaf_hash.toString('hex')],
+        );
       } else {
-        await this.log(row.id, row.dataset_id, samples.map((s) => s.commitment), row.reason);
+        await this.log(
+          row.id,
+          row.dataset_id,
+          samples.map((s) => s.commitment),
+          row.reason,
+        );
       }
+      const jobId = await this.attachToPass(row.id, row.dataset_id, null);
+      await this.queue.enqueue({ requestId: row.id, datasetId: row.dataset_id, jobId });
       this.logger.warn(`forget request ${row.id} was stored but not acknowledged before a stop; it is now logged`);
     }
     return rows.length;
@@ -170,7 +215,10 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   private async log(id: string, datasetId: string, commitments: string[], reason: string): Promise<ForgetRequestEntity> {
     const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason });
     const repository = this.dataSource.getRepository(ForgetRequestEntity);
-    await repository.update({ id, ledgerIndex: IsNull() }, { ledgerIndex: String(entry.index), leafHash: entry.leafHash, updatedAt: new Date() });
+    await repository.update(
+      { id, ledgerIndex: IsNull() },
+      { ledgerIndex: String(entry.index), leafHash: entry.leafHash, updatedAt: new Date() },
+    );
     return repository.findOneByOrFail({ id });
   }
 
@@ -182,7 +230,9 @@ export class ForgetRequestService implements OnApplicationBootstrap {
         [datasetId, by.subjectId],
       );
       if (rows.length === 0)
-        throw new NotFoundException(`subjectId: dataset ${datasetId} has no samples of this subject (never uploaded, or already forgotten and shredded)`);
+        throw new NotFoundException(
+          `subjectId: dataset ${datasetId} has no samples of this subject (never uploaded, or already forgotten and shredded)`,
+        );
       return rows.map((r) => r.commitment);
     }
     const externalIds = [...new Set(by.externalIds)];
@@ -194,7 +244,10 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     const found = new Set(rows.map((r) => r.external_id));
     const unknown = externalIds.filter((e) => !found.has(e));
     if (unknown.length > 0) {
-      const named = unknown.slice(0, 20).map((e) => JSON.stringify(e)).join(', ');
+      const named = unknown
+        .slice(0, 20)
+        .map((e) => JSON.stringify(e))
+        .join(', ');
       const more = unknown.length > 20 ? ` and ${unknown.length - 20} more` : '';
       throw new NotFoundException(
         `externalIds: dataset ${datasetId} has no samples ${named}${more} (never uploaded, or already forgotten and shredded); nothing was logged`,
@@ -210,7 +263,8 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     for (;;) {
       const request = await repository.findOneByOrFail({ id });
       if (request.ledgerIndex !== null) return request;
-      if (Date.now() > deadline) throw new ServiceUnavailableException(`an identical forget request (${id}) is still being recorded; retry shortly`);
+      if (Date.now() > deadline)
+        throw new ServiceUnavailableException(`an identical forget request (${id}) is still being recorded; retry shortly`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

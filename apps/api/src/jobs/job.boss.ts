@@ -1,8 +1,7 @@
 import { Logger } from '@nestjs/common';
 import PgBoss from 'pg-boss';
-import { UNLEARN_JOB } from '../forget-requests/forget-request.queue';
 import { JobConfig } from './job.config';
-import { TRAIN_JOB } from './job.entity';
+import { TRAIN_JOB, UNLEARN_JOB } from './job.entity';
 
 /**
  * Starts pg-boss on the service's database (its own schema `pgboss` and its own small pool) and makes
@@ -24,6 +23,11 @@ export async function startJobBoss(url: string, config: JobConfig): Promise<PgBo
     retryBackoff: false,
     expireInSeconds: config.expireSeconds,
   };
+  // Both queues keep pg-boss's `standard` policy. Unlearning passes are deduplicated in the `jobs` table (one
+  // waiting pass per dataset, its id as the pg-boss id), not with the `stately` policy and a singletonKey:
+  // pg-boss 10 fetches the oldest job of a queue and, under `stately`, fails the whole fetch when activating
+  // it would make a second active job of its key, so one dataset's waiting pass would stop every worker from
+  // taking any other dataset's pass until the running one ends (timgit/pg-boss#535).
   for (const name of [TRAIN_JOB, UNLEARN_JOB]) {
     await boss.createQueue(name, { name, ...options });
     await boss.updateQueue(name, { name, ...options });

@@ -12,7 +12,10 @@ export class JobController {
 
   @Get(':id')
   @Roles('ml', 'auditor')
-  @ApiOperation({ summary: 'A training job: state (queued, running, completed, failed), progress, ETA, error or result' })
+  @ApiOperation({
+    summary:
+      'A training job (lethe.train) or an unlearning pass (lethe.unlearn, result {requestIds, modelVersions}): state (queued, running, completed, failed), progress, ETA, error or result',
+  })
   @ApiOkResponse({ type: JobResponseDto })
   get(@UuidParam('id') id: string): Promise<JobResponseDto> {
     return this.jobService.get(id);

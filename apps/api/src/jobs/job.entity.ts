@@ -5,7 +5,9 @@ export type JobState = (typeof JOB_STATES)[number];
 
 /** pg-boss job names (queues). */
 export const TRAIN_JOB = 'lethe.train';
-export const JOB_TYPES = [TRAIN_JOB] as const;
+/** An unlearning pass over one dataset: every forget request of it that waits, served together. */
+export const UNLEARN_JOB = 'lethe.unlearn';
+export const JOB_TYPES = [TRAIN_JOB, UNLEARN_JOB] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
 @Entity({ name: 'jobs' })

@@ -4,16 +4,14 @@ import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { Progress, UnlearningError } from '@lethe/unlearning';
-import { UNLEARN_JOB } from '../forget-requests/forget-request.queue';
+import { Progress } from '@lethe/unlearning';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
+import { findOrCreateWaitingPass } from '../unlearning/unlearning.queue';
 import { UnlearningService } from '../unlearning/unlearning.service';
 import { JobConfig } from './job.config';
-import { JobEntity, TRAIN_JOB } from './job.entity';
-
-/** Engine errors that a retry cannot fix (the request itself is wrong). */
-const PERMANENT_CODES = new Set(['INVALID_SAMPLE', 'INVALID_CONFIG', 'INVALID_REQUEST', 'INSUFFICIENT_DATA', 'DUPLICATE_SAMPLE', 'UNKNOWN_SAMPLE']);
+import { JobEntity, TRAIN_JOB, UNLEARN_JOB } from './job.entity';
+import { describeJobError, isPermanentJobError } from './job.errors';
 /** How often a running job's progress and heartbeat are written. */
 const PROGRESS_EVERY_MS = 1000;
 
@@ -38,70 +36,85 @@ export class JobWorker {
   private readonly unlearning: UnlearningService;
   private readonly running = new Set<string>();
   private reaper: NodeJS.Timeout | undefined;
+  private stopping = false;
 
-  constructor(
-    private readonly boss: PgBoss,
-    private readonly options: JobWorkerOptions,
-  ) {
+  constructor(private readonly boss: PgBoss, private readonly options: JobWorkerOptions) {
     const store = new ModelStore(options.dataSource, options.dataDir);
     this.training = new ModelTrainingService(options.dataSource, options.ledger, store, options.dataDir);
-    this.unlearning = new UnlearningService(options.dataSource, options.ledger, new SampleVault(options.dataSource, options.ledger), store, options.dataDir);
+    this.unlearning = new UnlearningService(
+      options.dataSource,
+      options.ledger,
+      new SampleVault(options.dataSource, options.ledger),
+      store,
+      options.dataDir,
+    );
   }
 
   async start(): Promise<void> {
     const work = { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.options.config.pollSeconds };
-    await this.boss.work<{ jobId: string; modelId: string }>(TRAIN_JOB, work, ([job]) => this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>));
-    await this.boss.work<{ datasetId: string }>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job.data.datasetId));
+    await this.boss.work<{ jobId: string; modelId: string }>(TRAIN_JOB, work, ([job]) =>
+      this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>),
+    );
+    await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>));
     await this.resendWaiting();
     await this.retryLost();
-    this.reaper = setInterval(() => void this.retryLost().catch((e) => this.logger.warn(`looking for lost jobs: ${(e as Error).message}`)), (this.options.config.lostAfterSeconds * 1000) / 2);
+    this.reaper = setInterval(
+      () => void this.retryLost().catch((e) => this.logger.warn(`looking for lost jobs: ${(e as Error).message}`)),
+      (this.options.config.lostAfterSeconds * 1000) / 2,
+    );
     this.logger.log(`worker ${this.workerId} takes jobs ${TRAIN_JOB} and ${UNLEARN_JOB}`);
   }
 
   /** Lets running jobs finish (up to JOB_STOP_TIMEOUT_SECONDS), then hands the others back to the queue. */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.reaper);
     await this.boss.stop({ graceful: true, wait: true, timeout: this.options.config.stopTimeoutSeconds * 1000 });
     if (this.running.size > 0) {
+      // Running jobs, and unlearning passes still waiting for their dataset (queued, held by this worker).
       await this.options.dataSource.query(
-        `UPDATE jobs SET state = 'queued', worker_id = NULL, eta_seconds = NULL, error = 'its worker stopped; it will be retried', updated_at = now()
-          WHERE id = ANY($1::uuid[]) AND state = 'running'`,
-        [[...this.running]],
+        `UPDATE jobs SET state = 'queued', worker_id = NULL, eta_seconds = NULL, updated_at = now(),
+                error = CASE WHEN state = 'running' THEN 'its worker stopped; it will be retried' ELSE error END
+          WHERE id = ANY($1::uuid[]) AND state IN ('queued', 'running') AND worker_id = $2`,
+        [[...this.running], this.workerId],
       );
     }
   }
 
   /**
-   * Sends again what waits in the tables, in case a message was lost: queued training jobs (same id, so
-   * an existing pg-boss job is not doubled) and forget requests still `received` or `unlearning`.
+   * Sends again what waits in the tables, in case a message was lost: queued jobs (same id, so an existing
+   * pg-boss job is not doubled), after making sure that every dataset with forget requests still
+   * `received` or `unlearning` has a waiting unlearning pass.
    */
   async resendWaiting(): Promise<void> {
+    const datasets: { dataset_id: string }[] = await this.options.dataSource.query(
+      `SELECT DISTINCT dataset_id FROM forget_requests WHERE state IN ('received', 'unlearning') AND ledger_index IS NOT NULL`,
+    );
+    for (const d of datasets) await findOrCreateWaitingPass(this.options.dataSource, d.dataset_id);
     const jobs: { id: string; type: string; payload: Record<string, unknown> }[] = await this.options.dataSource.query(
       `SELECT id, type, payload FROM jobs WHERE state = 'queued' ORDER BY created_at`,
     );
     for (const job of jobs) await this.boss.send(job.type, { jobId: job.id, ...job.payload }, { id: job.id });
-    const datasets: { dataset_id: string }[] = await this.options.dataSource.query(
-      `SELECT DISTINCT dataset_id FROM forget_requests WHERE state IN ('received', 'unlearning') AND ledger_index IS NOT NULL`,
-    );
-    for (const d of datasets) await this.boss.send(UNLEARN_JOB, { datasetId: d.dataset_id });
-    if (jobs.length + datasets.length > 0)
-      this.logger.log(`sent again ${jobs.length} queued job(s) and the forget requests of ${datasets.length} dataset(s)`);
+    if (jobs.length > 0) this.logger.log(`sent again ${jobs.length} queued job(s) (forget requests wait in ${datasets.length} dataset(s))`);
   }
 
   /**
-   * Hands back to the queue the training jobs whose worker stopped writing heartbeats (it crashed, or
-   * its machine did): pg-boss fails them, which retries them now rather than when they expire.
+   * Hands back to the queue the jobs whose worker stopped writing heartbeats (it crashed, or its machine
+   * did): running ones, and unlearning passes that a worker held while waiting for their dataset. pg-boss
+   * fails them, which retries them now rather than when they expire.
    */
   async retryLost(): Promise<number> {
     // TypeORM answers an UPDATE with [rows, rowCount].
     const [lost]: [{ id: string; type: string }[], number] = await this.options.dataSource.query(
       `UPDATE jobs SET state = 'queued', worker_id = NULL, eta_seconds = NULL, updated_at = now(),
-              error = 'its worker stopped answering; it will be retried'
-        WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => $1) RETURNING id, type`,
+              error = CASE WHEN state = 'running' THEN 'its worker stopped answering; it will be retried' ELSE error END
+        WHERE (state = 'running' OR (state = 'queued' AND worker_id IS NOT NULL))
+          AND heartbeat_at < now() - make_interval(secs => $1) RETURNING id, type`,
       [this.options.config.lostAfterSeconds],
     );
     for (const job of lost) await this.boss.fail(job.type, job.id, { message: 'its worker stopped answering' });
-    if (lost.length > 0) this.logger.warn(`retrying ${lost.length} job(s) whose worker stopped answering: ${lost.map((j) => j.id).join(', ')}`);
+    if (lost.length > 0)
+      this.logger.warn(`retrying ${lost.length} job(s) whose worker stopped answering: ${lost.map((j) => j.id).join(', ')}`);
     return lost.length;
   }
 
@@ -131,11 +144,14 @@ export class JobWorker {
       );
     } catch (error) {
       await progress.close();
-      const message = error instanceof Error ? error.message : String(error);
-      const permanent = error instanceof UnlearningError && PERMANENT_CODES.has(error.code);
+      const message = describeJobError(error);
+      const permanent = isPermanentJobError(error);
       const lastAttempt = job.retryCount >= job.retryLimit;
       if (permanent || lastAttempt) {
-        await this.options.dataSource.query(`UPDATE jobs SET state = 'failed', eta_seconds = NULL, error = $2, updated_at = now() WHERE id = $1`, [jobId, message]);
+        await this.options.dataSource.query(
+          `UPDATE jobs SET state = 'failed', eta_seconds = NULL, error = $2, updated_at = now() WHERE id = $1`,
+          [jobId, message],
+        );
         await this.training.markFailed(modelId, message);
         this.logger.error(`job ${jobId} (model ${modelId}) failed: ${message}`);
         return;
@@ -151,9 +167,95 @@ export class JobWorker {
     }
   }
 
-  private async runUnlearning(datasetId: string): Promise<void> {
-    await this.unlearning.unlearnDataset(datasetId);
+  /**
+   * One unlearning pass over a dataset. The job stays `queued` (held by this worker, with heartbeats) while
+   * it waits for the dataset (another pass or a training holds it), so requests arriving meanwhile join it;
+   * it is claimed (`running`) once the dataset is held, and takes every waiting request then. An error a
+   * retry may fix puts it back to `queued` and pg-boss retries it; its requests stay `unlearning`.
+   */
+  private async runUnlearning(job: PgBoss.JobWithMetadata<UnlearnMessage>): Promise<void> {
+    const { jobId, datasetId } = job.data;
+    if (jobId === undefined) {
+      // A message from before passes were jobs (one per request): the dataset's waiting pass serves it.
+      const pass = await findOrCreateWaitingPass(this.options.dataSource, datasetId);
+      await this.boss.send(UNLEARN_JOB, { jobId: pass.jobId, datasetId }, { id: pass.jobId });
+      return;
+    }
+    if (this.running.has(jobId)) throw new Error(`job ${jobId} is still running in this worker`);
+    const [held]: [unknown[], number] = await this.options.dataSource.query(
+      `UPDATE jobs SET worker_id = $2, heartbeat_at = now(), updated_at = now()
+        WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $3))))
+        RETURNING id`,
+      [jobId, this.workerId, this.options.config.lostAfterSeconds],
+    );
+    if (held.length === 0) {
+      const row = await this.options.dataSource.getRepository(JobEntity).findOneBy({ id: jobId });
+      if (!row || row.state === 'completed' || row.state === 'failed') return;
+      throw new Error(`job ${jobId} is still running in worker ${row.workerId}`);
+    }
+    this.running.add(jobId);
+    const progress = new ProgressWriter(this.options.dataSource, jobId, this.workerId);
+    const lastAttempt = job.retryCount >= job.retryLimit;
+    try {
+      const result = await this.unlearning.unlearnDataset(datasetId, {
+        jobId,
+        lastAttempt,
+        onProgress: (p) => progress.set(p.fraction, p.etaSeconds),
+        onLocked: async () => {
+          if (this.stopping) throw new Error('its worker is stopping');
+          const [claimed]: [unknown[], number] = await this.options.dataSource.query(
+            `UPDATE jobs SET state = 'running', worker_id = $2, heartbeat_at = now(), attempts = attempts + 1, progress = 0, eta_seconds = NULL, updated_at = now()
+              WHERE id = $1 AND state IN ('queued', 'running') AND worker_id = $2 RETURNING id`,
+            [jobId, this.workerId],
+          );
+          if (claimed.length === 0)
+            throw new Error(`job ${jobId} was handed to another worker while this one waited for dataset ${datasetId}`);
+        },
+      });
+      await progress.close();
+      const failed = result.error !== undefined;
+      await this.options.dataSource.query(
+        `UPDATE jobs SET state = $3::text, progress = CASE WHEN $3::text = 'completed' THEN 1 ELSE progress END, eta_seconds = NULL, error = $4, result = $2, updated_at = now()
+          WHERE id = $1`,
+        [
+          jobId,
+          JSON.stringify({ requestIds: result.requestIds, modelVersions: result.modelVersions }),
+          failed ? 'failed' : 'completed',
+          result.error ?? null,
+        ],
+      );
+      if (failed) this.logger.error(`job ${jobId} (unlearning dataset ${datasetId}) failed: ${result.error}`);
+    } catch (error) {
+      await progress.close();
+      const message = describeJobError(error);
+      if (lastAttempt) {
+        // pg-boss will not deliver it again: any request it left `unlearning` goes to the dataset's waiting pass.
+        await this.options.dataSource.query(
+          `UPDATE jobs SET state = 'failed', worker_id = NULL, eta_seconds = NULL, error = $2, updated_at = now() WHERE id = $1 AND state IN ('queued', 'running')`,
+          [jobId, message],
+        );
+        const pass = await findOrCreateWaitingPass(this.options.dataSource, datasetId);
+        await this.boss.send(UNLEARN_JOB, { jobId: pass.jobId, datasetId }, { id: pass.jobId });
+        this.logger.error(`job ${jobId} (unlearning dataset ${datasetId}) failed; its requests wait for job ${pass.jobId}: ${message}`);
+        return;
+      }
+      await this.options.dataSource.query(
+        `UPDATE jobs SET state = 'queued', worker_id = NULL, eta_seconds = NULL, error = $2, updated_at = now()
+          WHERE id = $1 AND worker_id = $3 AND state IN ('queued', 'running')`,
+        [jobId, message, this.workerId],
+      );
+      this.logger.warn(`job ${jobId} (unlearning dataset ${datasetId}) will be retried: ${message}`);
+      throw error;
+    } finally {
+      this.running.delete(jobId);
+    }
   }
+}
+
+/** The message of an unlearning pass; messages sent before passes were jobs have no jobId. */
+interface UnlearnMessage {
+  jobId?: string;
+  datasetId: string;
 }
 
 /** Keeps the latest progress of a job and writes it (with a heartbeat) every second. */
@@ -162,11 +264,7 @@ class ProgressWriter {
   private readonly timer: NodeJS.Timeout;
   private writing: Promise<unknown> = Promise.resolve();
 
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly jobId: string,
-    private readonly workerId: string,
-  ) {
+  constructor(private readonly dataSource: DataSource, private readonly jobId: string, private readonly workerId: string) {
     this.timer = setInterval(() => {
       this.writing = this.write().catch(() => undefined);
     }, PROGRESS_EVERY_MS);
@@ -176,7 +274,12 @@ class ProgressWriter {
   update(progress: Progress): void {
     const training = progress.phase === 'train' || progress.phase === 'unlearn';
     const fraction = training ? 0.9 * progress.fraction : 0.9 + 0.1 * progress.fraction;
-    this.latest = { fraction: Math.max(this.latest.fraction, Math.min(1, fraction)), etaSeconds: training ? progress.etaSeconds : null };
+    this.set(fraction, training ? progress.etaSeconds : null);
+  }
+
+  /** The job's done fraction (it never goes back) and estimated seconds left. */
+  set(fraction: number, etaSeconds: number | null): void {
+    this.latest = { fraction: Math.max(this.latest.fraction, Math.min(1, fraction)), etaSeconds };
   }
 
   async close(): Promise<void> {
@@ -184,9 +287,12 @@ class ProgressWriter {
     await this.writing;
   }
 
+  /** Also the heartbeat of a pass this worker holds while it waits for its dataset (still `queued`). */
   private async write(): Promise<void> {
     await this.dataSource.query(
-      `UPDATE jobs SET progress = $3, eta_seconds = $4, heartbeat_at = now(), updated_at = now() WHERE id = $1 AND worker_id = $2 AND state = 'running'`,
+      `UPDATE jobs SET progress = CASE WHEN state = 'running' THEN $3::float8 ELSE progress END, eta_seconds = CASE WHEN state = 'running' THEN $4::float8 END,
+              heartbeat_at = now(), updated_at = now()
+        WHERE id = $1 AND worker_id = $2 AND state IN ('queued', 'running')`,
       [this.jobId, this.workerId, this.latest.fraction, this.latest.etaSeconds],
     );
   }

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { JsonValue, ProgressCallback } from '@lethe/unlearning';
+import { JsonValue, Progress } from '@lethe/unlearning';
+import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
 import { ModelEntity } from '../models/model.entity';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
@@ -11,15 +12,35 @@ import { ModelStore } from '../models/model.store';
 export interface UnlearningPassResult {
   requestIds: string[];
   modelVersions: { modelId: string; version: number }[];
+  /** Why the requests failed (they are `failed`); absent when they completed. */
+  error?: string;
 }
+
+/** Done fraction (0..1) of a whole pass and its estimated seconds left. */
+export type PassProgressCallback = (progress: { fraction: number; etaSeconds: number | null }) => void;
+
+export interface UnlearningPassOptions {
+  /** The pass's row in `jobs`; the requests it takes point at it. */
+  jobId?: string;
+  onProgress?: PassProgressCallback;
+  /** Called once the pass holds the dataset, before it takes the waiting requests (the worker claims its job here). */
+  onLocked?: () => Promise<void>;
+  /** No retry follows: an error fails the requests instead of leaving them for the next attempt. */
+  lastAttempt?: boolean;
+}
+
+/** Of a model's forget: retraining is most of it, publishing and evaluating the rest. */
+const RETRAIN_SHARE = 0.9;
 
 /**
  * Carries forget requests through to unlearning (in a worker). One pass takes every request of a dataset
- * that waits (`received`, or `unlearning` left by a worker that died), moves them to `unlearning`, and for
- * every ready model of the dataset that learned any of their samples runs the model's method's forget
- * once for all of them (MODEL_PUBLISHED + UNLEARN_COMPLETED with evidence), records the new version,
- * then shreds the samples and completes the requests. Passes on one dataset never overlap (the dataset
- * lock), and a pass that is run again skips the models it already unlearned.
+ * that waits (`received`, or `unlearning` left by a pass that stopped or failed for a reason a retry may
+ * fix), moves them to `unlearning`, and for every ready model of the dataset that learned any of their
+ * samples runs the model's method's forget once for all of them (MODEL_PUBLISHED + UNLEARN_COMPLETED with
+ * evidence), records the new version, then shreds the samples and completes the requests. Passes on one
+ * dataset never overlap (the dataset lock), and a pass that is run again skips the models it already
+ * unlearned. An error a retry cannot fix (too little data left, ...) fails the requests at once; any other
+ * is thrown, leaving the requests `unlearning` for the retry (or the next pass), unless it is the last attempt.
  */
 export class UnlearningService {
   private readonly logger = new Logger('Unlearning');
@@ -32,53 +53,66 @@ export class UnlearningService {
     private readonly dataDir: string,
   ) {}
 
-  async unlearnDataset(datasetId: string, onProgress?: ProgressCallback): Promise<UnlearningPassResult> {
+  async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
     return withDatasetLock(this.dataSource, datasetId, 'exclusive', async () => {
-      await this.dataSource.query(
-        `UPDATE forget_requests SET state = 'unlearning', error = NULL, updated_at = now()
-          WHERE dataset_id = $1 AND state = 'received' AND ledger_index IS NOT NULL`,
-        [datasetId],
+      await options.onLocked?.();
+      // TypeORM answers an UPDATE with [rows, rowCount].
+      const [taken]: [{ id: string; ledger_index: string }[], number] = await this.dataSource.query(
+        `UPDATE forget_requests SET state = 'unlearning', job_id = COALESCE($2, job_id), error = NULL, updated_at = now()
+          WHERE dataset_id = $1 AND state IN ('received', 'unlearning') AND ledger_index IS NOT NULL
+          RETURNING id, ledger_index`,
+        [datasetId, options.jobId ?? null],
       );
-      const requests: { id: string }[] = await this.dataSource.query(
-        `SELECT id FROM forget_requests WHERE dataset_id = $1 AND state = 'unlearning' ORDER BY ledger_index`,
-        [datasetId],
-      );
-      const requestIds = requests.map((r) => r.id);
+      const requestIds = taken.sort((a, b) => Number(a.ledger_index) - Number(b.ledger_index)).map((r) => r.id);
       if (requestIds.length === 0) return { requestIds, modelVersions: [] };
       try {
-        const modelVersions = await this.forgetInEveryModel(datasetId, requestIds, onProgress);
+        const modelVersions = await this.forgetInEveryModel(datasetId, requestIds, options.onProgress);
         const samples: { commitment: string }[] = await this.dataSource.query(
           `SELECT DISTINCT commitment FROM forget_request_samples WHERE request_id = ANY($1::uuid[])`,
           [requestIds],
         );
         const shred = await this.vault.shred(samples.map((s) => s.commitment));
-        await this.dataSource.query(`UPDATE forget_requests SET state = 'completed', updated_at = now() WHERE id = ANY($1::uuid[])`, [requestIds]);
+        await this.dataSource.query(`UPDATE forget_requests SET state = 'completed', updated_at = now() WHERE id = ANY($1::uuid[])`, [
+          requestIds,
+        ]);
         this.logger.log(
-          `forget requests ${requestIds.join(', ')}: ${modelVersions.length} model version(s) published, ${shred.shredded.length} sample(s) shredded`,
+          `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${shred.shredded.length} sample(s) shredded`,
         );
         return { requestIds, modelVersions };
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.logger.error(`forget requests ${requestIds.join(', ')} failed: ${message}`);
-        await this.dataSource.query(`UPDATE forget_requests SET state = 'failed', error = $2, updated_at = now() WHERE id = ANY($1::uuid[])`, [
-          requestIds,
-          message.slice(0, 2000),
-        ]);
-        return { requestIds, modelVersions: [] };
+        const message = describeJobError(error);
+        if (!isPermanentJobError(error) && !options.lastAttempt) {
+          this.logger.warn(`${requestIds.length} forget request(s) of dataset ${datasetId} wait for a retry: ${message}`);
+          throw error;
+        }
+        this.logger.error(`${requestIds.length} forget request(s) of dataset ${datasetId} failed: ${message}`);
+        await this.dataSource.query(
+          `UPDATE forget_requests SET state = 'failed', error = $2, updated_at = now() WHERE id = ANY($1::uuid[])`,
+          [requestIds, message.slice(0, 2000)],
+        );
+        return { requestIds, modelVersions: [], error: message };
       }
     });
   }
 
-  private async forgetInEveryModel(datasetId: string, requestIds: string[], onProgress?: ProgressCallback): Promise<{ modelId: string; version: number }[]> {
+  private async forgetInEveryModel(
+    datasetId: string,
+    requestIds: string[],
+    onProgress?: PassProgressCallback,
+  ): Promise<{ modelId: string; version: number }[]> {
     const rows: { external_id: string | null }[] = await this.dataSource.query(
       `SELECT DISTINCT s.external_id FROM forget_request_samples f JOIN samples s ON s.commitment = f.commitment
         WHERE f.request_id = ANY($1::uuid[]) AND s.external_id IS NOT NULL`,
       [requestIds],
     );
     const externalIds = new Set(rows.map((r) => r.external_id!));
-    const models = await this.dataSource.getRepository(ModelEntity).find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
+    const models = await this.dataSource
+      .getRepository(ModelEntity)
+      .find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
+    const progress = new PassProgress(models.length, onProgress);
     const published: { modelId: string; version: number }[] = [];
-    for (const model of models) {
+    for (const [position, model] of models.entries()) {
+      progress.startModel(position);
       const latest = await this.store.findLatest(model.id);
       if (!latest) continue;
       if (requestIds.every((id) => latest.reflectsForgetRequests.includes(id))) {
@@ -90,7 +124,11 @@ export class UnlearningService {
       const learned = trained.samples.filter((s) => externalIds.has(s.externalId)).map((s) => s.externalId);
       if (learned.length === 0) continue;
       const sink = new ModelLedgerSink(this.dataSource, this.ledger);
-      const method = createMethodFor(trained.config, { store: checkpointStoreIn(this.dataDir), ledger: sink, onProgress });
+      const method = createMethodFor(trained.config, {
+        store: checkpointStoreIn(this.dataDir),
+        ledger: sink,
+        onProgress: (p) => progress.report(p),
+      });
       try {
         const outcome = await method.forget(trained, { requestIds, externalIds: learned });
         const version = outcome.model.version;
@@ -105,6 +143,36 @@ export class UnlearningService {
         await method.release();
       }
     }
+    progress.startModel(models.length);
     return published;
+  }
+}
+
+/**
+ * A pass's progress from the engine's reports: each model of the dataset is an equal share, and within a
+ * model the retraining is RETRAIN_SHARE of it. The ETA is the pass's own rate so far applied to what is left.
+ */
+class PassProgress {
+  private readonly started = Date.now();
+  private base = 0;
+
+  constructor(private readonly models: number, private readonly onProgress: PassProgressCallback | undefined) {}
+
+  startModel(position: number): void {
+    this.base = this.models === 0 ? 1 : position / this.models;
+    this.emit(this.base);
+  }
+
+  report(progress: Progress): void {
+    const retraining = progress.phase === 'train' || progress.phase === 'unlearn';
+    const within = retraining ? RETRAIN_SHARE * progress.fraction : RETRAIN_SHARE + (1 - RETRAIN_SHARE) * progress.fraction;
+    this.emit(this.base + Math.min(1, within) / Math.max(1, this.models));
+  }
+
+  private emit(fraction: number): void {
+    if (!this.onProgress) return;
+    const elapsed = (Date.now() - this.started) / 1000;
+    const etaSeconds = fraction > 0 && fraction < 1 ? (elapsed / fraction) * (1 - fraction) : fraction >= 1 ? 0 : null;
+    this.onProgress({ fraction: Math.min(1, fraction), etaSeconds });
   }
 }

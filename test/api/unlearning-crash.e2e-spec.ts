@@ -1,0 +1,154 @@
+/**
+ * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import request from 'supertest';
+import { loadIris } from '@lethe/unlearning';
+import { JobWorker } from '../../apps/api/src/jobs/job.worker';
+import { JobHarness, startJobHarness, testJobConfig, waitFor } from '../support/job-harness';
+
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * A worker process that dies in the middle of an unlearning pass: its requests, already `unlearning`, are
+ * not lost; the pass is retried by another worker once its heartbeats stop, and logs its UNLEARN_COMPLETED once.
+ */
+describe('an unlearning pass whose worker dies', () => {
+  let h: JobHarness;
+  let late: JobWorker | undefined;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    // No worker in this process at first: the pass must run in the worker process.
+    h = await startJobHarness('unlearning_crash', { worker: false, jobs: { expireSeconds: 600, retryLimit: 50 } });
+  });
+
+  afterAll(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await late?.stop();
+    await h?.close();
+  });
+
+  function startWorkerProcess(): Promise<ChildProcess> {
+    const worker = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/worker.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: h.db.url,
+        DATA_DIR: h.dataDir,
+        JOB_EXPIRE_SECONDS: '600',
+        JOB_RETRY_LIMIT: '50',
+        JOB_RETRY_DELAY_SECONDS: '1',
+        JOB_POLL_SECONDS: '1',
+        JOB_MAINTENANCE_SECONDS: '1',
+        JOB_LOST_AFTER_SECONDS: '4',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new Promise((resolve, reject) => {
+      let output = '';
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('takes jobs')) resolve(worker);
+      };
+      worker.stdout!.on('data', onData);
+      worker.stderr!.on('data', onData);
+      worker.on('exit', (code) => reject(new Error(`worker exited with ${code} before starting: ${output}`)));
+    });
+  }
+
+  it('is retried by another worker and completes every request it had taken', async () => {
+    const http = () => request(h.app.getHttpServer());
+    const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
+    const datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
+    const samples = loadIris();
+    await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
+      .send(samples)
+      .expect(200);
+    child = await startWorkerProcess();
+    const created = await asMl(http().post('/v1/models'))
+      .send({
+        datasetId,
+        method: 'full',
+        architecture: { type: 'mlp', hidden: [32] },
+        epochs: 800,
+        batchSize: 4,
+        learningRate: 0.01,
+        seed: 'crash',
+      })
+      .expect(202);
+    const { modelId, jobId: trainJob } = created.body;
+    const trained = await waitFor(
+      async () => (await asMl(http().get(`/v1/jobs/${trainJob}`)).expect(200)).body,
+      (j) => j.state === 'completed' || j.state === 'failed',
+      180_000,
+    );
+    expect(trained.state).toBe('completed');
+
+    const filed = await Promise.all(
+      samples.slice(0, 3).map(
+        async (s) =>
+          (
+            await asMl(http().post('/v1/forget-requests'))
+              .send({ datasetId, externalIds: [s.externalId], reason: 'erasure' })
+              .expect(202)
+          ).body,
+      ),
+    );
+    const jobId = filed[0].jobId;
+    expect(filed.map((r) => r.jobId)).toEqual([jobId, jobId, jobId]);
+    const pid = child.pid!;
+    await waitFor(
+      async () => (await h.dataSource.query(`SELECT state, worker_id, progress FROM jobs WHERE id = $1`, [jobId]))[0],
+      (j) => j.state === 'running' && (j.worker_id ?? '').includes(`:${pid}:`) && j.progress > 0,
+      120_000,
+    );
+    child.kill('SIGKILL');
+    for (const r of filed)
+      expect((await asMl(http().get(`/v1/forget-requests/${r.id}`)).expect(200)).body).toMatchObject({ state: 'unlearning', jobId });
+
+    late = new JobWorker(h.boss, {
+      dataSource: h.dataSource,
+      ledger: h.ledger,
+      dataDir: h.dataDir,
+      config: testJobConfig({ expireSeconds: 600, retryLimit: 50 }),
+    });
+    await late.start();
+    // Every request completes: by the dead pass's retry, or by the pass the new worker queued at start-up
+    // for the dataset's waiting requests (whichever holds the dataset first takes them all).
+    const completed = await Promise.all(
+      filed.map((r) =>
+        waitFor(
+          async () => (await asMl(http().get(`/v1/forget-requests/${r.id}`)).expect(200)).body,
+          (got) => got.state === 'completed' || got.state === 'failed',
+          180_000,
+        ),
+      ),
+    );
+    expect(completed.map((r) => r.state)).toEqual(['completed', 'completed', 'completed']);
+    const servedBy = completed[0].jobId;
+    expect(completed.map((r) => r.jobId)).toEqual([servedBy, servedBy, servedBy]);
+    const pass = (await asMl(http().get(`/v1/jobs/${servedBy}`)).expect(200)).body;
+    expect(pass).toMatchObject({
+      type: 'lethe.unlearn',
+      state: 'completed',
+      progress: 1,
+      result: { modelVersions: [{ modelId, version: 2 }] },
+    });
+    expect([...pass.result.requestIds].sort()).toEqual(filed.map((r) => r.id).sort());
+    // The dead pass is retried (a second attempt) and ends too.
+    const dead = await waitFor(
+      async () => (await h.dataSource.query(`SELECT state, attempts FROM jobs WHERE id = $1`, [jobId]))[0],
+      (j) => j.state === 'completed' || j.state === 'failed',
+      120_000,
+    );
+    expect(dead.state).toBe('completed');
+    expect(dead.attempts).toBeGreaterThanOrEqual(2);
+    const unlearned: unknown[] = await h.dataSource.query(
+      `SELECT idx FROM ledger_entries WHERE type = 'UNLEARN_COMPLETED' AND event LIKE $1`,
+      [`%${modelId}%`],
+    );
+    expect(unlearned).toHaveLength(1);
+  }, 400_000);
+});

@@ -1,0 +1,160 @@
+/**
+ * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
+ */
+import { renameSync } from 'node:fs';
+import { join } from 'node:path';
+import request from 'supertest';
+import { loadIris } from '@lethe/unlearning';
+import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+
+interface PassRow {
+  id: string;
+  state: string;
+  attempts: number;
+  progress: number;
+  error: string | null;
+}
+
+/**
+ * Unlearning passes as jobs, with the service's pg-boss queue and a worker: many forget requests on one
+ * dataset make at most one waiting and one running pass, every acknowledged request is served, a client
+ * watches a pass through its forget request's jobId, and a pass that fails for a reason a retry can fix is retried.
+ */
+describe('unlearning passes', () => {
+  let h: JobHarness;
+  let datasetId: string;
+  let modelId: string;
+  const externalIds: string[] = [];
+
+  beforeAll(async () => {
+    h = await startJobHarness('unlearning_passes', { jobs: { retryLimit: 50, retryDelaySeconds: 1 } });
+    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
+    const samples = loadIris();
+    externalIds.push(...samples.map((s) => s.externalId));
+    await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
+      .send(samples)
+      .expect(200);
+    // Full retraining, slow enough (seconds) for requests to arrive while a pass runs.
+    const created = await asMl(http().post('/v1/models'))
+      .send({
+        datasetId,
+        method: 'full',
+        architecture: { type: 'mlp', hidden: [32] },
+        epochs: 800,
+        batchSize: 4,
+        learningRate: 0.01,
+        seed: 'passes',
+      })
+      .expect(202);
+    modelId = created.body.modelId;
+    const job = await waitFor(
+      () => getJob(created.body.jobId),
+      (j) => j.state === 'completed' || j.state === 'failed',
+      180_000,
+    );
+    expect(job.state).toBe('completed');
+  }, 240_000);
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const http = () => request(h.app.getHttpServer());
+  const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
+  const getJob = async (id: string) => (await asMl(http().get(`/v1/jobs/${id}`)).expect(200)).body;
+  const getRequest = async (id: string) => (await asMl(http().get(`/v1/forget-requests/${id}`)).expect(200)).body;
+  const forget = async (externalId: string) =>
+    (
+      await asMl(http().post('/v1/forget-requests'))
+        .send({ datasetId, externalIds: [externalId], reason: 'erasure' })
+        .expect(202)
+    ).body;
+  const passes = (): Promise<PassRow[]> =>
+    h.dataSource.query(
+      `SELECT id, state, attempts, progress, error FROM jobs WHERE type = 'lethe.unlearn' AND payload->>'datasetId' = $1 ORDER BY created_at`,
+      [datasetId],
+    );
+  const bossJobs = async (): Promise<number> =>
+    (
+      await h.dataSource.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'lethe.unlearn' AND data->>'datasetId' = $1`, [
+        datasetId,
+      ])
+    )[0].n;
+
+  it('serves 40 requests that arrive during a pass with one more pass, watched through the request', async () => {
+    const first = await forget(externalIds[0]);
+    const running = await waitFor(passes, (rows) => rows.some((r) => r.id === first.jobId && r.state === 'running'), 60_000);
+    expect(running).toHaveLength(1);
+    const during = await Promise.all(externalIds.slice(1, 41).map((e) => forget(e)));
+    const waiting = during[0].jobId;
+    expect(waiting).not.toBe(first.jobId);
+    expect(new Set(during.map((r) => r.jobId))).toEqual(new Set([waiting]));
+    // One running and one waiting pass, one pg-boss job each.
+    expect((await passes()).map((p) => [p.id, p.state])).toEqual([
+      [first.jobId, 'running'],
+      [waiting, 'queued'],
+    ]);
+    expect(await bossJobs()).toBe(2);
+
+    // A client polls the request, then its job: progress moves, and the pass ends with its requests and model version.
+    const seen: number[] = [];
+    const done = await waitFor(
+      async () => {
+        const job = await getJob(waiting);
+        if (job.state === 'running') seen.push(job.progress);
+        return job;
+      },
+      (j) => j.state === 'completed' || j.state === 'failed',
+      180_000,
+    );
+    expect(done).toMatchObject({
+      type: 'lethe.unlearn',
+      state: 'completed',
+      progress: 1,
+      result: { modelVersions: [{ modelId, version: 3 }] },
+    });
+    expect([...done.result.requestIds].sort()).toEqual(during.map((r) => r.id).sort());
+    expect(seen.some((p) => p > 0 && p < 1)).toBe(true);
+    expect(await getJob(first.jobId)).toMatchObject({
+      state: 'completed',
+      result: { requestIds: [first.id], modelVersions: [{ modelId, version: 2 }] },
+    });
+    for (const r of [first, ...during]) {
+      const got = await getRequest(r.id);
+      expect(got).toMatchObject({ state: 'completed', jobId: r.jobId, progress: 1, modelVersions: [{ modelId }] });
+    }
+    expect(await bossJobs()).toBe(2);
+    const unlearned: unknown[] = await h.dataSource.query(
+      `SELECT idx FROM ledger_entries WHERE type = 'UNLEARN_COMPLETED' AND event LIKE $1`,
+      [`%${modelId}%`],
+    );
+    expect(unlearned).toHaveLength(2);
+  }, 300_000);
+
+  it('retries a pass that fails for a reason a retry can fix, keeping its requests', async () => {
+    const latest: { version: number }[] = await h.dataSource.query(
+      `SELECT max(version)::int AS version FROM model_versions WHERE model_id = $1`,
+      [modelId],
+    );
+    const onnx = join(h.dataDir, 'models', modelId, `${latest[0].version}.onnx`);
+    renameSync(onnx, `${onnx}.away`);
+    const filed = await Promise.all(externalIds.slice(50, 53).map((e) => forget(e)));
+    const jobId = filed[0].jobId;
+    const failedOnce = await waitFor(
+      passes,
+      (rows) => rows.some((r) => r.id === jobId && r.state === 'queued' && r.attempts >= 1 && r.error !== null),
+      60_000,
+    );
+    expect(failedOnce.find((r) => r.id === jobId)!.error).toContain('ENOENT');
+    for (const r of filed) expect(await getRequest(r.id)).toMatchObject({ state: 'unlearning', jobId });
+    renameSync(`${onnx}.away`, onnx);
+    const done = await waitFor(
+      () => getJob(jobId),
+      (j) => j.state === 'completed' || j.state === 'failed',
+      180_000,
+    );
+    expect(done).toMatchObject({ state: 'completed', result: { modelVersions: [{ modelId, version: latest[0].version + 1 }] } });
+    expect([...done.result.requestIds].sort()).toEqual(filed.map((r) => r.id).sort());
+    for (const r of filed) expect(await getRequest(r.id)).toMatchObject({ state: 'completed', jobId });
+  }, 300_000);
+});
