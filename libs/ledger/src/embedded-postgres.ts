@@ -1,5 +1,5 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
@@ -88,6 +88,7 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
     onError: (m: unknown) => log(String(m).trimEnd()),
   });
   if (fresh) await pg.initialise();
+  else await stopOrphanedServer(dataDir, log);
   const binaries = await importBinaries();
   const child = spawn(
     binaries.postgres,
@@ -126,6 +127,52 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   servers.set(child, { stop, stopsOnSignals: options.stopsOnSignals ?? false });
   installHooks();
   return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, port, pid: child.pid!, stop };
+}
+
+/**
+ * A server still running on `dataDir` whose parent is gone (the service that started it was killed: the
+ * server runs in its own session, so it survives) would make this start fail on its lock file. It is ours,
+ * and idle: it is stopped cleanly (SIGINT) and waited for. A server whose parent is alive belongs to another
+ * running process: that is an error naming it, never a kill.
+ */
+async function stopOrphanedServer(dataDir: string, log: (line: string) => void): Promise<void> {
+  const pidFile = join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0], 10);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !isAlive(pid)) return; // a stale file: postgres removes it itself
+  const parent = parentOf(pid);
+  if (parent === null) return;
+  if (parent !== 1 && isAlive(parent)) {
+    throw new Error(
+      `PostgreSQL (pid ${pid}) is already running on ${dataDir} for process ${parent}: stop that process, or use another DATA_DIR`,
+    );
+  }
+  log(`stopping PostgreSQL (pid ${pid}) left running on ${dataDir} by a process that was killed`);
+  process.kill(pid, 'SIGINT');
+  for (const deadline = Date.now() + 30_000; isAlive(pid); ) {
+    if (Date.now() > deadline) throw new Error(`PostgreSQL (pid ${pid}) left running on ${dataDir} did not stop within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The parent pid of `pid` (Linux /proc), or null where that cannot be read. */
+function parentOf(pid: number): number | null {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1], 10);
+  } catch {
+    return null;
+  }
 }
 
 /**
