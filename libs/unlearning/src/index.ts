@@ -9,6 +9,7 @@ export { validateSamples, validateExamples, checkEnoughData } from './validate';
 export { parseExamples } from './parse-examples';
 export type { ExampleFormat } from './parse-examples';
 export { loadIris, loadMnist, splitTrainTest, IRIS_FEATURES, IRIS_CLASSES, MNIST_FEATURES, MNIST_CLASSES } from './datasets';
+export { isHeldOut, splitHoldout, computeHoldoutPoint, MAX_HOLDOUT_FRACTION } from './holdout';
 export { placeSample, planShards } from './assignment';
 export type { Placement, ShardPlan, Plan } from './assignment';
 export { computeBatchRoot } from './batch-root';

@@ -5,13 +5,13 @@ import {
   EngineDependencies,
   FileCheckpointStore,
   ProgressCallback,
-  Sample,
   TrainingConfigInput,
   UnlearningMethod,
   createFullRetrainMethod,
   createSisaMethod,
 } from '@lethe/unlearning';
 import { withDatasetLock } from './dataset.lock';
+import { loadTrainingSets } from './model-evaluation';
 import { ModelEntity } from './model.entity';
 import { ModelLedgerSink } from './model-ledger.sink';
 import { ModelStore } from './model.store';
@@ -35,8 +35,9 @@ export function checkpointStoreIn(dataDir: string): FileCheckpointStore {
 
 /**
  * Runs a training job (in a worker): the dataset's committed, unshredded samples, less those named by a
- * forget request that has not failed, trained with the engine; version 1 is recorded once its
- * MODEL_PUBLISHED entry is durable. Running it again after a crash gives the same version.
+ * forget request that has not failed and those the model's holdout keeps for testing (its test set), trained
+ * with the engine; version 1 is recorded once its MODEL_PUBLISHED entry is durable. Running it again after a
+ * crash gives the same version.
  */
 export class ModelTrainingService {
   private readonly logger = new Logger('Training');
@@ -54,11 +55,17 @@ export class ModelTrainingService {
     return withDatasetLock(this.dataSource, model.datasetId, 'shared', async () => {
       const existing = await this.store.findVersion(modelId, 1);
       if (!existing) {
-        const samples = await this.loadTrainingSamples(model.datasetId);
+        // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
+        const { train: samples, test } = await loadTrainingSets(this.dataSource, model);
         const sink = new ModelLedgerSink(this.dataSource, this.ledger);
         const method = createMethodFor(model.engineConfig as { method: string }, { store: checkpointStoreIn(this.dataDir), ledger: sink, onProgress });
         try {
-          const trained = await method.train({ modelId, config: model.engineConfig as unknown as TrainingConfigInput, samples });
+          const trained = await method.train({
+            modelId,
+            config: model.engineConfig as unknown as TrainingConfigInput,
+            samples,
+            ...(test.length > 0 ? { testSet: test } : {}),
+          });
           const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
           await this.store.save(trained, { ledgerIndex });
           this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
@@ -74,17 +81,5 @@ export class ModelTrainingService {
 
   async markFailed(modelId: string, error: string): Promise<void> {
     await this.dataSource.getRepository(ModelEntity).update({ id: modelId, state: 'training' }, { state: 'failed', error, updatedAt: new Date() });
-  }
-
-  private async loadTrainingSamples(datasetId: string): Promise<Sample[]> {
-    const rows: { external_id: string; features: number[]; label: number; commitment: string }[] = await this.dataSource.query(
-      `SELECT s.external_id, s.features, s.label, s.commitment FROM samples s
-        WHERE s.dataset_id = $1 AND s.ledger_index IS NOT NULL AND s.shredded_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM forget_request_samples f JOIN forget_requests r ON r.id = f.request_id
-                           WHERE f.commitment = s.commitment AND r.state <> 'failed')
-        ORDER BY s.id`,
-      [datasetId],
-    );
-    return rows.map((r) => ({ externalId: r.external_id, features: r.features, label: r.label, commitment: r.commitment }));
   }
 }

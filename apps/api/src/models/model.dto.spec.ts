@@ -2,7 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { normalizeConfig } from '@lethe/unlearning';
 import { DatasetEntity } from '../datasets/dataset.entity';
-import { CreateModelDto, toEngineConfig } from './model.dto';
+import { CreateModelDto, evaluationSettingsOf, toEngineConfig } from './model.dto';
 
 const valid = {
   datasetId: '00000000-0000-4000-8000-000000000000',
@@ -26,6 +26,12 @@ describe('CreateModelDto', () => {
     expect(problems({ ...valid, seed: 'run-1' })).toEqual([]);
   });
 
+  it('accepts an evaluation with a holdout in [0, 0.5] and a boolean referenceRetrain, or an empty one', () => {
+    expect(problems({ ...valid, evaluation: { holdoutFraction: 0.5, referenceRetrain: false } })).toEqual([]);
+    expect(problems({ ...valid, evaluation: { holdoutFraction: 0 } })).toEqual([]);
+    expect(problems({ ...valid, evaluation: {} })).toEqual([]);
+  });
+
   it.each([
     [{ seed: 1.5 }, 'seed'],
     [{ seed: 's'.repeat(201) }, 'seed'],
@@ -35,6 +41,11 @@ describe('CreateModelDto', () => {
     [{ architecture: { type: 'mlp', hidden: [] } }, 'architecture.hidden'],
     [{ slices: 4097 }, 'slices'],
     [{ method: 'full-retrain' }, 'method'],
+    [{ evaluation: { holdoutFraction: 0.7 } }, 'evaluation.holdoutFraction'],
+    [{ evaluation: { holdoutFraction: '0.2' } }, 'evaluation.holdoutFraction'],
+    [{ evaluation: { holdoutFraction: null } }, 'evaluation.holdoutFraction'],
+    [{ evaluation: { referenceRetrain: 'yes' } }, 'evaluation.referenceRetrain'],
+    [{ evaluation: 'x' }, 'evaluation'],
   ])('refuses %j, naming %s', (overrides, field) => {
     expect(problems({ ...valid, ...overrides })).toContain(field);
   });
@@ -51,5 +62,14 @@ describe('toEngineConfig', () => {
   it('maps full and logreg, leaving S and R to their defaults', () => {
     const body = plainToInstance(CreateModelDto, { ...valid, method: 'full', architecture: { type: 'logreg' }, shards: undefined, slices: undefined });
     expect(normalizeConfig(toEngineConfig(body, dataset))).toMatchObject({ method: 'full-retrain', model: 'logistic-regression', hiddenLayers: [], shards: 1, slices: 1 });
+  });
+});
+
+describe('evaluationSettingsOf', () => {
+  it('fills in the defaults: no holdout, no reference retrain', () => {
+    expect(evaluationSettingsOf({})).toEqual({ holdoutFraction: 0, referenceRetrain: false });
+    expect(evaluationSettingsOf({ evaluation: null })).toEqual({ holdoutFraction: 0, referenceRetrain: false });
+    expect(evaluationSettingsOf({ evaluation: { referenceRetrain: true } })).toEqual({ holdoutFraction: 0, referenceRetrain: true });
+    expect(evaluationSettingsOf({ evaluation: { holdoutFraction: 0.2 } })).toEqual({ holdoutFraction: 0.2, referenceRetrain: false });
   });
 });

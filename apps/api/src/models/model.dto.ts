@@ -4,6 +4,7 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
@@ -14,10 +15,11 @@ import {
   Max,
   Min,
   ValidateBy,
+  ValidateIf,
   ValidateNested,
   ValidationOptions,
 } from 'class-validator';
-import type { JsonValue, TrainingConfigInput } from '@lethe/unlearning';
+import { MAX_HOLDOUT_FRACTION, type JsonValue, type TrainingConfigInput } from '@lethe/unlearning';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { MODEL_STATES, ModelEntity, ModelState, ModelVersionEntity } from './model.entity';
 
@@ -31,6 +33,20 @@ function IsSeed(options?: ValidationOptions): PropertyDecorator {
       validator: {
         validate: (value: unknown) => (typeof value === 'string' && value.length >= 1 && value.length <= 200) || Number.isSafeInteger(value),
         defaultMessage: () => 'seed must be a non-empty string of at most 200 characters or a safe integer',
+      },
+    },
+    options,
+  );
+}
+
+/** A number in [0, MAX_HOLDOUT_FRACTION]. */
+function IsHoldoutFraction(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isHoldoutFraction',
+      validator: {
+        validate: (value: unknown) => typeof value === 'number' && value >= 0 && value <= MAX_HOLDOUT_FRACTION,
+        defaultMessage: () => `holdoutFraction must be a number in [0, ${MAX_HOLDOUT_FRACTION}]`,
       },
     },
     options,
@@ -51,6 +67,48 @@ export class ArchitectureDto {
   @Min(1, { each: true })
   @Max(65536, { each: true })
   hidden?: number[];
+}
+
+export class EvaluationDto {
+  @ApiProperty({
+    required: false,
+    minimum: 0,
+    maximum: MAX_HOLDOUT_FRACTION,
+    default: 0,
+    example: 0.2,
+    description:
+      'fraction of the samples held out of training as a test set, in [0, 0.5] (default 0: every sample is trained on). ' +
+      'A sample is held out when the first 6 bytes of SHA-256("lethe-holdout|" seed 0x00 externalId) / 2^48 fall below it: ' +
+      'the rule depends on the seed and the sample only, so forgetting moves no other sample across it',
+  })
+  @ValidateIf((_, value) => value !== undefined) // absent is the default; null is refused
+  @IsHoldoutFraction()
+  holdoutFraction?: number;
+
+  @ApiProperty({
+    required: false,
+    default: false,
+    description:
+      "each forget also retrains from scratch without the samples and records that reference's numbers in UNLEARN_COMPLETED (costs a full retrain)",
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsBoolean({ message: 'referenceRetrain must be a boolean' })
+  referenceRetrain?: boolean;
+}
+
+/** A model's evaluation settings with their defaults filled in. */
+export interface EvaluationSettings {
+  holdoutFraction: number;
+  referenceRetrain: boolean;
+}
+
+/** The evaluation settings of a model's configuration as it was given (POST /v1/models); absent means the defaults. */
+export function evaluationSettingsOf(config: { evaluation?: unknown }): EvaluationSettings {
+  const given = (config.evaluation ?? {}) as { holdoutFraction?: unknown; referenceRetrain?: unknown };
+  return {
+    holdoutFraction: typeof given.holdoutFraction === 'number' ? given.holdoutFraction : 0,
+    referenceRetrain: given.referenceRetrain === true,
+  };
 }
 
 export class CreateModelDto {
@@ -103,6 +161,18 @@ export class CreateModelDto {
   @ApiProperty({ oneOf: [{ type: 'string' }, { type: 'integer' }], description: 'fixes initial weights, sample placement and order', example: 'iris-1' })
   @IsSeed()
   seed!: string | number;
+
+  @ApiProperty({
+    required: false,
+    type: EvaluationDto,
+    description:
+      'evidence of forgetting: a held-out test set (test accuracy, membership-inference AUC) and a retrained-from-scratch reference',
+  })
+  @IsOptional()
+  @IsObject({ message: 'evaluation must be an object' })
+  @ValidateNested()
+  @Type(() => EvaluationDto)
+  evaluation?: EvaluationDto;
 }
 
 export class CreatedModelResponseDto {

@@ -18,12 +18,14 @@ import {
   ModelVersionResponseDto,
   PredictDto,
   PredictionResponseDto,
+  evaluationSettingsOf,
   toEngineConfig,
   toModelResponse,
   toModelSummary,
   toModelVersionResponse,
 } from './model.dto';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
+import { countTrainableSamples } from './model-evaluation';
 import { ModelStore } from './model.store';
 
 /** Verified ONNX sessions kept for predictions (the least recently used is released first). */
@@ -53,7 +55,8 @@ export class ModelService implements OnModuleDestroy {
     const dataset = await this.datasetService.findRegistered(body.datasetId);
     const engineConfig = toEngineConfig(body, dataset);
     const config = normalizeConfig(engineConfig);
-    await this.checkEnoughData(dataset.id, config.shards, config.slices);
+    const holdout = { seed: config.seed, fraction: evaluationSettingsOf(body).holdoutFraction };
+    await this.checkEnoughData(dataset.id, config.shards, config.slices, holdout);
 
     const modelId = randomUUID();
     const jobId = randomUUID();
@@ -173,19 +176,26 @@ export class ModelService implements OnModuleDestroy {
     return row;
   }
 
-  /** What the engine would refuse at training time, refused now: too few samples for S x R, one class (samples asked to be forgotten do not count). */
-  private async checkEnoughData(datasetId: string, shards: number, slices: number): Promise<void> {
-    const [row]: { count: number; labels: number }[] = await this.dataSource.query(
-      `SELECT count(*)::int AS count, count(DISTINCT label)::int AS labels FROM samples
-        WHERE dataset_id = $1 AND ledger_index IS NOT NULL AND shredded_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM forget_request_samples f JOIN forget_requests r ON r.id = f.request_id
-                           WHERE f.commitment = samples.commitment AND r.state <> 'failed')`,
-      [datasetId],
-    );
+  /**
+   * What the engine would refuse at training time, refused now: too few samples for S x R, one class (samples
+   * asked to be forgotten and samples the holdout keeps for testing do not count).
+   */
+  private async checkEnoughData(
+    datasetId: string,
+    shards: number,
+    slices: number,
+    holdout: { seed: string; fraction: number },
+  ): Promise<void> {
+    const row = await countTrainableSamples(this.dataSource, datasetId, holdout);
     if (row.count === 0) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has no samples`);
     if (row.labels < 2) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has only one class`);
-    if (row.count < shards * slices)
-      throw new UnlearningError('INSUFFICIENT_DATA', `shards, slices: ${row.count} samples cannot fill ${shards} shards x ${slices} slices (need at least ${shards * slices})`);
+    if (row.count < shards * slices) {
+      const counted = holdout.fraction > 0 ? `${row.count} samples not held out` : `${row.count} samples`;
+      throw new UnlearningError(
+        'INSUFFICIENT_DATA',
+        `shards, slices: ${counted} cannot fill ${shards} shards x ${slices} slices (need at least ${shards * slices})`,
+      );
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import { JsonValue, Progress } from '@lethe/unlearning';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
 import { ModelEntity } from '../models/model.entity';
+import { buildForgetRequest } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { checkpointStoreIn, createMethodFor } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
@@ -130,7 +131,9 @@ export class UnlearningService {
         onProgress: (p) => progress.report(p),
       });
       try {
-        const outcome = await method.forget(trained, { requestIds, externalIds: learned });
+        // The model's test set (held-out samples) and reference retrain, as its `evaluation` asks.
+        const forgetRequest = await buildForgetRequest(this.dataSource, model, { requestIds, externalIds: learned });
+        const outcome = await method.forget(trained, forgetRequest);
         const version = outcome.model.version;
         await this.store.save(outcome.model, {
           ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,

@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import { Command, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import {
+  MAX_HOLDOUT_FRACTION,
   MemoryCheckpointStore,
   UnlearningError,
   createFullRetrainMethod,
@@ -11,6 +12,7 @@ import {
   hashHyperparameters,
   normalizeConfig,
   parseExamples,
+  splitHoldout,
   type ExampleFormat,
   type Sample,
   type TrainingConfigInput,
@@ -42,7 +44,10 @@ interface ReplayResult {
   /** Whether that entry was proven against the chain (--rpc), and in which checkpoint. */
   anchor: number | null;
   replayedSha256: string;
+  /** Samples trained on: those of --data the model's holdout rule does not keep for testing. */
   samples: number;
+  /** Samples of --data held out by the model's evaluation.holdoutFraction (never trained on). */
+  heldOut: number;
   /** Samples the ledger's batches of that version hold (with --rpc). */
   ledgerSamples: number | null;
   hyperparamsHash: string;
@@ -60,13 +65,18 @@ class ReplayFailure extends Error {
  * data, and compares the ONNX SHA-256 with the one the ledger published. Exit 0 when equal, 1 when not (or
  * when anything cannot be checked), 2 on bad usage. The engine places and orders samples by the seed and
  * their externalIds only, so commitments are not needed to train; the replay gives each sample a stand-in.
+ * A model created with evaluation.holdoutFraction never trained on its held-out samples: the replay applies the
+ * same rule (isHeldOut on the seed and the externalId) to the data and trains on the rest.
  */
 export function buildReplayCommand(): Command {
   return new Command('replay')
     .description("retrain a model version from its configuration and your copy of its data, and compare the ONNX SHA-256 with the ledger's")
     .requiredOption('--model <id>', 'the model id')
     .requiredOption('--version <n>', 'the published version', parsePositiveInteger)
-    .requiredOption('--data <file>', 'the surviving samples: JSON array, NDJSON or CSV of {externalId, features, label}')
+    .requiredOption(
+      '--data <file>',
+      'the surviving samples (held-out ones may be included): JSON array, NDJSON or CSV of {externalId, features, label}',
+    )
     .requiredOption('--api <url>', "the service's base URL, e.g. http://localhost:3000")
     .option('--rpc <url>', 'a JSON-RPC endpoint: also check the MODEL_PUBLISHED entry and the batches against the chain')
     .option('--contract <address>', "AuditAnchor's address (default: from the log's latest ANCHORED entry)")
@@ -159,6 +169,7 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
   } catch (error) {
     throw new ReplayFailure(`the model's configuration is not one the engine takes: ${(error as Error).message}`, 1);
   }
+  const holdoutFraction = holdoutFractionOf(model.config);
   const hyperparamsHash = hashHyperparameters(config);
   if (ledgerHyperparams && !(ledgerHyperparams.length === 1 && ledgerHyperparams[0] === hyperparamsHash)) {
     throw new ReplayFailure(
@@ -176,8 +187,10 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
     if (error instanceof UnlearningError) throw new ReplayFailure(`${opts.data}: ${error.message}`, 2);
     throw error;
   }
+  // The model's holdout rule on the seed and each externalId alone: the samples it kept for testing were never learned.
+  const { train: trainedOn, holdout } = splitHoldout(examples, { seed: config.seed, fraction: holdoutFraction });
   // Stand-in commitments: they name batches in checkpoints and the manifest, never a weight or the ONNX file.
-  const samples: Sample[] = examples.map((e) => ({
+  const samples: Sample[] = trainedOn.map((e) => ({
     ...e,
     commitment: createHash('sha256').update(`lethe-replay|${e.externalId}`).digest('hex'),
   }));
@@ -196,6 +209,7 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
     anchor,
     replayedSha256: onnxSha256,
     samples: samples.length,
+    heldOut: holdout.length,
     ledgerSamples,
     hyperparamsHash,
   };
@@ -256,6 +270,16 @@ function toEngineConfig(body: Record<string, unknown>, numFeatures: number, numC
   return config;
 }
 
+/** The model's evaluation.holdoutFraction (POST /v1/models), 0 when it has none. */
+function holdoutFractionOf(body: Record<string, unknown>): number {
+  const evaluation = body.evaluation as { holdoutFraction?: unknown } | null | undefined;
+  if (evaluation === undefined || evaluation === null || evaluation.holdoutFraction === undefined) return 0;
+  const fraction = evaluation.holdoutFraction;
+  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= MAX_HOLDOUT_FRACTION))
+    throw new ReplayFailure(`the model's evaluation.holdoutFraction is not a number in [0, ${MAX_HOLDOUT_FRACTION}]`, 1);
+  return fraction;
+}
+
 /** One entry, re-hashed; its parsed event. */
 async function readEvent(log: LogClient, index: number) {
   const [entry] = await log.getEntries(index, 1);
@@ -273,9 +297,10 @@ function formatResult(r: ReplayResult): string {
     r.ledgerSamples !== null && r.ledgerSamples !== r.samples
       ? ` (the ledger's batches hold ${r.ledgerSamples} samples, the data ${r.samples})`
       : '';
+  const from = `${r.samples} samples${r.heldOut > 0 ? ` (${r.heldOut} more held out by the model's holdout rule)` : ''}`;
   return r.ok
-    ? `ok: model ${r.modelId} version ${r.modelVersion} replayed from ${r.samples} samples: ONNX SHA-256 ${r.replayedSha256} equals the published one (${where})\n`
-    : `MISMATCH: model ${r.modelId} version ${r.modelVersion} replayed from ${r.samples} samples gives ONNX SHA-256 ${r.replayedSha256}, the ledger published ${r.publishedSha256} (${where})${counts}\n`;
+    ? `ok: model ${r.modelId} version ${r.modelVersion} replayed from ${from}: ONNX SHA-256 ${r.replayedSha256} equals the published one (${where})\n`
+    : `MISMATCH: model ${r.modelId} version ${r.modelVersion} replayed from ${from} gives ONNX SHA-256 ${r.replayedSha256}, the ledger published ${r.publishedSha256} (${where})${counts}\n`;
 }
 
 function formatOf(file: string): ExampleFormat {

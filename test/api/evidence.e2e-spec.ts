@@ -1,0 +1,243 @@
+/**
+ * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import request from 'supertest';
+import {
+  IRIS_CLASSES,
+  IRIS_FEATURES,
+  MemoryCheckpointStore,
+  Sample,
+  TrainingConfigInput,
+  createSisaMethod,
+  isHeldOut,
+  loadIris,
+} from '@lethe/unlearning';
+import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+import { runCli } from '../verifier/support/run-cli';
+
+/**
+ * Evidence of forgetting through the service: a model created with `evaluation` trains without its held-out
+ * samples, publishes test accuracy, and each forget records in UNLEARN_COMPLETED the accuracies on the retain,
+ * forget and test sets, the membership-inference AUC before and after, and a from-scratch reference's numbers.
+ */
+describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLETED', () => {
+  const SEED = 'evidence-1';
+  const evaluation = { holdoutFraction: 0.2, referenceRetrain: true };
+  const holdout = { seed: SEED, fraction: evaluation.holdoutFraction };
+  const iris = loadIris();
+  const trainedOn = iris.filter((s) => !isHeldOut(s.externalId, holdout));
+  const heldOut = iris.filter((s) => isHeldOut(s.externalId, holdout));
+  /** carol: two samples the model learns and one it holds out. */
+  const carol = new Set([trainedOn[3].externalId, trainedOn[70].externalId, heldOut[2].externalId]);
+  const modelBody = (datasetId: string, extra: object = {}) => ({
+    datasetId,
+    method: 'sisa',
+    shards: 2,
+    slices: 2,
+    architecture: { type: 'logreg' },
+    epochs: 20,
+    batchSize: 8,
+    learningRate: 0.1,
+    seed: SEED,
+    ...extra,
+  });
+  const engineConfig: TrainingConfigInput = {
+    method: 'sisa',
+    model: 'logistic-regression',
+    numFeatures: IRIS_FEATURES,
+    numClasses: IRIS_CLASSES,
+    shards: 2,
+    slices: 2,
+    epochs: 20,
+    batchSize: 8,
+    learningRate: 0.1,
+    seed: SEED,
+  };
+
+  let h: JobHarness;
+  let api: string;
+  let dir: string;
+  let datasetId: string;
+  const commitments = new Map<string, string>();
+  const http = () => request(h.app.getHttpServer());
+  const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
+
+  /** The ONNX SHA-256 of training from scratch on `examples` (the dataset's commitments), outside the service. */
+  async function trainFromScratch(examples: typeof iris): Promise<string> {
+    const samples: Sample[] = examples.map((e) => ({ ...e, commitment: commitments.get(e.externalId)! }));
+    const sisa = createSisaMethod({ store: new MemoryCheckpointStore() });
+    try {
+      return (await sisa.train({ modelId: 'reference', config: engineConfig, samples })).onnxSha256;
+    } finally {
+      await sisa.release();
+    }
+  }
+
+  async function createAndTrain(body: object): Promise<string> {
+    const { body: created } = await asMl(http().post('/v1/models')).send(body).expect(202);
+    const job = await waitFor(
+      async () => (await asMl(http().get(`/v1/jobs/${created.jobId}`)).expect(200)).body,
+      (j) => j.state === 'completed' || j.state === 'failed',
+    );
+    expect(job).toMatchObject({ state: 'completed' });
+    return created.modelId;
+  }
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    h = await startJobHarness('evidence');
+    await h.app.listen(0, '127.0.0.1');
+    api = `http://127.0.0.1:${(h.app.getHttpServer().address() as AddressInfo).port}`;
+    dir = mkdtempSync(join(tmpdir(), 'lethe-evidence-'));
+    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
+    const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
+      .send(iris.map((s) => ({ ...s, subjectId: carol.has(s.externalId) ? 'carol' : `subject-${s.externalId}` })))
+      .expect(200);
+    for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
+    expect(commitments.size).toBe(150);
+  }, 120_000);
+
+  afterAll(async () => {
+    await h?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    [{ holdoutFraction: 0.7 }, 'evaluation.holdoutFraction must be a number in [0, 0.5]'],
+    [{ holdoutFraction: -0.1 }, 'evaluation.holdoutFraction must be a number in [0, 0.5]'],
+    [{ holdoutFraction: 'x' }, 'evaluation.holdoutFraction must be a number in [0, 0.5]'],
+    [{ holdoutFraction: null }, 'evaluation.holdoutFraction must be a number in [0, 0.5]'],
+    [{ referenceRetrain: 1 }, 'evaluation.referenceRetrain must be a boolean'],
+    [{ referenceRetrain: 'yes' }, 'evaluation.referenceRetrain must be a boolean'],
+    [{ testFraction: 0.2 }, 'evaluation.property testFraction should not exist'],
+    ['x', 'evaluation must be an object'],
+    [[0.2], 'evaluation must be an object'],
+  ])('POST /v1/models with evaluation %j is a 400 naming the field', async (value, message) => {
+    const count = async () => (await asMl(http().get(`/v1/models?datasetId=${datasetId}`)).expect(200)).body.length;
+    const before = await count();
+    const res = await asMl(http().post('/v1/models'))
+      .send(modelBody(datasetId, { evaluation: value }))
+      .expect(400);
+    expect(JSON.stringify(res.body.message)).toContain(message);
+    expect(await count()).toBe(before);
+  });
+
+  it('documents evaluation in the OpenAPI schema of POST /v1/models', async () => {
+    const { body: doc } = await http().get('/docs-json').expect(200);
+    expect(JSON.stringify(doc.components.schemas.CreateModelDto.properties.evaluation)).toContain(
+      '"$ref":"#/components/schemas/EvaluationDto"',
+    );
+    expect(doc.components.schemas.CreateModelDto.required).not.toContain('evaluation');
+    expect(doc.components.schemas.EvaluationDto.properties).toMatchObject({
+      holdoutFraction: { type: 'number', minimum: 0, maximum: 0.5, default: 0 },
+      referenceRetrain: { type: 'boolean', default: false },
+    });
+  });
+
+  it('trains without the held-out samples, tests on them, and records the evidence and the reference when forgetting', async () => {
+    // The holdout is about the fraction asked for, and carol has samples on both sides of it.
+    expect(heldOut.length).toBeGreaterThan(15);
+    expect(heldOut.length).toBeLessThan(45);
+
+    const modelId = await createAndTrain(modelBody(datasetId, { evaluation }));
+    const plainId = await createAndTrain(modelBody(datasetId));
+    const { body: model } = await asMl(http().get(`/v1/models/${modelId}`)).expect(200);
+    expect(model.config.evaluation).toEqual(evaluation);
+    expect((await asMl(http().get(`/v1/models/${plainId}`)).expect(200)).body.config).not.toHaveProperty('evaluation');
+
+    // Version 1: trained on the samples not held out (what a from-scratch training on them gives), tested on the rest.
+    const [v1] = model.versions;
+    expect(v1.metrics).toMatchObject({ samples: trainedOn.length, testSamples: heldOut.length, testAccuracy: expect.any(Number) });
+    expect(v1.onnxSha256).toBe(await trainFromScratch(trainedOn));
+    const { body: plainV1 } = await asMl(http().get(`/v1/models/${plainId}/versions/1`)).expect(200);
+    expect(plainV1.metrics.samples).toBe(150);
+    expect(plainV1.metrics).not.toHaveProperty('testAccuracy');
+    expect(plainV1.onnxSha256).not.toBe(v1.onnxSha256);
+
+    const { body: filed } = await asMl(http().post('/v1/forget-requests'))
+      .send({ datasetId, subjectId: 'carol', reason: 'erasure' })
+      .expect(202);
+    const done = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${filed.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+    );
+    expect(done.state).toBe('completed');
+
+    // Version 2: the evidence in its UNLEARN_COMPLETED entry, as the version and the ledger give it.
+    const { body: v2 } = await asMl(http().get(`/v1/models/${modelId}/versions/2`)).expect(200);
+    const event = await h.ledger.getEvent(v2.unlearnLedgerIndex);
+    expect(event).toMatchObject({ type: 'UNLEARN_COMPLETED', modelId, requestIds: [filed.id], newOnnxSha256: v2.onnxSha256 });
+    const evidence = (event as unknown as { evidence: Record<string, any> }).evidence;
+    expect(v2.evidence).toEqual(evidence);
+    process.stdout.write(`UNLEARN_COMPLETED evidence (holdout 0.2, reference retrain): ${JSON.stringify(evidence)}\n`);
+    // Carol's held-out sample was never learned: it only leaves the test set.
+    const survivorsTrained = trainedOn.filter((s) => !carol.has(s.externalId));
+    expect(evidence).toMatchObject({ forgottenCount: 2, retainCount: survivorsTrained.length, testCount: heldOut.length - 1 });
+    const numbers = {
+      retainAccuracy: expect.any(Number),
+      forgetAccuracy: expect.any(Number),
+      testAccuracy: expect.any(Number),
+      membershipAuc: expect.any(Number),
+    };
+    expect(evidence.before).toEqual(numbers);
+    expect(evidence.after).toEqual(numbers);
+    expect(evidence.reference).toEqual({ ...numbers, onnxSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    for (const side of [evidence.before, evidence.after, evidence.reference]) {
+      expect(side.membershipAuc).toBeGreaterThanOrEqual(0);
+      expect(side.membershipAuc).toBeLessThanOrEqual(1);
+      expect(side.testAccuracy).toBeGreaterThan(0.5);
+    }
+    // SISA forgets exactly: the reference retrained from scratch is the new version, byte for byte and number for number.
+    expect(evidence.reference.onnxSha256).toBe(v2.onnxSha256);
+    for (const key of ['retainAccuracy', 'forgetAccuracy', 'testAccuracy', 'membershipAuc'])
+      expect(evidence.reference[key]).toBe(evidence.after[key]);
+    // ...and so is a training from scratch, outside the service, on the surviving samples not held out.
+    expect(v2.onnxSha256).toBe(await trainFromScratch(survivorsTrained));
+    expect(v2.metrics).toMatchObject({
+      samples: survivorsTrained.length,
+      testSamples: heldOut.length - 1,
+      testAccuracy: evidence.after.testAccuracy,
+    });
+
+    // The model without `evaluation` keeps today's evidence: no test set, no reference.
+    const { body: plainV2 } = await asMl(http().get(`/v1/models/${plainId}/versions/2`)).expect(200);
+    expect(plainV2.evidence).toMatchObject({ forgottenCount: 3, retainCount: 147, testCount: 0 });
+    expect(plainV2.evidence).not.toHaveProperty('reference');
+    expect(plainV2.evidence.after).toEqual({ retainAccuracy: expect.any(Number), forgetAccuracy: expect.any(Number) });
+
+    // An auditor replays version 2 from every surviving sample, held-out ones included: replay applies the holdout.
+    const file = join(dir, 'surviving.ndjson');
+    writeFileSync(
+      file,
+      iris
+        .filter((s) => !carol.has(s.externalId))
+        .map((s) => JSON.stringify(s))
+        .join('\n'),
+    );
+    const cli = await runCli(['replay', '--model', modelId, '--version', '2', '--data', file, '--api', api, '--api-key', h.auditor]);
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain(
+      `replayed from ${survivorsTrained.length} samples (${heldOut.length - 1} more held out by the model's holdout rule)`,
+    );
+    expect(cli.stdout).toContain(`ONNX SHA-256 ${v2.onnxSha256} equals the published one`);
+
+    // Forgetting only a held-out sample: the model never learned it, so no new version (the other model forgets it).
+    const dave = heldOut[5].externalId;
+    const { body: daveFiled } = await asMl(http().post('/v1/forget-requests'))
+      .send({ datasetId, externalIds: [dave], reason: 'erasure' })
+      .expect(202);
+    const daveDone = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${daveFiled.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+    );
+    expect(daveDone.state).toBe('completed');
+    expect(daveDone.modelVersions).toEqual([expect.objectContaining({ modelId: plainId, version: 3 })]);
+    expect((await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.latestVersion).toBe(2);
+  });
+});
