@@ -51,6 +51,11 @@ describe('npm run demo', () => {
     const requested = Number(match(out, /FORGET_REQUESTED at ledger index (\d+), leaf hash [0-9a-f]{64}/)[1]);
     const unlearned = Number(match(out, /forget request completed in [\d.]+ s: version 2, UNLEARN_COMPLETED at ledger index (\d+)/)[1]);
     expect(unlearned).toBeGreaterThan(requested);
+    // The evidence has the test set's numbers, the membership-inference AUC and the retrained reference.
+    match(out, /membership-inference AUC +0\.\d{4} +0\.\d{4} +0\.\d{4}/);
+    match(out, /retrained reference ONNX SHA-256 ([0-9a-f]{64})/);
+    expect(match(out, /retrained reference ONNX SHA-256 ([0-9a-f]{64})/)[1]).toBe(v2);
+    expect(out).not.toContain("not in this service's evidence");
     const [, treeSize, coveredIndex] = match(out, /unlearned version anchored after [\d.]+ s: tree size (\d+) > index (\d+)/);
     expect(Number(coveredIndex)).toBe(unlearned);
     expect(Number(treeSize)).toBeGreaterThan(unlearned);
