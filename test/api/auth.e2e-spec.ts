@@ -28,6 +28,7 @@ const MATRIX: Record<string, 'public' | ('ml' | 'auditor' | 'admin')[]> = {
   'GET /v1/anchors': 'public',
   'GET /v1/anchors/latest': 'public',
   'GET /v1/receipts/{commitment}': 'public',
+  'GET /v1/portal/config': 'public',
   'POST /v1/keys': ['admin'],
   'GET /v1/keys': ['admin'],
   'DELETE /v1/keys/{id}': ['admin'],
