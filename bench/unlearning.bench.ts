@@ -1,30 +1,43 @@
 // libs/unlearning: SISA vs full retraining on MNIST (S=10, R=5, MLP 784-128-10) and on a synthetic Purchase-like
-// set, with every baseline measured in the same run: forget-serving time vs a from-scratch retrain, ensemble vs
-// monolithic accuracy, training GFLOP/s vs a bare ONNX MatMul of the same shapes, membership-inference AUC vs
-// the retrained reference.
+// set, with every baseline measured in the same run: forget-serving time vs a full retrain serving the same
+// request, ensemble vs monolithic accuracy, training GFLOP/s vs a bare ONNX MatMul of the same shapes,
+// membership-inference AUC vs the retrained reference.
 // Run: node -r ./scripts/register.js bench/unlearning.bench.ts   (or import { run } from it)
-// Env: PURCHASE_SAMPLES (default 50000; 0 skips), EPOCHS, THREADS (onnxruntime intra-op threads, default 1: on
-// this shared 2-core machine 2 threads spin against other work and ran slower), QUICK=1 (fewer repetitions).
-// The Purchase-like set defaults to 50,000 x 600 rather than 200,000 x 600 (time-boxed: 200k rows as JS number
-// arrays take ~1 GB and a full run several minutes); PURCHASE_SAMPLES=200000 runs the full size.
+// Env: PURCHASE_SAMPLES (default 200000, the full size; 0 skips), EPOCHS, THREADS (onnxruntime intra-op threads,
+// default 1: on this shared 2-core machine 2 threads spin against other work and ran slower), QUICK=1 (fewer
+// repetitions), STORE=memory (checkpoints in memory instead of files), SWEEP=1 (only the MNIST settings table:
+// accuracy vs forget cost for several batch sizes / learning rates / epochs).
 // Times are wall-clock and this process's CPU time; on a shared machine the CPU-time ratios are the steadier.
-// A single forget's best case is bounded by SISA itself: with R=5 cumulative slices, retraining from a
-// uniformly random slice costs on average 2.2 of the 30 slice-units a full retrain costs (13.6x); fixed
-// per-request costs (evidence on 1000 retained + the test rows, publishing, planning) come on top.
+// Both sides of the forget comparison serve a forget request through the same method on the same trained
+// model: the evidence (before/after on 1000 retained, the forgotten and the test rows), the ONNX export, the
+// manifest, checkpoint writes and the ledger events are the same work; only the training differs (the
+// baseline retrains all S x R slices from scratch, retrainFromScratch). With R=5 cumulative slices, a request
+// retrains from a uniformly random slice 2.2 of the 30 slice-units of a shard on average: SISA's schedule
+// alone allows 13.6x; the single requests are drawn evenly from the 5 slices so their mix is that average.
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import * as path from 'node:path';
 import {
+  CheckpointStore,
+  FileCheckpointStore,
+  ForgetOutcome,
+  ForgetRequest,
   LabeledExample,
   MemoryCheckpointStore,
+  MemoryLedgerSink,
   Sample,
   TrainedModel,
   TrainingConfigInput,
+  UnlearningMethod,
   countForwardMacs,
   createFullRetrainMethod,
   createSisaMethod,
   initializeWeights,
   loadMnist,
+  placeSample,
   splitTrainTest,
   StepRunner,
 } from '@lethe/unlearning';
@@ -35,6 +48,10 @@ export interface UnlearningBenchOptions {
   epochs?: number;
   threads?: number;
   quick?: boolean;
+  /** Where checkpoints go: files in a temp directory (default, as the service) or memory. */
+  store?: 'file' | 'memory';
+  /** Print the MNIST settings sweep (accuracy vs forget cost) instead of the full suite. */
+  sweep?: boolean;
 }
 
 type Row = string[];
@@ -100,7 +117,10 @@ async function createMatMulBaseline(layers: number[], batch: number, threads: nu
   const F = onnx.TensorProto.DataType.FLOAT;
   const inputs: onnx.IValueInfoProto[] = [];
   const nodes: onnx.INodeProto[] = [];
-  const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: F, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  const vi = (name: string, dims: number[]) => ({
+    name,
+    type: { tensorType: { elemType: F, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+  });
   const feeds: Record<string, ort.Tensor> = {};
   const outputs: onnx.IValueInfoProto[] = [];
   const add = (name: string, dims: number[]) => {
@@ -120,8 +140,17 @@ async function createMatMulBaseline(layers: number[], batch: number, threads: nu
       outputs.push(vi(`dh${i}`, [batch, a]));
     }
   }
-  const bytes = onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ version: 17 }], graph: { name: 'matmul', node: nodes, input: inputs, output: outputs } }).finish();
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const bytes = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ version: 17 }],
+    graph: { name: 'matmul', node: nodes, input: inputs, output: outputs },
+  }).finish();
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
   return async (seconds) => {
     let runs = 0;
     const start = process.hrtime.bigint();
@@ -136,7 +165,12 @@ async function createMatMulBaseline(layers: number[], batch: number, threads: nu
 }
 
 /** GFLOP/s of the one-graph training step alone, on real rows, same shapes and threads. */
-async function createStepMeasure(layers: number[], batch: number, threads: number, rows: readonly LabeledExample[]): Promise<(seconds: number) => Promise<number>> {
+async function createStepMeasure(
+  layers: number[],
+  batch: number,
+  threads: number,
+  rows: readonly LabeledExample[],
+): Promise<(seconds: number) => Promise<number>> {
   const runner = await StepRunner.create(layers, 0.01, batch, { intraOpNumThreads: threads });
   const features = new Float32Array(rows.length * layers[0]);
   rows.forEach((r, i) => features.set(r.features, i * layers[0]));
@@ -161,7 +195,13 @@ async function createStepMeasure(layers: number[], batch: number, threads: numbe
 }
 
 /** Alternates the two measurements (the machine's load changes), returning the median of each. */
-async function measureInterleaved(layers: number[], batch: number, threads: number, rows: readonly LabeledExample[], rounds: number): Promise<{ gemm: number; step: number }> {
+async function measureInterleaved(
+  layers: number[],
+  batch: number,
+  threads: number,
+  rows: readonly LabeledExample[],
+  rounds: number,
+): Promise<{ gemm: number; step: number }> {
   const gemm = await createMatMulBaseline(layers, batch, threads);
   const step = await createStepMeasure(layers, batch, threads, rows);
   const gemms: number[] = [];
@@ -186,6 +226,7 @@ interface Scenario {
 
 const f = (v: number, digits = 3) => v.toFixed(digits);
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Useful training FLOPs of a SISA/full model: per slice, epochs x samples seen x 2 x step multiply-adds. */
 function trainingFlops(model: TrainedModel, layers: number[]): number {
@@ -200,130 +241,452 @@ function trainingFlops(model: TrainedModel, layers: number[]): number {
   return rows * stepMacs(layers) * 2;
 }
 
-async function benchScenario(s: Scenario, quick: boolean, threads: number): Promise<{ timing: Row[]; quality: Row[]; throughput: Row[] }> {
+/**
+ * `perSlice` samples of every slice r (so the requests retrain from each slice equally often, as uniformly
+ * random requests do on average), picked by a fixed xorshift sequence, none of them in `exclude`.
+ */
+function pickPerSlice(
+  samples: readonly Sample[],
+  config: TrainingConfigInput,
+  perSlice: number,
+  seed: number,
+  exclude: ReadonlySet<string> = new Set(),
+): string[] {
+  const slices = config.slices ?? 1;
+  const candidates = samples.filter((x) => !exclude.has(x.externalId));
+  const sliceOf = candidates.map((x) => placeSample(String(config.seed), x.externalId, config.shards ?? 1, slices).slice);
+  const ids: string[] = [];
+  for (let r = 0; r < slices; r++)
+    ids.push(
+      ...pick(
+        candidates.filter((_, i) => sliceOf[i] === r),
+        perSlice,
+        seed + r,
+      ).map((x) => x.externalId),
+    );
+  return ids;
+}
+
+/** Slice-units a forget retrains from slice r (slice k costs k + 1 units: it trains on slices 0..k), and a full retrain's. */
+function sliceUnits(config: TrainingConfigInput, fromSlice: number): number {
+  let units = 0;
+  for (let k = fromSlice; k < (config.slices ?? 1); k++) units += k + 1;
+  return units;
+}
+
+function describeConfig(c: TrainingConfigInput): string {
+  const layers = [c.numFeatures, ...(c.hiddenLayers ?? []), c.numClasses].join('-');
+  return `${c.method} S=${c.shards ?? 1} R=${c.slices ?? 1}, MLP ${layers}, ${c.epochs} epochs, batch ${c.batchSize}, lr ${
+    c.learningRate
+  }, weight decay ${c.weightDecay ?? 0}, ${c.aggregation ?? 'mean'} aggregation, ${c.threads ?? 1} thread(s), seed ${c.seed}`;
+}
+
+type StoreKind = 'file' | 'memory';
+
+/** A checkpoint store of the kind asked for; file stores live in a temp directory removed at the end. */
+function createStores(kind: StoreKind): { create: () => CheckpointStore; cleanup: () => void } {
+  const dirs: string[] = [];
+  return {
+    create: () => {
+      if (kind === 'memory') return new MemoryCheckpointStore();
+      const dir = mkdtempSync(path.join(tmpdir(), 'lethe-bench-'));
+      dirs.push(dir);
+      return new FileCheckpointStore(dir);
+    },
+    cleanup: () => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })),
+  };
+}
+
+type Timed = { seconds: number; cpu: number };
+type ForgetRun = Timed & { phases: { [phase: string]: number }; fromSlices: number[]; sha: string };
+
+const PHASES = [
+  'prepare',
+  'evaluateBefore',
+  'plan',
+  'train',
+  'members',
+  'export',
+  'evaluateAfter',
+  'checkpointWrites',
+  'manifest',
+  'ledger',
+];
+
+async function timeForget(
+  method: UnlearningMethod,
+  model: TrainedModel,
+  request: ForgetRequest,
+): Promise<ForgetRun & { outcome: ForgetOutcome }> {
+  const { seconds, cpu, result } = await timeAsync(() => method.forget(model, request));
+  return {
+    seconds,
+    cpu,
+    phases: result.timings.phases,
+    fromSlices: result.affected.map((a) => a.fromSlice),
+    sha: result.model.onnxSha256,
+    outcome: result,
+  };
+}
+
+const avg = (xs: Timed[]): Timed => ({ seconds: mean(xs.map((x) => x.seconds)), cpu: mean(xs.map((x) => x.cpu)) });
+const show = (t: Timed) => `${f(t.seconds)} s (cpu ${f(t.cpu)} s)`;
+const faster = (base: Timed, t: Timed) => `${f(base.seconds / t.seconds, 1)}x wall, ${f(base.cpu / t.cpu, 1)}x cpu`;
+
+interface ScenarioResult {
+  timing: Row[];
+  phases: Row[];
+  quality: Row[];
+  throughput: Row[];
+}
+
+async function benchScenario(s: Scenario, quick: boolean, threads: number, storeKind: StoreKind): Promise<ScenarioResult> {
+  const stores = createStores(storeKind);
   let trainPhaseEnded = 0n;
   const onProgress = (p: { phase: string }) => {
     if (p.phase === 'publish' && trainPhaseEnded === 0n) trainPhaseEnded = process.hrtime.bigint();
   };
-  const deps = () => ({ store: new MemoryCheckpointStore(), runtime: { intraOpNumThreads: threads } });
-  const sisa = createSisaMethod({ ...deps(), onProgress });
-  const monolithic = createFullRetrainMethod(deps());
-  const trainStart = process.hrtime.bigint();
-  const trainedSisa = await timeAsync(() => sisa.train({ modelId: `${s.name}-sisa`, config: s.sisa, samples: s.train, testSet: s.test }));
-  const trainSeconds = Number(trainPhaseEnded - trainStart) / 1e9;
-  const trainedMono = await timeAsync(() => monolithic.train({ modelId: `${s.name}-mono`, config: s.monolithic, samples: s.train, testSet: s.test }));
-  const model: TrainedModel = trainedSisa.result;
+  const runtime = { intraOpNumThreads: threads };
+  const store = stores.create();
+  const sisa = createSisaMethod({ store, ledger: new MemoryLedgerSink(), runtime, onProgress });
+  const monolithic = createFullRetrainMethod({ store: stores.create(), ledger: new MemoryLedgerSink(), runtime });
+  try {
+    const trainStart = process.hrtime.bigint();
+    const trainedSisa = await timeAsync(() => sisa.train({ modelId: `${s.name}-sisa`, config: s.sisa, samples: s.train, testSet: s.test }));
+    const trainSeconds = Number(trainPhaseEnded - trainStart) / 1e9;
+    const trainedMono = await timeAsync(() =>
+      monolithic.train({ modelId: `${s.name}-mono`, config: s.monolithic, samples: s.train, testSet: s.test }),
+    );
+    const model: TrainedModel = trainedSisa.result;
+    const request = (ids: string[], extra: Partial<ForgetRequest> = {}): ForgetRequest => ({
+      requestIds: ids.map((id) => `r-${id}`),
+      externalIds: ids,
+      testSet: s.evidenceTest,
+      ...extra,
+    });
 
-  // One request at a time, each from the trained model; the baseline is a from-scratch SISA retrain without it.
-  type Timed = { seconds: number; cpu: number };
-  const singles = pick(s.train, quick ? 3 : 5, 7).map((x) => x.externalId);
-  const singleRuns: (Timed & { retrain: number; publish: number; before: number; fromSlice: number })[] = [];
-  for (const id of singles) {
-    const { seconds, cpu, result } = await timeAsync(() => sisa.forget(model, { requestIds: [id], externalIds: [id], testSet: s.evidenceTest }));
-    singleRuns.push({ seconds, cpu, retrain: result.timings.retrain, publish: result.timings.publish, before: result.timings.evaluateBefore, fromSlice: result.affected[0].fromSlice });
+    // One request at a time, each from the trained model, 1 or 2 per slice. The baseline serves other single
+    // requests (so neither side finds the other's new shard model in the caches) by retraining all S x R
+    // slices from scratch, with the same evidence, publishing and ledger events.
+    const singles = pickPerSlice(s.train, s.sisa, quick ? 1 : 2, 7);
+    const singleRuns: ForgetRun[] = [];
+    for (const id of singles) singleRuns.push(await timeForget(sisa, model, request([id])));
+    const baselineIds = pickPerSlice(s.train, s.sisa, 1, 101, new Set(singles)).slice(0, quick ? 1 : 2);
+    const baselineRuns: ForgetRun[] = [];
+    for (const id of baselineIds) baselineRuns.push(await timeForget(sisa, model, request([id], { retrainFromScratch: true })));
+    const exactSingle = (await sisa.forget(model, request([baselineIds[0]]))).model.onnxSha256 === baselineRuns[0].sha;
+    // The same single requests on a method with nothing cached (apps/api builds one per unlearning pass).
+    const coldRuns: ForgetRun[] = [];
+    for (const id of singles.slice(0, quick ? 1 : 3)) {
+      const cold = createSisaMethod({ store, ledger: new MemoryLedgerSink(), runtime });
+      coldRuns.push(await timeForget(cold, model, request([id])));
+      await cold.release();
+    }
+
+    const ten = pick(s.train, 10, 11).map((x) => x.externalId);
+    const hundreds = pick(s.train, 200, 13).map((x) => x.externalId);
+    const [hundred, otherHundred] = [hundreds.slice(0, 100), hundreds.slice(100)];
+    const forgetTen = await timeForget(sisa, model, request(ten));
+    const forgetHundred = await timeForget(sisa, model, request(hundred));
+    const baselineHundred = await timeForget(sisa, model, request(otherHundred, { retrainFromScratch: true }));
+    // The other 100 by SISA with the retrained reference (trained from scratch, evaluated from its ONNX file).
+    const withReference = await sisa.forget(model, request(otherHundred, { compareWithRetrain: true }));
+    const monoForget = await timeAsync(() => monolithic.forget(trainedMono.result, request([singles[0]])));
+
+    const full = avg(baselineRuns);
+    const single = avg(singleRuns);
+    const cold = avg(coldRuns);
+    const fullUnits = (s.sisa.shards ?? 1) * sliceUnits(s.sisa, 0);
+    const bound = fullUnits / mean(singleRuns.map((r) => sliceUnits(s.sisa, r.fromSlices[0])));
+    const timing: Row[] = [
+      [
+        s.name,
+        'SISA train from scratch (all shards)',
+        show(trainedSisa),
+        '',
+        `training phase ${f(trainSeconds)} s wall, then publish + evaluation`,
+      ],
+      [
+        s.name,
+        'full retrain serving 1 request (baseline)',
+        show(full),
+        '1.00x',
+        `all ${fullUnits} slice-units from scratch + the same evidence, ONNX export, manifest, ledger; ${
+          baselineRuns.length
+        } runs: ${baselineRuns.map(show).join(', ')}`,
+      ],
+      [
+        s.name,
+        'SISA forget 1 request, end to end',
+        show(single),
+        faster(full, single),
+        `mean of ${singleRuns.length}, from slices ${singleRuns.map((r) => r.fromSlices[0]).join(',')}; slice schedule alone allows ${f(
+          bound,
+          1,
+        )}x`,
+      ],
+      [
+        s.name,
+        '  same, nothing cached (fresh method)',
+        show(cold),
+        faster(full, cold),
+        `mean of ${coldRuns.length}: old model's members loaded from the store and evaluated whole`,
+      ],
+      [
+        s.name,
+        'SISA forget 10 requests at once',
+        show(forgetTen),
+        faster(full, forgetTen),
+        `${forgetTen.fromSlices.length} of ${s.sisa.shards} shards retrained`,
+      ],
+      [
+        s.name,
+        'SISA forget 100 requests at once',
+        show(forgetHundred),
+        `${faster(baselineHundred, forgetHundred)} vs ${show(baselineHundred)}`,
+        `${forgetHundred.fromSlices.length} of ${s.sisa.shards} shards retrained; baseline: other 100 from scratch`,
+      ],
+      [s.name, 'monolithic train', show(trainedMono), '', describeConfig(s.monolithic)],
+      [s.name, 'monolithic forget 1 (= retrain)', show(monoForget), `${f(monoForget.cpu / single.cpu, 1)}x SISA's cpu time`, ''],
+    ];
+    const phaseRow = (label: string, runs: ForgetRun[]) => [
+      s.name,
+      label,
+      ...PHASES.map((p) => f(mean(runs.map((r) => r.phases[p] ?? 0)))),
+      f(mean(runs.map((r) => r.seconds))),
+    ];
+    const phases: Row[] = [
+      phaseRow('SISA forget 1', singleRuns),
+      phaseRow('  nothing cached', coldRuns),
+      phaseRow('full retrain serving 1 (baseline)', baselineRuns),
+    ];
+
+    const ev = withReference.evidence;
+    const exactHundred = withReference.model.onnxSha256 === baselineHundred.sha && ev.reference?.onnxSha256 === baselineHundred.sha;
+    const monoAcc = Number(trainedMono.result.metrics.testAccuracy);
+    const sisaAcc = Number(model.metrics.testAccuracy);
+    const quality: Row[] = [
+      [
+        s.name,
+        'test accuracy: SISA ensemble vs monolithic',
+        pct(sisaAcc),
+        pct(monoAcc),
+        `${f(100 * (monoAcc - sisaAcc), 2)} points behind (${s.test.length} test rows)`,
+      ],
+      [
+        s.name,
+        'MIA AUC forgotten(100) vs test: after unlearning vs retrained reference',
+        f(ev.after.membershipAuc ?? NaN, 4),
+        f(ev.reference?.membershipAuc ?? NaN, 4),
+        `before: ${f(ev.before.membershipAuc ?? NaN, 4)}; |diff| ${f(
+          Math.abs((ev.after.membershipAuc ?? 0) - (ev.reference?.membershipAuc ?? 0)),
+          4,
+        )}; reference evaluated from its own ONNX file`,
+      ],
+      [
+        s.name,
+        'forget-set accuracy: before / after',
+        pct(ev.before.forgetAccuracy),
+        pct(ev.after.forgetAccuracy),
+        `retain (${ev.retainEvaluated} evaluated) ${pct(ev.after.retainAccuracy)}, test ${pct(ev.after.testAccuracy ?? NaN)}`,
+      ],
+      [
+        s.name,
+        'unlearned ONNX SHA-256 == from-scratch retrain',
+        exactSingle && exactHundred ? 'identical' : 'DIFFERENT',
+        baselineHundred.sha.slice(0, 16),
+        '1 and 100 forgotten; also the reference retrained inside the forget request',
+      ],
+    ];
+    const layers = [s.sisa.numFeatures, ...(s.sisa.hiddenLayers ?? []), s.sisa.numClasses];
+    const batch = s.sisa.batchSize;
+    const measured = await measureInterleaved(layers, batch, threads, s.train, quick ? 3 : 7);
+    const endToEnd = trainingFlops(model, layers) / trainSeconds / 1e9;
+    const shape = `${layers.join('-')}, batch ${batch}`;
+    const throughput: Row[] = [
+      [s.name, `bare ONNX MatMul/Gemm of the step's shapes (baseline), ${shape}`, f(measured.gemm, 1), '100%'],
+      [s.name, 'one-graph SGD step (forward, softmax CE, backward, update)', f(measured.step, 1), pct(measured.step / measured.gemm)],
+      [
+        s.name,
+        'SISA training end to end (useful rows only; padding, hashing, checkpoints count as cost)',
+        f(endToEnd, 1),
+        pct(endToEnd / measured.gemm),
+      ],
+    ];
+    return { timing, phases, quality, throughput };
+  } finally {
+    await sisa.release();
+    await monolithic.release();
+    stores.cleanup();
   }
-  const fresh = async (config: TrainingConfigInput, samples: Sample[]) => {
-    const method = createSisaMethod(deps());
-    const out = await timeAsync(() => method.train({ modelId: 'baseline', config, samples, testSet: s.test }));
-    await method.release();
-    return out;
+}
+
+/**
+ * MNIST only: SISA (S=10, R=5) and the monolithic model with the same hyperparameters, for several settings:
+ * accuracy against the cost of serving one request (5 requests, one per slice) and of the from-scratch baseline.
+ */
+async function sweepMnist(
+  train: Sample[],
+  test: LabeledExample[],
+  threads: number,
+  settings: Partial<TrainingConfigInput>[],
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const setting of settings) {
+    const sisaConfig = { ...mnistConfig('sisa', threads, 10), ...setting } as TrainingConfigInput;
+    const monoConfig = { ...mnistConfig('full-retrain', threads, 10), ...setting } as TrainingConfigInput;
+    const runtime = { intraOpNumThreads: threads };
+    const sisa = createSisaMethod({ store: new MemoryCheckpointStore(), ledger: new MemoryLedgerSink(), runtime });
+    const mono = createFullRetrainMethod({ store: new MemoryCheckpointStore(), runtime });
+    const model = await sisa.train({ modelId: 'sweep', config: sisaConfig, samples: train, testSet: test });
+    const monoModel = await mono.train({ modelId: 'sweep-mono', config: monoConfig, samples: train, testSet: test });
+    await mono.release();
+    const ids = pickPerSlice(train, sisaConfig, 1, 7);
+    const runs: ForgetRun[] = [];
+    for (const id of ids) runs.push(await timeForget(sisa, model, { requestIds: [id], externalIds: [id], testSet: test }));
+    const [other] = pickPerSlice(train, sisaConfig, 1, 101, new Set(ids));
+    const baseline = await timeForget(sisa, model, { requestIds: [other], externalIds: [other], testSet: test, retrainFromScratch: true });
+    await sisa.release();
+    const sisaAcc = Number(model.metrics.testAccuracy);
+    const monoAcc = Number(monoModel.metrics.testAccuracy);
+    const single = avg(runs);
+    rows.push([
+      `batch ${sisaConfig.batchSize}, lr ${sisaConfig.learningRate}, ${sisaConfig.epochs} epochs, hidden ${(
+        sisaConfig.hiddenLayers ?? []
+      ).join('-')}${sisaConfig.weightDecay ? `, wd ${sisaConfig.weightDecay}` : ''}`,
+      pct(sisaAcc),
+      pct(monoAcc),
+      f(100 * (monoAcc - sisaAcc), 2),
+      f(baseline.seconds),
+      f(single.seconds),
+      faster(baseline, single),
+    ]);
+  }
+  return rows;
+}
+
+function mnistConfig(method: 'sisa' | 'full-retrain', threads: number, epochs: number): TrainingConfigInput {
+  const sharding = method === 'sisa' ? { shards: 10, slices: 5 } : {};
+  return {
+    method,
+    model: 'mlp',
+    seed: 'bench-seed',
+    threads,
+    hiddenLayers: [128],
+    numFeatures: 784,
+    numClasses: 10,
+    epochs,
+    batchSize: 8,
+    learningRate: 0.3,
+    ...sharding,
   };
-  const baselines: Timed[] = [];
-  for (const id of singles.slice(0, quick ? 1 : 2)) baselines.push(await fresh(s.sisa, s.train.filter((x) => x.externalId !== id)));
-  const monoForget = await timeAsync(() => monolithic.forget(trainedMono.result, { requestIds: ['r'], externalIds: [singles[0]], testSet: s.evidenceTest }));
-
-  const ten = pick(s.train, 10, 11).map((x) => x.externalId);
-  const hundred = pick(s.train, 100, 13).map((x) => x.externalId);
-  const forgetTen = await timeAsync(() => sisa.forget(model, { requestIds: ten, externalIds: ten, testSet: s.evidenceTest }));
-  const forgetHundred = await timeAsync(() => sisa.forget(model, { requestIds: hundred, externalIds: hundred, testSet: s.evidenceTest }));
-  const baselineHundred = await fresh(s.sisa, s.train.filter((x) => !new Set(hundred).has(x.externalId)));
-  // The same 100 again, with the retrained reference in the evidence (not timed).
-  const withReference = await sisa.forget(model, { requestIds: hundred, externalIds: hundred, testSet: s.evidenceTest, compareWithRetrain: true });
-  await sisa.release();
-  await monolithic.release();
-
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const avg = (xs: Timed[]): Timed => ({ seconds: mean(xs.map((x) => x.seconds)), cpu: mean(xs.map((x) => x.cpu)) });
-  const show = (t: Timed) => `${f(t.seconds)} s (cpu ${f(t.cpu)} s)`;
-  const faster = (base: Timed, t: Timed) => `${f(base.cpu / t.cpu, 1)}x (wall ${f(base.seconds / t.seconds, 1)}x)`;
-  const full = avg(baselines);
-  const single = avg(singleRuns);
-  const timing: Row[] = [
-    [s.name, 'SISA train from scratch (all shards)', show(trainedSisa), '', `training phase ${f(trainSeconds)} s wall, rest is publish + evaluation`],
-    [s.name, 'full retrain without 1 sample (baseline)', show(full), '1.00x', `SISA from scratch, fresh store, same evaluation; runs: ${baselines.map(show).join(', ')}`],
-    [s.name, 'SISA forget 1 request, end to end', show(single), faster(full, single), `mean of ${singleRuns.length}, from slices ${singleRuns.map((r) => r.fromSlice).join(', ')}: ${singleRuns.map((r) => f(r.cpu)).join(', ')} s cpu`],
-    [s.name, '  its parts (wall)', `${f(mean(singleRuns.map((r) => r.retrain)))} s retrain`, '', `publish + after-evaluation ${f(mean(singleRuns.map((r) => r.publish)))} s, before-evaluation ${f(mean(singleRuns.map((r) => r.before)))} s`],
-    [s.name, 'SISA forget 10 requests at once', show(forgetTen), faster(full, forgetTen), `${forgetTen.result.affected.length} of 10 shards retrained`],
-    [s.name, 'SISA forget 100 requests at once', show(forgetHundred), `${faster(baselineHundred, forgetHundred)} vs ${show(baselineHundred)}`, `${forgetHundred.result.affected.length} of 10 shards retrained`],
-    [s.name, 'monolithic train', show(trainedMono), '', 'full-retrain method, same epochs'],
-    [s.name, 'monolithic forget 1 (= retrain)', show(monoForget), `${f(monoForget.cpu / single.cpu, 1)}x SISA's cpu time`, ''],
-  ];
-  const ev = withReference.evidence;
-  const exact = forgetHundred.result.model.onnxSha256 === baselineHundred.result.onnxSha256 && withReference.evidence.reference?.onnxSha256 === baselineHundred.result.onnxSha256;
-  const monoAcc = Number(trainedMono.result.metrics.testAccuracy);
-  const sisaAcc = Number(model.metrics.testAccuracy);
-  const quality: Row[] = [
-    [s.name, 'test accuracy: SISA ensemble vs monolithic', pct(sisaAcc), pct(monoAcc), `${f(100 * (monoAcc - sisaAcc), 2)} points behind`],
-    [s.name, 'MIA AUC forgotten(100) vs test: after unlearning vs retrained reference', f(ev.after.membershipAuc ?? NaN, 4), f(ev.reference?.membershipAuc ?? NaN, 4), `before: ${f(ev.before.membershipAuc ?? NaN, 4)}; |diff| ${f(Math.abs((ev.after.membershipAuc ?? 0) - (ev.reference?.membershipAuc ?? 0)), 4)}`],
-    [s.name, 'forget-set accuracy: before / after', pct(ev.before.forgetAccuracy), pct(ev.after.forgetAccuracy), `retain (${ev.retainEvaluated} evaluated) ${pct(ev.after.retainAccuracy)}`],
-    [s.name, 'unlearned ONNX SHA-256 == from-scratch retrain (100 forgotten)', exact ? 'identical' : 'DIFFERENT', forgetHundred.result.model.onnxSha256.slice(0, 16), 'also the reference retrained inside the forget request'],
-  ];
-  const layers = [s.sisa.numFeatures, ...(s.sisa.hiddenLayers ?? []), s.sisa.numClasses];
-  const batch = s.sisa.batchSize;
-  const measured = await measureInterleaved(layers, batch, threads, s.train, quick ? 3 : 7);
-  const endToEnd = trainingFlops(model, layers) / trainSeconds / 1e9;
-  const shape = `${layers.join('-')}, batch ${batch}`;
-  const throughput: Row[] = [
-    [s.name, `bare ONNX MatMul/Gemm of the step's shapes (baseline), ${shape}`, f(measured.gemm, 1), '100%'],
-    [s.name, 'one-graph SGD step (forward, softmax CE, backward, update)', f(measured.step, 1), pct(measured.step / measured.gemm)],
-    [s.name, 'SISA training end to end (useful rows only; padding, hashing, checkpoints count as cost)', f(endToEnd, 1), pct(endToEnd / measured.gemm)],
-  ];
-  return { timing, quality, throughput };
 }
 
 export async function run(options: UnlearningBenchOptions = {}): Promise<void> {
   const threads = options.threads ?? Number(process.env.THREADS ?? 1);
   const epochs = options.epochs ?? Number(process.env.EPOCHS ?? 0);
   const quick = options.quick ?? process.env.QUICK === '1';
-  const purchaseSamples = options.purchaseSamples ?? Number(process.env.PURCHASE_SAMPLES ?? 50000);
-  const common = { model: 'mlp' as const, batchSize: 64, threads, seed: 'bench-seed' };
+  const purchaseSamples = options.purchaseSamples ?? Number(process.env.PURCHASE_SAMPLES ?? 200000);
+  const storeKind: StoreKind = options.store ?? (process.env.STORE === 'memory' ? 'memory' : 'file');
+  const sweep = options.sweep ?? process.env.SWEEP === '1';
 
   const mnist = splitTrainTest(loadMnist(), { seed: 'bench-split', testFraction: 0.2 });
+  const mnistTrain = commit(mnist.train);
+  if (sweep) {
+    const settings: Partial<TrainingConfigInput>[] = [
+      { batchSize: 64 },
+      { batchSize: 32 },
+      { batchSize: 16 },
+      { batchSize: 8 },
+      { batchSize: 8, epochs: 5 },
+      { batchSize: 8, learningRate: 0.2 },
+    ];
+    const rows = await sweepMnist(mnistTrain, mnist.test, threads, settings);
+    printTable(
+      `libs/unlearning: MNIST settings, SISA S=10 R=5 vs monolithic with the same hyperparameters (MLP 784-128-10, mean aggregation, threads=${threads}, load ${loadAverage()})`,
+      [
+        'setting',
+        'SISA test acc',
+        'monolithic',
+        'gap (points)',
+        'baseline: full retrain serving 1 (s)',
+        'SISA forget 1 (s, mean of 5)',
+        'speed-up',
+      ],
+      rows,
+    );
+    return;
+  }
   const scenarios: Scenario[] = [
     {
       name: 'MNIST',
-      train: commit(mnist.train),
+      train: mnistTrain,
       test: mnist.test,
       evidenceTest: mnist.test,
-      sisa: { ...common, method: 'sisa', hiddenLayers: [128], numFeatures: 784, numClasses: 10, shards: 10, slices: 5, epochs: epochs || 10, learningRate: 0.3 },
-      monolithic: { ...common, method: 'full-retrain', hiddenLayers: [128], numFeatures: 784, numClasses: 10, epochs: epochs || 10, learningRate: 0.3 },
+      sisa: mnistConfig('sisa', threads, epochs || 10),
+      monolithic: mnistConfig('full-retrain', threads, epochs || 10),
     },
   ];
   if (purchaseSamples > 0) {
     const purchase = splitTrainTest(makePurchaseLike(purchaseSamples), { seed: 'bench-split', testFraction: 0.2 });
+    const common = {
+      model: 'mlp' as const,
+      seed: 'bench-seed',
+      threads,
+      hiddenLayers: [128],
+      numFeatures: 600,
+      numClasses: 100,
+      epochs: epochs || 4,
+      batchSize: 64,
+      learningRate: 0.3,
+    };
     scenarios.push({
       name: `Purchase-like ${purchaseSamples}x600`,
       train: commit(purchase.train),
       test: purchase.test,
       evidenceTest: purchase.test.slice(0, 2000),
-      sisa: { ...common, method: 'sisa', hiddenLayers: [128], numFeatures: 600, numClasses: 100, shards: 10, slices: 5, epochs: epochs || 4, learningRate: 0.3 },
-      monolithic: { ...common, method: 'full-retrain', hiddenLayers: [128], numFeatures: 600, numClasses: 100, epochs: epochs || 4, learningRate: 0.3 },
+      sisa: { ...common, method: 'sisa', shards: 10, slices: 5 },
+      monolithic: { ...common, method: 'full-retrain' },
     });
   }
 
-  const timing: Row[] = [];
-  const quality: Row[] = [];
-  const throughput: Row[] = [];
+  // Each dataset's tables are printed as soon as it is done (a long run keeps what it measured).
   for (const scenario of scenarios) {
-    const out = await benchScenario(scenario, quick, threads);
-    timing.push(...out.timing);
-    quality.push(...out.quality);
-    throughput.push(...out.throughput);
+    const before = loadAverage();
+    const out = await benchScenario(scenario, quick, threads, storeKind);
+    const setup = `threads=${threads}, ${storeKind} checkpoint store, in-memory ledger sink, evidence on 1000 retained + the forgotten + the test rows; load average ${before} -> ${loadAverage()}`;
+    const configs = [
+      [scenario.name, 'SISA', describeConfig(scenario.sisa)],
+      [scenario.name, 'monolithic', describeConfig(scenario.monolithic)],
+    ];
+    printTable(
+      'libs/unlearning: configurations (each forget request also evaluates before/after and publishes)',
+      ['dataset', 'side', 'hyperparameters'],
+      configs,
+    );
+    printTable(
+      `libs/unlearning: forget serving time vs a full retrain serving the same request (${setup})`,
+      ['dataset', 'operation', 'time', 'vs baseline', 'note'],
+      out.timing,
+    );
+    printTable(
+      'libs/unlearning: where a forget request goes (mean wall seconds per phase)',
+      ['dataset', 'run', ...PHASES, 'total'],
+      out.phases,
+    );
+    printTable('libs/unlearning: quality', ['dataset', 'measure', 'SISA / after', 'baseline', 'note'], out.quality);
+    printTable(
+      'libs/unlearning: training throughput (medians of interleaved 0.5 s runs)',
+      ['dataset', 'what', 'GFLOP/s', 'vs MatMul'],
+      out.throughput,
+    );
   }
+}
 
-  printTable(`libs/unlearning: forget serving time vs full retrain (threads=${threads})`, ['dataset', 'operation', 'time', 'vs baseline', 'note'], timing);
-  printTable('libs/unlearning: quality', ['dataset', 'measure', 'SISA / after', 'baseline', 'note'], quality);
-  printTable('libs/unlearning: training throughput (medians of interleaved 0.5 s runs)', ['dataset', 'what', 'GFLOP/s', 'vs MatMul'], throughput);
+function loadAverage(): string {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join('/');
 }
 
 if (require.main === module) {

@@ -43,7 +43,8 @@ export function initializeWeights(layers: LayerSizes, label: string): Weights {
   return weights;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+/** Whether this machine stores float32 little-endian (the byte order of checkpoints and ONNX raw data). */
+export const LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
 
 /** Concatenates the weights as little-endian float32 (the checkpoint format). */
 export function serializeWeights(weights: Weights): Buffer {

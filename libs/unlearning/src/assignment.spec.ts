@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { orderEpoch, placeSample, planShards } from './assignment';
+import { orderEpoch, placeSample, planShards, removeFromPlan } from './assignment';
 import { commitExample } from './testing/factories';
 
 const ids = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 60 });
@@ -31,7 +31,8 @@ describe('shard and slice assignment', () => {
         const samples = samplesOf(externalIds);
         const forward = planShards(samples, 'seed', shards, slices);
         const reversed = planShards([...samples].reverse(), 'seed', shards, slices);
-        const byId = (plan: typeof forward, list: typeof samples) => plan.shards.map((s) => s.slices.map((slice) => slice.map((i) => list[i].externalId)));
+        const byId = (plan: typeof forward, list: typeof samples) =>
+          plan.shards.map((s) => s.slices.map((slice) => slice.map((i) => list[i].externalId)));
         expect(byId(reversed, [...samples].reverse())).toEqual(byId(forward, samples));
       }),
     );
@@ -39,25 +40,62 @@ describe('shard and slice assignment', () => {
 
   it('keeps every other sample in place, in the same relative order, when samples are removed', () => {
     fc.assert(
-      fc.property(ids, fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.array(fc.nat(), { maxLength: 5 }), (externalIds, shards, slices, picks) => {
-        const samples = samplesOf(externalIds);
-        const removed = new Set(picks.map((p) => externalIds[p % externalIds.length]));
-        const kept = samples.filter((s) => !removed.has(s.externalId));
-        const full = planShards(samples, 'seed', shards, slices);
-        const partial = planShards(kept, 'seed', shards, slices);
-        full.shards.forEach((shard, s) =>
-          shard.slices.forEach((slice, r) => {
-            const expected = slice.map((i) => samples[i].externalId).filter((id) => !removed.has(id));
-            expect(partial.shards[s].slices[r].map((i) => kept[i].externalId)).toEqual(expected);
-          }),
-        );
-        // Epoch orders: the survivors' order is the full order with the removed ids left out.
-        const all = samples.map((_, i) => i);
-        const fullOrder = orderEpoch('seed', 0, 0, 3, all, full.keys).map((i) => samples[i].externalId);
-        const keptOrder = orderEpoch('seed', 0, 0, 3, kept.map((_, i) => i), partial.keys).map((i) => kept[i].externalId);
-        expect(keptOrder).toEqual(fullOrder.filter((id) => !removed.has(id)));
-      }),
+      fc.property(
+        ids,
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.nat(), { maxLength: 5 }),
+        (externalIds, shards, slices, picks) => {
+          const samples = samplesOf(externalIds);
+          const removed = new Set(picks.map((p) => externalIds[p % externalIds.length]));
+          const kept = samples.filter((s) => !removed.has(s.externalId));
+          const full = planShards(samples, 'seed', shards, slices);
+          const partial = planShards(kept, 'seed', shards, slices);
+          full.shards.forEach((shard, s) =>
+            shard.slices.forEach((slice, r) => {
+              const expected = slice.map((i) => samples[i].externalId).filter((id) => !removed.has(id));
+              expect(partial.shards[s].slices[r].map((i) => kept[i].externalId)).toEqual(expected);
+            }),
+          );
+          // Epoch orders: the survivors' order is the full order with the removed ids left out.
+          const all = samples.map((_, i) => i);
+          const fullOrder = orderEpoch('seed', 0, 0, 3, all, full.keys).map((i) => samples[i].externalId);
+          const keptOrder = orderEpoch(
+            'seed',
+            0,
+            0,
+            3,
+            kept.map((_, i) => i),
+            partial.keys,
+          ).map((i) => kept[i].externalId);
+          expect(keptOrder).toEqual(fullOrder.filter((id) => !removed.has(id)));
+        },
+      ),
     );
+  });
+
+  it('derives the plan of the survivors from the full plan (removeFromPlan = planShards of the survivors)', () => {
+    fc.assert(
+      fc.property(
+        ids,
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (externalIds, shards, slices, picks) => {
+          const samples = samplesOf(externalIds);
+          const removed = new Set(picks.map((p) => p % externalIds.length));
+          const newIndexOf = new Int32Array(samples.length);
+          let next = 0;
+          samples.forEach((_, i) => (newIndexOf[i] = removed.has(i) ? -1 : next++));
+          const kept = samples.filter((_, i) => !removed.has(i));
+          const derived = removeFromPlan(planShards(samples, 'seed', shards, slices), newIndexOf);
+          const direct = planShards(kept, 'seed', shards, slices);
+          expect(derived.shards).toEqual(direct.shards);
+          expect(derived.keys.map((k) => k.toString('hex'))).toEqual(direct.keys.map((k) => k.toString('hex')));
+        },
+      ),
+    );
+    expect(() => removeFromPlan(planShards(samplesOf(['a', 'b']), 'seed', 1, 1), new Int32Array(3))).toThrow(RangeError);
   });
 
   it('shuffles differently from epoch to epoch', () => {

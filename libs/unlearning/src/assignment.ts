@@ -30,7 +30,7 @@ export interface ShardPlan {
 /** Every shard's plan plus each sample's placement key (by sample index), used to order epochs. */
 export interface Plan {
   shards: ShardPlan[];
-  keys: Map<number, Buffer>;
+  keys: readonly Buffer[];
 }
 
 export function planShards(samples: readonly Sample[], seed: string, shards: number, slices: number): Plan {
@@ -44,12 +44,33 @@ export function planShards(samples: readonly Sample[], seed: string, shards: num
     shard,
     slices: Array.from({ length: slices }, () => [] as number[]),
   }));
-  const keys = new Map<number, Buffer>();
+  const keys = new Array<Buffer>(samples.length);
   for (const p of placed) {
     plans[p.shard].slices[p.slice].push(p.index);
-    keys.set(p.index, p.key);
+    keys[p.index] = p.key;
   }
   return { shards: plans, keys };
+}
+
+/**
+ * The plan of the samples left after removing some: `newIndexOf[i]` is the new index of old sample i, or -1
+ * when it was removed (the survivors keep their order). Placement and rank depend only on each sample, so
+ * this equals planShards of the survivors, without hashing or sorting them again.
+ */
+export function removeFromPlan(plan: Plan, newIndexOf: Int32Array): Plan {
+  if (newIndexOf.length !== plan.keys.length)
+    throw new RangeError(`newIndexOf has ${newIndexOf.length} entries, the plan ${plan.keys.length} samples`);
+  const keys: Buffer[] = [];
+  for (let index = 0; index < newIndexOf.length; index++) if (newIndexOf[index] >= 0) keys[newIndexOf[index]] = plan.keys[index];
+  const shards = plan.shards.map((shardPlan) => ({
+    shard: shardPlan.shard,
+    slices: shardPlan.slices.map((slice) => {
+      const kept: number[] = [];
+      for (const index of slice) if (newIndexOf[index] >= 0) kept.push(newIndexOf[index]);
+      return kept;
+    }),
+  }));
+  return { shards, keys };
 }
 
 /**
@@ -66,13 +87,13 @@ export function orderEpoch(
   slice: number,
   epoch: number,
   members: readonly number[],
-  keys: ReadonlyMap<number, Buffer>,
+  keys: readonly Buffer[],
 ): number[] {
   const salt = sha256('lethe-order|', seed, `\u0000${shard}|${slice}|${epoch}`);
   const s0 = salt.readUInt32BE(0);
   const s1 = salt.readUInt32BE(4);
   const ranked = members.map((index) => {
-    const key = keys.get(index) as Buffer;
+    const key = keys[index];
     const hi = fmix32((key.readUInt32BE(8) ^ s0) >>> 0);
     const lo = fmix32((key.readUInt32BE(12) ^ s1 ^ hi) >>> 0);
     return { index, hi, lo, key };

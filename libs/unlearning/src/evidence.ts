@@ -3,7 +3,7 @@ import { computeLosses, computeMembershipAuc } from './metrics';
 import { RuntimeOptions } from './runtime';
 import { LabeledExample, packFeatures } from './samples';
 import { compareKeys, hashSampleKey } from './hash';
-import { loadVerifiedModel, VerifiedModel } from './serve';
+import { loadVerifiedModel } from './serve';
 
 export interface ModelEvaluation {
   retainAccuracy: number;
@@ -14,69 +14,67 @@ export interface ModelEvaluation {
   membershipAuc?: number;
 }
 
-interface RowResult {
+/** What the published model said about one row: its predicted label and the cross-entropy of the true label. */
+export interface RowResult {
   predicted: number;
   loss: number;
 }
 
-/**
- * Per sample object, what the last two models (by ONNX SHA-256) predicted for it. A forget request evaluates
- * the model it forgets from on nearly the rows that model was evaluated on when it was published (its
- * retained subset and the test set), so the "before" side mostly reads from here. Each row's output depends
- * only on the model and the row; a different batch height can at most make onnxruntime pick another GEMM
- * kernel and change float rounding in the last bits.
- */
-const rowResults = new WeakMap<object, { sha: string; label: number; result: RowResult }[]>();
+export interface EvaluationSets {
+  retain: readonly LabeledExample[];
+  forget: readonly LabeledExample[];
+  test?: readonly LabeledExample[];
+}
 
-/** Accuracy on the retain, forget and test sets, and the membership-inference AUC of forgotten vs test samples. */
+/**
+ * Accuracy on the retain, forget and test sets, and the membership-inference AUC of forgotten vs test samples,
+ * by running the published ONNX file itself (a fresh session, nothing cached): the independent check of the
+ * member-by-member evaluation the engine publishes with (ensemble-evaluator.ts).
+ */
 export async function evaluateModel(
   onnx: Uint8Array,
   onnxSha256: string,
-  sets: { retain: readonly LabeledExample[]; forget: readonly LabeledExample[]; test?: readonly LabeledExample[] },
+  sets: EvaluationSets,
   runtime?: RuntimeOptions,
 ): Promise<ModelEvaluation> {
-  let model: VerifiedModel | undefined;
+  const model = await loadVerifiedModel(onnx, onnxSha256, runtime);
   try {
     const run = async (rows: readonly LabeledExample[]): Promise<RowResult[]> => {
-      const results: (RowResult | undefined)[] = rows.map((row) => rowResults.get(row)?.find((e) => e.sha === onnxSha256 && e.label === row.label)?.result);
-      const missing = rows.filter((_, i) => results[i] === undefined);
-      if (missing.length > 0) {
-        model ??= await loadVerifiedModel(onnx, onnxSha256, runtime);
-        const predictions = await model.predict(packFeatures(missing, model.numFeatures));
-        const labels = missing.map((row) => row.label);
-        const losses = computeLosses(predictions, labels);
-        let k = 0;
-        rows.forEach((row, i) => {
-          if (results[i] !== undefined) return;
-          const result = { predicted: predictions.labels[k], loss: losses[k] };
-          k++;
-          results[i] = result;
-          const history = (rowResults.get(row) ?? []).filter((e) => e.sha !== onnxSha256).slice(-1);
-          rowResults.set(row, [...history, { sha: onnxSha256, label: row.label, result }]);
-        });
-      }
-      return results as RowResult[];
-    };
-    const accuracy = (rows: readonly LabeledExample[], results: RowResult[]) =>
-      rows.length === 0 ? 0 : results.filter((r, i) => r.predicted === rows[i].label).length / rows.length;
-    const retain = await run(sets.retain);
-    const forget = await run(sets.forget);
-    const evaluation: ModelEvaluation = {
-      retainAccuracy: accuracy(sets.retain, retain),
-      forgetAccuracy: accuracy(sets.forget, forget),
-    };
-    if (sets.test && sets.test.length > 0) {
-      const test = await run(sets.test);
-      evaluation.testAccuracy = accuracy(sets.test, test);
-      evaluation.membershipAuc = computeMembershipAuc(
-        forget.map((r) => r.loss),
-        test.map((r) => r.loss),
+      if (rows.length === 0) return [];
+      const predictions = await model.predict(packFeatures(rows, model.numFeatures));
+      const losses = computeLosses(
+        predictions,
+        rows.map((row) => row.label),
       );
-    }
-    return evaluation;
+      return rows.map((_, i) => ({ predicted: predictions.labels[i], loss: losses[i] }));
+    };
+    return summarizeEvaluation(sets, await run(sets.retain), await run(sets.forget), sets.test ? await run(sets.test) : []);
   } finally {
-    await model?.release();
+    await model.release();
   }
+}
+
+/** Turns per-row results of the three sets into accuracies and the membership AUC (forget vs test losses). */
+export function summarizeEvaluation(
+  sets: EvaluationSets,
+  retain: readonly RowResult[],
+  forget: readonly RowResult[],
+  test: readonly RowResult[],
+): ModelEvaluation {
+  const accuracy = (rows: readonly LabeledExample[], results: readonly RowResult[]) =>
+    rows.length === 0 ? 0 : results.filter((r, i) => r.predicted === rows[i].label).length / rows.length;
+  const evaluation: ModelEvaluation = {
+    retainAccuracy: accuracy(sets.retain, retain),
+    forgetAccuracy: accuracy(sets.forget, forget),
+  };
+  if (sets.test && sets.test.length > 0) {
+    evaluation.testAccuracy = accuracy(sets.test, test);
+    evaluation.membershipAuc = computeMembershipAuc(
+      forget.map((r) => r.loss),
+      test.map((r) => r.loss),
+    );
+  }
+  return evaluation;
 }
 
 export function evaluationToJson(evaluation: ModelEvaluation): { [key: string]: JsonValue } {
@@ -93,23 +91,56 @@ export function evaluationToJson(evaluation: ModelEvaluation): { [key: string]: 
 export const DEFAULT_EVALUATION_LIMIT = 1000;
 
 /**
+ * The head of the evaluation ranking of recent sample arrays: enough to derive the survivors' selection after
+ * forgetting without ranking them again (the head shrinks by what is forgotten from it; when it gets shorter
+ * than the limit, the next selection ranks everything again).
+ */
+const rankings = new WeakMap<readonly LabeledExample[], { seed: string; head: readonly LabeledExample[] }>();
+const HEAD_FACTOR = 4;
+
+/**
  * At most `limit` samples, chosen by rank of SHA-256("lethe-eval|" seed 0x00 externalId): a fixed subset that
  * depends only on the seed and the ids, so the subset of the retained samples after forgetting is the one a
- * from-scratch training on them would pick.
+ * from-scratch training on them would pick. `derivedFrom` says that `samples` are the samples of an earlier
+ * call minus `removed` (same objects, same order): their ranking is then the earlier one without them, and
+ * nothing is hashed or sorted again.
  */
-export function selectEvaluationSamples<T extends LabeledExample>(samples: readonly T[], seed: string, limit: number): T[] {
+export function selectEvaluationSamples<T extends LabeledExample>(
+  samples: readonly T[],
+  seed: string,
+  limit: number,
+  derivedFrom?: { samples: readonly T[]; removed: ReadonlySet<T> },
+): T[] {
   if (samples.length <= limit) return [...samples];
+  const earlier = derivedFrom && rankings.get(derivedFrom.samples);
+  let head: readonly T[] | undefined;
+  if (earlier && earlier.seed === seed && samples.length === derivedFrom.samples.length - derivedFrom.removed.size) {
+    // Removing samples moves no other sample's rank: the survivors of the earlier head head the new ranking.
+    const survivors = (earlier.head as readonly T[]).filter((sample) => !derivedFrom.removed.has(sample));
+    if (survivors.length >= limit) head = survivors;
+  }
+  head ??= rankEvaluationSamples(samples, seed).slice(0, HEAD_FACTOR * limit);
+  rankings.set(samples, { seed, head });
+  return head.slice(0, limit);
+}
+
+function rankEvaluationSamples<T extends LabeledExample>(samples: readonly T[], seed: string): T[] {
   const prefix = `lethe-eval|${seed}\u0000`;
   const ranked = samples.map((sample) => {
     const key = hashSampleKey(sample, prefix);
     return { sample, key, k0: key.readUInt32BE(0), k1: key.readUInt32BE(4) };
   });
   ranked.sort((a, b) => a.k0 - b.k0 || a.k1 - b.k1 || compareKeys(a.key, b.key));
-  return ranked.slice(0, limit).map((r) => r.sample);
+  return ranked.map((r) => r.sample);
 }
 
 /** The MODEL_PUBLISHED metrics: training (or retained) accuracy on the evaluation subset, and test accuracy. */
-export function buildPublishedMetrics(evaluation: ModelEvaluation, sampleCount: number, evaluatedCount: number, testCount: number): { [key: string]: JsonValue } {
+export function buildPublishedMetrics(
+  evaluation: ModelEvaluation,
+  sampleCount: number,
+  evaluatedCount: number,
+  testCount: number,
+): { [key: string]: JsonValue } {
   const metrics: { [key: string]: JsonValue } = {
     samples: sampleCount,
     trainAccuracy: evaluation.retainAccuracy,

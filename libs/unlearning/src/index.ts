@@ -30,7 +30,7 @@ export type {
 export type { Progress, ProgressPhase, ProgressCallback } from './progress';
 export type { RuntimeOptions } from './runtime';
 export type { TrainedModel, ShardRecord, SliceRecord } from './model';
-export type { UnlearningMethod, TrainRequest, ForgetRequest, ForgetOutcome, ForgetEvidence } from './method';
+export type { UnlearningMethod, TrainRequest, ForgetRequest, ForgetOutcome, ForgetEvidence, ForgetTimings } from './method';
 export { genesisCheckpoint, addressCheckpoint } from './sharded-training';
 export type { EngineDependencies } from './sharded-training';
 export { createSisaMethod } from './sisa';

@@ -25,6 +25,12 @@ export interface ForgetRequest {
   testSet?: readonly LabeledExample[];
   /** Also train from scratch without the samples and report its numbers (costs a full retrain). */
   compareWithRetrain?: boolean;
+  /**
+   * Retrain every shard from its first slice, as a full retrain would, instead of only the affected ones;
+   * the evidence, publishing and events are the same and so are the published bytes. The baseline that
+   * benchmarks compare forgetting with.
+   */
+  retrainFromScratch?: boolean;
   /** Retained samples the retain accuracy is measured on (a seeded subset; default 1000). */
   evaluationLimit?: number;
 }
@@ -47,7 +53,26 @@ export interface ForgetOutcome {
   /** Optimizer steps the unlearning ran (the reference retrain not included). */
   steps: number;
   /** Where the time went, in seconds (not recorded in the ledger). */
-  timings: { evaluateBefore: number; retrain: number; publish: number; reference: number };
+  timings: ForgetTimings;
+}
+
+/** Wall-clock seconds of a forget request's phases. */
+export interface ForgetTimings {
+  /** Checking the request, splitting the samples, choosing the evaluation subset. */
+  prepare: number;
+  /** Evaluating the old version on the retain subset, the forgotten samples and the test set. */
+  evaluateBefore: number;
+  /** Planning the shards and training the affected ones (steps, checkpoint hashing; writes are started). */
+  retrain: number;
+  /** Members' weights, ONNX export and hash, evaluating the new version, awaiting checkpoint writes, manifest. */
+  publish: number;
+  /** Appending the events to the ledger. */
+  ledger: number;
+  /** The from-scratch reference with its evaluation (compareWithRetrain), 0 without it. */
+  reference: number;
+  total: number;
+  /** Every phase on its own: prepare, evaluateBefore, plan, train, members, export, evaluateAfter, checkpointWrites, manifest, reference, ledger. */
+  phases: { [phase: string]: number };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import { LITTLE_ENDIAN } from './architecture';
 import { UNLEARNING_CODE_VERSION } from './version';
 
 /** Fixed opset and IR version of every graph the engine writes, so that bytes never depend on the environment. */
@@ -50,9 +51,15 @@ export class GraphBuilder {
   }
 
   floatConstant(name: string, dims: number[], values: Float32Array): string {
-    const raw = new Uint8Array(values.length * 4);
-    const view = new DataView(raw.buffer);
-    for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i], true);
+    let raw: Uint8Array;
+    if (LITTLE_ENDIAN) {
+      // The encoder copies rawData into the output, so a view of the caller's array is enough.
+      raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    } else {
+      raw = new Uint8Array(values.length * 4);
+      const view = new DataView(raw.buffer);
+      for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i], true);
+    }
     this.initializers.push({ name, dims, dataType: FLOAT, rawData: raw });
     return name;
   }

@@ -1,20 +1,21 @@
-import { placeSample } from './assignment';
+import { placeSample, removeFromPlan } from './assignment';
 import { MemoryCheckpointStore } from './checkpoint-store';
-import { hashHyperparameters, MethodName, normalizeConfig, TrainingConfig } from './config';
+import { hashHyperparameters, layerSizesOf, MethodName, normalizeConfig, TrainingConfig } from './config';
 import { UnlearningError } from './errors';
 import {
   buildPublishedMetrics,
   DEFAULT_EVALUATION_LIMIT,
   evaluateModel,
+  EvaluationSets,
   evaluationToJson,
-  ModelEvaluation,
   selectEvaluationSamples,
 } from './evidence';
 import { AffectedShard, JsonValue, UnlearnCompletedEvent } from './events';
-import { ForgetEvidence, ForgetOutcome, ForgetRequest, TrainRequest, UnlearningMethod } from './method';
+import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, TrainRequest, UnlearningMethod } from './method';
 import { TrainedModel } from './model';
 import { LabeledExample, Sample } from './samples';
-import { buildVersion, EngineDependencies, RunnerPool } from './sharded-training';
+import { PhaseClock } from './phase-clock';
+import { buildVersion, EngineContext, EngineDependencies, PublishedEnsemble } from './sharded-training';
 import { checkEnoughData, validateExamples, validateSamples } from './validate';
 
 /** Picks, per affected shard, the first slice to retrain after forgetting `forgotten`. */
@@ -25,31 +26,29 @@ export type ForgetPlanner = (model: TrainedModel, forgotten: readonly Sample[]) 
  * evidence and ledger events. The methods differ only in what forgetting retrains.
  */
 export class ShardedMethod implements UnlearningMethod {
-  private readonly pool: RunnerPool;
+  private readonly context: EngineContext;
   /** Test sets already validated, with their length then (a test set is usually passed again and again). */
   private readonly validatedTestSets = new WeakMap<readonly LabeledExample[], number>();
 
-  constructor(
-    readonly name: MethodName,
-    private readonly deps: EngineDependencies,
-    private readonly planForget: ForgetPlanner,
-  ) {
-    this.pool = new RunnerPool();
+  constructor(readonly name: MethodName, private readonly deps: EngineDependencies, private readonly planForget: ForgetPlanner) {
+    this.context = new EngineContext(deps.runtime);
   }
 
   async train(request: TrainRequest): Promise<TrainedModel> {
     const config = normalizeConfig(request.config);
-    if (config.method !== this.name) throw new UnlearningError('INVALID_CONFIG', `config.method is '${config.method}', this method is '${this.name}'`);
+    if (config.method !== this.name)
+      throw new UnlearningError('INVALID_CONFIG', `config.method is '${config.method}', this method is '${this.name}'`);
     checkModelId(request.modelId);
     const version = request.version ?? 1;
-    if (!Number.isSafeInteger(version) || version < 1) throw new UnlearningError('INVALID_REQUEST', `version must be a positive integer, got ${String(version)}`);
+    if (!Number.isSafeInteger(version) || version < 1)
+      throw new UnlearningError('INVALID_REQUEST', `version must be a positive integer, got ${String(version)}`);
     const limit = checkLimit(request.evaluationLimit);
     validateSamples(request.samples, config);
     checkEnoughData(request.samples, config);
     if (request.testSet) this.validateTestSet(request.testSet, config);
     const samples = [...request.samples];
-    const evaluated = selectEvaluationSamples(samples, config.seed, limit);
-    const built = await buildVersion(this.deps, this.pool, {
+    const sets = { retain: selectEvaluationSamples(samples, config.seed, limit), forget: [], test: request.testSet };
+    const built = await buildVersion(this.deps, this.context, {
       modelId: request.modelId,
       version,
       config,
@@ -57,9 +56,9 @@ export class ShardedMethod implements UnlearningMethod {
       samples,
       fromSlices: allShardsFromScratch(config.shards),
       phase: 'train',
-      evaluate: async (onnx, sha) => {
-        const evaluation = await evaluateModel(onnx, sha, { retain: evaluated, forget: [], test: request.testSet }, this.deps.runtime);
-        return buildPublishedMetrics(evaluation, samples.length, evaluated.length, request.testSet?.length ?? 0);
+      evaluate: async (published) => {
+        const evaluation = await this.evaluateMembers(config, published, sets);
+        return buildPublishedMetrics(evaluation, samples.length, sets.retain.length, request.testSet?.length ?? 0);
       },
     });
     await this.deps.ledger?.append(built.events);
@@ -67,45 +66,69 @@ export class ShardedMethod implements UnlearningMethod {
   }
 
   async forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome> {
+    const clock = new PhaseClock();
     if (model?.config?.method !== this.name) {
       throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not '${this.name}'`);
     }
-    const { forgotten, retained } = splitForget(model, request);
+    const { forgotten, retained, newIndexOf } = splitForget(model, request);
     const limit = checkLimit(request.evaluationLimit);
     checkEnoughData(retained, model.config);
     if (request.testSet) this.validateTestSet(request.testSet, model.config);
-    const fromSlices = this.planForget(model, forgotten);
-    const sets = { retain: selectEvaluationSamples(retained, model.config.seed, limit), forget: forgotten, test: request.testSet };
+    const fromSlices = request.retrainFromScratch ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
+    const retain = selectEvaluationSamples(retained, model.config.seed, limit, { samples: model.samples, removed: new Set(forgotten) });
+    const sets = { retain, forget: forgotten, test: request.testSet };
+    const earlier = this.context.planOf(model.samples, model.config);
+    const plan = earlier && removeFromPlan(earlier, newIndexOf);
     const testCount = request.testSet?.length ?? 0;
-    const started = process.hrtime.bigint();
-    const before = await evaluateModel(model.onnx, model.onnxSha256, sets, this.deps.runtime);
-    const evaluations: ModelEvaluation[] = [];
-    const evaluate = async (onnx: Uint8Array, sha: string) => {
-      const evaluation = await evaluateModel(onnx, sha, sets, this.deps.runtime);
-      evaluations.push(evaluation);
-      return buildPublishedMetrics(evaluation, retained.length, sets.retain.length, testCount);
+    clock.lap('prepare');
+    const before = await this.evaluateMembers(model.config, { members: await this.membersOf(model) }, sets);
+    clock.lap('evaluateBefore');
+    let after: ForgetEvidence['after'] | undefined;
+    const common = {
+      modelId: model.modelId,
+      version: model.version + 1,
+      config: model.config,
+      hyperparamsHash: model.hyperparamsHash,
+      samples: retained,
     };
-    const common = { modelId: model.modelId, version: model.version + 1, config: model.config, hyperparamsHash: model.hyperparamsHash, samples: retained, evaluate };
-    const evaluatedBefore = process.hrtime.bigint();
-    const built = await buildVersion(this.deps, this.pool, { ...common, fromSlices, previous: model, phase: 'unlearn' });
-    const timings = { evaluateBefore: Number(evaluatedBefore - started) / 1e9, retrain: built.trainSeconds, publish: built.publishSeconds, reference: 0 };
+    const built = await buildVersion(this.deps, this.context, {
+      ...common,
+      plan,
+      fromSlices,
+      previous: model,
+      phase: 'unlearn',
+      clock,
+      evaluate: async (published) => {
+        after = await this.evaluateMembers(model.config, published, sets);
+        return buildPublishedMetrics(after, retained.length, sets.retain.length, testCount);
+      },
+    });
     const evidence: ForgetEvidence = {
       forgottenCount: forgotten.length,
       retainCount: retained.length,
       retainEvaluated: sets.retain.length,
       before,
-      after: evaluations[0],
+      after: after as ForgetEvidence['after'],
     };
     if (request.compareWithRetrain) {
-      const reference = await buildVersion({ ...this.deps, store: new MemoryCheckpointStore() }, this.pool, {
+      // The reference is trained from scratch with its own store and evaluated independently: its ONNX file
+      // is loaded and run whole (evaluateModel), sharing no cached output with the unlearned version.
+      let evaluation: ForgetEvidence['after'] | undefined;
+      const reference = await buildVersion({ ...this.deps, store: new MemoryCheckpointStore() }, this.context, {
         ...common,
         fromSlices: allShardsFromScratch(model.config.shards),
         phase: 'reference',
+        evaluate: async (published) => {
+          evaluation = await evaluateModel(published.onnx, published.onnxSha256, sets, this.deps.runtime);
+          return buildPublishedMetrics(evaluation, retained.length, sets.retain.length, testCount);
+        },
       });
-      evidence.reference = { ...evaluations[1], onnxSha256: reference.model.onnxSha256 };
-      timings.reference = reference.trainSeconds + reference.publishSeconds;
+      evidence.reference = { ...(evaluation as ForgetEvidence['after']), onnxSha256: reference.model.onnxSha256 };
+      clock.lap('reference');
     }
-    const affected: AffectedShard[] = [...fromSlices.entries()].sort((a, b) => a[0] - b[0]).map(([shard, fromSlice]) => ({ shard, fromSlice }));
+    const affected: AffectedShard[] = [...fromSlices.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([shard, fromSlice]) => ({ shard, fromSlice }));
     const event: UnlearnCompletedEvent = {
       type: 'UNLEARN_COMPLETED',
       version: 1,
@@ -118,7 +141,23 @@ export class ShardedMethod implements UnlearningMethod {
       evidence: evidenceToJson(evidence, testCount),
     };
     await this.deps.ledger?.append([...built.events, event]);
-    return { model: built.model, affected, event, evidence, steps: built.steps, timings };
+    clock.lap('ledger');
+    return { model: built.model, affected, event, evidence, steps: built.steps, timings: forgetTimings(clock) };
+  }
+
+  /** The published model's members, in graph order: recent ones from memory, others from the checkpoint store. */
+  private async membersOf(model: TrainedModel): Promise<PublishedEnsemble['members']> {
+    const layers = layerSizesOf(model.config);
+    const members: PublishedEnsemble['members'] = [];
+    for (const shard of model.members) {
+      const last = model.shards[shard].slices[model.config.slices - 1];
+      members.push({ weightsSha256: last.weightsSha256, weights: await this.context.loadMember(this.deps.store, layers, last) });
+    }
+    return members;
+  }
+
+  private evaluateMembers(config: TrainingConfig, published: Pick<PublishedEnsemble, 'members'>, sets: EvaluationSets) {
+    return this.context.evaluator.evaluate(layerSizesOf(config), config.aggregation, published.members, sets);
   }
 
   private validateTestSet(testSet: readonly LabeledExample[], config: TrainingConfig): void {
@@ -128,8 +167,24 @@ export class ShardedMethod implements UnlearningMethod {
   }
 
   async release(): Promise<void> {
-    await this.pool.release();
+    await this.context.release();
   }
+}
+
+/** The forget's phases: prepare, evaluateBefore, then buildVersion's, then reference and ledger. */
+function forgetTimings(clock: PhaseClock): ForgetTimings {
+  const of = (...phases: string[]) => phases.reduce((sum, phase) => sum + clock.of(phase), 0);
+  const phases = { ...clock.seconds };
+  return {
+    prepare: of('prepare'),
+    evaluateBefore: of('evaluateBefore'),
+    retrain: of('plan', 'train'),
+    publish: of('members', 'export', 'evaluateAfter', 'checkpointWrites', 'manifest'),
+    ledger: of('ledger'),
+    reference: of('reference'),
+    total: Object.values(phases).reduce((a, b) => a + b, 0),
+    phases,
+  };
 }
 
 function allShardsFromScratch(shards: number): Map<number, number> {
@@ -138,7 +193,8 @@ function allShardsFromScratch(shards: number): Map<number, number> {
 
 function checkLimit(limit: number | undefined): number {
   const value = limit ?? DEFAULT_EVALUATION_LIMIT;
-  if (!Number.isSafeInteger(value) || value < 1) throw new UnlearningError('INVALID_REQUEST', `evaluationLimit must be a positive integer, got ${String(limit)}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new UnlearningError('INVALID_REQUEST', `evaluationLimit must be a positive integer, got ${String(limit)}`);
   return value;
 }
 
@@ -148,26 +204,50 @@ function checkModelId(modelId: unknown): void {
   }
 }
 
-/** Validates a forget request against the model's samples; UNKNOWN_SAMPLE lists every id the model never learned. */
-function splitForget(model: TrainedModel, request: ForgetRequest): { forgotten: Sample[]; retained: Sample[] } {
-  if (!request || !Array.isArray(request.requestIds) || request.requestIds.length === 0 || request.requestIds.some((id) => typeof id !== 'string' || id.length === 0)) {
+/**
+ * Validates a forget request against the model's samples; UNKNOWN_SAMPLE lists every id the model never
+ * learned. Also gives each old sample's index among the retained ones (-1 if forgotten).
+ */
+function splitForget(model: TrainedModel, request: ForgetRequest): { forgotten: Sample[]; retained: Sample[]; newIndexOf: Int32Array } {
+  if (
+    !request ||
+    !Array.isArray(request.requestIds) ||
+    request.requestIds.length === 0 ||
+    request.requestIds.some((id) => typeof id !== 'string' || id.length === 0)
+  ) {
     throw new UnlearningError('INVALID_REQUEST', 'requestIds must be a non-empty array of non-empty strings');
   }
   if (!Array.isArray(request.externalIds) || request.externalIds.length === 0 || request.externalIds.some((id) => typeof id !== 'string')) {
     throw new UnlearningError('INVALID_REQUEST', 'externalIds must be a non-empty array of strings');
   }
   const wanted = new Set(request.externalIds);
-  const known = new Set(model.samples.map((s) => s.externalId));
-  const unknown = [...wanted].filter((id) => !known.has(id));
-  if (unknown.length > 0) {
-    throw new UnlearningError('UNKNOWN_SAMPLE', `${unknown.length} sample(s) are not in model ${model.modelId} version ${model.version}: ${unknown.slice(0, 10).join(', ')}`, {
-      issues: unknown.map((externalId) => ({ externalId, message: 'not a training sample of this model version' })),
-    });
-  }
+  // A handful of ids is found faster by comparing strings than by hashing every sample's id into the Set.
+  const few = wanted.size <= 8 ? [...wanted] : undefined;
   const forgotten: Sample[] = [];
   const retained: Sample[] = [];
-  for (const sample of model.samples) (wanted.has(sample.externalId) ? forgotten : retained).push(sample);
-  return { forgotten, retained };
+  const newIndexOf = new Int32Array(model.samples.length);
+  for (let index = 0; index < model.samples.length; index++) {
+    const sample = model.samples[index];
+    if (few ? few.includes(sample.externalId) : wanted.has(sample.externalId)) {
+      forgotten.push(sample);
+      newIndexOf[index] = -1;
+    } else {
+      newIndexOf[index] = retained.length;
+      retained.push(sample);
+    }
+  }
+  if (forgotten.length < wanted.size) {
+    const found = new Set(forgotten.map((s) => s.externalId));
+    const unknown = [...wanted].filter((id) => !found.has(id));
+    throw new UnlearningError(
+      'UNKNOWN_SAMPLE',
+      `${unknown.length} sample(s) are not in model ${model.modelId} version ${model.version}: ${unknown.slice(0, 10).join(', ')}`,
+      {
+        issues: unknown.map((externalId) => ({ externalId, message: 'not a training sample of this model version' })),
+      },
+    );
+  }
+  return { forgotten, retained, newIndexOf };
 }
 
 /** SISA: each shard holding a forgotten sample restarts at the earliest slice holding one; other shards are untouched. */

@@ -6,9 +6,12 @@ import { layerSizesOf, TrainingConfig } from './config';
 import { UnlearningError } from './errors';
 import { BatchLearnedEvent, CheckpointSavedEvent, EngineEvent, JsonValue, LedgerSink, ModelPublishedEvent } from './events';
 import { sha256Hex } from './hash';
+import { EnsembleEvaluator, EnsembleMember } from './ensemble-evaluator';
 import { buildInferenceGraph } from './inference-graph';
+import { LruMap } from './lru';
 import { buildManifest } from './manifest';
 import { ShardRecord, SliceRecord, TrainedModel } from './model';
+import { PhaseClock } from './phase-clock';
 import { ProgressCallback, ProgressPhase, ProgressTracker } from './progress';
 import { RuntimeOptions } from './runtime';
 import { Sample } from './samples';
@@ -33,9 +36,20 @@ export interface BuildVersionInput {
   /** First slice to (re)train per shard. Shards not listed are taken unchanged from `previous`. */
   fromSlices: ReadonlyMap<number, number>;
   previous?: TrainedModel;
+  /** The shard plan of `samples` when the caller has it (planShards of them otherwise). */
+  plan?: Plan;
   phase: ProgressPhase;
-  /** Computes the published metrics from the finished ONNX file. */
-  evaluate: (onnx: Uint8Array, onnxSha256: string) => Promise<{ [key: string]: JsonValue }>;
+  /** Computes the published metrics of the finished ensemble (its ONNX file and its members). */
+  evaluate: (published: PublishedEnsemble) => Promise<{ [key: string]: JsonValue }>;
+  /** Where the phases' wall-clock time is charged (plan, train, members, export, evaluateAfter, checkpointWrites, manifest). */
+  clock?: PhaseClock;
+}
+
+export interface PublishedEnsemble {
+  onnx: Uint8Array;
+  onnxSha256: string;
+  /** The ensemble's members in graph order. */
+  members: EnsembleMember[];
 }
 
 export interface BuiltVersion {
@@ -59,6 +73,48 @@ export function genesisCheckpoint(hyperparamsHash: string, shard: number): strin
  */
 export function addressCheckpoint(hyperparamsHash: string, shard: number, slice: number, parent: string, batchRoot: string): string {
   return sha256Hex('lethe-checkpoint|', TRAINING_RUNTIME, '|', hyperparamsHash, `|${shard}|${slice}|`, parent, '|', batchRoot);
+}
+
+/**
+ * What a method keeps from one call to the next: step sessions, the final weights of recent shard models
+ * (by checkpoint address; their bytes were hashed when trained or loaded), each sample array's shard plan,
+ * and the evaluator's per-member caches. Forgetting then reads and evaluates only what changed.
+ */
+export class EngineContext {
+  readonly pool = new RunnerPool();
+  readonly evaluator: EnsembleEvaluator;
+  readonly memberWeights = new LruMap<string, Weights>(64);
+  private readonly plans = new WeakMap<readonly Sample[], { key: string; plan: Plan }>();
+
+  constructor(runtime?: RuntimeOptions) {
+    this.evaluator = new EnsembleEvaluator(runtime);
+  }
+
+  /** The plan of `samples` if this context made or was given it for the same seed, S and R. */
+  planOf(samples: readonly Sample[], config: TrainingConfig): Plan | undefined {
+    const entry = this.plans.get(samples);
+    return entry?.key === planKey(config) ? entry.plan : undefined;
+  }
+
+  /** A shard model's final weights: from memory when recent, else from the store (hash checked). */
+  async loadMember(store: CheckpointStore, layers: LayerSizes, last: SliceRecord): Promise<Weights> {
+    const weights = this.memberWeights.get(last.checkpoint) ?? (await loadCheckpoint(store, layers, last));
+    this.memberWeights.set(last.checkpoint, weights);
+    return weights;
+  }
+
+  rememberPlan(samples: readonly Sample[], config: TrainingConfig, plan: Plan): void {
+    this.plans.set(samples, { key: planKey(config), plan });
+  }
+
+  async release(): Promise<void> {
+    await this.pool.release();
+    await this.evaluator.release();
+  }
+}
+
+function planKey(config: TrainingConfig): string {
+  return `${config.shards}|${config.slices}|${config.seed}`;
 }
 
 /** Caches one step session per network shape and learning rate. */
@@ -89,11 +145,14 @@ export class RunnerPool {
  * ensemble. Slice r trains on slices 0..r for `epochs` epochs, in mini-batches cut from the seeded order
  * of the surviving samples; each slice ends in a checkpoint stored under its content address.
  */
-export async function buildVersion(deps: EngineDependencies, pool: RunnerPool, input: BuildVersionInput): Promise<BuiltVersion> {
+export async function buildVersion(deps: EngineDependencies, context: EngineContext, input: BuildVersionInput): Promise<BuiltVersion> {
   const { config, samples, hyperparamsHash, previous } = input;
+  const clock = input.clock ?? new PhaseClock();
   const started = process.hrtime.bigint();
   const layers = layerSizesOf(config);
-  const plan = planShards(samples, config.seed, config.shards, config.slices);
+  context.memberWeights.reserve(3 * config.shards);
+  const plan = input.plan ?? context.planOf(samples, config) ?? planShards(samples, config.seed, config.shards, config.slices);
+  context.rememberPlan(samples, config, plan);
   // Batch roots of the shards that train; untouched shards keep theirs (checked by counts below).
   const batchRoots = plan.shards.map((shard) =>
     input.fromSlices.has(shard.shard) ? shard.slices.map((slice) => computeBatchRoot(slice.map((i) => samples[i].commitment))) : [],
@@ -103,10 +162,13 @@ export async function buildVersion(deps: EngineDependencies, pool: RunnerPool, i
   const { features, labels, rowOf } = packRetrainedRows(samples, plan, input.fromSlices, config.numFeatures);
   const totalSteps = countSteps(plan, input.fromSlices, config);
   const progress = new ProgressTracker(totalSteps, deps.onProgress, input.phase);
-  const runner = await pool.get(config);
+  const runner = await context.pool.get(config);
+  clock.lap('plan');
   const events: EngineEvent[] = [];
   const finalWeights = new Map<number, Weights>();
   const shardRecords: ShardRecord[] = [];
+  // Checkpoint writes run while training goes on; all of them finish before the version is returned.
+  const writes: Promise<void>[] = [];
 
   for (const shardPlan of plan.shards) {
     const shard = shardPlan.shard;
@@ -118,10 +180,13 @@ export async function buildVersion(deps: EngineDependencies, pool: RunnerPool, i
     }
     const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
     let parent = fromSlice === 0 ? genesisCheckpoint(hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
-    let weights = fromSlice === 0 ? initializeWeights(layers, `init|${hyperparamsHash}|${shard}`) : await loadCheckpoint(deps.store, layers, slices[fromSlice - 1]);
+    let weights =
+      fromSlice === 0
+        ? initializeWeights(layers, `init|${hyperparamsHash}|${shard}`)
+        : await loadCheckpoint(deps.store, layers, slices[fromSlice - 1]);
     const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
     for (let slice = fromSlice; slice < config.slices; slice++) {
-      seen.push(...shardPlan.slices[slice]);
+      for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
       for (let epoch = 0; epoch < config.epochs && seen.length > 0; epoch++) {
         const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
         const batches: number[][] = [];
@@ -134,7 +199,9 @@ export async function buildVersion(deps: EngineDependencies, pool: RunnerPool, i
       const checkpoint = addressCheckpoint(hyperparamsHash, shard, slice, parent, batchRoot);
       const bytes = serializeWeights(weights);
       const weightsSha256 = sha256Hex(bytes);
-      await deps.store.put(checkpoint, bytes);
+      const write = deps.store.put(checkpoint, bytes);
+      write.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
+      writes.push(write);
       const count = shardPlan.slices[slice].length;
       events.push(batchLearned(input, shard, slice, batchRoot, count, slice === 0 ? null : parent, checkpoint));
       events.push(checkpointSaved(input, shard, slice, checkpoint, bytes.length, weightsSha256));
@@ -142,20 +209,32 @@ export async function buildVersion(deps: EngineDependencies, pool: RunnerPool, i
       parent = checkpoint;
     }
     finalWeights.set(shard, weights);
+    context.memberWeights.set(parent, weights);
     shardRecords.push({ shard, sampleCount, slices });
   }
+  clock.lap('train');
 
   progress.setPhase('publish');
   const trained = process.hrtime.bigint();
   const members = shardRecords.filter((s) => s.sampleCount > 0).map((s) => s.shard);
-  const memberWeights: Weights[] = [];
+  const memberModels: EnsembleMember[] = [];
   for (const shard of members) {
-    const cached = finalWeights.get(shard);
-    memberWeights.push(cached ?? (await loadCheckpoint(deps.store, layers, shardRecords[shard].slices[config.slices - 1])));
+    const last = shardRecords[shard].slices[config.slices - 1];
+    const weights = finalWeights.get(shard) ?? (await context.loadMember(deps.store, layers, last));
+    memberModels.push({ weightsSha256: last.weightsSha256, weights });
   }
-  const onnx = buildInferenceGraph(layers, memberWeights, config.aggregation);
+  clock.lap('members');
+  const onnx = buildInferenceGraph(
+    layers,
+    memberModels.map((m) => m.weights),
+    config.aggregation,
+  );
   const onnxSha256 = sha256Hex(onnx);
-  const metrics = await input.evaluate(onnx, onnxSha256);
+  clock.lap('export');
+  const metrics = await input.evaluate({ onnx, onnxSha256, members: memberModels });
+  clock.lap('evaluateAfter');
+  await Promise.all(writes);
+  clock.lap('checkpointWrites');
   const { manifest, manifestHash } = buildManifest({
     modelId: input.modelId,
     version: input.version,
@@ -176,6 +255,7 @@ export async function buildVersion(deps: EngineDependencies, pool: RunnerPool, i
   };
   events.push(published);
   progress.finish();
+  clock.lap('manifest');
   return {
     model: {
       modelId: input.modelId,
@@ -223,8 +303,9 @@ function checkReusedSlices(input: BuildVersionInput, plan: Plan, batchRoots: str
 }
 
 /**
- * Features and labels of the samples in shards that will be (re)trained, packed in sample order, and each
- * sample's row in them (-1 for samples of untouched shards): forgetting in one shard copies one shard.
+ * Features and labels of the samples in shards that will be (re)trained, packed shard by shard, and each
+ * sample's row in them (-1 for samples of untouched shards): forgetting in one shard copies one shard and
+ * visits only its samples. A step gathers its rows by index, so the packing order does not change a bit.
  */
 function packRetrainedRows(
   samples: readonly Sample[],
@@ -232,23 +313,21 @@ function packRetrainedRows(
   fromSlices: ReadonlyMap<number, number>,
   numFeatures: number,
 ): { features: Float32Array; labels: Int32Array; rowOf: Int32Array } {
+  const retrained = plan.shards.filter((shardPlan) => fromSlices.has(shardPlan.shard));
+  const rows = retrained.reduce((n, shardPlan) => shardPlan.slices.reduce((m, slice) => m + slice.length, n), 0);
   const rowOf = new Int32Array(samples.length).fill(-1);
-  for (const shardPlan of plan.shards) {
-    if (fromSlices.has(shardPlan.shard)) for (const slice of shardPlan.slices) for (const index of slice) rowOf[index] = 0;
-  }
-  let rows = 0;
-  for (let index = 0; index < samples.length; index++) if (rowOf[index] === 0) rowOf[index] = rows++ + 1;
   const features = new Float32Array(rows * numFeatures);
   const labels = new Int32Array(rows);
-  for (let index = 0; index < samples.length; index++) {
-    const row = rowOf[index] - 1;
-    if (row < 0) {
-      rowOf[index] = -1;
-      continue;
+  let row = 0;
+  for (const shardPlan of retrained) {
+    for (const slice of shardPlan.slices) {
+      for (const index of slice) {
+        rowOf[index] = row;
+        features.set(samples[index].features, row * numFeatures);
+        labels[row] = samples[index].label;
+        row++;
+      }
     }
-    rowOf[index] = row;
-    features.set(samples[index].features, row * numFeatures);
-    labels[row] = samples[index].label;
   }
   return { features, labels, rowOf };
 }
@@ -273,10 +352,14 @@ async function loadCheckpoint(store: CheckpointStore, layers: LayerSizes, record
   if (!bytes) throw new UnlearningError('CHECKPOINT_MISSING', `checkpoint ${record.checkpoint} is not in the store`);
   const actual = sha256Hex(bytes);
   if (actual !== record.weightsSha256) {
-    throw new UnlearningError('CHECKPOINT_CORRUPT', `checkpoint ${record.checkpoint} has SHA-256 ${actual}, expected ${record.weightsSha256}`, {
-      expectedSha256: record.weightsSha256,
-      actualSha256: actual,
-    });
+    throw new UnlearningError(
+      'CHECKPOINT_CORRUPT',
+      `checkpoint ${record.checkpoint} has SHA-256 ${actual}, expected ${record.weightsSha256}`,
+      {
+        expectedSha256: record.weightsSha256,
+        actualSha256: actual,
+      },
+    );
   }
   return deserializeWeights(layers, bytes);
 }
@@ -305,7 +388,14 @@ function batchLearned(
   };
 }
 
-function checkpointSaved(input: BuildVersionInput, shard: number, slice: number, checkpoint: string, bytes: number, weightsSha256: string): CheckpointSavedEvent {
+function checkpointSaved(
+  input: BuildVersionInput,
+  shard: number,
+  slice: number,
+  checkpoint: string,
+  bytes: number,
+  weightsSha256: string,
+): CheckpointSavedEvent {
   return {
     type: 'CHECKPOINT_SAVED',
     version: 1,

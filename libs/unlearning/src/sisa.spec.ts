@@ -12,6 +12,7 @@ import { MemoryCheckpointStore } from './checkpoint-store';
 import { TrainingConfigInput } from './config';
 import { loadIris, loadMnist, splitTrainTest } from './datasets';
 import { UnlearningError } from './errors';
+import { DEFAULT_EVALUATION_LIMIT, evaluateModel, selectEvaluationSamples } from './evidence';
 import { EngineEvent, MemoryLedgerSink } from './events';
 import { FileCheckpointStore } from './file-checkpoint-store';
 import { createFullRetrainMethod } from './full-retrain';
@@ -26,7 +27,10 @@ const irisTrain = commitExamples(iris.train);
 
 /** Trains from scratch with a fresh store and no ledger: the reference an auditor would replay. */
 async function trainFromScratch(config: TrainingConfigInput, samples: readonly Sample[]): Promise<TrainedModel> {
-  const method = config.method === 'sisa' ? createSisaMethod({ store: new MemoryCheckpointStore() }) : createFullRetrainMethod({ store: new MemoryCheckpointStore() });
+  const method =
+    config.method === 'sisa'
+      ? createSisaMethod({ store: new MemoryCheckpointStore() })
+      : createFullRetrainMethod({ store: new MemoryCheckpointStore() });
   try {
     return await method.train({ modelId: 'reference', config, samples });
   } finally {
@@ -39,7 +43,12 @@ function without(samples: readonly Sample[], ids: readonly string[]): Sample[] {
   return samples.filter((s) => !set.has(s.externalId));
 }
 
-function idsWhere(samples: readonly Sample[], config: TrainingConfigInput, pick: (shard: number, slice: number) => boolean, count: number): string[] {
+function idsWhere(
+  samples: readonly Sample[],
+  config: TrainingConfigInput,
+  pick: (shard: number, slice: number) => boolean,
+  count: number,
+): string[] {
   return samples
     .filter((s) => {
       const p = placeSample(String(config.seed), s.externalId, config.shards ?? 1, config.slices ?? 1);
@@ -74,15 +83,23 @@ describe('SISA on iris', () => {
 
   it('gives the same ONNX bytes in a separate process', () => {
     const root = path.resolve(__dirname, '..', '..', '..');
-    const output = execFileSync(process.execPath, ['-r', path.join(root, 'scripts', 'register.js'), path.join(__dirname, 'testing', 'print-iris-model-hash.ts')], {
-      cwd: root,
-      encoding: 'utf8',
-    });
+    const output = execFileSync(
+      process.execPath,
+      ['-r', path.join(root, 'scripts', 'register.js'), path.join(__dirname, 'testing', 'print-iris-model-hash.ts')],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    );
     expect(output.trim()).toBe(model.onnxSha256);
   }, 60000);
 
   it('can be replayed from its manifest: same config, same samples, same bytes and batch roots', async () => {
-    const manifest = model.manifest as { config: TrainingConfigInput; shards: { slices: { batchRoot: string }[] }[]; onnx: { sha256: string } };
+    const manifest = model.manifest as {
+      config: TrainingConfigInput;
+      shards: { slices: { batchRoot: string }[] }[];
+      onnx: { sha256: string };
+    };
     expect(manifest.onnx.sha256).toBe(model.onnxSha256);
     const replayed = await trainFromScratch(manifest.config, irisTrain);
     expect(replayed.onnxSha256).toBe(model.onnxSha256);
@@ -98,7 +115,13 @@ describe('SISA on iris', () => {
   const forgetCases: { name: string; pick: (samples: Sample[]) => string[] }[] = [
     { name: 'one sample in the last slice', pick: (s) => idsWhere(s, config, (_, slice) => slice === 2, 1) },
     { name: 'one sample in the first slice', pick: (s) => idsWhere(s, config, (_, slice) => slice === 0, 1) },
-    { name: 'three samples of one shard in different slices', pick: (s) => [...idsWhere(s, config, (shard, slice) => shard === 1 && slice === 1, 2), ...idsWhere(s, config, (shard, slice) => shard === 1 && slice === 2, 1)] },
+    {
+      name: 'three samples of one shard in different slices',
+      pick: (s) => [
+        ...idsWhere(s, config, (shard, slice) => shard === 1 && slice === 1, 2),
+        ...idsWhere(s, config, (shard, slice) => shard === 1 && slice === 2, 1),
+      ],
+    },
     { name: 'ten samples across all shards', pick: (s) => s.slice(0, 10).map((x) => x.externalId) },
   ];
 
@@ -112,7 +135,9 @@ describe('SISA on iris', () => {
     expect(outcome.model.version).toBe(model.version + 1);
     expect(outcome.model.samples).toHaveLength(irisTrain.length - forget.length);
     // Every checkpoint of the unlearned model equals the reference's, slice by slice.
-    expect(outcome.model.shards.map((s) => s.slices.map((r) => r.checkpoint))).toEqual(reference.shards.map((s) => s.slices.map((r) => r.checkpoint)));
+    expect(outcome.model.shards.map((s) => s.slices.map((r) => r.checkpoint))).toEqual(
+      reference.shards.map((s) => s.slices.map((r) => r.checkpoint)),
+    );
   });
 
   it('drops a shard whose samples are all forgotten from the ensemble, exactly as a from-scratch training does', async () => {
@@ -132,7 +157,10 @@ describe('SISA on iris', () => {
     expect(outcome.affected).toEqual([{ shard: 2, fromSlice: 1 }]);
     const events = ledger.events.slice(before);
     const learned = events.filter((e) => e.type === 'BATCH_LEARNED');
-    expect(learned.map((e) => e.type === 'BATCH_LEARNED' && [e.shard, e.slice])).toEqual([[2, 1], [2, 2]]);
+    expect(learned.map((e) => e.type === 'BATCH_LEARNED' && [e.shard, e.slice])).toEqual([
+      [2, 1],
+      [2, 2],
+    ]);
     // Unaffected shards keep their checkpoints; the kept slice 0 of shard 2 too.
     expect(outcome.model.shards[0]).toEqual(model.shards[0]);
     expect(outcome.model.shards[1]).toEqual(model.shards[1]);
@@ -140,7 +168,40 @@ describe('SISA on iris', () => {
     expect(outcome.model.shards[2].slices[1].checkpoint).not.toBe(model.shards[2].slices[1].checkpoint);
     const first = learned[0];
     expect(first.type === 'BATCH_LEARNED' && first.parentCheckpoint).toBe(model.shards[2].slices[0].checkpoint);
-    expect(events.map((e) => e.type)).toEqual(['BATCH_LEARNED', 'CHECKPOINT_SAVED', 'BATCH_LEARNED', 'CHECKPOINT_SAVED', 'MODEL_PUBLISHED', 'UNLEARN_COMPLETED']);
+    expect(events.map((e) => e.type)).toEqual([
+      'BATCH_LEARNED',
+      'CHECKPOINT_SAVED',
+      'BATCH_LEARNED',
+      'CHECKPOINT_SAVED',
+      'MODEL_PUBLISHED',
+      'UNLEARN_COMPLETED',
+    ]);
+  });
+
+  it('retrains every shard from scratch when asked (the baseline), with the same bytes, evidence and events', async () => {
+    const forget = idsWhere(irisTrain, config, (shard, slice) => shard === 1 && slice === 2, 1);
+    const own = new MemoryLedgerSink();
+    const method = createSisaMethod({ store, ledger: own });
+    const sisaOutcome = await method.forget(model, { requestIds: ['r'], externalIds: forget, testSet: iris.test });
+    const scratch = await method.forget(model, { requestIds: ['r'], externalIds: forget, testSet: iris.test, retrainFromScratch: true });
+    await method.release();
+    expect(scratch.model.onnxSha256).toBe(sisaOutcome.model.onnxSha256);
+    expect(scratch.affected).toEqual([0, 1, 2].map((shard) => ({ shard, fromSlice: 0 })));
+    expect(sisaOutcome.affected).toEqual([{ shard: 1, fromSlice: 2 }]);
+    expect(scratch.evidence).toEqual(sisaOutcome.evidence);
+    expect(scratch.steps).toBeGreaterThan(sisaOutcome.steps);
+    expect(own.events.filter((e) => e.type === 'BATCH_LEARNED')).toHaveLength(1 + 9);
+    for (const outcome of [sisaOutcome, scratch]) {
+      const { phases, total, retrain, publish } = outcome.timings;
+      expect(Object.keys(phases)).toEqual(
+        expect.arrayContaining(['prepare', 'evaluateBefore', 'plan', 'train', 'export', 'evaluateAfter', 'checkpointWrites', 'ledger']),
+      );
+      expect(total).toBeCloseTo(
+        Object.values(phases).reduce((a, b) => a + b, 0),
+        9,
+      );
+      expect(retrain + publish).toBeLessThanOrEqual(total);
+    }
   });
 
   it('serves several requests in one pass, equal to serving them one after the other', async () => {
@@ -157,14 +218,19 @@ describe('SISA on iris', () => {
   it('gives the same results to concurrent requests as to sequential ones', async () => {
     const a = idsWhere(irisTrain, config, (shard) => shard === 0, 1);
     const b = idsWhere(irisTrain, config, (shard) => shard === 2, 3);
-    const [x, y] = await Promise.all([sisa.forget(model, { requestIds: ['a'], externalIds: a }), sisa.forget(model, { requestIds: ['b'], externalIds: b })]);
+    const [x, y] = await Promise.all([
+      sisa.forget(model, { requestIds: ['a'], externalIds: a }),
+      sisa.forget(model, { requestIds: ['b'], externalIds: b }),
+    ]);
     expect(x.model.onnxSha256).toBe((await trainFromScratch(config, without(irisTrain, a))).onnxSha256);
     expect(y.model.onnxSha256).toBe((await trainFromScratch(config, without(irisTrain, b))).onnxSha256);
   });
 
   it('refuses a model trained by another method (INVALID_REQUEST)', async () => {
     const full = createFullRetrainMethod({ store });
-    await expect(full.forget(model, { requestIds: ['r'], externalIds: [irisTrain[0].externalId] })).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    await expect(full.forget(model, { requestIds: ['r'], externalIds: [irisTrain[0].externalId] })).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+    });
     await full.release();
   });
 
@@ -177,7 +243,12 @@ describe('SISA on iris', () => {
         const p = placeSample(config.seed as string, s.externalId, 3, 3);
         return p.shard === 0 && p.slice === 0;
       })
-      .sort((x, y) => Buffer.compare(placeSample(config.seed as string, x.externalId, 3, 3).key, placeSample(config.seed as string, y.externalId, 3, 3).key));
+      .sort((x, y) =>
+        Buffer.compare(
+          placeSample(config.seed as string, x.externalId, 3, 3).key,
+          placeSample(config.seed as string, y.externalId, 3, 3).key,
+        ),
+      );
     const event = plan.find((e) => e.type === 'BATCH_LEARNED' && e.shard === 0 && e.slice === 0);
     expect(event && event.type === 'BATCH_LEARNED' && event.batchRoot).toBe(computeBatchRoot(shard0.map((s) => s.commitment)));
     expect(event && event.type === 'BATCH_LEARNED' && event.count).toBe(shard0.length);
@@ -193,12 +264,16 @@ describe('SISA on iris', () => {
     await method.forget(trained, { requestIds: ['r'], externalIds: [irisTrain[0].externalId], testSet: iris.test });
     await method.release();
     for (const event of own.events) expect(() => validateEvent(event)).not.toThrow();
-    expect(new Set(own.events.map((e) => e.type))).toEqual(new Set(['BATCH_LEARNED', 'CHECKPOINT_SAVED', 'MODEL_PUBLISHED', 'UNLEARN_COMPLETED']));
+    expect(new Set(own.events.map((e) => e.type))).toEqual(
+      new Set(['BATCH_LEARNED', 'CHECKPOINT_SAVED', 'MODEL_PUBLISHED', 'UNLEARN_COMPLETED']),
+    );
   });
 
   it('refuses unknown samples with UNKNOWN_SAMPLE and changes nothing', async () => {
     const before = ledger.events.length;
-    const error = await sisa.forget(model, { requestIds: ['req-x'], externalIds: [irisTrain[0].externalId, 'no-such-sample'] }).catch((e) => e);
+    const error = await sisa
+      .forget(model, { requestIds: ['req-x'], externalIds: [irisTrain[0].externalId, 'no-such-sample'] })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(UnlearningError);
     expect((error as UnlearningError).code).toBe('UNKNOWN_SAMPLE');
     expect((error as UnlearningError).issues.map((i) => i.externalId)).toEqual(['no-such-sample']);
@@ -252,6 +327,14 @@ describe('evidence of forgetting', () => {
     expect(evidence.forgottenCount).toBe(12);
     expect(evidence.retainCount).toBe(irisTrain.length - 12);
     expect(evidence.reference?.onnxSha256).toBe(outcome.model.onnxSha256);
+    // The published evidence (computed member by member, from caches) is what the published file gives.
+    const sets = {
+      retain: selectEvaluationSamples(without(irisTrain, forget), String(config.seed), DEFAULT_EVALUATION_LIMIT),
+      forget: irisTrain.slice(0, 12),
+      test: iris.test,
+    };
+    expect(await evaluateModel(outcome.model.onnx, outcome.model.onnxSha256, sets)).toEqual(evidence.after);
+    expect(await evaluateModel(model.onnx, model.onnxSha256, sets)).toEqual(evidence.before);
     expect(evidence.reference?.membershipAuc).toBe(evidence.after.membershipAuc);
     for (const e of [evidence.before, evidence.after]) {
       expect(e.testAccuracy).toBeGreaterThan(0.7);
@@ -280,8 +363,12 @@ describe('full retrain on iris', () => {
 
   it('refuses a sharded config (INVALID_CONFIG)', async () => {
     const full = createFullRetrainMethod({ store: new MemoryCheckpointStore() });
-    await expect(full.train({ modelId: 'm', config: { ...irisSisaConfig(), method: 'full-retrain' }, samples: irisTrain })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
-    await expect(full.train({ modelId: 'm', config: irisSisaConfig(), samples: irisTrain })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+    await expect(
+      full.train({ modelId: 'm', config: { ...irisSisaConfig(), method: 'full-retrain' }, samples: irisTrain }),
+    ).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+    await expect(full.train({ modelId: 'm', config: irisSisaConfig(), samples: irisTrain })).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+    });
     await full.release();
   });
 });

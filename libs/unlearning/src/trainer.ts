@@ -14,6 +14,8 @@ export class StepRunner {
   private readonly x: Float32Array;
   private readonly y: Float32Array;
   private readonly rowScale: Float32Array;
+  /** Tensors over the buffers above, made once (fewer short-lived objects per step: less garbage collection). */
+  private readonly inputTensors: Record<string, ort.Tensor>;
   /** Steps of concurrent callers run one at a time: they share the input buffers above. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -30,18 +32,39 @@ export class StepRunner {
     this.x = new Float32Array(batchSize * this.features);
     this.y = new Float32Array(batchSize * this.classes);
     this.rowScale = new Float32Array(batchSize);
+    this.inputTensors = {
+      x: new ort.Tensor('float32', this.x, [batchSize, this.features]),
+      y: new ort.Tensor('float32', this.y, [batchSize, this.classes]),
+      row_scale: new ort.Tensor('float32', this.rowScale, [batchSize, 1]),
+    };
   }
 
-  static async create(layers: LayerSizes, learningRate: number, batchSize: number, runtime: RuntimeOptions = {}, weightDecay = 0): Promise<StepRunner> {
-    return new StepRunner(await createSession(buildStepGraph(layers, batchSize, learningRate, weightDecay), runtime), layers, learningRate, batchSize);
+  static async create(
+    layers: LayerSizes,
+    learningRate: number,
+    batchSize: number,
+    runtime: RuntimeOptions = {},
+    weightDecay = 0,
+  ): Promise<StepRunner> {
+    return new StepRunner(
+      await createSession(buildStepGraph(layers, batchSize, learningRate, weightDecay), runtime),
+      layers,
+      learningRate,
+      batchSize,
+    );
   }
 
   /**
    * One SGD step on rows `batch` (at most batchSize of them) of the packed feature matrix; returns the new
    * weights and the mean loss of those rows. The same weights, rows and order always give the same bits.
    */
-  async step(weights: Weights, features: Float32Array, labels: Int32Array, batch: readonly number[]): Promise<{ weights: Weights; loss: number }> {
-    const out = await this.run(weights, features, labels, batch, undefined);
+  async step(
+    weights: Weights,
+    features: Float32Array,
+    labels: Int32Array,
+    batch: readonly number[],
+  ): Promise<{ weights: Weights; loss: number }> {
+    const out = await this.run({ ...this.inputTensors, ...this.weightTensors(weights, '') }, features, labels, batch, undefined);
     // onnxruntime-node returns outputs in fresh JS buffers, owned by the caller from here on.
     return { weights: this.names.map((name) => out[`${name}_next`].data as Float32Array), loss: checkLoss(out) };
   }
@@ -60,37 +83,45 @@ export class StepRunner {
   ): Promise<Weights> {
     if (batches.length === 0) return initial.map((w) => w.slice());
     const buffers = [0, 1].map(() => this.shapes.map((shape) => new Float32Array(shape.reduce((a, b) => a * b, 1))));
-    let current: Weights = initial;
+    // Tensors over the initial weights and the two buffer sets; a set is fetched into, then fed from.
+    const sets = [initial, ...buffers].map((weights) => ({ ...this.inputTensors, ...this.weightTensors(weights, '') }));
+    const fetchSets = buffers.map((weights) => ({ ...this.weightTensors(weights, '_next'), loss: null }));
+    let current = 0; // index into sets: 0 = initial, 1 + b = buffers[b]
     for (let k = 0; k < batches.length; k++) {
-      const target = buffers[k % 2];
-      const fetches: Record<string, ort.Tensor> = {};
-      this.names.forEach((name, i) => (fetches[`${name}_next`] = new ort.Tensor('float32', target[i], this.shapes[i])));
-      const out = await this.run(current, features, labels, batches[k], fetches);
+      const target = k % 2;
+      const out = await this.run(sets[current], features, labels, batches[k], fetchSets[target]);
       checkLoss(out);
-      current = target;
+      current = 1 + target;
       onStep?.();
     }
-    return current.map((w) => w.slice());
+    return buffers[current - 1].map((w) => w.slice());
   }
 
+  private weightTensors(weights: Weights, suffix: string): Record<string, ort.Tensor> {
+    const tensors: Record<string, ort.Tensor> = {};
+    this.names.forEach((name, i) => (tensors[`${name}${suffix}`] = new ort.Tensor('float32', weights[i], this.shapes[i])));
+    return tensors;
+  }
+
+  /** `feeds` are the input tensors and the weights' tensors; x, y and row_scale are filled here. */
   private run(
-    weights: Weights,
+    feeds: Record<string, ort.Tensor>,
     features: Float32Array,
     labels: Int32Array,
     batch: readonly number[],
-    fetches: Record<string, ort.Tensor> | undefined,
+    fetches: Record<string, ort.Tensor | null> | undefined,
   ): Promise<ort.InferenceSession.ReturnType> {
-    const result = this.queue.then(() => this.runNow(weights, features, labels, batch, fetches));
+    const result = this.queue.then(() => this.runNow(feeds, features, labels, batch, fetches));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
   private async runNow(
-    weights: Weights,
+    feeds: Record<string, ort.Tensor>,
     features: Float32Array,
     labels: Int32Array,
     batch: readonly number[],
-    fetches: Record<string, ort.Tensor> | undefined,
+    fetches: Record<string, ort.Tensor | null> | undefined,
   ): Promise<ort.InferenceSession.ReturnType> {
     const size = batch.length;
     const capacity = this.batchSize;
@@ -106,15 +137,9 @@ export class StepRunner {
       y[i * this.classes + labels[row]] = 1;
       rowScale[i] = scale;
     }
-    const feeds: Record<string, ort.Tensor> = {
-      x: new ort.Tensor('float32', x, [capacity, this.features]),
-      y: new ort.Tensor('float32', y, [capacity, this.classes]),
-      row_scale: new ort.Tensor('float32', rowScale, [capacity, 1]),
-    };
-    this.names.forEach((name, i) => (feeds[name] = new ort.Tensor('float32', weights[i], this.shapes[i])));
     try {
       if (!fetches) return await this.session.run(feeds);
-      return await this.session.run(feeds, { ...fetches, loss: null });
+      return await this.session.run(feeds, fetches);
     } catch (error) {
       throw new UnlearningError('RUNTIME_ERROR', `training step failed: ${(error as Error).message}`);
     }

@@ -9,15 +9,18 @@ export function validateSamples(samples: readonly Sample[], config: Pick<Trainin
   const issues: UnlearningIssue[] = [];
   samples.forEach((sample, index) => {
     const problem = describeSampleProblem(sample, config, true);
-    if (problem) issues.push({ index, externalId: typeof sample?.externalId === 'string' ? sample.externalId : undefined, message: problem });
+    if (problem)
+      issues.push({ index, externalId: typeof sample?.externalId === 'string' ? sample.externalId : undefined, message: problem });
   });
   if (issues.length > 0) throwIssues('INVALID_SAMPLE', `${issues.length} invalid sample(s)`, issues.map(dropUndefined));
   const seenIds = new Set<string>();
   const seenCommitments = new Set<string>();
   const duplicates: UnlearningIssue[] = [];
   samples.forEach((sample, index) => {
-    if (seenIds.has(sample.externalId)) duplicates.push({ index, externalId: sample.externalId, message: `externalId ${sample.externalId} appears twice` });
-    else if (seenCommitments.has(sample.commitment)) duplicates.push({ index, externalId: sample.externalId, message: `commitment ${sample.commitment} appears twice` });
+    if (seenIds.has(sample.externalId))
+      duplicates.push({ index, externalId: sample.externalId, message: `externalId ${sample.externalId} appears twice` });
+    else if (seenCommitments.has(sample.commitment))
+      duplicates.push({ index, externalId: sample.externalId, message: `commitment ${sample.commitment} appears twice` });
     seenIds.add(sample.externalId);
     seenCommitments.add(sample.commitment);
   });
@@ -65,11 +68,14 @@ export function describeSampleProblem(
  */
 export function checkEnoughData(samples: readonly Sample[], config: TrainingConfig): void {
   if (samples.length === 0) throw new UnlearningError('INSUFFICIENT_DATA', 'the dataset is empty');
-  const labels = new Set(samples.map((s) => s.label));
-  if (labels.size < 2) throw new UnlearningError('INSUFFICIENT_DATA', `the dataset has only one class (${[...labels][0]})`);
+  const first = samples[0].label;
+  if (samples.every((s) => s.label === first)) throw new UnlearningError('INSUFFICIENT_DATA', `the dataset has only one class (${first})`);
   const needed = config.shards * config.slices;
   if (samples.length < needed) {
-    throw new UnlearningError('INSUFFICIENT_DATA', `${samples.length} samples cannot fill ${config.shards} shards x ${config.slices} slices (need at least ${needed})`);
+    throw new UnlearningError(
+      'INSUFFICIENT_DATA',
+      `${samples.length} samples cannot fill ${config.shards} shards x ${config.slices} slices (need at least ${needed})`,
+    );
   }
 }
 

@@ -1,0 +1,30 @@
+import { LruMap } from './lru';
+
+describe('LruMap', () => {
+  it('drops the least recently used entry past its capacity, telling onEvict', () => {
+    const evicted: string[] = [];
+    const map = new LruMap<string, number>(2, (key) => evicted.push(key));
+    map.set('a', 1);
+    map.set('b', 2);
+    expect(map.get('a')).toBe(1); // a is now the most recent
+    map.set('c', 3);
+    expect(evicted).toEqual(['b']);
+    expect(map.get('b')).toBeUndefined();
+    expect([map.get('a'), map.get('c'), map.size]).toEqual([1, 3, 2]);
+    map.clear();
+    expect(evicted.sort()).toEqual(['a', 'b', 'c']);
+    expect(map.size).toBe(0);
+  });
+
+  it('grows when asked, never shrinks', () => {
+    const map = new LruMap<number, number>(1);
+    map.reserve(3);
+    map.reserve(2);
+    [1, 2, 3].forEach((k) => map.set(k, k));
+    expect([map.capacity, map.size, map.get(1)]).toEqual([3, 3, 1]);
+  });
+
+  it('refuses a capacity below 1', () => {
+    expect(() => new LruMap(0)).toThrow(RangeError);
+  });
+});
