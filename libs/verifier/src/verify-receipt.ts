@@ -82,7 +82,10 @@ export interface VerifyReceiptReport {
  */
 export async function verifyReceipt(options: VerifyReceiptOptions): Promise<VerifyReceiptReport> {
   if (typeof options.commitment !== 'string' || !COMMITMENT_PATTERN.test(options.commitment)) {
-    throw new VerifierError('INVALID_ARGUMENT', `commitment ${JSON.stringify(options.commitment)} is not 32 bytes of lowercase hex (64 characters)`);
+    throw new VerifierError(
+      'INVALID_ARGUMENT',
+      `commitment ${JSON.stringify(options.commitment)} is not 32 bytes of lowercase hex (64 characters)`,
+    );
   }
   const log = new LogClient(options.apiUrl, { timeoutMs: options.timeoutMs, fetch: options.fetch });
   if (options.contract !== undefined && !(isAddress(options.contract) && options.contract.startsWith('0x'))) {
@@ -102,6 +105,10 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     failures: [],
   };
   let reader: AnchorReader | undefined;
+  // The chain connection (finding the contract, probing it) is made while the receipt is fetched.
+  const connection = { failures: [] as VerificationFailure[], chainId: null as string | null, contract: null as string | null };
+  const connecting = connectAnchorReader(log, options, connection);
+  connecting.catch(() => undefined); // awaited below, or closed in `finally`
   try {
     const route = `GET /v1/receipts/${options.commitment}`;
     const receipt = parseSampleReceipt(
@@ -113,33 +120,45 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     }
     report.datasetId = receipt.datasetId;
     report.forgottenClaimed = receipt.forgotten;
-    reader = await connectAnchorReader(log, options, report);
+    try {
+      reader = await connecting;
+    } finally {
+      report.failures.push(...connection.failures);
+      report.chainId = connection.chainId;
+      report.contract = connection.contract;
+    }
     await checkReceipt(receipt, reader, report);
   } catch (err) {
     if (!(err instanceof VerifierError) || err.code === 'INVALID_ARGUMENT') throw err;
     report.failures.push(err.toFailure());
   } finally {
-    reader?.close();
+    if (reader) reader.close();
+    else
+      void connecting.then(
+        (r) => r.close(),
+        () => undefined,
+      );
   }
   report.ok = report.failures.length === 0;
   return report;
 }
 
 async function checkReceipt(receipt: ServerSampleReceipt, reader: AnchorReader, report: VerifyReceiptReport): Promise<void> {
-  const fail = (code: VerificationFailure['code'], message: string, index?: number, anchor?: number) => {
-    const failure: VerificationFailure = { code, message };
-    if (index !== undefined) failure.index = index;
-    if (anchor !== undefined) failure.anchor = anchor;
-    report.failures.push(failure);
-  };
-
+  // Every entry is proven at once (their chain reads are independent); each collects its own failures, which
+  // are reported in the receipt's order whatever order the answers come in.
   const committed = receipt.committed;
-  const learned = await checkEntry(committed, reader, fail);
+  const [learned, ...requests] = await Promise.all([committed, ...receipt.forgetRequests].map((entry) => checkEntry(entry, reader)));
+  const fail = collector(report.failures);
+  report.failures.push(...learned.failures);
   let commitmentsRoot: string | null = null;
   if (learned.event) {
     const index = committed.ledgerIndex;
     if (learned.event.type !== 'SAMPLES_COMMITTED') {
-      fail('BAD_ENTRY', `entry ${index}, given as where the commitment was committed, is ${learned.event.type}, not SAMPLES_COMMITTED`, index);
+      fail(
+        'BAD_ENTRY',
+        `entry ${index}, given as where the commitment was committed, is ${learned.event.type}, not SAMPLES_COMMITTED`,
+        index,
+      );
     } else {
       const event = learned.event;
       commitmentsRoot = event.commitmentsRoot;
@@ -157,7 +176,11 @@ async function checkReceipt(receipt: ServerSampleReceipt, reader: AnchorReader, 
         );
       } catch (err) {
         if (!(err instanceof MerkleError)) throw err;
-        fail('BAD_PROOF', `the proof of commitment ${receipt.commitment} at position ${committed.position} does not lead to the commitmentsRoot of entry ${index}: ${err.message}`, index);
+        fail(
+          'BAD_PROOF',
+          `the proof of commitment ${receipt.commitment} at position ${committed.position} does not lead to the commitmentsRoot of entry ${index}: ${err.message}`,
+          index,
+        );
       }
     }
   }
@@ -169,15 +192,24 @@ async function checkReceipt(receipt: ServerSampleReceipt, reader: AnchorReader, 
     verified: learned.check.verified && report.failures.every((f) => f.index !== committed.ledgerIndex),
   };
 
-  for (const request of receipt.forgetRequests) {
+  receipt.forgetRequests.forEach((request, i) => {
+    const checked = requests[i];
     const before = report.failures.length;
-    const checked = await checkEntry(request, reader, fail);
+    report.failures.push(...checked.failures);
     const index = request.ledgerIndex;
     if (checked.event) {
       if (checked.event.type !== 'FORGET_REQUESTED') {
-        fail('BAD_ENTRY', `entry ${index}, given as forget request ${request.requestId}, is ${checked.event.type}, not FORGET_REQUESTED`, index);
+        fail(
+          'BAD_ENTRY',
+          `entry ${index}, given as forget request ${request.requestId}, is ${checked.event.type}, not FORGET_REQUESTED`,
+          index,
+        );
       } else if (!checked.event.commitments.includes(receipt.commitment)) {
-        fail('BAD_ENTRY', `entry ${index} (FORGET_REQUESTED ${checked.event.requestId}) does not name commitment ${receipt.commitment}`, index);
+        fail(
+          'BAD_ENTRY',
+          `entry ${index} (FORGET_REQUESTED ${checked.event.requestId}) does not name commitment ${receipt.commitment}`,
+          index,
+        );
       } else if (checked.event.requestId !== request.requestId) {
         fail('BAD_ENTRY', `entry ${index} is forget request ${checked.event.requestId}, the receipt says ${request.requestId}`, index);
       }
@@ -188,14 +220,32 @@ async function checkReceipt(receipt: ServerSampleReceipt, reader: AnchorReader, 
       state: request.state,
       verified: checked.check.verified && report.failures.length === before,
     });
-  }
+  });
 }
 
 type Fail = (code: VerificationFailure['code'], message: string, index?: number, anchor?: number) => void;
 
-/** Re-hashes one entry of the receipt and proves it against the chain's root at the proof's tree size. */
-async function checkEntry(receipt: ServerEntryReceipt, reader: AnchorReader, fail: Fail): Promise<{ check: ReceiptEntryCheck; event: LedgerEvent | null }> {
+/** A Fail that appends to `failures`. */
+function collector(failures: VerificationFailure[]): Fail {
+  return (code, message, index, anchor) => {
+    const failure: VerificationFailure = { code, message };
+    if (index !== undefined) failure.index = index;
+    if (anchor !== undefined) failure.anchor = anchor;
+    failures.push(failure);
+  };
+}
+
+/**
+ * Re-hashes one entry of the receipt and proves it against the chain's root at the proof's tree size; the
+ * anchor transactions the receipt names are checked at the same time.
+ */
+async function checkEntry(
+  receipt: ServerEntryReceipt,
+  reader: AnchorReader,
+): Promise<{ check: ReceiptEntryCheck; event: LedgerEvent | null; failures: VerificationFailure[] }> {
   const index = receipt.ledgerIndex;
+  const failures: VerificationFailure[] = [];
+  const fail = collector(failures);
   const rehashed = rehashEntry({ index, leafHash: receipt.leafHash, event: receipt.event });
   const check: ReceiptEntryCheck = {
     index,
@@ -207,56 +257,114 @@ async function checkEntry(receipt: ServerEntryReceipt, reader: AnchorReader, fai
   };
   if (rehashed.failure) {
     fail('BAD_ENTRY', rehashed.failure.message, index);
-    return { check, event: null };
+    return { check, event: null, failures };
   }
   const { treeSize, rootHash, proof } = receipt.inclusionProof;
   if (index >= treeSize) {
     fail('BAD_PROOF', `the inclusion proof of entry ${index} is for size ${treeSize}, which does not contain it`, index);
-    return { check, event: rehashed.event };
+    return { check, event: rehashed.event, failures };
   }
-  const checkpoint = await reader.findCheckpointByTreeSize(treeSize);
+  const anchorFailures: VerificationFailure[] = [];
+  const firstFailures: VerificationFailure[] = [];
+  const [checkpoint, anchorTx, first] = await Promise.all([
+    reader.findCheckpointByTreeSize(treeSize),
+    receipt.anchor ? checkAnchorTransaction(receipt.anchor, reader, index, collector(anchorFailures)) : null,
+    receipt.firstAnchor ? checkFirstAnchor(receipt.firstAnchor, reader, index, collector(firstFailures)) : null,
+  ]);
   if (!checkpoint) {
-    fail('NOT_ANCHORED', `the inclusion proof of entry ${index} is for size ${treeSize} (root ${rootHash}), but ${reader.address} holds no checkpoint of that size`, index);
-    return { check, event: rehashed.event };
+    fail(
+      'NOT_ANCHORED',
+      `the inclusion proof of entry ${index} is for size ${treeSize} (root ${rootHash}), but ${reader.address} holds no checkpoint of that size`,
+      index,
+    );
+    return { check, event: rehashed.event, failures };
   }
   const anchor = checkpoint.number;
   let proven = true;
   if (rootHash !== checkpoint.rootHash) {
-    fail('INCONSISTENT_WITH_CHAIN', `the receipt of entry ${index} gives root ${rootHash} at size ${treeSize}, but checkpoint ${anchor} on chain has ${checkpoint.rootHash}`, index, anchor);
+    fail(
+      'INCONSISTENT_WITH_CHAIN',
+      `the receipt of entry ${index} gives root ${rootHash} at size ${treeSize}, but checkpoint ${anchor} on chain has ${checkpoint.rootHash}`,
+      index,
+      anchor,
+    );
   }
   try {
-    verifyInclusion(index, treeSize, rehashed.leafHash, proof.map((h) => fromHex(h)), fromHex(checkpoint.rootHash));
+    verifyInclusion(
+      index,
+      treeSize,
+      rehashed.leafHash,
+      proof.map((h) => fromHex(h)),
+      fromHex(checkpoint.rootHash),
+    );
   } catch (err) {
     if (!(err instanceof MerkleError)) throw err;
     proven = false;
-    fail('BAD_PROOF', `the inclusion proof of entry ${index} in size ${treeSize} does not lead to the root of checkpoint ${anchor} on chain: ${err.message}`, index, anchor);
+    fail(
+      'BAD_PROOF',
+      `the inclusion proof of entry ${index} in size ${treeSize} does not lead to the root of checkpoint ${anchor} on chain: ${err.message}`,
+      index,
+      anchor,
+    );
   }
   if (proven) {
-    check.anchored = { anchor, treeSize, rootHash: checkpoint.rootHash, timestamp: checkpoint.timestamp, txHash: null, blockNumber: null };
+    check.anchored = {
+      anchor,
+      treeSize,
+      rootHash: checkpoint.rootHash,
+      timestamp: checkpoint.timestamp,
+      txHash: null,
+      blockNumber: null,
+    };
     if (receipt.anchor) {
-      const tx = await checkAnchorTransaction(receipt.anchor, reader, index, fail);
-      if (tx && receipt.anchor.treeSize === treeSize) {
-        check.anchored.txHash = tx.txHash;
-        check.anchored.blockNumber = tx.blockNumber;
-      } else if (tx) {
-        fail('BAD_PROOF', `the receipt of entry ${index} names the anchor of size ${receipt.anchor.treeSize}, but its proof is for size ${treeSize}`, index, anchor);
-      }
-    }
-  }
-  if (receipt.firstAnchor) {
-    const first = receipt.firstAnchor;
-    if (first.treeSize <= index) {
-      fail('NOT_ANCHORED', `the receipt names the anchor of size ${first.treeSize} as the first covering entry ${index}, which it does not cover`, index);
-    } else {
-      const tx = await checkAnchorTransaction(first, reader, index, fail);
-      const onChain = tx ? await reader.findCheckpointByTreeSize(first.treeSize) : null;
-      if (tx && onChain) {
-        check.firstAnchored = { anchor: onChain.number, treeSize: onChain.treeSize, rootHash: onChain.rootHash, timestamp: onChain.timestamp, txHash: tx.txHash, blockNumber: tx.blockNumber };
+      failures.push(...anchorFailures);
+      if (anchorTx && receipt.anchor.treeSize === treeSize) {
+        check.anchored.txHash = anchorTx.txHash;
+        check.anchored.blockNumber = anchorTx.blockNumber;
+      } else if (anchorTx) {
+        fail(
+          'BAD_PROOF',
+          `the receipt of entry ${index} names the anchor of size ${receipt.anchor.treeSize}, but its proof is for size ${treeSize}`,
+          index,
+          anchor,
+        );
       }
     }
   }
   check.verified = proven;
-  return { check, event: rehashed.event };
+  failures.push(...firstFailures);
+  check.firstAnchored = first;
+  return { check, event: rehashed.event, failures };
+}
+
+/** The anchor the receipt names as the first covering the entry: a mined anchor transaction of that size, and its checkpoint. */
+async function checkFirstAnchor(
+  first: ServerReceiptAnchor,
+  reader: AnchorReader,
+  index: number,
+  fail: Fail,
+): Promise<ReceiptAnchor | null> {
+  if (first.treeSize <= index) {
+    fail(
+      'NOT_ANCHORED',
+      `the receipt names the anchor of size ${first.treeSize} as the first covering entry ${index}, which it does not cover`,
+      index,
+    );
+    return null;
+  }
+  const [tx, onChain] = await Promise.all([
+    checkAnchorTransaction(first, reader, index, fail),
+    reader.findCheckpointByTreeSize(first.treeSize),
+  ]);
+  if (!tx || !onChain) return null;
+  return {
+    anchor: onChain.number,
+    treeSize: onChain.treeSize,
+    rootHash: onChain.rootHash,
+    timestamp: onChain.timestamp,
+    txHash: tx.txHash,
+    blockNumber: tx.blockNumber,
+  };
 }
 
 /** The anchor the service names is a mined transaction of this contract that anchored that size and root. */
@@ -268,13 +376,18 @@ async function checkAnchorTransaction(
 ): Promise<{ txHash: string; blockNumber: number } | null> {
   const what = `the anchor of entry ${index} (size ${named.treeSize}, tx ${named.txHash})`;
   if (named.chainId !== reader.chainId || named.contract !== reader.address) {
-    fail('NOT_ANCHORED', `${what} is on ${named.contract} of chain ${named.chainId}, not ${reader.address} of chain ${reader.chainId}`, index);
+    fail(
+      'NOT_ANCHORED',
+      `${what} is on ${named.contract} of chain ${named.chainId}, not ${reader.address} of chain ${reader.chainId}`,
+      index,
+    );
     return null;
   }
   const tx = await reader.getAnchorTransaction(named.txHash);
   if (!tx) fail('NOT_ANCHORED', `${what}: the transaction is not on chain ${reader.chainId}`, index);
   else if (!tx.succeeded) fail('NOT_ANCHORED', `${what}: the transaction reverted`, index);
-  else if (tx.blockNumber !== named.blockNumber) fail('NOT_ANCHORED', `${what}: the transaction is in block ${tx.blockNumber}, the receipt says ${named.blockNumber}`, index);
+  else if (tx.blockNumber !== named.blockNumber)
+    fail('NOT_ANCHORED', `${what}: the transaction is in block ${tx.blockNumber}, the receipt says ${named.blockNumber}`, index);
   else if (!tx.anchored.some((a) => a.treeSize === named.treeSize && a.rootHash === named.rootHash)) {
     fail('NOT_ANCHORED', `${what}: the transaction did not anchor size ${named.treeSize} with root ${named.rootHash}`, index);
   } else return { txHash: tx.txHash, blockNumber: tx.blockNumber };
