@@ -2,15 +2,14 @@
 //   node -r ./scripts/register.js bench/ledger-db.bench.ts [--sizes 1000000,10000000] [--quick] [--only appends|proofs]
 // Uses DATABASE_URL's server when set (a database is created there), else a throwaway embedded PostgreSQL.
 import { fork } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { Ledger, LedgerEvent, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { Ledger, LedgerEvent, openDatabase } from '@lethe/ledger';
 import { fromHex, verifyConsistency, verifyInclusion } from '@lethe/merkle';
 import { bulkLoad, createDatabase } from './lib/bulk-load';
 import { formatRate, percentile, printTable } from './lib/table';
+import { startBenchPostgres } from './lib/bench-postgres';
 
 interface Options {
   proofSizes: number[];
@@ -211,18 +210,7 @@ async function benchProofs(serverUrl: string, sizes: number[], proofs: number) {
 
 export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
   const options = parseOptions(argv);
-  let serverUrl = process.env.DATABASE_URL;
-  let stop = async () => undefined as void;
-  if (!serverUrl) {
-    const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-pg-'));
-    chmodSync(dir, 0o755);
-    const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
-    serverUrl = pg.url;
-    stop = async () => {
-      await pg.stop();
-      rmSync(dir, { recursive: true, force: true });
-    };
-  }
+  const { serverUrl, stop } = await startBenchPostgres();
   try {
     if (options.only !== 'proofs') await benchAppends(await createDatabase(serverUrl, 'bench_appends'), options.quick);
     if (options.only !== 'appends') await benchProofs(serverUrl, options.proofSizes, options.quick ? 1000 : 10_000);

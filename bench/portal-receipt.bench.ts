@@ -5,14 +5,12 @@
 // request is made, the log is anchored by the service's AnchoringLoop, and the portal (built fresh) is
 // opened in Debian's Chromium (CHROMIUM_PATH, /usr/bin/chromium unless set). Each browser run is the
 // portal's own timing of verifyReceipt (performance.now around it), read from the page.
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { chromium } from 'playwright-core';
 import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
-import { Ledger, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { Ledger, openDatabase } from '@lethe/ledger';
 import { loadIris } from '@lethe/unlearning';
 import { verifyReceipt } from '@lethe/verifier';
 import { Wallet } from 'ethers';
@@ -25,6 +23,7 @@ import { ApiKeyService } from '../apps/api/src/keys/api-key.service';
 import { CHROMIUM_ARGS, buildPortal, chromiumPath } from '../test/portal/support/portal-build';
 import { createDatabase } from './lib/bulk-load';
 import { median, percentile, printTable } from './lib/table';
+import { startBenchPostgres } from './lib/bench-postgres';
 
 function parseRuns(argv: string[]): number {
   const at = argv.indexOf('--runs');
@@ -45,17 +44,9 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   try {
     const built = buildPortal();
     built.catch(() => undefined);
-    let serverUrl = process.env.DATABASE_URL;
-    if (!serverUrl) {
-      const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-pg-'));
-      chmodSync(dir, 0o755);
-      const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
-      serverUrl = pg.url;
-      cleanups.push(async () => {
-        await pg.stop();
-        rmSync(dir, { recursive: true, force: true });
-      });
-    }
+    const postgres = await startBenchPostgres();
+    cleanups.push(postgres.stop);
+    const { serverUrl } = postgres;
     const node = await startHardhatNode({ port: 0 });
     cleanups.push(() => node.stop());
     const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });

@@ -4,13 +4,11 @@
 // a local Hardhat node holds the anchors. The log is bulk-loaded with SQL (as ledger-db.bench.ts does), then
 // anchored at --anchors evenly spaced sizes, then served by the real service (createApp) on 127.0.0.1.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { Wallet } from 'ethers';
 import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
-import { Ledger, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { Ledger, openDatabase } from '@lethe/ledger';
 import { hashLeaf } from '@lethe/merkle';
 import { LogClient, MAX_ENTRIES_PER_PAGE, verifyLog, type ServerEntry } from '@lethe/verifier';
 import { createApp } from '../apps/api/src/app';
@@ -18,6 +16,7 @@ import { loadConfig } from '../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
 import { bulkLoad, createDatabase } from './lib/bulk-load';
 import { formatRate, printTable } from './lib/table';
+import { startBenchPostgres } from './lib/bench-postgres';
 
 interface Options {
   sizes: number[];
@@ -84,19 +83,11 @@ async function timed(task: () => Promise<unknown>): Promise<number> {
 
 export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
   const options = parseOptions(argv);
-  let serverUrl = process.env.DATABASE_URL;
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    if (!serverUrl) {
-      const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-pg-'));
-      chmodSync(dir, 0o755);
-      const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
-      serverUrl = pg.url;
-      cleanups.push(async () => {
-        await pg.stop();
-        rmSync(dir, { recursive: true, force: true });
-      });
-    }
+    const postgres = await startBenchPostgres();
+    cleanups.push(postgres.stop);
+    const { serverUrl } = postgres;
     const node = await startHardhatNode({ port: 0 });
     cleanups.push(() => node.stop());
     const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });

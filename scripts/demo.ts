@@ -14,6 +14,7 @@ import { parsePositiveInteger } from '../apps/cli/src/commands/cli-support';
 import { ApiClient } from './demo/api-client';
 import { DemoError } from './demo/errors';
 import type { DemoSample } from './demo/mnist-samples';
+import type { ServerAnchor } from '@lethe/verifier';
 import { createProgressBar } from './demo/progress';
 import { DemoService, Health } from './demo/service';
 
@@ -83,14 +84,7 @@ interface ForgetRequestResponse {
   error?: string;
 }
 
-interface Anchor {
-  chainId: string;
-  contract: string;
-  txHash: string;
-  blockNumber: number;
-  treeSize: number;
-  rootHash: string;
-}
+type Anchor = ServerAnchor;
 
 /** One model evaluation in UNLEARN_COMPLETED's evidence (fields present as the engine logged them). */
 interface Evaluation {

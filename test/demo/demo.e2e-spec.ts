@@ -1,32 +1,14 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { API_KEY_PREFIX } from '../../apps/api/src/keys/api-key.crypto';
+import { runScript, type ScriptResult } from '../support/run-script';
 
-const REPO_ROOT = resolve(__dirname, '..', '..');
-
-interface DemoRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type DemoRun = ScriptResult;
 
 /** Runs `npm run demo -- <args>` as a user would (the same command line), from the repository root. */
 function runDemo(args: string[], env: Record<string, string> = {}): Promise<DemoRun> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ['-r', './scripts/register.js', 'scripts/demo.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
+  return runScript('scripts/demo.ts', args, env);
 }
 
 function match(text: string, pattern: RegExp): RegExpMatchArray {

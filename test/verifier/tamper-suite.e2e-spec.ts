@@ -16,7 +16,7 @@ import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixt
 import { TestDatabase } from '../support/database';
 import { startJobHarness } from '../support/job-harness';
 import { startAlteringProxy } from './support/altering-proxy';
-import { cloneDatabase, startService, tamper } from './support/anchored-log';
+import { tamper, tamperedCopies } from './support/anchored-log';
 import { anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
 import { runCli } from './support/run-cli';
 
@@ -46,8 +46,6 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
   let aliceCommitment: string;
   let onnx: Buffer;
   const caught: Caught[] = [];
-  const open: { close(): Promise<void> }[] = [];
-  const dbs: TestDatabase[] = [];
   const rpc = () => chain.node.rpcUrl;
 
   const first = (type: LedgerEvent['type']): Entry => entries.find((e) => e.event.type === type)!;
@@ -100,10 +98,9 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
     expect(last('ANCHORED').index).toBeGreaterThan(last('UNLEARN_COMPLETED').index);
   }, 300_000);
 
-  afterEach(async () => {
-    while (open.length) await open.pop()!.close();
-    while (dbs.length) await dbs.pop()!.drop();
-  });
+  const copies = tamperedCopies(() => template);
+  const { serve } = copies;
+  afterEach(() => copies.cleanUp());
 
   afterAll(async () => {
     await template?.drop();
@@ -116,18 +113,6 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
       console.log(['| tampering | library caught it with | lethe-audit caught it with |', '|---|---|---|', ...rows].join('\n'));
     }
   });
-
-  /** A copy of the honest history with `statements` run on it, served by the real service. */
-  async function serve(
-    ...statements: Parameters<typeof tamper> extends [unknown, ...infer S] ? S : never
-  ): Promise<{ url: string; db: TestDatabase }> {
-    const db = await cloneDatabase(template);
-    dbs.push(db);
-    if (statements.length) await tamper(db, ...statements);
-    const service = await startService(db);
-    open.push(service);
-    return { url: service.url, db };
-  }
 
   /** What a careful forger does after changing entries: the head recomputed from the entries as they now are. */
   async function recomputeHead(db: TestDatabase): Promise<void> {
@@ -307,7 +292,7 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
       }
       return undefined;
     });
-    open.push(proxy);
+    copies.track(proxy);
     // The auditor on the honest view passes; the one on the fork does not.
     expect((await verifyLog({ apiUrl: url, rpcUrl: rpc() })).ok).toBe(true);
     await expectLogCaught('fork shown to one auditor', proxy.url, ['INCONSISTENT_WITH_CHAIN#1']);
@@ -340,7 +325,7 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
       receipt.committed.inclusionProof.proof[0] = (h[0] === '0' ? '1' : '0') + h.slice(1);
       return JSON.stringify(receipt);
     });
-    open.push(proxy);
+    copies.track(proxy);
     const [report, cli] = await Promise.all([
       verifyReceipt({ apiUrl: proxy.url, rpcUrl: rpc(), commitment: aliceCommitment }),
       runCli(['verify-receipt', aliceCommitment, '--api', proxy.url, '--rpc', rpc(), '--json']),

@@ -10,7 +10,7 @@ import { TestDatabase } from '../support/database';
 import { buildEvent, hexOf } from '../support/factories';
 import { startAlteringProxy } from './support/altering-proxy';
 import { runCli } from './support/run-cli';
-import { HONEST, buildAnchoredLog, cloneDatabase, startService, tamper } from './support/anchored-log';
+import { HONEST, buildAnchoredLog, tamper, tamperedCopies } from './support/anchored-log';
 
 /** A port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -31,35 +31,20 @@ function where(report: VerifyLogReport): string[] {
 describe('verifyLog against the real service and a Hardhat chain', () => {
   let chain: ChainFixture;
   let template: TestDatabase;
-  const open: { close(): Promise<void> }[] = [];
-  const dbs: TestDatabase[] = [];
 
   beforeAll(async () => {
     chain = await startChainFixture();
     template = await buildAnchoredLog(chain);
   });
 
-  afterEach(async () => {
-    while (open.length) await open.pop()!.close();
-    while (dbs.length) await dbs.pop()!.drop();
-  });
+  const copies = tamperedCopies(() => template);
+  const { serve } = copies;
+  afterEach(() => copies.cleanUp());
 
   afterAll(async () => {
     await template?.drop();
     await chain?.stop();
   });
-
-  /** A copy of the honest log, `tampering` applied to its database, served by the real service. */
-  async function serve(
-    ...tampering: Parameters<typeof tamper> extends [unknown, ...infer S] ? S : never
-  ): Promise<{ url: string; db: TestDatabase }> {
-    const db = await cloneDatabase(template);
-    dbs.push(db);
-    if (tampering.length) await tamper(db, ...tampering);
-    const service = await startService(db);
-    open.push(service);
-    return { url: service.url, db };
-  }
 
   const verify = (apiUrl: string, extra: { contract?: string; rpcUrl?: string; timeoutMs?: number } = {}) =>
     verifyLog({ apiUrl, rpcUrl: chain.node.rpcUrl, timeoutMs: 10_000, ...extra });
@@ -245,7 +230,7 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
       }
       return undefined;
     });
-    open.push(proxy);
+    copies.track(proxy);
     const report = await verify(proxy.url);
     expect(where(report)).toEqual(expect.arrayContaining(['INCONSISTENT_WITH_CHAIN#0', 'INCONSISTENT_WITH_CHAIN#1']));
     expect(where(report).filter((w) => /^(BAD_ENTRY|ROOT_MISMATCH)/.test(w))).toEqual([]);
@@ -278,7 +263,7 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
   ])('a service whose answers are garbage (%s): SERVER_ERROR naming the field', async (_, route, body, message) => {
     const { url } = await serve();
     const proxy = await startAlteringProxy(url, (path) => (path.startsWith(route) ? body : undefined));
-    open.push(proxy);
+    copies.track(proxy);
     const report = await verify(proxy.url);
     expect(where(report)).toEqual(['SERVER_ERROR']);
     expect(report.failures[0].message).toMatch(message);
@@ -287,7 +272,7 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
   it('a service that stops answering: SERVER_ERROR after the timeout', async () => {
     const { url } = await serve();
     const proxy = await startAlteringProxy(url, (path) => (path.startsWith('/v1/ledger/entries?start=0&limit=18') ? 'hang' : undefined));
-    open.push(proxy);
+    copies.track(proxy);
     const report = await verify(proxy.url, { timeoutMs: 500 });
     expect(where(report)).toEqual(['SERVER_ERROR']);
     expect(report.failures[0].message).toMatch(/no answer within 500 ms/);

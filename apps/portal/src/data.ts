@@ -7,6 +7,8 @@ import {
   fetchJson,
   findAnchoredContract,
   rehashEntry,
+  parseAnchor,
+  type ServerAnchor,
   type ServerCheckpoint,
   type ServerEntry,
 } from '@lethe/verifier';
@@ -59,17 +61,8 @@ export async function loadSnapshot(apiUrl: string, fetchImpl?: typeof fetch): Pr
   return { checkpoint, entries };
 }
 
-/** An anchor as GET /v1/anchors reports it (server-reported; the chain is read to check it). */
-export interface ServerAnchorRow {
-  chainId: string;
-  contract: string;
-  txHash: string;
-  blockNumber: number;
-  treeSize: number;
-  rootHash: string;
-  confirmations: number | null;
-  ledgerIndex: number;
-}
+/** An anchor as GET /v1/anchors reports it (server-reported, each field checked; the chain is read to check it). */
+export type ServerAnchorRow = ServerAnchor;
 
 export async function loadServerAnchors(apiUrl: string): Promise<ServerAnchorRow[]> {
   const rows: ServerAnchorRow[] = [];
@@ -77,7 +70,7 @@ export async function loadServerAnchors(apiUrl: string): Promise<ServerAnchorRow
     const route = `GET /v1/anchors?start=${start}&limit=1000`;
     const page = await fetchJson(apiUrl, `v1/anchors?start=${start}&limit=1000`, route, { timeoutMs: 30_000, fetch: browserFetch });
     if (!Array.isArray(page)) throw new Error(`${route}: the answer is not an array`);
-    rows.push(...(page as ServerAnchorRow[]));
+    rows.push(...page.map((row, i) => parseAnchor(row, `${route} [${i}]`)));
     if (page.length < 1000) return rows;
   }
 }

@@ -4,6 +4,7 @@ export { VerifierError } from './errors';
 export type { VerificationFailure, VerificationFailureCode, VerifierErrorCode, VerifierErrorDetails } from './errors';
 export { LogClient, MAX_ENTRIES_PER_PAGE } from './log-client';
 export type { LogClientOptions } from './log-client';
+export { parseAnchor } from './server-data';
 export type { ServerAnchor, ServerCheckpoint, ServerConsistencyProof, ServerEntry, ServerInclusionProof } from './server-data';
 export { rehashEntry } from './rehash-entry';
 export type { RehashedEntry } from './rehash-entry';
@@ -17,7 +18,13 @@ export { checkInclusionAgainstChain, verifyInclusionAgainstChain } from './verif
 export type { InclusionVerification, VerifyInclusionOptions } from './verify-inclusion';
 export { verifyReceipt, COMMITMENT_PATTERN } from './verify-receipt';
 export type { ReceiptAnchor, ReceiptEntryCheck, VerifyReceiptOptions, VerifyReceiptReport } from './verify-receipt';
-export type { ServerSampleReceipt, ServerEntryReceipt, ServerCommittedReceipt, ServerForgetReceipt, ServerReceiptAnchor } from './receipt-data';
+export type {
+  ServerSampleReceipt,
+  ServerEntryReceipt,
+  ServerCommittedReceipt,
+  ServerForgetReceipt,
+  ServerReceiptAnchor,
+} from './receipt-data';
 export { verifyModel } from './verify-model';
 export type { LearnedBatch, PublishedModelVersion, ReflectedForgetRequest, VerifyModelOptions, VerifyModelReport } from './verify-model';
 export { fetchJson } from './fetch-json';

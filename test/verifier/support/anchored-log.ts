@@ -112,3 +112,33 @@ export async function startService(db: TestDatabase): Promise<RunningService> {
     },
   };
 }
+
+export type Tampering = Parameters<typeof tamper> extends [unknown, ...infer S] ? S : never;
+
+/**
+ * Copies of a template database, each tampered with and served by the real service; `track` adds anything
+ * else to close, and `cleanUp` (after each test) closes every service and drops every copy.
+ */
+export function tamperedCopies(template: () => TestDatabase): {
+  serve(...tampering: Tampering): Promise<{ url: string; db: TestDatabase }>;
+  track(closable: { close(): Promise<void> }): void;
+  cleanUp(): Promise<void>;
+} {
+  const open: { close(): Promise<void> }[] = [];
+  const dbs: TestDatabase[] = [];
+  return {
+    serve: async (...tampering) => {
+      const db = await cloneDatabase(template());
+      dbs.push(db);
+      if (tampering.length) await tamper(db, ...tampering);
+      const service = await startService(db);
+      open.push(service);
+      return { url: service.url, db };
+    },
+    track: (closable) => void open.push(closable),
+    cleanUp: async () => {
+      while (open.length) await open.pop()!.close();
+      while (dbs.length) await dbs.pop()!.drop();
+    },
+  };
+}
