@@ -137,6 +137,8 @@ describe('unlearning passes', () => {
       [modelId],
     );
     const onnx = join(h.dataDir, 'models', modelId, `${latest[0].version}.onnx`);
+    // A worker that keeps nothing of the model (a fresh process) reads the version's files: one is missing.
+    await (h.worker as unknown as { unlearning: { close(): Promise<void> } }).unlearning.close();
     renameSync(onnx, `${onnx}.away`);
     const filed = await Promise.all(externalIds.slice(50, 53).map((e) => forget(e)));
     const jobId = filed[0].jobId;

@@ -78,6 +78,9 @@ export class JobWorker {
           WHERE id = ANY($1::uuid[]) AND state IN ('queued', 'running') AND worker_id = $2`,
         [[...this.running], this.workerId],
       );
+    } else {
+      // The engines kept between passes (a pass still running keeps its own until the process ends).
+      await this.unlearning.close();
     }
   }
 

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { JsonValue, Progress } from '@lethe/unlearning';
+import { JsonValue, LedgerSink, Progress, ProgressCallback, TrainedModel, UnlearningMethod } from '@lethe/unlearning';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
 import { ModelEntity } from '../models/model.entity';
@@ -32,6 +32,20 @@ export interface UnlearningPassOptions {
 
 /** Of a model's forget: retraining is most of it, publishing and evaluating the rest. */
 const RETRAIN_SHARE = 0.9;
+/** Models whose engine method (and latest version) this process keeps between passes. */
+const KEPT_MODELS = 4;
+
+/**
+ * A model's engine method kept between passes, with the version it last published: the next pass on the
+ * model reuses what the method holds (shard sessions, unchanged shards' weights, the members' outputs on the
+ * evidence rows), so it evaluates only what it retrains. The method's ledger and progress callback are the
+ * current pass's (read through `pass`, which the method holds by reference).
+ */
+interface KeptMethod {
+  method: UnlearningMethod;
+  pass: { ledger?: LedgerSink; onProgress?: ProgressCallback };
+  model?: TrainedModel;
+}
 
 /**
  * Carries forget requests through to unlearning (in a worker). One pass takes every request of a dataset
@@ -45,6 +59,8 @@ const RETRAIN_SHARE = 0.9;
  */
 export class UnlearningService {
   private readonly logger = new Logger('Unlearning');
+  /** Most recently used last. */
+  private readonly kept = new Map<string, KeptMethod>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -121,19 +137,26 @@ export class UnlearningService {
         if (latest.unlearnLedgerIndex !== null) published.push({ modelId: model.id, version: latest.version });
         continue;
       }
-      const trained = await this.store.loadTrainedModel(latest);
+      const kept = this.kept.get(model.id);
+      // The version this process published last, unless another worker has published since (or it is not ours).
+      const trained =
+        kept?.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256
+          ? kept.model
+          : await this.store.loadTrainedModel(latest);
       const learned = trained.samples.filter((s) => externalIds.has(s.externalId)).map((s) => s.externalId);
       if (learned.length === 0) continue;
       const sink = new ModelLedgerSink(this.dataSource, this.ledger);
-      const method = createMethodFor(trained.config, {
-        store: checkpointStoreIn(this.dataDir),
-        ledger: sink,
-        onProgress: (p) => progress.report(p),
-      });
+      const { method, pass } = await this.keep(model.id, trained);
+      pass.ledger = sink;
+      pass.onProgress = (p) => progress.report(p);
       try {
         // The model's test set (held-out samples) and reference retrain, as its `evaluation` asks.
         const forgetRequest = await buildForgetRequest(this.dataSource, model, { requestIds, externalIds: learned });
-        const outcome = await method.forget(trained, forgetRequest);
+        const outcome = await method.forget(trained, forgetRequest).catch(async (error: unknown) => {
+          await this.forget(model.id); // what it holds may be half-updated
+          throw error;
+        });
+        this.kept.get(model.id)!.model = outcome.model;
         const version = outcome.model.version;
         await this.store.save(outcome.model, {
           ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
@@ -143,11 +166,49 @@ export class UnlearningService {
         });
         published.push({ modelId: model.id, version });
       } finally {
-        await method.release();
+        pass.ledger = undefined;
+        pass.onProgress = undefined;
       }
     }
     progress.startModel(models.length);
     return published;
+  }
+
+  /** Releases every kept method (the worker stops). */
+  async close(): Promise<void> {
+    for (const modelId of [...this.kept.keys()]) await this.forget(modelId);
+  }
+
+  /** The model's kept method (made now if there is none), marked most recently used; the least recently used beyond KEPT_MODELS are released. */
+  private async keep(modelId: string, trained: TrainedModel): Promise<KeptMethod> {
+    let kept = this.kept.get(modelId);
+    if (kept) this.kept.delete(modelId);
+    else {
+      const pass: KeptMethod['pass'] = {};
+      const store = checkpointStoreIn(this.dataDir);
+      const method = createMethodFor(trained.config, {
+        store,
+        get ledger() {
+          return pass.ledger;
+        },
+        get onProgress() {
+          return pass.onProgress;
+        },
+      });
+      kept = { method, pass };
+    }
+    this.kept.set(modelId, kept);
+    while (this.kept.size > KEPT_MODELS) await this.forget(this.kept.keys().next().value as string);
+    return kept;
+  }
+
+  private async forget(modelId: string): Promise<void> {
+    const kept = this.kept.get(modelId);
+    if (!kept) return;
+    this.kept.delete(modelId);
+    await kept.method
+      .release()
+      .catch((e: unknown) => this.logger.warn(`releasing the engine of model ${modelId}: ${(e as Error).message}`));
   }
 }
 
