@@ -1,14 +1,12 @@
 /**
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
-import { JobHarness, startJobHarness, testJobConfig, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, startWorkerProcess, testJobConfig, waitFor } from '../support/job-harness';
 
-const ROOT = join(__dirname, '..', '..');
 
 interface JobRow {
   state: string;
@@ -39,50 +37,37 @@ describe('jobs across worker processes', () => {
     await h?.close();
   });
 
-  function startWorker(env: Record<string, string> = {}): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/worker.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: h.db.url,
-        DATA_DIR: h.dataDir,
-        JOB_EXPIRE_SECONDS: '600',
-        JOB_RETRY_LIMIT: '50',
-        JOB_RETRY_DELAY_SECONDS: '1',
-        JOB_POLL_SECONDS: '1',
-        JOB_MAINTENANCE_SECONDS: '1',
-        JOB_LOST_AFTER_SECONDS: '4',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  async function startWorker(env: Record<string, string> = {}): Promise<ChildProcess> {
+    const child = await startWorkerProcess(h, env, (text) => logs.push(text));
     children.push(child);
-    return new Promise((resolve, reject) => {
-      let output = '';
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        logs.push(chunk.toString());
-        if (output.includes('takes jobs')) resolve(child);
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.on('exit', (code) => reject(new Error(`worker exited with ${code} before starting: ${output}`)));
-    });
+    return child;
   }
 
-  const jobRow = async (id: string): Promise<JobRow> => (await h.dataSource.query(`SELECT state, worker_id, progress, attempts, error FROM jobs WHERE id = $1`, [id]))[0];
-  const runningIn = (child: ChildProcess) => (j: JobRow) => j.state === 'running' && (j.worker_id ?? '').includes(`:${child.pid}:`) && j.progress > 0;
+  const jobRow = async (id: string): Promise<JobRow> =>
+    (await h.dataSource.query(`SELECT state, worker_id, progress, attempts, error FROM jobs WHERE id = $1`, [id]))[0];
+  const runningIn = (child: ChildProcess) => (j: JobRow) =>
+    j.state === 'running' && (j.worker_id ?? '').includes(`:${child.pid}:`) && j.progress > 0;
 
   it('a job survives a worker that stops (handed back) and one that is killed (no heartbeats: retried before it expires), and is published once', async () => {
     const http = () => request(h.app.getHttpServer());
-    const datasetId = (await http().post('/v1/datasets').auth(h.ml, { type: 'bearer' }).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
+    const datasetId = (
+      await http().post('/v1/datasets').auth(h.ml, { type: 'bearer' }).send({ name: 'iris', features: 4, classes: 3 }).expect(201)
+    ).body.id;
     await http().post(`/v1/datasets/${datasetId}/samples`).auth(h.ml, { type: 'bearer' }).send(loadIris()).expect(200);
     const first = await startWorker({ JOB_STOP_TIMEOUT_SECONDS: '1' });
     // Long enough (a few seconds) to be caught running.
     const created = await http()
       .post('/v1/models')
       .auth(h.ml, { type: 'bearer' })
-      .send({ datasetId, method: 'full', architecture: { type: 'mlp', hidden: [64] }, epochs: 2000, batchSize: 4, learningRate: 0.01, seed: 7 })
+      .send({
+        datasetId,
+        method: 'full',
+        architecture: { type: 'mlp', hidden: [64] },
+        epochs: 2000,
+        batchSize: 4,
+        learningRate: 0.01,
+        seed: 7,
+      })
       .expect(202);
     const { modelId, jobId } = created.body;
 
@@ -99,7 +84,12 @@ describe('jobs across worker processes', () => {
     second.kill('SIGKILL');
 
     // 3. Another worker completes it.
-    late = new JobWorker(h.boss, { dataSource: h.dataSource, ledger: h.ledger, dataDir: h.dataDir, config: testJobConfig({ expireSeconds: 600, retryLimit: 50 }) });
+    late = new JobWorker(h.boss, {
+      dataSource: h.dataSource,
+      ledger: h.ledger,
+      dataDir: h.dataDir,
+      config: testJobConfig({ expireSeconds: 600, retryLimit: 50 }),
+    });
     await late.start();
     const done = await waitFor(
       async () => (await http().get(`/v1/jobs/${jobId}`).auth(h.ml, { type: 'bearer' }).expect(200)).body,
@@ -108,7 +98,10 @@ describe('jobs across worker processes', () => {
     );
     expect(done).toMatchObject({ state: 'completed', progress: 1, result: { modelId, version: 1 } });
     expect((await jobRow(jobId)).attempts).toBeGreaterThanOrEqual(3);
-    const published: unknown[] = await h.dataSource.query(`SELECT idx FROM ledger_entries WHERE type = 'MODEL_PUBLISHED' AND event LIKE $1`, [`%${modelId}%`]);
+    const published: unknown[] = await h.dataSource.query(
+      `SELECT idx FROM ledger_entries WHERE type = 'MODEL_PUBLISHED' AND event LIKE $1`,
+      [`%${modelId}%`],
+    );
     expect(published).toHaveLength(1);
     const { body: model } = await http().get(`/v1/models/${modelId}`).auth(h.ml, { type: 'bearer' }).expect(200);
     expect(model).toMatchObject({ state: 'ready', latestVersion: 1 });

@@ -1,14 +1,12 @@
 /**
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
-import { JobHarness, startJobHarness, testJobConfig, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, startWorkerProcess, testJobConfig, waitFor } from '../support/job-harness';
 
-const ROOT = join(__dirname, '..', '..');
 
 /**
  * A worker process that dies in the middle of an unlearning pass: its requests, already `unlearning`, are
@@ -30,34 +28,6 @@ describe('an unlearning pass whose worker dies', () => {
     await h?.close();
   });
 
-  function startWorkerProcess(): Promise<ChildProcess> {
-    const worker = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/worker.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: h.db.url,
-        DATA_DIR: h.dataDir,
-        JOB_EXPIRE_SECONDS: '600',
-        JOB_RETRY_LIMIT: '50',
-        JOB_RETRY_DELAY_SECONDS: '1',
-        JOB_POLL_SECONDS: '1',
-        JOB_MAINTENANCE_SECONDS: '1',
-        JOB_LOST_AFTER_SECONDS: '4',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new Promise((resolve, reject) => {
-      let output = '';
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('takes jobs')) resolve(worker);
-      };
-      worker.stdout!.on('data', onData);
-      worker.stderr!.on('data', onData);
-      worker.on('exit', (code) => reject(new Error(`worker exited with ${code} before starting: ${output}`)));
-    });
-  }
-
   it('is retried by another worker and completes every request it had taken', async () => {
     const http = () => request(h.app.getHttpServer());
     const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
@@ -66,7 +36,7 @@ describe('an unlearning pass whose worker dies', () => {
     await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
       .send(samples)
       .expect(200);
-    child = await startWorkerProcess();
+    child = await startWorkerProcess(h);
     const created = await asMl(http().post('/v1/models'))
       .send({
         datasetId,

@@ -1,4 +1,5 @@
 import { INestApplication } from '@nestjs/common';
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,4 +101,42 @@ export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boo
     if (Date.now() > deadline) throw new Error(`timed out waiting; last value: ${JSON.stringify(value).slice(0, 2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/**
+ * `npm run worker` as a separate process on the harness's database and data directory, with job settings
+ * that keep tests quick; resolves once it takes jobs. `onOutput` sees everything it prints.
+ */
+export function startWorkerProcess(
+  h: JobHarness,
+  env: Record<string, string> = {},
+  onOutput?: (text: string) => void,
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/worker.ts'], {
+    cwd: join(__dirname, '..', '..'),
+    env: {
+      ...process.env,
+      DATABASE_URL: h.db.url,
+      DATA_DIR: h.dataDir,
+      JOB_EXPIRE_SECONDS: '600',
+      JOB_RETRY_LIMIT: '50',
+      JOB_RETRY_DELAY_SECONDS: '1',
+      JOB_POLL_SECONDS: '1',
+      JOB_MAINTENANCE_SECONDS: '1',
+      JOB_LOST_AFTER_SECONDS: '4',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      onOutput?.(chunk.toString());
+      if (output.includes('takes jobs')) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code} before starting: ${output}`)));
+  });
 }
