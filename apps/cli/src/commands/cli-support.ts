@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
+import { VerifierError } from '@lethe/verifier';
 
 /** commander parser for a positive decimal integer option. */
 export function parsePositiveInteger(value: string): number {
@@ -57,4 +58,26 @@ export function createProgress(label: string, enabled: boolean): Progress {
       bar?.stop();
     },
   };
+}
+
+/**
+ * Runs one audit with a progress bar (`label`, shown only in a terminal and not with --json) and returns its
+ * report, or the exit code when it threw: 2 for a usage error (VerifierError INVALID_ARGUMENT), else 1, with
+ * one line on stderr (`lethe-audit <command>: <message>`), never a stack trace. Findings are in the report.
+ */
+export async function runAudit<R>(
+  command: string,
+  opts: { json?: boolean },
+  audit: (onProgress: (done: number, total: number) => void) => Promise<R>,
+): Promise<{ report: R } | { exitCode: number }> {
+  const bar = createProgress(command, !opts.json);
+  try {
+    return { report: await audit((done, total) => bar.update(done, total)) };
+  } catch (error) {
+    const usage = error instanceof VerifierError && error.code === 'INVALID_ARGUMENT';
+    process.stderr.write(`lethe-audit ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return { exitCode: usage ? 2 : 1 };
+  } finally {
+    bar.stop();
+  }
 }

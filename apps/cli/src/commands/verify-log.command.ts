@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { VerifierError, verifyLog, type VerifyLogReport } from '@lethe/verifier';
-import { ChainAuditOptions, addChainAuditOptions, createProgress } from './cli-support';
+import { verifyLog, type VerifyLogReport } from '@lethe/verifier';
+import { ChainAuditOptions, addChainAuditOptions, runAudit } from './cli-support';
 
 type VerifyLogCommandOptions = ChainAuditOptions;
 
@@ -19,23 +19,11 @@ export function buildVerifyLogCommand(): Command {
 }
 
 async function runVerifyLog(opts: VerifyLogCommandOptions): Promise<number> {
-  const bar = createProgress('verify-log', !opts.json);
-  let report: VerifyLogReport;
-  try {
-    report = await verifyLog({
-      apiUrl: opts.api,
-      rpcUrl: opts.rpc,
-      contract: opts.contract,
-      timeoutMs: opts.timeout,
-      onProgress: (verified, total) => bar.update(verified, total),
-    });
-  } catch (error) {
-    bar.stop();
-    const usage = error instanceof VerifierError && error.code === 'INVALID_ARGUMENT';
-    process.stderr.write(`lethe-audit verify-log: ${error instanceof Error ? error.message : String(error)}\n`);
-    return usage ? 2 : 1;
-  }
-  bar.stop();
+  const run = await runAudit('verify-log', opts, (onProgress) =>
+    verifyLog({ apiUrl: opts.api, rpcUrl: opts.rpc, contract: opts.contract, timeoutMs: opts.timeout, onProgress }),
+  );
+  if ('exitCode' in run) return run.exitCode;
+  const { report } = run;
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.ok ? 0 : 1;
 }

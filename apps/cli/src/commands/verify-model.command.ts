@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Command } from 'commander';
-import { VerifierError, verifyModel, type VerifyModelReport } from '@lethe/verifier';
-import { ChainAuditOptions, addChainAuditOptions, createProgress } from './cli-support';
+import { verifyModel, type VerifyModelReport } from '@lethe/verifier';
+import { ChainAuditOptions, addChainAuditOptions, runAudit } from './cli-support';
 
 type VerifyModelCommandOptions = ChainAuditOptions;
 
@@ -31,25 +31,11 @@ async function runVerifyModel(file: string, opts: VerifyModelCommandOptions): Pr
     );
     return 2;
   }
-  const bar = createProgress('verify-model', !opts.json);
-  let report: VerifyModelReport;
-  try {
-    report = await verifyModel({
-      apiUrl: opts.api,
-      rpcUrl: opts.rpc,
-      contract: opts.contract,
-      onnxSha256,
-      timeoutMs: opts.timeout,
-      onProgress: (read, total) => bar.update(read, total),
-    });
-  } catch (error) {
-    bar.stop();
-    const usage = error instanceof VerifierError && error.code === 'INVALID_ARGUMENT';
-    process.stderr.write(`lethe-audit verify-model: ${error instanceof Error ? error.message : String(error)}\n`);
-    return usage ? 2 : 1;
-  } finally {
-    bar.stop();
-  }
+  const run = await runAudit('verify-model', opts, (onProgress) =>
+    verifyModel({ apiUrl: opts.api, rpcUrl: opts.rpc, contract: opts.contract, onnxSha256, timeoutMs: opts.timeout, onProgress }),
+  );
+  if ('exitCode' in run) return run.exitCode;
+  const { report } = run;
   if (opts.json) process.stdout.write(`${JSON.stringify({ file, onnxSha256, ...report }, null, 2)}\n`);
   else process.stdout.write(formatReport(file, onnxSha256, report));
   return report.ok ? 0 : 1;

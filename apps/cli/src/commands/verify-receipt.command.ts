@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { COMMITMENT_PATTERN, VerifierError, verifyReceipt, type ReceiptAnchor, type VerifyReceiptReport } from '@lethe/verifier';
-import { ChainAuditOptions, addChainAuditOptions } from './cli-support';
+import { COMMITMENT_PATTERN, verifyReceipt, type ReceiptAnchor, type VerifyReceiptReport } from '@lethe/verifier';
+import { ChainAuditOptions, addChainAuditOptions, runAudit } from './cli-support';
 
 type VerifyReceiptCommandOptions = ChainAuditOptions;
 
@@ -21,14 +21,12 @@ export function buildVerifyReceiptCommand(): Command {
 }
 
 async function runVerifyReceipt(commitment: string, opts: VerifyReceiptCommandOptions): Promise<number> {
-  let report: VerifyReceiptReport;
-  try {
-    report = await verifyReceipt({ apiUrl: opts.api, rpcUrl: opts.rpc, contract: opts.contract, commitment, timeoutMs: opts.timeout });
-  } catch (error) {
-    const usage = error instanceof VerifierError && error.code === 'INVALID_ARGUMENT';
-    process.stderr.write(`lethe-audit verify-receipt: ${error instanceof Error ? error.message : String(error)}\n`);
-    return usage ? 2 : 1;
-  }
+  // No progress to show: a receipt is a handful of requests.
+  const run = await runAudit('verify-receipt', { json: true }, () =>
+    verifyReceipt({ apiUrl: opts.api, rpcUrl: opts.rpc, contract: opts.contract, commitment, timeoutMs: opts.timeout }),
+  );
+  if ('exitCode' in run) return run.exitCode;
+  const { report } = run;
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.ok ? 0 : 1;
 }
