@@ -7,18 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
-import {
-  IRIS_CLASSES,
-  IRIS_FEATURES,
-  MemoryCheckpointStore,
-  Sample,
-  TrainingConfigInput,
-  createSisaMethod,
-  isHeldOut,
-  loadIris,
-} from '@lethe/unlearning';
+import { IRIS_CLASSES, IRIS_FEATURES, Sample, TrainingConfigInput, isHeldOut, loadIris } from '@lethe/unlearning';
 import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
 import { runCli } from '../verifier/support/run-cli';
+import { fromScratchSha256 } from '../support/from-scratch';
 
 /**
  * Evidence of forgetting through the service: a model created with `evaluation` trains without its held-out
@@ -70,12 +62,7 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
   /** The ONNX SHA-256 of training from scratch on `examples` (the dataset's commitments), outside the service. */
   async function trainFromScratch(examples: typeof iris): Promise<string> {
     const samples: Sample[] = examples.map((e) => ({ ...e, commitment: commitments.get(e.externalId)! }));
-    const sisa = createSisaMethod({ store: new MemoryCheckpointStore() });
-    try {
-      return (await sisa.train({ modelId: 'reference', config: engineConfig, samples })).onnxSha256;
-    } finally {
-      await sisa.release();
-    }
+    return fromScratchSha256(engineConfig, samples);
   }
 
   async function createAndTrain(body: object): Promise<string> {

@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
-import { JobHarness, startJobHarness, startWorkerProcess, testJobConfig, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, startWorkerProcess, testJobConfig, waitFor, SLOW_FULL_RETRAIN } from '../support/job-harness';
 
 
 /**
@@ -38,15 +38,7 @@ describe('an unlearning pass whose worker dies', () => {
       .expect(200);
     child = await startWorkerProcess(h);
     const created = await asMl(http().post('/v1/models'))
-      .send({
-        datasetId,
-        method: 'full',
-        architecture: { type: 'mlp', hidden: [32] },
-        epochs: 800,
-        batchSize: 4,
-        learningRate: 0.01,
-        seed: 'crash',
-      })
+      .send({ datasetId, ...SLOW_FULL_RETRAIN, seed: 'crash' })
       .expect(202);
     const { modelId, jobId: trainJob } = created.body;
     const trained = await waitFor(

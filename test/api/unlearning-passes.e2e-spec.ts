@@ -5,7 +5,7 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
-import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, waitFor, SLOW_FULL_RETRAIN } from '../support/job-harness';
 
 interface PassRow {
   id: string;
@@ -36,15 +36,7 @@ describe('unlearning passes', () => {
       .expect(200);
     // Full retraining, slow enough (seconds) for requests to arrive while a pass runs.
     const created = await asMl(http().post('/v1/models'))
-      .send({
-        datasetId,
-        method: 'full',
-        architecture: { type: 'mlp', hidden: [32] },
-        epochs: 800,
-        batchSize: 4,
-        learningRate: 0.01,
-        seed: 'passes',
-      })
+      .send({ datasetId, ...SLOW_FULL_RETRAIN, seed: 'passes' })
       .expect(202);
     modelId = created.body.modelId;
     const job = await waitFor(

@@ -18,6 +18,9 @@ import { ForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-re
 import { JobForgetRequestQueue } from '../../apps/api/src/unlearning/unlearning.queue';
 import { TestDatabase, createTestDatabase } from './database';
 
+/** A full retrain that takes seconds on iris: long enough for requests to arrive, or a worker to die, mid-pass. */
+export const SLOW_FULL_RETRAIN = { method: 'full', architecture: { type: 'mlp', hidden: [32] }, epochs: 800, batchSize: 4, learningRate: 0.01 };
+
 /** Job settings that keep e2e tests quick: fast polling, quick expiry checks, short stops. */
 export function testJobConfig(overrides: Partial<JobConfig> = {}): JobConfig {
   return {

@@ -1,63 +1,21 @@
-/**
- * Ledger event payloads the engine reports. Every field is a string, a finite number, lowercase hex,
- * null, or an array/object of those: JSON-safe, ready for RFC 8785.
- */
+// The ledger event payloads the engine reports are the ledger's own types (libs/ledger/src/events.ts, which
+// checks them when they are appended); a type-only import, so the engine loads nothing of the ledger. The
+// engine always fills the fields the ledger leaves optional.
+import type { BatchLearned, CheckpointSaved, JsonValue, ModelPublished, UnlearnCompleted } from '../../ledger/src/events';
+
+export type { JsonValue };
 export type Hex = string;
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-export interface BatchLearnedEvent {
-  type: 'BATCH_LEARNED';
-  version: 1;
-  modelId: string;
-  modelVersion: number;
-  shard: number;
-  slice: number;
-  /** RFC 9162 root of the slice's ordered commitments (its new samples). */
-  batchRoot: Hex;
-  count: number;
-  /** Checkpoint trained from; null for slice 0, which starts from seeded initial weights. */
-  parentCheckpoint: Hex | null;
-  checkpoint: Hex;
-  hyperparamsHash: Hex;
-}
-
-export interface CheckpointSavedEvent {
-  type: 'CHECKPOINT_SAVED';
-  version: 1;
-  modelId: string;
-  shard: number;
-  slice: number;
-  checkpoint: Hex;
-  bytes: number;
-  weightsSha256: Hex;
-}
-
-export interface ModelPublishedEvent {
-  type: 'MODEL_PUBLISHED';
-  version: 1;
-  modelId: string;
-  modelVersion: number;
-  onnxSha256: Hex;
-  manifestHash: Hex;
-  metrics: { [key: string]: JsonValue };
-}
+export type BatchLearnedEvent = BatchLearned;
+export type CheckpointSavedEvent = CheckpointSaved & Required<Pick<CheckpointSaved, 'bytes' | 'weightsSha256'>>;
+export type ModelPublishedEvent = ModelPublished;
 
 export interface AffectedShard {
   shard: number;
   fromSlice: number;
 }
 
-export interface UnlearnCompletedEvent {
-  type: 'UNLEARN_COMPLETED';
-  version: 1;
-  modelId: string;
-  requestIds: string[];
-  affected: AffectedShard[];
-  oldOnnxSha256: Hex;
-  newOnnxSha256: Hex;
-  modelVersion: number;
-  evidence: { [key: string]: JsonValue };
-}
+export type UnlearnCompletedEvent = UnlearnCompleted & { affected: AffectedShard[] };
 
 export type EngineEvent = BatchLearnedEvent | CheckpointSavedEvent | ModelPublishedEvent | UnlearnCompletedEvent;
 

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
-import { VerifierError } from '@lethe/verifier';
+import { VerifierError, type VerificationFailure } from '@lethe/verifier';
 
 /** commander parser for a positive decimal integer option. */
 export function parsePositiveInteger(value: string): number {
@@ -80,4 +80,15 @@ export async function runAudit<R>(
   } finally {
     bar.stop();
   }
+}
+
+/** One failure as a report line: `  CODE (entry i, anchor a): message`. */
+export function formatFailure(failure: VerificationFailure): string {
+  const where = [
+    failure.index !== undefined ? `entry ${failure.index}` : '',
+    failure.anchor !== undefined ? `anchor ${failure.anchor}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `  ${failure.code}${where ? ` (${where})` : ''}: ${failure.message}`;
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { verifyLog, type VerifyLogReport } from '@lethe/verifier';
-import { ChainAuditOptions, addChainAuditOptions, runAudit } from './cli-support';
+import { ChainAuditOptions, addChainAuditOptions, runAudit, formatFailure } from './cli-support';
 
 type VerifyLogCommandOptions = ChainAuditOptions;
 
@@ -47,15 +47,7 @@ function formatReport(report: VerifyLogReport): string {
   } else {
     const count = report.failures.length + report.failuresOmitted;
     lines.push(`FAILED: ${count} problem${count === 1 ? '' : 's'} (${report.entries} of ${report.treeSize ?? '?'} entries read; ${chain})`);
-    for (const failure of report.failures) {
-      const where = [
-        failure.index !== undefined ? `entry ${failure.index}` : '',
-        failure.anchor !== undefined ? `anchor ${failure.anchor}` : '',
-      ]
-        .filter(Boolean)
-        .join(', ');
-      lines.push(`  ${failure.code}${where ? ` (${where})` : ''}: ${failure.message}`);
-    }
+    for (const failure of report.failures) lines.push(formatFailure(failure));
     if (report.failuresOmitted > 0) lines.push(`  ... and ${report.failuresOmitted} more`);
   }
   return `${lines.join('\n')}\n`;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Command } from 'commander';
 import { verifyModel, type VerifyModelReport } from '@lethe/verifier';
-import { ChainAuditOptions, addChainAuditOptions, runAudit } from './cli-support';
+import { ChainAuditOptions, addChainAuditOptions, runAudit, formatFailure } from './cli-support';
 
 type VerifyModelCommandOptions = ChainAuditOptions;
 
@@ -74,15 +74,7 @@ function formatReport(file: string, onnxSha256: string, report: VerifyModelRepor
       );
     }
   }
-  for (const failure of report.failures) {
-    const where = [
-      failure.index !== undefined ? `entry ${failure.index}` : '',
-      failure.anchor !== undefined ? `anchor ${failure.anchor}` : '',
-    ]
-      .filter(Boolean)
-      .join(', ');
-    lines.push(`  ${failure.code}${where ? ` (${where})` : ''}: ${failure.message}`);
-  }
+  for (const failure of report.failures) lines.push(formatFailure(failure));
   return `${lines.join('\n')}\n`;
 }
 

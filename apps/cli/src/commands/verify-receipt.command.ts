@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { COMMITMENT_PATTERN, verifyReceipt, type ReceiptAnchor, type VerifyReceiptReport } from '@lethe/verifier';
-import { ChainAuditOptions, addChainAuditOptions, runAudit } from './cli-support';
+import { ChainAuditOptions, addChainAuditOptions, runAudit, formatFailure } from './cli-support';
 
 type VerifyReceiptCommandOptions = ChainAuditOptions;
 
@@ -69,15 +69,7 @@ function formatReport(report: VerifyReceiptReport): string {
       } (not checkable from the log)`,
     );
   }
-  for (const failure of report.failures) {
-    const where = [
-      failure.index !== undefined ? `entry ${failure.index}` : '',
-      failure.anchor !== undefined ? `anchor ${failure.anchor}` : '',
-    ]
-      .filter(Boolean)
-      .join(', ');
-    lines.push(`  ${failure.code}${where ? ` (${where})` : ''}: ${failure.message}`);
-  }
+  for (const failure of report.failures) lines.push(formatFailure(failure));
   return `${lines.join('\n')}\n`;
 }
 
