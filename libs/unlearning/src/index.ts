@@ -1,8 +1,8 @@
 // Datasets, deterministic training on onnxruntime-node, SISA and exact unlearning, evidence, serving.
 export { UnlearningError } from './errors';
 export type { UnlearningErrorCode, UnlearningIssue } from './errors';
-export { packFeatures } from './samples';
-export type { LabeledExample, Sample } from './samples';
+export { compactFeatures, FEATURE_LIMIT, packFeatures } from './samples';
+export type { FeatureRow, LabeledExample, Sample } from './samples';
 export { normalizeConfig, hashHyperparameters, canonicalConfig, layerSizesOf } from './config';
 export type { TrainingConfig, TrainingConfigInput, MethodName, ModelKind, Aggregation } from './config';
 export { validateSamples, validateExamples, checkEnoughData } from './validate';

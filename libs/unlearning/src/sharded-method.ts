@@ -13,7 +13,7 @@ import {
 import { AffectedShard, JsonValue, UnlearnCompletedEvent } from './events';
 import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, TrainRequest, UnlearningMethod } from './method';
 import { TrainedModel } from './model';
-import { LabeledExample, Sample } from './samples';
+import { compactFeatures, LabeledExample, Sample } from './samples';
 import { PhaseClock } from './phase-clock';
 import { buildVersion, EngineContext, EngineDependencies, PublishedEnsemble } from './sharded-training';
 import { checkEnoughData, validateExamples, validateSamples } from './validate';
@@ -46,7 +46,7 @@ export class ShardedMethod implements UnlearningMethod {
     validateSamples(request.samples, config);
     checkEnoughData(request.samples, config);
     if (request.testSet) this.validateTestSet(request.testSet, config);
-    const samples = [...request.samples];
+    const samples = compactFeatures(request.samples);
     const sets = { retain: selectEvaluationSamples(samples, config.seed, limit), forget: [], test: request.testSet };
     const built = await buildVersion(this.deps, this.context, {
       modelId: request.modelId,

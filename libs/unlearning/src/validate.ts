@@ -1,6 +1,6 @@
 import { UnlearningError, UnlearningIssue, throwIssues } from './errors';
 import { isHex32 } from './hash';
-import { LabeledExample, Sample } from './samples';
+import { FEATURE_LIMIT, LabeledExample, Sample } from './samples';
 import { TrainingConfig } from './config';
 
 /** Checks each sample against the config; throws INVALID_SAMPLE listing every bad sample, DUPLICATE_SAMPLE on repeats. */
@@ -48,14 +48,14 @@ export function describeSampleProblem(
   const s = sample as Partial<Sample>;
   if (typeof s.externalId !== 'string' || s.externalId.length === 0) return 'externalId must be a non-empty string';
   if (needsCommitment && !isHex32(s.commitment)) return 'commitment must be 64 lowercase hex characters';
-  if (!Array.isArray(s.features)) return 'features must be an array of numbers';
+  if (!Array.isArray(s.features) && !(s.features instanceof Float32Array)) return 'features must be an array of numbers';
   if (s.features.length !== config.numFeatures) return `features has ${s.features.length} values, want ${config.numFeatures}`;
   for (let i = 0; i < s.features.length; i++) {
     const v = s.features[i];
     if (typeof v !== 'number') return `features[${i}] is not a number`;
     if (Number.isNaN(v)) return `features[${i}] is NaN`;
     if (!Number.isFinite(v)) return `features[${i}] is ${v}`;
-    if (Math.abs(v) > 3.4e38) return `features[${i}] = ${v} does not fit float32`;
+    if (Math.abs(v) > FEATURE_LIMIT) return `features[${i}] = ${v} does not fit float32`;
   }
   if (typeof s.label !== 'number' || !Number.isInteger(s.label)) return `label must be an integer, got ${String(s.label)}`;
   if (s.label < 0 || s.label >= config.numClasses) return `label ${s.label} is out of range [0, ${config.numClasses - 1}]`;

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { JsonValue, Sample, ShardRecord, TrainedModel, TrainingConfig } from '@lethe/unlearning';
+import { compactFeatures, JsonValue, Sample, ShardRecord, TrainedModel, TrainingConfig } from '@lethe/unlearning';
 import { ModelVersionEntity } from './model.entity';
 
 /** What a version row keeps for the engine besides the columns (see TrainedModel). */
@@ -96,7 +96,9 @@ export class ModelStore {
     );
     const shredded = rows.filter((r) => r.external_id === null || r.features === null || r.label === null);
     if (shredded.length > 0) throw new Error(`model ${row.modelId} version ${row.version}: ${shredded.length} of its samples were shredded, it cannot be unlearned from`);
-    const samples: Sample[] = rows.map((r) => ({ externalId: r.external_id!, features: r.features!, label: r.label!, commitment: r.commitment }));
+    const samples: Sample[] = compactFeatures(
+      rows.map((r) => ({ externalId: r.external_id!, features: r.features!, label: r.label!, commitment: r.commitment })),
+    );
     const onnx = new Uint8Array(await this.readOnnx(row.modelId, row.version));
     const sha = createHash('sha256').update(onnx).digest('hex');
     if (sha !== row.onnxSha256) throw new Error(`model ${row.modelId} version ${row.version}: its ONNX file has SHA-256 ${sha}, published ${row.onnxSha256}`);

@@ -4,7 +4,11 @@ import { LabeledExample, Sample } from '../samples';
 import { TrainingConfigInput } from '../config';
 
 export function commitExample(example: LabeledExample): Sample {
-  const commitment = createHash('sha256').update('test-salt|').update(example.externalId).update(JSON.stringify(example.features)).digest('hex');
+  const commitment = createHash('sha256')
+    .update('test-salt|')
+    .update(example.externalId)
+    .update(JSON.stringify(Array.from(example.features)))
+    .digest('hex');
   return { ...example, commitment };
 }
 
