@@ -153,11 +153,17 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   context.memberWeights.reserve(3 * config.shards);
   const plan = input.plan ?? context.planOf(samples, config) ?? planShards(samples, config.seed, config.shards, config.slices);
   context.rememberPlan(samples, config, plan);
-  // Batch roots of the shards that train; untouched shards keep theirs (checked by counts below).
+  checkReusedSlices(input, plan);
+  // Batch roots of the shards that train. A slice that kept all its samples keeps its root (samples are only
+  // ever removed, so an unchanged count is an unchanged slice); untouched shards keep theirs whole.
   const batchRoots = plan.shards.map((shard) =>
-    input.fromSlices.has(shard.shard) ? shard.slices.map((slice) => computeBatchRoot(slice.map((i) => samples[i].commitment))) : [],
+    input.fromSlices.has(shard.shard)
+      ? shard.slices.map((slice, r) => {
+          const before = previous?.shards[shard.shard]?.slices[r];
+          return before?.count === slice.length ? before.batchRoot : computeBatchRoot(slice.map((i) => samples[i].commitment));
+        })
+      : [],
   );
-  checkReusedSlices(input, plan, batchRoots);
 
   const { features, labels, rowOf } = packRetrainedRows(samples, plan, input.fromSlices, config.numFeatures);
   const totalSteps = countSteps(plan, input.fromSlices, config);
@@ -279,25 +285,21 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
 }
 
 /**
- * The kept prefix of a retrained shard must hold exactly the batches it held before (same batch roots); a
- * shard reused whole must still hold as many samples per slice (samples are only ever removed, so an
- * unchanged count means an unchanged slice).
+ * The kept prefix of a retrained shard, and a shard reused whole, must still hold as many samples per slice
+ * as before: samples are only ever removed, so an unchanged count means an unchanged slice (same members,
+ * same order, same batch root), and a changed one must be retrained.
  */
-function checkReusedSlices(input: BuildVersionInput, plan: Plan, batchRoots: string[][]): void {
-  const changed = (shard: number, slice: number) => {
-    throw new UnlearningError('RUNTIME_ERROR', `shard ${shard} slice ${slice} changed but was not scheduled for retraining`);
-  };
+function checkReusedSlices(input: BuildVersionInput, plan: Plan): void {
   for (const shardPlan of plan.shards) {
     const fromSlice = input.fromSlices.get(shardPlan.shard);
     if (fromSlice === 0) continue;
     const before = input.previous?.shards[shardPlan.shard];
     if (!before) throw new UnlearningError('RUNTIME_ERROR', `shard ${shardPlan.shard} has no previous record to reuse`);
-    if (fromSlice === undefined) {
-      shardPlan.slices.forEach((slice, r) => slice.length !== before.slices[r]?.count && changed(shardPlan.shard, r));
-      continue;
-    }
-    for (let slice = 0; slice < fromSlice; slice++) {
-      if (before.slices[slice]?.batchRoot !== batchRoots[shardPlan.shard][slice]) changed(shardPlan.shard, slice);
+    const kept = fromSlice ?? shardPlan.slices.length;
+    for (let slice = 0; slice < kept; slice++) {
+      if (shardPlan.slices[slice].length !== before.slices[slice]?.count) {
+        throw new UnlearningError('RUNTIME_ERROR', `shard ${shardPlan.shard} slice ${slice} changed but was not scheduled for retraining`);
+      }
     }
   }
 }
