@@ -59,15 +59,18 @@ describe('shard and slice assignment', () => {
           );
           // Epoch orders: the survivors' order is the full order with the removed ids left out.
           const all = samples.map((_, i) => i);
-          const fullOrder = orderEpoch('seed', 0, 0, 3, all, full.keys).map((i) => samples[i].externalId);
-          const keptOrder = orderEpoch(
-            'seed',
-            0,
-            0,
-            3,
-            kept.map((_, i) => i),
-            partial.keys,
-          ).map((i) => kept[i].externalId);
+          const fullOrder = Array.from(orderEpoch('seed', 0, 0, 3, all, full.keys), (i) => samples[i].externalId);
+          const keptOrder = Array.from(
+            orderEpoch(
+              'seed',
+              0,
+              0,
+              3,
+              kept.map((_, i) => i),
+              partial.keys,
+            ),
+            (i) => kept[i].externalId,
+          );
           expect(keptOrder).toEqual(fullOrder.filter((id) => !removed.has(id)));
         },
       ),

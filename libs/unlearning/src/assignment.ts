@@ -88,18 +88,26 @@ export function orderEpoch(
   epoch: number,
   members: readonly number[],
   keys: readonly Buffer[],
-): number[] {
+): Int32Array {
   const salt = sha256('lethe-order|', seed, `\u0000${shard}|${slice}|${epoch}`);
   const s0 = salt.readUInt32BE(0);
   const s1 = salt.readUInt32BE(4);
-  const ranked = members.map((index) => {
-    const key = keys[index];
-    const hi = fmix32((key.readUInt32BE(8) ^ s0) >>> 0);
-    const lo = fmix32((key.readUInt32BE(12) ^ s1 ^ hi) >>> 0);
-    return { index, hi, lo, key };
-  });
-  ranked.sort((a, b) => a.hi - b.hi || a.lo - b.lo || Buffer.compare(a.key, b.key));
-  return ranked.map((r) => r.index);
+  // Typed arrays, not an object per member: an epoch's order lives while its steps run, and objects that
+  // live that long are promoted to the old generation, whose collection then marks the whole heap.
+  const count = members.length;
+  const hi = new Uint32Array(count);
+  const lo = new Uint32Array(count);
+  const positions = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const key = keys[members[i]];
+    hi[i] = fmix32((key.readUInt32BE(8) ^ s0) >>> 0);
+    lo[i] = fmix32((key.readUInt32BE(12) ^ s1 ^ hi[i]) >>> 0);
+    positions[i] = i;
+  }
+  positions.sort((a, b) => hi[a] - hi[b] || lo[a] - lo[b] || Buffer.compare(keys[members[a]], keys[members[b]]));
+  const order = new Int32Array(count);
+  for (let i = 0; i < count; i++) order[i] = members[positions[i]];
+  return order;
 }
 
 /** MurmurHash3's 32-bit finalizer. */

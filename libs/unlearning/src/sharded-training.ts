@@ -195,10 +195,9 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
       for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
       for (let epoch = 0; epoch < config.epochs && seen.length > 0; epoch++) {
         const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
-        const batches: number[][] = [];
-        for (let start = 0; start < order.length; start += config.batchSize) {
-          batches.push(order.slice(start, start + config.batchSize).map((index) => rowOf[index]));
-        }
+        for (let i = 0; i < order.length; i++) order[i] = rowOf[order[i]]; // sample index -> packed row
+        const batches: Int32Array[] = [];
+        for (let start = 0; start < order.length; start += config.batchSize) batches.push(order.subarray(start, start + config.batchSize));
         weights = await runner.runSteps(weights, features, labels, batches, () => progress.advance());
       }
       const batchRoot = batchRoots[shard][slice];

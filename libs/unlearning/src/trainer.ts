@@ -62,7 +62,7 @@ export class StepRunner {
     weights: Weights,
     features: Float32Array,
     labels: Int32Array,
-    batch: readonly number[],
+    batch: ArrayLike<number>,
   ): Promise<{ weights: Weights; loss: number }> {
     const out = await this.run({ ...this.inputTensors, ...this.weightTensors(weights, '') }, features, labels, batch, undefined);
     // onnxruntime-node returns outputs in fresh JS buffers, owned by the caller from here on.
@@ -78,7 +78,7 @@ export class StepRunner {
     initial: Weights,
     features: Float32Array,
     labels: Int32Array,
-    batches: readonly (readonly number[])[],
+    batches: readonly ArrayLike<number>[],
     onStep?: () => void,
   ): Promise<Weights> {
     if (batches.length === 0) return initial.map((w) => w.slice());
@@ -108,7 +108,7 @@ export class StepRunner {
     feeds: Record<string, ort.Tensor>,
     features: Float32Array,
     labels: Int32Array,
-    batch: readonly number[],
+    batch: ArrayLike<number>,
     fetches: Record<string, ort.Tensor | null> | undefined,
   ): Promise<ort.InferenceSession.ReturnType> {
     const result = this.queue.then(() => this.runNow(feeds, features, labels, batch, fetches));
@@ -120,7 +120,7 @@ export class StepRunner {
     feeds: Record<string, ort.Tensor>,
     features: Float32Array,
     labels: Int32Array,
-    batch: readonly number[],
+    batch: ArrayLike<number>,
     fetches: Record<string, ort.Tensor | null> | undefined,
   ): Promise<ort.InferenceSession.ReturnType> {
     const size = batch.length;
