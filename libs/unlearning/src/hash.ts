@@ -34,8 +34,25 @@ export function hashSampleKey(sample: { externalId: string }, prefix: string): B
   }
   const hit = perSample.get(prefix);
   if (hit && hit.externalId === sample.externalId) return hit.key;
-  const key = sha256(prefix, sample.externalId);
+  const key = keepKey(sha256(prefix, sample.externalId));
   perSample.set(prefix, { externalId: sample.externalId, key });
+  return key;
+}
+
+// Kept keys are views into shared 128 KiB slabs: a digest's own Buffer would add an ArrayBuffer, its native
+// allocation and the garbage collector's bookkeeping for each of them, per sample and per prefix.
+const SLAB_KEYS = 4096;
+let slab = Buffer.alloc(0);
+let slabOffset = 0;
+
+function keepKey(digest: Buffer): Buffer {
+  if (slabOffset + digest.length > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_KEYS * digest.length);
+    slabOffset = 0;
+  }
+  const key = slab.subarray(slabOffset, slabOffset + digest.length);
+  digest.copy(key);
+  slabOffset += digest.length;
   return key;
 }
 
