@@ -28,6 +28,7 @@ import {
   FileCheckpointStore,
   ForgetOutcome,
   compactFeatures,
+  configureHeapForTraining,
   ForgetRequest,
   LabeledExample,
   MemoryCheckpointStore,
@@ -637,6 +638,7 @@ export async function run(options: UnlearningBenchOptions = {}): Promise<void> {
   const storeKind: StoreKind = options.store ?? (process.env.STORE === 'memory' ? 'memory' : 'file');
   const sweep = options.sweep ?? process.env.SWEEP === '1';
 
+  configureHeapForTraining(); // as the service's workers run
   const mnistSplit = splitTrainTest(loadMnist(), { seed: 'bench-split', testFraction: 0.2 });
   const mnist = { train: mnistSplit.train, test: compactFeatures(mnistSplit.test) };
   const mnistTrain = commit(mnist.train);

@@ -29,6 +29,7 @@ export type {
 } from './events';
 export type { Progress, ProgressPhase, ProgressCallback } from './progress';
 export type { RuntimeOptions } from './runtime';
+export { configureHeapForTraining, TRAINING_HEAP_GROWING_PERCENT } from './runtime';
 export type { TrainedModel, ShardRecord, SliceRecord } from './model';
 export type { UnlearningMethod, TrainRequest, ForgetRequest, ForgetOutcome, ForgetEvidence, ForgetTimings } from './method';
 export { genesisCheckpoint, addressCheckpoint } from './sharded-training';

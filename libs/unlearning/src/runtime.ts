@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { setFlagsFromString } from 'node:v8';
 
 /** Threading of onnxruntime sessions. The thread count is fixed per session so results never depend on the machine's load. */
 export interface RuntimeOptions {
@@ -23,4 +24,22 @@ export function sessionOptions(options: RuntimeOptions = {}): ort.InferenceSessi
 
 export async function createSession(bytes: Uint8Array, options: RuntimeOptions = {}): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(bytes, sessionOptions(options));
+}
+
+/** Old-generation growth per full collection in a training process: the heap may triple before the next. */
+export const TRAINING_HEAP_GROWING_PERCENT = 200;
+
+/**
+ * Tunes V8's heap growth for a process that trains (the service's workers, the bench). Every step makes
+ * onnxruntime-node copy the new weights into fresh ArrayBuffers (it does so even for preallocated outputs).
+ * Measured at Purchase 200k (a 160,000-sample dataset held by the engine, 168 MB live heap): V8 set its
+ * old-generation limit at 200 MB and started a full collection every 0.4 s; a full retrain took 25.3 s, and
+ * V8's background threads spent 17.5 s of CPU besides the main thread's 19.4 s. With this: 16.4 s, 2.0 s in
+ * the background. Memory may grow to three times the live heap between full collections instead. The bytes
+ * trained are the same; only the garbage collector's schedule changes.
+ */
+export function configureHeapForTraining(percent = TRAINING_HEAP_GROWING_PERCENT): void {
+  if (!Number.isInteger(percent) || percent < 0 || percent > 1000)
+    throw new RangeError(`heap growing percent must be an integer in [0, 1000], got ${percent}`);
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { Progress } from '@lethe/unlearning';
+import { configureHeapForTraining, Progress } from '@lethe/unlearning';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
 import { findOrCreateWaitingPass } from '../unlearning/unlearning.queue';
@@ -39,6 +39,7 @@ export class JobWorker {
   private stopping = false;
 
   constructor(private readonly boss: PgBoss, private readonly options: JobWorkerOptions) {
+    configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
     const store = new ModelStore(options.dataSource, options.dataDir);
     this.training = new ModelTrainingService(options.dataSource, options.ledger, store, options.dataDir);
     this.unlearning = new UnlearningService(
