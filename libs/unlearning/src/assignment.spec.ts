@@ -25,6 +25,22 @@ describe('shard and slice assignment', () => {
     for (const shard of plan.shards) for (const slice of shard.slices) expect(slice.length).toBeGreaterThan(50);
   });
 
+  it('plans every sample where placeSample (the documented key) puts it, whatever its id', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ minLength: 1, unit: 'grapheme' }), { minLength: 1, maxLength: 40 }), (externalIds) => {
+        const plan = planShards(samplesOf(externalIds), 'seed-é', 4, 3);
+        plan.shards.forEach((shard) =>
+          shard.slices.forEach((slice, r) =>
+            slice.forEach((i) => {
+              const placed = placeSample('seed-é', externalIds[i], 4, 3);
+              expect([placed.shard, placed.slice, placed.key.toString('hex')]).toEqual([shard.shard, r, plan.keys[i].toString('hex')]);
+            }),
+          ),
+        );
+      }),
+    );
+  });
+
   it('does not depend on upload order', () => {
     fc.assert(
       fc.property(ids, fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), (externalIds, shards, slices) => {
