@@ -1,11 +1,11 @@
 // A data subject's page: paste a sample commitment (or the receipt JSON the service gave) and see it verified
 // in the browser: every entry re-hashed, the commitment proven in its batch, every proof against the chain.
 import { COMMITMENT_PATTERN, verifyReceipt, type VerifyReceiptReport } from '@lethe/verifier';
-import { describeWhere } from '../checks';
 import { browserFetch } from '../data';
 import { formatTime, h, short } from '../dom';
 import { errorText } from '../state';
 import type { PortalApp } from './app';
+import { failureList } from './failures';
 
 let last: { report: VerifyReceiptReport | null; error: string | null; ms: number; pasted: 'commitment' | 'receipt' } | null = null;
 let input = '';
@@ -137,20 +137,6 @@ function renderResult(): HTMLElement {
         }; this cannot be checked from outside once forgotten.`,
       ),
     ),
-    report.failures.length
-      ? h(
-          'ul',
-          { class: 'failures', 'data-testid': 'receipt-failures' },
-          report.failures.map((f) =>
-            h(
-              'li',
-              { class: 'failure', 'data-code': f.code, 'data-index': f.index ?? '', 'data-anchor': f.anchor ?? '' },
-              h('strong', {}, f.code),
-              describeWhere(f) ? ` at ${describeWhere(f)}: ` : ': ',
-              f.message,
-            ),
-          ),
-        )
-      : null,
+    failureList(report.failures, { 'data-testid': 'receipt-failures' }),
   );
 }

@@ -1,7 +1,7 @@
 // The Verify button: every check runs here, in the browser, against the chain's JSON-RPC directly.
-import { describeWhere } from '../checks';
 import { h } from '../dom';
 import type { PortalApp } from './app';
+import { failureList } from './failures';
 
 export function renderVerify(app: PortalApp): HTMLElement {
   const { verification, verifying } = app.state;
@@ -45,21 +45,7 @@ export function renderVerify(app: PortalApp): HTMLElement {
           h('span', { class: 'status' }, check.status === 'pass' ? 'PASS' : check.status === 'fail' ? 'FAIL' : 'NOT RUN'),
           h('span', { class: 'title' }, check.title),
           h('span', { class: 'detail muted' }, check.detail),
-          check.failures.length
-            ? h(
-                'ul',
-                { class: 'failures' },
-                check.failures.map((f) =>
-                  h(
-                    'li',
-                    { class: 'failure', 'data-code': f.code, 'data-index': f.index ?? '', 'data-anchor': f.anchor ?? '' },
-                    h('strong', {}, f.code),
-                    describeWhere(f) ? ` at ${describeWhere(f)}: ` : ': ',
-                    f.message,
-                  ),
-                ),
-              )
-            : null,
+          failureList(check.failures),
         ),
       ),
     ),
