@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { chromium } from 'playwright-core';
-import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
+import { HARDHAT_DEV_PRIVATE_KEYS, deployAuditAnchor } from '@lethe/chain';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { loadIris } from '@lethe/unlearning';
 import { verifyReceipt } from '@lethe/verifier';
@@ -23,7 +23,7 @@ import { ApiKeyService } from '../apps/api/src/keys/api-key.service';
 import { CHROMIUM_ARGS, buildPortal, chromiumPath } from '../test/portal/support/portal-build';
 import { createDatabase } from './lib/bulk-load';
 import { median, percentile, printTable } from './lib/table';
-import { startBenchPostgres } from './lib/bench-postgres';
+import { startBenchStack } from './lib/bench-stack';
 
 function parseRuns(argv: string[]): number {
   const at = argv.indexOf('--runs');
@@ -44,13 +44,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   try {
     const built = buildPortal();
     built.catch(() => undefined);
-    const postgres = await startBenchPostgres();
-    cleanups.push(postgres.stop);
-    const { serverUrl } = postgres;
-    const node = await startHardhatNode({ port: 0 });
-    cleanups.push(() => node.stop());
-    const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
-    cleanups.push(async () => provider.destroy());
+    const { serverUrl, rpcUrl, provider } = await startBenchStack(cleanups);
     const anchor = await deployAuditAnchor(
       new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider),
       new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0]).address,
@@ -64,7 +58,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     const portalDir = await built;
     cleanups.push(async () => rmSync(portalDir, { recursive: true, force: true }));
     const app = await createApp({
-      config: loadConfig({ DATABASE_URL: url, ANCHORING: 'off', PORTAL_DIR: portalDir, PORTAL_RPC_URL: node.rpcUrl }),
+      config: loadConfig({ DATABASE_URL: url, ANCHORING: 'off', PORTAL_DIR: portalDir, PORTAL_RPC_URL: rpcUrl }),
       dataSource,
       ledger,
     });
@@ -89,7 +83,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     const commitment: string = upload.commitments[7].commitment;
     await post('/v1/forget-requests', { datasetId: dataset.id, externalIds: [samples[7].externalId], reason: 'bench' });
     const key = HARDHAT_DEV_PRIVATE_KEYS[1];
-    const chainConfig = loadConfig({ RPC_URL: node.rpcUrl, CONTRACT_ADDRESS: anchor.address, ANCHORER_PRIVATE_KEY: key }).chain;
+    const chainConfig = loadConfig({ RPC_URL: rpcUrl, CONTRACT_ADDRESS: anchor.address, ANCHORER_PRIVATE_KEY: key }).chain;
     const loop = new AnchoringLoop(dataSource, ledger, remoteChainConnector(chainConfig, { ANCHORER_PRIVATE_KEY: key }), {
       everyEntries: 1,
       everySeconds: 3600,
@@ -102,7 +96,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     await loop.stop();
 
     // Node: the same verification, the same number of runs (one warm-up first, as in the browser).
-    const options = { apiUrl: api, rpcUrl: node.rpcUrl, commitment };
+    const options = { apiUrl: api, rpcUrl, commitment };
     const first = await verifyReceipt(options);
     if (!first.ok) throw new Error(`the receipt does not verify in Node: ${JSON.stringify(first.failures)}`);
     const nodeMs: number[] = [];
@@ -122,7 +116,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
     const requests = { rpc: 0, service: 0 };
     page.on('request', (r) => {
       const origin = new URL(r.url()).origin;
-      if (origin === new URL(node.rpcUrl).origin) requests.rpc++;
+      if (origin === new URL(rpcUrl).origin) requests.rpc++;
       else if (origin === api) requests.service++;
     });
     for (let i = 0; i <= runs; i++) {

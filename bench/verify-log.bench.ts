@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { Wallet } from 'ethers';
-import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
+import { HARDHAT_DEV_PRIVATE_KEYS, deployAuditAnchor } from '@lethe/chain';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { hashLeaf } from '@lethe/merkle';
 import { LogClient, MAX_ENTRIES_PER_PAGE, verifyLog, type ServerEntry } from '@lethe/verifier';
@@ -16,7 +16,7 @@ import { loadConfig } from '../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
 import { bulkLoad, createDatabase } from './lib/bulk-load';
 import { formatRate, printTable } from './lib/table';
-import { startBenchPostgres } from './lib/bench-postgres';
+import { startBenchStack } from './lib/bench-stack';
 
 interface Options {
   sizes: number[];
@@ -85,13 +85,7 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   const options = parseOptions(argv);
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const postgres = await startBenchPostgres();
-    cleanups.push(postgres.stop);
-    const { serverUrl } = postgres;
-    const node = await startHardhatNode({ port: 0 });
-    cleanups.push(() => node.stop());
-    const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
-    cleanups.push(async () => provider.destroy());
+    const { serverUrl, rpcUrl, provider } = await startBenchStack(cleanups);
     const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
 
     const rows: string[][] = [];
@@ -119,9 +113,9 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
         const baseline = [await timed(() => downloadAndHash(apiUrl, size, true))];
         const download = [await timed(() => downloadAndHash(apiUrl, size, false))];
         let report: Awaited<ReturnType<typeof verifyLog>> | undefined;
-        const verify = await timed(async () => (report = await verifyLog({ apiUrl, rpcUrl: node.rpcUrl, contract: client.address })));
+        const verify = await timed(async () => (report = await verifyLog({ apiUrl, rpcUrl, contract: client.address })));
         if (!report!.ok) throw new Error(`verifyLog failed on the benchmark log: ${JSON.stringify(report!.failures.slice(0, 3))}`);
-        const cli = await timed(() => runVerifyLogCli(apiUrl, node.rpcUrl, client.address));
+        const cli = await timed(() => runVerifyLogCli(apiUrl, rpcUrl, client.address));
         download.push(await timed(() => downloadAndHash(apiUrl, size, false)));
         baseline.push(await timed(() => downloadAndHash(apiUrl, size, true)));
         const best = Math.min(...baseline);
