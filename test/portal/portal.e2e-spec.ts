@@ -21,7 +21,7 @@ import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
 import { JobForgetRequestQueue } from '../../apps/api/src/unlearning/unlearning.queue';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
-import { startForwardingProxy } from './support/forwarding-proxy';
+import { startAlteringProxy } from '../verifier/support/altering-proxy';
 import { GatedForgetRequestQueue } from './support/gated-forget-queue';
 import { CHROMIUM_ARGS, buildPortal, chromiumPath } from './support/portal-build';
 
@@ -383,9 +383,9 @@ describeWithChromium('the regulator portal in Chromium', () => {
     forged.evidence.after.retainAccuracy = 1;
     const forgedEntry = { index: unlearned.index, leafHash: toHex(hashEvent(forged)), event: canonicalizeEvent(forged) };
     expect(forgedEntry.leafHash).not.toBe(unlearned.leafHash);
-    const proxy = await startForwardingProxy(portalUrl, (path, body) => {
+    const proxy = await startAlteringProxy(portalUrl, async (path, body) => {
       if (!path.startsWith('/v1/ledger/entries')) return undefined;
-      return JSON.stringify((JSON.parse(body) as Entry[]).map((e) => (e.index === unlearned.index ? forgedEntry : e)));
+      return JSON.stringify((JSON.parse(await body()) as Entry[]).map((e) => (e.index === unlearned.index ? forgedEntry : e)));
     });
     try {
       const { page } = await open(`${proxy.url}/portal/`);

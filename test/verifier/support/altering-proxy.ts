@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * What the proxy answers for a request (path with query): a replacement body, `'hang'` to never answer,
+ * What the proxy answers for a request (path with query): a replacement JSON body, `'hang'` to never answer,
  * or undefined to pass the upstream answer through.
  */
 export type Alteration = (
@@ -15,24 +15,38 @@ export interface AlteringProxy {
   close(): Promise<void>;
 }
 
-/** An HTTP server in front of the service that rewrites some of its answers: a lying or broken service. */
+interface UpstreamAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/**
+ * An HTTP server in front of the service that rewrites some of its answers: a lying or broken service. What
+ * it passes through keeps its status, headers and bytes (the portal's HTML and scripts are served as they are).
+ */
 export async function startAlteringProxy(upstream: string, alter: Alteration): Promise<AlteringProxy> {
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
-    let upstreamText: Promise<{ status: number; text: string }> | undefined;
-    const fetchUpstream = () => (upstreamText ??= fetch(upstream + path).then(async (r) => ({ status: r.status, text: await r.text() })));
+    let answer: Promise<UpstreamAnswer> | undefined;
+    const fetchUpstream = () =>
+      (answer ??= fetch(upstream + path, { method: req.method, headers: forwardable(req.headers) }).then(async (r) => ({
+        status: r.status,
+        headers: passable(r.headers),
+        body: Buffer.from(await r.arrayBuffer()),
+      })));
     void (async () => {
       try {
-        const altered = await alter(path, async () => (await fetchUpstream()).text);
+        const altered = await alter(path, async () => (await fetchUpstream()).body.toString('utf8'));
         if (altered === 'hang') return; // never answers
         if (altered !== undefined) {
           res.writeHead(200, { 'content-type': 'application/json' }).end(altered);
           return;
         }
-        const { status, text } = await fetchUpstream();
-        res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+        const { status, headers, body } = await fetchUpstream();
+        res.writeHead(status, headers).end(body);
       } catch (err) {
-        res.writeHead(502).end(String(err));
+        res.writeHead(502, { 'content-type': 'text/plain' }).end(String(err));
       }
     })();
   });
@@ -44,4 +58,22 @@ export async function startAlteringProxy(upstream: string, alter: Alteration): P
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+function forwardable(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['accept', 'content-type', 'authorization']) {
+    const value = headers[name];
+    if (typeof value === 'string') out[name] = value;
+  }
+  return out;
+}
+
+/** The upstream's headers minus those that describe its own connection and encoding (fetch decoded the body). */
+function passable(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive', 'etag'].includes(name)) out[name] = value;
+  });
+  return out;
 }
