@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
-import { JobHarness, startJobHarness, startWorkerProcess, testJobConfig, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, startWorkerProcess, startAnotherWorker, waitFor } from '../support/job-harness';
 
 
 interface JobRow {
@@ -84,13 +84,7 @@ describe('jobs across worker processes', () => {
     second.kill('SIGKILL');
 
     // 3. Another worker completes it.
-    late = new JobWorker(h.boss, {
-      dataSource: h.dataSource,
-      ledger: h.ledger,
-      dataDir: h.dataDir,
-      config: testJobConfig({ expireSeconds: 600, retryLimit: 50 }),
-    });
-    await late.start();
+    late = await startAnotherWorker(h, { expireSeconds: 600, retryLimit: 50 });
     const done = await waitFor(
       async () => (await http().get(`/v1/jobs/${jobId}`).auth(h.ml, { type: 'bearer' }).expect(200)).body,
       (j) => j.state === 'completed' || j.state === 'failed',

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { PendingForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { ModelLedgerSink } from '../../apps/api/src/models/model-ledger.sink';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
-import { JobHarness, startJobHarness, testJobConfig, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, startAnotherWorker, waitFor } from '../support/job-harness';
 
 /** A tiny two-class dataset: 8 samples, two per subject. */
 function tinySamples() {
@@ -30,8 +30,7 @@ describe('forget requests through to unlearning: durability and failure', () => 
   const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
   const startWorker = async (): Promise<JobWorker> => {
     if (!worker) {
-      worker = new JobWorker(h.boss, { dataSource: h.dataSource, ledger: h.ledger, dataDir: h.dataDir, config: testJobConfig() });
-      await worker.start();
+      worker = await startAnotherWorker(h);
     }
     return worker;
   };

@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
-import { JobHarness, startJobHarness, startWorkerProcess, testJobConfig, waitFor, SLOW_FULL_RETRAIN } from '../support/job-harness';
+import { JobHarness, startJobHarness, startWorkerProcess, startAnotherWorker, waitFor, SLOW_FULL_RETRAIN } from '../support/job-harness';
 
 
 /**
@@ -70,13 +70,7 @@ describe('an unlearning pass whose worker dies', () => {
     for (const r of filed)
       expect((await asMl(http().get(`/v1/forget-requests/${r.id}`)).expect(200)).body).toMatchObject({ state: 'unlearning', jobId });
 
-    late = new JobWorker(h.boss, {
-      dataSource: h.dataSource,
-      ledger: h.ledger,
-      dataDir: h.dataDir,
-      config: testJobConfig({ expireSeconds: 600, retryLimit: 50 }),
-    });
-    await late.start();
+    late = await startAnotherWorker(h, { expireSeconds: 600, retryLimit: 50 });
     // Every request completes: by the dead pass's retry, or by the pass the new worker queued at start-up
     // for the dataset's waiting requests (whichever holds the dataset first takes them all).
     const completed = await Promise.all(

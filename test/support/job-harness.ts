@@ -95,6 +95,13 @@ export async function startJobHarness(
   };
 }
 
+/** Starts another worker on the harness's database, queue and data directory (a second process's, in effect). */
+export async function startAnotherWorker(h: JobHarness, jobs: Partial<JobConfig> = {}): Promise<JobWorker> {
+  const worker = new JobWorker(h.boss, { dataSource: h.dataSource, ledger: h.ledger, dataDir: h.dataDir, config: testJobConfig(jobs) });
+  await worker.start();
+  return worker;
+}
+
 /** Polls `read` until `done` holds or `timeoutMs` passes (then fails with the last value). */
 export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
