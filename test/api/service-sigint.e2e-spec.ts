@@ -8,18 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIris } from '@lethe/unlearning';
 import { findFreePort } from '@lethe/ledger';
+import { probeUntil } from '../support/probe';
 
 const ROOT = join(__dirname, '..', '..');
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = <T>(probe: () => Promise<T | undefined>, what: string) => probeUntil(probe, what, 90_000);
 
 /** Runs `script` in a Node process from the repository's root; returns what it printed, as JSON. */
 function runNode(script: string): Promise<any> {

@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { Ledger, findFreePort, openDatabase } from '@lethe/ledger';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
+import { probeUntil } from '../support/probe';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -23,15 +24,6 @@ function startService(env: Record<string, string>): { child: ChildProcess; outpu
   return { child, output: () => output, exited };
 }
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
   const res = await fetch(url);
@@ -72,11 +64,11 @@ describe('the service process', () => {
     const api = `http://127.0.0.1:${port}`;
     const first = startService(env);
     try {
-      await waitFor(async () => ((await getJson(`${api}/v1/health`)).body.anchoring?.state === 'ok' ? true : undefined), 'the service');
+      await probeUntil(async () => ((await getJson(`${api}/v1/health`)).body.anchoring?.state === 'ok' ? true : undefined), 'the service');
       const dataSource: DataSource = await openDatabase({ url: db.url, poolSize: 1 });
       await new Ledger(dataSource).append(buildEvents(0, 4));
       await dataSource.destroy();
-      const anchor = await waitFor(async () => {
+      const anchor = await probeUntil(async () => {
         const res = await getJson(`${api}/v1/anchors/latest`);
         return res.status === 200 ? res.body : undefined;
       }, 'the first anchor');
@@ -93,7 +85,7 @@ describe('the service process', () => {
     const second = startService(env);
     try {
       // The new chain starts empty: the latest checkpoint (4 entries + the ANCHORED one) is anchored again.
-      const anchors = await waitFor(async () => {
+      const anchors = await probeUntil(async () => {
         const res = await getJson(`${api}/v1/anchors`);
         return res.body.length === 2 ? res.body : undefined;
       }, 'the anchor on the new chain', 90_000);

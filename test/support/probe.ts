@@ -1,0 +1,13 @@
+/**
+ * Calls `probe` every 200 ms until it gives a value (a throw counts as not yet) and returns it; fails naming
+ * `what` after `timeoutMs`. For services started in another process, which refuse connections at first.
+ */
+export async function probeUntil<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
