@@ -3,14 +3,13 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { INestApplication, Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
 import { HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
-import { canonicalizeEvent, hashEvent } from '@lethe/ledger';
+import { canonicalizeEvent, findFreePort, hashEvent } from '@lethe/ledger';
 import { toHex } from '@lethe/merkle';
 import { loadIris } from '@lethe/unlearning';
 import { AnchoringLoop } from '../../apps/api/src/anchoring/anchoring-loop';
@@ -36,15 +35,6 @@ if (!CHROMIUM) {
 const describeWithChromium = CHROMIUM ? describe : describe.skip;
 
 const DAY = 86_400;
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 const CHECKS = ['service', 'chain', 'entries', 'root', 'anchored-roots', 'consistency', 'anchor-transactions', 'models', 'displayed'];
 
 interface Entry {
@@ -364,7 +354,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
     ]);
 
     const dead = new URL(chain.node.rpcUrl);
-    dead.port = String(await closedPort());
+    dead.port = String(await findFreePort());
     await page.fill('[data-testid=contract]', '');
     await page.fill('[data-testid=rpc-url]', dead.toString());
     await page.click('[data-testid=apply-settings]');

@@ -1,8 +1,6 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ContractFactory } from 'ethers';
 import { loadContractArtifact } from '@lethe/chain';
-import { canonicalizeEvent, hashEvent } from '@lethe/ledger';
+import { canonicalizeEvent, findFreePort, hashEvent } from '@lethe/ledger';
 import { CompactRange, fromHex, toHex } from '@lethe/merkle';
 import { VerificationFailure, VerifierError, verifyInclusionAgainstChain, verifyLog, type VerifyLogReport } from '@lethe/verifier';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
@@ -11,15 +9,6 @@ import { buildEvent, hexOf } from '../support/factories';
 import { startAlteringProxy } from './support/altering-proxy';
 import { runCli } from './support/run-cli';
 import { HONEST, buildAnchoredLog, tamper, tamperedCopies } from './support/anchored-log';
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** code@index/anchor of each failure, for assertions that say which check caught what. */
 function where(report: VerifyLogReport): string[] {
@@ -280,7 +269,7 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
 
   it('a service or an RPC endpoint that is down: SERVER_ERROR, CHAIN_ERROR', async () => {
     const { url } = await serve();
-    const port = await closedPort();
+    const port = await findFreePort();
     const down = await verify(`http://127.0.0.1:${port}`, { contract: chain.client.address });
     expect(where(down)).toEqual(['SERVER_ERROR']);
     expect(down.failures[0].message).toMatch(/cannot reach the service \(ECONNREFUSED\)/);
