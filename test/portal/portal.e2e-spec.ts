@@ -23,6 +23,7 @@ import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
 import { startAlteringProxy } from '../verifier/support/altering-proxy';
 import { GatedForgetRequestQueue } from './support/gated-forget-queue';
 import { CHROMIUM_ARGS, buildPortal, chromiumPath } from './support/portal-build';
+import { SMALL_SISA } from '../verifier/support/iris-history';
 
 const CHROMIUM = chromiumPath();
 if (!CHROMIUM) {
@@ -111,17 +112,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
     for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
     committedIndex = upload.body.ledgerIndices[0];
     const created = await asMl(http().post('/v1/models'))
-      .send({
-        datasetId,
-        method: 'sisa',
-        shards: 2,
-        slices: 2,
-        architecture: { type: 'logreg' },
-        epochs: 2,
-        batchSize: 8,
-        learningRate: 0.1,
-        seed: 'portal',
-      })
+      .send({ datasetId, ...SMALL_SISA, seed: 'portal' })
       .expect(202);
     modelId = created.body.modelId;
     const job = await waitFor(
