@@ -1,5 +1,4 @@
-import { canonicalizeEvent } from '@lethe/ledger';
-import type { LedgerEvent } from '../../../libs/ledger/src/events';
+import { canonicalizeEvent, type LedgerEvent } from '@lethe/events';
 import {
   buildModelVersions,
   buildTimeline,

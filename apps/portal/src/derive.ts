@@ -9,7 +9,7 @@ import type {
   LedgerEventType,
   ModelPublished,
   UnlearnCompleted,
-} from '../../../libs/ledger/src/events';
+} from '@lethe/events';
 
 /** An entry as the portal holds it: re-hashed, parsed when valid. */
 export interface LogEntry {

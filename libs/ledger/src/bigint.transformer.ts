@@ -1,5 +1,5 @@
 import { ValueTransformer } from 'typeorm';
-import { LedgerError } from './errors';
+import { LedgerError } from '@lethe/events';
 
 /** PostgreSQL bigint arrives as a string; sizes and indices are checked safe integers in TypeScript. */
 export function toSafeInteger(value: string | number | bigint, what: string): number {

@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import { createHash, randomBytes } from 'node:crypto';
-import { LedgerError } from './errors';
+import { LedgerError } from '@lethe/events';
 
 export const SALT_BYTES = 32;
 

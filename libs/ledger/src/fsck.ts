@@ -1,8 +1,7 @@
 import { CompactRange, hashLeaf, toHex } from '@lethe/merkle';
+import { LedgerError, decodeEvent } from '@lethe/events';
 import { DataSource } from 'typeorm';
 import { toSafeInteger } from './bigint.transformer';
-import { decodeEvent } from './canonical';
-import { LedgerError } from './errors';
 
 export type FsckProblemKind =
   | 'GAP' // an index is missing

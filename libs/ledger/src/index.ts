@@ -1,20 +1,5 @@
-export { LedgerError } from './errors';
-export type { LedgerErrorCode } from './errors';
-export { LEDGER_EVENT_TYPES, validateEvent } from './events';
-export type {
-  Anchored,
-  BatchLearned,
-  CheckpointSaved,
-  DatasetRegistered,
-  ForgetRequested,
-  JsonValue,
-  LedgerEvent,
-  LedgerEventType,
-  ModelPublished,
-  SamplesCommitted,
-  UnlearnCompleted,
-} from './events';
-export { canonicalizeEvent, decodeEvent, encodeEvent, hashEvent } from './canonical';
+// Until its callers import @lethe/events themselves.
+export * from '@lethe/events';
 export { SALT_BYTES, canonicalizeSample, commitSample, createSalt } from './commitment';
 export type { CommittableSample } from './commitment';
 export { LEDGER_ENTITIES, LEDGER_MIGRATIONS, openDatabase } from './data-source';

@@ -9,11 +9,9 @@ import {
   rootNodes,
   toHex,
 } from '@lethe/merkle';
+import { LedgerError, LedgerEvent, LedgerEventType, canonicalizeEvent, decodeEvent } from '@lethe/events';
 import { DataSource } from 'typeorm';
 import { toSafeInteger } from './bigint.transformer';
-import { canonicalizeEvent, decodeEvent } from './canonical';
-import { LedgerError } from './errors';
-import { LedgerEvent, LedgerEventType } from './events';
 
 /** The state of the log at a size: what an anchor and an auditor compare. */
 export interface Checkpoint {

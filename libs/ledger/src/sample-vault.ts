@@ -1,7 +1,7 @@
 import { CompactRange, hashLeaf, fromHex, toHex } from '@lethe/merkle';
+import { LedgerError } from '@lethe/events';
 import { DataSource } from 'typeorm';
 import { CommittableSample, commitSample, createSalt } from './commitment';
-import { LedgerError } from './errors';
 import { Ledger } from './ledger';
 
 export interface CommittedSample {

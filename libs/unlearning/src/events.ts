@@ -1,7 +1,7 @@
-// The ledger event payloads the engine reports are the ledger's own types (libs/ledger/src/events.ts, which
-// checks them when they are appended); a type-only import, so the engine loads nothing of the ledger. The
-// engine always fills the fields the ledger leaves optional.
-import type { BatchLearned, CheckpointSaved, JsonValue, ModelPublished, UnlearnCompleted } from '../../ledger/src/events';
+// The ledger event payloads the engine reports are the ledger's own types (@lethe/events, whose
+// validateEvent checks them when they are appended); a type-only import, so the engine loads nothing of it.
+// The engine always fills the fields the ledger leaves optional.
+import type { BatchLearned, CheckpointSaved, JsonValue, ModelPublished, UnlearnCompleted } from '@lethe/events';
 
 export type { JsonValue };
 export type Hex = string;

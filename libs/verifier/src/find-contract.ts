@@ -1,4 +1,4 @@
-import type { Anchored } from '../../ledger/src/events';
+import type { Anchored } from '@lethe/events';
 import { VerifierError, type VerificationFailure } from './errors';
 import type { LogClient } from './log-client';
 import { rehashEntry } from './rehash-entry';

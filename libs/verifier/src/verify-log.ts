@@ -2,7 +2,7 @@
 // with the chain. Trusts only the chain; the service is only where the data comes from.
 import { isAddress } from 'ethers';
 import { CompactRange, MerkleError, fromHex, toHex, verifyConsistency } from '@lethe/merkle';
-import type { Anchored } from '../../ledger/src/events';
+import type { Anchored } from '@lethe/events';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { FailureList } from './failure-list';

@@ -2,7 +2,7 @@
 // learned, which forget requests it reflects; the whole log re-hashed and its root compared with the chain's.
 import { isAddress } from 'ethers';
 import { CompactRange, toHex } from '@lethe/merkle';
-import type { BatchLearned, ForgetRequested, LedgerEvent, ModelPublished, UnlearnCompleted } from '../../ledger/src/events';
+import type { BatchLearned, ForgetRequested, LedgerEvent, ModelPublished, UnlearnCompleted } from '@lethe/events';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { connectAnchorReader } from './find-contract';

@@ -2,7 +2,7 @@
 // batch, every entry proven against a root the chain holds, and the anchoring transactions read from the chain.
 import { isAddress } from 'ethers';
 import { MerkleError, fromHex, hashLeaf, toHex, verifyInclusion } from '@lethe/merkle';
-import type { LedgerEvent } from '../../ledger/src/events';
+import type { LedgerEvent } from '@lethe/events';
 import { AnchorReader } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { fetchJson } from './fetch-json';

@@ -1,6 +1,6 @@
 // The log as a timeline of learn, forget and anchor events, filterable by model, dataset and type.
 import { formatTime, h, short } from '../dom';
-import { LEDGER_EVENT_TYPES } from '../../../../libs/ledger/src/events';
+import { LEDGER_EVENT_TYPES } from '@lethe/events';
 import { buildTimeline, filterTimeline, firstCovering, type TimelineFilter } from '../derive';
 import type { PortalApp } from './app';
 

@@ -1,0 +1,20 @@
+// The ledger's event format: typed, versioned events, their checks, and their RFC 8785 canonical encoding
+// (the bytes a Merkle leaf hashes). Browser-safe: no database, no Node-only module (SHA-256 comes from
+// @lethe/merkle, which a browser bundle gives its own digest), so the verifier and the portal use it as is.
+export { LedgerError } from './errors';
+export type { LedgerErrorCode } from './errors';
+export { LEDGER_EVENT_TYPES, validateEvent } from './events';
+export type {
+  Anchored,
+  BatchLearned,
+  CheckpointSaved,
+  DatasetRegistered,
+  ForgetRequested,
+  JsonValue,
+  LedgerEvent,
+  LedgerEventType,
+  ModelPublished,
+  SamplesCommitted,
+  UnlearnCompleted,
+} from './events';
+export { canonicalizeEvent, decodeEvent, encodeEvent, hashEvent } from './canonical';
