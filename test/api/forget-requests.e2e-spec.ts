@@ -1,7 +1,8 @@
 import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { AppendedEntry, Ledger, LedgerEvent, hashEvent, openDatabase } from '@lethe/ledger';
+import { LedgerEvent, hashEvent } from '@lethe/events';
+import { AppendedEntry, Ledger, openDatabase } from '@lethe/ledger';
 import { fromHex, toHex, verifyInclusion } from '@lethe/merkle';
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';

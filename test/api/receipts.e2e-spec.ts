@@ -1,7 +1,8 @@
 import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { Ledger, SampleVault, hashEvent, openDatabase } from '@lethe/ledger';
+import { hashEvent } from '@lethe/events';
+import { Ledger, SampleVault, openDatabase } from '@lethe/ledger';
 import { fromHex, hashLeaf, toHex, verifyInclusion } from '@lethe/merkle';
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { LedgerEvent } from '@lethe/ledger';
+import { LedgerEvent } from '@lethe/events';
 
 /** A deterministic 32-byte hex string from a label. */
 export function hexOf(label: string): string {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import request from 'supertest';
-import { canonicalizeEvent, hashEvent, type LedgerEvent } from '@lethe/ledger';
+import { canonicalizeEvent, hashEvent, type LedgerEvent } from '@lethe/events';
 import { CompactRange, toHex } from '@lethe/merkle';
 import { loadIris } from '@lethe/unlearning';
 import { VerifierError, verifyInclusionAgainstChain, verifyLog, verifyModel, verifyReceipt } from '@lethe/verifier';

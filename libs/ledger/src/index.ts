@@ -1,5 +1,3 @@
-// Until its callers import @lethe/events themselves.
-export * from '@lethe/events';
 export { SALT_BYTES, canonicalizeSample, commitSample, createSalt } from './commitment';
 export type { CommittableSample } from './commitment';
 export { LEDGER_ENTITIES, LEDGER_MIGRATIONS, openDatabase } from './data-source';

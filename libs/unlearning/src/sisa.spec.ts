@@ -5,7 +5,7 @@ import { execFileSync } from 'child_process';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
-import { validateEvent } from '@lethe/ledger';
+import { validateEvent } from '@lethe/events';
 import { placeSample } from './assignment';
 import { computeBatchRoot } from './batch-root';
 import { MemoryCheckpointStore } from './checkpoint-store';

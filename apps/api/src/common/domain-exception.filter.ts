@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import { LedgerError, LedgerErrorCode } from '@lethe/ledger';
+import { LedgerError, LedgerErrorCode } from '@lethe/events';
 import { MerkleError } from '@lethe/merkle';
 import { UnlearningError, UnlearningErrorCode } from '@lethe/unlearning';
 import type { Response } from 'express';

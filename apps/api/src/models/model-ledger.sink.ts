@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
-import { Ledger, LedgerError, LedgerEvent } from '@lethe/ledger';
+import { LedgerError, LedgerEvent } from '@lethe/events';
+import { Ledger } from '@lethe/ledger';
 import { EngineEvent, LedgerSink } from '@lethe/unlearning';
 
 /**

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, FindOptionsWhere, MoreThan } from 'typeorm';
-import { Ledger, LedgerError } from '@lethe/ledger';
+import { LedgerError } from '@lethe/events';
+import { Ledger } from '@lethe/ledger';
 import { AnchorRecordEntity } from '../anchoring/anchor-record.entity';
 import { toAnchorResponse } from '../anchoring/anchors.dto';
 import { AnchoringLoop } from '../anchoring/anchoring-loop';

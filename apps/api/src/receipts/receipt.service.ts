@@ -1,6 +1,7 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { LedgerError, SampleVault } from '@lethe/ledger';
+import { LedgerError } from '@lethe/events';
+import { SampleVault } from '@lethe/ledger';
 import { MerkleTree, fromHex, hashLeaf, toHex } from '@lethe/merkle';
 import { EntryReceiptService } from './entry-receipt.service';
 import { CommittedReceiptDto, ForgetRequestedReceiptDto, SampleReceiptResponseDto } from './receipt.dto';
