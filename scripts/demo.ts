@@ -262,7 +262,7 @@ class Demo {
       this.dataDir = this.createdDir = mkdtempSync(join(tmpdir(), 'lethe-demo-'));
       chmodSync(this.dataDir, 0o755); // as root, PostgreSQL runs as its own user, which must reach its folder
     }
-    const { findFreePort } = await import('@lethe/ledger');
+    const { findFreePort } = await import('@lethe/postgres');
     const port = options.port ?? (await findFreePort());
     const env: NodeJS.ProcessEnv = {
       ...process.env,

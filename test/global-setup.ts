@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedPostgres } from '../libs/ledger/src/embedded-postgres';
+import { startEmbeddedPostgres } from '../libs/postgres/src';
 
 /**
  * Starts one throwaway PostgreSQL for the whole run unless TEST_DATABASE_URL points at a server.

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedPostgres } from '@lethe/ledger';
+import { startEmbeddedPostgres } from '@lethe/postgres';
 
 /**
  * The PostgreSQL server a benchmark uses: DATABASE_URL's when set, else a throwaway embedded one (its

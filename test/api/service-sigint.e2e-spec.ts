@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIris } from '@lethe/unlearning';
-import { findFreePort } from '@lethe/ledger';
+import { findFreePort } from '@lethe/postgres';
 import { probeUntil } from '../support/probe';
 
 const ROOT = join(__dirname, '..', '..');
@@ -110,7 +110,7 @@ describe('the service on Ctrl-C', () => {
     // The next start finds a cluster that was shut down, not one to recover; the job waits to be retried.
     // (In a child process: the package is an ES module, which jest's sandbox cannot import.)
     const restart = await runNode(
-      `const { startEmbeddedPostgres } = require('./libs/ledger/src/embedded-postgres');
+      `const { startEmbeddedPostgres } = require('./libs/postgres/src');
        const { Client } = require('pg');
        (async () => {
          const logs = [];

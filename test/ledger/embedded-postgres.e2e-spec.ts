@@ -55,7 +55,7 @@ describe('the embedded PostgreSQL after its service was killed', () => {
 
   it('is stopped cleanly by the next start on the same directory, which then starts', async () => {
     const cluster = join(dir, 'pg');
-    const start = (tail: string) => `const { startEmbeddedPostgres } = require('./libs/ledger/src/embedded-postgres');
+    const start = (tail: string) => `const { startEmbeddedPostgres } = require('./libs/postgres/src');
       const { Client } = require('pg');
       (async () => {
         const logs = [];

@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
 import { HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
 import { canonicalizeEvent, hashEvent } from '@lethe/events';
-import { findFreePort } from '@lethe/ledger';
+import { findFreePort } from '@lethe/postgres';
 import { toHex } from '@lethe/merkle';
 import { loadIris } from '@lethe/unlearning';
 import { AnchoringLoop } from '../../apps/api/src/anchoring/anchoring-loop';

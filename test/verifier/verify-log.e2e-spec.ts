@@ -1,7 +1,7 @@
 import { ContractFactory } from 'ethers';
 import { loadContractArtifact } from '@lethe/chain';
 import { canonicalizeEvent, hashEvent } from '@lethe/events';
-import { findFreePort } from '@lethe/ledger';
+import { findFreePort } from '@lethe/postgres';
 import { CompactRange, fromHex, toHex } from '@lethe/merkle';
 import { VerificationFailure, VerifierError, verifyInclusionAgainstChain, verifyLog, type VerifyLogReport } from '@lethe/verifier';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { openDatabase } from '@lethe/ledger';
+import { startEmbeddedPostgres } from '@lethe/postgres';
 import { EMBEDDED_DATABASE_NAME, embeddedInfoPath, ensureDatabase } from '../../api/src/database/database';
 import { API_ENTITIES, API_MIGRATIONS } from '../../api/src/database/schema';
 

@@ -8,8 +8,6 @@ export { SampleVault, computeCommitmentsRoot } from './sample-vault';
 export type { CommitResult, CommittedSample, ShredResult } from './sample-vault';
 export { fsckLedger } from './fsck';
 export type { FsckOptions, FsckProblem, FsckProblemKind, FsckReport } from './fsck';
-export { findFreePort, startEmbeddedPostgres } from './embedded-postgres';
-export type { EmbeddedDatabase, StartEmbeddedOptions } from './embedded-postgres';
 export { CheckpointEntity, LedgerHeadEntity } from './checkpoint.entity';
 export { LedgerEntryEntity } from './ledger-entry.entity';
 export { MerkleNodeEntity } from './merkle-node.entity';

@@ -2,7 +2,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource, DataSourceOptions, MigrationInterface } from 'typeorm';
-import { EmbeddedDatabase, openDatabase, startEmbeddedPostgres } from '@lethe/ledger';
+import { openDatabase } from '@lethe/ledger';
+import { EmbeddedDatabase, startEmbeddedPostgres } from '@lethe/postgres';
 
 export const EMBEDDED_DATABASE_NAME = 'lethe';
 
