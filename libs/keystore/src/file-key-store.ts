@@ -1,0 +1,299 @@
+import { promises as fs } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createFileExclusive, destroyFile, removeStaleTempFiles, syncDirectory } from './durable-file';
+import { encodeParts } from './encoding';
+import { KeyStoreError } from './errors';
+import { checkKeyId, isKeyId } from './key-id';
+import { DestroyKeyResult, KeyStore, KeyStoreStats } from './key-store';
+import { MASTER_KEY_VARIABLE, SubKeys, createMasterKey, deriveSubKeys, formatMasterKey, parseMasterKey } from './master-key';
+import { KEY_BYTES } from './primitives';
+import { SEAL_OVERHEAD, openPayload, sealPayload } from './seal';
+
+/** The master key generated at first start when LETHE_MASTER_KEY is unset: 64 hex characters, mode 600. */
+export const MASTER_KEY_FILE = 'master.key';
+/** The key check: HKDF-SHA-256(master key, 'lethe/keystore/v1 key check') as JSON, to refuse a wrong master key. */
+export const KEY_CHECK_FILE = 'master.check';
+/** Data key files: `<keyId>.dek`, the data key wrapped under the wrapping key (61 bytes). */
+export const DATA_KEY_SUFFIX = '.dek';
+/** Bytes of a data key file: version, nonce, wrapped key, tag. */
+export const DATA_KEY_FILE_BYTES = SEAL_OVERHEAD + KEY_BYTES;
+/** Temp files older than this are leftovers of a crash (a write takes milliseconds). */
+const STALE_TEMP_MS = 10 * 60_000;
+const KEY_CHECK_VERSION = 1;
+
+/** Where the service keeps its key store: DATA_DIR/keys. */
+export function keyStoreDir(dataDir: string): string {
+  return join(dataDir, 'keys');
+}
+
+export interface FileKeyStoreOptions {
+  /** The key store's directory (`keyStoreDir(DATA_DIR)`); created with mode 700. */
+  dir: string;
+  /**
+   * The value of LETHE_MASTER_KEY as given (64 hex characters or the base64 of 32 bytes). Undefined: the
+   * master key is read from `dir/master.key`, which is generated at first start.
+   */
+  masterKey?: string;
+}
+
+/** Where the master key came from (never the key itself). */
+export type MasterKeySource = typeof MASTER_KEY_VARIABLE | typeof MASTER_KEY_FILE;
+
+/**
+ * Data keys as files, one per key: `<dir>/<keyId>.dek` holds the key sealed (AES-256-GCM, `sealPayload`)
+ * under a wrapping key derived from the master key, with the key id as associated data, so a file copied
+ * under another id does not unwrap. Files are mode 600 in a directory of mode 700, created atomically and
+ * durably (`createFileExclusive`), destroyed by overwrite, unlink and a sync of the directory.
+ *
+ * `open` verifies the master key against the key check before it writes anything, so a malformed or
+ * wrong master key is refused with the store unchanged.
+ */
+export class FileKeyStore implements KeyStore {
+  // Private fields: util.inspect, console.log and JSON.stringify of the store never show them.
+  readonly #wrappingKey: Buffer;
+  readonly #lookupKey: Buffer;
+
+  private constructor(
+    readonly dir: string,
+    readonly masterKeySource: MasterKeySource,
+    subKeys: SubKeys,
+  ) {
+    this.#wrappingKey = subKeys.wrappingKey;
+    this.#lookupKey = subKeys.lookupKey;
+  }
+
+  /** Opens (at first start: creates) the key store in `options.dir`. */
+  static async open(options: FileKeyStoreOptions): Promise<FileKeyStore> {
+    const dir = resolve(options.dir);
+    const given = options.masterKey === undefined ? undefined : parseMasterKey(options.masterKey, { variable: MASTER_KEY_VARIABLE });
+    // Each pass either returns, throws, or saw another process create master.key or master.check first
+    // (an exclusive create failed) and verifies again against what it made.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const stored = given ?? (await readMasterKeyFile(dir));
+      const check = await readKeyCheck(dir);
+      if (stored === undefined) {
+        if (check !== undefined || (await findDataKeyId(dir)) !== undefined) {
+          throw new KeyStoreError(
+            'MASTER_KEY_MISSING',
+            `${MASTER_KEY_VARIABLE} is unset and ${join(dir, MASTER_KEY_FILE)} is absent, but the key store in ${dir} holds keys: ` +
+              `set ${MASTER_KEY_VARIABLE} to the master key they were wrapped under; nothing was changed`,
+            { variable: MASTER_KEY_VARIABLE, path: dir },
+          );
+        }
+        await ensureDirectory(dir);
+        await createFileExclusive(dir, MASTER_KEY_FILE, Buffer.from(formatMasterKey(createMasterKey())));
+        continue;
+      }
+      const source: MasterKeySource = given === undefined ? MASTER_KEY_FILE : MASTER_KEY_VARIABLE;
+      const subKeys = deriveSubKeys(stored);
+      if (check !== undefined) await verifyKeyCheck(dir, source, subKeys, check);
+      else await verifyAgainstDataKey(dir, source, subKeys);
+      // Verified: from here on writing is safe.
+      await ensureDirectory(dir);
+      if (check === undefined && !(await createFileExclusive(dir, KEY_CHECK_FILE, formatKeyCheck(subKeys.keyCheck)))) continue;
+      await tightenMode(dir, 0o700);
+      if (source === MASTER_KEY_FILE) await tightenMode(join(dir, MASTER_KEY_FILE), 0o600);
+      await removeStaleTempFiles(dir, STALE_TEMP_MS);
+      return new FileKeyStore(dir, source, subKeys);
+    }
+    throw new Error(`key store in ${dir}: master.key or master.check keeps changing while it is opened`);
+  }
+
+  /** The file of a data key. */
+  pathOf(keyId: string): string {
+    checkKeyId(keyId);
+    return join(this.dir, `${keyId}${DATA_KEY_SUFFIX}`);
+  }
+
+  async createKey(keyId: string): Promise<Buffer> {
+    checkKeyId(keyId);
+    const dataKey = randomBytes(KEY_BYTES);
+    const created = await createFileExclusive(this.dir, `${keyId}${DATA_KEY_SUFFIX}`, wrapDataKey(this.#wrappingKey, keyId, dataKey));
+    if (!created) {
+      dataKey.fill(0);
+      throw new KeyStoreError('KEY_EXISTS', `key ${keyId} exists already; a data key is never overwritten`, { keyId, field: 'keyId' });
+    }
+    return dataKey;
+  }
+
+  async getKey(keyId: string): Promise<Buffer> {
+    const path = this.pathOf(keyId);
+    const bytes = await readOptional(path);
+    if (bytes === undefined || isZeroed(bytes)) {
+      // A zeroed file is a destroy interrupted between overwrite and unlink: the key is gone.
+      throw new KeyStoreError('KEY_NOT_FOUND', `key ${keyId} is not in the key store (destroyed, or never created)`, { keyId, field: 'keyId' });
+    }
+    return unwrapDataKey(this.#wrappingKey, keyId, bytes, path);
+  }
+
+  async hasKey(keyId: string): Promise<boolean> {
+    const bytes = await readOptional(this.pathOf(keyId));
+    return bytes !== undefined && !isZeroed(bytes);
+  }
+
+  async destroyKey(keyId: string): Promise<DestroyKeyResult> {
+    checkKeyId(keyId);
+    const destroyed = await destroyFile(this.dir, `${keyId}${DATA_KEY_SUFFIX}`);
+    return { keyId, status: destroyed ? 'destroyed' : 'absent' };
+  }
+
+  async *listKeys(): AsyncIterable<string> {
+    for await (const entry of await fs.opendir(this.dir)) {
+      const keyId = dataKeyIdOf(entry.name);
+      if (keyId !== undefined && entry.isFile()) yield keyId;
+    }
+  }
+
+  async stats(): Promise<KeyStoreStats> {
+    let keys = 0;
+    let bytes = 0;
+    let allocatedBytes = (await fs.stat(this.dir)).blocks * 512;
+    for await (const keyId of this.listKeys()) {
+      const stat = await fs.lstat(this.pathOf(keyId)).catch(() => undefined);
+      if (stat === undefined) continue;
+      keys++;
+      bytes += stat.size;
+      allocatedBytes += stat.blocks * 512;
+    }
+    return { keys, bytes, allocatedBytes };
+  }
+
+  async getLookupKey(): Promise<Buffer> {
+    return Buffer.from(this.#lookupKey);
+  }
+}
+
+/** The associated data of a wrapped data key: its id, so that a key file renamed to another id is refused. */
+function dataKeyAssociatedData(keyId: string): Buffer {
+  return encodeParts(['lethe/keystore/v1 data key', keyId]);
+}
+
+function wrapDataKey(wrappingKey: Buffer, keyId: string, dataKey: Buffer): Buffer {
+  return sealPayload(wrappingKey, dataKey, dataKeyAssociatedData(keyId));
+}
+
+function unwrapDataKey(wrappingKey: Buffer, keyId: string, bytes: Buffer, path: string): Buffer {
+  const corrupt = (why: string): KeyStoreError =>
+    new KeyStoreError('CORRUPT_KEY', `key ${keyId} is corrupt: ${why} (${path})`, { keyId, path, got: bytes.length, want: DATA_KEY_FILE_BYTES });
+  if (bytes.length !== DATA_KEY_FILE_BYTES) throw corrupt(`its file has ${bytes.length} bytes, want ${DATA_KEY_FILE_BYTES}`);
+  try {
+    return openPayload(wrappingKey, bytes, dataKeyAssociatedData(keyId));
+  } catch (error) {
+    if (error instanceof KeyStoreError) throw corrupt('its file does not authenticate under the master key (tampered, or wrapped under another id)');
+    throw error;
+  }
+}
+
+function dataKeyIdOf(name: string): string | undefined {
+  if (!name.endsWith(DATA_KEY_SUFFIX)) return undefined;
+  const keyId = name.slice(0, -DATA_KEY_SUFFIX.length);
+  return isKeyId(keyId) ? keyId : undefined;
+}
+
+/** Any one data key id in `dir`, or undefined (also when `dir` does not exist). */
+async function findDataKeyId(dir: string): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await fs.opendir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  for await (const entry of handle) {
+    const keyId = dataKeyIdOf(entry.name);
+    if (keyId !== undefined) return keyId; // leaving the loop closes the directory
+  }
+  return undefined;
+}
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await fs.readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function isZeroed(bytes: Buffer): boolean {
+  return bytes.every((b) => b === 0);
+}
+
+async function readMasterKeyFile(dir: string): Promise<Buffer | undefined> {
+  const path = join(dir, MASTER_KEY_FILE);
+  const bytes = await readOptional(path);
+  return bytes === undefined ? undefined : parseMasterKey(bytes.toString('utf8'), { path, variable: MASTER_KEY_VARIABLE });
+}
+
+function formatKeyCheck(keyCheck: Buffer): Buffer {
+  return Buffer.from(`${JSON.stringify({ version: KEY_CHECK_VERSION, kdf: 'HKDF-SHA-256', check: keyCheck.toString('hex') })}\n`);
+}
+
+async function readKeyCheck(dir: string): Promise<Buffer | undefined> {
+  const path = join(dir, KEY_CHECK_FILE);
+  const bytes = await readOptional(path);
+  if (bytes === undefined) return undefined;
+  let parsed: { version?: unknown; check?: unknown } | undefined;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8')) as typeof parsed;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.version !== KEY_CHECK_VERSION || typeof parsed.check !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.check)) {
+    throw new KeyStoreError('CORRUPT_KEY_STORE', `${path} is not a key check of version ${KEY_CHECK_VERSION}; nothing was changed`, { path });
+  }
+  return Buffer.from(parsed.check, 'hex');
+}
+
+function wrongMasterKey(dir: string, source: MasterKeySource, why: string): KeyStoreError {
+  const named = source === MASTER_KEY_VARIABLE ? MASTER_KEY_VARIABLE : `${join(dir, MASTER_KEY_FILE)} (read because ${MASTER_KEY_VARIABLE} is unset)`;
+  return new KeyStoreError('WRONG_MASTER_KEY', `${named} is the wrong master key for the key store in ${dir}: ${why}; nothing was changed`, {
+    variable: MASTER_KEY_VARIABLE,
+    path: dir,
+  });
+}
+
+async function verifyKeyCheck(dir: string, source: MasterKeySource, subKeys: SubKeys, check: Buffer): Promise<void> {
+  if (timingSafeEqual(subKeys.keyCheck, check)) return;
+  const hint =
+    source === MASTER_KEY_VARIABLE && (await readOptional(join(dir, MASTER_KEY_FILE))) !== undefined
+      ? ` (${join(dir, MASTER_KEY_FILE)} exists: unset ${MASTER_KEY_VARIABLE} to use it)`
+      : '';
+  throw wrongMasterKey(dir, source, `it does not match ${KEY_CHECK_FILE}, so its keys were wrapped under another one${hint}`);
+}
+
+/** Without a key check (a crash before it was written), any stored data key must unwrap under this master key. */
+async function verifyAgainstDataKey(dir: string, source: MasterKeySource, subKeys: SubKeys): Promise<void> {
+  const keyId = await findDataKeyId(dir);
+  if (keyId === undefined) return;
+  const path = join(dir, `${keyId}${DATA_KEY_SUFFIX}`);
+  const bytes = await readOptional(path);
+  if (bytes === undefined || isZeroed(bytes)) return;
+  try {
+    unwrapDataKey(subKeys.wrappingKey, keyId, bytes, path).fill(0);
+  } catch (error) {
+    if (error instanceof KeyStoreError && error.code === 'CORRUPT_KEY') {
+      throw wrongMasterKey(dir, source, `${KEY_CHECK_FILE} is missing and key ${keyId} does not unwrap under it`);
+    }
+    throw error;
+  }
+}
+
+/** Creates `dir` with mode 700 (its parent as needed) and makes its entry durable. */
+async function ensureDirectory(dir: string): Promise<void> {
+  await fs.mkdir(dirname(dir), { recursive: true });
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw error;
+  }
+  await syncDirectory(dirname(dir));
+}
+
+/** Removes group and other permissions a file or directory should not have. */
+async function tightenMode(path: string, mode: number): Promise<void> {
+  const stat = await fs.stat(path);
+  if ((stat.mode & 0o777) !== mode) await fs.chmod(path, mode);
+}

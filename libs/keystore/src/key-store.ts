@@ -1,0 +1,51 @@
+/**
+ * Per-subject data keys behind one interface: the default keeps them in files wrapped under a master key
+ * (FileKeyStore); a KMS or Vault Transit implementation keeps the same promises with the key material held
+ * by the service it calls (see README.md, "Another key store").
+ *
+ * Key ids are opaque 64-hex strings chosen by the caller (random, or a keyed hash): never a subjectId or an
+ * externalId, which the key store must not learn.
+ */
+export interface KeyStore {
+  /**
+   * Makes a fresh random 32-byte data key under `keyId`, durable before this returns, and returns it for
+   * immediate use. KEY_EXISTS if the id is taken: a data key is never overwritten.
+   */
+  createKey(keyId: string): Promise<Buffer>;
+
+  /** The data key under `keyId`, unwrapped. KEY_NOT_FOUND once destroyed; CORRUPT_KEY if it does not authenticate. */
+  getKey(keyId: string): Promise<Buffer>;
+
+  /** Whether a data key is stored under `keyId`. */
+  hasKey(keyId: string): Promise<boolean>;
+
+  /**
+   * Destroys the data key under `keyId`, durably before this returns: afterwards nothing this key store
+   * holds can give it back. Idempotent: a key already gone answers `status: 'absent'`.
+   */
+  destroyKey(keyId: string): Promise<DestroyKeyResult>;
+
+  /** The ids of every stored data key, in no particular order. */
+  listKeys(): AsyncIterable<string>;
+
+  /** How many data keys are stored and what they take up. */
+  stats(): Promise<KeyStoreStats>;
+
+  /** The server lookup key, for `lookupHash` of identifiers; the same for the life of the master key. */
+  getLookupKey(): Promise<Buffer>;
+}
+
+export interface DestroyKeyResult {
+  keyId: string;
+  /** `destroyed` by this call, or `absent`: destroyed before, or never created. */
+  status: 'destroyed' | 'absent';
+}
+
+export interface KeyStoreStats {
+  /** Number of data keys. */
+  keys: number;
+  /** Their stored size in bytes (the wrapped keys themselves). */
+  bytes: number;
+  /** What they take on disk: allocated blocks of the key files and of their directory; undefined where unknown (a KMS). */
+  allocatedBytes?: number;
+}
