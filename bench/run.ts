@@ -5,6 +5,7 @@
 //   verify      lethe-audit verify-log on a large log vs just downloading and hashing it
 //   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
+//   keystore    sealing/opening 200,000 sample payloads vs SHA-256 of them; data key create/get/destroy, bytes per key
 // Without a suite, all of them run. Every table prints its baseline measured in the same run.
 type Suite = { run(argv: string[]): Promise<void> };
 
@@ -15,6 +16,7 @@ const SUITES: Record<string, () => Suite[]> = {
   verify: () => [require('./verify-log.bench') as Suite],
   api: () => [require('./api.bench') as Suite],
   portal: () => [require('./portal-receipt.bench') as Suite],
+  keystore: () => [require('./keystore.bench') as Suite],
 };
 
 async function main(): Promise<void> {

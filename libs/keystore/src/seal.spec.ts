@@ -23,6 +23,12 @@ describe('sealPayload / openPayload', () => {
     expect(one.equals(two)).toBe(false);
   });
 
+  it('draws a distinct nonce for each of 5,000 seals (the nonce pool is refilled about ten times)', () => {
+    const nonces = new Set<string>();
+    for (let i = 0; i < 5000; i++) nonces.add(sealPayload(key, Buffer.of(i & 0xff), rowA).subarray(1, 13).toString('hex'));
+    expect(nonces.size).toBe(5000);
+  });
+
   it('leaves no plaintext in the sealed bytes (and the scan finds it where it is)', () => {
     const marker = Buffer.from('subject-MARKER-7f3a');
     const plaintext = Buffer.concat([randomBytes(40), marker, randomBytes(40)]);

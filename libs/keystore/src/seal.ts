@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { checkBytes, checkKey } from './checks';
 import { encodeParts } from './encoding';
 import { KeyStoreError } from './errors';
@@ -8,6 +8,21 @@ import { NONCE_BYTES, TAG_BYTES, decryptAes256Gcm, encryptAes256Gcm } from './pr
 export const SEAL_VERSION = 1;
 /** Bytes a sealed payload adds to its plaintext: version byte, nonce and tag. */
 export const SEAL_OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES;
+
+// Nonces are cut from a pool of CSPRNG output refilled when used up: one randomFillSync per 512 nonces
+// instead of one randomBytes call (~3 µs, a fifth of a seal) per message. Each byte is used once.
+const NONCE_POOL = Buffer.alloc(NONCE_BYTES * 512);
+let noncePoolOffset = NONCE_POOL.length;
+
+function takeNonce(): Buffer {
+  if (noncePoolOffset === NONCE_POOL.length) {
+    randomFillSync(NONCE_POOL);
+    noncePoolOffset = 0;
+  }
+  const nonce = Buffer.from(NONCE_POOL.subarray(noncePoolOffset, noncePoolOffset + NONCE_BYTES));
+  noncePoolOffset += NONCE_BYTES;
+  return nonce;
+}
 
 /**
  * Encrypts `plaintext` under `dataKey` with AES-256-GCM and a fresh random 96-bit nonce:
@@ -22,7 +37,7 @@ export function sealPayload(dataKey: Uint8Array, plaintext: Uint8Array, associat
   checkBytes(plaintext, 'plaintext');
   checkBytes(associatedData, 'associatedData');
   const header = Buffer.of(SEAL_VERSION);
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = takeNonce();
   const { ciphertext, tag } = encryptAes256Gcm(dataKey, nonce, plaintext, Buffer.concat([header, associatedData]));
   return Buffer.concat([header, nonce, ciphertext, tag]);
 }
