@@ -1,7 +1,6 @@
 import { parseMasterKey } from './index';
 import { thrown } from './testing/thrown';
 
-
 const bytes = Buffer.from('a7'.repeat(16) + '0f'.repeat(16), 'hex');
 
 describe('parseMasterKey', () => {
