@@ -20,6 +20,7 @@ import { FORGET_REQUEST_QUEUE, ForgetRequestQueue, PendingForgetRequestQueue } f
 import { ForgetRequestService } from './forget-requests/forget-request.service';
 import { JobController } from './jobs/job.controller';
 import { JOB_QUEUE, JobQueue, PendingJobQueue } from './jobs/job.queue';
+import { JobRepository } from './jobs/job.repository';
 import { JobService } from './jobs/job.service';
 import { ModelController } from './models/model.controller';
 import { ModelService } from './models/model.service';
@@ -92,6 +93,7 @@ export class AppModule {
         ForgetRequestService,
         EntryReceiptService,
         ReceiptService,
+        JobRepository,
         JobService,
         ModelService,
       ],

@@ -24,8 +24,7 @@ import {
   toForgetRequestResponse,
   toForgetRequestSummary,
 } from './forget-request.dto';
-import { JobEntity } from '../jobs/job.entity';
-import { findOrCreateWaitingPass } from '../unlearning/unlearning.queue';
+import { JobRepository } from '../jobs/job.repository';
 import { ForgetRequestEntity } from './forget-request.entity';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
 
@@ -50,6 +49,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     private readonly ledger: Ledger,
     private readonly datasetService: DatasetService,
     private readonly entryReceiptService: EntryReceiptService,
+    private readonly jobs: JobRepository,
     @Inject(FORGET_REQUEST_QUEUE) private readonly queue: ForgetRequestQueue,
   ) {}
 
@@ -104,7 +104,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
    * the pass's job id. A pass that took the request meanwhile has already pointed it at itself.
    */
   private async attachToPass(requestId: string, datasetId: string, createdBy: string | null): Promise<string> {
-    const { jobId } = await findOrCreateWaitingPass(this.dataSource, datasetId, createdBy);
+    const { jobId } = await this.jobs.findOrCreateWaitingPass(datasetId, createdBy);
     const [, updated]: [unknown[], number] = await this.dataSource.query(
       `UPDATE forget_requests SET job_id = $2 WHERE id = $1 AND state = 'received' AND job_id IS NULL`,
       [requestId, jobId],
@@ -122,7 +122,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
       [id],
     );
     const receipt = await this.entryReceiptService.build(Number(request.ledgerIndex));
-    const job = request.jobId === null ? null : await this.dataSource.getRepository(JobEntity).findOneBy({ id: request.jobId });
+    const job = request.jobId === null ? null : await this.jobs.findById(request.jobId);
     return toForgetRequestResponse(
       request,
       samples.map((s) => s.commitment),

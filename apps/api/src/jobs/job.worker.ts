@@ -7,11 +7,11 @@ import { Ledger, SampleVault } from '@lethe/ledger';
 import { configureHeapForTraining, Progress } from '@lethe/unlearning';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
-import { findOrCreateWaitingPass } from '../unlearning/unlearning.queue';
 import { UnlearningService } from '../unlearning/unlearning.service';
 import { JobConfig } from './job.config';
-import { JobEntity, TRAIN_JOB, UNLEARN_JOB } from './job.entity';
+import { TRAIN_JOB, UNLEARN_JOB } from './job.entity';
 import { describeJobError, isPermanentJobError } from './job.errors';
+import { JobRepository } from './job.repository';
 /** How often a running job's progress and heartbeat are written. */
 const PROGRESS_EVERY_MS = 1000;
 
@@ -34,6 +34,7 @@ export class JobWorker {
   private readonly logger = new Logger('Worker');
   private readonly training: ModelTrainingService;
   private readonly unlearning: UnlearningService;
+  private readonly jobs: JobRepository;
   private readonly running = new Set<string>();
   private reaper: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -41,6 +42,7 @@ export class JobWorker {
   constructor(private readonly boss: PgBoss, private readonly options: JobWorkerOptions) {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
     const store = new ModelStore(options.dataSource, options.dataDir);
+    this.jobs = new JobRepository(options.dataSource);
     this.training = new ModelTrainingService(options.dataSource, options.ledger, store, options.dataDir);
     this.unlearning = new UnlearningService(
       options.dataSource,
@@ -73,12 +75,7 @@ export class JobWorker {
     await this.boss.stop({ graceful: true, wait: true, timeout: this.options.config.stopTimeoutSeconds * 1000 });
     if (this.running.size > 0) {
       // Running jobs, and unlearning passes still waiting for their dataset (queued, held by this worker).
-      await this.options.dataSource.query(
-        `UPDATE jobs SET state = 'queued', worker_id = NULL, eta_seconds = NULL, updated_at = now(),
-                error = CASE WHEN state = 'running' THEN 'its worker stopped; it will be retried' ELSE error END
-          WHERE id = ANY($1::uuid[]) AND state IN ('queued', 'running') AND worker_id = $2`,
-        [[...this.running], this.workerId],
-      );
+      await this.jobs.handBack([...this.running], this.workerId, 'its worker stopped; it will be retried');
     } else {
       // The engines kept between passes (a pass still running keeps its own until the process ends).
       await this.unlearning.close();
@@ -94,10 +91,8 @@ export class JobWorker {
     const datasets: { dataset_id: string }[] = await this.options.dataSource.query(
       `SELECT DISTINCT dataset_id FROM forget_requests WHERE state IN ('received', 'unlearning') AND ledger_index IS NOT NULL`,
     );
-    for (const d of datasets) await findOrCreateWaitingPass(this.options.dataSource, d.dataset_id);
-    const jobs: { id: string; type: string; payload: Record<string, unknown> }[] = await this.options.dataSource.query(
-      `SELECT id, type, payload FROM jobs WHERE state = 'queued' ORDER BY created_at`,
-    );
+    for (const d of datasets) await this.jobs.findOrCreateWaitingPass(d.dataset_id);
+    const jobs = await this.jobs.findQueued();
     for (const job of jobs) await this.boss.send(job.type, { jobId: job.id, ...job.payload }, { id: job.id });
     if (jobs.length > 0) this.logger.log(`sent again ${jobs.length} queued job(s) (forget requests wait in ${datasets.length} dataset(s))`);
   }
@@ -108,14 +103,7 @@ export class JobWorker {
    * fails them, which retries them now rather than when they expire.
    */
   async retryLost(): Promise<number> {
-    // TypeORM answers an UPDATE with [rows, rowCount].
-    const [lost]: [{ id: string; type: string }[], number] = await this.options.dataSource.query(
-      `UPDATE jobs SET state = 'queued', worker_id = NULL, eta_seconds = NULL, updated_at = now(),
-              error = CASE WHEN state = 'running' THEN 'its worker stopped answering; it will be retried' ELSE error END
-        WHERE (state = 'running' OR (state = 'queued' AND worker_id IS NOT NULL))
-          AND heartbeat_at < now() - make_interval(secs => $1) RETURNING id, type`,
-      [this.options.config.lostAfterSeconds],
-    );
+    const lost = await this.jobs.handBackLost(this.options.config.lostAfterSeconds, 'its worker stopped answering; it will be retried');
     for (const job of lost) await this.boss.fail(job.type, job.id, { message: 'its worker stopped answering' });
     if (lost.length > 0)
       this.logger.warn(`retrying ${lost.length} job(s) whose worker stopped answering: ${lost.map((j) => j.id).join(', ')}`);
@@ -124,46 +112,25 @@ export class JobWorker {
 
   private async runTraining(job: PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>): Promise<void> {
     const { jobId, modelId } = job.data;
-    if (this.running.has(jobId)) throw new Error(`job ${jobId} is still running in this worker`);
-    // Claimed atomically: queued, or running in a worker whose heartbeats stopped.
-    const [claimed]: [unknown[], number] = await this.options.dataSource.query(
-      `UPDATE jobs SET state = 'running', worker_id = $2, heartbeat_at = now(), attempts = attempts + 1, progress = 0, eta_seconds = NULL, updated_at = now()
-        WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $3))))
-        RETURNING id`,
-      [jobId, this.workerId, this.options.config.lostAfterSeconds],
-    );
-    if (claimed.length === 0) {
-      const row = await this.options.dataSource.getRepository(JobEntity).findOneBy({ id: jobId });
-      if (!row || row.state === 'completed' || row.state === 'failed') return;
-      throw new Error(`job ${jobId} is still running in worker ${row.workerId}`);
-    }
+    if (!(await this.take(jobId, 'run'))) return;
     this.running.add(jobId);
-    const progress = new ProgressWriter(this.options.dataSource, jobId, this.workerId);
+    const progress = new ProgressWriter(this.jobs, jobId, this.workerId);
     try {
       const result = await this.training.train(modelId, (p) => progress.update(p));
       await progress.close();
-      await this.options.dataSource.query(
-        `UPDATE jobs SET state = 'completed', progress = 1, eta_seconds = NULL, error = NULL, result = $2, updated_at = now() WHERE id = $1`,
-        [jobId, JSON.stringify(result)],
-      );
+      await this.jobs.complete(jobId, result);
     } catch (error) {
       await progress.close();
       const message = describeJobError(error);
       const permanent = isPermanentJobError(error);
       const lastAttempt = job.retryCount >= job.retryLimit;
       if (permanent || lastAttempt) {
-        await this.options.dataSource.query(
-          `UPDATE jobs SET state = 'failed', eta_seconds = NULL, error = $2, updated_at = now() WHERE id = $1`,
-          [jobId, message],
-        );
+        await this.jobs.fail(jobId, message);
         await this.training.markFailed(modelId, message);
         this.logger.error(`job ${jobId} (model ${modelId}) failed: ${message}`);
         return;
       }
-      await this.options.dataSource.query(
-        `UPDATE jobs SET state = 'queued', eta_seconds = NULL, error = $2, updated_at = now() WHERE id = $1 AND worker_id = $3 AND state = 'running'`,
-        [jobId, message, this.workerId],
-      );
+      await this.jobs.requeue(jobId, this.workerId, message);
       this.logger.warn(`job ${jobId} (model ${modelId}) will be retried: ${message}`);
       throw error;
     } finally {
@@ -181,24 +148,12 @@ export class JobWorker {
     const { jobId, datasetId } = job.data;
     if (jobId === undefined) {
       // A message from before passes were jobs (one per request): the dataset's waiting pass serves it.
-      const pass = await findOrCreateWaitingPass(this.options.dataSource, datasetId);
-      await this.boss.send(UNLEARN_JOB, { jobId: pass.jobId, datasetId }, { id: pass.jobId });
+      await this.sendWaitingPass(datasetId);
       return;
     }
-    if (this.running.has(jobId)) throw new Error(`job ${jobId} is still running in this worker`);
-    const [held]: [unknown[], number] = await this.options.dataSource.query(
-      `UPDATE jobs SET worker_id = $2, heartbeat_at = now(), updated_at = now()
-        WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $3))))
-        RETURNING id`,
-      [jobId, this.workerId, this.options.config.lostAfterSeconds],
-    );
-    if (held.length === 0) {
-      const row = await this.options.dataSource.getRepository(JobEntity).findOneBy({ id: jobId });
-      if (!row || row.state === 'completed' || row.state === 'failed') return;
-      throw new Error(`job ${jobId} is still running in worker ${row.workerId}`);
-    }
+    if (!(await this.take(jobId, 'hold'))) return;
     this.running.add(jobId);
-    const progress = new ProgressWriter(this.options.dataSource, jobId, this.workerId);
+    const progress = new ProgressWriter(this.jobs, jobId, this.workerId);
     const lastAttempt = job.retryCount >= job.retryLimit;
     try {
       const result = await this.unlearning.unlearnDataset(datasetId, {
@@ -207,52 +162,53 @@ export class JobWorker {
         onProgress: (p) => progress.set(p.fraction, p.etaSeconds),
         onLocked: async () => {
           if (this.stopping) throw new Error('its worker is stopping');
-          const [claimed]: [unknown[], number] = await this.options.dataSource.query(
-            `UPDATE jobs SET state = 'running', worker_id = $2, heartbeat_at = now(), attempts = attempts + 1, progress = 0, eta_seconds = NULL, updated_at = now()
-              WHERE id = $1 AND state IN ('queued', 'running') AND worker_id = $2 RETURNING id`,
-            [jobId, this.workerId],
-          );
-          if (claimed.length === 0)
+          if (!(await this.jobs.start(jobId, this.workerId)))
             throw new Error(`job ${jobId} was handed to another worker while this one waited for dataset ${datasetId}`);
         },
       });
       await progress.close();
-      const failed = result.error !== undefined;
-      await this.options.dataSource.query(
-        `UPDATE jobs SET state = $3::text, progress = CASE WHEN $3::text = 'completed' THEN 1 ELSE progress END, eta_seconds = NULL, error = $4, result = $2, updated_at = now()
-          WHERE id = $1`,
-        [
-          jobId,
-          JSON.stringify({ requestIds: result.requestIds, modelVersions: result.modelVersions }),
-          failed ? 'failed' : 'completed',
-          result.error ?? null,
-        ],
-      );
-      if (failed) this.logger.error(`job ${jobId} (unlearning dataset ${datasetId}) failed: ${result.error}`);
+      const outcome = { requestIds: result.requestIds, modelVersions: result.modelVersions };
+      if (result.error === undefined) await this.jobs.complete(jobId, outcome);
+      else {
+        await this.jobs.fail(jobId, result.error, outcome);
+        this.logger.error(`job ${jobId} (unlearning dataset ${datasetId}) failed: ${result.error}`);
+      }
     } catch (error) {
       await progress.close();
       const message = describeJobError(error);
       if (lastAttempt) {
         // pg-boss will not deliver it again: any request it left `unlearning` goes to the dataset's waiting pass.
-        await this.options.dataSource.query(
-          `UPDATE jobs SET state = 'failed', worker_id = NULL, eta_seconds = NULL, error = $2, updated_at = now() WHERE id = $1 AND state IN ('queued', 'running')`,
-          [jobId, message],
-        );
-        const pass = await findOrCreateWaitingPass(this.options.dataSource, datasetId);
-        await this.boss.send(UNLEARN_JOB, { jobId: pass.jobId, datasetId }, { id: pass.jobId });
-        this.logger.error(`job ${jobId} (unlearning dataset ${datasetId}) failed; its requests wait for job ${pass.jobId}: ${message}`);
+        await this.jobs.fail(jobId, message);
+        const waiting = await this.sendWaitingPass(datasetId);
+        this.logger.error(`job ${jobId} (unlearning dataset ${datasetId}) failed; its requests wait for job ${waiting}: ${message}`);
         return;
       }
-      await this.options.dataSource.query(
-        `UPDATE jobs SET state = 'queued', worker_id = NULL, eta_seconds = NULL, error = $2, updated_at = now()
-          WHERE id = $1 AND worker_id = $3 AND state IN ('queued', 'running')`,
-        [jobId, message, this.workerId],
-      );
+      await this.jobs.requeue(jobId, this.workerId, message);
       this.logger.warn(`job ${jobId} (unlearning dataset ${datasetId}) will be retried: ${message}`);
       throw error;
     } finally {
       this.running.delete(jobId);
     }
+  }
+
+  /**
+   * Takes a job that pg-boss delivered (see JobRepository.claim); false when it has finished already (nothing
+   * to do). While another worker runs it, throws: pg-boss delivers it again later.
+   */
+  private async take(jobId: string, mode: 'run' | 'hold'): Promise<boolean> {
+    if (this.running.has(jobId)) throw new Error(`job ${jobId} is still running in this worker`);
+    const outcome = await this.jobs.claim(jobId, this.workerId, this.options.config.lostAfterSeconds, mode);
+    if (outcome.claimed) return true;
+    const row = outcome.job;
+    if (!row || row.state === 'completed' || row.state === 'failed') return false;
+    throw new Error(`job ${jobId} is still running in worker ${row.workerId}`);
+  }
+
+  /** Sends the message of the dataset's waiting pass (made if none waits); returns its job id. */
+  private async sendWaitingPass(datasetId: string): Promise<string> {
+    const { jobId } = await this.jobs.findOrCreateWaitingPass(datasetId);
+    await this.boss.send(UNLEARN_JOB, { jobId, datasetId }, { id: jobId });
+    return jobId;
   }
 }
 
@@ -268,7 +224,7 @@ class ProgressWriter {
   private readonly timer: NodeJS.Timeout;
   private writing: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly dataSource: DataSource, private readonly jobId: string, private readonly workerId: string) {
+  constructor(private readonly jobs: JobRepository, private readonly jobId: string, private readonly workerId: string) {
     this.timer = setInterval(() => {
       this.writing = this.write().catch(() => undefined);
     }, PROGRESS_EVERY_MS);
@@ -293,11 +249,6 @@ class ProgressWriter {
 
   /** Also the heartbeat of a pass this worker holds while it waits for its dataset (still `queued`). */
   private async write(): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE jobs SET progress = CASE WHEN state = 'running' THEN $3::float8 ELSE progress END, eta_seconds = CASE WHEN state = 'running' THEN $4::float8 END,
-              heartbeat_at = now(), updated_at = now()
-        WHERE id = $1 AND worker_id = $2 AND state IN ('queued', 'running')`,
-      [this.jobId, this.workerId, this.latest.fraction, this.latest.etaSeconds],
-    );
+    await this.jobs.heartbeat(this.jobId, this.workerId, this.latest.fraction, this.latest.etaSeconds);
   }
 }
