@@ -17,6 +17,7 @@ import { DatasetService } from './datasets/dataset.service';
 import { SampleUploadService } from './datasets/sample-upload.service';
 import { ForgetRequestController } from './forget-requests/forget-request.controller';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue, PendingForgetRequestQueue } from './forget-requests/forget-request.queue';
+import { ForgetRequestRepository } from './forget-requests/forget-request.repository';
 import { ForgetRequestService } from './forget-requests/forget-request.service';
 import { JobController } from './jobs/job.controller';
 import { JOB_QUEUE, JobQueue, PendingJobQueue } from './jobs/job.queue';
@@ -90,6 +91,7 @@ export class AppModule {
         IdempotencyService,
         DatasetService,
         SampleUploadService,
+        ForgetRequestRepository,
         ForgetRequestService,
         EntryReceiptService,
         ReceiptService,

@@ -8,7 +8,7 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource, IsNull, Not } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
@@ -26,10 +26,9 @@ import {
 } from './forget-request.dto';
 import { JobRepository } from '../jobs/job.repository';
 import { ForgetRequestEntity } from './forget-request.entity';
+import { ForgetRequestRepository } from './forget-request.repository';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
 
-/** Advisory lock namespace for "deciding whether this dataset's samples are already being forgotten". */
-const INTAKE_LOCK = 0x666f72676574; // "forget"
 /** How long a request waits for an identical one in flight (another call) to be logged. */
 const IN_FLIGHT_WAIT_MS = 10_000;
 /** Unlogged rows older than this are finished at start-up (younger ones may be in flight elsewhere). */
@@ -47,6 +46,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   constructor(
     private readonly dataSource: DataSource,
     private readonly ledger: Ledger,
+    private readonly requests: ForgetRequestRepository,
     private readonly datasetService: DatasetService,
     private readonly entryReceiptService: EntryReceiptService,
     private readonly jobs: JobRepository,
@@ -66,29 +66,12 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     const decided = await this.dataSource.transaction(async (manager) => {
       // One intake per dataset at a time decides what is already requested, so two identical requests
       // racing each other make one request, not two.
-      await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [INTAKE_LOCK & 0x7fffffff, dataset.id]);
-      const covering: { request_id: string; commitment: string }[] = await manager.query(
-        `SELECT s.request_id, s.commitment FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id
-          WHERE s.commitment = ANY($1::text[]) AND r.state <> 'failed' ORDER BY r.created_at, r.id`,
-        [commitments],
-      );
+      await this.requests.lockIntake(manager, dataset.id);
+      const covering = await this.requests.findCovering(manager, commitments);
       const covered = new Set(covering.map((c) => c.commitment));
-      if (commitments.every((c) => covered.has(c))) return { existing: covering[0].request_id };
+      if (commitments.every((c) => covered.has(c))) return { existing: covering[0].requestId };
       const id = randomUUID();
-      await manager.insert(ForgetRequestEntity, {
-        id,
-        datasetId: dataset.id,
-        reason: body.reason,
-        state: 'received',
-        ledgerIndex: null,
-        leafHash: null,
-        createdBy: principal?.keyId ?? null,
-      });
-      await manager.query(
-        `INSERT INTO forget_request_samples (request_id, commitment, position)
-         SELECT $1, c, (n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS u(c, n)`,
-        [id, commitments],
-      );
+      await this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null }, commitments);
       return { created: id };
     });
 
@@ -105,31 +88,16 @@ export class ForgetRequestService implements OnApplicationBootstrap {
    */
   private async attachToPass(requestId: string, datasetId: string, createdBy: string | null): Promise<string> {
     const { jobId } = await this.jobs.findOrCreateWaitingPass(datasetId, createdBy);
-    const [, updated]: [unknown[], number] = await this.dataSource.query(
-      `UPDATE forget_requests SET job_id = $2 WHERE id = $1 AND state = 'received' AND job_id IS NULL`,
-      [requestId, jobId],
-    );
-    if (updated === 1) return jobId;
-    const [row]: { job_id: string | null }[] = await this.dataSource.query(`SELECT job_id FROM forget_requests WHERE id = $1`, [requestId]);
-    return row.job_id ?? jobId;
+    return this.requests.attachToPass(requestId, jobId);
   }
 
   async get(id: string): Promise<ForgetRequestResponseDto> {
-    const request = await this.dataSource.getRepository(ForgetRequestEntity).findOne({ where: { id, ledgerIndex: Not(IsNull()) } });
+    const request = await this.requests.findLogged(id);
     if (!request) throw new NotFoundException(`no forget request with id ${id}`);
-    const samples: { commitment: string }[] = await this.dataSource.query(
-      `SELECT commitment FROM forget_request_samples WHERE request_id = $1 ORDER BY position`,
-      [id],
-    );
+    const samples = await this.requests.findCommitments(id);
     const receipt = await this.entryReceiptService.build(Number(request.ledgerIndex));
     const job = request.jobId === null ? null : await this.jobs.findById(request.jobId);
-    return toForgetRequestResponse(
-      request,
-      samples.map((s) => s.commitment),
-      receipt,
-      await this.findOutcome(id),
-      job,
-    );
+    return toForgetRequestResponse(request, samples, receipt, await this.findOutcome(id), job);
   }
 
   async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ForgetRequestSummaryDto[]> {
@@ -137,12 +105,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     const limit = parseIntegerParam(query.limit, 'limit', { default: 100, min: 1, max: 1000 });
     if (query.datasetId !== undefined && (typeof query.datasetId !== 'string' || !/^[0-9a-f-]{36}$/i.test(query.datasetId)))
       throw new BadRequestException('query parameter "datasetId" must be a UUID');
-    const requests = await this.dataSource.getRepository(ForgetRequestEntity).find({
-      where: { ledgerIndex: Not(IsNull()), ...(query.datasetId !== undefined ? { datasetId: query.datasetId as string } : {}) },
-      order: { ledgerIndex: 'ASC' },
-      skip: start,
-      take: limit,
-    });
+    const requests = await this.requests.listLogged({ datasetId: query.datasetId as string | undefined, start, limit });
     return requests.map(toForgetRequestSummary);
   }
 
@@ -178,48 +141,32 @@ export class ForgetRequestService implements OnApplicationBootstrap {
    * storing and logging): the entry is found in the log by requestId, or appended now.
    */
   async recoverUnlogged(olderThanMs: number): Promise<number> {
-    const rows: { id: string; dataset_id: string; reason: string }[] = await this.dataSource.query(
-      `SELECT id, dataset_id, reason FROM forget_requests WHERE ledger_index IS NULL AND created_at < now() - make_interval(secs => $1) ORDER BY created_at`,
-      [olderThanMs / 1000],
-    );
+    const rows = await this.requests.findUnlogged(olderThanMs);
     for (const row of rows) {
-      const samples: { commitment: string }[] = await this.dataSource.query(
-        `SELECT commitment FROM forget_request_samples WHERE request_id = $1 ORDER BY position`,
-        [row.id],
-      );
-      const [logged]: { idx: string; leaf_hash: Buffer }[] = await this.dataSource.query(
-        `SELECT idx, leaf_hash FROM ledger_entries WHERE type = 'FORGET_REQUESTED' AND event LIKE $1 ORDER BY idx LIMIT 1`,
-        [`%"requestId":"${row.id}"%`],
-      );
-      if (logged) {
-        await this.dataSource.query(
-          `UPDATE forget_requests SET ledger_index = $2, leaf_hash = $3, updated_at = now() WHERE id = $1 AND ledger_index IS NULL`,
-          [row.id, logged.idx, logged.leaf_hash.toString('hex')],
-        );
-      } else {
-        await this.log(
-          row.id,
-          row.dataset_id,
-          samples.map((s) => s.commitment),
-          row.reason,
-        );
-      }
-      const jobId = await this.attachToPass(row.id, row.dataset_id, null);
-      await this.queue.enqueue({ requestId: row.id, datasetId: row.dataset_id, jobId });
+      const logged = await this.findForgetRequested(row.id);
+      if (logged) await this.requests.markLogged(row.id, logged);
+      else await this.log(row.id, row.datasetId, await this.requests.findCommitments(row.id), row.reason);
+      const jobId = await this.attachToPass(row.id, row.datasetId, null);
+      await this.queue.enqueue({ requestId: row.id, datasetId: row.datasetId, jobId });
       this.logger.warn(`forget request ${row.id} was stored but not acknowledged before a stop; it is now logged`);
     }
     return rows.length;
   }
 
+  /** The request's FORGET_REQUESTED entry, if the log has one. */
+  private async findForgetRequested(requestId: string): Promise<{ index: string; leafHash: string } | undefined> {
+    const [logged]: { idx: string; leaf_hash: Buffer }[] = await this.dataSource.query(
+      `SELECT idx, leaf_hash FROM ledger_entries WHERE type = 'FORGET_REQUESTED' AND event LIKE $1 ORDER BY idx LIMIT 1`,
+      [`%"requestId":"${requestId}"%`],
+    );
+    return logged && { index: logged.idx, leafHash: logged.leaf_hash.toString('hex') };
+  }
+
   /** Appends FORGET_REQUESTED and points the row at it; returns the row. */
   private async log(id: string, datasetId: string, commitments: string[], reason: string): Promise<ForgetRequestEntity> {
     const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason });
-    const repository = this.dataSource.getRepository(ForgetRequestEntity);
-    await repository.update(
-      { id, ledgerIndex: IsNull() },
-      { ledgerIndex: String(entry.index), leafHash: entry.leafHash, updatedAt: new Date() },
-    );
-    return repository.findOneByOrFail({ id });
+    await this.requests.markLogged(id, entry);
+    return this.requests.getById(id);
   }
 
   /** The commitments of the named samples, in a stable order; a 404 naming the ones not found. */
@@ -258,10 +205,9 @@ export class ForgetRequestService implements OnApplicationBootstrap {
 
   /** An earlier request naming the same samples; if another call is still logging it, waits for that. */
   private async waitUntilLogged(id: string): Promise<ForgetRequestEntity> {
-    const repository = this.dataSource.getRepository(ForgetRequestEntity);
     const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
     for (;;) {
-      const request = await repository.findOneByOrFail({ id });
+      const request = await this.requests.getById(id);
       if (request.ledgerIndex !== null) return request;
       if (Date.now() > deadline)
         throw new ServiceUnavailableException(`an identical forget request (${id}) is still being recorded; retry shortly`);

@@ -7,6 +7,7 @@ import { Ledger, SampleVault } from '@lethe/ledger';
 import { configureHeapForTraining, Progress } from '@lethe/unlearning';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
+import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { UnlearningService } from '../unlearning/unlearning.service';
 import { JobConfig } from './job.config';
 import { TRAIN_JOB, UNLEARN_JOB } from './job.entity';
@@ -35,6 +36,7 @@ export class JobWorker {
   private readonly training: ModelTrainingService;
   private readonly unlearning: UnlearningService;
   private readonly jobs: JobRepository;
+  private readonly requests: ForgetRequestRepository;
   private readonly running = new Set<string>();
   private reaper: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -43,10 +45,12 @@ export class JobWorker {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
     const store = new ModelStore(options.dataSource, options.dataDir);
     this.jobs = new JobRepository(options.dataSource);
+    this.requests = new ForgetRequestRepository(options.dataSource);
     this.training = new ModelTrainingService(options.dataSource, options.ledger, store, options.dataDir);
     this.unlearning = new UnlearningService(
       options.dataSource,
       options.ledger,
+      this.requests,
       new SampleVault(options.dataSource, options.ledger),
       store,
       options.dataDir,
@@ -88,10 +92,8 @@ export class JobWorker {
    * `received` or `unlearning` has a waiting unlearning pass.
    */
   async resendWaiting(): Promise<void> {
-    const datasets: { dataset_id: string }[] = await this.options.dataSource.query(
-      `SELECT DISTINCT dataset_id FROM forget_requests WHERE state IN ('received', 'unlearning') AND ledger_index IS NOT NULL`,
-    );
-    for (const d of datasets) await this.jobs.findOrCreateWaitingPass(d.dataset_id);
+    const datasets = await this.requests.findDatasetsWithWaitingRequests();
+    for (const datasetId of datasets) await this.jobs.findOrCreateWaitingPass(datasetId);
     const jobs = await this.jobs.findQueued();
     for (const job of jobs) await this.boss.send(job.type, { jobId: job.id, ...job.payload }, { id: job.id });
     if (jobs.length > 0) this.logger.log(`sent again ${jobs.length} queued job(s) (forget requests wait in ${datasets.length} dataset(s))`);

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import { JsonValue, LedgerSink, Progress, ProgressCallback, TrainedModel, UnlearningMethod } from '@lethe/unlearning';
+import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
 import { ModelEntity } from '../models/model.entity';
@@ -65,6 +66,7 @@ export class UnlearningService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly ledger: Ledger,
+    private readonly requests: ForgetRequestRepository,
     private readonly vault: SampleVault,
     private readonly store: ModelStore,
     private readonly dataDir: string,
@@ -73,25 +75,12 @@ export class UnlearningService {
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
     return withDatasetLock(this.dataSource, datasetId, 'exclusive', async () => {
       await options.onLocked?.();
-      // TypeORM answers an UPDATE with [rows, rowCount].
-      const [taken]: [{ id: string; ledger_index: string }[], number] = await this.dataSource.query(
-        `UPDATE forget_requests SET state = 'unlearning', job_id = COALESCE($2, job_id), error = NULL, updated_at = now()
-          WHERE dataset_id = $1 AND state IN ('received', 'unlearning') AND ledger_index IS NOT NULL
-          RETURNING id, ledger_index`,
-        [datasetId, options.jobId ?? null],
-      );
-      const requestIds = taken.sort((a, b) => Number(a.ledger_index) - Number(b.ledger_index)).map((r) => r.id);
+      const requestIds = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
       if (requestIds.length === 0) return { requestIds, modelVersions: [] };
       try {
         const modelVersions = await this.forgetInEveryModel(datasetId, requestIds, options.onProgress);
-        const samples: { commitment: string }[] = await this.dataSource.query(
-          `SELECT DISTINCT commitment FROM forget_request_samples WHERE request_id = ANY($1::uuid[])`,
-          [requestIds],
-        );
-        const shred = await this.vault.shred(samples.map((s) => s.commitment));
-        await this.dataSource.query(`UPDATE forget_requests SET state = 'completed', updated_at = now() WHERE id = ANY($1::uuid[])`, [
-          requestIds,
-        ]);
+        const shred = await this.vault.shred(await this.requests.findCommitmentsOf(requestIds));
+        await this.requests.complete(requestIds);
         this.logger.log(
           `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${shred.shredded.length} sample(s) shredded`,
         );
@@ -103,10 +92,7 @@ export class UnlearningService {
           throw error;
         }
         this.logger.error(`${requestIds.length} forget request(s) of dataset ${datasetId} failed: ${message}`);
-        await this.dataSource.query(
-          `UPDATE forget_requests SET state = 'failed', error = $2, updated_at = now() WHERE id = ANY($1::uuid[])`,
-          [requestIds, message.slice(0, 2000)],
-        );
+        await this.requests.fail(requestIds, message.slice(0, 2000));
         return { requestIds, modelVersions: [], error: message };
       }
     });
@@ -117,12 +103,7 @@ export class UnlearningService {
     requestIds: string[],
     onProgress?: PassProgressCallback,
   ): Promise<{ modelId: string; version: number }[]> {
-    const rows: { external_id: string | null }[] = await this.dataSource.query(
-      `SELECT DISTINCT s.external_id FROM forget_request_samples f JOIN samples s ON s.commitment = f.commitment
-        WHERE f.request_id = ANY($1::uuid[]) AND s.external_id IS NOT NULL`,
-      [requestIds],
-    );
-    const externalIds = new Set(rows.map((r) => r.external_id!));
+    const externalIds = new Set(await this.requests.findExternalIdsOf(requestIds));
     const models = await this.dataSource
       .getRepository(ModelEntity)
       .find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });

@@ -1,0 +1,158 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, EntityManager, IsNull, Not } from 'typeorm';
+import { ForgetRequestEntity } from './forget-request.entity';
+
+/** Advisory lock namespace for "deciding whether this dataset's samples are already being forgotten". */
+const INTAKE_LOCK = 0x666f72676574; // "forget"
+
+/**
+ * The tables `forget_requests` and `forget_request_samples`: a request, the commitments it names, the
+ * FORGET_REQUESTED entry it points at once durable, and its state (received -> unlearning -> completed |
+ * failed; the table's trigger refuses any other move). The intake and the unlearning passes decide when
+ * each move happens.
+ */
+@Injectable()
+export class ForgetRequestRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Holds, until `manager`'s transaction ends, the lock under which one intake of the dataset decides at a time. */
+  async lockIntake(manager: EntityManager, datasetId: string): Promise<void> {
+    await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [INTAKE_LOCK & 0x7fffffff, datasetId]);
+  }
+
+  /** Requests that have not failed naming any of `commitments`, oldest first. */
+  async findCovering(manager: EntityManager, commitments: string[]): Promise<{ requestId: string; commitment: string }[]> {
+    const rows: { request_id: string; commitment: string }[] = await manager.query(
+      `SELECT s.request_id, s.commitment FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id
+        WHERE s.commitment = ANY($1::text[]) AND r.state <> 'failed' ORDER BY r.created_at, r.id`,
+      [commitments],
+    );
+    return rows.map((r) => ({ requestId: r.request_id, commitment: r.commitment }));
+  }
+
+  /** Stores a `received` request, not yet logged, and its commitments in their order, in `manager`'s transaction. */
+  async insert(
+    manager: EntityManager,
+    request: { id: string; datasetId: string; reason: string; createdBy: string | null },
+    commitments: string[],
+  ): Promise<void> {
+    await manager.insert(ForgetRequestEntity, { ...request, state: 'received', ledgerIndex: null, leafHash: null });
+    await manager.query(
+      `INSERT INTO forget_request_samples (request_id, commitment, position)
+       SELECT $1, c, (n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS u(c, n)`,
+      [request.id, commitments],
+    );
+  }
+
+  /** Points a request that is not logged yet at its FORGET_REQUESTED entry. */
+  async markLogged(id: string, entry: { index: number | string; leafHash: string }): Promise<void> {
+    await this.dataSource
+      .getRepository(ForgetRequestEntity)
+      .update({ id, ledgerIndex: IsNull() }, { ledgerIndex: String(entry.index), leafHash: entry.leafHash, updatedAt: new Date() });
+  }
+
+  /** A stored request (logged or not); it must exist. */
+  getById(id: string): Promise<ForgetRequestEntity> {
+    return this.dataSource.getRepository(ForgetRequestEntity).findOneByOrFail({ id });
+  }
+
+  /** A request once it is logged (an unlogged row is not a request yet). */
+  findLogged(id: string): Promise<ForgetRequestEntity | null> {
+    return this.dataSource.getRepository(ForgetRequestEntity).findOne({ where: { id, ledgerIndex: Not(IsNull()) } });
+  }
+
+  /** Logged requests in log order, optionally of one dataset. */
+  listLogged(query: { datasetId?: string; start: number; limit: number }): Promise<ForgetRequestEntity[]> {
+    return this.dataSource.getRepository(ForgetRequestEntity).find({
+      where: { ledgerIndex: Not(IsNull()), ...(query.datasetId !== undefined ? { datasetId: query.datasetId } : {}) },
+      order: { ledgerIndex: 'ASC' },
+      skip: query.start,
+      take: query.limit,
+    });
+  }
+
+  /** Rows stored more than `olderThanMs` ago and never logged, oldest first. */
+  findUnlogged(olderThanMs: number): Promise<Pick<ForgetRequestEntity, 'id' | 'datasetId' | 'reason'>[]> {
+    return this.dataSource.query(
+      `SELECT id, dataset_id AS "datasetId", reason FROM forget_requests
+        WHERE ledger_index IS NULL AND created_at < now() - make_interval(secs => $1) ORDER BY created_at`,
+      [olderThanMs / 1000],
+    );
+  }
+
+  /** The commitments a request names, in the order of its entry. */
+  async findCommitments(id: string): Promise<string[]> {
+    const rows: { commitment: string }[] = await this.dataSource.query(
+      `SELECT commitment FROM forget_request_samples WHERE request_id = $1 ORDER BY position`,
+      [id],
+    );
+    return rows.map((r) => r.commitment);
+  }
+
+  /**
+   * Points a `received` request that no pass serves yet at the pass `jobId`; returns the pass it points at
+   * (another one, when a pass took it meanwhile).
+   */
+  async attachToPass(id: string, jobId: string): Promise<string> {
+    const [, updated]: [unknown[], number] = await this.dataSource.query(
+      `UPDATE forget_requests SET job_id = $2 WHERE id = $1 AND state = 'received' AND job_id IS NULL`,
+      [id, jobId],
+    );
+    if (updated === 1) return jobId;
+    const [row]: { job_id: string | null }[] = await this.dataSource.query(`SELECT job_id FROM forget_requests WHERE id = $1`, [id]);
+    return row.job_id ?? jobId;
+  }
+
+  /** Datasets with logged requests that wait (`received`) or that a pass left `unlearning`. */
+  async findDatasetsWithWaitingRequests(): Promise<string[]> {
+    const rows: { dataset_id: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT dataset_id FROM forget_requests WHERE state IN ('received', 'unlearning') AND ledger_index IS NOT NULL`,
+    );
+    return rows.map((r) => r.dataset_id);
+  }
+
+  /**
+   * Moves every logged request of the dataset that waits (`received`, or `unlearning` left by a pass that
+   * stopped) to `unlearning`, pointed at the pass `jobId` when given; returns their ids in log order.
+   */
+  async takeWaiting(datasetId: string, jobId: string | null): Promise<string[]> {
+    // TypeORM answers an UPDATE with [rows, rowCount].
+    const [taken]: [{ id: string; ledger_index: string }[], number] = await this.dataSource.query(
+      `UPDATE forget_requests SET state = 'unlearning', job_id = COALESCE($2, job_id), error = NULL, updated_at = now()
+        WHERE dataset_id = $1 AND state IN ('received', 'unlearning') AND ledger_index IS NOT NULL
+        RETURNING id, ledger_index`,
+      [datasetId, jobId],
+    );
+    return taken.sort((a, b) => Number(a.ledger_index) - Number(b.ledger_index)).map((r) => r.id);
+  }
+
+  /** The commitments the requests name, each once. */
+  async findCommitmentsOf(ids: string[]): Promise<string[]> {
+    const rows: { commitment: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT commitment FROM forget_request_samples WHERE request_id = ANY($1::uuid[])`,
+      [ids],
+    );
+    return rows.map((r) => r.commitment);
+  }
+
+  /** The externalIds of the samples the requests name, as long as their data is kept (not shredded). */
+  async findExternalIdsOf(ids: string[]): Promise<string[]> {
+    const rows: { external_id: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT s.external_id FROM forget_request_samples f JOIN samples s ON s.commitment = f.commitment
+        WHERE f.request_id = ANY($1::uuid[]) AND s.external_id IS NOT NULL`,
+      [ids],
+    );
+    return rows.map((r) => r.external_id);
+  }
+
+  async complete(ids: string[]): Promise<void> {
+    await this.dataSource.query(`UPDATE forget_requests SET state = 'completed', updated_at = now() WHERE id = ANY($1::uuid[])`, [ids]);
+  }
+
+  async fail(ids: string[], error: string): Promise<void> {
+    await this.dataSource.query(`UPDATE forget_requests SET state = 'failed', error = $2, updated_at = now() WHERE id = ANY($1::uuid[])`, [
+      ids,
+      error,
+    ]);
+  }
+}
