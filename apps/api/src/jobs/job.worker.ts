@@ -7,6 +7,7 @@ import { Ledger, SampleVault } from '@lethe/ledger';
 import { configureHeapForTraining, Progress } from '@lethe/unlearning';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
+import { isRetraining, modelDoneFraction } from '../models/model.progress';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { UnlearningService } from '../unlearning/unlearning.service';
 import { JobConfig } from './job.config';
@@ -232,11 +233,9 @@ class ProgressWriter {
     }, PROGRESS_EVERY_MS);
   }
 
-  /** Training steps are most of a job; publishing and evaluating the rest. */
+  /** A training job's progress from the engine's report (the ETA is the engine's, while it trains). */
   update(progress: Progress): void {
-    const training = progress.phase === 'train' || progress.phase === 'unlearn';
-    const fraction = training ? 0.9 * progress.fraction : 0.9 + 0.1 * progress.fraction;
-    this.set(fraction, training ? progress.etaSeconds : null);
+    this.set(modelDoneFraction(progress), isRetraining(progress) ? progress.etaSeconds : null);
   }
 
   /** The job's done fraction (it never goes back) and estimated seconds left. */

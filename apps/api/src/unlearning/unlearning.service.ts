@@ -10,6 +10,7 @@ import { buildForgetRequest } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { checkpointStoreIn, createMethodFor } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
+import { modelDoneFraction } from '../models/model.progress';
 
 export interface UnlearningPassResult {
   requestIds: string[];
@@ -31,8 +32,6 @@ export interface UnlearningPassOptions {
   lastAttempt?: boolean;
 }
 
-/** Of a model's forget: retraining is most of it, publishing and evaluating the rest. */
-const RETRAIN_SHARE = 0.9;
 /** Models whose engine method (and latest version) this process keeps between passes. */
 const KEPT_MODELS = 4;
 
@@ -195,7 +194,8 @@ export class UnlearningService {
 
 /**
  * A pass's progress from the engine's reports: each model of the dataset is an equal share, and within a
- * model the retraining is RETRAIN_SHARE of it. The ETA is the pass's own rate so far applied to what is left.
+ * model the retraining is most of it (modelDoneFraction). The ETA is the pass's own rate so far applied to
+ * what is left.
  */
 class PassProgress {
   private readonly started = Date.now();
@@ -209,9 +209,7 @@ class PassProgress {
   }
 
   report(progress: Progress): void {
-    const retraining = progress.phase === 'train' || progress.phase === 'unlearn';
-    const within = retraining ? RETRAIN_SHARE * progress.fraction : RETRAIN_SHARE + (1 - RETRAIN_SHARE) * progress.fraction;
-    this.emit(this.base + Math.min(1, within) / Math.max(1, this.models));
+    this.emit(this.base + Math.min(1, modelDoneFraction(progress)) / Math.max(1, this.models));
   }
 
   private emit(fraction: number): void {
