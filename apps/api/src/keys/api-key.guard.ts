@@ -1,9 +1,9 @@
 import { CanActivate, ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ApiKeyService } from '../keys/api-key.service';
-import { AuthenticatedRequest } from './authenticated-request';
-import { Role } from './role';
-import { ROLES_KEY } from './roles.decorator';
+import { AuthenticatedRequest } from '../auth/authenticated-request';
+import { Role } from '../auth/role';
+import { ROLES_KEY } from '../auth/roles.decorator';
+import { ApiKeyService } from './api-key.service';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
 
