@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Response } from 'express';
 import { Observable, catchError, from, mergeMap, of, throwError } from 'rxjs';
 import { AuthenticatedRequest } from './authenticated-request';
-import { NDJSON_TYPE } from '../datasets/sample-upload.service';
+import { NDJSON_TYPE } from '../common/media-types';
 import { IdempotencyService, idempotencyRoute, idempotencyScope, readIdempotencyKey } from './idempotency.service';
 
 /**

@@ -5,10 +5,11 @@ import { CurrentPrincipal } from '../auth/authenticated-request';
 import { Principal } from '../auth/role';
 import { Roles } from '../auth/roles.decorator';
 import { UuidParam } from '../auth/uuid-param';
+import { NDJSON_TYPE } from '../common/media-types';
 import { CreateDatasetDto, CreatedDatasetResponseDto, DatasetResponseDto } from './dataset.dto';
 import { DatasetService } from './dataset.service';
 import { CreateSampleDto, SampleUploadResponseDto } from './sample.dto';
-import { NDJSON_TYPE, SampleUploadService } from './sample-upload.service';
+import { SampleUploadService } from './sample-upload.service';
 
 @ApiTags('datasets')
 @Controller('v1/datasets')

@@ -7,6 +7,7 @@ import { LedgerError } from '@lethe/events';
 import { CommittableSample, CommittedSample, SampleVault } from '@lethe/ledger';
 import { AuthenticatedRequest } from '../auth/authenticated-request';
 import { IdempotencyService, idempotencyRoute, idempotencyScope, readIdempotencyKey } from '../auth/idempotency.service';
+import { NDJSON_TYPE } from '../common/media-types';
 import { DatasetEntity } from './dataset.entity';
 import { DatasetService } from './dataset.service';
 import { NdjsonLine, splitNdjsonLines } from './ndjson-lines';
@@ -18,8 +19,6 @@ export const UPLOAD_CHUNK_SIZE = 5000;
 export const MAX_NDJSON_LINE_BYTES = 4 * 1024 * 1024;
 /** Rejected lines listed in the answer (rejectedCount counts them all). */
 export const MAX_REPORTED_REJECTIONS = 1000;
-
-export const NDJSON_TYPE = 'application/x-ndjson';
 
 type UploadItem = { line: number; value: unknown; error?: undefined } | { line: number; value?: undefined; error: string };
 
