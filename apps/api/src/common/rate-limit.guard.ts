@@ -11,7 +11,6 @@ import {
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { DataSource } from 'typeorm';
-import { HealthController } from '../health/health.controller';
 import { PostgresThrottlerStorage } from './rate-limit.storage';
 
 /** One minute: RATE_LIMIT_PER_MINUTE counts requests per window of this length. */
@@ -31,7 +30,8 @@ export function rateLimitOptions(perMinute: number): ThrottlerModuleOptions {
  * never the key itself), or per client address for public requests, over all routes together, in
  * PostgreSQL (PostgresThrottlerStorage): every process on the database counts against the same limit.
  * Runs before the key is checked, so a flood of wrong keys is limited without a database lookup.
- * /v1/health is never limited: monitoring must see the service even when a client is throttled.
+ * /v1/health is never limited (`@SkipThrottle()` on its controller): monitoring must see the service even
+ * when a client is throttled.
  * Over the limit: 429 `{statusCode, error: 'Too Many Requests', message}` with `Retry-After` (seconds).
  */
 @Injectable()
@@ -48,7 +48,7 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
-    return context.getType() !== 'http' || context.getClass() === HealthController;
+    return context.getType() !== 'http';
   }
 
   protected override async getTracker(request: Record<string, unknown>): Promise<string> {
