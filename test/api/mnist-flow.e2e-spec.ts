@@ -18,11 +18,11 @@ import { remoteChainConnector } from '../../apps/api/src/anchoring/chain-connect
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
+import { JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { startJobBoss } from '../../apps/api/src/jobs/job.boss';
 import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
-import { JobForgetRequestQueue } from '../../apps/api/src/unlearning/unlearning.queue';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { testJobConfig, waitFor } from '../support/job-harness';

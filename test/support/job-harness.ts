@@ -14,8 +14,7 @@ import { JobConfig } from '../../apps/api/src/jobs/job.config';
 import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
 import { JobWorker } from '../../apps/api/src/jobs/job.worker';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
-import { ForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
-import { JobForgetRequestQueue } from '../../apps/api/src/unlearning/unlearning.queue';
+import { ForgetRequestQueue, JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { TestDatabase, createTestDatabase } from './database';
 
 /** A full retrain that takes seconds on iris: long enough for requests to arrive, or a worker to die, mid-pass. */

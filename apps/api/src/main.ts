@@ -14,7 +14,7 @@ import { JobConfig, loadJobConfig } from './jobs/job.config';
 import { PgBossJobQueue } from './jobs/job.queue';
 import { JobWorker } from './jobs/job.worker';
 import { AdminKeyConfigError, ApiKeyService, readAdminKeyFromEnv } from './keys/api-key.service';
-import { JobForgetRequestQueue } from './unlearning/unlearning.queue';
+import { JobForgetRequestQueue } from './forget-requests/forget-request.queue';
 
 function readConfig(): AppConfig & { adminKey?: string; jobs: JobConfig } {
   try {

@@ -1,14 +1,12 @@
 import { Logger } from '@nestjs/common';
 import { UNLEARN_JOB } from '../jobs/job.entity';
-
-/** pg-boss job name under which workers take unlearning passes (apps/api/src/unlearning). */
-export { UNLEARN_JOB };
+import { JobQueue } from '../jobs/job.queue';
 
 export const FORGET_REQUEST_QUEUE = Symbol('FORGET_REQUEST_QUEUE');
 
 /**
- * The hook between intake and the unlearning engine (JobForgetRequestQueue in apps/api/src/unlearning
- * sends the pg-boss job of the dataset's waiting pass; UnlearningService runs it in a worker). `enqueue`
+ * The hook between intake and the unlearning engine (JobForgetRequestQueue sends the pg-boss job of
+ * the dataset's waiting pass; UnlearningService runs it in a worker). `enqueue`
  * is called once a request is durable (row + FORGET_REQUESTED entry) and attached to the waiting pass
  * `jobId` (a row in `jobs`), before the client is answered. The row in state `received` is the durable
  * record: a worker that starts after a crash finds every request it has not handled with
@@ -26,5 +24,18 @@ export class PendingForgetRequestQueue implements ForgetRequestQueue {
 
   async enqueue(request: { requestId: string; datasetId: string; jobId: string }): Promise<void> {
     this.logger.debug(`forget request ${request.requestId} waits for the unlearning engine (job ${request.jobId}, ${UNLEARN_JOB})`);
+  }
+}
+
+/**
+ * Forget requests onto the pg-boss queue `lethe.unlearn`: the message of the dataset's waiting pass, with
+ * the pass's id as the pg-boss job id, so every request of a waiting pass sends the same job and pg-boss
+ * keeps one (a send with an id it holds is ignored, not an error).
+ */
+export class JobForgetRequestQueue implements ForgetRequestQueue {
+  constructor(private readonly queue: JobQueue) {}
+
+  async enqueue(request: { requestId: string; datasetId: string; jobId: string }): Promise<void> {
+    await this.queue.send(UNLEARN_JOB, { jobId: request.jobId, datasetId: request.datasetId }, { id: request.jobId });
   }
 }
