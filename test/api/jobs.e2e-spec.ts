@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
-import { JobWorker } from '../../apps/api/src/jobs/job.worker';
+import { JobWorker } from '../../apps/api/src/worker/job.worker';
 import { JobHarness, startJobHarness, startWorkerProcess, startAnotherWorker, waitFor } from '../support/job-harness';
 
 

@@ -21,7 +21,7 @@ import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema
 import { JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { startJobBoss } from '../../apps/api/src/jobs/job.boss';
 import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
-import { JobWorker } from '../../apps/api/src/jobs/job.worker';
+import { JobWorker } from '../../apps/api/src/worker/job.worker';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase, createTestDatabase } from '../support/database';

@@ -4,7 +4,7 @@
 import request from 'supertest';
 import { PendingForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { ModelLedgerSink } from '../../apps/api/src/models/model-ledger.sink';
-import { JobWorker } from '../../apps/api/src/jobs/job.worker';
+import { JobWorker } from '../../apps/api/src/worker/job.worker';
 import { JobHarness, startJobHarness, startAnotherWorker, waitFor } from '../support/job-harness';
 
 /** A tiny two-class dataset: 8 samples, two per subject. */

@@ -12,7 +12,7 @@ import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema
 import { startJobBoss } from '../../apps/api/src/jobs/job.boss';
 import { JobConfig } from '../../apps/api/src/jobs/job.config';
 import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
-import { JobWorker } from '../../apps/api/src/jobs/job.worker';
+import { JobWorker } from '../../apps/api/src/worker/job.worker';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { ForgetRequestQueue, JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { TestDatabase, createTestDatabase } from './database';

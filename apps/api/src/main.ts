@@ -12,7 +12,7 @@ import { installLogger, runProcess } from './process-lifecycle';
 import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
 import { PgBossJobQueue } from './jobs/job.queue';
-import { JobWorker } from './jobs/job.worker';
+import { JobWorker } from './worker/job.worker';
 import { AdminKeyConfigError, ApiKeyService, readAdminKeyFromEnv } from './keys/api-key.service';
 import { JobForgetRequestQueue } from './forget-requests/forget-request.queue';
 

@@ -8,7 +8,7 @@ import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
 import { installLogger, runProcess } from './process-lifecycle';
 import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
-import { JobWorker } from './jobs/job.worker';
+import { JobWorker } from './worker/job.worker';
 
 /**
  * `npm run worker`: one more worker on the service's database (DATABASE_URL, or the embedded PostgreSQL

@@ -5,15 +5,15 @@ import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import { configureHeapForTraining, Progress } from '@lethe/unlearning';
+import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
+import { JobConfig } from '../jobs/job.config';
+import { TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
+import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
+import { JobRepository } from '../jobs/job.repository';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
 import { isRetraining, modelDoneFraction } from '../models/model.progress';
-import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { UnlearningService } from '../unlearning/unlearning.service';
-import { JobConfig } from './job.config';
-import { TRAIN_JOB, UNLEARN_JOB } from './job.entity';
-import { describeJobError, isPermanentJobError } from './job.errors';
-import { JobRepository } from './job.repository';
 /** How often a running job's progress and heartbeat are written. */
 const PROGRESS_EVERY_MS = 1000;
 
