@@ -22,6 +22,7 @@ import { JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget
 import { startJobBoss } from '../../apps/api/src/jobs/job.boss';
 import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
+import { createJobWorker } from '../../apps/api/src/worker/worker.module';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase, createTestDatabase } from '../support/database';
@@ -90,7 +91,6 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
     const jobs = testJobConfig();
     boss = await startJobBoss(db.url, jobs);
     const queue = new PgBossJobQueue(boss);
-    worker = new JobWorker(boss, { dataSource, ledger, dataDir, config: jobs });
     app = await createApp({
       config,
       dataSource,
@@ -101,6 +101,7 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
       healthReporters: [loop],
     });
     await app.init();
+    worker = await createJobWorker({ boss, dataSource, ledger, dataDir, config: jobs });
     loop.start();
     await worker.start();
     ml = (await new ApiKeyService(dataSource).create('ml')).key;

@@ -13,6 +13,7 @@ import { startJobBoss } from '../../apps/api/src/jobs/job.boss';
 import { JobConfig } from '../../apps/api/src/jobs/job.config';
 import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
+import { createJobWorker } from '../../apps/api/src/worker/worker.module';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { ForgetRequestQueue, JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { TestDatabase, createTestDatabase } from './database';
@@ -60,7 +61,6 @@ export async function startJobHarness(
   const jobs = testJobConfig(options.jobs);
   const boss = await startJobBoss(db.url, jobs);
   const queue = new PgBossJobQueue(boss);
-  const worker = options.worker === false ? null : new JobWorker(boss, { dataSource, ledger, dataDir, config: jobs });
   const app = await createApp({
     config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir }),
     dataSource,
@@ -69,6 +69,8 @@ export async function startJobHarness(
     forgetRequestQueue: options.forgetRequestQueue ?? new JobForgetRequestQueue(queue),
   });
   await app.init();
+  // After the app: its logger setting (none in tests) also silences Nest's start-up lines of the worker's container.
+  const worker = options.worker === false ? null : await createJobWorker({ boss, dataSource, ledger, dataDir, config: jobs });
   await worker?.start();
   const keys = new ApiKeyService(dataSource);
   const ml = (await keys.create('ml')).key;
@@ -96,7 +98,7 @@ export async function startJobHarness(
 
 /** Starts another worker on the harness's database, queue and data directory (a second process's, in effect). */
 export async function startAnotherWorker(h: JobHarness, jobs: Partial<JobConfig> = {}): Promise<JobWorker> {
-  const worker = new JobWorker(h.boss, { dataSource: h.dataSource, ledger: h.ledger, dataDir: h.dataDir, config: testJobConfig(jobs) });
+  const worker = await createJobWorker({ boss: h.boss, dataSource: h.dataSource, ledger: h.ledger, dataDir: h.dataDir, config: testJobConfig(jobs) });
   await worker.start();
   return worker;
 }

@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { DataSource } from 'typeorm';
-import { Ledger, SampleVault } from '@lethe/ledger';
+import { Ledger } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { AnchorsController } from './anchoring/anchors.controller';
 import { ANCHORING_LOOP, AnchorsService } from './anchoring/anchors.service';
@@ -11,6 +11,7 @@ import { IdempotencyService } from './auth/idempotency.service';
 import { AppConfig } from './config/config';
 import { RateLimitGuard, rateLimitOptions } from './common/rate-limit.guard';
 import { APP_CONFIG } from './config/config.provider';
+import { storageProviders } from './database/database.providers';
 import { DatasetController } from './datasets/dataset.controller';
 import { DatasetService } from './datasets/dataset.service';
 import { SampleUploadService } from './datasets/sample-upload.service';
@@ -24,6 +25,7 @@ import { JobRepository } from './jobs/job.repository';
 import { JobService } from './jobs/job.service';
 import { ModelController } from './models/model.controller';
 import { ModelService } from './models/model.service';
+import { ModelStore } from './models/model.store';
 import { HealthController } from './health/health.controller';
 import { HEALTH_REPORTERS, HealthReporter, HealthService } from './health/health.service';
 import { ApiKeyController } from './keys/api-key.controller';
@@ -74,9 +76,7 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_CONFIG, useValue: options.config },
-        { provide: DataSource, useValue: options.dataSource },
-        { provide: Ledger, useValue: options.ledger },
-        { provide: SampleVault, useFactory: (dataSource: DataSource, ledger: Ledger) => new SampleVault(dataSource, ledger), inject: [DataSource, Ledger] },
+        ...storageProviders({ dataSource: options.dataSource, ledger: options.ledger, dataDir: options.config.dataDir }),
         { provide: HEALTH_REPORTERS, useValue: options.healthReporters ?? [] },
         { provide: ANCHORING_LOOP, useValue: options.anchoringLoop ?? null },
         { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new PendingForgetRequestQueue() },
@@ -97,6 +97,7 @@ export class AppModule {
         ReceiptService,
         JobRepository,
         JobService,
+        ModelStore,
         ModelService,
       ],
     };

@@ -13,6 +13,7 @@ import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
 import { PgBossJobQueue } from './jobs/job.queue';
 import { JobWorker } from './worker/job.worker';
+import { createJobWorker } from './worker/worker.module';
 import { AdminKeyConfigError, ApiKeyService, readAdminKeyFromEnv } from './keys/api-key.service';
 import { JobForgetRequestQueue } from './forget-requests/forget-request.queue';
 
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
       const jobQueue = new PgBossJobQueue(boss);
       let worker: JobWorker | null = null;
       if (jobs.serviceWorker) {
-        worker = new JobWorker(boss, { dataSource: database.dataSource, ledger, dataDir: config.dataDir, config: jobs });
+        worker = await createJobWorker({ boss, dataSource: database.dataSource, ledger, dataDir: config.dataDir, config: jobs });
         const started = worker;
         onStop(() => started.stop());
       }

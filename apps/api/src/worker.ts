@@ -8,7 +8,7 @@ import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
 import { installLogger, runProcess } from './process-lifecycle';
 import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
-import { JobWorker } from './worker/job.worker';
+import { createJobWorker } from './worker/worker.module';
 
 /**
  * `npm run worker`: one more worker on the service's database (DATABASE_URL, or the embedded PostgreSQL
@@ -51,7 +51,8 @@ async function main(): Promise<void> {
       log.log(`database: ${database.description}`);
       const boss = await startJobBoss(databaseUrl, jobs);
       onStop(() => boss.stop({ graceful: false }));
-      const worker = new JobWorker(boss, {
+      const worker = await createJobWorker({
+        boss,
         dataSource: database.dataSource,
         ledger: new Ledger(database.dataSource),
         dataDir: config.dataDir,

@@ -1,2 +1,4 @@
 /** Injection token of the validated AppConfig. */
 export const APP_CONFIG = Symbol('APP_CONFIG');
+/** Injection token of DATA_DIR: checkpoints, ONNX files (and the embedded PostgreSQL's files). */
+export const DATA_DIR = Symbol('DATA_DIR');

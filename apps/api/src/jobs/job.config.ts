@@ -1,5 +1,8 @@
 import { ConfigError } from '../config/config';
 
+/** Injection token of a worker's JobConfig. */
+export const JOB_CONFIG = Symbol('JOB_CONFIG');
+
 /** How workers take jobs from the pg-boss queue; read once at start-up from the environment. */
 export interface JobConfig {
   /** A job running longer than this is taken to be lost (its worker crashed) and is retried. */

@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
 import {
@@ -10,6 +10,7 @@ import {
   createFullRetrainMethod,
   createSisaMethod,
 } from '@lethe/unlearning';
+import { DATA_DIR } from '../config/config.provider';
 import { withDatasetLock } from './dataset.lock';
 import { loadTrainingSets } from './model-evaluation';
 import { ModelEntity } from './model.entity';
@@ -39,6 +40,7 @@ export function checkpointStoreIn(dataDir: string): FileCheckpointStore {
  * with the engine; version 1 is recorded once its MODEL_PUBLISHED entry is durable. Running it again after a
  * crash gives the same version.
  */
+@Injectable()
 export class ModelTrainingService {
   private readonly logger = new Logger('Training');
 
@@ -46,7 +48,7 @@ export class ModelTrainingService {
     private readonly dataSource: DataSource,
     private readonly ledger: Ledger,
     private readonly store: ModelStore,
-    private readonly dataDir: string,
+    @Inject(DATA_DIR) private readonly dataDir: string,
   ) {}
 
   async train(modelId: string, onProgress: ProgressCallback): Promise<TrainingResult> {

@@ -1,12 +1,10 @@
-import { BadRequestException, Inject, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
+import { BadRequestException, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
 import { UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
-import { APP_CONFIG } from '../config/config.provider';
-import { AppConfig } from '../config/config';
 import { DatasetService } from '../datasets/dataset.service';
 import { TRAIN_JOB } from '../jobs/job.entity';
 import { JobService } from '../jobs/job.service';
@@ -34,7 +32,6 @@ const MAX_LOADED_MODELS = 8;
 /** Models: creation (a training job), description, files and predictions. Training runs in the workers. */
 @Injectable()
 export class ModelService implements OnModuleDestroy {
-  private readonly store: ModelStore;
   private readonly loaded = new Map<string, Promise<VerifiedModel>>();
 
   constructor(
@@ -42,10 +39,8 @@ export class ModelService implements OnModuleDestroy {
     private readonly ledger: Ledger,
     private readonly datasetService: DatasetService,
     private readonly jobService: JobService,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
-    this.store = new ModelStore(dataSource, config.dataDir);
-  }
+    private readonly store: ModelStore,
+  ) {}
 
   async create(body: CreateModelDto, principal: Principal | undefined): Promise<CreatedModelResponseDto> {
     if (body.architecture.type === 'logreg' && body.architecture.hidden !== undefined)

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { compactFeatures, JsonValue, Sample, ShardRecord, TrainedModel, TrainingConfig } from '@lethe/unlearning';
+import { DATA_DIR } from '../config/config.provider';
 import { ModelVersionEntity } from './model.entity';
 
 /** What a version row keeps for the engine besides the columns (see TrainedModel). */
@@ -28,10 +30,11 @@ export interface VersionRecord {
  * model_versions, and the samples each version learned (model_version_samples), enough to give the
  * engine the TrainedModel back in any worker process.
  */
+@Injectable()
 export class ModelStore {
   constructor(
     private readonly dataSource: DataSource,
-    private readonly dataDir: string,
+    @Inject(DATA_DIR) private readonly dataDir: string,
   ) {}
 
   onnxPath(modelId: string, version: number): string {

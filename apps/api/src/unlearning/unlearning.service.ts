@@ -1,7 +1,8 @@
-import { Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import { JsonValue, LedgerSink, Progress, ProgressCallback, TrainedModel, UnlearningMethod } from '@lethe/unlearning';
+import { DATA_DIR } from '../config/config.provider';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
@@ -57,6 +58,7 @@ interface KeptMethod {
  * unlearned. An error a retry cannot fix (too little data left, ...) fails the requests at once; any other
  * is thrown, leaving the requests `unlearning` for the retry (or the next pass), unless it is the last attempt.
  */
+@Injectable()
 export class UnlearningService {
   private readonly logger = new Logger('Unlearning');
   /** Most recently used last. */
@@ -68,7 +70,7 @@ export class UnlearningService {
     private readonly requests: ForgetRequestRepository,
     private readonly vault: SampleVault,
     private readonly store: ModelStore,
-    private readonly dataDir: string,
+    @Inject(DATA_DIR) private readonly dataDir: string,
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {

@@ -1,28 +1,18 @@
-import { Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
-import { DataSource } from 'typeorm';
-import { Ledger, SampleVault } from '@lethe/ledger';
 import { configureHeapForTraining, Progress } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
-import { JobConfig } from '../jobs/job.config';
+import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
 import { TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { JobRepository } from '../jobs/job.repository';
 import { ModelTrainingService } from '../models/model-training.service';
-import { ModelStore } from '../models/model.store';
 import { isRetraining, modelDoneFraction } from '../models/model.progress';
 import { UnlearningService } from '../unlearning/unlearning.service';
 /** How often a running job's progress and heartbeat are written. */
 const PROGRESS_EVERY_MS = 1000;
-
-export interface JobWorkerOptions {
-  dataSource: DataSource;
-  ledger: Ledger;
-  dataDir: string;
-  config: JobConfig;
-}
 
 /**
  * Takes training and unlearning jobs from pg-boss; one per process by default, and any number of
@@ -31,35 +21,27 @@ export interface JobWorkerOptions {
  * `stop` lets running jobs finish for a while, then hands them back to the queue (pg-boss fails them,
  * which retries them).
  */
+@Injectable()
 export class JobWorker {
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger = new Logger('Worker');
-  private readonly training: ModelTrainingService;
-  private readonly unlearning: UnlearningService;
-  private readonly jobs: JobRepository;
-  private readonly requests: ForgetRequestRepository;
   private readonly running = new Set<string>();
   private reaper: NodeJS.Timeout | undefined;
   private stopping = false;
 
-  constructor(private readonly boss: PgBoss, private readonly options: JobWorkerOptions) {
+  constructor(
+    private readonly boss: PgBoss,
+    @Inject(JOB_CONFIG) private readonly config: JobConfig,
+    private readonly jobs: JobRepository,
+    private readonly requests: ForgetRequestRepository,
+    private readonly training: ModelTrainingService,
+    private readonly unlearning: UnlearningService,
+  ) {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
-    const store = new ModelStore(options.dataSource, options.dataDir);
-    this.jobs = new JobRepository(options.dataSource);
-    this.requests = new ForgetRequestRepository(options.dataSource);
-    this.training = new ModelTrainingService(options.dataSource, options.ledger, store, options.dataDir);
-    this.unlearning = new UnlearningService(
-      options.dataSource,
-      options.ledger,
-      this.requests,
-      new SampleVault(options.dataSource, options.ledger),
-      store,
-      options.dataDir,
-    );
   }
 
   async start(): Promise<void> {
-    const work = { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.options.config.pollSeconds };
+    const work = { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.config.pollSeconds };
     await this.boss.work<{ jobId: string; modelId: string }>(TRAIN_JOB, work, ([job]) =>
       this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>),
     );
@@ -68,7 +50,7 @@ export class JobWorker {
     await this.retryLost();
     this.reaper = setInterval(
       () => void this.retryLost().catch((e) => this.logger.warn(`looking for lost jobs: ${(e as Error).message}`)),
-      (this.options.config.lostAfterSeconds * 1000) / 2,
+      (this.config.lostAfterSeconds * 1000) / 2,
     );
     this.logger.log(`worker ${this.workerId} takes jobs ${TRAIN_JOB} and ${UNLEARN_JOB}`);
   }
@@ -77,7 +59,7 @@ export class JobWorker {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.reaper);
-    await this.boss.stop({ graceful: true, wait: true, timeout: this.options.config.stopTimeoutSeconds * 1000 });
+    await this.boss.stop({ graceful: true, wait: true, timeout: this.config.stopTimeoutSeconds * 1000 });
     if (this.running.size > 0) {
       // Running jobs, and unlearning passes still waiting for their dataset (queued, held by this worker).
       await this.jobs.handBack([...this.running], this.workerId, 'its worker stopped; it will be retried');
@@ -106,7 +88,7 @@ export class JobWorker {
    * fails them, which retries them now rather than when they expire.
    */
   async retryLost(): Promise<number> {
-    const lost = await this.jobs.handBackLost(this.options.config.lostAfterSeconds, 'its worker stopped answering; it will be retried');
+    const lost = await this.jobs.handBackLost(this.config.lostAfterSeconds, 'its worker stopped answering; it will be retried');
     for (const job of lost) await this.boss.fail(job.type, job.id, { message: 'its worker stopped answering' });
     if (lost.length > 0)
       this.logger.warn(`retrying ${lost.length} job(s) whose worker stopped answering: ${lost.map((j) => j.id).join(', ')}`);
@@ -200,7 +182,7 @@ export class JobWorker {
    */
   private async take(jobId: string, mode: 'run' | 'hold'): Promise<boolean> {
     if (this.running.has(jobId)) throw new Error(`job ${jobId} is still running in this worker`);
-    const outcome = await this.jobs.claim(jobId, this.workerId, this.options.config.lostAfterSeconds, mode);
+    const outcome = await this.jobs.claim(jobId, this.workerId, this.config.lostAfterSeconds, mode);
     if (outcome.claimed) return true;
     const row = outcome.job;
     if (!row || row.state === 'completed' || row.state === 'failed') return false;

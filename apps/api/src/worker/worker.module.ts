@@ -1,0 +1,54 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import PgBoss from 'pg-boss';
+import { DataSource } from 'typeorm';
+import { Ledger } from '@lethe/ledger';
+import { storageProviders } from '../database/database.providers';
+import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
+import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
+import { JobRepository } from '../jobs/job.repository';
+import { ModelTrainingService } from '../models/model-training.service';
+import { ModelStore } from '../models/model.store';
+import { UnlearningService } from '../unlearning/unlearning.service';
+import { JobWorker } from './job.worker';
+
+export interface WorkerOptions {
+  /** pg-boss on the service's database (startJobBoss). */
+  boss: PgBoss;
+  dataSource: DataSource;
+  /** The one Ledger of the process. */
+  ledger: Ledger;
+  dataDir: string;
+  config: JobConfig;
+}
+
+/** A job worker and what it runs: training (ModelTrainingService) and unlearning passes (UnlearningService). */
+@Module({})
+export class WorkerModule {
+  static forRoot(options: WorkerOptions): DynamicModule {
+    return {
+      module: WorkerModule,
+      providers: [
+        ...storageProviders(options),
+        { provide: PgBoss, useValue: options.boss },
+        { provide: JOB_CONFIG, useValue: options.config },
+        JobRepository,
+        ForgetRequestRepository,
+        ModelStore,
+        ModelTrainingService,
+        UnlearningService,
+        JobWorker,
+      ],
+    };
+  }
+}
+
+/**
+ * A worker in a container of its own: what its UnlearningService keeps between passes (engine methods,
+ * latest versions) is its own, as another process's would be. Call `start`, and `stop` when done.
+ */
+export async function createJobWorker(options: WorkerOptions): Promise<JobWorker> {
+  // No logger option: Nest logs through the process's logger (installLogger), and a DI error is thrown, not an exit.
+  const context = await NestFactory.createApplicationContext(WorkerModule.forRoot(options), { abortOnError: false });
+  return context.get(JobWorker);
+}
