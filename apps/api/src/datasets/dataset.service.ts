@@ -57,6 +57,25 @@ export class DatasetService {
     return dataset;
   }
 
+  /** The commitments of a subject's committed samples, in upload order. */
+  async findSubjectCommitments(datasetId: string, subjectId: string): Promise<string[]> {
+    const rows: { commitment: string }[] = await this.dataSource.query(
+      `SELECT commitment FROM samples WHERE dataset_id = $1 AND subject_id = $2 AND ledger_index IS NOT NULL ORDER BY ledger_index, batch_position, id`,
+      [datasetId, subjectId],
+    );
+    return rows.map((r) => r.commitment);
+  }
+
+  /** The committed samples of the dataset among `externalIds`, with their commitments, in upload order. */
+  async findSampleCommitments(datasetId: string, externalIds: string[]): Promise<{ externalId: string; commitment: string }[]> {
+    const rows: { external_id: string; commitment: string }[] = await this.dataSource.query(
+      `SELECT external_id, commitment FROM samples WHERE dataset_id = $1 AND external_id = ANY($2::text[]) AND ledger_index IS NOT NULL
+        ORDER BY ledger_index, batch_position, id`,
+      [datasetId, externalIds],
+    );
+    return rows.map((r) => ({ externalId: r.external_id, commitment: r.commitment }));
+  }
+
   private async countSamples(id: string): Promise<DatasetSampleCountsDto> {
     const [row]: { committed: number; forgotten: number }[] = await this.dataSource.query(
       `SELECT count(*)::int AS committed, count(shredded_at)::int AS forgotten FROM samples WHERE dataset_id = $1 AND ledger_index IS NOT NULL`,

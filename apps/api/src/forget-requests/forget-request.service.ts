@@ -25,6 +25,7 @@ import {
   toForgetRequestSummary,
 } from './forget-request.dto';
 import { JobRepository } from '../jobs/job.repository';
+import { ModelStore } from '../models/model.store';
 import { ForgetRequestEntity } from './forget-request.entity';
 import { ForgetRequestRepository } from './forget-request.repository';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
@@ -49,6 +50,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     private readonly requests: ForgetRequestRepository,
     private readonly datasetService: DatasetService,
     private readonly entryReceiptService: EntryReceiptService,
+    private readonly modelStore: ModelStore,
     private readonly jobs: JobRepository,
     @Inject(FORGET_REQUEST_QUEUE) private readonly queue: ForgetRequestQueue,
   ) {}
@@ -111,28 +113,11 @@ export class ForgetRequestService implements OnApplicationBootstrap {
 
   /** The first version of each model that reflects the request (the one its unlearning published). */
   private async findOutcome(id: string): Promise<ForgetRequestOutcome> {
-    const rows: {
-      model_id: string;
-      version: number;
-      onnx_sha256: string;
-      ledger_index: string;
-      unlearn_ledger_index: string;
-      evidence: Record<string, unknown>;
-    }[] = await this.dataSource.query(
-      `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence FROM model_versions
-          WHERE $1 = ANY(reflects_forget_requests) AND unlearn_ledger_index IS NOT NULL ORDER BY model_id, version`,
-      [id],
-    );
-    if (rows.length === 0) return { modelVersions: [], evidence: null };
+    const versions = await this.modelStore.findUnlearnedBy(id);
+    if (versions.length === 0) return { modelVersions: [], evidence: null };
     return {
-      modelVersions: rows.map((r) => ({
-        modelId: r.model_id,
-        version: r.version,
-        onnxSha256: r.onnx_sha256,
-        ledgerIndex: Number(r.ledger_index),
-        unlearnLedgerIndex: Number(r.unlearn_ledger_index),
-      })),
-      evidence: Object.fromEntries(rows.map((r) => [r.model_id, r.evidence])),
+      modelVersions: versions.map(({ evidence: _, ...version }) => version),
+      evidence: Object.fromEntries(versions.map((v) => [v.modelId, v.evidence])),
     };
   }
 
@@ -172,23 +157,16 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   /** The commitments of the named samples, in a stable order; a 404 naming the ones not found. */
   private async findCommitments(datasetId: string, by: { externalIds?: string[]; subjectId?: string }): Promise<string[]> {
     if (by.subjectId !== undefined) {
-      const rows: { commitment: string }[] = await this.dataSource.query(
-        `SELECT commitment FROM samples WHERE dataset_id = $1 AND subject_id = $2 AND ledger_index IS NOT NULL ORDER BY ledger_index, batch_position, id`,
-        [datasetId, by.subjectId],
-      );
-      if (rows.length === 0)
+      const commitments = await this.datasetService.findSubjectCommitments(datasetId, by.subjectId);
+      if (commitments.length === 0)
         throw new NotFoundException(
           `subjectId: dataset ${datasetId} has no samples of this subject (never uploaded, or already forgotten and shredded)`,
         );
-      return rows.map((r) => r.commitment);
+      return commitments;
     }
     const externalIds = [...new Set(by.externalIds)];
-    const rows: { external_id: string; commitment: string }[] = await this.dataSource.query(
-      `SELECT external_id, commitment FROM samples WHERE dataset_id = $1 AND external_id = ANY($2::text[]) AND ledger_index IS NOT NULL
-        ORDER BY ledger_index, batch_position, id`,
-      [datasetId, externalIds],
-    );
-    const found = new Set(rows.map((r) => r.external_id));
+    const rows = await this.datasetService.findSampleCommitments(datasetId, externalIds);
+    const found = new Set(rows.map((r) => r.externalId));
     const unknown = externalIds.filter((e) => !found.has(e));
     if (unknown.length > 0) {
       const named = unknown

@@ -25,6 +25,16 @@ export interface VersionRecord {
   evidence?: { [key: string]: JsonValue };
 }
 
+/** A version published by unlearning: its MODEL_PUBLISHED and UNLEARN_COMPLETED entries and evidence. */
+export interface UnlearnedVersion {
+  modelId: string;
+  version: number;
+  onnxSha256: string;
+  ledgerIndex: number;
+  unlearnLedgerIndex: number;
+  evidence: { [key: string]: JsonValue };
+}
+
 /**
  * Published model versions: ONNX files in DATA_DIR/models/<modelId>/<version>.onnx, rows in
  * model_versions, and the samples each version learned (model_version_samples), enough to give the
@@ -83,6 +93,30 @@ export class ModelStore {
 
   async findLatest(modelId: string): Promise<ModelVersionEntity | null> {
     return this.dataSource.getRepository(ModelVersionEntity).findOne({ where: { modelId }, order: { version: 'DESC' } });
+  }
+
+  /** The first version of each model that reflects the forget request: the one its unlearning published. */
+  async findUnlearnedBy(requestId: string): Promise<UnlearnedVersion[]> {
+    const rows: {
+      model_id: string;
+      version: number;
+      onnx_sha256: string;
+      ledger_index: string;
+      unlearn_ledger_index: string;
+      evidence: { [key: string]: JsonValue };
+    }[] = await this.dataSource.query(
+      `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence FROM model_versions
+          WHERE $1 = ANY(reflects_forget_requests) AND unlearn_ledger_index IS NOT NULL ORDER BY model_id, version`,
+      [requestId],
+    );
+    return rows.map((r) => ({
+      modelId: r.model_id,
+      version: r.version,
+      onnxSha256: r.onnx_sha256,
+      ledgerIndex: Number(r.ledger_index),
+      unlearnLedgerIndex: Number(r.unlearn_ledger_index),
+      evidence: r.evidence,
+    }));
   }
 
   async readOnnx(modelId: string, version: number): Promise<Buffer> {
