@@ -2,7 +2,7 @@
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
 import request from 'supertest';
-import { PendingForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
+import { DroppingForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { ModelLedgerSink } from '../../apps/api/src/models/model-ledger.sink';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
 import { JobHarness, startJobHarness, startAnotherWorker, waitFor } from '../support/job-harness';
@@ -18,7 +18,7 @@ describe('forget requests through to unlearning: durability and failure', () => 
 
   beforeAll(async () => {
     // The intake's notifications are lost (a queue that drops them): only the rows in `received` remain.
-    h = await startJobHarness('models_forget', { worker: false, forgetRequestQueue: new PendingForgetRequestQueue() });
+    h = await startJobHarness('models_forget', { worker: false, forgetRequestQueue: new DroppingForgetRequestQueue() });
   });
 
   afterAll(async () => {

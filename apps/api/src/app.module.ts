@@ -16,11 +16,11 @@ import { DatasetController } from './datasets/dataset.controller';
 import { DatasetService } from './datasets/dataset.service';
 import { SampleUploadService } from './datasets/sample-upload.service';
 import { ForgetRequestController } from './forget-requests/forget-request.controller';
-import { FORGET_REQUEST_QUEUE, ForgetRequestQueue, PendingForgetRequestQueue } from './forget-requests/forget-request.queue';
+import { FORGET_REQUEST_QUEUE, ForgetRequestQueue, DroppingForgetRequestQueue } from './forget-requests/forget-request.queue';
 import { ForgetRequestRepository } from './forget-requests/forget-request.repository';
 import { ForgetRequestService } from './forget-requests/forget-request.service';
 import { JobController } from './jobs/job.controller';
-import { JOB_QUEUE, JobQueue, PendingJobQueue } from './jobs/job.queue';
+import { JOB_QUEUE, JobQueue, DroppingJobQueue } from './jobs/job.queue';
 import { JobRepository } from './jobs/job.repository';
 import { JobService } from './jobs/job.service';
 import { ModelController } from './models/model.controller';
@@ -79,8 +79,8 @@ export class AppModule {
         ...storageProviders({ dataSource: options.dataSource, ledger: options.ledger, dataDir: options.config.dataDir }),
         { provide: HEALTH_REPORTERS, useValue: options.healthReporters ?? [] },
         { provide: ANCHORING_LOOP, useValue: options.anchoringLoop ?? null },
-        { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new PendingForgetRequestQueue() },
-        { provide: JOB_QUEUE, useValue: options.jobQueue ?? new PendingJobQueue() },
+        { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new DroppingForgetRequestQueue() },
+        { provide: JOB_QUEUE, useValue: options.jobQueue ?? new DroppingJobQueue() },
         ...(rateLimit ? [{ provide: APP_GUARD, useClass: RateLimitGuard }] : []),
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },

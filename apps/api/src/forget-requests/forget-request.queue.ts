@@ -18,8 +18,8 @@ export interface ForgetRequestQueue {
   enqueue(request: { requestId: string; datasetId: string; jobId: string }): Promise<void>;
 }
 
-/** Without a queue (tests): requests wait in state `received` until a worker starts and finds them. */
-export class PendingForgetRequestQueue implements ForgetRequestQueue {
+/** Drops every notification (no queue configured; tests): requests wait in state `received` until a worker starts and finds them. */
+export class DroppingForgetRequestQueue implements ForgetRequestQueue {
   private readonly logger = new Logger('ForgetRequests');
 
   async enqueue(request: { requestId: string; datasetId: string; jobId: string }): Promise<void> {

@@ -78,7 +78,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     });
 
     if (decided.existing !== undefined) return toCreatedForgetRequestResponse(await this.waitUntilLogged(decided.existing));
-    const request = await this.log(decided.created, dataset.id, commitments, body.reason);
+    const request = await this.appendForgetRequested(decided.created, dataset.id, commitments, body.reason);
     request.jobId = await this.attachToPass(request.id, request.datasetId, principal?.keyId ?? null);
     await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId, jobId: request.jobId });
     return toCreatedForgetRequestResponse(request);
@@ -130,7 +130,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     for (const row of rows) {
       const logged = await this.findForgetRequested(row.id);
       if (logged) await this.requests.markLogged(row.id, logged);
-      else await this.log(row.id, row.datasetId, await this.requests.findCommitments(row.id), row.reason);
+      else await this.appendForgetRequested(row.id, row.datasetId, await this.requests.findCommitments(row.id), row.reason);
       const jobId = await this.attachToPass(row.id, row.datasetId, null);
       await this.queue.enqueue({ requestId: row.id, datasetId: row.datasetId, jobId });
       this.logger.warn(`forget request ${row.id} was stored but not acknowledged before a stop; it is now logged`);
@@ -148,7 +148,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   }
 
   /** Appends FORGET_REQUESTED and points the row at it; returns the row. */
-  private async log(id: string, datasetId: string, commitments: string[], reason: string): Promise<ForgetRequestEntity> {
+  private async appendForgetRequested(id: string, datasetId: string, commitments: string[], reason: string): Promise<ForgetRequestEntity> {
     const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason });
     await this.requests.markLogged(id, entry);
     return this.requests.getById(id);

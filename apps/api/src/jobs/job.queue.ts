@@ -9,8 +9,8 @@ export interface JobQueue {
   send(name: string, data: object, options?: { id?: string; singletonKey?: string }): Promise<void>;
 }
 
-/** Until a queue is configured: jobs stay `queued` in their table (a worker's start-up sends them again). */
-export class PendingJobQueue implements JobQueue {
+/** Drops every job it is given (no queue configured): jobs stay `queued` in their table, and a worker's start-up sends them again. */
+export class DroppingJobQueue implements JobQueue {
   private readonly logger = new Logger('Jobs');
 
   async send(name: string, data: object): Promise<void> {

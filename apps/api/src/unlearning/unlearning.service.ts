@@ -135,7 +135,7 @@ export class UnlearningService {
         // The model's test set (held-out samples) and reference retrain, as its `evaluation` asks.
         const forgetRequest = await buildForgetRequest(this.dataSource, model, { requestIds, externalIds: learned });
         const outcome = await method.forget(trained, forgetRequest).catch(async (error: unknown) => {
-          await this.forget(model.id); // what it holds may be half-updated
+          await this.releaseMethod(model.id); // what it holds may be half-updated
           throw error;
         });
         this.kept.get(model.id)!.model = outcome.model;
@@ -158,7 +158,7 @@ export class UnlearningService {
 
   /** Releases every kept method (the worker stops). */
   async close(): Promise<void> {
-    for (const modelId of [...this.kept.keys()]) await this.forget(modelId);
+    for (const modelId of [...this.kept.keys()]) await this.releaseMethod(modelId);
   }
 
   /** The model's kept method (made now if there is none), marked most recently used; the least recently used beyond KEPT_MODELS are released. */
@@ -180,11 +180,12 @@ export class UnlearningService {
       kept = { method, pass };
     }
     this.kept.set(modelId, kept);
-    while (this.kept.size > KEPT_MODELS) await this.forget(this.kept.keys().next().value as string);
+    while (this.kept.size > KEPT_MODELS) await this.releaseMethod(this.kept.keys().next().value as string);
     return kept;
   }
 
-  private async forget(modelId: string): Promise<void> {
+  /** Drops the model's kept method and releases what it holds (sessions, weights, outputs). */
+  private async releaseMethod(modelId: string): Promise<void> {
     const kept = this.kept.get(modelId);
     if (!kept) return;
     this.kept.delete(modelId);
