@@ -28,6 +28,7 @@ export type {
   JsonValue,
 } from './events';
 export type { Progress, ProgressPhase, ProgressCallback } from './progress';
+export { LruMap } from './lru';
 export type { RuntimeOptions } from './runtime';
 export { configureHeapForTraining, TRAINING_HEAP_GROWING_PERCENT } from './runtime';
 export type { TrainedModel, ShardRecord, SliceRecord } from './model';

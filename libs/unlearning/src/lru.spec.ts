@@ -24,6 +24,25 @@ describe('LruMap', () => {
     expect([map.capacity, map.size, map.get(1)]).toEqual([3, 3, 1]);
   });
 
+  it('evicts one entry on request, and settled() waits for releases that onEvict returns as promises', async () => {
+    const released: string[] = [];
+    const map = new LruMap<string, number>(1, async (key) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      released.push(key);
+    });
+    map.set('a', 1);
+    map.set('b', 2); // evicts a, released in 20 ms
+    expect(map.evict('b')).toBe(true);
+    expect(map.evict('b')).toBe(false);
+    expect([map.size, released]).toEqual([0, []]);
+    await map.settled();
+    expect(released.sort()).toEqual(['a', 'b']);
+    map.set('c', 3);
+    expect(map.delete('c')).toBe(true); // delete does not release
+    await map.settled();
+    expect(released).toHaveLength(2);
+  });
+
   it('refuses a capacity below 1', () => {
     expect(() => new LruMap(0)).toThrow(RangeError);
   });

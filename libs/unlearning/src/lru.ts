@@ -1,12 +1,15 @@
 /**
  * A Map that keeps at most `capacity` entries, dropping the least recently used (a Map iterates in insertion
- * order, so a hit re-inserts its key). Hand-rolled because it is a dozen lines and the engine's caches need
- * nothing else; `onEvict` lets a cache release what an entry holds.
+ * order, so a hit re-inserts its key). Hand-rolled because it is a few dozen lines and its users (the engine's
+ * caches, the service's kept methods and loaded models) need nothing else. `onEvict` lets a cache release what
+ * an entry holds; a release that takes time returns its promise, and `settled()` waits for every release
+ * started so far (a release handles its own errors: nothing else sees them unless `settled()` is awaited).
  */
 export class LruMap<K, V> {
   private readonly entries = new Map<K, V>();
+  private readonly releasing = new Set<Promise<unknown>>();
 
-  constructor(private limit: number, private readonly onEvict?: (key: K, value: V) => void) {
+  constructor(private limit: number, private readonly onEvict?: (key: K, value: V) => unknown) {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`capacity must be a positive integer, got ${limit}`);
   }
 
@@ -31,22 +34,36 @@ export class LruMap<K, V> {
   set(key: K, value: V): void {
     this.entries.delete(key);
     this.entries.set(key, value);
-    while (this.entries.size > this.limit) {
-      const [oldest, dropped] = this.entries.entries().next().value as [K, V];
-      this.entries.delete(oldest);
-      this.onEvict?.(oldest, dropped);
-    }
+    while (this.entries.size > this.limit) this.evict(this.entries.keys().next().value as K);
   }
 
+  /** Removes an entry without telling `onEvict` (what it holds is released elsewhere, or holds nothing). */
   delete(key: K): boolean {
     return this.entries.delete(key);
   }
 
+  /** Removes an entry and calls `onEvict` for it; false when there was none. */
+  evict(key: K): boolean {
+    if (!this.entries.has(key)) return false;
+    const value = this.entries.get(key)!;
+    this.entries.delete(key);
+    const released = this.onEvict?.(key, value);
+    if (released instanceof Promise) {
+      this.releasing.add(released);
+      const done = () => this.releasing.delete(released);
+      released.then(done, done);
+    }
+    return true;
+  }
+
   /** Removes every entry, calling `onEvict` for each. */
   clear(): void {
-    const all = [...this.entries];
-    this.entries.clear();
-    for (const [key, value] of all) this.onEvict?.(key, value);
+    for (const key of [...this.entries.keys()]) this.evict(key);
+  }
+
+  /** Resolves once every release that `onEvict` started so far has ended. */
+  async settled(): Promise<void> {
+    await Promise.all(this.releasing);
   }
 
   get size(): number {

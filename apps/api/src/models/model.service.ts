@@ -2,7 +2,7 @@ import { BadRequestException, Injectable, NotFoundException, OnModuleDestroy } f
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
-import { UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
+import { LruMap, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
 import { DatasetService } from '../datasets/dataset.service';
@@ -32,7 +32,9 @@ const MAX_LOADED_MODELS = 8;
 /** Models: creation (a training job), description, files and predictions. Training runs in the workers. */
 @Injectable()
 export class ModelService implements OnModuleDestroy {
-  private readonly loaded = new Map<string, Promise<VerifiedModel>>();
+  private readonly loaded = new LruMap<string, Promise<VerifiedModel>>(MAX_LOADED_MODELS, (_, model) =>
+    model.then((m) => m.release()).catch(() => undefined),
+  );
 
   constructor(
     private readonly dataSource: DataSource,
@@ -126,28 +128,18 @@ export class ModelService implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
-    const models = [...this.loaded.values()];
     this.loaded.clear();
-    for (const m of models) await (await m.catch(() => undefined))?.release();
+    await this.loaded.settled();
   }
 
   /** A verified session for a version: its file's hash must be the one in its MODEL_PUBLISHED entry. */
   private load(row: ModelVersionEntity): Promise<VerifiedModel> {
     const key = `${row.modelId}:${row.version}`;
     let loading = this.loaded.get(key);
-    if (loading) {
-      this.loaded.delete(key);
-      this.loaded.set(key, loading);
-      return loading;
-    }
+    if (loading) return loading;
     loading = (async () => loadVerifiedModelBytes(await this.store.readOnnx(row.modelId, row.version), await this.publishedSha256(row)))();
     this.loaded.set(key, loading);
     loading.catch(() => this.loaded.delete(key));
-    while (this.loaded.size > MAX_LOADED_MODELS) {
-      const [oldest, evicted] = this.loaded.entries().next().value as [string, Promise<VerifiedModel>];
-      this.loaded.delete(oldest);
-      void evicted.then((m) => m.release()).catch(() => undefined);
-    }
     return loading;
   }
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { JsonValue, LedgerSink, Progress, ProgressCallback, TrainedModel, UnlearningMethod } from '@lethe/unlearning';
+import { JsonValue, LedgerSink, LruMap, Progress, ProgressCallback, TrainedModel, UnlearningMethod } from '@lethe/unlearning';
 import { DATA_DIR } from '../config/config.provider';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
@@ -61,8 +61,8 @@ interface KeptMethod {
 @Injectable()
 export class UnlearningService {
   private readonly logger = new Logger('Unlearning');
-  /** Most recently used last. */
-  private readonly kept = new Map<string, KeptMethod>();
+  /** The least recently used beyond KEPT_MODELS is released. */
+  private readonly kept = new LruMap<string, KeptMethod>(KEPT_MODELS, (modelId, kept) => this.release(modelId, kept));
 
   constructor(
     private readonly dataSource: DataSource,
@@ -158,14 +158,14 @@ export class UnlearningService {
 
   /** Releases every kept method (the worker stops). */
   async close(): Promise<void> {
-    for (const modelId of [...this.kept.keys()]) await this.releaseMethod(modelId);
+    this.kept.clear();
+    await this.kept.settled();
   }
 
   /** The model's kept method (made now if there is none), marked most recently used; the least recently used beyond KEPT_MODELS are released. */
   private async keep(modelId: string, trained: TrainedModel): Promise<KeptMethod> {
     let kept = this.kept.get(modelId);
-    if (kept) this.kept.delete(modelId);
-    else {
+    if (!kept) {
       const pass: KeptMethod['pass'] = {};
       const store = checkpointStoreIn(this.dataDir);
       const method = createMethodFor(trained.config, {
@@ -178,17 +178,19 @@ export class UnlearningService {
         },
       });
       kept = { method, pass };
+      this.kept.set(modelId, kept);
+      await this.kept.settled();
     }
-    this.kept.set(modelId, kept);
-    while (this.kept.size > KEPT_MODELS) await this.releaseMethod(this.kept.keys().next().value as string);
     return kept;
   }
 
   /** Drops the model's kept method and releases what it holds (sessions, weights, outputs). */
   private async releaseMethod(modelId: string): Promise<void> {
-    const kept = this.kept.get(modelId);
-    if (!kept) return;
-    this.kept.delete(modelId);
+    this.kept.evict(modelId);
+    await this.kept.settled();
+  }
+
+  private async release(modelId: string, kept: KeptMethod): Promise<void> {
     await kept.method
       .release()
       .catch((e: unknown) => this.logger.warn(`releasing the engine of model ${modelId}: ${(e as Error).message}`));
