@@ -6,6 +6,7 @@ import { MerkleNodeEntity } from './merkle-node.entity';
 import { CreateLedger1764216000000 } from './migrations/1764216000000-create-ledger';
 import { CreateSamples1764216050000 } from './migrations/1764216050000-create-samples';
 import { AddSamplePosition1764216200000 } from './migrations/1764216200000-add-sample-position';
+import { IndexEntryKeys1764216610000 } from './migrations/1764216610000-index-entry-keys';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
@@ -13,6 +14,7 @@ export const LEDGER_MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateLedger1764216000000,
   CreateSamples1764216050000,
   AddSamplePosition1764216200000,
+  IndexEntryKeys1764216610000,
 ];
 
 /** Advisory lock key under which migrations run ("lethe" in ASCII). */

@@ -3,6 +3,8 @@ export type { CommittableSample } from './commitment';
 export { LEDGER_ENTITIES, LEDGER_MIGRATIONS, openDatabase } from './data-source';
 export type { DatabaseOptions } from './data-source';
 export { Ledger, MAX_ENTRIES_PER_READ } from './ledger';
+export { ENTRY_KEYS } from './entry-query';
+export type { EntryKeyFields, EntryQuery, EventOfType, FoundEntry, KeyedEventType } from './entry-query';
 export type { AppendedEntry, Checkpoint, ConsistencyProof, InclusionProof, LedgerEntry, LedgerOptions } from './ledger';
 export { SampleVault, computeCommitmentsRoot } from './sample-vault';
 export type { CommitResult, CommittedSample, ShredResult } from './sample-vault';

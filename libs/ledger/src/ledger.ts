@@ -12,6 +12,7 @@ import {
 import { LedgerError, LedgerEvent, LedgerEventType, canonicalizeEvent, decodeEvent } from '@lethe/events';
 import { DataSource } from 'typeorm';
 import { toSafeInteger } from './bigint.transformer';
+import { EntryQuery, EventOfType, FoundEntry, KeyedEventType, buildEntryQuery } from './entry-query';
 
 /** The state of the log at a size: what an anchor and an auditor compare. */
 export interface Checkpoint {
@@ -261,6 +262,38 @@ export class Ledger {
       [types, String(start), Math.min(limit, MAX_ENTRIES_PER_READ)],
     );
     return rows.map(toLedgerEntry);
+  }
+
+  /**
+   * Entries of a type whose key fields (ENTRY_KEYS) have the given values, in index order, decoded and
+   * checked: e.g. the FORGET_REQUESTED of a request, `{ type: 'FORGET_REQUESTED', fields: { requestId } }`.
+   * An index scan (one expression index per type's keys), however long the log.
+   */
+  async findEntries<T extends KeyedEventType>(query: EntryQuery<T>): Promise<FoundEntry<EventOfType<T>>[]> {
+    const { sql, params, types } = buildEntryQuery(query, MAX_ENTRIES_PER_READ);
+    const rows: { idx: string; leaf_hash: string; event: string }[] = await this.dataSource.query(sql, params);
+    return rows.map((row) => {
+      const index = toSafeInteger(row.idx, 'index');
+      const event = decodeEvent(row.event);
+      if (!(types as string[]).includes(event.type))
+        throw new LedgerError('CORRUPT', `entry ${index} is stored as one of ${types.join(', ')} but holds ${event.type}`);
+      return { index, leafHash: row.leaf_hash, event: event as EventOfType<T> };
+    });
+  }
+
+  /**
+   * How many entries from index `start` on are of none of the `except` types, counted up to `atMost` only
+   * (after a long outage the log may be far ahead: the count stops there instead of scanning on).
+   */
+  async countEntries(options: { start: number; except?: LedgerEventType[]; atMost: number }): Promise<number> {
+    checkCount(options.start, 'start');
+    checkCount(options.atMost, 'atMost');
+    const [{ count }] = await this.dataSource.query(
+      `SELECT count(*)::int AS count
+         FROM (SELECT 1 FROM ledger_entries e WHERE e.idx >= $1 AND e.type <> ALL($2::text[]) LIMIT $3) AS w`,
+      [String(options.start), options.except ?? [], options.atMost],
+    );
+    return count as number;
   }
 
   /** The event at an index, decoded. */
