@@ -12,16 +12,25 @@ import { ForgetRequestService } from '../../apps/api/src/forget-requests/forget-
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
 
-/** A ledger whose next FORGET_REQUESTED append fails, as a database outage would make it. */
+/**
+ * A ledger whose next FORGET_REQUESTED append fails, as a database outage would make it, or (loseNextForgetAnswer)
+ * is written but its answer lost, as a connection dropped after COMMIT would make it.
+ */
 class FlakyLedger extends Ledger {
   failNextForget = false;
+  loseNextForgetAnswer = false;
 
-  override append(events: LedgerEvent[]): Promise<AppendedEntry[]> {
+  override async append(events: LedgerEvent[]): Promise<AppendedEntry[]> {
     if (this.failNextForget && events.some((e) => e.type === 'FORGET_REQUESTED')) {
       this.failNextForget = false;
-      return Promise.reject(new Error('the database went away'));
+      throw new Error('the database went away');
     }
-    return super.append(events);
+    const entries = await super.append(events);
+    if (this.loseNextForgetAnswer && events.some((e) => e.type === 'FORGET_REQUESTED')) {
+      this.loseNextForgetAnswer = false;
+      throw new Error('the connection dropped after COMMIT');
+    }
+    return entries;
   }
 }
 
@@ -266,6 +275,21 @@ describe('forget requests', () => {
     expect(await app.get(ForgetRequestService).recoverUnlogged(0)).toBe(0);
     // The retried request answers the recovered one.
     expect((await forget({ datasetId, externalIds: ['s-8'], reason: 'outage' }).expect(202)).body.id).toBe(row.id);
+  });
+
+  it('finds a request that reached the log before its answer was lost, and does not log it twice', async () => {
+    const upload = http().post(`/v1/datasets/${datasetId}/samples`).auth(ml, { type: 'bearer' }).send([{ externalId: 'lost-1', features: [9, 9], label: 0 }]);
+    const [{ commitment }] = (await upload.expect(200)).body.commitments;
+    ledger.loseNextForgetAnswer = true;
+    const before = await treeSize();
+    expect((await forget({ datasetId, externalIds: ['lost-1'], reason: 'lost answer' })).status).toBe(500);
+    expect(await treeSize()).toBe(before + 1); // durable, though never acknowledged
+    const [row] = await dataSource.query(`SELECT id, ledger_index FROM forget_requests WHERE reason = 'lost answer'`);
+    expect(row.ledger_index).toBeNull();
+    expect(await app.get(ForgetRequestService).recoverUnlogged(0)).toBe(1);
+    expect(await treeSize()).toBe(before + 1);
+    const got = await http().get(`/v1/forget-requests/${row.id}`).auth(ml, { type: 'bearer' }).expect(200);
+    expect(got.body).toMatchObject({ state: 'received', ledgerIndex: before, leafHash: (await ledger.getEntries(before, 1))[0].leafHash, samples: [commitment] });
   });
 
   it('keeps the state machine received -> unlearning -> completed | failed in the table', async () => {

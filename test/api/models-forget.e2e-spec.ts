@@ -104,14 +104,14 @@ describe('forget requests through to unlearning: durability and failure', () => 
 
   it('the ledger sink does not publish a version twice (a job retried after its worker appended), and refuses other bytes', async () => {
     const published = { type: 'MODEL_PUBLISHED' as const, version: 1 as const, modelId: 'sink-model', modelVersion: 1, onnxSha256: 'a'.repeat(64), manifestHash: 'b'.repeat(64), metrics: {} };
-    const first = new ModelLedgerSink(h.dataSource, h.ledger);
+    const first = new ModelLedgerSink(h.ledger);
     await first.append([published]);
     const size = (await h.ledger.getCheckpoint()).treeSize;
-    const retried = new ModelLedgerSink(h.dataSource, h.ledger);
+    const retried = new ModelLedgerSink(h.ledger);
     await retried.append([published]);
     expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);
     expect(retried.indexOf('MODEL_PUBLISHED', 'sink-model', 1)).toBe(first.indexOf('MODEL_PUBLISHED', 'sink-model', 1));
-    await expect(new ModelLedgerSink(h.dataSource, h.ledger).append([{ ...published, onnxSha256: 'c'.repeat(64) }])).rejects.toThrow('was published as');
+    await expect(new ModelLedgerSink(h.ledger).append([{ ...published, onnxSha256: 'c'.repeat(64) }])).rejects.toThrow('was published as');
     expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);
   });
 });

@@ -318,13 +318,10 @@ export class AnchoringLoop implements HealthReporter {
   /** Appends ANCHORED for a confirmed anchor (once: it looks for an existing entry with the same tx first). */
   private async record(c: ChainConnection, record: AnchorRecordEntity, blockNumber: number, txHash: string): Promise<void> {
     const treeSize = Number(record.treeSize);
-    const existing: { idx: string }[] = await this.dataSource.query(
-      `SELECT idx FROM ledger_entries WHERE type = 'ANCHORED' AND event LIKE $1 LIMIT 1`,
-      [`%"txHash":"${txHash.toLowerCase()}"%`],
-    );
+    const [existing] = await this.ledger.findEntries({ type: 'ANCHORED', fields: { txHash: txHash.toLowerCase() }, limit: 1 });
     let ledgerIndex: number;
-    if (existing.length > 0) {
-      ledgerIndex = Number(existing[0].idx);
+    if (existing) {
+      ledgerIndex = existing.index;
     } else {
       const event: Anchored = {
         type: 'ANCHORED',
@@ -408,11 +405,7 @@ export class AnchoringLoop implements HealthReporter {
       return;
     }
     // Counted up to the threshold only: after a long outage the log may be far ahead.
-    const [{ waiting }] = await this.dataSource.query(
-      `SELECT count(*)::int AS waiting
-         FROM (SELECT 1 FROM ledger_entries WHERE idx >= $1 AND type <> 'ANCHORED' LIMIT $2) AS w`,
-      [String(oldSize), this.policy.everyEntries],
-    );
+    const waiting = await this.ledger.countEntries({ start: oldSize, except: ['ANCHORED'], atMost: this.policy.everyEntries });
     if (waiting === 0) return; // only our own ANCHORED entries since: nothing new to anchor
     const due = waiting >= this.policy.everyEntries || this.now() - this.lastAnchorAt >= this.policy.everySeconds * 1000;
     if (!due) return;

@@ -139,12 +139,9 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   }
 
   /** The request's FORGET_REQUESTED entry, if the log has one. */
-  private async findForgetRequested(requestId: string): Promise<{ index: string; leafHash: string } | undefined> {
-    const [logged]: { idx: string; leaf_hash: Buffer }[] = await this.dataSource.query(
-      `SELECT idx, leaf_hash FROM ledger_entries WHERE type = 'FORGET_REQUESTED' AND event LIKE $1 ORDER BY idx LIMIT 1`,
-      [`%"requestId":"${requestId}"%`],
-    );
-    return logged && { index: logged.idx, leafHash: logged.leaf_hash.toString('hex') };
+  private async findForgetRequested(requestId: string): Promise<{ index: number; leafHash: string } | undefined> {
+    const [logged] = await this.ledger.findEntries({ type: 'FORGET_REQUESTED', fields: { requestId }, limit: 1 });
+    return logged;
   }
 
   /** Appends FORGET_REQUESTED and points the row at it; returns the row. */

@@ -1,6 +1,5 @@
-import { DataSource } from 'typeorm';
-import { LedgerError, LedgerEvent } from '@lethe/events';
-import { Ledger } from '@lethe/ledger';
+import { LedgerError, LedgerEvent, ModelPublished, UnlearnCompleted } from '@lethe/events';
+import { FoundEntry, Ledger } from '@lethe/ledger';
 import { EngineEvent, LedgerSink } from '@lethe/unlearning';
 
 /**
@@ -12,24 +11,21 @@ import { EngineEvent, LedgerSink } from '@lethe/unlearning';
 export class ModelLedgerSink implements LedgerSink {
   private readonly indices = new Map<string, number>();
 
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly ledger: Ledger,
-  ) {}
+  constructor(private readonly ledger: Ledger) {}
 
   async append(events: EngineEvent[]): Promise<void> {
     const published = events.find((e) => e.type === 'MODEL_PUBLISHED');
     if (published?.type === 'MODEL_PUBLISHED') {
       const logged = await this.findLogged(published.modelId, published.modelVersion);
-      const earlier = logged.find((e) => e.type === 'MODEL_PUBLISHED');
+      const earlier = logged.map((e) => e.event).find((e): e is ModelPublished => e.type === 'MODEL_PUBLISHED');
       if (earlier) {
-        if (earlier.event.onnxSha256 !== published.onnxSha256)
+        if (earlier.onnxSha256 !== published.onnxSha256)
           throw new LedgerError(
             'INVALID_ARGUMENT',
-            `model ${published.modelId} version ${published.modelVersion} was published as ${String(earlier.event.onnxSha256)}, now ${published.onnxSha256}`,
+            `model ${published.modelId} version ${published.modelVersion} was published as ${earlier.onnxSha256}, now ${published.onnxSha256}`,
             'onnxSha256',
           );
-        for (const e of logged) this.indices.set(key(e.type, published.modelId, published.modelVersion), e.index);
+        for (const e of logged) this.indices.set(key(e.event.type, published.modelId, published.modelVersion), e.index);
         return;
       }
     }
@@ -44,13 +40,8 @@ export class ModelLedgerSink implements LedgerSink {
     return this.indices.get(key(type, modelId, version));
   }
 
-  private async findLogged(modelId: string, version: number): Promise<{ type: string; index: number; event: Record<string, unknown> }[]> {
-    // Canonical JSON (RFC 8785) sorts keys: "modelId" is directly followed by "modelVersion".
-    const rows: { idx: string; type: string; event: string }[] = await this.dataSource.query(
-      `SELECT idx, type, event FROM ledger_entries WHERE type IN ('MODEL_PUBLISHED', 'UNLEARN_COMPLETED') AND event LIKE $1 ORDER BY idx`,
-      [`%${JSON.stringify('modelId')}:${JSON.stringify(modelId)},"modelVersion":${version},%`],
-    );
-    return rows.map((r) => ({ type: r.type, index: Number(r.idx), event: JSON.parse(r.event) as Record<string, unknown> }));
+  private findLogged(modelId: string, version: number): Promise<FoundEntry<ModelPublished | UnlearnCompleted>[]> {
+    return this.ledger.findEntries({ type: ['MODEL_PUBLISHED', 'UNLEARN_COMPLETED'], fields: { modelId, modelVersion: version } });
   }
 }
 

@@ -59,7 +59,7 @@ export class ModelTrainingService {
       if (!existing) {
         // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
         const { train: samples, test } = await loadTrainingSets(this.dataSource, model);
-        const sink = new ModelLedgerSink(this.dataSource, this.ledger);
+        const sink = new ModelLedgerSink(this.ledger);
         const method = createMethodFor(model.engineConfig as { method: string }, { store: checkpointStoreIn(this.dataDir), ledger: sink, onProgress });
         try {
           const trained = await method.train({

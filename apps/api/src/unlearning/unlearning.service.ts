@@ -127,7 +127,7 @@ export class UnlearningService {
           : await this.store.loadTrainedModel(latest);
       const learned = trained.samples.filter((s) => externalIds.has(s.externalId)).map((s) => s.externalId);
       if (learned.length === 0) continue;
-      const sink = new ModelLedgerSink(this.dataSource, this.ledger);
+      const sink = new ModelLedgerSink(this.ledger);
       const { method, pass } = await this.keep(model.id, trained);
       pass.ledger = sink;
       pass.onProgress = (p) => progress.report(p);
