@@ -31,7 +31,10 @@ async function main(argv: string[]): Promise<void> {
     const anchorer = getAddress(options.anchorer ?? signer.address);
     const client = await deployAuditAnchor(signer, admin, anchorer);
     const { chainId } = await provider.getNetwork();
-    console.error(`AuditAnchor deployed on chain ${chainId} by ${signer.address}; admin ${admin}, anchorer ${anchorer}`);
+    console.error(
+      `AuditAnchor deployed on chain ${chainId} in block ${client.deploymentBlock} by ${signer.address}; admin ${admin}, anchorer ${anchorer}` +
+        ` (CONTRACT_DEPLOYMENT_BLOCK=${client.deploymentBlock} lets the service scan its events from there)`,
+    );
     console.log(client.address);
   } finally {
     provider.destroy();

@@ -12,6 +12,7 @@ import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
+import { startCappedRpcProxy } from '../support/capped-rpc-proxy';
 import { TcpProxy, startTcpProxy } from '../support/tcp-proxy';
 
 const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
@@ -49,12 +50,15 @@ describe('AnchoringLoop against a Hardhat chain', () => {
     await db.drop();
   });
 
-  /** A loop that reaches the chain through the proxy, as a service with RPC_URL would. */
-  function newLoop(options: { key?: string; now?: () => number; policy?: Partial<AnchoringPolicy> } = {}): AnchoringLoop {
+  /** A loop that reaches the chain through the proxy (or `rpcUrl`), as a service with RPC_URL (and `env`) would. */
+  function newLoop(
+    options: { key?: string; now?: () => number; policy?: Partial<AnchoringPolicy>; rpcUrl?: string; env?: Record<string, string> } = {},
+  ): AnchoringLoop {
     const config = loadConfig({
-      RPC_URL: proxy.url,
+      RPC_URL: options.rpcUrl ?? proxy.url,
       CONTRACT_ADDRESS: chain.client.address,
       ANCHORER_PRIVATE_KEY: options.key ?? HARDHAT_DEV_PRIVATE_KEYS[1],
+      ...options.env,
     });
     const connect = remoteChainConnector(config.chain, { ANCHORER_PRIVATE_KEY: options.key ?? HARDHAT_DEV_PRIVATE_KEYS[1] });
     const loop = new AnchoringLoop(dataSource, ledger, connect, { ...POLICY, ...options.policy }, options.now);
@@ -172,6 +176,26 @@ describe('AnchoringLoop against a Hardhat chain', () => {
     expect(await onChainSizes()).toEqual([6]);
     expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([6]);
     expect(await dataSource.getRepository(AnchorRecordEntity).count({ where: { state: 'confirmed' } })).toBe(1);
+  });
+
+  it('finds an unrecorded anchor through an RPC that caps eth_getLogs, ANCHOR_LOG_RANGE_BLOCKS at a time', async () => {
+    await ledger.append(buildEvents(0, 6));
+    const txHash = await chain.client.anchor(0, 6, await ledger.getRoot(6), []);
+    for (let i = 0; i < 10; i++) await chain.provider.send('evm_mine', []); // the anchor is 10 blocks deep
+    const capped = await startCappedRpcProxy(chain.node.rpcUrl, 3);
+    try {
+      // One eth_getLogs over the whole chain, as the loop once sent, is refused: the loop says so and records nothing.
+      await expect(newLoop({ rpcUrl: capped.url }).tick()).rejects.toMatchObject({ code: 'LOGS_REFUSED' });
+      expect(await anchoredEvents()).toEqual([]);
+      const refusedBefore = capped.getLogsCalls.filter((c) => c.refused).length;
+      const loop = newLoop({ rpcUrl: capped.url, env: { ANCHOR_LOG_RANGE_BLOCKS: '3' } });
+      await loop.tick();
+      expect((await anchoredEvents()).map((e) => [e.treeSize, e.txHash])).toEqual([[6, txHash]]);
+      expect(capped.getLogsCalls.filter((c) => c.refused)).toHaveLength(refusedBefore);
+      expect(loop.report()).toMatchObject({ ok: true, state: 'ok', anchoredTreeSize: 6 });
+    } finally {
+      await capped.close();
+    }
   });
 
   it('detects a reorg that removed an anchor and anchors again', async () => {

@@ -9,12 +9,14 @@ import {
   AnchorClient,
   AUDIT_ANCHOR_ABI,
   ChainError,
+  type CheckpointAnchoredEvent,
   connectProvider,
   HARDHAT_DEV_PRIVATE_KEYS,
   loadAuditAnchorArtifact,
   loadSigner,
   startHardhatNode,
 } from '@lethe/chain';
+import { startCappedRpcProxy } from '../support/capped-rpc-proxy';
 import { expectChainError, startChainFixture, type ChainFixture } from './support/chain-fixture';
 
 const tree = MerkleTree.fromLeafHashes(Array.from({ length: 40 }, (_, i) => hashLeaf(Buffer.from(`entry ${i}`))));
@@ -159,6 +161,76 @@ describe('libs/chain', () => {
       expect(await f.client.checkpointCount()).toBe(1);
       expect(await f.client.transactionState(txHash)).toEqual({ status: 'missing' });
       expect(await f.client.findCheckpointByTreeSize(12)).toBeNull();
+    });
+  });
+
+  describe('event scans in bounded block ranges', () => {
+    const SIZES = [3, 7, 8, 13, 20, 21, 30];
+    const GAPS = [2, 0, 1, 3, 0, 2, 1]; // empty blocks mined before each anchor, so that events fall on every position of a range
+
+    /** Anchors SIZES after their GAPS and returns what each receipt says: the events a scan must find. */
+    async function anchorWithGaps(): Promise<CheckpointAnchoredEvent[]> {
+      const sent: CheckpointAnchoredEvent[] = [];
+      let oldSize = 0;
+      for (const [i, size] of SIZES.entries()) {
+        for (let g = 0; g < GAPS[i]; g++) await f.provider.send('evm_mine', []);
+        const proof = oldSize === 0 ? [] : tree.consistencyProof(oldSize, size);
+        const receipt = await f.client.waitForAnchor(await f.client.anchor(oldSize, size, tree.root(size), proof));
+        sent.push({ ...receipt.checkpoint, txHash: receipt.txHash, blockNumber: receipt.blockNumber });
+        oldSize = size;
+      }
+      return sent;
+    }
+
+    it('finds every event once, at every position of ranges of 1, 2 and 3 blocks, through an RPC that refuses wider ones', async () => {
+      const sent = await anchorWithGaps();
+      const deploymentBlock = f.adminClient.deploymentBlock;
+      expect(deploymentBlock).toBeGreaterThan(0);
+      const proxy = await startCappedRpcProxy(f.node.rpcUrl, 3);
+      const provider = await connectProvider(proxy.url, { pollingIntervalMs: 50 });
+      try {
+        const head = await provider.getBlockNumber();
+        for (const logRangeBlocks of [1, 2, 3]) {
+          // The premise: some event is on the first block of a range, some on the last.
+          const offsets = new Set(sent.map((e) => (e.blockNumber - deploymentBlock) % logRangeBlocks));
+          expect(offsets).toEqual(new Set(Array.from({ length: logRangeBlocks }, (_, i) => i)));
+          const client = await AnchorClient.connect(f.client.address, provider, { logRangeBlocks, deploymentBlock });
+          proxy.getLogsCalls.length = 0;
+          expect(await client.checkpointEvents()).toEqual(sent);
+          // Ranges of at most logRangeBlocks blocks that tile deploymentBlock..head, none refused.
+          const calls = proxy.getLogsCalls;
+          expect(calls.every((c) => !c.refused && c.toBlock - c.fromBlock < logRangeBlocks)).toBe(true);
+          expect(calls.map((c) => [c.fromBlock, c.toBlock])).toEqual(
+            calls.map((_, i) => [deploymentBlock + i * logRangeBlocks, Math.min(head, deploymentBlock + (i + 1) * logRangeBlocks - 1)]),
+          );
+          expect(calls.at(-1)!.toBlock).toBe(head);
+          for (const event of sent) expect(await client.findCheckpointEvent(event.number)).toEqual(event);
+          // Scanning back from the head, the latest anchor costs one call.
+          proxy.getLogsCalls.length = 0;
+          expect(await client.findCheckpointEvent(sent.length - 1)).toEqual(sent.at(-1));
+          expect(proxy.getLogsCalls).toHaveLength(1);
+          expect(await client.findCheckpointEvent(sent.length)).toBeNull();
+        }
+        // The control: one call over the whole chain, as before, is refused by such an RPC.
+        const wide = await AnchorClient.connect(f.client.address, provider);
+        expect(wide.logRangeBlocks).toBe(10_000);
+        const error = await expectChainError(wide.checkpointEvents(), 'LOGS_REFUSED');
+        expect(error.message).toContain(`blocks 0..${head}`);
+      } finally {
+        provider.destroy();
+        await proxy.close();
+      }
+    });
+
+    it('no longer finds an event that a reorg removed', async () => {
+      const client = await AnchorClient.connect(f.client.address, f.anchorer, { logRangeBlocks: 2 });
+      const first = await client.waitForAnchor(await client.anchor(0, 5, tree.root(5), []));
+      const fork = (await f.provider.send('evm_snapshot', [])) as string;
+      await client.waitForAnchor(await client.anchor(5, 12, tree.root(12), tree.consistencyProof(5, 12)));
+      expect((await client.checkpointEvents()).map((e) => e.treeSize)).toEqual([5, 12]);
+      await f.provider.send('evm_revert', [fork]);
+      expect(await client.findCheckpointEvent(1)).toBeNull();
+      expect(await client.checkpointEvents()).toEqual([{ ...first.checkpoint, txHash: first.txHash, blockNumber: first.blockNumber }]);
     });
   });
 

@@ -1,4 +1,5 @@
-import { Contract, Interface, id, type ContractRunner, type Provider, type TransactionReceipt } from 'ethers';
+import { Contract, Interface, id, type ContractRunner, type Log, type LogDescription, type Provider, type TransactionReceipt } from 'ethers';
+import { blockRanges, type BlockRange } from './block-ranges';
 import { decodeChainError } from './decode-error';
 import { ChainError } from './errors';
 import { fromBytes32, toBytes32, toUint64, type HashInput } from './hash-hex';
@@ -52,6 +53,32 @@ export interface AnchoredCheckpoint {
   timestamp: number;
 }
 
+/** A CheckpointAnchored event as the chain holds it now; hashes lowercase hex without 0x, the transaction's with 0x. */
+export interface CheckpointAnchoredEvent {
+  number: number;
+  treeSize: number;
+  rootHash: string;
+  oldSize: number;
+  txHash: string;
+  blockNumber: number;
+}
+
+export interface AnchorClientOptions {
+  /**
+   * Most blocks one eth_getLogs call may span: hosted JSON-RPC endpoints refuse wider ones (often beyond
+   * 2,000 or 10,000 blocks). 10,000 unless given.
+   */
+  logRangeBlocks?: number;
+  /** The block the contract was deployed in: event scans go no further back. 0 (genesis) unless given. */
+  deploymentBlock?: number;
+}
+
+/** Fee fields of the next block (EIP-1559), null on a chain without them. */
+export interface FeeData {
+  maxFeePerGas: bigint | null;
+  maxPriorityFeePerGas: bigint | null;
+}
+
 /** Transaction fields a caller may pin, e.g. the nonce when replacing a stuck anchor. */
 export interface AnchorOverrides {
   nonce?: number;
@@ -90,21 +117,35 @@ export interface WaitForAnchorOptions {
  * Every failure is a ChainError with a code (see errors.ts); custom errors are decoded with their arguments.
  */
 export class AnchorClient {
+  /** Most blocks one eth_getLogs call spans. */
+  readonly logRangeBlocks: number;
+  /** Where event scans start. */
+  readonly deploymentBlock: number;
+
   private constructor(
     private readonly contract: Contract,
     private readonly provider: Provider,
     readonly address: string,
-  ) {}
+    /** The signer's address when the runner is a signer (it sends anchors), else undefined. */
+    readonly sender: string | undefined,
+    options: AnchorClientOptions,
+  ) {
+    this.logRangeBlocks = options.logRangeBlocks ?? DEFAULT_LOG_RANGE_BLOCKS;
+    this.deploymentBlock = options.deploymentBlock ?? 0;
+  }
 
   /**
    * Connects to the AuditAnchor at `address`. Throws NOT_AUDIT_ANCHOR when the address holds no code or
    * code that does not answer as AuditAnchor, RPC_UNAVAILABLE when the node does not answer.
    */
-  static async connect(address: string, runner: ContractRunner): Promise<AnchorClient> {
+  static async connect(address: string, runner: ContractRunner, options: AnchorClientOptions = {}): Promise<AnchorClient> {
     const provider = runner.provider ?? (runner as Provider);
     if (typeof (provider as Provider).getCode !== 'function') {
       throw new ChainError('INVALID_ARGUMENT', 'runner has no provider: connect the signer to a provider first');
     }
+    if (options.logRangeBlocks !== undefined && (!Number.isSafeInteger(options.logRangeBlocks) || options.logRangeBlocks < 1))
+      throw new ChainError('INVALID_ARGUMENT', `logRangeBlocks must be a positive integer, got ${options.logRangeBlocks}`);
+    if (options.deploymentBlock !== undefined) toUint64(options.deploymentBlock, 'deploymentBlock');
     const contract = new Contract(address, AUDIT_ANCHOR_INTERFACE, runner);
     let code: string;
     try {
@@ -122,7 +163,60 @@ export class AnchorClient {
       if (decoded.code === 'RPC_UNAVAILABLE') throw decoded;
       throw new ChainError('NOT_AUDIT_ANCHOR', `the contract at ${address} does not answer as AuditAnchor`, { cause: err });
     }
-    return new AnchorClient(contract, provider as Provider, address);
+    const getAddress = (runner as { getAddress?: () => Promise<string> }).getAddress;
+    const sender = typeof getAddress === 'function' ? await getAddress.call(runner) : undefined;
+    return new AnchorClient(contract, provider as Provider, address, sender, options);
+  }
+
+  /** The latest block number. */
+  async blockNumber(): Promise<number> {
+    return this.read('eth_blockNumber', () => this.provider.getBlockNumber());
+  }
+
+  /** The sender's transaction count: `pending` counts transactions in the mempool, `latest` only mined ones. */
+  async senderNonce(blockTag: 'pending' | 'latest'): Promise<number> {
+    const sender = this.sender;
+    if (sender === undefined) throw new ChainError('INVALID_ARGUMENT', 'this client has no signer: connect it with one to send');
+    return this.read(`nonce of ${sender}`, () => this.provider.getTransactionCount(sender, blockTag));
+  }
+
+  /** The fees a transaction would pay now. */
+  async feeData(): Promise<FeeData> {
+    const fees = await this.read('fee data', () => this.provider.getFeeData());
+    return { maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas };
+  }
+
+  /** The gas limit of transaction `txHash`, or null when the node does not know it. */
+  async gasLimitOf(txHash: string): Promise<bigint | null> {
+    const tx = await this.read(`looking up ${txHash}`, () => this.provider.getTransaction(txHash));
+    return tx?.gasLimit ?? null;
+  }
+
+  /**
+   * Every CheckpointAnchored event from `fromBlock` (the deployment block unless given) to `toBlock` (the
+   * latest unless given), oldest first, read with eth_getLogs over at most logRangeBlocks blocks at a time.
+   */
+  async checkpointEvents(range: Partial<BlockRange> = {}): Promise<CheckpointAnchoredEvent[]> {
+    const toBlock = range.toBlock ?? (await this.blockNumber());
+    const topics = AUDIT_ANCHOR_INTERFACE.encodeFilterTopics('CheckpointAnchored', []);
+    const events: CheckpointAnchoredEvent[] = [];
+    for (const r of blockRanges(range.fromBlock ?? this.deploymentBlock, toBlock, this.logRangeBlocks)) {
+      events.push(...(await this.getLogs(topics, r)).map(toCheckpointEvent));
+    }
+    return events;
+  }
+
+  /**
+   * The CheckpointAnchored event of checkpoint `number` on the chain as it is now, or null. Scans back from
+   * the latest block, logRangeBlocks at a time, down to the deployment block: a recent anchor costs one call.
+   */
+  async findCheckpointEvent(number: number): Promise<CheckpointAnchoredEvent | null> {
+    const topics = AUDIT_ANCHOR_INTERFACE.encodeFilterTopics('CheckpointAnchored', [toUint64(number, 'number')]);
+    for (const r of blockRanges(this.deploymentBlock, await this.blockNumber(), this.logRangeBlocks, 'descending')) {
+      const logs = await this.getLogs(topics, r);
+      if (logs.length > 0) return toCheckpointEvent(logs[logs.length - 1]);
+    }
+    return null;
   }
 
   /** Number of anchored checkpoints; drops if a reorg removed anchors. */
@@ -177,23 +271,18 @@ export class AnchorClient {
   async waitForAnchor(txHash: string, options: WaitForAnchorOptions = {}): Promise<AnchorReceipt> {
     const receipt = await this.waitForReceipt(txHash, options);
     if (receipt.status !== 1) throw await this.explainRevert(txHash, receipt);
-    const event = receipt.logs
-      .filter((log) => log.address.toLowerCase() === this.address.toLowerCase())
-      .map((log) => AUDIT_ANCHOR_INTERFACE.parseLog(log))
-      .find((parsed) => parsed?.name === 'CheckpointAnchored');
-    if (!event) throw new ChainError('REVERTED', `${txHash} succeeded but emitted no CheckpointAnchored`, { txHash });
+    const log = receipt.logs.find(
+      (l) => l.address.toLowerCase() === this.address.toLowerCase() && AUDIT_ANCHOR_INTERFACE.parseLog(l)?.name === 'CheckpointAnchored',
+    );
+    if (!log) throw new ChainError('REVERTED', `${txHash} succeeded but emitted no CheckpointAnchored`, { txHash });
+    const { number, treeSize, rootHash, oldSize } = toCheckpointEvent(log);
     return {
       txHash,
       blockNumber: receipt.blockNumber,
       blockHash: receipt.blockHash,
       gasUsed: receipt.gasUsed,
       confirmations: await receipt.confirmations(),
-      checkpoint: {
-        number: Number(event.args.number),
-        treeSize: Number(event.args.treeSize),
-        rootHash: fromBytes32(event.args.rootHash as string),
-        oldSize: Number(event.args.oldSize),
-      },
+      checkpoint: { number, treeSize, rootHash, oldSize },
     };
   }
 
@@ -307,6 +396,25 @@ export class AnchorClient {
     }
   }
 
+  /**
+   * One eth_getLogs call on this contract. A refusal that is not the node being down (most often a range
+   * or result count beyond its limit) is LOGS_REFUSED.
+   */
+  private async getLogs(topics: (string | string[] | null)[], range: BlockRange): Promise<Log[]> {
+    try {
+      return await this.provider.getLogs({ address: this.address, topics, ...range });
+    } catch (err) {
+      const what = `eth_getLogs over blocks ${range.fromBlock}..${range.toBlock}`;
+      const decoded = decodeChainError(err, AUDIT_ANCHOR_INTERFACE, what);
+      if (decoded.code === 'RPC_UNAVAILABLE' || decoded.code === 'TIMEOUT') throw decoded;
+      throw new ChainError(
+        'LOGS_REFUSED',
+        `${what} was refused (${decoded.message}); a node that caps eth_getLogs needs a smaller logRangeBlocks than ${this.logRangeBlocks}`,
+        { cause: err },
+      );
+    }
+  }
+
   private async read<T>(what: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -342,7 +450,21 @@ export class AnchorClient {
   }
 }
 
+const DEFAULT_LOG_RANGE_BLOCKS = 10_000;
+
 type CheckpointTuple = { treeSize: bigint; rootHash: string; timestamp: bigint };
+
+function toCheckpointEvent(log: Log): CheckpointAnchoredEvent {
+  const { args } = AUDIT_ANCHOR_INTERFACE.parseLog(log) as LogDescription;
+  return {
+    number: Number(args.number),
+    treeSize: Number(args.treeSize),
+    rootHash: fromBytes32(args.rootHash as string),
+    oldSize: Number(args.oldSize),
+    txHash: log.transactionHash,
+    blockNumber: log.blockNumber,
+  };
+}
 
 function toCheckpoint(number: number, raw: CheckpointTuple): AnchoredCheckpoint {
   return { number, treeSize: Number(raw.treeSize), rootHash: fromBytes32(raw.rootHash), timestamp: Number(raw.timestamp) };

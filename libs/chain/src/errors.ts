@@ -30,6 +30,8 @@ export type ChainErrorCode =
   | 'NONCE_CONFLICT'
   /** The sender cannot pay for gas. */
   | 'INSUFFICIENT_FUNDS'
+  /** The node refused an eth_getLogs call: most often a block range or result count beyond its limit. */
+  | 'LOGS_REFUSED'
   /** A wait (for a receipt or the node to start) ran out of time. */
   | 'TIMEOUT'
   /** An argument is malformed (a size that is not a safe integer, a hash that is not 32 bytes, ...). */

@@ -2,7 +2,10 @@ export { ChainError, type ChainErrorCode, type ChainErrorDetails } from './error
 export {
   AnchorClient,
   AUDIT_ANCHOR_ABI,
+  type AnchorClientOptions,
   type AnchoredCheckpoint,
+  type CheckpointAnchoredEvent,
+  type FeeData,
   type AnchorOverrides,
   type AnchorReceipt,
   type TransactionState,

@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { DataSource, Repository } from 'typeorm';
-import { Interface } from 'ethers';
-import { AUDIT_ANCHOR_ABI, ChainError } from '@lethe/chain';
+import { ChainError } from '@lethe/chain';
 import { Anchored } from '@lethe/events';
 import { Ledger } from '@lethe/ledger';
 import { HealthReporter } from '../health/health.service';
@@ -44,8 +43,6 @@ export interface AnchoringStatus {
   retryInSeconds?: number;
   blockNumber?: number;
 }
-
-const AUDIT_ANCHOR_EVENTS = new Interface(AUDIT_ANCHOR_ABI);
 
 /** Advisory lock key held by the one process that anchors ("anchor" in ASCII). */
 const ANCHOR_LOCK = 0x616e63686f72;
@@ -381,11 +378,9 @@ export class AnchoringLoop implements HealthReporter {
     await this.record(c, saved, receipt.blockNumber, txHash);
   }
 
-  /** The transaction that anchored checkpoint `number`, from the contract's CheckpointAnchored events. */
+  /** The transaction that anchored checkpoint `number`, from the contract's CheckpointAnchored events (scanned in bounded ranges). */
   private async findAnchorTransaction(c: ChainConnection, number: number): Promise<string | null> {
-    const topics = AUDIT_ANCHOR_EVENTS.encodeFilterTopics('CheckpointAnchored', [number]);
-    const logs = await c.provider.getLogs({ address: c.contract, topics, fromBlock: 0, toBlock: 'latest' });
-    return logs.at(-1)?.transactionHash ?? null;
+    return (await c.client.findCheckpointEvent(number))?.txHash ?? null;
   }
 
   private alarm(message: string): void {

@@ -47,7 +47,7 @@ export async function startLocalChain(config: ChainConfig, log: (m: string) => v
   }
   const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 100 });
   const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
-  const client = await deployAuditAnchor(signer, signer.address, signer.address);
+  const client = await deployAuditAnchor(signer, signer.address, signer.address, { logRangeBlocks: config.anchorLogRangeBlocks });
   if (config.anchorConfirmations > 1) {
     // Hardhat mines only when a transaction arrives; with more than one confirmation to wait for, mine
     // a block every second as a real chain would.
@@ -79,7 +79,10 @@ export function remoteChainConnector(config: ChainConfig, env: NodeJS.ProcessEnv
     const provider = await connectProvider(config.rpcUrl!, { pollingIntervalMs: 1000 });
     try {
       const signer = await loadSigner({ provider, env });
-      const client = await AnchorClient.connect(config.contractAddress!, signer);
+      const client = await AnchorClient.connect(config.contractAddress!, signer, {
+        logRangeBlocks: config.anchorLogRangeBlocks,
+        deploymentBlock: config.contractDeploymentBlock,
+      });
       const chainId = (await provider.getNetwork()).chainId.toString();
       const genesis = await provider.getBlock(0);
       if (!genesis?.hash) throw new ChainError('RPC_UNAVAILABLE', `${redactRpcUrl(config.rpcUrl!)} did not return block 0`);

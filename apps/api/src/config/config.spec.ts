@@ -17,6 +17,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ RATE_LIMIT_PER_MINUTE: '0' }).rateLimitPerMinute).toBe(0);
   });
 
+  it('reads ANCHOR_LOG_RANGE_BLOCKS (10,000 unless set) and CONTRACT_DEPLOYMENT_BLOCK (0 unless set)', () => {
+    expect(loadConfig({}).chain).toMatchObject({ anchorLogRangeBlocks: 10_000, contractDeploymentBlock: 0 });
+    expect(loadConfig({ ANCHOR_LOG_RANGE_BLOCKS: '2000', CONTRACT_DEPLOYMENT_BLOCK: '19000000' }).chain).toMatchObject({
+      anchorLogRangeBlocks: 2000,
+      contractDeploymentBlock: 19_000_000,
+    });
+  });
+
   it.each([
     ['PORT', 'abc'],
     ['PORT', '70000'],
@@ -25,6 +33,9 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url'],
     ['LOG_LEVEL', 'loud'],
     ['ANCHOR_EVERY_ENTRIES', '0'],
+    ['ANCHOR_LOG_RANGE_BLOCKS', '0'],
+    ['ANCHOR_LOG_RANGE_BLOCKS', 'all'],
+    ['CONTRACT_DEPLOYMENT_BLOCK', '-3'],
     ['CONTRACT_ADDRESS', '0x123'],
     ['ANCHORING', 'maybe'],
     ['RATE_LIMIT_PER_MINUTE', 'lots'],

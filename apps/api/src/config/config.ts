@@ -44,6 +44,10 @@ export interface ChainConfig {
   anchorConfirmations: number;
   /** A pending anchor transaction is replaced (same nonce, higher fees) after this long. */
   anchorReplaceAfterSeconds: number;
+  /** Most blocks one eth_getLogs call spans when the loop looks for anchor events (hosted RPCs cap it). */
+  anchorLogRangeBlocks: number;
+  /** The block CONTRACT_ADDRESS was deployed in: event scans go no further back (0 when unknown). */
+  contractDeploymentBlock: number;
   /** Set to false to run without any chain (ANCHORING=off). */
   enabled: boolean;
 }
@@ -113,6 +117,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     anchorEverySeconds: readInteger(env, 'ANCHOR_EVERY_SECONDS', 30, 1, 86_400),
     anchorConfirmations: readInteger(env, 'ANCHOR_CONFIRMATIONS', 1, 1, 1000),
     anchorReplaceAfterSeconds: readInteger(env, 'ANCHOR_REPLACE_AFTER_SECONDS', 120, 5, 86_400),
+    anchorLogRangeBlocks: readInteger(env, 'ANCHOR_LOG_RANGE_BLOCKS', 10_000, 1, 1_000_000),
+    contractDeploymentBlock: readInteger(env, 'CONTRACT_DEPLOYMENT_BLOCK', 0, 0, Number.MAX_SAFE_INTEGER),
     enabled: anchoring === 'on',
   };
   if (rpcUrl !== undefined && chain.enabled) {
