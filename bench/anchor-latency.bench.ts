@@ -5,11 +5,10 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
-import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
+import { ChainConnection, HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { startEmbeddedPostgres } from '@lethe/postgres';
 import { AnchoringLoop } from '../apps/api/src/anchoring/anchoring-loop';
-import { ChainConnection } from '../apps/api/src/anchoring/chain-connection';
 import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
 import { percentile, printTable } from './lib/table';
 
@@ -36,8 +35,6 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
         rpcUrl: node.rpcUrl,
         local: true,
         client,
-        provider,
-        signer,
         close: async () => undefined,
       };
       const dbName = `bench_anchor_${pollMs}`;

@@ -1,12 +1,12 @@
 import { Logger } from '@nestjs/common';
 import { Wallet } from 'ethers';
 import { DataSource } from 'typeorm';
-import { AnchorClient, HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
+import { AnchorClient, AnchoringPolicy, ChainConnection, HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
 import { Anchored } from '@lethe/events';
 import { Ledger, fsckLedger, openDatabase } from '@lethe/ledger';
 import { AnchorRecordEntity } from '../../apps/api/src/anchoring/anchor-record.entity';
-import { AnchoringLoop, AnchoringPolicy } from '../../apps/api/src/anchoring/anchoring-loop';
-import { ChainConnection, remoteChainConnector } from '../../apps/api/src/anchoring/chain-connection';
+import { AnchoringLoop } from '../../apps/api/src/anchoring/anchoring-loop';
+import { remoteChainConnector } from '../../apps/api/src/anchoring/chain-connection';
 import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
@@ -52,7 +52,15 @@ describe('AnchoringLoop against a Hardhat chain', () => {
 
   /** A loop that reaches the chain through the proxy (or `rpcUrl`), as a service with RPC_URL (and `env`) would. */
   function newLoop(
-    options: { key?: string; now?: () => number; policy?: Partial<AnchoringPolicy>; rpcUrl?: string; env?: Record<string, string> } = {},
+    options: {
+      key?: string;
+      now?: () => number;
+      policy?: Partial<AnchoringPolicy>;
+      rpcUrl?: string;
+      env?: Record<string, string>;
+      /** Another process's connection pool on the same database. */
+      dataSource?: DataSource;
+    } = {},
   ): AnchoringLoop {
     const config = loadConfig({
       RPC_URL: options.rpcUrl ?? proxy.url,
@@ -61,7 +69,8 @@ describe('AnchoringLoop against a Hardhat chain', () => {
       ...options.env,
     });
     const connect = remoteChainConnector(config.chain, { ANCHORER_PRIVATE_KEY: options.key ?? HARDHAT_DEV_PRIVATE_KEYS[1] });
-    const loop = new AnchoringLoop(dataSource, ledger, connect, { ...POLICY, ...options.policy }, options.now);
+    const pool = options.dataSource ?? dataSource;
+    const loop = new AnchoringLoop(pool, pool === dataSource ? ledger : new Ledger(pool), connect, { ...POLICY, ...options.policy }, options.now);
     loops.push(loop);
     return loop;
   }
@@ -232,6 +241,28 @@ describe('AnchoringLoop against a Hardhat chain', () => {
     await waitFor(async () => (await anchoredEvents()).length === 1, 30_000);
     expect(await onChainSizes()).toEqual([6]);
     expect(loop.report()).toMatchObject({ ok: true, state: 'ok' });
+  });
+
+  it('anchors from one process per database: another stands by until the first stops, then takes over', async () => {
+    const otherProcess = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+    try {
+      const first = newLoop({ policy: { pollMs: 20 } });
+      const second = newLoop({ policy: { pollMs: 20 }, dataSource: otherProcess });
+      first.start();
+      await ledger.append(buildEvents(0, 6));
+      await waitFor(async () => (await anchoredEvents()).length === 1);
+      second.start();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(second.report()).toEqual({ ok: true, state: 'starting' }); // never looked at the chain
+      await first.stop();
+      await ledger.append(buildEvents(6, 6));
+      await waitFor(async () => (await anchoredEvents()).length === 2, 20_000); // it retries the lock every 5 s
+      expect(second.report()).toMatchObject({ ok: true, state: 'ok', anchoredTreeSize: 13 });
+      expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([6, 13]);
+      await second.stop();
+    } finally {
+      await otherProcess.destroy();
+    }
   });
 
   it('reports a key without ANCHORER_ROLE clearly and changes nothing on the chain', async () => {

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { HardhatNode, redactRpcUrl } from '@lethe/chain';
+import { ChainConnector, HardhatNode, redactRpcUrl } from '@lethe/chain';
 import { Ledger } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
-import { ChainConnector, remoteChainConnector, startLocalChain } from './anchoring/chain-connection';
+import { remoteChainConnector, startLocalChain } from './anchoring/chain-connection';
 import { createApp } from './app';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
 import { openAppDatabase } from './database/database';

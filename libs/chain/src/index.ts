@@ -19,3 +19,22 @@ export { redactRpcUrl } from './redact-url';
 export { loadSigner, type LoadSignerOptions } from './load-signer';
 export { decodeChainError } from './decode-error';
 export { toBytes32, fromBytes32, type HashInput } from './hash-hex';
+export { AnchoringEngine, type AnchoringEngineOptions } from './anchoring-engine';
+export type {
+  AnchorAttempt,
+  AnchorAttemptChange,
+  AnchorAttemptState,
+  AnchorAttemptStore,
+  AnchoringLock,
+  AnchoringLog,
+  AnchoringLogger,
+  AnchoringPolicy,
+  AnchoringState,
+  AnchoringStatus,
+  ChainConnection,
+  ChainConnector,
+  ChainHead,
+  ChainKey,
+  ConfirmedAnchor,
+  NewAnchorAttempt,
+} from './anchoring-ports';

@@ -1,11 +1,10 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { AnchorAttemptState } from '@lethe/chain';
 
 /**
  * One attempt to anchor a checkpoint on one contract: written before the transaction is sent (state
  * `sending`), so that a restart between sending and confirming finds it and finishes the job.
  */
-export type AnchorState = 'sending' | 'sent' | 'confirmed' | 'failed' | 'dropped';
-
 @Entity({ name: 'anchors' })
 export class AnchorRecordEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
@@ -32,7 +31,7 @@ export class AnchorRecordEntity {
   rootHash!: string;
 
   @Column({ type: 'text' })
-  state!: AnchorState;
+  state!: AnchorAttemptState;
 
   /** Every transaction sent for this attempt (replacements included), latest last. */
   @Column({ name: 'tx_hashes', type: 'text', array: true, default: () => "'{}'" })

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { AnchorRecordEntity } from './anchor-record.entity';
-import type { ChainHead } from './anchoring-loop';
+import type { ChainHead } from '@lethe/chain';
 
 export class AnchorResponseDto {
   @ApiProperty({ example: '31337' }) chainId!: string;

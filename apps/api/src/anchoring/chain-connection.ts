@@ -1,4 +1,4 @@
-import { JsonRpcProvider, Wallet, type HDNodeWallet } from 'ethers';
+import { Wallet } from 'ethers';
 import {
   AnchorClient,
   ChainError,
@@ -9,28 +9,10 @@ import {
   loadSigner,
   redactRpcUrl,
   startHardhatNode,
+  type ChainConnection,
+  type ChainConnector,
 } from '@lethe/chain';
 import { ChainConfig } from '../config/config';
-
-/** A live connection to an AuditAnchor contract with the anchorer's key. */
-export interface ChainConnection {
-  chainId: string;
-  /** Hash of block 0, which tells apart two chains with the same id. */
-  genesisHash: string;
-  /** Lowercase 0x address. */
-  contract: string;
-  /** The RPC URL as it may be shown: scheme, host and port only (redactRpcUrl). */
-  rpcUrl: string;
-  /** True for the ephemeral local Hardhat chain the service started itself. */
-  local: boolean;
-  client: AnchorClient;
-  provider: JsonRpcProvider;
-  signer: Wallet | HDNodeWallet;
-  close(): Promise<void>;
-}
-
-/** Opens the chain connection; may fail with ChainError (RPC_UNAVAILABLE and friends): callers retry. */
-export type ChainConnector = () => Promise<ChainConnection>;
 
 /**
  * Starts the local Hardhat node (JSON-RPC on 127.0.0.1:CHAIN_PORT) and deploys a fresh AuditAnchor with
@@ -66,8 +48,6 @@ export async function startLocalChain(config: ChainConfig, log: (m: string) => v
     rpcUrl: node.rpcUrl,
     local: true,
     client,
-    provider,
-    signer,
     close: async () => provider.destroy(),
   };
   return { node, connect: async () => connection };
@@ -93,8 +73,6 @@ export function remoteChainConnector(config: ChainConfig, env: NodeJS.ProcessEnv
         rpcUrl: redactRpcUrl(config.rpcUrl!),
         local: false,
         client,
-        provider,
-        signer,
         close: async () => provider.destroy(),
       };
     } catch (error) {

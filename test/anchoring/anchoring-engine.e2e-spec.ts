@@ -1,0 +1,165 @@
+// The anchoring engine of @lethe/chain on its own, against a Hardhat chain: it needs nothing but its ports.
+// Here the log is libs/merkle's in-memory tree and the attempt records a list (the service's are the Ledger
+// and the `anchors` table on PostgreSQL: anchoring-loop.e2e-spec.ts drives those).
+import {
+  AnchorAttempt,
+  AnchorAttemptChange,
+  AnchorAttemptStore,
+  AnchoringEngine,
+  AnchoringLog,
+  AnchoringPolicy,
+  ChainConnection,
+  ChainKey,
+  ConfirmedAnchor,
+  NewAnchorAttempt,
+} from '@lethe/chain';
+import { MerkleTree, hashLeaf, toHex } from '@lethe/merkle';
+import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
+
+const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
+
+/** A log in memory: entries are leaves of a libs/merkle tree; the engine's anchor records are leaves too. */
+class MemoryLog implements AnchoringLog {
+  readonly tree = MerkleTree.empty();
+  readonly anchors: { index: number; anchor: ConfirmedAnchor }[] = [];
+
+  add(count: number): void {
+    for (let i = 0; i < count; i++) this.tree.append(hashLeaf(Buffer.from(`entry ${this.tree.size}`)));
+  }
+
+  async getCheckpoint(): Promise<{ treeSize: number; rootHash: string }> {
+    return { treeSize: this.tree.size, rootHash: toHex(this.tree.root()) };
+  }
+
+  async getRoot(treeSize: number): Promise<string> {
+    return toHex(this.tree.root(treeSize));
+  }
+
+  async getConsistencyProof(from: number, to: number): Promise<{ proof: string[] }> {
+    return { proof: this.tree.consistencyProof(from, to).map(toHex) };
+  }
+
+  async countWaiting(start: number, atMost: number): Promise<number> {
+    const records = this.anchors.filter((a) => a.index >= start).length;
+    return Math.min(atMost, Math.max(0, this.tree.size - start - records));
+  }
+
+  async findAnchorEntry(txHash: string): Promise<number | null> {
+    return this.anchors.find((a) => a.anchor.txHash === txHash)?.index ?? null;
+  }
+
+  async appendAnchorEntry(anchor: ConfirmedAnchor): Promise<number> {
+    const index = this.tree.size;
+    this.tree.append(hashLeaf(Buffer.from(JSON.stringify(anchor))));
+    this.anchors.push({ index, anchor });
+    return index;
+  }
+}
+
+/** Attempt records in a list, kept across "restarts" (new engines given the same store). */
+class MemoryAttempts implements AnchorAttemptStore {
+  readonly records: (AnchorAttempt & ChainKey & { ledgerIndex?: number })[] = [];
+
+  async findInFlight(chain: ChainKey): Promise<AnchorAttempt | null> {
+    const mine = this.on(chain);
+    return mine.find((r) => r.state === 'sending') ?? mine.find((r) => r.state === 'sent') ?? null;
+  }
+
+  async findConfirmed(chain: ChainKey, limit: number): Promise<AnchorAttempt[]> {
+    return this.on(chain)
+      .filter((r) => r.state === 'confirmed')
+      .sort((a, b) => b.treeSize - a.treeSize)
+      .slice(0, limit);
+  }
+
+  async create(chain: ChainKey, attempt: NewAnchorAttempt): Promise<AnchorAttempt> {
+    const record = { txHashes: [], txHash: null, nonce: null, blockNumber: null, ...attempt, ...chain, id: String(this.records.length + 1), updatedAt: new Date() };
+    this.records.push(record);
+    return { ...record };
+  }
+
+  async update(id: string, change: AnchorAttemptChange): Promise<void> {
+    Object.assign(this.records.find((r) => r.id === id)!, change, { updatedAt: new Date() });
+  }
+
+  private on(chain: ChainKey) {
+    return this.records.filter((r) => r.chainId === chain.chainId && r.genesisHash === chain.genesisHash && r.contract === chain.contract);
+  }
+}
+
+describe('AnchoringEngine with nothing but its ports', () => {
+  let chain: ChainFixture;
+  let connection: ChainConnection;
+
+  beforeAll(async () => {
+    chain = await startChainFixture();
+  });
+
+  afterAll(async () => {
+    await chain.stop();
+  });
+
+  beforeEach(async () => {
+    await chain.reset();
+    connection = {
+      chainId: (await chain.provider.getNetwork()).chainId.toString(),
+      genesisHash: (await chain.provider.getBlock(0))!.hash!,
+      contract: chain.client.address.toLowerCase(),
+      rpcUrl: chain.node.rpcUrl,
+      local: true,
+      client: chain.client,
+      close: async () => undefined,
+    };
+  });
+
+  function newEngine(log: AnchoringLog, attempts: AnchorAttemptStore, now: () => number, messages: string[] = []): AnchoringEngine {
+    const logger = { log: (m: string) => messages.push(`log: ${m}`), warn: (m: string) => messages.push(`warn: ${m}`), error: (m: string) => messages.push(`error: ${m}`) };
+    return new AnchoringEngine({ connect: async () => connection, policy: POLICY, log, attempts, logger, now });
+  }
+
+  it('anchors the log, records each anchor in it once across a restart, and extends it with a consistency proof', async () => {
+    let now = 1_000_000;
+    const log = new MemoryLog();
+    const attempts = new MemoryAttempts();
+    log.add(5);
+    await newEngine(log, attempts, () => now).tick(); // sends, then the process "dies"
+    expect(attempts.records.map((r) => r.state)).toEqual(['sent']);
+    const engine = newEngine(log, attempts, () => now);
+    await engine.tick(); // confirms and records
+    await engine.tick(); // its own record is not a reason to anchor again
+    expect(log.anchors).toEqual([
+      { index: 5, anchor: expect.objectContaining({ treeSize: 5, rootHash: toHex(log.tree.root(5)), txHash: attempts.records[0].txHash!.toLowerCase() }) },
+    ]);
+    log.add(3);
+    await engine.tick();
+    expect(await chain.client.checkpointCount()).toBe(1); // 3 < everyEntries, and not everySeconds yet
+    now += 3600 * 1000;
+    await engine.tick();
+    await engine.tick();
+    expect((await chain.client.latestCheckpoint())!).toMatchObject({ treeSize: 9, rootHash: toHex(log.tree.root(9)) });
+    expect(log.anchors.map((a) => [a.index, a.anchor.treeSize])).toEqual([
+      [5, 5],
+      [9, 9],
+    ]);
+    expect(attempts.records.map((r) => [r.state, r.ledgerIndex])).toEqual([
+      ['confirmed', 5],
+      ['confirmed', 9],
+    ]);
+    expect(engine.getStatus()).toMatchObject({ state: 'ok', chainId: connection.chainId, contract: connection.contract, anchoredTreeSize: 9 });
+    const { chainId, genesisHash, contract } = connection;
+    expect(await engine.getChainHead()).toEqual({ chainId, genesisHash, contract, blockNumber: await chain.provider.getBlockNumber() });
+  });
+
+  it('raises the alarm once through its logger and anchors nothing when the chain holds another history', async () => {
+    await chain.client.waitForAnchor(await chain.client.anchor(0, 3, 'ab'.repeat(32), []));
+    const log = new MemoryLog();
+    log.add(6);
+    const messages: string[] = [];
+    const engine = newEngine(log, new MemoryAttempts(), Date.now, messages);
+    for (let i = 0; i < 3; i++) await engine.tick();
+    expect(engine.getStatus()).toMatchObject({ state: 'inconsistent', lastError: expect.stringContaining('is not a state of this log') });
+    expect(messages.filter((m) => m.startsWith('error:'))).toEqual([expect.stringContaining('anchoring stops until this is resolved')]);
+    expect(await chain.client.checkpointCount()).toBe(1);
+    expect(log.anchors).toEqual([]);
+  });
+});
