@@ -1,5 +1,5 @@
 import { LayerSizes, Weights, deserializeWeights, initializeWeights, serializeWeights } from './architecture';
-import { orderEpoch, Plan, planShards } from './assignment';
+import { orderEpoch, Plan, planShards, ShardPlan } from './assignment';
 import { computeBatchRoot } from './batch-root';
 import { CheckpointStore } from './checkpoint-store';
 import { layerSizesOf, TrainingConfig } from './config';
@@ -146,10 +146,62 @@ export class RunnerPool {
  * of the surviving samples; each slice ends in a checkpoint stored under its content address.
  */
 export async function buildVersion(deps: EngineDependencies, context: EngineContext, input: BuildVersionInput): Promise<BuiltVersion> {
-  const { config, samples, hyperparamsHash, previous } = input;
   const clock = input.clock ?? new PhaseClock();
   const started = process.hrtime.bigint();
-  const layers = layerSizesOf(config);
+  const training = await prepareTraining(deps, context, input);
+  clock.lap('plan');
+  // Checkpoint writes run while training goes on; all of them finish before the version is returned.
+  const output: TrainingOutput = { events: [], writes: [] };
+  const finalWeights = new Map<number, Weights>();
+  const shardRecords: ShardRecord[] = [];
+  for (const shardPlan of training.plan.shards) {
+    const fromSlice = input.fromSlices.get(shardPlan.shard);
+    if (fromSlice === undefined) {
+      shardRecords.push((input.previous as TrainedModel).shards[shardPlan.shard]);
+      continue;
+    }
+    const { record, weights } = await trainShard(deps, input, training, shardPlan, fromSlice, output);
+    finalWeights.set(shardPlan.shard, weights);
+    context.memberWeights.set(record.slices[record.slices.length - 1].checkpoint, weights);
+    shardRecords.push(record);
+  }
+  clock.lap('train');
+
+  training.progress.setPhase('publish');
+  const trained = process.hrtime.bigint();
+  const model = await publishVersion(deps, context, input, { shardRecords, finalWeights, writes: output.writes, clock });
+  output.events.push(publishedEvent(model));
+  training.progress.finish();
+  clock.lap('manifest');
+  return {
+    model,
+    events: output.events,
+    steps: training.totalSteps,
+    trainSeconds: Number(trained - started) / 1e9,
+    publishSeconds: Number(process.hrtime.bigint() - trained) / 1e9,
+  };
+}
+
+/** What every retrained shard shares: the plan, the packed rows of the retrained shards, the step runner, progress. */
+interface PreparedTraining {
+  layers: LayerSizes;
+  plan: Plan;
+  /** Batch roots per shard and slice, for the shards that train (empty for the others). */
+  batchRoots: string[][];
+  rows: PackedRows;
+  totalSteps: number;
+  progress: ProgressTracker;
+  runner: StepRunner;
+}
+
+/** Events and checkpoint writes of the slices trained so far. */
+interface TrainingOutput {
+  events: EngineEvent[];
+  writes: Promise<void>[];
+}
+
+async function prepareTraining(deps: EngineDependencies, context: EngineContext, input: BuildVersionInput): Promise<PreparedTraining> {
+  const { config, samples, previous } = input;
   context.memberWeights.reserve(3 * config.shards);
   const plan = input.plan ?? context.planOf(samples, config) ?? planShards(samples, config.seed, config.shards, config.slices);
   context.rememberPlan(samples, config, plan);
@@ -164,68 +216,78 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
         })
       : [],
   );
-
-  const { features, labels, rowOf } = packRetrainedRows(samples, plan, input.fromSlices, config.numFeatures);
+  const rows = packRetrainedRows(samples, plan, input.fromSlices, config.numFeatures);
   const totalSteps = countSteps(plan, input.fromSlices, config);
   const progress = new ProgressTracker(totalSteps, deps.onProgress, input.phase);
   const runner = await context.pool.get(config);
-  clock.lap('plan');
-  const events: EngineEvent[] = [];
-  const finalWeights = new Map<number, Weights>();
-  const shardRecords: ShardRecord[] = [];
-  // Checkpoint writes run while training goes on; all of them finish before the version is returned.
-  const writes: Promise<void>[] = [];
+  return { layers: layerSizesOf(config), plan, batchRoots, rows, totalSteps, progress, runner };
+}
 
-  for (const shardPlan of plan.shards) {
-    const shard = shardPlan.shard;
-    const sampleCount = shardPlan.slices.reduce((n, s) => n + s.length, 0);
-    const fromSlice = input.fromSlices.get(shard);
-    if (fromSlice === undefined) {
-      shardRecords.push((previous as TrainedModel).shards[shard]);
-      continue;
+/**
+ * Trains one shard from `fromSlice` on, starting from the checkpoint before it (or the seeded initial
+ * weights): each slice r trains on slices 0..r, then its checkpoint is stored (in the background) and its
+ * BATCH_LEARNED and CHECKPOINT_SAVED events are added to `output`.
+ */
+async function trainShard(
+  deps: EngineDependencies,
+  input: BuildVersionInput,
+  training: PreparedTraining,
+  shardPlan: ShardPlan,
+  fromSlice: number,
+  output: TrainingOutput,
+): Promise<{ record: ShardRecord; weights: Weights }> {
+  const { config, hyperparamsHash, previous } = input;
+  const { layers, plan, rows, runner, progress } = training;
+  const shard = shardPlan.shard;
+  const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
+  let parent = fromSlice === 0 ? genesisCheckpoint(hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
+  let weights =
+    fromSlice === 0 ? initializeWeights(layers, `init|${hyperparamsHash}|${shard}`) : await loadCheckpoint(deps.store, layers, slices[fromSlice - 1]);
+  const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
+  for (let slice = fromSlice; slice < config.slices; slice++) {
+    for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
+    for (let epoch = 0; epoch < config.epochs && seen.length > 0; epoch++) {
+      const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
+      for (let i = 0; i < order.length; i++) order[i] = rows.rowOf[order[i]]; // sample index -> packed row
+      const batches: Int32Array[] = [];
+      for (let start = 0; start < order.length; start += config.batchSize) batches.push(order.subarray(start, start + config.batchSize));
+      weights = await runner.runSteps(weights, rows.features, rows.labels, batches, () => progress.advance());
     }
-    const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
-    let parent = fromSlice === 0 ? genesisCheckpoint(hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
-    let weights =
-      fromSlice === 0
-        ? initializeWeights(layers, `init|${hyperparamsHash}|${shard}`)
-        : await loadCheckpoint(deps.store, layers, slices[fromSlice - 1]);
-    const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
-    for (let slice = fromSlice; slice < config.slices; slice++) {
-      for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
-      for (let epoch = 0; epoch < config.epochs && seen.length > 0; epoch++) {
-        const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
-        for (let i = 0; i < order.length; i++) order[i] = rowOf[order[i]]; // sample index -> packed row
-        const batches: Int32Array[] = [];
-        for (let start = 0; start < order.length; start += config.batchSize) batches.push(order.subarray(start, start + config.batchSize));
-        weights = await runner.runSteps(weights, features, labels, batches, () => progress.advance());
-      }
-      const batchRoot = batchRoots[shard][slice];
-      const checkpoint = addressCheckpoint(hyperparamsHash, shard, slice, parent, batchRoot);
-      const bytes = serializeWeights(weights);
-      const weightsSha256 = sha256Hex(bytes);
-      const write = deps.store.put(checkpoint, bytes);
-      write.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
-      writes.push(write);
-      const count = shardPlan.slices[slice].length;
-      events.push(batchLearned(input, shard, slice, batchRoot, count, slice === 0 ? null : parent, checkpoint));
-      events.push(checkpointSaved(input, shard, slice, checkpoint, bytes.length, weightsSha256));
-      slices.push({ slice, count, batchRoot, checkpoint, weightsSha256 });
-      parent = checkpoint;
-    }
-    finalWeights.set(shard, weights);
-    context.memberWeights.set(parent, weights);
-    shardRecords.push({ shard, sampleCount, slices });
+    const batchRoot = training.batchRoots[shard][slice];
+    const checkpoint = addressCheckpoint(hyperparamsHash, shard, slice, parent, batchRoot);
+    const bytes = serializeWeights(weights);
+    const weightsSha256 = sha256Hex(bytes);
+    const write = deps.store.put(checkpoint, bytes);
+    write.catch(() => undefined); // awaited by publishVersion; this only keeps an early failure from being unhandled
+    output.writes.push(write);
+    const count = shardPlan.slices[slice].length;
+    output.events.push(batchLearned(input, shard, slice, batchRoot, count, slice === 0 ? null : parent, checkpoint));
+    output.events.push(checkpointSaved(input, shard, slice, checkpoint, bytes.length, weightsSha256));
+    slices.push({ slice, count, batchRoot, checkpoint, weightsSha256 });
+    parent = checkpoint;
   }
-  clock.lap('train');
+  const sampleCount = shardPlan.slices.reduce((n, s) => n + s.length, 0);
+  return { record: { shard, sampleCount, slices }, weights };
+}
 
-  progress.setPhase('publish');
-  const trained = process.hrtime.bigint();
+/**
+ * The published version: the ONNX ensemble of every non-empty shard's final weights (from this call, from
+ * memory, or from the store), its metrics, and its manifest, once every checkpoint write has finished.
+ */
+async function publishVersion(
+  deps: EngineDependencies,
+  context: EngineContext,
+  input: BuildVersionInput,
+  trained: { shardRecords: ShardRecord[]; finalWeights: Map<number, Weights>; writes: Promise<void>[]; clock: PhaseClock },
+): Promise<TrainedModel> {
+  const { config, hyperparamsHash } = input;
+  const { shardRecords, clock } = trained;
+  const layers = layerSizesOf(config);
   const members = shardRecords.filter((s) => s.sampleCount > 0).map((s) => s.shard);
   const memberModels: EnsembleMember[] = [];
   for (const shard of members) {
     const last = shardRecords[shard].slices[config.slices - 1];
-    const weights = finalWeights.get(shard) ?? (await context.loadMember(deps.store, layers, last));
+    const weights = trained.finalWeights.get(shard) ?? (await context.loadMember(deps.store, layers, last));
     memberModels.push({ weightsSha256: last.weightsSha256, weights });
   }
   clock.lap('members');
@@ -238,7 +300,7 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   clock.lap('export');
   const metrics = await input.evaluate({ onnx, onnxSha256, members: memberModels });
   clock.lap('evaluateAfter');
-  await Promise.all(writes);
+  await Promise.all(trained.writes);
   clock.lap('checkpointWrites');
   const { manifest, manifestHash } = buildManifest({
     modelId: input.modelId,
@@ -249,37 +311,19 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
     members,
     onnxSha256,
   });
-  const published: ModelPublishedEvent = {
-    type: 'MODEL_PUBLISHED',
-    version: 1,
+  return {
     modelId: input.modelId,
-    modelVersion: input.version,
+    version: input.version,
+    config,
+    hyperparamsHash,
+    samples: input.samples,
+    shards: shardRecords,
+    members,
+    onnx,
     onnxSha256,
+    manifest,
     manifestHash,
     metrics,
-  };
-  events.push(published);
-  progress.finish();
-  clock.lap('manifest');
-  return {
-    model: {
-      modelId: input.modelId,
-      version: input.version,
-      config,
-      hyperparamsHash,
-      samples,
-      shards: shardRecords,
-      members,
-      onnx,
-      onnxSha256,
-      manifest,
-      manifestHash,
-      metrics,
-    },
-    events,
-    steps: totalSteps,
-    trainSeconds: Number(trained - started) / 1e9,
-    publishSeconds: Number(process.hrtime.bigint() - trained) / 1e9,
   };
 }
 
@@ -303,6 +347,13 @@ function checkReusedSlices(input: BuildVersionInput, plan: Plan): void {
   }
 }
 
+interface PackedRows {
+  features: Float32Array;
+  labels: Int32Array;
+  /** Each sample's row in `features` and `labels`, -1 for samples of shards that do not train. */
+  rowOf: Int32Array;
+}
+
 /**
  * Features and labels of the samples in shards that will be (re)trained, packed shard by shard, and each
  * sample's row in them (-1 for samples of untouched shards): forgetting in one shard copies one shard and
@@ -313,7 +364,7 @@ function packRetrainedRows(
   plan: Plan,
   fromSlices: ReadonlyMap<number, number>,
   numFeatures: number,
-): { features: Float32Array; labels: Int32Array; rowOf: Int32Array } {
+): PackedRows {
   const retrained = plan.shards.filter((shardPlan) => fromSlices.has(shardPlan.shard));
   const rows = retrained.reduce((n, shardPlan) => shardPlan.slices.reduce((m, slice) => m + slice.length, n), 0);
   const rowOf = new Int32Array(samples.length).fill(-1);
@@ -363,6 +414,18 @@ async function loadCheckpoint(store: CheckpointStore, layers: LayerSizes, record
     );
   }
   return deserializeWeights(layers, bytes);
+}
+
+function publishedEvent(model: TrainedModel): ModelPublishedEvent {
+  return {
+    type: 'MODEL_PUBLISHED',
+    version: 1,
+    modelId: model.modelId,
+    modelVersion: model.version,
+    onnxSha256: model.onnxSha256,
+    manifestHash: model.manifestHash,
+    metrics: model.metrics,
+  };
 }
 
 function batchLearned(
