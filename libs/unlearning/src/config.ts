@@ -18,8 +18,17 @@ export interface TrainingConfig {
   /** S and R of SISA; both 1 for full retrain. */
   shards: number;
   slices: number;
-  /** Epochs over slices 0..r when training slice r (SISA), or over all data (full retrain). */
+  /**
+   * e: the training budget in epochs over the whole data. A full retrain trains its one slice e epochs; SISA
+   * spreads it over the slices as `epochsPerSlice` says.
+   */
   epochs: number;
+  /**
+   * Epochs slice r trains (on slices 0..r), one entry per slice, as normalizeConfig resolved them: SISA's
+   * schedule by default (see sisaEpochSchedule), the same number for every slice when one was given. Absent
+   * in configs stored before the field existed: every slice then trains `epochs` epochs (see epochsOfSlices).
+   */
+  epochsPerSlice?: number[];
   batchSize: number;
   learningRate: number;
   /** L2 penalty on the weight matrices (not biases): w <- (1 - lr * weightDecay) w - lr * dW. Default 0. */
@@ -35,7 +44,15 @@ export interface TrainingConfig {
   threads: number;
 }
 
-export type TrainingConfigInput = Omit<TrainingConfig, 'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay'> & {
+export type TrainingConfigInput = Omit<
+  TrainingConfig,
+  'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay' | 'epochsPerSlice'
+> & {
+  /**
+   * SISA only: epochs of every slice (a number), or each slice's (an array of R, as a resolved config holds
+   * them). Absent: SISA's schedule, 2e/(R+1) per slice on average.
+   */
+  epochsPerSlice?: number | number[];
   threads?: number;
   weightDecay?: number;
   hiddenLayers?: number[];
@@ -46,6 +63,7 @@ export type TrainingConfigInput = Omit<TrainingConfig, 'hiddenLayers' | 'shards'
 };
 
 const MAX_UNITS = 1 << 16;
+const MAX_EPOCHS = 10000;
 
 /** Fills defaults and checks every field; throws INVALID_CONFIG naming the field. */
 export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
@@ -67,7 +85,8 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
   checkInteger('shards', shards, 1, 4096);
   checkInteger('slices', slices, 1, 4096);
   if (input.method === 'full-retrain' && (shards !== 1 || slices !== 1)) fail(`full-retrain trains one model: shards and slices must be 1, got ${shards} and ${slices}`);
-  checkInteger('epochs', input.epochs, 1, 10000);
+  checkInteger('epochs', input.epochs, 1, MAX_EPOCHS);
+  const epochsPerSlice = resolveEpochsPerSlice(input, slices);
   checkInteger('batchSize', input.batchSize, 1, 1 << 16);
   if (typeof input.learningRate !== 'number' || !Number.isFinite(input.learningRate) || input.learningRate <= 0 || input.learningRate > 100) {
     fail(`learningRate must be a finite number in (0, 100], got ${String(input.learningRate)}`);
@@ -92,6 +111,7 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
     shards,
     slices,
     epochs: input.epochs,
+    epochsPerSlice,
     batchSize: input.batchSize,
     learningRate: input.learningRate,
     weightDecay,
@@ -99,6 +119,47 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
     aggregation,
     threads,
   };
+}
+
+/**
+ * SISA's epochs per slice (Bourtoule et al. 2021, §V; their reference code, cleverhans-lab/machine-unlearning
+ * sisa.py): with a = 2e/(R+1), slice i trains floor((i+1)a) - floor(i*a) epochs, so the R slices, each training
+ * on a growing prefix of the shard, cost about what e epochs over the shard cost. Two departures, both stated:
+ * the floors are computed on integers (2e(i+1) div (R+1)), where the reference's floating point can land just
+ * below an integer; and every slice trains at least 1 epoch, where the reference trains a slice whose share
+ * rounds to 0 not at all. With 2e < R+1 (e=1, R=5: a=1/3) pure rounding gives [0, 0, 1, 0, 0]: slice 4's
+ * samples would be learned by no epoch, and each 0-epoch slice would still get a BATCH_LEARNED entry and a
+ * checkpoint for a batch its weights never saw. With the minimum of 1 that case costs more than e epochs over
+ * the shard ([1, 1, 1, 1, 1] at e=1, R=5: 3x); from 2e >= R+1 on every share is at least 1 and the minimum
+ * changes nothing.
+ */
+export function sisaEpochSchedule(epochs: number, slices: number): number[] {
+  const through = (i: number) => Math.floor((2 * epochs * i) / (slices + 1)); // exact: small integers
+  return Array.from({ length: slices }, (_, i) => Math.max(1, through(i + 1) - through(i)));
+}
+
+/** The epochs each slice trains: the resolved schedule, or `epochs` everywhere for a config stored before it existed. */
+export function epochsOfSlices(config: TrainingConfig): number[] {
+  return config.epochsPerSlice ? [...config.epochsPerSlice] : new Array<number>(config.slices).fill(config.epochs);
+}
+
+function resolveEpochsPerSlice(input: TrainingConfigInput, slices: number): number[] {
+  const given = input.epochsPerSlice;
+  let schedule: number[];
+  if (given === undefined) schedule = sisaEpochSchedule(input.epochs, slices);
+  else if (Array.isArray(given)) {
+    if (given.length !== slices)
+      throw new UnlearningError('INVALID_CONFIG', `epochsPerSlice must have one entry per slice (${slices}), got ${given.length}`);
+    given.forEach((e, i) => checkInteger(`epochsPerSlice[${i}]`, e, 1, MAX_EPOCHS));
+    schedule = [...given];
+  } else {
+    checkInteger('epochsPerSlice', given, 1, MAX_EPOCHS);
+    schedule = new Array<number>(slices).fill(given);
+  }
+  // A full retrain has one slice, which trains `epochs` epochs (SISA's schedule gives the same for R = 1).
+  if (input.method === 'full-retrain' && schedule[0] !== input.epochs)
+    throw new UnlearningError('INVALID_CONFIG', `epochsPerSlice is for sisa: full-retrain trains its one slice for epochs (${input.epochs}), got ${String(given)}`);
+  return schedule;
 }
 
 function checkInteger(name: string, value: unknown, min: number, max: number): void {
@@ -111,9 +172,15 @@ export function layerSizesOf(config: TrainingConfig): LayerSizes {
   return [config.numFeatures, ...config.hiddenLayers, config.numClasses];
 }
 
-/** The config as RFC 8785 canonical JSON (the form the manifest records). */
+/**
+ * The config as RFC 8785 canonical JSON, the form the hyperparameter hash covers. `epochsPerSlice` is left out
+ * when every slice trains `epochs` epochs: that is what configs stored before the field trained, so they keep
+ * their hash, and one schedule has one hash whichever way it was written.
+ */
 export function canonicalConfig(config: TrainingConfig): string {
-  return canonicalize(config) as string;
+  const { epochsPerSlice, ...rest } = config;
+  const uniform = !epochsPerSlice || epochsPerSlice.every((e) => e === config.epochs);
+  return canonicalize(uniform ? rest : config) as string;
 }
 
 /** SHA-256 of the canonical config: the hyperparameter hash of BATCH_LEARNED and of checkpoint addresses. */

@@ -2,7 +2,7 @@ import { LayerSizes, Weights, deserializeWeights, initializeWeights, serializeWe
 import { orderEpoch, Plan, planShards, ShardPlan } from './assignment';
 import { computeBatchRoot } from './batch-root';
 import { CheckpointStore } from './checkpoint-store';
-import { layerSizesOf, TrainingConfig } from './config';
+import { epochsOfSlices, layerSizesOf, TrainingConfig } from './config';
 import { UnlearningError } from './errors';
 import { BatchLearnedEvent, CheckpointSavedEvent, EngineEvent, JsonValue, LedgerSink, ModelPublishedEvent } from './events';
 import { sha256Hex } from './hash';
@@ -142,7 +142,7 @@ export class RunnerPool {
 
 /**
  * Trains (or retrains) the listed shards slice by slice, reuses the others' checkpoints, and publishes the
- * ensemble. Slice r trains on slices 0..r for `epochs` epochs, in mini-batches cut from the seeded order
+ * ensemble. Slice r trains on slices 0..r for its epochs (epochsOfSlices), in mini-batches cut from the seeded order
  * of the surviving samples; each slice ends in a checkpoint stored under its content address.
  */
 export async function buildVersion(deps: EngineDependencies, context: EngineContext, input: BuildVersionInput): Promise<BuiltVersion> {
@@ -238,6 +238,7 @@ async function trainShard(
 ): Promise<{ record: ShardRecord; weights: Weights }> {
   const { config, hyperparamsHash, previous } = input;
   const { layers, plan, rows, runner, progress } = training;
+  const epochs = epochsOfSlices(config);
   const shard = shardPlan.shard;
   const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
   let parent = fromSlice === 0 ? genesisCheckpoint(hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
@@ -246,7 +247,7 @@ async function trainShard(
   const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
   for (let slice = fromSlice; slice < config.slices; slice++) {
     for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
-    for (let epoch = 0; epoch < config.epochs && seen.length > 0; epoch++) {
+    for (let epoch = 0; epoch < epochs[slice] && seen.length > 0; epoch++) {
       const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
       for (let i = 0; i < order.length; i++) order[i] = rows.rowOf[order[i]]; // sample index -> packed row
       const batches: Int32Array[] = [];
@@ -385,6 +386,7 @@ function packRetrainedRows(
 }
 
 function countSteps(plan: Plan, fromSlices: ReadonlyMap<number, number>, config: TrainingConfig): number {
+  const epochs = epochsOfSlices(config);
   let steps = 0;
   for (const shardPlan of plan.shards) {
     const fromSlice = fromSlices.get(shardPlan.shard);
@@ -392,7 +394,7 @@ function countSteps(plan: Plan, fromSlices: ReadonlyMap<number, number>, config:
     let seen = 0;
     shardPlan.slices.forEach((slice, r) => {
       seen += slice.length;
-      if (r >= fromSlice) steps += config.epochs * Math.ceil(seen / config.batchSize);
+      if (r >= fromSlice) steps += epochs[r] * Math.ceil(seen / config.batchSize);
     });
   }
   return steps;

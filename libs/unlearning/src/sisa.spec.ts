@@ -315,6 +315,48 @@ describe('SISA on iris', () => {
   });
 });
 
+describe("SISA's epochs per slice", () => {
+  const legacy = irisSisaConfig({ epochs: 6, epochsPerSlice: 6 }); // every slice 6 epochs, as before the field
+  const paper = irisSisaConfig({ epochs: 6 }); // a = 2 * 6 / 4 = 3: [3, 3, 3]
+
+  it("trains SISA's schedule by default, recorded in the config and the manifest, at half the steps of full epochs per slice", async () => {
+    const store = new MemoryCheckpointStore();
+    const sisa = createSisaMethod({ store });
+    const model = await sisa.train({ modelId: 'iris-paper', config: paper, samples: irisTrain });
+    await sisa.release();
+    expect(model.config.epochsPerSlice).toEqual([3, 3, 3]);
+    expect((model.manifest.config as { epochsPerSlice: number[] }).epochsPerSlice).toEqual([3, 3, 3]);
+    const full = await trainFromScratch(legacy, irisTrain);
+    expect(model.onnxSha256).not.toBe(full.onnxSha256);
+    const stepsOf = async (config: TrainingConfigInput) => {
+      const method = createSisaMethod({ store: new MemoryCheckpointStore() });
+      const trained = await method.train({ modelId: 'steps', config, samples: irisTrain });
+      const forget = await method.forget(trained, { requestIds: ['r'], externalIds: [irisTrain[0].externalId], retrainFromScratch: true });
+      await method.release();
+      return forget.steps;
+    };
+    expect(await stepsOf(paper)).toBe((await stepsOf(legacy)) / 2);
+  });
+
+  it('forgets a version stored before the field with its old schedule (every slice `epochs` epochs), exactly', async () => {
+    const store = new MemoryCheckpointStore();
+    const sisa = createSisaMethod({ store });
+    const trained = await sisa.train({ modelId: 'iris-old', config: legacy, samples: irisTrain });
+    // What a version published before epochsPerSlice existed holds: no field in its config, the same hash.
+    const { epochsPerSlice, ...oldConfig } = trained.config;
+    expect(epochsPerSlice).toEqual([6, 6, 6]);
+    const old: TrainedModel = { ...trained, config: oldConfig };
+    const forget = idsWhere(irisTrain, legacy, (shard, slice) => shard === 0 && slice === 1, 1);
+    const outcome = await sisa.forget(old, { requestIds: ['r'], externalIds: forget });
+    await sisa.release();
+    expect(outcome.affected).toEqual([{ shard: 0, fromSlice: 1 }]);
+    expect(outcome.model.config.epochsPerSlice).toBeUndefined();
+    expect(outcome.model.hyperparamsHash).toBe(trained.hyperparamsHash);
+    expect(outcome.model.onnxSha256).toBe((await trainFromScratch(legacy, without(irisTrain, forget))).onnxSha256);
+    expect(outcome.model.onnxSha256).not.toBe((await trainFromScratch(paper, without(irisTrain, forget))).onnxSha256);
+  });
+});
+
 describe('evidence of forgetting', () => {
   it('reports accuracies and membership AUC before, after, and for the retrained reference', async () => {
     const config = irisSisaConfig({ shards: 2, slices: 2 });

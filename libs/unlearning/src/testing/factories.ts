@@ -41,7 +41,7 @@ export function mnistSisaConfig(overrides: Partial<TrainingConfigInput> = {}): T
     numClasses: 10,
     shards: 4,
     slices: 3,
-    epochs: 2,
+    epochs: 4, // SISA's schedule: 2 epochs per slice
     batchSize: 16,
     learningRate: 0.1,
     seed: 'mnist-seed',
