@@ -58,6 +58,10 @@ describe('models, jobs and forgetting', () => {
     [{ optimizer: 'adam' }, 'optimizer'],
     [{ method: 'full' }, 'shards'],
     [{ shards: 20, slices: 10 }, 'shards'],
+    [{ epochsPerSlice: 0 }, 'epochsPerSlice'],
+    [{ epochsPerSlice: 1.5 }, 'epochsPerSlice'],
+    [{ epochsPerSlice: [2, 3] }, 'epochsPerSlice'],
+    [{ method: 'full', shards: undefined, slices: undefined, epochsPerSlice: 4 }, 'epochsPerSlice'],
   ])('POST /v1/models %j is a 400 naming %s', async (overrides, field) => {
     const res = await asMl(http().post('/v1/models')).send(body(overrides)).expect(400);
     expect(res.body.message).toContain(field);
@@ -78,6 +82,7 @@ describe('models, jobs and forgetting', () => {
   it('describes the model and its version, whose hash is the one in MODEL_PUBLISHED and of the ONNX file', async () => {
     const { body: model } = await http().get(`/v1/models/${modelId}`).auth(h.auditor, { type: 'bearer' }).expect(200);
     expect(model).toMatchObject({ id: modelId, datasetId, state: 'ready', jobId, latestVersion: 1, config: body() });
+    expect(model.epochsPerSlice).toEqual([2, 3]); // SISA's schedule for 4 epochs over 2 slices: a = 8/3
     expect(model.versions).toHaveLength(1);
     const [v1] = model.versions;
     expect(v1).toMatchObject({ version: 1, onnxSha256: expect.stringMatching(/^[0-9a-f]{64}$/), reflectsForgetRequests: [], metrics: expect.any(Object) });
@@ -168,5 +173,37 @@ describe('models, jobs and forgetting', () => {
     expect(out).toMatchObject({ modelVersion: 2, onnxSha256: v2.onnxSha256 });
     const { body: old } = await asMl(http().post(`/v1/models/${modelId}/predict`)).send({ inputs: [iris[0].features], version: 1 }).expect(200);
     expect(old.modelVersion).toBe(1);
+  });
+  it('keeps full epochs per slice for a model stored before epochsPerSlice existed, when it forgets', async () => {
+    const oldDataset = (await asMl(http().post('/v1/datasets')).send({ name: 'iris-old', features: 4, classes: 3 }).expect(201)).body.id;
+    const upload = await asMl(http().post(`/v1/datasets/${oldDataset}/samples`))
+      .send(iris.map((s) => ({ ...s, subjectId: `subject-${s.externalId}` })))
+      .expect(200);
+    const committed = new Map<string, string>(upload.body.commitments.map((c: { externalId: string; commitment: string }) => [c.externalId, c.commitment]));
+    // Every slice 4 epochs: the schedule, and the hash, of a model made before the field; then its rows as they were stored then.
+    const created = await asMl(http().post('/v1/models')).send(body({ datasetId: oldDataset, epochsPerSlice: 4 })).expect(202);
+    const job = await waitFor(
+      async () => (await asMl(http().get(`/v1/jobs/${created.body.jobId}`)).expect(200)).body,
+      (j) => j.state === 'completed' || j.state === 'failed',
+    );
+    expect(job.state).toBe('completed');
+    const oldModel = created.body.modelId;
+    await h.dataSource.query(`UPDATE models SET engine_config = engine_config - 'epochsPerSlice' WHERE id = $1`, [oldModel]);
+    await h.dataSource.query(`UPDATE model_versions SET engine_state = jsonb_set(engine_state, '{config}', (engine_state->'config') - 'epochsPerSlice') WHERE model_id = $1`, [
+      oldModel,
+    ]);
+    expect((await asMl(http().get(`/v1/models/${oldModel}`)).expect(200)).body.epochsPerSlice).toEqual([4, 4]);
+
+    const forget = await asMl(http().post('/v1/forget-requests')).send({ datasetId: oldDataset, subjectId: 'subject-iris-042', reason: 'erasure' }).expect(202);
+    const done = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${forget.body.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+    );
+    expect(done.state).toBe('completed');
+    const retained: Sample[] = iris.filter((s) => s.externalId !== 'iris-042').map((s) => ({ ...s, commitment: committed.get(s.externalId)! }));
+    const config: TrainingConfigInput = { method: 'sisa', model: 'logistic-regression', numFeatures: 4, numClasses: 3, shards: 3, slices: 2, epochs: 4, batchSize: 8, learningRate: 0.1, seed: 'e2e-iris' };
+    const v2 = done.modelVersions[0].onnxSha256;
+    expect(v2).toBe(await fromScratchSha256({ ...config, epochsPerSlice: 4 }, retained));
+    expect(v2).not.toBe(await fromScratchSha256(config, retained)); // SISA's schedule would give other bytes
   });
 });

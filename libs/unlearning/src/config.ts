@@ -143,6 +143,15 @@ export function epochsOfSlices(config: TrainingConfig): number[] {
   return config.epochsPerSlice ? [...config.epochsPerSlice] : new Array<number>(config.slices).fill(config.epochs);
 }
 
+/**
+ * A config input as a service stored it. One stored before epochsPerSlice existed trained every slice `epochs`
+ * epochs; this says so explicitly, so that normalizeConfig does not give it SISA's schedule. New configs are
+ * stored with their schedule resolved, and pass unchanged.
+ */
+export function resolveStoredSchedule(stored: TrainingConfigInput): TrainingConfigInput {
+  return stored.epochsPerSlice === undefined ? { ...stored, epochsPerSlice: stored.epochs } : stored;
+}
+
 function resolveEpochsPerSlice(input: TrainingConfigInput, slices: number): number[] {
   const given = input.epochsPerSlice;
   let schedule: number[];

@@ -3,7 +3,7 @@ export { UnlearningError } from './errors';
 export type { UnlearningErrorCode, UnlearningIssue } from './errors';
 export { compactFeatures, FEATURE_LIMIT, packFeatures } from './samples';
 export type { FeatureRow, LabeledExample, Sample } from './samples';
-export { normalizeConfig, hashHyperparameters, canonicalConfig, layerSizesOf, sisaEpochSchedule, epochsOfSlices } from './config';
+export { normalizeConfig, hashHyperparameters, canonicalConfig, layerSizesOf, sisaEpochSchedule, epochsOfSlices, resolveStoredSchedule } from './config';
 export type { TrainingConfig, TrainingConfigInput, MethodName, ModelKind, Aggregation } from './config';
 export { validateSamples, validateExamples, checkEnoughData } from './validate';
 export { parseExamples } from './parse-examples';

@@ -9,6 +9,7 @@ import {
   UnlearningMethod,
   createFullRetrainMethod,
   createSisaMethod,
+  resolveStoredSchedule,
 } from '@lethe/unlearning';
 import { DATA_DIR } from '../config/config.provider';
 import { withDatasetLock } from './dataset.lock';
@@ -64,7 +65,7 @@ export class ModelTrainingService {
         try {
           const trained = await method.train({
             modelId,
-            config: model.engineConfig as unknown as TrainingConfigInput,
+            config: resolveStoredSchedule(model.engineConfig as unknown as TrainingConfigInput),
             samples,
             ...(test.length > 0 ? { testSet: test } : {}),
           });

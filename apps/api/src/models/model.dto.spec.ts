@@ -2,7 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { normalizeConfig } from '@lethe/unlearning';
 import { DatasetEntity } from '../datasets/dataset.entity';
-import { CreateModelDto, evaluationSettingsOf, toEngineConfig } from './model.dto';
+import { CreateModelDto, epochsPerSliceOf, evaluationSettingsOf, toEngineConfig } from './model.dto';
 
 const valid = {
   datasetId: '00000000-0000-4000-8000-000000000000',
@@ -46,6 +46,10 @@ describe('CreateModelDto', () => {
     [{ evaluation: { holdoutFraction: null } }, 'evaluation.holdoutFraction'],
     [{ evaluation: { referenceRetrain: 'yes' } }, 'evaluation.referenceRetrain'],
     [{ evaluation: 'x' }, 'evaluation'],
+    [{ epochsPerSlice: 0 }, 'epochsPerSlice'],
+    [{ epochsPerSlice: 2.5 }, 'epochsPerSlice'],
+    [{ epochsPerSlice: '3' }, 'epochsPerSlice'],
+    [{ epochsPerSlice: 10001 }, 'epochsPerSlice'],
   ])('refuses %j, naming %s', (overrides, field) => {
     expect(problems({ ...valid, ...overrides })).toContain(field);
   });
@@ -59,9 +63,26 @@ describe('toEngineConfig', () => {
     expect(config).toMatchObject({ method: 'sisa', model: 'mlp', hiddenLayers: [16, 8], numFeatures: 4, numClasses: 3, shards: 3, slices: 2, seed: '42' });
   });
 
+  it("resolves SISA's schedule unless epochsPerSlice is given", () => {
+    expect(normalizeConfig(toEngineConfig(plainToInstance(CreateModelDto, valid), dataset)).epochsPerSlice).toEqual([3, 3]); // a = 10/3
+    expect(normalizeConfig(toEngineConfig(plainToInstance(CreateModelDto, { ...valid, epochsPerSlice: 2 }), dataset)).epochsPerSlice).toEqual([2, 2]);
+  });
+
   it('maps full and logreg, leaving S and R to their defaults', () => {
     const body = plainToInstance(CreateModelDto, { ...valid, method: 'full', architecture: { type: 'logreg' }, shards: undefined, slices: undefined });
     expect(normalizeConfig(toEngineConfig(body, dataset))).toMatchObject({ method: 'full-retrain', model: 'logistic-regression', hiddenLayers: [], shards: 1, slices: 1 });
+  });
+});
+
+describe('epochsPerSliceOf', () => {
+  const stored = { method: 'sisa', model: 'mlp', hiddenLayers: [4], numFeatures: 4, numClasses: 3, shards: 2, slices: 3, epochs: 5, batchSize: 8, learningRate: 0.1, seed: 1 };
+
+  it('reads the schedule a model was stored with', () => {
+    expect(epochsPerSliceOf({ ...stored, epochsPerSlice: [2, 3, 3] })).toEqual([2, 3, 3]);
+  });
+
+  it('gives a model stored before the field `epochs` on every slice, as it trained', () => {
+    expect(epochsPerSliceOf(stored)).toEqual([5, 5, 5]);
   });
 });
 

@@ -19,7 +19,14 @@ import {
   ValidateNested,
   ValidationOptions,
 } from 'class-validator';
-import { MAX_HOLDOUT_FRACTION, type JsonValue, type TrainingConfigInput } from '@lethe/unlearning';
+import {
+  MAX_HOLDOUT_FRACTION,
+  epochsOfSlices,
+  normalizeConfig,
+  resolveStoredSchedule,
+  type JsonValue,
+  type TrainingConfigInput,
+} from '@lethe/unlearning';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { MODEL_STATES, ModelEntity, ModelState, ModelVersionEntity } from './model.entity';
 
@@ -146,6 +153,21 @@ export class CreateModelDto {
   @Max(10000)
   epochs!: number;
 
+  @ApiProperty({
+    required: false,
+    minimum: 1,
+    maximum: 10000,
+    description:
+      'sisa only: the epochs every slice trains (slice r trains on slices 0..r). Default: the SISA paper\'s schedule, ' +
+      'slice i trains floor((i+1)a) - floor(i*a) epochs with a = 2 * epochs / (slices + 1), at least 1, so that slicing ' +
+      'costs about what `epochs` epochs over the data cost. The resolved schedule is the response\'s epochsPerSlice',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsInt({ message: 'epochsPerSlice must be an integer' })
+  @Min(1)
+  @Max(10000)
+  epochsPerSlice?: number;
+
   @ApiProperty({ description: '1..65536', example: 16 })
   @IsInt()
   @Min(1)
@@ -196,6 +218,13 @@ export class ModelSummaryDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) datasetId!: string;
   @ApiProperty({ type: Object, description: 'the configuration given at creation' }) config!: Record<string, unknown>;
+  @ApiProperty({
+    type: [Number],
+    description:
+      'the epochs each slice r trains (on slices 0..r), resolved: the SISA paper\'s schedule unless epochsPerSlice was given; ' +
+      '`epochs` on every slice for a model created before epochsPerSlice existed',
+  })
+  epochsPerSlice!: number[];
   @ApiProperty({ enum: MODEL_STATES }) state!: ModelState;
   @ApiProperty({ required: false }) error?: string;
   @ApiProperty({ format: 'uuid' }) jobId!: string;
@@ -244,7 +273,13 @@ export function toEngineConfig(body: CreateModelDto, dataset: DatasetEntity): Tr
   if (body.architecture.hidden !== undefined) config.hiddenLayers = [...body.architecture.hidden];
   if (body.shards !== undefined) config.shards = body.shards;
   if (body.slices !== undefined) config.slices = body.slices;
+  if (body.epochsPerSlice !== undefined) config.epochsPerSlice = body.epochsPerSlice;
   return config;
+}
+
+/** The epochs each slice of a model trains, from its stored engine config (see resolveStoredSchedule). */
+export function epochsPerSliceOf(engineConfig: Record<string, unknown>): number[] {
+  return epochsOfSlices(normalizeConfig(resolveStoredSchedule(engineConfig as unknown as TrainingConfigInput)));
 }
 
 export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersionResponseDto {
@@ -267,6 +302,7 @@ export function toModelSummary(entity: ModelEntity, latestVersion: number | null
     id: entity.id,
     datasetId: entity.datasetId,
     config: entity.config,
+    epochsPerSlice: epochsPerSliceOf(entity.engineConfig),
     state: entity.state,
     jobId: entity.jobId,
     latestVersion,

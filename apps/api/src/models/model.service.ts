@@ -49,9 +49,13 @@ export class ModelService implements OnModuleDestroy {
       throw new BadRequestException('architecture.hidden: a logreg model has no hidden layers');
     if (body.architecture.type === 'mlp' && body.architecture.hidden === undefined)
       throw new BadRequestException('architecture.hidden is required for an mlp (hidden layer widths, e.g. [16])');
+    if (body.epochsPerSlice !== undefined && body.method !== 'sisa')
+      throw new BadRequestException(`epochsPerSlice: only a sisa model trains by slices (method is ${body.method})`);
     const dataset = await this.datasetService.findRegistered(body.datasetId);
     const engineConfig = toEngineConfig(body, dataset);
     const config = normalizeConfig(engineConfig);
+    // Stored resolved: a stored config without a schedule is one from before it existed (full epochs per slice).
+    engineConfig.epochsPerSlice = config.epochsPerSlice;
     const holdout = { seed: config.seed, fraction: evaluationSettingsOf(body).holdoutFraction };
     await this.checkEnoughData(dataset.id, config.shards, config.slices, holdout);
 
