@@ -2,6 +2,7 @@
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
 import request from 'supertest';
+import { detectRuntimeEnvelope } from '@lethe/unlearning';
 import { DroppingForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { ModelLedgerSink } from '../../apps/api/src/models/model-ledger.sink';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
@@ -103,7 +104,7 @@ describe('forget requests through to unlearning: durability and failure', () => 
   });
 
   it('the ledger sink does not publish a version twice (a job retried after its worker appended), and refuses other bytes', async () => {
-    const published = { type: 'MODEL_PUBLISHED' as const, version: 1 as const, modelId: 'sink-model', modelVersion: 1, onnxSha256: 'a'.repeat(64), manifestHash: 'b'.repeat(64), metrics: {} };
+    const published = { type: 'MODEL_PUBLISHED' as const, version: 1 as const, modelId: 'sink-model', modelVersion: 1, onnxSha256: 'a'.repeat(64), manifestHash: 'b'.repeat(64), metrics: {}, runtime: detectRuntimeEnvelope() };
     const first = new ModelLedgerSink(h.ledger);
     await first.append([published]);
     const size = (await h.ledger.getCheckpoint()).treeSize;

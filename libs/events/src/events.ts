@@ -1,4 +1,5 @@
 import { LedgerError } from './errors';
+import { RUNTIME_ENVELOPE_FIELDS, type RuntimeEnvelope } from './runtime-envelope';
 
 /** Every kind of entry in the log. The list only grows; a type's fields change only with its `version`. */
 export const LEDGER_EVENT_TYPES = [
@@ -61,6 +62,8 @@ export interface ModelPublished extends EventBase<'MODEL_PUBLISHED'> {
   onnxSha256: Hex;
   manifestHash: Hex;
   metrics: { [key: string]: JsonValue };
+  /** The envelope of the process that trained and published this version (absent in entries written before it was recorded). */
+  runtime?: RuntimeEnvelope;
 }
 export interface ForgetRequested extends EventBase<'FORGET_REQUESTED'> {
   requestId: string;
@@ -97,7 +100,9 @@ export type LedgerEvent =
   | UnlearnCompleted
   | Anchored;
 
-type FieldKind = 'string' | 'hex32' | 'hex20' | 'hex32|null' | 'count' | 'hex32[]' | 'string[]' | 'object';
+type FieldKind = 'string' | 'hex32' | 'hex20' | 'hex32|null' | 'count' | 'hex32[]' | 'string[]' | 'object' | 'envelope';
+
+
 
 /** The fields each type must carry (more may follow; later issues add them). */
 const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
@@ -133,6 +138,11 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
     treeSize: 'count',
     rootHash: 'hex32',
   },
+};
+
+/** Fields a type may carry; when present they are checked like the required ones. */
+const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>>> = {
+  MODEL_PUBLISHED: { runtime: 'envelope' },
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;
@@ -171,6 +181,14 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
     case 'object':
       if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('an object');
       return;
+    case 'envelope':
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`an object of ${RUNTIME_ENVELOPE_FIELDS.join(', ')}`);
+      for (const field of RUNTIME_ENVELOPE_FIELDS) {
+        const v = (value as Record<string, unknown>)[field];
+        if (typeof v !== 'string' || v.length === 0)
+          throw new LedgerError('INVALID_EVENT', `${type}.${name}.${field} must be a non-empty string`, `${name}.${field}`);
+      }
+      return;
   }
 }
 
@@ -203,5 +221,9 @@ export function validateEvent(event: unknown): asserts event is LedgerEvent {
   const fields = REQUIRED_FIELDS[type as LedgerEventType];
   for (const [name, kind] of Object.entries(fields)) {
     checkField(kind, (event as Record<string, unknown>)[name], type, name);
+  }
+  for (const [name, kind] of Object.entries(OPTIONAL_FIELDS[type as LedgerEventType] ?? {})) {
+    const value = (event as Record<string, unknown>)[name];
+    if (value !== undefined) checkField(kind, value, type, name);
   }
 }

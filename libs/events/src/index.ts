@@ -17,4 +17,6 @@ export type {
   SamplesCommitted,
   UnlearnCompleted,
 } from './events';
+export { compareRuntimeEnvelopes, describeRuntimeEnvelope, RUNTIME_ENVELOPE_FIELDS } from './runtime-envelope';
+export type { RuntimeEnvelope } from './runtime-envelope';
 export { canonicalizeEvent, decodeEvent, encodeEvent, hashEvent } from './canonical';

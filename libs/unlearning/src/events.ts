@@ -8,7 +8,7 @@ export type Hex = string;
 
 export type BatchLearnedEvent = BatchLearned;
 export type CheckpointSavedEvent = CheckpointSaved & Required<Pick<CheckpointSaved, 'bytes' | 'weightsSha256'>>;
-export type ModelPublishedEvent = ModelPublished;
+export type ModelPublishedEvent = ModelPublished & Required<Pick<ModelPublished, 'runtime'>>;
 
 export interface AffectedShard {
   shard: number;

@@ -30,6 +30,8 @@ export type {
 export type { Progress, ProgressPhase, ProgressCallback } from './progress';
 export { LruMap } from './lru';
 export type { RuntimeOptions } from './runtime';
+export { compareRuntimeEnvelopes, describeRuntimeEnvelope, detectRuntimeEnvelope, inferCpuKernels } from './runtime-envelope';
+export type { RuntimeEnvelope } from './runtime-envelope';
 export { configureHeapForTraining, TRAINING_HEAP_GROWING_PERCENT } from './runtime';
 export type { TrainedModel, ShardRecord, SliceRecord } from './model';
 export type { UnlearningMethod, TrainRequest, ForgetRequest, ForgetOutcome, ForgetEvidence, ForgetTimings } from './method';

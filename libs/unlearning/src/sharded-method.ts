@@ -126,7 +126,7 @@ export class ShardedMethod implements UnlearningMethod {
       evidence.reference = { ...(evaluation as ForgetEvidence['after']), onnxSha256: reference.model.onnxSha256 };
       clock.lap('reference');
     }
-    const affected: AffectedShard[] = [...fromSlices.entries()]
+    const affected: AffectedShard[] = [...built.fromSlices.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([shard, fromSlice]) => ({ shard, fromSlice }));
     const event: UnlearnCompletedEvent = {

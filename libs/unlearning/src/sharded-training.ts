@@ -1,3 +1,4 @@
+import canonicalize from 'canonicalize';
 import { LayerSizes, Weights, deserializeWeights, initializeWeights, serializeWeights } from './architecture';
 import { orderEpoch, Plan, planShards, ShardPlan } from './assignment';
 import { computeBatchRoot } from './batch-root';
@@ -16,15 +17,23 @@ import { ProgressCallback, ProgressPhase, ProgressTracker } from './progress';
 import { RuntimeOptions } from './runtime';
 import { Sample } from './samples';
 import { StepRunner } from './trainer';
-import { TRAINING_RUNTIME } from './version';
+import { describeRuntimeEnvelope, detectRuntimeEnvelope, RuntimeEnvelope } from './runtime-envelope';
+import { UNLEARNING_CODE_VERSION } from './version';
 
-/** What every method needs from outside: checkpoint storage, the ledger, progress reports, threading. */
+/** What every method needs from outside: checkpoint storage, the ledger, progress reports, threading, a log. */
 export interface EngineDependencies {
   store: CheckpointStore;
   ledger?: LedgerSink;
   onProgress?: ProgressCallback;
   /** Threads of the sessions that evaluate published models (training threads are in the config). */
   runtime?: RuntimeOptions;
+  /**
+   * The runtime envelope this process trains under (default: detectRuntimeEnvelope()). Part of every
+   * checkpoint address and of MODEL_PUBLISHED; tests give another to play a worker on another machine.
+   */
+  envelope?: RuntimeEnvelope;
+  /** Where the engine says what a caller should know (a shard retrained from scratch); default: stderr. */
+  log?: (message: string) => void;
 }
 
 export interface BuildVersionInput {
@@ -54,6 +63,8 @@ export interface PublishedEnsemble {
 
 export interface BuiltVersion {
   model: TrainedModel;
+  /** First slice retrained per shard: the one asked for, or 0 where the checkpoint before it was made under another envelope. */
+  fromSlices: Map<number, number>;
   /** BATCH_LEARNED and CHECKPOINT_SAVED for every retrained slice, then MODEL_PUBLISHED. */
   events: EngineEvent[];
   steps: number;
@@ -62,17 +73,31 @@ export interface BuiltVersion {
   publishSeconds: number;
 }
 
-/** The address of a shard's seeded initial weights (the parent of slice 0, never stored). */
-export function genesisCheckpoint(hyperparamsHash: string, shard: number): string {
-  return sha256Hex('lethe-genesis|', TRAINING_RUNTIME, '|', hyperparamsHash, `|${shard}`);
+/** The code version and the runtime envelope as checkpoint addresses hash them (RFC 8785 JSON of the envelope). */
+function addressedRuntime(envelope: RuntimeEnvelope): string {
+  return `lethe-unlearning ${UNLEARNING_CODE_VERSION}; ${canonicalize(envelope) as string}`;
+}
+
+/** The address of a shard's seeded initial weights under a runtime envelope (the parent of slice 0, never stored). */
+export function genesisCheckpoint(envelope: RuntimeEnvelope, hyperparamsHash: string, shard: number): string {
+  return sha256Hex('lethe-genesis|', addressedRuntime(envelope), '|', hyperparamsHash, `|${shard}`);
 }
 
 /**
  * A checkpoint's address: the hyperparameters, its parent and the ordered commitments of the slice it learned
- * (so, by the parent chain, every ordered batch it has seen), plus the code and onnxruntime versions.
+ * (so, by the parent chain, every ordered batch it has seen), plus the code version and the runtime envelope
+ * that computed it. A process under another envelope computes other addresses for the same training, so it
+ * never finds, nor resumes from, weights whose bits another CPU kernel family or onnxruntime made.
  */
-export function addressCheckpoint(hyperparamsHash: string, shard: number, slice: number, parent: string, batchRoot: string): string {
-  return sha256Hex('lethe-checkpoint|', TRAINING_RUNTIME, '|', hyperparamsHash, `|${shard}|${slice}|`, parent, '|', batchRoot);
+export function addressCheckpoint(
+  envelope: RuntimeEnvelope,
+  hyperparamsHash: string,
+  shard: number,
+  slice: number,
+  parent: string,
+  batchRoot: string,
+): string {
+  return sha256Hex('lethe-checkpoint|', addressedRuntime(envelope), '|', hyperparamsHash, `|${shard}|${slice}|`, parent, '|', batchRoot);
 }
 
 /**
@@ -145,9 +170,11 @@ export class RunnerPool {
  * ensemble. Slice r trains on slices 0..r for its epochs (epochsOfSlices), in mini-batches cut from the seeded order
  * of the surviving samples; each slice ends in a checkpoint stored under its content address.
  */
-export async function buildVersion(deps: EngineDependencies, context: EngineContext, input: BuildVersionInput): Promise<BuiltVersion> {
-  const clock = input.clock ?? new PhaseClock();
+export async function buildVersion(deps: EngineDependencies, context: EngineContext, asked: BuildVersionInput): Promise<BuiltVersion> {
+  const clock = asked.clock ?? new PhaseClock();
   const started = process.hrtime.bigint();
+  const envelope = deps.envelope ?? detectRuntimeEnvelope();
+  const input = { ...asked, fromSlices: resumableFromSlices(asked, envelope, deps.log ?? logToStderr) };
   const training = await prepareTraining(deps, context, input);
   clock.lap('plan');
   // Checkpoint writes run while training goes on; all of them finish before the version is returned.
@@ -160,7 +187,7 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
       shardRecords.push((input.previous as TrainedModel).shards[shardPlan.shard]);
       continue;
     }
-    const { record, weights } = await trainShard(deps, input, training, shardPlan, fromSlice, output);
+    const { record, weights } = await trainShard(deps, input, envelope, training, shardPlan, fromSlice, output);
     finalWeights.set(shardPlan.shard, weights);
     context.memberWeights.set(record.slices[record.slices.length - 1].checkpoint, weights);
     shardRecords.push(record);
@@ -170,16 +197,48 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   training.progress.setPhase('publish');
   const trained = process.hrtime.bigint();
   const model = await publishVersion(deps, context, input, { shardRecords, finalWeights, writes: output.writes, clock });
-  output.events.push(publishedEvent(model));
+  output.events.push(publishedEvent(model, envelope));
   training.progress.finish();
   clock.lap('manifest');
   return {
     model,
+    fromSlices: input.fromSlices,
     events: output.events,
     steps: training.totalSteps,
     trainSeconds: Number(trained - started) / 1e9,
     publishSeconds: Number(process.hrtime.bigint() - trained) / 1e9,
   };
+}
+
+/**
+ * The first slice each listed shard retrains from: the one asked for when every checkpoint before it was made
+ * under this runtime envelope (the addresses recomputed here from the genesis on are the recorded ones), else 0,
+ * logged: resuming from weights computed under another envelope (another CPU kernel family, onnxruntime or Node)
+ * would publish bytes that no single replay reproduces. Checkpoints made before envelopes were part of the
+ * address never match, so such a model's first forget retrains its affected shards from scratch (same bytes).
+ */
+function resumableFromSlices(input: BuildVersionInput, envelope: RuntimeEnvelope, log: (message: string) => void): Map<number, number> {
+  const resumable = new Map(input.fromSlices);
+  for (const [shard, fromSlice] of input.fromSlices) {
+    const kept = input.previous?.shards[shard]?.slices.slice(0, fromSlice) ?? [];
+    let parent = genesisCheckpoint(envelope, input.hyperparamsHash, shard);
+    const foreign = kept.find((record) => {
+      const own = addressCheckpoint(envelope, input.hyperparamsHash, shard, record.slice, parent, record.batchRoot);
+      parent = record.checkpoint;
+      return own !== record.checkpoint;
+    });
+    if (!foreign) continue;
+    resumable.set(shard, 0);
+    log(
+      `model ${input.modelId} version ${input.version}: shard ${shard} retrains from slice 0, not ${fromSlice}: its checkpoint after slice ` +
+        `${foreign.slice} (${foreign.checkpoint}) was not made under this runtime envelope (${describeRuntimeEnvelope(envelope)})`,
+    );
+  }
+  return resumable;
+}
+
+function logToStderr(message: string): void {
+  process.stderr.write(`lethe-unlearning: ${message}\n`);
 }
 
 /** What every retrained shard shares: the plan, the packed rows of the retrained shards, the step runner, progress. */
@@ -231,6 +290,7 @@ async function prepareTraining(deps: EngineDependencies, context: EngineContext,
 async function trainShard(
   deps: EngineDependencies,
   input: BuildVersionInput,
+  envelope: RuntimeEnvelope,
   training: PreparedTraining,
   shardPlan: ShardPlan,
   fromSlice: number,
@@ -241,7 +301,7 @@ async function trainShard(
   const epochs = epochsOfSlices(config);
   const shard = shardPlan.shard;
   const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
-  let parent = fromSlice === 0 ? genesisCheckpoint(hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
+  let parent = fromSlice === 0 ? genesisCheckpoint(envelope, hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
   let weights =
     fromSlice === 0 ? initializeWeights(layers, `init|${hyperparamsHash}|${shard}`) : await loadCheckpoint(deps.store, layers, slices[fromSlice - 1]);
   const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
@@ -255,7 +315,7 @@ async function trainShard(
       weights = await runner.runSteps(weights, rows.features, rows.labels, batches, () => progress.advance());
     }
     const batchRoot = training.batchRoots[shard][slice];
-    const checkpoint = addressCheckpoint(hyperparamsHash, shard, slice, parent, batchRoot);
+    const checkpoint = addressCheckpoint(envelope, hyperparamsHash, shard, slice, parent, batchRoot);
     const bytes = serializeWeights(weights);
     const weightsSha256 = sha256Hex(bytes);
     const write = deps.store.put(checkpoint, bytes);
@@ -418,7 +478,7 @@ async function loadCheckpoint(store: CheckpointStore, layers: LayerSizes, record
   return deserializeWeights(layers, bytes);
 }
 
-function publishedEvent(model: TrainedModel): ModelPublishedEvent {
+function publishedEvent(model: TrainedModel, runtime: RuntimeEnvelope): ModelPublishedEvent {
   return {
     type: 'MODEL_PUBLISHED',
     version: 1,
@@ -427,6 +487,7 @@ function publishedEvent(model: TrainedModel): ModelPublishedEvent {
     onnxSha256: model.onnxSha256,
     manifestHash: model.manifestHash,
     metrics: model.metrics,
+    runtime,
   };
 }
 

@@ -20,6 +20,7 @@ import { TrainedModel } from './model';
 import { Progress } from './progress';
 import { Sample } from './samples';
 import { createSisaMethod } from './sisa';
+import { detectRuntimeEnvelope } from './runtime-envelope';
 import { commitExamples, irisSisaConfig, mnistSisaConfig } from './testing/factories';
 
 const iris = splitTrainTest(loadIris(), { seed: 'iris-split', testFraction: 0.2 });
@@ -312,6 +313,55 @@ describe('SISA on iris', () => {
     const forget = idsWhere(irisTrain, config, (_, slice) => slice === 2, 1);
     await expect(forgetful.forget(model, { requestIds: ['r'], externalIds: forget })).rejects.toMatchObject({ code: 'CHECKPOINT_MISSING' });
     await forgetful.release();
+  });
+});
+
+describe('the runtime envelope', () => {
+  const config = irisSisaConfig({ epochs: 6 });
+  const here = detectRuntimeEnvelope();
+
+  it('is recorded in MODEL_PUBLISHED, and a worker under another one retrains a shard from scratch instead of resuming, logged', async () => {
+    const store = new MemoryCheckpointStore(); // shared, as workers share DATA_DIR
+    const ledger = new MemoryLedgerSink();
+    const trainer = createSisaMethod({ store, ledger });
+    const model = await trainer.train({ modelId: 'iris-envelope', config, samples: irisTrain });
+    expect(ledger.events.find((e) => e.type === 'MODEL_PUBLISHED')).toMatchObject({ runtime: here });
+    const forget = idsWhere(irisTrain, config, (shard, slice) => shard === 1 && slice === 2, 1);
+
+    // Positive control: the same envelope resumes from the checkpoint after slice 1, and says nothing.
+    const sameLog: string[] = [];
+    const same = createSisaMethod({ store, log: (m) => sameLog.push(m) });
+    const resumed = await same.forget(model, { requestIds: ['r'], externalIds: forget });
+    await same.release();
+    expect(resumed.affected).toEqual([{ shard: 1, fromSlice: 2 }]);
+    expect(sameLog).toEqual([]);
+
+    // A worker whose CPU kernels differ (played here by giving it another envelope): its addresses for the same
+    // training differ, so the recorded checkpoints are not its own; it retrains shard 1 from slice 0.
+    const elsewhere = { ...here, cpuKernels: here.cpuKernels === 'avx2-fma3' ? 'avx512core' : 'avx2-fma3' };
+    const otherLog: string[] = [];
+    const otherLedger = new MemoryLedgerSink();
+    const other = createSisaMethod({ store, ledger: otherLedger, envelope: elsewhere, log: (m) => otherLog.push(m) });
+    const restarted = await other.forget(model, { requestIds: ['r'], externalIds: forget });
+    await other.release();
+    await trainer.release();
+    expect(restarted.affected).toEqual([{ shard: 1, fromSlice: 0 }]);
+    expect(restarted.event.affected).toEqual([{ shard: 1, fromSlice: 0 }]);
+    expect(otherLog).toHaveLength(1);
+    expect(otherLog[0]).toContain('shard 1 retrains from slice 0, not 2');
+    expect(otherLog[0]).toContain(`cpu kernels ${elsewhere.cpuKernels}`);
+    const learned = otherLedger.events.filter((e) => e.type === 'BATCH_LEARNED');
+    expect(learned.map((e) => e.type === 'BATCH_LEARNED' && [e.shard, e.slice, e.parentCheckpoint === null])).toEqual([
+      [1, 0, true],
+      [1, 1, false],
+      [1, 2, false],
+    ]);
+    expect(restarted.model.shards[1].slices[0].checkpoint).not.toBe(model.shards[1].slices[0].checkpoint);
+    expect(otherLedger.events.find((e) => e.type === 'MODEL_PUBLISHED')).toMatchObject({ runtime: elsewhere });
+    // On this one machine the arithmetic is in fact the same: both ways give the from-scratch bytes.
+    const reference = await trainFromScratch(config, without(irisTrain, forget));
+    expect(restarted.model.onnxSha256).toBe(reference.onnxSha256);
+    expect(resumed.model.onnxSha256).toBe(reference.onnxSha256);
   });
 });
 

@@ -170,6 +170,7 @@ export class UnlearningService {
       const store = checkpointStoreIn(this.dataDir);
       const method = createMethodFor(trained.config, {
         store,
+        log: (message) => this.logger.warn(message), // e.g. a shard retrained from scratch: its checkpoints come from another runtime envelope
         get ledger() {
           return pass.ledger;
         },
