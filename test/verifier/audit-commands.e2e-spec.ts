@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
-import { loadIris } from '@lethe/unlearning';
+import { describeRuntimeEnvelope, detectRuntimeEnvelope, loadIris } from '@lethe/unlearning';
 import { verifyModel, verifyReceipt, type VerifyReceiptReport } from '@lethe/verifier';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { JobHarness, startJobHarness } from '../support/job-harness';
@@ -226,7 +226,7 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(report).toMatchObject({ ok: true, found: true, onnxSha256: versions[1].onnxSha256 });
       expect(report.models).toHaveLength(1);
       const [m] = report.models;
-      expect(m).toMatchObject({ modelId, modelVersion: 2, index: versions[1].ledgerIndex, anchor: { anchor: 0 } });
+      expect(m).toMatchObject({ modelId, modelVersion: 2, index: versions[1].ledgerIndex, anchor: { anchor: 0 }, runtime: detectRuntimeEnvelope() });
       expect(m.batches).toHaveLength(4);
       expect(m.batches.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(48);
       expect(m.forgetRequests).toEqual([expect.objectContaining({ requestId, index: forgetIndex, commitments: 2, unlearnVersion: 2 })]);
@@ -235,6 +235,7 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(text.code).toBe(0);
       expect(text.stdout).toContain(`model ${modelId} version 1: MODEL_PUBLISHED at entry ${versions[0].ledgerIndex}`);
       expect(text.stdout).toContain('reflects no forget request');
+      expect(text.stdout).toContain(`trained under ${describeRuntimeEnvelope(detectRuntimeEnvelope())}`);
       const v1 = await verifyModel({ apiUrl: api, rpcUrl: rpc(), onnxSha256: versions[0].onnxSha256 });
       expect(v1.models[0].batches.reduce((n, b) => n + b.count, 0)).toBe(50);
     });

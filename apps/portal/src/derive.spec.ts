@@ -75,6 +75,7 @@ const EVENTS: LedgerEvent[] = [
     onnxSha256: hex(13),
     manifestHash: hex(14),
     metrics: { trainAccuracy: 0.88 },
+    runtime: { onnxruntime: '1.22.0', node: '20.19.0', platform: 'linux', arch: 'x64', cpuKernels: 'avx2-fma3' },
   }, // 10
   {
     type: 'UNLEARN_COMPLETED',
@@ -121,6 +122,12 @@ describe('the portal derives what it shows from the entries alone', () => {
     expect(v2.forgetRequests).toEqual([{ requestId: 'r1', index: 7, commitments: 2, unlearnIndex: 11, unlearnVersion: 2 }]);
     expect(v2.unlearn).toMatchObject({ index: 11, affected: [{ shard: 1, fromSlice: 1 }] });
     expect(v2.problems).toEqual([]);
+  });
+
+  it("gives each version the runtime envelope its MODEL_PUBLISHED records, null where an older entry has none", () => {
+    const [v1, v2] = buildModelVersions(log(EVENTS));
+    expect(v1.runtime).toBeNull();
+    expect(v2.runtime).toEqual({ onnxruntime: '1.22.0', node: '20.19.0', platform: 'linux', arch: 'x64', cpuKernels: 'avx2-fma3' });
   });
 
   it('names what does not add up: a version without its UNLEARN_COMPLETED, a request nobody made', () => {

@@ -8,6 +8,7 @@ import type {
   LedgerEvent,
   LedgerEventType,
   ModelPublished,
+  RuntimeEnvelope,
   UnlearnCompleted,
 } from '@lethe/events';
 
@@ -134,6 +135,8 @@ export interface ModelVersionView {
   onnxSha256: string;
   manifestHash: string;
   metrics: { [key: string]: JsonValue };
+  /** The runtime envelope its MODEL_PUBLISHED records; null in entries from before it was recorded. */
+  runtime: RuntimeEnvelope | null;
   datasetId: string | null;
   batches: LineageBatch[];
   /** Every forget request the version reflects (this and earlier unlearning steps). */
@@ -215,6 +218,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
       onnxSha256: event.onnxSha256,
       manifestHash: event.manifestHash,
       metrics: event.metrics,
+      runtime: event.runtime ?? null,
       datasetId: datasets.get(modelId) ?? null,
       batches: lineage,
       forgetRequests,

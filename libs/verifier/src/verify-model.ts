@@ -2,7 +2,7 @@
 // learned, which forget requests it reflects; the whole log re-hashed and its root compared with the chain's.
 import { isAddress } from 'ethers';
 import { CompactRange, toHex } from '@lethe/merkle';
-import type { BatchLearned, ForgetRequested, LedgerEvent, ModelPublished, UnlearnCompleted } from '@lethe/events';
+import type { BatchLearned, ForgetRequested, LedgerEvent, ModelPublished, RuntimeEnvelope, UnlearnCompleted } from '@lethe/events';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { connectAnchorReader } from './find-contract';
@@ -58,6 +58,8 @@ export interface PublishedModelVersion {
   onnxSha256: string;
   manifestHash: string;
   metrics: ModelPublished['metrics'];
+  /** The runtime envelope it was trained under, as its MODEL_PUBLISHED entry records it (null in entries from before it was recorded). */
+  runtime: RuntimeEnvelope | null;
   /** Index of the MODEL_PUBLISHED entry, and the on-chain checkpoint it was proven in. */
   index: number;
   anchor: { anchor: number; treeSize: number; rootHash: string } | null;
@@ -274,6 +276,7 @@ async function describeVersion(
     onnxSha256: event.onnxSha256,
     manifestHash: event.manifestHash,
     metrics: event.metrics,
+    runtime: event.runtime ?? null,
     index,
     anchor,
     batches,

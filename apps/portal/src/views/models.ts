@@ -1,4 +1,5 @@
 // Per model version: its lineage (batches, forget requests reflected) and the evidence of forgetting, as charts.
+import { describeRuntimeEnvelope } from '@lethe/events';
 import { groupedBarChart } from '../charts';
 import { formatNumber, h, short } from '../dom';
 import { EVIDENCE_MEASURES, buildModelVersions, evidenceSeries, type ModelVersionView } from '../derive';
@@ -39,6 +40,11 @@ function renderVersion(v: ModelVersionView): HTMLElement {
       `Version ${v.modelVersion}`,
       h('span', { class: 'muted' }, ` · MODEL_PUBLISHED entry #${v.index} · ONNX `),
       short(v.onnxSha256, 16),
+    ),
+    h(
+      'p',
+      { class: 'muted', 'data-testid': 'runtime' },
+      v.runtime ? `Trained under ${describeRuntimeEnvelope(v.runtime)}` : 'Runtime envelope not recorded (published before envelopes were)',
     ),
     v.problems.length
       ? h(
