@@ -12,7 +12,7 @@ import { verifyModel, verifyReceipt, type VerifyReceiptReport } from '@lethe/ver
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { startAlteringProxy } from './support/altering-proxy';
-import { anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
+import { SMALL_SISA, anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
 import { runCli } from './support/run-cli';
 
 /** code@index of each failure. */
@@ -267,6 +267,9 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(cli.stderr).toBe('');
       expect(cli.code).toBe(0);
       expect(cli.stdout).toContain(`ONNX SHA-256 ${versions[1].onnxSha256} equals the published one`);
+      // Both envelopes, and whether the same bytes were to be expected: here one machine published and replays.
+      const here = describeRuntimeEnvelope(detectRuntimeEnvelope());
+      expect(cli.stdout).toContain(`  published under: ${here}\n  replayed under:  ${here}\n  byte equality: expected (the same runtime envelope)`);
     });
 
     it('exits 1 on a dataset that is not the one the version learned', async () => {
@@ -279,6 +282,21 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(cli.code).toBe(1);
       expect(cli.stdout).toContain(`the ledger published ${versions[1].onnxSha256}`);
       expect(cli.stdout).toContain(`gives ONNX SHA-256 ${versions[0].onnxSha256}`); // version 1's data, version 1's hash
+    });
+
+    it('replays a model created before epochsPerSlice existed with its full epochs per slice', async () => {
+      // Every slice 2 epochs (SMALL_SISA's epochs): what models trained before the field; then its rows as stored then.
+      const oldModel = await trainSmallModel(h, datasetId, 'audit-old', { epochsPerSlice: SMALL_SISA.epochs });
+      await h.dataSource.query(
+        `UPDATE models SET config = config - 'epochsPerSlice', engine_config = engine_config - 'epochsPerSlice' WHERE id = $1`,
+        [oldModel],
+      );
+      const { body: described } = await asAuditor(http().get(`/v1/models/${oldModel}`)).expect(200);
+      expect(described.epochsPerSlice).toEqual([2, 2]); // SISA's schedule would be [1, 1]
+      const file = write('surviving-old.ndjson', surviving.map((s) => JSON.stringify(s)).join('\n'));
+      const cli = await runCli(['replay', '--model', oldModel, '--version', '1', '--data', file, '--api', api, '--json'], { LETHE_API_KEY: h.auditor });
+      expect(cli.stderr).toBe('');
+      expect(JSON.parse(cli.stdout)).toMatchObject({ ok: true, publishedSha256: described.versions[0].onnxSha256, runtimeDifferences: [] });
     });
   });
 });

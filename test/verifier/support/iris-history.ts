@@ -20,10 +20,10 @@ export const SMALL_SISA = {
 const asMl = (h: JobHarness, req: request.Test) => req.auth(h.ml, { type: 'bearer' });
 const http = (h: JobHarness) => request(h.app.getHttpServer());
 
-/** Trains SMALL_SISA on `datasetId` through the API and waits for its job; the model's id. */
-export async function trainSmallModel(h: JobHarness, datasetId: string, seed: string): Promise<string> {
+/** Trains SMALL_SISA (with `overrides`) on `datasetId` through the API and waits for its job; the model's id. */
+export async function trainSmallModel(h: JobHarness, datasetId: string, seed: string, overrides: object = {}): Promise<string> {
   const created = await asMl(h, http(h).post('/v1/models'))
-    .send({ datasetId, ...SMALL_SISA, seed })
+    .send({ datasetId, ...SMALL_SISA, seed, ...overrides })
     .expect(202);
   const job = await waitFor(
     async () => (await asMl(h, http(h).get(`/v1/jobs/${created.body.jobId}`))).body,

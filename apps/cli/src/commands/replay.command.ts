@@ -7,13 +7,18 @@ import {
   MAX_HOLDOUT_FRACTION,
   MemoryCheckpointStore,
   UnlearningError,
+  compareRuntimeEnvelopes,
   createFullRetrainMethod,
   createSisaMethod,
+  describeRuntimeEnvelope,
+  detectRuntimeEnvelope,
   hashHyperparameters,
   normalizeConfig,
   parseExamples,
+  resolveStoredSchedule,
   splitHoldout,
   type ExampleFormat,
+  type RuntimeEnvelope,
   type Sample,
   type TrainingConfigInput,
 } from '@lethe/unlearning';
@@ -51,6 +56,11 @@ interface ReplayResult {
   /** Samples the ledger's batches of that version hold (with --rpc). */
   ledgerSamples: number | null;
   hyperparamsHash: string;
+  /** The runtime envelope the version was published under (MODEL_PUBLISHED.runtime; null in entries from before it was recorded) and this replay's. */
+  publishedRuntime: RuntimeEnvelope | null;
+  replayRuntime: RuntimeEnvelope;
+  /** The fields in which they differ; byte equality is expected only when there are none (null: the entry records no envelope). */
+  runtimeDifferences: string[] | null;
 }
 
 /** A failure that ends the replay: exit 1 (the service, the chain or the comparison) or 2 (usage). */
@@ -163,9 +173,10 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
   if (registered.type !== 'DATASET_REGISTERED' || registered.datasetId !== model.datasetId) {
     throw new ReplayFailure(`entry ${dataset.ledgerIndex} is not the DATASET_REGISTERED of dataset ${model.datasetId}`, 1);
   }
+  const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice);
   let config;
   try {
-    config = normalizeConfig(toEngineConfig(model.config, registered.features, registered.classes));
+    config = normalizeConfig(engineInput);
   } catch (error) {
     throw new ReplayFailure(`the model's configuration is not one the engine takes: ${(error as Error).message}`, 1);
   }
@@ -194,12 +205,9 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
     ...e,
     commitment: createHash('sha256').update(`lethe-replay|${e.externalId}`).digest('hex'),
   }));
-  const onnxSha256 = await train(
-    opts,
-    config.method === 'sisa',
-    samples,
-    toEngineConfig(model.config, registered.features, registered.classes),
-  );
+  const onnxSha256 = await train(opts, config.method === 'sisa', samples, engineInput);
+  const replayRuntime = detectRuntimeEnvelope();
+  const publishedRuntime = published.runtime ?? null;
   return {
     ok: onnxSha256 === published.onnxSha256,
     modelId: opts.model,
@@ -212,6 +220,9 @@ async function runReplay(opts: ReplayCommandOptions): Promise<ReplayResult> {
     heldOut: holdout.length,
     ledgerSamples,
     hyperparamsHash,
+    publishedRuntime,
+    replayRuntime,
+    runtimeDifferences: publishedRuntime ? compareRuntimeEnvelopes(publishedRuntime, replayRuntime) : null,
   };
 }
 
@@ -244,6 +255,8 @@ async function train(opts: ReplayCommandOptions, sisa: boolean, samples: Sample[
 interface ServerModel {
   datasetId: string;
   config: Record<string, unknown>;
+  /** The resolved epochs of each slice (services from before the field do not send it; their models trained `epochs` on every slice). */
+  epochsPerSlice?: unknown;
   versions: { version: number; onnxSha256: string; ledgerIndex: number }[];
 }
 
@@ -252,7 +265,7 @@ interface ServerModel {
  * shape: the mapping of apps/api's toEngineConfig, repeated here so that the CLI does not load the service.
  * hashHyperparameters of the result is checked against the ledger's BATCH_LEARNED entries (with --rpc).
  */
-function toEngineConfig(body: Record<string, unknown>, numFeatures: number, numClasses: number): TrainingConfigInput {
+function toEngineConfig(body: Record<string, unknown>, numFeatures: number, numClasses: number, epochsPerSlice: unknown): TrainingConfigInput {
   const architecture = (body.architecture ?? {}) as { type?: unknown; hidden?: unknown };
   const config: TrainingConfigInput = {
     method: body.method === 'sisa' ? 'sisa' : 'full-retrain',
@@ -267,7 +280,9 @@ function toEngineConfig(body: Record<string, unknown>, numFeatures: number, numC
   if (Array.isArray(architecture.hidden)) config.hiddenLayers = [...(architecture.hidden as number[])];
   if (body.shards !== undefined) config.shards = body.shards as number;
   if (body.slices !== undefined) config.slices = body.slices as number;
-  return config;
+  // The service's resolved schedule; without one, the model is from before the field (resolveStoredSchedule).
+  if (Array.isArray(epochsPerSlice)) config.epochsPerSlice = epochsPerSlice as number[];
+  return resolveStoredSchedule(config);
 }
 
 /** The model's evaluation.holdoutFraction (POST /v1/models), 0 when it has none. */
@@ -298,9 +313,28 @@ function formatResult(r: ReplayResult): string {
       ? ` (the ledger's batches hold ${r.ledgerSamples} samples, the data ${r.samples})`
       : '';
   const from = `${r.samples} samples${r.heldOut > 0 ? ` (${r.heldOut} more held out by the model's holdout rule)` : ''}`;
-  return r.ok
-    ? `ok: model ${r.modelId} version ${r.modelVersion} replayed from ${from}: ONNX SHA-256 ${r.replayedSha256} equals the published one (${where})\n`
-    : `MISMATCH: model ${r.modelId} version ${r.modelVersion} replayed from ${from} gives ONNX SHA-256 ${r.replayedSha256}, the ledger published ${r.publishedSha256} (${where})${counts}\n`;
+  const verdict = r.ok
+    ? `ok: model ${r.modelId} version ${r.modelVersion} replayed from ${from}: ONNX SHA-256 ${r.replayedSha256} equals the published one (${where})`
+    : `MISMATCH: model ${r.modelId} version ${r.modelVersion} replayed from ${from} gives ONNX SHA-256 ${r.replayedSha256}, the ledger published ${r.publishedSha256} (${where})${counts}`;
+  return `${[verdict, ...formatEnvelopes(r)].join('\n')}\n`;
+}
+
+/** Both runtime envelopes, and whether the same bytes were to be expected from them. */
+function formatEnvelopes(r: ReplayResult): string[] {
+  const lines = [
+    `  published under: ${r.publishedRuntime ? describeRuntimeEnvelope(r.publishedRuntime) : 'not recorded (the entry is from before runtime envelopes were)'}`,
+    `  replayed under:  ${describeRuntimeEnvelope(r.replayRuntime)}`,
+  ];
+  if (r.runtimeDifferences === null)
+    lines.push('  byte equality: expected only if this machine matches the unrecorded one (same onnxruntime, Node, platform and CPU kernel family)');
+  else if (r.runtimeDifferences.length === 0) lines.push('  byte equality: expected (the same runtime envelope)');
+  else
+    lines.push(
+      `  byte equality: not expected, the envelopes differ in ${r.runtimeDifferences.join(', ')}${
+        r.ok ? '' : ': a different SHA-256 alone does not show a different training; replay under the published envelope'
+      }`,
+    );
+  return lines;
 }
 
 function formatOf(file: string): ExampleFormat {
