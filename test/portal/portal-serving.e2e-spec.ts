@@ -1,5 +1,5 @@
 import { INestApplication, Logger } from '@nestjs/common';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { Ledger, openDatabase } from '@lethe/ledger';
@@ -70,6 +70,19 @@ describe('the portal, served by the service', () => {
     expect(script).not.toMatch(/https?:\/\/(cdn|fonts|unpkg|jsdelivr)/);
     const missing = await request(server).get('/portal/assets/nothing-here.js').expect(404);
     expect(missing.body).toMatchObject({ statusCode: 404, message: 'no portal asset nothing-here.js' });
+  });
+
+  it('bundles nothing Node-only: no onnxruntime, none of the replay audit (libs/verifier/src/replay.ts)', () => {
+    const scripts = readdirSync(join(portalDir, 'assets')).filter((f) => f.endsWith('.js'));
+    expect(scripts.length).toBeGreaterThanOrEqual(1);
+    for (const file of scripts) {
+      const script = readFileSync(join(portalDir, 'assets', file), 'utf8');
+      expect(script).toContain('INCONSISTENT_WITH_CHAIN'); // the positive control: the verifier is in the bundle
+      // onnxruntime-node's binding and onnxruntime-common's session (the word "onnxruntime" alone is a field of
+      // MODEL_PUBLISHED.runtime, which the portal shows).
+      expect(script).not.toMatch(/onnxruntime_binding|onnxruntime-node|InferenceSession/);
+      expect(script).not.toContain('which the service gives for version'); // a message of the replay audit
+    }
   });
 
   it('answers GET /v1/portal/config publicly: PORTAL_RPC_URL, never RPC_URL', async () => {

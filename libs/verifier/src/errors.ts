@@ -24,7 +24,13 @@ export type VerificationFailureCode =
   /** No AuditAnchor contract at the address (no code, or code that does not answer as AuditAnchor). */
   | 'NOT_AUDIT_ANCHOR';
 
-export type VerifierErrorCode = VerificationFailureCode | 'INVALID_ARGUMENT';
+export type VerifierErrorCode =
+  | VerificationFailureCode
+  /** The caller's mistake (a malformed argument, data that cannot be read); never a finding. */
+  | 'INVALID_ARGUMENT'
+  /** The replay audit cannot retrain the version: the service lists no such version, its configuration is
+   *  not one the engine takes or disagrees with the ledger's BATCH_LEARNED entries, or the engine refused. */
+  | 'REPLAY_FAILED';
 
 /** One problem in a report; `index` names the log entry and `anchor` the on-chain checkpoint number. */
 export interface VerificationFailure {
@@ -63,9 +69,9 @@ export class VerifierError extends Error {
     this.status = details.status;
   }
 
-  /** The error as a report line (INVALID_ARGUMENT is a caller's mistake, never a finding). */
+  /** The error as a report line (INVALID_ARGUMENT is a caller's mistake, never a finding; REPLAY_FAILED ends a replay). */
   toFailure(): VerificationFailure {
-    if (this.code === 'INVALID_ARGUMENT') throw this;
+    if (this.code === 'INVALID_ARGUMENT' || this.code === 'REPLAY_FAILED') throw this;
     const failure: VerificationFailure = { code: this.code, message: this.message };
     if (this.index !== undefined) failure.index = this.index;
     if (this.anchor !== undefined) failure.anchor = this.anchor;

@@ -1,0 +1,310 @@
+// The replay audit: a published model version retrained from its configuration and the auditor's copy of
+// the surviving data, its ONNX SHA-256 compared with the one the ledger published.
+//
+// Node only: it trains on onnxruntime-node through @lethe/unlearning. So it is not exported from index.ts,
+// which the portal bundles for the browser; Node callers import it as `@lethe/verifier/replay`.
+import { createHash } from 'node:crypto';
+import {
+  MAX_HOLDOUT_FRACTION,
+  MemoryCheckpointStore,
+  UnlearningError,
+  compareRuntimeEnvelopes,
+  createFullRetrainMethod,
+  createSisaMethod,
+  detectRuntimeEnvelope,
+  hashHyperparameters,
+  normalizeConfig,
+  parseExamples,
+  resolveStoredSchedule,
+  splitHoldout,
+  type ExampleFormat,
+  type LabeledExample,
+  type RuntimeEnvelope,
+  type Sample,
+  type TrainingConfig,
+  type TrainingConfigInput,
+} from '@lethe/unlearning';
+import type { DatasetRegistered, LedgerEvent, ModelPublished } from '@lethe/events';
+import { VerifierError } from './errors';
+import { fetchJson } from './fetch-json';
+import { LogClient } from './log-client';
+import { rehashEntry } from './rehash-entry';
+import { verifyModel } from './verify-model';
+
+export interface ReplayOptions {
+  apiUrl: string;
+  modelId: string;
+  modelVersion: number;
+  /** The auditor's copy of the surviving samples (held-out ones may be included), as text in `format`. */
+  data: { text: string; format: ExampleFormat; name: string };
+  /** With a JSON-RPC endpoint, the MODEL_PUBLISHED entry and the version's batches are checked against the chain. */
+  rpcUrl?: string;
+  /** AuditAnchor's address; unless given, taken from the log's latest ANCHORED entry. */
+  contract?: string;
+  /** An auditor API key: the model's configuration is read from a route with a role. */
+  apiKey?: string;
+  /** Per HTTP request and JSON-RPC call; 30 s unless given. */
+  timeoutMs?: number;
+  /** The training's done fraction in [0, 1]. */
+  onProgress?: (fraction: number) => void;
+}
+
+/** What the replay found. */
+export interface ReplayReport {
+  /** The replayed ONNX SHA-256 equals the published one. */
+  ok: boolean;
+  modelId: string;
+  modelVersion: number;
+  /** The SHA-256 in the version's MODEL_PUBLISHED entry, and where that entry is. */
+  publishedSha256: string;
+  publishedIndex: number;
+  /** The on-chain checkpoint the entry was proven in (with rpcUrl), else null. */
+  anchor: number | null;
+  replayedSha256: string;
+  /** Samples trained on: those of the data the model's holdout rule does not keep for testing. */
+  samples: number;
+  /** Samples of the data held out by the model's evaluation.holdoutFraction (never trained on). */
+  heldOut: number;
+  /** Samples the ledger's batches of that version hold (with rpcUrl), else null. */
+  ledgerSamples: number | null;
+  hyperparamsHash: string;
+  /** The runtime envelope the version was published under (MODEL_PUBLISHED.runtime; null in entries from before it was recorded) and this replay's. */
+  publishedRuntime: RuntimeEnvelope | null;
+  replayRuntime: RuntimeEnvelope;
+  /** The fields in which they differ; byte equality is expected only when there are none (null: the entry records no envelope). */
+  runtimeDifferences: string[] | null;
+}
+
+/** The configuration a model was created with (POST /v1/models), as GET /v1/models/:id returns it. */
+type ModelBody = Record<string, unknown>;
+
+interface ServerModel {
+  datasetId: string;
+  config: ModelBody;
+  /** The resolved epochs of each slice (services from before the field do not send it; their models trained `epochs` on every slice). */
+  epochsPerSlice?: unknown;
+  versions: { version: number; onnxSha256: string; ledgerIndex: number }[];
+}
+
+/** What the chain says of the version (with rpcUrl): where it is anchored, and what its batches learned. */
+interface ChainView {
+  anchor: number | null;
+  ledgerSamples: number | null;
+  hyperparamsHashes: string[] | null;
+}
+
+/**
+ * Retrains `modelVersion` from the configuration the service gives and `data`, and compares the ONNX SHA-256
+ * with the one the ledger published (the entry re-hashed; with rpcUrl, proven against the chain). The engine
+ * places and orders samples by the seed and their externalIds only, so commitments are not needed to train;
+ * each sample gets a stand-in. A model created with evaluation.holdoutFraction never trained on its held-out
+ * samples: the replay applies the same rule (isHeldOut on the seed and the externalId) and trains on the rest.
+ *
+ * A mismatch is a report with `ok: false`. Throws VerifierError: INVALID_ARGUMENT when the data cannot be
+ * read as samples of the dataset; SERVER_ERROR, BAD_ENTRY or a chain failure's code when the service, the log
+ * or the chain fails; REPLAY_FAILED when the version cannot be retrained (no such version, a configuration
+ * the engine does not take or that the ledger contradicts, a training the engine refuses).
+ */
+export async function replayModel(options: ReplayOptions): Promise<ReplayReport> {
+  const http = { timeoutMs: options.timeoutMs ?? 30_000, apiKey: options.apiKey };
+  const { model, version } = await fetchPublishedVersion(options, http);
+  const log = new LogClient(options.apiUrl, { timeoutMs: http.timeoutMs });
+  const published = await readPublished(log, options, version.ledgerIndex);
+  const chain = await readChainView(options, version.ledgerIndex);
+  const registered = await readRegisteredDataset(options, log, model.datasetId, http);
+  const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice);
+  const config = checkConfig(options.modelId, engineInput, chain.hyperparamsHashes);
+  const { samples, heldOut } = samplesToTrainOn(options.data, config, holdoutFractionOf(model.config));
+  const replayedSha256 = await train(options, config.method === 'sisa', samples, engineInput);
+  const replayRuntime = detectRuntimeEnvelope();
+  const publishedRuntime = published.runtime ?? null;
+  return {
+    ok: replayedSha256 === published.onnxSha256,
+    modelId: options.modelId,
+    modelVersion: options.modelVersion,
+    publishedSha256: published.onnxSha256,
+    publishedIndex: version.ledgerIndex,
+    anchor: chain.anchor,
+    replayedSha256,
+    samples: samples.length,
+    heldOut,
+    ledgerSamples: chain.ledgerSamples,
+    hyperparamsHash: hashHyperparameters(config),
+    publishedRuntime,
+    replayRuntime,
+    runtimeDifferences: publishedRuntime ? compareRuntimeEnvelopes(publishedRuntime, replayRuntime) : null,
+  };
+}
+
+/** The model as the service describes it, and the version asked for. */
+async function fetchPublishedVersion(
+  options: ReplayOptions,
+  http: { timeoutMs: number; apiKey?: string },
+): Promise<{ model: ServerModel; version: ServerModel['versions'][number] }> {
+  const route = `GET /v1/models/${options.modelId}`;
+  const model = (await fetchJson(options.apiUrl, `v1/models/${encodeURIComponent(options.modelId)}`, route, http)) as ServerModel;
+  const version = Array.isArray(model?.versions) ? model.versions.find((v) => v.version === options.modelVersion) : undefined;
+  if (!version) throw new VerifierError('REPLAY_FAILED', `model ${options.modelId} has no published version ${options.modelVersion}`);
+  if (typeof model.datasetId !== 'string' || typeof model.config !== 'object' || model.config === null) {
+    throw new VerifierError('SERVER_ERROR', `${route}: the answer has no datasetId or config`);
+  }
+  return { model, version };
+}
+
+/** The published hash from the log itself: the version's MODEL_PUBLISHED entry, re-hashed. */
+async function readPublished(log: LogClient, options: ReplayOptions, index: number): Promise<ModelPublished> {
+  const published = await readEvent(log, index);
+  if (published.type !== 'MODEL_PUBLISHED' || published.modelId !== options.modelId || published.modelVersion !== options.modelVersion) {
+    throw new VerifierError(
+      'BAD_ENTRY',
+      `entry ${index}, which the service gives for version ${options.modelVersion}, is not its MODEL_PUBLISHED`,
+      { index },
+    );
+  }
+  return published;
+}
+
+/** With rpcUrl, the version proven against the chain (verifyModel); without, nothing is known of it. */
+async function readChainView(options: ReplayOptions, publishedIndex: number): Promise<ChainView> {
+  if (options.rpcUrl === undefined) return { anchor: null, ledgerSamples: null, hyperparamsHashes: null };
+  const report = await verifyModel({
+    apiUrl: options.apiUrl,
+    rpcUrl: options.rpcUrl,
+    contract: options.contract,
+    modelId: options.modelId,
+    modelVersion: options.modelVersion,
+    timeoutMs: options.timeoutMs,
+  });
+  const found = report.models.find((m) => m.index === publishedIndex);
+  if (!report.ok || !found) {
+    const first = report.failures[0];
+    if (first) throw new VerifierError(first.code, `${first.code}: ${first.message}`, { index: first.index, anchor: first.anchor });
+    throw new VerifierError('REPLAY_FAILED', `the log has no MODEL_PUBLISHED of model ${options.modelId} version ${options.modelVersion}`);
+  }
+  return {
+    anchor: found.anchor?.anchor ?? null,
+    ledgerSamples: found.batches.reduce((n, b) => n + b.count, 0),
+    hyperparamsHashes: found.hyperparamsHashes,
+  };
+}
+
+/** The dataset's DATASET_REGISTERED entry, re-hashed: numFeatures and numClasses come from it. */
+async function readRegisteredDataset(
+  options: ReplayOptions,
+  log: LogClient,
+  datasetId: string,
+  http: { timeoutMs: number; apiKey?: string },
+): Promise<DatasetRegistered> {
+  const route = `GET /v1/datasets/${datasetId}`;
+  const dataset = (await fetchJson(options.apiUrl, `v1/datasets/${encodeURIComponent(datasetId)}`, route, http)) as { ledgerIndex?: unknown };
+  if (typeof dataset?.ledgerIndex !== 'number') throw new VerifierError('SERVER_ERROR', `${route}: the answer has no ledgerIndex`);
+  const registered = await readEvent(log, dataset.ledgerIndex);
+  if (registered.type !== 'DATASET_REGISTERED' || registered.datasetId !== datasetId) {
+    throw new VerifierError('BAD_ENTRY', `entry ${dataset.ledgerIndex} is not the DATASET_REGISTERED of dataset ${datasetId}`, {
+      index: dataset.ledgerIndex,
+    });
+  }
+  return registered;
+}
+
+/** The engine's normalized config; with the chain's view, its hyperparameter hash must be the batches' one. */
+function checkConfig(modelId: string, input: TrainingConfigInput, ledgerHashes: string[] | null): TrainingConfig {
+  let config: TrainingConfig;
+  try {
+    config = normalizeConfig(input);
+  } catch (error) {
+    throw new VerifierError('REPLAY_FAILED', `the model's configuration is not one the engine takes: ${(error as Error).message}`);
+  }
+  const hash = hashHyperparameters(config);
+  if (ledgerHashes && !(ledgerHashes.length === 1 && ledgerHashes[0] === hash)) {
+    throw new VerifierError(
+      'REPLAY_FAILED',
+      `the service's configuration of model ${modelId} hashes to ${hash}, but its BATCH_LEARNED entries say ${ledgerHashes.join(', ')}`,
+    );
+  }
+  return config;
+}
+
+/**
+ * The data parsed, less the samples the model's holdout rule (the seed and each externalId alone) kept for
+ * testing, which were never learned; each with a stand-in commitment, which names batches in checkpoints and
+ * the manifest, never a weight or the ONNX file.
+ */
+function samplesToTrainOn(data: ReplayOptions['data'], config: TrainingConfig, holdoutFraction: number): { samples: Sample[]; heldOut: number } {
+  let examples: LabeledExample[];
+  try {
+    examples = parseExamples(data.text, data.format, config);
+  } catch (error) {
+    if (error instanceof UnlearningError) throw new VerifierError('INVALID_ARGUMENT', `${data.name}: ${error.message}`);
+    throw error;
+  }
+  const { train, holdout } = splitHoldout(examples, { seed: config.seed, fraction: holdoutFraction });
+  const samples = train.map((e) => ({ ...e, commitment: createHash('sha256').update(`lethe-replay|${e.externalId}`).digest('hex') }));
+  return { samples, heldOut: holdout.length };
+}
+
+/** Trains the version with the engine (checkpoints in memory) and returns its ONNX SHA-256. */
+async function train(options: ReplayOptions, sisa: boolean, samples: Sample[], config: TrainingConfigInput): Promise<string> {
+  const deps = {
+    store: new MemoryCheckpointStore(),
+    onProgress: (p: { fraction: number; phase: string }) => {
+      if (p.phase === 'train') options.onProgress?.(p.fraction);
+    },
+  };
+  const method = sisa ? createSisaMethod(deps) : createFullRetrainMethod(deps);
+  try {
+    const trained = await method.train({ modelId: options.modelId, config, samples, version: options.modelVersion });
+    return trained.onnxSha256;
+  } catch (error) {
+    if (error instanceof UnlearningError) throw new VerifierError('REPLAY_FAILED', `training failed: ${error.message}`);
+    throw error;
+  } finally {
+    options.onProgress?.(1);
+    await method.release();
+  }
+}
+
+/**
+ * The engine's config from the configuration the model was created with (POST /v1/models), the dataset's
+ * shape and the service's resolved epochs per slice: the mapping of apps/api's toEngineConfig, repeated here
+ * so that an auditor does not load the service. hashHyperparameters of the result is checked against the
+ * ledger's BATCH_LEARNED entries (with rpcUrl).
+ */
+function toEngineConfig(body: ModelBody, numFeatures: number, numClasses: number, epochsPerSlice: unknown): TrainingConfigInput {
+  const architecture = (body.architecture ?? {}) as { type?: unknown; hidden?: unknown };
+  const config: TrainingConfigInput = {
+    method: body.method === 'sisa' ? 'sisa' : 'full-retrain',
+    model: architecture.type === 'logreg' ? 'logistic-regression' : 'mlp',
+    numFeatures,
+    numClasses,
+    epochs: body.epochs as number,
+    batchSize: body.batchSize as number,
+    learningRate: body.learningRate as number,
+    seed: body.seed as string | number,
+  };
+  if (Array.isArray(architecture.hidden)) config.hiddenLayers = [...(architecture.hidden as number[])];
+  if (body.shards !== undefined) config.shards = body.shards as number;
+  if (body.slices !== undefined) config.slices = body.slices as number;
+  // The service's resolved schedule; without one, the model is from before the field (resolveStoredSchedule).
+  if (Array.isArray(epochsPerSlice)) config.epochsPerSlice = epochsPerSlice as number[];
+  return resolveStoredSchedule(config);
+}
+
+/** The model's evaluation.holdoutFraction (POST /v1/models), 0 when it has none. */
+function holdoutFractionOf(body: ModelBody): number {
+  const evaluation = body.evaluation as { holdoutFraction?: unknown } | null | undefined;
+  if (evaluation === undefined || evaluation === null || evaluation.holdoutFraction === undefined) return 0;
+  const fraction = evaluation.holdoutFraction;
+  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= MAX_HOLDOUT_FRACTION))
+    throw new VerifierError('REPLAY_FAILED', `the model's evaluation.holdoutFraction is not a number in [0, ${MAX_HOLDOUT_FRACTION}]`);
+  return fraction;
+}
+
+/** One entry, re-hashed; its parsed event. */
+async function readEvent(log: LogClient, index: number): Promise<LedgerEvent> {
+  const [entry] = await log.getEntries(index, 1);
+  if (!entry || entry.index !== index) throw new VerifierError('BAD_ENTRY', `entry ${index} is missing: the service did not return it`, { index });
+  const rehashed = rehashEntry(entry);
+  if (rehashed.failure || !rehashed.event) throw new VerifierError('BAD_ENTRY', `BAD_ENTRY: ${rehashed.failure?.message}`, { index });
+  return rehashed.event;
+}
