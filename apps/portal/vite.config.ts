@@ -9,7 +9,7 @@ const MERKLE_SRC = resolve(REPO_ROOT, 'libs', 'merkle', 'src');
 
 /**
  * libs/merkle hashes through ./digest (node:crypto); in the browser the same export comes from
- * ./digest.browser (a synchronous SHA-256 in TypeScript), since every proof function is synchronous.
+ * ./digest.browser (@noble/hashes' synchronous SHA-256), since every proof function is synchronous.
  */
 function browserDigest(): Plugin {
   return {

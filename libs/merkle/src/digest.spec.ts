@@ -25,7 +25,7 @@ describe('SHA-256 for browsers (digest.browser.ts)', () => {
     expect(hex(browserDigest(big))).toBe(createHash('sha256').update(big).digest('hex'));
     const view = big.subarray(17, 17 + 65);
     expect(hex(browserDigest(new Uint8Array(view.buffer, view.byteOffset, view.length)))).toBe(hex(nodeDigest(view)));
-    // A small input after a large one: the reused scratch buffer must not leak bytes between calls.
+    // A small input after a large one: nothing of one call may leak into the next.
     expect(hex(browserDigest(new Uint8Array([1, 2, 3])))).toBe(hex(nodeDigest(new Uint8Array([1, 2, 3]))));
   });
 });
