@@ -1,5 +1,5 @@
 // Time from an append to its anchor being confirmed on the local chain (and logged as ANCHORED).
-//   node -r ./scripts/register.js bench/anchor-latency.bench.ts [--trials 20]
+//   node -r ./scripts/register.js bench/anchor-latency.bench.ts [--trials 20]   (--help lists the flags)
 import { Logger } from '@nestjs/common';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +10,14 @@ import { Ledger, openDatabase } from '@lethe/ledger';
 import { startEmbeddedPostgres } from '@lethe/postgres';
 import { AnchoringLoop } from '../apps/api/src/anchoring/anchoring-loop';
 import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { percentile, printTable } from './lib/table';
 
-export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const trialsAt = argv.indexOf('--trials');
-  const trials = trialsAt >= 0 ? Number(argv[trialsAt + 1]) : 20;
+const flags = defineFlags({
+  trials: { type: 'integer', min: 1, default: 20, help: 'appends timed per loop polling interval' },
+});
+
+export async function run({ trials }: BenchOptions<typeof flags>): Promise<void> {
   Logger.overrideLogger(false);
   const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-anchor-'));
   chmodSync(dir, 0o755);
@@ -97,9 +100,6 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   );
 }
 
-if (require.main === module) {
-  run().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+export const bench: Bench<typeof flags> = { summary: 'append -> anchor confirmed and ANCHORED logged, local Hardhat chain', flags, run };
+
+if (require.main === module) runBenchFile('bench/anchor-latency.bench.ts', bench);

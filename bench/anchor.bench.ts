@@ -1,6 +1,6 @@
 // Gas of AuditAnchor.anchor (with its on-chain RFC 9162 consistency proof) against the naive design of one
 // transaction per logged event, all measured in the same run on a local Hardhat node.
-// Run: node -r ./scripts/register.js bench/anchor.bench.ts   (or import { run } from it)
+// Run: node -r ./scripts/register.js bench/anchor.bench.ts   (no flags; --help says so)
 import { createHash, randomInt } from 'node:crypto';
 import { ContractFactory, type TransactionReceipt, Wallet } from 'ethers';
 import {
@@ -11,6 +11,9 @@ import {
   loadContractArtifact,
   startHardhatNode,
 } from '@lethe/chain';
+import { defineFlags, runBenchFile, type Bench } from './lib/args';
+
+const flags = defineFlags({});
 
 const TREE_EXPONENTS = [10, 16, 20, 24];
 const ANCHORS_PER_SIZE = 60;
@@ -217,12 +220,6 @@ function printTables(r: AnchorBenchResult): void {
   );
 }
 
-if (require.main === module) {
-  run().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+export const bench: Bench<typeof flags> = { summary: 'gas per anchor and per event vs one transaction per event', flags, run };
+
+if (require.main === module) runBenchFile('bench/anchor.bench.ts', bench);

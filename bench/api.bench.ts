@@ -4,7 +4,7 @@
 // from a forget request to an anchored UNLEARN_COMPLETED on a dataset with a trained model, on the quiet
 // service and while the 100 clients load it; how many unlearning passes (jobs) the load's forget requests
 // made and how long they took to drain; and the latency the PostgreSQL rate-limit counter adds per request.
-//   node -r ./scripts/register.js bench/api.bench.ts [--clients 100] [--ops 800] [--seconds 40] [--unlearn 5]
+//   node -r ./scripts/register.js bench/api.bench.ts [--clients 100] [--ops 800] [--seconds 40] [--unlearn 5]   (--help lists the flags)
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { findFreePort, startEmbeddedPostgres } from '@lethe/postgres';
 import { PostgresThrottlerStorage } from '../apps/api/src/common/rate-limit.storage';
 import { RATE_LIMIT_WINDOW_MS } from '../apps/api/src/common/rate-limit.guard';
 import { createDatabase } from './lib/bulk-load';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { formatRate, percentile, printTable } from './lib/table';
 
 const ROOT = join(__dirname, '..');
@@ -32,13 +33,12 @@ interface Call {
   ms: number;
 }
 
-function option(argv: string[], name: string, fallback: number): number {
-  const at = argv.indexOf(`--${name}`);
-  if (at < 0) return fallback;
-  const value = Number(argv[at + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got ${argv[at + 1]}`);
-  return value;
-}
+const flags = defineFlags({
+  clients: { type: 'integer', min: 1, default: 100, help: 'concurrent clients of the loaded runs' },
+  ops: { type: 'integer', min: 1, default: 800, help: 'requests per load run' },
+  seconds: { type: 'integer', min: 1, default: 40, help: 'longest a load run may issue requests' },
+  unlearn: { type: 'integer', min: 1, default: 5, help: 'forget requests timed to an anchored UNLEARN_COMPLETED, quiet and under load' },
+});
 
 /** A JSON client of the service with one API key. */
 class Client {
@@ -151,11 +151,7 @@ async function startService(env: NodeJS.ProcessEnv, port: number): Promise<Child
   }
 }
 
-export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const clients = option(argv, 'clients', 100);
-  const ops = option(argv, 'ops', 800);
-  const seconds = option(argv, 'seconds', 40);
-  const unlearnTrials = option(argv, 'unlearn', 5);
+export async function run({ clients, ops, seconds, unlearn: unlearnTrials }: BenchOptions<typeof flags>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-api-'));
   chmodSync(dir, 0o755);
   const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
@@ -415,9 +411,10 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   if (bad.length > 0) throw new Error(`5xx answers or lost forget requests in: ${bad.map((l) => l.mode).join(', ')}`);
 }
 
-if (require.main === module) {
-  run().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+export const bench: Bench<typeof flags> = {
+  summary: 'the HTTP API with concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED',
+  flags,
+  run,
+};
+
+if (require.main === module) runBenchFile('bench/api.bench.ts', bench);

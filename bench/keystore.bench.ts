@@ -2,14 +2,21 @@
 // subjectId, synthetic) under per-subject data keys, against SHA-256 over the same bytes (the hashing an upload
 // does anyway) measured in the same run; and the FileKeyStore: create, get and destroy a data key (durable:
 // fsync of the file and of the directory) against an unsynced write of the same bytes, and bytes on disk per key.
-// Run: npm run bench -- keystore   (env: PAYLOADS, default 200000; SUBJECTS, default 2000; FLOAT64=1 adds 784 float64)
+// Run: npm run bench -- keystore [--payloads 200000] [--subjects 2000] [--float64]   (--help lists the flags)
 // Times are wall-clock and this process's CPU time; on a shared machine CPU time is the steadier.
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileKeyStore, createKeyId, encodeParts, openPayload, payloadAssociatedData, sealPayload } from '@lethe/keystore';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { printTable } from './lib/table';
+
+const flags = defineFlags({
+  payloads: { type: 'integer', min: 1, default: 200_000, help: 'sample payloads sealed and opened' },
+  subjects: { type: 'integer', min: 1, default: 2_000, help: 'data subjects (one data key each) the payloads belong to' },
+  float64: { type: 'boolean', help: 'also payloads of 784 float64 features' },
+});
 
 const FEATURES = 784;
 // Payloads are built, hashed, sealed and opened 5,000 at a time: the chunk an NDJSON upload commits at once.
@@ -113,9 +120,7 @@ async function payloadRows(payloads: number, keys: Buffer[], width: 'float32' | 
   };
 }
 
-export async function run(): Promise<void> {
-  const payloads = Number(process.env.PAYLOADS ?? 200_000);
-  const subjects = Number(process.env.SUBJECTS ?? 2_000);
+export async function run({ payloads, subjects, float64 }: BenchOptions<typeof flags>): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'lethe-bench-keystore-'));
   try {
     process.stdout.write(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores shared)\n`);
@@ -140,7 +145,7 @@ export async function run(): Promise<void> {
 
     const float32 = await payloadRows(payloads, keys, 'float32');
     const tables = [float32];
-    if (process.env.FLOAT64 === '1') tables.push(await payloadRows(payloads, keys, 'float64'));
+    if (float64) tables.push(await payloadRows(payloads, keys, 'float64'));
     const loadDuring = loadavg().map((l) => l.toFixed(2)).join(' ');
     for (const t of tables) {
       printTable(
@@ -171,9 +176,10 @@ export async function run(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  run().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  });
-}
+export const bench: Bench<typeof flags> = {
+  summary: 'sealing/opening sample payloads vs SHA-256 of them; data key create/get/destroy, bytes per key',
+  flags,
+  run,
+};
+
+if (require.main === module) runBenchFile('bench/keystore.bench.ts', bench);

@@ -1,5 +1,5 @@
 // Durable appends to PostgreSQL and proofs read from it.
-//   node -r ./scripts/register.js bench/ledger-db.bench.ts [--sizes 1000000,10000000] [--quick] [--only appends|proofs]
+//   node -r ./scripts/register.js bench/ledger-db.bench.ts [--sizes 1000000,10000000] [--quick] [--only appends|proofs]   (--help lists the flags)
 // Uses DATABASE_URL's server when set (a database is created there), else a throwaway embedded PostgreSQL.
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,24 +9,15 @@ import { LedgerEvent } from '@lethe/events';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { fromHex, verifyConsistency, verifyInclusion } from '@lethe/merkle';
 import { bulkLoad, createDatabase } from './lib/bulk-load';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { formatRate, percentile, printTable } from './lib/table';
 import { startBenchPostgres } from './lib/bench-postgres';
 
-interface Options {
-  proofSizes: number[];
-  quick: boolean;
-  only?: 'appends' | 'proofs';
-}
-
-function parseOptions(argv: string[]): Options {
-  const sizesAt = argv.indexOf('--sizes');
-  const quick = argv.includes('--quick');
-  const proofSizes =
-    sizesAt >= 0 ? argv[sizesAt + 1].split(',').map(Number) : quick ? [100_000] : [1_000_000, 10_000_000];
-  const onlyAt = argv.indexOf('--only');
-  const only = onlyAt >= 0 ? (argv[onlyAt + 1] as Options['only']) : undefined;
-  return { proofSizes, quick, only };
-}
+const flags = defineFlags({
+  sizes: { type: 'integers', min: 2, help: 'log sizes proofs are read from (default 1000000,10000000; 100000 with --quick)' },
+  quick: { type: 'boolean', help: 'shorter append runs, one small log, fewer proofs' },
+  only: { type: 'choice', choices: ['appends', 'proofs'], help: 'run one of the two parts' },
+});
 
 function benchEvent(n: number): LedgerEvent {
   return { type: 'DATASET_REGISTERED', version: 1, datasetId: `bench-${n}`, name: 'bench', features: 784, classes: 10 };
@@ -209,16 +200,18 @@ async function benchProofs(serverUrl: string, sizes: number[], proofs: number) {
   );
 }
 
-export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const options = parseOptions(argv);
+export async function run({ sizes, quick, only }: BenchOptions<typeof flags>): Promise<void> {
+  const proofSizes = sizes ?? (quick ? [100_000] : [1_000_000, 10_000_000]);
   const { serverUrl, stop } = await startBenchPostgres();
   try {
-    if (options.only !== 'proofs') await benchAppends(await createDatabase(serverUrl, 'bench_appends'), options.quick);
-    if (options.only !== 'appends') await benchProofs(serverUrl, options.proofSizes, options.quick ? 1000 : 10_000);
+    if (only !== 'proofs') await benchAppends(await createDatabase(serverUrl, 'bench_appends'), quick);
+    if (only !== 'appends') await benchProofs(serverUrl, proofSizes, quick ? 1000 : 10_000);
   } finally {
     await stop();
   }
 }
+
+export const bench: Bench<typeof flags> = { summary: 'durable appends to PostgreSQL and proofs read from it', flags, run };
 
 if (require.main === module) {
   if (process.argv[2] === '--child') {
@@ -228,9 +221,6 @@ if (require.main === module) {
       process.exit(1);
     });
   } else {
-    run().catch((error) => {
-      console.error(error);
-      process.exit(1);
-    });
+    runBenchFile('bench/ledger-db.bench.ts', bench);
   }
 }

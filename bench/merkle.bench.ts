@@ -1,6 +1,6 @@
 // libs/merkle at 1,000,000 leaves: build + root, inclusion and consistency proofs (generate + verify), against
 // merkletreejs configured as close to RFC 9162 as it allows and against the floor of hashing the leaves alone.
-// Run: node -r ./scripts/register.js bench/merkle.bench.ts   (or import { run } from it; LEAVES=... to resize)
+// Run: node -r ./scripts/register.js bench/merkle.bench.ts [--leaves 1000000] [--repeat 3]   (--help lists the flags)
 import { createHash, randomFillSync } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import { MerkleTree as MerkleTreeJs } from 'merkletreejs';
@@ -13,15 +13,15 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '@lethe/merkle';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { printTable } from './lib/table';
 
-export interface MerkleBenchOptions {
-  leaves?: number;
-  proofs?: number;
-  merkletreejsProofs?: number;
-  /** Runs of each of our builds, hash loops and proof batches; the fastest is reported. */
-  repeat?: number;
-}
+const flags = defineFlags({
+  leaves: { type: 'integer', min: 2, default: 1_000_000, help: 'leaves of the tree' },
+  proofs: { type: 'integer', min: 1, default: 10_000, help: 'libs/merkle proofs generated and verified' },
+  merkletreejsProofs: { type: 'integer', min: 1, default: 100, help: "merkletreejs proofs (its getProof is slow)" },
+  repeat: { type: 'integer', min: 1, default: 3, help: 'runs of each of our builds, hash loops and proof batches; the fastest is reported' },
+});
 
 type Row = { name: string; value: string; vs: string; note: string };
 
@@ -67,12 +67,9 @@ const rate = (count: number, ms: number): string =>
 const perOp = (ms: number, count: number): string => `${(ms / count).toFixed(4)} ms/op`;
 const ratio = (x: number): string => `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x`;
 
-export async function run(options: MerkleBenchOptions = {}): Promise<Row[]> {
-  const n = options.leaves ?? Number(process.env.LEAVES ?? 1_000_000);
-  const proofs = options.proofs ?? 10_000;
-  const jsProofs = options.merkletreejsProofs ?? 100;
+export async function run(options: BenchOptions<typeof flags>): Promise<Row[]> {
+  const { leaves: n, proofs, merkletreejsProofs: jsProofs, repeat } = options;
   const threads = availableParallelism();
-  const repeat = options.repeat ?? Number(process.env.REPEAT ?? 3);
   const loadBefore = loadavg()[0];
 
   // Leaves: 32-byte commitments (what the ledger logs), views into one buffer.
@@ -234,9 +231,6 @@ export async function run(options: MerkleBenchOptions = {}): Promise<Row[]> {
   return rows;
 }
 
-if (require.main === module) {
-  run().catch((error) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+export const bench: Bench<typeof flags> = { summary: 'libs/merkle in memory vs merkletreejs and raw hashing', flags, run };
+
+if (require.main === module) runBenchFile('bench/merkle.bench.ts', bench);

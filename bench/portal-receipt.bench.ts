@@ -1,5 +1,5 @@
 // A data subject's receipt verified in the portal, in Chromium, against the same verification in Node.
-//   node -r ./scripts/register.js bench/portal-receipt.bench.ts [--runs 50]
+//   node -r ./scripts/register.js bench/portal-receipt.bench.ts [--runs 50]   (--help lists the flags)
 // Uses DATABASE_URL's server when set (a database is created there), else a throwaway embedded PostgreSQL;
 // a local Hardhat node holds the anchors. 150 iris samples are uploaded through the service, one forget
 // request is made, the log is anchored by the service's AnchoringLoop, and the portal (built fresh) is
@@ -22,18 +22,15 @@ import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
 import { ApiKeyService } from '../apps/api/src/keys/api-key.service';
 import { CHROMIUM_ARGS, buildPortal, chromiumPath } from '../test/portal/support/portal-build';
 import { createDatabase } from './lib/bulk-load';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { median, percentile, printTable } from './lib/table';
 import { startBenchStack } from './lib/bench-stack';
 
-function parseRuns(argv: string[]): number {
-  const at = argv.indexOf('--runs');
-  const runs = at >= 0 ? Number(argv[at + 1]) : 50;
-  if (!Number.isSafeInteger(runs) || runs < 1) throw new Error('--runs takes an integer >= 1');
-  return runs;
-}
+const flags = defineFlags({
+  runs: { type: 'integer', min: 1, default: 50, help: 'receipt verifications timed in Chromium and in Node' },
+});
 
-export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const runs = parseRuns(argv);
+export async function run({ runs }: BenchOptions<typeof flags>): Promise<void> {
   const executablePath = chromiumPath();
   if (!executablePath) {
     process.stdout.write(`\nportal receipt: skipped, no Chromium at ${process.env.CHROMIUM_PATH || '/usr/bin/chromium'}\n`);
@@ -156,9 +153,6 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   }
 }
 
-if (require.main === module) {
-  run().catch((error) => {
-    process.stderr.write(`${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-    process.exit(1);
-  });
-}
+export const bench: Bench<typeof flags> = { summary: 'a receipt verified in the portal in Chromium vs verifyReceipt in Node', flags, run };
+
+if (require.main === module) runBenchFile('bench/portal-receipt.bench.ts', bench);

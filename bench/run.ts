@@ -1,4 +1,4 @@
-// npm run bench [-- <suite> [suite options]]
+// npm run bench [-- <suite> [flags]]     (npm run bench -- <suite> --help lists a suite's flags)
 //   ledger      libs/merkle in memory (vs merkletreejs and raw hashing) + durable appends and proofs on PostgreSQL
 //   anchor      gas per anchor and per event on a local Hardhat chain, vs one transaction per event
 //   unlearning  SISA unlearning vs full retraining, accuracy, GFLOP/s vs the GEMM ceiling, membership inference
@@ -6,34 +6,68 @@
 //   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
 //   keystore    sealing/opening 200,000 sample payloads vs SHA-256 of them; data key create/get/destroy, bytes per key
-// Without a suite, all of them run. Every table prints its baseline measured in the same run.
-type Suite = { run(argv: string[]): Promise<void> };
+// Without a suite, all of them run with their defaults. Every table prints its baseline measured in the same run.
+// A suite's flags are those of its bench files (bench/lib/args.ts); a bad one stops it before anything runs (exit 2).
+import { BenchUsageError, formatFlags, parseBenchArgs, type Bench, type FlagSpecs } from './lib/args';
 
-const SUITES: Record<string, () => Suite[]> = {
-  ledger: () => [require('./merkle.bench') as Suite, require('./ledger-db.bench') as Suite],
-  anchor: () => [require('./anchor.bench') as Suite, require('./anchor-latency.bench') as Suite],
-  unlearning: () => [require('./unlearning.bench') as Suite],
-  verify: () => [require('./verify-log.bench') as Suite],
-  api: () => [require('./api.bench') as Suite],
-  portal: () => [require('./portal-receipt.bench') as Suite],
-  keystore: () => [require('./keystore.bench') as Suite],
+type AnyBench = Bench<FlagSpecs>;
+
+const SUITES: Record<string, () => AnyBench[]> = {
+  ledger: () => [require('./merkle.bench').bench, require('./ledger-db.bench').bench],
+  anchor: () => [require('./anchor.bench').bench, require('./anchor-latency.bench').bench],
+  unlearning: () => [require('./unlearning.bench').bench],
+  verify: () => [require('./verify-log.bench').bench],
+  api: () => [require('./api.bench').bench],
+  portal: () => [require('./portal-receipt.bench').bench],
+  keystore: () => [require('./keystore.bench').bench],
 };
 
-async function main(): Promise<void> {
-  const [name, ...rest] = process.argv.slice(2);
-  const names = name === undefined || name.startsWith('--') ? Object.keys(SUITES) : [name];
-  for (const n of names) {
-    const load = SUITES[n];
-    if (!load) {
-      process.stderr.write(`unknown benchmark "${n}"; choose one of: ${Object.keys(SUITES).join(', ')}\n`);
-      process.exit(2);
-    }
-    process.stdout.write(`\n=== bench ${n} (${new Date().toISOString()}, node ${process.version}) ===\n`);
-    for (const suite of load()) await suite.run(name === undefined || name.startsWith('--') ? process.argv.slice(2) : rest);
+const usage = (): string => `usage: npm run bench [-- <suite> [flags]]; suites: ${Object.keys(SUITES).join(', ')}; <suite> --help lists its flags\n`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...flags] = argv;
+  if (name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return 0;
   }
+  if (name !== undefined && name.startsWith('-')) {
+    process.stderr.write(`bench: flags go after a suite name\n${usage()}`);
+    return 2;
+  }
+  const names = name === undefined ? Object.keys(SUITES) : [name];
+  for (const n of names) {
+    if (!SUITES[n]) {
+      process.stderr.write(`unknown benchmark "${n}"; choose one of: ${Object.keys(SUITES).join(', ')}\n`);
+      return 2;
+    }
+  }
+  // Every suite's flags are checked before the first one runs.
+  const plans = names.map((n) => {
+    const benches = SUITES[n]();
+    const suiteFlags: FlagSpecs = Object.assign({}, ...benches.map((b) => b.flags));
+    return { name: n, benches, suiteFlags, options: parseBenchArgs(suiteFlags, n === name ? flags : []) };
+  });
+  for (const plan of plans) {
+    if (plan.options === 'help') {
+      process.stdout.write(
+        `npm run bench -- ${plan.name} [flags]\n${plan.benches.map((b) => `  ${b.summary}`).join('\n')}\n${formatFlags(plan.suiteFlags)}\n`,
+      );
+      continue;
+    }
+    process.stdout.write(`\n=== bench ${plan.name} (${new Date().toISOString()}, node ${process.version}) ===\n`);
+    for (const bench of plan.benches) await bench.run(plan.options);
+  }
+  return 0;
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof BenchUsageError) {
+      process.stderr.write(`bench: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -2,11 +2,11 @@
 // set, with every baseline measured in the same run: forget-serving time vs a full retrain serving the same
 // request, ensemble vs monolithic accuracy, training GFLOP/s vs a bare ONNX MatMul of the same shapes,
 // membership-inference AUC vs the retrained reference.
-// Run: node -r ./scripts/register.js bench/unlearning.bench.ts   (or import { run } from it)
-// Env: PURCHASE_SAMPLES (default 200000, the full size; 0 skips), EPOCHS, THREADS (onnxruntime intra-op threads,
-// default 1: on this shared 2-core machine 2 threads spin against other work and ran slower), QUICK=1 (fewer
-// repetitions), STORE=memory (checkpoints in memory instead of files), SWEEP=1 (only the MNIST settings table:
-// accuracy vs forget cost for several batch sizes / learning rates / epochs).
+// Run: npm run bench -- unlearning [flags], or node -r ./scripts/register.js bench/unlearning.bench.ts [flags]
+// Flags (--help lists them): --purchase-samples (default 200000, the full size; 0 skips), --epochs, --threads
+// (onnxruntime intra-op threads, default 1: on this shared 2-core machine 2 threads spin against other work
+// and ran slower), --quick (fewer repetitions), --store memory (checkpoints in memory instead of files),
+// --sweep (only the MNIST settings table: accuracy vs forget cost for several batch sizes / learning rates / epochs).
 // Times are wall-clock and this process's CPU time; on a shared machine the CPU-time ratios are the steadier.
 // Both sides of the forget comparison serve a forget request through the same method on the same trained
 // model: the evidence (before/after on 1000 retained, the forgotten and the test rows), the ONNX export, the
@@ -49,18 +49,17 @@ import {
   splitTrainTest,
   StepRunner,
 } from '@lethe/unlearning';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { printTable } from './lib/table';
 
-export interface UnlearningBenchOptions {
-  purchaseSamples?: number;
-  epochs?: number;
-  threads?: number;
-  quick?: boolean;
-  /** Where checkpoints go: files in a temp directory (default, as the service) or memory. */
-  store?: 'file' | 'memory';
-  /** Print the MNIST settings sweep (accuracy vs forget cost) instead of the full suite. */
-  sweep?: boolean;
-}
+const flags = defineFlags({
+  purchaseSamples: { type: 'integer', min: 0, default: 200_000, help: 'samples of the synthetic Purchase-like set (0 skips it)' },
+  epochs: { type: 'integer', min: 1, help: 'epochs of both sides (default 10 on MNIST, 4 on Purchase-like)' },
+  threads: { type: 'integer', min: 1, default: 1, help: 'onnxruntime intra-op threads' },
+  quick: { type: 'boolean', help: 'fewer repetitions' },
+  store: { type: 'choice', choices: ['file', 'memory'], default: 'file', help: 'where checkpoints go: files in a temp directory (as the service) or memory' },
+  sweep: { type: 'boolean', help: 'only the MNIST settings sweep (accuracy vs forget cost)' },
+});
 
 type Row = string[];
 
@@ -640,13 +639,10 @@ function mnistConfig(method: 'sisa' | 'full-retrain', threads: number, epochs: n
   };
 }
 
-export async function run(options: UnlearningBenchOptions = {}): Promise<void> {
-  const threads = options.threads ?? Number(process.env.THREADS ?? 1);
-  const epochs = options.epochs ?? Number(process.env.EPOCHS ?? 0);
-  const quick = options.quick ?? process.env.QUICK === '1';
-  const purchaseSamples = options.purchaseSamples ?? Number(process.env.PURCHASE_SAMPLES ?? 200000);
-  const storeKind: StoreKind = options.store ?? (process.env.STORE === 'memory' ? 'memory' : 'file');
-  const sweep = options.sweep ?? process.env.SWEEP === '1';
+export async function run(options: BenchOptions<typeof flags>): Promise<void> {
+  const { threads, quick, purchaseSamples, sweep } = options;
+  const epochs = options.epochs ?? 0; // 0: each dataset's own default below
+  const storeKind: StoreKind = options.store;
 
   configureHeapForTraining(); // as the service's workers run
   const mnistSplit = splitTrainTest(loadMnist(), { seed: 'bench-split', testFraction: 0.2 });
@@ -749,9 +745,10 @@ function loadAverage(): string {
     .join('/');
 }
 
-if (require.main === module) {
-  run().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+export const bench: Bench<typeof flags> = {
+  summary: 'SISA unlearning vs full retraining, accuracy, GFLOP/s vs a bare MatMul, membership inference',
+  flags,
+  run,
+};
+
+if (require.main === module) runBenchFile('bench/unlearning.bench.ts', bench);

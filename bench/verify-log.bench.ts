@@ -1,5 +1,5 @@
 // verifyLog on a large anchored log, against just downloading and hashing its entries in the same run.
-//   node -r ./scripts/register.js bench/verify-log.bench.ts [--sizes 100000,1000000] [--anchors 8] [--quick]
+//   node -r ./scripts/register.js bench/verify-log.bench.ts [--sizes 100000,1000000] [--anchors 8] [--quick]   (--help lists the flags)
 // Uses DATABASE_URL's server when set (a database is created there), else a throwaway embedded PostgreSQL;
 // a local Hardhat node holds the anchors. The log is bulk-loaded with SQL (as ledger-db.bench.ts does), then
 // anchored at --anchors evenly spaced sizes, then served by the real service (createApp) on 127.0.0.1.
@@ -15,24 +15,15 @@ import { createApp } from '../apps/api/src/app';
 import { loadConfig } from '../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../apps/api/src/database/schema';
 import { bulkLoad, createDatabase } from './lib/bulk-load';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { formatRate, printTable } from './lib/table';
 import { startBenchStack } from './lib/bench-stack';
 
-interface Options {
-  sizes: number[];
-  anchors: number;
-}
-
-function parseOptions(argv: string[]): Options {
-  const at = (flag: string) => argv.indexOf(flag);
-  const quick = argv.includes('--quick');
-  const sizes = at('--sizes') >= 0 ? argv[at('--sizes') + 1].split(',').map(Number) : quick ? [20_000] : [100_000, 1_000_000];
-  const anchors = at('--anchors') >= 0 ? Number(argv[at('--anchors') + 1]) : 8;
-  if (sizes.some((s) => !Number.isSafeInteger(s) || s < 2) || !Number.isSafeInteger(anchors) || anchors < 1) {
-    throw new Error('--sizes takes integers >= 2, --anchors an integer >= 1');
-  }
-  return { sizes, anchors };
-}
+const flags = defineFlags({
+  sizes: { type: 'integers', min: 2, help: 'log sizes verified (default 100000,1000000; 20000 with --quick)' },
+  anchors: { type: 'integer', min: 1, default: 8, help: 'anchors, at evenly spaced sizes of each log' },
+  quick: { type: 'boolean', help: 'a small log only' },
+});
 
 /** The baseline: every entry downloaded (the next page requested while this one is hashed, as verifyLog does) and hashed. */
 async function downloadAndHash(apiUrl: string, size: number, hash: boolean): Promise<void> {
@@ -81,8 +72,8 @@ async function timed(task: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const options = parseOptions(argv);
+export async function run(flagValues: BenchOptions<typeof flags>): Promise<void> {
+  const options = { sizes: flagValues.sizes ?? (flagValues.quick ? [20_000] : [100_000, 1_000_000]), anchors: flagValues.anchors };
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const { serverUrl, rpcUrl, provider } = await startBenchStack(cleanups);
@@ -158,9 +149,6 @@ export async function run(argv: string[] = process.argv.slice(2)): Promise<void>
   }
 }
 
-if (require.main === module) {
-  run().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+export const bench: Bench<typeof flags> = { summary: 'lethe-audit verify-log on a large log vs downloading and hashing it', flags, run };
+
+if (require.main === module) runBenchFile('bench/verify-log.bench.ts', bench);
