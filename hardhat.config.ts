@@ -1,10 +1,8 @@
 // Hardhat compiles offline: the compiler is the solc-js build shipped by the `solc` npm package, never a download.
-// TypeChain writes ethers-v6 bindings to typechain-types/ (git-ignored) on every `npx hardhat compile`.
 import { subtask } from 'hardhat/config';
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from 'hardhat/builtin-tasks/task-names';
 import type { HardhatUserConfig } from 'hardhat/types';
 import '@nomicfoundation/hardhat-ethers';
-import '@typechain/hardhat';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const SOLC_VERSION: string = require('solc/package.json').version;
@@ -24,7 +22,6 @@ const config: HardhatUserConfig = {
     settings: { optimizer: { enabled: true, runs: 10_000 }, evmVersion: 'cancun' },
   },
   paths: { sources: './contracts', artifacts: './artifacts', cache: './cache' },
-  typechain: { outDir: 'typechain-types', target: 'ethers-v6' },
   networks: { hardhat: { chainId: 31337 } },
 };
 
