@@ -8,10 +8,6 @@ export interface NodeId {
   index: number;
 }
 
-export function nodeId(level: number, index: number): NodeId {
-  return { level, index };
-}
-
 /** The leaves [begin, end) that a node covers. */
 export function nodeCoverage(id: NodeId): [begin: number, end: number] {
   return [shiftLeft(id.index, id.level), shiftLeft(id.index + 1, id.level)];

@@ -14,10 +14,6 @@ export function weightShapes(layers: LayerSizes): number[][] {
   return shapes;
 }
 
-export function countParameters(layers: LayerSizes): number {
-  return weightShapes(layers).reduce((sum, shape) => sum + shape.reduce((a, b) => a * b, 1), 0);
-}
-
 /** Multiply-adds of one forward pass per sample (a training step costs about 3x this, times 2 FLOP each). */
 export function countForwardMacs(layers: LayerSizes): number {
   let macs = 0;

@@ -47,7 +47,7 @@ export type { Predictions } from './serve';
 export { buildInferenceGraph, INPUT_NAME, PROBABILITIES_NAME, LABEL_NAME } from './inference-graph';
 export { buildStepGraph } from './step-graph';
 export { StepRunner } from './trainer';
-export { initializeWeights, countForwardMacs, countParameters } from './architecture';
+export { initializeWeights, countForwardMacs } from './architecture';
 export type { LayerSizes, Weights } from './architecture';
 export { buildManifest, hashManifest, MANIFEST_FORMAT } from './manifest';
 export { ONNX_OPSET, ONNX_IR_VERSION, ONNX_PRODUCER_NAME } from './onnx-graph';

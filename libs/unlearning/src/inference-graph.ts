@@ -56,31 +56,3 @@ export function buildInferenceGraph(layers: LayerSizes, members: readonly Weight
   const kind = layers.length === 2 ? 'logistic regression' : `MLP ${layers.join('-')}`;
   return g.encode(`Lethe ${aggregation} ensemble of ${members.length} ${kind} model(s).`);
 }
-
-export const MEMBER_LOGITS_NAME = 'logits';
-
-/**
- * One member of the ensemble above with its weights as inputs (w0, b0, ...), so one session serves every
- * member of a shape: the same Gemm/Relu/Softmax nodes as a member of the published graph, giving
- *   logits         float[N, classes]  (what a 'vote' member takes the ArgMax of)
- *   probabilities  float[N, classes]  Softmax of the logits (what a 'mean' member contributes)
- */
-export function buildMemberGraph(layers: LayerSizes): Uint8Array {
-  const g = new GraphBuilder('lethe_member');
-  const shapes = weightShapes(layers);
-  const depth = layers.length - 1;
-  g.floatInput(INPUT_NAME, ['N', layers[0]]);
-  for (let i = 0; i < depth; i++) {
-    g.floatInput(`w${i}`, shapes[2 * i]);
-    g.floatInput(`b${i}`, shapes[2 * i + 1]);
-  }
-  let h = INPUT_NAME;
-  for (let i = 0; i < depth; i++) {
-    const z = g.op('Gemm', [h, `w${i}`, `b${i}`], {}, i + 1 < depth ? `z${i}` : MEMBER_LOGITS_NAME);
-    h = i + 1 < depth ? g.op('Relu', [z], {}, `h${i + 1}`) : z;
-  }
-  g.op('Softmax', [h], { axis: { int: 1 } }, PROBABILITIES_NAME);
-  g.floatOutput(MEMBER_LOGITS_NAME, ['N', layers[depth]]);
-  g.floatOutput(PROBABILITIES_NAME, ['N', layers[depth]]);
-  return g.encode('One member of a Lethe ensemble, weights as inputs (for evaluating members one by one).');
-}

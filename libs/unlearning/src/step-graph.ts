@@ -8,10 +8,6 @@ export function weightNames(layers: LayerSizes): string[] {
   return names;
 }
 
-export function updatedWeightNames(layers: LayerSizes): string[] {
-  return weightNames(layers).map((n) => `${n}_next`);
-}
-
 /**
  * One SGD step as one ONNX graph, for a fixed batch size B (static shapes: onnxruntime plans memory once;
  * a changing batch shape halves its throughput):
