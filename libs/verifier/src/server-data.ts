@@ -36,15 +36,20 @@ export interface ServerConsistencyProof {
   proof: string[];
 }
 
-/** A confirmed anchor as the service recorded it (GET /v1/anchors/latest). */
-export interface ServerAnchor {
+/** An anchor's transaction as the service describes it (the verifier checks it against the chain). */
+export interface ServerAnchorTransaction {
   chainId: string;
   /** Lowercase 0x address. */
   contract: string;
+  /** Lowercase 0x hash. */
   txHash: string;
   blockNumber: number;
   treeSize: number;
   rootHash: string;
+}
+
+/** A confirmed anchor as the service recorded it (GET /v1/anchors/latest). */
+export interface ServerAnchor extends ServerAnchorTransaction {
   confirmations: number | null;
   /** Index of the ANCHORED entry that records it. */
   ledgerIndex: number;
@@ -54,8 +59,11 @@ const HEX32 = /^[0-9a-f]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const TX_HASH = /^0x[0-9a-fA-F]{64}$/;
 
-/** Reads fields of one JSON object answered by `route`, failing with SERVER_ERROR naming the field. */
-class Fields {
+/**
+ * Reads fields of one JSON object answered by `route`, failing with SERVER_ERROR naming the field by its path
+ * in the answer (`prefix.name`: `[1].event`, `committed.inclusionProof.treeSize`).
+ */
+export class Fields {
   private readonly object: Record<string, unknown>;
 
   constructor(
@@ -76,9 +84,7 @@ class Fields {
   }
 
   hex32(name: string): string {
-    const value = this.object[name];
-    if (typeof value !== 'string' || !HEX32.test(value)) throw this.error(name, value, '32 bytes of lowercase hex');
-    return value;
+    return this.matching(name, HEX32, '32 bytes of lowercase hex');
   }
 
   hex32List(name: string): string[] {
@@ -96,6 +102,12 @@ class Fields {
     return value;
   }
 
+  boolean(name: string): boolean {
+    const value = this.object[name];
+    if (typeof value !== 'boolean') throw this.error(name, value, 'a boolean');
+    return value;
+  }
+
   matching(name: string, pattern: RegExp, want: string): string {
     const value = this.object[name];
     if (typeof value !== 'string' || !pattern.test(value)) throw this.error(name, value, want);
@@ -106,9 +118,30 @@ class Fields {
     return this.object[name] === null ? null : this.count(name);
   }
 
+  /** The fields of a nested object. */
+  nested(name: string): Fields {
+    return new Fields(this.object[name], this.route, this.path(name));
+  }
+
+  /** The fields of a nested object, or null when it is null or missing. */
+  nestedOrNull(name: string): Fields | null {
+    const value = this.object[name];
+    return value === null || value === undefined ? null : this.nested(name);
+  }
+
+  /** The fields of each object of a nested array. */
+  list(name: string): Fields[] {
+    const value = this.object[name];
+    if (!Array.isArray(value)) throw this.error(name, value, 'an array');
+    return value.map((item, i) => new Fields(item, this.route, this.path(`${name}[${i}]`)));
+  }
+
+  private path(name: string): string {
+    return this.prefix && name !== this.prefix ? `${this.prefix}.${name}` : name;
+  }
+
   private error(name: string, value: unknown, want: string): VerifierError {
-    const field = this.prefix && name !== this.prefix ? `${this.prefix}.${name}` : name;
-    return new VerifierError('SERVER_ERROR', `${this.route}: ${field} is ${describe(value)}, want ${want}`);
+    return new VerifierError('SERVER_ERROR', `${this.route}: ${this.path(name)} is ${describe(value)}, want ${want}`);
   }
 }
 
@@ -149,6 +182,11 @@ export function parseConsistencyProof(value: unknown, route: string): ServerCons
 
 export function parseAnchor(value: unknown, route: string): ServerAnchor {
   const f = new Fields(value, route);
+  return { ...readAnchorTransaction(f), confirmations: f.countOrNull('confirmations'), ledgerIndex: f.count('ledgerIndex') };
+}
+
+/** Where an anchor is on the chain and what it holds: the fields every answer describing an anchor has. */
+export function readAnchorTransaction(f: Fields): ServerAnchorTransaction {
   return {
     chainId: f.matching('chainId', /^[0-9]{1,78}$/, 'a decimal chain id'),
     contract: f.matching('contract', ADDRESS, 'a 0x-prefixed 20-byte address').toLowerCase(),
@@ -156,8 +194,6 @@ export function parseAnchor(value: unknown, route: string): ServerAnchor {
     blockNumber: f.count('blockNumber'),
     treeSize: f.count('treeSize'),
     rootHash: f.hex32('rootHash'),
-    confirmations: f.countOrNull('confirmations'),
-    ledgerIndex: f.count('ledgerIndex'),
   };
 }
 
