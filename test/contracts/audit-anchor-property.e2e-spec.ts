@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { hashLeaf, MerkleError, MerkleTree, toHex, verifyConsistency } from '@lethe/merkle';
 import type { AnchoredCheckpoint } from '@lethe/chain';
-import { startChainFixture, type ChainFixture } from './support/chain-fixture';
+import { useChainFixture } from './support/chain-fixture';
 
 const RUNS = 60;
 
@@ -33,17 +33,7 @@ const sizesArb = fc
   .map(([size1, extra]) => ({ size1, size2: size1 + extra }));
 
 describe('AuditAnchor consistency check against libs/merkle on random trees', () => {
-  let f: ChainFixture;
-
-  beforeAll(async () => {
-    f = await startChainFixture();
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
-  beforeEach(async () => {
-    await f.reset();
-  });
+  const f = useChainFixture();
 
   it('accepts every honest proof, as libs/merkle does', async () => {
     await fc.assert(

@@ -7,7 +7,7 @@
 // size 0), and inclusion vectors whose leafIdx wrapped below zero (2^64 - 1 in the JSON, which JavaScript numbers
 // cannot hold and Lethe's sizes, safe integers, never reach). Their names are printed by the first test below.
 import { MerkleError, verifyConsistency, verifyInclusion } from '@lethe/merkle';
-import { expectChainError, findTestdata, fromBase64, readVectors, startChainFixture, type ChainFixture } from './support/chain-fixture';
+import { expectChainError, findTestdata, fromBase64, readVectors, useChainFixture } from './support/chain-fixture';
 import type { ConsistencyVector, InclusionVector } from '../../libs/merkle/src/testing/vectors';
 
 const consistencyDir = findTestdata('rfc9162', 'consistency');
@@ -33,7 +33,7 @@ function merkleAccepts(check: () => void): boolean {
 }
 
 describeWithVectors('AuditAnchor against the RFC 9162 vectors', () => {
-  let f: ChainFixture;
+  const f = useChainFixture();
   const consistency = consistencyDir ? readVectors<ConsistencyVector>(consistencyDir) : [];
   const inclusion = inclusionDir ? readVectors<InclusionVector>(inclusionDir) : [];
   const skipped: string[] = [];
@@ -57,16 +57,6 @@ describeWithVectors('AuditAnchor against the RFC 9162 vectors', () => {
       return [];
     }
     return [{ name, v, root, leafHash, proof }];
-  });
-
-  beforeAll(async () => {
-    f = await startChainFixture();
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
-  beforeEach(async () => {
-    await f.reset();
   });
 
   it('has vectors of both kinds, happy paths and failures, and lists the skipped ones', () => {

@@ -1,7 +1,7 @@
 import { hashLeaf, MerkleTree, toHex } from '@lethe/merkle';
 import { Contract, ZeroAddress } from 'ethers';
 import { AUDIT_ANCHOR_ABI, ChainError, decodeChainError, deployAuditAnchor, type AnchoredCheckpoint } from '@lethe/chain';
-import { expectChainError, startChainFixture, type ChainFixture } from './support/chain-fixture';
+import { expectChainError, useChainFixture } from './support/chain-fixture';
 
 /** A tree of `size` distinct leaves; `variant` changes every leaf so two variants share no prefix. */
 function buildTree(size: number, variant = 'a'): MerkleTree {
@@ -9,18 +9,8 @@ function buildTree(size: number, variant = 'a'): MerkleTree {
 }
 
 describe('AuditAnchor', () => {
-  let f: ChainFixture;
+  const f = useChainFixture();
   const tree = buildTree(64);
-
-  beforeAll(async () => {
-    f = await startChainFixture();
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
-  beforeEach(async () => {
-    await f.reset();
-  });
 
   async function anchorHonestly(oldSize: number, newSize: number, t: MerkleTree = tree): Promise<string> {
     const proof = oldSize === 0 ? [] : t.consistencyProof(oldSize, newSize);

@@ -17,7 +17,7 @@ import {
   startHardhatNode,
 } from '@lethe/chain';
 import { startCappedRpcProxy } from '../support/capped-rpc-proxy';
-import { expectChainError, startChainFixture, type ChainFixture } from './support/chain-fixture';
+import { expectChainError, useChainFixture } from './support/chain-fixture';
 
 const tree = MerkleTree.fromLeafHashes(Array.from({ length: 40 }, (_, i) => hashLeaf(Buffer.from(`entry ${i}`))));
 
@@ -26,17 +26,7 @@ function listen(server: Server): Promise<number> {
 }
 
 describe('libs/chain', () => {
-  let f: ChainFixture;
-
-  beforeAll(async () => {
-    f = await startChainFixture();
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
-  beforeEach(async () => {
-    await f.reset();
-  });
+  const f = useChainFixture();
 
   describe('startHardhatNode', () => {
     it('refuses a port that is in use with PORT_IN_USE', async () => {

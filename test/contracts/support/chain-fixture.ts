@@ -62,6 +62,24 @@ export async function startChainFixture(): Promise<ChainFixture> {
   }
 }
 
+/**
+ * The fixture of a describe block: started before its tests, reset before each, stopped after them. The object
+ * is filled in by beforeAll, so read its fields inside tests and hooks only.
+ */
+export function useChainFixture(): ChainFixture {
+  const fixture = {} as ChainFixture;
+  beforeAll(async () => {
+    Object.assign(fixture, await startChainFixture());
+  });
+  afterAll(async () => {
+    await fixture.stop?.();
+  });
+  beforeEach(async () => {
+    await fixture.reset();
+  });
+  return fixture;
+}
+
 /** Awaits `promise`, expecting a ChainError with `code` (and `errorName` when given); returns it. */
 export async function expectChainError(promise: Promise<unknown>, code: ChainErrorCode, errorName?: string): Promise<ChainError> {
   let caught: unknown;
