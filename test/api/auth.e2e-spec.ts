@@ -1,5 +1,5 @@
 import { INestApplication } from '@nestjs/common';
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import request from 'supertest';
@@ -11,6 +11,7 @@ import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
+import { startServiceProcess, waitForHealth } from '../support/service-process';
 
 const ROOT = join(__dirname, '..', '..');
 type Caller = 'public' | 'ml' | 'auditor' | 'admin' | 'wrong' | 'revoked';
@@ -199,28 +200,8 @@ describe('keys from the command line and the first admin key', () => {
     await db.drop();
   });
 
-  function startService(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-    const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
-      cwd: ROOT,
-      env: { ...process.env, LETHE_ADMIN_KEY: '', ...env, NO_COLOR: '1', ANCHORING: 'off', DATABASE_URL: db.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout!.on('data', (d) => (output += d));
-    child.stderr!.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, output: () => output, exited };
-  }
-
-  async function waitForHealth(api: string): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const ok = await fetch(`${api}/v1/health`).then((r) => r.ok).catch(() => false);
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error('the service did not start');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const startService = (env: Record<string, string>) =>
+    startServiceProcess({ LETHE_ADMIN_KEY: '', ...env, ANCHORING: 'off', DATABASE_URL: db.url });
 
   it('prints a generated first admin key once; it works; the next start does not print it; logs show key ids only', async () => {
     const port = await findFreePort();

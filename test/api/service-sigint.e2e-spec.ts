@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loadIris } from '@lethe/unlearning';
 import { findFreePort } from '@lethe/postgres';
 import { probeUntil } from '../support/probe';
+import { startServiceProcess, waitForHealth } from '../support/service-process';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -49,12 +50,8 @@ describe('the service on Ctrl-C', () => {
     const port = await findFreePort();
     const adminKey = randomBytes(24).toString('hex');
     // A process group of its own (detached), as a terminal gives a foreground job: SIGINT to -pid reaches it all.
-    service = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
-      cwd: ROOT,
-      detached: true,
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
+    const started = startServiceProcess(
+      {
         PORT: String(port),
         DATA_DIR: dataDir,
         DATABASE_URL: '',
@@ -63,12 +60,10 @@ describe('the service on Ctrl-C', () => {
         JOB_POLL_SECONDS: '1',
         JOB_STOP_TIMEOUT_SECONDS: '2',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    service.stdout!.on('data', (d) => (output += d));
-    service.stderr!.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => service!.on('exit', (code) => resolve(code)));
+      { detached: true },
+    );
+    service = started.child;
+    const { exited } = started;
     const api = `http://127.0.0.1:${port}`;
     const call = async (method: string, path: string, key: string, body?: unknown) => {
       const res = await fetch(`${api}${path}`, {
@@ -78,7 +73,7 @@ describe('the service on Ctrl-C', () => {
       });
       return { status: res.status, body: (await res.json()) as any };
     };
-    await waitFor(async () => ((await fetch(`${api}/v1/health`)).status === 200 ? true : undefined), 'the service');
+    await waitForHealth(api, 90_000);
     const ml = (await call('POST', '/v1/keys', adminKey, { role: 'ml', name: 'sigint' })).body.key;
     const datasetId = (await call('POST', '/v1/datasets', ml, { name: 'iris', features: 4, classes: 3 })).body.id;
     expect((await call('POST', `/v1/datasets/${datasetId}/samples`, ml, loadIris())).status).toBe(200);
@@ -101,9 +96,9 @@ describe('the service on Ctrl-C', () => {
 
     process.kill(-service.pid!, 'SIGINT');
     expect(await exited).toBe(0);
-    expect(output).toContain('SIGINT: shutting down');
-    expect(output).toMatch(/\bstopped\b/);
-    expect(output).not.toMatch(/terminating connection|Connection terminated|while stopping/);
+    expect(started.output()).toContain('SIGINT: shutting down');
+    expect(started.output()).toMatch(/\bstopped\b/);
+    expect(started.output()).not.toMatch(/terminating connection|Connection terminated|while stopping/);
     const cluster = join(dataDir, 'postgres');
     expect(existsSync(join(cluster, 'postmaster.pid'))).toBe(false);
 

@@ -1,4 +1,3 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,23 +7,7 @@ import { findFreePort } from '@lethe/postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
 import { probeUntil } from '../support/probe';
-
-const ROOT = join(__dirname, '..', '..');
-
-/** The service as `npm start` runs it, in a child process. */
-function startService(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
+import { startServiceProcess } from '../support/service-process';
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
   const res = await fetch(url);
@@ -46,7 +29,7 @@ describe('the service process', () => {
   });
 
   it('stops at once on a bad variable, naming it', async () => {
-    const service = startService({ PORT: 'abc', DATABASE_URL: db.url, DATA_DIR: dataDir });
+    const service = startServiceProcess({ PORT: 'abc', DATABASE_URL: db.url, DATA_DIR: dataDir });
     expect(await service.exited).toBe(2);
     expect(service.output()).toContain('bad configuration: PORT: must be an integer, got "abc"');
   });
@@ -63,7 +46,7 @@ describe('the service process', () => {
       ANCHOR_EVERY_SECONDS: '3600',
     };
     const api = `http://127.0.0.1:${port}`;
-    const first = startService(env);
+    const first = startServiceProcess(env);
     try {
       await probeUntil(async () => ((await getJson(`${api}/v1/health`)).body.anchoring?.state === 'ok' ? true : undefined), 'the service');
       const dataSource: DataSource = await openDatabase({ url: db.url, poolSize: 1 });
@@ -83,7 +66,7 @@ describe('the service process', () => {
     }
     expect(first.output()).toContain('stopped');
 
-    const second = startService(env);
+    const second = startServiceProcess(env);
     try {
       // The new chain starts empty: the latest checkpoint (4 entries + the ANCHORED one) is anchored again.
       const anchors = await probeUntil(async () => {

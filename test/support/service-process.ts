@@ -1,0 +1,36 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { probeUntil } from './probe';
+
+const REPO_ROOT = join(__dirname, '..', '..');
+
+/** The service in a child process: everything it printed (stdout and stderr), and its exit code once it exits. */
+export interface ServiceProcess {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * The service as `npm start` runs it (apps/api/src/main.ts from the repository's root) with `env` over this
+ * process's environment, without colours. `detached` gives it a process group of its own, as a terminal gives
+ * a foreground job (a signal to -pid then reaches all of it).
+ */
+export function startServiceProcess(env: Record<string, string>, options: { detached?: boolean } = {}): ServiceProcess {
+  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
+    cwd: REPO_ROOT,
+    detached: options.detached ?? false,
+    env: { ...process.env, ...env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+/** Resolves once GET /v1/health of the service at `api` answers 200. */
+export async function waitForHealth(api: string, timeoutMs = 60_000): Promise<void> {
+  await probeUntil(async () => ((await fetch(`${api}/v1/health`)).ok ? true : undefined), `the service at ${api}`, timeoutMs);
+}
