@@ -13,6 +13,7 @@ import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixt
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
 import { startCappedRpcProxy } from '../support/capped-rpc-proxy';
+import { waitFor } from '../support/probe';
 import { TcpProxy, startTcpProxy } from '../support/tcp-proxy';
 
 const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
@@ -232,13 +233,13 @@ describe('AnchoringLoop against a Hardhat chain', () => {
     try {
       loop.start();
       await ledger.append(buildEvents(0, 6)); // the log does not need the chain
-      await waitFor(() => loop.report().state === 'chain-unavailable');
+      await waitFor(async () => loop.report().state, (state) => state === 'chain-unavailable', 15_000);
       expect(loop.report()).toMatchObject({ ok: false, state: 'chain-unavailable', lastError: expect.stringContaining('does not answer') });
       expect((await ledger.getCheckpoint()).treeSize).toBe(6);
     } finally {
       await proxy.up();
     }
-    await waitFor(async () => (await anchoredEvents()).length === 1, 30_000);
+    await waitFor(anchoredEvents, (events) => events.length === 1, 30_000);
     expect(await onChainSizes()).toEqual([6]);
     expect(loop.report()).toMatchObject({ ok: true, state: 'ok' });
   });
@@ -250,13 +251,13 @@ describe('AnchoringLoop against a Hardhat chain', () => {
       const second = newLoop({ policy: { pollMs: 20 }, dataSource: otherProcess });
       first.start();
       await ledger.append(buildEvents(0, 6));
-      await waitFor(async () => (await anchoredEvents()).length === 1);
+      await waitFor(anchoredEvents, (events) => events.length === 1, 15_000);
       second.start();
       await new Promise((r) => setTimeout(r, 500));
       expect(second.report()).toEqual({ ok: true, state: 'starting' }); // never looked at the chain
       await first.stop();
       await ledger.append(buildEvents(6, 6));
-      await waitFor(async () => (await anchoredEvents()).length === 2, 20_000); // it retries the lock every 5 s
+      await waitFor(anchoredEvents, (events) => events.length === 2, 20_000); // it retries the lock every 5 s
       expect(second.report()).toMatchObject({ ok: true, state: 'ok', anchoredTreeSize: 13 });
       expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([6, 13]);
       await second.stop();
@@ -302,11 +303,3 @@ describe('AnchoringLoop against a Hardhat chain', () => {
     expect(await onChainSizes()).toEqual(before);
   });
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

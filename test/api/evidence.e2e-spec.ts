@@ -2,15 +2,16 @@
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { IRIS_CLASSES, IRIS_FEATURES, Sample, TrainingConfigInput, isHeldOut, loadIris } from '@lethe/unlearning';
-import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness } from '../support/job-harness';
+import { waitFor } from '../support/probe';
 import { runCli } from '../verifier/support/run-cli';
 import { fromScratchSha256 } from '../support/from-scratch';
+import { listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
 
 /**
  * Evidence of forgetting through the service: a model created with `evaluation` trains without its held-out
@@ -55,7 +56,7 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
   let api: string;
   let dir: string;
   let datasetId: string;
-  const commitments = new Map<string, string>();
+  let commitments: Map<string, string>;
   const http = () => request(h.app.getHttpServer());
   const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
 
@@ -78,14 +79,9 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
   beforeAll(async () => {
     Logger.overrideLogger(false);
     h = await startJobHarness('evidence');
-    await h.app.listen(0, '127.0.0.1');
-    api = `http://127.0.0.1:${(h.app.getHttpServer().address() as AddressInfo).port}`;
+    api = await listenOnLoopback(h.app);
     dir = mkdtempSync(join(tmpdir(), 'lethe-evidence-'));
-    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
-    const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
-      .send(iris.map((s) => ({ ...s, subjectId: carol.has(s.externalId) ? 'carol' : `subject-${s.externalId}` })))
-      .expect(200);
-    for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
+    ({ datasetId, commitments } = await uploadDataset(h, iris, { subjectOf: subjectsByGroup({ carol }) }));
     expect(commitments.size).toBe(150);
   }, 120_000);
 

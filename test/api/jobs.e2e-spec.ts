@@ -5,7 +5,8 @@ import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
-import { JobHarness, startJobHarness, startWorkerProcess, startAnotherWorker, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, startWorkerProcess, startAnotherWorker } from '../support/job-harness';
+import { waitFor } from '../support/probe';
 
 
 interface JobRow {

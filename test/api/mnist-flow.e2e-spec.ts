@@ -26,7 +26,8 @@ import { createJobWorker } from '../../apps/api/src/worker/worker.module';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase, createTestDatabase } from '../support/database';
-import { testJobConfig, waitFor } from '../support/job-harness';
+import { testJobConfig } from '../support/job-harness';
+import { waitFor } from '../support/probe';
 
 /** An entry receipt as GET /v1/receipts/:commitment gives it. */
 interface EntryReceipt {

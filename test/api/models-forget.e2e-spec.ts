@@ -6,7 +6,8 @@ import { detectRuntimeEnvelope } from '@lethe/unlearning';
 import { DroppingForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { ModelLedgerSink } from '../../apps/api/src/models/model-ledger.sink';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
-import { JobHarness, startJobHarness, startAnotherWorker, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness, startAnotherWorker } from '../support/job-harness';
+import { waitFor } from '../support/probe';
 
 /** A tiny two-class dataset: 8 samples, two per subject. */
 function tinySamples() {

@@ -5,7 +5,10 @@ import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { Sample, TrainingConfigInput, loadIris } from '@lethe/unlearning';
 import { fromScratchSha256 } from '../support/from-scratch';
-import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness } from '../support/job-harness';
+import { waitFor } from '../support/probe';
+import { subjectsByGroup, uploadDataset } from '../support/api-data';
+import { downloadOnnx } from '../verifier/support/iris-history';
 
 /** Iris through the API: train SISA, predict, forget a subject, and compare with a from-scratch training. */
 describe('models, jobs and forgetting', () => {
@@ -14,7 +17,7 @@ describe('models, jobs and forgetting', () => {
   const iris = loadIris();
   /** Three samples of one subject, the ones forgotten below. */
   const alice = new Set(['iris-007', 'iris-071', 'iris-140']);
-  const commitments = new Map<string, string>();
+  let commitments: Map<string, string>;
   const body = (overrides: object = {}) => ({
     datasetId,
     method: 'sisa',
@@ -35,10 +38,7 @@ describe('models, jobs and forgetting', () => {
 
   beforeAll(async () => {
     h = await startJobHarness('models_api');
-    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
-    const samples = iris.map((s) => ({ ...s, subjectId: alice.has(s.externalId) ? 'alice' : `subject-${s.externalId}` }));
-    const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`)).send(samples).expect(200);
-    for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
+    ({ datasetId, commitments } = await uploadDataset(h, iris, { subjectOf: subjectsByGroup({ alice }) }));
   });
 
   afterAll(() => h?.close());
@@ -90,15 +90,8 @@ describe('models, jobs and forgetting', () => {
     expect(entry).toMatchObject({ type: 'MODEL_PUBLISHED', modelId, modelVersion: 1, onnxSha256: v1.onnxSha256 });
     const { body: version } = await asMl(http().get(`/v1/models/${modelId}/versions/1`)).expect(200);
     expect(version).toEqual(v1);
-    const onnx = await asMl(http().get(`/v1/models/${modelId}/versions/1/onnx`))
-      .buffer(true)
-      .parse((res, cb) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => cb(null, Buffer.concat(chunks)));
-      })
-      .expect(200);
-    expect(createHash('sha256').update(onnx.body as Buffer).digest('hex')).toBe(v1.onnxSha256);
+    const onnx = await downloadOnnx(h, h.ml, modelId, 1);
+    expect(createHash('sha256').update(onnx).digest('hex')).toBe(v1.onnxSha256);
     await asMl(http().get(`/v1/models/${modelId}/versions/9`)).expect(404);
     await asMl(http().get(`/v1/models/${modelId}/versions/x`)).expect(400);
     const list = await asMl(http().get('/v1/models?limit=10')).expect(200);

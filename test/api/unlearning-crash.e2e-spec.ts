@@ -5,7 +5,9 @@ import type { ChildProcess } from 'node:child_process';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
-import { JobHarness, startJobHarness, startWorkerProcess, startAnotherWorker, waitFor, SLOW_FULL_RETRAIN } from '../support/job-harness';
+import { JobHarness, startJobHarness, startWorkerProcess, startAnotherWorker, SLOW_FULL_RETRAIN } from '../support/job-harness';
+import { waitFor } from '../support/probe';
+import { uploadDataset } from '../support/api-data';
 
 
 /**
@@ -31,11 +33,8 @@ describe('an unlearning pass whose worker dies', () => {
   it('is retried by another worker and completes every request it had taken', async () => {
     const http = () => request(h.app.getHttpServer());
     const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
-    const datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
     const samples = loadIris();
-    await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
-      .send(samples)
-      .expect(200);
+    const { datasetId } = await uploadDataset(h, samples);
     child = await startWorkerProcess(h);
     const created = await asMl(http().post('/v1/models'))
       .send({ datasetId, ...SLOW_FULL_RETRAIN, seed: 'crash' })

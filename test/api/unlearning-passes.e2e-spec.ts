@@ -5,7 +5,9 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
-import { JobHarness, startJobHarness, waitFor, SLOW_FULL_RETRAIN } from '../support/job-harness';
+import { JobHarness, startJobHarness, SLOW_FULL_RETRAIN } from '../support/job-harness';
+import { waitFor } from '../support/probe';
+import { uploadDataset } from '../support/api-data';
 
 interface PassRow {
   id: string;
@@ -28,12 +30,9 @@ describe('unlearning passes', () => {
 
   beforeAll(async () => {
     h = await startJobHarness('unlearning_passes', { jobs: { retryLimit: 50, retryDelaySeconds: 1 } });
-    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
     const samples = loadIris();
     externalIds.push(...samples.map((s) => s.externalId));
-    await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
-      .send(samples)
-      .expect(200);
+    ({ datasetId } = await uploadDataset(h, samples));
     // Full retraining, slow enough (seconds) for requests to arrive while a pass runs.
     const created = await asMl(http().post('/v1/models'))
       .send({ datasetId, ...SLOW_FULL_RETRAIN, seed: 'passes' })

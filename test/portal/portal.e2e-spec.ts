@@ -3,7 +3,6 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { INestApplication, Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -20,11 +19,13 @@ import { loadConfig } from '../../apps/api/src/config/config';
 import { JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { PgBossJobQueue } from '../../apps/api/src/jobs/job.queue';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
-import { JobHarness, startJobHarness, waitFor } from '../support/job-harness';
+import { JobHarness, startJobHarness } from '../support/job-harness';
+import { waitFor } from '../support/probe';
 import { startAlteringProxy } from '../verifier/support/altering-proxy';
 import { GatedForgetRequestQueue } from './support/gated-forget-queue';
 import { CHROMIUM_ARGS, buildPortal, chromiumPath } from './support/portal-build';
 import { SMALL_SISA } from '../verifier/support/iris-history';
+import { listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
 
 const CHROMIUM = chromiumPath();
 if (!CHROMIUM) {
@@ -63,7 +64,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
   let bobRequest: { id: string; ledgerIndex: number };
   let committedIndex: number;
   let entries: Entry[];
-  const commitments = new Map<string, string>();
+  let commitments: Map<string, string>;
   const samples = loadIris().filter((_, i) => i % 3 === 0);
   const alice = new Set([samples[4].externalId, samples[30].externalId]);
   const bob = samples[10].externalId;
@@ -106,12 +107,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
     const gate = new GatedForgetRequestQueue();
     h = await startJobHarness('portal', { forgetRequestQueue: gate });
 
-    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
-    const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
-      .send(samples.map((s) => ({ ...s, subjectId: alice.has(s.externalId) ? 'alice' : `subject-${s.externalId}` })))
-      .expect(200);
-    for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
-    committedIndex = upload.body.ledgerIndices[0];
+    ({ datasetId, commitments, ledgerIndices: [committedIndex] } = await uploadDataset(h, samples, { subjectOf: subjectsByGroup({ alice }) }));
     const created = await asMl(http().post('/v1/models'))
       .send({ datasetId, ...SMALL_SISA, seed: 'portal' })
       .expect(202);
@@ -150,8 +146,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
       dataSource: h.dataSource,
       ledger: h.ledger,
     });
-    await service.listen(0, '127.0.0.1');
-    portalUrl = `http://127.0.0.1:${(service.getHttpServer().address() as AddressInfo).port}`;
+    portalUrl = await listenOnLoopback(service);
     const { treeSize } = (await request(portalUrl).get('/v1/ledger/checkpoint').expect(200)).body;
     entries = ((await request(portalUrl).get(`/v1/ledger/entries?start=0&limit=${treeSize}`).expect(200)).body as Entry[]).sort(
       (a, b) => a.index - b.index,

@@ -103,17 +103,6 @@ export async function startAnotherWorker(h: JobHarness, jobs: Partial<JobConfig>
   return worker;
 }
 
-/** Polls `read` until `done` holds or `timeoutMs` passes (then fails with the last value). */
-export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting; last value: ${JSON.stringify(value).slice(0, 2000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
 /**
  * `npm run worker` as a separate process on the harness's database and data directory, with job settings
  * that keep tests quick; resolves once it takes jobs. `onOutput` sees everything it prints.

@@ -4,7 +4,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { describeRuntimeEnvelope, detectRuntimeEnvelope, loadIris } from '@lethe/unlearning';
@@ -14,6 +13,7 @@ import { JobHarness, startJobHarness } from '../support/job-harness';
 import { startAlteringProxy } from './support/altering-proxy';
 import { SMALL_SISA, anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
 import { runCli } from './support/run-cli';
+import { listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
 
 /** code@index of each failure. */
 const where = (report: VerifyReceiptReport) => report.failures.map((f) => `${f.code}${f.index !== undefined ? `@${f.index}` : ''}`);
@@ -30,7 +30,7 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
   let datasetId: string;
   let modelId: string;
   let requestId: string;
-  const commitments = new Map<string, string>();
+  let commitments: Map<string, string>;
   let committedIndex: number;
   let forgetIndex: number;
   /** Every third iris sample (50, balanced); alice's two are forgotten. */
@@ -40,7 +40,6 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
   const versions: { version: number; onnxSha256: string; ledgerIndex: number }[] = [];
 
   const http = () => request(h.app.getHttpServer());
-  const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
   const asAuditor = (req: request.Test) => req.auth(h.auditor, { type: 'bearer' });
   const rpc = () => chain.node.rpcUrl;
 
@@ -48,16 +47,10 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
     Logger.overrideLogger(false);
     chain = await startChainFixture();
     h = await startJobHarness('audit_cmds');
-    await h.app.listen(0, '127.0.0.1');
-    api = `http://127.0.0.1:${(h.app.getHttpServer().address() as AddressInfo).port}`;
+    api = await listenOnLoopback(h.app);
     dir = mkdtempSync(join(tmpdir(), 'lethe-audit-cmds-'));
 
-    datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
-    const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
-      .send(samples.map((s) => ({ ...s, subjectId: alice.has(s.externalId) ? 'alice' : `subject-${s.externalId}` })))
-      .expect(200);
-    for (const c of upload.body.commitments) commitments.set(c.externalId, c.commitment);
-    committedIndex = upload.body.ledgerIndices[0];
+    ({ datasetId, commitments, ledgerIndices: [committedIndex] } = await uploadDataset(h, samples, { subjectOf: subjectsByGroup({ alice }) }));
 
     modelId = await trainSmallModel(h, datasetId, 'audit');
     const forget = await forgetSubject(h, datasetId, 'alice');

@@ -16,9 +16,10 @@ import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixt
 import { TestDatabase } from '../support/database';
 import { startJobHarness } from '../support/job-harness';
 import { startAlteringProxy } from './support/altering-proxy';
-import { tamper, tamperedCopies } from './support/anchored-log';
+import { tamper, useTamperedCopies } from './support/anchored-log';
 import { anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
 import { runCli } from './support/run-cli';
+import { uploadDataset } from '../support/api-data';
 
 /**
  * The tamper suite: a real history (iris uploaded, a SISA model trained, a data subject's samples
@@ -59,13 +60,11 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
     const anchorer = anchorerFor(h, chain);
     try {
       const http = () => request(h.app.getHttpServer());
-      const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
       const samples = loadIris().filter((_, i) => i % 3 === 0);
-      const datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
-      const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
-        .send(samples.map((s, i) => ({ ...s, subjectId: i === 4 || i === 30 ? 'alice' : `subject-${i}` })))
-        .expect(200);
-      aliceCommitment = upload.body.commitments[4].commitment;
+      const { datasetId, commitments } = await uploadDataset(h, samples, {
+        subjectOf: (_, i) => (i === 4 || i === 30 ? 'alice' : `subject-${i}`),
+      });
+      aliceCommitment = commitments.get(samples[4].externalId)!;
       const modelId = await trainSmallModel(h, datasetId, 'tamper');
       await anchorer.anchor(); // anchor 0: the training
       forget = await forgetSubject(h, datasetId, 'alice');
@@ -98,9 +97,8 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
     expect(last('ANCHORED').index).toBeGreaterThan(last('UNLEARN_COMPLETED').index);
   }, 300_000);
 
-  const copies = tamperedCopies(() => template);
+  const copies = useTamperedCopies(() => template);
   const { serve } = copies;
-  afterEach(() => copies.cleanUp());
 
   afterAll(async () => {
     await template?.drop();

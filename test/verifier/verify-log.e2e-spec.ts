@@ -9,7 +9,7 @@ import { TestDatabase } from '../support/database';
 import { buildEvent, hexOf } from '../support/factories';
 import { startAlteringProxy } from './support/altering-proxy';
 import { runCli } from './support/run-cli';
-import { HONEST, buildAnchoredLog, tamper, tamperedCopies } from './support/anchored-log';
+import { HONEST, buildAnchoredLog, tamper, useTamperedCopies } from './support/anchored-log';
 
 /** code@index/anchor of each failure, for assertions that say which check caught what. */
 function where(report: VerifyLogReport): string[] {
@@ -27,9 +27,8 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     template = await buildAnchoredLog(chain);
   });
 
-  const copies = tamperedCopies(() => template);
+  const copies = useTamperedCopies(() => template);
   const { serve } = copies;
-  afterEach(() => copies.cleanUp());
 
   afterAll(async () => {
     await template?.drop();

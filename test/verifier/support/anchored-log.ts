@@ -1,5 +1,5 @@
 import { INestApplication, Logger } from '@nestjs/common';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../../support/api-data';
 import { Client } from 'pg';
 import { randomBytes } from 'node:crypto';
 import { AnchoringPolicy, HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
@@ -95,17 +95,17 @@ export interface RunningService {
 export async function startService(db: TestDatabase): Promise<RunningService> {
   const dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS, poolSize: 4 });
   let app: INestApplication | undefined;
+  let url: string;
   try {
     app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
-    await app.listen(0, '127.0.0.1');
+    url = await listenOnLoopback(app);
   } catch (err) {
     await app?.close();
     await dataSource.destroy();
     throw err;
   }
-  const port = (app.getHttpServer().address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     close: async () => {
       await app!.close();
       await dataSource.destroy();
@@ -116,16 +116,20 @@ export async function startService(db: TestDatabase): Promise<RunningService> {
 export type Tampering = Parameters<typeof tamper> extends [unknown, ...infer S] ? S : never;
 
 /**
- * Copies of a template database, each tampered with and served by the real service; `track` adds anything
- * else to close, and `cleanUp` (after each test) closes every service and drops every copy.
+ * Copies of a template database, each tampered with and served by the real service, for the tests of a
+ * describe block; `track` adds anything else to close. After each test every service is closed and every
+ * copy dropped.
  */
-export function tamperedCopies(template: () => TestDatabase): {
+export function useTamperedCopies(template: () => TestDatabase): {
   serve(...tampering: Tampering): Promise<{ url: string; db: TestDatabase }>;
   track(closable: { close(): Promise<void> }): void;
-  cleanUp(): Promise<void>;
 } {
   const open: { close(): Promise<void> }[] = [];
   const dbs: TestDatabase[] = [];
+  afterEach(async () => {
+    while (open.length) await open.pop()!.close();
+    while (dbs.length) await dbs.pop()!.drop();
+  });
   return {
     serve: async (...tampering) => {
       const db = await cloneDatabase(template());
@@ -136,9 +140,5 @@ export function tamperedCopies(template: () => TestDatabase): {
       return { url: service.url, db };
     },
     track: (closable) => void open.push(closable),
-    cleanUp: async () => {
-      while (open.length) await open.pop()!.close();
-      while (dbs.length) await dbs.pop()!.drop();
-    },
   };
 }

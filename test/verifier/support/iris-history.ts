@@ -4,7 +4,8 @@ import { AnchoringLoop } from '../../../apps/api/src/anchoring/anchoring-loop';
 import { remoteChainConnector } from '../../../apps/api/src/anchoring/chain-connection';
 import { loadConfig } from '../../../apps/api/src/config/config';
 import type { ChainFixture } from '../../contracts/support/chain-fixture';
-import { JobHarness, waitFor } from '../../support/job-harness';
+import { JobHarness } from '../../support/job-harness';
+import { waitFor } from '../../support/probe';
 
 /** A small SISA model that trains on iris in a second or two. */
 export const SMALL_SISA = {
