@@ -6,10 +6,12 @@ import { DataSource } from 'typeorm';
 import { openDatabase } from '@lethe/ledger';
 import { DomainExceptionFilter } from '../../apps/api/src/common/domain-exception.filter';
 import { RATE_LIMIT_WINDOW_MS, RateLimitGuard, rateLimitOptions } from '../../apps/api/src/common/rate-limit.guard';
+import { RATE_LIMIT_CLOCK } from '../../apps/api/src/common/rate-limit.storage';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { HealthController } from '../../apps/api/src/health/health.controller';
 import { HealthService } from '../../apps/api/src/health/health.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
+import { waitFor } from '../support/probe';
 
 @Controller('v1/things')
 class ThingsController {
@@ -26,6 +28,10 @@ class ThingsController {
 
 const LIMIT = 3;
 
+/** The rate limit's clock, which the tests drive: 10 s into a window, unless a test moves it. */
+const WINDOW_START = Date.UTC(2030, 0, 1, 12, 0, 0);
+const clock = { now: WINDOW_START + 10_000 };
+
 /** The guard alone, in front of stand-in routes, counting in `dataSource` (AppModule.forRoot wires it when RATE_LIMIT_PER_MINUTE > 0). */
 async function startApp(dataSource: DataSource): Promise<INestApplication> {
   @Module({
@@ -34,6 +40,7 @@ async function startApp(dataSource: DataSource): Promise<INestApplication> {
     providers: [
       { provide: DataSource, useValue: dataSource },
       { provide: HealthService, useValue: { check: async () => ({ status: 'ok', database: { ok: true } }) } },
+      { provide: RATE_LIMIT_CLOCK, useValue: () => clock.now },
       { provide: APP_GUARD, useClass: RateLimitGuard },
     ],
   })
@@ -42,12 +49,6 @@ async function startApp(dataSource: DataSource): Promise<INestApplication> {
   app.useGlobalFilters(new DomainExceptionFilter());
   await app.init();
   return app;
-}
-
-/** Counts restart when a window ends: a test that must see one window waits out the last 3 s of one. */
-async function awayFromWindowEnd(): Promise<void> {
-  const left = RATE_LIMIT_WINDOW_MS - (Date.now() % RATE_LIMIT_WINDOW_MS);
-  if (left < 3000) await new Promise((resolve) => setTimeout(resolve, left + 100));
 }
 
 describe('RateLimitGuard', () => {
@@ -67,7 +68,7 @@ describe('RateLimitGuard', () => {
 
   beforeEach(async () => {
     await dataSources[0].query('TRUNCATE rate_limit_hits');
-    await awayFromWindowEnd();
+    clock.now = WINDOW_START + 10_000;
     app = await startApp(dataSources[0]);
   });
 
@@ -92,8 +93,11 @@ describe('RateLimitGuard', () => {
     const retryAfter = Number(refused.headers['retry-after']);
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    // The window's end, as the database's clock has it.
-    expect(Math.abs(retryAfter - (RATE_LIMIT_WINDOW_MS - (Date.now() % RATE_LIMIT_WINDOW_MS)) / 1000)).toBeLessThan(2);
+    // The window's end, as the clock has it: 10 s into the window, 50 s are left.
+    expect(retryAfter).toBe((RATE_LIMIT_WINDOW_MS - 10_000) / 1000);
+    // Once that window ended, the key is counted afresh.
+    clock.now = WINDOW_START + RATE_LIMIT_WINDOW_MS;
+    await asA('/v1/things').expect(200);
   });
 
   it('leaves other keys and public callers their own allowance', async () => {
@@ -140,13 +144,12 @@ describe('RateLimitGuard', () => {
       `INSERT INTO rate_limit_hits (tracker, window_start, hits) VALUES ('default:key:old', now() - interval '1 hour', 7)`,
     );
     await http().get('/v1/things').set('Authorization', 'Bearer key-secret-e').expect(200);
-    const deadline = Date.now() + 5000;
-    let rows: { tracker: string; hits: number }[] = [];
-    for (;;) {
-      rows = await dataSources[0].query(`SELECT tracker, hits FROM rate_limit_hits ORDER BY tracker`);
-      if (rows.length === 1 || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // The old window's row is deleted off the request's path: wait for it.
+    const rows: { tracker: string; hits: number }[] = await waitFor(
+      () => dataSources[0].query(`SELECT tracker, hits FROM rate_limit_hits ORDER BY tracker`),
+      (r: unknown[]) => r.length === 1,
+      5000,
+    );
     expect(rows).toEqual([{ tracker: expect.stringMatching(/^default:key:[0-9a-f]{64}$/), hits: 1 }]);
     expect(JSON.stringify(rows)).not.toContain('key-secret-e');
   });

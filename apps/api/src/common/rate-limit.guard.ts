@@ -1,4 +1,4 @@
-import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
   InjectThrottlerOptions,
@@ -11,7 +11,7 @@ import {
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { DataSource } from 'typeorm';
-import { PostgresThrottlerStorage } from './rate-limit.storage';
+import { PostgresThrottlerStorage, RATE_LIMIT_CLOCK, type RateLimitClock } from './rate-limit.storage';
 
 /** One minute: RATE_LIMIT_PER_MINUTE counts requests per window of this length. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -37,14 +37,16 @@ export function rateLimitOptions(perMinute: number): ThrottlerModuleOptions {
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
   // The parameters keep ThrottlerGuard's order (its injection tokens are inherited by position); the
-  // module's in-memory storage is not used.
+  // module's in-memory storage is not used. A RATE_LIMIT_CLOCK provider, when there is one, replaces the
+  // database's clock (tests drive time with it).
   constructor(
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() _inMemory: ThrottlerStorage,
     reflector: Reflector,
     @Inject(DataSource) dataSource: DataSource,
+    @Optional() @Inject(RATE_LIMIT_CLOCK) now?: RateLimitClock,
   ) {
-    super(options, new PostgresThrottlerStorage(dataSource), reflector);
+    super(options, new PostgresThrottlerStorage(dataSource, now), reflector);
   }
 
   protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {

@@ -3,6 +3,12 @@ import { DataSource } from 'typeorm';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
+/** Milliseconds since the epoch. */
+export type RateLimitClock = () => number;
+
+/** Injection token of a clock for the rate limit (tests drive time with it); without one, the database's clock counts. */
+export const RATE_LIMIT_CLOCK = Symbol('RATE_LIMIT_CLOCK');
+
 /**
  * Rate-limit counts in PostgreSQL (table `rate_limit_hits`), so every process on the database counts
  * against one limit: a request is one upsert of its client's row for the current fixed window, answered
@@ -13,17 +19,21 @@ type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>
 export class PostgresThrottlerStorage implements ThrottlerStorage {
   private cleanedBefore = 0;
 
-  constructor(private readonly dataSource: DataSource) {}
+  /** `now`: the clock windows are counted by; the database's now() unless given. */
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly now?: RateLimitClock,
+  ) {}
 
   async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
     const [row]: { hits: number; window_ms: number; left_ms: number }[] = await this.dataSource.query(
-      `WITH clock AS (SELECT extract(epoch FROM now()) * 1000 AS now_ms)
+      `WITH clock AS (SELECT COALESCE($3::float8, extract(epoch FROM now()) * 1000) AS now_ms)
        INSERT INTO rate_limit_hits AS h (tracker, window_start, hits)
        SELECT $1, to_timestamp(floor(now_ms / $2) * $2 / 1000), 1 FROM clock
        ON CONFLICT (tracker, window_start) DO UPDATE SET hits = h.hits + 1
        RETURNING h.hits, (extract(epoch FROM h.window_start) * 1000)::float8 AS window_ms,
                  (extract(epoch FROM h.window_start) * 1000 + $2 - (SELECT now_ms FROM clock))::float8 AS left_ms`,
-      [key, ttl],
+      [key, ttl, this.now?.() ?? null],
     );
     if (row.window_ms > this.cleanedBefore) {
       this.cleanedBefore = row.window_ms;
