@@ -27,10 +27,6 @@ export function renderModels(app: PortalApp): HTMLElement {
 }
 
 function renderVersion(v: ModelVersionView): HTMLElement {
-  const metrics = Object.entries(v.metrics).filter(([, value]) => typeof value === 'number');
-  const accuracies = metrics.filter(([key, value]) => /(accuracy|auc)$/i.test(key) && (value as number) <= 1);
-  const series = v.unlearn ? evidenceSeries(v.unlearn.evidence) : null;
-  const evidence = v.unlearn?.evidence ?? {};
   return h(
     'div',
     { class: 'version', 'data-version': v.modelVersion },
@@ -53,105 +49,109 @@ function renderVersion(v: ModelVersionView): HTMLElement {
           v.problems.map((p) => h('li', { class: 'error' }, p)),
         )
       : null,
+    h('div', { class: 'columns' }, renderLineage(v), renderPublishedMetrics(v)),
+    v.unlearn ? renderEvidence(v, v.unlearn) : null,
+  );
+}
+
+/** What the version learned (its batches) and the forget requests it reflects. */
+function renderLineage(v: ModelVersionView): HTMLElement {
+  return h(
+    'div',
+    {},
+    h('h5', {}, 'Lineage: batches learned'),
     h(
-      'div',
-      { class: 'columns' },
+      'table',
+      { class: 'lineage', 'data-testid': 'lineage-batches' },
       h(
-        'div',
+        'thead',
         {},
-        h('h5', {}, 'Lineage: batches learned'),
         h(
-          'table',
-          { class: 'lineage', 'data-testid': 'lineage-batches' },
+          'tr',
+          {},
+          ['shard', 'slice', 'samples', 'trained in version', 'entry', 'batch root'].map((t) => h('th', {}, t)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        v.batches.map((b) =>
           h(
-            'thead',
+            'tr',
             {},
-            h(
-              'tr',
-              {},
-              ['shard', 'slice', 'samples', 'trained in version', 'entry', 'batch root'].map((t) => h('th', {}, t)),
-            ),
+            h('td', {}, b.shard),
+            h('td', {}, b.slice),
+            h('td', {}, b.count),
+            h('td', {}, b.modelVersion),
+            h('td', {}, `#${b.index}`),
+            h('td', {}, short(b.batchRoot)),
           ),
-          h(
-            'tbody',
-            {},
-            v.batches.map((b) =>
-              h(
-                'tr',
-                {},
-                h('td', {}, b.shard),
-                h('td', {}, b.slice),
-                h('td', {}, b.count),
-                h('td', {}, b.modelVersion),
-                h('td', {}, `#${b.index}`),
-                h('td', {}, short(b.batchRoot)),
-              ),
+        ),
+      ),
+    ),
+    h('h5', {}, 'Forget requests it reflects'),
+    v.forgetRequests.length === 0
+      ? h('p', { class: 'muted' }, 'none')
+      : h(
+          'ul',
+          { 'data-testid': 'lineage-requests' },
+          v.forgetRequests.map((r) =>
+            h(
+              'li',
+              { 'data-request': r.requestId },
+              `${r.requestId}: ${r.commitments} commitment(s), requested in entry ${
+                r.index === null ? '(missing)' : `#${r.index}`
+              }, unlearned in entry #${r.unlearnIndex} (version ${r.unlearnVersion})`,
             ),
           ),
         ),
-        h('h5', {}, 'Forget requests it reflects'),
-        v.forgetRequests.length === 0
-          ? h('p', { class: 'muted' }, 'none')
-          : h(
-              'ul',
-              { 'data-testid': 'lineage-requests' },
-              v.forgetRequests.map((r) =>
-                h(
-                  'li',
-                  { 'data-request': r.requestId },
-                  `${r.requestId}: ${r.commitments} commitment(s), requested in entry ${
-                    r.index === null ? '(missing)' : `#${r.index}`
-                  }, unlearned in entry #${r.unlearnIndex} (version ${r.unlearnVersion})`,
-                ),
-              ),
-            ),
-      ),
-      h(
-        'div',
-        {},
-        h('h5', {}, 'Published metrics'),
-        accuracies.length
-          ? groupedBarChart({
-              title: `version ${v.modelVersion} metrics`,
-              categories: accuracies.map(([k]) => k),
-              series: [{ name: 'value', values: accuracies.map(([, value]) => value as number) }],
-            })
-          : null,
-        h('p', { class: 'muted' }, metrics.map(([k, value]) => `${k} ${formatNumber(value)}`).join(' · ')),
-      ),
+  );
+}
+
+/** The metrics of MODEL_PUBLISHED: the accuracies and AUCs as a chart, every number as text. */
+function renderPublishedMetrics(v: ModelVersionView): HTMLElement {
+  const metrics = Object.entries(v.metrics).filter(([, value]) => typeof value === 'number');
+  const accuracies = metrics.filter(([key, value]) => /(accuracy|auc)$/i.test(key) && (value as number) <= 1);
+  return h(
+    'div',
+    {},
+    h('h5', {}, 'Published metrics'),
+    accuracies.length
+      ? groupedBarChart({
+          title: `version ${v.modelVersion} metrics`,
+          categories: accuracies.map(([k]) => k),
+          series: [{ name: 'value', values: accuracies.map(([, value]) => value as number) }],
+        })
+      : null,
+    h('p', { class: 'muted' }, metrics.map(([k, value]) => `${k} ${formatNumber(value)}`).join(' · ')),
+  );
+}
+
+/** The UNLEARN_COMPLETED that made the version: before and after forgetting (and the reference), as a chart. */
+function renderEvidence(v: ModelVersionView, unlearn: NonNullable<ModelVersionView['unlearn']>): HTMLElement {
+  const series = evidenceSeries(unlearn.evidence);
+  const evidence = unlearn.evidence ?? {};
+  return h(
+    'div',
+    { class: 'evidence', 'data-testid': 'evidence' },
+    h(
+      'h5',
+      {},
+      `Evidence of forgetting (UNLEARN_COMPLETED entry #${unlearn.index}): ${formatNumber(
+        evidence.forgottenCount,
+      )} forgotten, ${formatNumber(evidence.retainCount)} retained`,
     ),
-    v.unlearn
-      ? h(
-          'div',
-          { class: 'evidence', 'data-testid': 'evidence' },
-          h(
-            'h5',
-            {},
-            `Evidence of forgetting (UNLEARN_COMPLETED entry #${v.unlearn.index}): ${formatNumber(
-              evidence.forgottenCount,
-            )} forgotten, ${formatNumber(evidence.retainCount)} retained`,
-          ),
-          series
-            ? groupedBarChart({
-                title: `version ${v.modelVersion}: before and after forgetting`,
-                categories: EVIDENCE_MEASURES.map((m) => m.label),
-                series,
-              })
-            : h('p', { class: 'muted' }, 'The entry carries no before/after evaluation.'),
-          series && !series.some((s) => s.name === 'reference')
-            ? h('p', { class: 'muted' }, 'No retrained reference in this evidence.')
-            : null,
-          typeof evidence.membershipAttack === 'string'
-            ? h('p', { class: 'muted' }, `Membership inference: ${evidence.membershipAttack}`)
-            : null,
-          v.unlearn.affected.length
-            ? h(
-                'p',
-                { class: 'muted' },
-                `Retrained: ${v.unlearn.affected.map((a) => `shard ${a.shard} from slice ${a.fromSlice}`).join(', ')}`,
-              )
-            : null,
-        )
+    series
+      ? groupedBarChart({
+          title: `version ${v.modelVersion}: before and after forgetting`,
+          categories: EVIDENCE_MEASURES.map((m) => m.label),
+          series,
+        })
+      : h('p', { class: 'muted' }, 'The entry carries no before/after evaluation.'),
+    series && !series.some((s) => s.name === 'reference') ? h('p', { class: 'muted' }, 'No retrained reference in this evidence.') : null,
+    typeof evidence.membershipAttack === 'string' ? h('p', { class: 'muted' }, `Membership inference: ${evidence.membershipAttack}`) : null,
+    unlearn.affected.length
+      ? h('p', { class: 'muted' }, `Retrained: ${unlearn.affected.map((a) => `shard ${a.shard} from slice ${a.fromSlice}`).join(', ')}`)
       : null,
   );
 }
