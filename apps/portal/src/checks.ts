@@ -27,105 +27,125 @@ export function buildChecks(
   displayed: LogEntry[] | null,
   verified: Map<number, string>,
 ): Check[] {
-  const failures = log.failures;
-  const by = (pick: (f: VerificationFailure) => boolean) => failures.filter(pick);
-  const reachedChain = log.chainId !== null;
-  const readEntries = log.entries > 0 || log.treeSize === 0;
-  const checks: Check[] = [];
-  const add = (id: string, title: string, found: VerificationFailure[], ran: boolean, detail: string) =>
-    checks.push({ id, title, status: found.length > 0 ? 'fail' : ran ? 'pass' : 'not run', detail, failures: found });
+  return [...buildLogChecks(log), ...buildAnchorChecks(log), buildModelsCheck(models, log), buildDisplayedCheck(displayed, verified)];
+}
 
-  add(
-    'service',
-    'The service answers with well-formed data',
-    by((f) => f.code === 'SERVER_ERROR'),
-    log.treeSize !== null,
-    `checkpoint of ${log.treeSize ?? '?'} entries`,
-  );
-  add(
-    'chain',
-    'The chain answers and the contract is AuditAnchor',
-    by((f) => f.code === 'CHAIN_ERROR' || f.code === 'NOT_AUDIT_ANCHOR' || (f.code === 'NOT_ANCHORED' && f.index === undefined)),
-    reachedChain,
-    reachedChain
-      ? `chain ${log.chainId}, contract ${log.contract} (${log.contractSource === 'option' ? 'as given' : 'from the log'}), ${
-          log.anchors.onChain
-        } checkpoint(s) at block ${log.blockNumber}`
-      : 'not reached',
-  );
-  add(
-    'entries',
-    'Every entry re-hashes to its leaf hash and is a valid, canonical event',
-    by((f) => f.code === 'BAD_ENTRY'),
-    readEntries,
-    `${log.entries} of ${log.treeSize ?? '?'} entries re-hashed`,
-  );
-  add(
-    'root',
-    "The entries hash to the service's checkpoint root",
-    by((f) => f.code === 'ROOT_MISMATCH'),
-    log.rootHash !== null,
-    log.rootHash ? `root ${log.rootHash}` : 'root not recomputed',
-  );
-  add(
-    'anchored-roots',
-    'Every on-chain checkpoint is the root of the log at its size',
-    by((f) => f.code === 'INCONSISTENT_WITH_CHAIN' && !isConsistencyFailure(f)),
-    log.anchors.checked > 0 || (reachedChain && log.anchors.onChain === 0 && log.rootHash !== null),
-    `${log.anchors.checked} of ${log.anchors.onChain} checkpoint(s) compared`,
-  );
-  add(
-    'consistency',
-    "The service's checkpoint extends the latest on-chain checkpoint (consistency proof)",
-    by(isConsistencyFailure),
-    log.anchors.latestConsistent === true,
-    log.anchors.latest
-      ? `from size ${log.anchors.latest.treeSize} (checkpoint ${log.anchors.latest.number}) to ${log.treeSize}`
-      : 'no checkpoint on chain',
-  );
-  add(
-    'anchor-transactions',
-    'Every ANCHORED entry names a transaction that anchored that root',
-    by((f) => f.code === 'NOT_ANCHORED' && f.index !== undefined),
-    log.anchors.loggedChecked > 0 || (readEntries && log.anchors.logged === 0 && reachedChain),
-    `${log.anchors.loggedChecked} of ${log.anchors.logged} ANCHORED entries checked${
-      log.anchors.loggedElsewhere ? `, ${log.anchors.loggedElsewhere} on another chain or contract` : ''
-    }`,
-  );
-  const modelFailures = models.flatMap((m) => m.failures);
+/** A check that found `failures`, else passed if it `ran`. */
+function check(id: string, title: string, failures: VerificationFailure[], ran: boolean, detail: string): Check {
+  return { id, title, status: failures.length > 0 ? 'fail' : ran ? 'pass' : 'not run', detail, failures };
+}
+
+const failuresOf = (log: VerifyLogReport, pick: (f: VerificationFailure) => boolean) => log.failures.filter(pick);
+const hasReachedChain = (log: VerifyLogReport) => log.chainId !== null;
+const hasReadEntries = (log: VerifyLogReport) => log.entries > 0 || log.treeSize === 0;
+
+/** The service, the chain, the entries and the root: what verifyLog read and recomputed. */
+function buildLogChecks(log: VerifyLogReport): Check[] {
+  const reachedChain = hasReachedChain(log);
+  return [
+    check(
+      'service',
+      'The service answers with well-formed data',
+      failuresOf(log, (f) => f.code === 'SERVER_ERROR'),
+      log.treeSize !== null,
+      `checkpoint of ${log.treeSize ?? '?'} entries`,
+    ),
+    check(
+      'chain',
+      'The chain answers and the contract is AuditAnchor',
+      failuresOf(log, (f) => f.code === 'CHAIN_ERROR' || f.code === 'NOT_AUDIT_ANCHOR' || (f.code === 'NOT_ANCHORED' && f.index === undefined)),
+      reachedChain,
+      reachedChain
+        ? `chain ${log.chainId}, contract ${log.contract} (${log.contractSource === 'option' ? 'as given' : 'from the log'}), ${
+            log.anchors.onChain
+          } checkpoint(s) at block ${log.blockNumber}`
+        : 'not reached',
+    ),
+    check(
+      'entries',
+      'Every entry re-hashes to its leaf hash and is a valid, canonical event',
+      failuresOf(log, (f) => f.code === 'BAD_ENTRY'),
+      hasReadEntries(log),
+      `${log.entries} of ${log.treeSize ?? '?'} entries re-hashed`,
+    ),
+    check(
+      'root',
+      "The entries hash to the service's checkpoint root",
+      failuresOf(log, (f) => f.code === 'ROOT_MISMATCH'),
+      log.rootHash !== null,
+      log.rootHash ? `root ${log.rootHash}` : 'root not recomputed',
+    ),
+  ];
+}
+
+/** The on-chain checkpoints: their roots, the consistency proof to the latest, the ANCHORED entries' transactions. */
+function buildAnchorChecks(log: VerifyLogReport): Check[] {
+  const reachedChain = hasReachedChain(log);
+  return [
+    check(
+      'anchored-roots',
+      'Every on-chain checkpoint is the root of the log at its size',
+      failuresOf(log, (f) => f.code === 'INCONSISTENT_WITH_CHAIN' && !isConsistencyFailure(f)),
+      log.anchors.checked > 0 || (reachedChain && log.anchors.onChain === 0 && log.rootHash !== null),
+      `${log.anchors.checked} of ${log.anchors.onChain} checkpoint(s) compared`,
+    ),
+    check(
+      'consistency',
+      "The service's checkpoint extends the latest on-chain checkpoint (consistency proof)",
+      failuresOf(log, isConsistencyFailure),
+      log.anchors.latestConsistent === true,
+      log.anchors.latest
+        ? `from size ${log.anchors.latest.treeSize} (checkpoint ${log.anchors.latest.number}) to ${log.treeSize}`
+        : 'no checkpoint on chain',
+    ),
+    check(
+      'anchor-transactions',
+      'Every ANCHORED entry names a transaction that anchored that root',
+      failuresOf(log, (f) => f.code === 'NOT_ANCHORED' && f.index !== undefined),
+      log.anchors.loggedChecked > 0 || (hasReadEntries(log) && log.anchors.logged === 0 && reachedChain),
+      `${log.anchors.loggedChecked} of ${log.anchors.logged} ANCHORED entries checked${
+        log.anchors.loggedElsewhere ? `, ${log.anchors.loggedElsewhere} on another chain or contract` : ''
+      }`,
+    ),
+  ];
+}
+
+/** verifyModel of each model's latest version. */
+function buildModelsCheck(models: VerifyModelReport[], log: VerifyLogReport): Check {
   const versions = models.flatMap((m) => m.models);
-  add(
+  return check(
     'models',
     'Every model version is proven on chain, with its batches and forget requests in the log',
-    modelFailures,
-    models.length > 0 ? models.every((m) => m.found) : readEntries,
+    models.flatMap((m) => m.failures),
+    models.length > 0 ? models.every((m) => m.found) : hasReadEntries(log),
     models.length
       ? `${models.length} model(s), latest version each${
           versions.length ? `: ${versions.map((v) => `${v.modelId} v${v.modelVersion}`).join(', ')}` : ''
         }`
       : 'no model published',
   );
+}
+
+/** The entries shown before the run against those verified: a service that answers twice differently is caught. */
+function buildDisplayedCheck(displayed: LogEntry[] | null, verified: Map<number, string>): Check {
   const changed: VerificationFailure[] = [];
-  if (displayed) {
-    for (const entry of displayed) {
-      const leaf = verified.get(entry.index);
-      if (leaf !== undefined && leaf !== entry.leafHash) {
-        changed.push({
-          code: 'BAD_ENTRY',
-          index: entry.index,
-          message: `the service answered entry ${entry.index} differently when asked again: it showed ${entry.leafHash}, then verified ${leaf}`,
-        });
-      }
+  for (const entry of displayed ?? []) {
+    const leaf = verified.get(entry.index);
+    if (leaf !== undefined && leaf !== entry.leafHash) {
+      changed.push({
+        code: 'BAD_ENTRY',
+        index: entry.index,
+        message: `the service answered entry ${entry.index} differently when asked again: it showed ${entry.leafHash}, then verified ${leaf}`,
+      });
     }
   }
-  add(
+  return check(
     'displayed',
     'The entries shown are the entries verified',
     changed,
     displayed !== null && verified.size > 0,
     `${displayed?.length ?? 0} entries shown, ${verified.size} verified`,
   );
-  return checks;
 }
 
 /** "BAD_ENTRY at entry 3, anchor #1" */
