@@ -3,7 +3,7 @@
 import { isAddress } from 'ethers';
 import { MerkleError, fromHex, hashLeaf, toHex, verifyInclusion } from '@lethe/merkle';
 import type { LedgerEvent } from '@lethe/events';
-import { AnchorReader } from './anchor-reader';
+import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { fetchJson } from './fetch-json';
 import { connectAnchorReader } from './find-contract';
@@ -259,7 +259,7 @@ async function checkEntry(
     fail('BAD_ENTRY', rehashed.failure.message, index);
     return { check, event: null, failures };
   }
-  const { treeSize, rootHash, proof } = receipt.inclusionProof;
+  const { treeSize, rootHash } = receipt.inclusionProof;
   if (index >= treeSize) {
     fail('BAD_PROOF', `the inclusion proof of entry ${index} is for size ${treeSize}, which does not contain it`, index);
     return { check, event: rehashed.event, failures };
@@ -279,8 +279,35 @@ async function checkEntry(
     );
     return { check, event: rehashed.event, failures };
   }
+  const proven = proveInclusion(receipt, rehashed.leafHash, checkpoint, fail);
+  if (proven) {
+    check.anchored = {
+      anchor: checkpoint.number,
+      treeSize,
+      rootHash: checkpoint.rootHash,
+      timestamp: checkpoint.timestamp,
+      txHash: null,
+      blockNumber: null,
+    };
+    if (receipt.anchor) {
+      failures.push(...anchorFailures);
+      if (anchorTx) nameAnchorTransaction(check.anchored, receipt.anchor, anchorTx, index, fail);
+    }
+  }
+  check.verified = proven;
+  failures.push(...firstFailures);
+  check.firstAnchored = first;
+  return { check, event: rehashed.event, failures };
+}
+
+/**
+ * The receipt's root at the proof's size is the checkpoint's, and its inclusion proof leads from the entry's
+ * leaf hash to the checkpoint's root. False when the proof fails (a root that differs is reported as well).
+ */
+function proveInclusion(receipt: ServerEntryReceipt, leafHash: Uint8Array, checkpoint: OnChainCheckpoint, fail: Fail): boolean {
+  const index = receipt.ledgerIndex;
+  const { treeSize, rootHash, proof } = receipt.inclusionProof;
   const anchor = checkpoint.number;
-  let proven = true;
   if (rootHash !== checkpoint.rootHash) {
     fail(
       'INCONSISTENT_WITH_CHAIN',
@@ -293,48 +320,42 @@ async function checkEntry(
     verifyInclusion(
       index,
       treeSize,
-      rehashed.leafHash,
+      leafHash,
       proof.map((h) => fromHex(h)),
       fromHex(checkpoint.rootHash),
     );
+    return true;
   } catch (err) {
     if (!(err instanceof MerkleError)) throw err;
-    proven = false;
     fail(
       'BAD_PROOF',
       `the inclusion proof of entry ${index} in size ${treeSize} does not lead to the root of checkpoint ${anchor} on chain: ${err.message}`,
       index,
       anchor,
     );
+    return false;
   }
-  if (proven) {
-    check.anchored = {
-      anchor,
-      treeSize,
-      rootHash: checkpoint.rootHash,
-      timestamp: checkpoint.timestamp,
-      txHash: null,
-      blockNumber: null,
-    };
-    if (receipt.anchor) {
-      failures.push(...anchorFailures);
-      if (anchorTx && receipt.anchor.treeSize === treeSize) {
-        check.anchored.txHash = anchorTx.txHash;
-        check.anchored.blockNumber = anchorTx.blockNumber;
-      } else if (anchorTx) {
-        fail(
-          'BAD_PROOF',
-          `the receipt of entry ${index} names the anchor of size ${receipt.anchor.treeSize}, but its proof is for size ${treeSize}`,
-          index,
-          anchor,
-        );
-      }
-    }
+}
+
+/** The anchor transaction the receipt names, confirmed by the chain, goes on the proven anchor if it is of the proof's size. */
+function nameAnchorTransaction(
+  anchored: ReceiptAnchor,
+  named: ServerReceiptAnchor,
+  tx: { txHash: string; blockNumber: number },
+  index: number,
+  fail: Fail,
+): void {
+  if (named.treeSize === anchored.treeSize) {
+    anchored.txHash = tx.txHash;
+    anchored.blockNumber = tx.blockNumber;
+  } else {
+    fail(
+      'BAD_PROOF',
+      `the receipt of entry ${index} names the anchor of size ${named.treeSize}, but its proof is for size ${anchored.treeSize}`,
+      index,
+      anchored.anchor,
+    );
   }
-  check.verified = proven;
-  failures.push(...firstFailures);
-  check.firstAnchored = first;
-  return { check, event: rehashed.event, failures };
 }
 
 /** The anchor the receipt names as the first covering the entry: a mined anchor transaction of that size, and its checkpoint. */
