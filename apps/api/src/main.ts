@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { ChainConnector, HardhatNode, redactRpcUrl } from '@lethe/chain';
 import { Ledger } from '@lethe/ledger';
+import type { DataSource } from 'typeorm';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { remoteChainConnector, startLocalChain } from './anchoring/chain-connection';
 import { createApp } from './app';
@@ -29,6 +30,8 @@ function readConfig(): AppConfig & { adminKey?: string; jobs: JobConfig } {
   }
 }
 
+type OnStop = (stop: () => Promise<void>) => void;
+
 async function main(): Promise<void> {
   const { adminKey, jobs, ...config } = readConfig();
   const logger = installLogger(config.logLevel);
@@ -48,51 +51,10 @@ async function main(): Promise<void> {
       });
       onStop(() => database.close());
       log.log(`database: ${database.description}`);
-      const admin = await new ApiKeyService(database.dataSource).ensureAdminKey(adminKey);
-      if (admin?.generatedKey !== undefined) {
-        // Straight to stdout, not through the logger: shown this once, and never written anywhere else.
-        process.stdout.write(
-          `\nFirst admin API key (shown this once; store it now): ${admin.generatedKey}\n` +
-            `Use it as "Authorization: Bearer <key>" to create keys: POST /v1/keys {"role": "ml"}, or npm run cli -- keys create --role ml\n\n`,
-        );
-      }
+      await ensureAdminKey(database.dataSource, adminKey);
       const ledger = new Ledger(database.dataSource);
-
-      let loop: AnchoringLoop | null = null;
-      if (config.chain.enabled) {
-        let connect: ChainConnector;
-        if (config.chain.rpcUrl === undefined) {
-          const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m));
-          onStop(() => local.node.stop());
-          connect = local.connect;
-        } else {
-          connect = remoteChainConnector(config.chain);
-          log.log(`anchoring on ${redactRpcUrl(config.chain.rpcUrl)} at ${config.chain.contractAddress}`);
-        }
-        loop = new AnchoringLoop(database.dataSource, ledger, connect, {
-          everyEntries: config.chain.anchorEveryEntries,
-          everySeconds: config.chain.anchorEverySeconds,
-          confirmations: config.chain.anchorConfirmations,
-          replaceAfterSeconds: config.chain.anchorReplaceAfterSeconds,
-          pollMs: config.chain.rpcUrl === undefined ? 250 : 2000,
-        });
-        const started = loop;
-        onStop(() => started.stop());
-      } else {
-        log.warn('ANCHORING=off: checkpoints are not anchored on any chain');
-      }
-
-      // Training and unlearning jobs: a pg-boss queue in the same database, shared with `npm run worker` processes.
-      const boss = await startJobBoss((database.dataSource.options as { url: string }).url, jobs);
-      onStop(() => boss.stop({ graceful: false }));
-      const jobQueue = new PgBossJobQueue(boss);
-      let worker: JobWorker | null = null;
-      if (jobs.serviceWorker) {
-        worker = await createJobWorker({ boss, dataSource: database.dataSource, ledger, dataDir: config.dataDir, config: jobs });
-        const started = worker;
-        onStop(() => started.stop());
-      }
-
+      const loop = await startAnchoring(config, database.dataSource, ledger, log, onStop);
+      const { jobQueue, worker } = await startJobs(config, jobs, database.dataSource, ledger, onStop);
       const app = await createApp({
         config,
         dataSource: database.dataSource,
@@ -111,6 +73,70 @@ async function main(): Promise<void> {
     },
     'shutting down',
   );
+}
+
+/** The first admin key: LETHE_ADMIN_KEY, or one generated when there is no admin key yet, printed this once. */
+async function ensureAdminKey(dataSource: DataSource, adminKey: string | undefined): Promise<void> {
+  const admin = await new ApiKeyService(dataSource).ensureAdminKey(adminKey);
+  if (admin?.generatedKey !== undefined) {
+    // Straight to stdout, not through the logger: shown this once, and never written anywhere else.
+    process.stdout.write(
+      `\nFirst admin API key (shown this once; store it now): ${admin.generatedKey}\n` +
+        `Use it as "Authorization: Bearer <key>" to create keys: POST /v1/keys {"role": "ml"}, or npm run cli -- keys create --role ml\n\n`,
+    );
+  }
+}
+
+/** The anchoring loop on RPC_URL's chain, or on a local Hardhat node started here; null with ANCHORING=off. Not started yet. */
+async function startAnchoring(
+  config: AppConfig,
+  dataSource: DataSource,
+  ledger: Ledger,
+  log: Logger,
+  onStop: OnStop,
+): Promise<AnchoringLoop | null> {
+  if (!config.chain.enabled) {
+    log.warn('ANCHORING=off: checkpoints are not anchored on any chain');
+    return null;
+  }
+  let connect: ChainConnector;
+  if (config.chain.rpcUrl === undefined) {
+    const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m));
+    onStop(() => local.node.stop());
+    connect = local.connect;
+  } else {
+    connect = remoteChainConnector(config.chain);
+    log.log(`anchoring on ${redactRpcUrl(config.chain.rpcUrl)} at ${config.chain.contractAddress}`);
+  }
+  const loop = new AnchoringLoop(dataSource, ledger, connect, {
+    everyEntries: config.chain.anchorEveryEntries,
+    everySeconds: config.chain.anchorEverySeconds,
+    confirmations: config.chain.anchorConfirmations,
+    replaceAfterSeconds: config.chain.anchorReplaceAfterSeconds,
+    pollMs: config.chain.rpcUrl === undefined ? 250 : 2000,
+  });
+  onStop(() => loop.stop());
+  return loop;
+}
+
+/**
+ * Training and unlearning jobs: a pg-boss queue in the same database, shared with `npm run worker` processes,
+ * and this process's own worker unless SERVICE_WORKER=off (not started yet).
+ */
+async function startJobs(
+  config: AppConfig,
+  jobs: JobConfig,
+  dataSource: DataSource,
+  ledger: Ledger,
+  onStop: OnStop,
+): Promise<{ jobQueue: PgBossJobQueue; worker: JobWorker | null }> {
+  const boss = await startJobBoss((dataSource.options as { url: string }).url, jobs);
+  onStop(() => boss.stop({ graceful: false }));
+  const jobQueue = new PgBossJobQueue(boss);
+  if (!jobs.serviceWorker) return { jobQueue, worker: null };
+  const worker = await createJobWorker({ boss, dataSource, ledger, dataDir: config.dataDir, config: jobs });
+  onStop(() => worker.stop());
+  return { jobQueue, worker };
 }
 
 void main();
