@@ -6,17 +6,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { Client } from 'pg';
 import request from 'supertest';
 import { canonicalizeEvent, hashEvent, type LedgerEvent } from '@lethe/events';
-import { CompactRange, toHex } from '@lethe/merkle';
+import { toHex } from '@lethe/merkle';
 import { loadIris } from '@lethe/unlearning';
 import { VerifierError, verifyInclusionAgainstChain, verifyLog, verifyModel, verifyReceipt } from '@lethe/verifier';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase } from '../support/database';
 import { startJobHarness } from '../support/job-harness';
-import { startAlteringProxy } from './support/altering-proxy';
-import { tamper, useTamperedCopies } from './support/anchored-log';
+import { startAlteringProxy, startForkingProxy } from './support/altering-proxy';
+import { recomputeHead, tamper, useTamperedCopies } from './support/anchored-log';
 import { anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
 import { runCli } from './support/run-cli';
 import { uploadDataset } from '../support/api-data';
@@ -111,17 +110,6 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
       console.log(['| tampering | library caught it with | lethe-audit caught it with |', '|---|---|---|', ...rows].join('\n'));
     }
   });
-
-  /** What a careful forger does after changing entries: the head recomputed from the entries as they now are. */
-  async function recomputeHead(db: TestDatabase): Promise<void> {
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    const rows: { leaf_hash: Buffer }[] = (await client.query(`SELECT leaf_hash FROM ledger_entries ORDER BY idx`)).rows;
-    await client.end();
-    const range = CompactRange.empty();
-    range.append(rows.map((r) => new Uint8Array(r.leaf_hash)));
-    await tamper(db, [`UPDATE ledger_head SET tree_size = $1, root_hash = $2`, [String(range.size), Buffer.from(range.root())]]);
-  }
 
   /** Rewrites entry `index` to `event` with a matching leaf hash (the forger's best effort). */
   const rewrite = (index: number, event: LedgerEvent): [string, unknown[]] => [
@@ -274,22 +262,8 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
     const { url } = await serve();
     const unlearned = last('UNLEARN_COMPLETED');
     const forkedEvent = { ...unlearned.event, requestIds: [] } as LedgerEvent;
-    const page = (await (await fetch(`${url}/v1/ledger/entries?start=0&limit=1000`)).json()) as {
-      index: number;
-      leafHash: string;
-      event: string;
-    }[];
     const forkedEntry = { index: unlearned.index, leafHash: toHex(hashEvent(forkedEvent)), event: canonicalizeEvent(forkedEvent) };
-    const range = CompactRange.empty();
-    range.append(page.map((e) => Buffer.from(e.index === unlearned.index ? forkedEntry.leafHash : e.leafHash, 'hex')));
-    const proxy = await startAlteringProxy(url, async (path, upstream) => {
-      if (path.startsWith('/v1/ledger/checkpoint')) return JSON.stringify({ treeSize: range.size, rootHash: toHex(range.root()) });
-      if (path.startsWith('/v1/ledger/entries')) {
-        const served = JSON.parse(await upstream()) as { index: number }[];
-        return JSON.stringify(served.map((e) => (e.index === unlearned.index ? forkedEntry : e)));
-      }
-      return undefined;
-    });
+    const proxy = await startForkingProxy(url, forkedEntry);
     copies.track(proxy);
     // The auditor on the honest view passes; the one on the fork does not.
     expect((await verifyLog({ apiUrl: url, rpcUrl: rpc() })).ok).toBe(true);

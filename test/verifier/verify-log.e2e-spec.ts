@@ -2,14 +2,14 @@ import { ContractFactory } from 'ethers';
 import { loadContractArtifact } from '@lethe/chain';
 import { canonicalizeEvent, hashEvent } from '@lethe/events';
 import { findFreePort } from '@lethe/postgres';
-import { CompactRange, fromHex, toHex } from '@lethe/merkle';
+import { fromHex, toHex } from '@lethe/merkle';
 import { VerificationFailure, VerifierError, verifyInclusionAgainstChain, verifyLog, type VerifyLogReport } from '@lethe/verifier';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase } from '../support/database';
 import { buildEvent, hexOf } from '../support/factories';
-import { startAlteringProxy } from './support/altering-proxy';
+import { startAlteringProxy, startForkingProxy } from './support/altering-proxy';
 import { runCli } from './support/run-cli';
-import { HONEST, buildAnchoredLog, tamper, useTamperedCopies } from './support/anchored-log';
+import { HONEST, buildAnchoredLog, recomputeHead, tamper, useTamperedCopies } from './support/anchored-log';
 
 /** code@index/anchor of each failure, for assertions that say which check caught what. */
 function where(report: VerifyLogReport): string[] {
@@ -141,14 +141,7 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
       [`UPDATE anchors SET ledger_index = ledger_index + 1 WHERE ledger_index >= 4`],
     );
     // The forger recomputes the head from the new sequence, so the service agrees with itself.
-    const { Client } = await import('pg');
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    const rows: { leaf_hash: Buffer }[] = (await client.query(`SELECT leaf_hash FROM ledger_entries ORDER BY idx`)).rows;
-    await client.end();
-    const range = CompactRange.empty();
-    range.append(rows.map((r) => new Uint8Array(r.leaf_hash)));
-    await tamper(db, [`UPDATE ledger_head SET tree_size = $1, root_hash = $2`, [String(range.size), Buffer.from(range.root())]]);
+    await recomputeHead(db);
     const report = await verify(url);
     expect(report.treeSize).toBe(HONEST.treeSize + 1);
     expect(where(report)).toEqual(expect.arrayContaining(['INCONSISTENT_WITH_CHAIN#0', 'INCONSISTENT_WITH_CHAIN#1']));
@@ -207,18 +200,7 @@ describe('verifyLog against the real service and a Hardhat chain', () => {
     const { url } = await serve();
     const forkedEvent = buildEvent(1001);
     const forkedEntry = { index: 1, leafHash: toHex(hashEvent(forkedEvent)), event: canonicalizeEvent(forkedEvent) };
-    // The fork's root, computed as the lying service would.
-    const all = (await (await fetch(`${url}/v1/ledger/entries?start=0&limit=1000`)).json()) as { index: number; leafHash: string }[];
-    const range = CompactRange.empty();
-    range.append(all.map((e) => fromHex(e.index === 1 ? forkedEntry.leafHash : e.leafHash)));
-    const proxy = await startAlteringProxy(url, async (path, upstream) => {
-      if (path.startsWith('/v1/ledger/checkpoint')) return JSON.stringify({ treeSize: range.size, rootHash: toHex(range.root()) });
-      if (path.startsWith('/v1/ledger/entries')) {
-        const entries = JSON.parse(await upstream()) as { index: number }[];
-        return JSON.stringify(entries.map((e) => (e.index === 1 ? forkedEntry : e)));
-      }
-      return undefined;
-    });
+    const proxy = await startForkingProxy(url, forkedEntry);
     copies.track(proxy);
     const report = await verify(proxy.url);
     expect(where(report)).toEqual(expect.arrayContaining(['INCONSISTENT_WITH_CHAIN#0', 'INCONSISTENT_WITH_CHAIN#1']));

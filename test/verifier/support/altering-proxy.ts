@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CompactRange, fromHex, toHex } from '@lethe/merkle';
 
 /**
  * What the proxy answers for a request (path with query): a replacement JSON body, `'hang'` to never answer,
@@ -76,4 +77,25 @@ function passable(headers: Headers): Record<string, string> {
     if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive', 'etag'].includes(name)) out[name] = value;
   });
   return out;
+}
+
+/**
+ * A service showing a forked history: entry `forked.index` replaced by `forked`, and the checkpoint recomputed
+ * from the entries so changed, as a lying service would answer one auditor.
+ */
+export async function startForkingProxy(
+  upstream: string,
+  forked: { index: number; leafHash: string; event: string },
+): Promise<AlteringProxy> {
+  const all = (await (await fetch(`${upstream}/v1/ledger/entries?start=0&limit=1000`)).json()) as { index: number; leafHash: string }[];
+  const range = CompactRange.empty();
+  range.append(all.map((e) => fromHex(e.index === forked.index ? forked.leafHash : e.leafHash)));
+  return startAlteringProxy(upstream, async (path, upstreamBody) => {
+    if (path.startsWith('/v1/ledger/checkpoint')) return JSON.stringify({ treeSize: range.size, rootHash: toHex(range.root()) });
+    if (path.startsWith('/v1/ledger/entries')) {
+      const served = JSON.parse(await upstreamBody()) as { index: number }[];
+      return JSON.stringify(served.map((e) => (e.index === forked.index ? forked : e)));
+    }
+    return undefined;
+  });
 }

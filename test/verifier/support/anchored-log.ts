@@ -1,6 +1,7 @@
 import { INestApplication, Logger } from '@nestjs/common';
 import { listenOnLoopback } from '../../support/api-data';
 import { Client } from 'pg';
+import { CompactRange } from '@lethe/merkle';
 import { randomBytes } from 'node:crypto';
 import { AnchoringPolicy, HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
 import { Ledger, openDatabase } from '@lethe/ledger';
@@ -84,6 +85,17 @@ export async function tamper(db: TestDatabase, ...statements: [string, unknown[]
   } finally {
     await client.end();
   }
+}
+
+/** What a careful forger does after changing entries: the head recomputed from the entries as they now are. */
+export async function recomputeHead(db: TestDatabase): Promise<void> {
+  const client = new Client({ connectionString: db.url });
+  await client.connect();
+  const rows: { leaf_hash: Buffer }[] = (await client.query(`SELECT leaf_hash FROM ledger_entries ORDER BY idx`)).rows;
+  await client.end();
+  const range = CompactRange.empty();
+  range.append(rows.map((r) => new Uint8Array(r.leaf_hash)));
+  await tamper(db, [`UPDATE ledger_head SET tree_size = $1, root_hash = $2`, [String(range.size), Buffer.from(range.root())]]);
 }
 
 export interface RunningService {
