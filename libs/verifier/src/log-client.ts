@@ -2,6 +2,7 @@
 // browsers too. Every answer is checked field by field (server-data.ts); every failure is a VerifierError
 // SERVER_ERROR saying which request failed and how (unreachable, timeout, status, not JSON, bad field).
 import { VerifierError } from './errors';
+import { NOT_FOUND, parseHttpUrl, requestJson } from './fetch-json';
 import {
   describe,
   parseAnchor,
@@ -95,78 +96,15 @@ export class LogClient {
     return body === NOT_FOUND ? null : parseAnchor(body, route);
   }
 
-  private async getJson(path: string, query: Record<string, number>, route: string, allowed: number[] = []): Promise<unknown> {
+  private async getJson(path: string, query: Record<string, number>, route: string, notFoundOn: number[] = []): Promise<unknown> {
     const url = new URL(path, this.base);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
-    const fail = (message: string, status?: number, cause?: unknown) =>
-      new VerifierError('SERVER_ERROR', `${route} at ${url.origin}: ${message}`, { url: url.toString(), status, cause });
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
-    try {
-      let response: Response;
-      try {
-        response = await this.fetchImpl(url, { headers: { accept: 'application/json' }, signal: controller.signal });
-      } catch (err) {
-        if (controller.signal.aborted) throw fail(`no answer within ${this.timeoutMs} ms`, undefined, err);
-        throw fail(`cannot reach the service (${networkReason(err)})`, undefined, err);
-      }
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (err) {
-        if (controller.signal.aborted) throw fail(`the answer did not complete within ${this.timeoutMs} ms`, response.status, err);
-        throw fail(`the answer broke off (${networkReason(err)})`, response.status, err);
-      }
-      if (allowed.includes(response.status)) return NOT_FOUND;
-      if (!response.ok) throw fail(`answered HTTP ${response.status}${serverMessage(text)}`, response.status);
-      try {
-        return JSON.parse(text) as unknown;
-      } catch (err) {
-        throw fail(`answered something that is not JSON: ${describe(text)}`, response.status, err);
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+    return requestJson(url, route, { timeoutMs: this.timeoutMs, fetch: this.fetchImpl, notFoundOn });
   }
-}
-
-const NOT_FOUND = Symbol('NOT_FOUND');
-
-/** Parses an http(s) URL, or throws INVALID_ARGUMENT naming `what`. */
-export function parseHttpUrl(value: string, what: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new VerifierError('INVALID_ARGUMENT', `${what} ${describe(value)} is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new VerifierError('INVALID_ARGUMENT', `${what} ${describe(value)} is not an http(s) URL`);
-  }
-  return url;
 }
 
 function checkCount(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new VerifierError('INVALID_ARGUMENT', `${what} must be a safe integer >= 0, got ${describe(value)}`);
   }
-}
-
-/** `ECONNREFUSED` rather than undici's bare "fetch failed". */
-export function networkReason(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
-  if (cause && typeof cause.code === 'string') return cause.code;
-  if (cause && typeof cause.message === 'string') return cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** The `message` of the service's JSON error body, if it has one. */
-export function serverMessage(text: string): string {
-  try {
-    const message = (JSON.parse(text) as { message?: unknown }).message;
-    if (typeof message === 'string') return `: ${describe(message).slice(1, -1)}`;
-  } catch {
-    // not the service's error format: the status says enough
-  }
-  return '';
 }
