@@ -169,6 +169,18 @@ export async function run(options: BenchOptions<typeof flags>): Promise<Row[]> {
   );
   const jsScanPerOp = jsScan.ms / jsProofs;
   const vsJs = (ms: number, count: number): string => `${ratio(jsScanPerOp / (ms / count))} faster than merkletreejs`;
+  /** Generating, verifying, and both, for `proofs` proofs of one kind. */
+  const proofRows = (kind: string, generateMs: number, verifyMs: number, generateNote: string, verifyNote: string): Row[] =>
+    [
+      ['generate', generateMs, generateNote],
+      ['verify', verifyMs, verifyNote],
+      ['generate + verify', generateMs + verifyMs, 'goal <= 0.1 ms'],
+    ].map(([what, ms, note]) => ({
+      name: `libs/merkle ${kind} proof, ${what}${what === 'generate + verify' ? '' : `, ${proofs} proofs`}`,
+      value: perOp(ms as number, proofs),
+      vs: vsJs(ms as number, proofs),
+      note: note as string,
+    }));
   rows.push(
     {
       name: `merkletreejs getProof(leaf) + verify, ${jsProofs} proofs`,
@@ -182,42 +194,8 @@ export async function run(options: BenchOptions<typeof flags>): Promise<Row[]> {
       vs: vsJs(jsIndexed.ms, proofs),
       note: 'index given; full tree only, no consistency proofs',
     },
-    {
-      name: `libs/merkle inclusion proof, generate, ${proofs} proofs`,
-      value: perOp(inclusion.ms, proofs),
-      vs: vsJs(inclusion.ms, proofs),
-      note: `${inclusion.result[0].length} hashes each`,
-    },
-    {
-      name: `libs/merkle inclusion proof, verify, ${proofs} proofs`,
-      value: perOp(inclusionVerify.ms, proofs),
-      vs: vsJs(inclusionVerify.ms, proofs),
-      note: 'verifyInclusion',
-    },
-    {
-      name: `libs/merkle inclusion proof, generate + verify`,
-      value: perOp(inclusion.ms + inclusionVerify.ms, proofs),
-      vs: vsJs(inclusion.ms + inclusionVerify.ms, proofs),
-      note: 'goal <= 0.1 ms',
-    },
-    {
-      name: `libs/merkle consistency proof, generate, ${proofs} proofs`,
-      value: perOp(consistency.ms, proofs),
-      vs: vsJs(consistency.ms, proofs),
-      note: `random size1 < ${n}, size2 = ${n}`,
-    },
-    {
-      name: `libs/merkle consistency proof, verify, ${proofs} proofs`,
-      value: perOp(consistencyVerify.ms, proofs),
-      vs: vsJs(consistencyVerify.ms, proofs),
-      note: 'verifyConsistency',
-    },
-    {
-      name: `libs/merkle consistency proof, generate + verify`,
-      value: perOp(consistency.ms + consistencyVerify.ms, proofs),
-      vs: vsJs(consistency.ms + consistencyVerify.ms, proofs),
-      note: 'goal <= 0.1 ms',
-    },
+    ...proofRows('inclusion', inclusion.ms, inclusionVerify.ms, `${inclusion.result[0].length} hashes each`, 'verifyInclusion'),
+    ...proofRows('consistency', consistency.ms, consistencyVerify.ms, `random size1 < ${n}, size2 = ${n}`, 'verifyConsistency'),
   );
 
   printTable(
