@@ -161,17 +161,23 @@ async function createMatMulBaseline(layers: number[], batch: number, threads: nu
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
   });
-  return async (seconds) => {
-    let runs = 0;
-    const start = process.hrtime.bigint();
-    let elapsed = 0;
-    while (elapsed < seconds) {
+  return (seconds) =>
+    gflopsOver(seconds, batch * stepMacs(layers) * 2, async () => {
       await session.run(feeds);
-      runs++;
-      elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-    }
-    return (runs * batch * stepMacs(layers) * 2) / elapsed / 1e9;
-  };
+      return 1;
+    });
+}
+
+/** GFLOP/s of calling `run` (which returns how many steps of `flopsPerStep` it did) for `seconds`. */
+async function gflopsOver(seconds: number, flopsPerStep: number, run: (stepsSoFar: number) => Promise<number>): Promise<number> {
+  let steps = 0;
+  const start = process.hrtime.bigint();
+  let elapsed = 0;
+  while (elapsed < seconds) {
+    steps += await run(steps);
+    elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  }
+  return (steps * flopsPerStep) / elapsed / 1e9;
 }
 
 /** GFLOP/s of the one-graph training step alone, on real rows, same shapes and threads. */
@@ -186,22 +192,16 @@ async function createStepMeasure(
   rows.forEach((r, i) => features.set(r.features, i * layers[0]));
   const labels = Int32Array.from(rows, (r) => r.label);
   let weights = initializeWeights(layers, 'bench');
-  return async (seconds) => {
-    let steps = 0;
-    const start = process.hrtime.bigint();
-    let elapsed = 0;
-    while (elapsed < seconds) {
+  return (seconds) =>
+    gflopsOver(seconds, batch * stepMacs(layers) * 2, async (steps) => {
       // 20 steps per call, as training runs them (runSteps: preallocated outputs).
       const batches = Array.from({ length: 20 }, (_, k) => {
         const offset = ((steps + k) * batch) % (rows.length - batch);
         return Array.from({ length: batch }, (_, i) => offset + i);
       });
       weights = await runner.runSteps(weights, features, labels, batches);
-      steps += batches.length;
-      elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-    }
-    return (steps * batch * stepMacs(layers) * 2) / elapsed / 1e9;
-  };
+      return batches.length;
+    });
 }
 
 /** Alternates the two measurements (the machine's load changes), returning the median of each. */
