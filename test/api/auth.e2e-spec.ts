@@ -11,6 +11,7 @@ import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
+import { probeUntil } from '../support/probe';
 import { startServiceProcess, waitForHealth } from '../support/service-process';
 
 const ROOT = join(__dirname, '..', '..');
@@ -221,8 +222,9 @@ describe('keys from the command line and the first admin key', () => {
       });
       expect(res.status).toBe(201);
       mlKey = ((await res.json()) as { key: string }).key;
-      await new Promise((r) => setTimeout(r, 100));
-      expect(first.output()).toMatch(/"method":"POST","route":"\/v1\/keys","status":201,"ms":[\d.]+,"keyId":"[0-9a-f-]{36}"/);
+      const requestLine = /"method":"POST","route":"\/v1\/keys","status":201,"ms":[\d.]+,"keyId":"[0-9a-f-]{36}"/;
+      await probeUntil(async () => (requestLine.test(first.output()) ? true : undefined), 'the request log line', 10_000).catch(() => undefined);
+      expect(first.output()).toMatch(requestLine);
       expect(first.output().split(adminKey).length).toBe(2); // printed exactly once
       expect(first.output()).not.toContain(mlKey);
     } finally {
