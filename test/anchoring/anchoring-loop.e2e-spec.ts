@@ -257,7 +257,12 @@ describe('AnchoringLoop against a Hardhat chain', () => {
       expect(second.report()).toEqual({ ok: true, state: 'starting' }); // never looked at the chain
       await first.stop();
       await ledger.append(buildEvents(6, 6));
-      await waitFor(anchoredEvents, (events) => events.length === 2, 20_000); // it retries the lock every 5 s
+      // It retries the lock every 5 s; its report follows the ANCHORED entry at the end of the same pass.
+      await waitFor(
+        async () => ({ events: await anchoredEvents(), report: second.report() }),
+        ({ events, report }) => events.length === 2 && report.anchoredTreeSize === 13,
+        20_000,
+      );
       expect(second.report()).toMatchObject({ ok: true, state: 'ok', anchoredTreeSize: 13 });
       expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([6, 13]);
       await second.stop();
