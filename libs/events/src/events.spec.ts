@@ -37,3 +37,64 @@ describe('MODEL_PUBLISHED.runtime', () => {
     expect(fieldOf({ ...published, runtime: value })).toBe(message);
   });
 });
+
+describe('UNLEARN_COMPLETED.evidence.membership', () => {
+  const unlearned = {
+    type: 'UNLEARN_COMPLETED',
+    version: 1,
+    modelId: 'm',
+    requestIds: ['r'],
+    oldOnnxSha256: 'a'.repeat(64),
+    newOnnxSha256: 'b'.repeat(64),
+    modelVersion: 2,
+    evidence: { forgottenCount: 3, before: {}, after: {} },
+  };
+  const bySide = <T>(value: T) => ({ before: value, after: value, reference: value });
+  const figures = {
+    tprAt1pctFpr: { before: 0.9, after: 0.01, reference: 0 },
+    tprAt01pctFpr: bySide(null),
+    auc: { before: 0.99, after: 0.5, reference: 0.48 },
+    ci95: {
+      tprAt1pctFpr: { before: [0.8, 1], after: [0, 0.05], reference: [0, 0.03] },
+      tprAt01pctFpr: bySide(null),
+      auc: bySide([0.4, 0.6]),
+    },
+  };
+  const membership = {
+    attack: 'LiRA',
+    shadowModels: 16,
+    members: { forgotten: 3, canaries: 50 },
+    nonMembers: { heldOut: 200, canaries: 100 },
+    population: 'canaries',
+    variance: 'fixed',
+    bootstrap: 1000,
+    models: { before: 'c'.repeat(64), after: 'b'.repeat(64), reference: 'd'.repeat(64), evaluationOnly: true, afterIsPublished: true },
+    ...figures,
+    perMember: { ...figures, forgottenAt1pctFpr: { before: 0.67, after: 0, reference: 0 } },
+  };
+  const withMembership = (value: unknown) => ({ ...unlearned, evidence: { ...unlearned.evidence, membership: value } });
+
+  it('is optional (entries from before the attack have none), and checked when present: figures, or why it was skipped', () => {
+    expect(fieldOf(unlearned)).toBeUndefined();
+    expect(fieldOf(withMembership(membership))).toBeUndefined();
+    const { attack, shadowModels, members, nonMembers } = membership;
+    expect(fieldOf(withMembership({ attack, shadowModels, members, nonMembers, skipped: { reason: 'too few members' } }))).toBeUndefined();
+  });
+
+  it.each([
+    ['a number for an object', 0.5, 'evidence.membership', 'UNLEARN_COMPLETED.evidence.membership must be an object'],
+    ['no shadow-model count', { ...membership, shadowModels: -1 }, 'evidence.membership.shadowModels', 'must be a non-negative integer'],
+    ['an AUC above 1', { ...membership, auc: { ...membership.auc, after: 1.5 } }, 'evidence.membership.auc.after', 'must be a number in [0, 1]'],
+    ['a null AUC', { ...membership, auc: { ...membership.auc, before: null } }, 'evidence.membership.auc.before', 'must be a number in [0, 1]'],
+    ['a reversed interval', { ...membership, ci95: { ...figures.ci95, auc: { ...figures.ci95.auc, reference: [0.6, 0.4] } } }, 'evidence.membership.ci95.auc.reference', 'with low <= high'],
+    ['a TPR without its interval', { ...membership, ci95: { ...figures.ci95, tprAt1pctFpr: { ...figures.ci95.tprAt1pctFpr, after: null } } }, 'evidence.membership.ci95.tprAt1pctFpr.after', 'must be null (with a null value) or [low, high]'],
+    ['a per-member TPR as a string', { ...membership, perMember: { ...membership.perMember, tprAt1pctFpr: bySide('0.5') } }, 'evidence.membership.perMember.tprAt1pctFpr.before', 'must be null or a number in [0, 1]'],
+    ['an unknown population', { ...membership, population: 'all' }, 'evidence.membership.population', "must be 'canaries' or 'forgotten'"],
+    ['a model hash in capitals', { ...membership, models: { ...membership.models, after: 'B'.repeat(64) } }, 'evidence.membership.models.after', 'must be 32 bytes of lowercase hex'],
+    ['an empty reason to skip', { ...membership, skipped: { reason: '' } }, 'evidence.membership.skipped.reason', 'must be a non-empty string'],
+  ])('is refused with %s, naming the field', (_, value, field, message) => {
+    const found = fieldOf(withMembership(value));
+    expect(found).toContain(`INVALID_EVENT ${field}:`);
+    expect(found).toContain(message);
+  });
+});

@@ -1,4 +1,5 @@
 import { LedgerError } from './errors';
+import { checkMembershipEvidence } from './membership-evidence';
 import { RUNTIME_ENVELOPE_FIELDS, type RuntimeEnvelope } from './runtime-envelope';
 
 /** Every kind of entry in the log. The list only grows; a type's fields change only with its `version`. */
@@ -79,6 +80,7 @@ export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
   oldOnnxSha256: Hex;
   newOnnxSha256: Hex;
   modelVersion: number;
+  /** Accuracies before and after, a reference's, and `membership` (MembershipEvidence) when the attack was asked for. */
   evidence: { [key: string]: JsonValue };
 }
 export interface Anchored extends EventBase<'ANCHORED'> {
@@ -225,5 +227,10 @@ export function validateEvent(event: unknown): asserts event is LedgerEvent {
   for (const [name, kind] of Object.entries(OPTIONAL_FIELDS[type as LedgerEventType] ?? {})) {
     const value = (event as Record<string, unknown>)[name];
     if (value !== undefined) checkField(kind, value, type, name);
+  }
+  if (type === 'UNLEARN_COMPLETED') {
+    // The membership attack's figures, when the evidence carries them (entries from before it have none).
+    const membership = ((event as Record<string, unknown>).evidence as Record<string, unknown>).membership;
+    if (membership !== undefined) checkMembershipEvidence(membership, 'UNLEARN_COMPLETED.evidence.membership');
   }
 }

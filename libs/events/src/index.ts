@@ -17,6 +17,8 @@ export type {
   SamplesCommitted,
   UnlearnCompleted,
 } from './events';
+export { checkMembershipEvidence, MEMBERSHIP_MEASURES, MEMBERSHIP_SIDES } from './membership-evidence';
+export type { BySide, MembershipAttackFigures, MembershipEvidence, MembershipInterval, MembershipMeasure, MembershipSide } from './membership-evidence';
 export { compareRuntimeEnvelopes, describeRuntimeEnvelope, RUNTIME_ENVELOPE_FIELDS } from './runtime-envelope';
 export type { RuntimeEnvelope } from './runtime-envelope';
 export { canonicalizeEvent, decodeEvent, encodeEvent, hashEvent } from './canonical';
