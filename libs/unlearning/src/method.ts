@@ -3,6 +3,8 @@ import { AffectedShard, UnlearnCompletedEvent } from './events';
 import { TrainedModel } from './model';
 import { LabeledExample, Sample } from './samples';
 import { ModelEvaluation } from './evidence';
+import type { MembershipEvidence } from '@lethe/events';
+import { MembershipOptions } from './membership/options';
 
 export interface TrainRequest {
   modelId: string;
@@ -33,6 +35,19 @@ export interface ForgetRequest {
   retrainFromScratch?: boolean;
   /** Retained samples the retain accuracy is measured on (a seeded subset; default 1000). */
   evaluationLimit?: number;
+  /**
+   * Also run the membership attack (measureMembership) and record it as UNLEARN_COMPLETED.evidence.membership;
+   * it trains `shadowModels` shadow models and a reference (and, with canaries, two evaluation copies), so the
+   * forget costs that many trainings more. Non-members are the held-out samples of `testSet`.
+   */
+  membership?: MembershipOptions;
+}
+
+/** A membership evaluation of a forget already done (UnlearningMethod.measureMembership). */
+export interface MembershipRequest {
+  /** Held-out samples, the non-members (with the canaries kept out). */
+  testSet?: readonly LabeledExample[];
+  options: MembershipOptions;
 }
 
 export interface ForgetEvidence {
@@ -43,6 +58,7 @@ export interface ForgetEvidence {
   before: ModelEvaluation;
   after: ModelEvaluation;
   reference?: ModelEvaluation & { onnxSha256: string };
+  membership?: MembershipEvidence;
 }
 
 export interface ForgetOutcome {
@@ -70,6 +86,8 @@ export interface ForgetTimings {
   ledger: number;
   /** The from-scratch reference with its evaluation (compareWithRetrain), 0 without it. */
   reference: number;
+  /** The membership attack: shadow models, reference, evaluation copies, scoring (0 without it). */
+  membership: number;
   total: number;
   /** Every phase on its own: prepare, evaluateBefore, plan, train, members, export, evaluateAfter, checkpointWrites, manifest, reference, ledger. */
   phases: { [phase: string]: number };
@@ -83,6 +101,12 @@ export interface UnlearningMethod {
   readonly name: MethodName;
   train(request: TrainRequest): Promise<TrainedModel>;
   forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome>;
+  /**
+   * The membership evidence of a forget from `before` to `after` (see measureMembership): what
+   * ForgetRequest.membership records in the forget's own UNLEARN_COMPLETED, computed on its own, so that it can
+   * run in the forget's pass or any time after it. Reports nothing to the ledger.
+   */
+  measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence>;
   /** Releases the onnxruntime sessions it holds. */
   release(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-export type ProgressPhase = 'train' | 'unlearn' | 'publish' | 'evaluate' | 'reference';
+export type ProgressPhase = 'train' | 'unlearn' | 'publish' | 'evaluate' | 'reference' | 'membership';
 
 export interface Progress {
   /** Done fraction in [0, 1] of the current run: a training, an unlearning, or the reference retrain of a forget request (each restarts at 0). */

@@ -11,7 +11,11 @@ import {
   selectEvaluationSamples,
 } from './evidence';
 import { AffectedShard, JsonValue, UnlearnCompletedEvent } from './events';
-import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, TrainRequest, UnlearningMethod } from './method';
+import type { MembershipEvidence } from '@lethe/events';
+import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, MembershipRequest, TrainRequest, UnlearningMethod } from './method';
+import { createMembershipEngine } from './membership/engine';
+import { measureMembership } from './membership/measure';
+import { checkMembershipOptions } from './membership/options';
 import { TrainedModel } from './model';
 import { compactFeatures, LabeledExample, Sample } from './samples';
 import { PhaseClock } from './phase-clock';
@@ -72,6 +76,7 @@ export class ShardedMethod implements UnlearningMethod {
     }
     const { forgotten, retained, newIndexOf } = splitForget(model, request);
     const limit = checkLimit(request.evaluationLimit);
+    if (request.membership) checkMembershipOptions(request.membership);
     checkEnoughData(retained, model.config);
     if (request.testSet) this.validateTestSet(request.testSet, model.config);
     const fromSlices = request.retrainFromScratch ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
@@ -126,6 +131,10 @@ export class ShardedMethod implements UnlearningMethod {
       evidence.reference = { ...(evaluation as ForgetEvidence['after']), onnxSha256: reference.model.onnxSha256 };
       clock.lap('reference');
     }
+    if (request.membership) {
+      evidence.membership = await this.measureMembership(model, built.model, { testSet: request.testSet, options: request.membership });
+      clock.lap('membership');
+    }
     const affected: AffectedShard[] = [...built.fromSlices.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([shard, fromSlice]) => ({ shard, fromSlice }));
@@ -143,6 +152,18 @@ export class ShardedMethod implements UnlearningMethod {
     await this.deps.ledger?.append([...built.events, event]);
     clock.lap('ledger');
     return { model: built.model, affected, event, evidence, steps: built.steps, timings: forgetTimings(clock) };
+  }
+
+  async measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence> {
+    if (before?.config?.method !== this.name || after?.hyperparamsHash !== before.hyperparamsHash || after.modelId !== before.modelId)
+      throw new UnlearningError('INVALID_REQUEST', `membership: 'after' must be a version of the same ${this.name} model as 'before', with its config`);
+    if (request.testSet) this.validateTestSet(request.testSet, before.config);
+    const engine = createMembershipEngine(this.deps, this.context.pool, this.planForget, (model) => this.membersOf(model));
+    try {
+      return await measureMembership(engine, { before, after, testSet: request.testSet, options: request.options, onProgress: this.deps.onProgress });
+    } finally {
+      await engine.release();
+    }
   }
 
   /** The published model's members, in graph order: recent ones from memory, others from the checkpoint store. */
@@ -171,7 +192,7 @@ export class ShardedMethod implements UnlearningMethod {
   }
 }
 
-/** The forget's phases: prepare, evaluateBefore, then buildVersion's, then reference and ledger. */
+/** The forget's phases: prepare, evaluateBefore, then buildVersion's, then reference, membership and ledger. */
 function forgetTimings(clock: PhaseClock): ForgetTimings {
   const of = (...phases: string[]) => phases.reduce((sum, phase) => sum + clock.of(phase), 0);
   const phases = { ...clock.seconds };
@@ -182,6 +203,7 @@ function forgetTimings(clock: PhaseClock): ForgetTimings {
     publish: of('members', 'export', 'evaluateAfter', 'checkpointWrites', 'manifest'),
     ledger: of('ledger'),
     reference: of('reference'),
+    membership: of('membership'),
     total: Object.values(phases).reduce((a, b) => a + b, 0),
     phases,
   };
@@ -276,5 +298,6 @@ function evidenceToJson(evidence: ForgetEvidence, testCount: number): { [key: st
     after: evaluationToJson(evidence.after),
   };
   if (evidence.reference) out.reference = { ...evaluationToJson(evidence.reference), onnxSha256: evidence.reference.onnxSha256 };
+  if (evidence.membership) out.membership = evidence.membership;
   return out;
 }

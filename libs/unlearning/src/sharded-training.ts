@@ -106,12 +106,12 @@ export function addressCheckpoint(
  * and the evaluator's per-member caches. Forgetting then reads and evaluates only what changed.
  */
 export class EngineContext {
-  readonly pool = new RunnerPool();
   readonly evaluator: EnsembleEvaluator;
   readonly memberWeights = new LruMap<string, Weights>(64);
   private readonly plans = new WeakMap<readonly Sample[], { key: string; plan: Plan }>();
 
-  constructor(runtime?: RuntimeOptions) {
+  /** `pool`: another context's step sessions, to train the same networks without making sessions again. */
+  constructor(runtime?: RuntimeOptions, readonly pool = new RunnerPool()) {
     this.evaluator = new EnsembleEvaluator(runtime);
   }
 
