@@ -66,6 +66,7 @@ describe('UNLEARN_COMPLETED.evidence.membership', () => {
     members: { forgotten: 3, canaries: 50 },
     nonMembers: { heldOut: 200, canaries: 100 },
     population: 'canaries',
+    chance: { tprAt1pctFpr: 0.0198, tprAt01pctFpr: null, auc: 0.5 },
     variance: 'fixed',
     bootstrap: 1000,
     models: { before: 'c'.repeat(64), after: 'b'.repeat(64), reference: 'd'.repeat(64), evaluationOnly: true, afterIsPublished: true },
@@ -90,6 +91,8 @@ describe('UNLEARN_COMPLETED.evidence.membership', () => {
     ['a TPR without its interval', { ...membership, ci95: { ...figures.ci95, tprAt1pctFpr: { ...figures.ci95.tprAt1pctFpr, after: null } } }, 'evidence.membership.ci95.tprAt1pctFpr.after', 'must be null (with a null value) or [low, high]'],
     ['a per-member TPR as a string', { ...membership, perMember: { ...membership.perMember, tprAt1pctFpr: bySide('0.5') } }, 'evidence.membership.perMember.tprAt1pctFpr.before', 'must be null or a number in [0, 1]'],
     ['an unknown population', { ...membership, population: 'all' }, 'evidence.membership.population', "must be 'canaries' or 'forgotten'"],
+    ['chance levels as a number', { ...membership, chance: 0.5 }, 'evidence.membership.chance', 'must be an object'],
+    ['a chance AUC of null', { ...membership, chance: { ...membership.chance, auc: null } }, 'evidence.membership.chance.auc', 'must be a number in [0, 1]'],
     ['a model hash in capitals', { ...membership, models: { ...membership.models, after: 'B'.repeat(64) } }, 'evidence.membership.models.after', 'must be 32 bytes of lowercase hex'],
     ['an empty reason to skip', { ...membership, skipped: { reason: '' } }, 'evidence.membership.skipped.reason', 'must be a non-empty string'],
   ])('is refused with %s, naming the field', (_, value, field, message) => {

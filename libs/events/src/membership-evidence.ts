@@ -48,6 +48,11 @@ export type MembershipEvidence = {
    * canaries are memorized far more than real samples, so mixing the two kinds would compare kinds, not membership.
    */
   population?: 'canaries' | 'forgotten';
+  /**
+   * What a model that learned nothing scores on this population: a TPR at an FPR read from n non-members is
+   * (floor(FPR * n) + 1) / (n + 1) on average, a little above the FPR (null where n cannot resolve it); AUC 0.5.
+   */
+  chance?: { tprAt1pctFpr: number | null; tprAt01pctFpr: number | null; auc: number };
   /** Present when the attack was not run, saying why (too few members or non-members for its intervals...). */
   skipped?: { reason: string };
   /** 'fixed': one IN and one OUT variance pooled over all examples (fewer than 64 shadow models); else per example. */
@@ -87,6 +92,12 @@ export function checkMembershipEvidence(value: unknown, path: string): void {
     return;
   }
   if (m.population !== 'canaries' && m.population !== 'forgotten') fail('population', "'canaries' or 'forgotten'");
+  const chance = object(m.chance, 'chance');
+  for (const measure of MEMBERSHIP_MEASURES) {
+    const v = chance[measure];
+    if (!((v === null && measure !== 'auc') || (typeof v === 'number' && v >= 0 && v <= 1)))
+      fail(`chance.${measure}`, measure === 'auc' ? 'a number in [0, 1]' : 'null or a number in [0, 1]');
+  }
   if (m.variance !== 'fixed' && m.variance !== 'per-example') fail('variance', "'fixed' or 'per-example'");
   count(m.bootstrap, 'bootstrap');
   const models = object(m.models, 'models');

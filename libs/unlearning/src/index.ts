@@ -46,7 +46,7 @@ export { measureMembership, MEMBERSHIP_ATTACK } from './membership/measure';
 export type { MembershipInput } from './membership/measure';
 export { createMembershipEngine } from './membership/engine';
 export type { AttackedModel, MembershipEngine } from './membership/engine';
-export { checkMembershipOptions, MEMBERSHIP_LIMITS } from './membership/options';
+export { checkMembershipOptions, DEFAULT_SHADOW_MODELS, MEMBERSHIP_LIMITS } from './membership/options';
 export type { MembershipOptions } from './membership/options';
 export { summarizeAttack, FPR_LEVELS, DEFAULT_BOOTSTRAP } from './membership/attack-metrics';
 export type { AttackFigures } from './membership/attack-metrics';

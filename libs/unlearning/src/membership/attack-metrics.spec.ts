@@ -1,6 +1,6 @@
 import { computeMembershipAuc } from '../metrics';
 import { SeededRandom } from '../random';
-import { flaggedAt1pctFpr, FPR_LEVELS, summarizeAttack } from './attack-metrics';
+import { chanceLevels, flaggedAt1pctFpr, FPR_LEVELS, summarizeAttack } from './attack-metrics';
 
 /** The slow way: every threshold (each score, and below all), the best TPR among those within the FPR budget. */
 function slowTprAt(members: number[], nonMembers: number[], fpr: number): number {
@@ -74,5 +74,21 @@ describe('flaggedAt1pctFpr', () => {
   it('is the share of members above the threshold that flags 1% of the non-members', () => {
     const nonMembers = Array.from({ length: 200 }, (_, i) => i); // 1% of 200: 2 may be flagged, so the threshold is 197
     expect(flaggedAt1pctFpr([198, 197.5, 196, 0], nonMembers)).toBe(0.5);
+  });
+});
+
+describe('chanceLevels', () => {
+  it('is the mean TPR of members drawn like the non-members, at the threshold read from n of them', () => {
+    const random = new SeededRandom('chance levels');
+    for (const n of [100, 250, 1000]) {
+      let total = 0;
+      const trials = 400;
+      for (let t = 0; t < trials; t++) total += summarizeAttack(draw(random, 50, 0, 1e9), draw(random, n, 0, 1e9), 'c', 100).tprAt1pctFpr!;
+      const expected = chanceLevels(n).tprAt1pctFpr!;
+      expect(expected).toBeCloseTo((Math.floor(n / 100) + 1) / (n + 1), 4);
+      expect(Math.abs(total / trials - expected)).toBeLessThan(0.25 * expected);
+    }
+    expect(chanceLevels(99)).toEqual({ tprAt1pctFpr: null, tprAt01pctFpr: null, auc: 0.5 });
+    expect(chanceLevels(1000).tprAt01pctFpr).toBeCloseTo(2 / 1001, 4);
   });
 });

@@ -90,6 +90,17 @@ export function flaggedAt1pctFpr(members: ArrayLike<number>, nonMembers: ArrayLi
   return round(measure(rank(members, nonMembers), null, members.length, nonMembers.length)[0]);
 }
 
+/**
+ * What a model that learned nothing scores: its members and non-members are alike, so a member lands above the
+ * threshold that lets through floor(fpr * n) of the n non-members with chance (floor(fpr * n) + 1) / (n + 1),
+ * a little above the FPR itself (1.98% at 1% FPR over 100 non-members, 1.10% over 1,000); null where the
+ * non-members cannot resolve the FPR. The AUC of such a model is 0.5.
+ */
+export function chanceLevels(nonMembers: number): { tprAt1pctFpr: number | null; tprAt01pctFpr: number | null; auc: number } {
+  const at = (fpr: number) => (nonMembers * fpr >= 1 - 1e-9 ? round((Math.floor(fpr * nonMembers + 1e-9) + 1) / (nonMembers + 1)) : null);
+  return { tprAt1pctFpr: at(FPR_LEVELS.tprAt1pctFpr), tprAt01pctFpr: at(FPR_LEVELS.tprAt01pctFpr), auc: 0.5 };
+}
+
 /** The q-quantile of sorted values, interpolated linearly between order statistics. */
 function quantile(sorted: Float64Array, q: number): number {
   const at = q * (sorted.length - 1);

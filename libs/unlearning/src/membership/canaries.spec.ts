@@ -38,8 +38,9 @@ describe('checkMembershipOptions', () => {
     expect(() => checkMembershipOptions({ shadowModels: 3 })).toThrow('membership.shadowModels must be an integer in [4, 256], got 3');
     expect(() => checkMembershipOptions({ shadowModels: 257 })).toThrow('membership.shadowModels must be an integer in [4, 256]');
     expect(() => checkMembershipOptions({ shadowModels: 8.5 })).toThrow('membership.shadowModels');
-    expect(() => checkMembershipOptions({ shadowModels: 8, canaries: 1001 })).toThrow('membership.canaries must be an integer in [0, 1000]');
-    expect(() => checkMembershipOptions({ shadowModels: 8, canaries: 5 })).toThrow('membership.canaries must be 0 or at least 20');
+    expect(() => checkMembershipOptions({ shadowModels: 8, canaries: 1001 })).toThrow('membership.canaries must be 0 or an integer in [100, 1000], got 1001');
+    expect(() => checkMembershipOptions({ shadowModels: 8, canaries: 99 })).toThrow('membership.canaries must be 0 or an integer in [100, 1000], got 99');
+    expect(checkMembershipOptions({ shadowModels: 8, canaries: 0 }).canaries).toBe(0);
     expect(() => checkMembershipOptions({ shadowModels: 8, bootstrap: 10 })).toThrow('membership.bootstrap');
   });
 });

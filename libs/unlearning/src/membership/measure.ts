@@ -6,7 +6,7 @@ import { sha256Hex } from '../hash';
 import { TrainedModel } from '../model';
 import { ProgressCallback, ProgressTracker } from '../progress';
 import { LabeledExample, Sample } from '../samples';
-import { AttackFigures, flaggedAt1pctFpr, summarizeAttack } from './attack-metrics';
+import { AttackFigures, chanceLevels, flaggedAt1pctFpr, summarizeAttack } from './attack-metrics';
 import { makeCanaries } from './canaries';
 import { AttackedModel, MembershipEngine } from './engine';
 import { fitGaussians, likelihoodRatios, scaledLogit, VarianceKind } from './lira';
@@ -68,7 +68,7 @@ export async function measureMembership(engine: MembershipEngine, input: Members
   ).map(asSample);
   const canaries = makeCanaries(
     after.samples,
-    { injected: options.canaries, keptOut: options.canaries && Math.max(options.canaries, MEMBERSHIP_LIMITS.minNonMembers) },
+    { injected: options.canaries, keptOut: options.canaries },
     config.numClasses,
     config.seed,
   );
@@ -114,6 +114,7 @@ export async function measureMembership(engine: MembershipEngine, input: Members
   return {
     ...head,
     population,
+    chance: chanceLevels(groups.size(compared.nonMembers)),
     variance: ensemble.variance,
     bootstrap: options.bootstrap,
     models: {
