@@ -99,6 +99,12 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
     [{ referenceRetrain: 'yes' }, 'evaluation.referenceRetrain must be a boolean'],
     [{ testFraction: 0.2 }, 'evaluation.property testFraction should not exist'],
     ['x', 'evaluation must be an object'],
+    [{ membership: { shadowModels: 3 } }, 'evaluation.membership.shadowModels must be an integer in [4, 256]'],
+    [{ membership: { shadowModels: 300, canaries: 100 } }, 'evaluation.membership.shadowModels must be an integer in [4, 256]'],
+    [{ membership: { canaries: 20 } }, 'evaluation.membership.canaries must be 0 or an integer in [100, 1000]'],
+    [{ membership: 'x' }, 'evaluation.membership must be an object'],
+    // 20% of iris is about 30 held-out samples: too few non-members for a TPR at 1% FPR, and no canaries to make up for it.
+    [{ holdoutFraction: 0.2, membership: {} }, 'evaluation.membership: the attack needs at least 100 non-members'],
     [[0.2], 'evaluation must be an object'],
   ])('POST /v1/models with evaluation %j is a 400 naming the field', async (value, message) => {
     const count = async () => (await asMl(http().get(`/v1/models?datasetId=${datasetId}`)).expect(200)).body.length;
@@ -119,6 +125,11 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
     expect(doc.components.schemas.EvaluationDto.properties).toMatchObject({
       holdoutFraction: { type: 'number', minimum: 0, maximum: 0.5, default: 0 },
       referenceRetrain: { type: 'boolean', default: false },
+      membership: { allOf: [{ $ref: '#/components/schemas/MembershipDto' }] },
+    });
+    expect(doc.components.schemas.MembershipDto.properties).toMatchObject({
+      shadowModels: { type: 'number', minimum: 4, maximum: 256, default: 16 },
+      canaries: { type: 'number', default: 0 },
     });
   });
 
@@ -222,5 +233,39 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
     expect(daveDone.state).toBe('completed');
     expect(daveDone.modelVersions).toEqual([expect.objectContaining({ modelId: plainId, version: 3 })]);
     expect((await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.latestVersion).toBe(2);
+  });
+
+  it('runs the membership attack a model asks for and records it in UNLEARN_COMPLETED.evidence.membership', async () => {
+    const membership = { shadowModels: 4, canaries: 100 };
+    const modelId = await createAndTrain(modelBody(datasetId, { evaluation: { membership } }));
+    expect((await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.config.evaluation).toEqual({ membership });
+    const subject = `subject-${trainedOn[10].externalId}`;
+    const { body: filed } = await asMl(http().post('/v1/forget-requests')).send({ datasetId, subjectId: subject, reason: 'erasure' }).expect(202);
+    const done = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${filed.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+    );
+    expect(done.state).toBe('completed');
+    const { body: v2 } = await asMl(http().get(`/v1/models/${modelId}/versions/2`)).expect(200);
+    const event = (await h.ledger.getEvent(v2.unlearnLedgerIndex)) as unknown as { evidence: Record<string, any> };
+    expect(v2.evidence).toEqual(event.evidence);
+    const evidence = event.evidence.membership;
+    process.stdout.write(`UNLEARN_COMPLETED evidence.membership (iris, 4 shadow models, 100 canaries): ${JSON.stringify(evidence)}\n`);
+    // Canaries make the evaluation's own copies; SISA's forget of them is the published version, byte for byte.
+    expect(evidence).toMatchObject({
+      shadowModels: 4,
+      population: 'canaries',
+      members: { forgotten: 1, canaries: 100 },
+      nonMembers: { heldOut: 0, canaries: 100 },
+      models: { evaluationOnly: true, afterIsPublished: true, after: v2.onnxSha256 },
+    });
+    for (const figures of [evidence, evidence.perMember])
+      for (const side of ['before', 'after', 'reference']) {
+        expect(figures.auc[side]).toBeGreaterThanOrEqual(0);
+        expect(figures.ci95.tprAt1pctFpr[side]).toHaveLength(2);
+        expect(figures.tprAt01pctFpr[side]).toBeNull(); // 100 non-members cannot resolve 0.1% FPR
+      }
+    // The old population AUC stays beside it.
+    expect(event.evidence.membershipAttack).toBe('loss-threshold AUC, forgotten vs test (Mann-Whitney)');
   });
 });

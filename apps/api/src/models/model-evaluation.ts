@@ -59,31 +59,35 @@ export async function loadHeldOutSamples(dataSource: DataSource, model: ModelEnt
   return compactFeatures(rows.map(toSample));
 }
 
-/** How many usable samples of a dataset a model with this seed and holdout would train on, and how many labels they have. */
+/**
+ * How many usable samples of a dataset a model with this seed and holdout would train on, how many labels they
+ * have, and how many it would hold out.
+ */
 export async function countTrainableSamples(
   dataSource: DataSource,
   datasetId: string,
   holdout: { seed: string | number; fraction: number },
-): Promise<{ count: number; labels: number }> {
+): Promise<{ count: number; labels: number; heldOut: number }> {
   if (holdout.fraction === 0) {
     const [row]: { count: number; labels: number }[] = await dataSource.query(
       `SELECT count(*)::int AS count, count(DISTINCT label)::int AS labels FROM samples s WHERE ${USABLE_SAMPLES}`,
       [datasetId],
     );
-    return row;
+    return { ...row, heldOut: 0 };
   }
   const rows: { external_id: string; label: number }[] = await dataSource.query(
     `SELECT s.external_id, s.label FROM samples s WHERE ${USABLE_SAMPLES}`,
     [datasetId],
   );
   const trained = rows.filter((r) => !isHeldOut(r.external_id, holdout));
-  return { count: trained.length, labels: new Set(trained.map((r) => r.label)).size };
+  return { count: trained.length, labels: new Set(trained.map((r) => r.label)).size, heldOut: rows.length - trained.length };
 }
 
 /**
  * The engine's forget request for one model, with the model's evidence settings: its test set now (the held-out
  * samples still usable, see loadHeldOutSamples) for test accuracy and the membership-inference AUC before and
- * after, and with evaluation.referenceRetrain a model retrained from scratch without the samples to compare with.
+ * after, with evaluation.referenceRetrain a model retrained from scratch without the samples to compare with,
+ * and with evaluation.membership the membership attack (its non-members: the test set, or canaries).
  */
 export async function buildForgetRequest(
   dataSource: DataSource,
@@ -91,11 +95,12 @@ export async function buildForgetRequest(
   request: { requestIds: string[]; externalIds: string[] },
 ): Promise<ForgetRequest> {
   const testSet = await loadHeldOutSamples(dataSource, model);
-  const { referenceRetrain } = evaluationSettingsOf(model.config);
+  const { referenceRetrain, membership } = evaluationSettingsOf(model.config);
   return {
     requestIds: request.requestIds,
     externalIds: request.externalIds,
     ...(testSet.length > 0 ? { testSet } : {}),
     ...(referenceRetrain ? { compareWithRetrain: true } : {}),
+    ...(membership ? { membership } : {}),
   };
 }

@@ -32,6 +32,26 @@ describe('CreateModelDto', () => {
     expect(problems({ ...valid, evaluation: {} })).toEqual([]);
   });
 
+  it('accepts a membership attack with shadow models in [4, 256] and canaries 0 or in [100, 1000], or its defaults', () => {
+    for (const membership of [{}, { shadowModels: 4 }, { shadowModels: 256, canaries: 1000 }, { canaries: 0 }, { canaries: 100 }])
+      expect(problems({ ...valid, evaluation: { membership } })).toEqual([]);
+  });
+
+  it.each([
+    [{ shadowModels: 3 }, 'shadowModels must be an integer in [4, 256]'],
+    [{ shadowModels: 257 }, 'shadowModels must be an integer in [4, 256]'],
+    [{ shadowModels: 8.5 }, 'shadowModels must be an integer in [4, 256]'],
+    [{ shadowModels: '16' }, 'shadowModels must be an integer in [4, 256]'],
+    [{ shadowModels: null }, 'shadowModels must be an integer in [4, 256]'],
+    [{ canaries: 99 }, 'canaries must be 0 or an integer in [100, 1000]'],
+    [{ canaries: 1001 }, 'canaries must be 0 or an integer in [100, 1000]'],
+    [{ canaries: -100 }, 'canaries must be 0 or an integer in [100, 1000]'],
+  ])('refuses evaluation.membership %j, naming the field', (membership, message) => {
+    const [error] = validateSync(plainToInstance(CreateModelDto, { ...valid, evaluation: { membership } }));
+    const membershipError = error.children!.find((c) => c.property === 'membership')!;
+    expect(Object.values(membershipError.children![0].constraints!)).toEqual([message]);
+  });
+
   it.each([
     [{ seed: 1.5 }, 'seed'],
     [{ seed: 's'.repeat(201) }, 'seed'],
@@ -46,6 +66,7 @@ describe('CreateModelDto', () => {
     [{ evaluation: { holdoutFraction: null } }, 'evaluation.holdoutFraction'],
     [{ evaluation: { referenceRetrain: 'yes' } }, 'evaluation.referenceRetrain'],
     [{ evaluation: 'x' }, 'evaluation'],
+    [{ evaluation: { membership: 16 } }, 'evaluation.membership'],
     [{ epochsPerSlice: 0 }, 'epochsPerSlice'],
     [{ epochsPerSlice: 2.5 }, 'epochsPerSlice'],
     [{ epochsPerSlice: '3' }, 'epochsPerSlice'],
@@ -87,10 +108,16 @@ describe('epochsPerSliceOf', () => {
 });
 
 describe('evaluationSettingsOf', () => {
-  it('fills in the defaults: no holdout, no reference retrain', () => {
-    expect(evaluationSettingsOf({})).toEqual({ holdoutFraction: 0, referenceRetrain: false });
-    expect(evaluationSettingsOf({ evaluation: null })).toEqual({ holdoutFraction: 0, referenceRetrain: false });
-    expect(evaluationSettingsOf({ evaluation: { referenceRetrain: true } })).toEqual({ holdoutFraction: 0, referenceRetrain: true });
-    expect(evaluationSettingsOf({ evaluation: { holdoutFraction: 0.2 } })).toEqual({ holdoutFraction: 0.2, referenceRetrain: false });
+  it('fills in the defaults: no holdout, no reference retrain, no membership attack', () => {
+    const none = { holdoutFraction: 0, referenceRetrain: false, membership: null };
+    expect(evaluationSettingsOf({})).toEqual(none);
+    expect(evaluationSettingsOf({ evaluation: null })).toEqual(none);
+    expect(evaluationSettingsOf({ evaluation: { referenceRetrain: true } })).toEqual({ ...none, referenceRetrain: true });
+    expect(evaluationSettingsOf({ evaluation: { holdoutFraction: 0.2 } })).toEqual({ ...none, holdoutFraction: 0.2 });
+  });
+
+  it('gives an asked-for membership attack 16 shadow models and no canaries unless told otherwise', () => {
+    expect(evaluationSettingsOf({ evaluation: { membership: {} } }).membership).toEqual({ shadowModels: 16, canaries: 0 });
+    expect(evaluationSettingsOf({ evaluation: { membership: { shadowModels: 8, canaries: 500 } } }).membership).toEqual({ shadowModels: 8, canaries: 500 });
   });
 });

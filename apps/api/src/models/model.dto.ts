@@ -20,7 +20,9 @@ import {
   ValidationOptions,
 } from 'class-validator';
 import {
+  DEFAULT_SHADOW_MODELS,
   MAX_HOLDOUT_FRACTION,
+  MEMBERSHIP_LIMITS,
   epochsOfSlices,
   normalizeConfig,
   resolveStoredSchedule,
@@ -76,6 +78,49 @@ export class ArchitectureDto {
   hidden?: number[];
 }
 
+/** An integer in [min, max] (or 0 when `orZero`), with a message naming the field and its range. */
+function IsCount(name: string, min: number, max: number, orZero = false, options?: ValidationOptions): PropertyDecorator {
+  const range = orZero ? `0 or an integer in [${min}, ${max}]` : `an integer in [${min}, ${max}]`;
+  return ValidateBy(
+    {
+      name: 'isCount',
+      validator: {
+        validate: (value: unknown) => Number.isInteger(value) && ((value as number) >= min || (orZero && value === 0)) && (value as number) <= max,
+        defaultMessage: () => `${name} must be ${range}`,
+      },
+    },
+    options,
+  );
+}
+
+const { shadowModels: SHADOWS, canaries: CANARIES, minMembers: MIN_MEMBERS, minNonMembers: MIN_NON_MEMBERS } = MEMBERSHIP_LIMITS;
+
+export class MembershipDto {
+  @ApiProperty({
+    required: false,
+    minimum: SHADOWS.min,
+    maximum: SHADOWS.max,
+    default: DEFAULT_SHADOW_MODELS,
+    description:
+      `shadow models trained IN/OUT of each sample the attack asks about, ${SHADOWS.min}..${SHADOWS.max}: each costs one training of the model ` +
+      `(so a forget with ${DEFAULT_SHADOW_MODELS} costs about ${DEFAULT_SHADOW_MODELS + 1} trainings more); from 64 on each sample gets its own variances`,
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsCount('shadowModels', SHADOWS.min, SHADOWS.max)
+  shadowModels?: number;
+
+  @ApiProperty({
+    required: false,
+    default: 0,
+    description:
+      `canaries (random-label marker samples) the evaluation injects into its own copy of the model and forgets, and as many it keeps out: ` +
+      `0, or ${CANARIES.min}..${CANARIES.max}. They show the attack's power on the "before" model; only evaluation-only models ever learn them, never the served one`,
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsCount('canaries', CANARIES.min, CANARIES.max, true)
+  canaries?: number;
+}
+
 export class EvaluationDto {
   @ApiProperty({
     required: false,
@@ -101,20 +146,42 @@ export class EvaluationDto {
   @ValidateIf((_, value) => value !== undefined)
   @IsBoolean({ message: 'referenceRetrain must be a boolean' })
   referenceRetrain?: boolean;
+
+  @ApiProperty({
+    required: false,
+    type: MembershipDto,
+    description:
+      'each forget also runs a membership attack (LiRA per forgotten sample, as U-LiRA) on the model before, after, and a reference retrained ' +
+      'under another seed, and records its TPR at 1% / 0.1% FPR and AUC with 95% intervals in UNLEARN_COMPLETED.evidence.membership. ' +
+      `It compares the injected canaries with those kept out when there are canaries; else the forgotten samples with the held-out ones ` +
+      `(at least ${MIN_NON_MEMBERS}, see holdoutFraction), and a forget of fewer than ${MIN_MEMBERS} samples records why it was skipped`,
+  })
+  @IsOptional()
+  @IsObject({ message: 'membership must be an object' })
+  @ValidateNested()
+  @Type(() => MembershipDto)
+  membership?: MembershipDto;
 }
 
 /** A model's evaluation settings with their defaults filled in. */
 export interface EvaluationSettings {
   holdoutFraction: number;
   referenceRetrain: boolean;
+  /** The membership attack's settings, null when the model does not ask for it. */
+  membership: { shadowModels: number; canaries: number } | null;
 }
 
 /** The evaluation settings of a model's configuration as it was given (POST /v1/models); absent means the defaults. */
 export function evaluationSettingsOf(config: { evaluation?: unknown }): EvaluationSettings {
-  const given = (config.evaluation ?? {}) as { holdoutFraction?: unknown; referenceRetrain?: unknown };
+  const given = (config.evaluation ?? {}) as { holdoutFraction?: unknown; referenceRetrain?: unknown; membership?: { shadowModels?: unknown; canaries?: unknown } };
+  const membership = typeof given.membership === 'object' && given.membership !== null ? given.membership : null;
   return {
     holdoutFraction: typeof given.holdoutFraction === 'number' ? given.holdoutFraction : 0,
     referenceRetrain: given.referenceRetrain === true,
+    membership: membership && {
+      shadowModels: typeof membership.shadowModels === 'number' ? membership.shadowModels : DEFAULT_SHADOW_MODELS,
+      canaries: typeof membership.canaries === 'number' ? membership.canaries : 0,
+    },
   };
 }
 
@@ -188,7 +255,7 @@ export class CreateModelDto {
     required: false,
     type: EvaluationDto,
     description:
-      'evidence of forgetting: a held-out test set (test accuracy, membership-inference AUC) and a retrained-from-scratch reference',
+      'evidence of forgetting: a held-out test set (test accuracy, membership-inference AUC), a retrained-from-scratch reference, and a membership attack',
   })
   @IsOptional()
   @IsObject({ message: 'evaluation must be an object' })

@@ -2,7 +2,7 @@ import { BadRequestException, Injectable, NotFoundException, OnModuleDestroy } f
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
-import { LruMap, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
+import { LruMap, MEMBERSHIP_LIMITS, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
 import { DatasetService } from '../datasets/dataset.service';
@@ -56,8 +56,10 @@ export class ModelService implements OnModuleDestroy {
     const config = normalizeConfig(engineConfig);
     // Stored resolved: a stored config without a schedule is one from before it existed (full epochs per slice).
     engineConfig.epochsPerSlice = config.epochsPerSlice;
-    const holdout = { seed: config.seed, fraction: evaluationSettingsOf(body).holdoutFraction };
-    await this.checkEnoughData(dataset.id, config.shards, config.slices, holdout);
+    const evaluation = evaluationSettingsOf(body);
+    const holdout = { seed: config.seed, fraction: evaluation.holdoutFraction };
+    const { heldOut } = await this.checkEnoughData(dataset.id, config.shards, config.slices, holdout);
+    if (evaluation.membership) checkMembershipNonMembers(evaluation.membership.canaries, heldOut);
 
     const modelId = randomUUID();
     const jobId = randomUUID();
@@ -176,7 +178,7 @@ export class ModelService implements OnModuleDestroy {
     shards: number,
     slices: number,
     holdout: { seed: string; fraction: number },
-  ): Promise<void> {
+  ): Promise<{ heldOut: number }> {
     const row = await countTrainableSamples(this.dataSource, datasetId, holdout);
     if (row.count === 0) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has no samples`);
     if (row.labels < 2) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has only one class`);
@@ -187,7 +189,21 @@ export class ModelService implements OnModuleDestroy {
         `shards, slices: ${counted} cannot fill ${shards} shards x ${slices} slices (need at least ${shards * slices})`,
       );
     }
+    return { heldOut: row.heldOut };
   }
+}
+
+/**
+ * The membership attack reads a TPR at 1% FPR against at least MEMBERSHIP_LIMITS.minNonMembers non-members: the
+ * canaries kept out when it has canaries (always enough), else the held-out samples, which must be enough now.
+ */
+function checkMembershipNonMembers(canaries: number, heldOut: number): void {
+  const { minNonMembers } = MEMBERSHIP_LIMITS;
+  if (canaries > 0 || heldOut >= minNonMembers) return;
+  throw new BadRequestException(
+    `evaluation.membership: the attack needs at least ${minNonMembers} non-members for a TPR at 1% FPR; without canaries these are the held-out ` +
+      `samples, and this model would hold out ${heldOut}. Raise evaluation.holdoutFraction or ask for evaluation.membership.canaries`,
+  );
 }
 
 async function loadVerifiedModelBytes(bytes: Buffer, expectedSha256: string): Promise<VerifiedModel> {
