@@ -2,6 +2,7 @@
 //   ledger      libs/merkle in memory (vs merkletreejs and raw hashing) + durable appends and proofs on PostgreSQL
 //   anchor      gas per anchor and per event on a local Hardhat chain, vs one transaction per event
 //   unlearning  SISA unlearning vs full retraining, accuracy, GFLOP/s vs the GEMM ceiling, membership inference
+//   membership  the membership attack (LiRA per example) before / after a forget / a reference, with canaries, vs the loss-threshold AUC
 //   verify      lethe-audit verify-log on a large log vs just downloading and hashing it
 //   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
@@ -16,6 +17,7 @@ const SUITES: Record<string, () => AnyBench[]> = {
   ledger: () => [require('./merkle.bench').bench, require('./ledger-db.bench').bench],
   anchor: () => [require('./anchor.bench').bench, require('./anchor-latency.bench').bench],
   unlearning: () => [require('./unlearning.bench').bench],
+  membership: () => [require('./membership.bench').bench],
   verify: () => [require('./verify-log.bench').bench],
   api: () => [require('./api.bench').bench],
   portal: () => [require('./portal-receipt.bench').bench],

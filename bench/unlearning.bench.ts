@@ -64,7 +64,7 @@ const flags = defineFlags({
 type Row = string[];
 
 /** Wall-clock and CPU seconds of this process (the machine is shared: CPU time is the steadier measure). */
-async function timeAsync<T>(fn: () => Promise<T>): Promise<{ seconds: number; cpu: number; result: T }> {
+export async function timeAsync<T>(fn: () => Promise<T>): Promise<{ seconds: number; cpu: number; result: T }> {
   const start = process.hrtime.bigint();
   const cpuStart = process.cpuUsage();
   const result = await fn();
@@ -86,7 +86,7 @@ function pick<T>(items: readonly T[], count: number, seed: number): T[] {
 }
 
 /** Salted commitments, features held as the service holds them (float32 views of one matrix, compactFeatures). */
-function commit(examples: readonly LabeledExample[]): Sample[] {
+export function commit(examples: readonly LabeledExample[]): Sample[] {
   return compactFeatures(
     examples.map((e) => ({ ...e, commitment: createHash('sha256').update('bench-salt|').update(e.externalId).digest('hex') })),
   );
@@ -622,7 +622,7 @@ async function sweepMnist(
   return rows;
 }
 
-function mnistConfig(method: 'sisa' | 'full-retrain', threads: number, epochs: number): TrainingConfigInput {
+export function mnistConfig(method: 'sisa' | 'full-retrain', threads: number, epochs: number): TrainingConfigInput {
   const sharding = method === 'sisa' ? { shards: 10, slices: 5 } : {};
   return {
     method,
@@ -739,7 +739,7 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
   }
 }
 
-function loadAverage(): string {
+export function loadAverage(): string {
   return loadavg()
     .map((x) => x.toFixed(2))
     .join('/');
