@@ -109,7 +109,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
 
     ({ datasetId, commitments, ledgerIndices: [committedIndex] } = await uploadDataset(h, samples, { subjectOf: subjectsByGroup({ alice }) }));
     const created = await asMl(http().post('/v1/models'))
-      .send({ datasetId, ...SMALL_SISA, seed: 'portal' })
+      .send({ datasetId, ...SMALL_SISA, seed: 'portal', evaluation: { membership: { shadowModels: 4, canaries: 100 } } })
       .expect(202);
     modelId = created.body.modelId;
     const job = await waitFor(
@@ -262,6 +262,25 @@ describeWithChromium('the regulator portal in Chromium', () => {
     expect(evidenceBars).toEqual(
       expect.arrayContaining(['before: retain accuracy', 'after: retain accuracy', 'before: forget accuracy', 'after: forget accuracy']),
     );
+    // The membership attack the model asked for: before, after and reference with their 95% intervals and the chance
+    // level, on the ensemble and per shard model (100 kept-out canaries resolve 1% FPR, not 0.1%).
+    const membership = `${v3} [data-testid=membership]`;
+    expect(await page.textContent(membership)).toContain('100 injected canaries vs 100 kept out');
+    const membershipBars = await page.$$eval(`${membership} rect[data-series]`, (r) =>
+      r.map((x) => `${x.getAttribute('data-series')}: ${x.getAttribute('data-category')}`),
+    );
+    expect(membershipBars.sort()).toEqual(
+      ['before', 'after', 'reference']
+        .flatMap((side) => ['ensemble', 'per member'].flatMap((attack) => [`${side}: TPR at 1% FPR (${attack})`, `${side}: AUC (${attack})`]))
+        .sort(),
+    );
+    expect(await page.$$eval(`${membership} g.interval`, (g) => g.length)).toBe(12);
+    expect(await page.$$eval(`${membership} line.mark[data-category]`, (l) => l.map((x) => x.getAttribute('data-category')))).toEqual([
+      'TPR at 1% FPR (ensemble)',
+      'AUC (ensemble)',
+      'TPR at 1% FPR (per member)',
+      'AUC (per member)',
+    ]);
     const unlearnEvidence = entries.filter((e) => typeOf(e) === 'UNLEARN_COMPLETED').map((e) => JSON.parse(e.event).evidence);
     expect(await page.textContent(`${v3} [data-testid=evidence] h5`)).toContain(`${unlearnEvidence[1].forgottenCount} forgotten`);
 

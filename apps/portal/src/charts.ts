@@ -1,4 +1,4 @@
-// Charts as hand-written SVG: grouped bars (evidence, metrics) and a histogram with a deadline line.
+// Charts as hand-written SVG: grouped bars (evidence with intervals and chance levels, metrics) and a histogram with a deadline line.
 import { s } from './dom';
 import type { HistogramBin } from './derive';
 
@@ -7,9 +7,14 @@ const SERIES_COLOURS: Record<string, string> = { before: '#8a94a6', after: '#2b6
 export interface GroupedBars {
   title: string;
   categories: string[];
-  series: { name: string; values: (number | null)[] }[];
+  /** `intervals`: a 95% interval per value, drawn as a whisker over its bar. */
+  series: { name: string; values: (number | null)[]; intervals?: ([number, number] | null)[] }[];
   /** Values are in [0, 1] (accuracies, AUC). */
   max?: number;
+  /** A level per category drawn as a dashed line across its group (e.g. what chance scores), with its label. */
+  marks?: { label: string; values: (number | null)[] };
+  /** Written in a category whose every value is null (e.g. "n/a: too few non-members"). */
+  nullLabel?: string;
 }
 
 /** Bars grouped by category, one colour per series, values printed above the bars, a legend below. */
@@ -54,7 +59,23 @@ export function groupedBarChart(chart: GroupedBars): SVGElement {
         ),
         s('text', { x: x + barWidth / 2, y: y(value) - 3, class: 'value', 'text-anchor': 'middle' }, value.toFixed(2)),
       );
+      const interval = series.intervals?.[c];
+      if (interval) svg.append(whisker(x + barWidth / 2, y(interval[0]), y(interval[1]), `${category}, ${series.name}: 95% interval ${interval[0].toFixed(4)}–${interval[1].toFixed(4)}`, series.name, category));
     });
+    if (chart.nullLabel && chart.series.every((series) => series.values[c] === null || series.values[c] === undefined)) {
+      svg.append(s('text', { x: left + c * groupWidth + groupWidth / 2, y: bottom - 6, class: 'axis', 'text-anchor': 'middle' }, chart.nullLabel));
+    }
+    const mark = chart.marks?.values[c];
+    if (mark !== null && mark !== undefined) {
+      const from = left + c * groupWidth + 4;
+      svg.append(
+        s(
+          'line',
+          { x1: from, x2: from + groupWidth - 8, y1: y(mark), y2: y(mark), class: 'mark', 'data-category': category },
+          s('title', {}, `${category}: ${chart.marks!.label} ${mark.toFixed(4)}`),
+        ),
+      );
+    }
     svg.append(s('text', { x: left + c * groupWidth + groupWidth / 2, y: bottom + 16, class: 'axis', 'text-anchor': 'middle' }, category));
   });
   chart.series.forEach((series, k) => {
@@ -64,7 +85,27 @@ export function groupedBarChart(chart: GroupedBars): SVGElement {
       s('text', { x: x + 16, y: height + 10, class: 'axis' }, series.name),
     );
   });
+  if (chart.marks) {
+    const x = left + chart.series.length * 120;
+    svg.append(
+      s('line', { x1: x, x2: x + 14, y1: height + 6, y2: height + 6, class: 'mark' }),
+      s('text', { x: x + 18, y: height + 10, class: 'axis' }, chart.marks.label),
+    );
+  }
   return svg;
+}
+
+/** A vertical interval from y `low` to y `high` with caps, over a bar centred at x. */
+function whisker(x: number, low: number, high: number, title: string, series: string, category: string): SVGElement {
+  const cap = 4;
+  return s(
+    'g',
+    { class: 'interval', 'data-series': series, 'data-category': category },
+    s('title', {}, title),
+    s('line', { x1: x, x2: x, y1: low, y2: high }),
+    s('line', { x1: x - cap, x2: x + cap, y1: low, y2: low }),
+    s('line', { x1: x - cap, x2: x + cap, y1: high, y2: high }),
+  );
 }
 
 /** A histogram of durations: on-time counts, late counts stacked in red, the deadline as a dashed line. */

@@ -1,10 +1,12 @@
 import { canonicalizeEvent, type LedgerEvent } from '@lethe/events';
+import { bySide, MEMBERSHIP_EVIDENCE } from '../../../libs/events/src/testing/membership-evidence';
 import {
   buildModelVersions,
   buildTimeline,
   computeForgetTimings,
   evidenceSeries,
   filterTimeline,
+  membershipView,
   firstCovering,
   timingHistogram,
   type LogEntry,
@@ -150,6 +152,30 @@ describe('the portal derives what it shows from the entries alone', () => {
       { name: 'after', values: [1, 0, null, null] },
     ]);
     expect(evidenceSeries({ forgottenCount: 1 })).toBeNull();
+  });
+
+  it('reads a membership attack: charts of before, after and reference with intervals and chance, or why it was skipped, or what is malformed', () => {
+    const membership = MEMBERSHIP_EVIDENCE;
+    const view = membershipView({ membership } as never);
+    expect(view).toMatchObject({
+      summary: 'LiRA. 16 shadow models (fixed variance); 200 injected canaries vs 200 kept out (in evaluation-only copies of the model).',
+      skipped: null,
+      chance: [0.0149, null, 0.5],
+    });
+    const { charts } = view as Exclude<typeof view, null | { problem: string }>;
+    expect(charts.map((c) => c.attack)).toEqual(['ensemble', 'per member']);
+    expect(charts[0].series[0]).toEqual({ name: 'before', values: [0.9, null, 0.99], intervals: [[0.8, 1], null, [0.98, 1]] });
+    expect(charts[0].forgottenFlagged).toBeNull();
+    expect(charts[1].forgottenFlagged).toBe('The 3 forgotten sample(s) flagged at 1% FPR of the held-out ones: before 2, after 0, reference 0');
+    const { attack, shadowModels, members, nonMembers } = membership;
+    expect(membershipView({ membership: { attack, shadowModels, members, nonMembers, skipped: { reason: 'too few' } } } as never)).toMatchObject({
+      skipped: 'too few',
+      charts: [],
+    });
+    expect(membershipView({ membership: { ...membership, auc: bySide(2, 0.5, 0.5) } } as never)).toEqual({
+      problem: 'evidence.membership.auc.before must be a number in [0, 1]',
+    });
+    expect(membershipView({ forgottenCount: 1 })).toBeNull();
   });
 
   it('times each forget request by the chain: first anchor covering the request, first covering its unlearning; flags the slow and the pending', () => {

@@ -1,15 +1,20 @@
 // What the portal shows, derived from the log's entries alone (no other service data): the timeline, each
 // model version's lineage and evidence, and the forget requests' timing from the chain's block timestamps.
 // Pure functions, so that what is shown is computed from exactly the entries that were verified.
-import type {
-  BatchLearned,
-  ForgetRequested,
-  JsonValue,
-  LedgerEvent,
-  LedgerEventType,
-  ModelPublished,
-  RuntimeEnvelope,
-  UnlearnCompleted,
+import {
+  checkMembershipEvidence,
+  MEMBERSHIP_SIDES,
+  type BatchLearned,
+  type ForgetRequested,
+  type JsonValue,
+  type LedgerEvent,
+  type LedgerEventType,
+  type MembershipAttackFigures,
+  type MembershipEvidence,
+  type MembershipInterval,
+  type ModelPublished,
+  type RuntimeEnvelope,
+  type UnlearnCompleted,
 } from '@lethe/events';
 
 /** An entry as the portal holds it: re-hashed, parsed when valid. */
@@ -235,7 +240,9 @@ export const EVIDENCE_MEASURES = [
   { key: 'retainAccuracy', label: 'retain accuracy' },
   { key: 'forgetAccuracy', label: 'forget accuracy' },
   { key: 'testAccuracy', label: 'test accuracy' },
-  { key: 'membershipAuc', label: 'membership-inference AUC' },
+  // The population loss-threshold AUC: kept as a secondary measure beside the membership attack (it cannot tell a
+  // forget from a no-op when one sample touched one of S averaged members).
+  { key: 'membershipAuc', label: 'loss-threshold AUC (secondary)' },
 ] as const;
 
 export interface EvidenceSeries {
@@ -253,6 +260,68 @@ export function evidenceSeries(evidence: { [key: string]: JsonValue }): Evidence
     series.push({ name, values: EVIDENCE_MEASURES.map(({ key }) => (typeof part[key] === 'number' ? (part[key] as number) : null)) });
   }
   return series.some((s) => s.name === 'before') && series.some((s) => s.name === 'after') ? series : null;
+}
+
+/** The membership attack's measures, in the order its charts show them. */
+export const MEMBERSHIP_CATEGORIES = [
+  { key: 'tprAt1pctFpr', label: 'TPR at 1% FPR' },
+  { key: 'tprAt01pctFpr', label: 'TPR at 0.1% FPR' },
+  { key: 'auc', label: 'AUC' },
+] as const;
+
+export interface MembershipChart {
+  attack: 'ensemble' | 'per member';
+  /** before, after, reference: values and 95% intervals over MEMBERSHIP_CATEGORIES (null: not resolvable). */
+  series: { name: EvidenceSeries['name']; values: (number | null)[]; intervals: (MembershipInterval | null)[] }[];
+  /** The forgotten samples flagged at 1% FPR of the held-out ones, per side, when the figures are the canaries'. */
+  forgottenFlagged: string | null;
+}
+
+/** UNLEARN_COMPLETED.evidence.membership as the portal shows it: charts, or why the attack was skipped. */
+export interface MembershipView {
+  summary: string;
+  skipped: string | null;
+  /** Chance level per category (what a model that learned nothing scores). */
+  chance: (number | null)[];
+  charts: MembershipChart[];
+}
+
+/**
+ * The membership attack of an evidence, checked against its schema first (the log may hold anything a server
+ * wrote): null when the evidence has none, `{ problem }` when it does not match.
+ */
+export function membershipView(evidence: { [key: string]: JsonValue }): MembershipView | { problem: string } | null {
+  if (evidence.membership === undefined) return null;
+  try {
+    checkMembershipEvidence(evidence.membership, 'evidence.membership');
+  } catch (error) {
+    return { problem: (error as Error).message };
+  }
+  const m = evidence.membership as unknown as MembershipEvidence;
+  const compared =
+    m.population === 'canaries'
+      ? `${m.members.canaries} injected canaries vs ${m.nonMembers.canaries} kept out (in evaluation-only copies of the model)`
+      : `${m.members.forgotten} forgotten vs ${m.nonMembers.heldOut} held-out samples`;
+  const summary = `${m.attack}. ${m.shadowModels} shadow models${m.variance ? ` (${m.variance} variance)` : ''}${m.skipped ? '' : `; ${compared}`}.`;
+  if (m.skipped) return { summary, skipped: m.skipped.reason, chance: [], charts: [] };
+  const chart = (attack: MembershipChart['attack'], figures: MembershipAttackFigures): MembershipChart => ({
+    attack,
+    series: MEMBERSHIP_SIDES.map((name) => ({
+      name,
+      values: MEMBERSHIP_CATEGORIES.map(({ key }) => figures[key][name]),
+      intervals: MEMBERSHIP_CATEGORIES.map(({ key }) => figures.ci95[key][name]),
+    })),
+    forgottenFlagged: figures.forgottenAt1pctFpr
+      ? `The ${m.members.forgotten} forgotten sample(s) flagged at 1% FPR of the held-out ones: ` +
+        MEMBERSHIP_SIDES.map((side) => `${side} ${Math.round(figures.forgottenAt1pctFpr![side] * m.members.forgotten)}`).join(', ')
+      : null,
+  });
+  return {
+    summary,
+    skipped: null,
+    chance: MEMBERSHIP_CATEGORIES.map(({ key }) => m.chance![key]),
+    charts: [chart('ensemble', m as MembershipEvidence & MembershipAttackFigures), ...(m.perMember ? [chart('per member', m.perMember)] : [])],
+  };
 }
 
 /** An on-chain checkpoint: its size and the timestamp of the block that anchored it. */

@@ -1,5 +1,6 @@
 import { LedgerError } from './errors';
 import { validateEvent } from './events';
+import { bySide, MEMBERSHIP_EVIDENCE, MEMBERSHIP_FIGURES } from './testing/membership-evidence';
 
 const published = {
   type: 'MODEL_PUBLISHED',
@@ -49,30 +50,8 @@ describe('UNLEARN_COMPLETED.evidence.membership', () => {
     modelVersion: 2,
     evidence: { forgottenCount: 3, before: {}, after: {} },
   };
-  const bySide = <T>(value: T) => ({ before: value, after: value, reference: value });
-  const figures = {
-    tprAt1pctFpr: { before: 0.9, after: 0.01, reference: 0 },
-    tprAt01pctFpr: bySide(null),
-    auc: { before: 0.99, after: 0.5, reference: 0.48 },
-    ci95: {
-      tprAt1pctFpr: { before: [0.8, 1], after: [0, 0.05], reference: [0, 0.03] },
-      tprAt01pctFpr: bySide(null),
-      auc: bySide([0.4, 0.6]),
-    },
-  };
-  const membership = {
-    attack: 'LiRA',
-    shadowModels: 16,
-    members: { forgotten: 3, canaries: 50 },
-    nonMembers: { heldOut: 200, canaries: 100 },
-    population: 'canaries',
-    chance: { tprAt1pctFpr: 0.0198, tprAt01pctFpr: null, auc: 0.5 },
-    variance: 'fixed',
-    bootstrap: 1000,
-    models: { before: 'c'.repeat(64), after: 'b'.repeat(64), reference: 'd'.repeat(64), evaluationOnly: true, afterIsPublished: true },
-    ...figures,
-    perMember: { ...figures, forgottenAt1pctFpr: { before: 0.67, after: 0, reference: 0 } },
-  };
+  const membership = MEMBERSHIP_EVIDENCE;
+  const figures = MEMBERSHIP_FIGURES;
   const withMembership = (value: unknown) => ({ ...unlearned, evidence: { ...unlearned.evidence, membership: value } });
 
   it('is optional (entries from before the attack have none), and checked when present: figures, or why it was skipped', () => {

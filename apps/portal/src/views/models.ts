@@ -2,7 +2,7 @@
 import { describeRuntimeEnvelope } from '@lethe/events';
 import { groupedBarChart } from '../charts';
 import { formatNumber, h, short } from '../dom';
-import { EVIDENCE_MEASURES, buildModelVersions, evidenceSeries, type ModelVersionView } from '../derive';
+import { EVIDENCE_MEASURES, MEMBERSHIP_CATEGORIES, buildModelVersions, evidenceSeries, membershipView, type ModelVersionView } from '../derive';
 import type { PortalApp } from './app';
 
 export function renderModels(app: PortalApp): HTMLElement {
@@ -141,6 +141,7 @@ function renderEvidence(v: ModelVersionView, unlearn: NonNullable<ModelVersionVi
         evidence.forgottenCount,
       )} forgotten, ${formatNumber(evidence.retainCount)} retained`,
     ),
+    renderMembership(v, evidence),
     series
       ? groupedBarChart({
           title: `version ${v.modelVersion}: before and after forgetting`,
@@ -149,9 +150,42 @@ function renderEvidence(v: ModelVersionView, unlearn: NonNullable<ModelVersionVi
         })
       : h('p', { class: 'muted' }, 'The entry carries no before/after evaluation.'),
     series && !series.some((s) => s.name === 'reference') ? h('p', { class: 'muted' }, 'No retrained reference in this evidence.') : null,
-    typeof evidence.membershipAttack === 'string' ? h('p', { class: 'muted' }, `Membership inference: ${evidence.membershipAttack}`) : null,
+    typeof evidence.membershipAttack === 'string'
+      ? h('p', { class: 'muted' }, `Loss-threshold membership inference (secondary): ${evidence.membershipAttack}`)
+      : null,
     unlearn.affected.length
       ? h('p', { class: 'muted' }, `Retrained: ${unlearn.affected.map((a) => `shard ${a.shard} from slice ${a.fromSlice}`).join(', ')}`)
       : null,
+  );
+}
+
+/**
+ * The membership attack of the evidence, when it has one: TPR at 1% and 0.1% FPR and AUC of before, after and
+ * the reference with their 95% intervals, chance marked, for the ensemble and per shard model; or why it was skipped.
+ */
+function renderMembership(v: ModelVersionView, evidence: NonNullable<ModelVersionView['unlearn']>['evidence']): HTMLElement | null {
+  const view = membershipView(evidence);
+  if (view === null) return null;
+  if ('problem' in view) return h('p', { class: 'error', 'data-testid': 'membership' }, `Membership attack: malformed evidence (${view.problem})`);
+  return h(
+    'div',
+    { class: 'membership', 'data-testid': 'membership' },
+    h('h5', {}, 'Membership attack'),
+    h('p', { class: 'muted' }, view.summary),
+    view.skipped ? h('p', { 'data-testid': 'membership-skipped' }, `Skipped: ${view.skipped}`) : null,
+    view.charts.map((chart) =>
+      h(
+        'div',
+        { 'data-attack': chart.attack },
+        groupedBarChart({
+          title: `version ${v.modelVersion}: membership attack on the ${chart.attack === 'ensemble' ? 'ensemble' : 'shard model that held each sample'}`,
+          categories: MEMBERSHIP_CATEGORIES.map((m) => `${m.label} (${chart.attack})`),
+          series: chart.series,
+          marks: { label: 'chance', values: view.chance },
+          nullLabel: 'n/a: too few non-members',
+        }),
+        chart.forgottenFlagged ? h('p', { class: 'muted' }, chart.forgottenFlagged) : null,
+      ),
+    ),
   );
 }
