@@ -14,12 +14,12 @@ import { AffectedShard, JsonValue, UnlearnCompletedEvent } from './events';
 import type { MembershipEvidence } from '@lethe/events';
 import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, MembershipRequest, TrainRequest, UnlearningMethod } from './method';
 import { createMembershipEngine } from './membership/engine';
-import { measureMembership } from './membership/measure';
-import { checkMembershipOptions } from './membership/options';
+import { measureMembership, MEMBERSHIP_ATTACK } from './membership/measure';
+import { checkMembershipOptions, MEMBERSHIP_LIMITS } from './membership/options';
 import { TrainedModel } from './model';
 import { compactFeatures, LabeledExample, Sample } from './samples';
 import { PhaseClock } from './phase-clock';
-import { buildVersion, EngineContext, EngineDependencies, PublishedEnsemble } from './sharded-training';
+import { buildVersion, EngineContext, EngineDependencies, logToStderr, PublishedEnsemble } from './sharded-training';
 import { checkEnoughData, validateExamples, validateSamples } from './validate';
 
 /** Picks, per affected shard, the first slice to retrain after forgetting `forgotten`. */
@@ -132,7 +132,7 @@ export class ShardedMethod implements UnlearningMethod {
       clock.lap('reference');
     }
     if (request.membership) {
-      evidence.membership = await this.measureMembership(model, built.model, { testSet: request.testSet, options: request.membership });
+      evidence.membership = await this.measureMembershipOf(model, built.model, forgotten.length, { testSet: request.testSet, options: request.membership });
       clock.lap('membership');
     }
     const affected: AffectedShard[] = [...built.fromSlices.entries()]
@@ -163,6 +163,27 @@ export class ShardedMethod implements UnlearningMethod {
       return await measureMembership(engine, { before, after, testSet: request.testSet, options: request.options, onProgress: this.deps.onProgress });
     } finally {
       await engine.release();
+    }
+  }
+
+  /**
+   * The membership evidence of a forget in its own pass: an attack that fails does not fail the forget (the
+   * erasure is what was asked for); the evidence says it failed and why, and the log says so too.
+   */
+  private async measureMembershipOf(before: TrainedModel, after: TrainedModel, forgotten: number, request: MembershipRequest): Promise<MembershipEvidence> {
+    try {
+      return await this.measureMembership(before, after, request);
+    } catch (error) {
+      const reason = `the attack failed: ${(error as Error).message}`;
+      (this.deps.log ?? logToStderr)(`model ${before.modelId} version ${after.version}: membership ${reason}`);
+      const canaries = request.options.canaries ?? 0;
+      return {
+        attack: MEMBERSHIP_ATTACK,
+        shadowModels: request.options.shadowModels,
+        members: { forgotten, canaries },
+        nonMembers: { heldOut: Math.min(request.testSet?.length ?? 0, MEMBERSHIP_LIMITS.maxHeldOut), canaries },
+        skipped: { reason },
+      };
     }
   }
 

@@ -237,7 +237,8 @@ function resumableFromSlices(input: BuildVersionInput, envelope: RuntimeEnvelope
   return resumable;
 }
 
-function logToStderr(message: string): void {
+/** Where the engine says what a caller should know when its dependencies give no `log`. */
+export function logToStderr(message: string): void {
   process.stderr.write(`lethe-unlearning: ${message}\n`);
 }
 

@@ -172,6 +172,24 @@ describe('measureMembership without canaries', () => {
     expect(() => validateEvent({ ...after.event, evidence: { ...after.event.evidence, membership: few } })).not.toThrow();
   });
 
+  it('does not fail the forget when the attack fails: the evidence and the log say why', async () => {
+    // A training sample whose id is in the canaries' reserved prefix: the attack cannot make its canaries.
+    const clash = [...train.slice(1), { ...train[0], externalId: '\u0000lethe-canary-0' }];
+    const logged: string[] = [];
+    const method = createSisaMethod({ store: new MemoryCheckpointStore(), log: (m) => logged.push(m) });
+    const trained = await method.train({ modelId: 'clash', config, samples: clash });
+    const out = await method.forget(trained, { requestIds: ['r'], externalIds: [clash[5].externalId], testSet: test, membership: { shadowModels: 4, canaries: 100 } });
+    await method.release();
+    expect(out.model.version).toBe(2);
+    expect(out.evidence.membership).toMatchObject({
+      members: { forgotten: 1, canaries: 100 },
+      nonMembers: { heldOut: 210, canaries: 100 },
+      skipped: { reason: expect.stringContaining('the attack failed: externalId "\\u0000lethe-canary-0" uses the prefix reserved for canaries') },
+    });
+    expect(logged).toEqual([expect.stringContaining('model clash version 2: membership the attack failed')]);
+    expect(() => validateEvent(out.event)).not.toThrow();
+  });
+
   it('refuses shadow-model counts out of range before forgetting anything', async () => {
     const size = store.size;
     for (const shadowModels of [3, 257, 2.5]) {
