@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { getAddress } from 'ethers';
 import { ChainError, connectProvider, deployAuditAnchor, loadSigner } from '@lethe/chain';
+import { chainErrorText } from '@lethe/redact';
 
 interface DeployOptions {
   rpc: string;
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv).catch((err: unknown) => {
-  const message = err instanceof ChainError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+  const message = err instanceof ChainError ? `${err.code}: ${err.message}` : chainErrorText(err);
   console.error(`deploy failed: ${message}`);
   process.exit(1);
 });

@@ -11,6 +11,7 @@ import type {
   ChainConnector,
   ChainHead,
 } from './anchoring-ports';
+import { chainErrorText, redactText } from '@lethe/redact';
 import { ChainError } from './errors';
 
 export interface AnchoringEngineOptions {
@@ -64,7 +65,12 @@ export class AnchoringEngine {
     this.log = options.log;
     this.attempts = options.attempts;
     this.lock = options.lock;
-    this.logger = options.logger;
+    // Every line it logs, like every error it shows (lastError), goes through the one redaction.
+    this.logger = {
+      log: (m) => options.logger.log(redactText(m)),
+      warn: (m) => options.logger.warn(redactText(m)),
+      error: (m) => options.logger.error(redactText(m)),
+    };
     this.now = options.now ?? Date.now;
     this.lastAnchorAt = this.now();
   }
@@ -160,7 +166,7 @@ export class AnchoringEngine {
     const backoff = Math.min(MAX_BACKOFF_MS, this.policy.pollMs * 2 ** Math.min(this.failures, 10));
     const chainDown = error instanceof ChainError && (error.code === 'RPC_UNAVAILABLE' || error.code === 'TIMEOUT');
     const state: AnchoringState = chainDown ? 'chain-unavailable' : error instanceof ChainError && error.code === 'NOT_ANCHORER' ? 'not-anchorer' : 'error';
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    const message = chainErrorText(error);
     if (this.failures === 1 || this.failures % 10 === 0 || state !== this.status.state)
       this.logger.warn(`${chainDown ? 'chain unavailable' : 'anchoring failed'}: ${message}; the log keeps accepting entries; retrying in ${Math.round(backoff / 1000)} s`);
     this.status = { ...this.status, state, lastError: message, retryInSeconds: Math.round(backoff / 1000) };
@@ -221,7 +227,7 @@ export class AnchoringEngine {
         try {
           await c.client.waitForAnchor(txHash, { confirmations: 1, timeoutMs: 5000 });
         } catch (error) {
-          reason = error instanceof ChainError ? `${error.code}: ${error.message}` : String(error);
+          reason = error instanceof ChainError ? `${error.code}: ${error.message}` : chainErrorText(error);
           if (error instanceof ChainError && error.code === 'INCONSISTENT_ROOT') this.alarm(`the contract refused root ${attempt.rootHash} at size ${treeSize} as inconsistent`);
         }
         this.logger.warn(`anchor of tree size ${treeSize} failed on-chain (${reason}); trying again from the contract's state`);
@@ -358,7 +364,7 @@ export class AnchoringEngine {
     try {
       txHash = await c.client.anchor(oldSize, newSize, rootHash, proof, { nonce });
     } catch (error) {
-      const reason = error instanceof ChainError ? `${error.code}: ${error.message}` : String(error);
+      const reason = error instanceof ChainError ? `${error.code}: ${error.message}` : chainErrorText(error);
       await this.attempts.update(attempt.id, { state: 'failed', error: reason.slice(0, 1000) });
       if (error instanceof ChainError && error.code === 'INCONSISTENT_ROOT') this.alarm(`the contract refused root ${rootHash} at size ${newSize}`);
       throw error;

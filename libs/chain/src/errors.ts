@@ -1,3 +1,5 @@
+import { redactCause, redactText } from '@lethe/redact';
+
 /** What went wrong talking to the chain, for callers to branch on (never on the message text). */
 export type ChainErrorCode =
   /** The consistency proof does not show that the new root extends the last anchored one (AuditAnchorInconsistentRoot). */
@@ -55,6 +57,11 @@ export interface ChainErrorDetails {
   cause?: unknown;
 }
 
+/**
+ * A chain error. Its message goes through redactText (no RPC URL's path, query or credentials, no secret
+ * part of a remembered RPC URL), and its `cause` is only a redacted summary of the original (redactCause):
+ * whatever prints one, whole or in part, shows no key.
+ */
 export class ChainError extends Error {
   override readonly name = 'ChainError';
   readonly errorName?: string;
@@ -66,7 +73,7 @@ export class ChainError extends Error {
     message: string,
     details: ChainErrorDetails = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(redactText(message), details.cause === undefined ? undefined : { cause: details.cause instanceof ChainError ? details.cause : redactCause(details.cause) });
     this.errorName = details.errorName;
     this.args = details.args;
     this.txHash = details.txHash;

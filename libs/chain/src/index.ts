@@ -15,7 +15,6 @@ export { deployAuditAnchor } from './deploy-audit-anchor';
 export { loadAuditAnchorArtifact, loadContractArtifact, type ContractArtifact } from './artifact';
 export { startHardhatNode, HARDHAT_DEV_PRIVATE_KEYS, type HardhatNode, type StartHardhatNodeOptions } from './hardhat-node';
 export { connectProvider, type ConnectProviderOptions } from './provider';
-export { redactRpcUrl } from './redact-url';
 export { loadSigner, type LoadSignerOptions } from './load-signer';
 export { decodeChainError } from './decode-error';
 export { toBytes32, fromBytes32, type HashInput } from './hash-hex';

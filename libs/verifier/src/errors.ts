@@ -1,3 +1,5 @@
+import { redactCause, redactText } from '@lethe/redact';
+
 /**
  * What an audit found wrong, for callers to branch on (never on the message text). A report lists
  * failures with these codes; functions that check one thing throw a VerifierError with one of them.
@@ -50,6 +52,14 @@ export interface VerifierErrorDetails {
   cause?: unknown;
 }
 
+/** Codes whose messages speak of the JSON-RPC endpoint: they go through the one redaction (redactText). */
+const CHAIN_CODES: ReadonlySet<VerifierErrorCode> = new Set(['CHAIN_ERROR', 'NOT_AUDIT_ANCHOR']);
+
+/**
+ * An audit's failure. The messages of CHAIN_ERROR and NOT_AUDIT_ANCHOR go through redactText (no RPC URL's
+ * path, query or credentials, no secret part of a remembered RPC URL); a `cause` is kept only as a redacted
+ * summary of the original (redactCause), so that printing the error whole shows no key either.
+ */
 export class VerifierError extends Error {
   override readonly name = 'VerifierError';
   readonly index?: number;
@@ -62,10 +72,10 @@ export class VerifierError extends Error {
     message: string,
     details: VerifierErrorDetails = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(CHAIN_CODES.has(code) ? redactText(message) : message, details.cause === undefined ? undefined : { cause: redactCause(details.cause) });
     this.index = details.index;
     this.anchor = details.anchor;
-    this.url = details.url;
+    this.url = details.url !== undefined && CHAIN_CODES.has(code) ? redactText(details.url) : details.url;
     this.status = details.status;
   }
 

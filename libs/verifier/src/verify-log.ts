@@ -3,6 +3,7 @@
 import { isAddress } from 'ethers';
 import { CompactRange, MerkleError, fromHex, toHex, verifyConsistency } from '@lethe/merkle';
 import type { Anchored } from '@lethe/events';
+import { redactRpcUrl } from '@lethe/redact';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { FailureList } from './failure-list';
@@ -34,6 +35,7 @@ export interface VerifyLogReport {
   /** True when nothing failed. */
   ok: boolean;
   apiUrl: string;
+  /** The JSON-RPC endpoint as it may be shown: scheme, host and port (redactRpcUrl). */
   rpcUrl: string;
   /** Decimal chain id of the RPC endpoint, once it answered. */
   chainId: string | null;
@@ -116,7 +118,7 @@ class LogAudit {
     this.report = {
       ok: false,
       apiUrl: log.apiUrl,
-      rpcUrl: options.rpcUrl,
+      rpcUrl: redactRpcUrl(options.rpcUrl),
       chainId: null,
       contract: null,
       contractSource: null,
