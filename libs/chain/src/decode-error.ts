@@ -11,7 +11,13 @@ const CODE_BY_ERROR_NAME: Record<string, ChainErrorCode> = {
   AuditAnchorUnknownCheckpoint: 'UNKNOWN_CHECKPOINT',
   AuditAnchorNoCheckpoint: 'UNKNOWN_CHECKPOINT',
   AuditAnchorUnknownTreeSize: 'UNKNOWN_TREE_SIZE',
-  AuditAnchorZeroAdmin: 'INVALID_ARGUMENT',
+  AuditAnchorJumpTooLarge: 'JUMP_TOO_LARGE',
+  AuditAnchorMaxJumpOutOfRange: 'INVALID_ARGUMENT',
+  AuditAnchorUnknownVouchedCheckpoint: 'INVALID_ARGUMENT',
+  AuditAnchorVouchedWithoutPredecessor: 'INVALID_ARGUMENT',
+  AccessControlInvalidDefaultAdmin: 'INVALID_ARGUMENT',
+  AccessControlEnforcedDefaultAdminRules: 'NOT_AUTHORIZED',
+  AccessControlEnforcedDefaultAdminDelay: 'NOT_AUTHORIZED',
   EnforcedPause: 'PAUSED',
 };
 

@@ -10,6 +10,8 @@ export type ChainErrorCode =
   | 'SIZE_NOT_INCREASING'
   /** newSize exceeds the contract's MAX_TREE_SIZE (AuditAnchorTreeSizeTooLarge). */
   | 'TREE_SIZE_TOO_LARGE'
+  /** newSize - oldSize exceeds the contract's maxAnchorJump (AuditAnchorJumpTooLarge): anchor in several steps. */
+  | 'JUMP_TOO_LARGE'
   /** The first anchor (from size 0) was sent with a proof (AuditAnchorUnexpectedProof). */
   | 'UNEXPECTED_PROOF'
   /** No checkpoint has that number, or none exists yet (AuditAnchorUnknownCheckpoint, AuditAnchorNoCheckpoint). */
@@ -18,7 +20,8 @@ export type ChainErrorCode =
   | 'UNKNOWN_TREE_SIZE'
   /** The sender lacks ANCHORER_ROLE. */
   | 'NOT_ANCHORER'
-  /** The sender lacks another role the call needs (e.g. DEFAULT_ADMIN_ROLE for pause). */
+  /** The sender lacks another role the call needs (e.g. DEFAULT_ADMIN_ROLE for pause), or the admin rules
+   *  refuse the call (DEFAULT_ADMIN_ROLE granted directly, an admin transfer accepted before its delay). */
   | 'NOT_AUTHORIZED'
   /** The contract is paused. */
   | 'PAUSED'
