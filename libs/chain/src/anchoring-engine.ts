@@ -131,10 +131,13 @@ export class AnchoringEngine {
     }
     const latest = await this.latestConfirmed(c);
     const pending = await this.attempts.findInFlight(c);
+    const predecessor = await c.client.predecessor();
     this.status = {
       ...this.status,
       state: this.status.state === 'inconsistent' ? 'inconsistent' : 'ok',
-      anchoredTreeSize: latest ? latest.treeSize : 0,
+      // On a successor, the vouched checkpoint is anchored there until the engine's own anchors pass it.
+      anchoredTreeSize: latest ? latest.treeSize : (predecessor?.vouchedSize ?? 0),
+      predecessor: predecessor ? { contract: predecessor.address, vouchedSize: predecessor.vouchedSize, vouchedRoot: predecessor.vouchedRoot } : undefined,
       pendingTreeSize: pending ? pending.treeSize : undefined,
       pendingTxHash: pending?.txHash ?? pending?.txHashes.at(-1),
       lastError: this.status.state === 'inconsistent' ? this.status.lastError : undefined,
@@ -314,6 +317,8 @@ export class AnchoringEngine {
       );
       return;
     }
+    // A successor's checkpoint 0 is the one its deployment vouched for (checked above like any): no anchor to adopt.
+    if (latest.number === 0 && (await c.client.predecessor())?.vouchedSize === latest.treeSize) return;
     const txHash = await this.findAnchorTransaction(c, latest.number);
     if (!txHash) return;
     const receipt = await c.client.waitForAnchor(txHash, { confirmations: this.policy.confirmations, timeoutMs: 10_000 });
@@ -339,13 +344,17 @@ export class AnchoringEngine {
     this.status = { ...this.status, state: 'inconsistent', lastError: message };
   }
 
-  /** Sends an anchor of the log's current size when the policy says so. */
+  /**
+   * Sends an anchor when the policy says so: of the log's current size, or, when the log is further ahead of
+   * the chain than the contract's maxAnchorJump, of the next maxAnchorJump entries (the rest follows in the
+   * next passes, one anchor at a time, without waiting for the policy again).
+   */
   private async maybeAnchor(c: ChainConnection): Promise<void> {
     if (this.status.state === 'inconsistent') return;
     const onChain = await c.client.latestCheckpoint();
     const oldSize = onChain?.treeSize ?? 0;
-    const { treeSize: newSize } = await this.log.getCheckpoint();
-    if (newSize <= oldSize) return;
+    const { treeSize: logSize } = await this.log.getCheckpoint();
+    if (logSize <= oldSize) return;
     if (onChain && (await this.log.getRoot(oldSize)) !== onChain.rootHash) {
       this.alarm(`the chain's latest root at size ${oldSize} is not this log's root at that size`);
       return;
@@ -353,8 +362,11 @@ export class AnchoringEngine {
     // Counted up to the threshold only: after a long outage the log may be far ahead.
     const waiting = await this.log.countWaiting(oldSize, this.policy.everyEntries);
     if (waiting === 0) return; // only our own anchor records since: nothing new to anchor
-    const due = waiting >= this.policy.everyEntries || this.now() - this.lastAnchorAt >= this.policy.everySeconds * 1000;
+    const maxJump = (await c.client.maxAnchorJump()) ?? Infinity;
+    const backlog = logSize - oldSize > maxJump;
+    const due = backlog || waiting >= this.policy.everyEntries || this.now() - this.lastAnchorAt >= this.policy.everySeconds * 1000;
     if (!due) return;
+    const newSize = Math.min(logSize, oldSize + maxJump);
 
     const rootHash = await this.log.getRoot(newSize);
     const proof = oldSize === 0 ? [] : (await this.log.getConsistencyProof(oldSize, newSize)).proof;
@@ -370,6 +382,9 @@ export class AnchoringEngine {
       throw error;
     }
     await this.attempts.update(attempt.id, { state: 'sent', txHashes: [txHash] });
-    this.logger.log(`sent anchor of tree size ${oldSize} -> ${newSize} root ${rootHash}: ${txHash}`);
+    this.logger.log(
+      `sent anchor of tree size ${oldSize} -> ${newSize} root ${rootHash}: ${txHash}` +
+        (backlog ? ` (the log has ${logSize} entries; the contract takes at most ${maxJump} per anchor, the rest follows)` : ''),
+    );
   }
 }
