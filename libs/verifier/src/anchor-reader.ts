@@ -17,6 +17,7 @@ export const AUDIT_ANCHOR_READ_ABI = [
   'function checkpointCount() view returns (uint256)',
   'function checkpoint(uint256 number) view returns (tuple(uint64 treeSize, bytes32 rootHash, uint64 timestamp))',
   'function checkpointNumberOf(uint64 treeSize) view returns (bool found, uint256 number)',
+  'function predecessor() view returns (address predecessor, uint64 vouchedSize, bytes32 vouchedRoot)',
   'event CheckpointAnchored(uint256 indexed number, uint64 indexed treeSize, bytes32 indexed rootHash, uint64 oldSize)',
   'error AuditAnchorUnknownCheckpoint(uint256 number, uint256 count)',
 ] as const;
@@ -31,6 +32,15 @@ export interface OnChainCheckpoint {
   rootHash: string;
   /** Timestamp (s) of the block that anchored it. */
   timestamp: number;
+}
+
+/** What a successor AuditAnchor records of the compromised one it succeeds; hashes lowercase hex without 0x. */
+export interface Predecessor {
+  /** Lowercase 0x address. */
+  address: string;
+  /** The checkpoint on it the successor's deployer vouched for (the successor's checkpoint 0). */
+  vouchedSize: number;
+  vouchedRoot: string;
 }
 
 /** A mined transaction, and what it anchored on this contract (CheckpointAnchored events). */
@@ -130,6 +140,28 @@ export class AnchorReader {
       () => this.contract.checkpointNumberOf(BigInt(treeSize), { blockTag }) as Promise<[boolean, bigint]>,
     );
     return found ? this.checkpoint(toSafeNumber(number, 'checkpointNumberOf().number'), blockTag) : null;
+  }
+
+  /**
+   * The contract this one succeeds and the checkpoint on it vouched for, or null when it succeeds none (an
+   * AuditAnchor deployed before successors existed has no predecessor(): null too).
+   */
+  async predecessor(blockTag: BlockTag = 'latest'): Promise<Predecessor | null> {
+    let raw: [string, bigint, string];
+    try {
+      raw = (await this.contract.predecessor({ blockTag })) as [string, bigint, string];
+    } catch (err) {
+      const chainError = toChainError(err, 'predecessor()', this.rpcUrl);
+      if (chainError) throw chainError;
+      return null; // reverted (no such function) or answered nothing decodable
+    }
+    const [address, vouchedSize, vouchedRoot] = raw;
+    if (/^0x0{40}$/.test(address)) return null;
+    return {
+      address: address.toLowerCase(),
+      vouchedSize: toSafeNumber(vouchedSize, 'predecessor().vouchedSize'),
+      vouchedRoot: vouchedRoot.slice(2).toLowerCase(),
+    };
   }
 
   /** The mined transaction `txHash` and the checkpoints it anchored on this contract, or null if not mined. */

@@ -34,6 +34,27 @@ export type VerifierErrorCode =
    *  not one the engine takes or disagrees with the ledger's BATCH_LEARNED entries, or the engine refused. */
   | 'REPLAY_FAILED';
 
+/**
+ * What an audit flags without failing: the history verified, but went through something an auditor must
+ * know of. RECOVERY: the contract succeeds one whose anchorer key was compromised; the history carries on
+ * from the checkpoint on it the operator vouched for, and that contract's later anchors are disregarded.
+ */
+export type VerificationWarningCode = 'RECOVERY';
+
+/** A RECOVERY flag: which contract was left, for which successor, from which checkpoint, and what was disregarded. */
+export interface VerificationWarning {
+  code: VerificationWarningCode;
+  message: string;
+  /** Lowercase 0x address of the compromised contract. */
+  contract: string;
+  /** Lowercase 0x address of the contract that succeeds it. */
+  successor: string;
+  /** Tree size of the checkpoint on `contract` the successor vouches for. */
+  vouchedSize: number;
+  /** Tree sizes of the checkpoints on `contract` beyond the vouched one, disregarded. */
+  disregardedSizes: number[];
+}
+
 /** One problem in a report; `index` names the log entry and `anchor` the on-chain checkpoint number. */
 export interface VerificationFailure {
   code: VerificationFailureCode;
