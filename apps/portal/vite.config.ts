@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
-const LIBS = ['merkle', 'events', 'ledger', 'chain', 'unlearning', 'verifier'];
+const LIBS = ['merkle', 'events', 'ledger', 'chain', 'unlearning', 'verifier', 'redact'];
 const MERKLE_SRC = resolve(REPO_ROOT, 'libs', 'merkle', 'src');
 
 /**

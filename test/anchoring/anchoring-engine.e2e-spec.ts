@@ -3,6 +3,7 @@
 // and the `anchors` table on PostgreSQL: anchoring-loop.e2e-spec.ts drives those).
 import {
   AnchorAttempt,
+  AnchorClient,
   AnchorAttemptChange,
   AnchorAttemptStore,
   AnchoringEngine,
@@ -12,6 +13,7 @@ import {
   ChainKey,
   ConfirmedAnchor,
   NewAnchorAttempt,
+  deployAuditAnchor,
 } from '@lethe/chain';
 import { MerkleTree, hashLeaf, toHex } from '@lethe/merkle';
 import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
@@ -112,9 +114,38 @@ describe('AnchoringEngine with nothing but its ports', () => {
     };
   });
 
-  function newEngine(log: AnchoringLog, attempts: AnchorAttemptStore, now: () => number, messages: string[] = []): AnchoringEngine {
+  function newEngine(
+    log: AnchoringLog,
+    attempts: AnchorAttemptStore,
+    now: () => number,
+    messages: string[] = [],
+    on: ChainConnection = connection,
+  ): AnchoringEngine {
     const logger = { log: (m: string) => messages.push(`log: ${m}`), warn: (m: string) => messages.push(`warn: ${m}`), error: (m: string) => messages.push(`error: ${m}`) };
-    return new AnchoringEngine({ connect: async () => connection, policy: POLICY, log, attempts, logger, now });
+    return new AnchoringEngine({ connect: async () => on, policy: POLICY, log, attempts, logger, now });
+  }
+
+  /** The same chain, another AuditAnchor, anchored with `anchorer`'s key. */
+  async function connectionTo(address: string, anchorer = chain.anchorer): Promise<ChainConnection> {
+    return { ...connection, contract: address.toLowerCase(), client: await AnchorClient.connect(address, anchorer) };
+  }
+
+  /** Ticks until a pass changes nothing more on the chain or in the log (at most `max` passes). */
+  async function tickUntilSettled(engine: AnchoringEngine, log: MemoryLog, client: AnchorClient, max = 30): Promise<void> {
+    let last = '';
+    for (let i = 0; i < max; i++) {
+      await engine.tick();
+      const state = `${log.tree.size}/${await client.checkpointCount()}/${JSON.stringify(engine.getStatus().pendingTreeSize)}`;
+      if (state === last) return;
+      last = state;
+    }
+    throw new Error(`still moving after ${max} passes`);
+  }
+
+  /** Tree sizes of every checkpoint on `client`'s contract, oldest first. */
+  async function onChainSizes(client: AnchorClient): Promise<number[]> {
+    const count = await client.checkpointCount();
+    return Promise.all(Array.from({ length: count }, async (_, n) => (await client.checkpoint(n)).treeSize));
   }
 
   it('anchors the log, records each anchor in it once across a restart, and extends it with a consistency proof', async () => {
@@ -160,6 +191,78 @@ describe('AnchoringEngine with nothing but its ports', () => {
     expect(engine.getStatus()).toMatchObject({ state: 'inconsistent', lastError: expect.stringContaining('is not a state of this log') });
     expect(messages.filter((m) => m.startsWith('error:'))).toEqual([expect.stringContaining('anchoring stops until this is resolved')]);
     expect(await chain.client.checkpointCount()).toBe(1);
+    expect(log.anchors).toEqual([]);
+  });
+
+  it("splits a backlog larger than the contract's maxAnchorJump into anchors of at most that many entries", async () => {
+    const deployed = await deployAuditAnchor(chain.admin, chain.admin.address, chain.anchorer.address, { maxAnchorJump: 3 });
+    const on = await connectionTo(deployed.address);
+    const log = new MemoryLog();
+    const attempts = new MemoryAttempts();
+    log.add(10);
+    const messages: string[] = [];
+    const engine = newEngine(log, attempts, () => 1_000_000, messages, on);
+    await tickUntilSettled(engine, log, on.client);
+    const sizes = await onChainSizes(on.client);
+    expect(sizes).toEqual([3, 6, 9, 12]); // 10 entries, then the anchor records at 10 and 11 came along
+    expect(sizes.map((size, i) => size - (i === 0 ? 0 : sizes[i - 1])).every((jump) => jump <= 3)).toBe(true);
+    expect(attempts.records.map((r) => r.state)).toEqual(['confirmed', 'confirmed', 'confirmed', 'confirmed']); // never refused
+    expect(log.anchors.map((a) => a.anchor.treeSize)).toEqual([3, 6, 9, 12]);
+    expect(messages.some((m) => m.includes('the contract takes at most 3 per anchor'))).toBe(true);
+    expect(engine.getStatus()).toMatchObject({ state: 'ok', anchoredTreeSize: 12 });
+  });
+
+  it('resumes on a successor from the vouched checkpoint after a made-up extension froze the old contract', async () => {
+    const log = new MemoryLog();
+    const attempts = new MemoryAttempts();
+    log.add(8);
+    const old = newEngine(log, attempts, Date.now);
+    await tickUntilSettled(old, log, chain.client); // anchors 8 (ANCHORED at index 8)
+    expect(await onChainSizes(chain.client)).toEqual([8]);
+    // The anchorer key is stolen: a consistent extension the log never had is anchored with it.
+    const fake = MerkleTree.fromLeafHashes([...Array.from({ length: 8 }, (_, i) => log.tree.leafHash(i)), ...Array.from({ length: 12 }, (_, i) => hashLeaf(Buffer.from(`fake ${i}`)))]);
+    await chain.client.waitForAnchor(await chain.client.anchor(8, 20, fake.root(20), fake.consistencyProof(8, 20)));
+    log.add(20);
+    await tickUntilSettled(old, log, chain.client);
+    expect(old.getStatus()).toMatchObject({ state: 'inconsistent' }); // no honest anchor fits any more
+    expect(await onChainSizes(chain.client)).toEqual([8, 20]);
+
+    // The admin deploys a successor vouching for the last honest checkpoint, with a new anchorer key.
+    const successor = await deployAuditAnchor(chain.admin, chain.admin.address, chain.stranger.address, {
+      vouched: { predecessor: chain.client.address, treeSize: 8, rootHash: log.tree.root(8) },
+    });
+    const on = await connectionTo(successor.address, chain.stranger);
+    const engine = newEngine(log, attempts, Date.now, [], on);
+    await engine.tick();
+    expect(engine.getStatus()).toMatchObject({
+      state: 'ok',
+      anchoredTreeSize: 8,
+      predecessor: { contract: chain.client.address.toLowerCase(), vouchedSize: 8, vouchedRoot: toHex(log.tree.root(8)) },
+    });
+    await tickUntilSettled(engine, log, on.client);
+    expect(await onChainSizes(on.client)).toEqual([8, 29]); // from the vouched checkpoint, with a consistency proof
+    expect((await on.client.latestCheckpoint())!.rootHash).toBe(toHex(log.tree.root(29)));
+    expect(log.anchors.map((a) => [a.anchor.contract, a.anchor.treeSize])).toEqual([
+      [chain.client.address.toLowerCase(), 8],
+      [successor.address.toLowerCase(), 29],
+    ]);
+    expect(engine.getStatus()).toMatchObject({ state: 'ok', anchoredTreeSize: 29 });
+  });
+
+  it('raises the alarm on a successor whose vouched checkpoint is not a state of this log, and anchors nothing there', async () => {
+    const log = new MemoryLog();
+    log.add(6);
+    await chain.client.waitForAnchor(await chain.client.anchor(0, 6, 'ab'.repeat(32), [])); // a root this log never had
+    const successor = await deployAuditAnchor(chain.admin, chain.admin.address, chain.stranger.address, {
+      vouched: { predecessor: chain.client.address, treeSize: 6, rootHash: 'ab'.repeat(32) },
+    });
+    const on = await connectionTo(successor.address, chain.stranger);
+    const messages: string[] = [];
+    const engine = newEngine(log, new MemoryAttempts(), Date.now, messages, on);
+    log.add(10);
+    for (let i = 0; i < 3; i++) await engine.tick();
+    expect(engine.getStatus()).toMatchObject({ state: 'inconsistent', lastError: expect.stringContaining('is not a state of this log') });
+    expect(await onChainSizes(on.client)).toEqual([6]);
     expect(log.anchors).toEqual([]);
   });
 });

@@ -1,12 +1,7 @@
-import { hashLeaf, MerkleTree, toHex } from '@lethe/merkle';
+import { MerkleTree, toHex } from '@lethe/merkle';
 import { Contract, ZeroAddress } from 'ethers';
 import { AUDIT_ANCHOR_ABI, ChainError, decodeChainError, deployAuditAnchor, type AnchoredCheckpoint } from '@lethe/chain';
-import { expectChainError, useChainFixture } from './support/chain-fixture';
-
-/** A tree of `size` distinct leaves; `variant` changes every leaf so two variants share no prefix. */
-function buildTree(size: number, variant = 'a'): MerkleTree {
-  return MerkleTree.fromLeafHashes(Array.from({ length: size }, (_, i) => hashLeaf(Buffer.from(`${variant}:${i}`))));
-}
+import { buildTree, expectChainError, useChainFixture } from './support/chain-fixture';
 
 describe('AuditAnchor', () => {
   const f = useChainFixture();
@@ -163,10 +158,6 @@ describe('AuditAnchor', () => {
   });
 
   describe('deployment', () => {
-    it('refuses the zero address as admin with AuditAnchorZeroAdmin', async () => {
-      await expectChainError(deployAuditAnchor(f.admin, ZeroAddress, f.anchorer.address), 'INVALID_ARGUMENT', 'AuditAnchorZeroAdmin');
-    });
-
     it('may start without an anchorer (the admin grants the role later)', async () => {
       const client = await deployAuditAnchor(f.admin, f.admin.address, ZeroAddress);
       expect(await client.isAnchorer(f.anchorer.address)).toBe(false);

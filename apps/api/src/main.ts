@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { ChainConnector, HardhatNode, redactRpcUrl } from '@lethe/chain';
+import { ChainConnector, HardhatNode } from '@lethe/chain';
+import { redactRpcUrl } from '@lethe/redact';
 import { Ledger } from '@lethe/ledger';
 import type { DataSource } from 'typeorm';
 import { AnchoringLoop } from './anchoring/anchoring-loop';

@@ -8,6 +8,7 @@ import {
   findAnchoredContract,
   rehashEntry,
   parseAnchor,
+  type Predecessor,
   type ServerAnchor,
   type ServerCheckpoint,
   type ServerEntry,
@@ -83,6 +84,8 @@ export interface ChainView {
   contractSource: 'given' | 'service' | 'log';
   blockNumber: number;
   checkpoints: (ChainCheckpoint & { rootHash: string })[];
+  /** Set when the contract succeeds a compromised one (a recovery): that one, and the checkpoint vouched for on it. */
+  predecessor: Predecessor | null;
   /** Anchor transactions read (receipt status and block), by tx hash. */
   transactions: Map<string, { blockNumber: number; succeeded: boolean; anchoredSizes: number[] } | null>;
 }
@@ -105,7 +108,7 @@ export async function readChain(
   const reader = await AnchorReader.connect(rpcUrl, address, { timeoutMs: 30_000 });
   try {
     const blockNumber = await reader.blockNumber();
-    const checkpoints = await reader.checkpoints(blockNumber);
+    const [checkpoints, predecessor] = await Promise.all([reader.checkpoints(blockNumber), reader.predecessor(blockNumber)]);
     const transactions: ChainView['transactions'] = new Map();
     const wanted = txHashes.slice(-maxTx);
     await Promise.all(
@@ -117,7 +120,7 @@ export async function readChain(
         );
       }),
     );
-    return { rpcUrl, chainId: reader.chainId, contract: reader.address, contractSource, blockNumber, checkpoints, transactions };
+    return { rpcUrl, chainId: reader.chainId, contract: reader.address, contractSource, blockNumber, checkpoints, predecessor, transactions };
   } finally {
     reader.close();
   }

@@ -206,6 +206,7 @@ async function verify(): Promise<void> {
     state.verification = {
       ok: log.ok && models.every((m) => m.ok) && checks.every((c) => c.status === 'pass'),
       checks,
+      warnings: log.warnings,
       startedAt: Date.now(),
       ms: performance.now() - started,
       treeSize: log.treeSize,
@@ -220,6 +221,7 @@ async function verify(): Promise<void> {
     state.verification = {
       ok: false,
       checks: [{ id: 'run', title: 'The verification ran', status: 'fail', detail: errorText(err), failures: [] }],
+      warnings: [],
       startedAt: Date.now(),
       ms: performance.now() - started,
       treeSize: null,

@@ -1,10 +1,13 @@
 // The portal's state: the settings shown (API, RPC URL, contract), what was loaded, and the last verification.
+import type { VerificationWarning } from '@lethe/verifier';
 import type { Check } from './checks';
 import type { ChainView, PortalConfig, ServerAnchorRow, Snapshot } from './data';
 
 export interface Verification {
   ok: boolean;
   checks: Check[];
+  /** What verified but is flagged: a RECOVERY per contract the verified one succeeds. */
+  warnings: VerificationWarning[];
   startedAt: number;
   ms: number;
   treeSize: number | null;

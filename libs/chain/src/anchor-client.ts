@@ -1,4 +1,4 @@
-import { Contract, Interface, id, type ContractRunner, type Log, type LogDescription, type Provider, type TransactionReceipt } from 'ethers';
+import { Contract, Interface, ZeroAddress, id, type ContractRunner, type Log, type LogDescription, type Provider, type TransactionReceipt } from 'ethers';
 import { blockRanges, type BlockRange } from './block-ranges';
 import { decodeChainError } from './decode-error';
 import { ChainError } from './errors';
@@ -9,6 +9,14 @@ export const AUDIT_ANCHOR_ABI = [
   'function ANCHORER_ROLE() view returns (bytes32)',
   'function DEFAULT_ADMIN_ROLE() view returns (bytes32)',
   'function MAX_TREE_SIZE() view returns (uint64)',
+  'function maxAnchorJump() view returns (uint64)',
+  'function setMaxAnchorJump(uint64 newMaxJump)',
+  'function predecessor() view returns (address predecessor, uint64 vouchedSize, bytes32 vouchedRoot)',
+  'function defaultAdmin() view returns (address)',
+  'function defaultAdminDelay() view returns (uint48)',
+  'function pendingDefaultAdmin() view returns (address newAdmin, uint48 schedule)',
+  'function beginDefaultAdminTransfer(address newAdmin)',
+  'function acceptDefaultAdminTransfer()',
   'function anchor(uint64 oldSize, uint64 newSize, bytes32 newRoot, bytes32[] consistencyProof)',
   'function pause()',
   'function unpause()',
@@ -24,6 +32,8 @@ export const AUDIT_ANCHOR_ABI = [
   'function verifyConsistency(uint64 size1, uint64 size2, bytes32 root1, bytes32 root2, bytes32[] proof) view returns (bool)',
   'function supportsInterface(bytes4 interfaceId) view returns (bool)',
   'event CheckpointAnchored(uint256 indexed number, uint64 indexed treeSize, bytes32 indexed rootHash, uint64 oldSize)',
+  'event MaxAnchorJumpChanged(uint64 indexed oldMaxJump, uint64 indexed newMaxJump)',
+  'event PredecessorVouched(address indexed predecessor, uint64 indexed treeSize, bytes32 indexed rootHash)',
   'event Paused(address account)',
   'event Unpaused(address account)',
   'error AuditAnchorStaleOldSize(uint64 oldSize, uint64 storedSize)',
@@ -34,14 +44,32 @@ export const AUDIT_ANCHOR_ABI = [
   'error AuditAnchorUnknownCheckpoint(uint256 number, uint256 count)',
   'error AuditAnchorNoCheckpoint()',
   'error AuditAnchorUnknownTreeSize(uint64 treeSize)',
-  'error AuditAnchorZeroAdmin()',
+  'error AuditAnchorJumpTooLarge(uint64 oldSize, uint64 newSize, uint64 maxJump)',
+  'error AuditAnchorMaxJumpOutOfRange(uint64 maxJump, uint64 maxSize)',
+  'error AuditAnchorUnknownVouchedCheckpoint(address predecessor, uint64 treeSize, bytes32 rootHash)',
+  'error AuditAnchorVouchedWithoutPredecessor(uint64 treeSize, bytes32 rootHash)',
   'error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)',
   'error AccessControlBadConfirmation()',
+  'error AccessControlInvalidDefaultAdmin(address defaultAdmin)',
+  'error AccessControlEnforcedDefaultAdminRules()',
+  'error AccessControlEnforcedDefaultAdminDelay(uint48 schedule)',
   'error EnforcedPause()',
   'error ExpectedPause()',
 ] as const;
 
 const AUDIT_ANCHOR_INTERFACE = new Interface(AUDIT_ANCHOR_ABI);
+
+/** AuditAnchor's MAX_TREE_SIZE (2^40 - 1): the largest tree size, and the largest jump bound. */
+export const MAX_TREE_SIZE = 2 ** 40 - 1;
+
+/** What a successor AuditAnchor records of the contract it succeeds; hashes lowercase hex without 0x. */
+export interface Predecessor {
+  /** Lowercase 0x address of the compromised AuditAnchor. */
+  address: string;
+  /** The checkpoint on it the operator vouched for (the successor's checkpoint 0). */
+  vouchedSize: number;
+  vouchedRoot: string;
+}
 
 /** A checkpoint as anchored on-chain; hashes lowercase hex without 0x. */
 export interface AnchoredCheckpoint {
@@ -121,6 +149,8 @@ export class AnchorClient {
   readonly logRangeBlocks: number;
   /** Where event scans start. */
   readonly deploymentBlock: number;
+  /** predecessor() never changes (immutable in the contract): read once. */
+  private predecessorRead?: Promise<Predecessor | null>;
 
   private constructor(
     private readonly contract: Contract,
@@ -342,6 +372,36 @@ export class AnchorClient {
     return (await this.read('paused()', () => this.contract.paused())) as boolean;
   }
 
+  /**
+   * The most entries one anchor may add, or null for a contract deployed before the bound existed (it has no
+   * maxAnchorJump(); the only bound is MAX_TREE_SIZE).
+   */
+  async maxAnchorJump(): Promise<number | null> {
+    try {
+      return Number(await this.read('maxAnchorJump()', () => this.contract.maxAnchorJump()));
+    } catch (err) {
+      if (isMissingFunction(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Sets the jump bound (admin only); returns the transaction hash. */
+  async setMaxAnchorJump(maxJump: number): Promise<string> {
+    const value = toUint64(maxJump, 'maxJump');
+    return this.write(`setMaxAnchorJump(${maxJump})`, () => this.contract.setMaxAnchorJump(value));
+  }
+
+  /**
+   * The AuditAnchor this one succeeds and the checkpoint on it the operator vouched for, or null when it
+   * succeeds none (or was deployed before successors existed).
+   */
+  predecessor(): Promise<Predecessor | null> {
+    this.predecessorRead ??= this.readPredecessor();
+    const read = this.predecessorRead;
+    read.catch(() => (this.predecessorRead = undefined)); // a failed read is tried again next time
+    return read;
+  }
+
   /** Grants ANCHORER_ROLE (admin only); returns the transaction hash. */
   async grantAnchorer(account: string): Promise<string> {
     const role = (await this.read('ANCHORER_ROLE()', () => this.contract.ANCHORER_ROLE())) as string;
@@ -415,6 +475,19 @@ export class AnchorClient {
     }
   }
 
+  private async readPredecessor(): Promise<Predecessor | null> {
+    let raw: [string, bigint, string];
+    try {
+      raw = (await this.read('predecessor()', () => this.contract.predecessor())) as [string, bigint, string];
+    } catch (err) {
+      if (isMissingFunction(err)) return null;
+      throw err;
+    }
+    const [address, vouchedSize, vouchedRoot] = raw;
+    if (address === ZeroAddress) return null;
+    return { address: address.toLowerCase(), vouchedSize: Number(vouchedSize), vouchedRoot: fromBytes32(vouchedRoot) };
+  }
+
   private async read<T>(what: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -468,6 +541,11 @@ function toCheckpointEvent(log: Log): CheckpointAnchoredEvent {
 
 function toCheckpoint(number: number, raw: CheckpointTuple): AnchoredCheckpoint {
   return { number, treeSize: Number(raw.treeSize), rootHash: fromBytes32(raw.rootHash), timestamp: Number(raw.timestamp) };
+}
+
+/** A call to a view an older AuditAnchor lacks: it reverts without data (no custom error to decode). */
+function isMissingFunction(err: unknown): boolean {
+  return err instanceof ChainError && err.code === 'REVERTED' && err.errorName === undefined;
 }
 
 function cleanOverrides(overrides: AnchorOverrides): Record<string, unknown> {

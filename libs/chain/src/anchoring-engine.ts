@@ -11,6 +11,7 @@ import type {
   ChainConnector,
   ChainHead,
 } from './anchoring-ports';
+import { chainErrorText, redactText } from '@lethe/redact';
 import { ChainError } from './errors';
 
 export interface AnchoringEngineOptions {
@@ -64,7 +65,12 @@ export class AnchoringEngine {
     this.log = options.log;
     this.attempts = options.attempts;
     this.lock = options.lock;
-    this.logger = options.logger;
+    // Every line it logs, like every error it shows (lastError), goes through the one redaction.
+    this.logger = {
+      log: (m) => options.logger.log(redactText(m)),
+      warn: (m) => options.logger.warn(redactText(m)),
+      error: (m) => options.logger.error(redactText(m)),
+    };
     this.now = options.now ?? Date.now;
     this.lastAnchorAt = this.now();
   }
@@ -125,10 +131,13 @@ export class AnchoringEngine {
     }
     const latest = await this.latestConfirmed(c);
     const pending = await this.attempts.findInFlight(c);
+    const predecessor = await c.client.predecessor();
     this.status = {
       ...this.status,
       state: this.status.state === 'inconsistent' ? 'inconsistent' : 'ok',
-      anchoredTreeSize: latest ? latest.treeSize : 0,
+      // On a successor, the vouched checkpoint is anchored there until the engine's own anchors pass it.
+      anchoredTreeSize: latest ? latest.treeSize : (predecessor?.vouchedSize ?? 0),
+      predecessor: predecessor ? { contract: predecessor.address, vouchedSize: predecessor.vouchedSize, vouchedRoot: predecessor.vouchedRoot } : undefined,
       pendingTreeSize: pending ? pending.treeSize : undefined,
       pendingTxHash: pending?.txHash ?? pending?.txHashes.at(-1),
       lastError: this.status.state === 'inconsistent' ? this.status.lastError : undefined,
@@ -160,7 +169,7 @@ export class AnchoringEngine {
     const backoff = Math.min(MAX_BACKOFF_MS, this.policy.pollMs * 2 ** Math.min(this.failures, 10));
     const chainDown = error instanceof ChainError && (error.code === 'RPC_UNAVAILABLE' || error.code === 'TIMEOUT');
     const state: AnchoringState = chainDown ? 'chain-unavailable' : error instanceof ChainError && error.code === 'NOT_ANCHORER' ? 'not-anchorer' : 'error';
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    const message = chainErrorText(error);
     if (this.failures === 1 || this.failures % 10 === 0 || state !== this.status.state)
       this.logger.warn(`${chainDown ? 'chain unavailable' : 'anchoring failed'}: ${message}; the log keeps accepting entries; retrying in ${Math.round(backoff / 1000)} s`);
     this.status = { ...this.status, state, lastError: message, retryInSeconds: Math.round(backoff / 1000) };
@@ -221,7 +230,7 @@ export class AnchoringEngine {
         try {
           await c.client.waitForAnchor(txHash, { confirmations: 1, timeoutMs: 5000 });
         } catch (error) {
-          reason = error instanceof ChainError ? `${error.code}: ${error.message}` : String(error);
+          reason = error instanceof ChainError ? `${error.code}: ${error.message}` : chainErrorText(error);
           if (error instanceof ChainError && error.code === 'INCONSISTENT_ROOT') this.alarm(`the contract refused root ${attempt.rootHash} at size ${treeSize} as inconsistent`);
         }
         this.logger.warn(`anchor of tree size ${treeSize} failed on-chain (${reason}); trying again from the contract's state`);
@@ -308,6 +317,8 @@ export class AnchoringEngine {
       );
       return;
     }
+    // A successor's checkpoint 0 is the one its deployment vouched for (checked above like any): no anchor to adopt.
+    if (latest.number === 0 && (await c.client.predecessor())?.vouchedSize === latest.treeSize) return;
     const txHash = await this.findAnchorTransaction(c, latest.number);
     if (!txHash) return;
     const receipt = await c.client.waitForAnchor(txHash, { confirmations: this.policy.confirmations, timeoutMs: 10_000 });
@@ -333,13 +344,17 @@ export class AnchoringEngine {
     this.status = { ...this.status, state: 'inconsistent', lastError: message };
   }
 
-  /** Sends an anchor of the log's current size when the policy says so. */
+  /**
+   * Sends an anchor when the policy says so: of the log's current size, or, when the log is further ahead of
+   * the chain than the contract's maxAnchorJump, of the next maxAnchorJump entries (the rest follows in the
+   * next passes, one anchor at a time, without waiting for the policy again).
+   */
   private async maybeAnchor(c: ChainConnection): Promise<void> {
     if (this.status.state === 'inconsistent') return;
     const onChain = await c.client.latestCheckpoint();
     const oldSize = onChain?.treeSize ?? 0;
-    const { treeSize: newSize } = await this.log.getCheckpoint();
-    if (newSize <= oldSize) return;
+    const { treeSize: logSize } = await this.log.getCheckpoint();
+    if (logSize <= oldSize) return;
     if (onChain && (await this.log.getRoot(oldSize)) !== onChain.rootHash) {
       this.alarm(`the chain's latest root at size ${oldSize} is not this log's root at that size`);
       return;
@@ -347,8 +362,11 @@ export class AnchoringEngine {
     // Counted up to the threshold only: after a long outage the log may be far ahead.
     const waiting = await this.log.countWaiting(oldSize, this.policy.everyEntries);
     if (waiting === 0) return; // only our own anchor records since: nothing new to anchor
-    const due = waiting >= this.policy.everyEntries || this.now() - this.lastAnchorAt >= this.policy.everySeconds * 1000;
+    const maxJump = (await c.client.maxAnchorJump()) ?? Infinity;
+    const backlog = logSize - oldSize > maxJump;
+    const due = backlog || waiting >= this.policy.everyEntries || this.now() - this.lastAnchorAt >= this.policy.everySeconds * 1000;
     if (!due) return;
+    const newSize = Math.min(logSize, oldSize + maxJump);
 
     const rootHash = await this.log.getRoot(newSize);
     const proof = oldSize === 0 ? [] : (await this.log.getConsistencyProof(oldSize, newSize)).proof;
@@ -358,12 +376,15 @@ export class AnchoringEngine {
     try {
       txHash = await c.client.anchor(oldSize, newSize, rootHash, proof, { nonce });
     } catch (error) {
-      const reason = error instanceof ChainError ? `${error.code}: ${error.message}` : String(error);
+      const reason = error instanceof ChainError ? `${error.code}: ${error.message}` : chainErrorText(error);
       await this.attempts.update(attempt.id, { state: 'failed', error: reason.slice(0, 1000) });
       if (error instanceof ChainError && error.code === 'INCONSISTENT_ROOT') this.alarm(`the contract refused root ${rootHash} at size ${newSize}`);
       throw error;
     }
     await this.attempts.update(attempt.id, { state: 'sent', txHashes: [txHash] });
-    this.logger.log(`sent anchor of tree size ${oldSize} -> ${newSize} root ${rootHash}: ${txHash}`);
+    this.logger.log(
+      `sent anchor of tree size ${oldSize} -> ${newSize} root ${rootHash}: ${txHash}` +
+        (backlog ? ` (the log has ${logSize} entries; the contract takes at most ${maxJump} per anchor, the rest follows)` : ''),
+    );
   }
 }

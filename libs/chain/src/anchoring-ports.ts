@@ -139,7 +139,10 @@ export interface AnchoringStatus {
   genesisHash?: string;
   contract?: string;
   rpcUrl?: string;
+  /** The largest tree size anchored on the contract (on a successor: at least its vouched checkpoint's). */
   anchoredTreeSize?: number;
+  /** Set when the contract succeeds a compromised one: that contract and the checkpoint on it vouched for. */
+  predecessor?: { contract: string; vouchedSize: number; vouchedRoot: string };
   pendingTreeSize?: number;
   pendingTxHash?: string;
   lastError?: string;

@@ -1,4 +1,5 @@
 import { Interface, id, isError } from 'ethers';
+import { chainErrorText } from '@lethe/redact';
 import { ChainError, type ChainErrorCode } from './errors';
 
 const CODE_BY_ERROR_NAME: Record<string, ChainErrorCode> = {
@@ -10,7 +11,13 @@ const CODE_BY_ERROR_NAME: Record<string, ChainErrorCode> = {
   AuditAnchorUnknownCheckpoint: 'UNKNOWN_CHECKPOINT',
   AuditAnchorNoCheckpoint: 'UNKNOWN_CHECKPOINT',
   AuditAnchorUnknownTreeSize: 'UNKNOWN_TREE_SIZE',
-  AuditAnchorZeroAdmin: 'INVALID_ARGUMENT',
+  AuditAnchorJumpTooLarge: 'JUMP_TOO_LARGE',
+  AuditAnchorMaxJumpOutOfRange: 'INVALID_ARGUMENT',
+  AuditAnchorUnknownVouchedCheckpoint: 'INVALID_ARGUMENT',
+  AuditAnchorVouchedWithoutPredecessor: 'INVALID_ARGUMENT',
+  AccessControlInvalidDefaultAdmin: 'INVALID_ARGUMENT',
+  AccessControlEnforcedDefaultAdminRules: 'NOT_AUTHORIZED',
+  AccessControlEnforcedDefaultAdminDelay: 'NOT_AUTHORIZED',
   EnforcedPause: 'PAUSED',
 };
 
@@ -18,7 +25,8 @@ const ANCHORER_ROLE = id('ANCHORER_ROLE');
 
 /**
  * Turns whatever ethers threw into a ChainError: custom errors of the contract are decoded from the revert
- * data into their code with arguments; transport failures become RPC_UNAVAILABLE. Never includes keys.
+ * data into their code with arguments; transport failures become RPC_UNAVAILABLE. What the message tells of
+ * the original is chainErrorText's (ethers' short message, redacted), never the URL or the bodies.
  */
 export function decodeChainError(err: unknown, iface: Interface, what: string, txHash?: string): ChainError {
   if (err instanceof ChainError) return err;
@@ -45,16 +53,16 @@ export function decodeChainError(err: unknown, iface: Interface, what: string, t
     return new ChainError('REVERTED', `${what} reverted: ${err.shortMessage}`, { txHash, cause: err });
   }
   if (isError(err, 'NONCE_EXPIRED') || isError(err, 'REPLACEMENT_UNDERPRICED') || /nonce too low|nonce has already been used/i.test(messageOf(err))) {
-    return new ChainError('NONCE_CONFLICT', `${what}: ${shortMessageOf(err)}`, { txHash, cause: err });
+    return new ChainError('NONCE_CONFLICT', `${what}: ${chainErrorText(err)}`, { txHash, cause: err });
   }
   if (isError(err, 'INSUFFICIENT_FUNDS')) {
-    return new ChainError('INSUFFICIENT_FUNDS', `${what}: ${shortMessageOf(err)}`, { txHash, cause: err });
+    return new ChainError('INSUFFICIENT_FUNDS', `${what}: ${chainErrorText(err)}`, { txHash, cause: err });
   }
-  if (isError(err, 'TIMEOUT')) return new ChainError('TIMEOUT', `${what}: ${shortMessageOf(err)}`, { txHash, cause: err });
+  if (isError(err, 'TIMEOUT')) return new ChainError('TIMEOUT', `${what}: ${chainErrorText(err)}`, { txHash, cause: err });
   if (isError(err, 'NETWORK_ERROR') || isError(err, 'SERVER_ERROR') || /ECONNREFUSED|ECONNRESET|fetch failed|socket hang up/i.test(messageOf(err))) {
-    return new ChainError('RPC_UNAVAILABLE', `${what}: JSON-RPC unavailable (${shortMessageOf(err)})`, { txHash, cause: err });
+    return new ChainError('RPC_UNAVAILABLE', `${what}: JSON-RPC unavailable (${chainErrorText(err)})`, { txHash, cause: err });
   }
-  return new ChainError('REVERTED', `${what} failed: ${shortMessageOf(err)}`, { txHash, cause: err });
+  return new ChainError('REVERTED', `${what} failed: ${chainErrorText(err)}`, { txHash, cause: err });
 }
 
 function safeParseError(iface: Interface, data: string): ReturnType<Interface['parseError']> {
@@ -91,9 +99,4 @@ function toPlain(value: unknown): string | number | boolean {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function shortMessageOf(err: unknown): string {
-  const short = (err as { shortMessage?: unknown }).shortMessage;
-  return typeof short === 'string' ? short : messageOf(err).slice(0, 300);
 }

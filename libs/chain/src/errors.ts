@@ -1,3 +1,5 @@
+import { redactCause, redactText } from '@lethe/redact';
+
 /** What went wrong talking to the chain, for callers to branch on (never on the message text). */
 export type ChainErrorCode =
   /** The consistency proof does not show that the new root extends the last anchored one (AuditAnchorInconsistentRoot). */
@@ -8,6 +10,8 @@ export type ChainErrorCode =
   | 'SIZE_NOT_INCREASING'
   /** newSize exceeds the contract's MAX_TREE_SIZE (AuditAnchorTreeSizeTooLarge). */
   | 'TREE_SIZE_TOO_LARGE'
+  /** newSize - oldSize exceeds the contract's maxAnchorJump (AuditAnchorJumpTooLarge): anchor in several steps. */
+  | 'JUMP_TOO_LARGE'
   /** The first anchor (from size 0) was sent with a proof (AuditAnchorUnexpectedProof). */
   | 'UNEXPECTED_PROOF'
   /** No checkpoint has that number, or none exists yet (AuditAnchorUnknownCheckpoint, AuditAnchorNoCheckpoint). */
@@ -16,7 +20,8 @@ export type ChainErrorCode =
   | 'UNKNOWN_TREE_SIZE'
   /** The sender lacks ANCHORER_ROLE. */
   | 'NOT_ANCHORER'
-  /** The sender lacks another role the call needs (e.g. DEFAULT_ADMIN_ROLE for pause). */
+  /** The sender lacks another role the call needs (e.g. DEFAULT_ADMIN_ROLE for pause), or the admin rules
+   *  refuse the call (DEFAULT_ADMIN_ROLE granted directly, an admin transfer accepted before its delay). */
   | 'NOT_AUTHORIZED'
   /** The contract is paused. */
   | 'PAUSED'
@@ -55,6 +60,11 @@ export interface ChainErrorDetails {
   cause?: unknown;
 }
 
+/**
+ * A chain error. Its message goes through redactText (no RPC URL's path, query or credentials, no secret
+ * part of a remembered RPC URL), and its `cause` is only a redacted summary of the original (redactCause):
+ * whatever prints one, whole or in part, shows no key.
+ */
 export class ChainError extends Error {
   override readonly name = 'ChainError';
   readonly errorName?: string;
@@ -66,7 +76,7 @@ export class ChainError extends Error {
     message: string,
     details: ChainErrorDetails = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(redactText(message), details.cause === undefined ? undefined : { cause: details.cause instanceof ChainError ? details.cause : redactCause(details.cause) });
     this.errorName = details.errorName;
     this.args = details.args;
     this.txHash = details.txHash;

@@ -2,6 +2,8 @@ export { ChainError, type ChainErrorCode, type ChainErrorDetails } from './error
 export {
   AnchorClient,
   AUDIT_ANCHOR_ABI,
+  MAX_TREE_SIZE,
+  type Predecessor,
   type AnchorClientOptions,
   type AnchoredCheckpoint,
   type CheckpointAnchoredEvent,
@@ -11,11 +13,10 @@ export {
   type TransactionState,
   type WaitForAnchorOptions,
 } from './anchor-client';
-export { deployAuditAnchor } from './deploy-audit-anchor';
+export { deployAuditAnchor, type DeployAuditAnchorOptions, type VouchedCheckpoint } from './deploy-audit-anchor';
 export { loadAuditAnchorArtifact, loadContractArtifact, type ContractArtifact } from './artifact';
 export { startHardhatNode, HARDHAT_DEV_PRIVATE_KEYS, type HardhatNode, type StartHardhatNodeOptions } from './hardhat-node';
 export { connectProvider, type ConnectProviderOptions } from './provider';
-export { redactRpcUrl } from './redact-url';
 export { loadSigner, type LoadSignerOptions } from './load-signer';
 export { decodeChainError } from './decode-error';
 export { toBytes32, fromBytes32, type HashInput } from './hash-hex';

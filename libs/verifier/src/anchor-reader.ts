@@ -2,6 +2,7 @@
 // does the same and more, but its index also loads node:child_process and node:fs (the Hardhat launcher,
 // the compiler) and its hex helpers use Buffer; so this is a small read-only twin on ethers alone.
 import { Contract, FetchRequest, Interface, JsonRpcProvider, Network, getAddress, id, isAddress, isError } from 'ethers';
+import { chainErrorText, redactRpcUrl, rememberRpcUrl } from '@lethe/redact';
 import { VerifierError } from './errors';
 import { mapLimit } from './map-limit';
 import { describe } from './server-data';
@@ -16,6 +17,7 @@ export const AUDIT_ANCHOR_READ_ABI = [
   'function checkpointCount() view returns (uint256)',
   'function checkpoint(uint256 number) view returns (tuple(uint64 treeSize, bytes32 rootHash, uint64 timestamp))',
   'function checkpointNumberOf(uint64 treeSize) view returns (bool found, uint256 number)',
+  'function predecessor() view returns (address predecessor, uint64 vouchedSize, bytes32 vouchedRoot)',
   'event CheckpointAnchored(uint256 indexed number, uint64 indexed treeSize, bytes32 indexed rootHash, uint64 oldSize)',
   'error AuditAnchorUnknownCheckpoint(uint256 number, uint256 count)',
 ] as const;
@@ -30,6 +32,15 @@ export interface OnChainCheckpoint {
   rootHash: string;
   /** Timestamp (s) of the block that anchored it. */
   timestamp: number;
+}
+
+/** What a successor AuditAnchor records of the compromised one it succeeds; hashes lowercase hex without 0x. */
+export interface Predecessor {
+  /** Lowercase 0x address. */
+  address: string;
+  /** The checkpoint on it the successor's deployer vouched for (the successor's checkpoint 0). */
+  vouchedSize: number;
+  vouchedRoot: string;
 }
 
 /** A mined transaction, and what it anchored on this contract (CheckpointAnchored events). */
@@ -55,16 +66,19 @@ export class AnchorReader {
     readonly address: string,
     /** Decimal chain id of the endpoint. */
     readonly chainId: string,
+    /** The endpoint as it may be shown: scheme, host and port (redactRpcUrl). */
     readonly rpcUrl: string,
   ) {}
 
   /**
    * Connects to the AuditAnchor at `address` through `rpcUrl`. Throws VerifierError INVALID_ARGUMENT for a
    * malformed URL or address, CHAIN_ERROR when the endpoint does not answer eth_chainId in time, and
-   * NOT_AUDIT_ANCHOR when the address holds no code or code that does not answer as AuditAnchor.
+   * NOT_AUDIT_ANCHOR when the address holds no code or code that does not answer as AuditAnchor. The URL's
+   * secret parts are remembered first, so that no message shows them (rememberRpcUrl).
    */
   static async connect(rpcUrl: string, address: string, options: AnchorReaderOptions = {}): Promise<AnchorReader> {
     const url = parseRpcUrl(rpcUrl);
+    rememberRpcUrl(url);
     if (typeof address !== 'string' || !isAddress(address) || !address.startsWith('0x')) {
       throw new VerifierError('INVALID_ARGUMENT', `contract ${describe(address)} is not a 0x-prefixed 20-byte address`);
     }
@@ -79,7 +93,7 @@ export class AnchorReader {
     // one HTTP request (in a browser, one CORS round trip instead of several).
     const provider = new JsonRpcProvider(request, network, { staticNetwork: network, cacheTimeout: -1, batchStallTime: 0 });
     const contract = new Contract(checksummed, READ_INTERFACE, provider);
-    const reader = new AnchorReader(provider, contract, checksummed.toLowerCase(), chainId, url);
+    const reader = new AnchorReader(provider, contract, checksummed.toLowerCase(), chainId, redactRpcUrl(url));
     try {
       await reader.probe();
     } catch (err) {
@@ -126,6 +140,28 @@ export class AnchorReader {
       () => this.contract.checkpointNumberOf(BigInt(treeSize), { blockTag }) as Promise<[boolean, bigint]>,
     );
     return found ? this.checkpoint(toSafeNumber(number, 'checkpointNumberOf().number'), blockTag) : null;
+  }
+
+  /**
+   * The contract this one succeeds and the checkpoint on it vouched for, or null when it succeeds none (an
+   * AuditAnchor deployed before successors existed has no predecessor(): null too).
+   */
+  async predecessor(blockTag: BlockTag = 'latest'): Promise<Predecessor | null> {
+    let raw: [string, bigint, string];
+    try {
+      raw = (await this.contract.predecessor({ blockTag })) as [string, bigint, string];
+    } catch (err) {
+      const chainError = toChainError(err, 'predecessor()', this.rpcUrl);
+      if (chainError) throw chainError;
+      return null; // reverted (no such function) or answered nothing decodable
+    }
+    const [address, vouchedSize, vouchedRoot] = raw;
+    if (/^0x0{40}$/.test(address)) return null;
+    return {
+      address: address.toLowerCase(),
+      vouchedSize: toSafeNumber(vouchedSize, 'predecessor().vouchedSize'),
+      vouchedRoot: vouchedRoot.slice(2).toLowerCase(),
+    };
   }
 
   /** The mined transaction `txHash` and the checkpoints it anchored on this contract, or null if not mined. */
@@ -180,7 +216,7 @@ export class AnchorReader {
     } catch (err) {
       throw (
         toChainError(err, what, this.rpcUrl) ??
-        new VerifierError('CHAIN_ERROR', `${what} at ${this.rpcUrl} failed: ${shortMessage(err)}`, { url: this.rpcUrl, cause: err })
+        new VerifierError('CHAIN_ERROR', `${what} at ${this.rpcUrl} failed: ${chainErrorText(err)}`, { url: this.rpcUrl, cause: err })
       );
     }
   }
@@ -201,10 +237,14 @@ function parseRpcUrl(rpcUrl: string): string {
   return rpcUrl;
 }
 
-/** eth_chainId with a deadline: a bare JsonRpcProvider would retry network detection forever. */
+/**
+ * eth_chainId with a deadline: a bare JsonRpcProvider would retry network detection forever. A failure says
+ * what the answer was (a status, not JSON, the node's JSON-RPC error), never the body it came with.
+ */
 async function readChainId(rpcUrl: string, timeoutMs: number): Promise<string> {
+  const shown = redactRpcUrl(rpcUrl);
   const fail = (reason: string, cause?: unknown) =>
-    new VerifierError('CHAIN_ERROR', `JSON-RPC at ${rpcUrl} does not answer eth_chainId: ${reason}`, { url: rpcUrl, cause });
+    new VerifierError('CHAIN_ERROR', `JSON-RPC at ${shown} does not answer eth_chainId: ${reason}`, { url: shown, cause });
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
@@ -223,32 +263,35 @@ async function readChainId(rpcUrl: string, timeoutMs: number): Promise<string> {
       if (controller.signal.aborted) throw fail(`no answer within ${timeoutMs} ms`, err);
       throw fail(networkReason(err), err);
     }
-    let result: unknown;
+    let body: { result?: unknown; error?: { code?: unknown; message?: unknown } } | null;
     try {
-      result = (JSON.parse(text) as { result?: unknown }).result;
+      body = JSON.parse(text) as typeof body;
     } catch {
-      throw fail(`the answer is not JSON: ${describe(text)}`);
+      throw fail('the answer is not JSON');
     }
-    if (typeof result !== 'string' || !/^0x[0-9a-fA-F]{1,64}$/.test(result)) throw fail(`the answer is ${describe(text)}`);
-    return BigInt(result).toString();
+    const result = body?.result;
+    if (typeof result === 'string' && /^0x[0-9a-fA-F]{1,64}$/.test(result)) return BigInt(result).toString();
+    const error = body?.error;
+    if (typeof error?.message === 'string') throw fail(chainErrorText(`JSON-RPC error ${String(error.code)}: ${error.message}`));
+    throw fail('the answer holds no chain id');
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** A transport failure as CHAIN_ERROR; null for what the contract itself answered (reverts, undecodable data). */
+/** A transport failure as CHAIN_ERROR (`rpcUrl` redacted); null for what the contract itself answered (reverts, undecodable data). */
 function toChainError(err: unknown, what: string, rpcUrl: string): VerifierError | null {
   if (err instanceof VerifierError) return err;
   if (isError(err, 'CALL_EXCEPTION') || isError(err, 'BAD_DATA')) return null;
-  return new VerifierError('CHAIN_ERROR', `${what} at ${rpcUrl} failed: ${shortMessage(err)}`, { url: rpcUrl, cause: err });
+  return new VerifierError('CHAIN_ERROR', `${what} at ${rpcUrl} failed: ${chainErrorText(err)}`, { url: rpcUrl, cause: err });
 }
 
 /** `ECONNREFUSED` rather than undici's bare "fetch failed". */
 function networkReason(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
   if (cause && typeof cause.code === 'string') return cause.code;
-  if (cause && typeof cause.message === 'string') return cause.message;
-  return shortMessage(err);
+  if (cause && typeof cause.message === 'string') return chainErrorText(cause.message);
+  return chainErrorText(err);
 }
 
 function safeParseLog(log: { topics: readonly string[]; data: string }): ReturnType<Interface['parseLog']> {
@@ -263,10 +306,4 @@ function toSafeNumber(value: bigint, what: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n)) throw new VerifierError('CHAIN_ERROR', `${what} = ${value} is beyond 2^53`);
   return n;
-}
-
-function shortMessage(err: unknown): string {
-  const short = (err as { shortMessage?: unknown })?.shortMessage;
-  if (typeof short === 'string') return short;
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 200);
 }

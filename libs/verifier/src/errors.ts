@@ -1,3 +1,5 @@
+import { redactCause, redactText } from '@lethe/redact';
+
 /**
  * What an audit found wrong, for callers to branch on (never on the message text). A report lists
  * failures with these codes; functions that check one thing throw a VerifierError with one of them.
@@ -32,6 +34,27 @@ export type VerifierErrorCode =
    *  not one the engine takes or disagrees with the ledger's BATCH_LEARNED entries, or the engine refused. */
   | 'REPLAY_FAILED';
 
+/**
+ * What an audit flags without failing: the history verified, but went through something an auditor must
+ * know of. RECOVERY: the contract succeeds one whose anchorer key was compromised; the history carries on
+ * from the checkpoint on it the operator vouched for, and that contract's later anchors are disregarded.
+ */
+export type VerificationWarningCode = 'RECOVERY';
+
+/** A RECOVERY flag: which contract was left, for which successor, from which checkpoint, and what was disregarded. */
+export interface VerificationWarning {
+  code: VerificationWarningCode;
+  message: string;
+  /** Lowercase 0x address of the compromised contract. */
+  contract: string;
+  /** Lowercase 0x address of the contract that succeeds it. */
+  successor: string;
+  /** Tree size of the checkpoint on `contract` the successor vouches for. */
+  vouchedSize: number;
+  /** Tree sizes of the checkpoints on `contract` beyond the vouched one, disregarded. */
+  disregardedSizes: number[];
+}
+
 /** One problem in a report; `index` names the log entry and `anchor` the on-chain checkpoint number. */
 export interface VerificationFailure {
   code: VerificationFailureCode;
@@ -50,6 +73,14 @@ export interface VerifierErrorDetails {
   cause?: unknown;
 }
 
+/** Codes whose messages speak of the JSON-RPC endpoint: they go through the one redaction (redactText). */
+const CHAIN_CODES: ReadonlySet<VerifierErrorCode> = new Set(['CHAIN_ERROR', 'NOT_AUDIT_ANCHOR']);
+
+/**
+ * An audit's failure. The messages of CHAIN_ERROR and NOT_AUDIT_ANCHOR go through redactText (no RPC URL's
+ * path, query or credentials, no secret part of a remembered RPC URL); a `cause` is kept only as a redacted
+ * summary of the original (redactCause), so that printing the error whole shows no key either.
+ */
 export class VerifierError extends Error {
   override readonly name = 'VerifierError';
   readonly index?: number;
@@ -62,10 +93,10 @@ export class VerifierError extends Error {
     message: string,
     details: VerifierErrorDetails = {},
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(CHAIN_CODES.has(code) ? redactText(message) : message, details.cause === undefined ? undefined : { cause: redactCause(details.cause) });
     this.index = details.index;
     this.anchor = details.anchor;
-    this.url = details.url;
+    this.url = details.url !== undefined && CHAIN_CODES.has(code) ? redactText(details.url) : details.url;
     this.status = details.status;
   }
 

@@ -2,7 +2,7 @@ import type { Anchored } from '@lethe/events';
 import { VerifierError, type VerificationFailure } from './errors';
 import type { LogClient } from './log-client';
 import { rehashEntry } from './rehash-entry';
-import { AnchorReader } from './anchor-reader';
+import { AnchorReader, type Predecessor } from './anchor-reader';
 
 /** Where the log says its roots are anchored: from its latest ANCHORED entry. */
 export interface AnchoredContract {
@@ -64,4 +64,50 @@ export async function connectAnchorReader(
   report.chainId = reader.chainId;
   report.contract = reader.address;
   return reader;
+}
+
+/** Most predecessors followed back from one contract (each one a recovery after a key compromise). */
+export const MAX_PREDECESSORS = 16;
+
+/** A compromised contract, connected, and what its successor vouched for on it. */
+export interface PredecessorLink extends Predecessor {
+  /** Connected to the predecessor (close it when done). */
+  reader: AnchorReader;
+  /** Lowercase 0x address of the contract that succeeds it. */
+  successor: string;
+}
+
+/**
+ * Follows the contract `reader` reads back through its predecessors (successors deployed after a key
+ * compromise), newest first, each connected through the same endpoint. Throws VerifierError CHAIN_ERROR for
+ * a chain of more than MAX_PREDECESSORS or one that loops, and what AnchorReader.connect throws for a
+ * predecessor that is no AuditAnchor; the readers connected so far are closed then.
+ */
+export async function connectPredecessors(
+  reader: AnchorReader,
+  options: { rpcUrl: string; timeoutMs?: number; blockTag?: number },
+): Promise<PredecessorLink[]> {
+  const links: PredecessorLink[] = [];
+  const seen = new Set([reader.address]);
+  let current = reader;
+  try {
+    for (;;) {
+      const predecessor = await current.predecessor(options.blockTag);
+      if (!predecessor) return links;
+      if (seen.has(predecessor.address) || links.length === MAX_PREDECESSORS) {
+        throw new VerifierError(
+          'CHAIN_ERROR',
+          `${current.address} names ${predecessor.address} as its predecessor, ` +
+            (seen.has(predecessor.address) ? 'which is already in its chain of predecessors (a loop)' : `beyond ${MAX_PREDECESSORS} predecessors`),
+        );
+      }
+      seen.add(predecessor.address);
+      const predecessorReader = await AnchorReader.connect(options.rpcUrl, predecessor.address, { timeoutMs: options.timeoutMs });
+      links.push({ ...predecessor, reader: predecessorReader, successor: current.address });
+      current = predecessorReader;
+    }
+  } catch (err) {
+    for (const link of links) link.reader.close();
+    throw err;
+  }
 }

@@ -3,10 +3,11 @@
 import { isAddress } from 'ethers';
 import { CompactRange, MerkleError, fromHex, toHex, verifyConsistency } from '@lethe/merkle';
 import type { Anchored } from '@lethe/events';
+import { redactRpcUrl } from '@lethe/redact';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
-import { VerifierError, type VerificationFailure } from './errors';
+import { VerifierError, type VerificationFailure, type VerificationWarning } from './errors';
 import { FailureList } from './failure-list';
-import { findAnchoredContract, type AnchoredContract } from './find-contract';
+import { connectPredecessors, findAnchoredContract, type AnchoredContract, type PredecessorLink } from './find-contract';
 import { parseHttpUrl } from './fetch-json';
 import { LogClient, MAX_ENTRIES_PER_PAGE } from './log-client';
 import { mapLimit } from './map-limit';
@@ -34,6 +35,7 @@ export interface VerifyLogReport {
   /** True when nothing failed. */
   ok: boolean;
   apiUrl: string;
+  /** The JSON-RPC endpoint as it may be shown: scheme, host and port (redactRpcUrl). */
   rpcUrl: string;
   /** Decimal chain id of the RPC endpoint, once it answered. */
   chainId: string | null;
@@ -62,9 +64,35 @@ export interface VerifyLogReport {
     loggedChecked: number;
     loggedElsewhere: number;
   };
+  /** The contracts the verified one succeeds (recoveries after a key compromise), newest first; empty for none. */
+  predecessors: PredecessorCheck[];
   failures: VerificationFailure[];
   /** Failures found beyond maxFailures. */
   failuresOmitted: number;
+  /** What must be flagged even when everything verified: a RECOVERY per predecessor. */
+  warnings: VerificationWarning[];
+}
+
+/** A compromised contract the verified one succeeds, as the audit checked it. */
+export interface PredecessorCheck {
+  /** Lowercase 0x address. */
+  contract: string;
+  /** The contract that succeeds it. */
+  successor: string;
+  /** The checkpoint on it the successor vouches for: the history carries on from there. */
+  vouchedSize: number;
+  vouchedRoot: string;
+  /** Its checkpoints up to the vouched size, all compared with the root recomputed at their size. */
+  checked: number;
+  /** Its checkpoints beyond the vouched size: not part of the history (what a stolen key anchored among them). */
+  disregarded: OnChainCheckpoint[];
+}
+
+/** A predecessor's checkpoints up to its vouched size: part of the history, checked like the contract's own. */
+interface TrustedCheckpoints {
+  link: PredecessorLink;
+  check: PredecessorCheck;
+  checkpoints: OnChainCheckpoint[];
 }
 
 /**
@@ -90,7 +118,7 @@ export async function verifyLog(options: VerifyLogOptions): Promise<VerifyLogRep
     if (!(err instanceof VerifierError) || err.code === 'INVALID_ARGUMENT') throw err;
     audit.failures.add(err.toFailure());
   } finally {
-    audit.reader?.close();
+    audit.close();
   }
   return audit.finish();
 }
@@ -104,6 +132,7 @@ class LogAudit {
   readonly failures: FailureList;
   readonly report: VerifyLogReport;
   reader?: AnchorReader;
+  private predecessors: TrustedCheckpoints[] = [];
   private readonly logged: LoggedAnchor[] = [];
   /** Roots recomputed at the on-chain checkpoints' sizes. */
   private readonly rootsAt = new Map<number, Uint8Array>();
@@ -116,7 +145,7 @@ class LogAudit {
     this.report = {
       ok: false,
       apiUrl: log.apiUrl,
-      rpcUrl: options.rpcUrl,
+      rpcUrl: redactRpcUrl(options.rpcUrl),
       chainId: null,
       contract: null,
       contractSource: null,
@@ -125,9 +154,16 @@ class LogAudit {
       entries: 0,
       rootHash: null,
       anchors: { onChain: 0, checked: 0, latest: null, latestConsistent: null, logged: 0, loggedChecked: 0, loggedElsewhere: 0 },
+      predecessors: [],
       failures: this.failures.items,
       failuresOmitted: 0,
+      warnings: [],
     };
+  }
+
+  close(): void {
+    this.reader?.close();
+    for (const { link } of this.predecessors) link.reader.close();
   }
 
   /** Sets `ok` once everything that could be checked was. */
@@ -165,21 +201,29 @@ class LogAudit {
     report.anchors.onChain = onChain.length;
     report.anchors.latest = onChain.at(-1) ?? null;
     if (onChain.length === 0) this.fail('NOT_ANCHORED', `no checkpoint is anchored on ${reader.address} (chain ${reader.chainId})`);
+    await this.readPredecessors(reader, report.blockNumber);
     const head = await this.log.getCheckpoint();
     report.treeSize = head.treeSize;
-    for (const checkpoint of onChain) {
-      if (checkpoint.treeSize > head.treeSize) {
-        this.fail(
-          'INCONSISTENT_WITH_CHAIN',
-          `checkpoint ${checkpoint.number} on chain anchors ${checkpoint.treeSize} entries, but the service's log has only ${head.treeSize}`,
-          { anchor: checkpoint.number },
-        );
+    const checked: [OnChainCheckpoint[], string][] = [[onChain, 'on chain'], ...this.predecessors.map((p) => [p.checkpoints, `on predecessor ${p.check.contract}`] as [OnChainCheckpoint[], string])];
+    for (const [checkpoints, where] of checked) {
+      for (const checkpoint of checkpoints) {
+        if (checkpoint.treeSize > head.treeSize) {
+          this.fail(
+            'INCONSISTENT_WITH_CHAIN',
+            `checkpoint ${checkpoint.number} ${where} anchors ${checkpoint.treeSize} entries, but the service's log has only ${head.treeSize}`,
+            { anchor: checkpoint.number },
+          );
+        }
       }
     }
     if (report.anchors.latest) await this.checkLatestConsistency(report.anchors.latest, head);
 
-    const complete = await this.streamEntries(head.treeSize, new Set(onChain.map((c) => c.treeSize)));
-    if (complete) this.compareRoots(head, onChain);
+    const complete = await this.streamEntries(head.treeSize, new Set(checked.flatMap(([checkpoints]) => checkpoints.map((c) => c.treeSize))));
+    if (complete) {
+      this.compareRoots(head);
+      report.anchors.checked = this.compareCheckpoints(onChain, 'on chain');
+      for (const p of this.predecessors) p.check.checked = this.compareCheckpoints(p.checkpoints, `on predecessor ${p.check.contract}`);
+    }
     if (found && !found.failure && complete && found.index < head.treeSize && !this.logged.some((a) => a.index === found.index && a.event.contract === address)) {
       this.fail('BAD_ENTRY', `the service answered entry ${found.index} differently when asked twice`, { index: found.index });
     }
@@ -259,34 +303,89 @@ class LogAudit {
     return true;
   }
 
-  private compareRoots(head: ServerCheckpoint, onChain: OnChainCheckpoint[]): void {
+  /**
+   * Follows the contract back through its predecessors: on each, the checkpoints up to the size its successor
+   * vouched for are part of the history (checked like the contract's own), those beyond are disregarded and
+   * listed, and the vouched checkpoint itself must be one it holds. Each link is flagged as a RECOVERY.
+   */
+  private async readPredecessors(reader: AnchorReader, blockNumber: number): Promise<void> {
+    const links = await connectPredecessors(reader, { rpcUrl: this.options.rpcUrl, timeoutMs: this.options.timeoutMs, blockTag: blockNumber });
+    for (const link of links) {
+      const all = await link.reader.checkpoints(blockNumber);
+      const check: PredecessorCheck = {
+        contract: link.address,
+        successor: link.successor,
+        vouchedSize: link.vouchedSize,
+        vouchedRoot: link.vouchedRoot,
+        checked: 0,
+        disregarded: all.filter((c) => c.treeSize > link.vouchedSize),
+      };
+      this.predecessors.push({ link, check, checkpoints: all.filter((c) => c.treeSize <= link.vouchedSize) });
+      this.report.predecessors.push(check);
+      if (!all.some((c) => c.treeSize === link.vouchedSize && c.rootHash === link.vouchedRoot)) {
+        this.fail(
+          'INCONSISTENT_WITH_CHAIN',
+          `${link.successor} vouches for the checkpoint of size ${link.vouchedSize} (root ${link.vouchedRoot}) on its predecessor ${link.address}, which holds no such checkpoint`,
+        );
+      }
+      const sizes = check.disregarded.map((c) => c.treeSize);
+      this.report.warnings.push({
+        code: 'RECOVERY',
+        contract: link.address,
+        successor: link.successor,
+        vouchedSize: link.vouchedSize,
+        disregardedSizes: sizes,
+        message:
+          `the history went through a recovery: AuditAnchor ${link.successor} succeeds ${link.address} from its checkpoint of size ` +
+          `${link.vouchedSize} (root ${link.vouchedRoot}), which the operator vouched for; ` +
+          (sizes.length === 0
+            ? `${link.address} holds no anchor beyond it`
+            : `${sizes.length} anchor${sizes.length === 1 ? '' : 's'} on ${link.address} beyond it ${sizes.length === 1 ? 'is' : 'are'} disregarded (size${sizes.length === 1 ? '' : 's'} ${sizes.join(', ')})`),
+      });
+    }
+  }
+
+  private compareRoots(head: ServerCheckpoint): void {
     const root = this.report.rootHash!;
     if (root !== head.rootHash) {
       this.fail('ROOT_MISMATCH', `the ${head.treeSize} entries hash to root ${root}, but the service's checkpoint says ${head.rootHash}`);
     }
-    for (const checkpoint of onChain) {
+  }
+
+  /** Each checkpoint against the root recomputed at its size; returns how many were compared. */
+  private compareCheckpoints(checkpoints: OnChainCheckpoint[], where: string): number {
+    let compared = 0;
+    for (const checkpoint of checkpoints) {
       const recomputed = this.rootsAt.get(checkpoint.treeSize);
       if (!recomputed) continue; // beyond the log: reported already
-      this.report.anchors.checked++;
+      compared++;
       if (toHex(recomputed) !== checkpoint.rootHash) {
         this.fail(
           'INCONSISTENT_WITH_CHAIN',
-          `checkpoint ${checkpoint.number} on chain has root ${checkpoint.rootHash} at size ${checkpoint.treeSize}, ` +
+          `checkpoint ${checkpoint.number} ${where} has root ${checkpoint.rootHash} at size ${checkpoint.treeSize}, ` +
             `but the service's first ${checkpoint.treeSize} entries hash to ${toHex(recomputed)}`,
           { anchor: checkpoint.number },
         );
       }
     }
+    return compared;
   }
 
-  /** Each ANCHORED entry on this chain and contract: its checkpoint is on-chain, its transaction mined it. */
+  /**
+   * Each ANCHORED entry on this chain and on this contract or one of its predecessors: its checkpoint is on
+   * that contract, and its transaction mined it.
+   */
   private async checkLoggedAnchors(onChain: OnChainCheckpoint[]): Promise<void> {
-    const reader = this.reader!;
-    const bySize = new Map(onChain.map((c) => [c.treeSize, c]));
+    const contracts = new Map<string, { reader: AnchorReader; bySize: Map<number, OnChainCheckpoint> }>();
+    contracts.set(this.reader!.address, { reader: this.reader!, bySize: new Map(onChain.map((c) => [c.treeSize, c])) });
+    for (const { link, checkpoints, check } of this.predecessors) {
+      contracts.set(link.address, { reader: link.reader, bySize: new Map([...checkpoints, ...check.disregarded].map((c) => [c.treeSize, c])) });
+    }
     this.report.anchors.logged = this.logged.length;
-    const here = this.logged.filter(({ event }) => event.chainId === reader.chainId && event.contract === reader.address);
+    const here = this.logged.filter(({ event }) => event.chainId === this.reader!.chainId && contracts.has(event.contract));
     this.report.anchors.loggedElsewhere = this.logged.length - here.length;
     await mapLimit(here, 8, async ({ index, event }) => {
+      const { reader, bySize } = contracts.get(event.contract)!;
       const what = `entry ${index} (ANCHORED size ${event.treeSize}, tx ${event.txHash})`;
       if (event.treeSize > index) {
         this.fail('BAD_ENTRY', `${what} claims an anchor of entries it precedes`, { index });

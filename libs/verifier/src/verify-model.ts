@@ -3,6 +3,7 @@
 import { isAddress } from 'ethers';
 import { CompactRange, toHex } from '@lethe/merkle';
 import type { BatchLearned, ForgetRequested, LedgerEvent, ModelPublished, RuntimeEnvelope, UnlearnCompleted } from '@lethe/events';
+import { redactRpcUrl } from '@lethe/redact';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { connectAnchorReader } from './find-contract';
@@ -77,6 +78,7 @@ export interface VerifyModelReport {
   /** False when no MODEL_PUBLISHED entry matches. */
   found: boolean;
   apiUrl: string;
+  /** The JSON-RPC endpoint as it may be shown: scheme, host and port (redactRpcUrl). */
   rpcUrl: string;
   chainId: string | null;
   contract: string | null;
@@ -119,7 +121,7 @@ export async function verifyModel(options: VerifyModelOptions): Promise<VerifyMo
     ok: false,
     found: false,
     apiUrl: log.apiUrl,
-    rpcUrl: options.rpcUrl,
+    rpcUrl: redactRpcUrl(options.rpcUrl),
     chainId: null,
     contract: null,
     treeSize: null,

@@ -3,6 +3,7 @@
 import { isAddress } from 'ethers';
 import { MerkleError, fromHex, hashLeaf, toHex, verifyInclusion } from '@lethe/merkle';
 import type { LedgerEvent } from '@lethe/events';
+import { redactRpcUrl } from '@lethe/redact';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
 import { fetchJson } from './fetch-json';
@@ -57,6 +58,7 @@ export interface VerifyReceiptReport {
   ok: boolean;
   commitment: string;
   apiUrl: string;
+  /** The JSON-RPC endpoint as it may be shown: scheme, host and port (redactRpcUrl). */
   rpcUrl: string;
   chainId: string | null;
   contract: string | null;
@@ -95,7 +97,7 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     ok: false,
     commitment: options.commitment,
     apiUrl: log.apiUrl,
-    rpcUrl: options.rpcUrl,
+    rpcUrl: redactRpcUrl(options.rpcUrl),
     chainId: null,
     contract: null,
     datasetId: null,

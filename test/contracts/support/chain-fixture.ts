@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Wallet, type JsonRpcProvider } from 'ethers';
+import { hashLeaf, MerkleTree } from '@lethe/merkle';
 import {
   AnchorClient,
   ChainError,
@@ -78,6 +79,11 @@ export function useChainFixture(): ChainFixture {
     await fixture.reset();
   });
   return fixture;
+}
+
+/** A tree of `size` distinct leaves; `variant` changes every leaf from index `shared` on, so two variants share only their first `shared`. */
+export function buildTree(size: number, variant = 'a', shared = 0): MerkleTree {
+  return MerkleTree.fromLeafHashes(Array.from({ length: size }, (_, i) => hashLeaf(Buffer.from(`${i < shared ? 'a' : variant}:${i}`))));
 }
 
 /** Awaits `promise`, expecting a ChainError with `code` (and `errorName` when given); returns it. */

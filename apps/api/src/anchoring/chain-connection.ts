@@ -7,11 +7,11 @@ import {
   connectProvider,
   deployAuditAnchor,
   loadSigner,
-  redactRpcUrl,
   startHardhatNode,
   type ChainConnection,
   type ChainConnector,
 } from '@lethe/chain';
+import { chainErrorText, redactRpcUrl } from '@lethe/redact';
 import { ChainConfig } from '../config/config';
 
 /**
@@ -64,7 +64,9 @@ export function remoteChainConnector(config: ChainConfig, env: NodeJS.ProcessEnv
         deploymentBlock: config.contractDeploymentBlock,
       });
       const chainId = (await provider.getNetwork()).chainId.toString();
-      const genesis = await provider.getBlock(0);
+      const genesis = await provider.getBlock(0).catch((error: unknown) => {
+        throw new ChainError('RPC_UNAVAILABLE', `${redactRpcUrl(config.rpcUrl!)} did not return block 0: ${chainErrorText(error)}`, { cause: error });
+      });
       if (!genesis?.hash) throw new ChainError('RPC_UNAVAILABLE', `${redactRpcUrl(config.rpcUrl!)} did not return block 0`);
       return {
         chainId,

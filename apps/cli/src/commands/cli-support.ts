@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
+import { redactText } from '@lethe/redact';
 import { VerifierError, type VerificationFailure } from '@lethe/verifier';
 
 /** commander parser for a positive decimal integer option. */
@@ -63,7 +64,8 @@ export function createProgress(label: string, enabled: boolean): Progress {
 /**
  * Runs one audit with a progress bar (`label`, shown only in a terminal and not with --json) and returns its
  * report, or the exit code when it threw: 2 for a usage error (VerifierError INVALID_ARGUMENT), else 1, with
- * one line on stderr (`lethe-audit <command>: <message>`), never a stack trace. Findings are in the report.
+ * one line on stderr (`lethe-audit <command>: <message>`, redacted: no RPC URL's key), never a stack trace.
+ * Findings are in the report.
  */
 export async function runAudit<R>(
   command: string,
@@ -75,14 +77,14 @@ export async function runAudit<R>(
     return { report: await audit((done, total) => bar.update(done, total)) };
   } catch (error) {
     const usage = error instanceof VerifierError && error.code === 'INVALID_ARGUMENT';
-    process.stderr.write(`lethe-audit ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`lethe-audit ${command}: ${redactText(error instanceof Error ? error.message : String(error))}\n`);
     return { exitCode: usage ? 2 : 1 };
   } finally {
     bar.stop();
   }
 }
 
-/** One failure as a report line: `  CODE (entry i, anchor a): message`. */
+/** One failure as a report line: `  CODE (entry i, anchor a): message` (redacted, as everything printed of the chain). */
 export function formatFailure(failure: VerificationFailure): string {
   const where = [
     failure.index !== undefined ? `entry ${failure.index}` : '',
@@ -90,5 +92,5 @@ export function formatFailure(failure: VerificationFailure): string {
   ]
     .filter(Boolean)
     .join(', ');
-  return `  ${failure.code}${where ? ` (${where})` : ''}: ${failure.message}`;
+  return `  ${failure.code}${where ? ` (${where})` : ''}: ${redactText(failure.message)}`;
 }

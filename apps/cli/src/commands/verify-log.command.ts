@@ -50,5 +50,20 @@ function formatReport(report: VerifyLogReport): string {
     for (const failure of report.failures) lines.push(formatFailure(failure));
     if (report.failuresOmitted > 0) lines.push(`  ... and ${report.failuresOmitted} more`);
   }
+  lines.push(...formatRecoveries(report));
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Each predecessor the contract succeeds, whether or not the rest verified: `WARNING RECOVERY: ...`, then
+ * its checkpoints up to the vouched one (checked) and every one beyond it (disregarded), one per line.
+ */
+function formatRecoveries(report: VerifyLogReport): string[] {
+  const lines: string[] = [];
+  for (const warning of report.warnings) lines.push(`WARNING ${warning.code}: ${warning.message}`);
+  for (const p of report.predecessors) {
+    lines.push(`    ${p.contract}: ${p.checked} checkpoint(s) up to the vouched size ${p.vouchedSize} match the recomputed roots`);
+    for (const c of p.disregarded) lines.push(`    disregarded: checkpoint ${c.number} on ${p.contract}, size ${c.treeSize}, root ${c.rootHash}`);
+  }
+  return lines;
 }

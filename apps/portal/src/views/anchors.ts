@@ -19,6 +19,19 @@ export function renderAnchors(app: PortalApp): HTMLElement {
         }): ${chain.checkpoints.length} checkpoint(s), latest block ${chain.blockNumber}.`,
       ),
     );
+    if (chain.predecessor) {
+      const p = chain.predecessor;
+      section.append(
+        h(
+          'p',
+          { class: 'warning', 'data-testid': 'recovery', 'data-predecessor': p.address, 'data-vouched-size': p.vouchedSize },
+          h('strong', {}, 'RECOVERY'),
+          `: this AuditAnchor succeeds ${p.address}, whose anchorer key was replaced. It goes on from that contract's checkpoint of size ` +
+            `${p.vouchedSize} (root ${short(p.vouchedRoot)}), which the operator vouched for; anchors on ${p.address} beyond it are ` +
+            'disregarded (Verify lists them).',
+        ),
+      );
+    }
   } else if (chainError) {
     section.append(h('p', { class: 'error', 'data-testid': 'chain-error' }, `The chain could not be read: ${chainError}`));
   }
@@ -59,6 +72,8 @@ export function renderAnchors(app: PortalApp): HTMLElement {
           let verdict: string;
           let ok: boolean | null = null;
           if (!chain) verdict = 'chain not read';
+          else if (!here && a.chainId === chain.chainId && a.contract === chain.predecessor?.address)
+            verdict = `on the predecessor ${a.contract}, before the recovery (Verify checks it there)`;
           else if (!here) verdict = `on chain ${a.chainId}, contract ${a.contract}: not this chain`;
           else if (!onChain) (verdict = 'no checkpoint of this size on chain'), (ok = false);
           else if (onChain.rootHash !== a.rootHash) (verdict = `chain root ${onChain.rootHash.slice(0, 10)}… differs`), (ok = false);

@@ -1,7 +1,7 @@
 // The Verify button: every check runs here, in the browser, against the chain's JSON-RPC directly.
 import { h } from '../dom';
 import type { PortalApp } from './app';
-import { failureList } from './failures';
+import { failureList, warningList } from './failures';
 
 export function renderVerify(app: PortalApp): HTMLElement {
   const { verification, verifying } = app.state;
@@ -22,33 +22,33 @@ export function renderVerify(app: PortalApp): HTMLElement {
     ),
   );
   if (!verification) return section;
-  section.append(
+  const result = h(
+    'p',
+    { class: `result ${verification.ok ? 'pass' : 'fail'}`, 'data-testid': 'verify-result', 'data-ok': String(verification.ok) },
+    verification.ok ? 'PASS' : 'FAIL',
     h(
-      'p',
-      { class: `result ${verification.ok ? 'pass' : 'fail'}`, 'data-testid': 'verify-result', 'data-ok': String(verification.ok) },
-      verification.ok ? 'PASS' : 'FAIL',
-      h(
-        'span',
-        { class: 'muted' },
-        ` · ${verification.checks.filter((c) => c.status === 'pass').length} of ${verification.checks.length} checks passed in ${Math.round(
-          verification.ms,
-        )} ms` + (verification.treeSize !== null ? ` · ${verification.treeSize} entries` : ''),
-      ),
+      'span',
+      { class: 'muted' },
+      ` · ${verification.checks.filter((c) => c.status === 'pass').length} of ${verification.checks.length} checks passed in ${Math.round(
+        verification.ms,
+      )} ms` + (verification.treeSize !== null ? ` · ${verification.treeSize} entries` : ''),
     ),
-    h(
-      'ol',
-      { class: 'checks', 'data-testid': 'checks' },
-      verification.checks.map((check) =>
-        h(
-          'li',
-          { class: `check ${check.status.replace(' ', '-')}`, 'data-check': check.id, 'data-status': check.status },
-          h('span', { class: 'status' }, check.status === 'pass' ? 'PASS' : check.status === 'fail' ? 'FAIL' : 'NOT RUN'),
-          h('span', { class: 'title' }, check.title),
-          h('span', { class: 'detail muted' }, check.detail),
-          failureList(check.failures),
-        ),
+  );
+  const checks = h(
+    'ol',
+    { class: 'checks', 'data-testid': 'checks' },
+    verification.checks.map((check) =>
+      h(
+        'li',
+        { class: `check ${check.status.replace(' ', '-')}`, 'data-check': check.id, 'data-status': check.status },
+        h('span', { class: 'status' }, check.status === 'pass' ? 'PASS' : check.status === 'fail' ? 'FAIL' : 'NOT RUN'),
+        h('span', { class: 'title' }, check.title),
+        h('span', { class: 'detail muted' }, check.detail),
+        failureList(check.failures),
       ),
     ),
   );
+  // A RECOVERY is shown between the verdict and the checks, PASS or FAIL.
+  section.append(result, warningList(verification.warnings) ?? '', checks);
   return section;
 }
