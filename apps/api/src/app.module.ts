@@ -9,6 +9,7 @@ import { ANCHORING_LOOP, AnchorsService } from './anchoring/anchors.service';
 import { IdempotencyInterceptor } from './auth/idempotency.interceptor';
 import { IdempotencyService } from './auth/idempotency.service';
 import { AppConfig } from './config/config';
+import { JsonBodyInterceptor } from './common/json-body.interceptor';
 import { RateLimitGuard, rateLimitOptions } from './common/rate-limit.guard';
 import { APP_CONFIG } from './config/config.provider';
 import { storageProviders } from './database/database.providers';
@@ -83,6 +84,8 @@ export class AppModule {
         { provide: JOB_QUEUE, useValue: options.jobQueue ?? new DroppingJobQueue() },
         ...(rateLimit ? [{ provide: APP_GUARD, useClass: RateLimitGuard }] : []),
         { provide: APP_GUARD, useClass: ApiKeyGuard },
+        // Interceptors run in this order, after the guards: the body is read before the idempotency check hashes it.
+        { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         HealthService,
         LedgerService,

@@ -2,7 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { LedgerError, LedgerErrorCode } from '@lethe/events';
 import { MerkleError } from '@lethe/merkle';
 import { UnlearningError, UnlearningErrorCode } from '@lethe/unlearning';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 
 const LEDGER_STATUS: Record<LedgerErrorCode, number> = {
   INVALID_ARGUMENT: HttpStatus.BAD_REQUEST,
@@ -27,15 +27,21 @@ const UNLEARNING_STATUS: Record<UnlearningErrorCode, number> = {
   RUNTIME_ERROR: HttpStatus.INTERNAL_SERVER_ERROR,
 };
 
-/** Maps the libraries' domain errors (and Nest's own) to `{statusCode, error, message}` JSON. */
+/**
+ * Maps the libraries' domain errors (and Nest's own) to `{statusCode, error, message}` JSON. A request
+ * refused before its body was read (a bad key, a wrong type, a timeout) gets `Connection: close`: the
+ * connection ends with the answer instead of Node reading the rest of the body to reuse it.
+ */
 @Catch()
 export class DomainExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
+    const request = host.switchToHttp().getRequest<Request>();
     const { statusCode, message } = this.describe(exception);
     if (statusCode >= 500) this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    if (!request.complete) response.setHeader('Connection', 'close');
     response.status(statusCode).json({ statusCode, error: statusName(statusCode), message });
   }
 
@@ -71,11 +77,13 @@ function statusName(statusCode: number): string {
     401: 'Unauthorized',
     403: 'Forbidden',
     404: 'Not Found',
+    408: 'Request Timeout',
     409: 'Conflict',
     413: 'Payload Too Large',
     415: 'Unsupported Media Type',
     422: 'Unprocessable Entity',
     429: 'Too Many Requests',
+    431: 'Request Header Fields Too Large',
     500: 'Internal Server Error',
     503: 'Service Unavailable',
   };

@@ -41,6 +41,9 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_PER_MINUTE', 'lots'],
     ['RATE_LIMIT_PER_MINUTE', '-5'],
     ['RATE_LIMIT_PER_MINUTE', '1.5'],
+    ['HEADERS_TIMEOUT_SECONDS', '0'],
+    ['BODY_TIMEOUT_SECONDS', 'soon'],
+    ['UPLOAD_TIMEOUT_SECONDS', '10'],
   ])('stops on a bad %s (%s) with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}:`));

@@ -17,6 +17,19 @@ export interface AppConfig {
   rateLimitPerMinute: number;
   chain: ChainConfig;
   portal: PortalConfig;
+  http: HttpTimeouts;
+}
+
+/**
+ * How long a client may take to send a request. Headers: HEADERS_TIMEOUT_SECONDS. A JSON body (at most
+ * 1 MB): BODY_TIMEOUT_SECONDS from when the route starts reading it. An NDJSON upload streams for as long
+ * as it is read and committed, up to UPLOAD_TIMEOUT_SECONDS in all, but never falls silent for longer than
+ * BODY_TIMEOUT_SECONDS while the service waits for its next bytes.
+ */
+export interface HttpTimeouts {
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  uploadTimeoutMs: number;
 }
 
 /** The regulator portal (apps/portal), served at /portal. */
@@ -145,5 +158,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     rateLimitPerMinute: readInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     chain,
     portal,
+    http: {
+      headersTimeoutMs: readInteger(env, 'HEADERS_TIMEOUT_SECONDS', 20, 1, 300) * 1000,
+      bodyTimeoutMs: readInteger(env, 'BODY_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+      uploadTimeoutMs: readInteger(env, 'UPLOAD_TIMEOUT_SECONDS', 3600, 300, 86_400) * 1000,
+    },
   };
 }

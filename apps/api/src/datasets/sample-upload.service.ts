@@ -1,4 +1,13 @@
-import { BadRequestException, ConflictException, Injectable, Logger, StreamableFile, UnsupportedMediaTypeException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ConflictException,
+  Inject,
+  Injectable,
+  Logger,
+  RequestTimeoutException,
+  StreamableFile,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
 import { Hash, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Request } from 'express';
@@ -7,7 +16,10 @@ import { LedgerError } from '@lethe/events';
 import { CommittableSample, CommittedSample, SampleVault } from '@lethe/ledger';
 import { AuthenticatedRequest } from '../auth/authenticated-request';
 import { IdempotencyService, idempotencyRoute, idempotencyScope, readIdempotencyKey } from '../auth/idempotency.service';
+import { readWithIdleTimeout } from '../common/idle-timeout';
 import { NDJSON_TYPE } from '../common/media-types';
+import { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.provider';
 import { DatasetEntity } from './dataset.entity';
 import { DatasetService } from './dataset.service';
 import { NdjsonLine, splitNdjsonLines } from './ndjson-lines';
@@ -49,7 +61,9 @@ class UploadReport {
  * Each line is checked on its own (shape, finite features, label range, externalId unique in the dataset
  * and in the upload); bad lines are reported, good ones are committed by SampleVault in chunks of
  * UPLOAD_CHUNK_SIZE, one SAMPLES_COMMITTED entry each. An NDJSON body is read line by line with
- * backpressure and the answer is streamed back chunk by chunk, so memory stays bounded by the chunk size.
+ * backpressure and the answer is streamed back chunk by chunk, so memory stays bounded by the chunk size;
+ * a sender silent for BODY_TIMEOUT_SECONDS while its next bytes are awaited is cut off (what was committed
+ * stays).
  * An Idempotency-Key is handled here (not by IdempotencyInterceptor) for NDJSON: the body's hash is known
  * only once it was read.
  */
@@ -62,6 +76,7 @@ export class SampleUploadService {
     private readonly sampleVault: SampleVault,
     private readonly datasetService: DatasetService,
     private readonly idempotencyService: IdempotencyService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async upload(datasetId: string, request: Request): Promise<SampleUploadResponseDto | StreamableFile> {
@@ -85,7 +100,9 @@ export class SampleUploadService {
     const key = readIdempotencyKey(request);
     const scope = idempotencyScope(request);
     const bodyHash = createHash('sha256');
-    const source = hashWhileReading(request, bodyHash);
+    const silence = this.config.http.bodyTimeoutMs;
+    const received = readWithIdleTimeout(request as AsyncIterable<Buffer>, silence, () => new RequestTimeoutException(`no bytes of the upload arrived for ${silence / 1000} s`));
+    const source = hashWhileReading(received, bodyHash);
     if (key !== undefined) {
       const decision = await this.idempotencyService.beginStreamed(scope, key, idempotencyRoute(request));
       if (decision.kind === 'replay-if-same') return this.replay(source, bodyHash, decision, request);

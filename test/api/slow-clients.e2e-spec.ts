@@ -1,0 +1,154 @@
+import { INestApplication } from '@nestjs/common';
+import { ClientRequest, IncomingMessage, request as httpRequest } from 'node:http';
+import { AddressInfo, Socket } from 'node:net';
+import type { Server } from 'node:http';
+import { DataSource } from 'typeorm';
+import { Ledger, openDatabase } from '@lethe/ledger';
+import { createApp } from '../../apps/api/src/app';
+import { loadConfig } from '../../apps/api/src/config/config';
+import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
+import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
+import { TestDatabase, createTestDatabase } from '../support/database';
+
+const MB = 1024 * 1024;
+
+/** A request whose body the test writes by hand; `response` settles with the first answer (or null if none came in `waitMs`). */
+function openUpload(
+  port: number,
+  path: string,
+  headers: Record<string, string | number>,
+): { req: ClientRequest; localPort: Promise<number>; response: (waitMs: number) => Promise<IncomingMessage | null>; closed: (waitMs: number) => Promise<boolean> } {
+  const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', headers });
+  const localPort = new Promise<number>((resolve) => req.on('socket', (socket) => socket.on('connect', () => resolve(socket.localPort!))));
+  req.on('error', () => undefined); // the server may close the connection while the test still writes
+  const answered = new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
+  const closed = new Promise<boolean>((resolve) => req.on('close', () => resolve(true)));
+  const within = <T>(p: Promise<T>, waitMs: number, otherwise: T): Promise<T> => Promise.race([p, new Promise<T>((r) => setTimeout(() => r(otherwise), waitMs))]);
+  return {
+    req,
+    localPort,
+    response: (waitMs) => within(answered, waitMs, null),
+    closed: (waitMs) => within(closed, waitMs, false),
+  };
+}
+
+const bodyOf = (res: IncomingMessage): Promise<string> =>
+  new Promise((resolve) => {
+    let text = '';
+    res.on('data', (d) => (text += d));
+    res.on('end', () => resolve(text));
+    res.on('error', () => resolve(text));
+    res.on('aborted', () => resolve(text));
+  });
+
+/** Writes up to `total` bytes in 1 MB pieces until done, the connection is gone, or the server stops reading for 2 s. */
+async function writeUntilClosed(req: ClientRequest, total: number): Promise<void> {
+  const piece = Buffer.alloc(MB, 0x20);
+  for (let sent = 0; sent < total && !req.destroyed && !req.socket?.destroyed; sent += piece.length) {
+    if (req.write(piece)) continue;
+    const drained = await Promise.race([
+      new Promise<boolean>((r) => req.once('drain', () => r(true))),
+      new Promise<boolean>((r) => req.once('close', () => r(false))),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+    ]);
+    if (!drained) return;
+  }
+}
+
+describe('slow and unwelcome clients', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let app: INestApplication;
+  let port: number;
+  let ml: string;
+  let datasetId: string;
+  /** The server's side of each connection (its bytesRead tells what it read of a body). */
+  const serverSockets: { remotePort: number; socket: Socket }[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('slow_clients');
+    dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+    app = await createApp({
+      config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', BODY_TIMEOUT_SECONDS: '1' }),
+      dataSource,
+      ledger: new Ledger(dataSource),
+    });
+    await app.listen(0, '127.0.0.1');
+    const server = app.getHttpServer() as Server;
+    server.on('connection', (socket: Socket) => serverSockets.push({ remotePort: socket.remotePort!, socket }));
+    port = (server.address() as AddressInfo).port;
+    ml = (await new ApiKeyService(dataSource).create('ml')).key;
+    const created = await fetch(`http://127.0.0.1:${port}/v1/datasets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ml}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'iris', features: 4, classes: 3 }),
+    });
+    datasetId = ((await created.json()) as { id: string }).id;
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await dataSource.destroy();
+    await db.drop();
+  });
+
+  const serverSocketOf = async (upload: { localPort: Promise<number> }): Promise<Socket> => {
+    const port = await upload.localPort;
+    return serverSockets.find((s) => s.remotePort === port)!.socket;
+  };
+  const treeSize = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${port}/v1/ledger/checkpoint`)).json()) as { treeSize: number }).treeSize;
+
+  it.each([
+    ['a JSON body', () => '/v1/datasets', 'application/json'],
+    ['an NDJSON upload', () => `/v1/datasets/${datasetId}/samples`, 'application/x-ndjson'],
+  ])('refuses a bad key on %s of 100 MB with a 401 before reading the body, and closes the connection', async (_what, path, type) => {
+    const upload = openUpload(port, path(), { 'content-type': type, 'content-length': 100 * MB, authorization: 'Bearer lethe_not-a-key' });
+    upload.req.write(Buffer.alloc(64 * 1024, 0x20));
+    const res = await upload.response(10_000);
+    expect(res?.statusCode).toBe(401);
+    expect(JSON.parse(await bodyOf(res!))).toMatchObject({ statusCode: 401, message: 'unknown or revoked API key' });
+    const server = await serverSocketOf(upload);
+    // The client goes on sending; the server does not read on: it closed the connection.
+    await writeUntilClosed(upload.req, 100 * MB);
+    const closed = await upload.closed(3000); // at once, not after the keep-alive timeout (5 s)
+    upload.req.destroy();
+    expect({ closed, bytesRead: server.bytesRead }).toEqual({ closed: true, bytesRead: expect.any(Number) });
+    expect(server.bytesRead).toBeLessThan(4 * MB);
+  });
+
+  it('answers 408 to a JSON body that stops arriving, after BODY_TIMEOUT_SECONDS', async () => {
+    const before = await treeSize();
+    const upload = openUpload(port, '/v1/datasets', { 'content-type': 'application/json', 'content-length': 1000, authorization: `Bearer ${ml}` });
+    upload.req.write('{"name": "slow", ');
+    const started = Date.now();
+    const res = await upload.response(10_000);
+    if (!res) upload.req.destroy();
+    expect(res?.statusCode).toBe(408);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(JSON.parse(await bodyOf(res!))).toEqual({ statusCode: 408, error: 'Request Timeout', message: 'the body did not arrive within 1 s' });
+    expect(await upload.closed(5000)).toBe(true);
+    expect(await treeSize()).toBe(before);
+  });
+
+  it('cuts an NDJSON upload that goes silent for BODY_TIMEOUT_SECONDS, committing nothing of its unfinished chunk', async () => {
+    const before = await treeSize();
+    const upload = openUpload(port, `/v1/datasets/${datasetId}/samples`, {
+      'content-type': 'application/x-ndjson',
+      'transfer-encoding': 'chunked',
+      authorization: `Bearer ${ml}`,
+    });
+    upload.req.write(`${JSON.stringify({ externalId: 'quiet-1', features: [1, 2, 3, 4], label: 0 })}\n`);
+    const started = Date.now();
+    const closed = await upload.closed(10_000);
+    upload.req.destroy();
+    expect(closed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(await treeSize()).toBe(before);
+  });
+
+  it('lets headers take at most HEADERS_TIMEOUT_SECONDS and an upload at most UPLOAD_TIMEOUT_SECONDS', () => {
+    const server = app.getHttpServer() as Server;
+    expect(server.headersTimeout).toBe(20_000);
+    expect(server.requestTimeout).toBe(3_600_000);
+  });
+});
