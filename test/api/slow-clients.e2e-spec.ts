@@ -1,14 +1,6 @@
-import { INestApplication } from '@nestjs/common';
 import { ClientRequest, IncomingMessage, request as httpRequest } from 'node:http';
-import { AddressInfo, Socket } from 'node:net';
-import type { Server } from 'node:http';
-import { DataSource } from 'typeorm';
-import { Ledger, openDatabase } from '@lethe/ledger';
-import { createApp } from '../../apps/api/src/app';
-import { loadConfig } from '../../apps/api/src/config/config';
-import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
-import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
-import { TestDatabase, createTestDatabase } from '../support/database';
+import { Socket } from 'node:net';
+import { TestApi, startTestApi } from '../support/test-api';
 
 const MB = 1024 * 1024;
 
@@ -56,53 +48,35 @@ async function writeUntilClosed(req: ClientRequest, total: number): Promise<void
 }
 
 describe('slow and unwelcome clients', () => {
-  let db: TestDatabase;
-  let dataSource: DataSource;
-  let app: INestApplication;
-  let port: number;
-  let ml: string;
+  let api: TestApi;
   let datasetId: string;
   /** The server's side of each connection (its bytesRead tells what it read of a body). */
   const serverSockets: { remotePort: number; socket: Socket }[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('slow_clients');
-    dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
-    app = await createApp({
-      config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', BODY_TIMEOUT_SECONDS: '1' }),
-      dataSource,
-      ledger: new Ledger(dataSource),
-    });
-    await app.listen(0, '127.0.0.1');
-    const server = app.getHttpServer() as Server;
-    server.on('connection', (socket: Socket) => serverSockets.push({ remotePort: socket.remotePort!, socket }));
-    port = (server.address() as AddressInfo).port;
-    ml = (await new ApiKeyService(dataSource).create('ml')).key;
-    const created = await fetch(`http://127.0.0.1:${port}/v1/datasets`, {
+    api = await startTestApi('slow_clients', { BODY_TIMEOUT_SECONDS: '1' });
+    api.server.on('connection', (socket: Socket) => serverSockets.push({ remotePort: socket.remotePort!, socket }));
+    const created = await fetch(`${api.url}/v1/datasets`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${ml}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${api.ml}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'iris', features: 4, classes: 3 }),
     });
     datasetId = ((await created.json()) as { id: string }).id;
   });
 
-  afterAll(async () => {
-    await app.close();
-    await dataSource.destroy();
-    await db.drop();
-  });
+  afterAll(() => api.close());
 
   const serverSocketOf = async (upload: { localPort: Promise<number> }): Promise<Socket> => {
     const port = await upload.localPort;
     return serverSockets.find((s) => s.remotePort === port)!.socket;
   };
-  const treeSize = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${port}/v1/ledger/checkpoint`)).json()) as { treeSize: number }).treeSize;
+  const treeSize = async (): Promise<number> => ((await (await fetch(`${api.url}/v1/ledger/checkpoint`)).json()) as { treeSize: number }).treeSize;
 
   it.each([
     ['a JSON body', () => '/v1/datasets', 'application/json'],
     ['an NDJSON upload', () => `/v1/datasets/${datasetId}/samples`, 'application/x-ndjson'],
   ])('refuses a bad key on %s of 100 MB with a 401 before reading the body, and closes the connection', async (_what, path, type) => {
-    const upload = openUpload(port, path(), { 'content-type': type, 'content-length': 100 * MB, authorization: 'Bearer lethe_not-a-key' });
+    const upload = openUpload(api.port, path(), { 'content-type': type, 'content-length': 100 * MB, authorization: 'Bearer lethe_not-a-key' });
     upload.req.write(Buffer.alloc(64 * 1024, 0x20));
     const res = await upload.response(10_000);
     expect(res?.statusCode).toBe(401);
@@ -118,7 +92,7 @@ describe('slow and unwelcome clients', () => {
 
   it('answers 408 to a JSON body that stops arriving, after BODY_TIMEOUT_SECONDS', async () => {
     const before = await treeSize();
-    const upload = openUpload(port, '/v1/datasets', { 'content-type': 'application/json', 'content-length': 1000, authorization: `Bearer ${ml}` });
+    const upload = openUpload(api.port, '/v1/datasets', { 'content-type': 'application/json', 'content-length': 1000, authorization: `Bearer ${api.ml}` });
     upload.req.write('{"name": "slow", ');
     const started = Date.now();
     const res = await upload.response(10_000);
@@ -132,10 +106,10 @@ describe('slow and unwelcome clients', () => {
 
   it('cuts an NDJSON upload that goes silent for BODY_TIMEOUT_SECONDS, committing nothing of its unfinished chunk', async () => {
     const before = await treeSize();
-    const upload = openUpload(port, `/v1/datasets/${datasetId}/samples`, {
+    const upload = openUpload(api.port, `/v1/datasets/${datasetId}/samples`, {
       'content-type': 'application/x-ndjson',
       'transfer-encoding': 'chunked',
-      authorization: `Bearer ${ml}`,
+      authorization: `Bearer ${api.ml}`,
     });
     upload.req.write(`${JSON.stringify({ externalId: 'quiet-1', features: [1, 2, 3, 4], label: 0 })}\n`);
     const started = Date.now();
@@ -147,8 +121,7 @@ describe('slow and unwelcome clients', () => {
   });
 
   it('lets headers take at most HEADERS_TIMEOUT_SECONDS and an upload at most UPLOAD_TIMEOUT_SECONDS', () => {
-    const server = app.getHttpServer() as Server;
-    expect(server.headersTimeout).toBe(20_000);
-    expect(server.requestTimeout).toBe(3_600_000);
+    expect(api.server.headersTimeout).toBe(20_000);
+    expect(api.server.requestTimeout).toBe(3_600_000);
   });
 });

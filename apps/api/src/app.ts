@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { Server } from 'node:http';
 import { AppModule, AppModuleOptions } from './app.module';
 import { requestLogMiddleware } from './auth/request-log.middleware';
+import { answerClientErrorsAsJson } from './common/client-errors';
 import { DomainExceptionFilter } from './common/domain-exception.filter';
 import { mountPortal } from './portal/portal-static';
 
@@ -42,6 +43,7 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
   const server = app.getHttpServer() as Server;
   server.headersTimeout = options.config.http.headersTimeoutMs;
   server.requestTimeout = options.config.http.uploadTimeoutMs;
+  answerClientErrorsAsJson(server);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

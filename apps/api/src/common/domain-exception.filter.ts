@@ -71,7 +71,7 @@ export class DomainExceptionFilter implements ExceptionFilter {
   }
 }
 
-function statusName(statusCode: number): string {
+export function statusName(statusCode: number): string {
   const names: Record<number, string> = {
     400: 'Bad Request',
     401: 'Unauthorized',

@@ -5,6 +5,7 @@ import { CurrentPrincipal } from '../auth/authenticated-request';
 import { Principal } from '../auth/role';
 import { Roles } from '../auth/roles.decorator';
 import { UuidParam } from '../auth/uuid-param';
+import { AcceptsNdjson } from '../common/json-body.interceptor';
 import { NDJSON_TYPE } from '../common/media-types';
 import { CreateDatasetDto, CreatedDatasetResponseDto, DatasetResponseDto } from './dataset.dto';
 import { DatasetService } from './dataset.service';
@@ -48,6 +49,7 @@ export class DatasetController {
 
   @Post(':id/samples')
   @Roles('ml')
+  @AcceptsNdjson()
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
     summary: `Uploads samples: a JSON array (up to 1 MB) or an ${NDJSON_TYPE} stream of any size; bad lines are reported, good ones committed`,

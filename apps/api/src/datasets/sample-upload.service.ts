@@ -120,6 +120,8 @@ export class SampleUploadService {
       if (first.done) throw new BadRequestException('body has no samples');
       const firstItem = parseLine(first.value);
       if (firstItem.error !== undefined) throw new BadRequestException(`body is not NDJSON: line ${firstItem.line}: ${firstItem.error}`);
+      if (Array.isArray(firstItem.value))
+        throw new BadRequestException('body is a JSON array, not NDJSON: send it with Content-Type: application/json, or one sample per line');
       const items = (async function* (): AsyncGenerator<UploadItem> {
         yield firstItem;
         for await (const line of lines) yield parseLine(line);

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, IsUUID, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsUuid } from '../common/uuid';
 import { EntryReceiptDto } from '../receipts/receipt.dto';
 import { JobEntity } from '../jobs/job.entity';
 import { FORGET_REQUEST_STATES, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
@@ -8,7 +9,7 @@ export const MAX_FORGET_EXTERNAL_IDS = 10_000;
 
 export class CreateForgetRequestDto {
   @ApiProperty({ format: 'uuid' })
-  @IsUUID('all', { message: 'datasetId must be a UUID' })
+  @IsUuid('datasetId')
   datasetId!: string;
 
   @ApiProperty({

@@ -12,6 +12,7 @@ import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
+import { parseUuidQueryParam } from '../common/uuid';
 import { DatasetService } from '../datasets/dataset.service';
 import { EntryReceiptService } from '../receipts/entry-receipt.service';
 import {
@@ -105,9 +106,8 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ForgetRequestSummaryDto[]> {
     const start = parseIntegerParam(query.start, 'start', { default: 0 });
     const limit = parseIntegerParam(query.limit, 'limit', { default: 100, min: 1, max: 1000 });
-    if (query.datasetId !== undefined && (typeof query.datasetId !== 'string' || !/^[0-9a-f-]{36}$/i.test(query.datasetId)))
-      throw new BadRequestException('query parameter "datasetId" must be a UUID');
-    const requests = await this.requests.listLogged({ datasetId: query.datasetId as string | undefined, start, limit });
+    const datasetId = parseUuidQueryParam(query.datasetId, 'datasetId');
+    const requests = await this.requests.listLogged({ datasetId, start, limit });
     return requests.map(toForgetRequestSummary);
   }
 

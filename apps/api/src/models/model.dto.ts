@@ -11,7 +11,6 @@ import {
   IsObject,
   IsOptional,
   IsPositive,
-  IsUUID,
   Max,
   Min,
   ValidateBy,
@@ -29,6 +28,7 @@ import {
   type JsonValue,
   type TrainingConfigInput,
 } from '@lethe/unlearning';
+import { IsUuid } from '../common/uuid';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { MODEL_STATES, ModelEntity, ModelState, ModelVersionEntity } from './model.entity';
 
@@ -187,7 +187,7 @@ export function evaluationSettingsOf(config: { evaluation?: unknown }): Evaluati
 
 export class CreateModelDto {
   @ApiProperty({ format: 'uuid' })
-  @IsUUID('all', { message: 'datasetId must be a UUID' })
+  @IsUuid('datasetId')
   datasetId!: string;
 
   @ApiProperty({ enum: ['sisa', 'full'], description: 'SISA (shards x slices, forgets by retraining affected slices) or full retraining' })

@@ -5,6 +5,7 @@ import { Ledger } from '@lethe/ledger';
 import { LruMap, MEMBERSHIP_LIMITS, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
+import { parseUuidQueryParam } from '../common/uuid';
 import { DatasetService } from '../datasets/dataset.service';
 import { TRAIN_JOB } from '../jobs/job.entity';
 import { JobService } from '../jobs/job.service';
@@ -78,10 +79,9 @@ export class ModelService implements OnModuleDestroy {
   async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ModelSummaryDto[]> {
     const start = parseIntegerParam(query.start, 'start', { default: 0 });
     const limit = parseIntegerParam(query.limit, 'limit', { default: 100, min: 1, max: 1000 });
-    if (query.datasetId !== undefined && (typeof query.datasetId !== 'string' || !/^[0-9a-f-]{36}$/i.test(query.datasetId)))
-      throw new BadRequestException('query parameter "datasetId" must be a UUID');
+    const datasetId = parseUuidQueryParam(query.datasetId, 'datasetId');
     const models = await this.dataSource.getRepository(ModelEntity).find({
-      where: query.datasetId !== undefined ? { datasetId: query.datasetId as string } : {},
+      where: datasetId !== undefined ? { datasetId } : {},
       order: { createdAt: 'ASC', id: 'ASC' },
       skip: start,
       take: limit,

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { ROLES, Role } from '../../../api/src/auth/role';
+import { isUuid } from '../../../api/src/common/uuid';
 import { ApiKeyService } from '../../../api/src/keys/api-key.service';
 import { connectToServiceDatabase } from '../database';
 
@@ -50,7 +51,7 @@ export function buildKeysCommand(): Command {
   keys.addCommand(
     withDatabase(new Command('revoke').description('revoke a key by id; it stops working at once').argument('<id>', 'the key id')).action(
       async (id: string, opts: DatabaseOptions) => {
-        if (!/^[0-9a-f-]{36}$/i.test(id)) throw new Error('<id> must be a key id (a UUID)');
+        if (!isUuid(id)) throw new Error('<id> must be a key id (a UUID)');
         await withService(opts, (service) => service.revoke(id));
         process.stdout.write(`revoked key ${id}\n`);
       },
