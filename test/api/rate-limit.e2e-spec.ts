@@ -1,30 +1,14 @@
-import { Controller, Get, INestApplication, Module } from '@nestjs/common';
-import { APP_GUARD, NestFactory } from '@nestjs/core';
-import { ThrottlerModule } from '@nestjs/throttler';
+import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { openDatabase } from '@lethe/ledger';
-import { DomainExceptionFilter } from '../../apps/api/src/common/domain-exception.filter';
-import { RATE_LIMIT_WINDOW_MS, RateLimitGuard, rateLimitOptions } from '../../apps/api/src/common/rate-limit.guard';
-import { RATE_LIMIT_CLOCK } from '../../apps/api/src/common/rate-limit.storage';
+import { Ledger, openDatabase } from '@lethe/ledger';
+import { createApp } from '../../apps/api/src/app';
+import { RATE_LIMIT_WINDOW_MS } from '../../apps/api/src/common/rate-limit.guard';
+import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
-import { HealthController } from '../../apps/api/src/health/health.controller';
-import { HealthService } from '../../apps/api/src/health/health.service';
+import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { waitFor } from '../support/probe';
-
-@Controller('v1/things')
-class ThingsController {
-  @Get()
-  list(): string[] {
-    return [];
-  }
-
-  @Get('other')
-  other(): string[] {
-    return [];
-  }
-}
 
 const LIMIT = 3;
 
@@ -32,30 +16,20 @@ const LIMIT = 3;
 const WINDOW_START = Date.UTC(2030, 0, 1, 12, 0, 0);
 const clock = { now: WINDOW_START + 10_000 };
 
-/** The guard alone, in front of stand-in routes, counting in `dataSource` (AppModule.forRoot wires it when RATE_LIMIT_PER_MINUTE > 0). */
-async function startApp(dataSource: DataSource): Promise<INestApplication> {
-  @Module({
-    imports: [ThrottlerModule.forRoot(rateLimitOptions(LIMIT))],
-    controllers: [ThingsController, HealthController],
-    providers: [
-      { provide: DataSource, useValue: dataSource },
-      { provide: HealthService, useValue: { check: async () => ({ status: 'ok', database: { ok: true } }) } },
-      { provide: RATE_LIMIT_CLOCK, useValue: () => clock.now },
-      { provide: APP_GUARD, useClass: RateLimitGuard },
-    ],
-  })
-  class TestModule {}
-  const app = await NestFactory.create(TestModule, { logger: process.env.DEBUG_RL ? undefined : false });
-  app.useGlobalFilters(new DomainExceptionFilter());
-  await app.init();
-  return app;
-}
-
-describe('RateLimitGuard', () => {
+describe('the rate limit (RATE_LIMIT_PER_MINUTE)', () => {
   let db: TestDatabase;
   let dataSources: DataSource[];
   let app: INestApplication;
-  const http = () => request(app.getHttpServer());
+  const keys: Record<'a' | 'b' | 'c' | 'd' | 'e', string> = { a: '', b: '', c: '', d: '', e: '' };
+  const http = (a: INestApplication = app) => request(a.getHttpServer());
+
+  /** The service on `dataSource` with a limit of LIMIT requests per minute. */
+  async function startApp(dataSource: DataSource, env: Record<string, string> = {}): Promise<INestApplication> {
+    const config = loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', RATE_LIMIT_PER_MINUTE: String(LIMIT), ...env });
+    const started = await createApp({ config, dataSource, ledger: new Ledger(dataSource), rateLimitClock: () => clock.now });
+    await started.init();
+    return started;
+  }
 
   beforeAll(async () => {
     db = await createTestDatabase('rate_limit');
@@ -64,6 +38,8 @@ describe('RateLimitGuard', () => {
       await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS }),
       await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS }),
     ];
+    const service = new ApiKeyService(dataSources[0]);
+    for (const name of Object.keys(keys) as (keyof typeof keys)[]) keys[name] = (await service.create('ml', `key ${name}`)).key;
   });
 
   beforeEach(async () => {
@@ -80,11 +56,11 @@ describe('RateLimitGuard', () => {
   });
 
   it('answers 429 with Retry-After after RATE_LIMIT_PER_MINUTE requests of one key, counted over all routes', async () => {
-    const asA = (path: string) => http().get(path).set('Authorization', 'Bearer key-a');
-    await asA('/v1/things').expect(200);
-    await asA('/v1/things/other').expect(200);
-    await asA('/v1/things').expect(200);
-    const refused = await asA('/v1/things/other').expect(429);
+    const asA = (path: string) => http().get(path).set('Authorization', `Bearer ${keys.a}`);
+    await asA('/v1/datasets').expect(200);
+    await asA('/v1/models').expect(200);
+    await asA('/v1/datasets').expect(200);
+    const refused = await asA('/v1/models').expect(429);
     expect(refused.body).toEqual({
       statusCode: 429,
       error: 'Too Many Requests',
@@ -97,27 +73,28 @@ describe('RateLimitGuard', () => {
     expect(retryAfter).toBe((RATE_LIMIT_WINDOW_MS - 10_000) / 1000);
     // Once that window ended, the key is counted afresh.
     clock.now = WINDOW_START + RATE_LIMIT_WINDOW_MS;
-    await asA('/v1/things').expect(200);
+    await asA('/v1/datasets').expect(200);
   });
 
   it('leaves other keys and public callers their own allowance', async () => {
-    for (let i = 0; i < LIMIT; i++) await http().get('/v1/things').set('Authorization', 'Bearer key-a').expect(200);
-    await http().get('/v1/things').set('Authorization', 'Bearer key-a').expect(429);
-    for (let i = 0; i < LIMIT; i++) await http().get('/v1/things').set('Authorization', 'Bearer key-b').expect(200);
-    for (let i = 0; i < LIMIT; i++) await http().get('/v1/things').expect(200);
-    await http().get('/v1/things').expect(429);
-    await http().get('/v1/things').set('Authorization', 'Bearer key-b').expect(429);
+    const as = (key: string) => http().get('/v1/datasets').set('Authorization', `Bearer ${key}`);
+    for (let i = 0; i < LIMIT; i++) await as(keys.a).expect(200);
+    await as(keys.a).expect(429);
+    for (let i = 0; i < LIMIT; i++) await as(keys.b).expect(200);
+    for (let i = 0; i < LIMIT; i++) await http().get('/v1/ledger/checkpoint').expect(200);
+    await http().get('/v1/ledger/checkpoint').expect(429);
+    await as(keys.b).expect(429);
   });
 
   it('never limits /v1/health', async () => {
     for (let i = 0; i < LIMIT + 3; i++) await http().get('/v1/health').expect(200);
-    await http().get('/v1/health').set('Authorization', 'Bearer key-a').expect(200);
+    await http().get('/v1/health').set('Authorization', `Bearer ${keys.a}`).expect(200);
   });
 
   it('counts one limit over every process on the database, also under concurrent requests', async () => {
     const second = await startApp(dataSources[1]);
     try {
-      const via = (a: INestApplication) => request(a.getHttpServer()).get('/v1/things').set('Authorization', 'Bearer key-c');
+      const via = (a: INestApplication) => http(a).get('/v1/datasets').set('Authorization', `Bearer ${keys.c}`);
       await via(app).expect(200);
       await via(second).expect(200);
       await via(app).expect(200);
@@ -126,9 +103,9 @@ describe('RateLimitGuard', () => {
       // 12 at once from a fresh key over both: exactly LIMIT pass.
       const statuses = await Promise.all(
         Array.from({ length: 12 }, (_, i) =>
-          request((i % 2 ? app : second).getHttpServer())
-            .get('/v1/things')
-            .set('Authorization', 'Bearer key-d')
+          http(i % 2 ? app : second)
+            .get('/v1/datasets')
+            .set('Authorization', `Bearer ${keys.d}`)
             .then((r) => r.status),
         ),
       );
@@ -139,18 +116,66 @@ describe('RateLimitGuard', () => {
     }
   });
 
-  it('stores a hash of the key, never the key, and deletes the counts of windows that ended', async () => {
-    await dataSources[0].query(
-      `INSERT INTO rate_limit_hits (tracker, window_start, hits) VALUES ('default:key:old', now() - interval '1 hour', 7)`,
-    );
-    await http().get('/v1/things').set('Authorization', 'Bearer key-secret-e').expect(200);
+  it('counts a key under its id (never the key, nor a hash of it) and deletes the counts of windows that ended', async () => {
+    await dataSources[0].query(`INSERT INTO rate_limit_hits (tracker, window_start, hits) VALUES ('default:key:old', now() - interval '1 hour', 7)`);
+    await http().get('/v1/datasets').set('Authorization', `Bearer ${keys.e}`).expect(200);
+    const [{ id }] = await dataSources[0].query(`SELECT id FROM api_keys WHERE name = 'key e'`);
     // The old window's row is deleted off the request's path: wait for it.
     const rows: { tracker: string; hits: number }[] = await waitFor(
       () => dataSources[0].query(`SELECT tracker, hits FROM rate_limit_hits ORDER BY tracker`),
       (r: unknown[]) => r.length === 1,
       5000,
     );
-    expect(rows).toEqual([{ tracker: expect.stringMatching(/^default:key:[0-9a-f]{64}$/), hits: 1 }]);
-    expect(JSON.stringify(rows)).not.toContain('key-secret-e');
+    expect(rows).toEqual([{ tracker: `default:key:${id}`, hits: 1 }]);
+    expect(JSON.stringify(rows)).not.toContain(keys.e);
+  });
+
+  it('counts made-up keys against their address: 50 junk tokens from one address are limited, without a lookup or a write each', async () => {
+    const queries = jest.spyOn(dataSources[0], 'query');
+    try {
+      const statuses: number[] = [];
+      for (let n = 0; n < 50; n++) statuses.push((await http().get('/v1/datasets').set('Authorization', `Bearer junk-${n}`)).status);
+      // The address's allowance: LIMIT answers (401: the key is wrong), then 429 for the rest.
+      expect(statuses.slice(0, LIMIT)).toEqual(Array(LIMIT).fill(401));
+      expect(statuses.slice(LIMIT)).toEqual(Array(50 - LIMIT).fill(429));
+      // The same junk again, and a public request: the address is over its limit.
+      await http().get('/v1/datasets').set('Authorization', 'Bearer junk-0').expect(429);
+      await http().get('/v1/ledger/checkpoint').expect(429);
+      const sql = queries.mock.calls.map(([text]) => String(text));
+      const lookups = sql.filter((s) => /FROM api_keys WHERE key_hash = \$1/.test(s)).length;
+      const snapshots = sql.filter((s) => /FROM api_keys WHERE revoked_at IS NULL/.test(s)).length;
+      const writes = sql.filter((s) => /INSERT INTO rate_limit_hits/.test(s)).length;
+      // Junk was looked up and counted until the address went over its limit (the (LIMIT + 1)th request),
+      // then not at all: one read of the valid keys' hashes told the rest apart.
+      expect({ lookups, writes, snapshots }).toEqual({ lookups: LIMIT + 1, writes: LIMIT + 1, snapshots: 1 });
+      const rows = await dataSources[0].query(`SELECT tracker, hits FROM rate_limit_hits`);
+      expect(rows).toEqual([{ tracker: expect.stringMatching(/^default:ip:/), hits: LIMIT + 1 }]);
+      // A real key keeps its own allowance at this address, also one this process has not seen before.
+      await http().get('/v1/datasets').set('Authorization', `Bearer ${keys.a}`).expect(200);
+      // Once the window ended, the address is counted afresh.
+      clock.now = WINDOW_START + RATE_LIMIT_WINDOW_MS;
+      await http().get('/v1/datasets').set('Authorization', 'Bearer junk-0').expect(401);
+    } finally {
+      queries.mockRestore();
+    }
+  });
+
+  it('counts the forwarded address behind a trusted proxy (TRUST_PROXY), and ignores X-Forwarded-For otherwise', async () => {
+    const viaProxy = (a: INestApplication, client: string) => http(a).get('/v1/ledger/checkpoint').set('X-Forwarded-For', client);
+    // Without TRUST_PROXY a client cannot get a fresh allowance by making up a forwarded address.
+    for (let i = 0; i < LIMIT; i++) await viaProxy(app, `203.0.113.${i + 1}`).expect(200);
+    await viaProxy(app, '203.0.113.99').expect(429);
+
+    await dataSources[0].query('TRUNCATE rate_limit_hits');
+    const proxied = await startApp(dataSources[1], { TRUST_PROXY: 'loopback' });
+    try {
+      for (let i = 0; i < LIMIT; i++) await viaProxy(proxied, '203.0.113.1').expect(200);
+      await viaProxy(proxied, '203.0.113.1').expect(429);
+      await viaProxy(proxied, '203.0.113.2').expect(200);
+      const trackers = (await dataSources[0].query(`SELECT tracker FROM rate_limit_hits ORDER BY tracker`)).map((r: { tracker: string }) => r.tracker);
+      expect(trackers).toEqual(['default:ip:203.0.113.1', 'default:ip:203.0.113.2']);
+    } finally {
+      await proxied.close();
+    }
   });
 });

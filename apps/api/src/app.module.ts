@@ -10,7 +10,8 @@ import { IdempotencyInterceptor } from './auth/idempotency.interceptor';
 import { IdempotencyService } from './auth/idempotency.service';
 import { AppConfig } from './config/config';
 import { JsonBodyInterceptor } from './common/json-body.interceptor';
-import { RateLimitGuard, rateLimitOptions } from './common/rate-limit.guard';
+import { RATE_LIMIT_IDENTITY, RateLimitGuard, rateLimitOptions } from './common/rate-limit.guard';
+import { RATE_LIMIT_CLOCK, RateLimitClock } from './common/rate-limit.storage';
 import { APP_CONFIG } from './config/config.provider';
 import { storageProviders } from './database/database.providers';
 import { DatasetController } from './datasets/dataset.controller';
@@ -30,6 +31,7 @@ import { ModelStore } from './models/model.store';
 import { HealthController } from './health/health.controller';
 import { HEALTH_REPORTERS, HealthReporter, HealthService } from './health/health.service';
 import { ApiKeyController } from './keys/api-key.controller';
+import { ApiKeyAuthenticator } from './keys/api-key.authenticator';
 import { ApiKeyGuard } from './keys/api-key.guard';
 import { ApiKeyService } from './keys/api-key.service';
 import { LedgerController } from './ledger/ledger.controller';
@@ -52,13 +54,15 @@ export interface AppModuleOptions {
   forgetRequestQueue?: ForgetRequestQueue;
   /** Where training jobs go (pg-boss; default: they wait in state `queued` until a worker sends them again). */
   jobQueue?: JobQueue;
+  /** The clock the rate limit counts windows by (default: the database's); tests drive time with it. */
+  rateLimitClock?: RateLimitClock;
 }
 
 @Module({})
 export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
     // RATE_LIMIT_PER_MINUTE=0: no throttler at all. Otherwise it runs before ApiKeyGuard (guards run in
-    // the order they are provided), so an over-limit client is refused before its key is looked up.
+    // the order they are provided); both ask ApiKeyAuthenticator, which looks a request's key up once.
     const rateLimit = options.config.rateLimitPerMinute > 0;
     return {
       module: AppModule,
@@ -91,6 +95,9 @@ export class AppModule {
         LedgerService,
         AnchorsService,
         ApiKeyService,
+        ApiKeyAuthenticator,
+        { provide: RATE_LIMIT_IDENTITY, useExisting: ApiKeyAuthenticator },
+        ...(options.rateLimitClock ? [{ provide: RATE_LIMIT_CLOCK, useValue: options.rateLimitClock }] : []),
         IdempotencyService,
         DatasetService,
         SampleUploadService,

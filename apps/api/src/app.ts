@@ -35,6 +35,8 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
   );
   app.useGlobalFilters(new DomainExceptionFilter());
   app.disable('x-powered-by');
+  // Behind a reverse proxy (TRUST_PROXY), req.ip is the client's address it forwards: the rate limit counts it.
+  if (options.config.trustProxy !== false) app.set('trust proxy', options.config.trustProxy);
   // Node answers 408 and closes the connection when headers take longer than headersTimeout, or a whole
   // request longer than requestTimeout (checked every 30 s). requestTimeout is the NDJSON upload's bound,
   // the longest a request may legitimately take (it is read as fast as it is committed); JSON bodies have

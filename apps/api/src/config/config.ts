@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -13,8 +14,14 @@ export interface AppConfig {
   /** Port of the embedded PostgreSQL; 0 picks a free one. */
   embeddedPostgresPort: number;
   logLevel: LogLevel;
-  /** Requests per minute per API key (per client address for public requests); 0 turns the limit off. */
+  /** Requests per minute per API key (per client address for requests without a valid key); 0 turns the limit off. */
   rateLimitPerMinute: number;
+  /**
+   * Which proxies in front are trusted to tell the client's address (X-Forwarded-For), as Express's
+   * `trust proxy` takes it: false (none: the address is the connection's), a number of hops, or addresses
+   * and subnets (`loopback`, `10.0.0.0/8`, ...).
+   */
+  trustProxy: false | number | string[];
   chain: ChainConfig;
   portal: PortalConfig;
   http: HttpTimeouts;
@@ -105,6 +112,30 @@ function readUrl(env: Env, name: string, protocols: string[]): string | undefine
   return raw;
 }
 
+const PROXY_SUBNET_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** TRUST_PROXY: unset or `off`, a hop count, or a comma-separated list of addresses, subnets and subnet names. */
+function readTrustProxy(env: Env): false | number | string[] {
+  const raw = readString(env, 'TRUST_PROXY');
+  if (raw === undefined || raw === 'off') return false;
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops < 1 || hops > 10) throw new ConfigError('TRUST_PROXY', `a number of proxies must be between 1 and 10, got ${hops}`);
+    return hops;
+  }
+  if (raw === 'true' || raw === 'on')
+    throw new ConfigError('TRUST_PROXY', 'trusting every proxy lets any client choose its address: give the number of proxies in front (e.g. 1) or their addresses');
+  const entries = raw.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (!PROXY_SUBNET_NAMES.includes(entry) && (family === 0 || !prefixOk || rest.length > 0))
+      throw new ConfigError('TRUST_PROXY', `"${entry}" is not an address, a subnet (address/prefix) or one of ${PROXY_SUBNET_NAMES.join(', ')}`);
+  }
+  return entries;
+}
+
 /** Reads and checks every variable; throws ConfigError naming the first bad one. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const host = readString(env, 'HOST') ?? '127.0.0.1';
@@ -156,6 +187,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     embeddedPostgresPort: readInteger(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
     logLevel,
     rateLimitPerMinute: readInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    trustProxy: readTrustProxy(env),
     chain,
     portal,
     http: {

@@ -52,6 +52,12 @@ export class ApiKeyService {
     return { keyId: row.id, role: row.role, name: row.name };
   }
 
+  /** The SHA-256 hashes (hex) of every key not revoked: for the rate limit's view of who may be valid. */
+  async validKeyHashes(): Promise<Set<string>> {
+    const rows: { key_hash: Buffer }[] = await this.dataSource.query(`SELECT key_hash FROM api_keys WHERE revoked_at IS NULL`);
+    return new Set(rows.map((r) => r.key_hash.toString('hex')));
+  }
+
   /**
    * At start-up: makes sure an admin can get in. With `configuredKey` (LETHE_ADMIN_KEY) that key is an
    * admin key (added if new). Without it, and only when no admin key was ever made, a new one is

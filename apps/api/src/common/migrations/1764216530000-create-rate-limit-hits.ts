@@ -1,9 +1,9 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Requests counted per client (`key:<sha256 of the Authorization header>` or `ip:<address>`) and window
- * of RATE_LIMIT_WINDOW_MS, shared by every process on the database. UNLOGGED: counts are not worth a WAL
- * write each (a crash forgets the current minute's counts, which only lets a client start afresh).
+ * Requests counted per client (`key:<API key id>` or `ip:<address>`) and window of RATE_LIMIT_WINDOW_MS,
+ * shared by every process on the database. UNLOGGED: counts are not worth a WAL write each (a crash
+ * forgets the current minute's counts, which only lets a client start afresh).
  * Windows that ended are deleted by the processes as they go.
  */
 export class CreateRateLimitHits1764216530000 implements MigrationInterface {
