@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { Ledger, computeCommitmentsRoot, openDatabase } from '@lethe/ledger';
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';
+import { MAX_FEATURES } from '../../apps/api/src/datasets/dataset.dto';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
@@ -65,6 +66,7 @@ describe('datasets and sample uploads', () => {
     [{ name: 'x', features: 0, classes: 3 }, 'features'],
     [{ name: 'x', features: 2.5, classes: 3 }, 'features'],
     [{ name: 'x', features: '4', classes: 3 }, 'features'],
+    [{ name: 'x', features: MAX_FEATURES + 1, classes: 3 }, `features must not be greater than ${MAX_FEATURES}`],
     [{ name: 'x', features: 4, classes: 1 }, 'classes'],
     [{ name: 'x', features: 4, classes: 3, extra: 1 }, 'extra'],
     [[1, 2], 'name'],

@@ -14,10 +14,11 @@ export interface ServiceProcess {
 /**
  * The service as `npm start` runs it (apps/api/src/main.ts from the repository's root) with `env` over this
  * process's environment, without colours. `detached` gives it a process group of its own, as a terminal gives
- * a foreground job (a signal to -pid then reaches all of it).
+ * a foreground job (a signal to -pid then reaches all of it); `nodeArgs` go to Node before the script
+ * (e.g. --max-old-space-size=512).
  */
-export function startServiceProcess(env: Record<string, string>, options: { detached?: boolean } = {}): ServiceProcess {
-  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
+export function startServiceProcess(env: Record<string, string>, options: { detached?: boolean; nodeArgs?: string[] } = {}): ServiceProcess {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '-r', './scripts/register.js', 'apps/api/src/main.ts'], {
     cwd: REPO_ROOT,
     detached: options.detached ?? false,
     env: { ...process.env, ...env, NO_COLOR: '1' },

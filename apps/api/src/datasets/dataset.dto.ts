@@ -2,7 +2,12 @@ import { ApiProperty } from '@nestjs/swagger';
 import { IsInt, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { DatasetEntity } from './dataset.entity';
 
-export const MAX_FEATURES = 100_000;
+/**
+ * Features per dataset, at most: the widest sample, written at full precision (25 bytes a feature), is a
+ * 400 KB line, a tenth of the NDJSON line limit, and an upload chunk (UPLOAD_CHUNK_BYTES) holds at least
+ * 30 of them. README (Limits) has the arithmetic.
+ */
+export const MAX_FEATURES = 16_384;
 export const MAX_CLASSES = 100_000;
 
 export class CreateDatasetDto {

@@ -25,14 +25,21 @@ import { DatasetService } from './dataset.service';
 import { NdjsonLine, splitNdjsonLines } from './ndjson-lines';
 import { RejectedSampleDto, SampleUploadResponseDto, validateSample } from './sample.dto';
 
-/** Samples committed per SAMPLES_COMMITTED entry: what an upload holds in memory at once. */
+/** Samples committed per SAMPLES_COMMITTED entry, at most. */
 export const UPLOAD_CHUNK_SIZE = 5000;
+/**
+ * A chunk is also committed once its samples hold this many bytes (each its line's text plus 8 bytes per
+ * feature, the parsed numbers): what an upload holds in memory at once, whatever the width of its samples.
+ * README (Limits) has the arithmetic.
+ */
+export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
 /** Longest NDJSON line (a sample of 100,000 features written tersely fits). */
 export const MAX_NDJSON_LINE_BYTES = 4 * 1024 * 1024;
 /** Rejected lines listed in the answer (rejectedCount counts them all). */
 export const MAX_REPORTED_REJECTIONS = 1000;
 
-type UploadItem = { line: number; value: unknown; error?: undefined } | { line: number; value?: undefined; error: string };
+/** A parsed line (or JSON array element) and the length of its text (0 for an element of a JSON body already in memory). */
+type UploadItem = { line: number; value: unknown; chars: number; error?: undefined } | { line: number; value?: undefined; error: string };
 
 /** What an upload did so far; the commitments themselves are handed on chunk by chunk. */
 class UploadReport {
@@ -60,7 +67,7 @@ class UploadReport {
  * Uploads of samples: a JSON array (up to the 1 MB JSON body limit) or an NDJSON stream of any size.
  * Each line is checked on its own (shape, finite features, label range, externalId unique in the dataset
  * and in the upload); bad lines are reported, good ones are committed by SampleVault in chunks of
- * UPLOAD_CHUNK_SIZE, one SAMPLES_COMMITTED entry each. An NDJSON body is read line by line with
+ * UPLOAD_CHUNK_SIZE samples or UPLOAD_CHUNK_BYTES, whichever comes first, one SAMPLES_COMMITTED entry each. An NDJSON body is read line by line with
  * backpressure and the answer is streamed back chunk by chunk, so memory stays bounded by the chunk size;
  * a sender silent for BODY_TIMEOUT_SECONDS while its next bytes are awaited is cut off (what was committed
  * stays).
@@ -91,7 +98,7 @@ export class SampleUploadService {
     if (body.length === 0) throw new BadRequestException('body has no samples');
     const report = new UploadReport();
     const commitments: CommittedSample[] = [];
-    const items = body.map((value: unknown, i): UploadItem => ({ line: i + 1, value }));
+    const items = body.map((value: unknown, i): UploadItem => ({ line: i + 1, value, chars: 0 }));
     for await (const committed of this.commitAll(dataset, toAsync(items), report)) commitments.push(...committed);
     return { ...report.summary(), commitments };
   }
@@ -200,6 +207,7 @@ export class SampleUploadService {
 
   private async *commitAll(dataset: DatasetEntity, items: AsyncIterable<UploadItem>, report: UploadReport): AsyncGenerator<CommittedSample[]> {
     let chunk: { line: number; sample: CommittableSample }[] = [];
+    let chunkBytes = 0;
     let externalIds = new Set<string>();
     for await (const item of items) {
       if (item.error !== undefined) {
@@ -218,9 +226,11 @@ export class SampleUploadService {
       }
       externalIds.add(externalId);
       chunk.push({ line: item.line, sample: check.sample });
-      if (chunk.length >= UPLOAD_CHUNK_SIZE) {
+      chunkBytes += item.chars + 8 * check.sample.features.length;
+      if (chunk.length >= UPLOAD_CHUNK_SIZE || chunkBytes >= UPLOAD_CHUNK_BYTES) {
         yield await this.commitChunk(dataset.id, chunk, report);
         chunk = [];
+        chunkBytes = 0;
         externalIds = new Set();
       }
     }
@@ -265,7 +275,7 @@ export class SampleUploadService {
 function parseLine(line: NdjsonLine): UploadItem {
   if (line.error !== undefined) return { line: line.line, error: line.error };
   try {
-    return { line: line.line, value: JSON.parse(line.text) };
+    return { line: line.line, value: JSON.parse(line.text), chars: line.text.length };
   } catch {
     return { line: line.line, error: 'not valid JSON' };
   }

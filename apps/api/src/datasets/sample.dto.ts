@@ -30,7 +30,7 @@ export class SampleUploadResponseDto {
   @ApiProperty({ description: 'lines rejected (all of them, also when `rejected` is cut short)' }) rejectedCount!: number;
   @ApiProperty({ type: [RejectedSampleDto], description: 'the first 1,000 rejected lines' }) rejected!: RejectedSampleDto[];
   @ApiProperty({ type: [CommittedSampleDto], description: 'in upload order' }) commitments!: CommittedSampleDto[];
-  @ApiProperty({ type: [Number], description: 'indices of the SAMPLES_COMMITTED entries (one per chunk of up to 5,000 samples)' })
+  @ApiProperty({ type: [Number], description: 'indices of the SAMPLES_COMMITTED entries (one per chunk of up to 5,000 samples and 16 MiB)' })
   ledgerIndices!: number[];
 }
 
