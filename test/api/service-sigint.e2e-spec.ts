@@ -3,7 +3,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIris } from '@lethe/unlearning';
@@ -59,6 +59,7 @@ describe('the service on Ctrl-C', () => {
         LETHE_ADMIN_KEY: adminKey,
         JOB_POLL_SECONDS: '1',
         JOB_STOP_TIMEOUT_SECONDS: '2',
+        TZ: 'Pacific/Chatham', // passed through to PostgreSQL on purpose: the control for what it must not get
       },
       { detached: true },
     );
@@ -74,6 +75,13 @@ describe('the service on Ctrl-C', () => {
       return { status: res.status, body: (await res.json()) as any };
     };
     await waitForHealth(api, 90_000);
+    // Its PostgreSQL does not see the admin key the service was given, and the file that tells other local
+    // processes its URL (with the cluster's password) is for this user only.
+    const postgresPid = Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const environ = readFileSync(`/proc/${postgresPid}/environ`, 'utf8');
+    expect(environ).toContain('TZ=Pacific/Chatham');
+    expect(environ).not.toContain(adminKey);
+    expect(statSync(join(dataDir, 'embedded-postgres.json')).mode & 0o777).toBe(0o600);
     const ml = (await call('POST', '/v1/keys', adminKey, { role: 'ml', name: 'sigint' })).body.key;
     const datasetId = (await call('POST', '/v1/datasets', ml, { name: 'iris', features: 4, classes: 3 })).body.id;
     expect((await call('POST', `/v1/datasets/${datasetId}/samples`, ml, loadIris())).status).toBe(200);

