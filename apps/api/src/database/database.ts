@@ -45,6 +45,7 @@ export async function openAppDatabase(options: OpenAppDatabaseOptions): Promise<
       port: options.embeddedPostgresPort || undefined,
       // Stopped by close(), after the service has finished or handed back its jobs.
       stopsOnSignals: options.stopsOnSignals,
+      onNotice: log,
     });
     url = await ensureDatabase(embedded.url, EMBEDDED_DATABASE_NAME);
     // The URL holds the cluster's password: readable by this user only, as the password file itself.
