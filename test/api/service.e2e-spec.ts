@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -8,6 +8,30 @@ import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
 import { probeUntil } from '../support/probe';
 import { startServiceProcess } from '../support/service-process';
+
+/** Pids of the Hardhat nodes listening on `port` (from /proc: whatever started them). */
+function hardhatNodesOn(port: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args.some((a) => a.includes('hardhat')) && args.includes('node') && args[args.indexOf('--port') + 1] === String(port);
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
   const res = await fetch(url);
@@ -84,4 +108,45 @@ describe('the service process', () => {
       await second.exited;
     }
   });
+
+  it('stops the Hardhat node a killed service left running, at its next start on the same DATA_DIR', async () => {
+    const port = await findFreePort();
+    const chainPort = await findFreePort();
+    const env = { PORT: String(port), CHAIN_PORT: String(chainPort), DATABASE_URL: db.url, DATA_DIR: dataDir };
+    const api = `http://127.0.0.1:${port}`;
+    const anchoringOk = async () => ((await getJson(`${api}/v1/health`)).body.anchoring?.state === 'ok' ? true : undefined);
+    const first = startServiceProcess(env);
+    let orphans: number[] = [];
+    try {
+      await probeUntil(anchoringOk, 'the first service');
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // What a crash leaves: the node, in a process group of its own, still holding CHAIN_PORT.
+      orphans = hardhatNodesOn(chainPort);
+      expect(orphans).toHaveLength(1);
+      expect(isAlive(orphans[0])).toBe(true);
+
+      const second = startServiceProcess(env);
+      let stopped: number | null = null;
+      try {
+        await Promise.race([
+          probeUntil(anchoringOk, 'the second service', 90_000),
+          second.exited.then((code) => Promise.reject(new Error(`the second service exited (${code}): ${second.output().slice(-800)}`))),
+        ]);
+        expect(isAlive(orphans[0])).toBe(false);
+        const nodes = hardhatNodesOn(chainPort);
+        expect(nodes).toHaveLength(1);
+        expect(nodes[0]).not.toBe(orphans[0]);
+        expect(second.output()).toContain(`stopping the Hardhat node (pid ${orphans[0]}) left running`);
+      } finally {
+        second.child.kill('SIGTERM');
+        stopped = await second.exited;
+      }
+      expect(stopped).toBe(0);
+      expect(hardhatNodesOn(chainPort)).toEqual([]);
+    } finally {
+      if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill('SIGKILL');
+      for (const pid of [...orphans, ...hardhatNodesOn(chainPort)]) if (isAlive(pid)) process.kill(-pid, 'SIGKILL');
+    }
+  }, 240_000);
 });

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ChainConnector, HardhatNode } from '@lethe/chain';
 import { redactRpcUrl } from '@lethe/redact';
@@ -102,7 +103,9 @@ async function startAnchoring(
   }
   let connect: ChainConnector;
   if (config.chain.rpcUrl === undefined) {
-    const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m));
+    const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m), {
+      pidFile: join(config.dataDir, 'hardhat-node.pid'),
+    });
     onStop(() => local.node.stop());
     connect = local.connect;
   } else {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ChainError } from './errors';
 import { resolveRepoRoot } from './repo-root';
 
@@ -11,6 +12,16 @@ export interface StartHardhatNodeOptions {
   host?: string;
   /** How long to wait for JSON-RPC to answer; 60 s unless given. */
   startTimeoutMs?: number;
+  /**
+   * A file that names the running node and the process that started it (the service's is
+   * DATA_DIR/hardhat-node.pid). The node runs in a process group of its own, so a process killed with
+   * SIGKILL leaves it running, holding its port: a start naming the same file stops such a node first,
+   * once it made sure that it is that node (same pid and start time, a `hardhat node` command line) and
+   * that the process that started it is gone. A node whose starter still runs is an error, never a kill.
+   */
+  pidFile?: string;
+  /** The launcher's notices (a node left running stopped), for the caller's log. */
+  onNotice?: (line: string) => void;
 }
 
 export interface HardhatNode {
@@ -39,6 +50,7 @@ export async function startHardhatNode(options: StartHardhatNodeOptions): Promis
   if (!Number.isSafeInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw new ChainError('INVALID_ARGUMENT', `port ${options.port} is not an integer in 0..65535`);
   }
+  if (options.pidFile !== undefined) await stopOrphanedNode(options.pidFile, options.onNotice ?? (() => undefined));
   const port = options.port === 0 ? await findFreePort(host) : options.port;
   await assertPortFree(host, port);
 
@@ -57,13 +69,20 @@ export async function startHardhatNode(options: StartHardhatNodeOptions): Promis
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const killOnExit = (): void => killGroup(child, 'SIGKILL');
+  const forgetPid = (): void => {
+    if (options.pidFile !== undefined && readPidFile(options.pidFile)?.pid === child.pid) rmSync(options.pidFile, { force: true });
+  };
+  const killOnExit = (): void => {
+    killGroup(child, 'SIGKILL');
+    forgetPid();
+  };
   process.once('exit', killOnExit);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       process.removeListener('exit', killOnExit);
+      forgetPid();
       if (child.exitCode !== null || child.signalCode !== null) return;
       killGroup(child, 'SIGTERM');
       const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
@@ -80,12 +99,96 @@ export async function startHardhatNode(options: StartHardhatNodeOptions): Promis
       const code = /EADDRINUSE|already in use/i.test(output) ? 'PORT_IN_USE' : 'NODE_START_FAILED';
       throw new ChainError(code, `hardhat node on ${rpcUrl} exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-2000)}`);
     }
-    if (await answersJsonRpc(rpcUrl)) return { rpcUrl, port, stop };
+    if (await answersJsonRpc(rpcUrl)) {
+      if (options.pidFile !== undefined) writePidFile(options.pidFile, { pid: child.pid!, startTime: startTimeOf(child.pid!)!, port, owner: process.pid, ownerStartTime: startTimeOf(process.pid)! });
+      return { rpcUrl, port, stop };
+    }
     if (Date.now() > deadline) {
       await stop();
       throw new ChainError('TIMEOUT', `hardhat node on ${rpcUrl} did not answer JSON-RPC in time:\n${output.slice(-2000)}`);
     }
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** What a pid file says: the node, and the process that started it, each with its start time (so a reused pid is not taken for it). */
+interface NodePidFile {
+  pid: number;
+  startTime: string;
+  port: number;
+  owner: number;
+  ownerStartTime: string;
+}
+
+function readPidFile(file: string): NodePidFile | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as NodePidFile;
+  } catch {
+    return undefined; // none, or torn: nothing to go by
+  }
+}
+
+function writePidFile(file: string, content: NodePidFile): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(content)}\n`);
+  renameSync(temporary, file);
+}
+
+/** Stops the node `file` names if it is still running and the process that started it is gone (see StartHardhatNodeOptions.pidFile). */
+async function stopOrphanedNode(file: string, notice: (line: string) => void): Promise<void> {
+  const recorded = readPidFile(file);
+  if (recorded === undefined) return;
+  const running = startTimeOf(recorded.pid) === recorded.startTime && isHardhatNode(recorded.pid, recorded.port);
+  if (running && startTimeOf(recorded.owner) === recorded.ownerStartTime) {
+    throw new ChainError(
+      'NODE_START_FAILED',
+      `the Hardhat node named in ${file} (pid ${recorded.pid}, port ${recorded.port}) belongs to process ${recorded.owner}, which is running: stop it, or use another DATA_DIR`,
+    );
+  }
+  if (running) {
+    notice(`stopping the Hardhat node (pid ${recorded.pid}) left running on port ${recorded.port} by a process that was killed`);
+    const signalGroup = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-recorded.pid, signal);
+      } catch {
+        // gone already
+      }
+    };
+    signalGroup('SIGTERM');
+    const gone = async (ms: number) => {
+      for (const deadline = Date.now() + ms; startTimeOf(recorded.pid) === recorded.startTime; ) {
+        if (Date.now() > deadline) return false;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return true;
+    };
+    if (!(await gone(5000))) {
+      signalGroup('SIGKILL');
+      if (!(await gone(5000))) throw new ChainError('NODE_START_FAILED', `the Hardhat node (pid ${recorded.pid}) left running on port ${recorded.port} did not stop`);
+    }
+  }
+  rmSync(file, { force: true });
+}
+
+/** A process's start time in clock ticks since boot (/proc/<pid>/stat, field 22); undefined when it is not running. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid ...": comm may hold spaces, so count the fields after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` runs `hardhat node … --port <port>`. */
+function isHardhatNode(pid: number, port: number): boolean {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.some((a) => a.endsWith('hardhat')) && args.includes('node') && args[args.indexOf('--port') + 1] === String(port);
+  } catch {
+    return false;
   }
 }
 

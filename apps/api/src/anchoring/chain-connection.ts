@@ -16,12 +16,17 @@ import { ChainConfig } from '../config/config';
 
 /**
  * Starts the local Hardhat node (JSON-RPC on 127.0.0.1:CHAIN_PORT) and deploys a fresh AuditAnchor with
- * the node's first development account as admin and anchorer. The chain lives as long as the service.
+ * the node's first development account as admin and anchorer. The chain lives as long as the service;
+ * `pidFile` (DATA_DIR/hardhat-node.pid) names it, so the next start stops a node a killed service left.
  */
-export async function startLocalChain(config: ChainConfig, log: (m: string) => void): Promise<{ node: HardhatNode; connect: ChainConnector }> {
+export async function startLocalChain(
+  config: ChainConfig,
+  log: (m: string) => void,
+  options: { pidFile?: string } = {},
+): Promise<{ node: HardhatNode; connect: ChainConnector }> {
   let node: HardhatNode;
   try {
-    node = await startHardhatNode({ port: config.chainPort });
+    node = await startHardhatNode({ port: config.chainPort, pidFile: options.pidFile, onNotice: log });
   } catch (error) {
     if (error instanceof ChainError && error.code === 'PORT_IN_USE')
       throw new ChainError('PORT_IN_USE', `CHAIN_PORT ${config.chainPort} is in use: set CHAIN_PORT to a free port (or RPC_URL to a chain)`);
