@@ -39,6 +39,8 @@ export const EVENT_KINDS: Record<LedgerEventType, EventKind> = {
   FORGET_REQUESTED: 'forget',
   UNLEARN_COMPLETED: 'forget',
   ANCHORED: 'anchor',
+  VERSION_RETIRED: 'forget',
+  CHECKPOINTS_DELETED: 'forget',
 };
 
 export interface TimelineItem {
@@ -110,6 +112,10 @@ function summarize(event: LedgerEvent): string {
       return `version ${event.modelVersion} forgets request(s) ${event.requestIds.join(', ')}`;
     case 'ANCHORED':
       return `first ${event.treeSize} entries anchored in block ${event.blockNumber} (chain ${event.chainId})`;
+    case 'VERSION_RETIRED':
+      return `version ${event.modelVersion} retired (its file deleted) for forget request(s) ${event.forgetRequestIds.join(', ')}`;
+    case 'CHECKPOINTS_DELETED':
+      return `${event.checkpoints.length} checkpoint(s) deleted for forget request(s) ${event.forgetRequestIds.join(', ')}`;
   }
 }
 

@@ -80,3 +80,37 @@ describe('UNLEARN_COMPLETED.evidence.membership', () => {
     expect(found).toContain(message);
   });
 });
+
+/** `event` without the field `name`. */
+function without(event: Record<string, unknown>, name: string): Record<string, unknown> {
+  const { [name]: _, ...rest } = event;
+  return rest;
+}
+
+describe('the retirement events', () => {
+  const hex = (n: number) => n.toString(16).padStart(2, '0').repeat(32);
+  const retired = { type: 'VERSION_RETIRED', version: 1, modelId: 'm', modelVersion: 1, onnxSha256: hex(1), forgetRequestIds: ['r1'] };
+  const deleted = { type: 'CHECKPOINTS_DELETED', version: 1, modelId: 'm', checkpoints: [hex(2), hex(3)], forgetRequestIds: ['r1'] };
+  /** The field a refusal names. */
+  const refused = (event: object) => fieldOf(event)?.split(':')[0];
+
+  it('accepts a VERSION_RETIRED and a CHECKPOINTS_DELETED', () => {
+    expect(fieldOf(retired)).toBeUndefined();
+    expect(fieldOf(deleted)).toBeUndefined();
+  });
+
+  it('refuses either without the requests that caused it, naming the field', () => {
+    expect(refused({ ...retired, forgetRequestIds: [] })).toBe('INVALID_EVENT forgetRequestIds');
+    expect(refused(without(deleted, 'forgetRequestIds'))).toBe('INVALID_EVENT forgetRequestIds');
+  });
+
+  it('refuses a VERSION_RETIRED without a version number or with a malformed hash', () => {
+    expect(refused(without(retired, 'modelVersion'))).toBe('INVALID_EVENT modelVersion');
+    expect(refused({ ...retired, onnxSha256: 'AB'.repeat(32) })).toBe('INVALID_EVENT onnxSha256');
+  });
+
+  it('refuses a CHECKPOINTS_DELETED that deletes nothing or names a malformed address', () => {
+    expect(refused({ ...deleted, checkpoints: [] })).toBe('INVALID_EVENT checkpoints');
+    expect(refused({ ...deleted, checkpoints: [hex(2), 'not-hex'] })).toBe('INVALID_EVENT checkpoints');
+  });
+});

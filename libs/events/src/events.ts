@@ -12,6 +12,8 @@ export const LEDGER_EVENT_TYPES = [
   'FORGET_REQUESTED',
   'UNLEARN_COMPLETED',
   'ANCHORED',
+  'VERSION_RETIRED',
+  'CHECKPOINTS_DELETED',
 ] as const;
 export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
 
@@ -83,6 +85,29 @@ export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
   /** Accuracies before and after, a reference's, and `membership` (MembershipEvidence) when the attack was asked for. */
   evidence: { [key: string]: JsonValue };
 }
+/**
+ * A model version that learned samples of the named forget requests is withdrawn: its ONNX file is deleted and
+ * it is never served again. `modelVersion`, not `version`: `version` is every event's schema version.
+ */
+export interface VersionRetired extends EventBase<'VERSION_RETIRED'> {
+  modelId: string;
+  modelVersion: number;
+  /** The retired file's SHA-256, as its MODEL_PUBLISHED entry has it. */
+  onnxSha256: Hex;
+  /** The forget requests whose samples the version learned, in log order (at least one). */
+  forgetRequestIds: string[];
+}
+/**
+ * Checkpoints (content addresses) of a model that no live version needs any more are deleted: each learned a
+ * sample of the named forget requests, or lay on a lineage only retired versions used.
+ */
+export interface CheckpointsDeleted extends EventBase<'CHECKPOINTS_DELETED'> {
+  modelId: string;
+  /** Content addresses, sorted, at least one. */
+  checkpoints: Hex[];
+  /** The forget requests whose retirements left them unneeded (at least one). */
+  forgetRequestIds: string[];
+}
 export interface Anchored extends EventBase<'ANCHORED'> {
   chainId: string;
   contract: Hex;
@@ -100,10 +125,22 @@ export type LedgerEvent =
   | ModelPublished
   | ForgetRequested
   | UnlearnCompleted
-  | Anchored;
+  | Anchored
+  | VersionRetired
+  | CheckpointsDeleted;
 
-type FieldKind = 'string' | 'hex32' | 'hex20' | 'hex32|null' | 'count' | 'hex32[]' | 'string[]' | 'object' | 'envelope';
-
+type FieldKind =
+  | 'string'
+  | 'hex32'
+  | 'hex20'
+  | 'hex32|null'
+  | 'count'
+  | 'hex32[]'
+  | 'hex32[]+'
+  | 'string[]'
+  | 'string[]+'
+  | 'object'
+  | 'envelope';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -140,6 +177,8 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
     treeSize: 'count',
     rootHash: 'hex32',
   },
+  VERSION_RETIRED: { modelId: 'string', modelVersion: 'count', onnxSha256: 'hex32', forgetRequestIds: 'string[]+' },
+  CHECKPOINTS_DELETED: { modelId: 'string', checkpoints: 'hex32[]+', forgetRequestIds: 'string[]+' },
 };
 
 /** Fields a type may carry; when present they are checked like the required ones. */
@@ -174,11 +213,16 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
       if (typeof value !== 'string' || !HEX20.test(value)) fail('a 0x-prefixed lowercase 20-byte address');
       return;
     case 'hex32[]':
+    case 'hex32[]+':
       if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !HEX32.test(v)))
-        fail('an array of 32-byte lowercase hex strings');
+        fail(`${kind === 'hex32[]+' ? 'a non-empty' : 'an'} array of 32-byte lowercase hex strings`);
+      else if (kind === 'hex32[]+' && value.length === 0) fail('a non-empty array of 32-byte lowercase hex strings');
       return;
     case 'string[]':
-      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) fail('an array of strings');
+    case 'string[]+':
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0))
+        fail(`${kind === 'string[]+' ? 'a non-empty' : 'an'} array of strings`);
+      else if (kind === 'string[]+' && value.length === 0) fail('a non-empty array of strings');
       return;
     case 'object':
       if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('an object');

@@ -8,6 +8,7 @@ export type {
   Anchored,
   BatchLearned,
   CheckpointSaved,
+  CheckpointsDeleted,
   DatasetRegistered,
   ForgetRequested,
   JsonValue,
@@ -16,6 +17,7 @@ export type {
   ModelPublished,
   SamplesCommitted,
   UnlearnCompleted,
+  VersionRetired,
 } from './events';
 export { checkMembershipEvidence, MEMBERSHIP_MEASURES, MEMBERSHIP_SIDES } from './membership-evidence';
 export type { BySide, MembershipAttackFigures, MembershipEvidence, MembershipInterval, MembershipMeasure, MembershipSide } from './membership-evidence';

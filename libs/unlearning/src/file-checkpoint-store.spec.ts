@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { FileCheckpointStore } from './file-checkpoint-store';
@@ -20,6 +20,20 @@ describe.each([
     await store.put(hash, Uint8Array.from([4]));
     expect(Array.from((await store.get(hash)) as Uint8Array)).toEqual([4]);
   });
+
+  it('deletes a checkpoint (true), and deleting it again or an unknown one is a no-op (false)', async () => {
+    const store = create();
+    const kept = sha256Hex('kept');
+    const gone = sha256Hex('gone');
+    await store.put(kept, Uint8Array.from([1]));
+    await store.put(gone, Uint8Array.from([2]));
+    expect(await store.delete(gone)).toBe(true);
+    expect(await store.has(gone)).toBe(false);
+    expect(await store.get(gone)).toBeUndefined();
+    expect(await store.delete(gone)).toBe(false);
+    expect(await store.delete(sha256Hex('never'))).toBe(false);
+    expect(Array.from((await store.get(kept)) as Uint8Array)).toEqual([1]);
+  });
 });
 
 describe('FileCheckpointStore layout', () => {
@@ -38,5 +52,21 @@ describe('FileCheckpointStore layout', () => {
   it('refuses a hash that is not lowercase hex', async () => {
     const store = new FileCheckpointStore(tmpdir());
     await expect(store.get('../../etc/passwd')).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    await expect(store.delete('../../etc/passwd')).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+  });
+
+  it('a delete removes the file from its directory and nothing else', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'lethe-ckpt-'));
+    try {
+      const store = new FileCheckpointStore(root);
+      const hashes = ['c', 'd'].map((s) => sha256Hex(s));
+      for (const hash of hashes) await store.put(hash, new Uint8Array(10).fill(1));
+      expect(hashes.map((h) => existsSync(store.pathOf(h)))).toEqual([true, true]);
+      await store.delete(hashes[0]);
+      expect(hashes.map((h) => existsSync(store.pathOf(h)))).toEqual([false, true]);
+      expect(readdirSync(path.dirname(store.pathOf(hashes[0]))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

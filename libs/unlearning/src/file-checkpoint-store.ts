@@ -3,12 +3,14 @@ import * as path from 'path';
 import { randomBytes } from 'crypto';
 import { CheckpointStore } from './checkpoint-store';
 import { UnlearningError } from './errors';
+import { removeFileDurably } from './durable-remove';
 import { isHex32 } from './hash';
 
 /**
  * Checkpoints as files under `<root>/checkpoints/<first 2 hex>/<hash>.bin` (a DATA_DIR-style layout).
  * A put writes a temp file in the same directory, fsyncs it, then renames it over the target, so a reader
- * never sees a half-written checkpoint.
+ * never sees a half-written checkpoint; a delete unlinks the file and fsyncs its directory, so the removal
+ * survives a crash once it resolved.
  */
 export class FileCheckpointStore implements CheckpointStore {
   constructor(private readonly root: string) {}
@@ -53,5 +55,9 @@ export class FileCheckpointStore implements CheckpointStore {
       await fs.rm(temp, { force: true });
       throw error;
     }
+  }
+
+  async delete(hash: string): Promise<boolean> {
+    return removeFileDurably(this.pathOf(hash));
   }
 }

@@ -16,6 +16,9 @@ export { computeBatchRoot } from './batch-root';
 export { MemoryCheckpointStore } from './checkpoint-store';
 export type { CheckpointStore } from './checkpoint-store';
 export { FileCheckpointStore } from './file-checkpoint-store';
+export { removeFileDurably } from './durable-remove';
+export { batchKey, checkpointsOf, findUnreferencedCheckpoints, listBatchMembers } from './lineage';
+export type { BatchMembers } from './lineage';
 export { MemoryLedgerSink } from './events';
 export type {
   LedgerSink,
