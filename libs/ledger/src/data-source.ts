@@ -7,6 +7,7 @@ import { CreateLedger1764216000000 } from './migrations/1764216000000-create-led
 import { CreateSamples1764216050000 } from './migrations/1764216050000-create-samples';
 import { AddSamplePosition1764216200000 } from './migrations/1764216200000-add-sample-position';
 import { IndexEntryKeys1764216610000 } from './migrations/1764216610000-index-entry-keys';
+import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-index-retirement-keys';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
@@ -15,6 +16,7 @@ export const LEDGER_MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateSamples1764216050000,
   AddSamplePosition1764216200000,
   IndexEntryKeys1764216610000,
+  IndexRetirementKeys1764216710000,
 ];
 
 /** Advisory lock key under which migrations run ("lethe" in ASCII). */

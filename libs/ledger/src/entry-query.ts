@@ -2,14 +2,16 @@ import { LedgerError, LedgerEvent, LedgerEventType } from '@lethe/events';
 
 /**
  * The fields each type of entry can be looked up by (`Ledger.findEntries`). Each list is backed by one
- * expression index over those fields, in this order, then the index (migration IndexEntryKeys1764216610000):
- * a query that names the first field of its type's list is an index scan.
+ * expression index over those fields, in this order, then the index (migrations IndexEntryKeys1764216610000
+ * and IndexRetirementKeys1764216710000): a query that names the first field of its type's list is an index scan.
  */
 export const ENTRY_KEYS = {
   FORGET_REQUESTED: ['requestId'],
   MODEL_PUBLISHED: ['modelId', 'modelVersion'],
   UNLEARN_COMPLETED: ['modelId', 'modelVersion'],
   ANCHORED: ['txHash'],
+  VERSION_RETIRED: ['modelId', 'modelVersion'],
+  CHECKPOINTS_DELETED: ['modelId'],
 } as const satisfies Partial<Record<LedgerEventType, readonly string[]>>;
 
 /** A type of entry that can be looked up by its key fields. */

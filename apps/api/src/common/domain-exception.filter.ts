@@ -79,6 +79,7 @@ export function statusName(statusCode: number): string {
     404: 'Not Found',
     408: 'Request Timeout',
     409: 'Conflict',
+    410: 'Gone',
     413: 'Payload Too Large',
     415: 'Unsupported Media Type',
     422: 'Unprocessable Entity',

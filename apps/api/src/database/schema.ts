@@ -12,6 +12,7 @@ import { CreateJobs1764216400000 } from '../jobs/migrations/1764216400000-create
 import { ApiKeyEntity } from '../keys/api-key.entity';
 import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-create-api-keys';
 import { CreateModels1764216410000 } from '../models/migrations/1764216410000-create-models';
+import { RetireVersions1764216700000 } from '../models/migrations/1764216700000-retire-versions';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
@@ -35,4 +36,5 @@ export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateModels1764216410000,
   CreateUnlearningPasses1764216520000,
   CreateRateLimitHits1764216530000,
+  RetireVersions1764216700000,
 ];

@@ -1,6 +1,14 @@
-import { LedgerError, LedgerEvent, ModelPublished, UnlearnCompleted } from '@lethe/events';
+import { LedgerError, LedgerEvent, ModelPublished, UnlearnCompleted, canonicalizeEvent } from '@lethe/events';
 import { FoundEntry, Ledger } from '@lethe/ledger';
-import { EngineEvent, LedgerSink } from '@lethe/unlearning';
+import { batchKey, EngineEvent, LedgerSink, UnlearnCompletedEvent } from '@lethe/unlearning';
+
+export interface ModelLedgerSinkOptions {
+  /**
+   * Called before the append that carries an UNLEARN_COMPLETED; the events it returns are appended with it,
+   * in the same transaction (the versions it leaves behind retired at the very entry that replaces them).
+   */
+  onUnlearned?: (event: UnlearnCompletedEvent) => Promise<LedgerEvent[]>;
+}
 
 /**
  * The engine's events into the real Merkle log (one `append`, so one transaction per engine call), and
@@ -10,8 +18,13 @@ import { EngineEvent, LedgerSink } from '@lethe/unlearning';
  */
 export class ModelLedgerSink implements LedgerSink {
   private readonly indices = new Map<string, number>();
+  /** BATCH_LEARNED entries by model version, then by batchKey(shard, slice). */
+  private readonly batches = new Map<string, Map<string, number>>();
 
-  constructor(private readonly ledger: Ledger) {}
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly options: ModelLedgerSinkOptions = {},
+  ) {}
 
   async append(events: EngineEvent[]): Promise<void> {
     const published = events.find((e) => e.type === 'MODEL_PUBLISHED');
@@ -26,18 +39,51 @@ export class ModelLedgerSink implements LedgerSink {
             'onnxSha256',
           );
         for (const e of logged) this.indices.set(key(e.event.type, published.modelId, published.modelVersion), e.index);
+        await this.recoverBatchIndices(events, logged.find((e) => e.event.type === 'MODEL_PUBLISHED')!.index);
         return;
       }
     }
-    const entries = await this.ledger.append(events as LedgerEvent[]);
-    events.forEach((event, i) => {
-      if (event.type === 'MODEL_PUBLISHED' || event.type === 'UNLEARN_COMPLETED') this.indices.set(key(event.type, event.modelId, event.modelVersion), entries[i].index);
-    });
+    const unlearned = events.find((e) => e.type === 'UNLEARN_COMPLETED');
+    const extra = unlearned?.type === 'UNLEARN_COMPLETED' && this.options.onUnlearned ? await this.options.onUnlearned(unlearned) : [];
+    const entries = await this.ledger.append([...(events as LedgerEvent[]), ...extra]);
+    events.forEach((event, i) => this.record(event, entries[i].index));
   }
 
   /** Index of the MODEL_PUBLISHED or UNLEARN_COMPLETED entry of a model version this sink saw. */
   indexOf(type: 'MODEL_PUBLISHED' | 'UNLEARN_COMPLETED', modelId: string, version: number): number | undefined {
     return this.indices.get(key(type, modelId, version));
+  }
+
+  /** The BATCH_LEARNED entries of a model version this sink saw, by batchKey(shard, slice): the slices it (re)trained. */
+  batchesOf(modelId: string, version: number): Map<string, number> {
+    return this.batches.get(`${modelId}|${version}`) ?? new Map();
+  }
+
+  private record(event: EngineEvent, index: number): void {
+    if (event.type === 'MODEL_PUBLISHED' || event.type === 'UNLEARN_COMPLETED') this.indices.set(key(event.type, event.modelId, event.modelVersion), index);
+    if (event.type === 'BATCH_LEARNED') {
+      const version = `${event.modelId}|${event.modelVersion}`;
+      if (!this.batches.has(version)) this.batches.set(version, new Map());
+      this.batches.get(version)!.set(batchKey(event.shard, event.slice), index);
+    }
+  }
+
+  /**
+   * The entries of one engine call were appended together (consecutive indices): those before its
+   * MODEL_PUBLISHED are found from that entry's index, and checked to be the very events given now.
+   */
+  private async recoverBatchIndices(events: EngineEvent[], publishedIndex: number): Promise<void> {
+    const position = events.findIndex((e) => e.type === 'MODEL_PUBLISHED');
+    const first = publishedIndex - position;
+    for (let start = 0; start < position; start += 1000) {
+      const stored = await this.ledger.getEntries(first + start, Math.min(1000, position - start));
+      stored.forEach((entry, k) => {
+        const event = events[start + k];
+        if (entry.event !== canonicalizeEvent(event as LedgerEvent))
+          throw new LedgerError('CORRUPT', `entry ${entry.index} is not the ${event.type} published with entry ${publishedIndex}`);
+        this.record(event, entry.index);
+      });
+    }
   }
 
   private findLogged(modelId: string, version: number): Promise<FoundEntry<ModelPublished | UnlearnCompleted>[]> {

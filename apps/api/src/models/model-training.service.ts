@@ -70,7 +70,7 @@ export class ModelTrainingService {
             ...(test.length > 0 ? { testSet: test } : {}),
           });
           const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
-          await this.store.save(trained, { ledgerIndex });
+          await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) });
           this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
         } finally {
           await method.release();

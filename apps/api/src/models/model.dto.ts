@@ -279,6 +279,15 @@ export class ModelVersionResponseDto {
   @ApiProperty({ required: false, description: 'index of its UNLEARN_COMPLETED entry (versions made by forgetting)' }) unlearnLedgerIndex?: number;
   @ApiProperty({ type: [String], description: 'forget requests whose samples this version no longer learned' }) reflectsForgetRequests!: string[];
   @ApiProperty({ required: false, type: Object, description: 'evidence of forgetting (versions made by forgetting)' }) evidence?: { [key: string]: JsonValue };
+  @ApiProperty({
+    enum: ['live', 'retired'],
+    description: 'retired: it learned samples of a forget request; its file is deleted and it is never served again (410)',
+  })
+  state!: 'live' | 'retired';
+  @ApiProperty({ required: false, type: [String], description: 'the forget requests whose samples the retired version learned' }) retiredBy?: string[];
+  @ApiProperty({ required: false }) retiredAt?: string;
+  @ApiProperty({ required: false, description: 'index of its VERSION_RETIRED entry (absent for a moment while the retirement is being logged)' })
+  retireLedgerIndex?: number;
 }
 
 export class ModelSummaryDto {
@@ -358,9 +367,15 @@ export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersion
     metrics: entity.metrics,
     ledgerIndex: Number(entity.ledgerIndex),
     reflectsForgetRequests: entity.reflectsForgetRequests,
+    state: entity.retiredAt === null ? 'live' : 'retired',
   };
   if (entity.unlearnLedgerIndex !== null) out.unlearnLedgerIndex = Number(entity.unlearnLedgerIndex);
   if (entity.evidence !== null) out.evidence = entity.evidence;
+  if (entity.retiredAt !== null) {
+    out.retiredBy = entity.retiredBy;
+    out.retiredAt = entity.retiredAt.toISOString();
+    if (entity.retireLedgerIndex !== null) out.retireLedgerIndex = Number(entity.retireLedgerIndex);
+  }
   return out;
 }
 

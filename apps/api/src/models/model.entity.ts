@@ -74,4 +74,15 @@ export class ModelVersionEntity {
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
+
+  /** Set once the version is retired: it learned samples of the forget requests `retiredBy` and is never served again. */
+  @Column({ name: 'retired_at', type: 'timestamptz', nullable: true })
+  retiredAt!: Date | null;
+
+  @Column({ name: 'retired_by', type: 'uuid', array: true })
+  retiredBy!: string[];
+
+  /** The VERSION_RETIRED entry, once logged. */
+  @Column({ name: 'retire_ledger_index', type: 'bigint', nullable: true })
+  retireLedgerIndex!: string | null;
 }

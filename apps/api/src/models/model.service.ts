@@ -1,4 +1,4 @@
-import { BadRequestException, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
+import { BadRequestException, ConflictException, GoneException, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
@@ -104,11 +104,13 @@ export class ModelService implements OnModuleDestroy {
     return toModelVersionResponse(await this.findVersion(id, version));
   }
 
-  /** The ONNX file of a version, checked against its published SHA-256. */
+  /** The ONNX file of a version, checked against its published SHA-256; a retired one is gone (410). */
   async getOnnx(id: string, version: number): Promise<{ bytes: Buffer; onnxSha256: string }> {
+    const model = await this.findModel(id);
     const row = await this.findVersion(id, version);
+    this.checkServable(model, row);
     const expected = await this.publishedSha256(row);
-    const bytes = await this.store.readOnnx(id, version);
+    const bytes = await this.unlessRetiredMeanwhile(model, row, () => this.store.readOnnx(id, version));
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (actual !== expected)
       throw new UnlearningError('HASH_MISMATCH', `model ${id} version ${version}: file SHA-256 ${actual}, published ${expected}`, { expectedSha256: expected, actualSha256: actual });
@@ -119,6 +121,13 @@ export class ModelService implements OnModuleDestroy {
     const model = await this.findModel(id);
     const row = body.version !== undefined ? await this.findVersion(id, body.version) : await this.store.findLatest(id);
     if (!row) throw new NotFoundException(`model ${id} has no published version yet (state ${model.state})`);
+    if (body.version === undefined && row.retiredAt !== null) {
+      throw new ConflictException(
+        `model ${id} serves nothing: its latest version ${row.version} was retired by forget request(s) ${row.retiredBy.join(', ')} and ` +
+          (model.state === 'failed' ? `no version replaces it (model failed: ${model.error})` : 'the version that forgets them is not published yet'),
+      );
+    }
+    this.checkServable(model, row);
     const numFeatures = Number((model.engineConfig as { numFeatures: number }).numFeatures);
     body.inputs.forEach((input, i) => {
       if (input.length !== numFeatures) throw new BadRequestException(`inputs[${i}] has ${input.length} features, want ${numFeatures}`);
@@ -127,7 +136,7 @@ export class ModelService implements OnModuleDestroy {
         if (Math.abs(v) > 3.4e38) throw new BadRequestException(`inputs[${i}][${j}] does not fit a 32-bit float`);
       });
     });
-    const served = await this.load(row);
+    const served = await this.unlessRetiredMeanwhile(model, row, () => this.load(row));
     const out = await served.predict(body.inputs);
     const probabilities = body.inputs.map((_, i) => Array.from(out.probabilities.subarray(i * out.classes, (i + 1) * out.classes)));
     return { modelVersion: row.version, onnxSha256: served.sha256, predictions: out.labels, probabilities };
@@ -138,9 +147,37 @@ export class ModelService implements OnModuleDestroy {
     await this.loaded.settled();
   }
 
+  /**
+   * A retired version is gone (410, naming the forget requests whose samples it learned), and its session
+   * leaves this process's cache at once; the row is read for every request, so a version another process
+   * retired is refused here too. A model that failed to unlearn serves nothing (409, its error naming them).
+   */
+  private checkServable(model: ModelEntity, row: ModelVersionEntity): void {
+    if (row.retiredAt !== null) {
+      this.loaded.evict(sessionKey(row));
+      throw new GoneException(
+        `model ${row.modelId} version ${row.version} was retired at ${row.retiredAt.toISOString()} by forget request(s) ${row.retiredBy.join(', ')}: ` +
+          'it learned their samples, and its file is deleted',
+      );
+    }
+    if (model.state === 'failed') throw new ConflictException(`model ${model.id} serves nothing: ${model.error ?? 'it failed'}`);
+  }
+
+  /** Runs `read` (which reads the version's file); if the file vanished because the version was retired meanwhile, 410. */
+  private async unlessRetiredMeanwhile<T>(model: ModelEntity, row: ModelVersionEntity, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const now = await this.store.findVersion(row.modelId, row.version);
+      if (now) this.checkServable(model, now);
+      throw error;
+    }
+  }
+
   /** A verified session for a version: its file's hash must be the one in its MODEL_PUBLISHED entry. */
   private load(row: ModelVersionEntity): Promise<VerifiedModel> {
-    const key = `${row.modelId}:${row.version}`;
+    const key = sessionKey(row);
     let loading = this.loaded.get(key);
     if (loading) return loading;
     loading = (async () => loadVerifiedModelBytes(await this.store.readOnnx(row.modelId, row.version), await this.publishedSha256(row)))();
@@ -204,6 +241,10 @@ function checkMembershipNonMembers(canaries: number, heldOut: number): void {
     `evaluation.membership: the attack needs at least ${minNonMembers} non-members for a TPR at 1% FPR; without canaries these are the held-out ` +
       `samples, and this model would hold out ${heldOut}. Raise evaluation.holdoutFraction or ask for evaluation.membership.canaries`,
   );
+}
+
+function sessionKey(row: ModelVersionEntity): string {
+  return `${row.modelId}:${row.version}`;
 }
 
 async function loadVerifiedModelBytes(bytes: Buffer, expectedSha256: string): Promise<VerifiedModel> {

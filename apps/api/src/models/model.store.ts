@@ -3,7 +3,17 @@ import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { compactFeatures, JsonValue, Sample, ShardRecord, TrainedModel, TrainingConfig } from '@lethe/unlearning';
+import {
+  batchKey,
+  compactFeatures,
+  JsonValue,
+  listBatchMembers,
+  removeFileDurably,
+  Sample,
+  ShardRecord,
+  TrainedModel,
+  TrainingConfig,
+} from '@lethe/unlearning';
 import { DATA_DIR } from '../config/config.provider';
 import { ModelVersionEntity } from './model.entity';
 
@@ -23,6 +33,8 @@ export interface VersionRecord {
   unlearnLedgerIndex?: number;
   reflectsForgetRequests?: string[];
   evidence?: { [key: string]: JsonValue };
+  /** The BATCH_LEARNED entries of the slices this version (re)trained, by batchKey(shard, slice). */
+  batches?: ReadonlyMap<string, number>;
 }
 
 /** A version published by unlearning: its MODEL_PUBLISHED and UNLEARN_COMPLETED entries and evidence. */
@@ -37,8 +49,9 @@ export interface UnlearnedVersion {
 
 /**
  * Published model versions: ONNX files in DATA_DIR/models/<modelId>/<version>.onnx, rows in
- * model_versions, and the samples each version learned (model_version_samples), enough to give the
- * engine the TrainedModel back in any worker process.
+ * model_versions, the samples each version learned (model_version_samples), enough to give the engine the
+ * TrainedModel back in any worker process, and the ordered commitments under the batch root of each slice
+ * it trained (batch_commitments), which a receipt proves a sample's learning with.
  */
 @Injectable()
 export class ModelStore {
@@ -51,8 +64,10 @@ export class ModelStore {
     return join(this.dataDir, 'models', modelId, `${version}.onnx`);
   }
 
-  /** Writes the ONNX file (atomically), then the row and its samples in one transaction. */
+  /** Writes the ONNX file (atomically), then the row, its samples and its batches' members in one transaction. */
   async save(model: TrainedModel, record: VersionRecord): Promise<void> {
+    const batches = record.batches ?? new Map<string, number>();
+    const members = batches.size > 0 ? listBatchMembers(model, new Set(batches.keys())) : [];
     await writeAtomically(this.onnxPath(model.modelId, model.version), model.onnx);
     const engineState: EngineState = {
       config: model.config,
@@ -84,7 +99,28 @@ export class ModelStore {
         [model.modelId, model.version, model.samples.map((s) => s.commitment)],
       );
       if (inserted.length !== model.samples.length) throw new Error(`model ${model.modelId} version ${model.version}: ${model.samples.length - inserted.length} of its samples are not stored`);
+      const indices: string[] = [];
+      const positions: number[] = [];
+      const commitments: string[] = [];
+      for (const batch of members) {
+        const index = String(batches.get(batchKey(batch.shard, batch.slice)));
+        batch.commitments.forEach((commitment, position) => {
+          indices.push(index);
+          positions.push(position);
+          commitments.push(commitment);
+        });
+      }
+      await manager.query(
+        `INSERT INTO batch_commitments (ledger_index, position, commitment)
+         SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[]) ON CONFLICT DO NOTHING`,
+        [indices, positions, commitments],
+      );
     });
+  }
+
+  /** Deletes a version's ONNX file for good (unlink, then fsync of its directory); false when it was gone already. */
+  deleteOnnx(modelId: string, version: number): Promise<boolean> {
+    return removeFileDurably(this.onnxPath(modelId, version));
   }
 
   async findVersion(modelId: string, version: number): Promise<ModelVersionEntity | null> {

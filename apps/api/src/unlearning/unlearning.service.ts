@@ -12,10 +12,13 @@ import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { checkpointStoreIn, createMethodFor } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
 import { modelDoneFraction } from '../models/model.progress';
+import { FailedModel, RetirementService } from './retirement.service';
 
 export interface UnlearningPassResult {
   requestIds: string[];
   modelVersions: { modelId: string; version: number }[];
+  /** Models that could not unlearn the requests (now `failed`, serving nothing); absent when none. */
+  failedModels?: FailedModel[];
   /** Why the requests failed (they are `failed`); absent when they completed. */
   error?: string;
 }
@@ -53,10 +56,14 @@ interface KeptMethod {
  * that waits (`received`, or `unlearning` left by a pass that stopped or failed for a reason a retry may
  * fix), moves them to `unlearning`, and for every ready model of the dataset that learned any of their
  * samples runs the model's method's forget once for all of them (MODEL_PUBLISHED + UNLEARN_COMPLETED with
- * evidence), records the new version, then shreds the samples and completes the requests. Passes on one
- * dataset never overlap (the dataset lock), and a pass that is run again skips the models it already
- * unlearned. An error a retry cannot fix (too little data left, ...) fails the requests at once; any other
- * is thrown, leaving the requests `unlearning` for the retry (or the next pass), unless it is the last attempt.
+ * evidence, and VERSION_RETIRED for every version that learned the samples, in one append), records the new
+ * version; then retires what learned the samples (RetirementService: files, checkpoints), shreds the samples
+ * and completes the requests. Passes on one dataset never overlap (the dataset lock), and a pass that is run
+ * again skips the models it already unlearned. A model whose method refuses to forget (too little data
+ * left, ...) fails alone: it is marked `failed`, its versions that learned the samples are retired, and the
+ * requests still complete (an erasure does not wait on a model that cannot unlearn). Any other error is
+ * thrown, leaving the requests `unlearning` for the retry (or the next pass); on the last attempt, or for an
+ * error a retry cannot fix outside the models, the requests fail.
  */
 @Injectable()
 export class UnlearningService {
@@ -70,6 +77,7 @@ export class UnlearningService {
     private readonly requests: ForgetRequestRepository,
     private readonly vault: SampleVault,
     private readonly store: ModelStore,
+    private readonly retirement: RetirementService,
     @Inject(DATA_DIR) private readonly dataDir: string,
   ) {}
 
@@ -79,13 +87,15 @@ export class UnlearningService {
       const requestIds = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
       if (requestIds.length === 0) return { requestIds, modelVersions: [] };
       try {
-        const modelVersions = await this.forgetInEveryModel(datasetId, requestIds, options.onProgress);
+        const { modelVersions, failedModels } = await this.forgetInEveryModel(datasetId, requestIds, options.onProgress);
+        const retired = await this.retirement.retireForPass(requestIds, failedModels);
         const shred = await this.vault.shred(await this.requests.findCommitmentsOf(requestIds));
         await this.requests.complete(requestIds);
         this.logger.log(
-          `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${shred.shredded.length} sample(s) shredded`,
+          `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${retired.retiredVersions.length} retired, ` +
+            `${failedModels.length} model(s) failed, ${shred.shredded.length} sample(s) shredded`,
         );
-        return { requestIds, modelVersions };
+        return { requestIds, modelVersions, ...(failedModels.length > 0 ? { failedModels } : {}) };
       } catch (error) {
         const message = describeJobError(error);
         if (!isPermanentJobError(error) && !options.lastAttempt) {
@@ -93,6 +103,9 @@ export class UnlearningService {
           throw error;
         }
         this.logger.error(`${requestIds.length} forget request(s) of dataset ${datasetId} failed: ${message}`);
+        await this.retirement
+          .releaseUnlogged(requestIds)
+          .catch((e: unknown) => this.logger.warn(`releasing the versions marked for retirement: ${describeJobError(e)}`));
         await this.requests.fail(requestIds, message.slice(0, 2000));
         return { requestIds, modelVersions: [], error: message };
       }
@@ -103,13 +116,14 @@ export class UnlearningService {
     datasetId: string,
     requestIds: string[],
     onProgress?: PassProgressCallback,
-  ): Promise<{ modelId: string; version: number }[]> {
+  ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[] }> {
     const externalIds = new Set(await this.requests.findExternalIdsOf(requestIds));
     const models = await this.dataSource
       .getRepository(ModelEntity)
       .find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
     const progress = new PassProgress(models.length, onProgress);
     const published: { modelId: string; version: number }[] = [];
+    const failed: FailedModel[] = [];
     for (const [position, model] of models.entries()) {
       progress.startModel(position);
       const latest = await this.store.findLatest(model.id);
@@ -127,7 +141,10 @@ export class UnlearningService {
           : await this.store.loadTrainedModel(latest);
       const learned = trained.samples.filter((s) => externalIds.has(s.externalId)).map((s) => s.externalId);
       if (learned.length === 0) continue;
-      const sink = new ModelLedgerSink(this.ledger);
+      // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
+      const sink = new ModelLedgerSink(this.ledger, {
+        onUnlearned: () => this.retirement.retireWithUnlearning(model.id, requestIds),
+      });
       const { method, pass } = await this.keep(model.id, trained);
       pass.ledger = sink;
       pass.onProgress = (p) => progress.report(p);
@@ -145,15 +162,21 @@ export class UnlearningService {
           unlearnLedgerIndex: sink.indexOf('UNLEARN_COMPLETED', model.id, version)!,
           reflectsForgetRequests: [...new Set([...latest.reflectsForgetRequests, ...requestIds])],
           evidence: outcome.event.evidence as { [key: string]: JsonValue },
+          batches: sink.batchesOf(model.id, version),
         });
         published.push({ modelId: model.id, version });
+      } catch (error) {
+        if (!isPermanentJobError(error)) throw error;
+        const message = `it could not unlearn forget request(s) ${requestIds.join(', ')}: ${describeJobError(error)}`;
+        this.logger.error(`model ${model.id} fails: ${message}`);
+        failed.push({ modelId: model.id, error: message });
       } finally {
         pass.ledger = undefined;
         pass.onProgress = undefined;
       }
     }
     progress.startModel(models.length);
-    return published;
+    return { modelVersions: published, failedModels: failed };
   }
 
   /** Releases every kept method (the worker stops). */

@@ -10,6 +10,7 @@ import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { JobRepository } from '../jobs/job.repository';
 import { ModelTrainingService } from '../models/model-training.service';
 import { isRetraining, modelDoneFraction } from '../models/model.progress';
+import { RetirementService } from '../unlearning/retirement.service';
 import { UnlearningService } from '../unlearning/unlearning.service';
 /** How often a running job's progress and heartbeat are written. */
 const PROGRESS_EVERY_MS = 1000;
@@ -36,6 +37,7 @@ export class JobWorker {
     private readonly requests: ForgetRequestRepository,
     private readonly training: ModelTrainingService,
     private readonly unlearning: UnlearningService,
+    private readonly retirement: RetirementService,
   ) {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
   }
@@ -46,6 +48,7 @@ export class JobWorker {
       this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>),
     );
     await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>));
+    await this.retirement.finishInterrupted(); // deletions a crash left half done
     await this.resendWaiting();
     await this.retryLost();
     this.reaper = setInterval(
@@ -152,7 +155,11 @@ export class JobWorker {
         },
       });
       await progress.close();
-      const outcome = { requestIds: result.requestIds, modelVersions: result.modelVersions };
+      const outcome = {
+        requestIds: result.requestIds,
+        modelVersions: result.modelVersions,
+        ...(result.failedModels ? { failedModels: result.failedModels } : {}),
+      };
       if (result.error === undefined) await this.jobs.complete(jobId, outcome);
       else {
         await this.jobs.fail(jobId, result.error, outcome);

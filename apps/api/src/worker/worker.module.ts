@@ -9,6 +9,8 @@ import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
 import { JobRepository } from '../jobs/job.repository';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
+import { RetirementStore } from '../models/retirement.store';
+import { RetirementService } from '../unlearning/retirement.service';
 import { UnlearningService } from '../unlearning/unlearning.service';
 import { JobWorker } from './job.worker';
 
@@ -36,6 +38,8 @@ export class WorkerModule {
         ForgetRequestRepository,
         ModelStore,
         ModelTrainingService,
+        RetirementStore,
+        RetirementService,
         UnlearningService,
         JobWorker,
       ],

@@ -38,6 +38,7 @@ const DISCARDING_STORE: CheckpointStore = {
   get: async () => undefined,
   put: async () => undefined,
   has: async () => false,
+  delete: async () => false,
 };
 
 const EVALUATION_MODEL_ID = 'lethe-membership-evaluation';
