@@ -11,7 +11,9 @@ import { ModelStore } from '../../apps/api/src/models/model.store';
 import { RetirementStore } from '../../apps/api/src/models/retirement.store';
 import { RetirementService } from '../../apps/api/src/unlearning/retirement.service';
 import { JobWorker } from '../../apps/api/src/worker/job.worker';
-import { JobHarness, startAnotherWorker, startJobHarness, waitFor } from '../support/job-harness';
+import { uploadDataset } from '../support/api-data';
+import { JobHarness, startAnotherWorker, startJobHarness } from '../support/job-harness';
+import { waitFor } from '../support/probe';
 import { forgetSubject, trainSmallModel } from '../verifier/support/iris-history';
 
 /** Overrides of SMALL_SISA (trainSmallModel) for full retraining. */
@@ -60,15 +62,12 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
       const p = placeSample(seed, s.externalId, 2, 2);
       return p.shard === 0 && p.slice === 1;
     });
-    const datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'iris', features: 4, classes: 3 }).expect(201)).body.id;
-    const upload = await asMl(http().post(`/v1/datasets/${datasetId}/samples`))
-      .send(samples.map((s, i) => ({ ...s, subjectId: i === owned ? subject : `other-${i}` })))
-      .expect(200);
-    return { datasetId, commitment: upload.body.commitments[owned].commitment };
+    const { datasetId, commitments } = await uploadDataset(h, samples, { subjectOf: (_, i) => (i === owned ? subject : `other-${i}`) });
+    return { datasetId, commitment: commitments.get(samples[owned].externalId)! };
   }
 
   it('after a completed forget: the old version is 410 naming the request, listed retired, its file and unshared checkpoints gone; the new version serves', async () => {
-    const { datasetId } = await uploadIris('carol', 'retire');
+    const { datasetId, commitment } = await uploadIris('carol', 'retire');
     const sisa = await trainSmallModel(h, datasetId, 'retire');
     const full = await trainSmallModel(h, datasetId, 'retire-full', FULL);
     const [sisaV1, fullV1] = [await lineageOf(sisa, 1), await lineageOf(full, 1)];
@@ -131,6 +130,17 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
       expect(deleted[0].index).toBeGreaterThan(retired[0].index);
     }
 
+    // Carol's receipt: the batches of both models' version 1 that learned her sample, what unlearned, retired and deleted.
+    const { body: receipt } = await http().get(`/v1/receipts/${commitment}`).expect(200);
+    const typesOf = (list: { event: string }[]) => list.map((e) => (JSON.parse(e.event) as LedgerEvent).type);
+    expect(typesOf(receipt.learnedIn)).toEqual(['BATCH_LEARNED', 'BATCH_LEARNED']);
+    expect(receipt.learnedIn.map((e: { event: string }) => JSON.parse(e.event).modelVersion)).toEqual([1, 1]);
+    expect(typesOf(receipt.unlearnedIn)).toEqual(['UNLEARN_COMPLETED', 'UNLEARN_COMPLETED']);
+    expect(typesOf(receipt.retiredVersions)).toEqual(['VERSION_RETIRED', 'VERSION_RETIRED']);
+    expect(typesOf(receipt.checkpointsDeleted)).toEqual(['CHECKPOINTS_DELETED', 'CHECKPOINTS_DELETED']);
+    for (const e of [...receipt.learnedIn, ...receipt.retiredVersions, ...receipt.checkpointsDeleted])
+      expect(e.inclusionProof).toMatchObject({ treeSize: expect.any(Number), proof: expect.any(Array) });
+
     // Running the retirement step again (a retried pass) finds everything logged and logs nothing twice.
     const size = (await h.ledger.getCheckpoint()).treeSize;
     const again = new RetirementService(h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, h.dataDir), h.dataDir);
@@ -178,9 +188,8 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
 
   it('a model that cannot unlearn fails alone: it serves nothing (409 naming the request), its versions are retired, and the request completes', async () => {
     // 8 samples, two per subject; S x R = 8 needs every one of them, so forgetting any is impossible for this model.
-    const samples = Array.from({ length: 8 }, (_, i) => ({ externalId: `t-${i}`, subjectId: `subject-${i >> 1}`, features: [i % 2, (i * 7) % 5], label: i % 2 }));
-    const datasetId = (await asMl(http().post('/v1/datasets')).send({ name: 'tiny', features: 2, classes: 2 }).expect(201)).body.id;
-    await asMl(http().post(`/v1/datasets/${datasetId}/samples`)).send(samples).expect(200);
+    const samples = Array.from({ length: 8 }, (_, i) => ({ externalId: `t-${i}`, features: [i % 2, (i * 7) % 5], label: i % 2 }));
+    const { datasetId } = await uploadDataset(h, samples, { name: 'tiny', features: 2, classes: 2, subjectOf: (_, i) => `subject-${i >> 1}` });
     const tight = await trainSmallModel(h, datasetId, 's', { shards: 4, slices: 2, batchSize: 2 });
     const roomy = await trainSmallModel(h, datasetId, 's', { ...FULL, batchSize: 2 });
     await asMl(http().post(`/v1/models/${tight}/predict`)).send({ inputs: [[0, 1]] }).expect(200);

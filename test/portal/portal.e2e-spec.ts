@@ -38,7 +38,7 @@ if (!CHROMIUM) {
 const describeWithChromium = CHROMIUM ? describe : describe.skip;
 
 const DAY = 86_400;
-const CHECKS = ['service', 'chain', 'entries', 'root', 'anchored-roots', 'consistency', 'anchor-transactions', 'models', 'displayed'];
+const CHECKS = ['service', 'chain', 'entries', 'root', 'anchored-roots', 'consistency', 'anchor-transactions', 'retired', 'models', 'displayed'];
 
 interface Entry {
   index: number;
@@ -220,7 +220,9 @@ describeWithChromium('the regulator portal in Chromium', () => {
     // Filters: forget events only, then one model's events only.
     await page.selectOption('[data-testid=filter-type]', 'forget');
     const forgetTypes = await page.$$eval('[data-testid=timeline] li', (li) => li.map((l) => l.getAttribute('data-type')));
-    expect(forgetTypes).toEqual(entries.map(typeOf).filter((t) => t === 'FORGET_REQUESTED' || t === 'UNLEARN_COMPLETED'));
+    const forgetKind = ['FORGET_REQUESTED', 'UNLEARN_COMPLETED', 'VERSION_RETIRED', 'CHECKPOINTS_DELETED'];
+    expect(forgetTypes).toEqual(entries.map(typeOf).filter((t) => forgetKind.includes(t)));
+    expect(forgetTypes.filter((t) => t === 'VERSION_RETIRED')).toHaveLength(2);
     expect(forgetTypes.filter((t) => t === 'FORGET_REQUESTED')).toHaveLength(2);
     await page.selectOption('[data-testid=filter-type]', '');
     await page.selectOption('[data-testid=filter-modelId]', modelId);
@@ -249,6 +251,21 @@ describeWithChromium('the regulator portal in Chromium', () => {
       '2',
       '3',
     ]);
+    // Versions 1 and 2 learned what alice's and bob's requests forgot: greyed, each naming the request that retired it.
+    expect(await page.$$eval(`article[data-model="${modelId}"] .version`, (v) => v.map((x) => x.getAttribute('data-state')))).toEqual([
+      'retired',
+      'retired',
+      'live',
+    ]);
+    for (const [version, request] of [
+      [1, aliceRequest],
+      [2, bobRequest],
+    ] as const) {
+      const text = await page.textContent(`article[data-model="${modelId}"] .version[data-version="${version}"] [data-testid=retirement]`);
+      expect(text).toContain(`by forget request(s) ${request.id}`);
+      expect(text).toContain('CHECKPOINTS_DELETED');
+    }
+    expect(await page.$(`article[data-model="${modelId}"] .version[data-version="3"] [data-testid=retirement]`)).toBeNull();
     const v3 = `article[data-model="${modelId}"] .version[data-version="3"]`;
     expect(await page.$$eval(`${v3} [data-request]`, (li) => li.map((l) => l.getAttribute('data-request')))).toEqual([
       aliceRequest.id,

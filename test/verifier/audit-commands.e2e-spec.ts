@@ -37,7 +37,7 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
   const samples = loadIris().filter((_, i) => i % 3 === 0);
   const alice = new Set([samples[4].externalId, samples[30].externalId]);
   const bob = samples[10].externalId;
-  const versions: { version: number; onnxSha256: string; ledgerIndex: number }[] = [];
+  const versions: { version: number; onnxSha256: string; ledgerIndex: number; retireLedgerIndex?: number }[] = [];
 
   const http = () => request(h.app.getHttpServer());
   const asAuditor = (req: request.Test) => req.auth(h.auditor, { type: 'bearer' });
@@ -53,6 +53,8 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
     ({ datasetId, commitments, ledgerIndices: [committedIndex] } = await uploadDataset(h, samples, { subjectOf: subjectsByGroup({ alice }) }));
 
     modelId = await trainSmallModel(h, datasetId, 'audit');
+    // An auditor's copy of version 1, downloaded before it was retired (afterwards it is 410).
+    writeFileSync(join(dir, 'v1.onnx'), await downloadOnnx(h, h.auditor, modelId, 1));
     const forget = await forgetSubject(h, datasetId, 'alice');
     requestId = forget.id;
     forgetIndex = forget.ledgerIndex;
@@ -160,6 +162,8 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       // alice's receipt with its SAMPLES_COMMITTED entry passed off as the forget request.
       const other = await forged(samples[4].externalId, (r) => {
         r.forgetRequests[0] = { ...r.committed, requestId: r.forgetRequests[0].requestId, state: 'completed' };
+        // (What retirement entries it has name the request it no longer shows: left out, this case is about the request alone.)
+        Object.assign(r, { learnedIn: [], unlearnedIn: [], retiredVersions: [], checkpointsDeleted: [] });
       });
       expect(where(other.report)).toEqual([`BAD_ENTRY@${committedIndex}`]);
       expect(other.report.failures[0].message).toContain('not FORGET_REQUESTED');
@@ -224,11 +228,15 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(m.batches.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(48);
       expect(m.forgetRequests).toEqual([expect.objectContaining({ requestId, index: forgetIndex, commitments: 2, unlearnVersion: 2 })]);
 
-      const text = await runCli(['verify-model', await download(1), '--api', api, '--rpc', rpc()]);
+      const text = await runCli(['verify-model', join(dir, 'v1.onnx'), '--api', api, '--rpc', rpc()]);
       expect(text.code).toBe(0);
       expect(text.stdout).toContain(`model ${modelId} version 1: MODEL_PUBLISHED at entry ${versions[0].ledgerIndex}`);
       expect(text.stdout).toContain('reflects no forget request');
       expect(text.stdout).toContain(`trained under ${describeRuntimeEnvelope(detectRuntimeEnvelope())}`);
+      // Its file is gone from the service, and why: the version learned alice.
+      expect(text.stdout).toContain(`RETIRED at entry ${versions[0].retireLedgerIndex} (VERSION_RETIRED) for forget request(s) ${requestId}`);
+      expect(text.stdout).toMatch(/checkpoint\(s\) of its lineage deleted at entry \d+ \(CHECKPOINTS_DELETED\)/);
+      await request(h.app.getHttpServer()).get(`/v1/models/${modelId}/versions/1/onnx`).auth(h.auditor, { type: 'bearer' }).expect(410);
       const v1 = await verifyModel({ apiUrl: api, rpcUrl: rpc(), onnxSha256: versions[0].onnxSha256 });
       expect(v1.models[0].batches.reduce((n, b) => n + b.count, 0)).toBe(50);
     });

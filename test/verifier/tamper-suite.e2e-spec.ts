@@ -16,7 +16,7 @@ import { TestDatabase } from '../support/database';
 import { startJobHarness } from '../support/job-harness';
 import { startAlteringProxy, startForkingProxy } from './support/altering-proxy';
 import { recomputeHead, tamper, useTamperedCopies } from './support/anchored-log';
-import { anchorerFor, downloadOnnx, forgetSubject, trainSmallModel } from './support/iris-history';
+import { anchorerFor, downloadOnnx, forgetSubject, stopKeepingDatabase, trainSmallModel } from './support/iris-history';
 import { runCli } from './support/run-cli';
 import { uploadDataset } from '../support/api-data';
 
@@ -73,13 +73,9 @@ describe('tamper suite: each kind of tampering caught by the library and by leth
       entries = page.map((e) => ({ index: e.index, event: JSON.parse(e.event) as LedgerEvent }));
     } finally {
       await anchorer.stop();
-      await h.app.close();
-      await h.worker?.stop();
-      await h.boss.stop({ graceful: false, wait: true });
-      await h.dataSource.destroy();
+      await stopKeepingDatabase(h);
     }
     template = h.db;
-    rmSync(h.dataDir, { recursive: true, force: true });
     // The history has every kind of entry the cases tamper with, in this order.
     expect(entries.map((e) => e.event.type)).toEqual(
       expect.arrayContaining([

@@ -27,7 +27,13 @@ export function buildChecks(
   displayed: LogEntry[] | null,
   verified: Map<number, string>,
 ): Check[] {
-  return [...buildLogChecks(log), ...buildAnchorChecks(log), buildModelsCheck(models, log), buildDisplayedCheck(displayed, verified)];
+  return [
+    ...buildLogChecks(log),
+    ...buildAnchorChecks(log),
+    buildRetiredCheck(log),
+    buildModelsCheck(models, log),
+    buildDisplayedCheck(displayed, verified),
+  ];
 }
 
 /** A check that found `failures`, else passed if it `ran`. */
@@ -108,6 +114,17 @@ function buildAnchorChecks(log: VerifyLogReport): Check[] {
       }`,
     ),
   ];
+}
+
+/** What verifyLog found about retirement from the entries alone: no version an unlearning left behind still live. */
+function buildRetiredCheck(log: VerifyLogReport): Check {
+  return check(
+    'retired',
+    'Every model version that learned what an unlearning forgot is retired (VERSION_RETIRED)',
+    failuresOf(log, (f) => f.code === 'NOT_RETIRED'),
+    hasReadEntries(log) && log.rootHash !== null,
+    `${log.entries} entries checked for versions left behind by an unlearning`,
+  );
 }
 
 /** verifyModel of each model's latest version. */

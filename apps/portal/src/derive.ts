@@ -15,6 +15,7 @@ import {
   type ModelPublished,
   type RuntimeEnvelope,
   type UnlearnCompleted,
+  type VersionRetired,
 } from '@lethe/events';
 
 /** An entry as the portal holds it: re-hashed, parsed when valid. */
@@ -159,6 +160,10 @@ export interface ModelVersionView {
     evidence: { [key: string]: JsonValue };
     affected: { shard: number; fromSlice: number }[];
   } | null;
+  /** Set when the version is retired: the VERSION_RETIRED entry and the forget requests whose samples it learned. */
+  retired: { index: number; forgetRequestIds: string[] } | null;
+  /** CHECKPOINTS_DELETED entries that deleted checkpoints of its lineage, and how many of them. */
+  checkpointsDeleted: { index: number; count: number }[];
   /** What does not add up in the log for this version. */
   problems: string[];
 }
@@ -174,11 +179,16 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
   const batches: At<BatchLearned>[] = [];
   const unlearned: At<UnlearnCompleted>[] = [];
   const requests = new Map<string, At<ForgetRequested>>();
+  const retired = new Map<string, At<VersionRetired>>();
+  const deleted: { index: number; checkpoints: Set<string> }[] = [];
   for (const { index, event } of entries) {
     if (event?.type === 'MODEL_PUBLISHED') published.push({ index, event });
     else if (event?.type === 'BATCH_LEARNED') batches.push({ index, event });
     else if (event?.type === 'UNLEARN_COMPLETED') unlearned.push({ index, event });
     else if (event?.type === 'FORGET_REQUESTED' && !requests.has(event.requestId)) requests.set(event.requestId, { index, event });
+    else if (event?.type === 'VERSION_RETIRED' && !retired.has(`${event.modelId}/${event.modelVersion}`))
+      retired.set(`${event.modelId}/${event.modelVersion}`, { index, event });
+    else if (event?.type === 'CHECKPOINTS_DELETED') deleted.push({ index, checkpoints: new Set(event.checkpoints) });
   }
   const datasets = inferModelDatasets(entries);
   return published.map(({ index, event }) => {
@@ -189,6 +199,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
       if (b.event.modelId !== modelId || b.event.modelVersion > modelVersion || b.index > index) continue;
       latest.set(`${b.event.shard}/${b.event.slice}`, b);
     }
+    const checkpoints = [...latest.values()].map((b) => b.event.checkpoint);
     const lineage = [...latest.values()]
       .map(({ index: i, event: b }) => ({
         index: i,
@@ -208,6 +219,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
         `entry ${step.index} (UNLEARN_COMPLETED) leads to ${step.event.newOnnxSha256}, but version ${modelVersion} is ${event.onnxSha256}`,
       );
     }
+    const retiredEntry = retired.get(`${modelId}/${modelVersion}`);
     const forgetRequests: LineageForgetRequest[] = [];
     for (const u of steps) {
       for (const requestId of u.event.requestIds) {
@@ -236,6 +248,10 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
       unlearn: step
         ? { index: step.index, requestIds: step.event.requestIds, evidence: step.event.evidence, affected: step.event.affected ?? [] }
         : null,
+      retired: retiredEntry ? { index: retiredEntry.index, forgetRequestIds: retiredEntry.event.forgetRequestIds } : null,
+      checkpointsDeleted: deleted
+        .map((d) => ({ index: d.index, count: checkpoints.filter((c) => d.checkpoints.has(c)).length }))
+        .filter((d) => d.count > 0),
       problems,
     };
   });

@@ -24,7 +24,11 @@ export type VerificationFailureCode =
   /** The JSON-RPC endpoint is unreachable, too slow, or answers with an error; or is another chain. */
   | 'CHAIN_ERROR'
   /** No AuditAnchor contract at the address (no code, or code that does not answer as AuditAnchor). */
-  | 'NOT_AUDIT_ANCHOR';
+  | 'NOT_AUDIT_ANCHOR'
+  /** A model version that learned samples of a forget request is not retired by a VERSION_RETIRED entry
+   *  after the request (it may still be served): the log or a receipt shows it learned them, and that they
+   *  were forgotten elsewhere or the request completed. */
+  | 'NOT_RETIRED';
 
 export type VerifierErrorCode =
   | VerificationFailureCode

@@ -16,3 +16,16 @@ export class FailureList {
     return this.items.length + this.omitted;
   }
 }
+
+/** Adds a failure with its code, message and, when known, entry and anchor. */
+export type Fail = (code: VerificationFailure['code'], message: string, index?: number, anchor?: number) => void;
+
+/** A Fail that appends to `failures`. */
+export function collector(failures: VerificationFailure[]): Fail {
+  return (code, message, index, anchor) => {
+    const failure: VerificationFailure = { code, message };
+    if (index !== undefined) failure.index = index;
+    if (anchor !== undefined) failure.anchor = anchor;
+    failures.push(failure);
+  };
+}

@@ -25,14 +25,24 @@ export { checkInclusionAgainstChain, verifyInclusionAgainstChain } from './verif
 export type { InclusionVerification, VerifyInclusionOptions } from './verify-inclusion';
 export { verifyReceipt, COMMITMENT_PATTERN } from './verify-receipt';
 export type { ReceiptAnchor, ReceiptEntryCheck, VerifyReceiptOptions, VerifyReceiptReport } from './verify-receipt';
+export type { ReceiptRetirement } from './receipt-retirement';
 export type {
   ServerSampleReceipt,
   ServerEntryReceipt,
   ServerCommittedReceipt,
   ServerForgetReceipt,
+  ServerLearnedReceipt,
   ServerReceiptAnchor,
 } from './receipt-data';
 export { verifyModel } from './verify-model';
-export type { LearnedBatch, PublishedModelVersion, ReflectedForgetRequest, VerifyModelOptions, VerifyModelReport } from './verify-model';
+export type {
+  DeletedCheckpoints,
+  LearnedBatch,
+  PublishedModelVersion,
+  ReflectedForgetRequest,
+  RetiredVersion,
+  VerifyModelOptions,
+  VerifyModelReport,
+} from './verify-model';
 export { fetchJson } from './fetch-json';
 export type { FetchJsonOptions } from './fetch-json';

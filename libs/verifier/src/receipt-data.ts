@@ -28,12 +28,23 @@ export interface ServerForgetReceipt extends ServerEntryReceipt {
   state: string;
 }
 
+/** A BATCH_LEARNED entry whose batch (the service says) holds the commitment, and its proof in the batch root. */
+export interface ServerLearnedReceipt extends ServerEntryReceipt {
+  position: number;
+  batchProof: string[];
+}
+
 export interface ServerSampleReceipt {
   commitment: string;
   datasetId: string;
   forgotten: boolean;
   committed: ServerCommittedReceipt;
   forgetRequests: ServerForgetReceipt[];
+  /** Absent from a service older than retirement: read as empty. */
+  learnedIn: ServerLearnedReceipt[];
+  unlearnedIn: ServerEntryReceipt[];
+  retiredVersions: ServerEntryReceipt[];
+  checkpointsDeleted: ServerEntryReceipt[];
 }
 
 export function parseSampleReceipt(value: unknown, route: string): ServerSampleReceipt {
@@ -50,7 +61,19 @@ export function parseSampleReceipt(value: unknown, route: string): ServerSampleR
     .list('forgetRequests')
     .map((r): ServerForgetReceipt => ({ ...readEntryReceipt(r), requestId: r.string('requestId'), state: r.string('state') }));
   const forgotten = root.boolean('forgotten');
-  return { commitment: root.hex32('commitment'), datasetId: root.string('datasetId'), forgotten, committed, forgetRequests };
+  return {
+    commitment: root.hex32('commitment'),
+    datasetId: root.string('datasetId'),
+    forgotten,
+    committed,
+    forgetRequests,
+    learnedIn: root
+      .listOrEmpty('learnedIn')
+      .map((l): ServerLearnedReceipt => ({ ...readEntryReceipt(l), position: l.count('position'), batchProof: l.hex32List('batchProof') })),
+    unlearnedIn: root.listOrEmpty('unlearnedIn').map(readEntryReceipt),
+    retiredVersions: root.listOrEmpty('retiredVersions').map(readEntryReceipt),
+    checkpointsDeleted: root.listOrEmpty('checkpointsDeleted').map(readEntryReceipt),
+  };
 }
 
 /** What every entry of a receipt has: the entry, its inclusion proof, and the anchors the service names. */

@@ -136,6 +136,11 @@ export class Fields {
     return value.map((item, i) => new Fields(item, this.route, this.path(`${name}[${i}]`)));
   }
 
+  /** As `list`, and an absent field is an empty list (a field a service of an earlier version does not send). */
+  listOrEmpty(name: string): Fields[] {
+    return this.object[name] === undefined ? [] : this.list(name);
+  }
+
   private path(name: string): string {
     return this.prefix && name !== this.prefix ? `${this.prefix}.${name}` : name;
   }

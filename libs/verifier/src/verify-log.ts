@@ -12,6 +12,7 @@ import { parseHttpUrl } from './fetch-json';
 import { LogClient, MAX_ENTRIES_PER_PAGE } from './log-client';
 import { mapLimit } from './map-limit';
 import { rehashEntry } from './rehash-entry';
+import { RetirementAudit } from './retirement-audit';
 import type { ServerCheckpoint, ServerEntry } from './server-data';
 
 export interface VerifyLogOptions {
@@ -100,7 +101,9 @@ interface TrustedCheckpoints {
  * entry (MAX_ENTRIES_PER_PAGE at a time), re-hashes it, recomputes the root with a CompactRange, compares it
  * with the service's checkpoint and every on-chain checkpoint with the root at its size, checks every
  * ANCHORED entry against its transaction, and the latest on-chain checkpoint against the service's
- * checkpoint with a consistency proof verified locally.
+ * checkpoint with a consistency proof verified locally. It also checks what the entries say about
+ * retirement (RetirementAudit): every version that learned what an unlearning forgot is retired by a
+ * VERSION_RETIRED entry (NOT_RETIRED otherwise), and no checkpoint a live version uses is deleted.
  *
  * Findings (including an unreachable service or chain) are failures in the report; only a malformed
  * argument throws (VerifierError INVALID_ARGUMENT).
@@ -134,6 +137,7 @@ class LogAudit {
   reader?: AnchorReader;
   private predecessors: TrustedCheckpoints[] = [];
   private readonly logged: LoggedAnchor[] = [];
+  private readonly retirement = new RetirementAudit();
   /** Roots recomputed at the on-chain checkpoints' sizes. */
   private readonly rootsAt = new Map<number, Uint8Array>();
 
@@ -223,6 +227,7 @@ class LogAudit {
       this.compareRoots(head);
       report.anchors.checked = this.compareCheckpoints(onChain, 'on chain');
       for (const p of this.predecessors) p.check.checked = this.compareCheckpoints(p.checkpoints, `on predecessor ${p.check.contract}`);
+      for (const failure of this.retirement.findings()) this.failures.add(failure);
     }
     if (found && !found.failure && complete && found.index < head.treeSize && !this.logged.some((a) => a.index === found.index && a.event.contract === address)) {
       this.fail('BAD_ENTRY', `the service answered entry ${found.index} differently when asked twice`, { index: found.index });
@@ -285,6 +290,7 @@ class LogAudit {
           const rehashed = rehashEntry(entry);
           if (rehashed.failure) this.failures.add(rehashed.failure);
           if (rehashed.event?.type === 'ANCHORED') this.logged.push({ index, event: rehashed.event });
+          if (rehashed.event) this.retirement.observe(index, rehashed.event);
           pending.push(rehashed.leafHash);
           if (neededSizes.has(index + 1)) {
             range.append(pending);

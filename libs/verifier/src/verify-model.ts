@@ -2,7 +2,16 @@
 // learned, which forget requests it reflects; the whole log re-hashed and its root compared with the chain's.
 import { isAddress } from 'ethers';
 import { CompactRange, toHex } from '@lethe/merkle';
-import type { BatchLearned, ForgetRequested, LedgerEvent, ModelPublished, RuntimeEnvelope, UnlearnCompleted } from '@lethe/events';
+import type {
+  BatchLearned,
+  CheckpointsDeleted,
+  ForgetRequested,
+  LedgerEvent,
+  ModelPublished,
+  RuntimeEnvelope,
+  UnlearnCompleted,
+  VersionRetired,
+} from '@lethe/events';
 import { redactRpcUrl } from '@lethe/redact';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
@@ -53,6 +62,20 @@ export interface ReflectedForgetRequest {
   unlearnVersion: number;
 }
 
+/** The VERSION_RETIRED entry of a version: why its file is gone and it is no longer served. */
+export interface RetiredVersion {
+  index: number;
+  forgetRequestIds: string[];
+}
+
+/** A CHECKPOINTS_DELETED entry that deleted checkpoints of a version's lineage. */
+export interface DeletedCheckpoints {
+  index: number;
+  /** The deleted checkpoints that this version's batches saved. */
+  checkpoints: string[];
+  forgetRequestIds: string[];
+}
+
 export interface PublishedModelVersion {
   modelId: string;
   modelVersion: number;
@@ -71,6 +94,10 @@ export interface PublishedModelVersion {
   /** UNLEARN_COMPLETED entries that led to this version (versions 2..V), oldest first. */
   unlearned: { index: number; modelVersion: number; requestIds: string[]; oldOnnxSha256: string; newOnnxSha256: string }[];
   forgetRequests: ReflectedForgetRequest[];
+  /** Set when the version is retired: it learned samples of those forget requests, its file is deleted. */
+  retired: RetiredVersion | null;
+  /** Entries that deleted checkpoints of its lineage (once no live version needed them). */
+  checkpointsDeleted: DeletedCheckpoints[];
 }
 
 export interface VerifyModelReport {
@@ -101,7 +128,9 @@ interface Indexed<E extends LedgerEvent> {
  * size with the chain's (so that no entry of that prefix can be hidden or changed); then finds the
  * MODEL_PUBLISHED entries of the file hash (or of the model and version), proves each against the chain,
  * and lists the batches and forget requests that version reflects from the BATCH_LEARNED,
- * UNLEARN_COMPLETED and FORGET_REQUESTED entries. `found` is false when no entry matches.
+ * UNLEARN_COMPLETED and FORGET_REQUESTED entries, and, for a retired version, the VERSION_RETIRED entry
+ * (why its file is gone) and the CHECKPOINTS_DELETED entries of its lineage. `found` is false when no
+ * entry matches; a retired version is still found (its file, in an auditor's hands, is what it was).
  *
  * Findings are failures; only a malformed argument throws (INVALID_ARGUMENT).
  */
@@ -157,13 +186,15 @@ interface Scan {
   batches: Indexed<BatchLearned>[];
   unlearned: Indexed<UnlearnCompleted>[];
   forgetRequests: Map<string, Indexed<ForgetRequested>>;
+  retired: Indexed<VersionRetired>[];
+  deleted: Indexed<CheckpointsDeleted>[];
 }
 
 /** Every entry re-hashed; the root at the latest checkpoint's size compared with the chain's. */
 async function scanLog(log: LogClient, latest: OnChainCheckpoint, report: VerifyModelReport, onProgress?: (read: number, total: number) => void): Promise<Scan> {
   const head = await log.getCheckpoint();
   report.treeSize = head.treeSize;
-  const scan: Scan = { published: [], batches: [], unlearned: [], forgetRequests: new Map() };
+  const scan: Scan = { published: [], batches: [], unlearned: [], forgetRequests: new Map(), retired: [], deleted: [] };
   if (head.treeSize < latest.treeSize) {
     throw new VerifierError('INCONSISTENT_WITH_CHAIN', `checkpoint ${latest.number} on chain anchors ${latest.treeSize} entries, but the service's log has only ${head.treeSize}`, {
       anchor: latest.number,
@@ -200,6 +231,8 @@ async function scanLog(log: LogClient, latest: OnChainCheckpoint, report: Verify
       else if (event?.type === 'BATCH_LEARNED') scan.batches.push({ index, event, json });
       else if (event?.type === 'UNLEARN_COMPLETED') scan.unlearned.push({ index, event, json });
       else if (event?.type === 'FORGET_REQUESTED' && !scan.forgetRequests.has(event.requestId)) scan.forgetRequests.set(event.requestId, { index, event, json });
+      else if (event?.type === 'VERSION_RETIRED') scan.retired.push({ index, event, json });
+      else if (event?.type === 'CHECKPOINTS_DELETED') scan.deleted.push({ index, event, json });
     }
     onProgress?.(start + limit, head.treeSize);
   }
@@ -272,6 +305,11 @@ async function describeVersion(
       });
     }
   }
+  const retired = scan.retired.find((r) => r.event.modelId === modelId && r.event.modelVersion === modelVersion);
+  const lineage = new Set(batches.map((b) => b.checkpoint));
+  const checkpointsDeleted = scan.deleted
+    .map((d) => ({ index: d.index, checkpoints: d.event.checkpoints.filter((c) => lineage.has(c)), forgetRequestIds: d.event.forgetRequestIds }))
+    .filter((d) => d.checkpoints.length > 0);
   return {
     modelId,
     modelVersion,
@@ -285,5 +323,7 @@ async function describeVersion(
     hyperparamsHashes: [...new Set(batches.map((b) => b.hyperparamsHash))],
     unlearned,
     forgetRequests,
+    retired: retired ? { index: retired.index, forgetRequestIds: retired.event.forgetRequestIds } : null,
+    checkpointsDeleted,
   };
 }

@@ -6,10 +6,12 @@ import type { LedgerEvent } from '@lethe/events';
 import { redactRpcUrl } from '@lethe/redact';
 import { AnchorReader, type OnChainCheckpoint } from './anchor-reader';
 import { VerifierError, type VerificationFailure } from './errors';
+import { collector, type Fail } from './failure-list';
 import { fetchJson } from './fetch-json';
 import { connectAnchorReader } from './find-contract';
 import { LogClient } from './log-client';
 import { parseSampleReceipt, type ServerEntryReceipt, type ServerReceiptAnchor, type ServerSampleReceipt } from './receipt-data';
+import { checkRetirements, type ReceiptRetirement } from './receipt-retirement';
 import { rehashEntry } from './rehash-entry';
 
 export const COMMITMENT_PATTERN = /^[0-9a-f]{64}$/;
@@ -69,6 +71,8 @@ export interface VerifyReceiptReport {
   learned: (ReceiptEntryCheck & { position: number; count: number; commitmentsRoot: string | null }) | null;
   /** FORGET_REQUESTED entries naming the commitment, oldest first. */
   forgetRequests: (ReceiptEntryCheck & { requestId: string; state: string })[];
+  /** What learned the commitment, and what was unlearned, retired and deleted for its forget requests. */
+  retirement: ReceiptRetirement;
   failures: VerificationFailure[];
 }
 
@@ -79,8 +83,13 @@ export interface VerifyReceiptReport {
  * batch's commitmentsRoot from the re-hashed event; each entry's inclusion proof leads to the root the
  * contract holds at that tree size; each named anchor transaction anchored that checkpoint in that block.
  *
+ * Then what forgetting did (checkRetirements): the BATCH_LEARNED entries whose batch holds the commitment
+ * (its proof in each batch root) are the model versions that learned it; once the service says it is
+ * forgotten, each of those versions, up to the one an UNLEARN_COMPLETED of its request published, must be
+ * retired by a VERSION_RETIRED entry after the request (NOT_RETIRED otherwise).
+ *
  * Findings are failures in the report (codes BAD_ENTRY, BAD_PROOF, NOT_ANCHORED, INCONSISTENT_WITH_CHAIN,
- * SERVER_ERROR, CHAIN_ERROR, NOT_AUDIT_ANCHOR); only a malformed argument throws (INVALID_ARGUMENT).
+ * SERVER_ERROR, CHAIN_ERROR, NOT_AUDIT_ANCHOR, NOT_RETIRED); only a malformed argument throws (INVALID_ARGUMENT).
  */
 export async function verifyReceipt(options: VerifyReceiptOptions): Promise<VerifyReceiptReport> {
   if (typeof options.commitment !== 'string' || !COMMITMENT_PATTERN.test(options.commitment)) {
@@ -104,6 +113,7 @@ export async function verifyReceipt(options: VerifyReceiptOptions): Promise<Veri
     forgottenClaimed: null,
     learned: null,
     forgetRequests: [],
+    retirement: { learnedIn: [], unlearnedIn: [], retiredVersions: [], checkpointsDeleted: [], models: [] },
     failures: [],
   };
   let reader: AnchorReader | undefined;
@@ -149,7 +159,12 @@ async function checkReceipt(receipt: ServerSampleReceipt, reader: AnchorReader, 
   // Every entry is proven at once (their chain reads are independent); each collects its own failures, which
   // are reported in the receipt's order whatever order the answers come in.
   const committed = receipt.committed;
-  const [learned, ...requests] = await Promise.all([committed, ...receipt.forgetRequests].map((entry) => checkEntry(entry, reader)));
+  const lists = [receipt.learnedIn, receipt.unlearnedIn, receipt.retiredVersions, receipt.checkpointsDeleted];
+  const [learned, ...checked] = await Promise.all(
+    [committed, ...receipt.forgetRequests, ...lists.flat()].map((entry) => checkEntry(entry, reader)),
+  );
+  const requests = checked.splice(0, receipt.forgetRequests.length);
+  const [learnedIn, unlearnedIn, retiredVersions, checkpointsDeleted] = lists.map((list) => checked.splice(0, list.length));
   const fail = collector(report.failures);
   report.failures.push(...learned.failures);
   let commitmentsRoot: string | null = null;
@@ -223,28 +238,24 @@ async function checkReceipt(receipt: ServerSampleReceipt, reader: AnchorReader, 
       verified: checked.check.verified && report.failures.length === before,
     });
   });
+
+  report.retirement = checkRetirements(receipt, { learnedIn, unlearnedIn, retiredVersions, checkpointsDeleted }, report.forgetRequests, report.failures);
 }
 
-type Fail = (code: VerificationFailure['code'], message: string, index?: number, anchor?: number) => void;
 
-/** A Fail that appends to `failures`. */
-function collector(failures: VerificationFailure[]): Fail {
-  return (code, message, index, anchor) => {
-    const failure: VerificationFailure = { code, message };
-    if (index !== undefined) failure.index = index;
-    if (anchor !== undefined) failure.anchor = anchor;
-    failures.push(failure);
-  };
+/** An entry of the receipt re-hashed and proven against the chain, with what was found wrong with it. */
+export interface CheckedEntry {
+  check: ReceiptEntryCheck;
+  event: LedgerEvent | null;
+  failures: VerificationFailure[];
 }
+
 
 /**
  * Re-hashes one entry of the receipt and proves it against the chain's root at the proof's tree size; the
  * anchor transactions the receipt names are checked at the same time.
  */
-async function checkEntry(
-  receipt: ServerEntryReceipt,
-  reader: AnchorReader,
-): Promise<{ check: ReceiptEntryCheck; event: LedgerEvent | null; failures: VerificationFailure[] }> {
+async function checkEntry(receipt: ServerEntryReceipt, reader: AnchorReader): Promise<CheckedEntry> {
   const index = receipt.ledgerIndex;
   const failures: VerificationFailure[] = [];
   const fail = collector(failures);

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import request from 'supertest';
 import { HARDHAT_DEV_PRIVATE_KEYS } from '@lethe/chain';
 import { AnchoringLoop } from '../../../apps/api/src/anchoring/anchoring-loop';
@@ -20,6 +21,15 @@ export const SMALL_SISA = {
 
 const asMl = (h: JobHarness, req: request.Test) => req.auth(h.ml, { type: 'bearer' });
 const http = (h: JobHarness) => request(h.app.getHttpServer());
+
+/** Stops a harness's service, worker and queue, leaving its database (a template for copies) and removing its files. */
+export async function stopKeepingDatabase(h: JobHarness): Promise<void> {
+  await h.app.close();
+  await h.worker?.stop();
+  await h.boss.stop({ graceful: false, wait: true });
+  await h.dataSource.destroy();
+  rmSync(h.dataDir, { recursive: true, force: true });
+}
 
 /** Trains SMALL_SISA (with `overrides`) on `datasetId` through the API and waits for its job; the model's id. */
 export async function trainSmallModel(h: JobHarness, datasetId: string, seed: string, overrides: object = {}): Promise<string> {

@@ -28,6 +28,15 @@ export class CommittedReceiptDto extends EntryReceiptDto {
   commitmentProof!: string[];
 }
 
+export class LearnedReceiptDto extends EntryReceiptDto {
+  @ApiProperty({ description: "the sample's leaf position in the BATCH_LEARNED entry's batch" }) position!: number;
+  @ApiProperty({
+    type: [String],
+    description: "RFC 9162 inclusion proof of SHA-256(0x00 || commitment bytes) at position in the tree of the entry's count leaves with root batchRoot",
+  })
+  batchProof!: string[];
+}
+
 export class ForgetRequestedReceiptDto extends EntryReceiptDto {
   @ApiProperty({ format: 'uuid' }) requestId!: string;
   @ApiProperty({ enum: ['received', 'unlearning', 'completed', 'failed'] }) state!: string;
@@ -40,4 +49,15 @@ export class SampleReceiptResponseDto {
   @ApiProperty({ type: CommittedReceiptDto }) committed!: CommittedReceiptDto;
   @ApiProperty({ type: [ForgetRequestedReceiptDto], description: 'FORGET_REQUESTED entries naming the commitment, oldest first' })
   forgetRequests!: ForgetRequestedReceiptDto[];
+  @ApiProperty({
+    type: [LearnedReceiptDto],
+    description: 'BATCH_LEARNED entries whose batch holds the commitment (the model versions that learned it), with its proof in each batch root',
+  })
+  learnedIn!: LearnedReceiptDto[];
+  @ApiProperty({ type: [EntryReceiptDto], description: 'per model, the first UNLEARN_COMPLETED entry that serves one of its forget requests' })
+  unlearnedIn!: EntryReceiptDto[];
+  @ApiProperty({ type: [EntryReceiptDto], description: 'VERSION_RETIRED entries naming one of its forget requests: the versions withdrawn for having learned it' })
+  retiredVersions!: EntryReceiptDto[];
+  @ApiProperty({ type: [EntryReceiptDto], description: 'CHECKPOINTS_DELETED entries naming one of its forget requests' })
+  checkpointsDeleted!: EntryReceiptDto[];
 }

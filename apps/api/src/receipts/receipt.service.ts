@@ -4,11 +4,16 @@ import { LedgerError } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
 import { MerkleTree, fromHex, hashLeaf, toHex } from '@lethe/merkle';
 import { EntryReceiptService } from './entry-receipt.service';
-import { CommittedReceiptDto, ForgetRequestedReceiptDto, SampleReceiptResponseDto } from './receipt.dto';
+import { CommittedReceiptDto, EntryReceiptDto, ForgetRequestedReceiptDto, LearnedReceiptDto, SampleReceiptResponseDto } from './receipt.dto';
 
 const COMMITMENT = /^[0-9a-f]{64}$/;
 
-/** The history of one sample commitment, with everything needed to check it against the log and the chain. */
+/**
+ * The history of one sample commitment, with everything needed to check it against the log and the chain:
+ * where it was committed, which model versions learned it (the BATCH_LEARNED entries whose batch holds it,
+ * with its proof in each batch root), where its forgetting was requested, which versions were unlearned,
+ * retired and which checkpoints deleted for those requests.
+ */
 @Injectable()
 export class ReceiptService {
   constructor(
@@ -32,12 +37,28 @@ export class ReceiptService {
     const forgetRequests: ForgetRequestedReceiptDto[] = [];
     for (const r of requests)
       forgetRequests.push({ requestId: r.id, state: r.state, ...(await this.entryReceiptService.build(Number(r.ledger_index))) });
+    const requestIds = requests.map((r) => r.id);
     return {
       commitment,
       datasetId: sample.dataset_id,
       forgotten: sample.forgotten,
       committed: await this.committed(commitment, Number(sample.ledger_index)),
       forgetRequests,
+      learnedIn: await this.learnedIn(commitment),
+      unlearnedIn: await this.entries(
+        // Per model, the first version that reflects one of the requests: the one that no longer learned it.
+        `SELECT DISTINCT ON (model_id) unlearn_ledger_index AS idx FROM model_versions
+          WHERE reflects_forget_requests && $1::uuid[] AND unlearn_ledger_index IS NOT NULL ORDER BY model_id, version`,
+        requestIds,
+      ),
+      retiredVersions: await this.entries(
+        `SELECT retire_ledger_index AS idx FROM model_versions WHERE retired_by && $1::uuid[] AND retire_ledger_index IS NOT NULL`,
+        requestIds,
+      ),
+      checkpointsDeleted: await this.entries(
+        `SELECT DISTINCT ledger_index AS idx FROM checkpoint_deletions WHERE forget_request_ids && $1::uuid[] AND ledger_index IS NOT NULL`,
+        requestIds,
+      ),
     };
   }
 
@@ -45,17 +66,49 @@ export class ReceiptService {
   private async committed(commitment: string, index: number): Promise<CommittedReceiptDto> {
     const receipt = await this.entryReceiptService.build(index);
     const event = JSON.parse(receipt.event) as { type: string; commitmentsRoot: string; count: number };
-    const batch = await this.sampleVault.getBatchCommitments(index);
-    const tree = MerkleTree.fromLeafHashes(batch.map((c) => hashLeaf(fromHex(c, 'commitment'))));
-    const position = batch.indexOf(commitment);
-    if (event.type !== 'SAMPLES_COMMITTED' || batch.length !== event.count || toHex(tree.root()) !== event.commitmentsRoot || position < 0)
-      throw new LedgerError('CORRUPT', `the stored commitments of the batch at index ${index} do not rebuild its commitmentsRoot`);
-    return {
-      ...receipt,
-      commitmentsRoot: event.commitmentsRoot,
-      count: event.count,
-      position,
-      commitmentProof: tree.inclusionProof(position).map(toHex),
-    };
+    if (event.type !== 'SAMPLES_COMMITTED') throw new LedgerError('CORRUPT', `entry ${index} is not a SAMPLES_COMMITTED entry`);
+    const { position, proof } = proveInBatch(commitment, await this.sampleVault.getBatchCommitments(index), event.commitmentsRoot, event.count, index);
+    return { ...receipt, commitmentsRoot: event.commitmentsRoot, count: event.count, position, commitmentProof: proof };
   }
+
+  /** The BATCH_LEARNED entries whose batch holds the commitment, oldest first, each with its proof in the batch root. */
+  private async learnedIn(commitment: string): Promise<LearnedReceiptDto[]> {
+    const rows: { ledger_index: string }[] = await this.dataSource.query(
+      `SELECT ledger_index FROM batch_commitments WHERE commitment = $1 ORDER BY ledger_index`,
+      [commitment],
+    );
+    const out: LearnedReceiptDto[] = [];
+    for (const { ledger_index } of rows) {
+      const index = Number(ledger_index);
+      const receipt = await this.entryReceiptService.build(index);
+      const event = JSON.parse(receipt.event) as { type: string; batchRoot: string; count: number };
+      if (event.type !== 'BATCH_LEARNED') throw new LedgerError('CORRUPT', `entry ${index} is not a BATCH_LEARNED entry`);
+      const batch: { commitment: string }[] = await this.dataSource.query(
+        `SELECT commitment FROM batch_commitments WHERE ledger_index = $1 ORDER BY position`,
+        [ledger_index],
+      );
+      const { position, proof } = proveInBatch(commitment, batch.map((b) => b.commitment), event.batchRoot, event.count, index);
+      out.push({ ...receipt, position, batchProof: proof });
+    }
+    return out;
+  }
+
+  /** Entry receipts of the indices `sql` selects (as `idx`, given the request ids), in log order. */
+  private async entries(sql: string, requestIds: string[]): Promise<EntryReceiptDto[]> {
+    if (requestIds.length === 0) return [];
+    const rows: { idx: string }[] = await this.dataSource.query(sql, [requestIds]);
+    const indices = rows.map((r) => Number(r.idx)).sort((a, b) => a - b);
+    const out: EntryReceiptDto[] = [];
+    for (const index of indices) out.push(await this.entryReceiptService.build(index));
+    return out;
+  }
+}
+
+/** The commitment's position and inclusion proof in the batch (its commitments in order), checked against the entry's root and count. */
+function proveInBatch(commitment: string, batch: string[], root: string, count: number, index: number): { position: number; proof: string[] } {
+  const tree = MerkleTree.fromLeafHashes(batch.map((c) => hashLeaf(fromHex(c, 'commitment'))));
+  const position = batch.indexOf(commitment);
+  if (batch.length !== count || toHex(tree.root()) !== root || position < 0)
+    throw new LedgerError('CORRUPT', `the stored commitments of the batch at index ${index} do not rebuild its root`);
+  return { position, proof: tree.inclusionProof(position).map(toHex) };
 }

@@ -67,6 +67,13 @@ function formatReport(file: string, onnxSha256: string, report: VerifyModelRepor
       lines.push(
         `      shard ${b.shard} slice ${b.slice}: ${b.count} samples, batch root ${b.batchRoot} (entry ${b.index}, version ${b.modelVersion})`,
       );
+    if (m.retired) {
+      lines.push(
+        `    RETIRED at entry ${m.retired.index} (VERSION_RETIRED) for forget request(s) ${m.retired.forgetRequestIds.join(', ')}: it learned their samples; the service deleted its file and serves it no more`,
+      );
+    }
+    for (const d of m.checkpointsDeleted)
+      lines.push(`    ${d.checkpoints.length} checkpoint(s) of its lineage deleted at entry ${d.index} (CHECKPOINTS_DELETED) for ${d.forgetRequestIds.join(', ')}`);
     if (m.forgetRequests.length === 0) lines.push('    reflects no forget request');
     for (const r of m.forgetRequests) {
       lines.push(

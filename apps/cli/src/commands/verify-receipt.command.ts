@@ -62,6 +62,22 @@ function formatReport(report: VerifyReceiptReport): string {
     );
   }
   if (report.forgetRequests.length === 0 && learned) lines.push('  forgotten: no forget request names this commitment');
+  const { retirement } = report;
+  for (const b of retirement.learnedIn) {
+    lines.push(
+      `  learned by: model ${b.modelId ?? '?'} version ${b.modelVersion ?? '?'}, shard ${b.shard ?? '?'} slice ${b.slice ?? '?'} (entry ${b.index}, ${b.type ?? '?'}), position ${b.position} in its batch; ${formatAnchor(b.anchored)}`,
+    );
+  }
+  for (const model of retirement.models) {
+    for (const v of model.versions) {
+      lines.push(
+        `  model ${model.modelId} version ${v.modelVersion}: ${v.retiredBy === null ? 'NOT retired' : `retired at entry ${v.retiredBy} (VERSION_RETIRED)`}`,
+      );
+    }
+    if (model.unlearnedVersion !== null) lines.push(`  model ${model.modelId} version ${model.unlearnedVersion}: unlearned it`);
+  }
+  for (const d of retirement.checkpointsDeleted)
+    lines.push(`  checkpoints: ${d.checkpoints} of model ${d.modelId ?? '?'} deleted at entry ${d.index} (${d.type ?? '?'}); ${formatAnchor(d.anchored)}`);
   if (report.forgottenClaimed !== null) {
     lines.push(
       `  the service says the sample's data and salt ${

@@ -29,11 +29,12 @@ export function renderModels(app: PortalApp): HTMLElement {
 function renderVersion(v: ModelVersionView): HTMLElement {
   return h(
     'div',
-    { class: 'version', 'data-version': v.modelVersion },
+    { class: v.retired ? 'version retired' : 'version', 'data-version': v.modelVersion, 'data-state': v.retired ? 'retired' : 'live' },
     h(
       'h4',
       {},
       `Version ${v.modelVersion}`,
+      v.retired ? h('span', { class: 'badge retired' }, 'retired') : null,
       h('span', { class: 'muted' }, ` · MODEL_PUBLISHED entry #${v.index} · ONNX `),
       short(v.onnxSha256, 16),
     ),
@@ -42,6 +43,7 @@ function renderVersion(v: ModelVersionView): HTMLElement {
       { class: 'muted', 'data-testid': 'runtime' },
       v.runtime ? `Trained under ${describeRuntimeEnvelope(v.runtime)}` : 'Runtime envelope not recorded (published before envelopes were)',
     ),
+    renderRetirement(v),
     v.problems.length
       ? h(
           'ul',
@@ -187,5 +189,19 @@ function renderMembership(v: ModelVersionView, evidence: NonNullable<ModelVersio
         chart.forgottenFlagged ? h('p', { class: 'muted' }, chart.forgottenFlagged) : null,
       ),
     ),
+  );
+}
+
+/** Why a retired version's file and checkpoints are gone: the entries that say so. */
+function renderRetirement(v: ModelVersionView): HTMLElement | null {
+  if (!v.retired && v.checkpointsDeleted.length === 0) return null;
+  const deleted = v.checkpointsDeleted.map((d) => `${d.count} checkpoint(s) of its lineage deleted in entry #${d.index} (CHECKPOINTS_DELETED)`);
+  return h(
+    'p',
+    { class: 'retirement', 'data-testid': 'retirement' },
+    v.retired
+      ? `Retired in entry #${v.retired.index} (VERSION_RETIRED) by forget request(s) ${v.retired.forgetRequestIds.join(', ')}: it learned their samples, so its file is deleted and it is no longer served.`
+      : null,
+    deleted.length ? ` ${deleted.join('; ')}.` : null,
   );
 }

@@ -1,6 +1,6 @@
 // A data subject's page: paste a sample commitment (or the receipt JSON the service gave) and see it verified
 // in the browser: every entry re-hashed, the commitment proven in its batch, every proof against the chain.
-import { COMMITMENT_PATTERN, verifyReceipt, type VerifyReceiptReport } from '@lethe/verifier';
+import { COMMITMENT_PATTERN, verifyReceipt, type ReceiptEntryCheck, type VerifyReceiptReport } from '@lethe/verifier';
 import { browserFetch } from '../data';
 import { formatTime, h, short } from '../dom';
 import { errorText } from '../state';
@@ -97,7 +97,7 @@ function renderResult(): HTMLElement {
   if (last.error)
     return h('p', { class: 'result fail', 'data-testid': 'receipt-result', 'data-ok': 'false' }, `Cannot verify: ${last.error}`);
   const report = last.report!;
-  const entry = (label: string, e: VerifyReceiptReport['learned'] | VerifyReceiptReport['forgetRequests'][number], extra: string) =>
+  const entry = (label: string, e: ReceiptEntryCheck | null, extra: string) =>
     h(
       'li',
       { class: e?.verified ? 'good' : 'bad', 'data-verified': String(Boolean(e?.verified)) },
@@ -129,6 +129,22 @@ function renderResult(): HTMLElement {
       entry('learned', report.learned, report.learned ? `, position ${report.learned.position} of ${report.learned.count}` : ''),
       report.forgetRequests.map((r) => entry('forgetting requested', r, `, request ${r.requestId} (${r.state} as the service says)`)),
       report.forgetRequests.length === 0 ? h('li', {}, 'No forget request names this commitment.') : null,
+      report.retirement.learnedIn.map((b) =>
+        entry('learned by', b, `, model ${b.modelId ?? '?'} version ${b.modelVersion ?? '?'} (shard ${b.shard ?? '?'}, slice ${b.slice ?? '?'})`),
+      ),
+      report.retirement.models.flatMap((m) =>
+        m.versions.map((v) =>
+          h(
+            'li',
+            { class: v.retiredBy === null ? 'bad' : 'good', 'data-retired': String(v.retiredBy !== null) },
+            h('strong', {}, `model ${m.modelId} version ${v.modelVersion}: `),
+            v.retiredBy === null ? 'learned your data and is not retired' : `retired in entry ${v.retiredBy} (its file deleted, no longer served)`,
+          ),
+        ),
+      ),
+      report.retirement.checkpointsDeleted.map((d) =>
+        entry('checkpoints deleted', d, `, ${d.checkpoints} of model ${d.modelId ?? '?'} for ${d.forgetRequestIds.join(', ')}`),
+      ),
       h(
         'li',
         { class: 'muted' },

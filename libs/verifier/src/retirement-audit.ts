@@ -1,0 +1,212 @@
+// What the log itself says about retirement, checked while verify-log streams the entries. Versions of a
+// model only ever lose samples (a model learns once, at version 1; every later version is made by
+// forgetting), so the log alone tells which versions still learned what an unlearning forgot.
+import type { LedgerEvent } from '@lethe/events';
+import type { VerificationFailure } from './errors';
+
+interface Published {
+  index: number;
+  onnxSha256: string;
+}
+
+interface Batch {
+  index: number;
+  modelVersion: number;
+  key: string;
+  checkpoint: string;
+}
+
+interface Unlearned {
+  index: number;
+  modelVersion: number;
+  requestIds: string[];
+}
+
+interface Retired {
+  index: number;
+  forgetRequestIds: string[];
+}
+
+interface Deletion {
+  index: number;
+  modelId: string;
+  checkpoints: string[];
+  forgetRequestIds: string[];
+}
+
+/**
+ * Checks, over the whole log:
+ * - a VERSION_RETIRED retires, once, a version published before it with the same file hash, for forget
+ *   requests logged before it (BAD_ENTRY otherwise);
+ * - every version published before an UNLEARN_COMPLETED of its model is retired: it learned samples that
+ *   unlearning forgot (NOT_RETIRED);
+ * - a version later than a retired one that no UNLEARN_COMPLETED of the same request leads to still learned
+ *   that request's samples: it is retired too (NOT_RETIRED);
+ * - a CHECKPOINTS_DELETED deletes checkpoints of its model's BATCH_LEARNED entries, for forget requests logged
+ *   before it, and none that a version not retired before it uses (BAD_ENTRY).
+ * What the log cannot show: a model that learned a sample and was never unlearned nor retired for its
+ * request (the log holds batch roots, not their members); a receipt proves a sample's batches, and
+ * verify-receipt checks those (see verify-receipt.ts).
+ */
+export class RetirementAudit {
+  private readonly published = new Map<string, Map<number, Published>>();
+  private readonly batches = new Map<string, Batch[]>();
+  private readonly unlearned = new Map<string, Unlearned[]>();
+  private readonly requests = new Map<string, number>();
+  private readonly retired = new Map<string, Map<number, Retired>>();
+  private readonly deletions: Deletion[] = [];
+  private readonly failures: VerificationFailure[] = [];
+
+  observe(index: number, event: LedgerEvent): void {
+    switch (event.type) {
+      case 'MODEL_PUBLISHED':
+        entryOf(this.published, event.modelId).set(event.modelVersion, { index, onnxSha256: event.onnxSha256 });
+        return;
+      case 'BATCH_LEARNED':
+        listOf(this.batches, event.modelId).push({ index, modelVersion: event.modelVersion, key: `${event.shard}/${event.slice}`, checkpoint: event.checkpoint });
+        return;
+      case 'UNLEARN_COMPLETED':
+        listOf(this.unlearned, event.modelId).push({ index, modelVersion: event.modelVersion, requestIds: event.requestIds });
+        return;
+      case 'FORGET_REQUESTED':
+        if (!this.requests.has(event.requestId)) this.requests.set(event.requestId, index);
+        return;
+      case 'VERSION_RETIRED':
+        this.observeRetired(index, event);
+        return;
+      case 'CHECKPOINTS_DELETED':
+        this.checkRequestsBefore(index, event.forgetRequestIds, 'CHECKPOINTS_DELETED');
+        this.deletions.push({ index, modelId: event.modelId, checkpoints: event.checkpoints, forgetRequestIds: event.forgetRequestIds });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The findings, once every entry was observed. */
+  findings(): VerificationFailure[] {
+    this.checkUnlearnedPredecessors();
+    this.checkLaterVersions();
+    this.checkDeletions();
+    return this.failures;
+  }
+
+  private observeRetired(index: number, event: Extract<LedgerEvent, { type: 'VERSION_RETIRED' }>): void {
+    const what = `entry ${index} (VERSION_RETIRED of model ${event.modelId} version ${event.modelVersion})`;
+    const published = this.published.get(event.modelId)?.get(event.modelVersion);
+    if (!published) this.fail('BAD_ENTRY', `${what} retires a version the log has not published before it`, index);
+    else if (published.onnxSha256 !== event.onnxSha256)
+      this.fail('BAD_ENTRY', `${what} names file ${event.onnxSha256}, but the version was published as ${published.onnxSha256} (entry ${published.index})`, index);
+    this.checkRequestsBefore(index, event.forgetRequestIds, 'VERSION_RETIRED');
+    const retired = entryOf(this.retired, event.modelId);
+    const earlier = retired.get(event.modelVersion);
+    if (earlier) this.fail('BAD_ENTRY', `${what} retires it again (entry ${earlier.index} did)`, index);
+    else retired.set(event.modelVersion, { index, forgetRequestIds: event.forgetRequestIds });
+  }
+
+  private checkRequestsBefore(index: number, requestIds: string[], type: string): void {
+    for (const requestId of requestIds) {
+      const requested = this.requests.get(requestId);
+      if (requested === undefined) this.fail('BAD_ENTRY', `entry ${index} (${type}) names forget request ${requestId}, which no FORGET_REQUESTED entry before it names`, index);
+    }
+  }
+
+  /** Every version before an unlearned one learned what that unlearning forgot. */
+  private checkUnlearnedPredecessors(): void {
+    for (const [modelId, steps] of this.unlearned) {
+      const versions = this.published.get(modelId) ?? new Map<number, Published>();
+      const retired = this.retired.get(modelId);
+      for (const step of steps) {
+        for (const [version, published] of versions) {
+          if (version >= step.modelVersion || retired?.has(version)) continue;
+          this.fail(
+            'NOT_RETIRED',
+            `model ${modelId} version ${version} (MODEL_PUBLISHED at entry ${published.index}) learned samples that entry ${step.index} (UNLEARN_COMPLETED, version ${step.modelVersion}) forgot for forget request(s) ${step.requestIds.join(', ')}, but no VERSION_RETIRED entry retires it`,
+            step.index,
+          );
+        }
+      }
+    }
+  }
+
+  /** A version later than a retired one still learned the retired one's requests until an unlearning of them. */
+  private checkLaterVersions(): void {
+    for (const [modelId, retiredVersions] of this.retired) {
+      const versions = this.published.get(modelId) ?? new Map<number, Published>();
+      const steps = this.unlearned.get(modelId) ?? [];
+      for (const [later, published] of versions) {
+        if (retiredVersions.has(later)) continue;
+        const still = new Set<string>();
+        for (const [version, retired] of retiredVersions) {
+          if (version >= later) continue;
+          for (const requestId of retired.forgetRequestIds) {
+            if (!steps.some((s) => s.modelVersion <= later && s.requestIds.includes(requestId))) still.add(requestId);
+          }
+        }
+        if (still.size === 0) continue;
+        this.fail(
+          'NOT_RETIRED',
+          `model ${modelId} version ${later} (MODEL_PUBLISHED at entry ${published.index}) still learned the samples of forget request(s) ${[...still].join(', ')}, for which an earlier version was retired: no UNLEARN_COMPLETED of them leads to it, and no VERSION_RETIRED entry retires it`,
+          published.index,
+        );
+      }
+    }
+  }
+
+  /** Deleted checkpoints were the model's, and no version that was not retired before the deletion uses one. */
+  private checkDeletions(): void {
+    if (this.deletions.length === 0) return;
+    const deleted = new Set(this.deletions.flatMap((d) => d.checkpoints));
+    const users = this.usersOf(deleted);
+    for (const deletion of this.deletions) {
+      const own = new Set((this.batches.get(deletion.modelId) ?? []).filter((b) => b.index < deletion.index).map((b) => b.checkpoint));
+      for (const checkpoint of deletion.checkpoints) {
+        if (!own.has(checkpoint)) {
+          this.fail('BAD_ENTRY', `entry ${deletion.index} (CHECKPOINTS_DELETED) deletes ${checkpoint}, which no BATCH_LEARNED of model ${deletion.modelId} before it saved`, deletion.index);
+        }
+        for (const user of users.get(checkpoint) ?? []) {
+          const retired = this.retired.get(user.modelId)?.get(user.modelVersion);
+          if (retired && retired.index < deletion.index) continue;
+          this.fail(
+            'BAD_ENTRY',
+            `entry ${deletion.index} (CHECKPOINTS_DELETED) deletes checkpoint ${checkpoint}, which model ${user.modelId} version ${user.modelVersion} uses and which is not retired before it`,
+            deletion.index,
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * For each of `checkpoints`, the published versions whose weights use it: a version's lineage is, per shard
+   * and slice, the latest BATCH_LEARNED of its model at or before it.
+   */
+  private usersOf(checkpoints: Set<string>): Map<string, { modelId: string; modelVersion: number }[]> {
+    const users = new Map<string, { modelId: string; modelVersion: number }[]>();
+    for (const [modelId, versions] of this.published) {
+      const batches = this.batches.get(modelId) ?? [];
+      for (const [modelVersion, published] of versions) {
+        const lineage = new Map<string, string>();
+        for (const b of batches) if (b.modelVersion <= modelVersion && b.index < published.index) lineage.set(b.key, b.checkpoint);
+        for (const checkpoint of lineage.values()) if (checkpoints.has(checkpoint)) listOf(users, checkpoint).push({ modelId, modelVersion });
+      }
+    }
+    return users;
+  }
+
+  private fail(code: VerificationFailure['code'], message: string, index: number): void {
+    this.failures.push({ code, message, index });
+  }
+}
+
+function entryOf<V>(map: Map<string, Map<number, V>>, key: string): Map<number, V> {
+  let inner = map.get(key);
+  if (!inner) map.set(key, (inner = new Map()));
+  return inner;
+}
+
+function listOf<V>(map: Map<string, V[]>, key: string): V[] {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  return list;
+}
