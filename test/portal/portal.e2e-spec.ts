@@ -343,12 +343,17 @@ describeWithChromium('the regulator portal in Chromium', () => {
     await page.click('[data-testid=receipt-verify]');
     await page.waitForSelector('[data-testid=receipt-result]', { timeout: 30_000 });
     expect(await page.getAttribute('[data-testid=receipt-result]', 'data-ok')).toBe('true');
+    // Committed, forgetting requested, learned by version 1's batch, checkpoints deleted: each proven.
     expect(await page.$$eval('ul.receipt li[data-verified]', (li) => li.map((l) => l.getAttribute('data-verified')))).toEqual([
+      'true',
+      'true',
       'true',
       'true',
     ]);
     expect(await page.textContent('ul.receipt')).toContain(`entry ${committedIndex} (SAMPLES_COMMITTED), position 4 of 50`);
     expect(await page.textContent('ul.receipt')).toContain(`request ${aliceRequest.id}`);
+    expect(await page.$$eval('ul.receipt li[data-retired]', (li) => li.map((l) => l.getAttribute('data-retired')))).toEqual(['true']);
+    expect(await page.textContent('ul.receipt')).toContain(`model ${modelId} version 1: retired in entry`);
 
     const receipt = (await request(portalUrl).get(`/v1/receipts/${commitment}`).expect(200)).body;
     const proof: string[] = receipt.committed.commitmentProof;
