@@ -14,6 +14,7 @@ import { JobWorker } from '../../apps/api/src/worker/job.worker';
 import { uploadDataset } from '../support/api-data';
 import { JobHarness, startAnotherWorker, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
+import { keepOutOfRetirement, serveAgain } from '../support/unretired-version';
 import { forgetSubject, trainSmallModel } from '../verifier/support/iris-history';
 
 /** Overrides of SMALL_SISA (trainSmallModel) for full retraining. */
@@ -21,13 +22,13 @@ const FULL = { method: 'full', shards: 1, slices: 1, architecture: { type: 'logr
 
 describe('retirement: what learned a forgotten sample is withdrawn, its files and checkpoints deleted', () => {
   let h: JobHarness;
-  /** A worker started mid-test (stopping a worker stops the harness's shared pg-boss: it is stopped last). */
-  let another: JobWorker | undefined;
+  /** Workers started mid-test (stopping a worker stops the harness's shared pg-boss: they are stopped last). */
+  const others: JobWorker[] = [];
   beforeAll(async () => {
     h = await startJobHarness('retirement');
   });
   afterAll(async () => {
-    await another?.stop();
+    for (const worker of others) await worker.stop();
     await h?.close();
   });
 
@@ -143,7 +144,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
 
     // Running the retirement step again (a retried pass) finds everything logged and logs nothing twice.
     const size = (await h.ledger.getCheckpoint()).treeSize;
-    const again = new RetirementService(h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, h.dataDir), h.dataDir);
+    const again = new RetirementService(h.dataSource, h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, h.dataDir), h.dataDir);
     expect(await again.retireWithUnlearning(sisa, [forget.id])).toEqual([]);
     expect(await again.retireForPass([forget.id], [])).toEqual({ retiredVersions: [], deletedCheckpoints: 0 });
     expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);
@@ -171,7 +172,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
       await asMl(http().get(`/v1/models/${modelId}/versions/1/onnx`)).expect(410);
 
       const size = (await h.ledger.getCheckpoint()).treeSize;
-      another = await startAnotherWorker(h); // its start finishes the deletions
+      others.push(await startAnotherWorker(h)); // its start finishes the deletions
       expect(gone.map((f) => existsSync(f))).toEqual([false, false]);
       const [row]: { n: number }[] = await h.dataSource.query(
         `SELECT (SELECT count(*) FROM model_versions WHERE model_id = $1 AND retired_at IS NOT NULL AND onnx_deleted_at IS NULL)
@@ -184,6 +185,32 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
     } finally {
       rmSync(saved, { recursive: true, force: true });
     }
+  });
+
+  it('a version an earlier unlearning left in service (a database from before retirement) is retired when a worker starts, and only once', async () => {
+    const { datasetId } = await uploadIris('erin', 'legacy');
+    const modelId = await trainSmallModel(h, datasetId, 'legacy');
+    const v1 = await lineageOf(modelId, 1);
+    await keepOutOfRetirement(h.dataSource, modelId, 1);
+    const forget = await forgetSubject(h, datasetId, 'erin');
+    await serveAgain(h.dataSource, modelId, 1);
+    // Positive control: the state before retirement existed, version 1 served, its files there, nothing logged.
+    await predict(modelId, 1).expect(200);
+    expect([existsSync(onnxFile(modelId, 1)), existsSync(checkpoints().pathOf(v1[1]))]).toEqual([true, true]);
+    expect(await entriesOf('VERSION_RETIRED', modelId)).toEqual([]);
+
+    others.push(await startAnotherWorker(h));
+    expect((await predict(modelId, 1).expect(410)).body.message).toContain(forget.id);
+    expect((await entriesOf('VERSION_RETIRED', modelId)).map((e) => e.event)).toEqual([
+      expect.objectContaining({ modelVersion: 1, forgetRequestIds: [forget.id] }),
+    ]);
+    expect((await entriesOf('CHECKPOINTS_DELETED', modelId)).map((e) => e.event)).toEqual([
+      expect.objectContaining({ checkpoints: [v1[1]], forgetRequestIds: [forget.id] }),
+    ]);
+    expect([existsSync(onnxFile(modelId, 1)), existsSync(checkpoints().pathOf(v1[1]))]).toEqual([false, false]);
+    const size = (await h.ledger.getCheckpoint()).treeSize;
+    others.push(await startAnotherWorker(h));
+    expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);
   });
 
   it('a model that cannot unlearn fails alone: it serves nothing (409 naming the request), its versions are retired, and the request completes', async () => {

@@ -8,6 +8,7 @@ import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixt
 import { uploadDataset } from '../support/api-data';
 import { TestDatabase } from '../support/database';
 import { JobHarness, startJobHarness } from '../support/job-harness';
+import { keepOutOfRetirement, serveAgain } from '../support/unretired-version';
 import { startAlteringProxy } from './support/altering-proxy';
 import { useTamperedCopies } from './support/anchored-log';
 import { anchorerFor, forgetSubject, stopKeepingDatabase, trainSmallModel } from './support/iris-history';
@@ -64,20 +65,9 @@ describe('retirement as an auditor sees it: verify-receipt, verify-log, verify-m
     Logger.overrideLogger(false);
     honest = await buildHistory('retire_honest');
     skipped = await buildHistory('retire_skipped', {
-      // Version 1 made to look retired already: the pass logs no VERSION_RETIRED for it and deletes nothing...
-      before: (h, modelId) =>
-        h.dataSource.query(
-          `UPDATE model_versions SET retired_at = now(), retired_by = '{00000000-0000-4000-8000-000000000000}', retire_logged_after = 0,
-                  retire_ledger_index = ledger_index, onnx_deleted_at = now() WHERE model_id = $1 AND version = 1`,
-          [modelId],
-        ),
-      // ...and back in service afterwards.
-      after: (h, modelId) =>
-        h.dataSource.query(
-          `UPDATE model_versions SET retired_at = NULL, retired_by = '{}', retire_logged_after = NULL, retire_ledger_index = NULL, onnx_deleted_at = NULL
-            WHERE model_id = $1 AND version = 1`,
-          [modelId],
-        ),
+      // Version 1 kept out of the pass's retirement (it logs no VERSION_RETIRED for it), then back in service.
+      before: (h, modelId) => keepOutOfRetirement(h.dataSource, modelId, 1),
+      after: (h, modelId) => serveAgain(h.dataSource, modelId, 1),
     });
   }, 300_000);
 

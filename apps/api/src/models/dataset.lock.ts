@@ -24,3 +24,23 @@ export async function withDatasetLock<T>(dataSource: DataSource, datasetId: stri
     await runner.release();
   }
 }
+
+/**
+ * Runs `fn` holding the dataset's lock alone if no one else holds it (a pass, a training); otherwise does
+ * nothing and returns undefined.
+ */
+export async function tryWithDatasetLock<T>(dataSource: DataSource, datasetId: string, fn: () => Promise<T>): Promise<T | undefined> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    const [{ locked }]: { locked: boolean }[] = await runner.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked`, [LEARN_LOCK, datasetId]);
+    if (!locked) return undefined;
+    try {
+      return await fn();
+    } finally {
+      await runner.query(`SELECT pg_advisory_unlock($1, hashtext($2))`, [LEARN_LOCK, datasetId]).catch(() => undefined);
+    }
+  } finally {
+    await runner.release();
+  }
+}

@@ -77,6 +77,29 @@ export class RetirementStore {
     );
   }
 
+  /**
+   * Live versions that a later version made by forgetting superseded (a database from before retirement
+   * has them): each learned samples that unlearning forgot, of the requests the first such later version
+   * reflects and it does not.
+   */
+  async findSuperseded(): Promise<{ modelId: string; datasetId: string; version: RetiringVersion }[]> {
+    const rows: { model_id: string; dataset_id: string; version: number; onnx_sha256: string; request_ids: string[] }[] = await this.dataSource.query(
+      `SELECT v.model_id, m.dataset_id, v.version, v.onnx_sha256,
+              COALESCE(NULLIF(ARRAY(SELECT unnest(u.reflects_forget_requests) EXCEPT SELECT unnest(v.reflects_forget_requests)), '{}'),
+                       u.reflects_forget_requests)::text[] AS request_ids
+         FROM model_versions v
+         JOIN models m ON m.id = v.model_id
+         JOIN LATERAL (SELECT reflects_forget_requests FROM model_versions u
+                        WHERE u.model_id = v.model_id AND u.version > v.version AND u.unlearn_ledger_index IS NOT NULL
+                        ORDER BY u.version LIMIT 1) u ON true
+        WHERE v.retired_at IS NULL
+        ORDER BY v.model_id, v.version`,
+    );
+    return rows
+      .filter((r) => r.request_ids.length > 0)
+      .map((r) => ({ modelId: r.model_id, datasetId: r.dataset_id, version: { version: r.version, onnxSha256: r.onnx_sha256, forgetRequestIds: r.request_ids } }));
+  }
+
   /** The model's versions marked retired whose entry is not recorded, oldest first. */
   async findUnloggedRetirements(modelId: string): Promise<UnloggedRetirement[]> {
     const rows: { version: number; onnx_sha256: string; retired_by: string[]; retire_logged_after: string }[] = await this.dataSource.query(

@@ -1,8 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
 import { CheckpointsDeleted, LedgerEvent, VersionRetired } from '@lethe/events';
 import { FoundEntry, Ledger, MAX_ENTRIES_PER_READ } from '@lethe/ledger';
 import { findUnreferencedCheckpoints, checkpointsOf } from '@lethe/unlearning';
 import { DATA_DIR } from '../config/config.provider';
+import { tryWithDatasetLock } from '../models/dataset.lock';
 import { checkpointStoreIn } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
 import { RetirementStore, RetiringVersion, UnloggedDeletion, UnloggedRetirement } from '../models/retirement.store';
@@ -35,6 +37,7 @@ export class RetirementService {
   private readonly logger = new Logger('Retirement');
 
   constructor(
+    private readonly dataSource: DataSource,
     private readonly ledger: Ledger,
     private readonly store: RetirementStore,
     private readonly models: ModelStore,
@@ -93,13 +96,38 @@ export class RetirementService {
     await this.deleteRetiredFiles(modelIds);
   }
 
-  /** At a worker's start: deletes the files whose retirement or deletion is logged but a crash left on disk. */
-  async finishInterrupted(): Promise<{ files: number; checkpoints: number }> {
+  /**
+   * At a worker's start: retires the versions an unlearning left live (a database from before retirement
+   * has them; each dataset only while no pass or training holds it), then deletes the files whose
+   * retirement or deletion is logged but a crash left on disk.
+   */
+  async finishInterrupted(): Promise<{ retired: number; files: number; checkpoints: number }> {
+    let retired = 0;
+    const superseded = await this.store.findSuperseded();
+    for (const datasetId of new Set(superseded.map((s) => s.datasetId))) {
+      const ofDataset = superseded.filter((s) => s.datasetId === datasetId);
+      const done = await tryWithDatasetLock(this.dataSource, datasetId, () => this.retireSuperseded(ofDataset));
+      retired += done ?? 0;
+    }
     const files = await this.deleteRetiredFiles();
     const checkpoints = await this.deleteLoggedCheckpoints();
-    if (files > 0 || checkpoints > 0)
-      this.logger.log(`finished interrupted deletions: ${files} retired model file(s), ${checkpoints} checkpoint(s)`);
-    return { files, checkpoints };
+    if (retired > 0 || files > 0 || checkpoints > 0)
+      this.logger.log(`at start: ${retired} version(s) an earlier unlearning left live retired; deleted ${files} retired model file(s), ${checkpoints} checkpoint(s)`);
+    return { retired, files, checkpoints };
+  }
+
+  /** Retires superseded versions (of one dataset, under its lock) as a pass would: marked, logged, files and checkpoints deleted. */
+  private async retireSuperseded(versions: { modelId: string; version: RetiringVersion }[]): Promise<number> {
+    const logSize = (await this.ledger.getCheckpoint()).treeSize;
+    const modelIds = [...new Set(versions.map((v) => v.modelId))];
+    let retired = 0;
+    for (const modelId of modelIds) {
+      await this.store.markRetired(modelId, versions.filter((v) => v.modelId === modelId).map((v) => v.version), logSize);
+      retired += (await this.logRetirements(modelId, { appendMissing: true })).length;
+    }
+    await this.deleteRetiredFiles(modelIds);
+    await this.deleteUnneededCheckpoints(modelIds, [...new Set(versions.flatMap((v) => v.version.forgetRequestIds))]);
+    return retired;
   }
 
   /**
