@@ -69,6 +69,8 @@ interface ModelVersion {
   ledgerIndex: number;
   unlearnLedgerIndex?: number;
   reflectsForgetRequests: string[];
+  state: 'live' | 'retired';
+  retireLedgerIndex?: number;
 }
 
 interface ForgetRequestResponse {
@@ -449,6 +451,12 @@ class Demo {
     );
     say(`      model hash  v${v1.version} ${v1.onnxSha256}`);
     say(`                  v${version.version} ${version.onnxSha256}`);
+    const old = (await ml.get<{ versions: ModelVersion[] }>(`/v1/models/${modelId}`)).versions.find((v) => v.version === v1.version);
+    if (old?.state === 'retired') {
+      say(
+        `      version ${v1.version} retired (VERSION_RETIRED at ledger index ${old.retireLedgerIndex}): it learned the subject, its file is deleted, it answers 410 Gone`,
+      );
+    }
 
     // The evidence as the log holds it: what an auditor reads, not a summary of it.
     const [entry] = await ml.get<{ index: number; leafHash: string; event: string }[]>(

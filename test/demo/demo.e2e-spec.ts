@@ -33,6 +33,8 @@ describe('npm run demo', () => {
     const requested = Number(match(out, /FORGET_REQUESTED at ledger index (\d+), leaf hash [0-9a-f]{64}/)[1]);
     const unlearned = Number(match(out, /forget request completed in [\d.]+ s: version 2, UNLEARN_COMPLETED at ledger index (\d+)/)[1]);
     expect(unlearned).toBeGreaterThan(requested);
+    // Version 1 learned the subject: retired in the append that published version 2.
+    expect(Number(match(out, /version 1 retired \(VERSION_RETIRED at ledger index (\d+)\)/)[1])).toBe(unlearned + 1);
     // The evidence has the test set's numbers, the membership-inference AUC and the retrained reference.
     match(out, /membership-inference AUC +0\.\d{4} +0\.\d{4} +0\.\d{4}/);
     match(out, /retrained reference ONNX SHA-256 ([0-9a-f]{64})/);
