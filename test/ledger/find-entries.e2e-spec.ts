@@ -1,6 +1,6 @@
 // Ledger.findEntries: entries looked up by type and key fields, through the expression indexes of their keys.
 import { DataSource } from 'typeorm';
-import { Anchored, LedgerEvent, ModelPublished, UnlearnCompleted } from '@lethe/events';
+import { Anchored, CheckpointsDeleted, LedgerEvent, ModelPublished, UnlearnCompleted, VersionRetired } from '@lethe/events';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents, hexOf } from '../support/factories';
@@ -40,6 +40,29 @@ function busyLog(count: number): LedgerEvent[] {
         return buildEvents(n, 1)[0];
     }
   });
+}
+
+function retired(modelId: string, modelVersion: number): VersionRetired {
+  return { type: 'VERSION_RETIRED', version: 1, modelId, modelVersion, onnxSha256: hexOf(`onnx ${modelId} ${modelVersion}`), forgetRequestIds: [`fr-${modelVersion}`] };
+}
+
+function deleted(modelId: string, n: number): CheckpointsDeleted {
+  return { type: 'CHECKPOINTS_DELETED', version: 1, modelId, checkpoints: [hexOf(`checkpoint ${n}`)], forgetRequestIds: [`fr-${n}`] };
+}
+
+/** The plan PostgreSQL chooses for the (last) statement `run` sends through `dataSource`. */
+async function planOf(dataSource: DataSource, run: () => Promise<unknown>): Promise<string> {
+  const spy = jest.spyOn(dataSource, 'query');
+  let sent: Parameters<DataSource['query']>;
+  try {
+    await run();
+    sent = spy.mock.calls.at(-1)!;
+  } finally {
+    spy.mockRestore();
+  }
+  const [sql, params] = sent;
+  const [{ 'QUERY PLAN': plan }] = await dataSource.query(`EXPLAIN (FORMAT JSON) ${sql}`, params);
+  return JSON.stringify(plan);
 }
 
 describe('Ledger.findEntries', () => {
@@ -108,7 +131,7 @@ describe('Ledger.findEntries', () => {
       ],
     ];
     for (const [index, lookup] of lookups) {
-      const plan = await planOf(lookup);
+      const plan = await planOf(dataSource, lookup);
       expect({ index, usesIndex: plan.includes(`"Index Name":"${index}"`), seqScan: plan.includes('Seq Scan') }).toEqual({
         index,
         usesIndex: true,
@@ -124,18 +147,44 @@ describe('Ledger.findEntries', () => {
     expect(await ledger.countEntries({ start: 4004, atMost: 5 })).toBe(0);
   });
 
-  /** The plan PostgreSQL chooses for the (last) statement `run` sends. */
-  async function planOf(run: () => Promise<unknown>): Promise<string> {
-    const spy = jest.spyOn(dataSource, 'query');
-    let sent: Parameters<DataSource['query']>;
-    try {
-      await run();
-      sent = spy.mock.calls.at(-1)!;
-    } finally {
-      spy.mockRestore();
+});
+
+describe('Ledger.findEntries: the retirement entries', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let ledger: Ledger;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('find_retired');
+    dataSource = await openDatabase({ url: db.url });
+    ledger = new Ledger(dataSource);
+    // A busy log with a retirement and a deletion of checkpoints every 8 entries, for 40 models.
+    const log = busyLog(4000).flatMap((e, n) => (n % 8 === 7 ? [e, retired(`model-${n % 40}`, n), deleted(`model-${n % 40}`, n)] : [e]));
+    await ledger.append(log);
+    await dataSource.query('ANALYZE ledger_entries');
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await db.drop();
+  });
+
+  it('finds VERSION_RETIRED by model and version and CHECKPOINTS_DELETED by model, through their indexes', async () => {
+    const [version] = await ledger.findEntries({ type: 'VERSION_RETIRED', fields: { modelId: 'model-7', modelVersion: 7 } });
+    expect(version.event).toEqual(retired('model-7', 7));
+    const deletions = await ledger.findEntries({ type: 'CHECKPOINTS_DELETED', fields: { modelId: 'model-7' }, afterIndex: version.index });
+    expect(deletions[0]).toEqual(expect.objectContaining({ index: version.index + 1, event: deleted('model-7', 7) }));
+    expect(deletions.every((d) => d.event.modelId === 'model-7')).toBe(true);
+    for (const [index, lookup] of [
+      ['ledger_entries_retired_version_idx', () => ledger.findEntries({ type: 'VERSION_RETIRED', fields: { modelId: 'model-7', modelVersion: 7 } })],
+      ['ledger_entries_checkpoints_deleted_idx', () => ledger.findEntries({ type: 'CHECKPOINTS_DELETED', fields: { modelId: 'model-7' } })],
+    ] as const) {
+      const plan = await planOf(dataSource, lookup);
+      expect({ index, usesIndex: plan.includes(`"Index Name":"${index}"`), seqScan: plan.includes('Seq Scan') }).toEqual({
+        index,
+        usesIndex: true,
+        seqScan: false,
+      });
     }
-    const [sql, params] = sent;
-    const [{ 'QUERY PLAN': plan }] = await dataSource.query(`EXPLAIN (FORMAT JSON) ${sql}`, params);
-    return JSON.stringify(plan);
-  }
+  });
 });
