@@ -48,7 +48,9 @@ export class JobWorker {
       this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>),
     );
     await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>));
-    await this.retirement.finishInterrupted(); // deletions a crash left half done
+    // Retirements and deletions a crash (or a database from before retirement) left half done; a failure here
+    // is logged, not fatal: the next start tries again, and passes keep serving forget requests meanwhile.
+    await this.retirement.finishInterrupted().catch((e: unknown) => this.logger.warn(`finishing retirements at start: ${describeJobError(e)}`));
     await this.resendWaiting();
     await this.retryLost();
     this.reaper = setInterval(
