@@ -7,7 +7,8 @@ const REPO_ROOT = join(__dirname, '..', '..', '..');
 /**
  * The growing factor V8 gives the old generation's limit after the last full collection of a fresh process
  * that calls configureHeapForTraining(percent) (no argument: its default), fills 90 MB and collects: V8 prints
- * each new limit with --trace-gc-verbose as `[HeapController] Limit: old size: …, new limit: … (3.0)`.
+ * each new limit with --trace-gc-verbose as `[HeapController] Limit: old size: …, new limit: … (3.0)` (Node 20, V8 11)
+ * or the factor on a line of its own as `[HeapController] factor 3.0 based on mu=…` (Node 24, V8 13).
  */
 function growingFactorAfter(percent?: number): number {
   const script = [
@@ -21,7 +22,9 @@ function growingFactorAfter(percent?: number): number {
     maxBuffer: 64 * 1024 * 1024,
   });
   expect(child.status).toBe(0);
-  const factors = [...child.stdout.matchAll(/\[HeapController\] Limit: .*\((\d+\.\d+)\)/g)].map((m) => Number(m[1]));
+  const factors = [
+    ...child.stdout.matchAll(/\[HeapController\] (?:Limit: .*\((\d+\.\d+)\)|factor (\d+\.\d+) based on)/g),
+  ].map((m) => Number(m[1] ?? m[2]));
   expect(factors.length).toBeGreaterThan(0);
   return factors[factors.length - 1];
 }
