@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import {
   DATA_KEY_FILE_BYTES,
+  KEY_PAGE_SUFFIX,
   FileKeyStore,
   KEY_CHECK_FILE,
   MASTER_KEY_FILE,
@@ -329,5 +330,101 @@ describe('FileKeyStore: data keys', () => {
       expect((await rejected(() => store.getKey(keyId))).code).toBe('INVALID_ARGUMENT');
       expect((await rejected(() => store.destroyKey(keyId))).code).toBe('INVALID_ARGUMENT');
     }
+  });
+});
+
+describe('FileKeyStore: key pages (createKeys)', () => {
+  let master: string;
+  let store: FileKeyStore;
+  beforeEach(async () => {
+    master = hexKey();
+    store = await FileKeyStore.open({ dir, masterKey: master });
+  });
+  const pageFiles = async () => (await fs.readdir(dir)).filter((n) => n.endsWith(KEY_PAGE_SUFFIX));
+
+  it('makes many keys in one page file, each distinct, readable one by one and together, after a reopen too', async () => {
+    const created = await store.createKeys(1000);
+    expect(created).toHaveLength(1000);
+    expect(new Set(created.map((k) => k.keyId)).size).toBe(1000);
+    expect(new Set(created.map((k) => k.dataKey.toString('hex'))).size).toBe(1000);
+    const pages = await pageFiles();
+    expect(pages).toHaveLength(1);
+    expect(readFileSync(join(dir, pages[0])).length).toBe(1000 * DATA_KEY_FILE_BYTES);
+    expect(await modeOf(join(dir, pages[0]))).toBe(0o600);
+    // Wrapped: the page holds none of the keys' bytes.
+    const page = readFileSync(join(dir, pages[0]));
+    expect(created.some((k) => page.includes(k.dataKey))).toBe(false);
+    const reopened = await FileKeyStore.open({ dir, masterKey: master });
+    for (const { keyId, dataKey } of created.slice(0, 50)) expect((await reopened.getKey(keyId)).equals(dataKey)).toBe(true);
+    const all = await reopened.getKeys([...created.map((k) => k.keyId), createKeyId()]);
+    expect(all.size).toBe(1000);
+    for (const { keyId, dataKey } of created) expect(all.get(keyId)!.equals(dataKey)).toBe(true);
+    expect(await reopened.stats()).toMatchObject({ keys: 1000, bytes: 1000 * DATA_KEY_FILE_BYTES });
+    expect(await store.createKeys(0)).toEqual([]);
+    expect((await rejected(() => store.createKeys(-1))).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('destroys a page key by zeroing its slot (synced), leaves the others, and removes the page with its last key', async () => {
+    const [a, b, c] = await store.createKeys(3);
+    const single = createKeyId();
+    await store.createKey(single);
+    const [page] = await pageFiles();
+    const before = readFileSync(join(dir, page));
+    const slotA = before.subarray(0, DATA_KEY_FILE_BYTES);
+    expect(slotA.every((x) => x === 0)).toBe(false);
+
+    expect(await store.destroyKeys([a.keyId])).toEqual([{ keyId: a.keyId, status: 'destroyed' }]);
+    const after = readFileSync(join(dir, page));
+    expect(after.subarray(0, DATA_KEY_FILE_BYTES)).toEqual(Buffer.alloc(DATA_KEY_FILE_BYTES));
+    expect(after.includes(slotA)).toBe(false);
+    expect(after.subarray(DATA_KEY_FILE_BYTES)).toEqual(before.subarray(DATA_KEY_FILE_BYTES));
+    expect(await store.hasKey(a.keyId)).toBe(false);
+    expect((await rejected(() => store.getKey(a.keyId))).code).toBe('KEY_NOT_FOUND');
+    expect((await store.getKeys([a.keyId, b.keyId])).has(a.keyId)).toBe(false);
+    expect((await store.getKey(b.keyId)).equals(b.dataKey)).toBe(true);
+    expect(await store.destroyKey(a.keyId)).toEqual({ keyId: a.keyId, status: 'absent' });
+    const listed: string[] = [];
+    for await (const id of store.listKeys()) listed.push(id);
+    expect(listed.sort()).toEqual([b.keyId, c.keyId, single].sort());
+
+    expect(await store.destroyKeys([b.keyId, c.keyId, single])).toEqual([
+      { keyId: b.keyId, status: 'destroyed' },
+      { keyId: c.keyId, status: 'destroyed' },
+      { keyId: single, status: 'destroyed' },
+    ]);
+    expect(await pageFiles()).toEqual([]);
+    expect(await fs.readdir(dir)).toEqual([KEY_CHECK_FILE]);
+    expect(await store.destroyKeys([b.keyId])).toEqual([{ keyId: b.keyId, status: 'absent' }]);
+  });
+
+  it('refuses a tampered slot or a slot moved to another place, naming the key', async () => {
+    const [a, b] = await store.createKeys(2);
+    const [name] = await pageFiles();
+    const path = join(dir, name);
+    const good = readFileSync(path);
+    const tampered = Buffer.from(good);
+    tampered[DATA_KEY_FILE_BYTES + 20] ^= 1;
+    writeFileSync(path, tampered);
+    expect(await rejected(() => store.getKey(b.keyId))).toMatchObject({ code: 'CORRUPT_KEY', keyId: b.keyId, path });
+    expect((await store.getKey(a.keyId)).equals(a.dataKey)).toBe(true);
+    // Swapping two slots: each key is bound to its page and slot.
+    writeFileSync(path, Buffer.concat([good.subarray(DATA_KEY_FILE_BYTES), good.subarray(0, DATA_KEY_FILE_BYTES)]));
+    expect((await rejected(() => store.getKey(a.keyId))).code).toBe('CORRUPT_KEY');
+    expect((await rejected(() => store.getKeys([b.keyId]))).code).toBe('CORRUPT_KEY');
+  });
+
+  it('counts page keys as keys: no master key is generated over them, and a wrong master key is caught on them', async () => {
+    const fresh = join(root, 'paged', 'keys');
+    const generated = await FileKeyStore.open({ dir: fresh });
+    await generated.createKeys(2);
+    rmSync(join(fresh, MASTER_KEY_FILE));
+    expect((await rejected(() => FileKeyStore.open({ dir: fresh }))).code).toBe('MASTER_KEY_MISSING');
+    rmSync(join(fresh, KEY_CHECK_FILE));
+    expect((await rejected(() => FileKeyStore.open({ dir: fresh, masterKey: hexKey() }))).code).toBe('WRONG_MASTER_KEY');
+  });
+
+  it('will not create a single key under the id of a page key', async () => {
+    const [a] = await store.createKeys(1);
+    expect(await rejected(() => store.createKey(a.keyId))).toMatchObject({ code: 'KEY_EXISTS', keyId: a.keyId });
   });
 });

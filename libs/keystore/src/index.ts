@@ -2,7 +2,8 @@
 // key by default), payload sealing with AES-256-GCM, and keyed lookup hashes of identifiers.
 export { KeyStoreError } from './errors';
 export type { KeyStoreErrorCode, KeyStoreErrorDetails } from './errors';
-export type { DestroyKeyResult, KeyStore, KeyStoreStats } from './key-store';
+export type { CreatedKey, DestroyKeyResult, KeyStore, KeyStoreStats } from './key-store';
+export { KEY_PAGE_SUFFIX, MAX_KEYS_PER_PAGE } from './key-page';
 export { checkKeyId, createKeyId, isKeyId } from './key-id';
 export { MASTER_KEY_VARIABLE, SUB_KEY_LABELS, deriveSubKeys, parseMasterKey } from './master-key';
 export type { SubKeys } from './master-key';

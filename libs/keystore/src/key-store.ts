@@ -13,8 +13,21 @@ export interface KeyStore {
    */
   createKey(keyId: string): Promise<Buffer>;
 
+  /**
+   * Makes `count` fresh random data keys under ids the store chooses, all durable before this returns, in
+   * one write where the store can (FileKeyStore: one key page for all of them). For bulk uploads, where each
+   * sample without a subject is a subject of its own: one key each, without one file and two fsyncs each.
+   */
+  createKeys(count: number): Promise<CreatedKey[]>;
+
   /** The data key under `keyId`, unwrapped. KEY_NOT_FOUND once destroyed; CORRUPT_KEY if it does not authenticate. */
   getKey(keyId: string): Promise<Buffer>;
+
+  /**
+   * The data keys under `keyIds` that are stored (a destroyed or unknown id is left out of the map), read
+   * together (FileKeyStore: each key page once). CORRUPT_KEY as getKey.
+   */
+  getKeys(keyIds: readonly string[]): Promise<Map<string, Buffer>>;
 
   /** Whether a data key is stored under `keyId`. */
   hasKey(keyId: string): Promise<boolean>;
@@ -25,6 +38,9 @@ export interface KeyStore {
    */
   destroyKey(keyId: string): Promise<DestroyKeyResult>;
 
+  /** destroyKey for each id, durably before this returns (FileKeyStore: one sync per key page touched). */
+  destroyKeys(keyIds: readonly string[]): Promise<DestroyKeyResult[]>;
+
   /** The ids of every stored data key, in no particular order. */
   listKeys(): AsyncIterable<string>;
 
@@ -33,6 +49,11 @@ export interface KeyStore {
 
   /** The server lookup key, for `lookupHash` of identifiers; the same for the life of the master key. */
   getLookupKey(): Promise<Buffer>;
+}
+
+export interface CreatedKey {
+  keyId: string;
+  dataKey: Buffer;
 }
 
 export interface DestroyKeyResult {
