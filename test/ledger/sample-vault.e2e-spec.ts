@@ -1,56 +1,107 @@
-import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Ledger, SampleVault, canonicalizeSample, computeCommitmentsRoot, fsckLedger, openDatabase } from '@lethe/ledger';
+import { LedgerEvent } from '@lethe/events';
+import { AppendedEntry, Ledger, SampleVault, commitSample, computeCommitmentsRoot, fsckLedger, openDatabase } from '@lethe/ledger';
 import { TestDatabase, createTestDatabase } from '../support/database';
+import { TestKeyStore, openTestKeyStore } from '../support/key-store';
 
 const SAMPLES = [
   { externalId: 'alice-1', subjectId: 'alice', features: [5.1, 3.5, 1.4, 0.2], label: 0 },
   { externalId: 'alice-2', subjectId: 'alice', features: [4.9, 3, 1.4, 0.2], label: 0 },
   { externalId: 'bob-1', subjectId: 'bob', features: [6.3, 3.3, 6, 2.5], label: 2 },
+  { externalId: 'nobody-1', features: [7.7, 2.6, 6.9, 2.3], label: 1 },
 ];
 
-describe('SampleVault: commitments in the log, data and salts outside it', () => {
+/** A ledger whose appends fail: an upload that stops between storing its rows and logging them. */
+class FailingLedger extends Ledger {
+  override async appendOne(event: LedgerEvent): Promise<AppendedEntry> {
+    void event;
+    throw new Error('the process stopped before the append');
+  }
+}
+
+/** Every text column and the bytes of every bytea of a table, as one string: where plaintext would show. */
+async function tableText(dataSource: DataSource, table: string): Promise<string> {
+  const rows: { t: string }[] = await dataSource.query(`SELECT t::text AS t FROM ${table} t`);
+  const bytes: { b: Buffer }[] = await dataSource.query(`SELECT payload AS b FROM sample_payloads`);
+  return rows.map((r) => r.t).join('\n') + bytes.map((b) => b.b.toString('latin1')).join('');
+}
+
+describe('SampleVault: commitments in the log, payloads sealed per subject, keys outside PostgreSQL', () => {
   let db: TestDatabase;
+  let keys: TestKeyStore;
   let dataSource: DataSource;
   let ledger: Ledger;
   let vault: SampleVault;
 
   beforeEach(async () => {
     db = await createTestDatabase('samples');
+    keys = await openTestKeyStore();
     dataSource = await openDatabase({ url: db.url });
     ledger = new Ledger(dataSource);
-    vault = new SampleVault(dataSource, ledger);
+    vault = new SampleVault(dataSource, ledger, keys.keyStore);
   });
 
   afterEach(async () => {
     await dataSource.destroy();
     await db.drop();
+    keys.remove();
   });
 
-  it('commits SHA-256(salt || canonical sample) with a fresh salt each, and logs only their root', async () => {
+  const keyOf = async (commitment: string): Promise<string> =>
+    (
+      await dataSource.query(
+        `SELECT p.subject_key_id AS k FROM sample_payloads p JOIN sample_commitments c ON c.id = p.sample_id WHERE c.commitment = $1`,
+        [commitment],
+      )
+    )[0].k;
+
+  it('commits SHA-256(salt || canonical sample), logs only their root, and stores nothing of a sample in clear', async () => {
     const result = await vault.commit('iris', SAMPLES);
-    expect(result.samples.map((s) => s.externalId)).toEqual(['alice-1', 'alice-2', 'bob-1']);
-    const rows: { salt: Buffer; commitment: string; external_id: string }[] = await dataSource.query(
-      `SELECT salt, commitment, external_id FROM samples ORDER BY id`,
+    expect(result.samples.map((s) => s.externalId)).toEqual(SAMPLES.map((s) => s.externalId));
+    const opened = await vault.readSamples({ datasetId: 'iris' });
+    expect(opened.map(({ externalId, subjectId, features, label }) => ({ externalId, subjectId, features, label }))).toEqual(
+      SAMPLES.map((s) => ({ subjectId: undefined, ...s })),
     );
-    rows.forEach((row, i) => {
-      expect(row.salt).toHaveLength(32);
-      const expected = createHash('sha256').update(row.salt).update(canonicalizeSample(SAMPLES[i])).digest('hex');
-      expect(row.commitment).toBe(expected);
+    opened.forEach((s, i) => {
+      expect(s.salt).toHaveLength(32);
+      expect(s.commitment).toBe(commitSample(s.salt, SAMPLES[i]));
+      expect(s.commitment).toBe(result.samples[i].commitment);
     });
-    expect(new Set(rows.map((r) => r.salt.toString('hex'))).size).toBe(3);
+    expect(new Set(opened.map((s) => s.salt.toString('hex'))).size).toBe(4);
     const event = JSON.parse((await ledger.getEntries(result.ledgerIndex, 1))[0].event);
     expect(event).toEqual({
       type: 'SAMPLES_COMMITTED',
       version: 1,
       datasetId: 'iris',
-      commitmentsRoot: computeCommitmentsRoot(rows.map((r) => r.commitment)),
-      count: 3,
+      commitmentsRoot: computeCommitmentsRoot(result.samples.map((s) => s.commitment)),
+      count: 4,
     });
-    // No sample data, salt or identifier is in the log.
-    const log: { event: string }[] = await dataSource.query(`SELECT event FROM ledger_entries`);
-    const text = log.map((l) => l.event).join('\n');
-    for (const forbidden of ['alice', 'bob', '5.1', ...rows.map((r) => r.salt.toString('hex'))]) expect(text).not.toContain(forbidden);
+    // Neither the log nor any row holds an identifier, a feature (as text or float64 bytes) or a salt.
+    const f64 = Buffer.alloc(8);
+    f64.writeDoubleLE(6.3);
+    const stored = [
+      ...(await dataSource.query(`SELECT event FROM ledger_entries`)).map((l: { event: string }) => l.event),
+      await tableText(dataSource, 'sample_commitments'),
+      await tableText(dataSource, 'sample_payloads'),
+      await tableText(dataSource, 'subject_keys'),
+    ].join('\n');
+    for (const forbidden of ['alice', 'bob', 'nobody-1', '6.3', f64.toString('latin1'), ...opened.map((s) => s.salt.toString('latin1'))])
+      expect(stored).not.toContain(forbidden);
+    // Positive control: the same search finds what is there.
+    expect(stored).toContain(result.samples[0].commitment);
+  });
+
+  it('gives one key per subject, and a sample without a subject its own', async () => {
+    const { samples } = await vault.commit('iris', SAMPLES);
+    const [a1, a2, b1, n1] = await Promise.all(samples.map((s) => keyOf(s.commitment)));
+    expect(a1).toBe(a2);
+    expect(new Set([a1, b1, n1]).size).toBe(3);
+    const more = await vault.commit('iris', [{ externalId: 'alice-3', subjectId: 'alice', features: [1, 1, 1, 1], label: 1 }]);
+    expect(await keyOf(more.samples[0].commitment)).toBe(a1);
+    // The same subject in another dataset is another subject.
+    const other = await vault.commit('other', [SAMPLES[0]]);
+    expect(await keyOf(other.samples[0].commitment)).not.toBe(a1);
+    expect(await keys.keyStore.stats()).toMatchObject({ keys: 4 });
   });
 
   it('gives the same data different commitments (the salt hides it)', async () => {
@@ -59,35 +110,117 @@ describe('SampleVault: commitments in the log, data and salts outside it', () =>
     expect(a.samples[0].commitment).not.toBe(b.samples[0].commitment);
   });
 
-  it('refuses a duplicate externalId in a dataset and stores nothing of that batch', async () => {
+  it('refuses a duplicate externalId in a dataset, stores nothing of that batch and destroys the keys it made', async () => {
     await vault.commit('iris', [SAMPLES[0]]);
     const before = await ledger.getCheckpoint();
-    await expect(vault.commit('iris', [SAMPLES[1], SAMPLES[0]])).rejects.toMatchObject({ field: 'externalId' });
+    const keysBefore = await keys.keyStore.stats();
+    await expect(vault.commit('iris', [SAMPLES[2], SAMPLES[0]])).rejects.toMatchObject({ field: 'externalId' });
+    await expect(vault.commit('iris', [SAMPLES[2], SAMPLES[2]])).rejects.toMatchObject({ field: 'externalId' });
     expect(await ledger.getCheckpoint()).toEqual(before);
-    expect((await dataSource.query(`SELECT count(*)::int AS n FROM samples`))[0].n).toBe(1);
+    expect((await dataSource.query(`SELECT count(*)::int AS n FROM sample_payloads`))[0].n).toBe(1);
+    expect((await dataSource.query(`SELECT count(*)::int AS n FROM subject_keys`))[0].n).toBe(1);
+    expect((await keys.keyStore.stats()).keys).toBe(keysBefore.keys);
   });
 
-  it('shreds data, salt and identifiers, keeps the commitment, and is idempotent', async () => {
-    const { samples } = await vault.commit('iris', SAMPLES);
-    const alice = await vault.findCommitments('iris', { subjectId: 'alice' });
-    expect(alice.map((s) => s.externalId)).toEqual(['alice-1', 'alice-2']);
-    const first = await vault.shred(alice.map((s) => s.commitment));
-    expect(first).toEqual({ shredded: alice.map((s) => s.commitment), alreadyShredded: [] });
-    const rows = await dataSource.query(`SELECT * FROM samples WHERE commitment = ANY($1::text[])`, [alice.map((s) => s.commitment)]);
-    for (const row of rows) {
-      expect(row).toMatchObject({ features: null, label: null, salt: null, external_id: null, subject_id: null, shredded_at: expect.any(Date) });
-    }
-    expect(await vault.findCommitments('iris', { subjectId: 'alice' })).toEqual([]);
-    const again = await vault.shred([alice[0].commitment]);
-    expect(again).toEqual({ shredded: [], alreadyShredded: [alice[0].commitment] });
-    // Bob is untouched; the log is intact.
-    expect(await vault.findCommitments('iris', { externalIds: ['bob-1'] })).toEqual([samples[2]]);
+  it('forgets a whole subject: destroys its key, deletes its rows, keeps the commitments; idempotent', async () => {
+    const { samples, ledgerIndex } = await vault.commit('iris', SAMPLES);
+    const alice = await vault.findSamples('iris', { subjectId: 'alice' });
+    expect(alice.map((s) => s.commitment)).toEqual([samples[0].commitment, samples[1].commitment]);
+    const key = await keyOf(alice[0].commitment);
+    expect(await keys.keyStore.hasKey(key)).toBe(true);
+    const first = await vault.shred('iris', alice.map((s) => s.commitment));
+    expect(first).toEqual({ shredded: alice.map((s) => s.commitment), alreadyShredded: [], keysDestroyed: 1, keysReplaced: 0 });
+    expect(await keys.keyStore.hasKey(key)).toBe(false);
+    expect((await dataSource.query(`SELECT count(*)::int AS n FROM subject_keys WHERE key_id = $1`, [key]))[0].n).toBe(0);
+    const rows = await dataSource.query(
+      `SELECT c.forgotten_at, p.sample_id FROM sample_commitments c LEFT JOIN sample_payloads p ON p.sample_id = c.id WHERE c.commitment = ANY($1::text[])`,
+      [alice.map((s) => s.commitment)],
+    );
+    expect(rows).toEqual([
+      { forgotten_at: expect.any(Date), sample_id: null },
+      { forgotten_at: expect.any(Date), sample_id: null },
+    ]);
+    expect(await vault.findSamples('iris', { subjectId: 'alice' })).toEqual([]);
+    expect(await vault.findSamples('iris', { externalIds: ['alice-1'] })).toEqual([]);
+    expect(await vault.shred('iris', [alice[0].commitment])).toEqual({ shredded: [], alreadyShredded: [alice[0].commitment], keysDestroyed: 0, keysReplaced: 0 });
+    // The others are untouched; the log and the batch's commitments are intact.
+    expect(await vault.findSamples('iris', { externalIds: ['bob-1'] })).toEqual([{ ...samples[2], committed: true }]);
+    expect((await vault.readSamples({ datasetId: 'iris' })).map((s) => s.externalId)).toEqual(['bob-1', 'nobody-1']);
+    expect(await vault.getBatchCommitments(ledgerIndex)).toEqual(samples.map((s) => s.commitment));
+    expect(await vault.countSamples('iris')).toEqual({ committed: 4, forgotten: 2 });
+    expect(await vault.findCommitment(samples[0].commitment)).toEqual({ datasetId: 'iris', ledgerIndex, forgotten: true });
     expect((await fsckLedger(dataSource)).ok).toBe(true);
+    // The subject can come back, under a new key.
+    const back = await vault.commit('iris', [SAMPLES[0]]);
+    expect(await keyOf(back.samples[0].commitment)).not.toBe(key);
   });
 
-  it('refuses to shred an unknown commitment and changes nothing', async () => {
+  it('forgets part of a subject: the rest is sealed again under a fresh key, and the old key is destroyed', async () => {
     const { samples } = await vault.commit('iris', SAMPLES);
-    await expect(vault.shred([samples[0].commitment, 'ee'.repeat(32)])).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
-    expect((await dataSource.query(`SELECT count(*)::int AS n FROM samples WHERE shredded_at IS NOT NULL`))[0].n).toBe(0);
+    const oldKey = await keyOf(samples[0].commitment);
+    const result = await vault.shred('iris', [samples[0].commitment]);
+    expect(result).toMatchObject({ shredded: [samples[0].commitment], keysDestroyed: 1, keysReplaced: 1 });
+    const newKey = await keyOf(samples[1].commitment);
+    expect(newKey).not.toBe(oldKey);
+    expect(await keys.keyStore.hasKey(oldKey)).toBe(false);
+    expect(await keys.keyStore.hasKey(newKey)).toBe(true);
+    const [alice2] = (await vault.readSamples({ datasetId: 'iris' })).filter((s) => s.subjectId === 'alice');
+    expect(alice2).toMatchObject({ ...SAMPLES[1], commitment: samples[1].commitment });
+    expect(alice2.commitment).toBe(commitSample(alice2.salt, SAMPLES[1]));
+    expect((await vault.findSamples('iris', { subjectId: 'alice' })).map((s) => s.commitment)).toEqual([samples[1].commitment]);
+    expect(await dataSource.query(`SELECT state FROM subject_keys WHERE key_id = ANY($1::text[])`, [[oldKey, newKey]])).toEqual([{ state: 'active' }]);
+    // A new sample of the subject is sealed under its new key.
+    const more = await vault.commit('iris', [{ externalId: 'alice-3', subjectId: 'alice', features: [1, 1, 1, 1], label: 1 }]);
+    expect(await keyOf(more.samples[0].commitment)).toBe(newKey);
+  });
+
+  it('finishes an erasure that stopped after its key was marked destroying', async () => {
+    const { samples } = await vault.commit('iris', SAMPLES);
+    const key = await keyOf(samples[2].commitment);
+    await dataSource.query(`UPDATE subject_keys SET state = 'destroying' WHERE key_id = $1`, [key]);
+    expect(await vault.finishDestroying()).toBe(1);
+    expect(await keys.keyStore.hasKey(key)).toBe(false);
+    expect(await vault.findSamples('iris', { externalIds: ['bob-1'] })).toEqual([]);
+    expect(await vault.findCommitment(samples[2].commitment)).toMatchObject({ forgotten: true });
+    expect(await vault.finishDestroying()).toBe(0);
+  });
+
+  it('finds orphans (stored, never logged), adopts those whose entry was appended and erases the others', async () => {
+    const logged = await vault.commit('iris', [SAMPLES[0], SAMPLES[2]]);
+    // A crash between the append and pointing the rows at it.
+    await dataSource.query(`UPDATE sample_commitments SET ledger_index = NULL WHERE ledger_index = $1`, [String(logged.ledgerIndex)]);
+    // A crash before the append.
+    const stopped = new SampleVault(dataSource, new FailingLedger(dataSource), keys.keyStore);
+    await expect(stopped.commit('iris', [SAMPLES[1], SAMPLES[3]])).rejects.toThrow('stopped before the append');
+    const found = await vault.findSamples('iris', { externalIds: ['alice-2', 'nobody-1', 'bob-1'] });
+    expect(found.map((s) => [s.externalId, s.committed])).toEqual([
+      ['bob-1', false],
+      ['alice-2', false],
+      ['nobody-1', false],
+    ]);
+    expect(await vault.readSamples({ datasetId: 'iris' }, { committedOnly: true })).toEqual([]);
+    const keysBefore = (await keys.keyStore.stats()).keys;
+    expect(await vault.recoverOrphans(60_000)).toEqual({ adopted: 0, erased: 0 }); // younger than the bound
+    expect(await vault.recoverOrphans(0)).toEqual({ adopted: 2, erased: 2 });
+    expect((await vault.readSamples({ datasetId: 'iris' })).map((s) => [s.externalId, s.committed])).toEqual([
+      ['alice-1', true],
+      ['bob-1', true],
+    ]);
+    expect(await vault.getBatchCommitments(logged.ledgerIndex)).toEqual(logged.samples.map((s) => s.commitment));
+    // The erased orphans leave no row and no key (nobody-1's own, alice's stayed: alice-1 needs it).
+    expect((await dataSource.query(`SELECT count(*)::int AS n FROM sample_commitments`))[0].n).toBe(2);
+    expect((await keys.keyStore.stats()).keys).toBe(keysBefore - 1);
+    expect(await vault.findSamples('iris', { externalIds: ['alice-2', 'nobody-1'] })).toEqual([]);
+  });
+
+  it('shares one key between uploads that bring a new subject at the same time', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => vault.commit('iris', [{ externalId: `carol-${i}`, subjectId: 'carol', features: [i, 1, 2, 3], label: 1 }])),
+    );
+    const keyIds = await Promise.all(results.map((r) => keyOf(r.samples[0].commitment)));
+    expect(new Set(keyIds).size).toBe(1);
+    expect((await vault.readSamples({ datasetId: 'iris' })).map((s) => s.externalId).sort()).toEqual(results.map((_, i) => `carol-${i}`).sort());
+    // The keys the losers made are destroyed.
+    expect((await keys.keyStore.stats()).keys).toBe(1);
   });
 });

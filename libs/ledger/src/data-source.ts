@@ -6,18 +6,26 @@ import { MerkleNodeEntity } from './merkle-node.entity';
 import { CreateLedger1764216000000 } from './migrations/1764216000000-create-ledger';
 import { CreateSamples1764216050000 } from './migrations/1764216050000-create-samples';
 import { AddSamplePosition1764216200000 } from './migrations/1764216200000-add-sample-position';
+import { KeyStoreProvider, encryptSamplesMigration } from './migrations/1764216600000-encrypt-samples';
 import { IndexEntryKeys1764216610000 } from './migrations/1764216610000-index-entry-keys';
 import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-index-retirement-keys';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
-export const LEDGER_MIGRATIONS: (new () => MigrationInterface)[] = [
-  CreateLedger1764216000000,
-  CreateSamples1764216050000,
-  AddSamplePosition1764216200000,
-  IndexEntryKeys1764216610000,
-  IndexRetirementKeys1764216710000,
-];
+/**
+ * The ledger's migrations. Encrypting the samples of a database written before they were sealed needs the
+ * key store, which `keyStore` gives when asked (only when there are samples to encrypt).
+ */
+export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => MigrationInterface)[] {
+  return [
+    CreateLedger1764216000000,
+    CreateSamples1764216050000,
+    AddSamplePosition1764216200000,
+    encryptSamplesMigration(keyStore),
+    IndexEntryKeys1764216610000,
+    IndexRetirementKeys1764216710000,
+  ];
+}
 
 /** Advisory lock key under which migrations run ("lethe" in ASCII). */
 const MIGRATION_LOCK = 0x6c65746865;
@@ -28,6 +36,8 @@ export interface DatabaseOptions {
   entities?: DataSourceOptions['entities'];
   migrations?: (new () => MigrationInterface)[];
   poolSize?: number;
+  /** The key store, for the migration that encrypts samples stored in plaintext by an older version. */
+  keyStore?: KeyStoreProvider;
 }
 
 /**
@@ -39,7 +49,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DataSource
     type: 'postgres',
     url: options.url,
     entities: [...LEDGER_ENTITIES, ...((options.entities as []) ?? [])],
-    migrations: [...LEDGER_MIGRATIONS, ...(options.migrations ?? [])],
+    migrations: [...ledgerMigrations(options.keyStore), ...(options.migrations ?? [])],
     migrationsTableName: 'lethe_migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
