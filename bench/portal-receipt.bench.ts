@@ -25,6 +25,7 @@ import { createDatabase } from './lib/bulk-load';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { median, percentile, printTable } from './lib/table';
 import { startBenchStack } from './lib/bench-stack';
+import { sharedTestKeyStore } from '../test/support/key-store';
 
 const flags = defineFlags({
   runs: { type: 'integer', min: 1, default: 50, help: 'receipt verifications timed in Chromium and in Node' },
@@ -55,6 +56,7 @@ export async function run({ runs }: BenchOptions<typeof flags>): Promise<void> {
     const portalDir = await built;
     cleanups.push(async () => rmSync(portalDir, { recursive: true, force: true }));
     const app = await createApp({
+      keyStore: await sharedTestKeyStore(),
       config: loadConfig({ DATABASE_URL: url, ANCHORING: 'off', PORTAL_DIR: portalDir, PORTAL_RPC_URL: rpcUrl }),
       dataSource,
       ledger,

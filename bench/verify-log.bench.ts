@@ -18,6 +18,7 @@ import { bulkLoad, createDatabase } from './lib/bulk-load';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { formatRate, printTable } from './lib/table';
 import { startBenchStack } from './lib/bench-stack';
+import { sharedTestKeyStore } from '../test/support/key-store';
 
 const flags = defineFlags({
   sizes: { type: 'integers', min: 2, help: 'log sizes verified (default 100000,1000000; 20000 with --quick)' },
@@ -96,7 +97,7 @@ export async function run(flagValues: BenchOptions<typeof flags>): Promise<void>
         await client.waitForAnchor(await client.anchor(previous, treeSize, root, proof));
         previous = treeSize;
       }
-      const app = await createApp({ config: loadConfig({ DATABASE_URL: url, ANCHORING: 'off' }), dataSource, ledger });
+      const app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: url, ANCHORING: 'off' }), dataSource, ledger });
       await app.listen(0, '127.0.0.1');
       const apiUrl = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
       try {

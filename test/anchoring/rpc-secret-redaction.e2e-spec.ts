@@ -20,6 +20,7 @@ import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
 import { RpcFault, SecretRpcServer, startSecretRpcServer } from '../support/secret-rpc-server';
 import { runCli } from '../verifier/support/run-cli';
+import { sharedTestKeyStore } from '../support/key-store';
 
 /** Every fault, first with eth_chainId still answered (the client is connected, its calls fail), then on every call. */
 const FAULTS: { fault: RpcFault; exceptChainId: boolean }[] = (['http-500', 'malformed-json', 'rpc-error', 'hang-up'] as RpcFault[])
@@ -85,7 +86,7 @@ describe('an RPC URL that holds an API key never shows in /v1/health, the servic
       replaceAfterSeconds: 3600,
       pollMs: 20,
     });
-    app = await createApp({ config, dataSource, ledger, anchoringLoop: loop, healthReporters: [loop], logger });
+    app = await createApp({ keyStore: await sharedTestKeyStore(), config, dataSource, ledger, anchoringLoop: loop, healthReporters: [loop], logger });
     await app.listen(0, '127.0.0.1');
     api = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
     await ledger.append(buildEvents(0, 3));

@@ -13,6 +13,8 @@ import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { probeUntil } from '../support/probe';
 import { startServiceProcess, waitForHealth } from '../support/service-process';
+import { sharedTestKeyStore } from '../support/key-store';
+import { ErasureSweep } from '../../apps/api/src/sweeps/erasure-sweep.service';
 
 const ROOT = join(__dirname, '..', '..');
 type Caller = 'public' | 'ml' | 'auditor' | 'admin' | 'wrong' | 'revoked';
@@ -68,7 +70,7 @@ describe('API keys and roles', () => {
   beforeAll(async () => {
     db = await createTestDatabase('auth_api');
     dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
-    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
+    app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
     await app.init();
     const service = new ApiKeyService(dataSource);
     for (const role of ['ml', 'auditor', 'admin'] as const) keys[role] = (await service.create(role, `${role} of the matrix`)).key;
@@ -187,6 +189,58 @@ describe('API keys and roles', () => {
       await http().post('/v1/datasets').set('Authorization', `Bearer ${keys.ml}`).set('Idempotency-Key', 'k3').send({ name: 'fixed', features: 1, classes: 2 }).expect(201);
       await http().post('/v1/datasets').set('Authorization', `Bearer ${keys.ml}`).set('Idempotency-Key', 'x'.repeat(256)).send({}).expect(400);
     });
+
+    it('never gives a new API key twice: a retry of POST /v1/keys is a 409 naming what was made, and no key is stored', async () => {
+      const send = () => http().post('/v1/keys').set('Authorization', `Bearer ${keys.admin}`).set('Idempotency-Key', 'new-key-1').send({ role: 'ml', name: 'retried' });
+      const first = await send().expect(201);
+      expect(first.body.key).toMatch(/^lethe_/);
+      const retry = await send().expect(409);
+      expect(JSON.stringify(retry.body)).not.toContain(first.body.key);
+      expect(retry.body.message).toContain('held a secret that is shown only once');
+      expect(retry.body.message).toContain(first.body.id);
+      // One key was made, not two.
+      const listed = (await http().get('/v1/keys').set('Authorization', `Bearer ${keys.admin}`).expect(200)).body as { name: string }[];
+      expect(listed.filter((k) => k.name === 'retried')).toHaveLength(1);
+      expect(await idempotencyTableText()).not.toContain(first.body.key);
+    });
+
+    it('stores no Idempotency-Key, body or answer in clear: rows are found by a keyed hash and answers are sealed', async () => {
+      const key = 'idempotency-key-marker-7f3a';
+      const { body: dataset } = await http().post('/v1/datasets').set('Authorization', `Bearer ${keys.ml}`).send({ name: 'sealed', features: 2, classes: 2 }).expect(201);
+      const upload = () =>
+        http()
+          .post(`/v1/datasets/${dataset.id}/samples`)
+          .set('Authorization', `Bearer ${keys.ml}`)
+          .set('Idempotency-Key', key)
+          .send([{ externalId: 'external-marker-55e1', subjectId: 'subject-marker-9c2b', features: [0.123456789, 2], label: 1 }]);
+      const first = await upload().expect(200);
+      const replayed = await upload().expect(200);
+      expect(replayed.body).toEqual(first.body);
+      expect(replayed.headers['idempotent-replayed']).toBe('true');
+      const text = await idempotencyTableText();
+      // Positive control: the scan reads the rows (their routes name the dataset).
+      expect(text).toContain(dataset.id);
+      for (const marker of [key, 'external-marker-55e1', 'subject-marker-9c2b', '0.123456789', first.body.commitments[0].commitment]) expect(text).not.toContain(marker);
+    });
+
+    it('forgets answers after IDEMPOTENCY_TTL_HOURS: a late retry runs anew, and the sweep deletes expired rows', async () => {
+      const send = (name: string) => http().post('/v1/datasets').set('Authorization', `Bearer ${keys.ml}`).set('Idempotency-Key', 'ttl-1').send({ name, features: 1, classes: 2 });
+      const first = await send('ttl').expect(201);
+      await dataSource.query(`UPDATE idempotency_keys SET created_at = now() - interval '25 hours'`);
+      const later = await send('ttl').expect(201);
+      expect(later.headers['idempotent-replayed']).toBeUndefined();
+      expect(later.body.id).not.toBe(first.body.id);
+      await dataSource.query(`UPDATE idempotency_keys SET created_at = now() - interval '25 hours'`);
+      expect((await dataSource.query(`SELECT count(*)::int AS n FROM idempotency_keys`))[0].n).toBeGreaterThan(0);
+      expect((await app.get(ErasureSweep).sweep()).idempotencyExpired).toBeGreaterThan(0);
+      expect((await dataSource.query(`SELECT count(*)::int AS n FROM idempotency_keys`))[0].n).toBe(0);
+    });
+
+    /** Every row of the idempotency table as text, with its bytea columns as raw bytes: where anything in clear would show. */
+    async function idempotencyTableText(): Promise<string> {
+      const rows: { t: string; response: Buffer | null }[] = await dataSource.query(`SELECT t::text AS t, response FROM idempotency_keys t`);
+      return rows.map((r) => r.t + (r.response?.toString('latin1') ?? '')).join('\n');
+    }
   });
 });
 
@@ -266,7 +320,7 @@ describe('keys from the command line and the first admin key', () => {
 
   it('npm run cli -- keys create --role ml makes a key the API accepts; keys revoke revokes it', async () => {
     const dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
-    const app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
+    const app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
     await app.init();
     try {
       const cli = (...args: string[]) =>

@@ -1,13 +1,14 @@
 import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { Ledger, computeCommitmentsRoot, openDatabase } from '@lethe/ledger';
+import { Ledger, SampleVault, computeCommitmentsRoot, openDatabase } from '@lethe/ledger';
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';
 import { MAX_FEATURES } from '../../apps/api/src/datasets/dataset.dto';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
+import { sharedTestKeyStore } from '../support/key-store';
 
 /** An NDJSON line of a valid iris-shaped sample. */
 function sampleLine(n: number, extra: Record<string, unknown> = {}): string {
@@ -25,7 +26,7 @@ describe('datasets and sample uploads', () => {
     db = await createTestDatabase('datasets_api');
     dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
     const ledger = new Ledger(dataSource);
-    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger });
+    app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger });
     await app.init();
     const keys = new ApiKeyService(dataSource);
     ml = (await keys.create('ml')).key;
@@ -253,7 +254,8 @@ describe('datasets and sample uploads', () => {
       .auth(ml, { type: 'bearer' })
       .send([{ externalId: 'secret-id', subjectId: 'secret-subject', features: [123.456, 2, 3, 4], label: 0 }])
       .expect(200);
-    const [{ salt }] = await dataSource.query(`SELECT encode(salt, 'hex') AS salt FROM samples WHERE external_id = 'secret-id'`);
+    const [opened] = await new SampleVault(dataSource, new Ledger(dataSource), await sharedTestKeyStore()).readSamples({ datasetId: id });
+    const salt = opened.salt.toString('hex');
     const log: { event: string }[] = await dataSource.query(`SELECT event FROM ledger_entries`);
     const text = log.map((l) => l.event).join('\n');
     for (const forbidden of ['secret-id', 'secret-subject', '123.456', salt]) expect(text).not.toContain(forbidden);

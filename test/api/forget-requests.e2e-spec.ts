@@ -2,7 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { LedgerEvent, hashEvent } from '@lethe/events';
-import { AppendedEntry, Ledger, openDatabase } from '@lethe/ledger';
+import { AppendedEntry, Ledger, SampleVault, openDatabase } from '@lethe/ledger';
 import { fromHex, toHex, verifyInclusion } from '@lethe/merkle';
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';
@@ -11,6 +11,7 @@ import { ForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-re
 import { ForgetRequestService } from '../../apps/api/src/forget-requests/forget-request.service';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
+import { sharedTestKeyStore } from '../support/key-store';
 
 /**
  * A ledger whose next FORGET_REQUESTED append fails, as a database outage would make it, or (loseNextForgetAnswer)
@@ -67,6 +68,7 @@ describe('forget requests', () => {
       },
     };
     app = await createApp({
+      keyStore: await sharedTestKeyStore(),
       config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }),
       dataSource,
       ledger,
@@ -126,10 +128,11 @@ describe('forget requests', () => {
       reason: 'GDPR art. 17',
     });
     expect(toHex(hashEvent(JSON.parse(snapshot.entry!.event)))).toBe(res.body.leafHash);
-    const [sample] = await dataSource.query(
-      `SELECT features, salt IS NOT NULL AS salted, shredded_at FROM samples WHERE external_id = 's-0'`,
-    );
-    expect(sample).toEqual({ features: [0, 2], salted: true, shredded_at: null });
+    // Nothing is erased before unlearning: the sample is still there, and opens.
+    const vault = new SampleVault(dataSource, new Ledger(dataSource), await sharedTestKeyStore());
+    const [sample] = (await vault.readSamples({ datasetId })).filter((s) => s.externalId === 's-0');
+    expect(sample).toMatchObject({ features: [0, 2], salt: expect.any(Buffer), commitment: commitments.get('s-0') });
+    expect(await vault.findCommitment(commitments.get('s-0')!)).toMatchObject({ forgotten: false });
   });
 
   it('answers GET with the commitments and a receipt whose proof verifies against the log', async () => {

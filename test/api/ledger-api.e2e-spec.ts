@@ -9,6 +9,7 @@ import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
+import { sharedTestKeyStore } from '../support/key-store';
 
 describe('ledger HTTP routes', () => {
   let db: TestDatabase;
@@ -21,7 +22,7 @@ describe('ledger HTTP routes', () => {
     dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
     const ledger = new Ledger(dataSource);
     await ledger.append(events);
-    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger });
+    app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger });
     await app.init();
   });
 

@@ -28,6 +28,7 @@ import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixt
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { testJobConfig } from '../support/job-harness';
 import { waitFor } from '../support/probe';
+import { sharedTestKeyStore } from '../support/key-store';
 
 /** An entry receipt as GET /v1/receipts/:commitment gives it. */
 interface EntryReceipt {
@@ -93,6 +94,7 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
     boss = await startJobBoss(db.url, jobs);
     const queue = new PgBossJobQueue(boss);
     app = await createApp({
+      keyStore: await sharedTestKeyStore(),
       config,
       dataSource,
       ledger,
@@ -102,7 +104,7 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
       healthReporters: [loop],
     });
     await app.init();
-    worker = await createJobWorker({ boss, dataSource, ledger, dataDir, config: jobs });
+    worker = await createJobWorker({ boss, dataSource, ledger, keyStore: await sharedTestKeyStore(), dataDir, config: jobs });
     loop.start();
     await worker.start();
     ml = (await new ApiKeyService(dataSource).create('ml')).key;

@@ -59,7 +59,7 @@ describe('forget requests through to unlearning: durability and failure', () => 
     expect(job.error).toContain('cannot fill 4 shards x 2 slices');
     const first = await waitFor(() => getRequest(early.body.id), (r) => r.state === 'completed' || r.state === 'failed');
     expect(first).toMatchObject({ state: 'completed', modelVersions: [], evidence: null });
-    const shredded: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM samples WHERE dataset_id = $1 AND shredded_at IS NOT NULL`, [datasetId]);
+    const shredded: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM sample_commitments WHERE dataset_id = $1 AND forgotten_at IS NOT NULL`, [datasetId]);
     expect(shredded[0].n).toBe(2);
 
     // 6 samples left: a model with S x R = 6, then forgetting 2 more is impossible for it.
@@ -75,7 +75,7 @@ describe('forget requests through to unlearning: durability and failure', () => 
     // The model fails (and serves nothing: test/api/retirement.e2e-spec.ts); the erasure does not wait on it.
     const done = await waitFor(() => getRequest(late.body.id), (r) => r.state === 'completed' || r.state === 'failed');
     expect(done).toMatchObject({ state: 'completed', modelVersions: [] });
-    const shreddedNow: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM samples WHERE dataset_id = $1 AND shredded_at IS NOT NULL`, [datasetId]);
+    const shreddedNow: { n: number }[] = await h.dataSource.query(`SELECT count(*)::int AS n FROM sample_commitments WHERE dataset_id = $1 AND forgotten_at IS NOT NULL`, [datasetId]);
     expect(shreddedNow[0].n).toBe(4);
     const { body: model } = await asMl(http().get(`/v1/models/${second.body.modelId}`)).expect(200);
     expect(model).toMatchObject({ state: 'failed', versions: [expect.objectContaining({ version: 1, state: 'retired', retiredBy: [late.body.id] })] });

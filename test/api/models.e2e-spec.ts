@@ -141,7 +141,7 @@ describe('models, jobs and forgetting', () => {
       newOnnxSha256: v2.onnxSha256,
       modelVersion: 2,
     });
-    const rows: { shredded: boolean }[] = await h.dataSource.query(`SELECT shredded_at IS NOT NULL AS shredded FROM samples WHERE commitment = ANY($1::text[])`, [
+    const rows: { shredded: boolean }[] = await h.dataSource.query(`SELECT forgotten_at IS NOT NULL AS shredded FROM sample_commitments WHERE commitment = ANY($1::text[])`, [
       [...alice].map((id) => commitments.get(id)),
     ]);
     expect(rows.map((r) => r.shredded)).toEqual([true, true, true]);

@@ -9,6 +9,7 @@ import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { waitFor } from '../support/probe';
+import { sharedTestKeyStore } from '../support/key-store';
 
 const LIMIT = 3;
 
@@ -26,7 +27,7 @@ describe('the rate limit (RATE_LIMIT_PER_MINUTE)', () => {
   /** The service on `dataSource` with a limit of LIMIT requests per minute. */
   async function startApp(dataSource: DataSource, env: Record<string, string> = {}): Promise<INestApplication> {
     const config = loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', RATE_LIMIT_PER_MINUTE: String(LIMIT), ...env });
-    const started = await createApp({ config, dataSource, ledger: new Ledger(dataSource), rateLimitClock: () => clock.now });
+    const started = await createApp({ keyStore: await sharedTestKeyStore(), config, dataSource, ledger: new Ledger(dataSource), rateLimitClock: () => clock.now });
     await started.init();
     return started;
   }

@@ -10,6 +10,7 @@ import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents, hexOf } from '../support/factories';
+import { sharedTestKeyStore } from '../support/key-store';
 
 interface EntryReceipt {
   ledgerIndex: number;
@@ -49,7 +50,7 @@ describe('receipts of sample commitments', () => {
     db = await createTestDatabase('receipts_api');
     dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
     ledger = new Ledger(dataSource);
-    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger });
+    app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger });
     await app.init();
     ml = (await new ApiKeyService(dataSource).create('ml')).key;
     datasetId = (await http().post('/v1/datasets').auth(ml, { type: 'bearer' }).send({ name: 'd', features: 3, classes: 2 }).expect(201)).body.id;
@@ -128,7 +129,7 @@ describe('receipts of sample commitments', () => {
     expect(JSON.parse(res.body.forgetRequests[0].event)).toMatchObject({ type: 'FORGET_REQUESTED', requestId: forgotten.body.id, commitments: [commitment] });
     verifyEntryReceipt(res.body.forgetRequests[0]);
 
-    await new SampleVault(dataSource, ledger).shred([commitment]);
+    await new SampleVault(dataSource, ledger, await sharedTestKeyStore()).shred(datasetId, [commitment]);
     const after = await http().get(`/v1/receipts/${commitment}`).expect(200);
     expect(after.body.forgotten).toBe(true);
     expect(after.body.committed.commitmentProof).toEqual(res.body.committed.commitmentProof);

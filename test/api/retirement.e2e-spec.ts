@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import request from 'supertest';
 import type { LedgerEvent } from '@lethe/events';
+import { SampleVault } from '@lethe/ledger';
 import { FileCheckpointStore, checkpointsOf, loadIris, placeSample, type ShardRecord } from '@lethe/unlearning';
 import { ModelStore } from '../../apps/api/src/models/model.store';
 import { RetirementStore } from '../../apps/api/src/models/retirement.store';
@@ -144,7 +145,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
 
     // Running the retirement step again (a retried pass) finds everything logged and logs nothing twice.
     const size = (await h.ledger.getCheckpoint()).treeSize;
-    const again = new RetirementService(h.dataSource, h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, h.dataDir), h.dataDir);
+    const again = new RetirementService(h.dataSource, h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, new SampleVault(h.dataSource, h.ledger, h.keyStore), h.dataDir), h.dataDir);
     expect(await again.retireWithUnlearning(sisa, [forget.id])).toEqual([]);
     expect(await again.retireForPass([forget.id], [])).toEqual({ retiredVersions: [], deletedCheckpoints: 0 });
     expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);

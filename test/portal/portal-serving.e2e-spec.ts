@@ -9,6 +9,7 @@ import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildPortal } from './support/portal-build';
+import { sharedTestKeyStore } from '../support/key-store';
 
 /** The service serving the built portal at /portal, its public config route, and the answer when it was never built. */
 describe('the portal, served by the service', () => {
@@ -19,6 +20,7 @@ describe('the portal, served by the service', () => {
 
   async function serve(env: Record<string, string>): Promise<INestApplication> {
     const app = await createApp({
+      keyStore: await sharedTestKeyStore(),
       config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', ...env }),
       dataSource,
       ledger: new Ledger(dataSource),

@@ -26,6 +26,7 @@ import { GatedForgetRequestQueue } from './support/gated-forget-queue';
 import { CHROMIUM_ARGS, buildPortal, chromiumPath } from './support/portal-build';
 import { SMALL_SISA } from '../verifier/support/iris-history';
 import { listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
+import { sharedTestKeyStore } from '../support/key-store';
 
 const CHROMIUM = chromiumPath();
 if (!CHROMIUM) {
@@ -136,6 +137,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
     // The service the browser talks to: the same database, the portal just built, the fixture's chain suggested.
     portalDir = await built;
     service = await createApp({
+      keyStore: await sharedTestKeyStore(),
       config: loadConfig({
         DATABASE_URL: h.db.url,
         ANCHORING: 'off',

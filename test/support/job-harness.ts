@@ -17,6 +17,8 @@ import { createJobWorker } from '../../apps/api/src/worker/worker.module';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { ForgetRequestQueue, JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { TestDatabase, createTestDatabase } from './database';
+import { KeyStore } from '@lethe/keystore';
+import { openServiceKeyStore } from '../../apps/api/src/config/key-store';
 
 /** A full retrain that takes seconds on iris: long enough for requests to arrive, or a worker to die, mid-pass. */
 export const SLOW_FULL_RETRAIN = { method: 'full', architecture: { type: 'mlp', hidden: [32] }, epochs: 800, batchSize: 4, learningRate: 0.01 };
@@ -39,7 +41,9 @@ export function testJobConfig(overrides: Partial<JobConfig> = {}): JobConfig {
 /** The service as `npm start` wires it (pg-boss queue, optionally an in-process worker) on a fresh database. */
 export interface JobHarness {
   db: TestDatabase;
+  /** DATA_DIR: checkpoints, ONNX files and the key store (keys/). */
   dataDir: string;
+  keyStore: KeyStore;
   dataSource: DataSource;
   ledger: Ledger;
   boss: PgBoss;
@@ -61,7 +65,9 @@ export async function startJobHarness(
   const jobs = testJobConfig(options.jobs);
   const boss = await startJobBoss(db.url, jobs);
   const queue = new PgBossJobQueue(boss);
+  const keyStore = await openServiceKeyStore(dataDir, {});
   const app = await createApp({
+    keyStore,
     config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir }),
     dataSource,
     ledger,
@@ -70,7 +76,7 @@ export async function startJobHarness(
   });
   await app.init();
   // After the app: its logger setting (none in tests) also silences Nest's start-up lines of the worker's container.
-  const worker = options.worker === false ? null : await createJobWorker({ boss, dataSource, ledger, dataDir, config: jobs });
+  const worker = options.worker === false ? null : await createJobWorker({ boss, dataSource, ledger, keyStore, dataDir, config: jobs });
   await worker?.start();
   const keys = new ApiKeyService(dataSource);
   const ml = (await keys.create('ml')).key;
@@ -78,6 +84,7 @@ export async function startJobHarness(
   return {
     db,
     dataDir,
+    keyStore,
     dataSource,
     ledger,
     boss,
@@ -98,7 +105,14 @@ export async function startJobHarness(
 
 /** Starts another worker on the harness's database, queue and data directory (a second process's, in effect). */
 export async function startAnotherWorker(h: JobHarness, jobs: Partial<JobConfig> = {}): Promise<JobWorker> {
-  const worker = await createJobWorker({ boss: h.boss, dataSource: h.dataSource, ledger: h.ledger, dataDir: h.dataDir, config: testJobConfig(jobs) });
+  const worker = await createJobWorker({
+    boss: h.boss,
+    dataSource: h.dataSource,
+    ledger: h.ledger,
+    keyStore: h.keyStore,
+    dataDir: h.dataDir,
+    config: testJobConfig(jobs),
+  });
   await worker.start();
   return worker;
 }

@@ -8,6 +8,7 @@ import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { listenOnLoopback } from './api-data';
 import { TestDatabase, createTestDatabase } from './database';
+import { sharedTestKeyStore } from './key-store';
 
 /** The HTTP service (no chain, no job worker) on a fresh database, listening on a free port of 127.0.0.1, with an ml key. */
 export interface TestApi {
@@ -26,7 +27,7 @@ export interface TestApi {
 export async function startTestApi(prefix: string, env: Record<string, string> = {}): Promise<TestApi> {
   const db = await createTestDatabase(prefix);
   const dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
-  const app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', ...env }), dataSource, ledger: new Ledger(dataSource) });
+  const app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', ...env }), dataSource, ledger: new Ledger(dataSource) });
   const url = await listenOnLoopback(app);
   const server = app.getHttpServer() as Server;
   const port = Number(new URL(url).port);

@@ -26,6 +26,7 @@ import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
 import { runScript } from '../support/run-script';
 import { runCli } from './support/run-cli';
+import { sharedTestKeyStore } from '../support/key-store';
 
 const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
 const [ADMIN_KEY, STOLEN_KEY, NEW_KEY] = HARDHAT_DEV_PRIVATE_KEYS;
@@ -53,7 +54,7 @@ describe('recovering from a stolen anchorer key with a successor AuditAnchor', (
     portalDir = await built;
     // The service as auditors reach it (anchoring runs in the loops below, on the same database).
     const config = loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir, PORTAL_DIR: portalDir ?? dataDir, PORTAL_RPC_URL: chain.node.rpcUrl });
-    service = await createApp({ config, dataSource, ledger });
+    service = await createApp({ keyStore: await sharedTestKeyStore(), config, dataSource, ledger });
     await service.listen(0, '127.0.0.1');
     api = `http://127.0.0.1:${(service.getHttpServer().address() as AddressInfo).port}`;
   }, 300_000);

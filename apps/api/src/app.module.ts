@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { DataSource } from 'typeorm';
+import { KeyStore } from '@lethe/keystore';
 import { Ledger } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { AnchorsController } from './anchoring/anchors.controller';
@@ -40,12 +41,15 @@ import { PortalController } from './portal/portal.controller';
 import { EntryReceiptService } from './receipts/entry-receipt.service';
 import { ReceiptController } from './receipts/receipt.controller';
 import { ReceiptService } from './receipts/receipt.service';
+import { ErasureSweep } from './sweeps/erasure-sweep.service';
 
 export interface AppModuleOptions {
   config: AppConfig;
   dataSource: DataSource;
   /** The one Ledger of the process, shared with the anchoring loop (one group-commit queue). */
   ledger: Ledger;
+  /** The key store of sample data keys (openServiceKeyStore: DATA_DIR/keys under LETHE_MASTER_KEY). */
+  keyStore: KeyStore;
   /** Parts started outside Nest (the anchoring loop) that report in /v1/health. */
   healthReporters?: HealthReporter[];
   /** The anchoring loop, when anchoring is on. */
@@ -81,7 +85,7 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_CONFIG, useValue: options.config },
-        ...storageProviders({ dataSource: options.dataSource, ledger: options.ledger, dataDir: options.config.dataDir }),
+        ...storageProviders({ dataSource: options.dataSource, ledger: options.ledger, keyStore: options.keyStore, dataDir: options.config.dataDir }),
         { provide: HEALTH_REPORTERS, useValue: options.healthReporters ?? [] },
         { provide: ANCHORING_LOOP, useValue: options.anchoringLoop ?? null },
         { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new DroppingForgetRequestQueue() },
@@ -109,6 +113,7 @@ export class AppModule {
         JobService,
         ModelStore,
         ModelService,
+        ErasureSweep,
       ],
     };
   }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { ChainConnector, HardhatNode } from '@lethe/chain';
+import { KeyStore } from '@lethe/keystore';
 import { redactRpcUrl } from '@lethe/redact';
 import { Ledger } from '@lethe/ledger';
 import type { DataSource } from 'typeorm';
@@ -9,6 +10,7 @@ import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { remoteChainConnector, startLocalChain } from './anchoring/chain-connection';
 import { createApp } from './app';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
+import { openServiceKeyStoreOrExit } from './config/key-store';
 import { openAppDatabase } from './database/database';
 import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
 import { installLogger, runProcess } from './process-lifecycle';
@@ -36,6 +38,8 @@ type OnStop = (stop: () => Promise<void>) => void;
 
 async function main(): Promise<void> {
   const { adminKey, jobs, ...config } = readConfig();
+  // Before anything else: a wrong or malformed master key stops the start having changed nothing.
+  const keyStore = await openServiceKeyStoreOrExit('lethe', config.dataDir);
   const logger = installLogger(config.logLevel);
   const log = new Logger('Main');
 
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
         embeddedPostgresPort: config.embeddedPostgresPort,
         entities: API_ENTITIES,
         migrations: API_MIGRATIONS,
+        keyStore: async () => keyStore,
         log: (m) => log.log(m),
         stopsOnSignals: true,
       });
@@ -56,11 +61,12 @@ async function main(): Promise<void> {
       await ensureAdminKey(database.dataSource, adminKey);
       const ledger = new Ledger(database.dataSource);
       const loop = await startAnchoring(config, database.dataSource, ledger, log, onStop);
-      const { jobQueue, worker } = await startJobs(config, jobs, database.dataSource, ledger, onStop);
+      const { jobQueue, worker } = await startJobs(config, jobs, database.dataSource, ledger, keyStore, onStop);
       const app = await createApp({
         config,
         dataSource: database.dataSource,
         ledger,
+        keyStore,
         jobQueue,
         forgetRequestQueue: new JobForgetRequestQueue(jobQueue),
         anchoringLoop: loop,
@@ -132,13 +138,14 @@ async function startJobs(
   jobs: JobConfig,
   dataSource: DataSource,
   ledger: Ledger,
+  keyStore: KeyStore,
   onStop: OnStop,
 ): Promise<{ jobQueue: PgBossJobQueue; worker: JobWorker | null }> {
   const boss = await startJobBoss((dataSource.options as { url: string }).url, jobs);
   onStop(() => boss.stop({ graceful: false }));
   const jobQueue = new PgBossJobQueue(boss);
   if (!jobs.serviceWorker) return { jobQueue, worker: null };
-  const worker = await createJobWorker({ boss, dataSource, ledger, dataDir: config.dataDir, config: jobs });
+  const worker = await createJobWorker({ boss, dataSource, ledger, keyStore, dataDir: config.dataDir, config: jobs });
   onStop(() => worker.stop());
   return { jobQueue, worker };
 }

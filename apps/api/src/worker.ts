@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { Ledger } from '@lethe/ledger';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
+import { openServiceKeyStoreOrExit } from './config/key-store';
 import { embeddedInfoPath, openAppDatabase } from './database/database';
 import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
 import { installLogger, runProcess } from './process-lifecycle';
@@ -41,12 +42,19 @@ function readConfig(): { config: AppConfig; jobs: JobConfig; databaseUrl: string
 
 async function main(): Promise<void> {
   const { config, jobs, databaseUrl } = readConfig();
+  const keyStore = await openServiceKeyStoreOrExit('lethe worker', config.dataDir);
   installLogger(config.logLevel);
   const log = new Logger('Worker');
   await runProcess(
     log,
     async (onStop) => {
-      const database = await openAppDatabase({ databaseUrl, dataDir: config.dataDir, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+      const database = await openAppDatabase({
+        databaseUrl,
+        dataDir: config.dataDir,
+        entities: API_ENTITIES,
+        migrations: API_MIGRATIONS,
+        keyStore: async () => keyStore,
+      });
       onStop(() => database.close());
       log.log(`database: ${database.description}`);
       const boss = await startJobBoss(databaseUrl, jobs);
@@ -55,6 +63,7 @@ async function main(): Promise<void> {
         boss,
         dataSource: database.dataSource,
         ledger: new Ledger(database.dataSource),
+        keyStore,
         dataDir: config.dataDir,
         config: jobs,
       });

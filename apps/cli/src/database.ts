@@ -5,6 +5,7 @@ import { openDatabase } from '@lethe/ledger';
 import { startEmbeddedPostgres } from '@lethe/postgres';
 import { EMBEDDED_DATABASE_NAME, embeddedInfoPath, ensureDatabase } from '../../api/src/database/database';
 import { API_ENTITIES, API_MIGRATIONS } from '../../api/src/database/schema';
+import { openServiceKeyStore } from '../../api/src/config/key-store';
 
 /**
  * The service's database, as the CLI finds it: --database-url / DATABASE_URL; else the embedded
@@ -15,15 +16,17 @@ export async function connectToServiceDatabase(options: { databaseUrl?: string; 
   dataSource: DataSource;
   close(): Promise<void>;
 }> {
+  // Asked for only by the migration that encrypts samples an older version stored in plaintext.
+  const keyStore = () => openServiceKeyStore(options.dataDir);
   if (options.databaseUrl) {
-    const dataSource = await openDatabase({ url: options.databaseUrl, poolSize: 2, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+    const dataSource = await openDatabase({ url: options.databaseUrl, poolSize: 2, entities: API_ENTITIES, migrations: API_MIGRATIONS, keyStore });
     return { dataSource, close: () => dataSource.destroy() };
   }
   const info = embeddedInfoPath(options.dataDir);
   if (existsSync(info)) {
     const { url, pid } = JSON.parse(readFileSync(info, 'utf8')) as { url: string; pid: number };
     if (isAlive(pid)) {
-      const dataSource = await openDatabase({ url, poolSize: 2, entities: API_ENTITIES, migrations: API_MIGRATIONS });
+      const dataSource = await openDatabase({ url, poolSize: 2, entities: API_ENTITIES, migrations: API_MIGRATIONS, keyStore });
       return { dataSource, close: () => dataSource.destroy() };
     }
   }
@@ -36,6 +39,7 @@ export async function connectToServiceDatabase(options: { databaseUrl?: string; 
     poolSize: 2,
     entities: API_ENTITIES,
     migrations: API_MIGRATIONS,
+    keyStore,
   });
   return {
     dataSource,

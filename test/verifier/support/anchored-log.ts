@@ -13,6 +13,7 @@ import { API_ENTITIES, API_MIGRATIONS } from '../../../apps/api/src/database/sch
 import type { ChainFixture } from '../../contracts/support/chain-fixture';
 import { TestDatabase, createTestDatabase } from '../../support/database';
 import { buildEvents } from '../../support/factories';
+import { sharedTestKeyStore } from '../../support/key-store';
 
 const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
 
@@ -109,7 +110,7 @@ export async function startService(db: TestDatabase): Promise<RunningService> {
   let app: INestApplication | undefined;
   let url: string;
   try {
-    app = await createApp({ config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
+    app = await createApp({ keyStore: await sharedTestKeyStore(), config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off' }), dataSource, ledger: new Ledger(dataSource) });
     url = await listenOnLoopback(app);
   } catch (err) {
     await app?.close();

@@ -48,6 +48,10 @@ describe('loadConfig', () => {
     ['TRUST_PROXY', '0'],
     ['TRUST_PROXY', '10.0.0.0/33'],
     ['TRUST_PROXY', 'loopback, proxy.example'],
+    ['IDEMPOTENCY_TTL_HOURS', '0'],
+    ['IDEMPOTENCY_TTL_HOURS', 'a day'],
+    ['LETHE_MASTER_KEY', 'too-short'],
+    ['LETHE_MASTER_KEY', '0'.repeat(64)],
   ])('stops on a bad %s (%s) with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}:`));
@@ -58,6 +62,23 @@ describe('loadConfig', () => {
     expect(loadConfig({ TRUST_PROXY: 'off' }).trustProxy).toBe(false);
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8, 192.0.2.7' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.7']);
+  });
+
+  it('reads IDEMPOTENCY_TTL_HOURS, 24 by default', () => {
+    expect(loadConfig({}).idempotencyTtlHours).toBe(24);
+    expect(loadConfig({ IDEMPOTENCY_TTL_HOURS: '2' }).idempotencyTtlHours).toBe(2);
+  });
+
+  it('checks the form of LETHE_MASTER_KEY without keeping it or showing it', () => {
+    const key = 'ab'.repeat(32);
+    expect(JSON.stringify(loadConfig({ LETHE_MASTER_KEY: key }))).not.toContain(key);
+    const secret = `${'cd'.repeat(31)}zz`;
+    expect(() => loadConfig({ LETHE_MASTER_KEY: secret })).toThrow(/^LETHE_MASTER_KEY: must be 64 hex characters or the base64 of 32 bytes; got 64 characters/);
+    try {
+      loadConfig({ LETHE_MASTER_KEY: secret });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(secret);
+    }
   });
 
   it('requires a contract and a key with RPC_URL, and never shows the key', () => {

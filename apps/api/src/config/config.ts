@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { KeyStoreError, MASTER_KEY_VARIABLE, parseMasterKey } from '@lethe/keystore';
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
@@ -22,6 +23,8 @@ export interface AppConfig {
    * and subnets (`loopback`, `10.0.0.0/8`, ...).
    */
   trustProxy: false | number | string[];
+  /** How long an Idempotency-Key's answer is kept (IDEMPOTENCY_TTL_HOURS); expired rows are deleted by a sweep. */
+  idempotencyTtlHours: number;
   chain: ChainConfig;
   portal: PortalConfig;
   http: HttpTimeouts;
@@ -136,8 +139,24 @@ function readTrustProxy(env: Env): false | number | string[] {
   return entries;
 }
 
+/**
+ * Checks the form of LETHE_MASTER_KEY (64 hex characters or the base64 of 32 bytes) without keeping it: the
+ * key store reads it when it is opened, and checks it against its keys (a wrong key stops the start too).
+ */
+function checkMasterKey(env: Env): void {
+  const raw = env[MASTER_KEY_VARIABLE];
+  if (raw === undefined || raw.trim() === '') return;
+  try {
+    parseMasterKey(raw, { variable: MASTER_KEY_VARIABLE });
+  } catch (error) {
+    if (error instanceof KeyStoreError) throw new ConfigError(MASTER_KEY_VARIABLE, error.message.replace(new RegExp(`^${MASTER_KEY_VARIABLE} `), ''));
+    throw error;
+  }
+}
+
 /** Reads and checks every variable; throws ConfigError naming the first bad one. */
 export function loadConfig(env: Env = process.env): AppConfig {
+  checkMasterKey(env);
   const host = readString(env, 'HOST') ?? '127.0.0.1';
   const logLevel = (readString(env, 'LOG_LEVEL') ?? 'log') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
@@ -188,6 +207,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     logLevel,
     rateLimitPerMinute: readInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     trustProxy: readTrustProxy(env),
+    idempotencyTtlHours: readInteger(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365),
     chain,
     portal,
     http: {

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource, DataSourceOptions, MigrationInterface } from 'typeorm';
-import { openDatabase } from '@lethe/ledger';
+import { KeyStoreProvider, openDatabase } from '@lethe/ledger';
 import { EmbeddedDatabase, startEmbeddedPostgres } from '@lethe/postgres';
 
 export const EMBEDDED_DATABASE_NAME = 'lethe';
@@ -21,6 +21,8 @@ export interface OpenAppDatabaseOptions {
   entities?: DataSourceOptions['entities'];
   migrations?: (new () => MigrationInterface)[];
   log?: (message: string) => void;
+  /** The key store, for the migration that encrypts samples an older version stored in plaintext. */
+  keyStore?: KeyStoreProvider;
   /** The caller handles SIGINT/SIGTERM and calls close() (the service and the worker do). */
   stopsOnSignals?: boolean;
 }
@@ -54,7 +56,7 @@ export async function openAppDatabase(options: OpenAppDatabaseOptions): Promise<
     log(`started embedded PostgreSQL on 127.0.0.1:${embedded.port} (files in ${join(options.dataDir, 'postgres')})`);
   }
   try {
-    const dataSource = await openDatabase({ url, entities: options.entities, migrations: options.migrations });
+    const dataSource = await openDatabase({ url, entities: options.entities, migrations: options.migrations, keyStore: options.keyStore });
     return {
       dataSource,
       description: embedded ? `embedded PostgreSQL on 127.0.0.1:${embedded.port}` : redactUrl(url),

@@ -2,6 +2,7 @@ import { MigrationInterface } from 'typeorm';
 import { AnchorRecordEntity } from '../anchoring/anchor-record.entity';
 import { CreateAnchors1764216100000 } from '../anchoring/migrations/1764216100000-create-anchors';
 import { CreateIdempotencyKeys1764216330000 } from '../auth/migrations/1764216330000-create-idempotency-keys';
+import { SealIdempotencyKeys1764216640000 } from '../auth/migrations/1764216640000-seal-idempotency-keys';
 import { CreateRateLimitHits1764216530000 } from '../common/migrations/1764216530000-create-rate-limit-hits';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { CreateDatasets1764216310000 } from '../datasets/migrations/1764216310000-create-datasets';
@@ -13,6 +14,7 @@ import { ApiKeyEntity } from '../keys/api-key.entity';
 import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-create-api-keys';
 import { CreateModels1764216410000 } from '../models/migrations/1764216410000-create-models';
 import { RetireVersions1764216700000 } from '../models/migrations/1764216700000-retire-versions';
+import { VersionSamplesToCommitments1764216630000 } from '../models/migrations/1764216630000-version-samples-to-commitments';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
@@ -36,5 +38,7 @@ export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   CreateModels1764216410000,
   CreateUnlearningPasses1764216520000,
   CreateRateLimitHits1764216530000,
+  VersionSamplesToCommitments1764216630000,
+  SealIdempotencyKeys1764216640000,
   RetireVersions1764216700000,
 ];

@@ -1,7 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, IsNull, Not } from 'typeorm';
-import { Ledger } from '@lethe/ledger';
+import { FoundSample, Ledger, SampleVault } from '@lethe/ledger';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
 import { CreateDatasetDto, CreatedDatasetResponseDto, DatasetResponseDto, DatasetSampleCountsDto, toDatasetResponse } from './dataset.dto';
@@ -13,6 +13,7 @@ export class DatasetService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly ledger: Ledger,
+    private readonly sampleVault: SampleVault,
   ) {}
 
   async create(body: CreateDatasetDto, principal: Principal | undefined): Promise<CreatedDatasetResponseDto> {
@@ -57,30 +58,15 @@ export class DatasetService {
     return dataset;
   }
 
-  /** The commitments of a subject's committed samples, in upload order. */
-  async findSubjectCommitments(datasetId: string, subjectId: string): Promise<string[]> {
-    const rows: { commitment: string }[] = await this.dataSource.query(
-      `SELECT commitment FROM samples WHERE dataset_id = $1 AND subject_id = $2 AND ledger_index IS NOT NULL ORDER BY ledger_index, batch_position, id`,
-      [datasetId, subjectId],
-    );
-    return rows.map((r) => r.commitment);
+  /**
+   * The stored samples of the dataset named by externalIds or by subject, in upload order, committed ones
+   * and orphans (stored by an upload that stopped before logging them) alike; erased ones are not found.
+   */
+  findSamples(datasetId: string, by: { externalIds: string[] } | { subjectId: string }): Promise<FoundSample[]> {
+    return this.sampleVault.findSamples(datasetId, by);
   }
 
-  /** The committed samples of the dataset among `externalIds`, with their commitments, in upload order. */
-  async findSampleCommitments(datasetId: string, externalIds: string[]): Promise<{ externalId: string; commitment: string }[]> {
-    const rows: { external_id: string; commitment: string }[] = await this.dataSource.query(
-      `SELECT external_id, commitment FROM samples WHERE dataset_id = $1 AND external_id = ANY($2::text[]) AND ledger_index IS NOT NULL
-        ORDER BY ledger_index, batch_position, id`,
-      [datasetId, externalIds],
-    );
-    return rows.map((r) => ({ externalId: r.external_id, commitment: r.commitment }));
-  }
-
-  private async countSamples(id: string): Promise<DatasetSampleCountsDto> {
-    const [row]: { committed: number; forgotten: number }[] = await this.dataSource.query(
-      `SELECT count(*)::int AS committed, count(shredded_at)::int AS forgotten FROM samples WHERE dataset_id = $1 AND ledger_index IS NOT NULL`,
-      [id],
-    );
-    return row;
+  private countSamples(id: string): Promise<DatasetSampleCountsDto> {
+    return this.sampleVault.countSamples(id);
   }
 }

@@ -11,11 +11,10 @@ import {
 import { Hash, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Request } from 'express';
-import { DataSource } from 'typeorm';
 import { LedgerError } from '@lethe/events';
 import { CommittableSample, CommittedSample, SampleVault } from '@lethe/ledger';
 import { AuthenticatedRequest } from '../auth/authenticated-request';
-import { IdempotencyService, idempotencyRoute, idempotencyScope, readIdempotencyKey } from '../auth/idempotency.service';
+import { IdempotencyClaim, IdempotencyService, idempotencyRoute, idempotencyScope, readIdempotencyKey } from '../auth/idempotency.service';
 import { readWithIdleTimeout } from '../common/idle-timeout';
 import { NDJSON_TYPE } from '../common/media-types';
 import { AppConfig } from '../config/config';
@@ -79,7 +78,6 @@ export class SampleUploadService {
   private readonly logger = new Logger('Samples');
 
   constructor(
-    private readonly dataSource: DataSource,
     private readonly sampleVault: SampleVault,
     private readonly datasetService: DatasetService,
     private readonly idempotencyService: IdempotencyService,
@@ -105,18 +103,18 @@ export class SampleUploadService {
 
   private async uploadNdjson(dataset: DatasetEntity, request: AuthenticatedRequest): Promise<StreamableFile> {
     const key = readIdempotencyKey(request);
-    const scope = idempotencyScope(request);
+    const claim = key === undefined ? undefined : await this.idempotencyService.claimFor(idempotencyScope(request), key, idempotencyRoute(request));
     const bodyHash = createHash('sha256');
     const silence = this.config.http.bodyTimeoutMs;
     const received = readWithIdleTimeout(request as AsyncIterable<Buffer>, silence, () => new RequestTimeoutException(`no bytes of the upload arrived for ${silence / 1000} s`));
     const source = hashWhileReading(received, bodyHash);
-    if (key !== undefined) {
-      const decision = await this.idempotencyService.beginStreamed(scope, key, idempotencyRoute(request));
+    if (claim !== undefined) {
+      const decision = await this.idempotencyService.beginStreamed(claim);
       if (decision.kind === 'replay-if-same') return this.replay(source, bodyHash, decision, request);
     }
     let finished = false;
     const release = async () => {
-      if (key !== undefined && !finished) await this.idempotencyService.release(scope, key);
+      if (claim !== undefined && !finished) await this.idempotencyService.release(claim);
     };
     let report: UploadReport;
     let commitAll: AsyncGenerator<CommittedSample[]>;
@@ -150,7 +148,7 @@ export class SampleUploadService {
           separator = ',';
         }
         const summary = report.summary();
-        if (key !== undefined) await idempotencyService.complete(scope, key, 200, summary, bodyHash.digest('hex'));
+        if (claim !== undefined) await idempotencyService.complete(claim, 200, summary, { requestDigest: bodyHash.digest('hex') });
         finished = true;
         yield `],${JSON.stringify(summary).slice(1)}`;
       } finally {
@@ -162,28 +160,26 @@ export class SampleUploadService {
 
   /**
    * A retry of an upload that completed: the new body is read (and hashed) but not processed; if it is
-   * the same, the first answer is sent again, its commitments read back from the samples it committed.
+   * the same, the first answer is sent again, its commitments read back (and opened) from the samples it
+   * committed.
    */
   private async replay(
     source: AsyncIterable<Buffer>,
     bodyHash: Hash,
-    decision: { requestHash: string; body: unknown },
+    decision: { claim: IdempotencyClaim; requestMac: string; body: unknown },
     request: Request,
   ): Promise<StreamableFile> {
     for await (const chunk of source) void chunk; // read to the end, hashing
-    if (bodyHash.digest('hex') !== decision.requestHash) throw new ConflictException('Idempotency-Key was already used with a different body');
+    if (decision.claim.macOf(bodyHash.digest('hex')) !== decision.requestMac) throw new ConflictException('Idempotency-Key was already used with a different body');
     const summary = decision.body as Omit<SampleUploadResponseDto, 'commitments'>;
-    const dataSource = this.dataSource;
+    const vault = this.sampleVault;
     const body = async function* (): AsyncGenerator<string> {
       yield '{"commitments":[';
       let separator = '';
       for (const index of summary.ledgerIndices) {
-        const rows: { external_id: string | null; commitment: string }[] = await dataSource.query(
-          `SELECT external_id, commitment FROM samples WHERE ledger_index = $1 ORDER BY batch_position`,
-          [String(index)],
-        );
         // A sample forgotten since has lost its externalId: only its commitment is left.
-        yield separator + rows.map((r) => JSON.stringify({ externalId: r.external_id, commitment: r.commitment })).join(',');
+        const rows = await vault.readBatch(index);
+        yield separator + rows.map((r) => JSON.stringify(r)).join(',');
         separator = ',';
       }
       yield `],${JSON.stringify(summary).slice(1)}`;
@@ -263,12 +259,8 @@ export class SampleUploadService {
     }
   }
 
-  private async findExisting(datasetId: string, externalIds: string[]): Promise<Set<string>> {
-    const rows: { external_id: string }[] = await this.dataSource.query(
-      `SELECT external_id FROM samples WHERE dataset_id = $1 AND external_id = ANY($2::text[])`,
-      [datasetId, externalIds],
-    );
-    return new Set(rows.map((r) => r.external_id));
+  private findExisting(datasetId: string, externalIds: string[]): Promise<Set<string>> {
+    return this.sampleVault.findExternalIds(datasetId, externalIds);
   }
 }
 

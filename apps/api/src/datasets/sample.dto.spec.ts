@@ -23,6 +23,7 @@ describe('validateSample', () => {
     [{ externalId: 'a', features: [1, 2], label: 0 }, 'features: has 2 values, want 3', 'a'],
     [{ externalId: 'a', features: [1, null, 3], label: 0 }, 'features[1]: must be a finite number', 'a'],
     [{ externalId: 'a', features: [1, 2, Infinity], label: 0 }, 'features[2]: must be a finite number', 'a'],
+    [{ externalId: 'a', features: [1, -1e39, 3], label: 0 }, 'features[1]: does not fit a 32-bit float (|value| ≤ 3.4e38)', 'a'],
     [{ externalId: 'a', features: [1, 2, 3], label: 2 }, 'label: must be an integer in [0, 2)', 'a'],
     [{ externalId: 'a', features: [1, 2, 3], label: -1 }, 'label: must be an integer in [0, 2)', 'a'],
     [{ externalId: 'a', features: [1, 2, 3], label: '1' }, 'label: must be an integer in [0, 2)', 'a'],

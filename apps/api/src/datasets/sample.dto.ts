@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { CommittableSample } from '@lethe/ledger';
+import { FEATURE_LIMIT } from '@lethe/unlearning';
 
 export const MAX_EXTERNAL_ID_LENGTH = 200;
 export const MAX_SUBJECT_ID_LENGTH = 200;
@@ -54,6 +55,8 @@ export function validateSample(value: unknown, shape: { features: number; classe
   for (let i = 0; i < v.features.length; i++) {
     const f = v.features[i];
     if (typeof f !== 'number' || !Number.isFinite(f)) return fail(`features[${i}]: must be a finite number`);
+    // Models compute in float32: a larger value could only fail training later.
+    if (Math.abs(f) > FEATURE_LIMIT) return fail(`features[${i}]: does not fit a 32-bit float (|value| ≤ 3.4e38)`);
   }
   if (typeof v.label !== 'number' || !Number.isInteger(v.label) || v.label < 0 || v.label >= shape.classes)
     return fail(`label: must be an integer in [0, ${shape.classes})`);

@@ -135,16 +135,6 @@ export class ForgetRequestRepository {
     return rows.map((r) => r.commitment);
   }
 
-  /** The externalIds of the samples the requests name, as long as their data is kept (not shredded). */
-  async findExternalIdsOf(ids: string[]): Promise<string[]> {
-    const rows: { external_id: string }[] = await this.dataSource.query(
-      `SELECT DISTINCT s.external_id FROM forget_request_samples f JOIN samples s ON s.commitment = f.commitment
-        WHERE f.request_id = ANY($1::uuid[]) AND s.external_id IS NOT NULL`,
-      [ids],
-    );
-    return rows.map((r) => r.external_id);
-  }
-
   async complete(ids: string[]): Promise<void> {
     await this.dataSource.query(`UPDATE forget_requests SET state = 'completed', updated_at = now() WHERE id = ANY($1::uuid[])`, [ids]);
   }

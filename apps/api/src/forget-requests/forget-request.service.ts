@@ -151,18 +151,22 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     return this.requests.getById(id);
   }
 
-  /** The commitments of the named samples, in a stable order; a 404 naming the ones not found. */
+  /**
+   * The commitments of the named samples, in a stable order; a 404 naming the ones not found. Orphans (rows
+   * an upload stored but never logged) are found too: forgetting them erases them and destroys their keys.
+   */
   private async findCommitments(datasetId: string, by: { externalIds?: string[]; subjectId?: string }): Promise<string[]> {
     if (by.subjectId !== undefined) {
-      const commitments = await this.datasetService.findSubjectCommitments(datasetId, by.subjectId);
-      if (commitments.length === 0)
+      const found = await this.datasetService.findSamples(datasetId, { subjectId: by.subjectId });
+      if (found.length === 0)
         throw new NotFoundException(
-          `subjectId: dataset ${datasetId} has no samples of this subject (never uploaded, or already forgotten and shredded)`,
+          `subjectId: dataset ${datasetId} has no samples of subject ${JSON.stringify(by.subjectId)} ` +
+            '(never uploaded, or already forgotten: its data key was destroyed); nothing was logged',
         );
-      return commitments;
+      return found.map((s) => s.commitment);
     }
     const externalIds = [...new Set(by.externalIds)];
-    const rows = await this.datasetService.findSampleCommitments(datasetId, externalIds);
+    const rows = await this.datasetService.findSamples(datasetId, { externalIds });
     const found = new Set(rows.map((r) => r.externalId));
     const unknown = externalIds.filter((e) => !found.has(e));
     if (unknown.length > 0) {
@@ -172,7 +176,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
         .join(', ');
       const more = unknown.length > 20 ? ` and ${unknown.length - 20} more` : '';
       throw new NotFoundException(
-        `externalIds: dataset ${datasetId} has no samples ${named}${more} (never uploaded, or already forgotten and shredded); nothing was logged`,
+        `externalIds: dataset ${datasetId} has no samples ${named}${more} (never uploaded, or already forgotten and erased); nothing was logged`,
       );
     }
     return rows.map((r) => r.commitment);

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { SecretInResponse } from '../auth/idempotency.service';
 import { Roles } from '../auth/roles.decorator';
 import { UuidParam } from '../auth/uuid-param';
 import { ApiKeyResponseDto, CreateApiKeyDto, CreatedApiKeyResponseDto } from './api-key.dto';
@@ -13,7 +14,8 @@ export class ApiKeyController {
 
   @Post()
   @HttpCode(HttpStatus.CREATED)
-  @ApiOperation({ summary: 'Creates an API key; the key is in this answer only' })
+  @SecretInResponse('key')
+  @ApiOperation({ summary: 'Creates an API key; the key is in this answer only (a retry with the same Idempotency-Key is a 409)' })
   @ApiCreatedResponse({ type: CreatedApiKeyResponseDto })
   create(@Body() body: CreateApiKeyDto): Promise<CreatedApiKeyResponseDto> {
     return this.apiKeyService.create(body.role, body.name);

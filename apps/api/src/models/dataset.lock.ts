@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { withAdvisoryLock } from '@lethe/ledger';
 
 /** Advisory lock namespace for "who may read or change what a dataset's models learned" ("learn"). */
 const LEARN_LOCK = 0x6c6561726e & 0x7fffffff;
@@ -9,20 +10,8 @@ const LEARN_LOCK = 0x6c6561726e & 0x7fffffff;
  * that are being forgotten and forgetting never misses a model that is training. A worker that dies
  * releases the lock with its connection.
  */
-export async function withDatasetLock<T>(dataSource: DataSource, datasetId: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
-  const runner = dataSource.createQueryRunner();
-  await runner.connect();
-  const suffix = mode === 'shared' ? '_shared' : '';
-  try {
-    await runner.query(`SELECT pg_advisory_lock${suffix}($1, hashtext($2))`, [LEARN_LOCK, datasetId]);
-    try {
-      return await fn();
-    } finally {
-      await runner.query(`SELECT pg_advisory_unlock${suffix}($1, hashtext($2))`, [LEARN_LOCK, datasetId]).catch(() => undefined);
-    }
-  } finally {
-    await runner.release();
-  }
+export function withDatasetLock<T>(dataSource: DataSource, datasetId: string, mode: 'shared' | 'exclusive', fn: () => Promise<T>): Promise<T> {
+  return withAdvisoryLock(dataSource, { namespace: LEARN_LOCK, key: datasetId, mode }, fn);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { Ledger } from '@lethe/ledger';
+import { Ledger, SampleVault } from '@lethe/ledger';
 import {
   EngineDependencies,
   FileCheckpointStore,
@@ -48,6 +48,7 @@ export class ModelTrainingService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly ledger: Ledger,
+    private readonly vault: SampleVault,
     private readonly store: ModelStore,
     @Inject(DATA_DIR) private readonly dataDir: string,
   ) {}
@@ -59,7 +60,7 @@ export class ModelTrainingService {
       const existing = await this.store.findVersion(modelId, 1);
       if (!existing) {
         // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
-        const { train: samples, test } = await loadTrainingSets(this.dataSource, model);
+        const { train: samples, test } = await loadTrainingSets(this.dataSource, this.vault, model);
         const sink = new ModelLedgerSink(this.ledger);
         const method = createMethodFor(model.engineConfig as { method: string }, { store: checkpointStoreIn(this.dataDir), ledger: sink, onProgress });
         try {

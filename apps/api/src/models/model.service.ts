@@ -1,7 +1,7 @@
 import { BadRequestException, ConflictException, GoneException, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Ledger } from '@lethe/ledger';
+import { Ledger, SampleVault } from '@lethe/ledger';
 import { LruMap, MEMBERSHIP_LIMITS, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
@@ -40,6 +40,7 @@ export class ModelService implements OnModuleDestroy {
   constructor(
     private readonly dataSource: DataSource,
     private readonly ledger: Ledger,
+    private readonly vault: SampleVault,
     private readonly datasetService: DatasetService,
     private readonly jobService: JobService,
     private readonly store: ModelStore,
@@ -216,7 +217,7 @@ export class ModelService implements OnModuleDestroy {
     slices: number,
     holdout: { seed: string; fraction: number },
   ): Promise<{ heldOut: number }> {
-    const row = await countTrainableSamples(this.dataSource, datasetId, holdout);
+    const row = await countTrainableSamples(this.dataSource, this.vault, datasetId, holdout);
     if (row.count === 0) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has no samples`);
     if (row.labels < 2) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has only one class`);
     if (row.count < shards * slices) {

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { SampleVault } from '@lethe/ledger';
 import {
   batchKey,
   compactFeatures,
@@ -57,6 +58,7 @@ export interface UnlearnedVersion {
 export class ModelStore {
   constructor(
     private readonly dataSource: DataSource,
+    private readonly vault: SampleVault,
     @Inject(DATA_DIR) private readonly dataDir: string,
   ) {}
 
@@ -95,7 +97,7 @@ export class ModelStore {
       );
       const inserted: unknown[] = await manager.query(
         `INSERT INTO model_version_samples (model_id, version, sample_id)
-         SELECT $1, $2, id FROM samples WHERE commitment = ANY($3::text[]) RETURNING sample_id`,
+         SELECT $1, $2, id FROM sample_commitments WHERE commitment = ANY($3::text[]) RETURNING sample_id`,
         [model.modelId, model.version, model.samples.map((s) => s.commitment)],
       );
       if (inserted.length !== model.samples.length) throw new Error(`model ${model.modelId} version ${model.version}: ${model.samples.length - inserted.length} of its samples are not stored`);
@@ -159,18 +161,18 @@ export class ModelStore {
     return fs.readFile(this.onnxPath(modelId, version));
   }
 
-  /** The engine's view of a stored version (its samples must not be shredded yet). */
+  /** The engine's view of a stored version (its samples must not be erased yet: they are opened from the vault). */
   async loadTrainedModel(row: ModelVersionEntity): Promise<TrainedModel> {
     const state = row.engineState as unknown as EngineState;
-    const rows: { external_id: string | null; features: number[] | null; label: number | null; commitment: string }[] = await this.dataSource.query(
-      `SELECT s.external_id, s.features, s.label, s.commitment FROM model_version_samples m JOIN samples s ON s.id = m.sample_id
-        WHERE m.model_id = $1 AND m.version = $2 ORDER BY s.id`,
+    const ids: { sample_id: string }[] = await this.dataSource.query(
+      `SELECT sample_id FROM model_version_samples WHERE model_id = $1 AND version = $2`,
       [row.modelId, row.version],
     );
-    const shredded = rows.filter((r) => r.external_id === null || r.features === null || r.label === null);
-    if (shredded.length > 0) throw new Error(`model ${row.modelId} version ${row.version}: ${shredded.length} of its samples were shredded, it cannot be unlearned from`);
+    const opened = await this.vault.readSamples({ sampleIds: ids.map((r) => r.sample_id) });
+    const erased = ids.length - opened.length;
+    if (erased > 0) throw new Error(`model ${row.modelId} version ${row.version}: ${erased} of its samples were erased, it cannot be unlearned from`);
     const samples: Sample[] = compactFeatures(
-      rows.map((r) => ({ externalId: r.external_id!, features: r.features!, label: r.label!, commitment: r.commitment })),
+      opened.map((s) => ({ externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment })),
     );
     const onnx = new Uint8Array(await this.readOnnx(row.modelId, row.version));
     const sha = createHash('sha256').update(onnx).digest('hex');

@@ -48,7 +48,7 @@ export class RetirementStore {
     const rows: { version: number; onnx_sha256: string; request_ids: string[] }[] = await this.dataSource.query(
       `SELECT v.version, v.onnx_sha256, array_agg(DISTINCT f.request_id::text) AS request_ids
          FROM forget_request_samples f
-         JOIN samples s ON s.commitment = f.commitment
+         JOIN sample_commitments s ON s.commitment = f.commitment
          JOIN model_version_samples m ON m.sample_id = s.id AND m.model_id = $1
          JOIN model_versions v ON v.model_id = m.model_id AND v.version = m.version
         WHERE f.request_id = ANY($2::uuid[]) AND v.retire_ledger_index IS NULL

@@ -24,10 +24,7 @@ export class ReceiptService {
 
   async get(commitment: string): Promise<SampleReceiptResponseDto> {
     if (!COMMITMENT.test(commitment)) throw new BadRequestException('commitment must be 32 bytes of lowercase hex (64 characters)');
-    const [sample]: { dataset_id: string; ledger_index: string; forgotten: boolean }[] = await this.dataSource.query(
-      `SELECT dataset_id, ledger_index, shredded_at IS NOT NULL AS forgotten FROM samples WHERE commitment = $1 AND ledger_index IS NOT NULL`,
-      [commitment],
-    );
+    const sample = await this.sampleVault.findCommitment(commitment);
     if (!sample) throw new NotFoundException(`no committed sample has commitment ${commitment}`);
     const requests: { id: string; state: string; ledger_index: string }[] = await this.dataSource.query(
       `SELECT r.id, r.state, r.ledger_index FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id
@@ -40,9 +37,9 @@ export class ReceiptService {
     const requestIds = requests.map((r) => r.id);
     return {
       commitment,
-      datasetId: sample.dataset_id,
+      datasetId: sample.datasetId,
       forgotten: sample.forgotten,
-      committed: await this.committed(commitment, Number(sample.ledger_index)),
+      committed: await this.committed(commitment, sample.ledgerIndex),
       forgetRequests,
       learnedIn: await this.learnedIn(commitment),
       unlearnedIn: await this.entries(

@@ -87,13 +87,15 @@ export class UnlearningService {
       const requestIds = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
       if (requestIds.length === 0) return { requestIds, modelVersions: [] };
       try {
-        const { modelVersions, failedModels } = await this.forgetInEveryModel(datasetId, requestIds, options.onProgress);
+        const commitments = await this.requests.findCommitmentsOf(requestIds);
+        const { modelVersions, failedModels } = await this.forgetInEveryModel(datasetId, requestIds, commitments, options.onProgress);
         const retired = await this.retirement.retireForPass(requestIds, failedModels);
-        const shred = await this.vault.shred(await this.requests.findCommitmentsOf(requestIds));
+        // Erasure, once nothing served needs the samples: their subjects' keys destroyed, their rows deleted.
+        const shred = await this.vault.shred(datasetId, commitments);
         await this.requests.complete(requestIds);
         this.logger.log(
           `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${retired.retiredVersions.length} retired, ` +
-            `${failedModels.length} model(s) failed, ${shred.shredded.length} sample(s) shredded`,
+            `${failedModels.length} model(s) failed, ${shred.shredded.length} sample(s) erased, ${shred.keysDestroyed} data key(s) destroyed`,
         );
         return { requestIds, modelVersions, ...(failedModels.length > 0 ? { failedModels } : {}) };
       } catch (error) {
@@ -115,9 +117,10 @@ export class UnlearningService {
   private async forgetInEveryModel(
     datasetId: string,
     requestIds: string[],
+    commitments: string[],
     onProgress?: PassProgressCallback,
   ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[] }> {
-    const externalIds = new Set(await this.requests.findExternalIdsOf(requestIds));
+    const forgotten = new Set(commitments);
     const models = await this.dataSource
       .getRepository(ModelEntity)
       .find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
@@ -139,7 +142,7 @@ export class UnlearningService {
         kept?.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256
           ? kept.model
           : await this.store.loadTrainedModel(latest);
-      const learned = trained.samples.filter((s) => externalIds.has(s.externalId)).map((s) => s.externalId);
+      const learned = trained.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId);
       if (learned.length === 0) continue;
       // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
       const sink = new ModelLedgerSink(this.ledger, {
@@ -150,7 +153,7 @@ export class UnlearningService {
       pass.onProgress = (p) => progress.report(p);
       try {
         // The model's test set (held-out samples) and reference retrain, as its `evaluation` asks.
-        const forgetRequest = await buildForgetRequest(this.dataSource, model, { requestIds, externalIds: learned });
+        const forgetRequest = await buildForgetRequest(this.dataSource, this.vault, model, { requestIds, externalIds: learned });
         const outcome = await method.forget(trained, forgetRequest).catch(async (error: unknown) => {
           await this.releaseMethod(model.id); // what it holds may be half-updated
           throw error;

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
+import { KeyStore } from '@lethe/keystore';
 import { Ledger } from '@lethe/ledger';
 import { storageProviders } from '../database/database.providers';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
@@ -20,6 +21,8 @@ export interface WorkerOptions {
   dataSource: DataSource;
   /** The one Ledger of the process. */
   ledger: Ledger;
+  /** The key store of sample data keys (openServiceKeyStore). */
+  keyStore: KeyStore;
   dataDir: string;
   config: JobConfig;
 }

@@ -1,0 +1,58 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { SampleVault } from '@lethe/ledger';
+import { IdempotencyService } from '../auth/idempotency.service';
+
+/** How often the sweep runs. */
+export const SWEEP_EVERY_MS = 5 * 60_000;
+/** Rows without their log entry younger than this may belong to an upload still running elsewhere; older ones are orphans. */
+export const ORPHAN_AFTER_MS = 10 * 60_000;
+
+export interface SweepResult {
+  /** Idempotency rows older than IDEMPOTENCY_TTL_HOURS, deleted. */
+  idempotencyExpired: number;
+  /** Data keys whose destruction a crash interrupted, destroyed now (their rows deleted). */
+  keysFinished: number;
+  /** Orphaned samples whose SAMPLES_COMMITTED entry exists (adopted) or does not (erased: keys destroyed, rows deleted). */
+  orphansAdopted: number;
+  orphansErased: number;
+}
+
+/**
+ * What erasure leaves to be finished, swept every SWEEP_EVERY_MS in the service (once at start too): expired
+ * idempotency rows, key destructions cut short, and orphaned sample rows older than ORPHAN_AFTER_MS. Each step
+ * is idempotent, so several processes may sweep one database. Its log line carries counts only.
+ */
+@Injectable()
+export class ErasureSweep implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Sweep');
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly vault: SampleVault,
+    private readonly idempotency: IdempotencyService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const run = () => {
+      this.running = this.sweep().catch((e: unknown) => this.logger.warn(`sweep failed: ${(e as Error).message}`));
+    };
+    setImmediate(run);
+    this.timer = setInterval(run, SWEEP_EVERY_MS);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  async sweep(orphanAfterMs = ORPHAN_AFTER_MS): Promise<SweepResult> {
+    const idempotencyExpired = await this.idempotency.deleteExpired();
+    const keysFinished = await this.vault.finishDestroying();
+    const orphans = await this.vault.recoverOrphans(orphanAfterMs);
+    const result = { idempotencyExpired, keysFinished, orphansAdopted: orphans.adopted, orphansErased: orphans.erased };
+    if (Object.values(result).some((n) => n > 0)) this.logger.log(`swept: ${JSON.stringify(result)}`);
+    return result;
+  }
+}
