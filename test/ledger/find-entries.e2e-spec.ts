@@ -122,9 +122,11 @@ describe('Ledger.findEntries', () => {
 
   it('reads each key through its index, not by scanning the log (EXPLAIN on 4,004 entries)', async () => {
     await dataSource.query('ANALYZE ledger_entries');
+    expect((await ledger.findEntries({ type: 'SAMPLES_COMMITTED', fields: { commitmentsRoot: hexOf('root-7') } })).map((e) => e.index)).toEqual([7]);
     const lookups: [string, () => Promise<unknown>][] = [
       ['ledger_entries_request_id_idx', () => ledger.findEntries({ type: 'FORGET_REQUESTED', fields: { requestId: 'fr-11' } })],
       ['ledger_entries_tx_hash_idx', () => ledger.findEntries({ type: 'ANCHORED', fields: { txHash: anchored(1002).txHash } })],
+      ['ledger_entries_commitments_root_idx', () => ledger.findEntries({ type: 'SAMPLES_COMMITTED', fields: { commitmentsRoot: hexOf('root-7') } })],
       [
         'ledger_entries_model_version_idx',
         () => ledger.findEntries({ type: ['MODEL_PUBLISHED', 'UNLEARN_COMPLETED'], fields: { modelId: 'model-x', modelVersion: 2 } }),

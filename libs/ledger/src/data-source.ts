@@ -8,6 +8,7 @@ import { CreateSamples1764216050000 } from './migrations/1764216050000-create-sa
 import { AddSamplePosition1764216200000 } from './migrations/1764216200000-add-sample-position';
 import { KeyStoreProvider, encryptSamplesMigration } from './migrations/1764216600000-encrypt-samples';
 import { IndexEntryKeys1764216610000 } from './migrations/1764216610000-index-entry-keys';
+import { IndexCommitmentsRoots1764216620000 } from './migrations/1764216620000-index-commitments-roots';
 import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-index-retirement-keys';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
@@ -23,6 +24,7 @@ export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => Migrat
     AddSamplePosition1764216200000,
     encryptSamplesMigration(keyStore),
     IndexEntryKeys1764216610000,
+    IndexCommitmentsRoots1764216620000,
     IndexRetirementKeys1764216710000,
   ];
 }

@@ -469,13 +469,11 @@ export class SampleVault {
     for (const batch of batches.values()) {
       if (batch.some((r, i) => r.batch_position !== i)) continue; // not the rows of one commit
       const root = computeCommitmentsRoot(batch.map((r) => r.commitment));
-      const [entry]: { idx: string }[] = await this.dataSource.query(
-        `SELECT idx FROM ledger_entries WHERE type = 'SAMPLES_COMMITTED' AND event LIKE $1 ORDER BY idx LIMIT 1`,
-        [`%"commitmentsRoot":"${root}"%"datasetId":${JSON.stringify(datasetId)}%`],
-      );
+      const entries = await this.ledger.findEntries({ type: 'SAMPLES_COMMITTED', fields: { commitmentsRoot: root } });
+      const entry = entries.find((e) => e.event.datasetId === datasetId && e.event.count === batch.length);
       if (!entry) continue;
       await this.dataSource.query(`UPDATE sample_commitments SET ledger_index = $1 WHERE id = ANY($2::bigint[]) AND ledger_index IS NULL`, [
-        entry.idx,
+        String(entry.index),
         batch.map((r) => r.id),
       ]);
       adopted += batch.length;
