@@ -6,7 +6,7 @@ import { MerkleNodeEntity } from './merkle-node.entity';
 import { CreateLedger1764216000000 } from './migrations/1764216000000-create-ledger';
 import { CreateSamples1764216050000 } from './migrations/1764216050000-create-samples';
 import { AddSamplePosition1764216200000 } from './migrations/1764216200000-add-sample-position';
-import { KeyStoreProvider, encryptSamplesMigration } from './migrations/1764216600000-encrypt-samples';
+import { KeyStoreProvider, encryptSamplesMigration } from './migrations/1764216625000-encrypt-samples';
 import { IndexEntryKeys1764216610000 } from './migrations/1764216610000-index-entry-keys';
 import { IndexCommitmentsRoots1764216620000 } from './migrations/1764216620000-index-commitments-roots';
 import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-index-retirement-keys';
@@ -22,9 +22,9 @@ export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => Migrat
     CreateLedger1764216000000,
     CreateSamples1764216050000,
     AddSamplePosition1764216200000,
-    encryptSamplesMigration(keyStore),
     IndexEntryKeys1764216610000,
     IndexCommitmentsRoots1764216620000,
+    encryptSamplesMigration(keyStore),
     IndexRetirementKeys1764216710000,
   ];
 }

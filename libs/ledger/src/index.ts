@@ -1,8 +1,8 @@
 export { SALT_BYTES, canonicalizeSample, commitSample, createSalt } from './commitment';
 export type { CommittableSample } from './commitment';
 export { LEDGER_ENTITIES, ledgerMigrations, openDatabase } from './data-source';
-export { scrubDroppedData } from './migrations/1764216600000-encrypt-samples';
-export type { KeyStoreProvider } from './migrations/1764216600000-encrypt-samples';
+export { scrubDroppedData } from './migrations/1764216625000-encrypt-samples';
+export type { KeyStoreProvider } from './migrations/1764216625000-encrypt-samples';
 export { withAdvisoryLock } from './advisory-lock';
 export type { DatabaseOptions } from './data-source';
 export { Ledger, MAX_ENTRIES_PER_READ } from './ledger';

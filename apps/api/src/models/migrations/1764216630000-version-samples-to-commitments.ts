@@ -2,7 +2,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * The samples a version learned point at `sample_commitments` (public, never deleted), which replaced the
- * plaintext `samples` table (EncryptSamples1764216600000 dropped it and its foreign keys; ids were kept).
+ * plaintext `samples` table (EncryptSamples1764216625000 dropped it and its foreign keys; ids were kept).
  */
 export class VersionSamplesToCommitments1764216630000 implements MigrationInterface {
   name = 'VersionSamplesToCommitments1764216630000';

@@ -24,8 +24,8 @@ export type KeyStoreProvider = () => Promise<KeyStore>;
  * free blocks of the file system (see README, "What forgetting erases").
  */
 export function encryptSamplesMigration(keyStore?: KeyStoreProvider): new () => MigrationInterface {
-  return class EncryptSamples1764216600000 implements MigrationInterface {
-    name = 'EncryptSamples1764216600000';
+  return class EncryptSamples1764216625000 implements MigrationInterface {
+    name = 'EncryptSamples1764216625000';
     /** VACUUM FULL and CHECKPOINT cannot run in a transaction: the data moves in one of its own. */
     transaction = false;
 

@@ -1,0 +1,121 @@
+// The erasure scans: every byte of every file under a directory searched for the forms a sample's data would
+// take on disk (its identifiers as UTF-8, a feature as decimal text and as float64 / float32 little-endian bytes).
+import { promises as fs } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/** One thing to look for: a name for the report and its bytes. */
+export interface Needle {
+  name: string;
+  bytes: Buffer;
+}
+
+export interface Hit {
+  /** Relative to the scanned root. */
+  file: string;
+  needle: string;
+  offset: number;
+}
+
+/** What marks a subject's samples: identifiers, and feature values that occur nowhere else. */
+export interface Markers {
+  /** subjectId and externalIds, each searched as UTF-8. */
+  texts: string[];
+  /** A feature value, searched as its shortest decimal text and its float64 little-endian bytes. */
+  feature: number;
+  /** Consecutive feature values, searched as float32 little-endian bytes (how a float32 matrix would hold them). */
+  float32Run?: number[];
+}
+
+export function float64Bytes(value: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(value);
+  return b;
+}
+
+export function float32Bytes(values: number[]): Buffer {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((v, i) => b.writeFloatLE(v, 4 * i));
+  return b;
+}
+
+/**
+ * The needles of a subject's markers. A single float32 value (4 bytes) is not searched alone: 4 given bytes
+ * turn up by chance in some hundred megabytes of WAL and table files; a run of consecutive values is what a
+ * float32 copy of the features would hold, and is as unlikely to occur by chance as the 8 bytes of a float64.
+ */
+export function needlesOf(markers: Markers): Needle[] {
+  const needles: Needle[] = markers.texts.map((t) => ({ name: `text ${JSON.stringify(t)}`, bytes: Buffer.from(t, 'utf8') }));
+  needles.push({ name: `feature ${markers.feature} as text`, bytes: Buffer.from(String(markers.feature), 'utf8') });
+  needles.push({ name: `feature ${markers.feature} as float64 LE`, bytes: float64Bytes(markers.feature) });
+  if (markers.float32Run !== undefined)
+    needles.push({ name: `features ${markers.float32Run.join(', ')} as float32 LE`, bytes: float32Bytes(markers.float32Run) });
+  return needles;
+}
+
+/** Every regular file under `root`, recursively (symbolic links are not followed). */
+export async function listFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) out.push(path);
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+/** Every occurrence of every needle in the files (read whole, chunk by chunk with an overlap, so no hit is split). */
+export async function scanFiles(files: string[], needles: Needle[], root: string, chunk = 8 * 1024 * 1024): Promise<Hit[]> {
+  const hits: Hit[] = [];
+  const overlap = Math.max(...needles.map((n) => n.bytes.length)) - 1;
+  for (const file of files) {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while scanning
+      throw error;
+    }
+    try {
+      const buffer = Buffer.alloc(chunk + overlap);
+      let carried = 0;
+      let base = 0; // file offset of buffer[0]
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, carried, chunk, null);
+        const length = carried + bytesRead;
+        const view = buffer.subarray(0, length);
+        for (const needle of needles) {
+          for (let at = view.indexOf(needle.bytes); at !== -1; at = view.indexOf(needle.bytes, at + 1)) {
+            // A hit wholly inside the carried part was found in the previous round.
+            if (at + needle.bytes.length <= carried) continue;
+            hits.push({ file: relative(root, file), needle: needle.name, offset: base + at });
+          }
+        }
+        if (bytesRead === 0) break;
+        carried = Math.min(overlap, length);
+        view.copy(buffer, 0, length - carried, length);
+        base += length - carried;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+  return hits;
+}
+
+/** Scans every file under `root`. */
+export async function scanTree(root: string, needles: Needle[]): Promise<Hit[]> {
+  return scanFiles(await listFiles(root), needles, root);
+}
+
+/** Scans a text (a captured log) as one more file. */
+export function scanText(name: string, text: string, needles: Needle[]): Hit[] {
+  const bytes = Buffer.from(text, 'utf8');
+  const hits: Hit[] = [];
+  for (const needle of needles) {
+    for (let at = bytes.indexOf(needle.bytes); at !== -1; at = bytes.indexOf(needle.bytes, at + 1)) hits.push({ file: name, needle: needle.name, offset: at });
+  }
+  return hits;
+}
