@@ -110,9 +110,13 @@ export async function scanTree(root: string, needles: Needle[]): Promise<Hit[]> 
   return scanFiles(await listFiles(root), needles, root);
 }
 
-/** Scans a text (a captured log) as one more file. */
+/** Scans a text (a captured log, rows as text) as one more file, in UTF-8. */
 export function scanText(name: string, text: string, needles: Needle[]): Hit[] {
-  const bytes = Buffer.from(text, 'utf8');
+  return scanBuffer(name, Buffer.from(text, 'utf8'), needles);
+}
+
+/** Scans bytes held in memory (opened payloads) as one more file. */
+export function scanBuffer(name: string, bytes: Buffer, needles: Needle[]): Hit[] {
   const hits: Hit[] = [];
   for (const needle of needles) {
     for (let at = bytes.indexOf(needle.bytes); at !== -1; at = bytes.indexOf(needle.bytes, at + 1)) hits.push({ file: name, needle: needle.name, offset: at });
