@@ -5,20 +5,18 @@
 // for the markers. Positive controls show the same search finds another subject's markers in each place
 // it looks: sealed payloads opened with the key that still exists, a table file and the WAL of the same
 // cluster, the key store before the destroy, the service's log, pg-boss's tables.
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { LEDGER_EVENT_TYPES } from '@lethe/events';
 import { FileKeyStore, KEY_PAGE_SUFFIX, keyStoreDir, openPayload, payloadAssociatedData } from '@lethe/keystore';
 import { subjectHashOf } from '@lethe/ledger';
-import { findFreePort } from '@lethe/postgres';
 import { probeUntil } from '../support/probe';
 import { Hit, Markers, Needle, float32Bytes, needlesOf, scanBuffer, scanText, scanTree } from '../support/scan';
+import { findFreePort } from '@lethe/postgres';
+import { ServiceProcess, callService, makeServiceDataDir, startServiceProcess, waitForHealth } from '../support/service-process';
 
-const ROOT = join(__dirname, '..', '..');
 const FEATURES = 8;
 
 /** A subject whose markers occur nowhere else: a distinctive subjectId and externalIds, and two feature values. */
@@ -55,15 +53,14 @@ const namesOf = (needles: Needle[]) => needles.map((n) => n.name).sort();
 
 describe('erasure on disk: after a forget, nothing of the subject is left under DATA_DIR or in the log', () => {
   let dataDir: string;
-  let service: ChildProcess | undefined;
+  let service: ServiceProcess | undefined;
 
   beforeAll(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'lethe-erasure-'));
-    chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as its own user, which must reach the cluster's folder
+    dataDir = makeServiceDataDir('lethe-erasure-');
   });
 
   afterAll(() => {
-    if (service?.exitCode === null && service.signalCode === null) process.kill(-service.pid!, 'SIGKILL');
+    if (service?.child.exitCode === null && service.child.signalCode === null) process.kill(-service.child.pid!, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -72,12 +69,9 @@ describe('erasure on disk: after a forget, nothing of the subject is left under 
     const kept = subjectMarkers('control');
     const masterKey = randomBytes(32).toString('hex');
     const port = await findFreePort();
-    service = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
-      cwd: ROOT,
-      detached: true,
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
+    // A process group of its own (detached), as a terminal gives a foreground job: SIGINT to -pid reaches it all.
+    service = startServiceProcess(
+      {
         PORT: String(port),
         DATA_DIR: dataDir,
         DATABASE_URL: '',
@@ -88,25 +82,15 @@ describe('erasure on disk: after a forget, nothing of the subject is left under 
         JOB_POLL_SECONDS: '1',
         JOB_STOP_TIMEOUT_SECONDS: '5',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    service.stdout!.on('data', (d) => (log += d));
-    service.stderr!.on('data', (d) => (log += d));
-    const exited = new Promise<number | null>((resolve) => service!.on('exit', (code) => resolve(code)));
+      { detached: true },
+    );
     const api = `http://127.0.0.1:${port}`;
-    const call = async (method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${api}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json()) as any };
-    };
+    const call = (method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}) =>
+      callService(api, method, path, key, body, headers);
     const waitFor = <T>(probe: () => Promise<T | undefined>, what: string) => probeUntil(probe, what, 180_000);
 
-    await waitFor(async () => ((await fetch(`${api}/v1/health`)).status === 200 ? true : undefined), 'the service');
-    const admin = /First admin API key \(shown this once; store it now\): (\S+)/.exec(log)![1];
+    await waitForHealth(api, 180_000);
+    const admin = /First admin API key \(shown this once; store it now\): (\S+)/.exec(service.output())![1];
     const ml = (await call('POST', '/v1/keys', admin, { role: 'ml', name: 'erasure' })).body.key as string;
     const datasetId = (await call('POST', '/v1/datasets', ml, { name: 'erasure', features: FEATURES, classes: 2 })).body.id as string;
 
@@ -231,8 +215,9 @@ describe('erasure on disk: after a forget, nothing of the subject is left under 
     }
 
     // A clean stop (Ctrl-C): PostgreSQL checkpoints and shuts down, everything is on disk.
-    process.kill(-service.pid!, 'SIGINT');
-    expect(await exited).toBe(0);
+    process.kill(-service.child.pid!, 'SIGINT');
+    expect(await service.exited).toBe(0);
+    const log = service.output();
     expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
 
     // The scan: every file under DATA_DIR (the cluster's tables, indexes, WAL and statistics, model files,

@@ -1,4 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeUntil } from './probe';
 
@@ -34,4 +36,28 @@ export function startServiceProcess(env: Record<string, string>, options: { deta
 /** Resolves once GET /v1/health of the service at `api` answers 200. */
 export async function waitForHealth(api: string, timeoutMs = 60_000): Promise<void> {
   await probeUntil(async () => ((await fetch(`${api}/v1/health`)).ok ? true : undefined), `the service at ${api}`, timeoutMs);
+}
+
+/** A fresh DATA_DIR that PostgreSQL, run as its own user when the tests run as root, can reach. */
+export function makeServiceDataDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** One JSON call to the service at `api` with an API key; the answer's status and parsed body. */
+export async function callService(
+  api: string,
+  method: string,
+  path: string,
+  key: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${api}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
 }
