@@ -104,6 +104,17 @@ describe('SampleVault: commitments in the log, payloads sealed per subject, keys
     expect(await keys.keyStore.stats()).toMatchObject({ keys: 4 });
   });
 
+  it('opens features straight into float32 views when asked, keeping numbers for a value float32 cannot hold', async () => {
+    const wide = { externalId: 'huge', features: [1e300, 1, 2, 3], label: 1 };
+    await vault.commit('iris', [...SAMPLES, wide]);
+    const opened = await vault.readSamples({ datasetId: 'iris' }, { float32: true });
+    expect(opened.slice(0, 4).map((s) => s.features instanceof Float32Array)).toEqual([true, true, true, true]);
+    opened.slice(0, 4).forEach((s, i) => expect(Array.from(s.features)).toEqual(SAMPLES[i].features.map(Math.fround)));
+    // Views of one matrix, not copies.
+    expect((opened[0].features as Float32Array).buffer).toBe((opened[3].features as Float32Array).buffer);
+    expect(opened[4].features).toEqual(wide.features);
+  });
+
   it('gives the same data different commitments (the salt hides it)', async () => {
     const a = await vault.commit('d1', [SAMPLES[0]]);
     const b = await vault.commit('d2', [SAMPLES[0]]);

@@ -12,7 +12,7 @@ export type { AppendedEntry, Checkpoint, ConsistencyProof, InclusionProof, Ledge
 export { SampleVault, computeCommitmentsRoot } from './sample-vault';
 export type { CommitResult, CommittedSample, FoundSample, OpenedSample, ShredResult } from './sample-vault';
 export { PAYLOAD_FORMAT, decodeSamplePayload, encodeSamplePayload } from './sample-payload';
-export type { SamplePayload } from './sample-payload';
+export type { DecodedPayload, SamplePayload } from './sample-payload';
 export { externalHashOf, openSample, sealSample, subjectHashOf } from './sample-crypto';
 export { fsckLedger } from './fsck';
 export type { FsckOptions, FsckProblem, FsckProblemKind, FsckReport } from './fsck';

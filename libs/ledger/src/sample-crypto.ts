@@ -1,7 +1,7 @@
 // How a sample is stored without its plaintext: keyed hashes to find it, and its payload sealed under its
 // subject's data key and bound to its row (dataset and commitment).
 import { lookupHash, openPayload, payloadAssociatedData, sealPayload } from '@lethe/keystore';
-import { SamplePayload, decodeSamplePayload, encodeSamplePayload } from './sample-payload';
+import { DecodedPayload, SamplePayload, decodeSamplePayload, encodeSamplePayload } from './sample-payload';
 
 /** The keyed hash a sample is found by externalId with (unique in its dataset). */
 export function externalHashOf(lookupKey: Uint8Array, datasetId: string, externalId: string): string {
@@ -25,11 +25,16 @@ export function sealSample(dataKey: Uint8Array, datasetId: string, commitment: s
   }
 }
 
-/** A sealed sample opened (PAYLOAD_AUTH_FAILED under another key, row or after tampering). */
-export function openSample(dataKey: Uint8Array, datasetId: string, commitment: string, sealed: Uint8Array): SamplePayload {
+/**
+ * A sealed sample opened (PAYLOAD_AUTH_FAILED under another key, row or after tampering); with `float32Into`,
+ * its features written there (see decodeSamplePayload).
+ */
+export function openSample(dataKey: Uint8Array, datasetId: string, commitment: string, sealed: Uint8Array): SamplePayload;
+export function openSample(dataKey: Uint8Array, datasetId: string, commitment: string, sealed: Uint8Array, float32Into: Float32Array): DecodedPayload;
+export function openSample(dataKey: Uint8Array, datasetId: string, commitment: string, sealed: Uint8Array, float32Into?: Float32Array): DecodedPayload {
   const plaintext = openPayload(dataKey, sealed, payloadAssociatedData(datasetId, commitment));
   try {
-    return decodeSamplePayload(plaintext);
+    return float32Into === undefined ? decodeSamplePayload(plaintext) : decodeSamplePayload(plaintext, float32Into);
   } finally {
     plaintext.fill(0);
   }

@@ -39,8 +39,22 @@ export function encodeSamplePayload(payload: SamplePayload): Buffer {
   return out;
 }
 
-/** The sample a payload's plaintext holds; CORRUPT when the bytes are not a payload of this format. */
-export function decodeSamplePayload(bytes: Buffer): SamplePayload {
+/** The largest float32 (FLT_MAX): a feature beyond it cannot be held as float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** A decoded payload whose features may have been written into a float32 array instead. */
+export interface DecodedPayload extends Omit<SamplePayload, 'features'> {
+  features: number[] | Float32Array;
+}
+
+/**
+ * The sample a payload's plaintext holds; CORRUPT when the bytes are not a payload of this format. With
+ * `float32Into` (a view of exactly the sample's width), the features are written there and it is returned as
+ * the features, unless one does not fit a float32 (then they come back as numbers, for validation to name).
+ */
+export function decodeSamplePayload(bytes: Buffer): SamplePayload;
+export function decodeSamplePayload(bytes: Buffer, float32Into: Float32Array): DecodedPayload;
+export function decodeSamplePayload(bytes: Buffer, float32Into?: Float32Array): DecodedPayload {
   const corrupt = (why: string) => new LedgerError('CORRUPT', `sample payload: ${why}`);
   let at = 0;
   const need = (n: number) => {
@@ -53,8 +67,22 @@ export function decodeSamplePayload(bytes: Buffer): SamplePayload {
   const count = bytes.readUInt32LE(5 + SALT_BYTES);
   at = 9 + SALT_BYTES;
   need(8 * count);
-  const features = new Array<number>(count);
-  for (let i = 0; i < count; i++, at += 8) features[i] = bytes.readDoubleLE(at);
+  let features: number[] | Float32Array | undefined;
+  if (float32Into !== undefined && float32Into.length === count) {
+    let fits = true;
+    for (let i = 0; i < count && fits; i++) {
+      const v = bytes.readDoubleLE(at + 8 * i);
+      fits = Math.abs(v) <= FLOAT32_MAX; // false for NaN too
+      float32Into[i] = v;
+    }
+    if (fits) features = float32Into;
+  }
+  if (features === undefined) {
+    const numbers = new Array<number>(count);
+    for (let i = 0; i < count; i++) numbers[i] = bytes.readDoubleLE(at + 8 * i);
+    features = numbers;
+  }
+  at += 8 * count;
   const readText = () => {
     need(2);
     const length = bytes.readUInt16LE(at);
@@ -68,7 +96,7 @@ export function decodeSamplePayload(bytes: Buffer): SamplePayload {
   need(1);
   const hasSubject = bytes[at++];
   if (hasSubject > 1) throw corrupt(`subject flag ${hasSubject}`);
-  const payload: SamplePayload = { externalId, features, label, salt };
+  const payload: DecodedPayload = { externalId, features, label, salt };
   if (hasSubject === 1) payload.subjectId = readText();
   if (at !== bytes.length) throw corrupt(`${bytes.length - at} bytes after the end`);
   return payload;

@@ -6,7 +6,7 @@ import { CommittableSample, commitSample, createSalt } from './commitment';
 import { withAdvisoryLock } from './advisory-lock';
 import { Ledger } from './ledger';
 import { externalHashOf, openSample, sealSample, subjectHashOf } from './sample-crypto';
-import { SamplePayload } from './sample-payload';
+import { DecodedPayload } from './sample-payload';
 
 export interface CommittedSample {
   externalId: string;
@@ -30,7 +30,7 @@ export interface FoundSample {
 }
 
 /** A sample as stored, opened with its subject's data key. */
-export interface OpenedSample extends SamplePayload {
+export interface OpenedSample extends DecodedPayload {
   /** Its row id (upload order). */
   id: string;
   datasetId: string;
@@ -245,9 +245,14 @@ export class SampleVault {
   /**
    * Opens the stored samples of a dataset (or the given rows), in upload order. Erased samples are not
    * returned; nor are orphans when `committedOnly`. Each subject's key is read once, and rows are read a
-   * page at a time, so a large dataset never sits in memory twice (sealed and open).
+   * page at a time, so a large dataset never sits in memory twice (sealed and open). With `float32`, each
+   * page's features are decoded straight into one float32 matrix (what training computes in), each sample's
+   * a view of it; a sample with a value float32 cannot hold keeps numbers.
    */
-  async readSamples(selection: { datasetId: string } | { sampleIds: readonly string[] }, options: { committedOnly?: boolean } = {}): Promise<OpenedSample[]> {
+  async readSamples(
+    selection: { datasetId: string } | { sampleIds: readonly string[] },
+    options: { committedOnly?: boolean; float32?: boolean } = {},
+  ): Promise<OpenedSample[]> {
     const keys = new Map<string, Buffer>();
     const out: OpenedSample[] = [];
     const committed = options.committedOnly ? 'AND c.ledger_index IS NOT NULL' : '';
@@ -261,7 +266,7 @@ export class SampleVault {
           [selection.datasetId, after],
         );
         if (rows.length === 0) break;
-        rekeyed.push(...(await this.openRows(rows, keys, out)));
+        rekeyed.push(...(await this.openRows(rows, keys, out, options.float32)));
         after = rows[rows.length - 1].id;
       }
     } else {
@@ -270,31 +275,44 @@ export class SampleVault {
         const rows: PayloadRow[] = await this.dataSource.query(`${select} WHERE p.sample_id = ANY($1::bigint[]) ${committed} ORDER BY p.sample_id`, [
           ids.slice(i, i + READ_PAGE),
         ]);
-        rekeyed.push(...(await this.openRows(rows, keys, out)));
+        rekeyed.push(...(await this.openRows(rows, keys, out, options.float32)));
       }
     }
     // Rows whose key was destroyed after they were read: their subject was partly forgotten meanwhile and
     // they are sealed under a fresh key now; read them again once (a row gone since was erased).
     if (rekeyed.length > 0) {
       const rows: PayloadRow[] = await this.dataSource.query(`${select} WHERE p.sample_id = ANY($1::bigint[]) ${committed}`, [rekeyed]);
-      rekeyed = await this.openRows(rows, keys, out);
+      rekeyed = await this.openRows(rows, keys, out, options.float32);
       out.sort((a, b) => Number(a.id) - Number(b.id));
     }
     return out;
   }
 
   /** Opens rows into `out`, fetching keys not in `keys`; returns the ids of rows whose key is gone. */
-  private async openRows(rows: PayloadRow[], keys: Map<string, Buffer>, out: OpenedSample[]): Promise<string[]> {
+  private async openRows(rows: PayloadRow[], keys: Map<string, Buffer>, out: OpenedSample[], float32 = false): Promise<string[]> {
     const wanted = [...new Set(rows.map((r) => r.key_id))].filter((k) => !keys.has(k));
     for (const [keyId, key] of await this.keyStore.getKeys(wanted)) keys.set(keyId, key);
     const missing: string[] = [];
+    // One matrix for the page, rows as wide as the first one's; a row of another width keeps numbers.
+    let matrix: Float32Array | undefined;
+    let width = -1;
+    let next = 0;
     for (const row of rows) {
       const key = keys.get(row.key_id);
       if (key === undefined) {
         missing.push(row.id);
         continue;
       }
-      out.push({ id: row.id, datasetId: row.dataset_id, commitment: row.commitment, committed: row.committed, ...openSample(key, row.dataset_id, row.commitment, row.payload) });
+      const open = (into?: Float32Array) =>
+        into === undefined ? openSample(key, row.dataset_id, row.commitment, row.payload) : openSample(key, row.dataset_id, row.commitment, row.payload, into);
+      let sample = float32 && matrix !== undefined ? open(matrix.subarray(next * width, (next + 1) * width)) : open();
+      if (float32 && matrix === undefined) {
+        width = sample.features.length;
+        matrix = new Float32Array(rows.length * width);
+        sample = open(matrix.subarray(0, width));
+      }
+      if (sample.features instanceof Float32Array) next++;
+      out.push({ id: row.id, datasetId: row.dataset_id, commitment: row.commitment, committed: row.committed, ...sample });
     }
     return missing;
   }

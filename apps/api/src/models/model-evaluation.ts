@@ -17,7 +17,7 @@ async function loadUsableSamples(dataSource: DataSource, vault: SampleVault, dat
     [datasetId],
   );
   const forgotten = new Set(requested.map((r) => r.commitment));
-  const opened = await vault.readSamples({ datasetId }, { committedOnly: true });
+  const opened = await vault.readSamples({ datasetId }, { committedOnly: true, float32: true });
   return compactFeatures(
     opened
       .filter((s) => !forgotten.has(s.commitment))

@@ -168,7 +168,7 @@ export class ModelStore {
       `SELECT sample_id FROM model_version_samples WHERE model_id = $1 AND version = $2`,
       [row.modelId, row.version],
     );
-    const opened = await this.vault.readSamples({ sampleIds: ids.map((r) => r.sample_id) });
+    const opened = await this.vault.readSamples({ sampleIds: ids.map((r) => r.sample_id) }, { float32: true });
     const erased = ids.length - opened.length;
     if (erased > 0) throw new Error(`model ${row.modelId} version ${row.version}: ${erased} of its samples were erased, it cannot be unlearned from`);
     const samples: Sample[] = compactFeatures(
