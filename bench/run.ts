@@ -7,6 +7,7 @@
 //   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
 //   keystore    sealing/opening 200,000 sample payloads vs SHA-256 of them; data key create/get/destroy, bytes per key
+//   erasure     uploads sealed vs in plaintext, opening 200,000 samples at training start, forget request -> keys destroyed, key store size
 // Without a suite, all of them run with their defaults. Every table prints its baseline measured in the same run.
 // A suite's flags are those of its bench files (bench/lib/args.ts); a bad one stops it before anything runs (exit 2).
 import { BenchUsageError, formatFlags, parseBenchArgs, type Bench, type FlagSpecs } from './lib/args';
@@ -22,6 +23,7 @@ const SUITES: Record<string, () => AnyBench[]> = {
   api: () => [require('./api.bench').bench],
   portal: () => [require('./portal-receipt.bench').bench],
   keystore: () => [require('./keystore.bench').bench],
+  erasure: () => [require('./erasure.bench').bench],
 };
 
 const usage = (): string => `usage: npm run bench [-- <suite> [flags]]; suites: ${Object.keys(SUITES).join(', ')}; <suite> --help lists its flags\n`;
