@@ -5,6 +5,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { CommittableSample, commitSample, createSalt } from './commitment';
 import { withAdvisoryLock } from './advisory-lock';
 import { Ledger } from './ledger';
+import { insertPayloads } from './payload-rows';
 import { externalHashOf, openSample, sealSample, subjectHashOf } from './sample-crypto';
 import { DecodedPayload } from './sample-payload';
 
@@ -174,18 +175,17 @@ export class SampleVault {
         const payloads = rows.map((r) =>
           sealSample(dataKeys.get(keyIds.get(r.subjectHash)!)!, datasetId, r.commitment, { ...r.sample, salt: r.salt }),
         );
-        const inserted: { sample_id: string; commitment: string }[] = await manager.query(
-          `WITH c AS (
-             INSERT INTO sample_commitments (dataset_id, commitment, batch_position)
-             SELECT $1, c, (n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS u(c, n)
-             RETURNING id, commitment)
-           , p AS (
-             INSERT INTO sample_payloads (sample_id, dataset_id, external_hash, subject_key_id, payload)
-             SELECT c.id, $1, u.e, u.k, u.p FROM c JOIN unnest($2::text[], $3::text[], $4::text[], $5::bytea[]) AS u(c, e, k, p) ON u.c = c.commitment)
-           SELECT id AS sample_id, commitment FROM c`,
-          [datasetId, rows.map((r) => r.commitment), rows.map((r) => r.externalHash), rows.map((r) => keyIds.get(r.subjectHash)), payloads],
+        const inserted: { id: string; commitment: string }[] = await manager.query(
+          `INSERT INTO sample_commitments (dataset_id, commitment, batch_position)
+           SELECT $1, c, (n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS u(c, n)
+           RETURNING id, commitment`,
+          [datasetId, rows.map((r) => r.commitment)],
         );
-        const idOf = new Map(inserted.map((r) => [r.commitment, r.sample_id]));
+        const idOf = new Map(inserted.map((r) => [r.commitment, r.id]));
+        await insertPayloads(
+          manager,
+          rows.map((r, i) => ({ sampleId: idOf.get(r.commitment)!, datasetId, externalHash: r.externalHash, keyId: keyIds.get(r.subjectHash)!, payload: payloads[i] })),
+        );
         return rows.map((r) => idOf.get(r.commitment)!);
       });
       for (const keyId of won) used.add(keyId); // committed: the rows refer to them

@@ -1,6 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { KeyStore } from '@lethe/keystore';
 import { LedgerError } from '@lethe/events';
+import { insertPayloads } from '../payload-rows';
 import { externalHashOf, sealSample, subjectHashOf } from '../sample-crypto';
 
 /** Live samples encrypted per transaction statement. */
@@ -166,16 +167,15 @@ async function moveSamples(q: QueryRunner, provideKeyStore: KeyStoreProvider | u
         salt: r.salt,
       }),
     );
-    await q.query(
-      `INSERT INTO sample_payloads (sample_id, dataset_id, external_hash, subject_key_id, payload)
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[])`,
-      [
-        rows.map((r) => r.id),
-        rows.map((r) => r.dataset_id),
-        rows.map((r) => externalHashOf(lookupKey, r.dataset_id, r.external_id)),
-        keyIds,
-        payloads,
-      ],
+    await insertPayloads(
+      q,
+      rows.map((r, i) => ({
+        sampleId: r.id,
+        datasetId: r.dataset_id,
+        externalHash: externalHashOf(lookupKey, r.dataset_id, r.external_id),
+        keyId: keyIds[i],
+        payload: payloads[i],
+      })),
     );
   }
 }
