@@ -1,5 +1,9 @@
+import { endianness } from 'node:os';
 import { LedgerError } from '@lethe/events';
 import { CommittableSample, SALT_BYTES } from './commitment';
+
+/** Typed arrays hold this machine's byte order; the payload's is little-endian. */
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** The first byte of a payload's plaintext: the layout below. */
 export const PAYLOAD_FORMAT = 1;
@@ -28,7 +32,11 @@ export function encodeSamplePayload(payload: SamplePayload): Buffer {
   at = out.writeUInt32LE(label, at);
   at += salt.copy(out, at);
   at = out.writeUInt32LE(features.length, at);
-  for (const f of features) at = out.writeDoubleLE(f, at);
+  if (LITTLE_ENDIAN) {
+    // One copy of the float64 array's bytes instead of a call per value (a fifth of the encoding's time).
+    const values = Float64Array.from(features);
+    at += Buffer.from(values.buffer, values.byteOffset, values.byteLength).copy(out, at);
+  } else for (const f of features) at = out.writeDoubleLE(f, at);
   at = out.writeUInt16LE(external.length, at);
   at += external.copy(out, at);
   at = out.writeUInt8(subject === undefined ? 0 : 1, at);
@@ -67,22 +75,18 @@ export function decodeSamplePayload(bytes: Buffer, float32Into?: Float32Array): 
   const count = bytes.readUInt32LE(5 + SALT_BYTES);
   at = 9 + SALT_BYTES;
   need(8 * count);
+  const values = readFloat64s(bytes, at, count);
+  at += 8 * count;
   let features: number[] | Float32Array | undefined;
   if (float32Into !== undefined && float32Into.length === count) {
     let fits = true;
-    for (let i = 0; i < count && fits; i++) {
-      const v = bytes.readDoubleLE(at + 8 * i);
-      fits = Math.abs(v) <= FLOAT32_MAX; // false for NaN too
-      float32Into[i] = v;
+    for (let i = 0; i < count && fits; i++) fits = Math.abs(values[i]) <= FLOAT32_MAX; // false for NaN too
+    if (fits) {
+      float32Into.set(values);
+      features = float32Into;
     }
-    if (fits) features = float32Into;
   }
-  if (features === undefined) {
-    const numbers = new Array<number>(count);
-    for (let i = 0; i < count; i++) numbers[i] = bytes.readDoubleLE(at + 8 * i);
-    features = numbers;
-  }
-  at += 8 * count;
+  features ??= Array.from(values);
   const readText = () => {
     need(2);
     const length = bytes.readUInt16LE(at);
@@ -100,6 +104,14 @@ export function decodeSamplePayload(bytes: Buffer, float32Into?: Float32Array): 
   if (hasSubject === 1) payload.subjectId = readText();
   if (at !== bytes.length) throw corrupt(`${bytes.length - at} bytes after the end`);
   return payload;
+}
+
+/** `count` float64 little-endian values at `at`, copied into an array of their own (aligned, whatever `at` is). */
+function readFloat64s(bytes: Buffer, at: number, count: number): Float64Array {
+  const values = new Float64Array(count);
+  if (LITTLE_ENDIAN) bytes.copy(Buffer.from(values.buffer), 0, at, at + 8 * count);
+  else for (let i = 0; i < count; i++) values[i] = bytes.readDoubleLE(at + 8 * i);
+  return values;
 }
 
 function textBytes(value: string, field: string): Buffer {
