@@ -8,7 +8,8 @@
 // 3. A forget request to its subject's key destroyed, through the service and its worker (SISA model on 1,000
 //    MNIST digits), and the shred step alone against the old shred (an UPDATE to NULL) of the same rows.
 // 4. The key store's size: key pages against one file per key, made in the same run.
-// Run: npm run bench -- erasure   (env: UPLOAD_ROUNDS, default 2; READ_SAMPLES, default 200000; FORGETS, default 10)
+// Run: npm run bench -- erasure   (env: UPLOAD_ROUNDS, default 2; READ_SAMPLES, default 200000; FORGETS, default 10;
+// PARTS, default upload,read,forget: which parts run)
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -342,6 +343,7 @@ export async function run(): Promise<void> {
   const rounds = Number(process.env.UPLOAD_ROUNDS ?? 2);
   const readSamples = Number(process.env.READ_SAMPLES ?? 200_000);
   const forgets = Number(process.env.FORGETS ?? 10);
+  const parts = new Set((process.env.PARTS ?? 'upload,read,forget').split(','));
   const pg = await startBenchPostgres();
   process.env.TEST_DATABASE_URL = pg.serverUrl; // the harness makes its databases there
   try {
@@ -350,8 +352,9 @@ export async function run(): Promise<void> {
       await h.app.listen(0, '127.0.0.1');
       const api = `http://127.0.0.1:${(h.app.getHttpServer().address() as AddressInfo).port}`;
       await createPlaintextTable(h.dataSource);
-      const shredRows = await uploadBench(h, api, rounds);
-      await readBench(h, readSamples);
+      const shredRows = parts.has('upload') ? await uploadBench(h, api, rounds) : [];
+      if (parts.has('read')) await readBench(h, readSamples);
+      if (!parts.has('forget')) return;
       const forgetRows = await forgetBench(forgets);
       printTable(
         `Forgetting one subject (3 MNIST digits): the service and its worker (SISA 5x2 logistic regression on 1,000 digits, JOB_POLL_SECONDS=1), ${forgets} requests one after another`,

@@ -18,7 +18,7 @@ export function encryptAes256Gcm(
 ): { ciphertext: Buffer; tag: Buffer } {
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const ciphertext = joined(cipher.update(plaintext), cipher.final());
   return { ciphertext, tag: cipher.getAuthTag() };
 }
 
@@ -35,11 +35,16 @@ export function decryptAes256Gcm(
   decipher.setAuthTag(tag);
   const head = decipher.update(ciphertext);
   try {
-    return Buffer.concat([head, decipher.final()]);
+    return joined(head, decipher.final());
   } catch {
     head.fill(0);
     return undefined;
   }
+}
+
+/** `head` followed by `tail`; GCM's final() is empty, and then `head` is returned without a copy. */
+function joined(head: Buffer, tail: Buffer): Buffer {
+  return tail.length === 0 ? head : Buffer.concat([head, tail]);
 }
 
 /** HKDF-SHA-256 (RFC 5869): extract with `salt`, expand with `info` to `length` bytes. */
