@@ -8,8 +8,7 @@
 // 3. A forget request to its subject's key destroyed, through the service and its worker (SISA model on 1,000
 //    MNIST digits), and the shred step alone against the old shred (an UPDATE to NULL) of the same rows.
 // 4. The key store's size: key pages against one file per key, made in the same run.
-// Run: npm run bench -- erasure   (env: UPLOAD_ROUNDS, default 2; READ_SAMPLES, default 200000; FORGETS, default 10;
-// PARTS, default upload,read,forget: which parts run)
+// Run: npm run bench -- erasure [--upload-rounds 2] [--read-samples 200000] [--forgets 10] [--only upload|read|forget]
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -26,10 +25,15 @@ import { JobHarness, startJobHarness } from '../test/support/job-harness';
 import { waitFor } from '../test/support/probe';
 import { commitPlaintext, shredPlaintext } from '../test/support/legacy-samples';
 import { startBenchPostgres } from './lib/bench-postgres';
-import { defineFlags, runBenchFile, type Bench } from './lib/args';
+import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { median, printTable } from './lib/table';
 
-const flags = defineFlags({});
+const flags = defineFlags({
+  uploadRounds: { type: 'integer', min: 1, default: 2, help: 'uploads of each kind (sealed, plaintext), alternating which goes first' },
+  readSamples: { type: 'integer', min: 1000, default: 200_000, help: 'samples opened at training start' },
+  forgets: { type: 'integer', min: 1, default: 10, help: 'forget requests timed through the service' },
+  only: { type: 'choice', choices: ['upload', 'read', 'forget'], help: 'run one part only' },
+});
 
 type Clock = { ms: number; cpuMs: number };
 
@@ -339,11 +343,11 @@ async function forgetBench(count: number): Promise<string[][]> {
   }
 }
 
-export async function run(): Promise<void> {
-  const rounds = Number(process.env.UPLOAD_ROUNDS ?? 2);
-  const readSamples = Number(process.env.READ_SAMPLES ?? 200_000);
-  const forgets = Number(process.env.FORGETS ?? 10);
-  const parts = new Set((process.env.PARTS ?? 'upload,read,forget').split(','));
+async function run(options: BenchOptions<typeof flags>): Promise<void> {
+  const rounds = options.uploadRounds;
+  const readSamples = options.readSamples;
+  const forgets = options.forgets;
+  const parts = new Set(options.only === undefined ? ['upload', 'read', 'forget'] : [options.only]);
   const pg = await startBenchPostgres();
   process.env.TEST_DATABASE_URL = pg.serverUrl; // the harness makes its databases there
   try {
