@@ -29,7 +29,12 @@ export async function openPlaintextDatabase(url: string): Promise<DataSource> {
     logging: false,
   });
   await dataSource.initialize();
-  await dataSource.runMigrations();
+  const ran = await dataSource.runMigrations();
+  // CreateModels1764216410000 of that version pointed the samples a version learned at `samples`.
+  if (ran.some((m) => m.name === 'CreateModels1764216410000'))
+    await dataSource.query(
+      `ALTER TABLE model_version_samples ADD CONSTRAINT model_version_samples_sample_id_fkey FOREIGN KEY (sample_id) REFERENCES samples (id)`,
+    );
   return dataSource;
 }
 

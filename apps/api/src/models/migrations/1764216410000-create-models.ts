@@ -45,7 +45,9 @@ export class CreateModels1764216410000 implements MigrationInterface {
       CREATE TABLE model_version_samples (
         model_id uuid NOT NULL,
         version integer NOT NULL,
-        sample_id bigint NOT NULL REFERENCES samples (id),
+        -- its foreign key (onto sample_commitments) is added by VersionSamplesToCommitments1764216630000: a
+        -- database whose ledger migrations ran first has no samples table left by the time this runs
+        sample_id bigint NOT NULL,
         PRIMARY KEY (model_id, version, sample_id),
         FOREIGN KEY (model_id, version) REFERENCES model_versions (model_id, version)
       )`);
