@@ -26,6 +26,33 @@ async function tableText(dataSource: DataSource, table: string): Promise<string>
   return rows.map((r) => r.t).join('\n') + bytes.map((b) => b.b.toString('latin1')).join('');
 }
 
+/** Resolves once `gate` is opened; `open` opens it. */
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
+/** Whether `promise` settled within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  void promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return settled;
+}
+
+/** A ledger whose next append waits for `paused` to open: an upload between storing its rows and logging them. */
+class PausedLedger extends Ledger {
+  paused?: Promise<void>;
+  override async appendOne(event: LedgerEvent): Promise<AppendedEntry> {
+    await this.paused;
+    return super.appendOne(event);
+  }
+}
+
 describe('SampleVault: commitments in the log, payloads sealed per subject, keys outside PostgreSQL', () => {
   let db: TestDatabase;
   let keys: TestKeyStore;
@@ -234,4 +261,80 @@ describe('SampleVault: commitments in the log, payloads sealed per subject, keys
     // The keys the losers made are destroyed.
     expect((await keys.keyStore.stats()).keys).toBe(1);
   });
+
+  it('an upload that is sealing under a subject\'s key holds off a partial forget of that subject until its rows are in, then they are sealed again too', async () => {
+    const { samples } = await vault.commit('iris', SAMPLES);
+    const oldKey = await keyOf(samples[0].commitment);
+    // The upload has read alice's key and waits before sealing with it.
+    const hold = gate();
+    let reached!: () => void;
+    const keyRead = new Promise<void>((resolve) => (reached = resolve));
+    const store = keys.keyStore;
+    const getKeys = async (ids: readonly string[]): Promise<Map<string, Buffer>> => {
+      const found = await store.getKeys(ids);
+      if (ids.includes(oldKey)) {
+        reached();
+        await hold.wait;
+      }
+      return found;
+    };
+    const pausing = new Proxy(store, {
+      get: (target, name) => {
+        const value: unknown = name === 'getKeys' ? getKeys : Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value; // its methods use private fields
+      },
+    });
+    const uploader = new SampleVault(dataSource, ledger, pausing);
+    const upload = uploader.commit('iris', [{ externalId: 'alice-3', subjectId: 'alice', features: [1, 1, 1, 1], label: 1 }]);
+    await keyRead;
+    const forget = vault.shred('iris', [samples[0].commitment]);
+    expect(await settlesWithin(forget, 500)).toBe(false); // it waits for the upload
+    hold.open();
+    const [uploaded, shredded] = await Promise.all([upload, forget]);
+    expect(shredded).toMatchObject({ shredded: [samples[0].commitment], keysDestroyed: 1, keysReplaced: 1 });
+    // Nothing acknowledged is lost: alice-2 and the new alice-3 open under alice's fresh key; alice-1 is gone.
+    const alice = (await vault.readSamples({ datasetId: 'iris' })).filter((s) => s.subjectId === 'alice');
+    expect(alice.map((s) => [s.externalId, s.commitment, s.committed])).toEqual([
+      ['alice-2', samples[1].commitment, true],
+      ['alice-3', uploaded.samples[0].commitment, true],
+    ]);
+    const freshKey = await keyOf(uploaded.samples[0].commitment);
+    expect(freshKey).not.toBe(oldKey);
+    expect(await keyOf(samples[1].commitment)).toBe(freshKey);
+    expect(await keys.keyStore.hasKey(oldKey)).toBe(false);
+    expect(await vault.findCommitment(uploaded.samples[0].commitment)).toMatchObject({ forgotten: false });
+  });
+
+  it('the orphan sweep leaves alone the rows of an upload that is still on its way to the log', async () => {
+    const paused = new PausedLedger(dataSource);
+    const hold = gate();
+    paused.paused = hold.wait;
+    const upload = new SampleVault(dataSource, paused, keys.keyStore).commit('iris', [SAMPLES[3]]);
+    // Its rows are stored, not yet logged: an orphan by the look of it, of any age.
+    for (let i = 0; (await dataSource.query(`SELECT 1 FROM sample_commitments WHERE ledger_index IS NULL`)).length === 0; i++) {
+      if (i > 200) throw new Error('the upload never stored its rows');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const sweep = vault.recoverOrphans(0);
+    expect(await settlesWithin(sweep, 500)).toBe(false); // it waits for the upload
+    hold.open();
+    const [uploaded, recovered] = await Promise.all([upload, sweep]);
+    expect(recovered).toEqual({ adopted: 0, erased: 0 });
+    expect((await vault.readSamples({ datasetId: 'iris' })).map((s) => [s.externalId, s.commitment, s.committed])).toEqual([
+      ['nobody-1', uploaded.samples[0].commitment, true],
+    ]);
+  });
+
+  it('uploads to one dataset more at a time than the pool has connections do not wait on each other forever', async () => {
+    const small = await openDatabase({ url: db.url, poolSize: 2 });
+    try {
+      const narrow = new SampleVault(small, new Ledger(small), keys.keyStore);
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => narrow.commit('iris', [{ externalId: `dave-${i}`, subjectId: `dave-${i % 2}`, features: [i, 0, 0, 0], label: 0 }])),
+      );
+      expect(results.map((r) => r.samples[0].externalId)).toEqual(Array.from({ length: 6 }, (_, i) => `dave-${i}`));
+    } finally {
+      await small.destroy();
+    }
+  }, 30_000);
 });
