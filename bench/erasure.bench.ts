@@ -358,10 +358,12 @@ async function run(options: BenchOptions<typeof flags>): Promise<void> {
       await createPlaintextTable(h.dataSource);
       const shredRows = parts.has('upload') ? await uploadBench(h, api, rounds) : [];
       if (parts.has('read')) await readBench(h, readSamples);
-      if (!parts.has('forget')) return;
-      const forgetRows = await forgetBench(forgets);
+      const forgetRows = parts.has('forget') ? await forgetBench(forgets) : [];
+      if (forgetRows.length + shredRows.length === 0) return;
       printTable(
-        `Forgetting one subject (3 MNIST digits): the service and its worker (SISA 5x2 logistic regression on 1,000 digits, JOB_POLL_SECONDS=1), ${forgets} requests one after another`,
+        parts.has('forget')
+          ? `Forgetting one subject (3 MNIST digits): the service and its worker (SISA 5x2 logistic regression on 1,000 digits, JOB_POLL_SECONDS=1), ${forgets} requests one after another`
+          : 'Forgetting one subject (3 MNIST digits): the shred step alone',
         ['step', 'median ms', 'max ms', 'load'],
         [...forgetRows, ...shredRows],
       );
