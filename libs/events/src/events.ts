@@ -67,6 +67,24 @@ export interface ModelPublished extends EventBase<'MODEL_PUBLISHED'> {
   metrics: { [key: string]: JsonValue };
   /** The envelope of the process that trained and published this version (absent in entries written before it was recorded). */
   runtime?: RuntimeEnvelope;
+  /** A differentially private version's guarantee (DP-SGD); absent for a model trained without privacy. */
+  privacy?: PrivacyGuarantee;
+}
+
+/**
+ * MODEL_PUBLISHED.privacy: the version is (epsilon, delta)-DP for every sample, by `accountant`, for `steps` steps
+ * of the Poisson-subsampled Gaussian mechanism (sampleRate, noiseMultiplier) with per-example gradients clipped
+ * to clipNorm. In a SISA ensemble each sample is in one shard's data only: the guarantee is a shard model's.
+ */
+export interface PrivacyGuarantee {
+  mechanism: 'dp-sgd';
+  epsilon: number;
+  delta: number;
+  noiseMultiplier: number;
+  sampleRate: number;
+  steps: number;
+  clipNorm: number;
+  accountant: string;
 }
 export interface ForgetRequested extends EventBase<'FORGET_REQUESTED'> {
   requestId: string;
@@ -140,7 +158,8 @@ type FieldKind =
   | 'string[]'
   | 'string[]+'
   | 'object'
-  | 'envelope';
+  | 'envelope'
+  | 'privacy';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -183,7 +202,7 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
 
 /** Fields a type may carry; when present they are checked like the required ones. */
 const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>>> = {
-  MODEL_PUBLISHED: { runtime: 'envelope' },
+  MODEL_PUBLISHED: { runtime: 'envelope', privacy: 'privacy' },
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;
@@ -235,7 +254,25 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
           throw new LedgerError('INVALID_EVENT', `${type}.${name}.${field} must be a non-empty string`, `${name}.${field}`);
       }
       return;
+    case 'privacy':
+      checkPrivacyGuarantee(value, `${type}.${name}`, name);
+      return;
   }
+}
+
+/** MODEL_PUBLISHED.privacy: mechanism 'dp-sgd', positive numbers (delta and sampleRate at most 1), whole steps, an accountant. */
+function checkPrivacyGuarantee(value: unknown, path: string, name: string): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new LedgerError('INVALID_EVENT', `${path} must be an object`, name);
+  const v = value as Record<string, unknown>;
+  const bad = (field: string, want: string) => new LedgerError('INVALID_EVENT', `${path}.${field} must be ${want}`, `${name}.${field}`);
+  if (v.mechanism !== 'dp-sgd') throw bad('mechanism', "'dp-sgd'");
+  for (const field of ['epsilon', 'delta', 'noiseMultiplier', 'sampleRate', 'clipNorm']) {
+    const n = v[field];
+    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw bad(field, 'a finite number > 0');
+  }
+  if ((v.delta as number) >= 1 || (v.sampleRate as number) > 1) throw bad((v.delta as number) >= 1 ? 'delta' : 'sampleRate', 'at most 1');
+  if (typeof v.steps !== 'number' || !Number.isSafeInteger(v.steps) || v.steps < 1) throw bad('steps', 'a positive integer');
+  if (typeof v.accountant !== 'string' || v.accountant.length === 0) throw bad('accountant', 'a non-empty string');
 }
 
 function checkJson(value: unknown, path: string): void {

@@ -15,6 +15,7 @@ export type {
   LedgerEvent,
   LedgerEventType,
   ModelPublished,
+  PrivacyGuarantee,
   SamplesCommitted,
   UnlearnCompleted,
   VersionRetired,

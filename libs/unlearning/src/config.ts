@@ -2,6 +2,7 @@ import canonicalize from 'canonicalize';
 import { UnlearningError } from './errors';
 import { sha256Hex } from './hash';
 import { LayerSizes } from './architecture';
+import { checkPrivacySettings, PrivacySettings } from './privacy/privacy-config';
 
 export type MethodName = 'full-retrain' | 'sisa';
 export type ModelKind = 'logistic-regression' | 'mlp';
@@ -42,12 +43,18 @@ export interface TrainingConfig {
    * differently per thread count, which changes float rounding: a replay must use the same number.
    */
   threads: number;
+  /**
+   * DP-SGD (absent: plain SGD): per-example clipping, Poisson sampling at privacy.sampleRate per shard, Gaussian
+   * noise of privacy.noiseMultiplier, as resolvePrivacy resolved them at creation.
+   */
+  privacy?: PrivacySettings;
 }
 
 export type TrainingConfigInput = Omit<
   TrainingConfig,
-  'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay' | 'epochsPerSlice'
+  'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay' | 'epochsPerSlice' | 'privacy'
 > & {
+  privacy?: PrivacySettings;
   /**
    * SISA only: epochs of every slice (a number), or each slice's (an array of R, as a resolved config holds
    * them). Absent: SISA's schedule, 2e/(R+1) per slice on average.
@@ -102,7 +109,7 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
   checkInteger('threads', threads, 1, 64);
   const aggregation = input.aggregation ?? 'mean';
   if (aggregation !== 'mean' && aggregation !== 'vote') fail(`aggregation must be 'mean' or 'vote', got ${String(aggregation)}`);
-  return {
+  const config: TrainingConfig = {
     method: input.method,
     model: input.model,
     hiddenLayers: [...hiddenLayers],
@@ -119,6 +126,9 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
     aggregation,
     threads,
   };
+  // Only a DP config has the key, so every other config keeps its canonical form and hash.
+  if (input.privacy !== undefined) config.privacy = checkPrivacySettings(input.privacy);
+  return config;
 }
 
 /**

@@ -27,6 +27,23 @@ export class SeededRandom {
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
+  /**
+   * True with probability exactly k / 2^53 (k an integer in [0, 2^53]): the 53-bit uniform of nextFloat
+   * compared with k, its low 26 bits drawn only when the high 27 bits tie (once in 2^27 draws).
+   */
+  nextBernoulli53(k: number): boolean {
+    const kHi = Math.floor(k / 67108864);
+    const hi = (this.generator.next() >>> 0) >>> 5;
+    if (hi !== kHi) return hi < kHi;
+    const lo = (this.generator.next() >>> 0) >>> 6;
+    return lo < k - kHi * 67108864;
+  }
+
+  /** Fills `out` with standard normals (the values nextGaussian would give, in order). */
+  fillGaussian(out: Float32Array): void {
+    for (let i = 0; i < out.length; i++) out[i] = this.nextGaussian();
+  }
+
   /** Standard normal by Box-Muller (both values used). */
   nextGaussian(): number {
     if (this.spare !== undefined) {

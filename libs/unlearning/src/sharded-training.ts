@@ -18,6 +18,9 @@ import { RuntimeOptions } from './runtime';
 import { Sample } from './samples';
 import { StepRunner } from './trainer';
 import { describeRuntimeEnvelope, detectRuntimeEnvelope, RuntimeEnvelope } from './runtime-envelope';
+import { DpStepRunner, dpGraphRows } from './privacy/dp-trainer';
+import { privacyGuarantee, PrivacySettings } from './privacy/privacy-config';
+import { samplePoissonBatches } from './privacy/poisson-sampling';
 import { UNLEARNING_CODE_VERSION } from './version';
 
 /** What every method needs from outside: checkpoint storage, the ledger, progress reports, threading, a log. */
@@ -142,16 +145,37 @@ function planKey(config: TrainingConfig): string {
   return `${config.shards}|${config.slices}|${config.seed}`;
 }
 
-/** Caches one step session per network shape and learning rate. */
+/** Caches one step runner per network shape and step constants (SGD's, or DP-SGD's). */
 export class RunnerPool {
-  private readonly runners = new Map<string, Promise<StepRunner>>();
+  private readonly runners = new Map<string, Promise<StepRunner | DpStepRunner>>();
 
   get(config: TrainingConfig): Promise<StepRunner> {
     const layers = layerSizesOf(config);
     const key = `${layers.join('-')}@${config.learningRate}/${config.weightDecay}/${config.batchSize}x${config.threads}`;
+    return this.cached(key, () =>
+      StepRunner.create(layers, config.learningRate, config.batchSize, { intraOpNumThreads: config.threads }, config.weightDecay),
+    ) as Promise<StepRunner>;
+  }
+
+  /** The DP-SGD runner of a config with privacy settings: dpGraphRows(batchSize) rows, its clip norm and noise. */
+  getDp(config: TrainingConfig, privacy: PrivacySettings): Promise<DpStepRunner> {
+    const layers = layerSizesOf(config);
+    const constants = {
+      learningRate: config.learningRate,
+      weightDecay: config.weightDecay,
+      clipNorm: privacy.clipNorm,
+      noiseMultiplier: privacy.noiseMultiplier,
+      denominator: config.batchSize,
+    };
+    const rows = dpGraphRows(config.batchSize);
+    const key = `dp ${layers.join('-')}@${JSON.stringify(constants)}/${rows}x${config.threads}`;
+    return this.cached(key, () => DpStepRunner.create(layers, rows, constants, { intraOpNumThreads: config.threads })) as Promise<DpStepRunner>;
+  }
+
+  private cached(key: string, create: () => Promise<StepRunner | DpStepRunner>): Promise<StepRunner | DpStepRunner> {
     let runner = this.runners.get(key);
     if (!runner) {
-      runner = StepRunner.create(layers, config.learningRate, config.batchSize, { intraOpNumThreads: config.threads }, config.weightDecay);
+      runner = create();
       this.runners.set(key, runner);
       runner.catch(() => this.runners.delete(key));
     }
@@ -251,7 +275,7 @@ interface PreparedTraining {
   rows: PackedRows;
   totalSteps: number;
   progress: ProgressTracker;
-  runner: StepRunner;
+  runner: StepRunner | DpStepRunner;
 }
 
 /** Events and checkpoint writes of the slices trained so far. */
@@ -279,7 +303,7 @@ async function prepareTraining(deps: EngineDependencies, context: EngineContext,
   const rows = packRetrainedRows(samples, plan, input.fromSlices, config.numFeatures);
   const totalSteps = countSteps(plan, input.fromSlices, config);
   const progress = new ProgressTracker(totalSteps, deps.onProgress, input.phase);
-  const runner = await context.pool.get(config);
+  const runner = config.privacy ? await context.pool.getDp(config, config.privacy) : await context.pool.get(config);
   return { layers: layerSizesOf(config), plan, batchRoots, rows, totalSteps, progress, runner };
 }
 
@@ -308,12 +332,16 @@ async function trainShard(
   const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
   for (let slice = fromSlice; slice < config.slices; slice++) {
     for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
-    for (let epoch = 0; epoch < epochs[slice] && seen.length > 0; epoch++) {
-      const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
-      for (let i = 0; i < order.length; i++) order[i] = rows.rowOf[order[i]]; // sample index -> packed row
-      const batches: Int32Array[] = [];
-      for (let start = 0; start < order.length; start += config.batchSize) batches.push(order.subarray(start, start + config.batchSize));
-      weights = await runner.runSteps(weights, rows.features, rows.labels, batches, () => progress.advance());
+    if (runner instanceof DpStepRunner) {
+      weights = await trainSliceDp(config, config.privacy as PrivacySettings, runner, training, { shard, slice, epochs: epochs[slice], seen, weights });
+    } else {
+      for (let epoch = 0; epoch < epochs[slice] && seen.length > 0; epoch++) {
+        const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
+        for (let i = 0; i < order.length; i++) order[i] = rows.rowOf[order[i]]; // sample index -> packed row
+        const batches: Int32Array[] = [];
+        for (let start = 0; start < order.length; start += config.batchSize) batches.push(order.subarray(start, start + config.batchSize));
+        weights = await runner.runSteps(weights, rows.features, rows.labels, batches, () => progress.advance());
+      }
     }
     const batchRoot = training.batchRoots[shard][slice];
     const checkpoint = addressCheckpoint(envelope, hyperparamsHash, shard, slice, parent, batchRoot);
@@ -330,6 +358,28 @@ async function trainShard(
   }
   const sampleCount = shardPlan.slices.reduce((n, s) => n + s.length, 0);
   return { record: { shard, sampleCount, slices }, weights };
+}
+
+/**
+ * DP-SGD on slice r of a shard: stepsPerEpoch * epochs steps over the samples of slices 0..r, each sample
+ * joining each step with probability q (samplePoissonBatches; its own stream under the model's noise seed,
+ * the shard and the slice), each step's noise from SeededRandom(`dp-noise|<noiseSeed>|shard|slice|step`).
+ * Nothing here depends on another sample's presence, so a shard retrained without a sample takes the very
+ * steps (and noise) a training from scratch without it takes. A step whose batch is empty still adds noise.
+ */
+async function trainSliceDp(
+  config: TrainingConfig,
+  privacy: PrivacySettings,
+  runner: DpStepRunner,
+  training: PreparedTraining,
+  at: { shard: number; slice: number; epochs: number; seen: readonly number[]; weights: Weights },
+): Promise<Weights> {
+  const { rows, plan, progress } = training;
+  const steps = privacy.stepsPerEpoch * at.epochs;
+  const where = `${privacy.noiseSeed}|${at.shard}|${at.slice}`;
+  const batches = samplePoissonBatches(at.seen, plan.keys, steps, privacy.sampleRate, `dp-sample|${where}`);
+  for (const batch of batches) for (let i = 0; i < batch.length; i++) batch[i] = rows.rowOf[batch[i]]; // sample index -> packed row
+  return runner.runSteps(at.weights, rows.features, rows.labels, batches, (step) => `dp-noise|${where}|${step}`, () => progress.advance());
 }
 
 /**
@@ -455,7 +505,8 @@ function countSteps(plan: Plan, fromSlices: ReadonlyMap<number, number>, config:
     let seen = 0;
     shardPlan.slices.forEach((slice, r) => {
       seen += slice.length;
-      if (r >= fromSlice) steps += epochs[r] * Math.ceil(seen / config.batchSize);
+      if (r < fromSlice) return;
+      steps += epochs[r] * (config.privacy ? config.privacy.stepsPerEpoch : Math.ceil(seen / config.batchSize));
     });
   }
   return steps;
@@ -480,6 +531,7 @@ async function loadCheckpoint(store: CheckpointStore, layers: LayerSizes, record
 }
 
 function publishedEvent(model: TrainedModel, runtime: RuntimeEnvelope): ModelPublishedEvent {
+  const privacy = model.config.privacy ? { privacy: { ...privacyGuarantee(model.config.privacy, epochsOfSlices(model.config)) } } : {};
   return {
     type: 'MODEL_PUBLISHED',
     version: 1,
@@ -489,6 +541,7 @@ function publishedEvent(model: TrainedModel, runtime: RuntimeEnvelope): ModelPub
     manifestHash: model.manifestHash,
     metrics: model.metrics,
     runtime,
+    ...privacy,
   };
 }
 

@@ -59,3 +59,32 @@ export function referenceStep(layers: LayerSizes, weights: Weights, xs: number[]
   });
   return { weights: weights.map((w, j) => Array.from(w, (v, k) => v - lr * (grads[j][k] + (j % 2 === 0 ? weightDecay * v : 0)))), loss };
 }
+
+/**
+ * One DP-SGD step in float64, the obvious way: each example's gradient on its own (referenceStep on one row
+ * at learning rate 1), its norm over every tensor, scaled to at most clipNorm, summed, plus noiseMultiplier *
+ * clipNorm * noise, divided by `denominator`; W_next = (1 - lr wd) W - lr * that (no decay on biases).
+ */
+export function referenceDpStep(
+  layers: LayerSizes,
+  weights: Weights,
+  xs: number[][],
+  ys: number[],
+  options: { learningRate: number; weightDecay: number; clipNorm: number; noiseMultiplier: number; denominator: number; noise: Float32Array[] },
+): number[][] {
+  const sums = weights.map((w) => new Array<number>(w.length).fill(0));
+  xs.forEach((x, row) => {
+    const stepped = referenceStep(layers, weights, [x], [ys[row]], 1).weights;
+    const gradient = weights.map((w, j) => Array.from(w, (v, k) => v - stepped[j][k]));
+    const norm = Math.sqrt(gradient.reduce((s, g) => s + g.reduce((t, v) => t + v * v, 0), 0));
+    const factor = Math.min(1, options.clipNorm / norm);
+    gradient.forEach((g, j) => g.forEach((v, k) => (sums[j][k] += v * factor)));
+  });
+  const std = options.noiseMultiplier * options.clipNorm;
+  return weights.map((w, j) =>
+    Array.from(w, (v, k) => {
+      const decay = j % 2 === 0 ? 1 - options.learningRate * options.weightDecay : 1;
+      return decay * v - (options.learningRate / options.denominator) * (sums[j][k] + std * options.noise[j][k]);
+    }),
+  );
+}
