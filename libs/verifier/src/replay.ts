@@ -83,6 +83,8 @@ interface ServerModel {
   config: ModelBody;
   /** The resolved epochs of each slice (services from before the field do not send it; their models trained `epochs` on every slice). */
   epochsPerSlice?: unknown;
+  /** A DP-SGD model's privacy settings as resolved at creation (noise seed included), absent for others. */
+  privacy?: unknown;
   versions: { version: number; onnxSha256: string; ledgerIndex: number }[];
 }
 
@@ -112,7 +114,7 @@ export async function replayModel(options: ReplayOptions): Promise<ReplayReport>
   const published = await readPublished(log, options, version.ledgerIndex);
   const chain = await readChainView(options, version.ledgerIndex);
   const registered = await readRegisteredDataset(options, log, model.datasetId, http);
-  const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice);
+  const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice, model.privacy);
   const config = checkConfig(options.modelId, engineInput, chain.hyperparamsHashes);
   const { samples, heldOut } = samplesToTrainOn(options.data, config, holdoutFractionOf(model.config));
   const replayedSha256 = await train(options, config.method === 'sisa', samples, engineInput);
@@ -266,11 +268,11 @@ async function train(options: ReplayOptions, sisa: boolean, samples: Sample[], c
 
 /**
  * The engine's config from the configuration the model was created with (POST /v1/models), the dataset's
- * shape and the service's resolved epochs per slice: the mapping of apps/api's toEngineConfig, repeated here
+ * shape, the service's resolved epochs per slice and, for a DP-SGD model, its resolved privacy settings: the mapping of apps/api's toEngineConfig, repeated here
  * so that an auditor does not load the service. hashHyperparameters of the result is checked against the
  * ledger's BATCH_LEARNED entries (with rpcUrl).
  */
-function toEngineConfig(body: ModelBody, numFeatures: number, numClasses: number, epochsPerSlice: unknown): TrainingConfigInput {
+function toEngineConfig(body: ModelBody, numFeatures: number, numClasses: number, epochsPerSlice: unknown, privacy: unknown): TrainingConfigInput {
   const architecture = (body.architecture ?? {}) as { type?: unknown; hidden?: unknown };
   const config: TrainingConfigInput = {
     method: body.method === 'sisa' ? 'sisa' : 'full-retrain',
@@ -287,6 +289,8 @@ function toEngineConfig(body: ModelBody, numFeatures: number, numClasses: number
   if (body.slices !== undefined) config.slices = body.slices as number;
   // The service's resolved schedule; without one, the model is from before the field (resolveStoredSchedule).
   if (Array.isArray(epochsPerSlice)) config.epochsPerSlice = epochsPerSlice as number[];
+  // A DP-SGD model's resolved settings (normalizeConfig checks them; the hyperparameter hash covers them).
+  if (privacy !== undefined && privacy !== null) config.privacy = privacy as TrainingConfigInput['privacy'];
   return resolveStoredSchedule(config);
 }
 

@@ -22,10 +22,13 @@ import {
   DEFAULT_SHADOW_MODELS,
   MAX_HOLDOUT_FRACTION,
   MEMBERSHIP_LIMITS,
+  PRIVACY_ACCOUNTANTS,
   epochsOfSlices,
   normalizeConfig,
   resolveStoredSchedule,
   type JsonValue,
+  type PrivacyAccountant,
+  type PrivacySettings,
   type TrainingConfigInput,
 } from '@lethe/unlearning';
 import { IsUuid } from '../common/uuid';
@@ -163,6 +166,28 @@ export class EvaluationDto {
   membership?: MembershipDto;
 }
 
+export class PrivacyDto {
+  @ApiProperty({ example: 2, description: 'the target ε, a finite number > 0: the noise multiplier is solved for it' })
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'epsilon must be a finite number' })
+  @IsPositive({ message: 'epsilon must be a number > 0' })
+  epsilon!: number;
+
+  @ApiProperty({ example: 1e-5, description: 'the target δ, in (0, 1/n), n the training samples (those not held out)' })
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'delta must be a finite number' })
+  @IsPositive({ message: 'delta must be a number > 0' })
+  delta!: number;
+
+  @ApiProperty({ example: 1, description: "C: each example's gradient is clipped to this L2 norm before the noise (σC) is added" })
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'clipNorm must be a finite number' })
+  @IsPositive({ message: 'clipNorm must be a number > 0' })
+  clipNorm!: number;
+
+  @ApiProperty({ required: false, enum: PRIVACY_ACCOUNTANTS, default: 'rdp', description: 'the privacy accountant that solves σ and states ε' })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsIn(PRIVACY_ACCOUNTANTS as unknown as string[], { message: `accountant must be one of: ${PRIVACY_ACCOUNTANTS.join(', ')}` })
+  accountant?: PrivacyAccountant;
+}
+
 /** A model's evaluation settings with their defaults filled in. */
 export interface EvaluationSettings {
   holdoutFraction: number;
@@ -262,6 +287,19 @@ export class CreateModelDto {
   @ValidateNested()
   @Type(() => EvaluationDto)
   evaluation?: EvaluationDto;
+
+  @ApiProperty({
+    required: false,
+    type: PrivacyDto,
+    description:
+      'train with DP-SGD (Poisson sampling per shard at about batchSize / shard size, per-example clipping to clipNorm, Gaussian ' +
+      'noise): each published version is (epsilon, delta)-DP for every sample, by the accountant; MODEL_PUBLISHED.privacy records it',
+  })
+  @IsOptional()
+  @IsObject({ message: 'privacy must be an object {epsilon, delta, clipNorm}' })
+  @ValidateNested()
+  @Type(() => PrivacyDto)
+  privacy?: PrivacyDto;
 }
 
 export class CreatedModelResponseDto {
@@ -301,6 +339,14 @@ export class ModelSummaryDto {
       '`epochs` on every slice for a model created before epochsPerSlice existed',
   })
   epochsPerSlice!: number[];
+  @ApiProperty({
+    required: false,
+    type: Object,
+    description:
+      'DP-SGD models: the privacy request resolved at creation (sampleRate q, stepsPerEpoch, noiseMultiplier σ solved for epsilon, ' +
+      'and noiseSeed, the secret the sampling and the noise are drawn from, which a replay needs)',
+  })
+  privacy?: PrivacySettings;
   @ApiProperty({ enum: MODEL_STATES }) state!: ModelState;
   @ApiProperty({ required: false }) error?: string;
   @ApiProperty({ format: 'uuid' }) jobId!: string;
@@ -391,6 +437,8 @@ export function toModelSummary(entity: ModelEntity, latestVersion: number | null
     createdAt: entity.createdAt.toISOString(),
   };
   if (entity.error !== null) out.error = entity.error;
+  const privacy = (entity.engineConfig as { privacy?: PrivacySettings }).privacy;
+  if (privacy) out.privacy = privacy;
   return out;
 }
 

@@ -2,7 +2,7 @@ import { BadRequestException, ConflictException, GoneException, Injectable, NotF
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { LruMap, MEMBERSHIP_LIMITS, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig } from '@lethe/unlearning';
+import { LruMap, MEMBERSHIP_LIMITS, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig, resolvePrivacy } from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
 import { parseUuidQueryParam } from '../common/uuid';
@@ -60,8 +60,18 @@ export class ModelService implements OnModuleDestroy {
     engineConfig.epochsPerSlice = config.epochsPerSlice;
     const evaluation = evaluationSettingsOf(body);
     const holdout = { seed: config.seed, fraction: evaluation.holdoutFraction };
-    const { heldOut } = await this.checkEnoughData(dataset.id, config.shards, config.slices, holdout);
+    const { heldOut, trainingSamples } = await this.checkEnoughData(dataset.id, config.shards, config.slices, holdout);
     if (evaluation.membership) checkMembershipNonMembers(evaluation.membership.canaries, heldOut);
+    if (body.privacy) {
+      // n, the samples it will train on, bounds δ (< 1/n) and sets the sampling rate; σ is solved here (the RDP
+      // accountant takes well under a second) so that a target out of reach is a 400 and nothing is queued.
+      engineConfig.privacy = resolvePrivacy(body.privacy, {
+        trainingSamples,
+        shards: config.shards,
+        batchSize: config.batchSize,
+        epochsPerSlice: config.epochsPerSlice as number[],
+      });
+    }
 
     const modelId = randomUUID();
     const jobId = randomUUID();
@@ -209,14 +219,14 @@ export class ModelService implements OnModuleDestroy {
 
   /**
    * What the engine would refuse at training time, refused now: too few samples for S x R, one class (samples
-   * asked to be forgotten and samples the holdout keeps for testing do not count).
+   * asked to be forgotten and samples the holdout keeps for testing do not count). Returns how many it will train on.
    */
   private async checkEnoughData(
     datasetId: string,
     shards: number,
     slices: number,
     holdout: { seed: string; fraction: number },
-  ): Promise<{ heldOut: number }> {
+  ): Promise<{ heldOut: number; trainingSamples: number }> {
     const row = await countTrainableSamples(this.dataSource, this.vault, datasetId, holdout);
     if (row.count === 0) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has no samples`);
     if (row.labels < 2) throw new UnlearningError('INSUFFICIENT_DATA', `dataset ${datasetId} has only one class`);
@@ -227,7 +237,7 @@ export class ModelService implements OnModuleDestroy {
         `shards, slices: ${counted} cannot fill ${shards} shards x ${slices} slices (need at least ${shards * slices})`,
       );
     }
-    return { heldOut: row.heldOut };
+    return { heldOut: row.heldOut, trainingSamples: row.count };
   }
 }
 

@@ -1,0 +1,150 @@
+/**
+ * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
+ */
+import request from 'supertest';
+import { replayModel } from '@lethe/verifier/replay';
+import { Sample, TrainingConfigInput, loadIris, rdpEpsilon } from '@lethe/unlearning';
+import { fromScratchSha256 } from '../support/from-scratch';
+import { JobHarness, startJobHarness } from '../support/job-harness';
+import { waitFor } from '../support/probe';
+import { listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
+
+/** DP-SGD through the API on iris (150 samples, so δ must be below 1/150): bad input, training, forgetting, replay. */
+describe('models with privacy (DP-SGD)', () => {
+  let h: JobHarness;
+  let api: string;
+  let datasetId: string;
+  const iris = loadIris();
+  const bob = new Set(['iris-012', 'iris-099']);
+  let commitments: Map<string, string>;
+  const privacy = { epsilon: 3, delta: 1e-3, clipNorm: 1 };
+  const body = (overrides: object = {}) => ({
+    datasetId,
+    method: 'sisa',
+    shards: 2,
+    slices: 2,
+    architecture: { type: 'logreg' },
+    epochs: 6,
+    batchSize: 16,
+    learningRate: 0.5,
+    seed: 'e2e-dp',
+    privacy,
+    ...overrides,
+  });
+  let modelId: string;
+
+  const http = () => request(h.app.getHttpServer());
+  const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
+
+  beforeAll(async () => {
+    h = await startJobHarness('models_privacy');
+    api = await listenOnLoopback(h.app);
+    ({ datasetId, commitments } = await uploadDataset(h, iris, { subjectOf: subjectsByGroup({ bob }) }));
+  });
+
+  afterAll(() => h?.close());
+
+  /** What a refused request must leave as it was: the log, the models and the job queue. */
+  async function state() {
+    const [{ models }] = await h.dataSource.query(`SELECT count(*)::int AS models FROM models`);
+    const [{ jobs }] = await h.dataSource.query(`SELECT count(*)::int AS jobs FROM jobs`);
+    return { treeSize: (await h.ledger.getCheckpoint()).treeSize, models, jobs };
+  }
+
+  it.each([
+    [{ epsilon: 0 }, 'privacy.epsilon'],
+    [{ epsilon: -1 }, 'privacy.epsilon'],
+    [{ epsilon: 'high' }, 'privacy.epsilon'],
+    [{ delta: 0 }, 'privacy.delta'],
+    [{ delta: -1e-5 }, 'privacy.delta'],
+    [{ delta: 1 / 150 }, 'privacy.delta'], // δ ≥ 1/n, n = 150 training samples
+    [{ delta: 0.01 }, 'privacy.delta'],
+    [{ clipNorm: 0 }, 'privacy.clipNorm'],
+    [{ clipNorm: -2 }, 'privacy.clipNorm'],
+    [{ clipNorm: undefined }, 'privacy.clipNorm'],
+    [{ accountant: 'moments' }, 'privacy.accountant'],
+    [{ epsilon: 1e-6, delta: 1e-12 }, 'privacy.epsilon'], // out of reach: σ would exceed 10^4
+    [{ noise: 1 }, 'privacy.property noise'],
+  ])('POST /v1/models with privacy %j is a 400 naming %s; nothing is queued or logged', async (overrides, field) => {
+    const before = await state();
+    const res = await asMl(http().post('/v1/models')).send(body({ privacy: { ...privacy, ...overrides } })).expect(400);
+    expect(JSON.stringify(res.body.message)).toContain(field);
+    expect(await state()).toEqual(before);
+  });
+
+  it('refuses privacy that is not an object, and says what n is', async () => {
+    const before = await state();
+    expect((await asMl(http().post('/v1/models')).send(body({ privacy: 'strong' })).expect(400)).body.message).toContain('privacy must be an object');
+    const res = await asMl(http().post('/v1/models')).send(body({ privacy: { ...privacy, delta: 0.01 } })).expect(400);
+    expect(res.body.message).toContain('privacy.delta must be below 1/n = 1/150');
+    expect(await state()).toEqual(before);
+  });
+
+  it('trains with DP-SGD: the resolved settings on the model, MODEL_PUBLISHED.privacy in the log, replayed to the same bytes', async () => {
+    const created = await asMl(http().post('/v1/models')).send(body()).expect(202);
+    modelId = created.body.modelId;
+    const job = await waitFor(
+      async () => (await asMl(http().get(`/v1/jobs/${created.body.jobId}`)).expect(200)).body,
+      (j) => j.state === 'completed' || j.state === 'failed',
+    );
+    expect(job.state).toBe('completed');
+    const { body: model } = await http().get(`/v1/models/${modelId}`).auth(h.auditor, { type: 'bearer' }).expect(200);
+    // 150 samples, 2 shards, expected batch 16: ceil(150 / 32) = 5 steps per epoch, q = 1/5
+    expect(model.privacy).toMatchObject({ ...privacy, accountant: 'rdp', stepsPerEpoch: 5, noiseSeed: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const q = model.privacy.sampleRate; // 1/5 rounded up to k / 2^53
+    expect(q).toBeGreaterThanOrEqual(0.2);
+    expect(q - 0.2).toBeLessThan(1e-15);
+    expect(model.config.privacy).toEqual(privacy); // the request as given; no seed in it
+    const steps = 5 * model.epochsPerSlice.reduce((a: number, b: number) => a + b, 0);
+    const published = await h.ledger.getEvent(model.versions[0].ledgerIndex);
+    expect(published).toMatchObject({
+      type: 'MODEL_PUBLISHED',
+      privacy: { mechanism: 'dp-sgd', delta: 1e-3, noiseMultiplier: model.privacy.noiseMultiplier, sampleRate: q, steps, clipNorm: 1, accountant: 'rdp' },
+    });
+    const { privacy: guarantee } = published as { privacy: { epsilon: number } };
+    expect(guarantee.epsilon).toBeLessThanOrEqual(3);
+    expect(guarantee.epsilon).toBe(rdpEpsilon({ sampleRate: q, noiseMultiplier: model.privacy.noiseMultiplier, steps }, 1e-3).epsilon);
+    // The noise seed is in neither the log nor any public answer.
+    const { body: entries } = await http().get(`/v1/ledger/entries?start=0&limit=1000`).expect(200);
+    expect(JSON.stringify(entries)).not.toContain(model.privacy.noiseSeed);
+
+    const report = await replayModel({
+      apiUrl: api,
+      apiKey: h.auditor,
+      modelId,
+      modelVersion: 1,
+      data: { text: JSON.stringify(iris), format: 'json', name: 'iris.json' },
+    });
+    expect(report).toMatchObject({ ok: true, publishedSha256: model.versions[0].onnxSha256 });
+  });
+
+  it('forgets exactly from a DP model: the new version is a DP training from scratch without the samples, with the same guarantee', async () => {
+    const created = await asMl(http().post('/v1/forget-requests')).send({ datasetId, subjectId: 'bob', reason: 'erasure' }).expect(202);
+    const done = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${created.body.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+    );
+    expect(done.state).toBe('completed');
+    const { body: model } = await asMl(http().get(`/v1/models/${modelId}`)).expect(200);
+    const [v1, v2] = model.versions;
+    const first = (await h.ledger.getEvent(v1.ledgerIndex)) as { privacy: unknown };
+    expect(await h.ledger.getEvent(v2.ledgerIndex)).toMatchObject({ type: 'MODEL_PUBLISHED', modelVersion: 2, privacy: first.privacy });
+    const config: TrainingConfigInput = {
+      method: 'sisa',
+      model: 'logistic-regression',
+      numFeatures: 4,
+      numClasses: 3,
+      shards: 2,
+      slices: 2,
+      epochs: 6,
+      epochsPerSlice: model.epochsPerSlice,
+      batchSize: 16,
+      learningRate: 0.5,
+      seed: 'e2e-dp',
+      privacy: model.privacy,
+    };
+    const retained: Sample[] = iris.filter((s) => !bob.has(s.externalId)).map((s) => ({ ...s, commitment: commitments.get(s.externalId)! }));
+    expect(v2.onnxSha256).toBe(await fromScratchSha256(config, retained));
+    expect(v2.onnxSha256).not.toBe(await fromScratchSha256({ ...config, privacy: undefined }, retained));
+  });
+});
