@@ -223,7 +223,7 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(report).toMatchObject({ ok: true, found: true, onnxSha256: versions[1].onnxSha256 });
       expect(report.models).toHaveLength(1);
       const [m] = report.models;
-      expect(m).toMatchObject({ modelId, modelVersion: 2, index: versions[1].ledgerIndex, anchor: { anchor: 0 }, runtime: detectRuntimeEnvelope() });
+      expect(m).toMatchObject({ modelId, modelVersion: 2, index: versions[1].ledgerIndex, anchor: { anchor: 0 }, runtime: detectRuntimeEnvelope(), privacy: null });
       expect(m.batches).toHaveLength(4);
       expect(m.batches.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(48);
       expect(m.forgetRequests).toEqual([expect.objectContaining({ requestId, index: forgetIndex, commitments: 2, unlearnVersion: 2 })]);
@@ -233,6 +233,7 @@ describe('lethe-audit verify-receipt, verify-model and replay', () => {
       expect(text.stdout).toContain(`model ${modelId} version 1: MODEL_PUBLISHED at entry ${versions[0].ledgerIndex}`);
       expect(text.stdout).toContain('reflects no forget request');
       expect(text.stdout).toContain(`trained under ${describeRuntimeEnvelope(detectRuntimeEnvelope())}`);
+      expect(text.stdout).toContain('    privacy: none recorded (trained without differential privacy)');
       // Its file is gone from the service, and why: the version learned alice.
       expect(text.stdout).toContain(`RETIRED at entry ${versions[0].retireLedgerIndex} (VERSION_RETIRED) for forget request(s) ${requestId}`);
       expect(text.stdout).toMatch(/checkpoint\(s\) of its lineage deleted at entry \d+ \(CHECKPOINTS_DELETED\)/);

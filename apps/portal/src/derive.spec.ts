@@ -78,6 +78,7 @@ const EVENTS: LedgerEvent[] = [
     manifestHash: hex(14),
     metrics: { trainAccuracy: 0.88 },
     runtime: { onnxruntime: '1.22.0', node: '20.19.0', platform: 'linux', arch: 'x64', cpuKernels: 'avx2-fma3' },
+    privacy: { mechanism: 'dp-sgd', epsilon: 1.98, delta: 1e-5, noiseMultiplier: 1.1, sampleRate: 0.0278, steps: 720, clipNorm: 1, accountant: 'rdp' },
   }, // 10
   {
     type: 'UNLEARN_COMPLETED',
@@ -130,6 +131,12 @@ describe('the portal derives what it shows from the entries alone', () => {
     const [v1, v2] = buildModelVersions(log(EVENTS));
     expect(v1.runtime).toBeNull();
     expect(v2.runtime).toEqual({ onnxruntime: '1.22.0', node: '20.19.0', platform: 'linux', arch: 'x64', cpuKernels: 'avx2-fma3' });
+  });
+
+  it('gives each version the DP-SGD guarantee its MODEL_PUBLISHED records, null for a version trained without one', () => {
+    const [v1, v2] = buildModelVersions(log(EVENTS));
+    expect(v1.privacy).toBeNull();
+    expect(v2.privacy).toMatchObject({ mechanism: 'dp-sgd', epsilon: 1.98, delta: 1e-5, noiseMultiplier: 1.1, steps: 720, accountant: 'rdp' });
   });
 
   it('names what does not add up: a version without its UNLEARN_COMPLETED, a request nobody made', () => {

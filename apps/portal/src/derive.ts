@@ -13,6 +13,7 @@ import {
   type MembershipEvidence,
   type MembershipInterval,
   type ModelPublished,
+  type PrivacyGuarantee,
   type RuntimeEnvelope,
   type UnlearnCompleted,
   type VersionRetired,
@@ -149,6 +150,8 @@ export interface ModelVersionView {
   metrics: { [key: string]: JsonValue };
   /** The runtime envelope its MODEL_PUBLISHED records; null in entries from before it was recorded. */
   runtime: RuntimeEnvelope | null;
+  /** The DP-SGD guarantee its MODEL_PUBLISHED records (mechanism, ε, δ, σ, q, steps, clip norm, accountant); null without one. */
+  privacy: PrivacyGuarantee | null;
   datasetId: string | null;
   batches: LineageBatch[];
   /** Every forget request the version reflects (this and earlier unlearning steps). */
@@ -242,6 +245,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
       manifestHash: event.manifestHash,
       metrics: event.metrics,
       runtime: event.runtime ?? null,
+      privacy: event.privacy ?? null,
       datasetId: datasets.get(modelId) ?? null,
       batches: lineage,
       forgetRequests,

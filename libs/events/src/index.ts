@@ -25,3 +25,4 @@ export type { BySide, MembershipAttackFigures, MembershipEvidence, MembershipInt
 export { compareRuntimeEnvelopes, describeRuntimeEnvelope, RUNTIME_ENVELOPE_FIELDS } from './runtime-envelope';
 export type { RuntimeEnvelope } from './runtime-envelope';
 export { canonicalizeEvent, decodeEvent, encodeEvent, hashEvent } from './canonical';
+export { describePrivacyGuarantee } from './privacy-guarantee';

@@ -8,6 +8,7 @@ import type {
   ForgetRequested,
   LedgerEvent,
   ModelPublished,
+  PrivacyGuarantee,
   RuntimeEnvelope,
   UnlearnCompleted,
   VersionRetired,
@@ -84,6 +85,8 @@ export interface PublishedModelVersion {
   metrics: ModelPublished['metrics'];
   /** The runtime envelope it was trained under, as its MODEL_PUBLISHED entry records it (null in entries from before it was recorded). */
   runtime: RuntimeEnvelope | null;
+  /** A DP-SGD version's guarantee as its MODEL_PUBLISHED entry records it; null for a version trained without one. */
+  privacy: PrivacyGuarantee | null;
   /** Index of the MODEL_PUBLISHED entry, and the on-chain checkpoint it was proven in. */
   index: number;
   anchor: { anchor: number; treeSize: number; rootHash: string } | null;
@@ -317,6 +320,7 @@ async function describeVersion(
     manifestHash: event.manifestHash,
     metrics: event.metrics,
     runtime: event.runtime ?? null,
+    privacy: event.privacy ?? null,
     index,
     anchor,
     batches,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Command } from 'commander';
 import { verifyModel, type VerifyModelReport } from '@lethe/verifier';
-import { describeRuntimeEnvelope } from '@lethe/events';
+import { describePrivacyGuarantee, describeRuntimeEnvelope } from '@lethe/events';
 import { ChainAuditOptions, addChainAuditOptions, runAudit, formatFailure } from './cli-support';
 
 type VerifyModelCommandOptions = ChainAuditOptions;
@@ -62,6 +62,7 @@ function formatReport(file: string, onnxSha256: string, report: VerifyModelRepor
       `  model ${m.modelId} version ${m.modelVersion}: MODEL_PUBLISHED at entry ${m.index}, ${anchor}; manifest ${m.manifestHash}`,
     );
     lines.push(`    trained under ${m.runtime ? describeRuntimeEnvelope(m.runtime) : 'a runtime envelope its entry does not record (published before envelopes were)'}`);
+    lines.push(`    privacy: ${m.privacy ? describePrivacyGuarantee(m.privacy) : 'none recorded (trained without differential privacy)'}`);
     lines.push(`    trained on ${m.batches.length} batches (${m.batches.reduce((n, b) => n + b.count, 0)} samples):`);
     for (const b of m.batches)
       lines.push(

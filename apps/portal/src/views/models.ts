@@ -1,5 +1,5 @@
 // Per model version: its lineage (batches, forget requests reflected) and the evidence of forgetting, as charts.
-import { describeRuntimeEnvelope } from '@lethe/events';
+import { describePrivacyGuarantee, describeRuntimeEnvelope } from '@lethe/events';
 import { groupedBarChart } from '../charts';
 import { formatNumber, h, short } from '../dom';
 import { EVIDENCE_MEASURES, MEMBERSHIP_CATEGORIES, buildModelVersions, evidenceSeries, membershipView, type ModelVersionView } from '../derive';
@@ -42,6 +42,11 @@ function renderVersion(v: ModelVersionView): HTMLElement {
       'p',
       { class: 'muted', 'data-testid': 'runtime' },
       v.runtime ? `Trained under ${describeRuntimeEnvelope(v.runtime)}` : 'Runtime envelope not recorded (published before envelopes were)',
+    ),
+    h(
+      'p',
+      { class: v.privacy ? 'privacy' : 'muted', 'data-testid': 'privacy' },
+      v.privacy ? `Privacy: ${describePrivacyGuarantee(v.privacy)}` : 'Privacy: none recorded (trained without differential privacy)',
     ),
     renderRetirement(v),
     v.problems.length
