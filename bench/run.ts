@@ -6,6 +6,7 @@
 //   verify      lethe-audit verify-log on a large log vs just downloading and hashing it
 //   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
+//   privacy     DP-SGD on MNIST: test accuracy at ε 0.5..8 (δ 1e-5) beside the non-private model, full and SISA
 //   keystore    sealing/opening 200,000 sample payloads vs SHA-256 of them; data key create/get/destroy, bytes per key
 //   erasure     uploads sealed vs in plaintext, opening 200,000 samples at training start, forget request -> keys destroyed, key store size
 // Without a suite, all of them run with their defaults. Every table prints its baseline measured in the same run.
@@ -24,6 +25,7 @@ const SUITES: Record<string, () => AnyBench[]> = {
   portal: () => [require('./portal-receipt.bench').bench],
   keystore: () => [require('./keystore.bench').bench],
   erasure: () => [require('./erasure.bench').bench],
+  privacy: () => [require('./privacy.bench').bench],
 };
 
 const usage = (): string => `usage: npm run bench [-- <suite> [flags]]; suites: ${Object.keys(SUITES).join(', ')}; <suite> --help lists its flags\n`;

@@ -1,7 +1,12 @@
+import { pldEpsilon } from './pld-accountant';
 import { rdpEpsilon } from './rdp-accountant';
 
-/** The accountants a model may name: 'rdp' (Rényi DP with the Balle et al. 2020 conversion). */
-export const PRIVACY_ACCOUNTANTS = ['rdp'] as const;
+/**
+ * The accountants a model may name: 'rdp' (Rényi DP, integer and fractional orders, the Balle et al. 2020
+ * conversion; milliseconds) and 'pld' (privacy loss distribution by FFT, both neighbour directions, every
+ * discretisation error added to what it reports; tighter, and a second or more per evaluation).
+ */
+export const PRIVACY_ACCOUNTANTS = ['rdp', 'pld'] as const;
 export type PrivacyAccountant = (typeof PRIVACY_ACCOUNTANTS)[number];
 
 /** T steps of the Poisson-subsampled Gaussian mechanism: rate q, noise multiplier σ. */
@@ -16,5 +21,7 @@ export function accountEpsilon(accountant: PrivacyAccountant, mechanism: Subsamp
   switch (accountant) {
     case 'rdp':
       return rdpEpsilon(mechanism, delta).epsilon;
+    case 'pld':
+      return pldEpsilon(mechanism, delta);
   }
 }
