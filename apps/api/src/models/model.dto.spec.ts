@@ -26,6 +26,11 @@ describe('CreateModelDto', () => {
     expect(problems({ ...valid, seed: 'run-1' })).toEqual([]);
   });
 
+  it('accepts privacy {epsilon, delta, clipNorm} with either accountant or none', () => {
+    expect(problems({ ...valid, privacy: { epsilon: 2, delta: 1e-5, clipNorm: 1 } })).toEqual([]);
+    expect(problems({ ...valid, privacy: { epsilon: 0.5, delta: 1e-6, clipNorm: 0.1, accountant: 'pld' } })).toEqual([]);
+  });
+
   it('accepts an evaluation with a holdout in [0, 0.5] and a boolean referenceRetrain, or an empty one', () => {
     expect(problems({ ...valid, evaluation: { holdoutFraction: 0.5, referenceRetrain: false } })).toEqual([]);
     expect(problems({ ...valid, evaluation: { holdoutFraction: 0 } })).toEqual([]);
@@ -71,6 +76,12 @@ describe('CreateModelDto', () => {
     [{ epochsPerSlice: 2.5 }, 'epochsPerSlice'],
     [{ epochsPerSlice: '3' }, 'epochsPerSlice'],
     [{ epochsPerSlice: 10001 }, 'epochsPerSlice'],
+    [{ privacy: { epsilon: 0, delta: 1e-5, clipNorm: 1 } }, 'privacy.epsilon'],
+    [{ privacy: { epsilon: 1, delta: -1, clipNorm: 1 } }, 'privacy.delta'],
+    [{ privacy: { epsilon: 1, delta: 1e-5, clipNorm: 0 } }, 'privacy.clipNorm'],
+    [{ privacy: { epsilon: 1, delta: 1e-5 } }, 'privacy.clipNorm'],
+    [{ privacy: { epsilon: 1, delta: 1e-5, clipNorm: 1, accountant: 'gdp' } }, 'privacy.accountant'],
+    [{ privacy: 'on' }, 'privacy'],
   ])('refuses %j, naming %s', (overrides, field) => {
     expect(problems({ ...valid, ...overrides })).toContain(field);
   });
