@@ -44,11 +44,18 @@ describe('models with privacy (DP-SGD)', () => {
 
   afterAll(() => h?.close());
 
-  /** What a refused request must leave as it was: the log, the models and the job queue. */
+  /** What a refused request must leave as it was: the log, the models, the jobs and pg-boss's queue. */
   async function state() {
     const [{ models }] = await h.dataSource.query(`SELECT count(*)::int AS models FROM models`);
     const [{ jobs }] = await h.dataSource.query(`SELECT count(*)::int AS jobs FROM jobs`);
-    return { treeSize: (await h.ledger.getCheckpoint()).treeSize, models, jobs };
+    const [{ queued }] = await h.dataSource.query(`SELECT count(*)::int AS queued FROM pgboss.job`);
+    return { treeSize: (await h.ledger.getCheckpoint()).treeSize, models, jobs, queued };
+  }
+
+  /** An entry of the public log as anyone reads it (GET /v1/ledger/entries), not through the service's own handle. */
+  async function publicEntry(index: number): Promise<Record<string, unknown>> {
+    const { body } = await http().get(`/v1/ledger/entries?start=${index}&limit=1`).expect(200);
+    return JSON.parse(body[0].event);
   }
 
   it.each([
@@ -77,12 +84,24 @@ describe('models with privacy (DP-SGD)', () => {
     expect((await asMl(http().post('/v1/models')).send(body({ privacy: 'strong' })).expect(400)).body.message).toContain('privacy must be an object');
     const res = await asMl(http().post('/v1/models')).send(body({ privacy: { ...privacy, delta: 0.01 } })).expect(400);
     expect(res.body.message).toContain('privacy.delta must be below 1/n = 1/150');
+    // n counts the samples it would train on: the holdout's are not among them.
+    const heldOut = await asMl(http().post('/v1/models'))
+      .send(body({ evaluation: { holdoutFraction: 0.2 }, privacy: { ...privacy, delta: 0.01 } }))
+      .expect(400);
+    const n = Number(/privacy\.delta must be below 1\/n = 1\/(\d+)/.exec(heldOut.body.message)?.[1]);
+    expect(n).toBeGreaterThan(90);
+    expect(n).toBeLessThan(140);
     expect(await state()).toEqual(before);
   });
 
   it('trains with DP-SGD: the resolved settings on the model, MODEL_PUBLISHED.privacy in the log, replayed to the same bytes', async () => {
+    const before = await state();
     const created = await asMl(http().post('/v1/models')).send(body()).expect(202);
     modelId = created.body.modelId;
+    // The positive control of the refusals above: an accepted request does show in the models, the jobs and the queue.
+    const after = await state();
+    expect(after).toMatchObject({ models: before.models + 1, jobs: before.jobs + 1 });
+    expect(after.queued).toBeGreaterThan(before.queued);
     const job = await waitFor(
       async () => (await asMl(http().get(`/v1/jobs/${created.body.jobId}`)).expect(200)).body,
       (j) => j.state === 'completed' || j.state === 'failed',
@@ -96,7 +115,7 @@ describe('models with privacy (DP-SGD)', () => {
     expect(q - 0.2).toBeLessThan(1e-15);
     expect(model.config.privacy).toEqual(privacy); // the request as given; no seed in it
     const steps = 5 * model.epochsPerSlice.reduce((a: number, b: number) => a + b, 0);
-    const published = await h.ledger.getEvent(model.versions[0].ledgerIndex);
+    const published = await publicEntry(model.versions[0].ledgerIndex);
     expect(published).toMatchObject({
       type: 'MODEL_PUBLISHED',
       privacy: { mechanism: 'dp-sgd', delta: 1e-3, noiseMultiplier: model.privacy.noiseMultiplier, sampleRate: q, steps, clipNorm: 1, accountant: 'rdp' },
@@ -127,8 +146,9 @@ describe('models with privacy (DP-SGD)', () => {
     expect(done.state).toBe('completed');
     const { body: model } = await asMl(http().get(`/v1/models/${modelId}`)).expect(200);
     const [v1, v2] = model.versions;
-    const first = (await h.ledger.getEvent(v1.ledgerIndex)) as { privacy: unknown };
-    expect(await h.ledger.getEvent(v2.ledgerIndex)).toMatchObject({ type: 'MODEL_PUBLISHED', modelVersion: 2, privacy: first.privacy });
+    const first = await publicEntry(v1.ledgerIndex);
+    expect(first.privacy).toMatchObject({ mechanism: 'dp-sgd', noiseMultiplier: model.privacy.noiseMultiplier });
+    expect(await publicEntry(v2.ledgerIndex)).toMatchObject({ type: 'MODEL_PUBLISHED', modelVersion: 2, privacy: first.privacy });
     const config: TrainingConfigInput = {
       method: 'sisa',
       model: 'logistic-regression',
@@ -146,5 +166,11 @@ describe('models with privacy (DP-SGD)', () => {
     const retained: Sample[] = iris.filter((s) => !bob.has(s.externalId)).map((s) => ({ ...s, commitment: commitments.get(s.externalId)! }));
     expect(v2.onnxSha256).toBe(await fromScratchSha256(config, retained));
     expect(v2.onnxSha256).not.toBe(await fromScratchSha256({ ...config, privacy: undefined }, retained));
+
+    // An auditor's replay of version 2 on the data without bob gives its bytes; with bob's samples it does not.
+    const replay = (examples: typeof iris) =>
+      replayModel({ apiUrl: api, apiKey: h.auditor, modelId, modelVersion: 2, data: { text: JSON.stringify(examples), format: 'json', name: 'iris.json' } });
+    expect(await replay(iris.filter((s) => !bob.has(s.externalId)))).toMatchObject({ ok: true, publishedSha256: v2.onnxSha256, samples: 148 });
+    expect(await replay(iris)).toMatchObject({ ok: false, publishedSha256: v2.onnxSha256, samples: 150 });
   });
 });
