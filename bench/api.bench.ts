@@ -5,23 +5,14 @@
 // service and while the 100 clients load it; how many unlearning passes (jobs) the load's forget requests
 // made and how long they took to drain; and the latency the PostgreSQL rate-limit counter adds per request.
 //   node -r ./scripts/register.js bench/api.bench.ts [--clients 100] [--ops 800] [--seconds 40] [--unlearn 5]   (--help lists the flags)
-import { ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Wallet } from 'ethers';
 import { Client as PgClient } from 'pg';
-import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
 import { openDatabase } from '@lethe/ledger';
-import { findFreePort, startEmbeddedPostgres } from '@lethe/postgres';
 import { PostgresThrottlerStorage } from '../apps/api/src/common/rate-limit.storage';
 import { RATE_LIMIT_WINDOW_MS } from '../apps/api/src/common/rate-limit.guard';
-import { createDatabase } from './lib/bulk-load';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
+import { Client, startBenchService, waitUntil, type BenchService } from './lib/service';
 import { formatRate, percentile, printTable } from './lib/table';
 
-const ROOT = join(__dirname, '..');
 const SAMPLES_PER_UPLOAD = 100;
 const FEATURES = 4;
 const CLASSES = 3;
@@ -40,45 +31,12 @@ const flags = defineFlags({
   unlearn: { type: 'integer', min: 1, default: 5, help: 'forget requests timed to an anchored UNLEARN_COMPLETED, quiet and under load' },
 });
 
-/** A JSON client of the service with one API key. */
-class Client {
-  constructor(private readonly base: string, private readonly key: string) {}
-
-  async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; ms: number }> {
-    const t0 = performance.now();
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    const ms = performance.now() - t0;
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, ms };
-  }
-
-  async ok(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await this.call(method, path, body);
-    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body;
-  }
-}
-
 function randomSamples(prefix: string, count: number): { externalId: string; features: number[]; label: number }[] {
   return Array.from({ length: count }, (_, i) => ({
     externalId: `${prefix}-${i}`,
     features: Array.from({ length: FEATURES }, () => Math.round(Math.random() * 1000) / 100),
     label: i % CLASSES,
   }));
-}
-
-async function waitUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
@@ -128,35 +86,8 @@ async function countLost(client: Client, ids: string[], states: Record<string, n
   return lost;
 }
 
-async function startService(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/v1/health`);
-      const body = (await res.json()) as { status: string };
-      if (res.status === 200 && body.status === 'ok') return child;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the service did not become healthy in 60 s: ${stderr.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 export async function run({ clients, ops, seconds, unlearn: unlearnTrials }: BenchOptions<typeof flags>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-api-'));
-  chmodSync(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pgdata'), persistent: false });
-  const node = await startHardhatNode({ port: 0 });
-  let service: ChildProcess | undefined;
+  let service: BenchService | undefined;
   const load: {
     mode: string;
     calls: Call[];
@@ -172,34 +103,10 @@ export async function run({ clients, ops, seconds, unlearn: unlearnTrials }: Ben
   const unlearn: number[] = [];
   const unlearnUnderLoad: number[] = [];
   const rateLimit: string[][] = [];
-  let serviceDatabase = '';
   try {
-    const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
-    const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
-    const contract = await deployAuditAnchor(signer, signer.address, signer.address);
-    provider.destroy();
-    const port = await findFreePort();
-    const adminKey = randomBytes(24).toString('hex');
-    service = await startService(
-      {
-        ...process.env,
-        PORT: String(port),
-        DATA_DIR: join(dir, 'data'),
-        DATABASE_URL: (serviceDatabase = await createDatabase(pg.url, 'bench_api')),
-        RPC_URL: node.rpcUrl,
-        CONTRACT_ADDRESS: contract.address,
-        ANCHORER_PRIVATE_KEY: HARDHAT_DEV_PRIVATE_KEYS[0],
-        ANCHOR_EVERY_SECONDS: '1',
-        JOB_POLL_SECONDS: '1',
-        LETHE_ADMIN_KEY: adminKey,
-        RATE_LIMIT_PER_MINUTE: '0',
-        LOG_LEVEL: 'error',
-      },
-      port,
-    );
-    const base = `http://127.0.0.1:${port}`;
-    const admin = new Client(base, adminKey);
-    const ml = new Client(base, (await admin.ok('POST', '/v1/keys', { role: 'ml', name: 'bench' })).key);
+    service = await startBenchService('api', { JOB_POLL_SECONDS: '1' });
+    const serviceDatabase = service.databaseUrl;
+    const ml = new Client(service.base, (await service.admin.ok('POST', '/v1/keys', { role: 'ml', name: 'bench' })).key);
 
     // Forget request -> anchored UNLEARN_COMPLETED, on a dataset with a tiny trained SISA model, measured on
     // the quiet service first: after the load, its forget requests wait behind the load's unlearning jobs.
@@ -337,15 +244,7 @@ export async function run({ clients, ops, seconds, unlearn: unlearnTrials }: Ben
       await counterDataSource.destroy();
     }
   } finally {
-    if (service && service.exitCode === null) {
-      const exited = new Promise((r) => service!.once('exit', r));
-      service.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (service.exitCode === null) service.kill('SIGKILL');
-    }
-    await node.stop();
-    await pg.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await service?.stop();
   }
 
   const rows: string[][] = [];
