@@ -7,6 +7,7 @@
 //   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
 //   privacy     DP-SGD on MNIST: test accuracy at ε 0.5..8 (δ 1e-5) beside the non-private model, full and SISA
+//   forget-latency  forgetting through the API (request -> new version served, job pickup, a pass's phases) vs the monolithic model through the API
 //   keystore    sealing/opening 200,000 sample payloads vs SHA-256 of them; data key create/get/destroy, bytes per key
 //   erasure     uploads sealed vs in plaintext, opening 200,000 samples at training start, forget request -> keys destroyed, key store size
 // Without a suite, all of them run with their defaults. Every table prints its baseline measured in the same run.
@@ -22,6 +23,7 @@ const SUITES: Record<string, () => AnyBench[]> = {
   membership: () => [require('./membership.bench').bench],
   verify: () => [require('./verify-log.bench').bench],
   api: () => [require('./api.bench').bench],
+  'forget-latency': () => [require('./forget-latency.bench').bench],
   portal: () => [require('./portal-receipt.bench').bench],
   keystore: () => [require('./keystore.bench').bench],
   erasure: () => [require('./erasure.bench').bench],

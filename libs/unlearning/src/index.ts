@@ -32,6 +32,7 @@ export type {
 } from './events';
 export type { Progress, ProgressPhase, ProgressCallback } from './progress';
 export { LruMap } from './lru';
+export { PhaseClock } from './phase-clock';
 export type { RuntimeOptions } from './runtime';
 export { compareRuntimeEnvelopes, describeRuntimeEnvelope, detectRuntimeEnvelope, inferCpuKernels } from './runtime-envelope';
 export type { RuntimeEnvelope } from './runtime-envelope';

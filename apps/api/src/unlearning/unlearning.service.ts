@@ -12,6 +12,7 @@ import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { checkpointStoreIn, createMethodFor } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
 import { modelDoneFraction } from '../models/model.progress';
+import { PassClock, PassTimings } from './pass-clock';
 import { FailedModel, RetirementService } from './retirement.service';
 
 export interface UnlearningPassResult {
@@ -21,6 +22,8 @@ export interface UnlearningPassResult {
   failedModels?: FailedModel[];
   /** Why the requests failed (they are `failed`); absent when they completed. */
   error?: string;
+  /** Where the pass's time went. */
+  timings: PassTimings;
 }
 
 /** Done fraction (0..1) of a whole pass and its estimated seconds left. */
@@ -34,6 +37,8 @@ export interface UnlearningPassOptions {
   onLocked?: () => Promise<void>;
   /** No retry follows: an error fails the requests instead of leaving them for the next attempt. */
   lastAttempt?: boolean;
+  /** The pass's clock, started when its worker received the job (a new one otherwise). */
+  clock?: PassClock;
 }
 
 /** Models whose engine method (and latest version) this process keeps between passes. */
@@ -82,22 +87,30 @@ export class UnlearningService {
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
+    const clock = options.clock ?? new PassClock();
+    clock.lap('claim');
     return withDatasetLock(this.dataSource, datasetId, 'exclusive', async () => {
+      clock.lap('lock');
       await options.onLocked?.();
       const requestIds = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
-      if (requestIds.length === 0) return { requestIds, modelVersions: [] };
+      clock.lap('take');
+      if (requestIds.length === 0) return { requestIds, modelVersions: [], timings: clock.toJson() };
       try {
         const commitments = await this.requests.findCommitmentsOf(requestIds);
-        const { modelVersions, failedModels } = await this.forgetInEveryModel(datasetId, requestIds, commitments, options.onProgress);
+        clock.lap('commitments');
+        const { modelVersions, failedModels } = await this.forgetInEveryModel(datasetId, requestIds, commitments, clock, options.onProgress);
         const retired = await this.retirement.retireForPass(requestIds, failedModels);
+        clock.lap('retire');
         // Erasure, once nothing served needs the samples: their subjects' keys destroyed, their rows deleted.
         const shred = await this.vault.shred(datasetId, commitments);
+        clock.lap('shred');
         await this.requests.complete(requestIds);
+        clock.lap('complete');
         this.logger.log(
           `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${retired.retiredVersions.length} retired, ` +
             `${failedModels.length} model(s) failed, ${shred.shredded.length} sample(s) erased, ${shred.keysDestroyed} data key(s) destroyed`,
         );
-        return { requestIds, modelVersions, ...(failedModels.length > 0 ? { failedModels } : {}) };
+        return { requestIds, modelVersions, ...(failedModels.length > 0 ? { failedModels } : {}), timings: clock.toJson() };
       } catch (error) {
         const message = describeJobError(error);
         if (!isPermanentJobError(error) && !options.lastAttempt) {
@@ -109,7 +122,7 @@ export class UnlearningService {
           .releaseUnlogged(requestIds)
           .catch((e: unknown) => this.logger.warn(`releasing the versions marked for retirement: ${describeJobError(e)}`));
         await this.requests.fail(requestIds, message.slice(0, 2000));
-        return { requestIds, modelVersions: [], error: message };
+        return { requestIds, modelVersions: [], error: message, timings: clock.toJson() };
       }
     });
   }
@@ -118,6 +131,7 @@ export class UnlearningService {
     datasetId: string,
     requestIds: string[],
     commitments: string[],
+    clock: PassClock,
     onProgress?: PassProgressCallback,
   ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[] }> {
     const forgotten = new Set(commitments);
@@ -143,6 +157,7 @@ export class UnlearningService {
           ? kept.model
           : await this.store.loadTrainedModel(latest);
       const learned = trained.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId);
+      clock.lap('load');
       if (learned.length === 0) continue;
       // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
       const sink = new ModelLedgerSink(this.ledger, {
@@ -154,10 +169,13 @@ export class UnlearningService {
       try {
         // The model's test set (held-out samples) and reference retrain, as its `evaluation` asks.
         const forgetRequest = await buildForgetRequest(this.dataSource, this.vault, model, { requestIds, externalIds: learned });
+        clock.lap('request');
         const outcome = await method.forget(trained, forgetRequest).catch(async (error: unknown) => {
           await this.releaseMethod(model.id); // what it holds may be half-updated
           throw error;
         });
+        clock.lap('forget');
+        clock.addEngine(outcome.timings.phases);
         this.kept.get(model.id)!.model = outcome.model;
         const version = outcome.model.version;
         await this.store.save(outcome.model, {
@@ -167,6 +185,8 @@ export class UnlearningService {
           evidence: outcome.event.evidence as { [key: string]: JsonValue },
           batches: sink.batchesOf(model.id, version),
         });
+        clock.lap('save');
+        clock.servedNow(model.id);
         published.push({ modelId: model.id, version });
       } catch (error) {
         if (!isPermanentJobError(error)) throw error;

@@ -10,6 +10,7 @@ import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { JobRepository } from '../jobs/job.repository';
 import { ModelTrainingService } from '../models/model-training.service';
 import { isRetraining, modelDoneFraction } from '../models/model.progress';
+import { PassClock } from '../unlearning/pass-clock';
 import { RetirementService } from '../unlearning/retirement.service';
 import { UnlearningService } from '../unlearning/unlearning.service';
 /** How often a running job's progress and heartbeat are written. */
@@ -135,6 +136,7 @@ export class JobWorker {
    * retry may fix puts it back to `queued` and pg-boss retries it; its requests stay `unlearning`.
    */
   private async runUnlearning(job: PgBoss.JobWithMetadata<UnlearnMessage>): Promise<void> {
+    const clock = new PassClock();
     const { jobId, datasetId } = job.data;
     if (jobId === undefined) {
       // A message from before passes were jobs (one per request): the dataset's waiting pass serves it.
@@ -149,6 +151,7 @@ export class JobWorker {
       const result = await this.unlearning.unlearnDataset(datasetId, {
         jobId,
         lastAttempt,
+        clock,
         onProgress: (p) => progress.set(p.fraction, p.etaSeconds),
         onLocked: async () => {
           if (this.stopping) throw new Error('its worker is stopping');
@@ -161,6 +164,7 @@ export class JobWorker {
         requestIds: result.requestIds,
         modelVersions: result.modelVersions,
         ...(result.failedModels ? { failedModels: result.failedModels } : {}),
+        timings: result.timings,
       };
       if (result.error === undefined) await this.jobs.complete(jobId, outcome);
       else {
