@@ -1,8 +1,8 @@
 // Forgetting through the API, end to end, against training the monolithic model again through the API. The
 // service runs as `npm start` runs it (a child process on a throwaway embedded PostgreSQL and a local Hardhat
 // chain, its own job worker, the default JOB_POLL_SECONDS unless --poll-seconds). The data is synthetic: a
-// Purchase-like set generated here (makePurchaseLike: 50,000 x 200 binary features, 8 classes by default; the
-// shape of the set in issue #12), uploaded twice as NDJSON, once per side, subjects of 3 consecutive samples.
+// Purchase-like set generated here (makePurchaseLike: 50,000 x 200 binary features, 8 classes on 2 base patterns
+// by default; the shape of the set in issue #12), uploaded twice as NDJSON, once per side, subjects of 3 consecutive samples.
 // Both models: MLP 256, 6 epochs, batch 64, lr 0.3, 10% held out as the test set; SISA S=10 R=5 (the paper's
 // epochs per slice), the monolithic model one model on all of it (method full).
 //   - the monolithic side: training through the API (POST /v1/models until its version 1 is served), and a
@@ -59,7 +59,7 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
   const runs = options.runs ?? (options.quick ? 2 : 5);
   const env: Record<string, string> = options.pollSeconds === undefined ? {} : { JOB_POLL_SECONDS: String(options.pollSeconds) };
   const loadBefore = loadAverage();
-  const examples = makePurchaseLike(samples, 1, { features: options.features, classes: options.classes });
+  const examples = makePurchaseLike(samples, 1, { features: options.features, classes: options.classes, bases: 2 });
   const subjectOf = (i: number) => `subject-${Math.floor(i / SUBJECT_SIZE)}`;
   const trained = examples.filter((e) => !isHeldOut(e.externalId, { seed: SEED, fraction: HOLDOUT }));
   const heldOut = new Set(examples.filter((e) => isHeldOut(e.externalId, { seed: SEED, fraction: HOLDOUT })).map((e) => e.externalId));

@@ -104,13 +104,21 @@ export function commit(examples: readonly LabeledExample[]): Sample[] {
 /**
  * Purchase-like, synthetic (Shokri et al.'s Purchase-100 has 600 binary features, 100 classes; this is generated,
  * not their data): 10 seeded base patterns (25% ones); each class copies one and redraws 4% of its bits; each
- * sample flips 20% of its class's bits. `shape` sets the features and classes (default 600 and 100).
+ * sample flips 20% of its class's bits. `shape` sets the features, classes and base patterns (default 600, 100, 10):
+ * classes sharing a base differ in a few bits only, which is what makes the set hard.
  */
-export function makePurchaseLike(count: number, seed = 1, shape: { features: number; classes: number } = { features: 600, classes: 100 }): LabeledExample[] {
+export function makePurchaseLike(
+  count: number,
+  seed = 1,
+  shape: { features: number; classes: number; bases?: number } = { features: 600, classes: 100 },
+): LabeledExample[] {
   const next = xorshift(seed);
   const { classes, features } = shape;
-  const bases = Array.from({ length: 10 }, () => Array.from({ length: features }, () => (next() < 0.25 ? 1 : 0)));
-  const prototypes = Array.from({ length: classes }, (_, c) => bases[c % 10].map((bit) => (next() < 0.04 ? (next() < 0.25 ? 1 : 0) : bit)));
+  const baseCount = shape.bases ?? 10;
+  const bases = Array.from({ length: baseCount }, () => Array.from({ length: features }, () => (next() < 0.25 ? 1 : 0)));
+  const prototypes = Array.from({ length: classes }, (_, c) =>
+    bases[c % baseCount].map((bit) => (next() < 0.04 ? (next() < 0.25 ? 1 : 0) : bit)),
+  );
   return Array.from({ length: count }, (_, i) => {
     const label = Math.floor(next() * classes);
     const row = prototypes[label].map((bit) => (next() < 0.2 ? 1 - bit : bit));
