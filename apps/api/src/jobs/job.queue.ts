@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import PgBoss from 'pg-boss';
+import { sendJob } from './job.notifier';
 
 export const JOB_QUEUE = Symbol('JOB_QUEUE');
 
@@ -18,11 +19,11 @@ export class DroppingJobQueue implements JobQueue {
   }
 }
 
-/** A pg-boss queue: jobs are rows in the database that every worker polls. */
+/** A pg-boss queue: jobs are rows in the database; a NOTIFY wakes the workers, which also poll. */
 export class PgBossJobQueue implements JobQueue {
   constructor(private readonly boss: PgBoss) {}
 
   async send(name: string, data: object, options: { id?: string; singletonKey?: string } = {}): Promise<void> {
-    await this.boss.send(name, data, options);
+    await sendJob(this.boss, name, data, options);
   }
 }

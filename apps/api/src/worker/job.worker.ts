@@ -2,11 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
+import { DataSource } from 'typeorm';
 import { configureHeapForTraining, Progress } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
 import { TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
+import { JobListener, sendJob } from '../jobs/job.notifier';
 import { JobRepository } from '../jobs/job.repository';
 import { ModelTrainingService } from '../models/model-training.service';
 import { isRetraining, modelDoneFraction } from '../models/model.progress';
@@ -30,8 +32,12 @@ export class JobWorker {
   private readonly running = new Set<string>();
   private reaper: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** pg-boss's worker of each queue, woken by the listener. */
+  private readonly bossWorkers = new Map<string, string>();
+  private readonly listener: JobListener;
 
   constructor(
+    dataSource: DataSource,
     private readonly boss: PgBoss,
     @Inject(JOB_CONFIG) private readonly config: JobConfig,
     private readonly jobs: JobRepository,
@@ -41,14 +47,23 @@ export class JobWorker {
     private readonly retirement: RetirementService,
   ) {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
+    // A sent job wakes its queue's pg-boss worker at once; polling every JOB_POLL_SECONDS stays the fallback.
+    this.listener = new JobListener((dataSource.options as { url: string }).url, (queue) => this.wake(queue));
   }
 
   async start(): Promise<void> {
     const work = { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.config.pollSeconds };
-    await this.boss.work<{ jobId: string; modelId: string }>(TRAIN_JOB, work, ([job]) =>
-      this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>),
+    this.bossWorkers.set(
+      TRAIN_JOB,
+      await this.boss.work<{ jobId: string; modelId: string }>(TRAIN_JOB, work, ([job]) =>
+        this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>),
+      ),
     );
-    await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>));
+    this.bossWorkers.set(
+      UNLEARN_JOB,
+      await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>)),
+    );
+    await this.listener.start();
     // Retirements and deletions a crash (or a database from before retirement) left half done; a failure here
     // is logged, not fatal: the next start tries again, and passes keep serving forget requests meanwhile.
     await this.retirement.finishInterrupted().catch((e: unknown) => this.logger.warn(`finishing retirements at start: ${describeJobError(e)}`));
@@ -65,6 +80,7 @@ export class JobWorker {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.reaper);
+    await this.listener.stop();
     await this.boss.stop({ graceful: true, wait: true, timeout: this.config.stopTimeoutSeconds * 1000 });
     if (this.running.size > 0) {
       // Running jobs, and unlearning passes still waiting for their dataset (queued, held by this worker).
@@ -84,7 +100,7 @@ export class JobWorker {
     const datasets = await this.requests.findDatasetsWithWaitingRequests();
     for (const datasetId of datasets) await this.jobs.findOrCreateWaitingPass(datasetId);
     const jobs = await this.jobs.findQueued();
-    for (const job of jobs) await this.boss.send(job.type, { jobId: job.id, ...job.payload }, { id: job.id });
+    for (const job of jobs) await sendJob(this.boss, job.type, { jobId: job.id, ...job.payload }, { id: job.id });
     if (jobs.length > 0) this.logger.log(`sent again ${jobs.length} queued job(s) (forget requests wait in ${datasets.length} dataset(s))`);
   }
 
@@ -205,8 +221,13 @@ export class JobWorker {
   /** Sends the message of the dataset's waiting pass (made if none waits); returns its job id. */
   private async sendWaitingPass(datasetId: string): Promise<string> {
     const { jobId } = await this.jobs.findOrCreateWaitingPass(datasetId);
-    await this.boss.send(UNLEARN_JOB, { jobId, datasetId }, { id: jobId });
+    await sendJob(this.boss, UNLEARN_JOB, { jobId, datasetId }, { id: jobId });
     return jobId;
+  }
+
+  /** Wakes pg-boss's worker of `queue` (of every queue for null) to fetch now instead of at its next poll. */
+  private wake(queue: string | null): void {
+    for (const [name, id] of this.bossWorkers) if (queue === null || queue === name) this.boss.notifyWorker(id);
   }
 }
 
