@@ -5,6 +5,7 @@ import {
   checkMembershipEvidence,
   MEMBERSHIP_SIDES,
   type BatchLearned,
+  type EvidenceRecorded,
   type ForgetRequested,
   type JsonValue,
   type LedgerEvent,
@@ -40,6 +41,7 @@ export const EVENT_KINDS: Record<LedgerEventType, EventKind> = {
   MODEL_PUBLISHED: 'learn',
   FORGET_REQUESTED: 'forget',
   UNLEARN_COMPLETED: 'forget',
+  EVIDENCE_RECORDED: 'forget',
   ANCHORED: 'anchor',
   VERSION_RETIRED: 'forget',
   CHECKPOINTS_DELETED: 'forget',
@@ -112,6 +114,8 @@ function summarize(event: LedgerEvent): string {
       return `forget request ${event.requestId}: ${event.commitments.length} commitment(s), reason "${event.reason}"`;
     case 'UNLEARN_COMPLETED':
       return `version ${event.modelVersion} forgets request(s) ${event.requestIds.join(', ')}`;
+    case 'EVIDENCE_RECORDED':
+      return `evidence of version ${event.modelVersion} forgetting request(s) ${event.forgetRequestIds.join(', ')}`;
     case 'ANCHORED':
       return `first ${event.treeSize} entries anchored in block ${event.blockNumber} (chain ${event.chainId})`;
     case 'VERSION_RETIRED':
@@ -160,7 +164,12 @@ export interface ModelVersionView {
   unlearn: {
     index: number;
     requestIds: string[];
+    /** Its evidence: UNLEARN_COMPLETED's, or, for a version published before its evidence, EVIDENCE_RECORDED's. */
     evidence: { [key: string]: JsonValue };
+    /** The EVIDENCE_RECORDED entry the evidence comes from (null: from UNLEARN_COMPLETED, or not recorded yet). */
+    evidenceIndex: number | null;
+    /** The version was published before its evidence, and no EVIDENCE_RECORDED entry has followed yet. */
+    evidencePending: boolean;
     affected: { shard: number; fromSlice: number }[];
   } | null;
   /** Set when the version is retired: the VERSION_RETIRED entry and the forget requests whose samples it learned. */
@@ -181,6 +190,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
   const published: At<ModelPublished>[] = [];
   const batches: At<BatchLearned>[] = [];
   const unlearned: At<UnlearnCompleted>[] = [];
+  const recorded = new Map<string, At<EvidenceRecorded>>();
   const requests = new Map<string, At<ForgetRequested>>();
   const retired = new Map<string, At<VersionRetired>>();
   const deleted: { index: number; checkpoints: Set<string> }[] = [];
@@ -188,6 +198,8 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
     if (event?.type === 'MODEL_PUBLISHED') published.push({ index, event });
     else if (event?.type === 'BATCH_LEARNED') batches.push({ index, event });
     else if (event?.type === 'UNLEARN_COMPLETED') unlearned.push({ index, event });
+    else if (event?.type === 'EVIDENCE_RECORDED' && !recorded.has(`${event.modelId}/${event.modelVersion}`))
+      recorded.set(`${event.modelId}/${event.modelVersion}`, { index, event });
     else if (event?.type === 'FORGET_REQUESTED' && !requests.has(event.requestId)) requests.set(event.requestId, { index, event });
     else if (event?.type === 'VERSION_RETIRED' && !retired.has(`${event.modelId}/${event.modelVersion}`))
       retired.set(`${event.modelId}/${event.modelVersion}`, { index, event });
@@ -249,9 +261,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
       datasetId: datasets.get(modelId) ?? null,
       batches: lineage,
       forgetRequests,
-      unlearn: step
-        ? { index: step.index, requestIds: step.event.requestIds, evidence: step.event.evidence, affected: step.event.affected ?? [] }
-        : null,
+      unlearn: step ? unlearnView(step, recorded.get(`${modelId}/${modelVersion}`), problems) : null,
       retired: retiredEntry ? { index: retiredEntry.index, forgetRequestIds: retiredEntry.event.forgetRequestIds } : null,
       checkpointsDeleted: deleted
         .map((d) => ({ index: d.index, count: checkpoints.filter((c) => d.checkpoints.has(c)).length }))
@@ -259,6 +269,22 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
       problems,
     };
   });
+}
+
+/** An unlearning step with its evidence: in its UNLEARN_COMPLETED, or in the EVIDENCE_RECORDED that followed it. */
+function unlearnView(step: At<UnlearnCompleted>, recorded: At<EvidenceRecorded> | undefined, problems: string[]): NonNullable<ModelVersionView['unlearn']> {
+  const later = step.event.evidence.recordedIn === 'EVIDENCE_RECORDED';
+  const view = { index: step.index, requestIds: step.event.requestIds, affected: step.event.affected ?? [] };
+  if (!recorded || recorded.index < step.index) {
+    if (recorded) problems.push(`entry ${recorded.index} (EVIDENCE_RECORDED) comes before the UNLEARN_COMPLETED it is the evidence of (entry ${step.index})`);
+    return { ...view, evidence: step.event.evidence, evidenceIndex: null, evidencePending: later };
+  }
+  if (recorded.event.forgetRequestIds.join() !== step.event.requestIds.join())
+    problems.push(
+      `entry ${recorded.index} (EVIDENCE_RECORDED) names requests ${recorded.event.forgetRequestIds.join(', ')}, entry ${step.index} ${step.event.requestIds.join(', ')}`,
+    );
+  if (!later) problems.push(`entry ${recorded.index} (EVIDENCE_RECORDED) follows an UNLEARN_COMPLETED (entry ${step.index}) that carries its own evidence`);
+  return { ...view, evidence: recorded.event.evidence, evidenceIndex: recorded.index, evidencePending: false };
 }
 
 /** The evidence measures, in the order charts show them. */

@@ -14,6 +14,7 @@ export const LEDGER_EVENT_TYPES = [
   'ANCHORED',
   'VERSION_RETIRED',
   'CHECKPOINTS_DELETED',
+  'EVIDENCE_RECORDED',
 ] as const;
 export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
 
@@ -100,7 +101,23 @@ export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
   oldOnnxSha256: Hex;
   newOnnxSha256: Hex;
   modelVersion: number;
-  /** Accuracies before and after, a reference's, and `membership` (MembershipEvidence) when the attack was asked for. */
+  /**
+   * Accuracies before and after, a reference's, and `membership` (MembershipEvidence) when the attack was asked
+   * for. A version published before its evidence was measured has only the counts here and `recordedIn:
+   * 'EVIDENCE_RECORDED'`: the evidence follows in that entry.
+   */
+  evidence: { [key: string]: JsonValue };
+}
+/**
+ * The evidence of an unlearning step, measured after its version was published (and its predecessors retired):
+ * the same fields as UNLEARN_COMPLETED.evidence (accuracies before and after, a reference's, `membership`).
+ */
+export interface EvidenceRecorded extends EventBase<'EVIDENCE_RECORDED'> {
+  modelId: string;
+  /** The version whose UNLEARN_COMPLETED this evidence belongs to. */
+  modelVersion: number;
+  /** That UNLEARN_COMPLETED's requestIds (at least one). */
+  forgetRequestIds: string[];
   evidence: { [key: string]: JsonValue };
 }
 /**
@@ -145,7 +162,8 @@ export type LedgerEvent =
   | UnlearnCompleted
   | Anchored
   | VersionRetired
-  | CheckpointsDeleted;
+  | CheckpointsDeleted
+  | EvidenceRecorded;
 
 type FieldKind =
   | 'string'
@@ -198,6 +216,7 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
   },
   VERSION_RETIRED: { modelId: 'string', modelVersion: 'count', onnxSha256: 'hex32', forgetRequestIds: 'string[]+' },
   CHECKPOINTS_DELETED: { modelId: 'string', checkpoints: 'hex32[]+', forgetRequestIds: 'string[]+' },
+  EVIDENCE_RECORDED: { modelId: 'string', modelVersion: 'count', forgetRequestIds: 'string[]+', evidence: 'object' },
 };
 
 /** Fields a type may carry; when present they are checked like the required ones. */
@@ -309,9 +328,9 @@ export function validateEvent(event: unknown): asserts event is LedgerEvent {
     const value = (event as Record<string, unknown>)[name];
     if (value !== undefined) checkField(kind, value, type, name);
   }
-  if (type === 'UNLEARN_COMPLETED') {
+  if (type === 'UNLEARN_COMPLETED' || type === 'EVIDENCE_RECORDED') {
     // The membership attack's figures, when the evidence carries them (entries from before it have none).
     const membership = ((event as Record<string, unknown>).evidence as Record<string, unknown>).membership;
-    if (membership !== undefined) checkMembershipEvidence(membership, 'UNLEARN_COMPLETED.evidence.membership');
+    if (membership !== undefined) checkMembershipEvidence(membership, `${type}.evidence.membership`);
   }
 }

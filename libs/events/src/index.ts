@@ -19,6 +19,7 @@ export type {
   SamplesCommitted,
   UnlearnCompleted,
   VersionRetired,
+  EvidenceRecorded,
 } from './events';
 export { checkMembershipEvidence, MEMBERSHIP_MEASURES, MEMBERSHIP_SIDES } from './membership-evidence';
 export type { BySide, MembershipAttackFigures, MembershipEvidence, MembershipInterval, MembershipMeasure, MembershipSide } from './membership-evidence';

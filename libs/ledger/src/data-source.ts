@@ -10,6 +10,7 @@ import { KeyStoreProvider, encryptSamplesMigration } from './migrations/17642166
 import { IndexEntryKeys1764216610000 } from './migrations/1764216610000-index-entry-keys';
 import { IndexCommitmentsRoots1764216620000 } from './migrations/1764216620000-index-commitments-roots';
 import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-index-retirement-keys';
+import { IndexEvidenceKeys1764216810000 } from './migrations/1764216810000-index-evidence-keys';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
@@ -26,6 +27,7 @@ export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => Migrat
     IndexCommitmentsRoots1764216620000,
     encryptSamplesMigration(keyStore),
     IndexRetirementKeys1764216710000,
+    IndexEvidenceKeys1764216810000,
   ];
 }
 

@@ -3,14 +3,15 @@ import { LedgerError, LedgerEvent, LedgerEventType } from '@lethe/events';
 /**
  * The fields each type of entry can be looked up by (`Ledger.findEntries`). Each list is backed by one
  * expression index over those fields, in this order, then the index (migrations IndexEntryKeys1764216610000,
- * IndexCommitmentsRoots1764216620000 and IndexRetirementKeys1764216710000): a query that names the first field of
- * its type's list is an index scan.
+ * IndexCommitmentsRoots1764216620000, IndexRetirementKeys1764216710000 and IndexEvidenceKeys1764216810000): a query
+ * that names the first field of its type's list is an index scan.
  */
 export const ENTRY_KEYS = {
   FORGET_REQUESTED: ['requestId'],
   SAMPLES_COMMITTED: ['commitmentsRoot'],
   MODEL_PUBLISHED: ['modelId', 'modelVersion'],
   UNLEARN_COMPLETED: ['modelId', 'modelVersion'],
+  EVIDENCE_RECORDED: ['modelId', 'modelVersion'],
   ANCHORED: ['txHash'],
   VERSION_RETIRED: ['modelId', 'modelVersion'],
   CHECKPOINTS_DELETED: ['modelId'],

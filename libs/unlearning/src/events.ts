@@ -1,7 +1,7 @@
 // The ledger event payloads the engine reports are the ledger's own types (@lethe/events, whose
 // validateEvent checks them when they are appended); a type-only import, so the engine loads nothing of it.
 // The engine always fills the fields the ledger leaves optional.
-import type { BatchLearned, CheckpointSaved, JsonValue, ModelPublished, UnlearnCompleted } from '@lethe/events';
+import type { BatchLearned, CheckpointSaved, EvidenceRecorded, JsonValue, ModelPublished, UnlearnCompleted } from '@lethe/events';
 
 export type { JsonValue };
 export type Hex = string;
@@ -17,7 +17,9 @@ export interface AffectedShard {
 
 export type UnlearnCompletedEvent = UnlearnCompleted & { affected: AffectedShard[] };
 
-export type EngineEvent = BatchLearnedEvent | CheckpointSavedEvent | ModelPublishedEvent | UnlearnCompletedEvent;
+export type EvidenceRecordedEvent = EvidenceRecorded;
+
+export type EngineEvent = BatchLearnedEvent | CheckpointSavedEvent | ModelPublishedEvent | UnlearnCompletedEvent | EvidenceRecordedEvent;
 
 /** Where the engine reports what it did; the service appends these to the Merkle log. */
 export interface LedgerSink {

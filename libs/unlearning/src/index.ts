@@ -27,6 +27,7 @@ export type {
   CheckpointSavedEvent,
   ModelPublishedEvent,
   UnlearnCompletedEvent,
+  EvidenceRecordedEvent,
   AffectedShard,
   JsonValue,
 } from './events';
@@ -38,7 +39,17 @@ export { compareRuntimeEnvelopes, describeRuntimeEnvelope, detectRuntimeEnvelope
 export type { RuntimeEnvelope } from './runtime-envelope';
 export { configureHeapForTraining, TRAINING_HEAP_GROWING_PERCENT } from './runtime';
 export type { TrainedModel, ShardRecord, SliceRecord } from './model';
-export type { UnlearningMethod, TrainRequest, ForgetRequest, ForgetOutcome, ForgetEvidence, ForgetTimings, MembershipRequest } from './method';
+export type {
+  UnlearningMethod,
+  TrainRequest,
+  ForgetRequest,
+  ForgetOutcome,
+  ForgetEvidence,
+  ForgetTimings,
+  MembershipRequest,
+  EvidenceRequest,
+  RecordedEvidence,
+} from './method';
 export { genesisCheckpoint, addressCheckpoint } from './sharded-training';
 export type { EngineDependencies } from './sharded-training';
 export { createSisaMethod } from './sisa';

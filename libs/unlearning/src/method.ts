@@ -1,5 +1,5 @@
 import { MethodName, TrainingConfigInput } from './config';
-import { AffectedShard, UnlearnCompletedEvent } from './events';
+import { AffectedShard, EvidenceRecordedEvent, UnlearnCompletedEvent } from './events';
 import { TrainedModel } from './model';
 import { LabeledExample, Sample } from './samples';
 import { ModelEvaluation } from './evidence';
@@ -43,6 +43,30 @@ export interface ForgetRequest {
   membership?: MembershipOptions;
 }
 
+/** A forget to publish before its evidence (UnlearningMethod.publishForget): what the evidence needs goes to recordEvidence. */
+export type PublishForgetRequest = Pick<ForgetRequest, 'requestIds' | 'externalIds' | 'retrainFromScratch'>;
+
+/** The evidence of a forget published with `evidence: 'later'` (UnlearningMethod.recordEvidence). */
+export interface EvidenceRequest {
+  /** The forget requests the step served (recorded in EVIDENCE_RECORDED). */
+  requestIds: string[];
+  /** Held-out samples for test accuracy, the loss-threshold AUC and the membership attack's non-members. */
+  testSet?: readonly LabeledExample[];
+  /** Also train from scratch without the samples and report its numbers (costs a full retrain). */
+  compareWithRetrain?: boolean;
+  /** Retained samples the retain accuracy is measured on (a seeded subset; default 1000). */
+  evaluationLimit?: number;
+  /** Also run the membership attack (see ForgetRequest.membership). */
+  membership?: MembershipOptions;
+}
+
+export interface RecordedEvidence {
+  evidence: ForgetEvidence;
+  event: EvidenceRecordedEvent;
+  /** Wall-clock seconds per phase: evaluateBefore, evaluateAfter, reference, membership, ledger. */
+  timings: { [phase: string]: number };
+}
+
 /** A membership evaluation of a forget already done (UnlearningMethod.measureMembership). */
 export interface MembershipRequest {
   /** Held-out samples, the non-members (with the canaries kept out). */
@@ -71,6 +95,9 @@ export interface ForgetOutcome {
   /** Where the time went, in seconds (not recorded in the ledger). */
   timings: ForgetTimings;
 }
+
+/** A forget published before its evidence was measured: UNLEARN_COMPLETED.evidence has only the counts. */
+export type PublishedForget = Omit<ForgetOutcome, 'evidence'>;
 
 /** Wall-clock seconds of a forget request's phases. */
 export interface ForgetTimings {
@@ -107,6 +134,19 @@ export interface UnlearningMethod {
    * run in the forget's pass or any time after it. Reports nothing to the ledger.
    */
   measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence>;
+  /**
+   * Forgets as `forget` does, but publishes as soon as the new version is trained, evaluating nothing: its
+   * MODEL_PUBLISHED.metrics has the sample count only, and its UNLEARN_COMPLETED.evidence the counts and
+   * `recordedIn: 'EVIDENCE_RECORDED'`. recordEvidence measures the evidence afterwards. Methods without the
+   * pair publish their evidence inline only.
+   */
+  publishForget?(model: TrainedModel, request: PublishForgetRequest): Promise<PublishedForget>;
+  /**
+   * The evidence of a forget publishForget made, from `before` to `after` (its model): accuracies before and
+   * after on the retained subset, the forgotten samples and the test set, the loss-threshold AUC, and the
+   * reference and membership attack when asked for; appended to the ledger as EVIDENCE_RECORDED.
+   */
+  recordEvidence?(before: TrainedModel, after: TrainedModel, request: EvidenceRequest): Promise<RecordedEvidence>;
   /** Releases the onnxruntime sessions it holds. */
   release(): Promise<void>;
 }

@@ -10,9 +10,21 @@ import {
   evaluationToJson,
   selectEvaluationSamples,
 } from './evidence';
-import { AffectedShard, JsonValue, UnlearnCompletedEvent } from './events';
+import { AffectedShard, EvidenceRecordedEvent, JsonValue, UnlearnCompletedEvent } from './events';
 import type { MembershipEvidence } from '@lethe/events';
-import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, MembershipRequest, TrainRequest, UnlearningMethod } from './method';
+import {
+  EvidenceRequest,
+  ForgetEvidence,
+  ForgetOutcome,
+  ForgetRequest,
+  ForgetTimings,
+  MembershipRequest,
+  PublishedForget,
+  PublishForgetRequest,
+  RecordedEvidence,
+  TrainRequest,
+  UnlearningMethod,
+} from './method';
 import { createMembershipEngine } from './membership/engine';
 import { measureMembership, MEMBERSHIP_ATTACK } from './membership/measure';
 import { checkMembershipOptions, MEMBERSHIP_LIMITS } from './membership/options';
@@ -33,6 +45,8 @@ export class ShardedMethod implements UnlearningMethod {
   private readonly context: EngineContext;
   /** Test sets already validated, with their length then (a test set is usually passed again and again). */
   private readonly validatedTestSets = new WeakMap<readonly LabeledExample[], number>();
+  /** The samples of each version this method's forget made: those of the version before, less the forgotten ones. */
+  private readonly derivations = new WeakMap<readonly Sample[], { from: readonly Sample[]; removed: ReadonlySet<Sample> }>();
 
   constructor(readonly name: MethodName, private readonly deps: EngineDependencies, private readonly planForget: ForgetPlanner) {
     this.context = new EngineContext(deps.runtime);
@@ -69,71 +83,65 @@ export class ShardedMethod implements UnlearningMethod {
     return built.model;
   }
 
-  async forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome> {
+  forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome> {
+    return this.forgetWith(model, request, 'inline') as Promise<ForgetOutcome>;
+  }
+
+  publishForget(model: TrainedModel, request: PublishForgetRequest): Promise<PublishedForget> {
+    const { requestIds, externalIds, retrainFromScratch } = request ?? ({} as PublishForgetRequest);
+    return this.forgetWith(model, { requestIds, externalIds, retrainFromScratch }, 'later');
+  }
+
+  /** A forget, its evidence measured inside it ('inline') or not at all ('later': recordEvidence measures it). */
+  private async forgetWith(model: TrainedModel, request: ForgetRequest, evidenceAt: 'inline' | 'later'): Promise<PublishedForget & { evidence?: ForgetEvidence }> {
     const clock = new PhaseClock();
     if (model?.config?.method !== this.name) {
       throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not '${this.name}'`);
     }
+    const later = evidenceAt === 'later';
     const { forgotten, retained, newIndexOf } = splitForget(model, request);
     const limit = checkLimit(request.evaluationLimit);
     if (request.membership) checkMembershipOptions(request.membership);
     checkEnoughData(retained, model.config);
     if (request.testSet) this.validateTestSet(request.testSet, model.config);
     const fromSlices = request.retrainFromScratch ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
-    const retain = selectEvaluationSamples(retained, model.config.seed, limit, { samples: model.samples, removed: new Set(forgotten) });
-    const sets = { retain, forget: forgotten, test: request.testSet };
     const earlier = this.context.planOf(model.samples, model.config);
     const plan = earlier && removeFromPlan(earlier, newIndexOf);
+    this.derivations.set(retained, { from: model.samples, removed: new Set(forgotten) });
     const testCount = request.testSet?.length ?? 0;
+    // Published first ('later'): nothing is evaluated before the new version is.
+    const sets = later
+      ? undefined
+      : {
+          retain: selectEvaluationSamples(retained, model.config.seed, limit, { samples: model.samples, removed: new Set(forgotten) }),
+          forget: forgotten,
+          test: request.testSet,
+        };
     clock.lap('prepare');
-    const before = await this.evaluateMembers(model.config, { members: await this.membersOf(model) }, sets);
+    const before = sets && (await this.evaluateMembers(model.config, { members: await this.membersOf(model) }, sets));
     clock.lap('evaluateBefore');
     let after: ForgetEvidence['after'] | undefined;
-    const common = {
+    const built = await buildVersion(this.deps, this.context, {
       modelId: model.modelId,
       version: model.version + 1,
       config: model.config,
       hyperparamsHash: model.hyperparamsHash,
       samples: retained,
-    };
-    const built = await buildVersion(this.deps, this.context, {
-      ...common,
       plan,
       fromSlices,
       previous: model,
       phase: 'unlearn',
       clock,
       evaluate: async (published) => {
+        if (!sets) return { samples: retained.length };
         after = await this.evaluateMembers(model.config, published, sets);
         return buildPublishedMetrics(after, retained.length, sets.retain.length, testCount);
       },
     });
-    const evidence: ForgetEvidence = {
-      forgottenCount: forgotten.length,
-      retainCount: retained.length,
-      retainEvaluated: sets.retain.length,
-      before,
-      after: after as ForgetEvidence['after'],
-    };
-    if (request.compareWithRetrain) {
-      // The reference is trained from scratch with its own store and evaluated independently: its ONNX file
-      // is loaded and run whole (evaluateModel), sharing no cached output with the unlearned version.
-      let evaluation: ForgetEvidence['after'] | undefined;
-      const reference = await buildVersion({ ...this.deps, store: new MemoryCheckpointStore() }, this.context, {
-        ...common,
-        fromSlices: allShardsFromScratch(model.config.shards),
-        phase: 'reference',
-        evaluate: async (published) => {
-          evaluation = await evaluateModel(published.onnx, published.onnxSha256, sets, this.deps.runtime);
-          return buildPublishedMetrics(evaluation, retained.length, sets.retain.length, testCount);
-        },
-      });
-      evidence.reference = { ...(evaluation as ForgetEvidence['after']), onnxSha256: reference.model.onnxSha256 };
-      clock.lap('reference');
-    }
-    if (request.membership) {
-      evidence.membership = await this.measureMembershipOf(model, built.model, forgotten.length, { testSet: request.testSet, options: request.membership });
-      clock.lap('membership');
+    let evidence: ForgetEvidence | undefined;
+    if (sets) {
+      evidence = { forgottenCount: forgotten.length, retainCount: retained.length, retainEvaluated: sets.retain.length, before: before!, after: after! };
+      await this.addSlowEvidence(evidence, model, built.model, forgotten, sets, request, clock);
     }
     const affected: AffectedShard[] = [...built.fromSlices.entries()]
       .sort((a, b) => a[0] - b[0])
@@ -147,16 +155,102 @@ export class ShardedMethod implements UnlearningMethod {
       oldOnnxSha256: model.onnxSha256,
       newOnnxSha256: built.model.onnxSha256,
       modelVersion: built.model.version,
-      evidence: evidenceToJson(evidence, testCount),
+      evidence: evidence
+        ? evidenceToJson(evidence, testCount)
+        : { forgottenCount: forgotten.length, retainCount: retained.length, recordedIn: 'EVIDENCE_RECORDED' },
     };
     await this.deps.ledger?.append([...built.events, event]);
     clock.lap('ledger');
-    return { model: built.model, affected, event, evidence, steps: built.steps, timings: forgetTimings(clock) };
+    return { model: built.model, affected, event, ...(evidence ? { evidence } : {}), steps: built.steps, timings: forgetTimings(clock) };
+  }
+
+  async recordEvidence(before: TrainedModel, after: TrainedModel, request: EvidenceRequest): Promise<RecordedEvidence> {
+    const clock = new PhaseClock();
+    this.checkSameModel(before, after, 'recordEvidence');
+    if (!(after.version > before.version))
+      throw new UnlearningError('INVALID_REQUEST', `recordEvidence: 'after' (version ${after.version}) must come after 'before' (version ${before.version})`);
+    if (!request || !Array.isArray(request.requestIds) || request.requestIds.length === 0 || request.requestIds.some((id) => typeof id !== 'string' || id.length === 0))
+      throw new UnlearningError('INVALID_REQUEST', 'requestIds must be a non-empty array of non-empty strings');
+    const limit = checkLimit(request.evaluationLimit);
+    if (request.membership) checkMembershipOptions(request.membership);
+    if (request.testSet) this.validateTestSet(request.testSet, before.config);
+    const kept = new Set(after.samples.map((sample) => sample.externalId));
+    const forgotten = before.samples.filter((sample) => !kept.has(sample.externalId));
+    // The evaluation subset is derived from the earlier one when `after` is this method's forget of `before`.
+    const derivation = this.derivations.get(after.samples);
+    const derivedFrom = derivation?.from === before.samples ? { samples: before.samples, removed: derivation.removed } : undefined;
+    const sets = {
+      retain: selectEvaluationSamples(after.samples, before.config.seed, limit, derivedFrom),
+      forget: forgotten,
+      test: request.testSet,
+    };
+    clock.lap('prepare');
+    const evaluatedBefore = await this.evaluateMembers(before.config, { members: await this.membersOf(before) }, sets);
+    clock.lap('evaluateBefore');
+    const evaluatedAfter = await this.evaluateMembers(after.config, { members: await this.membersOf(after) }, sets);
+    clock.lap('evaluateAfter');
+    const evidence: ForgetEvidence = {
+      forgottenCount: forgotten.length,
+      retainCount: after.samples.length,
+      retainEvaluated: sets.retain.length,
+      before: evaluatedBefore,
+      after: evaluatedAfter,
+    };
+    await this.addSlowEvidence(evidence, before, after, forgotten, sets, request, clock);
+    const event: EvidenceRecordedEvent = {
+      type: 'EVIDENCE_RECORDED',
+      version: 1,
+      modelId: after.modelId,
+      modelVersion: after.version,
+      forgetRequestIds: [...request.requestIds],
+      evidence: evidenceToJson(evidence, request.testSet?.length ?? 0),
+    };
+    await this.deps.ledger?.append([event]);
+    clock.lap('ledger');
+    return { evidence, event, timings: { ...clock.seconds } };
+  }
+
+  /**
+   * The evidence that costs trainings, when asked for: the reference trained from scratch without the samples
+   * (with its own store, evaluated independently: its ONNX file is loaded and run whole, sharing no cached
+   * output with the unlearned version), and the membership attack.
+   */
+  private async addSlowEvidence(
+    evidence: ForgetEvidence,
+    before: TrainedModel,
+    after: TrainedModel,
+    forgotten: readonly Sample[],
+    sets: EvaluationSets,
+    request: { compareWithRetrain?: boolean; membership?: ForgetRequest['membership']; testSet?: readonly LabeledExample[] },
+    clock: PhaseClock,
+  ): Promise<void> {
+    const testCount = request.testSet?.length ?? 0;
+    if (request.compareWithRetrain) {
+      let evaluation: ForgetEvidence['after'] | undefined;
+      const reference = await buildVersion({ ...this.deps, store: new MemoryCheckpointStore() }, this.context, {
+        modelId: after.modelId,
+        version: after.version,
+        config: after.config,
+        hyperparamsHash: after.hyperparamsHash,
+        samples: after.samples,
+        fromSlices: allShardsFromScratch(after.config.shards),
+        phase: 'reference',
+        evaluate: async (published) => {
+          evaluation = await evaluateModel(published.onnx, published.onnxSha256, sets, this.deps.runtime);
+          return buildPublishedMetrics(evaluation, after.samples.length, sets.retain.length, testCount);
+        },
+      });
+      evidence.reference = { ...(evaluation as ForgetEvidence['after']), onnxSha256: reference.model.onnxSha256 };
+      clock.lap('reference');
+    }
+    if (request.membership) {
+      evidence.membership = await this.measureMembershipOf(before, after, forgotten.length, { testSet: request.testSet, options: request.membership });
+      clock.lap('membership');
+    }
   }
 
   async measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence> {
-    if (before?.config?.method !== this.name || after?.hyperparamsHash !== before.hyperparamsHash || after.modelId !== before.modelId)
-      throw new UnlearningError('INVALID_REQUEST', `membership: 'after' must be a version of the same ${this.name} model as 'before', with its config`);
+    this.checkSameModel(before, after, 'membership');
     if (request.testSet) this.validateTestSet(request.testSet, before.config);
     const engine = createMembershipEngine(this.deps, this.context.pool, this.planForget, (model) => this.membersOf(model));
     try {
@@ -185,6 +279,11 @@ export class ShardedMethod implements UnlearningMethod {
         skipped: { reason },
       };
     }
+  }
+
+  private checkSameModel(before: TrainedModel, after: TrainedModel, what: string): void {
+    if (before?.config?.method !== this.name || after?.hyperparamsHash !== before.hyperparamsHash || after.modelId !== before.modelId)
+      throw new UnlearningError('INVALID_REQUEST', `${what}: 'after' must be a version of the same ${this.name} model as 'before', with its config`);
   }
 
   /** The published model's members, in graph order: recent ones from memory, others from the checkpoint store. */

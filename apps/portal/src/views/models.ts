@@ -134,20 +134,27 @@ function renderPublishedMetrics(v: ModelVersionView): HTMLElement {
   );
 }
 
-/** The UNLEARN_COMPLETED that made the version: before and after forgetting (and the reference), as a chart. */
+/**
+ * The evidence of the UNLEARN_COMPLETED that made the version (in that entry, or in the EVIDENCE_RECORDED that
+ * followed a version published first): before and after forgetting (and the reference), as a chart.
+ */
 function renderEvidence(v: ModelVersionView, unlearn: NonNullable<ModelVersionView['unlearn']>): HTMLElement {
   const series = evidenceSeries(unlearn.evidence);
   const evidence = unlearn.evidence ?? {};
+  const source = unlearn.evidenceIndex === null ? '' : `, measured after publication: EVIDENCE_RECORDED entry #${unlearn.evidenceIndex}`;
   return h(
     'div',
     { class: 'evidence', 'data-testid': 'evidence' },
     h(
       'h5',
       {},
-      `Evidence of forgetting (UNLEARN_COMPLETED entry #${unlearn.index}): ${formatNumber(
+      `Evidence of forgetting (UNLEARN_COMPLETED entry #${unlearn.index}${source}): ${formatNumber(
         evidence.forgottenCount,
       )} forgotten, ${formatNumber(evidence.retainCount)} retained`,
     ),
+    unlearn.evidencePending
+      ? h('p', { class: 'muted', 'data-testid': 'evidence-pending' }, 'Published before its evidence: no EVIDENCE_RECORDED entry yet.')
+      : null,
     renderMembership(v, evidence),
     series
       ? groupedBarChart({
