@@ -148,6 +148,37 @@ describe('the portal derives what it shows from the entries alone', () => {
     ]);
   });
 
+  it('reads the evidence of a version published first from the EVIDENCE_RECORDED that follows it, or says it is pending', () => {
+    const published = EVENTS.slice(0, 12).map((e) =>
+      e.type === 'UNLEARN_COMPLETED' ? { ...e, evidence: { forgottenCount: 2, retainCount: 38, recordedIn: 'EVIDENCE_RECORDED' } } : e,
+    );
+    const evidence = (EVENTS[11] as Extract<LedgerEvent, { type: 'UNLEARN_COMPLETED' }>).evidence;
+    const recorded = (forgetRequestIds: string[]): LedgerEvent => ({
+      type: 'EVIDENCE_RECORDED',
+      version: 1,
+      modelId: 'm1',
+      modelVersion: 2,
+      forgetRequestIds,
+      evidence,
+    });
+    expect(buildModelVersions(log(published))[1]).toMatchObject({
+      unlearn: { index: 11, evidence: { recordedIn: 'EVIDENCE_RECORDED' }, evidenceIndex: null, evidencePending: true },
+      problems: [],
+    });
+    const [, v2] = buildModelVersions(log([...published, recorded(['r1'])]));
+    expect(v2.unlearn).toMatchObject({ index: 11, evidence, evidenceIndex: 12, evidencePending: false });
+    expect(v2.problems).toEqual([]);
+    expect(evidenceSeries(v2.unlearn!.evidence)).not.toBeNull();
+    // Evidence for other requests, or for a step that carried its own, is named.
+    expect(buildModelVersions(log([...published, recorded(['r9'])]))[1].problems).toEqual([
+      'entry 12 (EVIDENCE_RECORDED) names requests r9, entry 11 r1',
+    ]);
+    expect(buildModelVersions(log([...EVENTS.slice(0, 12), recorded(['r1'])]))[1].problems).toEqual([
+      'entry 12 (EVIDENCE_RECORDED) follows an UNLEARN_COMPLETED (entry 11) that carries its own evidence',
+    ]);
+    expect(buildTimeline(log([...published, recorded(['r1'])]))[12]).toMatchObject({ kind: 'forget', modelId: 'm1', datasetId: 'd1' });
+  });
+
   it('turns evidence into before, after and reference series over the four measures', () => {
     expect(evidenceSeries((EVENTS[11] as Extract<LedgerEvent, { type: 'UNLEARN_COMPLETED' }>).evidence)).toEqual([
       { name: 'before', values: [0.9, 1, 0.85, 0.7] },

@@ -436,6 +436,57 @@ describe('evidence of forgetting', () => {
     assertJsonSafe(outcome.event);
     expect(outcome.event.evidence).toMatchObject({ forgottenCount: 12, after: { testAccuracy: evidence.after.testAccuracy } });
   });
+
+  it('publishes first and records the same evidence afterwards (publishForget, then recordEvidence: EVIDENCE_RECORDED)', async () => {
+    const config = irisSisaConfig({ shards: 2, slices: 2 });
+    const forget = irisTrain.slice(3, 9).map((s) => s.externalId);
+    const inline = createSisaMethod({ store: new MemoryCheckpointStore() });
+    const ledger = new MemoryLedgerSink();
+    const store = new MemoryCheckpointStore();
+    const later = createSisaMethod({ store, ledger });
+    const evidenceOf = { testSet: iris.test, compareWithRetrain: true };
+    try {
+      const model = await inline.train({ modelId: 'iris-later', config, samples: irisTrain });
+      const expected = await inline.forget(model, { requestIds: ['r1', 'r2'], externalIds: forget, ...evidenceOf });
+      const trained = await later.train({ modelId: 'iris-later', config, samples: irisTrain });
+      ledger.events.length = 0;
+      const published = await later.publishForget!(trained, { requestIds: ['r1', 'r2'], externalIds: forget });
+      // The same version, published with nothing evaluated: its metrics are the sample count, its evidence follows.
+      expect(published.model.onnxSha256).toBe(expected.model.onnxSha256);
+      expect(published.model.metrics).toEqual({ samples: irisTrain.length - forget.length });
+      expect(published.event.evidence).toEqual({ forgottenCount: 6, retainCount: irisTrain.length - 6, recordedIn: 'EVIDENCE_RECORDED' });
+      expect(published).not.toHaveProperty('evidence');
+      expect(published.timings.phases.evaluateBefore).toBeLessThan(0.01);
+      expect(ledger.events.map((e) => e.type).slice(-2)).toEqual(['MODEL_PUBLISHED', 'UNLEARN_COMPLETED']);
+      const recorded = await later.recordEvidence!(trained, published.model, { requestIds: ['r1', 'r2'], ...evidenceOf });
+      expect(recorded.evidence).toEqual(expected.evidence);
+      expect(recorded.event).toEqual({
+        type: 'EVIDENCE_RECORDED',
+        version: 1,
+        modelId: 'iris-later',
+        modelVersion: published.model.version,
+        forgetRequestIds: ['r1', 'r2'],
+        evidence: expected.event.evidence,
+      });
+      expect(ledger.events.at(-1)).toEqual(recorded.event);
+      expect(() => validateEvent(recorded.event)).not.toThrow();
+      // The same evidence from a method that did not make the version (a worker that reloaded both from storage).
+      const fresh = createSisaMethod({ store });
+      try {
+        const reloaded = { ...published.model, samples: [...published.model.samples] };
+        expect((await fresh.recordEvidence!(trained, reloaded, { requestIds: ['r1', 'r2'], ...evidenceOf })).evidence).toEqual(expected.evidence);
+      } finally {
+        await fresh.release();
+      }
+      // A no-op is no forget: 'after' must be a later version of the same model.
+      await expect(later.recordEvidence!(published.model, trained, { requestIds: ['r1'] })).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+      await expect(later.recordEvidence!(trained, trained, { requestIds: ['r1'] })).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+      await expect(later.recordEvidence!(trained, published.model, { requestIds: [] })).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    } finally {
+      await inline.release();
+      await later.release();
+    }
+  });
 });
 
 describe('full retrain on iris', () => {
