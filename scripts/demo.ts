@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
+import type { ForgetRequestModelVersionDto } from '../apps/api/src/forget-requests/forget-request.dto';
 import { parsePositiveInteger } from '../apps/cli/src/commands/cli-support';
 import { ApiClient } from './demo/api-client';
 import { DemoError } from './demo/errors';
@@ -79,7 +80,7 @@ interface ForgetRequestResponse {
   ledgerIndex: number;
   leafHash: string;
   samples: string[];
-  modelVersions: { modelId: string; version: number; onnxSha256: string; ledgerIndex: number; unlearnLedgerIndex: number }[];
+  modelVersions: ForgetRequestModelVersionDto[];
   /** Done fraction of its unlearning pass and seconds left, where the service reports them. */
   progress?: number;
   etaSeconds?: number;
@@ -87,6 +88,15 @@ interface ForgetRequestResponse {
 }
 
 type Anchor = ServerAnchor;
+
+/** The evidence of an unlearning step as the log holds it (UNLEARN_COMPLETED's, or EVIDENCE_RECORDED's after it). */
+interface EvidenceJson {
+  forgottenCount?: number;
+  recordedIn?: string;
+  before?: Evaluation;
+  after?: Evaluation;
+  reference?: Evaluation & { onnxSha256?: string };
+}
 
 /** One model evaluation in UNLEARN_COMPLETED's evidence (fields present as the engine logged them). */
 interface Evaluation {
@@ -459,31 +469,34 @@ class Demo {
     }
 
     // The evidence as the log holds it: what an auditor reads, not a summary of it.
-    const [entry] = await ml.get<{ index: number; leafHash: string; event: string }[]>(
-      `/v1/ledger/entries?start=${version.unlearnLedgerIndex}&limit=1`,
+    const event = await this.readEntry<{ affected?: { shard: number; fromSlice: number }[]; evidence?: EvidenceJson }>(
+      ml,
+      version.unlearnLedgerIndex,
+      'UNLEARN_COMPLETED',
     );
-    const event = JSON.parse(entry.event) as {
-      type: string;
-      affected?: { shard: number; fromSlice: number }[];
-      evidence?: { forgottenCount?: number; before?: Evaluation; after?: Evaluation; reference?: Evaluation & { onnxSha256?: string } };
-    };
-    if (event.type !== 'UNLEARN_COMPLETED')
-      throw new DemoError(`ledger entry ${version.unlearnLedgerIndex} is ${event.type}, not UNLEARN_COMPLETED`);
-    say(`      UNLEARN_COMPLETED leaf hash ${entry.leafHash}`);
     if (event.affected) {
       const shards = event.affected.map((a) => `shard ${a.shard} from slice ${a.fromSlice}`).join(', ');
       say(`      retrained ${event.affected.length} of ${TRAINING.shards} shards (${shards}); the others were kept as they were`);
     }
-    this.printEvidence(event.evidence ?? {});
+    // The version is served as soon as it is published; its evidence is measured after, in an entry of its own.
+    if (event.evidence?.recordedIn === 'EVIDENCE_RECORDED') {
+      if (version.evidenceLedgerIndex === null) throw new DemoError(`version ${version.version} completed without its EVIDENCE_RECORDED entry`);
+      const recorded = await this.readEntry<{ evidence?: EvidenceJson }>(ml, version.evidenceLedgerIndex, 'EVIDENCE_RECORDED');
+      this.printEvidence(recorded.evidence ?? {}, `EVIDENCE_RECORDED at ledger index ${version.evidenceLedgerIndex}, measured after the version was served`);
+    } else this.printEvidence(event.evidence ?? {}, 'UNLEARN_COMPLETED');
     return { unlearnIndex: version.unlearnLedgerIndex };
   }
 
-  private printEvidence(evidence: {
-    forgottenCount?: number;
-    before?: Evaluation;
-    after?: Evaluation;
-    reference?: Evaluation & { onnxSha256?: string };
-  }): void {
+  /** A ledger entry's event, checked to be of `type`; its leaf hash is printed. */
+  private async readEntry<E>(ml: ApiClient, index: number, type: string): Promise<E & { type: string }> {
+    const [entry] = await ml.get<{ index: number; leafHash: string; event: string }[]>(`/v1/ledger/entries?start=${index}&limit=1`);
+    const event = JSON.parse(entry.event) as E & { type: string };
+    if (event.type !== type) throw new DemoError(`ledger entry ${index} is ${event.type}, not ${type}`);
+    say(`      ${type} leaf hash ${entry.leafHash}`);
+    return event;
+  }
+
+  private printEvidence(evidence: EvidenceJson, where: string): void {
     const columns = (
       [
         ['before', evidence.before],
@@ -497,7 +510,7 @@ class Demo {
       ['accuracy, test digits', 'testAccuracy', percent],
       ['membership-inference AUC', 'membershipAuc', (x) => (typeof x === 'number' ? x.toFixed(4) : 'n/a')],
     ];
-    say(`      evidence in UNLEARN_COMPLETED (${evidence.forgottenCount ?? '?'} digits forgotten):`);
+    say(`      evidence in ${where} (${evidence.forgottenCount ?? '?'} digits forgotten):`);
     say(`        ${''.padEnd(28)}${columns.map(([name]) => name.padStart(21)).join('')}`);
     for (const [label, key, format] of rows) {
       if (!columns.some(([, e]) => e?.[key] !== undefined)) continue;

@@ -15,10 +15,11 @@ import { listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api
 
 /**
  * Evidence of forgetting through the service: a model created with `evaluation` trains without its held-out
- * samples, publishes test accuracy, and each forget records in UNLEARN_COMPLETED the accuracies on the retain,
- * forget and test sets, the membership-inference AUC before and after, and a from-scratch reference's numbers.
+ * samples, publishes test accuracy, and each forget publishes its new version first (UNLEARN_COMPLETED with the
+ * counts), then records in EVIDENCE_RECORDED the accuracies on the retain, forget and test sets, the
+ * membership-inference AUC before and after, and a from-scratch reference's numbers.
  */
-describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLETED', () => {
+describe('evaluation: holdout test set and retrained reference in EVIDENCE_RECORDED, after the version is published', () => {
   const SEED = 'evidence-1';
   const evaluation = { holdoutFraction: 0.2, referenceRetrain: true };
   const holdout = { seed: SEED, fraction: evaluation.holdoutFraction };
@@ -162,15 +163,28 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
     );
     expect(done.state).toBe('completed');
 
-    // Version 2: the evidence in its UNLEARN_COMPLETED entry, as the version and the ledger give it.
+    // Version 2 was published first: its UNLEARN_COMPLETED has the counts, and what it replaced was retired in
+    // the same append; the evidence followed in EVIDENCE_RECORDED, as the version and the ledger give it.
     const { body: v2 } = await asMl(http().get(`/v1/models/${modelId}/versions/2`)).expect(200);
+    const survivorsTrained = trainedOn.filter((s) => !carol.has(s.externalId));
     const event = await h.ledger.getEvent(v2.unlearnLedgerIndex);
     expect(event).toMatchObject({ type: 'UNLEARN_COMPLETED', modelId, requestIds: [filed.id], newOnnxSha256: v2.onnxSha256 });
-    const evidence = (event as unknown as { evidence: Record<string, any> }).evidence;
+    expect((event as unknown as { evidence: unknown }).evidence).toEqual({
+      forgottenCount: 2,
+      retainCount: survivorsTrained.length,
+      recordedIn: 'EVIDENCE_RECORDED',
+    });
+    const { body: v1Now } = await asMl(http().get(`/v1/models/${modelId}/versions/1`)).expect(200);
+    expect(v1Now.retireLedgerIndex).toBe(v2.unlearnLedgerIndex + 1);
+    expect(v2.evidenceLedgerIndex).toBeGreaterThan(v1Now.retireLedgerIndex);
+    const recorded = await h.ledger.getEvent(v2.evidenceLedgerIndex);
+    expect(recorded).toMatchObject({ type: 'EVIDENCE_RECORDED', modelId, modelVersion: 2, forgetRequestIds: [filed.id] });
+    const evidence = (recorded as unknown as { evidence: Record<string, any> }).evidence;
     expect(v2.evidence).toEqual(evidence);
-    process.stdout.write(`UNLEARN_COMPLETED evidence (holdout 0.2, reference retrain): ${JSON.stringify(evidence)}\n`);
+    expect(done.modelVersions).toContainEqual(expect.objectContaining({ modelId, version: 2, evidenceLedgerIndex: v2.evidenceLedgerIndex }));
+    expect(done.evidence[modelId]).toEqual(evidence);
+    process.stdout.write(`EVIDENCE_RECORDED evidence (holdout 0.2, reference retrain): ${JSON.stringify(evidence)}\n`);
     // Carol's held-out sample was never learned: it only leaves the test set.
-    const survivorsTrained = trainedOn.filter((s) => !carol.has(s.externalId));
     expect(evidence).toMatchObject({ forgottenCount: 2, retainCount: survivorsTrained.length, testCount: heldOut.length - 1 });
     const numbers = {
       retainAccuracy: expect.any(Number),
@@ -192,11 +206,8 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
       expect(evidence.reference[key]).toBe(evidence.after[key]);
     // ...and so is a training from scratch, outside the service, on the surviving samples not held out.
     expect(v2.onnxSha256).toBe(await trainFromScratch(survivorsTrained));
-    expect(v2.metrics).toMatchObject({
-      samples: survivorsTrained.length,
-      testSamples: heldOut.length - 1,
-      testAccuracy: evidence.after.testAccuracy,
-    });
+    // Published before it was evaluated: its MODEL_PUBLISHED metrics are the sample count; its accuracies are in the evidence.
+    expect(v2.metrics).toEqual({ samples: survivorsTrained.length });
 
     // The model without `evaluation` keeps today's evidence: no test set, no reference.
     const { body: plainV2 } = await asMl(http().get(`/v1/models/${plainId}/versions/2`)).expect(200);
@@ -235,7 +246,7 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
     expect((await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.latestVersion).toBe(2);
   });
 
-  it('runs the membership attack a model asks for and records it in UNLEARN_COMPLETED.evidence.membership', async () => {
+  it('runs the membership attack a model asks for, after publishing, and records it in EVIDENCE_RECORDED.evidence.membership', async () => {
     const membership = { shadowModels: 4, canaries: 100 };
     const modelId = await createAndTrain(modelBody(datasetId, { evaluation: { membership } }));
     expect((await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.config.evaluation).toEqual({ membership });
@@ -247,10 +258,12 @@ describe('evaluation: holdout test set and retrained reference in UNLEARN_COMPLE
     );
     expect(done.state).toBe('completed');
     const { body: v2 } = await asMl(http().get(`/v1/models/${modelId}/versions/2`)).expect(200);
-    const event = (await h.ledger.getEvent(v2.unlearnLedgerIndex)) as unknown as { evidence: Record<string, any> };
+    expect(v2.evidenceLedgerIndex).toBeGreaterThan(v2.unlearnLedgerIndex);
+    const event = (await h.ledger.getEvent(v2.evidenceLedgerIndex)) as unknown as { type: string; evidence: Record<string, any> };
+    expect(event.type).toBe('EVIDENCE_RECORDED');
     expect(v2.evidence).toEqual(event.evidence);
     const evidence = event.evidence.membership;
-    process.stdout.write(`UNLEARN_COMPLETED evidence.membership (iris, 4 shadow models, 100 canaries): ${JSON.stringify(evidence)}\n`);
+    process.stdout.write(`EVIDENCE_RECORDED evidence.membership (iris, 4 shadow models, 100 canaries): ${JSON.stringify(evidence)}\n`);
     // Canaries make the evaluation's own copies; SISA's forget of them is the published version, byte for byte.
     expect(evidence).toMatchObject({
       shadowModels: 4,

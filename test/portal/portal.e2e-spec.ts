@@ -222,10 +222,11 @@ describeWithChromium('the regulator portal in Chromium', () => {
     // Filters: forget events only, then one model's events only.
     await page.selectOption('[data-testid=filter-type]', 'forget');
     const forgetTypes = await page.$$eval('[data-testid=timeline] li', (li) => li.map((l) => l.getAttribute('data-type')));
-    const forgetKind = ['FORGET_REQUESTED', 'UNLEARN_COMPLETED', 'VERSION_RETIRED', 'CHECKPOINTS_DELETED'];
+    const forgetKind = ['FORGET_REQUESTED', 'UNLEARN_COMPLETED', 'VERSION_RETIRED', 'CHECKPOINTS_DELETED', 'EVIDENCE_RECORDED'];
     expect(forgetTypes).toEqual(entries.map(typeOf).filter((t) => forgetKind.includes(t)));
     expect(forgetTypes.filter((t) => t === 'VERSION_RETIRED')).toHaveLength(2);
     expect(forgetTypes.filter((t) => t === 'FORGET_REQUESTED')).toHaveLength(2);
+    expect(forgetTypes.filter((t) => t === 'EVIDENCE_RECORDED')).toHaveLength(2);
     await page.selectOption('[data-testid=filter-type]', '');
     await page.selectOption('[data-testid=filter-modelId]', modelId);
     const modelEntries = entries
@@ -302,6 +303,11 @@ describeWithChromium('the regulator portal in Chromium', () => {
     ]);
     const unlearnEvidence = entries.filter((e) => typeOf(e) === 'UNLEARN_COMPLETED').map((e) => JSON.parse(e.event).evidence);
     expect(await page.textContent(`${v3} [data-testid=evidence] h5`)).toContain(`${unlearnEvidence[1].forgottenCount} forgotten`);
+    // Published first, the evidence after: the heading names the EVIDENCE_RECORDED entry it comes from.
+    const recorded = entries.filter((e) => typeOf(e) === 'EVIDENCE_RECORDED');
+    expect(recorded).toHaveLength(2);
+    expect(await page.textContent(`${v3} [data-testid=evidence] h5`)).toContain(`EVIDENCE_RECORDED entry #${recorded[1].index}`);
+    expect(await page.$(`${v3} [data-testid=evidence-pending]`)).toBeNull();
 
     const metricBars = await page.$$eval(`${v3} svg.chart rect[data-series=value]`, (r) => r.map((x) => x.getAttribute('data-category')));
     expect(metricBars).toEqual(['trainAccuracy']);
@@ -396,7 +402,8 @@ describeWithChromium('the regulator portal in Chromium', () => {
   });
 
   it('against a server that inflates the evidence (leaf hash recomputed): FAIL, naming the anchor whose root it contradicts', async () => {
-    const unlearned = entries.find((e) => typeOf(e) === 'UNLEARN_COMPLETED')!;
+    // The evidence follows each published version in its EVIDENCE_RECORDED entry.
+    const unlearned = entries.find((e) => typeOf(e) === 'EVIDENCE_RECORDED')!;
     const forged = JSON.parse(unlearned.event);
     // The liar claims the forgotten samples are no longer recognised and nothing else was lost.
     forged.evidence.after.forgetAccuracy = forged.evidence.after.forgetAccuracy === 0 ? 0.01 : 0;

@@ -15,6 +15,7 @@ import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-cre
 import { CreateModels1764216410000 } from '../models/migrations/1764216410000-create-models';
 import { RetireVersions1764216700000 } from '../models/migrations/1764216700000-retire-versions';
 import { VersionSamplesToCommitments1764216630000 } from '../models/migrations/1764216630000-version-samples-to-commitments';
+import { RecordEvidenceLater1764216800000 } from '../models/migrations/1764216800000-record-evidence-later';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
@@ -41,4 +42,5 @@ export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   VersionSamplesToCommitments1764216630000,
   SealIdempotencyKeys1764216640000,
   RetireVersions1764216700000,
+  RecordEvidenceLater1764216800000,
 ];

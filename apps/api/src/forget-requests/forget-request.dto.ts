@@ -66,6 +66,12 @@ export class ForgetRequestModelVersionDto {
   @ApiProperty() onnxSha256!: string;
   @ApiProperty({ description: 'index of its MODEL_PUBLISHED entry' }) ledgerIndex!: number;
   @ApiProperty({ description: 'index of its UNLEARN_COMPLETED entry' }) unlearnLedgerIndex!: number;
+  @ApiProperty({
+    nullable: true,
+    type: Number,
+    description: 'index of its EVIDENCE_RECORDED entry: the evidence measured after the version was published (null until then, and where UNLEARN_COMPLETED carries it)',
+  })
+  evidenceLedgerIndex!: number | null;
 }
 
 export class ForgetRequestResponseDto extends ForgetRequestSummaryDto {

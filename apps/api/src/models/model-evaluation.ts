@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { SampleVault } from '@lethe/ledger';
-import { ForgetRequest, Sample, compactFeatures, isHeldOut, splitHoldout } from '@lethe/unlearning';
+import { EvidenceRequest, ForgetRequest, Sample, compactFeatures, isHeldOut, splitHoldout } from '@lethe/unlearning';
 import { evaluationSettingsOf } from './model.dto';
 import { ModelEntity } from './model.entity';
 
@@ -65,24 +65,33 @@ export async function countTrainableSamples(
 }
 
 /**
- * The engine's forget request for one model, with the model's evidence settings: its test set now (the held-out
- * samples still usable, see loadHeldOutSamples) for test accuracy and the membership-inference AUC before and
- * after, with evaluation.referenceRetrain a model retrained from scratch without the samples to compare with,
- * and with evaluation.membership the membership attack (its non-members: the test set, or canaries).
+ * What a model's evidence takes, from its evidence settings: its test set now (the held-out samples still usable,
+ * see loadHeldOutSamples) for test accuracy and the membership-inference AUC before and after, with
+ * evaluation.referenceRetrain a model retrained from scratch without the samples to compare with, and with
+ * evaluation.membership the membership attack (its non-members: the test set, or canaries).
  */
+export async function buildEvidenceRequest(
+  dataSource: DataSource,
+  vault: SampleVault,
+  model: ModelEntity,
+  requestIds: string[],
+): Promise<EvidenceRequest> {
+  const testSet = await loadHeldOutSamples(dataSource, vault, model);
+  const { referenceRetrain, membership } = evaluationSettingsOf(model.config);
+  return {
+    requestIds,
+    ...(testSet.length > 0 ? { testSet } : {}),
+    ...(referenceRetrain ? { compareWithRetrain: true } : {}),
+    ...(membership ? { membership } : {}),
+  };
+}
+
+/** The engine's forget request for one model with its evidence measured inline (methods without publishForget). */
 export async function buildForgetRequest(
   dataSource: DataSource,
   vault: SampleVault,
   model: ModelEntity,
   request: { requestIds: string[]; externalIds: string[] },
 ): Promise<ForgetRequest> {
-  const testSet = await loadHeldOutSamples(dataSource, vault, model);
-  const { referenceRetrain, membership } = evaluationSettingsOf(model.config);
-  return {
-    requestIds: request.requestIds,
-    externalIds: request.externalIds,
-    ...(testSet.length > 0 ? { testSet } : {}),
-    ...(referenceRetrain ? { compareWithRetrain: true } : {}),
-    ...(membership ? { membership } : {}),
-  };
+  return { ...(await buildEvidenceRequest(dataSource, vault, model, request.requestIds)), externalIds: request.externalIds };
 }

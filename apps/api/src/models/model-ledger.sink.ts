@@ -1,4 +1,4 @@
-import { LedgerError, LedgerEvent, ModelPublished, UnlearnCompleted, canonicalizeEvent } from '@lethe/events';
+import { EvidenceRecorded, LedgerError, LedgerEvent, ModelPublished, UnlearnCompleted, canonicalizeEvent } from '@lethe/events';
 import { FoundEntry, Ledger } from '@lethe/ledger';
 import { batchKey, EngineEvent, LedgerSink, UnlearnCompletedEvent } from '@lethe/unlearning';
 
@@ -27,6 +27,13 @@ export class ModelLedgerSink implements LedgerSink {
   ) {}
 
   async append(events: EngineEvent[]): Promise<void> {
+    const [first] = events;
+    if (events.length === 1 && first.type === 'EVIDENCE_RECORDED') {
+      // A retried pass measures the evidence again; once logged, it is not appended twice.
+      const [logged] = await this.ledger.findEntries({ type: 'EVIDENCE_RECORDED', fields: { modelId: first.modelId, modelVersion: first.modelVersion }, limit: 1 });
+      this.record(first, logged?.index ?? (await this.ledger.appendOne(first as EvidenceRecorded)).index);
+      return;
+    }
     const published = events.find((e) => e.type === 'MODEL_PUBLISHED');
     if (published?.type === 'MODEL_PUBLISHED') {
       const logged = await this.findLogged(published.modelId, published.modelVersion);
@@ -49,8 +56,8 @@ export class ModelLedgerSink implements LedgerSink {
     events.forEach((event, i) => this.record(event, entries[i].index));
   }
 
-  /** Index of the MODEL_PUBLISHED or UNLEARN_COMPLETED entry of a model version this sink saw. */
-  indexOf(type: 'MODEL_PUBLISHED' | 'UNLEARN_COMPLETED', modelId: string, version: number): number | undefined {
+  /** Index of the MODEL_PUBLISHED, UNLEARN_COMPLETED or EVIDENCE_RECORDED entry of a model version this sink saw. */
+  indexOf(type: 'MODEL_PUBLISHED' | 'UNLEARN_COMPLETED' | 'EVIDENCE_RECORDED', modelId: string, version: number): number | undefined {
     return this.indices.get(key(type, modelId, version));
   }
 
@@ -60,7 +67,8 @@ export class ModelLedgerSink implements LedgerSink {
   }
 
   private record(event: EngineEvent, index: number): void {
-    if (event.type === 'MODEL_PUBLISHED' || event.type === 'UNLEARN_COMPLETED') this.indices.set(key(event.type, event.modelId, event.modelVersion), index);
+    if (event.type === 'MODEL_PUBLISHED' || event.type === 'UNLEARN_COMPLETED' || event.type === 'EVIDENCE_RECORDED')
+      this.indices.set(key(event.type, event.modelId, event.modelVersion), index);
     if (event.type === 'BATCH_LEARNED') {
       const version = `${event.modelId}|${event.modelVersion}`;
       if (!this.batches.has(version)) this.batches.set(version, new Map());

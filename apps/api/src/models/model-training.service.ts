@@ -1,18 +1,9 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import {
-  EngineDependencies,
-  FileCheckpointStore,
-  ProgressCallback,
-  TrainingConfigInput,
-  UnlearningMethod,
-  createFullRetrainMethod,
-  createSisaMethod,
-  resolveStoredSchedule,
-} from '@lethe/unlearning';
-import { DATA_DIR } from '../config/config.provider';
+import { ProgressCallback, TrainingConfigInput, resolveStoredSchedule } from '@lethe/unlearning';
 import { withDatasetLock } from './dataset.lock';
+import { KeptMethods } from './kept-methods';
 import { loadTrainingSets } from './model-evaluation';
 import { ModelEntity } from './model.entity';
 import { ModelLedgerSink } from './model-ledger.sink';
@@ -25,21 +16,11 @@ export interface TrainingResult {
   ledgerIndex: number;
 }
 
-/** The engine's method for a config, with checkpoints in DATA_DIR/checkpoints and events into the log. */
-export function createMethodFor(config: { method: string }, deps: EngineDependencies): UnlearningMethod {
-  return config.method === 'sisa' ? createSisaMethod(deps) : createFullRetrainMethod(deps);
-}
-
-export function checkpointStoreIn(dataDir: string): FileCheckpointStore {
-  // FileCheckpointStore keeps its files under <root>/checkpoints.
-  return new FileCheckpointStore(dataDir);
-}
-
 /**
  * Runs a training job (in a worker): the dataset's committed, unshredded samples, less those named by a
  * forget request that has not failed and those the model's holdout keeps for testing (its test set), trained
  * with the engine; version 1 is recorded once its MODEL_PUBLISHED entry is durable. Running it again after a
- * crash gives the same version.
+ * crash gives the same version. The worker keeps the method and version 1 (KeptMethods) for the model's first forget.
  */
 @Injectable()
 export class ModelTrainingService {
@@ -50,7 +31,7 @@ export class ModelTrainingService {
     private readonly ledger: Ledger,
     private readonly vault: SampleVault,
     private readonly store: ModelStore,
-    @Inject(DATA_DIR) private readonly dataDir: string,
+    private readonly methods: KeptMethods,
   ) {}
 
   async train(modelId: string, onProgress: ProgressCallback): Promise<TrainingResult> {
@@ -62,9 +43,11 @@ export class ModelTrainingService {
         // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
         const { train: samples, test } = await loadTrainingSets(this.dataSource, this.vault, model);
         const sink = new ModelLedgerSink(this.ledger);
-        const method = createMethodFor(model.engineConfig as { method: string }, { store: checkpointStoreIn(this.dataDir), ledger: sink, onProgress });
+        const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
+        kept.job.ledger = sink;
+        kept.job.onProgress = onProgress;
         try {
-          const trained = await method.train({
+          const trained = await kept.method.train({
             modelId,
             config: resolveStoredSchedule(model.engineConfig as unknown as TrainingConfigInput),
             samples,
@@ -72,9 +55,14 @@ export class ModelTrainingService {
           });
           const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
           await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) });
+          kept.model = trained;
           this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
+        } catch (error) {
+          await this.methods.drop(modelId);
+          throw error;
         } finally {
-          await method.release();
+          kept.job.ledger = undefined;
+          kept.job.onProgress = undefined;
         }
       }
       await models.update({ id: modelId }, { state: 'ready', error: null, updatedAt: new Date() });

@@ -316,7 +316,15 @@ export class ModelVersionResponseDto {
   @ApiProperty({ description: 'index of its MODEL_PUBLISHED entry' }) ledgerIndex!: number;
   @ApiProperty({ required: false, description: 'index of its UNLEARN_COMPLETED entry (versions made by forgetting)' }) unlearnLedgerIndex?: number;
   @ApiProperty({ type: [String], description: 'forget requests whose samples this version no longer learned' }) reflectsForgetRequests!: string[];
-  @ApiProperty({ required: false, type: Object, description: 'evidence of forgetting (versions made by forgetting)' }) evidence?: { [key: string]: JsonValue };
+  @ApiProperty({
+    required: false,
+    type: Object,
+    description:
+      'evidence of forgetting (versions made by forgetting). A version is served as soon as it is published; its evidence is measured ' +
+      "afterwards: until then this holds only the counts and recordedIn: 'EVIDENCE_RECORDED'",
+  })
+  evidence?: { [key: string]: JsonValue };
+  @ApiProperty({ required: false, description: 'the EVIDENCE_RECORDED entry of the evidence, once it is recorded' }) evidenceLedgerIndex?: number;
   @ApiProperty({
     enum: ['live', 'retired'],
     description: 'retired: it learned samples of a forget request; its file is deleted and it is never served again (410)',
@@ -422,6 +430,7 @@ export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersion
     out.retiredAt = entity.retiredAt.toISOString();
     if (entity.retireLedgerIndex !== null) out.retireLedgerIndex = Number(entity.retireLedgerIndex);
   }
+  if (entity.evidenceLedgerIndex !== null) out.evidenceLedgerIndex = Number(entity.evidenceLedgerIndex);
   return out;
 }
 

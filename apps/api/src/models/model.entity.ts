@@ -68,6 +68,10 @@ export class ModelVersionEntity {
   @Column({ type: 'jsonb', nullable: true })
   evidence!: { [key: string]: JsonValue } | null;
 
+  /** The EVIDENCE_RECORDED entry of a version published before its evidence (null until it is recorded). */
+  @Column({ name: 'evidence_ledger_index', type: 'bigint', nullable: true })
+  evidenceLedgerIndex!: string | null;
+
   /** Shards, checkpoints and manifest: what the engine needs to forget from this version. */
   @Column({ name: 'engine_state', type: 'jsonb' })
   engineState!: Record<string, unknown>;

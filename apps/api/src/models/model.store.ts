@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { SampleVault } from '@lethe/ledger';
 import {
   batchKey,
@@ -36,6 +36,11 @@ export interface VersionRecord {
   evidence?: { [key: string]: JsonValue };
   /** The BATCH_LEARNED entries of the slices this version (re)trained, by batchKey(shard, slice). */
   batches?: ReadonlyMap<string, number>;
+  /**
+   * For a version made by forgetting: the version it was made from and the commitments it forgot. Its samples
+   * are then that version's less those, copied inside PostgreSQL (the model's samples, checked to match).
+   */
+  madeFrom?: { version: number; forgotten: readonly string[] };
 }
 
 /** A version published by unlearning: its MODEL_PUBLISHED and UNLEARN_COMPLETED entries and evidence. */
@@ -45,6 +50,8 @@ export interface UnlearnedVersion {
   onnxSha256: string;
   ledgerIndex: number;
   unlearnLedgerIndex: number;
+  /** The EVIDENCE_RECORDED entry, for a version published before its evidence (null until it is recorded). */
+  evidenceLedgerIndex: number | null;
   evidence: { [key: string]: JsonValue };
 }
 
@@ -95,12 +102,9 @@ export class ModelStore {
           JSON.stringify(engineState),
         ],
       );
-      const inserted: unknown[] = await manager.query(
-        `INSERT INTO model_version_samples (model_id, version, sample_id)
-         SELECT $1, $2, id FROM sample_commitments WHERE commitment = ANY($3::text[]) RETURNING sample_id`,
-        [model.modelId, model.version, model.samples.map((s) => s.commitment)],
-      );
-      if (inserted.length !== model.samples.length) throw new Error(`model ${model.modelId} version ${model.version}: ${model.samples.length - inserted.length} of its samples are not stored`);
+      const inserted = await insertVersionSamples(manager, model, record.madeFrom);
+      if (inserted !== model.samples.length)
+        throw new Error(`model ${model.modelId} version ${model.version}: ${inserted} sample rows for its ${model.samples.length} samples`);
       const indices: string[] = [];
       const positions: number[] = [];
       const commitments: string[] = [];
@@ -141,9 +145,10 @@ export class ModelStore {
       onnx_sha256: string;
       ledger_index: string;
       unlearn_ledger_index: string;
+      evidence_ledger_index: string | null;
       evidence: { [key: string]: JsonValue };
     }[] = await this.dataSource.query(
-      `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence FROM model_versions
+      `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence_ledger_index, evidence FROM model_versions
           WHERE $1 = ANY(reflects_forget_requests) AND unlearn_ledger_index IS NOT NULL ORDER BY model_id, version`,
       [requestId],
     );
@@ -153,8 +158,19 @@ export class ModelStore {
       onnxSha256: r.onnx_sha256,
       ledgerIndex: Number(r.ledger_index),
       unlearnLedgerIndex: Number(r.unlearn_ledger_index),
+      evidenceLedgerIndex: r.evidence_ledger_index === null ? null : Number(r.evidence_ledger_index),
       evidence: r.evidence,
     }));
+  }
+
+  /** The evidence of a version published before it, once its EVIDENCE_RECORDED entry is durable. */
+  async recordEvidence(modelId: string, version: number, evidence: { [key: string]: JsonValue }, ledgerIndex: number): Promise<void> {
+    await this.dataSource.query(`UPDATE model_versions SET evidence = $3, evidence_ledger_index = $4 WHERE model_id = $1 AND version = $2`, [
+      modelId,
+      version,
+      JSON.stringify(evidence),
+      String(ledgerIndex),
+    ]);
   }
 
   async readOnnx(modelId: string, version: number): Promise<Buffer> {
@@ -192,6 +208,33 @@ export class ModelStore {
       metrics: row.metrics,
     };
   }
+}
+
+/**
+ * The version's rows in model_version_samples; how many. A version made by forgetting copies those of the version
+ * it was made from less the forgotten samples, inside PostgreSQL: tens of thousands of commitments are then not
+ * sent and looked up one by one (a one-sample forget of a 50,000-sample model spent most of its saving there).
+ */
+async function insertVersionSamples(manager: EntityManager, model: TrainedModel, madeFrom: VersionRecord['madeFrom']): Promise<number> {
+  const [{ n }]: { n: number }[] = madeFrom
+    ? await manager.query(
+        `WITH inserted AS (
+           INSERT INTO model_version_samples (model_id, version, sample_id)
+           SELECT model_id, $2, sample_id FROM model_version_samples
+            WHERE model_id = $1 AND version = $3 AND sample_id NOT IN (SELECT id FROM sample_commitments WHERE commitment = ANY($4::text[]))
+           RETURNING 1)
+         SELECT count(*)::int AS n FROM inserted`,
+        [model.modelId, model.version, madeFrom.version, madeFrom.forgotten],
+      )
+    : await manager.query(
+        `WITH inserted AS (
+           INSERT INTO model_version_samples (model_id, version, sample_id)
+           SELECT $1, $2, id FROM sample_commitments WHERE commitment = ANY($3::text[])
+           RETURNING 1)
+         SELECT count(*)::int AS n FROM inserted`,
+        [model.modelId, model.version, model.samples.map((s) => s.commitment)],
+      );
+  return n;
 }
 
 async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {

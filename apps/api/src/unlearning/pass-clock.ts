@@ -3,7 +3,7 @@ import { PhaseClock } from '@lethe/unlearning';
 /**
  * Where an unlearning pass's time went, for its job's result (GET /v1/jobs/:id): when its worker received it,
  * when the new version of each model became the one served, and wall-clock seconds per phase, the engine's
- * own phases under `engine.<phase>`. Times only: no sample, identifier or evidence.
+ * own phases under `engine.<phase>` (the forget) and `evidence.<phase>` (its evidence, measured after publication). Times only: no sample, identifier or evidence.
  */
 export interface PassTimings {
   /** When the worker received the job (before it took the job and waited for the dataset). */
@@ -24,10 +24,10 @@ export class PassClock {
     this.clock.lap(phase);
   }
 
-  /** Adds the engine's phases of one forget (their sum is the `forget` lap). */
-  addEngine(phases: { [phase: string]: number }): void {
+  /** Adds the engine's phases of one call (their sum is the lap of the call), under `prefix`. */
+  addEngine(phases: { [phase: string]: number }, prefix = 'engine.'): void {
     for (const [phase, seconds] of Object.entries(phases)) {
-      const key = `engine.${phase}`;
+      const key = `${prefix}${phase}`;
       this.clock.seconds[key] = (this.clock.seconds[key] ?? 0) + seconds;
     }
   }

@@ -5,7 +5,7 @@ import { FoundEntry, Ledger, MAX_ENTRIES_PER_READ } from '@lethe/ledger';
 import { findUnreferencedCheckpoints, checkpointsOf } from '@lethe/unlearning';
 import { DATA_DIR } from '../config/config.provider';
 import { tryWithDatasetLock } from '../models/dataset.lock';
-import { checkpointStoreIn } from '../models/model-training.service';
+import { checkpointStoreIn } from '../models/kept-methods';
 import { ModelStore } from '../models/model.store';
 import { RetirementStore, RetiringVersion, UnloggedDeletion, UnloggedRetirement } from '../models/retirement.store';
 

@@ -1,15 +1,14 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { JsonValue, LedgerSink, LruMap, Progress, ProgressCallback, TrainedModel, UnlearningMethod } from '@lethe/unlearning';
-import { DATA_DIR } from '../config/config.provider';
+import { JsonValue, Progress, TrainedModel } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
-import { ModelEntity } from '../models/model.entity';
-import { buildForgetRequest } from '../models/model-evaluation';
+import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
+import { buildEvidenceRequest, buildForgetRequest } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
-import { checkpointStoreIn, createMethodFor } from '../models/model-training.service';
+import { KeptMethods } from '../models/kept-methods';
 import { ModelStore } from '../models/model.store';
 import { modelDoneFraction } from '../models/model.progress';
 import { PassClock, PassTimings } from './pass-clock';
@@ -41,29 +40,30 @@ export interface UnlearningPassOptions {
   clock?: PassClock;
 }
 
-/** Models whose engine method (and latest version) this process keeps between passes. */
-const KEPT_MODELS = 4;
+/** A version published before its evidence, with the models it is measured on when the pass has them. */
+interface EvidenceDue {
+  model: ModelEntity;
+  version: number;
+  before?: TrainedModel;
+  after?: TrainedModel;
+}
 
-/**
- * A model's engine method kept between passes, with the version it last published: the next pass on the
- * model reuses what the method holds (shard sessions, unchanged shards' weights, the members' outputs on the
- * evidence rows), so it evaluates only what it retrains. The method's ledger and progress callback are the
- * current pass's (read through `pass`, which the method holds by reference).
- */
-interface KeptMethod {
-  method: UnlearningMethod;
-  pass: { ledger?: LedgerSink; onProgress?: ProgressCallback };
-  model?: TrainedModel;
+/** Whether a version was published before its evidence and its EVIDENCE_RECORDED is not recorded yet. */
+function isEvidencePending(version: ModelVersionEntity): boolean {
+  return version.unlearnLedgerIndex !== null && version.evidenceLedgerIndex === null && version.evidence?.recordedIn === 'EVIDENCE_RECORDED';
 }
 
 /**
  * Carries forget requests through to unlearning (in a worker). One pass takes every request of a dataset
  * that waits (`received`, or `unlearning` left by a pass that stopped or failed for a reason a retry may
  * fix), moves them to `unlearning`, and for every ready model of the dataset that learned any of their
- * samples runs the model's method's forget once for all of them (MODEL_PUBLISHED + UNLEARN_COMPLETED with
- * evidence, and VERSION_RETIRED for every version that learned the samples, in one append), records the new
- * version; then retires what learned the samples (RetirementService: files, checkpoints), shreds the samples
- * and completes the requests. Passes on one dataset never overlap (the dataset lock), and a pass that is run
+ * samples runs the model's method's forget once for all of them (MODEL_PUBLISHED + UNLEARN_COMPLETED, and
+ * VERSION_RETIRED for every version that learned the samples, in one append) and records the new version: from
+ * then on it is the one served. The forget publishes first (publishForget): nothing is evaluated before the new
+ * version is served; its evidence (accuracies before and after, a reference, the membership attack, as the
+ * model's `evaluation` asks) is measured next and logged as EVIDENCE_RECORDED (recordEvidence). Then the pass
+ * deletes what the retired versions leave (RetirementService: files, checkpoints), shreds the samples and
+ * completes the requests. Passes on one dataset never overlap (the dataset lock), and a pass that is run
  * again skips the models it already unlearned. A model whose method refuses to forget (too little data
  * left, ...) fails alone: it is marked `failed`, its versions that learned the samples are retired, and the
  * requests still complete (an erasure does not wait on a model that cannot unlearn). Any other error is
@@ -73,8 +73,6 @@ interface KeptMethod {
 @Injectable()
 export class UnlearningService {
   private readonly logger = new Logger('Unlearning');
-  /** The least recently used beyond KEPT_MODELS is released. */
-  private readonly kept = new LruMap<string, KeptMethod>(KEPT_MODELS, (modelId, kept) => this.release(modelId, kept));
 
   constructor(
     private readonly dataSource: DataSource,
@@ -83,7 +81,7 @@ export class UnlearningService {
     private readonly vault: SampleVault,
     private readonly store: ModelStore,
     private readonly retirement: RetirementService,
-    @Inject(DATA_DIR) private readonly dataDir: string,
+    private readonly methods: KeptMethods,
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
@@ -98,7 +96,11 @@ export class UnlearningService {
       try {
         const commitments = await this.requests.findCommitmentsOf(requestIds);
         clock.lap('commitments');
-        const { modelVersions, failedModels } = await this.forgetInEveryModel(datasetId, requestIds, commitments, clock, options.onProgress);
+        const { modelVersions, failedModels, evidenceDue } = await this.forgetInEveryModel(datasetId, requestIds, commitments, clock, options.onProgress);
+        // Every new version is served (and what it replaces retired) by now; the evidence follows, while the
+        // retired versions' checkpoints and the forgotten samples (opened from the vault when a retried pass
+        // reloads the version before), which it reads, are still there: the shred comes after it.
+        for (const due of evidenceDue) await this.recordEvidence(due, requestIds, clock, options.lastAttempt ?? false);
         const retired = await this.retirement.retireForPass(requestIds, failedModels);
         clock.lap('retire');
         // Erasure, once nothing served needs the samples: their subjects' keys destroyed, their rows deleted.
@@ -133,8 +135,9 @@ export class UnlearningService {
     commitments: string[],
     clock: PassClock,
     onProgress?: PassProgressCallback,
-  ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[] }> {
+  ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[]; evidenceDue: EvidenceDue[] }> {
     const forgotten = new Set(commitments);
+    const evidenceDue: EvidenceDue[] = [];
     const models = await this.dataSource
       .getRepository(ModelEntity)
       .find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
@@ -146,37 +149,41 @@ export class UnlearningService {
       const latest = await this.store.findLatest(model.id);
       if (!latest) continue;
       if (requestIds.every((id) => latest.reflectsForgetRequests.includes(id))) {
-        // An earlier run of this pass got this far before it stopped.
+        // An earlier run of this pass got this far before it stopped (maybe before the version's evidence).
         if (latest.unlearnLedgerIndex !== null) published.push({ modelId: model.id, version: latest.version });
+        if (isEvidencePending(latest)) evidenceDue.push({ model, version: latest.version });
         continue;
       }
-      const kept = this.kept.get(model.id);
+      const kept = this.methods.get(model.id);
       // The version this process published last, unless another worker has published since (or it is not ours).
       const trained =
         kept?.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256
           ? kept.model
           : await this.store.loadTrainedModel(latest);
-      const learned = trained.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId);
+      const learnedSamples = trained.samples.filter((s) => forgotten.has(s.commitment));
+      const learned = learnedSamples.map((s) => s.externalId);
       clock.lap('load');
       if (learned.length === 0) continue;
       // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
       const sink = new ModelLedgerSink(this.ledger, {
         onUnlearned: () => this.retirement.retireWithUnlearning(model.id, requestIds),
       });
-      const { method, pass } = await this.keep(model.id, trained);
+      const { method, job: pass } = await this.methods.keep(model.id, trained.config);
       pass.ledger = sink;
       pass.onProgress = (p) => progress.report(p);
       try {
-        // The model's test set (held-out samples) and reference retrain, as its `evaluation` asks.
-        const forgetRequest = await buildForgetRequest(this.dataSource, this.vault, model, { requestIds, externalIds: learned });
-        clock.lap('request');
-        const outcome = await method.forget(trained, forgetRequest).catch(async (error: unknown) => {
-          await this.releaseMethod(model.id); // what it holds may be half-updated
+        // Published first when the method can: the evidence (test set, reference, membership attack) comes after.
+        const later = method.publishForget !== undefined && method.recordEvidence !== undefined;
+        const outcome = await (later
+          ? method.publishForget!(trained, { requestIds, externalIds: learned })
+          : buildForgetRequest(this.dataSource, this.vault, model, { requestIds, externalIds: learned }).then((request) => method.forget(trained, request))
+        ).catch(async (error: unknown) => {
+          await this.methods.drop(model.id); // what it holds may be half-updated
           throw error;
         });
         clock.lap('forget');
         clock.addEngine(outcome.timings.phases);
-        this.kept.get(model.id)!.model = outcome.model;
+        this.methods.get(model.id)!.model = outcome.model;
         const version = outcome.model.version;
         await this.store.save(outcome.model, {
           ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
@@ -184,10 +191,12 @@ export class UnlearningService {
           reflectsForgetRequests: [...new Set([...latest.reflectsForgetRequests, ...requestIds])],
           evidence: outcome.event.evidence as { [key: string]: JsonValue },
           batches: sink.batchesOf(model.id, version),
+          madeFrom: { version: trained.version, forgotten: learnedSamples.map((s) => s.commitment) },
         });
         clock.lap('save');
         clock.servedNow(model.id);
         published.push({ modelId: model.id, version });
+        if (later) evidenceDue.push({ model, version, before: trained, after: outcome.model });
       } catch (error) {
         if (!isPermanentJobError(error)) throw error;
         const message = `it could not unlearn forget request(s) ${requestIds.join(', ')}: ${describeJobError(error)}`;
@@ -199,48 +208,52 @@ export class UnlearningService {
       }
     }
     progress.startModel(models.length);
-    return { modelVersions: published, failedModels: failed };
+    return { modelVersions: published, failedModels: failed, evidenceDue };
+  }
+
+  /**
+   * Measures the evidence of a version published before it (from the version before it) and logs it as
+   * EVIDENCE_RECORDED, then records it on the version. An error a retry may fix is thrown (the retried pass
+   * finds the evidence pending and measures it); on the last attempt, or for an error no retry fixes, the
+   * evidence stays pending, logged: the erasure does not wait on it.
+   */
+  private async recordEvidence(due: EvidenceDue, requestIds: string[], clock: PassClock, lastAttempt: boolean): Promise<void> {
+    const modelId = due.model.id;
+    try {
+      const after = due.after ?? (await this.loadVersion(modelId, due.version));
+      const before = due.before ?? (await this.loadVersion(modelId, due.version - 1));
+      const { method, job: pass } = await this.methods.keep(modelId, after.config);
+      const sink = new ModelLedgerSink(this.ledger);
+      pass.ledger = sink;
+      try {
+        const request = await buildEvidenceRequest(this.dataSource, this.vault, due.model, requestIds);
+        const recorded = await method.recordEvidence!(before, after, request);
+        clock.addEngine(recorded.timings, 'evidence.');
+        const index = sink.indexOf('EVIDENCE_RECORDED', modelId, due.version)!;
+        await this.store.recordEvidence(modelId, due.version, recorded.event.evidence, index);
+        this.logger.log(`model ${modelId} version ${due.version}: evidence recorded (entry ${index})`);
+      } finally {
+        pass.ledger = undefined;
+      }
+    } catch (error) {
+      if (!isPermanentJobError(error) && !lastAttempt) throw error;
+      this.logger.error(`model ${modelId} version ${due.version}: its evidence stays pending, it could not be measured: ${describeJobError(error)}`);
+    }
+    clock.lap('evidence');
+  }
+
+  /** The engine's view of one of the model's versions: the one this process keeps when it is that one, else from the store. */
+  private async loadVersion(modelId: string, version: number): Promise<TrainedModel> {
+    const kept = this.methods.get(modelId)?.model;
+    if (kept?.version === version) return kept;
+    const row = await this.store.findVersion(modelId, version);
+    if (!row) throw new Error(`model ${modelId} has no version ${version}`);
+    return this.store.loadTrainedModel(row);
   }
 
   /** Releases every kept method (the worker stops). */
   async close(): Promise<void> {
-    this.kept.clear();
-    await this.kept.settled();
-  }
-
-  /** The model's kept method (made now if there is none), marked most recently used; the least recently used beyond KEPT_MODELS are released. */
-  private async keep(modelId: string, trained: TrainedModel): Promise<KeptMethod> {
-    let kept = this.kept.get(modelId);
-    if (!kept) {
-      const pass: KeptMethod['pass'] = {};
-      const store = checkpointStoreIn(this.dataDir);
-      const method = createMethodFor(trained.config, {
-        store,
-        log: (message) => this.logger.warn(message), // e.g. a shard retrained from scratch: its checkpoints come from another runtime envelope
-        get ledger() {
-          return pass.ledger;
-        },
-        get onProgress() {
-          return pass.onProgress;
-        },
-      });
-      kept = { method, pass };
-      this.kept.set(modelId, kept);
-      await this.kept.settled();
-    }
-    return kept;
-  }
-
-  /** Drops the model's kept method and releases what it holds (sessions, weights, outputs). */
-  private async releaseMethod(modelId: string): Promise<void> {
-    this.kept.evict(modelId);
-    await this.kept.settled();
-  }
-
-  private async release(modelId: string, kept: KeptMethod): Promise<void> {
-    await kept.method
-      .release()
-      .catch((e: unknown) => this.logger.warn(`releasing the engine of model ${modelId}: ${(e as Error).message}`));
+    await this.methods.close();
   }
 }
 

@@ -8,6 +8,7 @@ import { storageProviders } from '../database/database.providers';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
 import { JobRepository } from '../jobs/job.repository';
+import { KeptMethods } from '../models/kept-methods';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
 import { RetirementStore } from '../models/retirement.store';
@@ -40,6 +41,7 @@ export class WorkerModule {
         JobRepository,
         ForgetRequestRepository,
         ModelStore,
+        KeptMethods,
         ModelTrainingService,
         RetirementStore,
         RetirementService,
