@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import {
   CheckpointStore,
   FileCheckpointStore,
-  ForgetOutcome,
+  ForgetEvidence,
   compactFeatures,
   configureHeapForTraining,
   ForgetRequest,
@@ -363,35 +363,39 @@ function createStores(kind: StoreKind): { create: () => CheckpointStore; cleanup
 }
 
 type Timed = { seconds: number; cpu: number };
-type ForgetRun = Timed & { phases: { [phase: string]: number }; fromSlices: number[]; steps: number; sha: string; outcome: ForgetOutcome };
+/**
+ * One forget as the service runs it: published first (`seconds`, `cpu`: until the new version could be served),
+ * then its evidence measured (`evidenceSeconds`: accuracies before and after on the evaluation rows).
+ */
+type ForgetRun = Timed & {
+  evidenceSeconds: number;
+  phases: { [phase: string]: number };
+  fromSlices: number[];
+  steps: number;
+  sha: string;
+  model: TrainedModel;
+  evidence: ForgetEvidence;
+};
 
-const PHASES = [
-  'prepare',
-  'evaluateBefore',
-  'plan',
-  'train',
-  'members',
-  'export',
-  'evaluateAfter',
-  'checkpointWrites',
-  'manifest',
-  'ledger',
-];
+/** The phases of publishing a forget (ForgetTimings.phases); its evidence follows (evidence.* phases). */
+const PHASES = ['prepare', 'plan', 'train', 'members', 'export', 'checkpointWrites', 'manifest', 'ledger'];
+const EVIDENCE_PHASES = ['evidence.prepare', 'evidence.evaluateBefore', 'evidence.evaluateAfter', 'evidence.ledger'];
 
-async function timeForget(
-  method: UnlearningMethod,
-  model: TrainedModel,
-  request: ForgetRequest,
-): Promise<ForgetRun> {
-  const { seconds, cpu, result } = await timeAsync(() => method.forget(model, request));
+async function timeForget(method: UnlearningMethod, model: TrainedModel, request: ForgetRequest): Promise<ForgetRun> {
+  const { requestIds, externalIds, retrainFromScratch, ...evidenceOf } = request;
+  const published = await timeAsync(() => method.publishForget!(model, { requestIds, externalIds, retrainFromScratch }));
+  const recorded = await timeAsync(() => method.recordEvidence!(model, published.result.model, { requestIds, ...evidenceOf }));
+  const evidencePhases = Object.fromEntries(Object.entries(recorded.result.timings).map(([phase, seconds]) => [`evidence.${phase}`, seconds]));
   return {
-    seconds,
-    cpu,
-    phases: result.timings.phases,
-    fromSlices: result.affected.map((a) => a.fromSlice),
-    steps: result.steps,
-    sha: result.model.onnxSha256,
-    outcome: result,
+    seconds: published.seconds,
+    cpu: published.cpu,
+    evidenceSeconds: recorded.seconds,
+    phases: { ...published.result.timings.phases, ...evidencePhases },
+    fromSlices: published.result.affected.map((a) => a.fromSlice),
+    steps: published.result.steps,
+    sha: published.result.model.onnxSha256,
+    model: published.result.model,
+    evidence: recorded.result.evidence,
   };
 }
 
@@ -399,13 +403,16 @@ const avg = (xs: Timed[]): Timed => ({ seconds: mean(xs.map((x) => x.seconds)), 
 const show = (t: Timed) => `${f(t.seconds)} s (cpu ${f(t.cpu)} s)`;
 const wallInterval = (runs: Timed[]) => `${formatInterval(meanInterval(runs.map((r) => r.seconds)), 3)} s`;
 const cpuMean = (runs: Timed[]) => `${f(mean(runs.map((r) => r.cpu)))} s`;
+const evidenceMean = (runs: ForgetRun[]) => `${f(mean(runs.map((r) => r.evidenceSeconds)))} s`;
 const faster = (base: Timed, t: Timed) => `${f(base.seconds / t.seconds, 1)}x wall, ${f(base.cpu / t.cpu, 1)}x cpu`;
 
 /**
  * Requests arriving over time at one side, batching allowed: a Poisson process of `count` requests at `perSecond`
- * (seeded); whenever the side is free and requests wait, all of them go into its next pass, which takes what
- * `serve` says (seconds). The clock is simulated; the passes' times are measured (or, for the monolithic
- * retrain, taken from measured runs: see the caller).
+ * (seeded); whenever the side is free and requests wait, all of them go into its next pass. A pass serves its new
+ * version after `served` seconds (a request's latency ends there) and keeps the side busy `busy` seconds (its
+ * evidence follows the publication, as in the service, where the pass holds the dataset until then). The clock
+ * is simulated; the passes' times are measured (or, for the monolithic retrain, taken from measured runs: see
+ * the caller).
  */
 interface Trace {
   latencies: number[];
@@ -413,11 +420,16 @@ interface Trace {
   /** Requests per pass. */
   batch: number[];
   busySeconds: number;
-  /** From the first arrival to the last completion. */
+  /** From the first arrival to the last pass's end. */
   spanSeconds: number;
 }
 
-async function simulateArrivals(perSecond: number, count: number, seed: number, serve: (requests: number) => Promise<number>): Promise<Trace> {
+async function simulateArrivals(
+  perSecond: number,
+  count: number,
+  seed: number,
+  serve: (requests: number) => Promise<{ served: number; busy: number }>,
+): Promise<Trace> {
   const next = xorshift(seed);
   const arrivals: number[] = [];
   let t = 0;
@@ -429,12 +441,12 @@ async function simulateArrivals(perSecond: number, count: number, seed: number, 
     now = Math.max(now, arrivals[admitted]);
     const waiting: number[] = [];
     while (admitted < count && arrivals[admitted] <= now) waiting.push(arrivals[admitted++]);
-    const seconds = await serve(waiting.length);
-    now += seconds;
+    const pass = await serve(waiting.length);
+    for (const at of waiting) trace.latencies.push(now + pass.served - at);
+    now += pass.busy;
     trace.passes++;
     trace.batch.push(waiting.length);
-    trace.busySeconds += seconds;
-    for (const at of waiting) trace.latencies.push(now - at);
+    trace.busySeconds += pass.busy;
   }
   trace.spanSeconds = now - arrivals[0];
   return trace;
@@ -544,18 +556,20 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
       s.name,
       `  SISA forget ${k} requests at once, one pass`,
       show(run),
+      evidenceMean([run]),
       faster(avg(monoRuns), run),
       `${shardsOf(run)}; bound ${x(boundsOf(s.sisa, monoEpochs, run.fromSlices).monolithic)} for these, ${x(
         expectedBounds(s.sisa, monoEpochs, k).monolithic,
       )} for ${k} random`,
     ];
     const timing: Row[] = [
-      [s.name, 'monolithic: train', show(trainedMono), '', describeConfig(s.monolithic)],
-      [s.name, 'SISA: train', show(trainedSisa), '', `training phase ${f(trainSeconds)} s wall, then publish + evaluation; ${describeConfig(s.sisa)}`],
+      [s.name, 'monolithic: train', show(trainedMono), '', '', describeConfig(s.monolithic)],
+      [s.name, 'SISA: train', show(trainedSisa), '', '', `training phase ${f(trainSeconds)} s wall, then publish + evaluation; ${describeConfig(s.sisa)}`],
       [
         s.name,
         'monolithic forget 1 sample = train it again without it (baseline)',
         `${wallInterval(monoRuns)} (cpu ${cpuMean(monoRuns)})`,
+        evidenceMean(monoRuns),
         '1.00x',
         `${runs} runs; ${f(monoSteps, 0)} optimizer steps`,
       ],
@@ -563,6 +577,7 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
         s.name,
         'SISA forget 1 sample (goal: >= 10x)',
         `${wallInterval(flatSingles)} (cpu ${cpuMean(flatSingles)})`,
+        evidenceMean(flatSingles),
         `${interval(speedups)} wall, ${interval(cpuSpeedups)} cpu`,
         `${runs} runs x ${slices} requests (one per slice); schedule's bound ${x(one.monolithic)} (steps of these: ${x(monoSteps / steps(flatSingles))})`,
       ],
@@ -570,6 +585,7 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
         s.name,
         'SISA forget 1 data subject (3 samples)',
         `${wallInterval(subjectRuns)} (cpu ${cpuMean(subjectRuns)})`,
+        evidenceMean(subjectRuns),
         `${interval(subjectSpeedups)} wall`,
         `${runs} subjects: ${subjectRuns.map(shardsOf).join('; ')}; bound ${x(three.monolithic)} for 3 random samples, ${x(
           mean(subjectRuns.map((r) => boundsOf(s.sisa, monoEpochs, r.fromSlices).monolithic)),
@@ -579,6 +595,7 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
         s.name,
         '  SISA forget 1 sample, nothing cached (a fresh method)',
         `${wallInterval(coldRuns)} (cpu ${cpuMean(coldRuns)})`,
+        evidenceMean(coldRuns),
         faster(avg(monoRuns), avg(coldRuns)),
         `${runs} runs, from slices ${coldRuns.map((r) => r.fromSlices[0]).join(',')}: the old version's members loaded from the store and evaluated whole`,
       ],
@@ -586,6 +603,7 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
         s.name,
         '  SISA ensemble retrained from scratch serving 1 request (the old baseline; secondary)',
         `${wallInterval(ensembleRuns)} (cpu ${cpuMean(ensembleRuns)})`,
+        evidenceMean(ensembleRuns),
         `SISA forget ${f(mean(ensembleRuns.map((r) => r.seconds)) / avg(flatSingles).seconds, 1)}x faster than it`,
         `${ensembleRuns.length} runs, all ${s.sisa.shards}x${slices} slices; schedule's bound against it ${x(one.ensemble)}`,
       ],
@@ -597,6 +615,7 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
       label,
       ...PHASES.map((p) => f(mean(runsOf.map((r) => r.phases[p] ?? 0)))),
       f(mean(runsOf.map((r) => r.seconds))),
+      ...EVIDENCE_PHASES.map((p) => f(mean(runsOf.map((r) => r.phases[p] ?? 0)))),
     ];
     const phases: Row[] = [
       phaseRow('monolithic forget 1 (baseline)', monoRuns),
@@ -620,8 +639,8 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
       [
         s.name,
         'test accuracy after forgetting 1 sample: SISA vs monolithic',
-        pct(Number(flatSingles[0].outcome.model.metrics.testAccuracy)),
-        pct(Number(monoRuns[0].outcome.model.metrics.testAccuracy)),
+        pct(flatSingles[0].evidence.after.testAccuracy ?? NaN),
+        pct(monoRuns[0].evidence.after.testAccuracy ?? NaN),
         '',
       ],
       [
@@ -683,15 +702,20 @@ async function simulateBoth(
     for (let trace = 0; trace < plan.runs; trace++) {
       const seed = 1000 + 17 * trace + Math.round(rate.perSecond * 60);
       let turn = trace;
-      sides[0].traces.push(await simulateArrivals(rate.perSecond, rate.count, seed, async () => monoRuns[turn++ % monoRuns.length].seconds));
+      sides[0].traces.push(
+        await simulateArrivals(rate.perSecond, rate.count, seed, async () => {
+          const run = monoRuns[turn++ % monoRuns.length];
+          return { served: run.seconds, busy: run.seconds + run.evidenceSeconds };
+        }),
+      );
       const order = pick(s.train, rate.count, seed).map((x) => x.externalId);
       let current = trained;
       let next = 0;
       sides[1].traces.push(
         await simulateArrivals(rate.perSecond, rate.count, seed, async (requests) => {
           const pass = await timeForget(sisa, current, request(order.slice(next, (next += requests))));
-          current = pass.outcome.model;
-          return pass.seconds;
+          current = pass.model;
+          return { served: pass.seconds, busy: pass.seconds + pass.evidenceSeconds };
         }),
       );
     }
@@ -859,12 +883,16 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
     ]);
     printTable(
       `libs/unlearning: ${scenario.name}: one forget against training the monolithic model again (mean [95% t-interval over runs]; ${setup})`,
-      ['dataset', 'operation', 'wall s [95% CI] (cpu)', 'speed-up vs monolithic retrain [95% CI]', 'note'],
+      ['dataset', 'operation', 'to published: wall s [95% CI] (cpu)', 'then evidence (s)', 'speed-up vs monolithic retrain [95% CI]', 'note'],
       out.timing,
     );
-    printTable(`libs/unlearning: ${scenario.name}: where a forget goes (mean wall seconds per phase)`, ['dataset', 'run', ...PHASES, 'total'], out.phases);
     printTable(
-      `libs/unlearning: ${scenario.name}: requests arriving over time (Poisson), batching on both sides: a free side takes everything waiting into one pass. SISA passes run on the engine; monolithic passes take the measured retrain times in turn (simulated clock)`,
+      `libs/unlearning: ${scenario.name}: where a forget goes (mean wall seconds per phase): publishing (publishForget), then the evidence (recordEvidence)`,
+      ['dataset', 'run', ...PHASES, 'published', ...EVIDENCE_PHASES],
+      out.phases,
+    );
+    printTable(
+      `libs/unlearning: ${scenario.name}: requests arriving over time (Poisson), batching on both sides: a free side takes everything waiting into one pass; latency until the pass's version is published, the side busy until its evidence is recorded too. SISA passes run on the engine; monolithic passes take the measured retrain times in turn (simulated clock)`,
       ['dataset', 'arrivals', 'side', 'traces x requests', 'mean latency s [95% CI over traces]', 'p50 s', 'p95 s', 'max s', 'requests per pass', 'busy', 'requests per busy second'],
       out.arrivals,
     );
