@@ -49,6 +49,8 @@ interface Forget {
   served: number;
   /** Request sent -> the job received by a worker. */
   received: number;
+  /** Request sent -> its 202 (the request durable and logged, its pass's job sent). */
+  acknowledged: number;
   /** Request sent -> the request `completed`. */
   completed: number;
   timings: Timings;
@@ -112,7 +114,9 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
       const before = (await ml.ok('GET', `/v1/models/${modelId}`)).latestVersion as number;
       const sent = Date.now();
       const t0 = performance.now();
-      const filed = await ml.ok('POST', '/v1/forget-requests', { ...body, reason: 'bench' });
+      const answer = await ml.call('POST', '/v1/forget-requests', { ...body, reason: 'bench' });
+      if (answer.status !== 202) throw new Error(`forget request: ${answer.status} ${JSON.stringify(answer.body)}`);
+      const filed = answer.body;
       await waitUntil(() => ml.ok('GET', `/v1/models/${modelId}`), (m) => m.latestVersion > before, 600_000, 'the new version', options.pollMs);
       const served = (performance.now() - t0) / 1000;
       const done = await waitUntil(
@@ -126,7 +130,7 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
       if (done.state !== 'completed') throw new Error(`forget request ${filed.id} ended ${JSON.stringify(done).slice(0, 500)}`);
       const job = await waitUntil(() => ml.ok('GET', `/v1/jobs/${filed.jobId}`), (j) => j.state === 'completed', 60_000, 'the job');
       const timings = job.result.timings as Timings;
-      return { served, completed, received: (Date.parse(timings.receivedAt) - sent) / 1000, timings };
+      return { served, completed, received: (Date.parse(timings.receivedAt) - sent) / 1000, acknowledged: answer.ms / 1000, timings };
     };
 
     const sisaData = await upload('purchase-like-sisa');
@@ -194,14 +198,12 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
     );
     const everyForget = [...monoForgets, ...singles, ...subjectForgets];
     const ms = (xs: number[], p: number) => (1000 * percentile(xs, p)).toFixed(0);
-    const received = everyForget.map((f) => f.received);
-    latency.push([
-      String(everyForget.length),
-      ms(received, 50),
-      ms(received, 99),
-      ms(received, 100),
-      `${(1000 * meanInterval(received).mean).toFixed(0)}`,
-    ]);
+    const row = (what: string, xs: number[]) => [what, String(xs.length), ms(xs, 50), ms(xs, 99), ms(xs, 100), (1000 * meanInterval(xs).mean).toFixed(0)];
+    latency.push(
+      row('request -> job received by a worker', everyForget.map((f) => f.received)),
+      row('  request -> 202 (durable, logged, job sent)', everyForget.map((f) => f.acknowledged)),
+      row('  202 -> job received', everyForget.map((f) => f.received - f.acknowledged)),
+    );
     const keys = [...new Set(singles.flatMap((f) => Object.keys(f.timings.seconds)))];
     for (const key of keys) phases.push([key, (mean(singles.map((f) => f.timings.seconds[key] ?? 0)) * 1000).toFixed(1)]);
     phases.push(['request -> job received (client clock)', (mean(singles.map((f) => f.received)) * 1000).toFixed(1)]);
@@ -216,7 +218,11 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
     options.pollSeconds ?? 'default'
   }; ${cpus().length} cores, load average ${loadBefore} -> ${loadAverage()}`;
   printTable(`Forgetting through the API vs the monolithic model through the API (mean [95% t-interval]; ${setup})`, ['operation', 'runs', 'wall', 'speed-up [95% CI]', 'note'], rows);
-  printTable('Forget request -> its unlearning job received by a worker (every forget above; goal: within 100 ms)', ['forgets', 'p50 ms', 'p99 ms', 'max ms', 'mean ms'], latency);
+  printTable(
+    "Forget request -> its unlearning job received by a worker (every forget above; goal: within 100 ms; the 202 and the job's receipt on this machine's one clock)",
+    ['span', 'forgets', 'p50 ms', 'p99 ms', 'max ms', 'mean ms'],
+    latency,
+  );
   printTable("Where a one-sample SISA forget's pass goes (mean ms; the job's timings; engine.* are the engine's phases inside `forget`)", ['phase', 'ms'], phases);
 }
 

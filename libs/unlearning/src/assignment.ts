@@ -33,7 +33,31 @@ export interface Plan {
   keys: readonly Buffer[];
 }
 
+/**
+ * The plans made or derived for sample arrays, by seed, S and R: an array is hashed and sorted once, whoever asks
+ * (training, forgetting, listing a version's batches). Plans and the sample arrays given to the engine are never
+ * changed once made.
+ */
+const knownPlans = new WeakMap<readonly Sample[], Map<string, Plan>>();
+
+const planKey = (seed: string, shards: number, slices: number) => `${shards}|${slices}|${seed}`;
+
+/** Records `plan` as the plan of `samples` (one derived by removeFromPlan, say), for planShards to give. */
+export function rememberPlan(samples: readonly Sample[], seed: string, shards: number, slices: number, plan: Plan): void {
+  let byKey = knownPlans.get(samples);
+  if (!byKey) knownPlans.set(samples, (byKey = new Map()));
+  byKey.set(planKey(seed, shards, slices), plan);
+}
+
 export function planShards(samples: readonly Sample[], seed: string, shards: number, slices: number): Plan {
+  const known = knownPlans.get(samples)?.get(planKey(seed, shards, slices));
+  if (known) return known;
+  const plan = computePlan(samples, seed, shards, slices);
+  rememberPlan(samples, seed, shards, slices, plan);
+  return plan;
+}
+
+function computePlan(samples: readonly Sample[], seed: string, shards: number, slices: number): Plan {
   const prefix = `lethe-assign|${seed}\u0000`;
   const placed = samples.map((sample, index) => {
     const key = hashSampleKey(sample, prefix);

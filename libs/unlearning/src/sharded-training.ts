@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import { LayerSizes, Weights, deserializeWeights, initializeWeights, serializeWeights } from './architecture';
-import { orderEpoch, Plan, planShards, ShardPlan } from './assignment';
+import { orderEpoch, Plan, planShards, rememberPlan, ShardPlan } from './assignment';
 import { computeBatchRoot } from './batch-root';
 import { CheckpointStore } from './checkpoint-store';
 import { epochsOfSlices, layerSizesOf, TrainingConfig } from './config';
@@ -133,6 +133,7 @@ export class EngineContext {
 
   rememberPlan(samples: readonly Sample[], config: TrainingConfig, plan: Plan): void {
     this.plans.set(samples, { key: planKey(config), plan });
+    rememberPlan(samples, config.seed, config.shards, config.slices, plan); // for planShards (listBatchMembers, ...)
   }
 
   async release(): Promise<void> {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { SampleVault } from '@lethe/ledger';
 import {
   batchKey,
@@ -37,10 +37,12 @@ export interface VersionRecord {
   /** The BATCH_LEARNED entries of the slices this version (re)trained, by batchKey(shard, slice). */
   batches?: ReadonlyMap<string, number>;
   /**
-   * For a version made by forgetting: the version it was made from and the commitments it forgot. Its samples
-   * are then that version's less those, copied inside PostgreSQL (the model's samples, checked to match).
+   * For a version made by forgetting: the version it was made from. Its rows in model_version_samples are then
+   * written after it is served (recordVersionSamples), not in this save: for a large model they are most of
+   * the time saving takes, and nothing needs them before the next pass, which writes any a crash left out
+   * (ensureVersionSamples).
    */
-  madeFrom?: { version: number; forgotten: readonly string[] };
+  madeFrom?: { version: number };
 }
 
 /** A version published by unlearning: its MODEL_PUBLISHED and UNLEARN_COMPLETED entries and evidence. */
@@ -74,10 +76,13 @@ export class ModelStore {
   }
 
   /** Writes the ONNX file (atomically), then the row, its samples and its batches' members in one transaction. */
-  async save(model: TrainedModel, record: VersionRecord): Promise<void> {
+  /** Writes the version; `lap`, when given, is told each step as it ends (a pass's clock: where saving goes). */
+  async save(model: TrainedModel, record: VersionRecord, lap: (step: string) => void = () => undefined): Promise<void> {
     const batches = record.batches ?? new Map<string, number>();
     const members = batches.size > 0 ? listBatchMembers(model, new Set(batches.keys())) : [];
+    lap('save.batchMembers');
     await writeAtomically(this.onnxPath(model.modelId, model.version), model.onnx);
+    lap('save.onnx');
     const engineState: EngineState = {
       config: model.config,
       hyperparamsHash: model.hyperparamsHash,
@@ -102,9 +107,19 @@ export class ModelStore {
           JSON.stringify(engineState),
         ],
       );
-      const inserted = await insertVersionSamples(manager, model, record.madeFrom);
-      if (inserted !== model.samples.length)
-        throw new Error(`model ${model.modelId} version ${model.version}: ${inserted} sample rows for its ${model.samples.length} samples`);
+      lap('save.row');
+      if (!record.madeFrom) {
+        const [{ n }]: { n: number }[] = await manager.query(
+          `WITH inserted AS (
+             INSERT INTO model_version_samples (model_id, version, sample_id)
+             SELECT $1, $2, id FROM sample_commitments WHERE commitment = ANY($3::text[])
+             RETURNING 1)
+           SELECT count(*)::int AS n FROM inserted`,
+          [model.modelId, model.version, model.samples.map((s) => s.commitment)],
+        );
+        checkSampleRows(model.modelId, model.version, n, model.samples.length);
+        lap('save.samples');
+      }
       const indices: string[] = [];
       const positions: number[] = [];
       const commitments: string[] = [];
@@ -121,6 +136,46 @@ export class ModelStore {
          SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[]) ON CONFLICT DO NOTHING`,
         [indices, positions, commitments],
       );
+      lap('save.batches');
+    });
+    lap('save.commit');
+  }
+
+  /**
+   * The rows in model_version_samples of a version saved with `madeFrom` (made by forgetting): those of the
+   * version it was made from, less the samples of the forget requests it reflects and that one does not,
+   * copied inside PostgreSQL (tens of thousands of commitments are not sent and looked up one by one), and
+   * checked against the version's sample count. Nothing when they are there already; false then.
+   */
+  async recordVersionSamples(modelId: string, version: number): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const [row]: { reflects: string[]; state: { shards: { sampleCount: number }[] }; rows: boolean }[] = await manager.query(
+        `SELECT reflects_forget_requests AS reflects, engine_state AS state,
+                EXISTS (SELECT 1 FROM model_version_samples WHERE model_id = $1 AND version = $2) AS rows
+           FROM model_versions WHERE model_id = $1 AND version = $2 FOR UPDATE`,
+        [modelId, version],
+      );
+      if (!row) throw new Error(`model ${modelId} has no version ${version}`);
+      if (row.rows) return false;
+      const [previous]: { reflects: string[] }[] = await manager.query(
+        `SELECT reflects_forget_requests AS reflects FROM model_versions WHERE model_id = $1 AND version = $2`,
+        [modelId, version - 1],
+      );
+      if (!previous) throw new Error(`model ${modelId} version ${version}: no version ${version - 1} to take its samples from`);
+      const forgetRequests = row.reflects.filter((id) => !previous.reflects.includes(id));
+      const [{ n }]: { n: number }[] = await manager.query(
+        `WITH inserted AS (
+           INSERT INTO model_version_samples (model_id, version, sample_id)
+           SELECT m.model_id, $2, m.sample_id FROM model_version_samples m
+            WHERE m.model_id = $1 AND m.version = $3
+              AND NOT EXISTS (SELECT 1 FROM forget_request_samples f JOIN sample_commitments s ON s.commitment = f.commitment
+                               WHERE f.request_id = ANY($4::uuid[]) AND s.id = m.sample_id)
+           RETURNING 1)
+         SELECT count(*)::int AS n FROM inserted`,
+        [modelId, version, version - 1, forgetRequests],
+      );
+      checkSampleRows(modelId, version, n, row.state.shards.reduce((sum, shard) => sum + shard.sampleCount, 0));
+      return true;
     });
   }
 
@@ -210,31 +265,8 @@ export class ModelStore {
   }
 }
 
-/**
- * The version's rows in model_version_samples; how many. A version made by forgetting copies those of the version
- * it was made from less the forgotten samples, inside PostgreSQL: tens of thousands of commitments are then not
- * sent and looked up one by one (a one-sample forget of a 50,000-sample model spent most of its saving there).
- */
-async function insertVersionSamples(manager: EntityManager, model: TrainedModel, madeFrom: VersionRecord['madeFrom']): Promise<number> {
-  const [{ n }]: { n: number }[] = madeFrom
-    ? await manager.query(
-        `WITH inserted AS (
-           INSERT INTO model_version_samples (model_id, version, sample_id)
-           SELECT model_id, $2, sample_id FROM model_version_samples
-            WHERE model_id = $1 AND version = $3 AND sample_id NOT IN (SELECT id FROM sample_commitments WHERE commitment = ANY($4::text[]))
-           RETURNING 1)
-         SELECT count(*)::int AS n FROM inserted`,
-        [model.modelId, model.version, madeFrom.version, madeFrom.forgotten],
-      )
-    : await manager.query(
-        `WITH inserted AS (
-           INSERT INTO model_version_samples (model_id, version, sample_id)
-           SELECT $1, $2, id FROM sample_commitments WHERE commitment = ANY($3::text[])
-           RETURNING 1)
-         SELECT count(*)::int AS n FROM inserted`,
-        [model.modelId, model.version, model.samples.map((s) => s.commitment)],
-      );
-  return n;
+function checkSampleRows(modelId: string, version: number, rows: number, samples: number): void {
+  if (rows !== samples) throw new Error(`model ${modelId} version ${version}: ${rows} sample rows for its ${samples} samples`);
 }
 
 async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {

@@ -97,9 +97,11 @@ export class UnlearningService {
         const commitments = await this.requests.findCommitmentsOf(requestIds);
         clock.lap('commitments');
         const { modelVersions, failedModels, evidenceDue } = await this.forgetInEveryModel(datasetId, requestIds, commitments, clock, options.onProgress);
-        // Every new version is served (and what it replaces retired) by now; the evidence follows, while the
-        // retired versions' checkpoints and the forgotten samples (opened from the vault when a retried pass
-        // reloads the version before), which it reads, are still there: the shred comes after it.
+        // Every new version is served (and what it replaces retired) by now. Then the samples each learned, and
+        // the evidence, while the retired versions' checkpoints and the forgotten samples (opened from the vault
+        // when a retried pass reloads the version before), which it reads, are still there: the shred comes after it.
+        for (const { modelId, version } of modelVersions) await this.store.recordVersionSamples(modelId, version);
+        clock.lap('versionSamples');
         for (const due of evidenceDue) await this.recordEvidence(due, requestIds, clock, options.lastAttempt ?? false);
         const retired = await this.retirement.retireForPass(requestIds, failedModels);
         clock.lap('retire');
@@ -148,6 +150,9 @@ export class UnlearningService {
       progress.startModel(position);
       const latest = await this.store.findLatest(model.id);
       if (!latest) continue;
+      // Its samples' rows, written after it was served, unless a crash came first: written now.
+      if (latest.unlearnLedgerIndex !== null && (await this.store.recordVersionSamples(model.id, latest.version)))
+        this.logger.warn(`model ${model.id} version ${latest.version}: its sample rows were missing (a pass stopped after serving it); written now`);
       if (requestIds.every((id) => latest.reflectsForgetRequests.includes(id))) {
         // An earlier run of this pass got this far before it stopped (maybe before the version's evidence).
         if (latest.unlearnLedgerIndex !== null) published.push({ modelId: model.id, version: latest.version });
@@ -160,8 +165,7 @@ export class UnlearningService {
         kept?.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256
           ? kept.model
           : await this.store.loadTrainedModel(latest);
-      const learnedSamples = trained.samples.filter((s) => forgotten.has(s.commitment));
-      const learned = learnedSamples.map((s) => s.externalId);
+      const learned = trained.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId);
       clock.lap('load');
       if (learned.length === 0) continue;
       // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
@@ -185,15 +189,18 @@ export class UnlearningService {
         clock.addEngine(outcome.timings.phases);
         this.methods.get(model.id)!.model = outcome.model;
         const version = outcome.model.version;
-        await this.store.save(outcome.model, {
-          ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
-          unlearnLedgerIndex: sink.indexOf('UNLEARN_COMPLETED', model.id, version)!,
-          reflectsForgetRequests: [...new Set([...latest.reflectsForgetRequests, ...requestIds])],
-          evidence: outcome.event.evidence as { [key: string]: JsonValue },
-          batches: sink.batchesOf(model.id, version),
-          madeFrom: { version: trained.version, forgotten: learnedSamples.map((s) => s.commitment) },
-        });
-        clock.lap('save');
+        await this.store.save(
+          outcome.model,
+          {
+            ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
+            unlearnLedgerIndex: sink.indexOf('UNLEARN_COMPLETED', model.id, version)!,
+            reflectsForgetRequests: [...new Set([...latest.reflectsForgetRequests, ...requestIds])],
+            evidence: outcome.event.evidence as { [key: string]: JsonValue },
+            batches: sink.batchesOf(model.id, version),
+            madeFrom: { version: trained.version },
+          },
+          (step) => clock.lap(step),
+        );
         clock.servedNow(model.id);
         published.push({ modelId: model.id, version });
         if (later) evidenceDue.push({ model, version, before: trained, after: outcome.model });
