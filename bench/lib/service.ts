@@ -64,6 +64,8 @@ export interface BenchService {
   admin: Client;
   /** The service's database (a client of its own may read its tables). */
   databaseUrl: string;
+  /** Whether the service is still running, and the end of what it wrote on stderr (its errors): to say why a request failed. */
+  status(): string;
   stop(): Promise<void>;
 }
 
@@ -90,7 +92,7 @@ export async function startBenchService(name: string, env: Record<string, string
     const port = await findFreePort();
     const adminKey = randomBytes(24).toString('hex');
     const databaseUrl = await createDatabase(pg.url, `bench_${name.replace(/[^a-z0-9]/gi, '_')}`);
-    const child = await startService(
+    const { child, stderr } = await startService(
       {
         ...process.env,
         PORT: String(port),
@@ -109,28 +111,30 @@ export async function startBenchService(name: string, env: Record<string, string
     );
     cleanups.push(() => stopService(child));
     const base = `http://127.0.0.1:${port}`;
-    return { base, admin: new Client(base, adminKey), databaseUrl, stop };
+    const status = () =>
+      `${child.exitCode === null && child.signalCode === null ? 'running' : `exited (code ${child.exitCode}, signal ${child.signalCode})`}; stderr: ${stderr().slice(-3000)}`;
+    return { base, admin: new Client(base, adminKey), databaseUrl, status, stop };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
-async function startService(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
+async function startService(env: NodeJS.ProcessEnv, port: number): Promise<{ child: ChildProcess; stderr: () => string }> {
   const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-100_000)));
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/v1/health`);
       const body = (await res.json()) as { status: string };
-      if (res.status === 200 && body.status === 'ok') return child;
+      if (res.status === 200 && body.status === 'ok') return { child, stderr: () => stderr };
     } catch {
       // not listening yet
     }
