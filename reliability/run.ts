@@ -1,0 +1,79 @@
+// npm run reliability [-- <part>[,<part>...] [flags]]     (npm run reliability -- <part> --help lists its flags)
+//   crash   SIGKILL at a random moment under uploads, training, forgets and anchoring; restart; the checks
+//   chain   the anchoring loop through RPC outages, a reorg, a stuck nonce, fee spikes, a restarted chain
+//   fuzz    random and near-valid bodies, queries and headers on every route: no 5xx, rejected requests change nothing
+//   load    many clients over the API mix for minutes: throughput, latency, memory, no 5xx, nothing lost
+// Without a part, all four run at full size (hours: the crash trials take most of it). The figures go into
+// README's Reliability section; test/reliability runs each part at a small size inside npm test.
+import { execSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { BenchUsageError, formatFlags, parseBenchArgs, type FlagSpecs } from '../bench/lib/args';
+import type { Part, PartReport } from './lib/part';
+
+type AnyPart = Part<FlagSpecs>;
+
+const PARTS: Record<string, () => AnyPart> = {
+  crash: () => require('./crash').part,
+  chain: () => require('./chain-faults').part,
+  fuzz: () => require('./fuzz').part,
+  load: () => require('./load').part,
+};
+
+const usage = (): string =>
+  `usage: npm run reliability [-- <part>[,<part>...] [flags]]; parts: ${Object.keys(PARTS).join(', ')}; <part> --help lists its flags\n`;
+
+const loadAverage = (): string => execSync('uptime').toString().trim().replace(/^.*load average:\s*/, '');
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const named = first !== undefined && !first.startsWith('-');
+  const names = named ? first.split(',') : Object.keys(PARTS);
+  const flags = named ? rest : argv;
+  for (const n of names) {
+    if (!PARTS[n]) {
+      process.stderr.write(`unknown part "${n}"; choose among: ${Object.keys(PARTS).join(', ')}\n`);
+      return 2;
+    }
+  }
+  // The flags of every part named are parsed as one set, before anything runs.
+  const parts = names.map((n) => PARTS[n]());
+  const allFlags: FlagSpecs = Object.assign({}, ...parts.map((p) => p.flags));
+  const options = parseBenchArgs(allFlags, flags);
+  if (options === 'help') {
+    process.stdout.write(`npm run reliability -- ${names.join(',')} [flags]\n${parts.map((p) => `  ${p.summary}`).join('\n')}\n${formatFlags(allFlags)}\n`);
+    return 0;
+  }
+  const started = new Date();
+  process.stdout.write(
+    `=== reliability ${names.join(', ')} (${started.toISOString()}, node ${process.version}, ${cpus().length} cores, load average ${loadAverage()}) ===\n`,
+  );
+  const reports: PartReport[] = [];
+  for (const part of parts) {
+    const t0 = performance.now();
+    const report = await part.run(options);
+    reports.push(report);
+    process.stdout.write(
+      `\n--- ${report.part} (${((performance.now() - t0) / 60_000).toFixed(1)} min, load average now ${loadAverage()}) ---\n${report.summary.map((l) => `  ${l}`).join('\n')}\n`,
+    );
+    if (report.failures.length > 0) process.stdout.write(`  FAILURES (${report.failures.length}):\n${report.failures.map((f) => `    ${f}`).join('\n')}\n`);
+  }
+  const failed = reports.filter((r) => r.failures.length > 0);
+  process.stdout.write(`\n=== ${failed.length === 0 ? 'every part passed' : `FAILED: ${failed.map((r) => r.part).join(', ')}`} ===\n`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof BenchUsageError) {
+      process.stderr.write(`reliability: ${error.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
