@@ -1,4 +1,5 @@
-// The anchoring engine of @lethe/chain on its own, against a Hardhat chain: it needs nothing but its ports.
+// The anchoring engine of @lethe/chain on its own, against a local chain (Hardhat, and anvil as a second JSON-RPC
+// implementation): it needs nothing but its ports.
 // Here the log is libs/merkle's in-memory tree and the attempt records a list (the service's are the Ledger
 // and the `anchors` table on PostgreSQL: anchoring-loop.e2e-spec.ts drives those).
 import {
@@ -16,7 +17,7 @@ import {
   deployAuditAnchor,
 } from '@lethe/chain';
 import { MerkleTree, hashLeaf, toHex } from '@lethe/merkle';
-import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
+import { CHAIN_KINDS, ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 
 const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
 
@@ -89,12 +90,12 @@ class MemoryAttempts implements AnchorAttemptStore {
   }
 }
 
-describe('AnchoringEngine with nothing but its ports', () => {
+describe.each(CHAIN_KINDS)('AnchoringEngine with nothing but its ports (on %s)', (kind) => {
   let chain: ChainFixture;
   let connection: ChainConnection;
 
   beforeAll(async () => {
-    chain = await startChainFixture();
+    chain = await startChainFixture(kind);
   });
 
   afterAll(async () => {

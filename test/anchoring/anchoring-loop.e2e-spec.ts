@@ -9,7 +9,7 @@ import { AnchoringLoop } from '../../apps/api/src/anchoring/anchoring-loop';
 import { remoteChainConnector } from '../../apps/api/src/anchoring/chain-connection';
 import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
-import { ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
+import { CHAIN_KINDS, ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents } from '../support/factories';
 import { startCappedRpcProxy } from '../support/capped-rpc-proxy';
@@ -18,7 +18,7 @@ import { TcpProxy, startTcpProxy } from '../support/tcp-proxy';
 
 const POLICY: AnchoringPolicy = { everyEntries: 5, everySeconds: 3600, confirmations: 1, replaceAfterSeconds: 3600, pollMs: 50 };
 
-describe('AnchoringLoop against a Hardhat chain', () => {
+describe.each(CHAIN_KINDS)('AnchoringLoop against a local chain (on %s)', (kind) => {
   let chain: ChainFixture;
   let proxy: TcpProxy;
   let db: TestDatabase;
@@ -28,7 +28,7 @@ describe('AnchoringLoop against a Hardhat chain', () => {
 
   beforeAll(async () => {
     Logger.overrideLogger(false);
-    chain = await startChainFixture();
+    chain = await startChainFixture(kind);
     proxy = await startTcpProxy(Number(new URL(chain.node.rpcUrl).port));
   });
 

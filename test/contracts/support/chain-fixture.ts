@@ -10,12 +10,22 @@ import {
   HARDHAT_DEV_PRIVATE_KEYS,
   startHardhatNode,
   type ChainErrorCode,
-  type HardhatNode,
 } from '@lethe/chain';
+import { LocalNode, startAnvilNode } from '../../support/anvil-node';
 
-/** A Hardhat node with one freshly deployed AuditAnchor and clients for three keys, reset between tests. */
+/** The JSON-RPC implementations the chain suites run against: Hardhat's, and Foundry's anvil. */
+export type ChainKind = 'hardhat' | 'anvil';
+export const CHAIN_KINDS: readonly ChainKind[] = ['hardhat', 'anvil'];
+
+/** A fresh local node of `kind` on a free port of 127.0.0.1. */
+export function startLocalNode(kind: ChainKind): Promise<LocalNode> {
+  return kind === 'anvil' ? startAnvilNode() : startHardhatNode({ port: 0 });
+}
+
+/** A local node (Hardhat's unless told) with one freshly deployed AuditAnchor and clients for three keys, reset between tests. */
 export interface ChainFixture {
-  node: HardhatNode;
+  kind: ChainKind;
+  node: LocalNode;
   provider: JsonRpcProvider;
   admin: Wallet;
   anchorer: Wallet;
@@ -29,8 +39,8 @@ export interface ChainFixture {
   stop(): Promise<void>;
 }
 
-export async function startChainFixture(): Promise<ChainFixture> {
-  const node = await startHardhatNode({ port: 0 });
+export async function startChainFixture(kind: ChainKind = 'hardhat'): Promise<ChainFixture> {
+  const node = await startLocalNode(kind);
   try {
     const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
     const [admin, anchorer, stranger] = HARDHAT_DEV_PRIVATE_KEYS.slice(0, 3).map((k) => new Wallet(k, provider));
@@ -39,6 +49,7 @@ export async function startChainFixture(): Promise<ChainFixture> {
     const strangerClient = await AnchorClient.connect(adminClient.address, stranger);
     let snapshot = (await provider.send('evm_snapshot', [])) as string;
     return {
+      kind,
       node,
       provider,
       admin,
