@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { ChainConnector, HardhatNode } from '@lethe/chain';
+import { ChainConnector } from '@lethe/chain';
 import { KeyStore } from '@lethe/keystore';
 import { redactRpcUrl } from '@lethe/redact';
 import { Ledger } from '@lethe/ledger';
@@ -109,10 +109,8 @@ async function startAnchoring(
   }
   let connect: ChainConnector;
   if (config.chain.rpcUrl === undefined) {
-    const local: { node: HardhatNode; connect: ChainConnector } = await startLocalChain(config.chain, (m) => log.log(m), {
-      pidFile: join(config.dataDir, 'hardhat-node.pid'),
-    });
-    onStop(() => local.node.stop());
+    const local = await startLocalChain(config.chain, (m) => log.log(m), { pidFile: join(config.dataDir, 'hardhat-node.pid') });
+    onStop(() => local.stop());
     connect = local.connect;
   } else {
     connect = remoteChainConnector(config.chain);

@@ -173,9 +173,10 @@ export class AnchoringEngine {
     if (this.failures === 1 || this.failures % 10 === 0 || state !== this.status.state)
       this.logger.warn(`${chainDown ? 'chain unavailable' : 'anchoring failed'}: ${message}; the log keeps accepting entries; retrying in ${Math.round(backoff / 1000)} s`);
     this.status = { ...this.status, state, lastError: message, retryInSeconds: Math.round(backoff / 1000) };
-    if (chainDown && this.connection && !this.connection.local) {
-      // Reconnect from scratch next time (a restarted node may be another process).
-      void this.connection.close().catch(() => undefined);
+    if (chainDown && this.connection) {
+      // Reconnect from scratch next time (a restarted node may be another process). A local chain's connector
+      // keeps its connection while its node runs, and starts a new node when it stopped: it closes what it replaces.
+      if (!this.connection.local) void this.connection.close().catch(() => undefined);
       this.connection = undefined;
     }
     return backoff;

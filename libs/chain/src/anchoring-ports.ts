@@ -13,7 +13,7 @@ export interface ChainConnection {
   contract: string;
   /** The RPC URL as it may be shown: scheme, host and port only (redactRpcUrl). */
   rpcUrl: string;
-  /** True for an ephemeral local chain the service started itself (it is not reconnected when it fails). */
+  /** True for an ephemeral local chain the service started itself: its connector keeps this connection while the node runs, and starts a new node (a new chain) when it stopped. */
   local: boolean;
   /** Connected with the anchorer's key: it sends the anchors. */
   client: AnchorClient;

@@ -29,6 +29,8 @@ export interface HardhatNode {
   port: number;
   /** Stops the node (SIGTERM, then SIGKILL after 5 s) and resolves when it has exited. Idempotent. */
   stop(): Promise<void>;
+  /** False once the node has exited (stopped, killed, crashed). */
+  isRunning(): boolean;
 }
 
 /** Well-known private keys of the accounts a Hardhat node funds (test mnemonic); for local chains only. */
@@ -101,7 +103,7 @@ export async function startHardhatNode(options: StartHardhatNodeOptions): Promis
     }
     if (await answersJsonRpc(rpcUrl)) {
       if (options.pidFile !== undefined) writePidFile(options.pidFile, { pid: child.pid!, startTime: startTimeOf(child.pid!)!, port, owner: process.pid, ownerStartTime: startTimeOf(process.pid)! });
-      return { rpcUrl, port, stop };
+      return { rpcUrl, port, stop, isRunning: () => child.exitCode === null && child.signalCode === null };
     }
     if (Date.now() > deadline) {
       await stop();
