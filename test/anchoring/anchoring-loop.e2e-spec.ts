@@ -215,9 +215,13 @@ describe.each(CHAIN_KINDS)('AnchoringLoop against a local chain (on %s)', (kind)
     await loop.tick();
     await loop.tick();
     expect(await onChainSizes()).toEqual([5]);
+    expect(loop.report().lastReorg).toBeUndefined();
+    const [removed] = await dataSource.getRepository(AnchorRecordEntity).find({ order: { id: 'ASC' } });
     await chain.provider.send('evm_revert', [snapshot]); // the block with the anchor is gone
     expect(await onChainSizes()).toEqual([]);
     await loop.tick(); // notices, anchors again
+    // Health names the anchor the reorg removed.
+    expect(loop.report().lastReorg).toEqual({ treeSize: 5, txHash: removed.txHash, detectedAt: expect.any(String) });
     await loop.tick();
     const sizes = await onChainSizes();
     expect(sizes).toHaveLength(1);

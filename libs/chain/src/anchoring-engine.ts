@@ -203,6 +203,7 @@ export class AnchoringEngine {
         `a reorg removed the anchor of tree size ${attempt.treeSize} (tx ${attempt.txHash}); the checkpoint will be anchored again`,
       );
       await this.attempts.update(attempt.id, { state: 'dropped', error: 'removed from the chain by a reorg' });
+      this.status = { ...this.status, lastReorg: { treeSize: attempt.treeSize, txHash: attempt.txHash, detectedAt: new Date(this.now()).toISOString() } };
     }
   }
 

@@ -148,4 +148,6 @@ export interface AnchoringStatus {
   lastError?: string;
   retryInSeconds?: number;
   blockNumber?: number;
+  /** The last confirmed anchor a reorg removed from the chain (it is anchored again), and when that was seen. */
+  lastReorg?: { treeSize: number; txHash: string | null; detectedAt: string };
 }
