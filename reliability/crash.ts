@@ -50,6 +50,8 @@ interface TrialResult {
   failures: string[];
   killAtMs: number;
   mode: 'service' | 'group';
+  /** The service's process died of the SIGKILL sent. */
+  killed: boolean;
   inFlight: Record<string, number>;
   acknowledged: { samples: number; forgetRequests: number; trainings: number };
   fiveHundreds: number;
@@ -299,6 +301,8 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
     if (mode === 'service') service.process.child.kill('SIGKILL');
     else killGroup(service.process, 'SIGKILL');
     await service.process.exited;
+    const killed = service.process.child.signalCode === 'SIGKILL';
+    if (!killed) failures.push(`the kill was not delivered: the service exited with ${service.process.child.exitCode ?? service.process.child.signalCode}`);
     await workload.stop();
     failures.push(...workload.serverErrors.map((e) => `5xx before the kill: ${e}`));
 
@@ -316,6 +320,7 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
       seed,
       killAtMs,
       mode,
+      killed,
       inFlight,
       acknowledged: { samples: samples.size, forgetRequests: forgetRequests.length, trainings: trainings.length },
       fiveHundreds: workload.serverErrors.length,
@@ -336,7 +341,7 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
   else failures.push(`DATA_DIR kept for a look: ${dataDir}; the service's last output:\n${service?.process.output().slice(-3000) ?? ''}`);
   const seconds = (performance.now() - t0) / 1000;
   return {
-    ...(result ?? { seed, killAtMs: 0, mode: 'service', inFlight: {}, acknowledged: { samples: 0, forgetRequests: 0, trainings: 0 }, fiveHundreds: 0, logSize: 0, anchorsOnChain: 0, restartMs: 0, settleMs: 0 }),
+    ...(result ?? { seed, killAtMs: 0, mode: 'service', killed: false, inFlight: {}, acknowledged: { samples: 0, forgetRequests: 0, trainings: 0 }, fiveHundreds: 0, logSize: 0, anchorsOnChain: 0, restartMs: 0, settleMs: 0 }),
     failures,
     seconds,
   };
@@ -368,11 +373,20 @@ export async function runCrash(options: CrashOptions): Promise<PartReport> {
     `acknowledged before the kills (each looked for after the restart): ${sum((t) => t.acknowledged.samples)} samples, ${sum((t) => t.acknowledged.forgetRequests)} forget requests, ${sum((t) => t.acknowledged.trainings)} trainings; log entries at the end: ${sum((t) => t.logSize)}`,
     `restart to healthy: median ${percentile(trials.map((t) => t.restartMs / 1000), 50).toFixed(1)} s; restart to settled: median ${percentile(trials.map((t) => t.settleMs / 1000), 50).toFixed(1)} s, max ${Math.max(...trials.map((t) => t.settleMs / 1000)).toFixed(1)} s; a trial takes ${percentile(trials.map((t) => t.seconds), 50).toFixed(0)} s (median)`,
   ];
-  return { part: 'crash', failures: failed.flatMap((t) => t.failures.map((f) => `seed ${t.seed}: ${f}`)), summary };
+  const counts = {
+    trials: trials.length,
+    killsDelivered: trials.filter((t) => t.killed).length,
+    trialsPassed: trials.length - failed.length,
+    samplesChecked: sum((t) => t.acknowledged.samples),
+    forgetRequestsChecked: sum((t) => t.acknowledged.forgetRequests),
+  };
+  return { part: 'crash', failures: failed.flatMap((t) => t.failures.map((f) => `seed ${t.seed}: ${f}`)), summary, counts };
 }
 
 export const part: Part<typeof flags> = {
   summary: 'SIGKILL at a random moment under uploads, training, forgets and anchoring; restart; fsck, nothing acknowledged lost, nothing logged twice',
   flags,
   run: runCrash,
+  // Every trial ran and its kill was delivered, and each acknowledged the 60 samples it uploads before its clients start.
+  least: (o) => ({ trials: o.trials, killsDelivered: o.trials, samplesChecked: 60 * o.trials }),
 };

@@ -502,6 +502,7 @@ export async function runFuzz(options: FuzzOptions): Promise<PartReport> {
   return {
     part: 'fuzz',
     failures,
+    counts: { cases: rejected + accepted, rejected, accepted, routes: byRoute.size },
     summary: [
       `${options.cases} cases from fast-check seed ${seed} over ${routes.length} routes (${[...byRoute.keys()].length} kinds incl. the portal and raw bytes) in ${seconds.toFixed(0)} s`,
       `answers: ${statuses.join(', ')}`,
@@ -514,4 +515,6 @@ export const part: Part<typeof flags> = {
   summary: 'fast-check over every route: random and near-valid bodies, queries, headers; no 5xx, rejected requests change nothing',
   flags,
   run: runFuzz,
+  // Every case answered; some rejected and some accepted (a generator that only makes junk, or only valid requests, tests half).
+  least: (o) => ({ cases: o.cases, rejected: 1, accepted: 1 }),
 };

@@ -36,7 +36,8 @@ interface RouteStats {
   statuses: Map<number, number>;
 }
 
-type Route = 'upload' | 'predict' | 'forget' | 'read forget request' | 'read receipt' | 'read entries' | 'read dataset' | 'health';
+const ROUTES = ['upload', 'predict', 'forget', 'read forget request', 'read receipt', 'read entries', 'read dataset', 'health'] as const;
+type Route = (typeof ROUTES)[number];
 
 /** The VmRSS of a process in MB (its /proc status), or NaN once it is gone. */
 function rssMb(pid: number): number {
@@ -55,6 +56,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
   progress(`load: ${options.clients} clients for ${options.seconds} s`);
   let service = await startTrialService(env);
   const summary: string[] = [];
+  const counts: Record<string, number> = { requests: 0, routes: 0, acknowledgedUploads: 0, acknowledgedForgets: 0, receiptsChecked: 0 };
   try {
     const { ml } = service;
     const datasetId = (await ml.ok('POST', '/v1/datasets', { name: 'load', features: FEATURES, classes: CLASSES })).id as string;
@@ -207,6 +209,13 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
     const early = percentile(fifth(1), 50);
     const late = percentile(fifth(4), 50);
     if (options.seconds >= 120 && late > early * 1.3) failures.push(`RSS grew from ${early.toFixed(0)} MB (median, second fifth of the run) to ${late.toFixed(0)} MB (last fifth)`);
+    Object.assign(counts, {
+      requests: result.requests.total,
+      routes: byRoute.size,
+      acknowledgedUploads: acknowledgedSamples.size / SAMPLES_PER_UPLOAD,
+      acknowledgedForgets: acknowledgedForgets.length,
+      receiptsChecked: checkedSamples.length,
+    });
     const fiveXx = Object.entries(result.statusCodeStats ?? {}).filter(([code]) => Number(code) >= 500);
     if (result.errors > 0) failures.push(`${result.errors} connection errors (${result.timeouts} timeouts)`);
     const routeRows = [...byRoute].map(([route, s]) => {
@@ -229,7 +238,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
   }
   if (failures.length === 0) rmSync(dataDir, { recursive: true, force: true });
   else failures.push(`DATA_DIR kept: ${dataDir}`);
-  return { part: 'load', failures: dedupe(failures), summary };
+  return { part: 'load', failures: dedupe(failures), summary, counts };
 }
 
 /** The forget requests of `ids` not completed or failed yet (looked up 20 at a time). */
@@ -253,4 +262,6 @@ export const part: Part<typeof flags> = {
   summary: 'autocannon over the API mix: throughput, p50/p99, RSS before/after, no 5xx, nothing lost',
   flags,
   run: runLoad,
+  // Every route of the mix was answered, uploads and forget requests were acknowledged, and receipts looked up.
+  least: () => ({ requests: ROUTES.length, routes: ROUTES.length, acknowledgedUploads: 1, acknowledgedForgets: 1, receiptsChecked: 1 }),
 };

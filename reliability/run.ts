@@ -4,11 +4,13 @@
 //   fuzz    random and near-valid bodies, queries and headers on every route: no 5xx, rejected requests change nothing
 //   load    many clients over the API mix for minutes: throughput, latency, memory, no 5xx, nothing lost
 // Without a part, all four run at full size (hours: the crash trials take most of it). The figures go into
-// README's Reliability section; test/reliability runs each part at a small size inside npm test.
+// README's Reliability section. Each part counts what it did (trials, kills delivered, cases answered, faults
+// injected) and fails below what its flags asked, so a small run cannot pass vacuously; .ci/run runs every part
+// at a small size.
 import { execSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { BenchUsageError, formatFlags, parseBenchArgs, type FlagSpecs } from '../bench/lib/args';
-import type { Part, PartReport } from './lib/part';
+import { checkCounts, type Part, type PartReport } from './lib/part';
 
 type AnyPart = Part<FlagSpecs>;
 
@@ -55,9 +57,12 @@ async function main(argv: string[]): Promise<number> {
   for (const part of parts) {
     const t0 = performance.now();
     const report = await part.run(options);
+    // A run that did less than asked (trials not run, kills not delivered, cases unanswered) does not pass.
+    report.failures.push(...checkCounts(report, part.least(options)));
     reports.push(report);
     process.stdout.write(
-      `\n--- ${report.part} (${((performance.now() - t0) / 60_000).toFixed(1)} min, load average now ${loadAverage()}) ---\n${report.summary.map((l) => `  ${l}`).join('\n')}\n`,
+      `\n--- ${report.part} (${((performance.now() - t0) / 60_000).toFixed(1)} min, load average now ${loadAverage()}) ---\n${report.summary.map((l) => `  ${l}`).join('\n')}\n` +
+        `  counted: ${Object.entries(report.counts).map(([k, v]) => `${k} ${v}`).join(', ')}\n`,
     );
     if (report.failures.length > 0) process.stdout.write(`  FAILURES (${report.failures.length}):\n${report.failures.map((f) => `    ${f}`).join('\n')}\n`);
   }

@@ -9,10 +9,24 @@ export interface PartReport {
   failures: string[];
   /** The figures of the run, as README's Reliability section states them. */
   summary: string[];
+  /**
+   * What actually happened, counted as it happened (trials run, kills delivered, cases answered, faults
+   * injected): a run that did less than asked is not a pass (checkCounts), so a small run cannot pass vacuously.
+   */
+  counts: Record<string, number>;
+}
+
+/** Failures for each count below its least acceptable value (`least`), naming both. */
+export function checkCounts(report: PartReport, least: Record<string, number>): string[] {
+  return Object.entries(least)
+    .filter(([name, min]) => !((report.counts[name] ?? 0) >= min))
+    .map(([name, min]) => `${report.part}: ${name} is ${report.counts[name] ?? 0}, expected at least ${min}`);
 }
 
 export interface Part<S extends FlagSpecs> extends Bench<S> {
   run(options: Parameters<Bench<S>['run']>[0]): Promise<PartReport>;
+  /** The least each count must reach for a run of these options to pass (run.ts checks it with checkCounts). */
+  least(options: Parameters<Bench<S>['run']>[0]): Record<string, number>;
 }
 
 /** Writes a line of progress on stderr (stdout carries the report). */
