@@ -20,6 +20,7 @@ import { rmSync } from 'node:fs';
 import { defineFlags, type BenchOptions } from '../bench/lib/args';
 import { percentile } from '../bench/lib/table';
 import { LogEntry, downloadLog, findDuplicateEntries, fsckProblem } from './lib/log-checks';
+import { UploadedSample, checkThroughVault, erasureScan } from './lib/vault-checks';
 import { Part, PartReport, forEachConcurrently, progress, sleep } from './lib/part';
 import { Prng, createPrng, freshSeed } from './lib/prng';
 import { CLASSES, FEATURES, ApiClient, TrialService, killGroup, makeDataDir, serviceEnv, startTrialService, stopTrialService } from './lib/service';
@@ -34,11 +35,13 @@ const flags = defineFlags({
 export type CrashOptions = BenchOptions<typeof flags>;
 
 const SUBJECTS = 12;
+/** How many acknowledged samples' public receipts a trial looks up (every sample is checked through the vault). */
+const RECEIPTS_CHECKED = 300;
 
 /** What the service acknowledged to the clients: each of these must survive the crash. */
 interface Acknowledged {
-  /** Commitment by externalId, from 200 answers to uploads. */
-  samples: Map<string, string>;
+  /** What was uploaded, with its commitment, by externalId, from 200 answers to uploads. */
+  samples: Map<string, UploadedSample>;
   /** externalIds by subject. */
   subjects: Map<string, string[]>;
   forgetRequests: { id: string; ledgerIndex: number; leafHash: string; jobId: string | null }[];
@@ -60,6 +63,10 @@ interface TrialResult {
   restartMs: number;
   settleMs: number;
   seconds: number;
+  /** Acknowledged samples, not forgotten, opened through the vault and found as uploaded. */
+  openedThroughVault: number;
+  /** Identifiers the erasure scan looked for (forgotten externalIds and subjectIds), or -1 when it did not run. */
+  scanned: number;
 }
 
 /** The clients of one trial: two uploaders, a trainer and a forgetter, each drawing from a stream of its own. */
@@ -121,10 +128,10 @@ class Workload {
       ndjson ? { 'content-type': 'application/x-ndjson' } : undefined,
     );
     if (answer?.status !== 200) return;
-    const subjectOf = new Map(samples.map((s) => [s.externalId, s.subjectId]));
+    const byId = new Map(samples.map((s) => [s.externalId, s]));
     for (const { externalId, commitment } of answer.body.commitments as { externalId: string; commitment: string }[]) {
-      this.acknowledged.samples.set(externalId, commitment);
-      const subject = subjectOf.get(externalId)!;
+      this.acknowledged.samples.set(externalId, { ...byId.get(externalId)!, commitment });
+      const subject = byId.get(externalId)!.subjectId;
       this.acknowledged.subjects.set(subject, [...(this.acknowledged.subjects.get(subject) ?? []), externalId]);
     }
   }
@@ -215,7 +222,11 @@ async function settle(service: TrialService, acknowledged: Acknowledged, timeout
 }
 
 /** The checks of a settled service against what it acknowledged before the crash. */
-async function checkTrial(service: TrialService, acknowledged: Acknowledged): Promise<{ failures: string[]; log: LogEntry[]; anchorsOnChain: number }> {
+async function checkTrial(
+  service: TrialService,
+  acknowledged: Acknowledged,
+  datasetId: string,
+): Promise<{ failures: string[]; log: LogEntry[]; anchorsOnChain: number; openedThroughVault: number; forgotten: Set<string> }> {
   const failures: string[] = [];
   const fsck = await fsckProblem(service.dataDir);
   if (fsck) failures.push(fsck);
@@ -240,7 +251,12 @@ async function checkTrial(service: TrialService, acknowledged: Acknowledged): Pr
     const job = await service.ml.call('GET', `/v1/jobs/${t.jobId}`);
     if (job.status !== 200 || job.body.state !== 'completed') failures.push(`acknowledged training ${t.modelId} (job ${t.jobId}) ended ${job.status} ${JSON.stringify(job.body).slice(0, 300)}`);
   }
-  await forEachConcurrently([...acknowledged.samples], 8, async ([externalId, commitment]) => {
+  // Every acknowledged sample through the vault, as the service reads it: it opens to what was uploaded, or,
+  // forgotten, no longer opens. Its public receipt, for a few hundred of them (an HTTP call each).
+  const vault = await checkThroughVault(service.dataDir, service.env, datasetId, acknowledged.samples.values(), completedCommitments);
+  failures.push(...vault.failures.slice(0, 20));
+  const receipts = [...acknowledged.samples].filter((_, i, all) => i % Math.ceil(all.length / RECEIPTS_CHECKED) === 0);
+  await forEachConcurrently(receipts.map(([externalId, s]) => [externalId, s.commitment] as const), 8, async ([externalId, commitment]) => {
     const receipt = await service.anon.call('GET', `/v1/receipts/${commitment}`);
     if (receipt.status !== 200) failures.push(`acknowledged sample ${externalId} (commitment ${commitment}) is lost: its receipt answers ${receipt.status}`);
     else if (log[receipt.body.committed.ledgerIndex]?.event.type !== 'SAMPLES_COMMITTED') failures.push(`sample ${externalId}: its receipt names entry ${receipt.body.committed.ledgerIndex}, not a SAMPLES_COMMITTED`);
@@ -267,7 +283,7 @@ async function checkTrial(service: TrialService, acknowledged: Acknowledged): Pr
   } finally {
     provider.destroy();
   }
-  return { failures, log, anchorsOnChain };
+  return { failures, log, anchorsOnChain, openedThroughVault: vault.opened, forgotten: completedCommitments };
 }
 
 async function runTrial(seed: number, options: CrashOptions): Promise<TrialResult> {
@@ -285,11 +301,15 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
   });
   const failures: string[] = [];
   let service: TrialService | undefined;
-  let result: Omit<TrialResult, 'failures' | 'seconds'> | undefined;
+  let result: Omit<TrialResult, 'failures' | 'seconds' | 'scanned' | 'openedThroughVault'> | undefined;
+  let workload: Workload | undefined;
+  let opened = 0;
+  let erasure: { forgotten: Set<string>; control: string } | undefined;
+  let scanned = -1;
   try {
     service = await startTrialService(env);
     const datasetId = (await service.ml.ok('POST', '/v1/datasets', { name: `crash-${seed}`, features: FEATURES, classes: CLASSES })).id;
-    const workload = new Workload(service.ml, datasetId, `t${seed}`, rng);
+    workload = new Workload(service.ml, datasetId, `t${seed}`, rng);
     await workload.upload(rng, 60); // something to train on from the start
     const killAtMs = rng.int(500, options.killWithin * 1000);
     const mode = rng.pick(['service', 'group'] as const);
@@ -313,7 +333,9 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
     const unsettled = await settle(service, workload.acknowledged, options.settleSeconds * 1000);
     const settleMs = performance.now() - settling;
     if (unsettled) failures.push(unsettled);
-    const checked = await checkTrial(service, workload.acknowledged);
+    const checked = await checkTrial(service, workload.acknowledged, datasetId);
+    opened = checked.openedThroughVault;
+    erasure = { forgotten: checked.forgotten, control: datasetId };
     failures.push(...checked.failures);
     const { samples, forgetRequests, trainings } = workload.acknowledged;
     result = {
@@ -337,10 +359,23 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
       if (code !== 0 && failures.length === 0) failures.push(`the service exited ${code} on SIGINT:\n${service.process.output().slice(-2000)}`);
     }
   }
+  if (service && workload && erasure) {
+    // The erasure scan, once the service has stopped: the forgotten samples' externalIds, and the subjectIds
+    // of subjects none of whose acknowledged samples is kept, are nowhere under DATA_DIR nor in its output.
+    const samples = [...workload.acknowledged.samples.values()];
+    const kept = new Set(samples.filter((s) => !erasure!.forgotten.has(s.commitment)).map((s) => s.subjectId));
+    const forgotten = samples.filter((s) => erasure!.forgotten.has(s.commitment));
+    const texts = [...forgotten.map((s) => s.externalId), ...forgotten.map((s) => s.subjectId).filter((subject) => !kept.has(subject))];
+    const scan = await erasureScan(dataDir, service.process.output(), texts, erasure.control);
+    failures.push(...scan.failures);
+    scanned = scan.needles;
+  }
   if (failures.length === 0) rmSync(dataDir, { recursive: true, force: true });
   else failures.push(`DATA_DIR kept for a look: ${dataDir}; the service's last output:\n${service?.process.output().slice(-3000) ?? ''}`);
   const seconds = (performance.now() - t0) / 1000;
   return {
+    scanned,
+    openedThroughVault: opened,
     ...(result ?? { seed, killAtMs: 0, mode: 'service', killed: false, inFlight: {}, acknowledged: { samples: 0, forgetRequests: 0, trainings: 0 }, fiveHundreds: 0, logSize: 0, anchorsOnChain: 0, restartMs: 0, settleMs: 0 }),
     failures,
     seconds,
@@ -371,6 +406,7 @@ export async function runCrash(options: CrashOptions): Promise<PartReport> {
       `${trials.filter((t) => t.mode === 'service').length} of the service's process alone, ${trials.filter((t) => t.mode === 'group').length} with its PostgreSQL`,
     `in flight at the kill: ${sum((t) => t.inFlight.upload ?? 0)} uploads, ${sum((t) => t.inFlight.forget ?? 0)} forget requests, ${sum((t) => t.inFlight.train ?? 0)} trainings (over all trials)`,
     `acknowledged before the kills (each looked for after the restart): ${sum((t) => t.acknowledged.samples)} samples, ${sum((t) => t.acknowledged.forgetRequests)} forget requests, ${sum((t) => t.acknowledged.trainings)} trainings; log entries at the end: ${sum((t) => t.logSize)}`,
+    `through the vault: ${sum((t) => t.openedThroughVault)} acknowledged samples not forgotten opened as uploaded; erasure scan of DATA_DIR and the output: ${sum((t) => Math.max(0, t.scanned))} forgotten identifiers looked for in ${trials.filter((t) => t.scanned >= 0).length} trials`,
     `restart to healthy: median ${percentile(trials.map((t) => t.restartMs / 1000), 50).toFixed(1)} s; restart to settled: median ${percentile(trials.map((t) => t.settleMs / 1000), 50).toFixed(1)} s, max ${Math.max(...trials.map((t) => t.settleMs / 1000)).toFixed(1)} s; a trial takes ${percentile(trials.map((t) => t.seconds), 50).toFixed(0)} s (median)`,
   ];
   const counts = {
@@ -378,6 +414,9 @@ export async function runCrash(options: CrashOptions): Promise<PartReport> {
     killsDelivered: trials.filter((t) => t.killed).length,
     trialsPassed: trials.length - failed.length,
     samplesChecked: sum((t) => t.acknowledged.samples),
+    samplesOpenedThroughVault: sum((t) => t.openedThroughVault),
+    erasureScans: trials.filter((t) => t.scanned >= 0).length,
+    erasureScanIdentifiers: sum((t) => Math.max(0, t.scanned)),
     forgetRequestsChecked: sum((t) => t.acknowledged.forgetRequests),
   };
   return { part: 'crash', failures: failed.flatMap((t) => t.failures.map((f) => `seed ${t.seed}: ${f}`)), summary, counts };
@@ -388,5 +427,5 @@ export const part: Part<typeof flags> = {
   flags,
   run: runCrash,
   // Every trial ran and its kill was delivered, and each acknowledged the 60 samples it uploads before its clients start.
-  least: (o) => ({ trials: o.trials, killsDelivered: o.trials, samplesChecked: 60 * o.trials }),
+  least: (o) => ({ trials: o.trials, killsDelivered: o.trials, samplesChecked: 60 * o.trials, samplesOpenedThroughVault: o.trials, erasureScans: o.trials }),
 };

@@ -1,11 +1,8 @@
 // The service under trial: started as `npm start` runs it (a child process, test/support/service-process.ts),
 // on a DATA_DIR of its own with its embedded PostgreSQL, and a JSON client of its HTTP API.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { findFreePort } from '@lethe/postgres';
-import { ServiceProcess, startServiceProcess } from '../../test/support/service-process';
+import { ServiceProcess, makeServiceDataDir, startServiceProcess } from '../../test/support/service-process';
 
 /** The shape of the datasets the suite registers: iris's (4 features, 3 classes), small enough to train in seconds. */
 export const FEATURES = 4;
@@ -73,11 +70,7 @@ export interface TrialService {
 }
 
 /** A fresh DATA_DIR that the embedded PostgreSQL, run as its own user under root, can reach. */
-export function makeDataDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  chmodSync(dir, 0o755);
-  return dir;
-}
+export const makeDataDir = makeServiceDataDir;
 
 /**
  * The environment of a service on `dataDir` with its embedded PostgreSQL (DATABASE_URL emptied, so a test
