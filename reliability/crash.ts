@@ -394,6 +394,7 @@ export async function runCrash(options: CrashOptions): Promise<PartReport> {
       `crash trial ${i + 1}/${options.trials} seed ${trial.seed}: killed (${trial.mode}) at ${(trial.killAtMs / 1000).toFixed(1)} s with ${JSON.stringify(trial.inFlight)} in flight; ` +
         `${a.samples} samples, ${a.forgetRequests} forget requests, ${a.trainings} trainings acknowledged; restart ${(trial.restartMs / 1000).toFixed(1)} s, ` +
         `settled in ${(trial.settleMs / 1000).toFixed(1)} s; log ${trial.logSize} entries, ${trial.anchorsOnChain} anchors on the new chain; ` +
+        `${trial.openedThroughVault} samples opened through the vault, ${Math.max(0, trial.scanned)} forgotten identifiers scanned for; ` +
         `${trial.failures.length === 0 ? 'all checks pass' : `FAILED:\n  ${trial.failures.join('\n  ')}`} (${trial.seconds.toFixed(0)} s)`,
     );
   }
