@@ -5,6 +5,7 @@ import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
+import { ModelStore } from '../../apps/api/src/models/model.store';
 import { JobHarness, startJobHarness, SLOW_FULL_RETRAIN } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { uploadDataset } from '../support/api-data';
@@ -149,5 +150,49 @@ describe('unlearning passes', () => {
     expect(done).toMatchObject({ state: 'completed', result: { modelVersions: [{ modelId, version: latest[0].version + 1 }] } });
     expect([...done.result.requestIds].sort()).toEqual(filed.map((r) => r.id).sort());
     for (const r of filed) expect(await getRequest(r.id)).toMatchObject({ state: 'completed', jobId });
+  }, 300_000);
+
+  it('finishes a pass that logged its version but stopped before recording it, with its own requests, when more arrived since', async () => {
+    const [{ version: before }]: { version: number }[] = await h.dataSource.query(
+      `SELECT max(version)::int AS version FROM model_versions WHERE model_id = $1`,
+      [modelId],
+    );
+    // The pass dies between logging the new version (MODEL_PUBLISHED, UNLEARN_COMPLETED) and recording it, as a
+    // SIGKILL there would leave it (found by the crash trials of npm run reliability).
+    const save = jest.spyOn(ModelStore.prototype, 'save').mockImplementationOnce(async () => {
+      throw new Error('the worker died after logging the version');
+    });
+    let later: { id: string; jobId: string }[] = [];
+    try {
+      const first = await forget(externalIds[60]);
+      await waitFor(passes, (rows) => rows.some((r) => r.id === first.jobId && r.attempts >= 1 && r.error?.includes('the worker died')), 120_000);
+      // Requests that arrive before the retry: the retry takes them with the first.
+      later = await Promise.all(externalIds.slice(61, 63).map((e) => forget(e)));
+      const done = await waitFor(
+        () => getJob(first.jobId),
+        (j) => j.state === 'completed' || j.state === 'failed',
+        180_000,
+      );
+      expect(done).toMatchObject({ state: 'completed' });
+      for (const r of [first, ...later]) expect(await getRequest(r.id)).toMatchObject({ state: 'completed' });
+      // The version the dead pass logged is kept as it was logged (its requests alone); the later ones come after it.
+      const logged: { event: string }[] = await h.dataSource.query(
+        `SELECT event FROM ledger_entries WHERE type = 'UNLEARN_COMPLETED' AND event LIKE $1 ORDER BY idx`,
+        [`%${modelId}%`],
+      );
+      const unlearned = logged.map((e) => JSON.parse(e.event) as { modelVersion: number; requestIds: string[] }).filter((e) => e.modelVersion > before);
+      expect(unlearned.map((e) => e.modelVersion)).toEqual([before + 1, before + 2]);
+      expect(unlearned[0].requestIds).toEqual([first.id]);
+      expect([...unlearned[1].requestIds].sort()).toEqual([first.id, ...later.map((r) => r.id)].sort());
+      const versions: { version: number; reflects: string[] }[] = await h.dataSource.query(
+        `SELECT version, reflects_forget_requests AS reflects FROM model_versions WHERE model_id = $1 AND version > $2 ORDER BY version`,
+        [modelId, before],
+      );
+      expect(versions.map((v) => v.version)).toEqual([before + 1, before + 2]);
+      expect(versions[0].reflects).toContain(first.id);
+      expect(versions[1].reflects).toEqual(expect.arrayContaining([first.id, ...later.map((r) => r.id)]));
+    } finally {
+      save.mockRestore();
+    }
   }, 300_000);
 });

@@ -44,6 +44,8 @@ export interface UnlearningPassOptions {
 interface EvidenceDue {
   model: ModelEntity;
   version: number;
+  /** The requests the version forgets, when not the pass's own (a version an earlier pass logged but did not record). */
+  requestIds?: string[];
   before?: TrainedModel;
   after?: TrainedModel;
 }
@@ -102,7 +104,7 @@ export class UnlearningService {
         // when a retried pass reloads the version before), which it reads, are still there: the shred comes after it.
         for (const { modelId, version } of modelVersions) await this.store.recordVersionSamples(modelId, version);
         clock.lap('versionSamples');
-        for (const due of evidenceDue) await this.recordEvidence(due, requestIds, clock, options.lastAttempt ?? false);
+        for (const due of evidenceDue) await this.recordEvidence(due, due.requestIds ?? requestIds, clock, options.lastAttempt ?? false);
         const retired = await this.retirement.retireForPass(requestIds, failedModels);
         clock.lap('retire');
         // Erasure, once nothing served needs the samples: their subjects' keys destroyed, their rows deleted.
@@ -148,74 +150,102 @@ export class UnlearningService {
     const failed: FailedModel[] = [];
     for (const [position, model] of models.entries()) {
       progress.startModel(position);
-      const latest = await this.store.findLatest(model.id);
+      let latest = await this.store.findLatest(model.id);
       if (!latest) continue;
       // Its samples' rows, written after it was served, unless a crash came first: written now.
       if (latest.unlearnLedgerIndex !== null && (await this.store.recordVersionSamples(model.id, latest.version)))
         this.logger.warn(`model ${model.id} version ${latest.version}: its sample rows were missing (a pass stopped after serving it); written now`);
-      if (requestIds.every((id) => latest.reflectsForgetRequests.includes(id))) {
+      // A pass that stopped after logging the model's next version but before recording it (a crash, a
+      // failed write) is finished first with the requests it logged, whatever waits now: the version it
+      // logged is the one these requests make, byte for byte, so the log keeps it once and the store gets
+      // it; the requests that arrived since are forgotten in the version after (found by the crash trials).
+      const [unrecorded] = await this.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId: model.id, modelVersion: latest.version + 1 }, limit: 1 });
+      if (unrecorded) {
+        const logged = unrecorded.event.requestIds;
+        this.logger.warn(`model ${model.id} version ${latest.version + 1} is logged but was not recorded: unlearning its ${logged.length} request(s) again first`);
+        const due = evidenceDue.length;
+        await this.forgetOnce(model, latest, logged, new Set(await this.requests.findCommitmentsOf(logged)), { clock, progress, published, failed, evidenceDue });
+        for (const d of evidenceDue.slice(due)) d.requestIds = logged;
+        latest = (await this.store.findLatest(model.id))!;
+      }
+      const current = latest;
+      if (requestIds.every((id) => current.reflectsForgetRequests.includes(id))) {
         // An earlier run of this pass got this far before it stopped (maybe before the version's evidence).
-        if (latest.unlearnLedgerIndex !== null) published.push({ modelId: model.id, version: latest.version });
-        if (isEvidencePending(latest)) evidenceDue.push({ model, version: latest.version });
+        if (current.unlearnLedgerIndex !== null && !published.some((p) => p.modelId === model.id)) published.push({ modelId: model.id, version: current.version });
+        if (isEvidencePending(current) && !evidenceDue.some((d) => d.model.id === model.id && d.version === current.version)) evidenceDue.push({ model, version: current.version });
         continue;
       }
-      const kept = this.methods.get(model.id);
-      // The version this process published last, unless another worker has published since (or it is not ours).
-      const trained =
-        kept?.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256
-          ? kept.model
-          : await this.store.loadTrainedModel(latest);
-      const learned = trained.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId);
-      clock.lap('load');
-      if (learned.length === 0) continue;
-      // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
-      const sink = new ModelLedgerSink(this.ledger, {
-        onUnlearned: () => this.retirement.retireWithUnlearning(model.id, requestIds),
-      });
-      const { method, job: pass } = await this.methods.keep(model.id, trained.config);
-      pass.ledger = sink;
-      pass.onProgress = (p) => progress.report(p);
-      try {
-        // Published first when the method can: the evidence (test set, reference, membership attack) comes after.
-        const later = method.publishForget !== undefined && method.recordEvidence !== undefined;
-        const outcome = await (later
-          ? method.publishForget!(trained, { requestIds, externalIds: learned })
-          : buildForgetRequest(this.dataSource, this.vault, model, { requestIds, externalIds: learned }).then((request) => method.forget(trained, request))
-        ).catch(async (error: unknown) => {
-          await this.methods.drop(model.id); // what it holds may be half-updated
-          throw error;
-        });
-        clock.lap('forget');
-        clock.addEngine(outcome.timings.phases);
-        this.methods.get(model.id)!.model = outcome.model;
-        const version = outcome.model.version;
-        await this.store.save(
-          outcome.model,
-          {
-            ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
-            unlearnLedgerIndex: sink.indexOf('UNLEARN_COMPLETED', model.id, version)!,
-            reflectsForgetRequests: [...new Set([...latest.reflectsForgetRequests, ...requestIds])],
-            evidence: outcome.event.evidence as { [key: string]: JsonValue },
-            batches: sink.batchesOf(model.id, version),
-            madeFrom: { version: trained.version },
-          },
-          (step) => clock.lap(step),
-        );
-        clock.servedNow(model.id);
-        published.push({ modelId: model.id, version });
-        if (later) evidenceDue.push({ model, version, before: trained, after: outcome.model });
-      } catch (error) {
-        if (!isPermanentJobError(error)) throw error;
-        const message = `it could not unlearn forget request(s) ${requestIds.join(', ')}: ${describeJobError(error)}`;
-        this.logger.error(`model ${model.id} fails: ${message}`);
-        failed.push({ modelId: model.id, error: message });
-      } finally {
-        pass.ledger = undefined;
-        pass.onProgress = undefined;
-      }
+      await this.forgetOnce(model, current, requestIds, forgotten, { clock, progress, published, failed, evidenceDue });
     }
     progress.startModel(models.length);
     return { modelVersions: published, failedModels: failed, evidenceDue };
+  }
+
+  /**
+   * Forgets the samples of `requestIds` (those of the `forgotten` commitments that `latest` learned) in one
+   * new version of the model, logged and recorded; what became of it goes into the pass's lists (published, failed, evidence due).
+   */
+  private async forgetOnce(
+    model: ModelEntity,
+    latest: ModelVersionEntity,
+    requestIds: string[],
+    forgotten: Set<string>,
+    { clock, progress, published, failed, evidenceDue }: { clock: PassClock; progress: PassProgress; published: { modelId: string; version: number }[]; failed: FailedModel[]; evidenceDue: EvidenceDue[] },
+  ): Promise<void> {
+    const kept = this.methods.get(model.id);
+    // The version this process published last, unless another worker has published since (or it is not ours).
+    const trained =
+      kept?.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256
+        ? kept.model
+        : await this.store.loadTrainedModel(latest);
+    const learned = trained.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId);
+    clock.lap('load');
+    if (learned.length === 0) return;
+    // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
+    const sink = new ModelLedgerSink(this.ledger, {
+      onUnlearned: () => this.retirement.retireWithUnlearning(model.id, requestIds),
+    });
+    const { method, job: pass } = await this.methods.keep(model.id, trained.config);
+    pass.ledger = sink;
+    pass.onProgress = (p) => progress.report(p);
+    try {
+      // Published first when the method can: the evidence (test set, reference, membership attack) comes after.
+      const later = method.publishForget !== undefined && method.recordEvidence !== undefined;
+      const outcome = await (later
+        ? method.publishForget!(trained, { requestIds, externalIds: learned })
+        : buildForgetRequest(this.dataSource, this.vault, model, { requestIds, externalIds: learned }).then((request) => method.forget(trained, request))
+      ).catch(async (error: unknown) => {
+        await this.methods.drop(model.id); // what it holds may be half-updated
+        throw error;
+      });
+      clock.lap('forget');
+      clock.addEngine(outcome.timings.phases);
+      this.methods.get(model.id)!.model = outcome.model;
+      const version = outcome.model.version;
+      await this.store.save(
+        outcome.model,
+        {
+          ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
+          unlearnLedgerIndex: sink.indexOf('UNLEARN_COMPLETED', model.id, version)!,
+          reflectsForgetRequests: [...new Set([...latest.reflectsForgetRequests, ...requestIds])],
+          evidence: outcome.event.evidence as { [key: string]: JsonValue },
+          batches: sink.batchesOf(model.id, version),
+          madeFrom: { version: trained.version },
+        },
+        (step) => clock.lap(step),
+      );
+      clock.servedNow(model.id);
+      published.push({ modelId: model.id, version });
+      if (later) evidenceDue.push({ model, version, before: trained, after: outcome.model });
+    } catch (error) {
+      if (!isPermanentJobError(error)) throw error;
+      const message = `it could not unlearn forget request(s) ${requestIds.join(', ')}: ${describeJobError(error)}`;
+      this.logger.error(`model ${model.id} fails: ${message}`);
+      failed.push({ modelId: model.id, error: message });
+    } finally {
+      pass.ledger = undefined;
+      pass.onProgress = undefined;
+    }
   }
 
   /**
