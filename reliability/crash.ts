@@ -283,7 +283,7 @@ async function checkTrial(
   } finally {
     provider.destroy();
   }
-  return { failures, log, anchorsOnChain, openedThroughVault: vault.opened, forgotten: completedCommitments };
+  return { failures, log, anchorsOnChain, openedThroughVault: vault.opened, forgotten: vault.forgotten };
 }
 
 async function runTrial(seed: number, options: CrashOptions): Promise<TrialResult> {

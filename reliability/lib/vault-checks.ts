@@ -24,13 +24,20 @@ export async function checkThroughVault(
   env: Record<string, string>,
   datasetId: string,
   acknowledged: Iterable<UploadedSample>,
-  forgotten: ReadonlySet<string>,
-): Promise<{ failures: string[]; opened: number }> {
+  acknowledgedForgotten: ReadonlySet<string>,
+): Promise<{ failures: string[]; opened: number; forgotten: Set<string> }> {
   const failures: string[] = [];
   const keyStore = await openServiceKeyStore(dataDir, env);
   const { dataSource, close } = await connectToServiceDatabase({ dataDir });
   try {
     const vault = new SampleVault(dataSource, new Ledger(dataSource), keyStore);
+    // Forgotten: the samples of every completed forget request, those the client saw acknowledged and those
+    // it did not (a request cut off by the kill may have been stored, and then completed after the restart).
+    const completed: { commitment: string }[] = await dataSource.query(
+      `SELECT s.commitment FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id WHERE r.dataset_id = $1 AND r.state = 'completed'`,
+      [datasetId],
+    );
+    const forgotten = new Set([...acknowledgedForgotten, ...completed.map((c) => c.commitment)]);
     const opened = new Map((await vault.readSamples({ datasetId }, { committedOnly: true })).map((s) => [s.commitment, s]));
     let checked = 0;
     for (const s of acknowledged) {
@@ -44,7 +51,7 @@ export async function checkThroughVault(
       else if (o.externalId !== s.externalId || (o.subjectId ?? '') !== s.subjectId || o.label !== s.label || [...o.features].join() !== s.features.join())
         failures.push(`acknowledged sample ${s.externalId} opens to other data: ${JSON.stringify({ ...o, salt: undefined, features: [...o.features] }).slice(0, 300)}`);
     }
-    return { failures, opened: checked };
+    return { failures, opened: checked, forgotten };
   } finally {
     await close();
   }
