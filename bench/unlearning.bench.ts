@@ -478,7 +478,7 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
   const store = stores.create();
   const sisa = createSisaMethod({ store, ledger: new MemoryLedgerSink(), runtime, onProgress });
   const monolithic = createFullRetrainMethod({ store: stores.create(), ledger: new MemoryLedgerSink(), runtime });
-  const monoEpochs = s.monolithic.epochs;
+  const monoEpochs = s.monolithic.epochs as number;
   const slices = s.sisa.slices ?? 1;
   try {
     const trainStart = process.hrtime.bigint();
@@ -652,7 +652,7 @@ async function benchScenario(s: Scenario, plan: RunPlan): Promise<ScenarioResult
       ],
     ];
     const layers = [s.sisa.numFeatures, ...(s.sisa.hiddenLayers ?? []), s.sisa.numClasses];
-    const batch = s.sisa.batchSize;
+    const batch = s.sisa.batchSize as number;
     const measured = await measureInterleaved(layers, batch, threads, s.train, runs > 2 ? 7 : 3);
     const endToEnd = trainingFlops(model, layers) / trainSeconds / 1e9;
     const shape = `${layers.join('-')}, batch ${batch}`;

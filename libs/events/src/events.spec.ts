@@ -1,5 +1,6 @@
 import { LedgerError } from './errors';
 import { validateEvent } from './events';
+import { describeGuarantee } from './guarantee';
 import { bySide, MEMBERSHIP_EVIDENCE, MEMBERSHIP_FIGURES } from './testing/membership-evidence';
 
 const published = {
@@ -112,5 +113,53 @@ describe('the retirement events', () => {
   it('refuses a CHECKPOINTS_DELETED that deletes nothing or names a malformed address', () => {
     expect(refused({ ...deleted, checkpoints: [] })).toBe('INVALID_EVENT checkpoints');
     expect(refused({ ...deleted, checkpoints: [hex(2), 'not-hex'] })).toBe('INVALID_EVENT checkpoints');
+  });
+});
+
+describe('UNLEARN_COMPLETED.guarantee', () => {
+  const completed = {
+    type: 'UNLEARN_COMPLETED',
+    version: 1,
+    modelId: 'm',
+    requestIds: ['r'],
+    oldOnnxSha256: 'a'.repeat(64),
+    newOnnxSha256: 'b'.repeat(64),
+    modelVersion: 2,
+    evidence: {},
+  };
+  const certified = { kind: 'certified', epsilon: 1, delta: 1e-5, residualBound: 0.01, budget: 0.2, budgetUsed: 0.02, retrained: false };
+
+  it('is optional (entries from before it was recorded were exact) and taken in each of its kinds', () => {
+    expect(fieldOf(completed)).toBeUndefined();
+    expect(fieldOf({ ...completed, guarantee: { kind: 'exact' } })).toBeUndefined();
+    expect(fieldOf({ ...completed, guarantee: certified })).toBeUndefined();
+    expect(fieldOf({ ...completed, guarantee: { kind: 'approximate', algorithm: 'neggrad+', steps: 12 } })).toBeUndefined();
+  });
+
+  it.each([
+    ['not an object', 'exact', 'INVALID_EVENT guarantee: UNLEARN_COMPLETED.guarantee must be an object {kind, ...}'],
+    ['of an unknown kind', { kind: 'probable' }, "INVALID_EVENT guarantee.kind: UNLEARN_COMPLETED.guarantee.kind must be one of 'exact', 'certified', 'approximate'"],
+    ['with a delta of 1', { ...certified, delta: 1 }, 'INVALID_EVENT guarantee.delta: UNLEARN_COMPLETED.guarantee.delta must be a number in (0, 1)'],
+    ['with a negative bound', { ...certified, residualBound: -1 }, 'INVALID_EVENT guarantee.residualBound: UNLEARN_COMPLETED.guarantee.residualBound must be a finite number >= 0'],
+    ['with retrained not a boolean', { ...certified, retrained: 'no' }, 'INVALID_EVENT guarantee.retrained: UNLEARN_COMPLETED.guarantee.retrained must be a boolean'],
+    ['of an unknown algorithm', { kind: 'approximate', algorithm: 'amnesia', steps: 1 }, 'INVALID_EVENT guarantee.algorithm: UNLEARN_COMPLETED.guarantee.algorithm must be one of finetune, neggrad+, scrub'],
+    ['with fractional steps', { kind: 'approximate', algorithm: 'scrub', steps: 1.5 }, 'INVALID_EVENT guarantee.steps: UNLEARN_COMPLETED.guarantee.steps must be a non-negative integer'],
+    ['exact with a budget', { kind: 'exact', budget: 1 }, "INVALID_EVENT guarantee.budget: UNLEARN_COMPLETED.guarantee.budget must be absent from a guarantee of kind 'exact'"],
+  ])('is refused %s, naming the field', (_, value, message) => {
+    expect(fieldOf({ ...completed, guarantee: value })).toBe(message);
+  });
+});
+
+describe('describeGuarantee', () => {
+  it('never calls an approximate unlearning forgotten without its qualifier, and says what each kind promises', () => {
+    expect(describeGuarantee({ kind: 'approximate', algorithm: 'scrub', steps: 40 })).toBe(
+      'approximately forgotten (scrub, 40 steps): no guarantee, only evidence',
+    );
+    expect(describeGuarantee({ kind: 'exact' })).toBe('exact: the bytes a training without the samples gives');
+    expect(describeGuarantee(undefined)).toBe(describeGuarantee({ kind: 'exact' }));
+    expect(describeGuarantee({ kind: 'certified', epsilon: 1, delta: 1e-5, residualBound: 0.01234, budget: 0.228, budgetUsed: 0.0456, retrained: false })).toBe(
+      'certified removal, (ε = 1, δ = 0.00001): one Newton step; residual bound 0.0123, budget used 0.0456 of 0.228',
+    );
+    expect(describeGuarantee({ kind: 'certified', epsilon: 1, delta: 1e-5, residualBound: 0.3, budget: 0.228, budgetUsed: 0.009, retrained: true })).toContain('retrained from scratch');
   });
 });

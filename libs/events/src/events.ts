@@ -107,6 +107,8 @@ export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
    * 'EVIDENCE_RECORDED'`: the evidence follows in that entry.
    */
   evidence: { [key: string]: JsonValue };
+  /** What the new version promises about the forgotten samples (absent in entries written before it was recorded: those were exact). */
+  guarantee?: UnlearnGuarantee;
 }
 /**
  * The evidence of an unlearning step, measured after its version was published (and its predecessors retired):
@@ -143,6 +145,24 @@ export interface CheckpointsDeleted extends EventBase<'CHECKPOINTS_DELETED'> {
   /** The forget requests whose retirements left them unneeded (at least one). */
   forgetRequestIds: string[];
 }
+
+/** The approximate unlearning algorithms (UnlearnGuarantee of kind 'approximate'). */
+export const APPROXIMATE_ALGORITHMS = ['finetune', 'neggrad+', 'scrub'] as const;
+export type ApproximateAlgorithm = (typeof APPROXIMATE_ALGORITHMS)[number];
+
+/**
+ * UNLEARN_COMPLETED.guarantee:
+ * - exact: the new version is, bit for bit, what training from scratch without the samples gives (SISA, full retraining);
+ * - certified: certified removal (Guo et al. 2020): the version is (epsilon, delta)-indistinguishable from one trained
+ *   without the samples while the accumulated gradient-residual bound `budgetUsed` (this removal's `residualBound`
+ *   included) stays within `budget` = sigma epsilon / sqrt(2 ln(1.5 / delta)); `retrained`: the removal would have
+ *   exceeded it, so the model was trained again from scratch (and `budgetUsed` restarts);
+ * - approximate: `steps` optimizer steps of `algorithm` from the previous version; no guarantee, only evidence.
+ */
+export type UnlearnGuarantee =
+  | { kind: 'exact' }
+  | { kind: 'certified'; epsilon: number; delta: number; residualBound: number; budget: number; budgetUsed: number; retrained: boolean }
+  | { kind: 'approximate'; algorithm: ApproximateAlgorithm; steps: number };
 export interface Anchored extends EventBase<'ANCHORED'> {
   chainId: string;
   contract: Hex;
@@ -177,7 +197,8 @@ type FieldKind =
   | 'string[]+'
   | 'object'
   | 'envelope'
-  | 'privacy';
+  | 'privacy'
+  | 'guarantee';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -222,6 +243,7 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
 /** Fields a type may carry; when present they are checked like the required ones. */
 const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>>> = {
   MODEL_PUBLISHED: { runtime: 'envelope', privacy: 'privacy' },
+  UNLEARN_COMPLETED: { guarantee: 'guarantee' },
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;
@@ -276,6 +298,9 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
     case 'privacy':
       checkPrivacyGuarantee(value, `${type}.${name}`, name);
       return;
+    case 'guarantee':
+      checkGuarantee(value, `${type}.${name}`, name);
+      return;
   }
 }
 
@@ -292,6 +317,47 @@ function checkPrivacyGuarantee(value: unknown, path: string, name: string): void
   if ((v.delta as number) >= 1 || (v.sampleRate as number) > 1) throw bad((v.delta as number) >= 1 ? 'delta' : 'sampleRate', 'at most 1');
   if (typeof v.steps !== 'number' || !Number.isSafeInteger(v.steps) || v.steps < 1) throw bad('steps', 'a positive integer');
   if (typeof v.accountant !== 'string' || v.accountant.length === 0) throw bad('accountant', 'a non-empty string');
+}
+
+/** UNLEARN_COMPLETED.guarantee: its kind and exactly that kind's fields, each of its type. */
+function checkGuarantee(value: unknown, path: string, name: string): void {
+  const bad = (field: string, want: string) => new LedgerError('INVALID_EVENT', `${path}.${field} must be ${want}`, `${name}.${field}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new LedgerError('INVALID_EVENT', `${path} must be an object {kind, ...}`, name);
+  const v = value as Record<string, unknown>;
+  const fields: Record<string, (x: unknown) => boolean> = {};
+  const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  const nonNegative = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+  if (v.kind === 'certified') {
+    Object.assign(fields, {
+      epsilon: positive,
+      delta: (x: unknown) => positive(x) && (x as number) < 1,
+      residualBound: nonNegative,
+      budget: positive,
+      budgetUsed: nonNegative,
+      retrained: (x: unknown) => typeof x === 'boolean',
+    });
+  } else if (v.kind === 'approximate') {
+    Object.assign(fields, {
+      algorithm: (x: unknown) => (APPROXIMATE_ALGORITHMS as readonly unknown[]).includes(x),
+      steps: (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0,
+    });
+  } else if (v.kind !== 'exact') {
+    throw bad('kind', "one of 'exact', 'certified', 'approximate'");
+  }
+  const wants: Record<string, string> = {
+    epsilon: 'a finite number > 0',
+    delta: 'a number in (0, 1)',
+    residualBound: 'a finite number >= 0',
+    budget: 'a finite number > 0',
+    budgetUsed: 'a finite number >= 0',
+    retrained: 'a boolean',
+    algorithm: `one of ${APPROXIMATE_ALGORITHMS.join(', ')}`,
+    steps: 'a non-negative integer',
+  };
+  for (const [field, ok] of Object.entries(fields)) if (!ok(v[field])) throw bad(field, wants[field]);
+  const extra = Object.keys(v).find((key) => key !== 'kind' && !(key in fields));
+  if (extra !== undefined) throw bad(extra, `absent from a guarantee of kind '${String(v.kind)}'`);
 }
 
 function checkJson(value: unknown, path: string): void {

@@ -3,9 +3,10 @@
 // @lethe/merkle, which a browser bundle gives its own digest), so the verifier and the portal use it as is.
 export { LedgerError } from './errors';
 export type { LedgerErrorCode } from './errors';
-export { LEDGER_EVENT_TYPES, validateEvent } from './events';
+export { APPROXIMATE_ALGORITHMS, LEDGER_EVENT_TYPES, validateEvent } from './events';
 export type {
   Anchored,
+  ApproximateAlgorithm,
   BatchLearned,
   CheckpointSaved,
   CheckpointsDeleted,
@@ -20,9 +21,11 @@ export type {
   UnlearnCompleted,
   VersionRetired,
   EvidenceRecorded,
+  UnlearnGuarantee,
 } from './events';
 export { checkMembershipEvidence, MEMBERSHIP_MEASURES, MEMBERSHIP_SIDES } from './membership-evidence';
 export type { BySide, MembershipAttackFigures, MembershipEvidence, MembershipInterval, MembershipMeasure, MembershipSide } from './membership-evidence';
+export { describeGuarantee, guaranteeKind } from './guarantee';
 export { compareRuntimeEnvelopes, describeRuntimeEnvelope, RUNTIME_ENVELOPE_FIELDS } from './runtime-envelope';
 export type { RuntimeEnvelope } from './runtime-envelope';
 export { canonicalizeEvent, decodeEvent, encodeEvent, hashEvent } from './canonical';

@@ -3,13 +3,19 @@ import { UnlearningError } from './errors';
 import { sha256Hex } from './hash';
 import { LayerSizes } from './architecture';
 import { checkPrivacySettings, PrivacySettings } from './privacy/privacy-config';
+import { CertifiedSettings, checkCertifiedSettings } from './certified/certified-settings';
 
-export type MethodName = 'full-retrain' | 'sisa';
+export type MethodName = 'full-retrain' | 'sisa' | 'certified';
+export const METHOD_NAMES: readonly MethodName[] = ['full-retrain', 'sisa', 'certified'];
 export type ModelKind = 'logistic-regression' | 'mlp';
 export type Aggregation = 'mean' | 'vote';
 
 /** Everything that fixes a model's bytes besides its samples. */
 export interface TrainingConfig {
+  /**
+   * 'certified' (certified removal, certified/): one-vs-rest logistic regression trained by L-BFGS, not SGD, so
+   * shards, slices, epochs, batchSize and learningRate are fixed at 1 and unused; `certified` holds its settings.
+   */
   method: MethodName;
   model: ModelKind;
   /** Hidden layer widths of an MLP (ReLU); must be empty for logistic regression. */
@@ -48,13 +54,21 @@ export interface TrainingConfig {
    * noise of privacy.noiseMultiplier, as resolvePrivacy resolved them at creation.
    */
   privacy?: PrivacySettings;
+  /** Certified removal's settings (method 'certified' only; absent otherwise, so other configs keep their hash). */
+  certified?: CertifiedSettings;
 }
 
 export type TrainingConfigInput = Omit<
   TrainingConfig,
-  'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay' | 'epochsPerSlice' | 'privacy'
+  'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay' | 'epochsPerSlice' | 'privacy' | 'certified' | 'epochs' | 'batchSize' | 'learningRate'
 > & {
   privacy?: PrivacySettings;
+  /** Required but for method 'certified' (which trains by L-BFGS). */
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Method 'certified' only, resolved (resolveCertified). */
+  certified?: CertifiedSettings;
   /**
    * SISA only: epochs of every slice (a number), or each slice's (an array of R, as a resolved config holds
    * them). Absent: SISA's schedule, 2e/(R+1) per slice on average.
@@ -78,7 +92,9 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
     throw new UnlearningError('INVALID_CONFIG', message);
   };
   if (input === null || typeof input !== 'object') fail('config must be an object');
-  if (input.method !== 'full-retrain' && input.method !== 'sisa') fail(`method must be 'full-retrain' or 'sisa', got ${String(input.method)}`);
+  if (!METHOD_NAMES.includes(input.method)) fail(`method must be one of ${METHOD_NAMES.map((m) => `'${m}'`).join(', ')}, got ${String(input.method)}`);
+  if (input.method === 'certified') return normalizeCertifiedConfig(input);
+  if (input.certified !== undefined) fail(`certified settings are for method 'certified', not '${input.method}'`);
   if (input.model !== 'logistic-regression' && input.model !== 'mlp') fail(`model must be 'logistic-regression' or 'mlp', got ${String(input.model)}`);
   const hiddenLayers = input.hiddenLayers ?? [];
   if (!Array.isArray(hiddenLayers)) fail('hiddenLayers must be an array');
@@ -95,14 +111,15 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
   checkInteger('epochs', input.epochs, 1, MAX_EPOCHS);
   const epochsPerSlice = resolveEpochsPerSlice(input, slices);
   checkInteger('batchSize', input.batchSize, 1, 1 << 16);
-  if (typeof input.learningRate !== 'number' || !Number.isFinite(input.learningRate) || input.learningRate <= 0 || input.learningRate > 100) {
+  const learningRate = input.learningRate as number;
+  if (typeof learningRate !== 'number' || !Number.isFinite(learningRate) || learningRate <= 0 || learningRate > 100) {
     fail(`learningRate must be a finite number in (0, 100], got ${String(input.learningRate)}`);
   }
   if ((typeof input.seed !== 'string' && typeof input.seed !== 'number') || (typeof input.seed === 'number' && !Number.isSafeInteger(input.seed)) || String(input.seed).length === 0) {
     fail('seed must be a non-empty string or a safe integer');
   }
   const weightDecay = input.weightDecay ?? 0;
-  if (typeof weightDecay !== 'number' || !Number.isFinite(weightDecay) || weightDecay < 0 || input.learningRate * weightDecay >= 1) {
+  if (typeof weightDecay !== 'number' || !Number.isFinite(weightDecay) || weightDecay < 0 || learningRate * weightDecay >= 1) {
     fail(`weightDecay must be a finite number >= 0 with learningRate * weightDecay < 1, got ${String(input.weightDecay)}`);
   }
   const threads = input.threads ?? 1;
@@ -117,10 +134,10 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
     numClasses: input.numClasses,
     shards,
     slices,
-    epochs: input.epochs,
+    epochs: input.epochs as number,
     epochsPerSlice,
-    batchSize: input.batchSize,
-    learningRate: input.learningRate,
+    batchSize: input.batchSize as number,
+    learningRate,
     weightDecay,
     seed: String(input.seed),
     aggregation,
@@ -129,6 +146,52 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
   // Only a DP config has the key, so every other config keeps its canonical form and hash.
   if (input.privacy !== undefined) config.privacy = checkPrivacySettings(input.privacy);
   return config;
+}
+
+/**
+ * A certified removal config: logistic regression only (the removal bound needs a convex loss with a Lipschitz
+ * second derivative), one model, no SGD settings; every unused field fixed at 1 so the config hashes one way.
+ */
+function normalizeCertifiedConfig(input: TrainingConfigInput): TrainingConfig {
+  const fail = (message: string): never => {
+    throw new UnlearningError('INVALID_CONFIG', message);
+  };
+  if (input.model !== 'logistic-regression') fail(`certified removal needs model 'logistic-regression' (a convex loss), got ${String(input.model)}`);
+  if (input.hiddenLayers !== undefined && input.hiddenLayers.length > 0) fail('logistic-regression takes no hiddenLayers');
+  if (input.certified === undefined) fail("method 'certified' needs certified settings {epsilon, delta, lambda, sigma, noiseSeed}");
+  if (input.privacy !== undefined) fail('privacy (DP-SGD) does not apply to certified removal, which is trained by L-BFGS');
+  for (const name of ['shards', 'slices', 'epochs', 'batchSize', 'learningRate', 'threads'] as const) {
+    const value = input[name];
+    if (value !== undefined && value !== 1)
+      fail(`${name} does not apply to certified removal (trained by L-BFGS to a gradient norm of 1e-6 per sample), got ${String(value)}`);
+  }
+  if (input.epochsPerSlice !== undefined && !(input.epochsPerSlice === 1 || (Array.isArray(input.epochsPerSlice) && input.epochsPerSlice.length === 1 && input.epochsPerSlice[0] === 1)))
+    fail('epochsPerSlice does not apply to certified removal');
+  if (input.weightDecay !== undefined && input.weightDecay !== 0) fail('weightDecay does not apply to certified removal: its L2 strength is certified.lambda');
+  if (input.aggregation !== undefined && input.aggregation !== 'mean') fail('aggregation does not apply to certified removal (one model)');
+  checkInteger('numFeatures', input.numFeatures, 1, 1 << 20);
+  checkInteger('numClasses', input.numClasses, 2, MAX_UNITS);
+  if ((typeof input.seed !== 'string' && typeof input.seed !== 'number') || (typeof input.seed === 'number' && !Number.isSafeInteger(input.seed)) || String(input.seed).length === 0) {
+    fail('seed must be a non-empty string or a safe integer');
+  }
+  return {
+    method: 'certified',
+    model: 'logistic-regression',
+    hiddenLayers: [],
+    numFeatures: input.numFeatures,
+    numClasses: input.numClasses,
+    shards: 1,
+    slices: 1,
+    epochs: 1,
+    epochsPerSlice: [1],
+    batchSize: 1,
+    learningRate: 1,
+    weightDecay: 0,
+    seed: String(input.seed),
+    aggregation: 'mean',
+    threads: 1,
+    certified: checkCertifiedSettings(input.certified as CertifiedSettings),
+  };
 }
 
 /**
@@ -165,7 +228,7 @@ export function resolveStoredSchedule(stored: TrainingConfigInput): TrainingConf
 function resolveEpochsPerSlice(input: TrainingConfigInput, slices: number): number[] {
   const given = input.epochsPerSlice;
   let schedule: number[];
-  if (given === undefined) schedule = sisaEpochSchedule(input.epochs, slices);
+  if (given === undefined) schedule = sisaEpochSchedule(input.epochs as number, slices);
   else if (Array.isArray(given)) {
     if (given.length !== slices)
       throw new UnlearningError('INVALID_CONFIG', `epochsPerSlice must have one entry per slice (${slices}), got ${given.length}`);

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { LayerSizes, Weights } from './architecture';
 import { Aggregation } from './config';
 import { EvaluationSets, ModelEvaluation, RowResult, summarizeEvaluation } from './evidence';
-import { buildInferenceGraph, INPUT_NAME, PROBABILITIES_NAME } from './inference-graph';
+import { buildInferenceGraph, InputProjection, INPUT_NAME, PROBABILITIES_NAME } from './inference-graph';
 import { LruMap } from './lru';
 import { createSession, RuntimeOptions } from './runtime';
 import { LabeledExample, packFeatures } from './samples';
@@ -38,7 +38,12 @@ export class EnsembleEvaluator {
   /** Per member, its output row (probabilities, or the one-hot vote) for each row object evaluated. */
   private readonly outputs: LruMap<string, WeakMap<LabeledExample, Float32Array>>;
 
-  constructor(private readonly runtime: RuntimeOptions = {}, capacity = DEFAULT_MEMBER_CACHE) {
+  /** `projection`: how the published graph prepares its input (certified removal's models project onto the unit ball). */
+  constructor(
+    private readonly runtime: RuntimeOptions = {},
+    capacity = DEFAULT_MEMBER_CACHE,
+    private readonly projection: InputProjection = 'none',
+  ) {
     this.sessions = new LruMap(capacity, (_, entry) => {
       entry.evicted = true;
       if (entry.users === 0) releaseSession(entry);
@@ -98,7 +103,7 @@ export class EnsembleEvaluator {
     const classes = layers[layers.length - 1];
     const probabilities = await this.run(
       key,
-      () => buildInferenceGraph(layers, [member.weights], aggregation),
+      () => buildInferenceGraph(layers, [member.weights], aggregation, this.projection),
       packFeatures(missing, layers[0]),
       missing.length,
     );

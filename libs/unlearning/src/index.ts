@@ -3,7 +3,7 @@ export { UnlearningError } from './errors';
 export type { UnlearningErrorCode, UnlearningIssue } from './errors';
 export { compactFeatures, FEATURE_LIMIT, packFeatures } from './samples';
 export type { FeatureRow, LabeledExample, Sample } from './samples';
-export { normalizeConfig, hashHyperparameters, canonicalConfig, layerSizesOf, sisaEpochSchedule, epochsOfSlices, resolveStoredSchedule } from './config';
+export { METHOD_NAMES, normalizeConfig, hashHyperparameters, canonicalConfig, layerSizesOf, sisaEpochSchedule, epochsOfSlices, resolveStoredSchedule } from './config';
 export type { TrainingConfig, TrainingConfigInput, MethodName, ModelKind, Aggregation } from './config';
 export { validateSamples, validateExamples, checkEnoughData } from './validate';
 export { parseExamples } from './parse-examples';
@@ -54,6 +54,22 @@ export { genesisCheckpoint, addressCheckpoint } from './sharded-training';
 export type { EngineDependencies } from './sharded-training';
 export { createSisaMethod } from './sisa';
 export { createFullRetrainMethod } from './full-retrain';
+export { checkCertifiedTraining, createCertifiedMethod } from './certified/certified-method';
+export { createMethod } from './methods';
+export { isApproximateVersion } from './sharded-method';
+export { APPROXIMATE_ALGORITHM_NAMES, resolveApproximate } from './approximate/approximate-unlearning';
+export type { ApproximateOptions, ResolvedApproximate } from './approximate/approximate-unlearning';
+export { buildUnlearnStepGraph } from './approximate/unlearn-step-graph';
+export {
+  checkCertifiedRequest,
+  checkCertifiedSettings,
+  resolveCertified,
+  residualBudget,
+  DEFAULT_CERTIFIED_SIGMA,
+  MAX_CERTIFIED_LAMBDA,
+} from './certified/certified-settings';
+export type { CertifiedRequest, CertifiedSettings } from './certified/certified-settings';
+export { GRADIENT_TOLERANCE as CERTIFIED_GRADIENT_TOLERANCE, fitOneVsRest, predictOneVsRest } from './certified/certified-training';
 export { evaluateModel, selectEvaluationSamples, DEFAULT_EVALUATION_LIMIT } from './evidence';
 export type { ModelEvaluation } from './evidence';
 export { computeAccuracy, computeLosses, computeMembershipAuc } from './metrics';
@@ -70,7 +86,8 @@ export { makeCanaries, isCanary } from './membership/canaries';
 export { planInclusion } from './membership/shadow-plan';
 export { loadVerifiedModel, VerifiedModel } from './serve';
 export type { Predictions } from './serve';
-export { buildInferenceGraph, INPUT_NAME, PROBABILITIES_NAME, LABEL_NAME } from './inference-graph';
+export { buildInferenceGraph, readInferenceMembers, INPUT_NAME, PROBABILITIES_NAME, LABEL_NAME } from './inference-graph';
+export type { InputProjection } from './inference-graph';
 export { buildStepGraph } from './step-graph';
 export { StepRunner } from './trainer';
 export { initializeWeights, countForwardMacs } from './architecture';

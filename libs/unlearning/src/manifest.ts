@@ -21,6 +21,8 @@ export function buildManifest(fields: {
   shards: ShardRecord[];
   members: number[];
   onnxSha256: string;
+  /** What a method adds (certified removal: its budget and removals); absent for SISA and full retraining. */
+  extra?: { [key: string]: JsonValue };
 }): { manifest: { [key: string]: JsonValue }; manifestHash: string } {
   const manifest: { [key: string]: JsonValue } = {
     format: MANIFEST_FORMAT,
@@ -38,6 +40,7 @@ export function buildManifest(fields: {
       slices: s.slices.map((r) => ({ slice: r.slice, count: r.count, batchRoot: r.batchRoot, checkpoint: r.checkpoint, weightsSha256: r.weightsSha256 })),
     })),
     members: [...fields.members],
+    ...fields.extra,
   };
   return { manifest, manifestHash: hashManifest(manifest) };
 }

@@ -5,6 +5,7 @@ import { LabeledExample, Sample } from './samples';
 import { ModelEvaluation } from './evidence';
 import type { MembershipEvidence } from '@lethe/events';
 import { MembershipOptions } from './membership/options';
+import type { ApproximateOptions } from './approximate/approximate-unlearning';
 
 export interface TrainRequest {
   modelId: string;
@@ -41,6 +42,16 @@ export interface ForgetRequest {
    * forget costs that many trainings more. Non-members are the held-out samples of `testSet`.
    */
   membership?: MembershipOptions;
+  /**
+   * Unlearn approximately instead (SISA and full retraining only): a few SGD steps of the algorithm from the
+   * published weights of the shards that held the samples; UNLEARN_COMPLETED.guarantee says so.
+   */
+  approximate?: ApproximateOptions;
+  /**
+   * The version to publish (default: the model's version + 1). An exact pass that follows an approximate one
+   * unlearns from the exact version before it and publishes after the approximate one.
+   */
+  version?: number;
 }
 
 /** A forget to publish before its evidence (UnlearningMethod.publishForget): what the evidence needs goes to recordEvidence. */

@@ -1,4 +1,13 @@
-import { placeSample, removeFromPlan } from './assignment';
+import { placeSample, planShards, removeFromPlan } from './assignment';
+import { ApproximateOptions, approximateOptionsToJson, resolveApproximate, unlearnShard } from './approximate/approximate-unlearning';
+import { UnlearnStepRunner } from './approximate/unlearn-step-runner';
+import { serializeWeights, Weights } from './architecture';
+import { EnsembleMember } from './ensemble-evaluator';
+import { sha256Hex } from './hash';
+import { buildInferenceGraph, readInferenceMembers } from './inference-graph';
+import { buildManifest } from './manifest';
+import { ProgressTracker } from './progress';
+import { detectRuntimeEnvelope } from './runtime-envelope';
 import { MemoryCheckpointStore } from './checkpoint-store';
 import { hashHyperparameters, layerSizesOf, MethodName, normalizeConfig, TrainingConfig } from './config';
 import { UnlearningError } from './errors';
@@ -10,7 +19,7 @@ import {
   evaluationToJson,
   selectEvaluationSamples,
 } from './evidence';
-import { AffectedShard, EvidenceRecordedEvent, JsonValue, UnlearnCompletedEvent } from './events';
+import { AffectedShard, EvidenceRecordedEvent, JsonValue, ModelPublishedEvent, UnlearnCompletedEvent } from './events';
 import type { MembershipEvidence } from '@lethe/events';
 import {
   EvidenceRequest,
@@ -102,9 +111,16 @@ export class ShardedMethod implements UnlearningMethod {
     const { forgotten, retained, newIndexOf } = splitForget(model, request);
     const limit = checkLimit(request.evaluationLimit);
     if (request.membership) checkMembershipOptions(request.membership);
+    const version = checkVersion(model, request.version);
     checkEnoughData(retained, model.config);
     if (request.testSet) this.validateTestSet(request.testSet, model.config);
-    const fromSlices = request.retrainFromScratch ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
+    // Approximate unlearning is inline only (publishForget takes no `approximate`): its evidence is in its entry.
+    if (request.approximate) return this.forgetApproximately(model, request, { forgotten, retained, limit, version, clock });
+    // A version left by approximate unlearning has no lineage of checkpoints to resume from: every shard is
+    // trained again from scratch on what it keeps (the bytes a training without the samples gives).
+    const approximate = isApproximateVersion(model);
+    const fromSlices =
+      request.retrainFromScratch || approximate ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
     const earlier = this.context.planOf(model.samples, model.config);
     const plan = earlier && removeFromPlan(earlier, newIndexOf);
     this.derivations.set(retained, { from: model.samples, removed: new Set(forgotten) });
@@ -123,13 +139,13 @@ export class ShardedMethod implements UnlearningMethod {
     let after: ForgetEvidence['after'] | undefined;
     const built = await buildVersion(this.deps, this.context, {
       modelId: model.modelId,
-      version: model.version + 1,
+      version,
       config: model.config,
       hyperparamsHash: model.hyperparamsHash,
       samples: retained,
       plan,
       fromSlices,
-      previous: model,
+      previous: approximate ? undefined : model,
       phase: 'unlearn',
       clock,
       evaluate: async (published) => {
@@ -158,6 +174,7 @@ export class ShardedMethod implements UnlearningMethod {
       evidence: evidence
         ? evidenceToJson(evidence, testCount)
         : { forgottenCount: forgotten.length, retainCount: retained.length, recordedIn: 'EVIDENCE_RECORDED' },
+      guarantee: { kind: 'exact' },
     };
     await this.deps.ledger?.append([...built.events, event]);
     clock.lap('ledger');
@@ -244,7 +261,7 @@ export class ShardedMethod implements UnlearningMethod {
       clock.lap('reference');
     }
     if (request.membership) {
-      evidence.membership = await this.measureMembershipOf(before, after, forgotten.length, { testSet: request.testSet, options: request.membership });
+      evidence.membership = await measureMembershipInPass(this, this.deps, before, after, forgotten.length, { testSet: request.testSet, options: request.membership });
       clock.lap('membership');
     }
   }
@@ -261,24 +278,121 @@ export class ShardedMethod implements UnlearningMethod {
   }
 
   /**
-   * The membership evidence of a forget in its own pass: an attack that fails does not fail the forget (the
-   * erasure is what was asked for); the evidence says it failed and why, and the log says so too.
+   * Approximate unlearning (approximate/): the algorithm runs on each shard model that held a forgotten sample,
+   * from its published weights, and the new version is published from the updated members. No checkpoint is
+   * written (the weights are in the published file) and no batch is logged: the version learned nothing new.
    */
-  private async measureMembershipOf(before: TrainedModel, after: TrainedModel, forgotten: number, request: MembershipRequest): Promise<MembershipEvidence> {
+  private async forgetApproximately(
+    model: TrainedModel,
+    request: ForgetRequest,
+    prepared: { forgotten: Sample[]; retained: Sample[]; limit: number; version: number; clock: PhaseClock },
+  ): Promise<ForgetOutcome> {
+    const { forgotten, retained, limit, version, clock } = prepared;
+    const { config } = model;
+    const options = resolveApproximate(request.approximate as ApproximateOptions, config);
+    const retain = selectEvaluationSamples(retained, config.seed, limit, { samples: model.samples, removed: new Set(forgotten) });
+    const sets = { retain, forget: forgotten, test: request.testSet };
+    const testCount = request.testSet?.length ?? 0;
+    const layers = layerSizesOf(config);
+    const members = await this.membersOf(model);
+    clock.lap('prepare');
+    const before = await this.evaluateMembers(config, { members }, sets);
+    clock.lap('evaluateBefore');
+    const plan = planShards(retained, config.seed, config.shards, config.slices);
+    const touched = [...planSisaForget(model, forgotten).keys()].sort((a, b) => a - b);
+    const progress = new ProgressTracker(touched.length, this.deps.onProgress, 'unlearn');
+    const runner = await UnlearnStepRunner.create(
+      layers,
+      2 * config.batchSize,
+      { learningRate: options.learningRate, weightDecay: config.weightDecay, temperature: options.temperature },
+      { intraOpNumThreads: config.threads },
+    );
+    const updated = new Map<number, EnsembleMember>();
+    let steps = 0;
     try {
-      return await this.measureMembership(before, after, request);
-    } catch (error) {
-      const reason = `the attack failed: ${(error as Error).message}`;
-      (this.deps.log ?? logToStderr)(`model ${before.modelId} version ${after.version}: membership ${reason}`);
-      const canaries = request.options.canaries ?? 0;
-      return {
-        attack: MEMBERSHIP_ATTACK,
-        shadowModels: request.options.shadowModels,
-        members: { forgotten, canaries },
-        nonMembers: { heldOut: Math.min(request.testSet?.length ?? 0, MEMBERSHIP_LIMITS.maxHeldOut), canaries },
-        skipped: { reason },
-      };
+      for (const shard of touched) {
+        const shardRetained = plan.shards[shard].slices.flat().map((i) => retained[i]);
+        const position = model.members.indexOf(shard);
+        if (shardRetained.length === 0 || position < 0) continue; // nothing left to learn: the shard leaves the ensemble
+        const shardForgotten = forgotten.filter((s) => placeSample(config.seed, s.externalId, config.shards, config.slices).shard === shard);
+        const result = await unlearnShard(runner, config, options, { shard, retained: shardRetained, forgotten: shardForgotten, weights: members[position].weights });
+        updated.set(shard, toMember(result.weights));
+        steps += result.steps;
+        progress.advance();
+      }
+    } finally {
+      await runner.release();
     }
+    clock.lap('train');
+    const memberShards = model.members.filter((shard) => !touched.includes(shard) || updated.has(shard));
+    const newMembers = memberShards.map((shard) => updated.get(shard) ?? members[model.members.indexOf(shard)]);
+    const onnx = buildInferenceGraph(layers, newMembers.map((m) => m.weights), config.aggregation);
+    const onnxSha256 = sha256Hex(onnx);
+    clock.lap('export');
+    const after = await this.evaluateMembers(config, { members: newMembers }, sets);
+    clock.lap('evaluateAfter');
+    const metrics = buildPublishedMetrics(after, retained.length, retain.length, testCount);
+    const { manifest, manifestHash } = buildManifest({
+      modelId: model.modelId,
+      version,
+      config,
+      hyperparamsHash: model.hyperparamsHash,
+      shards: [],
+      members: memberShards,
+      onnxSha256,
+      extra: {
+        approximate: {
+          algorithm: options.algorithm,
+          options: approximateOptionsToJson(options),
+          fromVersion: model.version,
+          fromManifestHash: model.manifestHash,
+          shards: touched,
+          steps,
+        },
+      },
+    });
+    const next: TrainedModel = {
+      modelId: model.modelId,
+      version,
+      config,
+      hyperparamsHash: model.hyperparamsHash,
+      samples: retained,
+      shards: [],
+      members: memberShards,
+      onnx,
+      onnxSha256,
+      manifest,
+      manifestHash,
+      metrics,
+    };
+    clock.lap('manifest');
+    const evidence: ForgetEvidence = { forgottenCount: forgotten.length, retainCount: retained.length, retainEvaluated: retain.length, before, after };
+    await this.addSlowEvidence(evidence, model, next, forgotten, sets, request, clock);
+    const event: UnlearnCompletedEvent = {
+      type: 'UNLEARN_COMPLETED',
+      version: 1,
+      modelId: model.modelId,
+      requestIds: [...request.requestIds],
+      affected: [],
+      oldOnnxSha256: model.onnxSha256,
+      newOnnxSha256: onnxSha256,
+      modelVersion: version,
+      evidence: evidenceToJson(evidence, testCount),
+      guarantee: { kind: 'approximate', algorithm: options.algorithm, steps },
+    };
+    const published: ModelPublishedEvent = {
+      type: 'MODEL_PUBLISHED',
+      version: 1,
+      modelId: model.modelId,
+      modelVersion: version,
+      onnxSha256,
+      manifestHash,
+      metrics,
+      runtime: this.deps.envelope ?? detectRuntimeEnvelope(),
+    };
+    await this.deps.ledger?.append([published, event]);
+    clock.lap('ledger');
+    return { model: next, affected: [], event, evidence, steps, timings: forgetTimings(clock) };
   }
 
   private checkSameModel(before: TrainedModel, after: TrainedModel, what: string): void {
@@ -289,6 +403,8 @@ export class ShardedMethod implements UnlearningMethod {
   /** The published model's members, in graph order: recent ones from memory, others from the checkpoint store. */
   private async membersOf(model: TrainedModel): Promise<PublishedEnsemble['members']> {
     const layers = layerSizesOf(model.config);
+    // An approximate version's weights are nowhere but in its published file.
+    if (isApproximateVersion(model)) return readInferenceMembers(model.onnx, layers, model.members.length).map(toMember);
     const members: PublishedEnsemble['members'] = [];
     for (const shard of model.members) {
       const last = model.shards[shard].slices[model.config.slices - 1];
@@ -313,7 +429,7 @@ export class ShardedMethod implements UnlearningMethod {
 }
 
 /** The forget's phases: prepare, evaluateBefore, then buildVersion's, then reference, membership and ledger. */
-function forgetTimings(clock: PhaseClock): ForgetTimings {
+export function forgetTimings(clock: PhaseClock): ForgetTimings {
   const of = (...phases: string[]) => phases.reduce((sum, phase) => sum + clock.of(phase), 0);
   const phases = { ...clock.seconds };
   return {
@@ -329,18 +445,18 @@ function forgetTimings(clock: PhaseClock): ForgetTimings {
   };
 }
 
-function allShardsFromScratch(shards: number): Map<number, number> {
+export function allShardsFromScratch(shards: number): Map<number, number> {
   return new Map(Array.from({ length: shards }, (_, shard) => [shard, 0]));
 }
 
-function checkLimit(limit: number | undefined): number {
+export function checkLimit(limit: number | undefined): number {
   const value = limit ?? DEFAULT_EVALUATION_LIMIT;
   if (!Number.isSafeInteger(value) || value < 1)
     throw new UnlearningError('INVALID_REQUEST', `evaluationLimit must be a positive integer, got ${String(limit)}`);
   return value;
 }
 
-function checkModelId(modelId: unknown): void {
+export function checkModelId(modelId: unknown): void {
   if (typeof modelId !== 'string' || modelId.length === 0 || modelId.length > 200) {
     throw new UnlearningError('INVALID_REQUEST', 'modelId must be a non-empty string of at most 200 characters');
   }
@@ -350,7 +466,7 @@ function checkModelId(modelId: unknown): void {
  * Validates a forget request against the model's samples; UNKNOWN_SAMPLE lists every id the model never
  * learned. Also gives each old sample's index among the retained ones (-1 if forgotten).
  */
-function splitForget(model: TrainedModel, request: ForgetRequest): { forgotten: Sample[]; retained: Sample[]; newIndexOf: Int32Array } {
+export function splitForget(model: TrainedModel, request: ForgetRequest): { forgotten: Sample[]; retained: Sample[]; newIndexOf: Int32Array } {
   if (
     !request ||
     !Array.isArray(request.requestIds) ||
@@ -407,7 +523,7 @@ export function planFullRetrain(model: TrainedModel): Map<number, number> {
   return new Map(model.shards.map((s) => [s.shard, 0]));
 }
 
-function evidenceToJson(evidence: ForgetEvidence, testCount: number): { [key: string]: JsonValue } {
+export function evidenceToJson(evidence: ForgetEvidence, testCount: number): { [key: string]: JsonValue } {
   const out: { [key: string]: JsonValue } = {
     forgottenCount: evidence.forgottenCount,
     retainCount: evidence.retainCount,
@@ -420,4 +536,50 @@ function evidenceToJson(evidence: ForgetEvidence, testCount: number): { [key: st
   if (evidence.reference) out.reference = { ...evaluationToJson(evidence.reference), onnxSha256: evidence.reference.onnxSha256 };
   if (evidence.membership) out.membership = evidence.membership;
   return out;
+}
+
+/** The version a forget publishes: the one asked for (after the model's), or the next. */
+function checkVersion(model: TrainedModel, version: number | undefined): number {
+  const next = version ?? model.version + 1;
+  if (!Number.isSafeInteger(next) || next <= model.version)
+    throw new UnlearningError('INVALID_REQUEST', `version must be an integer above the model's ${model.version}, got ${String(version)}`);
+  return next;
+}
+
+/** A version approximate unlearning published (its manifest says so): its weights exist only in its file. */
+export function isApproximateVersion(model: TrainedModel): boolean {
+  return model.manifest?.approximate !== undefined;
+}
+
+/** A member with the SHA-256 of its weights as a checkpoint would hold them (the evaluator's cache key). */
+function toMember(weights: Weights): EnsembleMember {
+  return { weights, weightsSha256: sha256Hex(serializeWeights(weights)) };
+}
+
+/**
+ * The membership evidence of a forget in its own pass: an attack that fails does not fail the forget (the
+ * erasure is what was asked for); the evidence says it failed and why, and the log says so too.
+ */
+export async function measureMembershipInPass(
+  method: Pick<UnlearningMethod, 'measureMembership'>,
+  deps: Pick<EngineDependencies, 'log'>,
+  before: TrainedModel,
+  after: TrainedModel,
+  forgotten: number,
+  request: MembershipRequest,
+): Promise<MembershipEvidence> {
+  try {
+    return await method.measureMembership(before, after, request);
+  } catch (error) {
+    const reason = `the attack failed: ${(error as Error).message}`;
+    (deps.log ?? logToStderr)(`model ${before.modelId} version ${after.version}: membership ${reason}`);
+    const canaries = request.options.canaries ?? 0;
+    return {
+      attack: MEMBERSHIP_ATTACK,
+      shadowModels: request.options.shadowModels,
+      members: { forgotten, canaries },
+      nonMembers: { heldOut: Math.min(request.testSet?.length ?? 0, MEMBERSHIP_LIMITS.maxHeldOut), canaries },
+      skipped: { reason },
+    };
+  }
 }

@@ -77,7 +77,7 @@ export interface BuiltVersion {
 }
 
 /** The code version and the runtime envelope as checkpoint addresses hash them (RFC 8785 JSON of the envelope). */
-function addressedRuntime(envelope: RuntimeEnvelope): string {
+export function addressedRuntime(envelope: RuntimeEnvelope): string {
   return `lethe-unlearning ${UNLEARNING_CODE_VERSION}; ${canonicalize(envelope) as string}`;
 }
 

@@ -23,7 +23,7 @@ const NOISE_SEED = 'ab'.repeat(32);
 function dpConfig(overrides: Partial<TrainingConfigInput> = {}, request = { epsilon: 4, delta: 1e-4, clipNorm: 1 }): TrainingConfigInput {
   const base = mnistSisaConfig({ shards: 2, slices: 3, epochs: 6, batchSize: 32, learningRate: 0.5, seed: 'dp-seed', ...overrides });
   const epochsPerSlice = epochsOfSlices(normalizeConfig(base));
-  const privacy = resolvePrivacy(request, { trainingSamples: train.length, shards: base.shards ?? 1, batchSize: base.batchSize, epochsPerSlice }, NOISE_SEED);
+  const privacy = resolvePrivacy(request, { trainingSamples: train.length, shards: base.shards ?? 1, batchSize: base.batchSize as number, epochsPerSlice }, NOISE_SEED);
   return { ...base, epochsPerSlice, privacy };
 }
 

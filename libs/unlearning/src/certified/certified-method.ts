@@ -1,0 +1,524 @@
+// Certified removal (Guo, Goldstein, Hannun, van der Maaten, ICML 2020) as an UnlearningMethod: one-vs-rest
+// logistic regression trained on the perturbed objective (certified-training.ts), removals by one Newton step
+// with a data-dependent bound on the gradient residual (newton-removal.ts), a retraining from scratch when a
+// removal would take the accumulated bound past the budget sigma epsilon / c.
+//
+// Why TypeScript float64 and not onnxruntime: the solver needs double precision (a gradient norm of 1e-6 per
+// sample over thousands of samples is below float32's resolution of the sums), Cholesky factors and inverses
+// (no ONNX operator), and sparse rows (MNIST's digits are 81% zeros, which a dense GEMM would multiply
+// anyway); every loop runs in a fixed order, so the bits are the same on every IEEE-754 machine and Node
+// version. The published model is still the standard ONNX inference graph (inputs projected onto the unit ball,
+// one Gemm, softmax over the K one-vs-rest margins), so serving, hashing, verify-model and replay treat it as
+// any logistic regression.
+import { planShards } from '../assignment';
+import { computeBatchRoot } from '../batch-root';
+import { MemoryCheckpointStore } from '../checkpoint-store';
+import { hashHyperparameters, layerSizesOf, normalizeConfig, TrainingConfig } from '../config';
+import { UnlearningError } from '../errors';
+import { buildPublishedMetrics, evaluateModel, EvaluationSets, ModelEvaluation, selectEvaluationSamples } from '../evidence';
+import { BatchLearnedEvent, CheckpointSavedEvent, EngineEvent, ModelPublishedEvent, UnlearnCompletedEvent } from '../events';
+import { sha256Hex } from '../hash';
+import { buildInferenceGraph } from '../inference-graph';
+import { LruMap } from '../lru';
+import { buildManifest } from '../manifest';
+import type { MembershipEvidence } from '@lethe/events';
+import { serializeWeights } from '../architecture';
+import { DEFAULT_MEMBER_CACHE, EnsembleEvaluator } from '../ensemble-evaluator';
+import { AttackedModel, MembershipEngine } from '../membership/engine';
+import { measureMembership } from '../membership/measure';
+import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, MembershipRequest, TrainRequest, UnlearningMethod } from '../method';
+import { SliceRecord, TrainedModel } from '../model';
+import { PhaseClock } from '../phase-clock';
+import { ProgressPhase, ProgressTracker } from '../progress';
+import { detectRuntimeEnvelope, RuntimeEnvelope } from '../runtime-envelope';
+import { compactFeatures, LabeledExample, Sample } from '../samples';
+import { checkLimit, checkModelId, evidenceToJson, measureMembershipInPass, splitForget } from '../sharded-method';
+import { checkMembershipOptions } from '../membership/options';
+import { addressCheckpoint, EngineDependencies, genesisCheckpoint } from '../sharded-training';
+import { checkEnoughData, validateExamples, validateSamples } from '../validate';
+import { CertifiedSettings, residualBudget } from './certified-settings';
+import {
+  addressCertifiedRemoval,
+  CertifiedLedgerState,
+  certifiedManifestPart,
+  CertifiedState,
+  deserializeCertifiedState,
+  readCertifiedManifest,
+  serializeCertifiedState,
+} from './certified-state';
+import { drawObjectiveNoise, fitCertified, prepareRemovalOperators, RemovalOperator, trainingTolerance } from './certified-training';
+import { computeNewtonRemoval, NewtonRemoval } from './newton-removal';
+import { buildOvrData } from './ovr-data';
+import { accumulateGram, computeGram } from './ovr-objective';
+
+/**
+ * Certified removal: one-vs-rest logistic regression, Newton-step removals within an (epsilon, delta) budget.
+ * `prepareOperators` (default true): make each version's Hessians and their inverses once it is published, so
+ * that its next removal is fast; without it the removal makes them first.
+ */
+export function createCertifiedMethod(deps: EngineDependencies, options: { prepareOperators?: boolean } = {}): UnlearningMethod {
+  return new CertifiedMethod(deps, options.prepareOperators ?? true);
+}
+
+/** A version's state and the operators its next removal solves with (kept in memory only, see operatorsOf). */
+interface KeptState {
+  state: CertifiedState;
+  operators?: Promise<RemovalOperator[]>;
+}
+
+/** A version about to be published: its lineage record, state, events so far and how it was made. */
+interface BuiltState {
+  record: SliceRecord;
+  state: CertifiedState;
+  events: EngineEvent[];
+  ledger: CertifiedLedgerState;
+  /** L-BFGS (and Newton) iterations of a training, conjugate-gradient iterations of a removal. */
+  steps: number;
+}
+
+class CertifiedMethod implements UnlearningMethod {
+  readonly name = 'certified' as const;
+  /** Recent versions' states by checkpoint address (the latest of each model is what its next removal needs). */
+  private readonly kept = new LruMap<string, KeptState>(2);
+  private readonly validatedTestSets = new WeakMap<readonly LabeledExample[], number>();
+
+  /**
+   * `prepareOperators`: make a version's Hessians and their inverses as soon as it is published (its next removal is then fast);
+   * off for the membership attack's evaluation models, most of which are never unlearned from.
+   */
+  constructor(
+    private readonly deps: EngineDependencies,
+    private readonly prepareOperators = true,
+  ) {}
+
+  async train(request: TrainRequest): Promise<TrainedModel> {
+    const config = normalizeConfig(request.config);
+    if (config.method !== 'certified') throw new UnlearningError('INVALID_CONFIG', `config.method is '${config.method}', this method is 'certified'`);
+    checkModelId(request.modelId);
+    const version = request.version ?? 1;
+    if (!Number.isSafeInteger(version) || version < 1) throw new UnlearningError('INVALID_REQUEST', `version must be a positive integer, got ${String(version)}`);
+    const limit = checkLimit(request.evaluationLimit);
+    validateSamples(request.samples, config);
+    checkEnoughData(request.samples, config);
+    checkCertifiedTraining(settingsOf(config), request.samples.length);
+    if (request.testSet) this.validateTestSet(request.testSet, config);
+    const samples = compactFeatures(request.samples);
+    const hyperparamsHash = hashHyperparameters(config);
+    const context = { modelId: request.modelId, version, config, hyperparamsHash };
+    const built = await this.buildTrained(context, samples, 'train');
+    const sets = { retain: selectEvaluationSamples(samples, config.seed, limit), forget: [], test: request.testSet };
+    const { model, event } = await this.publish(context, samples, built, sets);
+    await this.deps.ledger?.append([...built.events, event]);
+    if (this.prepareOperators) await this.operatorsOf(model);
+    return model;
+  }
+
+  async forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome> {
+    const clock = new PhaseClock();
+    if (model?.config?.method !== 'certified') {
+      throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not 'certified'`);
+    }
+    const { forgotten, retained } = splitForget(model, request);
+    const limit = checkLimit(request.evaluationLimit);
+    if (request.membership) checkMembershipOptions(request.membership);
+    checkEnoughData(retained, model.config);
+    if (request.testSet) this.validateTestSet(request.testSet, model.config);
+    const settings = settingsOf(model.config);
+    const previous = readCertifiedManifest(model.manifest, model.modelId, model.version);
+    const retain = selectEvaluationSamples(retained, model.config.seed, limit, { samples: model.samples, removed: new Set(forgotten) });
+    const sets: EvaluationSets = { retain, forget: forgotten, test: request.testSet };
+    const context = { modelId: model.modelId, version: model.version + 1, config: model.config, hyperparamsHash: model.hyperparamsHash };
+    clock.lap('prepare');
+    const before = await evaluateModel(model.onnx, model.onnxSha256, sets, this.deps.runtime);
+    clock.lap('evaluateBefore');
+
+    let step: NewtonRemoval | undefined;
+    let built: BuiltState | undefined;
+    if (!request.retrainFromScratch) {
+      const operators = await this.operatorsOf(model);
+      clock.lap('operators');
+      const state = await this.stateOf(model);
+      const removed = buildOvrData(inCanonicalOrder(forgotten, model.config.seed), model.config.numFeatures, model.config.numClasses);
+      const keptGram = state.gram.slice();
+      accumulateGram(removed, keptGram, -1);
+      step = await computeNewtonRemoval({ keptCount: retained.length, removed, w: state.w, lambda: settings.lambda, operators, keptGram });
+      const budgetUsed = previous.budgetUsed + step.residualBound;
+      if (budgetUsed <= previous.budget) {
+        built = await this.buildNewtonVersion(context, model, retained, forgotten, { w: step.w, gram: keptGram }, previous, step);
+      } else {
+        this.log(
+          `model ${model.modelId} version ${context.version}: a Newton step's residual bound ${step.residualBound.toPrecision(4)} would take the budget ` +
+            `used to ${budgetUsed.toPrecision(4)}, past ${previous.budget.toPrecision(4)}: retrained from scratch without the ${forgotten.length} sample(s) (the budget restarts)`,
+        );
+      }
+      clock.lap('newton');
+    }
+    if (!built) {
+      built = await this.buildTrained(context, retained, 'unlearn');
+      clock.lap('retrain');
+    }
+    const retrained = built.ledger.removals === 0;
+    let after: ModelEvaluation | undefined;
+    const { model: next, event: published } = await this.publish(context, retained, built, sets, (evaluation) => (after = evaluation));
+    clock.lap('publish');
+
+    const evidence: ForgetEvidence = {
+      forgottenCount: forgotten.length,
+      retainCount: retained.length,
+      retainEvaluated: retain.length,
+      before,
+      after: after as ModelEvaluation,
+    };
+    if (request.compareWithRetrain) {
+      evidence.reference = await this.trainReference(context, retained, sets);
+      clock.lap('reference');
+    }
+    if (request.membership) {
+      evidence.membership = await measureMembershipInPass(this, this.deps, model, next, forgotten.length, { testSet: request.testSet, options: request.membership });
+      clock.lap('membership');
+    }
+    const testCount = request.testSet?.length ?? 0;
+    const event: UnlearnCompletedEvent = {
+      type: 'UNLEARN_COMPLETED',
+      version: 1,
+      modelId: model.modelId,
+      requestIds: [...request.requestIds],
+      affected: retrained ? [{ shard: 0, fromSlice: 0 }] : [],
+      oldOnnxSha256: model.onnxSha256,
+      newOnnxSha256: next.onnxSha256,
+      modelVersion: next.version,
+      evidence: evidenceToJson(evidence, testCount),
+      guarantee: {
+        kind: 'certified',
+        epsilon: settings.epsilon,
+        delta: settings.delta,
+        residualBound: step?.residualBound ?? 0,
+        budget: built.ledger.budget,
+        budgetUsed: built.ledger.budgetUsed,
+        retrained,
+      },
+    };
+    await this.deps.ledger?.append([...built.events, published, event]);
+    clock.lap('ledger');
+    // The old version's state and operators are a function of weights that learned the samples: dropped now. The
+    // next removal's, at the new weights on the remaining data, are made once the version is published.
+    this.kept.delete(model.shards[0].slices[0].checkpoint);
+    if (this.prepareOperators) await this.operatorsOf(next);
+    clock.lap('prepareNext');
+    return { model: next, affected: event.affected, event, evidence, steps: built.steps, timings: certifiedTimings(clock) };
+  }
+
+  async measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence> {
+    if (before?.config?.method !== 'certified' || after?.hyperparamsHash !== before.hyperparamsHash || after.modelId !== before.modelId)
+      throw new UnlearningError('INVALID_REQUEST', "membership: 'after' must be a version of the same certified model as 'before', with its config");
+    if (request.testSet) this.validateTestSet(request.testSet, before.config);
+    const engine = this.membershipEngine(before.config);
+    try {
+      return await measureMembership(engine, { before, after, testSet: request.testSet, options: request.options, onProgress: this.deps.onProgress });
+    } finally {
+      await engine.release();
+    }
+  }
+
+  async release(): Promise<void> {
+    this.kept.clear();
+    await this.kept.settled();
+  }
+
+  /**
+   * The membership attack's view of certified removal (membership/engine.ts): published versions as they are,
+   * evaluation models trained and unlearned by a method of their own (in memory, never logged). Shadow models and
+   * the reference (another seed than the model's) draw their noise from a seed derived from theirs, never from the
+   * model's secret: an attacker does not know B. A copy with the model's seed (the canary copy) uses its noise.
+   */
+  private membershipEngine(attacked: TrainingConfig): MembershipEngine {
+    const evaluator = new EnsembleEvaluator(this.deps.runtime, DEFAULT_MEMBER_CACHE, 'unit-ball');
+    const quiet = new CertifiedMethod({ ...this.deps, store: new MemoryCheckpointStore(), ledger: undefined, onProgress: undefined, log: () => undefined }, false);
+    const noiseFor = (config: TrainingConfig): TrainingConfig =>
+      config.seed === attacked.seed
+        ? config
+        : { ...config, certified: { ...settingsOf(config), noiseSeed: sha256Hex('lethe-membership-noise|', config.seed) } };
+    return {
+      evaluator,
+      attackable: (model) => this.attackable(model),
+      train: async (config, samples) => {
+        const model = await quiet.train({ modelId: 'lethe-membership-evaluation', config: noiseFor(config), samples });
+        return quiet.attackable(model);
+      },
+      forget: async ({ model }, forgotten) => {
+        const outcome = await quiet.forget(model, { requestIds: ['lethe-membership-evaluation'], externalIds: forgotten.map((s) => s.externalId) });
+        return quiet.attackable(outcome.model);
+      },
+      release: async () => {
+        await evaluator.release();
+        await quiet.release();
+      },
+    };
+  }
+
+  /** A version as the attack queries it: its one member, the weights the published file holds. */
+  private async attackable(model: TrainedModel): Promise<AttackedModel> {
+    const weights = [Float32Array.from((await this.stateOf(model)).w), new Float32Array(model.config.numClasses)];
+    return { model, members: new Map([[0, { weights, weightsSha256: sha256Hex(serializeWeights(weights)) }]]) };
+  }
+
+  /**
+   * Trains on `samples` from scratch (a first training, or a retraining once the budget runs out): the same
+   * bits whichever way it was reached, since the samples are ordered by key and the noise comes from the seed.
+   */
+  private async buildTrained(context: VersionContext, samples: readonly Sample[], phase: ProgressPhase): Promise<BuiltState> {
+    const { config, hyperparamsHash } = context;
+    const settings = settingsOf(config);
+    const ordered = inCanonicalOrder(samples, config.seed);
+    const batchRoot = computeBatchRoot(ordered.map((s) => s.commitment));
+    const data = buildOvrData(ordered, config.numFeatures, config.numClasses);
+    const progress = new ProgressTracker(100, this.deps.onProgress, phase);
+    let reported = 0;
+    const fit = await fitCertified({ data, lambda: settings.lambda, noise: drawObjectiveNoise(settings, data.d, data.k) }, (fraction) => {
+      const units = Math.floor(fraction * 100);
+      if (units > reported) progress.advance(units - reported);
+      reported = Math.max(reported, units);
+    });
+    progress.finish();
+    const state = { w: fit.w, gram: computeGram(data) };
+    const envelope = this.envelope();
+    const genesis = genesisCheckpoint(envelope, hyperparamsHash, 0);
+    const checkpoint = addressCheckpoint(envelope, hyperparamsHash, 0, 0, genesis, batchRoot);
+    const record = await this.storeState(checkpoint, state, samples.length, batchRoot);
+    const learned: BatchLearnedEvent = {
+      type: 'BATCH_LEARNED',
+      version: 1,
+      modelId: context.modelId,
+      modelVersion: context.version,
+      shard: 0,
+      slice: 0,
+      batchRoot,
+      count: samples.length,
+      parentCheckpoint: null,
+      checkpoint,
+      hyperparamsHash,
+    };
+    const budget = residualBudget(settings);
+    return {
+      record,
+      state,
+      events: [learned, this.checkpointSaved(context, record, state)],
+      ledger: { budget, budgetUsed: trainingTolerance(samples.length), trainedVersion: context.version, removals: 0 },
+      steps: fit.iterations,
+    };
+  }
+
+  /** The version a Newton step made: its state (w⁻ and the downdated Gram matrix) stored, its budget spent. */
+  private async buildNewtonVersion(
+    context: VersionContext,
+    model: TrainedModel,
+    retained: readonly Sample[],
+    forgotten: readonly Sample[],
+    state: CertifiedState,
+    previous: CertifiedLedgerState,
+    step: NewtonRemoval,
+  ): Promise<BuiltState> {
+    const parent = model.shards[0].slices[0];
+    const removedBatchRoot = computeBatchRoot(inCanonicalOrder(forgotten, model.config.seed).map((s) => s.commitment));
+    const checkpoint = addressCertifiedRemoval(this.envelope(), context.hyperparamsHash, parent.checkpoint, removedBatchRoot);
+    const batchRoot = computeBatchRoot(inCanonicalOrder(retained, model.config.seed).map((s) => s.commitment));
+    const record = await this.storeState(checkpoint, state, retained.length, batchRoot);
+    return {
+      record,
+      state,
+      events: [this.checkpointSaved(context, record, state)],
+      ledger: {
+        budget: previous.budget,
+        budgetUsed: previous.budgetUsed + step.residualBound,
+        trainedVersion: previous.trainedVersion,
+        removals: previous.removals + 1,
+        step: { parentCheckpoint: parent.checkpoint, removedBatchRoot, removed: forgotten.length, residualBound: step.residualBound },
+      },
+      steps: step.iterations,
+    };
+  }
+
+  /** The published version: the ONNX file of w rounded to float32, its metrics on `sets`, its manifest and MODEL_PUBLISHED. */
+  private async publish(
+    context: VersionContext,
+    samples: readonly Sample[],
+    built: BuiltState,
+    sets: EvaluationSets,
+    onEvaluation?: (evaluation: ModelEvaluation) => void,
+  ): Promise<{ model: TrainedModel; event: ModelPublishedEvent }> {
+    const { config } = context;
+    const layers = layerSizesOf(config);
+    const onnx = buildInferenceGraph(layers, [[Float32Array.from(built.state.w), new Float32Array(config.numClasses)]], 'mean', 'unit-ball');
+    const onnxSha256 = sha256Hex(onnx);
+    const evaluation = await evaluateModel(onnx, onnxSha256, sets, this.deps.runtime);
+    onEvaluation?.(evaluation);
+    const metrics = buildPublishedMetrics(evaluation, samples.length, sets.retain.length, sets.test?.length ?? 0);
+    const shards = [{ shard: 0, sampleCount: samples.length, slices: [built.record] }];
+    const { manifest, manifestHash } = buildManifest({
+      modelId: context.modelId,
+      version: context.version,
+      config,
+      hyperparamsHash: context.hyperparamsHash,
+      shards,
+      members: [0],
+      onnxSha256,
+      extra: certifiedManifestPart(built.ledger),
+    });
+    const model: TrainedModel = {
+      modelId: context.modelId,
+      version: context.version,
+      config,
+      hyperparamsHash: context.hyperparamsHash,
+      samples,
+      shards,
+      members: [0],
+      onnx,
+      onnxSha256,
+      manifest,
+      manifestHash,
+      metrics,
+    };
+    const event: ModelPublishedEvent = {
+      type: 'MODEL_PUBLISHED',
+      version: 1,
+      modelId: context.modelId,
+      modelVersion: context.version,
+      onnxSha256,
+      manifestHash,
+      metrics,
+      runtime: this.envelope(),
+    };
+    return { model, event };
+  }
+
+  /** A model trained from scratch without the samples, with its own store, evaluated from its own ONNX file. */
+  private async trainReference(context: VersionContext, retained: readonly Sample[], sets: EvaluationSets): Promise<ForgetEvidence['reference']> {
+    const reference = new CertifiedMethod({ ...this.deps, store: new MemoryCheckpointStore(), ledger: undefined, onProgress: undefined }, false);
+    const built = await reference.buildTrained(context, retained, 'reference');
+    const { model } = await reference.publish(context, retained, built, { retain: [], forget: [] });
+    const evaluation = await evaluateModel(model.onnx, model.onnxSha256, sets, this.deps.runtime);
+    return { ...evaluation, onnxSha256: model.onnxSha256 };
+  }
+
+  /**
+   * The version's Hessians and their inverses, from memory or computed (O(n d^2 K + d^3 K)). They are a function of the version's own
+   * weights and samples only, and are never written anywhere: when the version is superseded they go with it.
+   */
+  private async operatorsOf(model: TrainedModel): Promise<RemovalOperator[]> {
+    const record = model.shards[0].slices[0];
+    const state = await this.stateOf(model);
+    const kept = this.kept.get(record.checkpoint) as KeptState;
+    if (!kept.operators) {
+      const data = buildOvrData(inCanonicalOrder(model.samples, model.config.seed), model.config.numFeatures, model.config.numClasses);
+      kept.operators = prepareRemovalOperators(data, settingsOf(model.config).lambda, state.w);
+      kept.operators.catch(() => (kept.operators = undefined));
+    }
+    return kept.operators;
+  }
+
+  /** The version's state: from memory, or from the store with its SHA-256 checked. */
+  private async stateOf(model: TrainedModel): Promise<CertifiedState> {
+    const record = model.shards[0]?.slices[0];
+    if (!record) throw new UnlearningError('RUNTIME_ERROR', `model ${model.modelId} version ${model.version} has no certified state`);
+    const kept = this.kept.get(record.checkpoint);
+    if (kept) return kept.state;
+    const bytes = await this.deps.store.get(record.checkpoint);
+    if (!bytes) throw new UnlearningError('CHECKPOINT_MISSING', `checkpoint ${record.checkpoint} is not in the store`);
+    const actual = sha256Hex(bytes);
+    if (actual !== record.weightsSha256)
+      throw new UnlearningError('CHECKPOINT_CORRUPT', `checkpoint ${record.checkpoint} has SHA-256 ${actual}, expected ${record.weightsSha256}`, {
+        expectedSha256: record.weightsSha256,
+        actualSha256: actual,
+      });
+    const state = deserializeCertifiedState(bytes, model.config.numFeatures, model.config.numClasses);
+    this.kept.set(record.checkpoint, { state });
+    return state;
+  }
+
+  private async storeState(checkpoint: string, state: CertifiedState, count: number, batchRoot: string): Promise<SliceRecord> {
+    const bytes = serializeCertifiedState(state);
+    await this.deps.store.put(checkpoint, bytes);
+    this.kept.set(checkpoint, { state });
+    return { slice: 0, count, batchRoot, checkpoint, weightsSha256: sha256Hex(bytes) };
+  }
+
+  private checkpointSaved(context: VersionContext, record: SliceRecord, state: CertifiedState): CheckpointSavedEvent {
+    return {
+      type: 'CHECKPOINT_SAVED',
+      version: 1,
+      modelId: context.modelId,
+      shard: 0,
+      slice: 0,
+      checkpoint: record.checkpoint,
+      bytes: (state.w.length + state.gram.length) * 8,
+      weightsSha256: record.weightsSha256,
+    };
+  }
+
+  private envelope(): RuntimeEnvelope {
+    return this.deps.envelope ?? detectRuntimeEnvelope();
+  }
+
+  private log(message: string): void {
+    (this.deps.log ?? ((m: string) => process.stderr.write(`lethe-unlearning: ${m}\n`)))(message);
+  }
+
+  private validateTestSet(testSet: readonly LabeledExample[], config: TrainingConfig): void {
+    if (this.validatedTestSets.get(testSet) === testSet.length) return;
+    validateExamples(testSet, config);
+    this.validatedTestSets.set(testSet, testSet.length);
+  }
+}
+
+/**
+ * A removal's phases: prepare, evaluateBefore, operators (the version's Hessians and inverses, unless in memory),
+ * newton (the step and its bound) or retrain, publish, reference, ledger, then prepareNext (the new version's
+ * operators, after it is published). `retrain` in the result is the step or the retraining with its operators.
+ */
+function certifiedTimings(clock: PhaseClock): ForgetTimings {
+  const phases = { ...clock.seconds };
+  return {
+    prepare: clock.of('prepare'),
+    evaluateBefore: clock.of('evaluateBefore'),
+    retrain: clock.of('operators') + clock.of('newton') + clock.of('retrain'),
+    publish: clock.of('publish'),
+    ledger: clock.of('ledger'),
+    reference: clock.of('reference'),
+    membership: clock.of('membership'),
+    total: Object.values(phases).reduce((a, b) => a + b, 0),
+    phases,
+  };
+}
+
+interface VersionContext {
+  modelId: string;
+  version: number;
+  config: TrainingConfig;
+  hyperparamsHash: string;
+}
+
+function settingsOf(config: TrainingConfig): CertifiedSettings {
+  if (!config.certified) throw new UnlearningError('INVALID_CONFIG', "method 'certified' needs certified settings");
+  return config.certified;
+}
+
+/**
+ * What training on n samples needs of the settings: delta below 1/n (a delta of 1/n or more allows giving one
+ * sample away outright), and a budget above the training's own gradient tolerance (which it starts with used).
+ */
+export function checkCertifiedTraining(settings: CertifiedSettings, n: number): void {
+  if (settings.delta >= 1 / n)
+    throw new UnlearningError('INVALID_CONFIG', `certified.delta must be below 1/n = 1/${n} (n: the training samples), got ${settings.delta}`);
+  const budget = residualBudget(settings);
+  if (budget <= trainingTolerance(n))
+    throw new UnlearningError(
+      'INVALID_CONFIG',
+      `certified budget sigma epsilon / c = ${budget.toPrecision(4)} is below the training's gradient tolerance 1e-6 n = ${Number(trainingTolerance(n).toPrecision(4))}: raise certified.sigma or certified.epsilon`,
+    );
+}
+
+/** The samples in the engine's canonical order (by SHA-256("lethe-assign|" seed 0x00 externalId)): sums run in it. */
+function inCanonicalOrder<T extends Sample>(samples: readonly T[], seed: string): T[] {
+  return planShards(samples, seed, 1, 1).shards[0].slices[0].map((i) => samples[i]);
+}
+
