@@ -11,7 +11,7 @@ import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { runCli } from '../verifier/support/run-cli';
 import { fromScratchSha256 } from '../support/from-scratch';
-import { listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
+import { createAndTrain as createAndTrainModel, listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
 
 /**
  * Evidence of forgetting through the service: a model created with `evaluation` trains without its held-out
@@ -67,15 +67,7 @@ describe('evaluation: holdout test set and retrained reference in EVIDENCE_RECOR
     return fromScratchSha256(engineConfig, samples);
   }
 
-  async function createAndTrain(body: object): Promise<string> {
-    const { body: created } = await asMl(http().post('/v1/models')).send(body).expect(202);
-    const job = await waitFor(
-      async () => (await asMl(http().get(`/v1/jobs/${created.jobId}`)).expect(200)).body,
-      (j) => j.state === 'completed' || j.state === 'failed',
-    );
-    expect(job).toMatchObject({ state: 'completed' });
-    return created.modelId;
-  }
+  const createAndTrain = (body: object) => createAndTrainModel(h, body);
 
   beforeAll(async () => {
     Logger.overrideLogger(false);

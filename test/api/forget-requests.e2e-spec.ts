@@ -144,6 +144,7 @@ describe('forget requests', () => {
       datasetId,
       samples: [commitments.get('s-2')],
       reason: 'erasure',
+      approach: 'exact',
       ledgerIndex: created.ledgerIndex,
       leafHash: created.leafHash,
       createdAt: expect.any(String),

@@ -124,7 +124,14 @@ describe('models, jobs and forgetting', () => {
     );
     expect(done.state).toBe('completed');
     expect(done.modelVersions).toEqual([
-      { modelId, version: 2, onnxSha256: expect.stringMatching(/^[0-9a-f]{64}$/), ledgerIndex: expect.any(Number), unlearnLedgerIndex: expect.any(Number) },
+      {
+        modelId,
+        version: 2,
+        onnxSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        ledgerIndex: expect.any(Number),
+        unlearnLedgerIndex: expect.any(Number),
+        guarantee: { kind: 'exact' },
+      },
     ]);
     expect(done.evidence[modelId]).toMatchObject({ forgottenCount: 3, retainCount: 147 });
 

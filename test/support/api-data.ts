@@ -3,6 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { LabeledExample } from '@lethe/unlearning';
+import { waitFor } from './probe';
 
 /** A service under test (a JobHarness, or anything with an app) and an ML team's key. */
 interface ServiceUnderTest {
@@ -50,4 +51,16 @@ export function subjectsByGroup(groups: Record<string, ReadonlySet<string>>): (s
 export async function listenOnLoopback(app: INestApplication): Promise<string> {
   await app.listen(0, '127.0.0.1');
   return `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+}
+
+/** Creates a model (POST /v1/models) as the ML team and waits for its training job; its id (the job must complete). */
+export async function createAndTrain(service: ServiceUnderTest, body: object): Promise<string> {
+  const http = () => request(service.app.getHttpServer());
+  const { body: created } = await http().post('/v1/models').auth(service.ml, { type: 'bearer' }).send(body).expect(202);
+  const job = await waitFor(
+    async () => (await http().get(`/v1/jobs/${created.jobId}`).auth(service.ml, { type: 'bearer' }).expect(200)).body,
+    (j) => j.state === 'completed' || j.state === 'failed',
+  );
+  if (job.state !== 'completed') throw new Error(`training job ${created.jobId} ended ${job.state}: ${job.error}`);
+  return created.modelId;
 }

@@ -1,20 +1,20 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryCheckpointStore, createSisaMethod, type Sample, type TrainingConfigInput } from '@lethe/unlearning';
+import { MemoryCheckpointStore, createMethod, type Sample, type TrainingConfigInput } from '@lethe/unlearning';
 import { runScript } from './run-script';
 
-/** The ONNX SHA-256 of a SISA model trained from scratch on `samples`, outside the service: what an unlearned version must equal. */
+/** The ONNX SHA-256 of a model trained from scratch on `samples` by its config's method, outside the service: what an unlearned version must equal. */
 export async function fromScratchSha256(config: TrainingConfigInput, samples: Sample[]): Promise<string> {
-  const sisa = createSisaMethod({ store: new MemoryCheckpointStore() });
+  const method = createMethod(config.method, { store: new MemoryCheckpointStore(), log: () => undefined });
   try {
-    return (await sisa.train({ modelId: 'reference', config, samples })).onnxSha256;
+    return (await method.train({ modelId: 'reference', config, samples })).onnxSha256;
   } finally {
-    await sisa.release();
+    await method.release();
   }
 }
 
-/** A from-scratch training: a SISA config and the samples (features as plain number arrays, so JSON carries them exactly). */
+/** A from-scratch training: a config and the samples (features as plain number arrays, so JSON carries them exactly). */
 export interface FromScratchJob {
   config: TrainingConfigInput;
   samples: Sample[];

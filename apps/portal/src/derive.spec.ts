@@ -122,7 +122,7 @@ describe('the portal derives what it shows from the entries alone', () => {
     expect(v1.forgetRequests).toEqual([]);
     expect(v1.unlearn).toBeNull();
     expect(v2.batches.map((b) => b.index)).toEqual([2, 3, 4, 9]);
-    expect(v2.forgetRequests).toEqual([{ requestId: 'r1', index: 7, commitments: 2, unlearnIndex: 11, unlearnVersion: 2 }]);
+    expect(v2.forgetRequests).toEqual([{ requestId: 'r1', index: 7, commitments: 2, unlearnIndex: 11, unlearnVersion: 2, guarantee: null }]);
     expect(v2.unlearn).toMatchObject({ index: 11, affected: [{ shard: 1, fromSlice: 1 }] });
     expect(v2.problems).toEqual([]);
   });

@@ -18,6 +18,7 @@ import {
   type RuntimeEnvelope,
   type UnlearnCompleted,
   type VersionRetired,
+  type UnlearnGuarantee,
 } from '@lethe/events';
 
 /** An entry as the portal holds it: re-hashed, parsed when valid. */
@@ -142,6 +143,8 @@ export interface LineageForgetRequest {
   commitments: number;
   unlearnIndex: number;
   unlearnVersion: number;
+  /** Of the UNLEARN_COMPLETED that served it (null: from before guarantees were recorded, exact). */
+  guarantee: UnlearnGuarantee | null;
 }
 
 export interface ModelVersionView {
@@ -171,6 +174,8 @@ export interface ModelVersionView {
     /** The version was published before its evidence, and no EVIDENCE_RECORDED entry has followed yet. */
     evidencePending: boolean;
     affected: { shard: number; fromSlice: number }[];
+    /** What the version promises about the samples it forgot (null: from before guarantees were recorded, exact). */
+    guarantee: UnlearnGuarantee | null;
   } | null;
   /** Set when the version is retired: the VERSION_RETIRED entry and the forget requests whose samples it learned. */
   retired: { index: number; forgetRequestIds: string[] } | null;
@@ -246,6 +251,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
           commitments: requested?.event.commitments.length ?? 0,
           unlearnIndex: u.index,
           unlearnVersion: u.event.modelVersion,
+          guarantee: u.event.guarantee ?? null,
         });
       }
     }
@@ -274,7 +280,12 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
 /** An unlearning step with its evidence: in its UNLEARN_COMPLETED, or in the EVIDENCE_RECORDED that followed it. */
 function unlearnView(step: At<UnlearnCompleted>, recorded: At<EvidenceRecorded> | undefined, problems: string[]): NonNullable<ModelVersionView['unlearn']> {
   const later = step.event.evidence.recordedIn === 'EVIDENCE_RECORDED';
-  const view = { index: step.index, requestIds: step.event.requestIds, affected: step.event.affected ?? [] };
+  const view = {
+    index: step.index,
+    requestIds: step.event.requestIds,
+    affected: step.event.affected ?? [],
+    guarantee: step.event.guarantee ?? null,
+  };
   if (!recorded || recorded.index < step.index) {
     if (recorded) problems.push(`entry ${recorded.index} (EVIDENCE_RECORDED) comes before the UNLEARN_COMPLETED it is the evidence of (entry ${step.index})`);
     return { ...view, evidence: step.event.evidence, evidenceIndex: null, evidencePending: later };

@@ -9,8 +9,7 @@ import {
   MemoryCheckpointStore,
   UnlearningError,
   compareRuntimeEnvelopes,
-  createFullRetrainMethod,
-  createSisaMethod,
+  createMethod,
   detectRuntimeEnvelope,
   hashHyperparameters,
   normalizeConfig,
@@ -85,7 +84,10 @@ interface ServerModel {
   epochsPerSlice?: unknown;
   /** A DP-SGD model's privacy settings as resolved at creation (noise seed included), absent for others. */
   privacy?: unknown;
-  versions: { version: number; onnxSha256: string; ledgerIndex: number }[];
+  /** A certified model's settings as resolved at creation (noise seed included), absent for others. */
+  certified?: unknown;
+  /** `guarantee`: that of the version's UNLEARN_COMPLETED (services from before it do not send it). */
+  versions: { version: number; onnxSha256: string; ledgerIndex: number; guarantee?: { kind?: unknown; retrained?: unknown } }[];
 }
 
 /** What the chain says of the version (with rpcUrl): where it is anchored, and what its batches learned. */
@@ -110,14 +112,15 @@ interface ChainView {
 export async function replayModel(options: ReplayOptions): Promise<ReplayReport> {
   const http = { timeoutMs: options.timeoutMs ?? 30_000, apiKey: options.apiKey };
   const { model, version } = await fetchPublishedVersion(options, http);
+  checkReplayable(options, version);
   const log = new LogClient(options.apiUrl, { timeoutMs: http.timeoutMs });
   const published = await readPublished(log, options, version.ledgerIndex);
   const chain = await readChainView(options, version.ledgerIndex);
   const registered = await readRegisteredDataset(options, log, model.datasetId, http);
-  const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice, model.privacy);
+  const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice, model.privacy, model.certified);
   const config = checkConfig(options.modelId, engineInput, chain.hyperparamsHashes);
   const { samples, heldOut } = samplesToTrainOn(options.data, config, holdoutFractionOf(model.config));
-  const replayedSha256 = await train(options, config.method === 'sisa', samples, engineInput);
+  const replayedSha256 = await train(options, samples, engineInput);
   const replayRuntime = detectRuntimeEnvelope();
   const publishedRuntime = published.runtime ?? null;
   return {
@@ -151,6 +154,24 @@ async function fetchPublishedVersion(
     throw new VerifierError('SERVER_ERROR', `${route}: the answer has no datasetId or config`);
   }
   return { model, version };
+}
+
+/**
+ * Training reproduces a version that training made (the first, an exact unlearning's, a certified model's
+ * retraining). A certified Newton step or an approximate unlearning started from the version before it, and the
+ * samples it removed are erased: its bytes cannot be had from the surviving data, and the replay says so rather
+ * than report a mismatch.
+ */
+function checkReplayable(options: ReplayOptions, version: ServerModel['versions'][number]): void {
+  const guarantee = version.guarantee;
+  if (guarantee?.kind === 'approximate' || (guarantee?.kind === 'certified' && guarantee.retrained === false)) {
+    const how = guarantee.kind === 'approximate' ? 'approximate unlearning' : 'a certified Newton step';
+    throw new VerifierError(
+      'REPLAY_FAILED',
+      `version ${options.modelVersion} of model ${options.modelId} was made by ${how} from the version before it: its bytes depend on that ` +
+        'version and on the samples it removed (erased), not on the surviving data alone; replay the version training made instead',
+    );
+  }
 }
 
 /** The published hash from the log itself: the version's MODEL_PUBLISHED entry, re-hashed. */
@@ -246,14 +267,14 @@ function samplesToTrainOn(data: ReplayOptions['data'], config: TrainingConfig, h
 }
 
 /** Trains the version with the engine (checkpoints in memory) and returns its ONNX SHA-256. */
-async function train(options: ReplayOptions, sisa: boolean, samples: Sample[], config: TrainingConfigInput): Promise<string> {
+async function train(options: ReplayOptions, samples: Sample[], config: TrainingConfigInput): Promise<string> {
   const deps = {
     store: new MemoryCheckpointStore(),
     onProgress: (p: { fraction: number; phase: string }) => {
       if (p.phase === 'train') options.onProgress?.(p.fraction);
     },
   };
-  const method = sisa ? createSisaMethod(deps) : createFullRetrainMethod(deps);
+  const method = createMethod(config.method, deps);
   try {
     const trained = await method.train({ modelId: options.modelId, config, samples, version: options.modelVersion });
     return trained.onnxSha256;
@@ -272,7 +293,17 @@ async function train(options: ReplayOptions, sisa: boolean, samples: Sample[], c
  * so that an auditor does not load the service. hashHyperparameters of the result is checked against the
  * ledger's BATCH_LEARNED entries (with rpcUrl).
  */
-function toEngineConfig(body: ModelBody, numFeatures: number, numClasses: number, epochsPerSlice: unknown, privacy: unknown): TrainingConfigInput {
+function toEngineConfig(
+  body: ModelBody,
+  numFeatures: number,
+  numClasses: number,
+  epochsPerSlice: unknown,
+  privacy: unknown,
+  certified: unknown,
+): TrainingConfigInput {
+  // A certified model: its resolved settings (normalizeConfig checks them; the hyperparameter hash covers them).
+  if (body.method === 'certified')
+    return { method: 'certified', model: 'logistic-regression', numFeatures, numClasses, seed: body.seed as string | number, certified: certified as TrainingConfigInput['certified'] };
   const architecture = (body.architecture ?? {}) as { type?: unknown; hidden?: unknown };
   const config: TrainingConfigInput = {
     method: body.method === 'sisa' ? 'sisa' : 'full-retrain',

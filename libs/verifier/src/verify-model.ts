@@ -11,6 +11,7 @@ import type {
   PrivacyGuarantee,
   RuntimeEnvelope,
   UnlearnCompleted,
+  UnlearnGuarantee,
   VersionRetired,
 } from '@lethe/events';
 import { redactRpcUrl } from '@lethe/redact';
@@ -58,9 +59,10 @@ export interface ReflectedForgetRequest {
   index: number | null;
   /** Commitments it names. */
   commitments: number;
-  /** The UNLEARN_COMPLETED entry that served it for this model. */
+  /** The UNLEARN_COMPLETED entry that served it for this model, and that entry's guarantee (null: from before guarantees, exact). */
   unlearnIndex: number;
   unlearnVersion: number;
+  guarantee: UnlearnGuarantee | null;
 }
 
 /** The VERSION_RETIRED entry of a version: why its file is gone and it is no longer served. */
@@ -95,7 +97,7 @@ export interface PublishedModelVersion {
   /** Hyperparameter hashes of those batches (one, unless the log is odd). */
   hyperparamsHashes: string[];
   /** UNLEARN_COMPLETED entries that led to this version (versions 2..V), oldest first. */
-  unlearned: { index: number; modelVersion: number; requestIds: string[]; oldOnnxSha256: string; newOnnxSha256: string }[];
+  unlearned: { index: number; modelVersion: number; requestIds: string[]; oldOnnxSha256: string; newOnnxSha256: string; guarantee: UnlearnGuarantee | null }[];
   forgetRequests: ReflectedForgetRequest[];
   /** Set when the version is retired: it learned samples of those forget requests, its file is deleted. */
   retired: RetiredVersion | null;
@@ -287,7 +289,14 @@ async function describeVersion(
 
   const unlearned = scan.unlearned
     .filter((u) => u.event.modelId === modelId && u.event.modelVersion <= modelVersion)
-    .map(({ index: i, event: u }) => ({ index: i, modelVersion: u.modelVersion, requestIds: u.requestIds, oldOnnxSha256: u.oldOnnxSha256, newOnnxSha256: u.newOnnxSha256 }));
+    .map(({ index: i, event: u }) => ({
+      index: i,
+      modelVersion: u.modelVersion,
+      requestIds: u.requestIds,
+      oldOnnxSha256: u.oldOnnxSha256,
+      newOnnxSha256: u.newOnnxSha256,
+      guarantee: u.guarantee ?? null,
+    }));
   const thisStep = unlearned.find((u) => u.modelVersion === modelVersion);
   if (modelVersion > 1 && !thisStep) {
     failures.push({ code: 'BAD_ENTRY', message: `version ${modelVersion} of model ${modelId} has no UNLEARN_COMPLETED entry that leads to it`, index });
@@ -305,6 +314,7 @@ async function describeVersion(
         commitments: requested?.event.commitments.length ?? 0,
         unlearnIndex: u.index,
         unlearnVersion: u.modelVersion,
+        guarantee: u.guarantee,
       });
     }
   }

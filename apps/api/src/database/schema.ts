@@ -8,6 +8,7 @@ import { DatasetEntity } from '../datasets/dataset.entity';
 import { CreateDatasets1764216310000 } from '../datasets/migrations/1764216310000-create-datasets';
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { CreateForgetRequests1764216320000 } from '../forget-requests/migrations/1764216320000-create-forget-requests';
+import { ForgetRequestApproach1764216830000 } from '../forget-requests/migrations/1764216830000-forget-request-approach';
 import { JobEntity } from '../jobs/job.entity';
 import { CreateJobs1764216400000 } from '../jobs/migrations/1764216400000-create-jobs';
 import { ApiKeyEntity } from '../keys/api-key.entity';
@@ -16,6 +17,7 @@ import { CreateModels1764216410000 } from '../models/migrations/1764216410000-cr
 import { RetireVersions1764216700000 } from '../models/migrations/1764216700000-retire-versions';
 import { VersionSamplesToCommitments1764216630000 } from '../models/migrations/1764216630000-version-samples-to-commitments';
 import { RecordEvidenceLater1764216800000 } from '../models/migrations/1764216800000-record-evidence-later';
+import { VersionGuarantees1764216820000 } from '../models/migrations/1764216820000-version-guarantees';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
@@ -43,4 +45,6 @@ export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   SealIdempotencyKeys1764216640000,
   RetireVersions1764216700000,
   RecordEvidenceLater1764216800000,
+  VersionGuarantees1764216820000,
+  ForgetRequestApproach1764216830000,
 ];

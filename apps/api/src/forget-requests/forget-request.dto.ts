@@ -1,9 +1,11 @@
+import { BadRequestException } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { APPROXIMATE_ALGORITHMS, type ApproximateAlgorithm, type UnlearnGuarantee } from '@lethe/events';
 import { IsUuid } from '../common/uuid';
 import { EntryReceiptDto } from '../receipts/receipt.dto';
 import { JobEntity } from '../jobs/job.entity';
-import { FORGET_REQUEST_STATES, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
+import { FORGET_REQUEST_STATES, ForgetApproach, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
 
 export const MAX_FORGET_EXTERNAL_IDS = 10_000;
 
@@ -38,6 +40,40 @@ export class CreateForgetRequestDto {
   @MinLength(1)
   @MaxLength(1000)
   reason!: string;
+
+  @ApiProperty({
+    required: false,
+    enum: ['exact', 'approximate'],
+    default: 'exact',
+    description:
+      'exact (the default: SISA and full models retrain what learned the samples, certified models take a Newton step within their budget), or ' +
+      'approximate (SISA and full models only): `algorithm` runs for seconds on the published weights and publishes an approximately forgotten ' +
+      'version (no guarantee, only evidence), followed by the exact pass unless `then` is none',
+  })
+  @IsOptional()
+  @IsIn(['exact', 'approximate'], { message: 'approach must be one of: exact, approximate' })
+  approach?: 'exact' | 'approximate';
+
+  @ApiProperty({
+    required: false,
+    enum: APPROXIMATE_ALGORITHMS,
+    description: 'approach approximate: finetune (on the retained samples), neggrad+ (Kurmanji et al. 2023) or scrub (Kurmanji et al. 2023)',
+  })
+  @IsOptional()
+  @IsIn(APPROXIMATE_ALGORITHMS as unknown as string[], { message: `algorithm must be one of: ${APPROXIMATE_ALGORITHMS.join(', ')}` })
+  algorithm?: ApproximateAlgorithm;
+
+  @ApiProperty({
+    required: false,
+    enum: ['exact', 'none'],
+    default: 'exact',
+    description:
+      'approach approximate: exact (the default) also runs the exact pass, whose version retires the approximate one; none leaves the model ' +
+      'approximately forgotten (its data is then erased, so it can never be unlearned exactly from the samples)',
+  })
+  @IsOptional()
+  @IsIn(['exact', 'none'], { message: 'then must be one of: exact, none' })
+  then?: 'exact' | 'none';
 }
 
 export class CreatedForgetRequestResponseDto {
@@ -57,6 +93,9 @@ export class CreatedForgetRequestResponseDto {
 export class ForgetRequestSummaryDto extends CreatedForgetRequestResponseDto {
   @ApiProperty({ format: 'uuid' }) datasetId!: string;
   @ApiProperty() reason!: string;
+  @ApiProperty({ enum: ['exact', 'approximate'] }) approach!: 'exact' | 'approximate';
+  @ApiProperty({ required: false, enum: APPROXIMATE_ALGORITHMS }) algorithm?: ApproximateAlgorithm;
+  @ApiProperty({ required: false, enum: ['exact', 'none'] }) then?: 'exact' | 'none';
   @ApiProperty() createdAt!: string;
 }
 
@@ -72,6 +111,12 @@ export class ForgetRequestModelVersionDto {
     description: 'index of its EVIDENCE_RECORDED entry: the evidence measured after the version was published (null until then, and where UNLEARN_COMPLETED carries it)',
   })
   evidenceLedgerIndex!: number | null;
+  @ApiProperty({
+    required: false,
+    type: Object,
+    description: "the UNLEARN_COMPLETED's guarantee ({kind: 'approximate', ...} is approximately forgotten; absent: exact, from before guarantees were recorded)",
+  })
+  guarantee?: UnlearnGuarantee;
 }
 
 export class ForgetRequestResponseDto extends ForgetRequestSummaryDto {
@@ -102,8 +147,25 @@ export function toForgetRequestSummary(entity: ForgetRequestEntity): ForgetReque
     ...toCreatedForgetRequestResponse(entity),
     datasetId: entity.datasetId,
     reason: entity.reason,
+    ...approachOf(entity.approach),
     createdAt: entity.createdAt.toISOString(),
   };
+}
+
+function approachOf(approach: ForgetApproach | null): Pick<ForgetRequestSummaryDto, 'approach' | 'algorithm' | 'then'> {
+  return approach ? { approach: 'approximate', algorithm: approach.algorithm, then: approach.then } : { approach: 'exact' };
+}
+
+/** The approach a body asks for, checked: null for exact; 400 naming the field that does not fit. */
+export function approachOfBody(body: CreateForgetRequestDto): ForgetApproach | null {
+  if (body.approach !== 'approximate') {
+    if (body.algorithm !== undefined) throw new BadRequestException('algorithm: only approach "approximate" takes an algorithm');
+    if (body.then !== undefined) throw new BadRequestException('then: only approach "approximate" is followed by another pass');
+    return null;
+  }
+  if (body.algorithm === undefined)
+    throw new BadRequestException(`algorithm: approach "approximate" needs one of ${APPROXIMATE_ALGORITHMS.join(', ')}`);
+  return { approach: 'approximate', algorithm: body.algorithm, then: body.then ?? 'exact' };
 }
 
 export interface ForgetRequestOutcome {

@@ -1,8 +1,16 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { ApproximateAlgorithm } from '@lethe/events';
 
 /** received -> unlearning -> completed | failed (failed -> unlearning to retry); the table's trigger enforces it. */
 export const FORGET_REQUEST_STATES = ['received', 'unlearning', 'completed', 'failed'] as const;
 export type ForgetRequestState = (typeof FORGET_REQUEST_STATES)[number];
+
+/** How a request asked to be unlearned, when not exactly: approximately, then (unless `then` is 'none') exactly. */
+export interface ForgetApproach {
+  approach: 'approximate';
+  algorithm: ApproximateAlgorithm;
+  then: 'exact' | 'none';
+}
 
 @Entity({ name: 'forget_requests' })
 export class ForgetRequestEntity {
@@ -27,6 +35,10 @@ export class ForgetRequestEntity {
 
   @Column({ type: 'text', nullable: true })
   error!: string | null;
+
+  /** Null: exact unlearning. */
+  @Column({ type: 'jsonb', nullable: true })
+  approach!: ForgetApproach | null;
 
   /** The unlearning pass (a row in `jobs`) that serves it: the dataset's waiting one, then the one that took it. */
   @Column({ name: 'job_id', type: 'uuid', nullable: true })

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull, Not } from 'typeorm';
-import { ForgetRequestEntity } from './forget-request.entity';
+import { ForgetApproach, ForgetRequestEntity } from './forget-request.entity';
 
 /** Advisory lock namespace for "deciding whether this dataset's samples are already being forgotten". */
 const INTAKE_LOCK = 0x666f72676574; // "forget"
@@ -33,7 +33,7 @@ export class ForgetRequestRepository {
   /** Stores a `received` request, not yet logged, and its commitments in their order, in `manager`'s transaction. */
   async insert(
     manager: EntityManager,
-    request: { id: string; datasetId: string; reason: string; createdBy: string | null },
+    request: { id: string; datasetId: string; reason: string; createdBy: string | null; approach: ForgetApproach | null },
     commitments: string[],
   ): Promise<void> {
     await manager.insert(ForgetRequestEntity, { ...request, state: 'received', ledgerIndex: null, leafHash: null });
@@ -133,6 +133,15 @@ export class ForgetRequestRepository {
       [ids],
     );
     return rows.map((r) => r.commitment);
+  }
+
+  /** How each request asked to be unlearned (null: exactly), by id. */
+  async findApproaches(ids: string[]): Promise<Map<string, ForgetApproach | null>> {
+    const rows: { id: string; approach: ForgetApproach | null }[] = await this.dataSource.query(
+      `SELECT id, approach FROM forget_requests WHERE id = ANY($1::uuid[])`,
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.id, r.approach]));
   }
 
   async complete(ids: string[]): Promise<void> {

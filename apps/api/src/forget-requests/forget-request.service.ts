@@ -21,6 +21,7 @@ import {
   ForgetRequestResponseDto,
   ForgetRequestOutcome,
   ForgetRequestSummaryDto,
+  approachOfBody,
   toCreatedForgetRequestResponse,
   toForgetRequestResponse,
   toForgetRequestSummary,
@@ -63,7 +64,9 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   async create(body: CreateForgetRequestDto, principal: Principal | undefined): Promise<CreatedForgetRequestResponseDto> {
     if ((body.externalIds === undefined) === (body.subjectId === undefined))
       throw new BadRequestException('give exactly one of externalIds and subjectId');
+    const approach = approachOfBody(body);
     const dataset = await this.datasetService.findRegistered(body.datasetId);
+    if (approach) await this.checkApproximateApplies(dataset.id);
     const commitments = await this.findCommitments(dataset.id, body);
 
     const decided = await this.dataSource.transaction(async (manager) => {
@@ -74,7 +77,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
       const covered = new Set(covering.map((c) => c.commitment));
       if (commitments.every((c) => covered.has(c))) return { existing: covering[0].requestId };
       const id = randomUUID();
-      await this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null }, commitments);
+      await this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null, approach }, commitments);
       return { created: id };
     });
 
@@ -149,6 +152,18 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason });
     await this.requests.markLogged(id, entry);
     return this.requests.getById(id);
+  }
+
+  /**
+   * Approximate unlearning is for SISA and full models; a certified model removes samples by its certified Newton
+   * step (or retrains), and a forget request reaches every model of its dataset: with a certified one, a 400.
+   */
+  private async checkApproximateApplies(datasetId: string): Promise<void> {
+    const certified = await this.modelStore.findModelIdsOfMethod(datasetId, 'certified');
+    if (certified.length > 0)
+      throw new BadRequestException(
+        `approach: dataset ${datasetId} has certified model(s) ${certified.join(', ')}, which remove samples by a certified Newton step; approach "approximate" does not apply to them`,
+      );
   }
 
   /**

@@ -6,15 +6,15 @@ import {
   LruMap,
   ProgressCallback,
   TrainedModel,
+  MethodName,
   UnlearningMethod,
-  createFullRetrainMethod,
-  createSisaMethod,
+  createMethod,
 } from '@lethe/unlearning';
 import { DATA_DIR } from '../config/config.provider';
 
 /** The engine's method for a config, with checkpoints in DATA_DIR/checkpoints and events into the log. */
 export function createMethodFor(config: { method: string }, deps: EngineDependencies): UnlearningMethod {
-  return config.method === 'sisa' ? createSisaMethod(deps) : createFullRetrainMethod(deps);
+  return createMethod(config.method as MethodName, deps);
 }
 
 export function checkpointStoreIn(dataDir: string): FileCheckpointStore {

@@ -18,11 +18,14 @@ import {
   ValidateNested,
   ValidationOptions,
 } from 'class-validator';
+import type { UnlearnGuarantee } from '@lethe/events';
 import {
   DEFAULT_SHADOW_MODELS,
+  MAX_CERTIFIED_LAMBDA,
   MAX_HOLDOUT_FRACTION,
   MEMBERSHIP_LIMITS,
   PRIVACY_ACCOUNTANTS,
+  type CertifiedSettings,
   epochsOfSlices,
   normalizeConfig,
   resolveStoredSchedule,
@@ -188,6 +191,36 @@ export class PrivacyDto {
   accountant?: PrivacyAccountant;
 }
 
+export class CertifiedDto {
+  @ApiProperty({ example: 1, description: 'ε of the (ε, δ) certificate, a finite number > 0' })
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'certified.epsilon must be a finite number' })
+  @IsPositive({ message: 'certified.epsilon must be a number > 0' })
+  epsilon!: number;
+
+  @ApiProperty({ example: 1e-5, description: 'δ of the certificate, in (0, 1/n), n the training samples (those not held out)' })
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'certified.delta must be a finite number' })
+  @IsPositive({ message: 'certified.delta must be a number > 0' })
+  delta!: number;
+
+  @ApiProperty({ example: 1e-4, description: `λ, the L2 regularisation per sample (the objective is mean loss + λ/2 ‖w‖²), in (0, ${MAX_CERTIFIED_LAMBDA}]` })
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'certified.lambda must be a finite number' })
+  @IsPositive({ message: 'certified.lambda must be a number > 0' })
+  @Max(MAX_CERTIFIED_LAMBDA, { message: `certified.lambda must be at most ${MAX_CERTIFIED_LAMBDA}` })
+  lambda!: number;
+
+  @ApiProperty({
+    required: false,
+    default: 1,
+    description:
+      'σ, the standard deviation of the objective perturbation b ~ N(0, σ²I): larger σ allows more removals before a retraining ' +
+      '(the budget is σε/√(2 ln(1.5/δ))) and costs accuracy',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'certified.sigma must be a finite number' })
+  @IsPositive({ message: 'certified.sigma must be a number > 0' })
+  sigma?: number;
+}
+
 /** A model's evaluation settings with their defaults filled in. */
 export interface EvaluationSettings {
   holdoutFraction: number;
@@ -215,9 +248,14 @@ export class CreateModelDto {
   @IsUuid('datasetId')
   datasetId!: string;
 
-  @ApiProperty({ enum: ['sisa', 'full'], description: 'SISA (shards x slices, forgets by retraining affected slices) or full retraining' })
-  @IsIn(['sisa', 'full'], { message: 'method must be one of: sisa, full' })
-  method!: 'sisa' | 'full';
+  @ApiProperty({
+    enum: ['sisa', 'full', 'certified'],
+    description:
+      'SISA (shards x slices, forgets by retraining affected slices), full retraining, or certified removal (Guo et al. 2020: a logreg ' +
+      'trained by L-BFGS on a perturbed objective, forgets by a Newton step within an (ε, δ) budget; needs `certified`)',
+  })
+  @IsIn(['sisa', 'full', 'certified'], { message: 'method must be one of: sisa, full, certified' })
+  method!: 'sisa' | 'full' | 'certified';
 
   @ApiProperty({ required: false, description: 'SISA shards S, 1..4096 (default 1; 1 for full)' })
   @IsOptional()
@@ -239,11 +277,12 @@ export class CreateModelDto {
   @Type(() => ArchitectureDto)
   architecture!: ArchitectureDto;
 
-  @ApiProperty({ description: '1..10000', example: 20 })
+  @ApiProperty({ required: false, description: '1..10000 (not for certified)', example: 20 })
+  @ValidateIf((body: CreateModelDto) => body.method !== 'certified')
   @IsInt()
   @Min(1)
   @Max(10000)
-  epochs!: number;
+  epochs?: number;
 
   @ApiProperty({
     required: false,
@@ -260,17 +299,19 @@ export class CreateModelDto {
   @Max(10000)
   epochsPerSlice?: number;
 
-  @ApiProperty({ description: '1..65536', example: 16 })
+  @ApiProperty({ required: false, description: '1..65536 (not for certified)', example: 16 })
+  @ValidateIf((body: CreateModelDto) => body.method !== 'certified')
   @IsInt()
   @Min(1)
   @Max(65536)
-  batchSize!: number;
+  batchSize?: number;
 
-  @ApiProperty({ description: 'in (0, 100]', example: 0.1 })
+  @ApiProperty({ required: false, description: 'in (0, 100] (not for certified)', example: 0.1 })
+  @ValidateIf((body: CreateModelDto) => body.method !== 'certified')
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @IsPositive()
   @Max(100)
-  learningRate!: number;
+  learningRate?: number;
 
   @ApiProperty({ oneOf: [{ type: 'string' }, { type: 'integer' }], description: 'fixes initial weights, sample placement and order', example: 'iris-1' })
   @IsSeed()
@@ -300,6 +341,19 @@ export class CreateModelDto {
   @ValidateNested()
   @Type(() => PrivacyDto)
   privacy?: PrivacyDto;
+
+  @ApiProperty({
+    required: false,
+    type: CertifiedDto,
+    description:
+      'method certified only: the (ε, δ) certificate and λ; each forget is one Newton step while the accumulated gradient-residual bound ' +
+      'stays within σε/√(2 ln(1.5/δ)), else the model is retrained from scratch (UNLEARN_COMPLETED.guarantee records both)',
+  })
+  @IsOptional()
+  @IsObject({ message: 'certified must be an object {epsilon, delta, lambda}' })
+  @ValidateNested()
+  @Type(() => CertifiedDto)
+  certified?: CertifiedDto;
 }
 
 export class CreatedModelResponseDto {
@@ -334,6 +388,14 @@ export class ModelVersionResponseDto {
   @ApiProperty({ required: false }) retiredAt?: string;
   @ApiProperty({ required: false, description: 'index of its VERSION_RETIRED entry (absent for a moment while the retirement is being logged)' })
   retireLedgerIndex?: number;
+  @ApiProperty({
+    required: false,
+    type: Object,
+    description:
+      "what the version promises about the samples it forgot, as its UNLEARN_COMPLETED.guarantee: {kind: 'exact'}, {kind: 'certified', epsilon, delta, " +
+      "residualBound, budget, budgetUsed, retrained} or {kind: 'approximate', algorithm, steps} (approximately forgotten: no guarantee, only evidence)",
+  })
+  guarantee?: UnlearnGuarantee;
 }
 
 export class ModelSummaryDto {
@@ -355,6 +417,13 @@ export class ModelSummaryDto {
       'and noiseSeed, the secret the sampling and the noise are drawn from, which a replay needs)',
   })
   privacy?: PrivacySettings;
+  @ApiProperty({
+    required: false,
+    type: Object,
+    description:
+      'certified models: the settings resolved at creation (sigma, and noiseSeed, the 256-bit secret the objective perturbation is drawn from, which a replay needs)',
+  })
+  certified?: CertifiedSettings;
   @ApiProperty({ enum: MODEL_STATES }) state!: ModelState;
   @ApiProperty({ required: false }) error?: string;
   @ApiProperty({ format: 'uuid' }) jobId!: string;
@@ -390,6 +459,8 @@ export class PredictionResponseDto {
 
 /** The engine's config for a request on a dataset (the engine checks it again, naming its fields). */
 export function toEngineConfig(body: CreateModelDto, dataset: DatasetEntity): TrainingConfigInput {
+  // Certified removal trains by L-BFGS: no SGD settings; its `certified` settings are resolved by the service (n, the noise seed).
+  if (body.method === 'certified') return { method: 'certified', model: 'logistic-regression', numFeatures: dataset.features, numClasses: dataset.classes, seed: body.seed };
   const config: TrainingConfigInput = {
     method: body.method === 'sisa' ? 'sisa' : 'full-retrain',
     model: body.architecture.type === 'logreg' ? 'logistic-regression' : 'mlp',
@@ -431,6 +502,7 @@ export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersion
     if (entity.retireLedgerIndex !== null) out.retireLedgerIndex = Number(entity.retireLedgerIndex);
   }
   if (entity.evidenceLedgerIndex !== null) out.evidenceLedgerIndex = Number(entity.evidenceLedgerIndex);
+  if (entity.guarantee !== null) out.guarantee = entity.guarantee;
   return out;
 }
 
@@ -448,6 +520,8 @@ export function toModelSummary(entity: ModelEntity, latestVersion: number | null
   if (entity.error !== null) out.error = entity.error;
   const privacy = (entity.engineConfig as { privacy?: PrivacySettings }).privacy;
   if (privacy) out.privacy = privacy;
+  const certified = (entity.engineConfig as { certified?: CertifiedSettings }).certified;
+  if (certified) out.certified = certified;
   return out;
 }
 

@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
+import type { UnlearnGuarantee } from '@lethe/events';
 import type { JsonValue } from '@lethe/unlearning';
 
 export const MODEL_STATES = ['training', 'ready', 'failed'] as const;
@@ -71,6 +72,10 @@ export class ModelVersionEntity {
   /** The EVIDENCE_RECORDED entry of a version published before its evidence (null until it is recorded). */
   @Column({ name: 'evidence_ledger_index', type: 'bigint', nullable: true })
   evidenceLedgerIndex!: string | null;
+
+  /** Its UNLEARN_COMPLETED.guarantee (versions made by unlearning; null for trained ones and those from before it). */
+  @Column({ type: 'jsonb', nullable: true })
+  guarantee!: UnlearnGuarantee | null;
 
   /** Shards, checkpoints and manifest: what the engine needs to forget from this version. */
   @Column({ name: 'engine_state', type: 'jsonb' })

@@ -2,7 +2,17 @@ import { BadRequestException, ConflictException, GoneException, Injectable, NotF
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { LruMap, MEMBERSHIP_LIMITS, UnlearningError, VerifiedModel, loadVerifiedModel, normalizeConfig, resolvePrivacy } from '@lethe/unlearning';
+import {
+  LruMap,
+  MEMBERSHIP_LIMITS,
+  UnlearningError,
+  VerifiedModel,
+  checkCertifiedTraining,
+  loadVerifiedModel,
+  normalizeConfig,
+  resolveCertified,
+  resolvePrivacy,
+} from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
 import { parseUuidQueryParam } from '../common/uuid';
@@ -53,16 +63,19 @@ export class ModelService implements OnModuleDestroy {
       throw new BadRequestException('architecture.hidden is required for an mlp (hidden layer widths, e.g. [16])');
     if (body.epochsPerSlice !== undefined && body.method !== 'sisa')
       throw new BadRequestException(`epochsPerSlice: only a sisa model trains by slices (method is ${body.method})`);
+    checkCertifiedBody(body);
     const dataset = await this.datasetService.findRegistered(body.datasetId);
     const engineConfig = toEngineConfig(body, dataset);
-    const config = normalizeConfig(engineConfig);
+    // A certified config is complete (and checked) once its settings are resolved, which takes n, counted below.
+    const config = body.method === 'certified' ? undefined : normalizeConfig(engineConfig);
+    const shape = config ?? { seed: String(body.seed), shards: 1, slices: 1 };
     // Stored resolved: a stored config without a schedule is one from before it existed (full epochs per slice).
-    engineConfig.epochsPerSlice = config.epochsPerSlice;
+    if (config) engineConfig.epochsPerSlice = config.epochsPerSlice;
     const evaluation = evaluationSettingsOf(body);
-    const holdout = { seed: config.seed, fraction: evaluation.holdoutFraction };
-    const { heldOut, trainingSamples } = await this.checkEnoughData(dataset.id, config.shards, config.slices, holdout);
+    const holdout = { seed: shape.seed, fraction: evaluation.holdoutFraction };
+    const { heldOut, trainingSamples } = await this.checkEnoughData(dataset.id, shape.shards, shape.slices, holdout);
     if (evaluation.membership) checkMembershipNonMembers(evaluation.membership.canaries, heldOut);
-    if (body.privacy) {
+    if (body.privacy && config) {
       // n, the samples it will train on, bounds δ (< 1/n) and sets the sampling rate; σ is solved here (the RDP
       // accountant takes well under a second) so that a target out of reach is a 400 and nothing is queued.
       engineConfig.privacy = resolvePrivacy(body.privacy, {
@@ -71,6 +84,13 @@ export class ModelService implements OnModuleDestroy {
         batchSize: config.batchSize,
         epochsPerSlice: config.epochsPerSlice as number[],
       });
+    }
+    if (body.certified) {
+      // n, the samples it will train on, bounds δ (< 1/n) and the training's own share of the budget; the noise
+      // seed is drawn here, so that an impossible certificate is a 400 and nothing is queued.
+      engineConfig.certified = resolveCertified(body.certified, trainingSamples);
+      checkCertifiedTraining(engineConfig.certified, trainingSamples);
+      normalizeConfig(engineConfig);
     }
 
     const modelId = randomUUID();
@@ -256,6 +276,26 @@ function checkMembershipNonMembers(canaries: number, heldOut: number): void {
 
 function sessionKey(row: ModelVersionEntity): string {
   return `${row.modelId}:${row.version}`;
+}
+
+/**
+ * What a certified model's body may hold, checked before anything is read: a logreg (the removal bound needs a
+ * convex loss with a Lipschitz Hessian), its `certified` settings, and none of the SGD settings it does not use;
+ * and `certified` on no other method.
+ */
+function checkCertifiedBody(body: CreateModelDto): void {
+  if (body.method !== 'certified') {
+    if (body.certified !== undefined) throw new BadRequestException(`certified: only method certified takes certified settings (method is ${body.method})`);
+    return;
+  }
+  if (body.architecture.type !== 'logreg')
+    throw new BadRequestException(`architecture.type: certified removal needs a logreg (a convex loss with a Lipschitz Hessian), got ${body.architecture.type}`);
+  for (const field of ['shards', 'slices', 'epochs', 'batchSize', 'learningRate'] as const) {
+    if (body[field] !== undefined)
+      throw new BadRequestException(`${field}: a certified model is trained by L-BFGS to a gradient norm of 1e-6 per sample, without ${field}`);
+  }
+  if (body.certified === undefined) throw new BadRequestException('certified: method certified needs certified settings {epsilon, delta, lambda}');
+  if (body.privacy !== undefined) throw new BadRequestException('privacy: DP-SGD does not apply to certified removal (trained by L-BFGS, not SGD)');
 }
 
 async function loadVerifiedModelBytes(bytes: Buffer, expectedSha256: string): Promise<VerifiedModel> {

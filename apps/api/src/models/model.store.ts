@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import type { UnlearnGuarantee } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
 import {
   batchKey,
@@ -17,6 +18,7 @@ import {
 } from '@lethe/unlearning';
 import { DATA_DIR } from '../config/config.provider';
 import { ModelVersionEntity } from './model.entity';
+import type { RetiringVersion } from './retirement.store';
 
 /** What a version row keeps for the engine besides the columns (see TrainedModel). */
 interface EngineState {
@@ -43,6 +45,8 @@ export interface VersionRecord {
    * (ensureVersionSamples).
    */
   madeFrom?: { version: number };
+  /** The UNLEARN_COMPLETED's guarantee. */
+  guarantee?: UnlearnGuarantee;
 }
 
 /** A version published by unlearning: its MODEL_PUBLISHED and UNLEARN_COMPLETED entries and evidence. */
@@ -55,6 +59,8 @@ export interface UnlearnedVersion {
   /** The EVIDENCE_RECORDED entry, for a version published before its evidence (null until it is recorded). */
   evidenceLedgerIndex: number | null;
   evidence: { [key: string]: JsonValue };
+  /** Absent for versions unlearned before guarantees were recorded (exact). */
+  guarantee?: UnlearnGuarantee;
 }
 
 /**
@@ -92,8 +98,8 @@ export class ModelStore {
     };
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
-        `INSERT INTO model_versions (model_id, version, onnx_sha256, manifest_hash, metrics, ledger_index, unlearn_ledger_index, reflects_forget_requests, evidence, engine_state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::uuid[], $9, $10)`,
+        `INSERT INTO model_versions (model_id, version, onnx_sha256, manifest_hash, metrics, ledger_index, unlearn_ledger_index, reflects_forget_requests, evidence, engine_state, guarantee)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::uuid[], $9, $10, $11)`,
         [
           model.modelId,
           model.version,
@@ -105,6 +111,7 @@ export class ModelStore {
           record.reflectsForgetRequests ?? [],
           record.evidence === undefined ? null : JSON.stringify(record.evidence),
           JSON.stringify(engineState),
+          record.guarantee === undefined ? null : JSON.stringify(record.guarantee),
         ],
       );
       lap('save.row');
@@ -192,7 +199,10 @@ export class ModelStore {
     return this.dataSource.getRepository(ModelVersionEntity).findOne({ where: { modelId }, order: { version: 'DESC' } });
   }
 
-  /** The first version of each model that reflects the forget request: the one its unlearning published. */
+  /**
+   * The versions each model's unlearning of the forget request published: the first version that reflects it, and
+   * when that one is approximate, the first exact (or certified) one after it, which the same pass published.
+   */
   async findUnlearnedBy(requestId: string): Promise<UnlearnedVersion[]> {
     const rows: {
       model_id: string;
@@ -202,20 +212,65 @@ export class ModelStore {
       unlearn_ledger_index: string;
       evidence_ledger_index: string | null;
       evidence: { [key: string]: JsonValue };
+      guarantee: UnlearnGuarantee | null;
     }[] = await this.dataSource.query(
-      `SELECT DISTINCT ON (model_id) model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence_ledger_index, evidence FROM model_versions
+      `SELECT model_id, version, onnx_sha256, ledger_index, unlearn_ledger_index, evidence_ledger_index, evidence, guarantee FROM model_versions
           WHERE $1 = ANY(reflects_forget_requests) AND unlearn_ledger_index IS NOT NULL ORDER BY model_id, version`,
       [requestId],
     );
-    return rows.map((r) => ({
-      modelId: r.model_id,
-      version: r.version,
-      onnxSha256: r.onnx_sha256,
-      ledgerIndex: Number(r.ledger_index),
-      unlearnLedgerIndex: Number(r.unlearn_ledger_index),
-      evidenceLedgerIndex: r.evidence_ledger_index === null ? null : Number(r.evidence_ledger_index),
-      evidence: r.evidence,
-    }));
+    const versions: UnlearnedVersion[] = [];
+    rows.forEach((r, i) => {
+      const first = i === 0 || rows[i - 1].model_id !== r.model_id;
+      const previous = versions[versions.length - 1];
+      const followsApproximate = !first && previous?.modelId === r.model_id && previous.guarantee?.kind === 'approximate' && r.guarantee?.kind !== 'approximate';
+      if (!first && !followsApproximate) return;
+      const version: UnlearnedVersion = {
+        modelId: r.model_id,
+        version: r.version,
+        onnxSha256: r.onnx_sha256,
+        ledgerIndex: Number(r.ledger_index),
+        unlearnLedgerIndex: Number(r.unlearn_ledger_index),
+        evidenceLedgerIndex: r.evidence_ledger_index === null ? null : Number(r.evidence_ledger_index),
+        evidence: r.evidence,
+      };
+      if (r.guarantee) version.guarantee = r.guarantee;
+      versions.push(version);
+    });
+    return versions;
+  }
+
+  /** The latest version of a model before `version` that approximate unlearning did not make. */
+  async findLastNotApproximate(modelId: string, version: number): Promise<ModelVersionEntity | null> {
+    const [row] = await this.dataSource.getRepository(ModelVersionEntity).query(
+      `SELECT version FROM model_versions WHERE model_id = $1 AND version < $2 AND (guarantee IS NULL OR guarantee->>'kind' <> 'approximate')
+        ORDER BY version DESC LIMIT 1`,
+      [modelId, version],
+    );
+    return row ? this.findVersion(modelId, row.version) : null;
+  }
+
+  /**
+   * The model's approximate versions after `version` whose retirement is not logged, as retirements for the
+   * given requests (those each reflects): an exact version that supersedes them retires them.
+   */
+  async findApproximateAfter(modelId: string, version: number, requestIds: string[]): Promise<RetiringVersion[]> {
+    const rows: { version: number; onnx_sha256: string; reflects: string[] }[] = await this.dataSource.query(
+      `SELECT version, onnx_sha256, reflects_forget_requests::text[] AS reflects FROM model_versions
+        WHERE model_id = $1 AND version > $2 AND guarantee->>'kind' = 'approximate' AND retire_ledger_index IS NULL ORDER BY version`,
+      [modelId, version],
+    );
+    return rows
+      .map((r) => ({ version: r.version, onnxSha256: r.onnx_sha256, forgetRequestIds: requestIds.filter((id) => r.reflects.includes(id)) }))
+      .filter((r) => r.forgetRequestIds.length > 0);
+  }
+
+  /** The models of a dataset trained by `method` that have not failed. */
+  async findModelIdsOfMethod(datasetId: string, method: string): Promise<string[]> {
+    const rows: { id: string }[] = await this.dataSource.query(
+      `SELECT id FROM models WHERE dataset_id = $1 AND engine_config->>'method' = $2 AND state <> 'failed' ORDER BY created_at, id`,
+      [datasetId, method],
+    );
+    return rows.map((r) => r.id);
   }
 
   /** The evidence of a version published before it, once its EVIDENCE_RECORDED entry is durable. */

@@ -47,10 +47,12 @@ export class RetirementService {
   /**
    * For the ledger sink of a model's unlearning: marks the model's versions that learned the requests'
    * samples retired, and returns the VERSION_RETIRED entries the log does not hold yet, to append with the
-   * UNLEARN_COMPLETED.
+   * UNLEARN_COMPLETED. `superseded`: more versions to retire with it (the approximate versions an exact one
+   * supersedes: they did not learn the samples from a batch, but they carry traces of them).
    */
-  async retireWithUnlearning(modelId: string, requestIds: string[]): Promise<VersionRetired[]> {
-    const versions = await this.store.findLearnedVersions(modelId, requestIds);
+  async retireWithUnlearning(modelId: string, requestIds: string[], superseded: RetiringVersion[] = []): Promise<VersionRetired[]> {
+    const learned = await this.store.findLearnedVersions(modelId, requestIds);
+    const versions = [...learned, ...superseded.filter((s) => !learned.some((l) => l.version === s.version))];
     await this.store.markRetired(modelId, versions, (await this.ledger.getCheckpoint()).treeSize);
     const unlogged = await this.store.findUnloggedRetirements(modelId);
     if (unlogged.length === 0) return [];

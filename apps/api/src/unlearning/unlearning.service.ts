@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { JsonValue, Progress, TrainedModel } from '@lethe/unlearning';
+import type { ApproximateAlgorithm, VersionRetired } from '@lethe/events';
+import { ForgetRequest, JsonValue, Progress, TrainedModel } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
@@ -44,10 +45,27 @@ export interface UnlearningPassOptions {
 interface EvidenceDue {
   model: ModelEntity;
   version: number;
-  /** The requests the version forgets, when not the pass's own (a version an earlier pass logged but did not record). */
-  requestIds?: string[];
   before?: TrainedModel;
   after?: TrainedModel;
+  /** The requests the version forgets, when not the pass's own (a version an earlier pass logged but did not record). */
+  requestIds?: string[];
+}
+
+/** A pass's approximate groups (by algorithm) and whether the exact pass follows them. */
+interface ApproachPlan {
+  approximate: { algorithm: ApproximateAlgorithm; requestIds: string[]; commitments: Set<string> }[];
+  exact: boolean;
+}
+
+/** What one model's share of a pass needs beside the model. */
+interface ModelPass {
+  requestIds: string[];
+  forgotten: Set<string>;
+  approximate: ApproachPlan['approximate'];
+  exactOwed: boolean;
+  progress: PassProgress;
+  clock: PassClock;
+  evidenceDue: EvidenceDue[];
 }
 
 /** Whether a version was published before its evidence and its EVIDENCE_RECORDED is not recorded yet. */
@@ -133,6 +151,13 @@ export class UnlearningService {
     });
   }
 
+  /**
+   * Unlearns the requests' samples from every ready model of the dataset that learned them. A SISA or full model
+   * whose requests include approximate ones first publishes an approximately forgotten version per algorithm
+   * asked for (seconds), then, unless every request said `then: none`, the exact version from the version before
+   * them, which supersedes them. A certified model removes them all by its own method. A pass run again resumes:
+   * a version that reflects every request is done, unless it is approximate and an exact pass is owed.
+   */
   private async forgetInEveryModel(
     datasetId: string,
     requestIds: string[],
@@ -141,6 +166,7 @@ export class UnlearningService {
     onProgress?: PassProgressCallback,
   ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[]; evidenceDue: EvidenceDue[] }> {
     const forgotten = new Set(commitments);
+    const plan = await this.planApproaches(requestIds);
     const evidenceDue: EvidenceDue[] = [];
     const models = await this.dataSource
       .getRepository(ModelEntity)
@@ -155,65 +181,153 @@ export class UnlearningService {
       // Its samples' rows, written after it was served, unless a crash came first: written now.
       if (latest.unlearnLedgerIndex !== null && (await this.store.recordVersionSamples(model.id, latest.version)))
         this.logger.warn(`model ${model.id} version ${latest.version}: its sample rows were missing (a pass stopped after serving it); written now`);
-      // A pass that stopped after logging the model's next version but before recording it (a crash, a
-      // failed write) is finished first with the requests it logged, whatever waits now: the version it
-      // logged is the one these requests make, byte for byte, so the log keeps it once and the store gets
-      // it; the requests that arrived since are forgotten in the version after (found by the crash trials).
-      const [unrecorded] = await this.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId: model.id, modelVersion: latest.version + 1 }, limit: 1 });
-      if (unrecorded) {
-        const logged = unrecorded.event.requestIds;
-        this.logger.warn(`model ${model.id} version ${latest.version + 1} is logged but was not recorded: unlearning its ${logged.length} request(s) again first`);
-        const due = evidenceDue.length;
-        await this.forgetOnce(model, latest, logged, new Set(await this.requests.findCommitmentsOf(logged)), { clock, progress, published, failed, evidenceDue });
-        for (const d of evidenceDue.slice(due)) d.requestIds = logged;
-        latest = (await this.store.findLatest(model.id))!;
-      }
-      const current = latest;
-      if (requestIds.every((id) => current.reflectsForgetRequests.includes(id))) {
-        // An earlier run of this pass got this far before it stopped (maybe before the version's evidence).
-        if (current.unlearnLedgerIndex !== null && !published.some((p) => p.modelId === model.id)) published.push({ modelId: model.id, version: current.version });
-        if (isEvidencePending(current) && !evidenceDue.some((d) => d.model.id === model.id && d.version === current.version)) evidenceDue.push({ model, version: current.version });
+      const certified = (model.engineConfig as { method?: string }).method === 'certified';
+      const share = { progress, clock, evidenceDue };
+      try {
+        // A pass that stopped after logging the model's next version but before recording it (a crash, a
+        // failed write) is finished first with the requests it logged, whatever waits now: the version it
+        // logged is the one these requests make, byte for byte, so the log keeps it once and the store gets
+        // it; the requests that arrived since are forgotten in the version after (found by the crash trials).
+        const [unrecorded] = await this.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId: model.id, modelVersion: latest.version + 1 }, limit: 1 });
+        if (unrecorded) {
+          const logged = unrecorded.event.requestIds;
+          this.logger.warn(`model ${model.id} version ${latest.version + 1} is logged but was not recorded: unlearning its ${logged.length} request(s) again first`);
+          const due = evidenceDue.length;
+          const loggedForgotten = new Set(await this.requests.findCommitmentsOf(logged));
+          latest = (await this.forgetRequests(model, latest, logged, loggedForgotten, await this.planApproaches(logged), certified, share)) ?? latest;
+          for (const d of evidenceDue.slice(due)) d.requestIds = logged;
+          if (latest.unlearnLedgerIndex !== null) published.push({ modelId: model.id, version: latest.version });
+        }
+        const current = latest;
+        const exactOwed = certified || plan.exact;
+        if (requestIds.every((id) => current.reflectsForgetRequests.includes(id)) && (!exactOwed || current.guarantee?.kind !== 'approximate')) {
+          // An earlier run of this pass got this far before it stopped (maybe before the version's evidence).
+          if (current.unlearnLedgerIndex !== null && !published.some((p) => p.modelId === model.id && p.version === current.version))
+            published.push({ modelId: model.id, version: current.version });
+          if (isEvidencePending(current) && !evidenceDue.some((d) => d.model.id === model.id && d.version === current.version))
+            evidenceDue.push({ model, version: current.version });
+          continue;
+        }
+        const outcome = await this.forgetRequests(model, current, requestIds, forgotten, plan, certified, share);
+        if (outcome === undefined) continue;
+        latest = outcome;
+      } catch (error) {
+        if (!isPermanentJobError(error)) throw error;
+        const message = `it could not unlearn forget request(s) ${requestIds.join(', ')}: ${describeJobError(error)}`;
+        this.logger.error(`model ${model.id} fails: ${message}`);
+        failed.push({ modelId: model.id, error: message });
         continue;
       }
-      await this.forgetOnce(model, current, requestIds, forgotten, { clock, progress, published, failed, evidenceDue });
+      if (latest.unlearnLedgerIndex !== null && !published.some((p) => p.modelId === model.id && p.version === latest!.version))
+        published.push({ modelId: model.id, version: latest.version });
     }
     progress.startModel(models.length);
     return { modelVersions: published, failedModels: failed, evidenceDue };
   }
 
   /**
-   * Forgets the samples of `requestIds` (those of the `forgotten` commitments that `latest` learned) in one
-   * new version of the model, logged and recorded; what became of it goes into the pass's lists (published, failed, evidence due).
+   * Forgets `requestIds` (the `forgotten` commitments) in a model whose latest version is `latest`, by the
+   * approaches `plan` groups them in (a certified model removes them all by its own method); returns the
+   * model's new latest version row, or undefined when no version of it learned the samples.
    */
-  private async forgetOnce(
+  private async forgetRequests(
     model: ModelEntity,
     latest: ModelVersionEntity,
     requestIds: string[],
     forgotten: Set<string>,
-    { clock, progress, published, failed, evidenceDue }: { clock: PassClock; progress: PassProgress; published: { modelId: string; version: number }[]; failed: FailedModel[]; evidenceDue: EvidenceDue[] },
-  ): Promise<void> {
+    plan: ApproachPlan,
+    certified: boolean,
+    share: Pick<ModelPass, 'progress' | 'clock' | 'evidenceDue'>,
+  ): Promise<ModelVersionEntity | undefined> {
     const kept = this.methods.get(model.id);
     // The version this process published last, unless another worker has published since (or it is not ours).
-    const trained =
+    const start =
       kept?.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256
         ? kept.model
         : await this.store.loadTrainedModel(latest);
-    const learned = trained.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId);
-    clock.lap('load');
-    if (learned.length === 0) return;
-    // The versions that learned the samples are retired by the very append that publishes the one that forgets them.
-    const sink = new ModelLedgerSink(this.ledger, {
-      onUnlearned: () => this.retirement.retireWithUnlearning(model.id, requestIds),
-    });
-    const { method, job: pass } = await this.methods.keep(model.id, trained.config);
-    pass.ledger = sink;
-    pass.onProgress = (p) => progress.report(p);
+    share.clock.lap('load');
+    const reflectsAll = requestIds.every((id) => latest.reflectsForgetRequests.includes(id));
+    if (!start.samples.some((s) => forgotten.has(s.commitment)) && !reflectsAll) return undefined;
+    const approximate = certified ? [] : plan.approximate;
+    return this.forgetInModel(model, start, latest, { requestIds, forgotten, approximate, exactOwed: certified || plan.exact, ...share });
+  }
+
+  /**
+   * A model's share of the pass: its approximate forgets, one per algorithm group, each publishing an
+   * approximately forgotten version from the one before; then, when owed, the exact forget from the version
+   * before them (`start`, or, when a stopped run of this pass already published them, the last version before
+   * them that is not approximate), published after them. Retirement: the exact version's append retires the
+   * versions that learned the samples and the approximate versions it supersedes (VERSION_RETIRED); when no
+   * exact forget follows, each approximate version's append retires the versions that learned its samples.
+   * Returns the model's latest version row.
+   */
+  private async forgetInModel(model: ModelEntity, start: TrainedModel, latest: ModelVersionEntity, pass: ModelPass): Promise<ModelVersionEntity> {
+    const { requestIds, forgotten, approximate, exactOwed } = pass;
+    const resumed =
+      latest.guarantee?.kind === 'approximate' && approximate.some((g) => g.requestIds.some((id) => latest.reflectsForgetRequests.includes(id)));
+    const base = resumed ? await this.store.loadTrainedModel((await this.store.findLastNotApproximate(model.id, latest.version))!) : start;
+    let current = start;
+    for (const group of approximate) {
+      if (group.requestIds.every((id) => latest.reflectsForgetRequests.includes(id))) continue;
+      const learned = current.samples.filter((s) => group.commitments.has(s.commitment)).map((s) => s.externalId);
+      if (learned.length === 0) continue;
+      const outcome = await this.forgetOnce(
+        model,
+        current,
+        latest.reflectsForgetRequests,
+        pass,
+        { requestIds: group.requestIds, externalIds: learned, approximate: { algorithm: group.algorithm } },
+        exactOwed ? undefined : () => this.retirement.retireWithUnlearning(model.id, group.requestIds),
+      );
+      current = outcome.model;
+      latest = outcome.row;
+    }
+    const owed = exactOwed ? base.samples.filter((s) => forgotten.has(s.commitment)).map((s) => s.externalId) : [];
+    if (owed.length === 0) return latest;
+    // The approximate versions after `base` (this run's and a stopped run's) still carry traces of the samples.
+    const superseded = await this.store.findApproximateAfter(model.id, base.version, requestIds);
+    const outcome = await this.forgetOnce(
+      model,
+      base,
+      latest.reflectsForgetRequests,
+      pass,
+      // Published right after `base` (the common case): no version to name, so the exact forget may publish first.
+      { requestIds, externalIds: owed, ...(current.version === base.version ? {} : { version: current.version + 1 }) },
+      () => this.retirement.retireWithUnlearning(model.id, requestIds, superseded),
+    );
+    if (superseded.length > 0)
+      this.logger.log(`model ${model.id}: exact version ${outcome.version} retires approximate version(s) ${superseded.map((v) => v.version).join(', ')}`);
+    return outcome.row;
+  }
+
+  /**
+   * One forget of one model with its method (kept between passes), its version recorded once its entries are
+   * durable; `reflected` are the requests the version it starts from reflects. An exact forget published right
+   * after the version it starts from is published first when the method can (publishForget: nothing evaluated
+   * before it is served), its evidence due after (recordEvidence); an approximate forget, the exact one that
+   * follows approximate versions (it names its version), and a method without publishForget (certified removal)
+   * measure their evidence inline, in the UNLEARN_COMPLETED.
+   */
+  private async forgetOnce(
+    model: ModelEntity,
+    from: TrainedModel,
+    reflected: string[],
+    pass: ModelPass,
+    request: Pick<ForgetRequest, 'requestIds' | 'externalIds' | 'approximate' | 'version'>,
+    retire?: () => Promise<VersionRetired[]>,
+  ): Promise<{ model: TrainedModel; version: number; row: ModelVersionEntity }> {
+    const { clock, progress } = pass;
+    // The versions `retire` names are retired by the very append that publishes this one.
+    const sink = new ModelLedgerSink(this.ledger, retire ? { onUnlearned: retire } : {});
+    const { method, job } = await this.methods.keep(model.id, from.config);
+    job.ledger = sink;
+    job.onProgress = (p) => progress.report(p);
     try {
-      // Published first when the method can: the evidence (test set, reference, membership attack) comes after.
-      const later = method.publishForget !== undefined && method.recordEvidence !== undefined;
+      const later = !request.approximate && request.version === undefined && method.publishForget !== undefined && method.recordEvidence !== undefined;
       const outcome = await (later
-        ? method.publishForget!(trained, { requestIds, externalIds: learned })
-        : buildForgetRequest(this.dataSource, this.vault, model, { requestIds, externalIds: learned }).then((request) => method.forget(trained, request))
+        ? method.publishForget!(from, { requestIds: request.requestIds, externalIds: request.externalIds })
+        : // The model's test set (held-out samples), reference retrain and membership attack, as its `evaluation` asks.
+          buildForgetRequest(this.dataSource, this.vault, model, request).then((built) => method.forget(from, { ...built, ...request }))
       ).catch(async (error: unknown) => {
         await this.methods.drop(model.id); // what it holds may be half-updated
         throw error;
@@ -227,25 +341,39 @@ export class UnlearningService {
         {
           ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
           unlearnLedgerIndex: sink.indexOf('UNLEARN_COMPLETED', model.id, version)!,
-          reflectsForgetRequests: [...new Set([...latest.reflectsForgetRequests, ...requestIds])],
+          reflectsForgetRequests: [...new Set([...reflected, ...request.requestIds])],
           evidence: outcome.event.evidence as { [key: string]: JsonValue },
           batches: sink.batchesOf(model.id, version),
-          madeFrom: { version: trained.version },
+          // Published first, from the version before it: its sample rows are written after it is served.
+          ...(later ? { madeFrom: { version: from.version } } : {}),
+          ...(outcome.event.guarantee ? { guarantee: outcome.event.guarantee } : {}),
         },
         (step) => clock.lap(step),
       );
       clock.servedNow(model.id);
-      published.push({ modelId: model.id, version });
-      if (later) evidenceDue.push({ model, version, before: trained, after: outcome.model });
-    } catch (error) {
-      if (!isPermanentJobError(error)) throw error;
-      const message = `it could not unlearn forget request(s) ${requestIds.join(', ')}: ${describeJobError(error)}`;
-      this.logger.error(`model ${model.id} fails: ${message}`);
-      failed.push({ modelId: model.id, error: message });
+      if (later) pass.evidenceDue.push({ model, version, before: from, after: outcome.model });
+      return { model: outcome.model, version, row: (await this.store.findVersion(model.id, version))! };
     } finally {
-      pass.ledger = undefined;
-      pass.onProgress = undefined;
+      job.ledger = undefined;
+      job.onProgress = undefined;
     }
+  }
+
+  /**
+   * The pass's approaches: the approximate requests grouped by algorithm (in log order of their first request),
+   * each with the samples it names, and whether an exact pass is owed (a request asked for it, or did not say
+   * `then: none`).
+   */
+  private async planApproaches(requestIds: string[]): Promise<ApproachPlan> {
+    const approaches = await this.requests.findApproaches(requestIds);
+    const groups = new Map<ApproximateAlgorithm, string[]>();
+    for (const id of requestIds) {
+      const approach = approaches.get(id);
+      if (approach) groups.set(approach.algorithm, [...(groups.get(approach.algorithm) ?? []), id]);
+    }
+    const approximate: ApproachPlan['approximate'] = [];
+    for (const [algorithm, ids] of groups) approximate.push({ algorithm, requestIds: ids, commitments: new Set(await this.requests.findCommitmentsOf(ids)) });
+    return { approximate, exact: requestIds.some((id) => approaches.get(id)?.then !== 'none') };
   }
 
   /**

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Command } from 'commander';
 import { verifyModel, type VerifyModelReport } from '@lethe/verifier';
-import { describePrivacyGuarantee, describeRuntimeEnvelope } from '@lethe/events';
+import { describeGuarantee, describePrivacyGuarantee, describeRuntimeEnvelope, guaranteeKind } from '@lethe/events';
 import { ChainAuditOptions, addChainAuditOptions, runAudit, formatFailure } from './cli-support';
 
 type VerifyModelCommandOptions = ChainAuditOptions;
@@ -75,12 +75,14 @@ function formatReport(file: string, onnxSha256: string, report: VerifyModelRepor
     }
     for (const d of m.checkpointsDeleted)
       lines.push(`    ${d.checkpoints.length} checkpoint(s) of its lineage deleted at entry ${d.index} (CHECKPOINTS_DELETED) for ${d.forgetRequestIds.join(', ')}`);
+    const own = m.unlearned.find((u) => u.modelVersion === m.modelVersion);
+    if (own) lines.push(`    made by unlearning (entry ${own.index}), guarantee ${guaranteeKind(own.guarantee)}: ${describeGuarantee(own.guarantee)}`);
     if (m.forgetRequests.length === 0) lines.push('    reflects no forget request');
     for (const r of m.forgetRequests) {
       lines.push(
         `    reflects forget request ${r.requestId} (FORGET_REQUESTED at entry ${r.index ?? '?'}, ${
           r.commitments
-        } samples; UNLEARN_COMPLETED at entry ${r.unlearnIndex} -> version ${r.unlearnVersion})`,
+        } samples; UNLEARN_COMPLETED at entry ${r.unlearnIndex} -> version ${r.unlearnVersion}, ${guaranteeKind(r.guarantee)})`,
       );
     }
   }

@@ -1,5 +1,5 @@
 // Per model version: its lineage (batches, forget requests reflected) and the evidence of forgetting, as charts.
-import { describePrivacyGuarantee, describeRuntimeEnvelope } from '@lethe/events';
+import { describeGuarantee, describePrivacyGuarantee, describeRuntimeEnvelope, guaranteeKind } from '@lethe/events';
 import { groupedBarChart } from '../charts';
 import { formatNumber, h, short } from '../dom';
 import { EVIDENCE_MEASURES, MEMBERSHIP_CATEGORIES, buildModelVersions, evidenceSeries, membershipView, type ModelVersionView } from '../derive';
@@ -56,8 +56,24 @@ function renderVersion(v: ModelVersionView): HTMLElement {
           v.problems.map((p) => h('li', { class: 'error' }, p)),
         )
       : null,
+    v.unlearn ? renderGuarantee(v.unlearn) : null,
     h('div', { class: 'columns' }, renderLineage(v), renderPublishedMetrics(v)),
     v.unlearn ? renderEvidence(v, v.unlearn) : null,
+  );
+}
+
+/**
+ * What the version promises about the samples it forgot (its UNLEARN_COMPLETED.guarantee): exact, certified with
+ * its budget, or approximately forgotten, which the portal never calls forgotten without the qualifier.
+ */
+function renderGuarantee(unlearn: NonNullable<ModelVersionView['unlearn']>): HTMLElement {
+  const kind = guaranteeKind(unlearn.guarantee);
+  return h(
+    'p',
+    { class: `guarantee guarantee-${kind}`, 'data-testid': 'guarantee', 'data-guarantee': kind },
+    h('strong', {}, `Guarantee (${kind}): `),
+    describeGuarantee(unlearn.guarantee),
+    unlearn.guarantee ? null : h('span', { class: 'muted' }, ' (recorded before guarantees were; exact)'),
   );
 }
 
@@ -108,7 +124,9 @@ function renderLineage(v: ModelVersionView): HTMLElement {
               { 'data-request': r.requestId },
               `${r.requestId}: ${r.commitments} commitment(s), requested in entry ${
                 r.index === null ? '(missing)' : `#${r.index}`
-              }, unlearned in entry #${r.unlearnIndex} (version ${r.unlearnVersion})`,
+              }, ${guaranteeKind(r.guarantee) === 'approximate' ? 'approximately unlearned' : 'unlearned'} in entry #${r.unlearnIndex} (version ${
+                r.unlearnVersion
+              }, ${guaranteeKind(r.guarantee)})`,
             ),
           ),
         ),
@@ -142,15 +160,16 @@ function renderEvidence(v: ModelVersionView, unlearn: NonNullable<ModelVersionVi
   const series = evidenceSeries(unlearn.evidence);
   const evidence = unlearn.evidence ?? {};
   const source = unlearn.evidenceIndex === null ? '' : `, measured after publication: EVIDENCE_RECORDED entry #${unlearn.evidenceIndex}`;
+  const approximately = guaranteeKind(unlearn.guarantee) === 'approximate' ? 'approximately ' : '';
   return h(
     'div',
     { class: 'evidence', 'data-testid': 'evidence' },
     h(
       'h5',
       {},
-      `Evidence of forgetting (UNLEARN_COMPLETED entry #${unlearn.index}${source}): ${formatNumber(
+      `Evidence of ${approximately}forgetting (UNLEARN_COMPLETED entry #${unlearn.index}${source}): ${formatNumber(
         evidence.forgottenCount,
-      )} forgotten, ${formatNumber(evidence.retainCount)} retained`,
+      )} ${approximately}forgotten, ${formatNumber(evidence.retainCount)} retained`,
     ),
     unlearn.evidencePending
       ? h('p', { class: 'muted', 'data-testid': 'evidence-pending' }, 'Published before its evidence: no EVIDENCE_RECORDED entry yet.')
