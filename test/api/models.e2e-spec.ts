@@ -130,6 +130,8 @@ describe('models, jobs and forgetting', () => {
         onnxSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
         ledgerIndex: expect.any(Number),
         unlearnLedgerIndex: expect.any(Number),
+        // Published first, its evidence recorded after (EVIDENCE_RECORDED) and before the request completes.
+        evidenceLedgerIndex: expect.any(Number),
         guarantee: { kind: 'exact' },
       },
     ]);
