@@ -199,9 +199,6 @@ async function createStepMeasure(
   rows: readonly LabeledExample[],
 ): Promise<(seconds: number) => Promise<number>> {
   const runner = await StepRunner.create(layers, 0.01, batch, { intraOpNumThreads: threads });
-  const features = new Float32Array(rows.length * layers[0]);
-  rows.forEach((r, i) => features.set(r.features, i * layers[0]));
-  const labels = Int32Array.from(rows, (r) => r.label);
   let weights = initializeWeights(layers, 'bench');
   return (seconds) =>
     gflopsOver(seconds, batch * stepMacs(layers) * 2, async (steps) => {
@@ -210,7 +207,7 @@ async function createStepMeasure(
         const offset = ((steps + k) * batch) % (rows.length - batch);
         return Array.from({ length: batch }, (_, i) => offset + i);
       });
-      weights = await runner.runSteps(weights, features, labels, batches);
+      weights = await runner.runSteps(weights, rows, batches);
       return batches.length;
     });
 }

@@ -19,6 +19,13 @@ export interface Sample extends LabeledExample {
   commitment: string;
 }
 
+/**
+ * What a training step reads of a row: its features and its label. The step runners gather a batch's rows
+ * straight from the samples (no packed copy of the training set), as float32: the bits of compactFeatures'
+ * views and of number arrays are the same.
+ */
+export type TrainingRow = Pick<LabeledExample, 'features' | 'label'>;
+
 /** Packs the features of `rows` into one row-major float32 matrix. */
 export function packFeatures(rows: readonly LabeledExample[], numFeatures: number): Float32Array {
   const out = new Float32Array(rows.length * numFeatures);

@@ -267,13 +267,14 @@ export function logToStderr(message: string): void {
   process.stderr.write(`lethe-unlearning: ${message}\n`);
 }
 
-/** What every retrained shard shares: the plan, the packed rows of the retrained shards, the step runner, progress. */
+/** What every retrained shard shares: the plan, the samples it indexes, the step runner, progress. */
 interface PreparedTraining {
   layers: LayerSizes;
   plan: Plan;
   /** Batch roots per shard and slice, for the shards that train (empty for the others). */
   batchRoots: string[][];
-  rows: PackedRows;
+  /** The version's samples: steps read their batches' rows straight from them (plan indexes). */
+  samples: readonly Sample[];
   totalSteps: number;
   progress: ProgressTracker;
   runner: StepRunner | DpStepRunner;
@@ -301,11 +302,10 @@ async function prepareTraining(deps: EngineDependencies, context: EngineContext,
         })
       : [],
   );
-  const rows = packRetrainedRows(samples, plan, input.fromSlices, config.numFeatures);
   const totalSteps = countSteps(plan, input.fromSlices, config);
   const progress = new ProgressTracker(totalSteps, deps.onProgress, input.phase);
   const runner = config.privacy ? await context.pool.getDp(config, config.privacy) : await context.pool.get(config);
-  return { layers: layerSizesOf(config), plan, batchRoots, rows, totalSteps, progress, runner };
+  return { layers: layerSizesOf(config), plan, batchRoots, samples, totalSteps, progress, runner };
 }
 
 /**
@@ -323,7 +323,7 @@ async function trainShard(
   output: TrainingOutput,
 ): Promise<{ record: ShardRecord; weights: Weights }> {
   const { config, hyperparamsHash, previous } = input;
-  const { layers, plan, rows, runner, progress } = training;
+  const { layers, plan, samples, runner, progress } = training;
   const epochs = epochsOfSlices(config);
   const shard = shardPlan.shard;
   const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
@@ -338,10 +338,9 @@ async function trainShard(
     } else {
       for (let epoch = 0; epoch < epochs[slice] && seen.length > 0; epoch++) {
         const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
-        for (let i = 0; i < order.length; i++) order[i] = rows.rowOf[order[i]]; // sample index -> packed row
         const batches: Int32Array[] = [];
         for (let start = 0; start < order.length; start += config.batchSize) batches.push(order.subarray(start, start + config.batchSize));
-        weights = await runner.runSteps(weights, rows.features, rows.labels, batches, () => progress.advance());
+        weights = await runner.runSteps(weights, samples, batches, () => progress.advance());
       }
     }
     const batchRoot = training.batchRoots[shard][slice];
@@ -375,12 +374,11 @@ async function trainSliceDp(
   training: PreparedTraining,
   at: { shard: number; slice: number; epochs: number; seen: readonly number[]; weights: Weights },
 ): Promise<Weights> {
-  const { rows, plan, progress } = training;
+  const { samples, plan, progress } = training;
   const steps = privacy.stepsPerEpoch * at.epochs;
   const where = `${privacy.noiseSeed}|${at.shard}|${at.slice}`;
   const batches = samplePoissonBatches(at.seen, plan.keys, steps, privacy.sampleRate, `dp-sample|${where}`);
-  for (const batch of batches) for (let i = 0; i < batch.length; i++) batch[i] = rows.rowOf[batch[i]]; // sample index -> packed row
-  return runner.runSteps(at.weights, rows.features, rows.labels, batches, (step) => `dp-noise|${where}|${step}`, () => progress.advance());
+  return runner.runSteps(at.weights, samples, batches, (step) => `dp-noise|${where}|${step}`, () => progress.advance());
 }
 
 /**
@@ -458,43 +456,6 @@ function checkReusedSlices(input: BuildVersionInput, plan: Plan): void {
       }
     }
   }
-}
-
-interface PackedRows {
-  features: Float32Array;
-  labels: Int32Array;
-  /** Each sample's row in `features` and `labels`, -1 for samples of shards that do not train. */
-  rowOf: Int32Array;
-}
-
-/**
- * Features and labels of the samples in shards that will be (re)trained, packed shard by shard, and each
- * sample's row in them (-1 for samples of untouched shards): forgetting in one shard copies one shard and
- * visits only its samples. A step gathers its rows by index, so the packing order does not change a bit.
- */
-function packRetrainedRows(
-  samples: readonly Sample[],
-  plan: Plan,
-  fromSlices: ReadonlyMap<number, number>,
-  numFeatures: number,
-): PackedRows {
-  const retrained = plan.shards.filter((shardPlan) => fromSlices.has(shardPlan.shard));
-  const rows = retrained.reduce((n, shardPlan) => shardPlan.slices.reduce((m, slice) => m + slice.length, n), 0);
-  const rowOf = new Int32Array(samples.length).fill(-1);
-  const features = new Float32Array(rows * numFeatures);
-  const labels = new Int32Array(rows);
-  let row = 0;
-  for (const shardPlan of retrained) {
-    for (const slice of shardPlan.slices) {
-      for (const index of slice) {
-        rowOf[index] = row;
-        features.set(samples[index].features, row * numFeatures);
-        labels[row] = samples[index].label;
-        row++;
-      }
-    }
-  }
-  return { features, labels, rowOf };
 }
 
 function countSteps(plan: Plan, fromSlices: ReadonlyMap<number, number>, config: TrainingConfig): number {

@@ -3,6 +3,7 @@ import { LayerSizes, Weights, weightShapes } from './architecture';
 import { buildStepGraph, weightNames } from './step-graph';
 import { createSession, RuntimeOptions } from './runtime';
 import { UnlearningError } from './errors';
+import { TrainingRow } from './samples';
 
 /** Runs the one-graph SGD step of a network on onnxruntime-node. */
 export class StepRunner {
@@ -55,16 +56,11 @@ export class StepRunner {
   }
 
   /**
-   * One SGD step on rows `batch` (at most batchSize of them) of the packed feature matrix; returns the new
-   * weights and the mean loss of those rows. The same weights, rows and order always give the same bits.
+   * One SGD step on rows `batch` (indexes into `rows`, at most batchSize of them); returns the new weights and
+   * the mean loss of those rows. The same weights, rows and order always give the same bits.
    */
-  async step(
-    weights: Weights,
-    features: Float32Array,
-    labels: Int32Array,
-    batch: ArrayLike<number>,
-  ): Promise<{ weights: Weights; loss: number }> {
-    const out = await this.run({ ...this.inputTensors, ...this.weightTensors(weights, '') }, features, labels, batch, undefined);
+  async step(weights: Weights, rows: readonly TrainingRow[], batch: ArrayLike<number>): Promise<{ weights: Weights; loss: number }> {
+    const out = await this.run({ ...this.inputTensors, ...this.weightTensors(weights, '') }, rows, batch, undefined);
     // onnxruntime-node returns outputs in fresh JS buffers, owned by the caller from here on.
     return { weights: this.names.map((name) => out[`${name}_next`].data as Float32Array), loss: checkLoss(out) };
   }
@@ -76,8 +72,7 @@ export class StepRunner {
    */
   async runSteps(
     initial: Weights,
-    features: Float32Array,
-    labels: Int32Array,
+    rows: readonly TrainingRow[],
     batches: readonly ArrayLike<number>[],
     onStep?: () => void,
   ): Promise<Weights> {
@@ -89,7 +84,7 @@ export class StepRunner {
     let current = 0; // index into sets: 0 = initial, 1 + b = buffers[b]
     for (let k = 0; k < batches.length; k++) {
       const target = k % 2;
-      const out = await this.run(sets[current], features, labels, batches[k], fetchSets[target]);
+      const out = await this.run(sets[current], rows, batches[k], fetchSets[target]);
       checkLoss(out);
       current = 1 + target;
       onStep?.();
@@ -106,20 +101,18 @@ export class StepRunner {
   /** `feeds` are the input tensors and the weights' tensors; x, y and row_scale are filled here. */
   private run(
     feeds: Record<string, ort.Tensor>,
-    features: Float32Array,
-    labels: Int32Array,
+    rows: readonly TrainingRow[],
     batch: ArrayLike<number>,
     fetches: Record<string, ort.Tensor | null> | undefined,
   ): Promise<ort.InferenceSession.ReturnType> {
-    const result = this.queue.then(() => this.runNow(feeds, features, labels, batch, fetches));
+    const result = this.queue.then(() => this.runNow(feeds, rows, batch, fetches));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
   private async runNow(
     feeds: Record<string, ort.Tensor>,
-    features: Float32Array,
-    labels: Int32Array,
+    rows: readonly TrainingRow[],
     batch: ArrayLike<number>,
     fetches: Record<string, ort.Tensor | null> | undefined,
   ): Promise<ort.InferenceSession.ReturnType> {
@@ -132,9 +125,9 @@ export class StepRunner {
     rowScale.fill(0);
     const scale = 1 / size;
     for (let i = 0; i < size; i++) {
-      const row = batch[i];
-      x.set(features.subarray(row * this.features, (row + 1) * this.features), i * this.features);
-      y[i * this.classes + labels[row]] = 1;
+      const row = rows[batch[i]];
+      x.set(row.features, i * this.features);
+      y[i * this.classes + row.label] = 1;
       rowScale[i] = scale;
     }
     try {

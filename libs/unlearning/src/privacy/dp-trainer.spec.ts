@@ -5,6 +5,7 @@ import { initializeWeights, serializeWeights, weightShapes } from '../architectu
 import { sha256Hex } from '../hash';
 import { SeededRandom } from '../random';
 import { referenceDpStep } from '../testing/reference-network';
+import { rowsOf } from '../testing/factories';
 import { DpStepRunner, dpGraphRows } from './dp-trainer';
 
 function randomRows(features: number, classes: number, rows: number, label: string, scale = 1) {
@@ -12,7 +13,7 @@ function randomRows(features: number, classes: number, rows: number, label: stri
   const x = new Float32Array(rows * features);
   for (let i = 0; i < x.length; i++) x[i] = random.nextGaussian() * scale;
   const y = Int32Array.from({ length: rows }, () => Math.floor(random.nextFloat() * classes));
-  return { x, y };
+  return { x, y, rows: rowsOf(x, y, features) };
 }
 
 function noiseOf(layers: number[], label: string): Float32Array[] {
@@ -39,9 +40,9 @@ describe('DP-SGD step graph (per-example clipping from row norms, noise fed in)'
         for (const rows of [1, 5, 8, 19]) {
           const weights = initializeWeights(layers, `dp trial ${rows}`);
           weights.forEach((w, j) => j % 2 === 1 && w.forEach((_, k) => (w[k] = 0.1 * (k % 3) - 0.1)));
-          const { x, y } = randomRows(layers[0], layers[layers.length - 1], rows, `dp rows ${rows}`, 3);
+          const { x, y, rows: trainingRows } = randomRows(layers[0], layers[layers.length - 1], rows, `dp rows ${rows}`, 3);
           const batch = Int32Array.from({ length: rows }, (_, i) => i);
-          const fast = await runner.runSteps(weights, x, y, [batch], () => `noise ${rows}`);
+          const fast = await runner.runSteps(weights, trainingRows, [batch], () => `noise ${rows}`);
           const xs = Array.from(batch, (r) => Array.from(x.subarray(r * layers[0], (r + 1) * layers[0])));
           const slow = referenceDpStep(layers, weights, xs, Array.from(y), { ...constants, noise: noiseOf(layers, `noise ${rows}`) });
           fast.forEach((w, j) => w.forEach((v, k) => expect(Math.abs(v - slow[j][k])).toBeLessThan(2e-5 * Math.max(1, Math.abs(slow[j][k])))));
@@ -55,10 +56,10 @@ describe('DP-SGD step graph (per-example clipping from row norms, noise fed in)'
   it('clips: with a small C no example moves the weights by more than lr C / denominator (noise off), with a large C they do', async () => {
     const layers = [6, 8, 4];
     const weights = initializeWeights(layers, 'clip');
-    const { x, y } = randomRows(6, 4, 1, 'clip rows', 10);
+    const { rows } = randomRows(6, 4, 1, 'clip rows', 10);
     const moved = async (clipNorm: number) => {
       const runner = await DpStepRunner.create(layers, 4, { learningRate: 1, weightDecay: 0, clipNorm, noiseMultiplier: 1e-30, denominator: 1 });
-      const next = await runner.runSteps(weights, x, y, [Int32Array.of(0)], () => 'no noise to speak of');
+      const next = await runner.runSteps(weights, rows, [Int32Array.of(0)], () => 'no noise to speak of');
       await runner.release();
       return Math.sqrt(next.reduce((s, w, j) => s + w.reduce((t, v, k) => t + (v - weights[j][k]) ** 2, 0), 0));
     };
@@ -72,8 +73,8 @@ describe('DP-SGD step graph (per-example clipping from row norms, noise fed in)'
     const constants = { learningRate: 0.5, weightDecay: 0, clipNorm: 2, noiseMultiplier: 1.5, denominator: 10 };
     const runner = await DpStepRunner.create(layers, 4, constants);
     const weights = initializeWeights(layers, 'empty');
-    const { x, y } = randomRows(5, 3, 2, 'empty rows');
-    const next = await runner.runSteps(weights, x, y, [new Int32Array(0)], () => 'empty noise');
+    const { rows } = randomRows(5, 3, 2, 'empty rows');
+    const next = await runner.runSteps(weights, rows, [new Int32Array(0)], () => 'empty noise');
     await runner.release();
     const noise = noiseOf(layers, 'empty noise');
     next.forEach((w, j) => w.forEach((v, k) => expect(v).toBeCloseTo(weights[j][k] - (0.5 / 10) * 3 * noise[j][k], 5)));
@@ -84,11 +85,11 @@ describe('DP-SGD step graph (per-example clipping from row norms, noise fed in)'
     const constants = { learningRate: 0.2, weightDecay: 0, clipNorm: 0.5, noiseMultiplier: 1, denominator: 20 };
     const small = await DpStepRunner.create(layers, 8, constants);
     const large = await DpStepRunner.create(layers, 32, constants);
-    const { x, y } = randomRows(7, 3, 30, 'chunks');
+    const { rows } = randomRows(7, 3, 30, 'chunks');
     const batch = Int32Array.from({ length: 30 }, (_, i) => i);
     const weights = initializeWeights(layers, 'chunks');
-    const chunked = await small.runSteps(weights, x, y, [batch], () => 'chunk noise');
-    const whole = await large.runSteps(weights, x, y, [batch], () => 'chunk noise');
+    const chunked = await small.runSteps(weights, rows, [batch], () => 'chunk noise');
+    const whole = await large.runSteps(weights, rows, [batch], () => 'chunk noise');
     await small.release();
     await large.release();
     chunked.forEach((w, j) => w.forEach((v, k) => expect(v).toBeCloseTo(whole[j][k], 5)));
@@ -97,11 +98,11 @@ describe('DP-SGD step graph (per-example clipping from row norms, noise fed in)'
   it('gives the same bits for the same weights, rows and noise labels in a new session, and other bits for another noise', async () => {
     const layers = [20, 16, 5];
     const constants = { learningRate: 0.1, weightDecay: 0, clipNorm: 1, noiseMultiplier: 1.1, denominator: 16 };
-    const { x, y } = randomRows(20, 5, 60, 'bits');
+    const { rows } = randomRows(20, 5, 60, 'bits');
     const steps = [0, 1, 2, 3].map((s) => Int32Array.from({ length: 12 + s * 5 }, (_, i) => (i * 7 + s) % 60));
     const run = async (label: string) => {
       const runner = await DpStepRunner.create(layers, dpGraphRows(16), constants);
-      const out = await runner.runSteps(initializeWeights(layers, 'bits'), x, y, steps, (k) => `${label}|${k}`);
+      const out = await runner.runSteps(initializeWeights(layers, 'bits'), rows, steps, (k) => `${label}|${k}`);
       await runner.release();
       return sha256Hex(serializeWeights(out));
     };

@@ -3,6 +3,7 @@ import { LayerSizes, Weights, weightShapes } from '../architecture';
 import { UnlearningError } from '../errors';
 import { SeededRandom } from '../random';
 import { createSession, RuntimeOptions } from '../runtime';
+import { TrainingRow } from '../samples';
 import { weightNames } from '../step-graph';
 import { accumulatorNames, buildDpStepGraph, DpStepConstants, noiseNames } from './dp-step-graph';
 
@@ -67,14 +68,13 @@ export class DpStepRunner {
   }
 
   /**
-   * Runs one DP-SGD step per entry of `steps` (the packed rows it sampled, in order; possibly none: an empty
+   * Runs one DP-SGD step per entry of `steps` (the indexes into `rows` it sampled, in order; possibly none: an empty
    * Poisson batch still takes a noise-only step), in order, and returns the final weights (fresh arrays).
    * Step k's noise is the standard normals of SeededRandom(noiseLabel(k)), weight tensor after weight tensor.
    */
   async runSteps(
     initial: Weights,
-    features: Float32Array,
-    labels: Int32Array,
+    rows: readonly TrainingRow[],
     steps: readonly Int32Array[],
     noiseLabel: (step: number) => string,
     onStep?: () => void,
@@ -85,12 +85,12 @@ export class DpStepRunner {
       let sums = this.zeroSums;
       const chunks = Math.max(1, Math.ceil(batch.length / this.rows));
       for (let c = 0; c + 1 < chunks; c++) {
-        this.fillBatch(features, labels, batch.subarray(c * this.rows, (c + 1) * this.rows));
+        this.fillBatch(rows, batch.subarray(c * this.rows, (c + 1) * this.rows));
         const out = await this.run(this.accumulate, { ...this.weightFeeds(weights), ...this.batchTensors, ...sums });
         sums = {};
         accumulatorNames(this.layers).forEach((name) => (sums[name] = out[`${name}_next`]));
       }
-      this.fillBatch(features, labels, batch.subarray((chunks - 1) * this.rows));
+      this.fillBatch(rows, batch.subarray((chunks - 1) * this.rows));
       const random = new SeededRandom(noiseLabel(k));
       for (const buffer of this.noise) random.fillGaussian(buffer);
       const out = await this.run(this.update, { ...this.weightFeeds(weights), ...this.batchTensors, ...sums, ...this.noiseTensors });
@@ -104,15 +104,15 @@ export class DpStepRunner {
     return tensorsOf(this.names, weights, this.shapes);
   }
 
-  private fillBatch(features: Float32Array, labels: Int32Array, rows: Int32Array): void {
+  private fillBatch(rows: readonly TrainingRow[], batch: Int32Array): void {
     const { x, y, mask } = this;
-    x.fill(0, rows.length * this.features);
+    x.fill(0, batch.length * this.features);
     y.fill(0);
     mask.fill(0);
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i];
-      x.set(features.subarray(row * this.features, (row + 1) * this.features), i * this.features);
-      y[i * this.classes + labels[row]] = 1;
+    for (let i = 0; i < batch.length; i++) {
+      const row = rows[batch[i]];
+      x.set(row.features, i * this.features);
+      y[i * this.classes + row.label] = 1;
       mask[i] = 1;
     }
   }

@@ -1,6 +1,6 @@
 // Test data builders: commitments here are SHA-256 of a fixed test salt and the id, as the ledger would make them.
 import { createHash } from 'crypto';
-import { LabeledExample, Sample } from '../samples';
+import { LabeledExample, Sample, TrainingRow } from '../samples';
 import { TrainingConfigInput } from '../config';
 
 export function commitExample(example: LabeledExample): Sample {
@@ -47,4 +47,9 @@ export function mnistSisaConfig(overrides: Partial<TrainingConfigInput> = {}): T
     seed: 'mnist-seed',
     ...overrides,
   };
+}
+
+/** Training rows over a packed feature matrix (row i: features i * width .. (i + 1) * width) and its labels. */
+export function rowsOf(features: Float32Array, labels: Int32Array, width: number): TrainingRow[] {
+  return Array.from(labels, (label, i) => ({ features: features.subarray(i * width, (i + 1) * width), label }));
 }
