@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
-import { ChainConnection, HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, startHardhatNode } from '@lethe/chain';
+import { HARDHAT_DEV_PRIVATE_KEYS, connectProvider, deployAuditAnchor, describeConnection, startHardhatNode } from '@lethe/chain';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { startEmbeddedPostgres } from '@lethe/postgres';
 import { AnchoringLoop } from '../apps/api/src/anchoring/anchoring-loop';
@@ -29,17 +29,7 @@ export async function run({ trials }: BenchOptions<typeof flags>): Promise<void>
       const provider = await connectProvider(node.rpcUrl, { pollingIntervalMs: 50 });
       const signer = new Wallet(HARDHAT_DEV_PRIVATE_KEYS[0], provider);
       const client = await deployAuditAnchor(signer, signer.address, signer.address);
-      const chainId = (await provider.getNetwork()).chainId.toString();
-      const genesisHash = (await provider.getBlock(0))!.hash!;
-      const connection: ChainConnection = {
-        chainId,
-        genesisHash,
-        contract: client.address.toLowerCase(),
-        rpcUrl: node.rpcUrl,
-        local: true,
-        client,
-        close: async () => undefined,
-      };
+      const connection = await describeConnection(provider, client, { rpcUrl: node.rpcUrl, local: true, close: async () => undefined });
       const dbName = `bench_anchor_${pollMs}`;
       const url = new URL(pg.url);
       url.pathname = `/${dbName}`;

@@ -15,6 +15,7 @@ import {
   ConfirmedAnchor,
   NewAnchorAttempt,
   deployAuditAnchor,
+  describeConnection,
 } from '@lethe/chain';
 import { MerkleTree, hashLeaf, toHex } from '@lethe/merkle';
 import { CHAIN_KINDS, ChainFixture, startChainFixture } from '../contracts/support/chain-fixture';
@@ -104,15 +105,7 @@ describe.each(CHAIN_KINDS)('AnchoringEngine with nothing but its ports (on %s)',
 
   beforeEach(async () => {
     await chain.reset();
-    connection = {
-      chainId: (await chain.provider.getNetwork()).chainId.toString(),
-      genesisHash: (await chain.provider.getBlock(0))!.hash!,
-      contract: chain.client.address.toLowerCase(),
-      rpcUrl: chain.node.rpcUrl,
-      local: true,
-      client: chain.client,
-      close: async () => undefined,
-    };
+    connection = await describeConnection(chain.provider, chain.client, { rpcUrl: chain.node.rpcUrl, local: true, close: async () => undefined });
   });
 
   function newEngine(

@@ -17,6 +17,7 @@ export { deployAuditAnchor, type DeployAuditAnchorOptions, type VouchedCheckpoin
 export { loadAuditAnchorArtifact, loadContractArtifact, type ContractArtifact } from './artifact';
 export { startHardhatNode, HARDHAT_DEV_PRIVATE_KEYS, type HardhatNode, type StartHardhatNodeOptions } from './hardhat-node';
 export { connectProvider, type ConnectProviderOptions } from './provider';
+export { describeConnection, type DescribeConnectionOptions } from './chain-connection';
 export { loadSigner, type LoadSignerOptions } from './load-signer';
 export { decodeChainError } from './decode-error';
 export { toBytes32, fromBytes32, type HashInput } from './hash-hex';

@@ -6,12 +6,13 @@ import {
   HardhatNode,
   connectProvider,
   deployAuditAnchor,
+  describeConnection,
   loadSigner,
   startHardhatNode,
   type ChainConnection,
   type ChainConnector,
 } from '@lethe/chain';
-import { chainErrorText, redactRpcUrl } from '@lethe/redact';
+import { redactRpcUrl } from '@lethe/redact';
 import { ChainConfig } from '../config/config';
 
 /**
@@ -68,21 +69,11 @@ async function launchLocalChain(config: ChainConfig, log: (m: string) => void, p
       // a block every second as a real chain would.
       await provider.send('evm_setIntervalMining', [1000]);
     }
-    const chainId = (await provider.getNetwork()).chainId.toString();
-    const genesisHash = (await provider.getBlock(0))!.hash!;
+    const connection = await describeConnection(provider, client, { rpcUrl: node.rpcUrl, local: true, close: async () => provider.destroy() });
     log(
-      `started a local Hardhat chain at ${node.rpcUrl} (chain ${chainId}) and deployed AuditAnchor at ${client.address}; ` +
+      `started a local Hardhat chain at ${node.rpcUrl} (chain ${connection.chainId}) and deployed AuditAnchor at ${client.address}; ` +
         `this chain is ephemeral: it starts empty at every start, so the latest checkpoint is anchored again`,
     );
-    const connection: ChainConnection = {
-      chainId,
-      genesisHash,
-      contract: client.address.toLowerCase(),
-      rpcUrl: node.rpcUrl,
-      local: true,
-      client,
-      close: async () => provider.destroy(),
-    };
     return { node, connection };
   } catch (error) {
     await node.stop();
@@ -100,20 +91,7 @@ export function remoteChainConnector(config: ChainConfig, env: NodeJS.ProcessEnv
         logRangeBlocks: config.anchorLogRangeBlocks,
         deploymentBlock: config.contractDeploymentBlock,
       });
-      const chainId = (await provider.getNetwork()).chainId.toString();
-      const genesis = await provider.getBlock(0).catch((error: unknown) => {
-        throw new ChainError('RPC_UNAVAILABLE', `${redactRpcUrl(config.rpcUrl!)} did not return block 0: ${chainErrorText(error)}`, { cause: error });
-      });
-      if (!genesis?.hash) throw new ChainError('RPC_UNAVAILABLE', `${redactRpcUrl(config.rpcUrl!)} did not return block 0`);
-      return {
-        chainId,
-        genesisHash: genesis.hash,
-        contract: client.address.toLowerCase(),
-        rpcUrl: redactRpcUrl(config.rpcUrl!),
-        local: false,
-        client,
-        close: async () => provider.destroy(),
-      };
+      return await describeConnection(provider, client, { rpcUrl: redactRpcUrl(config.rpcUrl!), local: false, close: async () => provider.destroy() });
     } catch (error) {
       provider.destroy();
       throw error;
