@@ -1,17 +1,10 @@
 import { LedgerError } from './errors';
 import { validateEvent } from './events';
 import { describeGuarantee } from './guarantee';
+import { modelPublishedEvent, unlearnCompletedEvent } from './testing/events';
 import { bySide, MEMBERSHIP_EVIDENCE, MEMBERSHIP_FIGURES } from './testing/membership-evidence';
 
-const published = {
-  type: 'MODEL_PUBLISHED',
-  version: 1,
-  modelId: 'm',
-  modelVersion: 1,
-  onnxSha256: 'a'.repeat(64),
-  manifestHash: 'b'.repeat(64),
-  metrics: {},
-};
+const published = modelPublishedEvent();
 const runtime = { onnxruntime: '1.22.0', node: '20.19.0', platform: 'linux', arch: 'x64', cpuKernels: 'avx2-fma3' };
 
 function fieldOf(event: object): string | undefined {
@@ -41,19 +34,10 @@ describe('MODEL_PUBLISHED.runtime', () => {
 });
 
 describe('UNLEARN_COMPLETED.evidence.membership', () => {
-  const unlearned = {
-    type: 'UNLEARN_COMPLETED',
-    version: 1,
-    modelId: 'm',
-    requestIds: ['r'],
-    oldOnnxSha256: 'a'.repeat(64),
-    newOnnxSha256: 'b'.repeat(64),
-    modelVersion: 2,
-    evidence: { forgottenCount: 3, before: {}, after: {} },
-  };
+  const unlearned = unlearnCompletedEvent();
   const membership = MEMBERSHIP_EVIDENCE;
   const figures = MEMBERSHIP_FIGURES;
-  const withMembership = (value: unknown) => ({ ...unlearned, evidence: { ...unlearned.evidence, membership: value } });
+  const withMembership = (value: unknown) => unlearnCompletedEvent({ evidence: { ...unlearned.evidence, membership: value } });
 
   it('is optional (entries from before the attack have none), and checked when present: figures, or why it was skipped', () => {
     expect(fieldOf(unlearned)).toBeUndefined();
@@ -117,16 +101,7 @@ describe('the retirement events', () => {
 });
 
 describe('UNLEARN_COMPLETED.guarantee', () => {
-  const completed = {
-    type: 'UNLEARN_COMPLETED',
-    version: 1,
-    modelId: 'm',
-    requestIds: ['r'],
-    oldOnnxSha256: 'a'.repeat(64),
-    newOnnxSha256: 'b'.repeat(64),
-    modelVersion: 2,
-    evidence: {},
-  };
+  const completed = unlearnCompletedEvent();
   const certified = { kind: 'certified', epsilon: 1, delta: 1e-5, residualBound: 0.01, budget: 0.2, budgetUsed: 0.02, retrained: false };
 
   it('is optional (entries from before it was recorded were exact) and taken in each of its kinds', () => {

@@ -1,18 +1,10 @@
 import { describePrivacyGuarantee } from './privacy-guarantee';
 import { validateEvent } from './events';
+import { modelPublishedEvent } from './testing/events';
 
 describe('MODEL_PUBLISHED.privacy', () => {
   const privacy = { mechanism: 'dp-sgd' as const, epsilon: 1.98765, delta: 1e-5, noiseMultiplier: 1.1234567, sampleRate: 0.027777777777777783, steps: 720, clipNorm: 1, accountant: 'rdp' };
-  const published = (p: unknown) => ({
-    type: 'MODEL_PUBLISHED',
-    version: 1,
-    modelId: 'm',
-    modelVersion: 1,
-    onnxSha256: 'a'.repeat(64),
-    manifestHash: 'b'.repeat(64),
-    metrics: {},
-    privacy: p,
-  });
+  const published = (p: unknown) => modelPublishedEvent({ privacy: p });
 
   it('reads as one line with every parameter', () => {
     expect(describePrivacyGuarantee(privacy)).toBe(
