@@ -1,9 +1,14 @@
 /**
  * A Map that keeps at most `capacity` entries, dropping the least recently used (a Map iterates in insertion
- * order, so a hit re-inserts its key). Hand-rolled because it is a few dozen lines and its users (the engine's
- * caches, the service's kept methods and loaded models) need nothing else. `onEvict` lets a cache release what
- * an entry holds; a release that takes time returns its promise, and `settled()` waits for every release
- * started so far (a release handles its own errors: nothing else sees them unless `settled()` is awaited).
+ * order, so a hit re-inserts its key). `onEvict` lets a cache release what an entry holds; a release that takes
+ * time returns its promise, and `settled()` waits for every release started so far (a release handles its own
+ * errors: nothing else sees them unless `settled()` is awaited).
+ * Not the `lru-cache` package the service uses for API keys and rate limits, because its users need what that
+ * package does not do: raise the capacity of a live cache (`reserve`, the engine's caches sized to the
+ * ensemble in use; lru-cache's `max` is fixed at construction), drop an entry without releasing it (`delete`,
+ * a failed load or a state released elsewhere; lru-cache's `dispose` runs on every delete) beside dropping it
+ * with its release (`evict`), and wait for asynchronous releases (`settled`; lru-cache's `dispose` returns
+ * nothing it waits for).
  */
 export class LruMap<K, V> {
   private readonly entries = new Map<K, V>();
