@@ -26,6 +26,7 @@ import { waitFor } from '../test/support/probe';
 import { commitPlaintext, shredPlaintext } from '../test/support/legacy-samples';
 import { startBenchPostgres } from './lib/bench-postgres';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
+import { xorshift32 } from './lib/random';
 import { median, printTable } from './lib/table';
 
 const flags = defineFlags({
@@ -185,15 +186,8 @@ async function shredBench(h: JobHarness, datasets: Record<'plaintext' | 'sealed'
 
 /** A deterministic stream of 0/1 features (xorshift32). */
 function* bits(seed: number): Generator<number> {
-  let x = seed >>> 0 || 1;
-  for (;;) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    yield x & 1;
-  }
+  const next = xorshift32(seed);
+  for (;;) yield next() & 1;
 }
 
 /** 2. Opening READ_SAMPLES samples at training start, against reading them from a plaintext table as the old code did. */

@@ -12,6 +12,7 @@ import { bulkLoad, createDatabase } from './lib/bulk-load';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { formatRate, percentile, printTable } from './lib/table';
 import { startBenchPostgres } from './lib/bench-postgres';
+import { seededRandom } from './lib/random';
 
 const flags = defineFlags({
   sizes: { type: 'integers', min: 2, help: 'log sizes proofs are read from (default 1000000,10000000; 100000 with --quick)' },
@@ -133,17 +134,6 @@ async function benchAppends(url: string, quick: boolean) {
   }
   await dataSource.destroy();
   printTable('Durable appends to PostgreSQL (synchronous_commit on; each acknowledged after COMMIT)', ['scenario', 'events/s', 'p50 ms', 'p99 ms'], rows);
-}
-
-/** A seeded generator for the bench's random indices (xorshift32), so runs are comparable. */
-function seededRandom(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
 }
 
 async function benchProofs(serverUrl: string, sizes: number[], proofs: number) {

@@ -14,6 +14,7 @@ import {
   verifyInclusion,
 } from '@lethe/merkle';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
+import { xorshift32 } from './lib/random';
 import { printTable } from './lib/table';
 
 const flags = defineFlags({
@@ -53,13 +54,8 @@ async function best<T>(repeat: number, fn: () => T | Promise<T>): Promise<{ ms: 
 
 /** A fixed pseudo-random sequence, so runs ask for the same proofs. */
 function indices(count: number, below: number, seed: number): number[] {
-  let x = seed >>> 0 || 1;
-  return Array.from({ length: count }, () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % below;
-  });
+  const next = xorshift32(seed);
+  return Array.from({ length: count }, () => next() % below);
 }
 
 const rate = (count: number, ms: number): string =>

@@ -46,6 +46,7 @@ import {
   StepRunner,
 } from '@lethe/unlearning';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
+import { seededRandom } from './lib/random';
 import { formatInterval, meanInterval } from './lib/stats';
 import { percentile, printTable } from './lib/table';
 
@@ -75,20 +76,9 @@ export async function timeAsync<T>(fn: () => Promise<T>): Promise<{ seconds: num
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, cpu: (cpu.user + cpu.system) / 1e6, result };
 }
 
-/** A fixed xorshift sequence in [0, 1). */
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
 /** `count` distinct items picked by a fixed xorshift sequence, so every run forgets the same samples. */
 function pick<T>(items: readonly T[], count: number, seed: number): T[] {
-  const next = xorshift(seed);
+  const next = seededRandom(seed);
   const chosen = new Set<number>();
   while (chosen.size < Math.min(count, items.length)) chosen.add(Math.floor(next() * items.length));
   return [...chosen].map((i) => items[i]);
@@ -112,7 +102,7 @@ export function makePurchaseLike(
   seed = 1,
   shape: { features: number; classes: number; bases?: number } = { features: 600, classes: 100 },
 ): LabeledExample[] {
-  const next = xorshift(seed);
+  const next = seededRandom(seed);
   const { classes, features } = shape;
   const baseCount = shape.bases ?? 10;
   const bases = Array.from({ length: baseCount }, () => Array.from({ length: features }, () => (next() < 0.25 ? 1 : 0)));
@@ -427,7 +417,7 @@ async function simulateArrivals(
   seed: number,
   serve: (requests: number) => Promise<{ served: number; busy: number }>,
 ): Promise<Trace> {
-  const next = xorshift(seed);
+  const next = seededRandom(seed);
   const arrivals: number[] = [];
   let t = 0;
   for (let i = 0; i < count; i++) arrivals.push((t += -Math.log(1 - next()) / perSecond));
