@@ -51,6 +51,16 @@ export async function createFileExclusive(dir: string, name: string, bytes: Uint
   return created;
 }
 
+/** Opens `path` with `flags` ('r', 'r+'), or undefined when there is no such file. */
+export async function openIfPresent(path: string, flags: string): Promise<fs.FileHandle | undefined> {
+  try {
+    return await fs.open(path, flags);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /**
  * Removes `dir/name` durably: overwrites its bytes with zeros and syncs them (so that a second link to the
  * same inode, e.g. a temp name left by a crash, holds nothing either, and the blocks are overwritten where
@@ -58,13 +68,8 @@ export async function createFileExclusive(dir: string, name: string, bytes: Uint
  */
 export async function destroyFile(dir: string, name: string): Promise<boolean> {
   const path = join(dir, name);
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(path, 'r+');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
+  const handle = await openIfPresent(path, 'r+');
+  if (!handle) return false;
   try {
     const { size } = await handle.stat();
     if (size > 0) {

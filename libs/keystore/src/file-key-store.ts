@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createFileExclusive, destroyFile, removeStaleTempFiles, syncDirectory } from './durable-file';
+import { createFileExclusive, destroyFile, openIfPresent, removeStaleTempFiles, syncDirectory } from './durable-file';
 import { encodeParts } from './encoding';
 import { KeyStoreError } from './errors';
 import { checkKeyId, isKeyId } from './key-id';
@@ -353,13 +353,8 @@ function slotOf(page: Buffer, slot: number): Buffer | undefined {
 
 /** The bytes of `slot` of the page at `path`, or undefined when there is no such page or slot. */
 async function readSlot(path: string, slot: number): Promise<Buffer | undefined> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const handle = await openIfPresent(path, 'r');
+  if (!handle) return undefined;
   try {
     const bytes = Buffer.alloc(DATA_KEY_FILE_BYTES);
     const { bytesRead } = await handle.read(bytes, 0, DATA_KEY_FILE_BYTES, slot * DATA_KEY_FILE_BYTES);
@@ -374,13 +369,8 @@ async function readSlot(path: string, slot: number): Promise<Buffer | undefined>
  * when every slot is zero. Returns, per slot, whether it held a key before; undefined when there is no page.
  */
 async function zeroSlots(dir: string, name: string, slots: number[]): Promise<boolean[] | undefined> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(join(dir, name), 'r+');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const handle = await openIfPresent(join(dir, name), 'r+');
+  if (!handle) return undefined;
   let page: Buffer;
   const held: boolean[] = [];
   try {
