@@ -2,6 +2,7 @@
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
 import { initializeWeights } from './architecture';
+import type { Aggregation } from './config';
 import { UnlearningError } from './errors';
 import { sha256Hex } from './hash';
 import { buildInferenceGraph } from './inference-graph';
@@ -17,12 +18,20 @@ members.forEach((weights, m) => weights[1].forEach((_, k) => (weights[1][k] = 0.
 const random = new SeededRandom('rows');
 const rows = Array.from({ length: 9 }, () => Array.from({ length: 5 }, () => random.nextGaussian()));
 
+/** The published graph of `members` aggregated by `aggregation`, run by onnxruntime on `rows`. */
+async function predictEnsemble(aggregation: Aggregation) {
+  const bytes = buildInferenceGraph(layers, members, aggregation);
+  const model = await loadVerifiedModel(bytes, sha256Hex(bytes));
+  try {
+    return await model.predict(rows);
+  } finally {
+    await model.release();
+  }
+}
+
 describe('the published ensemble graph', () => {
   it('averages the members softmax outputs (mean)', async () => {
-    const bytes = buildInferenceGraph(layers, members, 'mean');
-    const model = await loadVerifiedModel(bytes, sha256Hex(bytes));
-    const out = await model.predict(rows);
-    await model.release();
+    const out = await predictEnsemble('mean');
     rows.forEach((row, i) => {
       const expected = [0, 1, 2].map((c) => members.reduce((s, w) => s + referenceProbabilities(layers, w, row)[c], 0) / members.length);
       expected.forEach((p, c) => expect(out.probabilities[i * 3 + c]).toBeCloseTo(p, 5));
@@ -31,10 +40,7 @@ describe('the published ensemble graph', () => {
   });
 
   it('counts the members votes (vote)', async () => {
-    const bytes = buildInferenceGraph(layers, members, 'vote');
-    const model = await loadVerifiedModel(bytes, sha256Hex(bytes));
-    const out = await model.predict(rows);
-    await model.release();
+    const out = await predictEnsemble('vote');
     rows.forEach((row, i) => {
       const votes = [0, 0, 0];
       for (const w of members) {
