@@ -56,7 +56,7 @@ export interface JobHarness {
 
 export async function startJobHarness(
   prefix: string,
-  options: { worker?: boolean; jobs?: Partial<JobConfig>; forgetRequestQueue?: ForgetRequestQueue } = {},
+  options: { worker?: boolean; jobs?: Partial<JobConfig>; forgetRequestQueue?: ForgetRequestQueue; env?: Record<string, string> } = {},
 ): Promise<JobHarness> {
   const db = await createTestDatabase(prefix);
   const dataDir = mkdtempSync(join(tmpdir(), `lethe-${prefix}-`));
@@ -68,7 +68,7 @@ export async function startJobHarness(
   const keyStore = await openServiceKeyStore(dataDir, {});
   const app = await createApp({
     keyStore,
-    config: loadConfig({ DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir }),
+    config: loadConfig({ ...options.env, DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir }),
     dataSource,
     ledger,
     jobQueue: queue,

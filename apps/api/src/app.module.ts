@@ -1,3 +1,5 @@
+import { ForgetLifecycleService } from './forget-requests/forget-lifecycle.service';
+import { ForgetSteps } from './forget-requests/forget-steps';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -107,6 +109,8 @@ export class AppModule {
         SampleUploadService,
         ForgetRequestRepository,
         ForgetRequestService,
+        ForgetSteps,
+        ForgetLifecycleService,
         EntryReceiptService,
         ReceiptService,
         JobRepository,

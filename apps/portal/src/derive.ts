@@ -46,6 +46,9 @@ export const EVENT_KINDS: Record<LedgerEventType, EventKind> = {
   ANCHORED: 'anchor',
   VERSION_RETIRED: 'forget',
   CHECKPOINTS_DELETED: 'forget',
+  FORGET_SUSPENDED: 'forget',
+  FORGET_RESTORED: 'learn',
+  FORGET_SHREDDED: 'forget',
 };
 
 export interface TimelineItem {
@@ -123,6 +126,12 @@ function summarize(event: LedgerEvent): string {
       return `version ${event.modelVersion} retired (its file deleted) for forget request(s) ${event.forgetRequestIds.join(', ')}`;
     case 'CHECKPOINTS_DELETED':
       return `${event.checkpoints.length} checkpoint(s) deleted for forget request(s) ${event.forgetRequestIds.join(', ')}`;
+    case 'FORGET_SUSPENDED':
+      return `forget request ${event.requestId} suspended: forgotten by every model, its data kept sealed until ${event.deadline} (${event.graceDays} day(s))`;
+    case 'FORGET_RESTORED':
+      return `forget request ${event.requestId} restored: learned again by ${event.modelVersions.map((v) => `${v.modelId} version ${v.modelVersion}`).join(', ') || 'no model'}`;
+    case 'FORGET_SHREDDED':
+      return `forget request ${event.requestId} shredded (${event.cause}): ${event.keysDestroyed} data key(s) destroyed`;
   }
 }
 

@@ -15,6 +15,9 @@ export const LEDGER_EVENT_TYPES = [
   'VERSION_RETIRED',
   'CHECKPOINTS_DELETED',
   'EVIDENCE_RECORDED',
+  'FORGET_SUSPENDED',
+  'FORGET_RESTORED',
+  'FORGET_SHREDDED',
 ] as const;
 export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
 
@@ -145,6 +148,38 @@ export interface CheckpointsDeleted extends EventBase<'CHECKPOINTS_DELETED'> {
   /** The forget requests whose retirements left them unneeded (at least one). */
   forgetRequestIds: string[];
 }
+/**
+ * A forget request of mode 'suspend' is served: every model that learned its samples has a version without them
+ * (UNLEARN_COMPLETED, the old versions retired), but their sealed data and keys are kept until `deadline` (ISO-8601,
+ * UTC), `graceDays` after this entry; then, or on request, FORGET_SHREDDED destroys the keys, unless
+ * FORGET_RESTORED learned them again first.
+ */
+export interface ForgetSuspended extends EventBase<'FORGET_SUSPENDED'> {
+  requestId: string;
+  datasetId: string;
+  graceDays: number;
+  deadline: string;
+}
+/**
+ * A suspended forget request is undone: its samples are learned again, and each model that forgot them has the
+ * version listed (its MODEL_PUBLISHED and BATCH_LEARNED entries before this one). When nothing else changed
+ * meanwhile, each version's ONNX file is byte for byte the one published before the suspension.
+ */
+export interface ForgetRestored extends EventBase<'FORGET_RESTORED'> {
+  requestId: string;
+  datasetId: string;
+  modelVersions: { modelId: string; modelVersion: number; onnxSha256: Hex }[];
+}
+/** A suspended forget request ends as an erasure: the samples' data keys are destroyed (`cause`: asked for, or the grace period ended). */
+export interface ForgetShredded extends EventBase<'FORGET_SHREDDED'> {
+  requestId: string;
+  datasetId: string;
+  cause: ShredCause;
+  /** Data keys destroyed by this step (a subject with samples left is sealed again under a fresh key instead). */
+  keysDestroyed: number;
+}
+export const SHRED_CAUSES = ['requested', 'grace-expired'] as const;
+export type ShredCause = (typeof SHRED_CAUSES)[number];
 
 /** The approximate unlearning algorithms (UnlearnGuarantee of kind 'approximate'). */
 export const APPROXIMATE_ALGORITHMS = ['finetune', 'neggrad+', 'scrub'] as const;
@@ -183,7 +218,10 @@ export type LedgerEvent =
   | Anchored
   | VersionRetired
   | CheckpointsDeleted
-  | EvidenceRecorded;
+  | EvidenceRecorded
+  | ForgetSuspended
+  | ForgetRestored
+  | ForgetShredded;
 
 type FieldKind =
   | 'string'
@@ -198,7 +236,11 @@ type FieldKind =
   | 'object'
   | 'envelope'
   | 'privacy'
-  | 'guarantee';
+  | 'guarantee'
+  | 'positive'
+  | 'isoTime'
+  | 'shredCause'
+  | 'modelVersions';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -238,6 +280,9 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
   VERSION_RETIRED: { modelId: 'string', modelVersion: 'count', onnxSha256: 'hex32', forgetRequestIds: 'string[]+' },
   CHECKPOINTS_DELETED: { modelId: 'string', checkpoints: 'hex32[]+', forgetRequestIds: 'string[]+' },
   EVIDENCE_RECORDED: { modelId: 'string', modelVersion: 'count', forgetRequestIds: 'string[]+', evidence: 'object' },
+  FORGET_SUSPENDED: { requestId: 'string', datasetId: 'string', graceDays: 'positive', deadline: 'isoTime' },
+  FORGET_RESTORED: { requestId: 'string', datasetId: 'string', modelVersions: 'modelVersions' },
+  FORGET_SHREDDED: { requestId: 'string', datasetId: 'string', cause: 'shredCause', keysDestroyed: 'count' },
 };
 
 /** Fields a type may carry; when present they are checked like the required ones. */
@@ -247,6 +292,8 @@ const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;
+/** An instant as Date.prototype.toISOString writes it (UTC, milliseconds). */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const HEX20 = /^0x[0-9a-f]{40}$/;
 const TX_HASH = /^0x[0-9a-f]{64}$/;
 
@@ -300,6 +347,25 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
       return;
     case 'guarantee':
       checkGuarantee(value, `${type}.${name}`, name);
+      return;
+    case 'positive':
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail('a finite number > 0');
+      return;
+    case 'isoTime':
+      if (typeof value !== 'string' || !ISO_TIME.test(value) || Number.isNaN(Date.parse(value))) fail('an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)');
+      return;
+    case 'shredCause':
+      if (!(SHRED_CAUSES as readonly unknown[]).includes(value)) fail(`one of ${SHRED_CAUSES.join(', ')}`);
+      return;
+    case 'modelVersions':
+      if (!Array.isArray(value)) fail('an array of {modelId, modelVersion, onnxSha256}');
+      (value as unknown[]).forEach((v, i) => {
+        const item = v as Record<string, unknown>;
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('an array of {modelId, modelVersion, onnxSha256}');
+        checkField('string', item.modelId, type, `${name}[${i}].modelId`);
+        checkField('count', item.modelVersion, type, `${name}[${i}].modelVersion`);
+        checkField('hex32', item.onnxSha256, type, `${name}[${i}].onnxSha256`);
+      });
       return;
   }
 }

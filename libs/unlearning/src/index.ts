@@ -41,6 +41,7 @@ export { configureHeapForTraining, TRAINING_HEAP_GROWING_PERCENT } from './runti
 export type { TrainedModel, ShardRecord, SliceRecord } from './model';
 export type {
   UnlearningMethod,
+  RelearnRequest,
   TrainRequest,
   ForgetRequest,
   ForgetOutcome,

@@ -54,6 +54,18 @@ export interface ForgetRequest {
   version?: number;
 }
 
+/** Samples learned again (UnlearningMethod.relearn): a suspended forget undone. */
+export interface RelearnRequest {
+  /** The new version's samples: the model's, with the samples learned again among them, in upload order. */
+  samples: readonly Sample[];
+  /** The samples learned again, by externalId (each must be in `samples` and not in the model's). */
+  externalIds: string[];
+  /** Held-out samples for the published metrics. */
+  testSet?: readonly LabeledExample[];
+  /** Training samples the published train accuracy is measured on (a seeded subset; default 1000). */
+  evaluationLimit?: number;
+}
+
 /** A forget to publish before its evidence (UnlearningMethod.publishForget): what the evidence needs goes to recordEvidence. */
 export type PublishForgetRequest = Pick<ForgetRequest, 'requestIds' | 'externalIds' | 'retrainFromScratch'>;
 
@@ -158,6 +170,14 @@ export interface UnlearningMethod {
    * reference and membership attack when asked for; appended to the ledger as EVIDENCE_RECORDED.
    */
   recordEvidence?(before: TrainedModel, after: TrainedModel, request: EvidenceRequest): Promise<RecordedEvidence>;
+  /**
+   * Learns samples again that a forget removed (a suspended forget restored): retrains what forgetting them
+   * retrained (SISA: the shards that hold them, from the first slice holding one; full: everything), from the
+   * checkpoints before them, and publishes the next version (BATCH_LEARNED, CHECKPOINT_SAVED, MODEL_PUBLISHED).
+   * Training is deterministic, so when nothing else changed since, its ONNX bytes are those of the version before
+   * the forget. Methods that cannot (certified removal) leave it out.
+   */
+  relearn?(model: TrainedModel, request: RelearnRequest): Promise<TrainedModel>;
   /** Releases the onnxruntime sessions it holds. */
   release(): Promise<void>;
 }

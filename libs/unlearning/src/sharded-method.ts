@@ -31,6 +31,7 @@ import {
   PublishedForget,
   PublishForgetRequest,
   RecordedEvidence,
+  RelearnRequest,
   TrainRequest,
   UnlearningMethod,
 } from './method';
@@ -85,6 +86,41 @@ export class ShardedMethod implements UnlearningMethod {
       phase: 'train',
       evaluate: async (published) => {
         const evaluation = await this.evaluateMembers(config, published, sets);
+        return buildPublishedMetrics(evaluation, samples.length, sets.retain.length, request.testSet?.length ?? 0);
+      },
+    });
+    await this.deps.ledger?.append(built.events);
+    return built.model;
+  }
+
+  async relearn(model: TrainedModel, request: RelearnRequest): Promise<TrainedModel> {
+    if (model?.config?.method !== this.name)
+      throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not '${this.name}'`);
+    const limit = checkLimit(request.evaluationLimit);
+    const known = new Set(model.samples.map((s) => s.externalId));
+    const wanted = new Set(request.externalIds);
+    const added = request.samples.filter((s) => wanted.has(s.externalId));
+    if (wanted.size === 0 || added.length !== wanted.size || added.some((s) => known.has(s.externalId)))
+      throw new UnlearningError('INVALID_REQUEST', 'externalIds must name samples of request.samples that the model does not hold');
+    if (request.samples.length !== model.samples.length + added.length || request.samples.some((s) => !wanted.has(s.externalId) && !known.has(s.externalId)))
+      throw new UnlearningError('INVALID_REQUEST', "request.samples must be the model's samples and the ones learned again");
+    validateSamples(added, model.config);
+    if (request.testSet) this.validateTestSet(request.testSet, model.config);
+    const samples = compactFeatures(request.samples);
+    const sets = { retain: selectEvaluationSamples(samples, model.config.seed, limit), forget: [], test: request.testSet };
+    // What forgetting them retrained: the same shards from the same slices (all of them after an approximate version).
+    const approximate = isApproximateVersion(model);
+    const built = await buildVersion(this.deps, this.context, {
+      modelId: model.modelId,
+      version: model.version + 1,
+      config: model.config,
+      hyperparamsHash: model.hyperparamsHash,
+      samples,
+      fromSlices: approximate ? allShardsFromScratch(model.config.shards) : this.planForget(model, added),
+      previous: approximate ? undefined : model,
+      phase: 'train',
+      evaluate: async (published) => {
+        const evaluation = await this.evaluateMembers(model.config, published, sets);
         return buildPublishedMetrics(evaluation, samples.length, sets.retain.length, request.testSet?.length ?? 0);
       },
     });

@@ -98,4 +98,18 @@ describe('RetirementAudit', () => {
     expect(findings[0].message).toContain(`deletes checkpoint ${hex('a0')}, which model m version 2 uses`);
     expect(findings[1].message).toContain(`deletes ${hex('ee')}, which no BATCH_LEARNED`);
   });
+
+  it('a restored forget request: a version that learns a deleted slice again after the deletion makes it anew (nothing found), one that reuses it is BAD_ENTRY', () => {
+    const relearned = (modelVersion: number, learnAgain: boolean): LedgerEvent[] => [
+      ...(learnAgain
+        ? [{ type: 'BATCH_LEARNED', version: 1, modelId: 'm', modelVersion, shard: 0, slice: 1, batchRoot: hex('r'), count: 3, parentCheckpoint: null, checkpoint: hex('a1'), hyperparamsHash: hex('h') } as LedgerEvent]
+        : []),
+      { type: 'MODEL_PUBLISHED', version: 1, modelId: 'm', modelVersion, onnxSha256: hex('f1'), manifestHash: hex('m1'), metrics: {} },
+      { type: 'FORGET_RESTORED', version: 1, requestId: 'r1', datasetId: 'd', modelVersions: [{ modelId: 'm', modelVersion, onnxSha256: hex('f1') }] },
+    ];
+    expect(audit([...history({ deleted: ['a1'] }), ...relearned(3, true)])).toEqual([]);
+    // Control: the deletion of a checkpoint a later version uses without learning it again is still found.
+    const reused = audit([...history({ deleted: ['x1'] }), ...relearned(3, false)]);
+    expect(reused.map((f) => f.code)).toContain('BAD_ENTRY');
+  });
 });

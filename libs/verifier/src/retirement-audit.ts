@@ -165,6 +165,8 @@ export class RetirementAudit {
           this.fail('BAD_ENTRY', `entry ${deletion.index} (CHECKPOINTS_DELETED) deletes ${checkpoint}, which no BATCH_LEARNED of model ${deletion.modelId} before it saved`, deletion.index);
         }
         for (const user of users.get(checkpoint) ?? []) {
+          // A version that learned the slice again after the deletion (a suspended forget restored) made it anew.
+          if (user.learnedAt > deletion.index) continue;
           const retired = this.retired.get(user.modelId)?.get(user.modelVersion);
           if (retired && retired.index < deletion.index) continue;
           this.fail(
@@ -181,14 +183,15 @@ export class RetirementAudit {
    * For each of `checkpoints`, the published versions whose weights use it: a version's lineage is, per shard
    * and slice, the latest BATCH_LEARNED of its model at or before it.
    */
-  private usersOf(checkpoints: Set<string>): Map<string, { modelId: string; modelVersion: number }[]> {
-    const users = new Map<string, { modelId: string; modelVersion: number }[]>();
+  private usersOf(checkpoints: Set<string>): Map<string, { modelId: string; modelVersion: number; learnedAt: number }[]> {
+    const users = new Map<string, { modelId: string; modelVersion: number; learnedAt: number }[]>();
     for (const [modelId, versions] of this.published) {
       const batches = this.batches.get(modelId) ?? [];
       for (const [modelVersion, published] of versions) {
-        const lineage = new Map<string, string>();
-        for (const b of batches) if (b.modelVersion <= modelVersion && b.index < published.index) lineage.set(b.key, b.checkpoint);
-        for (const checkpoint of lineage.values()) if (checkpoints.has(checkpoint)) listOf(users, checkpoint).push({ modelId, modelVersion });
+        const lineage = new Map<string, Batch>();
+        for (const b of batches) if (b.modelVersion <= modelVersion && b.index < published.index) lineage.set(b.key, b);
+        for (const b of lineage.values())
+          if (checkpoints.has(b.checkpoint)) listOf(users, b.checkpoint).push({ modelId, modelVersion, learnedAt: b.index });
       }
     }
     return users;

@@ -25,6 +25,11 @@ export interface AppConfig {
   trustProxy: false | number | string[];
   /** How long an Idempotency-Key's answer is kept (IDEMPOTENCY_TTL_HOURS); expired rows are deleted by a sweep. */
   idempotencyTtlHours: number;
+  /**
+   * How often (RETENTION_SWEEP_SECONDS, default 3600) the lifecycle sweep runs: suspended forget requests past their
+   * deadline are shredded, and expired samples get forget requests (reason `retention`).
+   */
+  retentionSweepSeconds: number;
   chain: ChainConfig;
   portal: PortalConfig;
   http: HttpTimeouts;
@@ -208,6 +213,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     rateLimitPerMinute: readInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     trustProxy: readTrustProxy(env),
     idempotencyTtlHours: readInteger(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365),
+    retentionSweepSeconds: readInteger(env, 'RETENTION_SWEEP_SECONDS', 3600, 1, 7 * 86_400),
     chain,
     portal,
     http: {

@@ -9,6 +9,7 @@ import { CreateDatasets1764216310000 } from '../datasets/migrations/176421631000
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { CreateForgetRequests1764216320000 } from '../forget-requests/migrations/1764216320000-create-forget-requests';
 import { ForgetRequestApproach1764216830000 } from '../forget-requests/migrations/1764216830000-forget-request-approach';
+import { SuspendForgetRequests1764217200000 } from '../forget-requests/migrations/1764217200000-suspend-forget-requests';
 import { JobEntity } from '../jobs/job.entity';
 import { CreateJobs1764216400000 } from '../jobs/migrations/1764216400000-create-jobs';
 import { ApiKeyEntity } from '../keys/api-key.entity';
@@ -47,4 +48,5 @@ export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   RecordEvidenceLater1764216800000,
   VersionGuarantees1764216820000,
   ForgetRequestApproach1764216830000,
+  SuspendForgetRequests1764217200000,
 ];

@@ -10,12 +10,16 @@ import {
   ForgetRequestResponseDto,
   ForgetRequestSummaryDto,
 } from './forget-request.dto';
+import { ForgetLifecycleService } from './forget-lifecycle.service';
 import { ForgetRequestService } from './forget-request.service';
 
 @ApiTags('forget-requests')
 @Controller('v1/forget-requests')
 export class ForgetRequestController {
-  constructor(private readonly forgetRequestService: ForgetRequestService) {}
+  constructor(
+    private readonly forgetRequestService: ForgetRequestService,
+    private readonly lifecycle: ForgetLifecycleService,
+  ) {}
 
   @Post()
   @Roles('ml')
@@ -49,5 +53,28 @@ export class ForgetRequestController {
   @ApiOkResponse({ type: ForgetRequestResponseDto })
   get(@UuidParam('id') id: string): Promise<ForgetRequestResponseDto> {
     return this.forgetRequestService.get(id);
+  }
+
+  @Post(':id/restore')
+  @Roles('ml')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary:
+      "Undoes a suspended forget request: the dataset's next unlearning pass learns its samples again (state restoring, then restored, FORGET_RESTORED). 409 naming the state unless it is suspended",
+  })
+  @ApiAcceptedResponse({ type: CreatedForgetRequestResponseDto })
+  restore(@UuidParam('id') id: string, @CurrentPrincipal() principal: Principal): Promise<CreatedForgetRequestResponseDto> {
+    return this.lifecycle.restore(id, principal);
+  }
+
+  @Post(':id/shred')
+  @Roles('ml')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary: "Ends a suspended forget request now: its samples' keys destroyed (state completed, FORGET_SHREDDED). 409 naming the state unless it is suspended",
+  })
+  @ApiOkResponse({ type: CreatedForgetRequestResponseDto })
+  shred(@UuidParam('id') id: string): Promise<CreatedForgetRequestResponseDto> {
+    return this.lifecycle.shred(id);
   }
 }

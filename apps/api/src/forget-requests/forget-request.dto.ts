@@ -1,11 +1,15 @@
 import { BadRequestException } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsNumber, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { APPROXIMATE_ALGORITHMS, type ApproximateAlgorithm, type UnlearnGuarantee } from '@lethe/events';
 import { IsUuid } from '../common/uuid';
 import { EntryReceiptDto } from '../receipts/receipt.dto';
 import { JobEntity } from '../jobs/job.entity';
-import { FORGET_REQUEST_STATES, ForgetApproach, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
+import { FORGET_MODES, FORGET_REQUEST_STATES, ForgetApproach, ForgetMode, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
+
+/** A suspension's grace period: default and most, in days. */
+export const DEFAULT_GRACE_DAYS = 30;
+export const MAX_GRACE_DAYS = 90;
 
 export const MAX_FORGET_EXTERNAL_IDS = 10_000;
 
@@ -74,6 +78,35 @@ export class CreateForgetRequestDto {
   @IsOptional()
   @IsIn(['exact', 'none'], { message: 'then must be one of: exact, none' })
   then?: 'exact' | 'none';
+
+  @ApiProperty({
+    required: false,
+    enum: FORGET_MODES,
+    default: 'forget',
+    description:
+      'forget (the default: erased once unlearned), or suspend: unlearned from every model the same way, but the sealed data and keys are kept ' +
+      'for graceDays, during which POST /v1/forget-requests/:id/restore learns the samples again; then (or on POST .../shred) the keys are destroyed',
+  })
+  @IsOptional()
+  @IsIn(FORGET_MODES as unknown as string[], { message: `mode must be one of: ${FORGET_MODES.join(', ')}` })
+  mode?: ForgetMode;
+
+  @ApiProperty({ required: false, default: DEFAULT_GRACE_DAYS, description: `mode suspend: days (0 < graceDays <= ${MAX_GRACE_DAYS}) before the keys are destroyed` })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: `graceDays must be a number of days, 0 < graceDays <= ${MAX_GRACE_DAYS}` })
+  graceDays?: number;
+}
+
+/** The grace period a body asks for: null for mode forget; 400 naming the field that does not fit. */
+export function graceDaysOfBody(body: CreateForgetRequestDto, approach: ForgetApproach | null): number | null {
+  if (body.mode !== 'suspend') {
+    if (body.graceDays !== undefined) throw new BadRequestException('graceDays: only mode "suspend" has a grace period');
+    return null;
+  }
+  if (approach) throw new BadRequestException('approach: mode "suspend" unlearns exactly (approach "approximate" leaves traces a restore cannot undo)');
+  const days = body.graceDays ?? DEFAULT_GRACE_DAYS;
+  if (!(days > 0 && days <= MAX_GRACE_DAYS)) throw new BadRequestException(`graceDays must be a number of days, 0 < graceDays <= ${MAX_GRACE_DAYS}; got ${days}`);
+  return days;
 }
 
 export class CreatedForgetRequestResponseDto {
@@ -96,7 +129,18 @@ export class ForgetRequestSummaryDto extends CreatedForgetRequestResponseDto {
   @ApiProperty({ enum: ['exact', 'approximate'] }) approach!: 'exact' | 'approximate';
   @ApiProperty({ required: false, enum: APPROXIMATE_ALGORITHMS }) algorithm?: ApproximateAlgorithm;
   @ApiProperty({ required: false, enum: ['exact', 'none'] }) then?: 'exact' | 'none';
+  @ApiProperty({ enum: FORGET_MODES }) mode!: ForgetMode;
+  @ApiProperty({ required: false, description: 'mode suspend: the grace period, in days' }) graceDays?: number;
+  @ApiProperty({ required: false, description: 'mode suspend: when the keys are destroyed unless restored first (ISO-8601; set once suspended)' })
+  deadline?: string;
   @ApiProperty() createdAt!: string;
+}
+
+/** One logged step of a request after its FORGET_REQUESTED entry (suspended, restored, shredded), with the entry's receipt. */
+export class ForgetRequestStepDto {
+  @ApiProperty({ enum: ['suspended', 'restored', 'shredded'] }) step!: 'suspended' | 'restored' | 'shredded';
+  @ApiProperty() ledgerIndex!: number;
+  @ApiProperty({ type: EntryReceiptDto }) receipt!: EntryReceiptDto;
 }
 
 export class ForgetRequestModelVersionDto {
@@ -136,6 +180,8 @@ export class ForgetRequestResponseDto extends ForgetRequestSummaryDto {
   @ApiProperty({ description: 'done fraction of its unlearning pass, 0..1 (1 once completed)' }) progress!: number;
   @ApiProperty({ required: false, description: 'estimated seconds left of its unlearning pass, while it runs' }) etaSeconds?: number;
   @ApiProperty({ type: EntryReceiptDto }) receipt!: EntryReceiptDto;
+  @ApiProperty({ type: [ForgetRequestStepDto], description: 'the steps logged after FORGET_REQUESTED, in log order (mode suspend)' })
+  steps!: ForgetRequestStepDto[];
 }
 
 export function toCreatedForgetRequestResponse(entity: ForgetRequestEntity): CreatedForgetRequestResponseDto {
@@ -148,6 +194,9 @@ export function toForgetRequestSummary(entity: ForgetRequestEntity): ForgetReque
     datasetId: entity.datasetId,
     reason: entity.reason,
     ...approachOf(entity.approach),
+    mode: entity.mode,
+    ...(entity.graceDays !== null ? { graceDays: entity.graceDays } : {}),
+    ...(entity.deadline !== null ? { deadline: entity.deadline.toISOString() } : {}),
     createdAt: entity.createdAt.toISOString(),
   };
 }
@@ -179,6 +228,7 @@ export function toForgetRequestResponse(
   receipt: EntryReceiptDto,
   outcome: ForgetRequestOutcome = { modelVersions: [], evidence: null },
   job: JobEntity | null = null,
+  steps: ForgetRequestStepDto[] = [],
 ): ForgetRequestResponseDto {
   const out: ForgetRequestResponseDto = {
     ...toForgetRequestSummary(entity),
@@ -187,6 +237,7 @@ export function toForgetRequestResponse(
     evidence: outcome.evidence,
     progress: entity.state === 'completed' ? 1 : entity.state === 'received' || job === null ? 0 : job.progress,
     receipt,
+    steps,
   };
   if (entity.state === 'failed' && entity.error !== null) out.error = entity.error;
   if (entity.state === 'unlearning' && job?.state === 'running' && job.etaSeconds !== null)

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull, Not } from 'typeorm';
-import { ForgetApproach, ForgetRequestEntity } from './forget-request.entity';
+import type { ShredCause } from '@lethe/events';
+import { ForgetApproach, ForgetMode, ForgetRequestEntity } from './forget-request.entity';
 
 /** Advisory lock namespace for "deciding whether this dataset's samples are already being forgotten". */
 const INTAKE_LOCK = 0x666f72676574; // "forget"
@@ -20,11 +21,11 @@ export class ForgetRequestRepository {
     await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [INTAKE_LOCK & 0x7fffffff, datasetId]);
   }
 
-  /** Requests that have not failed naming any of `commitments`, oldest first. */
+  /** Requests that have not failed (nor been restored: their samples are learned again) naming any of `commitments`, oldest first. */
   async findCovering(manager: EntityManager, commitments: string[]): Promise<{ requestId: string; commitment: string }[]> {
     const rows: { request_id: string; commitment: string }[] = await manager.query(
       `SELECT s.request_id, s.commitment FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id
-        WHERE s.commitment = ANY($1::text[]) AND r.state <> 'failed' ORDER BY r.created_at, r.id`,
+        WHERE s.commitment = ANY($1::text[]) AND r.state NOT IN ('failed', 'restored') ORDER BY r.created_at, r.id`,
       [commitments],
     );
     return rows.map((r) => ({ requestId: r.request_id, commitment: r.commitment }));
@@ -33,7 +34,15 @@ export class ForgetRequestRepository {
   /** Stores a `received` request, not yet logged, and its commitments in their order, in `manager`'s transaction. */
   async insert(
     manager: EntityManager,
-    request: { id: string; datasetId: string; reason: string; createdBy: string | null; approach: ForgetApproach | null },
+    request: {
+      id: string;
+      datasetId: string;
+      reason: string;
+      createdBy: string | null;
+      approach: ForgetApproach | null;
+      mode?: ForgetMode;
+      graceDays?: number | null;
+    },
     commitments: string[],
   ): Promise<void> {
     await manager.insert(ForgetRequestEntity, { ...request, state: 'received', ledgerIndex: null, leafHash: null });
@@ -103,10 +112,10 @@ export class ForgetRequestRepository {
     return row.job_id ?? jobId;
   }
 
-  /** Datasets with logged requests that wait (`received`) or that a pass left `unlearning`. */
+  /** Datasets with logged requests that wait (`received`, `restoring`) or that a pass left `unlearning`. */
   async findDatasetsWithWaitingRequests(): Promise<string[]> {
     const rows: { dataset_id: string }[] = await this.dataSource.query(
-      `SELECT DISTINCT dataset_id FROM forget_requests WHERE state IN ('received', 'unlearning') AND ledger_index IS NOT NULL`,
+      `SELECT DISTINCT dataset_id FROM forget_requests WHERE state IN ('received', 'unlearning', 'restoring') AND ledger_index IS NOT NULL`,
     );
     return rows.map((r) => r.dataset_id);
   }
@@ -153,5 +162,78 @@ export class ForgetRequestRepository {
       ids,
       error,
     ]);
+  }
+
+  /** Each request's mode, by id. */
+  async findModes(ids: string[]): Promise<Map<string, ForgetMode>> {
+    const rows: { id: string; mode: ForgetMode }[] = await this.dataSource.query(`SELECT id, mode FROM forget_requests WHERE id = ANY($1::uuid[])`, [ids]);
+    return new Map(rows.map((r) => [r.id, r.mode]));
+  }
+
+  /** Moves `unlearning` requests of mode suspend to `suspended`, their deadline grace_days from now; returns them. */
+  async suspend(ids: string[]): Promise<ForgetRequestEntity[]> {
+    await this.dataSource.query(
+      `UPDATE forget_requests SET state = 'suspended', deadline = now() + grace_days * interval '1 day', updated_at = now()
+        WHERE id = ANY($1::uuid[]) AND state = 'unlearning' AND mode = 'suspend'`,
+      [ids],
+    );
+    return this.dataSource.getRepository(ForgetRequestEntity).findBy(ids.map((id) => ({ id, state: 'suspended' as const })));
+  }
+
+  /**
+   * Moves a `suspended` request to `to` (restoring; completed: shredded, with its cause) in one statement, so that
+   * of a restore and a shred racing each other one wins; returns the request as it is now and whether it moved.
+   */
+  async leaveSuspended(id: string, to: 'restoring' | 'completed', cause?: ShredCause): Promise<{ moved: boolean; request: ForgetRequestEntity }> {
+    const [, moved]: [unknown[], number] = await this.dataSource.query(
+      `UPDATE forget_requests SET state = $2, shred_cause = $3, updated_at = now() WHERE id = $1 AND state = 'suspended'`,
+      [id, to, cause ?? null],
+    );
+    return { moved: moved === 1, request: await this.getById(id) };
+  }
+
+  /** Points a request at the pass that serves it (a restore). */
+  async setPass(id: string, jobId: string): Promise<void> {
+    await this.dataSource.query(`UPDATE forget_requests SET job_id = $2 WHERE id = $1`, [id, jobId]);
+  }
+
+  /** The dataset's requests waiting to be restored, in log order. */
+  async findRestoring(datasetId: string): Promise<ForgetRequestEntity[]> {
+    return this.dataSource.getRepository(ForgetRequestEntity).find({ where: { datasetId, state: 'restoring' }, order: { ledgerIndex: 'ASC' } });
+  }
+
+  /** A restore done (FORGET_RESTORED at `index`), or given up (back to `suspended`). */
+  async finishRestore(id: string, index: number | null): Promise<void> {
+    if (index === null) await this.dataSource.query(`UPDATE forget_requests SET state = 'suspended', updated_at = now() WHERE id = $1 AND state = 'restoring'`, [id]);
+    else
+      await this.dataSource.query(`UPDATE forget_requests SET state = 'restored', restore_ledger_index = $2, updated_at = now() WHERE id = $1 AND state = 'restoring'`, [
+        id,
+        String(index),
+      ]);
+  }
+
+  /** Suspended requests whose grace period has ended. */
+  findExpiredSuspensions(): Promise<ForgetRequestEntity[]> {
+    return this.dataSource
+      .getRepository(ForgetRequestEntity)
+      .createQueryBuilder('r')
+      .where(`r.state = 'suspended' AND r.deadline <= now()`)
+      .orderBy('r.deadline')
+      .getMany();
+  }
+
+  /** Requests of mode suspend whose FORGET_SUSPENDED (`suspend`) or FORGET_SHREDDED (`shred`) step is done but not logged (a stop in between). */
+  findUnloggedSteps(step: 'suspend' | 'shred'): Promise<ForgetRequestEntity[]> {
+    const where =
+      step === 'suspend'
+        ? `r.mode = 'suspend' AND r.deadline IS NOT NULL AND r.suspend_ledger_index IS NULL`
+        : `r.mode = 'suspend' AND r.shred_cause IS NOT NULL AND r.shred_ledger_index IS NULL`;
+    return this.dataSource.getRepository(ForgetRequestEntity).createQueryBuilder('r').where(where).getMany();
+  }
+
+  /** Records the entry of a logged step. */
+  async recordStep(id: string, step: 'suspend' | 'shred', index: number): Promise<void> {
+    const column = step === 'suspend' ? 'suspend_ledger_index' : 'shred_ledger_index';
+    await this.dataSource.query(`UPDATE forget_requests SET ${column} = $2 WHERE id = $1 AND ${column} IS NULL`, [id, String(index)]);
   }
 }

@@ -20,8 +20,10 @@ import {
   CreatedForgetRequestResponseDto,
   ForgetRequestResponseDto,
   ForgetRequestOutcome,
+  ForgetRequestStepDto,
   ForgetRequestSummaryDto,
   approachOfBody,
+  graceDaysOfBody,
   toCreatedForgetRequestResponse,
   toForgetRequestResponse,
   toForgetRequestSummary,
@@ -65,8 +67,10 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     if ((body.externalIds === undefined) === (body.subjectId === undefined))
       throw new BadRequestException('give exactly one of externalIds and subjectId');
     const approach = approachOfBody(body);
+    const graceDays = graceDaysOfBody(body, approach);
     const dataset = await this.datasetService.findRegistered(body.datasetId);
     if (approach) await this.checkApproximateApplies(dataset.id);
+    if (graceDays !== null) await this.checkSuspendApplies(dataset.id);
     const commitments = await this.findCommitments(dataset.id, body);
 
     const decided = await this.dataSource.transaction(async (manager) => {
@@ -77,7 +81,8 @@ export class ForgetRequestService implements OnApplicationBootstrap {
       const covered = new Set(covering.map((c) => c.commitment));
       if (commitments.every((c) => covered.has(c))) return { existing: covering[0].requestId };
       const id = randomUUID();
-      await this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null, approach }, commitments);
+      const mode = graceDays === null ? 'forget' : 'suspend';
+      await this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null, approach, mode, graceDays }, commitments);
       return { created: id };
     });
 
@@ -103,7 +108,15 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     const samples = await this.requests.findCommitments(id);
     const receipt = await this.entryReceiptService.build(Number(request.ledgerIndex));
     const job = request.jobId === null ? null : await this.jobs.findById(request.jobId);
-    return toForgetRequestResponse(request, samples, receipt, await this.findOutcome(id), job);
+    const steps: ForgetRequestStepDto[] = [];
+    for (const [step, index] of [
+      ['suspended', request.suspendLedgerIndex],
+      ['restored', request.restoreLedgerIndex],
+      ['shredded', request.shredLedgerIndex],
+    ] as const)
+      if (index !== null) steps.push({ step, ledgerIndex: Number(index), receipt: await this.entryReceiptService.build(Number(index)) });
+    steps.sort((a, b) => a.ledgerIndex - b.ledgerIndex);
+    return toForgetRequestResponse(request, samples, receipt, await this.findOutcome(id), job, steps);
   }
 
   async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ForgetRequestSummaryDto[]> {
@@ -163,6 +176,15 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     if (certified.length > 0)
       throw new BadRequestException(
         `approach: dataset ${datasetId} has certified model(s) ${certified.join(', ')}, which remove samples by a certified Newton step; approach "approximate" does not apply to them`,
+      );
+  }
+
+  /** A suspension is undone by learning the samples again, which certified removal cannot: with a certified model, a 400. */
+  private async checkSuspendApplies(datasetId: string): Promise<void> {
+    const certified = await this.modelStore.findModelIdsOfMethod(datasetId, 'certified');
+    if (certified.length > 0)
+      throw new BadRequestException(
+        `mode: dataset ${datasetId} has certified model(s) ${certified.join(', ')}, which cannot learn samples again; mode "suspend" does not apply to them`,
       );
   }
 

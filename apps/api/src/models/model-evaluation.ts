@@ -6,14 +6,14 @@ import { ModelEntity } from './model.entity';
 
 /**
  * The samples of a dataset a model may use, opened from the vault, in upload order: committed, not erased,
- * and not named by a forget request that has not failed (one still waiting, or being served, counts as
- * forgotten already). Features as float32 views of one matrix: a large dataset then costs the garbage
+ * and not named by a forget request that has not failed nor been restored (one still waiting, or being served, or
+ * suspended, counts as forgotten already). Features as float32 views of one matrix: a large dataset then costs the garbage
  * collector next to nothing.
  */
 async function loadUsableSamples(dataSource: DataSource, vault: SampleVault, datasetId: string): Promise<Sample[]> {
   const requested: { commitment: string }[] = await dataSource.query(
     `SELECT DISTINCT f.commitment FROM forget_request_samples f JOIN forget_requests r ON r.id = f.request_id
-      WHERE r.dataset_id = $1 AND r.state <> 'failed'`,
+      WHERE r.dataset_id = $1 AND r.state NOT IN ('failed', 'restored')`,
     [datasetId],
   );
   const forgotten = new Set(requested.map((r) => r.commitment));

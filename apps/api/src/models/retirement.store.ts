@@ -224,4 +224,12 @@ export class RetirementStore {
   async markCheckpointDeleted(checkpoint: string): Promise<void> {
     await this.dataSource.query(`UPDATE checkpoint_deletions SET deleted_at = now() WHERE checkpoint = $1 AND deleted_at IS NULL`, [checkpoint]);
   }
+
+  /**
+   * Forgets the deletion decisions of checkpoints made again (a restored forget request relearns the very slices it
+   * deleted): they are live, and a later retirement decides about them afresh.
+   */
+  async undecideCheckpointDeletions(checkpoints: string[]): Promise<void> {
+    await this.dataSource.query(`DELETE FROM checkpoint_deletions WHERE checkpoint = ANY($1::text[])`, [checkpoints]);
+  }
 }

@@ -12,7 +12,9 @@ import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { KeptMethods } from '../models/kept-methods';
 import { ModelStore } from '../models/model.store';
 import { modelDoneFraction } from '../models/model.progress';
+import { ForgetSteps } from '../forget-requests/forget-steps';
 import { PassClock, PassTimings } from './pass-clock';
+import { RestoreService } from './restore.service';
 import { FailedModel, RetirementService } from './retirement.service';
 
 export interface UnlearningPassResult {
@@ -24,6 +26,10 @@ export interface UnlearningPassResult {
   error?: string;
   /** Where the pass's time went. */
   timings: PassTimings;
+  /** Suspended requests the pass restored (their samples learned again); absent when none. */
+  restoredRequestIds?: string[];
+  /** Restores that cannot be done (the requests stay suspended); absent when none. */
+  refusedRestores?: { requestId: string; error: string }[];
 }
 
 /** Done fraction (0..1) of a whole pass and its estimated seconds left. */
@@ -102,6 +108,8 @@ export class UnlearningService {
     private readonly store: ModelStore,
     private readonly retirement: RetirementService,
     private readonly methods: KeptMethods,
+    private readonly restorer: RestoreService,
+    private readonly steps: ForgetSteps,
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
@@ -112,43 +120,64 @@ export class UnlearningService {
       await options.onLocked?.();
       const requestIds = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
       clock.lap('take');
-      if (requestIds.length === 0) return { requestIds, modelVersions: [], timings: clock.toJson() };
-      try {
-        const commitments = await this.requests.findCommitmentsOf(requestIds);
-        clock.lap('commitments');
-        const { modelVersions, failedModels, evidenceDue } = await this.forgetInEveryModel(datasetId, requestIds, commitments, clock, options.onProgress);
-        // Every new version is served (and what it replaces retired) by now. Then the samples each learned, and
-        // the evidence, while the retired versions' checkpoints and the forgotten samples (opened from the vault
-        // when a retried pass reloads the version before), which it reads, are still there: the shred comes after it.
-        for (const { modelId, version } of modelVersions) await this.store.recordVersionSamples(modelId, version);
-        clock.lap('versionSamples');
-        for (const due of evidenceDue) await this.recordEvidence(due, due.requestIds ?? requestIds, clock, options.lastAttempt ?? false);
-        const retired = await this.retirement.retireForPass(requestIds, failedModels);
-        clock.lap('retire');
-        // Erasure, once nothing served needs the samples: their subjects' keys destroyed, their rows deleted.
-        const shred = await this.vault.shred(datasetId, commitments);
-        clock.lap('shred');
-        await this.requests.complete(requestIds);
-        clock.lap('complete');
-        this.logger.log(
-          `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${retired.retiredVersions.length} retired, ` +
-            `${failedModels.length} model(s) failed, ${shred.shredded.length} sample(s) erased, ${shred.keysDestroyed} data key(s) destroyed`,
-        );
-        return { requestIds, modelVersions, ...(failedModels.length > 0 ? { failedModels } : {}), timings: clock.toJson() };
-      } catch (error) {
-        const message = describeJobError(error);
-        if (!isPermanentJobError(error) && !options.lastAttempt) {
-          this.logger.warn(`${requestIds.length} forget request(s) of dataset ${datasetId} wait for a retry: ${message}`);
-          throw error;
-        }
-        this.logger.error(`${requestIds.length} forget request(s) of dataset ${datasetId} failed: ${message}`);
-        await this.retirement
-          .releaseUnlogged(requestIds)
-          .catch((e: unknown) => this.logger.warn(`releasing the versions marked for retirement: ${describeJobError(e)}`));
-        await this.requests.fail(requestIds, message.slice(0, 2000));
-        return { requestIds, modelVersions: [], error: message, timings: clock.toJson() };
-      }
+      const result = requestIds.length === 0 ? { requestIds, modelVersions: [], timings: clock.toJson() } : await this.forgetWaiting(datasetId, requestIds, clock, options);
+      // Then the suspended requests asked to be restored (after the forgets taken with them, which they do not undo).
+      const restores = await this.restorer.restoreWaiting(datasetId);
+      if (restores.restored.length + restores.refused.length === 0) return result;
+      return {
+        ...result,
+        ...(restores.restored.length > 0 ? { restoredRequestIds: restores.restored } : {}),
+        ...(restores.refused.length > 0 ? { refusedRestores: restores.refused } : {}),
+        modelVersions: [...result.modelVersions, ...restores.modelVersions],
+        timings: clock.toJson(),
+      };
     });
+  }
+
+  /** The forget requests a pass took: unlearned from every model, then erased (mode forget) or suspended (mode suspend). */
+  private async forgetWaiting(datasetId: string, requestIds: string[], clock: PassClock, options: UnlearningPassOptions): Promise<UnlearningPassResult> {
+    try {
+      const commitments = await this.requests.findCommitmentsOf(requestIds);
+      clock.lap('commitments');
+      const { modelVersions, failedModels, evidenceDue } = await this.forgetInEveryModel(datasetId, requestIds, commitments, clock, options.onProgress);
+      // Every new version is served (and what it replaces retired) by now. Then the samples each learned, and
+      // the evidence, while the retired versions' checkpoints and the forgotten samples (opened from the vault
+      // when a retried pass reloads the version before), which it reads, are still there: the shred comes after it.
+      for (const { modelId, version } of modelVersions) await this.store.recordVersionSamples(modelId, version);
+      clock.lap('versionSamples');
+      for (const due of evidenceDue) await this.recordEvidence(due, due.requestIds ?? requestIds, clock, options.lastAttempt ?? false);
+      const retired = await this.retirement.retireForPass(requestIds, failedModels);
+      clock.lap('retire');
+      // Erasure, once nothing served needs the samples: their subjects' keys destroyed, their rows deleted. The
+      // samples of suspended requests stay sealed (unless a forget of this pass names them too) until shredded.
+      const modes = await this.requests.findModes(requestIds);
+      const suspendIds = requestIds.filter((id) => modes.get(id) === 'suspend');
+      const forgetIds = requestIds.filter((id) => modes.get(id) !== 'suspend');
+      const kept = suspendIds.length === 0 ? new Set<string>() : new Set(await this.requests.findCommitmentsOf(suspendIds));
+      const erased = forgetIds.length === 0 ? new Set<string>() : new Set(await this.requests.findCommitmentsOf(forgetIds));
+      const shred = await this.vault.shred(datasetId, commitments.filter((c) => !kept.has(c) || erased.has(c)));
+      clock.lap('shred');
+      if (forgetIds.length > 0) await this.requests.complete(forgetIds);
+      for (const suspended of await this.requests.suspend(suspendIds)) await this.steps.logSuspended(suspended);
+      clock.lap('complete');
+      this.logger.log(
+        `${requestIds.length} forget request(s): ${modelVersions.length} model version(s) published, ${retired.retiredVersions.length} retired, ` +
+          `${failedModels.length} model(s) failed, ${shred.shredded.length} sample(s) erased, ${shred.keysDestroyed} data key(s) destroyed`,
+      );
+      return { requestIds, modelVersions, ...(failedModels.length > 0 ? { failedModels } : {}), timings: clock.toJson() };
+    } catch (error) {
+      const message = describeJobError(error);
+      if (!isPermanentJobError(error) && !options.lastAttempt) {
+        this.logger.warn(`${requestIds.length} forget request(s) of dataset ${datasetId} wait for a retry: ${message}`);
+        throw error;
+      }
+      this.logger.error(`${requestIds.length} forget request(s) of dataset ${datasetId} failed: ${message}`);
+      await this.retirement
+        .releaseUnlogged(requestIds)
+        .catch((e: unknown) => this.logger.warn(`releasing the versions marked for retirement: ${describeJobError(e)}`));
+      await this.requests.fail(requestIds, message.slice(0, 2000));
+      return { requestIds, modelVersions: [], error: message, timings: clock.toJson() };
+    }
   }
 
   /**

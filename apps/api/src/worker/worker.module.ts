@@ -14,6 +14,8 @@ import { ModelStore } from '../models/model.store';
 import { RetirementStore } from '../models/retirement.store';
 import { RetirementService } from '../unlearning/retirement.service';
 import { UnlearningService } from '../unlearning/unlearning.service';
+import { RestoreService } from '../unlearning/restore.service';
+import { ForgetSteps } from '../forget-requests/forget-steps';
 import { JobWorker } from './job.worker';
 
 export interface WorkerOptions {
@@ -46,6 +48,8 @@ export class WorkerModule {
         RetirementStore,
         RetirementService,
         UnlearningService,
+        RestoreService,
+        ForgetSteps,
         JobWorker,
       ],
     };

@@ -1,0 +1,85 @@
+import { ConflictException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Principal } from '../auth/role';
+import { APP_CONFIG } from '../config/config.provider';
+import type { AppConfig } from '../config/config';
+import { JobRepository } from '../jobs/job.repository';
+import { CreatedForgetRequestResponseDto, toCreatedForgetRequestResponse } from './forget-request.dto';
+import { ForgetRequestRepository } from './forget-request.repository';
+import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
+import { ForgetSteps } from './forget-steps';
+
+/**
+ * What happens to a suspended forget request: restored (its samples learned again by the dataset's next unlearning
+ * pass: state restoring, then restored and FORGET_RESTORED), or shredded (keys destroyed, state completed,
+ * FORGET_SHREDDED), on request or by the sweep once its deadline has passed. The sweep runs every
+ * RETENTION_SWEEP_SECONDS (and once at start), and also logs the steps a stop left unlogged.
+ */
+@Injectable()
+export class ForgetLifecycleService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('ForgetLifecycle');
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly requests: ForgetRequestRepository,
+    private readonly steps: ForgetSteps,
+    private readonly jobs: JobRepository,
+    @Inject(FORGET_REQUEST_QUEUE) private readonly queue: ForgetRequestQueue,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const run = () => {
+      this.running = this.sweep().catch((e: unknown) => this.logger.warn(`lifecycle sweep failed: ${(e as Error).message}`));
+    };
+    setImmediate(run);
+    this.timer = setInterval(run, this.config.retentionSweepSeconds * 1000);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Restore: a 409 naming the state unless the request is suspended; then the dataset's waiting pass learns the samples again. */
+  async restore(id: string, principal: Principal | undefined): Promise<CreatedForgetRequestResponseDto> {
+    const { request } = await this.leaveSuspended(id, 'restoring');
+    const { jobId } = await this.jobs.findOrCreateWaitingPass(request.datasetId, principal?.keyId ?? null);
+    await this.requests.setPass(id, jobId);
+    await this.queue.enqueue({ requestId: id, datasetId: request.datasetId, jobId });
+    return toCreatedForgetRequestResponse({ ...request, jobId });
+  }
+
+  /** Shred now: a 409 naming the state unless the request is suspended; the keys are destroyed before the answer. */
+  async shred(id: string): Promise<CreatedForgetRequestResponseDto> {
+    const { request } = await this.leaveSuspended(id, 'completed');
+    await this.steps.shred(request);
+    return toCreatedForgetRequestResponse(request);
+  }
+
+  /** Shreds the suspended requests past their deadline, and logs the steps left unlogged; returns how many of each. */
+  async sweep(): Promise<{ shredded: number; finished: number }> {
+    const finished = await this.steps.finishUnlogged();
+    let shredded = 0;
+    for (const expired of await this.requests.findExpiredSuspensions()) {
+      const { moved, request } = await this.requests.leaveSuspended(expired.id, 'completed', 'grace-expired');
+      if (!moved) continue; // restored or shredded meanwhile
+      await this.steps.shred(request);
+      shredded++;
+    }
+    if (shredded + finished > 0) this.logger.log(`lifecycle sweep: ${shredded} suspended request(s) shredded at their deadline, ${finished} step(s) logged`);
+    return { shredded, finished };
+  }
+
+  private async leaveSuspended(id: string, to: 'restoring' | 'completed') {
+    const logged = await this.requests.findLogged(id);
+    if (!logged) throw new NotFoundException(`no forget request with id ${id}`);
+    const outcome = await this.requests.leaveSuspended(id, to, to === 'completed' ? 'requested' : undefined);
+    if (!outcome.moved)
+      throw new ConflictException(
+        `state: forget request ${id} is ${outcome.request.state}, not suspended; only a suspended request can be ${to === 'restoring' ? 'restored' : 'shredded'} (nothing was logged)`,
+      );
+    return outcome;
+  }
+}

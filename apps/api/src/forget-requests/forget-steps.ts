@@ -1,0 +1,64 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { Ledger, SampleVault } from '@lethe/ledger';
+import { ForgetRequestEntity } from './forget-request.entity';
+import { ForgetRequestRepository } from './forget-request.repository';
+
+/**
+ * The logged steps of a suspended forget request after its unlearning: FORGET_SUSPENDED (the data kept sealed
+ * until the deadline) and the shred (keys destroyed, then FORGET_SHREDDED). Each step's state is stored before its
+ * entry is appended, and `finishUnlogged` appends what a stop in between left unlogged, so nothing is logged twice
+ * by one process and nothing done goes unlogged.
+ */
+@Injectable()
+export class ForgetSteps {
+  private readonly logger = new Logger('ForgetSteps');
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly vault: SampleVault,
+    private readonly requests: ForgetRequestRepository,
+  ) {}
+
+  /** Appends FORGET_SUSPENDED for a request now `suspended` (its deadline set) and records the entry. */
+  async logSuspended(request: ForgetRequestEntity): Promise<number> {
+    const entry = await this.ledger.appendOne({
+      type: 'FORGET_SUSPENDED',
+      version: 1,
+      requestId: request.id,
+      datasetId: request.datasetId,
+      graceDays: request.graceDays!,
+      deadline: request.deadline!.toISOString(),
+    });
+    await this.requests.recordStep(request.id, 'suspend', entry.index);
+    return entry.index;
+  }
+
+  /**
+   * Erases the samples of a request whose shred is decided (`shred_cause` set, state `completed`): their subjects'
+   * keys destroyed (a subject with other samples is sealed again under a fresh key), their rows deleted, then
+   * FORGET_SHREDDED appended and recorded. Running it again after a stop destroys nothing twice.
+   */
+  async shred(request: ForgetRequestEntity): Promise<number> {
+    const result = await this.vault.shred(request.datasetId, await this.requests.findCommitments(request.id));
+    const entry = await this.ledger.appendOne({
+      type: 'FORGET_SHREDDED',
+      version: 1,
+      requestId: request.id,
+      datasetId: request.datasetId,
+      cause: request.shredCause!,
+      keysDestroyed: result.keysDestroyed,
+    });
+    await this.requests.recordStep(request.id, 'shred', entry.index);
+    this.logger.log(`forget request ${request.id} shredded (${request.shredCause}): ${result.shredded.length} sample(s) erased, ${result.keysDestroyed} key(s) destroyed`);
+    return entry.index;
+  }
+
+  /** Logs the steps a stop left done but unlogged; returns how many. */
+  async finishUnlogged(): Promise<number> {
+    const suspended = await this.requests.findUnloggedSteps('suspend');
+    for (const request of suspended) await this.logSuspended(request);
+    const shredded = await this.requests.findUnloggedSteps('shred');
+    for (const request of shredded) await this.shred(request);
+    return suspended.length + shredded.length;
+  }
+}

@@ -1,0 +1,143 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Ledger, SampleVault } from '@lethe/ledger';
+import { compactFeatures, Sample, TrainedModel, UnlearningError } from '@lethe/unlearning';
+import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
+import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
+import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
+import { KeptMethods } from '../models/kept-methods';
+import { loadHeldOutSamples } from '../models/model-evaluation';
+import { ModelLedgerSink } from '../models/model-ledger.sink';
+import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
+import { ModelStore } from '../models/model.store';
+import { RetirementStore } from '../models/retirement.store';
+
+export interface RestoreOutcome {
+  restored: string[];
+  modelVersions: { modelId: string; version: number }[];
+  /** Requests whose restore cannot be done (back to `suspended`), with why. */
+  refused: { requestId: string; error: string }[];
+}
+
+/**
+ * Undoes suspended forget requests (state `restoring`; an unlearning pass calls it under the dataset lock): each model
+ * whose latest version reflects the request learns its samples again (the engine's relearn: what forgetting them
+ * retrained, trained again with them, from the same checkpoints) and publishes the next version, which reflects the
+ * request no more. Then FORGET_RESTORED names the versions, and the request is `restored`: its samples are usable
+ * again. Training is deterministic, so when nothing else changed since the suspension each new version's ONNX file is
+ * byte for byte the one before it. A restore no retry can do (a certified model, a sample erased meanwhile) sends the
+ * request back to `suspended`, logging nothing; any other error is thrown for the pass's retry.
+ */
+@Injectable()
+export class RestoreService {
+  private readonly logger = new Logger('Restore');
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly ledger: Ledger,
+    private readonly requests: ForgetRequestRepository,
+    private readonly vault: SampleVault,
+    private readonly store: ModelStore,
+    private readonly methods: KeptMethods,
+    private readonly retirements: RetirementStore,
+  ) {}
+
+  async restoreWaiting(datasetId: string): Promise<RestoreOutcome> {
+    const outcome: RestoreOutcome = { restored: [], modelVersions: [], refused: [] };
+    for (const request of await this.requests.findRestoring(datasetId)) {
+      try {
+        const versions = await this.restoreInEveryModel(request);
+        const entry = await this.ledger.appendOne({
+          type: 'FORGET_RESTORED',
+          version: 1,
+          requestId: request.id,
+          datasetId,
+          modelVersions: versions.map((v) => ({ modelId: v.modelId, modelVersion: v.version, onnxSha256: v.onnxSha256 })),
+        });
+        await this.requests.finishRestore(request.id, entry.index);
+        outcome.restored.push(request.id);
+        outcome.modelVersions.push(...versions.map(({ modelId, version }) => ({ modelId, version })));
+        this.logger.log(`forget request ${request.id} restored: ${versions.length} model version(s) published (entry ${entry.index})`);
+      } catch (error) {
+        if (!isPermanentJobError(error)) throw error;
+        const message = describeJobError(error);
+        await this.requests.finishRestore(request.id, null);
+        outcome.refused.push({ requestId: request.id, error: message });
+        this.logger.error(`forget request ${request.id} cannot be restored, it stays suspended: ${message}`);
+      }
+    }
+    return outcome;
+  }
+
+  private async restoreInEveryModel(request: ForgetRequestEntity): Promise<{ modelId: string; version: number; onnxSha256: string }[]> {
+    const models = await this.dataSource
+      .getRepository(ModelEntity)
+      .find({ where: { datasetId: request.datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
+    const published: { modelId: string; version: number; onnxSha256: string }[] = [];
+    for (const model of models) {
+      const latest = await this.store.findLatest(model.id);
+      // A model trained after the suspension never learned the samples; one restored already (a retried pass) is done.
+      if (!latest || !latest.reflectsForgetRequests.includes(request.id)) continue;
+      const relearned = await this.relearnInModel(model, latest, request.id);
+      published.push({ modelId: model.id, version: relearned.version, onnxSha256: relearned.onnxSha256 });
+    }
+    return published;
+  }
+
+  private async relearnInModel(model: ModelEntity, latest: ModelVersionEntity, requestId: string): Promise<TrainedModel> {
+    const kept = await this.methods.keep(model.id, model.engineConfig as { method: string });
+    if (!kept.method.relearn)
+      throw new UnlearningError('INVALID_REQUEST', `model ${model.id} (method ${kept.method.name}) cannot learn samples again`);
+    const from =
+      kept.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256 ? kept.model : await this.store.loadTrainedModel(latest);
+    const { sampleIds, restoredIds } = await this.findSamplesToRelearn(model.id, latest.version, requestId);
+    const opened = await this.vault.readSamples({ sampleIds }, { float32: true });
+    if (opened.length !== sampleIds.length)
+      throw new UnlearningError('INVALID_REQUEST', `model ${model.id}: ${sampleIds.length - opened.length} of the samples to learn again were erased`);
+    const samples: Sample[] = compactFeatures(opened.map((s) => ({ externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment })));
+    const restored = new Set(restoredIds);
+    const externalIds = opened.filter((s) => restored.has(s.id)).map((s) => s.externalId);
+    const testSet = await loadHeldOutSamples(this.dataSource, this.vault, model);
+    const sink = new ModelLedgerSink(this.ledger);
+    kept.job.ledger = sink;
+    try {
+      const relearned = await kept.method.relearn(from, { samples, externalIds, ...(testSet.length > 0 ? { testSet } : {}) }).catch(async (error: unknown) => {
+        await this.methods.drop(model.id);
+        throw error;
+      });
+      await this.store.save(relearned, {
+        ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, relearned.version)!,
+        batches: sink.batchesOf(model.id, relearned.version),
+        reflectsForgetRequests: latest.reflectsForgetRequests.filter((id) => id !== requestId),
+      });
+      // The checkpoints it made again were deleted when the samples were suspended: live now, they must not be
+      // taken for deleted (a later forget of these samples deletes them again).
+      await this.retirements.undecideCheckpointDeletions(relearned.shards.flatMap((s) => s.slices.map((slice) => slice.checkpoint)));
+      kept.model = relearned;
+      return relearned;
+    } finally {
+      kept.job.ledger = undefined;
+    }
+  }
+
+  /**
+   * The sample rows the model's next version learns: the latest version's, and those of the request's samples that
+   * the version before the suspension learned (held-out ones never were); and the latter alone.
+   */
+  private async findSamplesToRelearn(modelId: string, version: number, requestId: string): Promise<{ sampleIds: string[]; restoredIds: string[] }> {
+    const [{ suspended_in }]: { suspended_in: number | null }[] = await this.dataSource.query(
+      `SELECT min(version) AS suspended_in FROM model_versions WHERE model_id = $1 AND $2 = ANY(reflects_forget_requests)`,
+      [modelId, requestId],
+    );
+    const rows: { sample_id: string; restored: boolean }[] = await this.dataSource.query(
+      `SELECT m.sample_id, false AS restored FROM model_version_samples m WHERE m.model_id = $1 AND m.version = $2
+       UNION ALL
+       SELECT m.sample_id, true FROM model_version_samples m
+         JOIN sample_commitments s ON s.id = m.sample_id
+         JOIN forget_request_samples f ON f.commitment = s.commitment AND f.request_id = $4
+        WHERE m.model_id = $1 AND m.version = $3`,
+      [modelId, version, Number(suspended_in) - 1, requestId],
+    );
+    return { sampleIds: rows.map((r) => r.sample_id), restoredIds: rows.filter((r) => r.restored).map((r) => r.sample_id) };
+  }
+}

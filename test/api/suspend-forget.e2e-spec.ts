@@ -1,0 +1,182 @@
+/**
+ * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
+ */
+import { createHash } from 'node:crypto';
+import request from 'supertest';
+import type { LedgerEvent } from '@lethe/events';
+import { SampleVault } from '@lethe/ledger';
+import { loadIris, placeSample } from '@lethe/unlearning';
+import { uploadDataset } from '../support/api-data';
+import { JobHarness, startJobHarness } from '../support/job-harness';
+import { waitFor } from '../support/probe';
+import { downloadOnnx, forgetSubject, trainSmallModel } from '../verifier/support/iris-history';
+
+/** Overrides of SMALL_SISA (trainSmallModel) for full retraining. */
+const FULL = { method: 'full', shards: 1, slices: 1, architecture: { type: 'logreg' }, epochs: 2, batchSize: 8, learningRate: 0.1 };
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+describe('reversible forgetting: a suspended forget request is restored (same bytes) or shredded (on request, or at its deadline)', () => {
+  let h: JobHarness;
+  let datasetId: string;
+  let sisa: string;
+  let full: string;
+  let v1: Map<string, string>;
+  beforeAll(async () => {
+    // The lifecycle sweep every second, so that a short grace period ends within the test.
+    h = await startJobHarness('suspend', { env: { RETENTION_SWEEP_SECONDS: '1' } });
+    const samples = loadIris().filter((_, i) => i % 3 === 0);
+    // dana owns the one sample SISA 2 x 2 with seed 'suspend' places in shard 0, slice 1; the others one sample each.
+    const owned = samples.findIndex((s) => {
+      const p = placeSample('suspend', s.externalId, 2, 2);
+      return p.shard === 0 && p.slice === 1;
+    });
+    const subjects = new Map([[owned, 'dana'], [owned === 1 ? 2 : 1, 'erin'], [owned === 3 ? 4 : 3, 'fred'], [owned === 5 ? 6 : 5, 'gina']]);
+    ({ datasetId } = await uploadDataset(h, samples, { subjectOf: (_, i) => subjects.get(i) ?? `other-${i}` }));
+    sisa = await trainSmallModel(h, datasetId, 'suspend');
+    full = await trainSmallModel(h, datasetId, 'suspend', FULL);
+    v1 = new Map([
+      [sisa, sha256(await downloadOnnx(h, h.auditor, sisa, 1))],
+      [full, sha256(await downloadOnnx(h, h.auditor, full, 1))],
+    ]);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const http = () => request(h.app.getHttpServer());
+  const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
+  const logSize = async () => (await h.ledger.getCheckpoint()).treeSize;
+  const eventsOf = async <T extends LedgerEvent['type']>(type: T) => {
+    const page = (await http().get('/v1/ledger/entries?start=0&limit=1000').expect(200)).body as { index: number; event: string }[];
+    return page.map((e) => ({ index: e.index, event: JSON.parse(e.event) as Extract<LedgerEvent, { type: T }> })).filter((e) => e.event.type === type);
+  };
+  const getRequest = async (id: string) => (await asMl(http().get(`/v1/forget-requests/${id}`)).expect(200)).body;
+  const waitForState = (id: string, states: string[]) => waitFor(() => getRequest(id), (r) => states.includes(r.state) || r.state === 'failed');
+  const samplesOf = (subjectId: string) => new SampleVault(h.dataSource, h.ledger, h.keyStore).findSamples(datasetId, { subjectId });
+  const suspend = async (subjectId: string, graceDays?: number) => {
+    const filed = await asMl(http().post('/v1/forget-requests'))
+      .send({ datasetId, subjectId, reason: 'accidental removal, maybe', mode: 'suspend', ...(graceDays === undefined ? {} : { graceDays }) })
+      .expect(202);
+    return waitForState(filed.body.id, ['suspended', 'completed']);
+  };
+  const modelVersions = async (modelId: string) => (await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.versions as { version: number; state: string }[];
+
+  it('refuses a bad grace period or approach with a 400 naming the field, logging nothing', async () => {
+    const before = await logSize();
+    for (const [extra, field] of [
+      [{ graceDays: 0 }, 'graceDays'],
+      [{ graceDays: -1 }, 'graceDays'],
+      [{ graceDays: 90.5 }, 'graceDays'],
+      [{ graceDays: 'soon' }, 'graceDays'],
+      [{ approach: 'approximate', algorithm: 'finetune' }, 'approach'],
+      [{ mode: 'pause' }, 'mode'],
+    ] as const) {
+      const mode = 'mode' in extra ? {} : { mode: 'suspend' };
+      const res = await asMl(http().post('/v1/forget-requests')).send({ datasetId, subjectId: 'dana', reason: 'r', ...mode, ...extra }).expect(400);
+      expect(JSON.stringify(res.body.message)).toContain(field);
+    }
+    // graceDays without mode suspend is refused too.
+    const res = await asMl(http().post('/v1/forget-requests')).send({ datasetId, subjectId: 'dana', reason: 'r', graceDays: 5 }).expect(400);
+    expect(JSON.stringify(res.body.message)).toContain('graceDays');
+    expect(await logSize()).toBe(before);
+  });
+
+  it('suspends: new versions without the sample, the old retired, the sealed data kept; restored: versions byte-identical to version 1', async () => {
+    const started = Date.now();
+    const suspended = await suspend('dana');
+    expect(suspended.state).toBe('suspended');
+    expect(suspended.mode).toBe('suspend');
+    expect(suspended.graceDays).toBe(30);
+    const deadline = Date.parse(suspended.deadline);
+    expect(deadline).toBeGreaterThanOrEqual(started + 30 * 86_400_000 - 1000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 30 * 86_400_000 + 1000);
+    for (const modelId of [sisa, full]) expect(await modelVersions(modelId)).toEqual([expect.objectContaining({ version: 1, state: 'retired' }), expect.objectContaining({ version: 2, state: 'live' })]);
+    // Forgotten by the models, but its data and key are kept (sealed) for the grace period.
+    expect(await samplesOf('dana')).toHaveLength(1);
+    const [logged] = (await eventsOf('FORGET_SUSPENDED')).filter((e) => e.event.requestId === suspended.id);
+    expect(logged.event).toEqual({ type: 'FORGET_SUSPENDED', version: 1, requestId: suspended.id, datasetId, graceDays: 30, deadline: suspended.deadline });
+    expect(suspended.steps).toEqual([expect.objectContaining({ step: 'suspended', ledgerIndex: logged.index, receipt: expect.objectContaining({ ledgerIndex: logged.index }) })]);
+
+    // A model trained meanwhile does not learn the suspended sample.
+    const [dana] = await samplesOf('dana');
+    const meanwhile = await trainSmallModel(h, datasetId, 'meanwhile');
+    const learned: { n: number }[] = await h.dataSource.query(
+      `SELECT count(*)::int AS n FROM model_version_samples m JOIN sample_commitments s ON s.id = m.sample_id WHERE m.model_id = $1 AND s.commitment = $2`,
+      [meanwhile, dana.commitment],
+    );
+    expect(learned[0].n).toBe(0);
+    // Positive control: the same query finds it in version 1 of the SISA model.
+    const control: { n: number }[] = await h.dataSource.query(
+      `SELECT count(*)::int AS n FROM model_version_samples m JOIN sample_commitments s ON s.id = m.sample_id WHERE m.model_id = $1 AND m.version = 1 AND s.commitment = $2`,
+      [sisa, dana.commitment],
+    );
+    expect(control[0].n).toBe(1);
+
+    // A shred or a second restore of a request being restored is a 409 too; the restore itself is 202.
+    const restore = await asMl(http().post(`/v1/forget-requests/${suspended.id}/restore`)).expect(202);
+    expect(restore.body.state).toBe('restoring');
+    const restored = await waitForState(suspended.id, ['restored']);
+    expect(restored.state).toBe('restored');
+    for (const modelId of [sisa, full]) {
+      const versions = await modelVersions(modelId);
+      expect(versions.map((v) => v.version)).toEqual([1, 2, 3]);
+      // The engine is deterministic: learning the sample again gives version 1's very bytes.
+      expect(sha256(await downloadOnnx(h, h.auditor, modelId, 3))).toBe(v1.get(modelId));
+      expect(sha256(await downloadOnnx(h, h.auditor, modelId, 2))).not.toBe(v1.get(modelId));
+    }
+    const [restoredEntry] = (await eventsOf('FORGET_RESTORED')).filter((e) => e.event.requestId === suspended.id);
+    expect(restoredEntry.event.modelVersions).toEqual([
+      { modelId: sisa, modelVersion: 3, onnxSha256: v1.get(sisa) },
+      { modelId: full, modelVersion: 3, onnxSha256: v1.get(full) },
+    ]);
+    expect(restored.steps.map((s: { step: string }) => s.step)).toEqual(['suspended', 'restored']);
+    // Learned again: the sample is usable, and a new forget request for it is a new request.
+    expect(await samplesOf('dana')).toHaveLength(1);
+
+    const before = await logSize();
+    for (const action of ['restore', 'shred']) {
+      const res = await asMl(http().post(`/v1/forget-requests/${suspended.id}/${action}`)).expect(409);
+      expect(res.body.message).toMatch(/^state: .* is restored, not suspended/);
+    }
+    expect(await logSize()).toBe(before);
+  });
+
+  it('restore or shred of a request that is not suspended (a completed forget, an unknown id) is refused, logging nothing', async () => {
+    const forgotten = await forgetSubject(h, datasetId, 'erin');
+    const before = await logSize();
+    for (const action of ['restore', 'shred']) {
+      const res = await asMl(http().post(`/v1/forget-requests/${forgotten.id}/${action}`)).expect(409);
+      expect(res.body.message).toContain('state: ');
+      expect(res.body.message).toContain('is completed');
+      await asMl(http().post(`/v1/forget-requests/00000000-0000-4000-8000-000000000000/${action}`)).expect(404);
+      await asMl(http().post(`/v1/forget-requests/not-a-uuid/${action}`)).expect(400);
+    }
+    expect(await logSize()).toBe(before);
+  });
+
+  it('shred on request destroys the kept key (FORGET_SHREDDED, state completed)', async () => {
+    const suspended = await suspend('fred', 10);
+    expect(await samplesOf('fred')).toHaveLength(1);
+    const shred = await asMl(http().post(`/v1/forget-requests/${suspended.id}/shred`)).expect(200);
+    expect(shred.body.state).toBe('completed');
+    expect(await samplesOf('fred')).toHaveLength(0);
+    const [entry] = (await eventsOf('FORGET_SHREDDED')).filter((e) => e.event.requestId === suspended.id);
+    expect(entry.event).toEqual({ type: 'FORGET_SHREDDED', version: 1, requestId: suspended.id, datasetId, cause: 'requested', keysDestroyed: 1 });
+    const done = await getRequest(suspended.id);
+    expect(done.steps.map((s: { step: string }) => s.step)).toEqual(['suspended', 'shredded']);
+    // No restore after a shred.
+    await asMl(http().post(`/v1/forget-requests/${suspended.id}/restore`)).expect(409);
+  });
+
+  it('the sweep shreds a suspended request once its grace period has ended', async () => {
+    // 0.0001 days: about 8.6 seconds.
+    const suspended = await suspend('gina', 0.0001);
+    expect(suspended.state).toBe('suspended');
+    const done = await waitForState(suspended.id, ['completed']);
+    expect(done.state).toBe('completed');
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(suspended.deadline));
+    expect(await samplesOf('gina')).toHaveLength(0);
+    const [entry] = (await eventsOf('FORGET_SHREDDED')).filter((e) => e.event.requestId === suspended.id);
+    expect(entry.event.cause).toBe('grace-expired');
+  });
+});
