@@ -145,6 +145,8 @@ describe('forget requests', () => {
       samples: [commitments.get('s-2')],
       reason: 'erasure',
       approach: 'exact',
+      mode: 'forget',
+      steps: [],
       ledgerIndex: created.ledgerIndex,
       leafHash: created.leafHash,
       createdAt: expect.any(String),

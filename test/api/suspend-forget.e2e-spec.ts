@@ -172,7 +172,8 @@ describe('reversible forgetting: a suspended forget request is restored (same by
     // 0.0001 days: about 8.6 seconds.
     const suspended = await suspend('gina', 0.0001);
     expect(suspended.state).toBe('suspended');
-    const done = await waitForState(suspended.id, ['completed']);
+    // The state moves first, then the keys are destroyed, then FORGET_SHREDDED is logged: wait for the last step.
+    const done = await waitFor(() => getRequest(suspended.id), (r) => r.steps.some((s: { step: string }) => s.step === 'shredded'));
     expect(done.state).toBe('completed');
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(suspended.deadline));
     expect(await samplesOf('gina')).toHaveLength(0);

@@ -10,6 +10,11 @@ export interface CommittableSample {
   features: number[];
   label: number;
   subjectId?: string;
+  /**
+   * When the sample expires (ISO-8601): the retention sweep then files a forget request for it. Not part of the
+   * commitment nor of the sealed payload; stored beside the payload and erased with it.
+   */
+  expiresAt?: string;
 }
 
 /** A fresh random 32-byte salt. Salts never enter the log; destroying one unlinks its commitment. */

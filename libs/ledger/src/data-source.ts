@@ -11,6 +11,7 @@ import { IndexEntryKeys1764216610000 } from './migrations/1764216610000-index-en
 import { IndexCommitmentsRoots1764216620000 } from './migrations/1764216620000-index-commitments-roots';
 import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-index-retirement-keys';
 import { IndexEvidenceKeys1764216810000 } from './migrations/1764216810000-index-evidence-keys';
+import { SampleExpiry1764217210000 } from './migrations/1764217210000-sample-expiry';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
@@ -28,6 +29,7 @@ export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => Migrat
     encryptSamplesMigration(keyStore),
     IndexRetirementKeys1764216710000,
     IndexEvidenceKeys1764216810000,
+    SampleExpiry1764217210000,
   ];
 }
 

@@ -186,6 +186,12 @@ export class SampleVault {
           manager,
           rows.map((r, i) => ({ sampleId: idOf.get(r.commitment)!, datasetId, externalHash: r.externalHash, keyId: keyIds.get(r.subjectHash)!, payload: payloads[i] })),
         );
+        const expiring = rows.filter((r) => r.sample.expiresAt !== undefined);
+        if (expiring.length > 0)
+          await manager.query(
+            `UPDATE sample_payloads p SET expires_at = u.e FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, e) WHERE p.sample_id = u.id`,
+            [expiring.map((r) => idOf.get(r.commitment)!), expiring.map((r) => r.sample.expiresAt)],
+          );
         return rows.map((r) => idOf.get(r.commitment)!);
       });
       for (const keyId of won) used.add(keyId); // committed: the rows refer to them
@@ -352,6 +358,21 @@ export class SampleVault {
   }
 
   /** How many samples of the dataset were committed, and how many of them were forgotten since. */
+  /**
+   * Committed samples not erased whose expiry has passed (`expires_at <= now`), by dataset, in upload order: what
+   * the retention sweep files forget requests for (those not requested already).
+   */
+  async findExpired(limit = 10_000): Promise<Map<string, string[]>> {
+    const rows: { dataset_id: string; commitment: string }[] = await this.dataSource.query(
+      `SELECT p.dataset_id, c.commitment FROM sample_payloads p JOIN sample_commitments c ON c.id = p.sample_id
+        WHERE p.expires_at <= now() AND c.ledger_index IS NOT NULL ORDER BY p.dataset_id, c.id LIMIT $1`,
+      [limit],
+    );
+    const byDataset = new Map<string, string[]>();
+    for (const r of rows) byDataset.set(r.dataset_id, [...(byDataset.get(r.dataset_id) ?? []), r.commitment]);
+    return byDataset;
+  }
+
   async countSamples(datasetId: string): Promise<{ committed: number; forgotten: number }> {
     const [row]: { committed: number; forgotten: number }[] = await this.dataSource.query(
       `SELECT count(*)::int AS committed, count(forgotten_at)::int AS forgotten FROM sample_commitments WHERE dataset_id = $1 AND ledger_index IS NOT NULL`,

@@ -6,6 +6,7 @@ import { SealIdempotencyKeys1764216640000 } from '../auth/migrations/17642166400
 import { CreateRateLimitHits1764216530000 } from '../common/migrations/1764216530000-create-rate-limit-hits';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { CreateDatasets1764216310000 } from '../datasets/migrations/1764216310000-create-datasets';
+import { DatasetRetention1764217220000 } from '../datasets/migrations/1764217220000-dataset-retention';
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { CreateForgetRequests1764216320000 } from '../forget-requests/migrations/1764216320000-create-forget-requests';
 import { ForgetRequestApproach1764216830000 } from '../forget-requests/migrations/1764216830000-forget-request-approach';
@@ -20,6 +21,7 @@ import { VersionSamplesToCommitments1764216630000 } from '../models/migrations/1
 import { RecordEvidenceLater1764216800000 } from '../models/migrations/1764216800000-record-evidence-later';
 import { VersionGuarantees1764216820000 } from '../models/migrations/1764216820000-version-guarantees';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
+import { ModelLearnRequests1764217230000 } from '../models/migrations/1764217230000-model-learn-requests';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
 /** The service's own tables (beside the ledger's, which @lethe/ledger brings). */
@@ -49,4 +51,6 @@ export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
   VersionGuarantees1764216820000,
   ForgetRequestApproach1764216830000,
   SuspendForgetRequests1764217200000,
+  DatasetRetention1764217220000,
+  ModelLearnRequests1764217230000,
 ];

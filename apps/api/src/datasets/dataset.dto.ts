@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsInt, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { DatasetEntity } from './dataset.entity';
 
 /**
@@ -9,6 +9,8 @@ import { DatasetEntity } from './dataset.entity';
  */
 export const MAX_FEATURES = 16_384;
 export const MAX_CLASSES = 100_000;
+/** A hundred years. */
+export const MAX_RETENTION_DAYS = 36_500;
 
 export class CreateDatasetDto {
   @ApiProperty({ maxLength: 200, example: 'iris' })
@@ -29,6 +31,16 @@ export class CreateDatasetDto {
   @Min(2)
   @Max(MAX_CLASSES)
   classes!: number;
+
+  @ApiProperty({
+    required: false,
+    description: `samples expire this many days after their upload (0 < retentionDays <= ${MAX_RETENTION_DAYS}); the retention sweep files forget requests for them (reason 'retention')`,
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
+  @Min(Number.MIN_VALUE, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
+  @Max(MAX_RETENTION_DAYS, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
+  retentionDays?: number;
 }
 
 export class CreatedDatasetResponseDto {
@@ -48,6 +60,7 @@ export class DatasetResponseDto {
   @ApiProperty() features!: number;
   @ApiProperty() classes!: number;
   @ApiProperty({ description: 'index of its DATASET_REGISTERED entry' }) ledgerIndex!: number;
+  @ApiProperty({ required: false, description: 'days a sample is kept after its upload (absent: until forgotten)' }) retentionDays?: number;
   @ApiProperty() createdAt!: string;
   @ApiProperty({ type: DatasetSampleCountsDto }) samples!: DatasetSampleCountsDto;
 }
@@ -59,6 +72,7 @@ export function toDatasetResponse(entity: DatasetEntity, samples: DatasetSampleC
     features: entity.features,
     classes: entity.classes,
     ledgerIndex: Number(entity.ledgerIndex),
+    ...(entity.retentionDays !== null ? { retentionDays: entity.retentionDays } : {}),
     createdAt: entity.createdAt.toISOString(),
     samples,
   };

@@ -18,6 +18,10 @@ export class DatasetEntity {
   @Column({ name: 'ledger_index', type: 'bigint', nullable: true })
   ledgerIndex!: string | null;
 
+  /** Samples expire this many days after their upload (or earlier, by their own expiresAt); null: kept until forgotten. */
+  @Column({ name: 'retention_days', type: 'double precision', nullable: true })
+  retentionDays!: number | null;
+
   /** Id of the API key that registered it. */
   @Column({ name: 'created_by', type: 'uuid', nullable: true })
   createdBy!: string | null;

@@ -21,7 +21,15 @@ export class DatasetService {
     const repository = this.dataSource.getRepository(DatasetEntity);
     // The row first, then the entry, then the row points at it: a crash in between leaves a row
     // without ledger_index, which is not a dataset (findRegistered ignores it).
-    await repository.insert({ id, name: body.name, features: body.features, classes: body.classes, createdBy: principal?.keyId ?? null, ledgerIndex: null });
+    await repository.insert({
+      id,
+      name: body.name,
+      features: body.features,
+      classes: body.classes,
+      retentionDays: body.retentionDays ?? null,
+      createdBy: principal?.keyId ?? null,
+      ledgerIndex: null,
+    });
     const entry = await this.ledger.appendOne({
       type: 'DATASET_REGISTERED',
       version: 1,

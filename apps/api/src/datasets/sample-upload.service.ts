@@ -216,6 +216,7 @@ export class SampleUploadService {
         continue;
       }
       const { externalId } = check.sample;
+      if (dataset.retentionDays !== null) check.sample.expiresAt = expiryOf(check.sample.expiresAt, dataset.retentionDays);
       if (externalIds.has(externalId)) {
         report.reject(item.line, 'externalId: repeats an earlier line of this upload', externalId);
         continue;
@@ -283,4 +284,10 @@ async function* hashWhileReading(stream: AsyncIterable<Buffer | string>, hash: H
 
 async function* toAsync<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
+}
+
+/** A sample's expiry under its dataset's retention: its own expiresAt or `retentionDays` from now, the earlier. */
+function expiryOf(expiresAt: string | undefined, retentionDays: number): string {
+  const retained = new Date(Date.now() + retentionDays * 86_400_000).toISOString();
+  return expiresAt !== undefined && expiresAt < retained ? expiresAt : retained;
 }

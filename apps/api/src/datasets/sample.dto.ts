@@ -12,6 +12,11 @@ export class CreateSampleDto {
   subjectId?: string;
   @ApiProperty({ type: [Number], description: "exactly the dataset's number of features, all finite" }) features!: number[];
   @ApiProperty({ description: 'an integer in [0, classes)' }) label!: number;
+  @ApiProperty({
+    required: false,
+    description: "when the sample expires (ISO-8601 date-time with Z or an offset, or a date): the retention sweep then files a forget request for it (reason 'retention')",
+  })
+  expiresAt?: string;
 }
 
 export class RejectedSampleDto {
@@ -37,7 +42,23 @@ export class SampleUploadResponseDto {
 
 export type SampleCheck = { sample: CommittableSample } | { error: string; externalId?: string };
 
-const SAMPLE_FIELDS = new Set(['externalId', 'subjectId', 'features', 'label']);
+const SAMPLE_FIELDS = new Set(['externalId', 'subjectId', 'features', 'label', 'expiresAt']);
+
+/** ISO-8601: a calendar date, or a date-time to the minute at least, with Z or an offset. */
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** An ISO-8601 instant as toISOString writes it, or undefined when `value` is not one. */
+export function parseIso8601(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = ISO_8601.exec(value);
+  if (!match) return undefined;
+  const [, year, month, day] = match;
+  const time = Date.parse(value);
+  // Date.parse takes 2027-02-31 (as March 3): the calendar date must be the one written.
+  const check = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  if (Number.isNaN(time) || check.getUTCMonth() !== Number(month) - 1 || check.getUTCDate() !== Number(day)) return undefined;
+  return new Date(time).toISOString();
+}
 
 /** Checks one uploaded value against the dataset's shape; the error names the field. */
 export function validateSample(value: unknown, shape: { features: number; classes: number }): SampleCheck {
@@ -60,8 +81,12 @@ export function validateSample(value: unknown, shape: { features: number; classe
   }
   if (typeof v.label !== 'number' || !Number.isInteger(v.label) || v.label < 0 || v.label >= shape.classes)
     return fail(`label: must be an integer in [0, ${shape.classes})`);
+  const expiresAt = v.expiresAt === undefined ? undefined : parseIso8601(v.expiresAt);
+  if (v.expiresAt !== undefined && expiresAt === undefined)
+    return fail('expiresAt: must be an ISO-8601 date-time (2027-01-31T00:00:00Z, with Z or an offset) or date (2027-01-31)');
   const sample: CommittableSample = { externalId: v.externalId, features: v.features as number[], label: v.label };
   if (v.subjectId !== undefined) sample.subjectId = v.subjectId as string;
+  if (expiresAt !== undefined) sample.expiresAt = expiresAt;
   return { sample };
 }
 

@@ -1,4 +1,5 @@
 import { ConflictException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { SampleVault } from '@lethe/ledger';
 import { Principal } from '../auth/role';
 import { APP_CONFIG } from '../config/config.provider';
 import type { AppConfig } from '../config/config';
@@ -6,9 +7,12 @@ import { JobRepository } from '../jobs/job.repository';
 import { CreatedForgetRequestResponseDto, toCreatedForgetRequestResponse } from './forget-request.dto';
 import { ForgetRequestRepository } from './forget-request.repository';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
+import { ForgetRequestService } from './forget-request.service';
 import { ForgetSteps } from './forget-steps';
 
 /**
+ * Retention: samples past their expiry (their expiresAt, or their dataset's retentionDays) get a forget request
+ * (reason `retention`, one per dataset and sweep), served like any other.
  * What happens to a suspended forget request: restored (its samples learned again by the dataset's next unlearning
  * pass: state restoring, then restored and FORGET_RESTORED), or shredded (keys destroyed, state completed,
  * FORGET_SHREDDED), on request or by the sweep once its deadline has passed. The sweep runs every
@@ -26,6 +30,8 @@ export class ForgetLifecycleService implements OnApplicationBootstrap, OnModuleD
     private readonly steps: ForgetSteps,
     private readonly jobs: JobRepository,
     @Inject(FORGET_REQUEST_QUEUE) private readonly queue: ForgetRequestQueue,
+    private readonly vault: SampleVault,
+    private readonly forgetRequests: ForgetRequestService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -58,8 +64,16 @@ export class ForgetLifecycleService implements OnApplicationBootstrap, OnModuleD
     return toCreatedForgetRequestResponse(request);
   }
 
-  /** Shreds the suspended requests past their deadline, and logs the steps left unlogged; returns how many of each. */
-  async sweep(): Promise<{ shredded: number; finished: number }> {
+  /**
+   * Files forget requests for expired samples, shreds the suspended requests past their deadline, and logs the steps
+   * left unlogged; returns how many of each.
+   */
+  async sweep(): Promise<{ retentionRequests: number; shredded: number; finished: number }> {
+    let retentionRequests = 0;
+    for (const [datasetId, commitments] of await this.vault.findExpired()) {
+      const filed = await this.forgetRequests.fileForRetention(datasetId, commitments);
+      if (filed) retentionRequests++;
+    }
     const finished = await this.steps.finishUnlogged();
     let shredded = 0;
     for (const expired of await this.requests.findExpiredSuspensions()) {
@@ -68,8 +82,11 @@ export class ForgetLifecycleService implements OnApplicationBootstrap, OnModuleD
       await this.steps.shred(request);
       shredded++;
     }
-    if (shredded + finished > 0) this.logger.log(`lifecycle sweep: ${shredded} suspended request(s) shredded at their deadline, ${finished} step(s) logged`);
-    return { shredded, finished };
+    if (retentionRequests + shredded + finished > 0)
+      this.logger.log(
+        `lifecycle sweep: ${retentionRequests} retention forget request(s) filed, ${shredded} suspended request(s) shredded at their deadline, ${finished} step(s) logged`,
+      );
+    return { retentionRequests, shredded, finished };
   }
 
   private async leaveSuspended(id: string, to: 'restoring' | 'completed') {

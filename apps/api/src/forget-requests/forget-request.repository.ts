@@ -172,6 +172,7 @@ export class ForgetRequestRepository {
 
   /** Moves `unlearning` requests of mode suspend to `suspended`, their deadline grace_days from now; returns them. */
   async suspend(ids: string[]): Promise<ForgetRequestEntity[]> {
+    if (ids.length === 0) return []; // (findBy of no conditions would find every row)
     await this.dataSource.query(
       `UPDATE forget_requests SET state = 'suspended', deadline = now() + grace_days * interval '1 day', updated_at = now()
         WHERE id = ANY($1::uuid[]) AND state = 'unlearning' AND mode = 'suspend'`,

@@ -30,9 +30,12 @@ import {
 } from './forget-request.dto';
 import { JobRepository } from '../jobs/job.repository';
 import { ModelStore } from '../models/model.store';
-import { ForgetRequestEntity } from './forget-request.entity';
+import { ForgetApproach, ForgetRequestEntity } from './forget-request.entity';
 import { ForgetRequestRepository } from './forget-request.repository';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
+
+/** The reason of the forget requests the retention sweep files for expired samples. */
+export const RETENTION_REASON = 'retention';
 
 /** How long a request waits for an identical one in flight (another call) to be logged. */
 const IN_FLIGHT_WAIT_MS = 10_000;
@@ -72,7 +75,28 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     if (approach) await this.checkApproximateApplies(dataset.id);
     if (graceDays !== null) await this.checkSuspendApplies(dataset.id);
     const commitments = await this.findCommitments(dataset.id, body);
+    return this.file(dataset.id, commitments, { reason: body.reason, approach, graceDays, createdBy: principal?.keyId ?? null });
+  }
 
+  /**
+   * Files a forget request for samples the retention sweep found expired (reason `retention`), less those a request
+   * already names; null when every one is named already.
+   */
+  async fileForRetention(datasetId: string, commitments: string[]): Promise<CreatedForgetRequestResponseDto | null> {
+    const covered = new Set((await this.requests.findCovering(this.dataSource.manager, commitments)).map((c) => c.commitment));
+    const expired = commitments.filter((c) => !covered.has(c));
+    if (expired.length === 0) return null;
+    return this.file(datasetId, expired, { reason: RETENTION_REASON, approach: null, graceDays: null, createdBy: null });
+  }
+
+  /** Stores, logs (FORGET_REQUESTED) and queues a request for `commitments`; an identical one in flight is answered instead. */
+  private async file(
+    datasetId: string,
+    commitments: string[],
+    options: { reason: string; approach: ForgetApproach | null; graceDays: number | null; createdBy: string | null },
+  ): Promise<CreatedForgetRequestResponseDto> {
+    const { reason, approach, graceDays, createdBy } = options;
+    const dataset = { id: datasetId };
     const decided = await this.dataSource.transaction(async (manager) => {
       // One intake per dataset at a time decides what is already requested, so two identical requests
       // racing each other make one request, not two.
@@ -82,13 +106,13 @@ export class ForgetRequestService implements OnApplicationBootstrap {
       if (commitments.every((c) => covered.has(c))) return { existing: covering[0].requestId };
       const id = randomUUID();
       const mode = graceDays === null ? 'forget' : 'suspend';
-      await this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null, approach, mode, graceDays }, commitments);
+      await this.requests.insert(manager, { id, datasetId: dataset.id, reason, createdBy, approach, mode, graceDays }, commitments);
       return { created: id };
     });
 
     if (decided.existing !== undefined) return toCreatedForgetRequestResponse(await this.waitUntilLogged(decided.existing));
-    const request = await this.appendForgetRequested(decided.created, dataset.id, commitments, body.reason);
-    request.jobId = await this.attachToPass(request.id, request.datasetId, principal?.keyId ?? null);
+    const request = await this.appendForgetRequested(decided.created, dataset.id, commitments, reason);
+    request.jobId = await this.attachToPass(request.id, request.datasetId, createdBy);
     await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId, jobId: request.jobId });
     return toCreatedForgetRequestResponse(request);
   }

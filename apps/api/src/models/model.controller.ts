@@ -73,4 +73,16 @@ export class ModelController {
   predict(@UuidParam('id') id: string, @Body() body: PredictDto): Promise<PredictionResponseDto> {
     return this.modelService.predict(id, body);
   }
+
+  @Post(':id/learn')
+  @Roles('ml')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary:
+      "Learns the samples uploaded since the model's latest version (the dataset's next pass: BATCH_LEARNED..., MODEL_PUBLISHED); follow the job at GET /v1/jobs/{jobId}. 409 naming the state unless the model is ready",
+  })
+  @ApiAcceptedResponse({ type: CreatedModelResponseDto })
+  learn(@UuidParam('id') id: string, @CurrentPrincipal() principal: Principal): Promise<CreatedModelResponseDto> {
+    return this.modelService.learn(id, principal);
+  }
 }

@@ -33,6 +33,10 @@ export class ModelEntity {
   @Column({ name: 'created_by', type: 'uuid', nullable: true })
   createdBy!: string | null;
 
+  /** When POST /v1/models/:id/learn asked for the samples uploaded since its last version (cleared once learned). */
+  @Column({ name: 'learn_requested_at', type: 'timestamptz', nullable: true })
+  learnRequestedAt!: Date | null;
+
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
 

@@ -1,3 +1,4 @@
+import { JobRepository } from '../jobs/job.repository';
 import { BadRequestException, ConflictException, GoneException, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -54,6 +55,7 @@ export class ModelService implements OnModuleDestroy {
     private readonly datasetService: DatasetService,
     private readonly jobService: JobService,
     private readonly store: ModelStore,
+    private readonly jobs: JobRepository,
   ) {}
 
   async create(body: CreateModelDto, principal: Principal | undefined): Promise<CreatedModelResponseDto> {
@@ -105,6 +107,23 @@ export class ModelService implements OnModuleDestroy {
     });
     await this.jobService.send(jobId);
     return { modelId, jobId };
+  }
+
+  /**
+   * Online learning: the dataset's next unlearning pass (a job, waiting for the dataset) learns the samples uploaded
+   * since the model's latest version and publishes the next version (BATCH_LEARNED for each slice it trains). 409
+   * naming the state unless the model is ready; a certified model cannot learn samples into a version (409 naming
+   * its method).
+   */
+  async learn(id: string, principal: Principal | undefined): Promise<{ modelId: string; jobId: string }> {
+    const model = await this.findModel(id);
+    if (model.state !== 'ready') throw new ConflictException(`state: model ${id} is ${model.state}, not ready; nothing was queued`);
+    const method = (model.engineConfig as { method?: string }).method;
+    if (method === 'certified') throw new ConflictException(`method: model ${id} is certified, which cannot learn samples into a version; nothing was queued`);
+    await this.dataSource.query(`UPDATE models SET learn_requested_at = COALESCE(learn_requested_at, now()) WHERE id = $1`, [id]);
+    const { jobId } = await this.jobs.findOrCreateWaitingPass(model.datasetId, principal?.keyId ?? null);
+    await this.jobService.send(jobId);
+    return { modelId: id, jobId };
   }
 
   async list(query: { datasetId?: unknown; start?: unknown; limit?: unknown }): Promise<ModelSummaryDto[]> {

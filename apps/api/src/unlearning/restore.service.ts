@@ -1,12 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, IsNull, Not } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import { compactFeatures, Sample, TrainedModel, UnlearningError } from '@lethe/unlearning';
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { KeptMethods } from '../models/kept-methods';
-import { loadHeldOutSamples } from '../models/model-evaluation';
+import { loadHeldOutSamples, loadTrainingSets } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { ModelStore } from '../models/model.store';
@@ -78,18 +78,13 @@ export class RestoreService {
       const latest = await this.store.findLatest(model.id);
       // A model trained after the suspension never learned the samples; one restored already (a retried pass) is done.
       if (!latest || !latest.reflectsForgetRequests.includes(request.id)) continue;
-      const relearned = await this.relearnInModel(model, latest, request.id);
+      const relearned = await this.restoreInModel(model, latest, request.id);
       published.push({ modelId: model.id, version: relearned.version, onnxSha256: relearned.onnxSha256 });
     }
     return published;
   }
 
-  private async relearnInModel(model: ModelEntity, latest: ModelVersionEntity, requestId: string): Promise<TrainedModel> {
-    const kept = await this.methods.keep(model.id, model.engineConfig as { method: string });
-    if (!kept.method.relearn)
-      throw new UnlearningError('INVALID_REQUEST', `model ${model.id} (method ${kept.method.name}) cannot learn samples again`);
-    const from =
-      kept.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256 ? kept.model : await this.store.loadTrainedModel(latest);
+  private async restoreInModel(model: ModelEntity, latest: ModelVersionEntity, requestId: string): Promise<TrainedModel> {
     const { sampleIds, restoredIds } = await this.findSamplesToRelearn(model.id, latest.version, requestId);
     const opened = await this.vault.readSamples({ sampleIds }, { float32: true });
     if (opened.length !== sampleIds.length)
@@ -97,6 +92,52 @@ export class RestoreService {
     const samples: Sample[] = compactFeatures(opened.map((s) => ({ externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment })));
     const restored = new Set(restoredIds);
     const externalIds = opened.filter((s) => restored.has(s.id)).map((s) => s.externalId);
+    return this.relearnInModel(model, latest, samples, externalIds, latest.reflectsForgetRequests.filter((id) => id !== requestId));
+  }
+
+  /**
+   * Online learning (POST /v1/models/:id/learn): each model of the dataset that asked learns the samples it would
+   * train on now (usable, not held out) that its latest version has not learned, and publishes the next version:
+   * the bytes a training from scratch on the same samples gives. Nothing new: no version. The ask is cleared.
+   */
+  async learnWaiting(datasetId: string): Promise<{ modelId: string; version: number }[]> {
+    const models = await this.dataSource
+      .getRepository(ModelEntity)
+      .find({ where: { datasetId, state: 'ready', learnRequestedAt: Not(IsNull()) }, order: { createdAt: 'ASC' } });
+    const published: { modelId: string; version: number }[] = [];
+    for (const model of models) {
+      const latest = await this.store.findLatest(model.id);
+      if (latest) {
+        const { train } = await loadTrainingSets(this.dataSource, this.vault, model);
+        const learned: { commitment: string }[] = await this.dataSource.query(
+          `SELECT s.commitment FROM model_version_samples m JOIN sample_commitments s ON s.id = m.sample_id WHERE m.model_id = $1 AND m.version = $2`,
+          [model.id, latest.version],
+        );
+        const known = new Set(learned.map((r) => r.commitment));
+        const added = train.filter((s) => !known.has(s.commitment)).map((s) => s.externalId);
+        if (added.length > 0) {
+          const version = await this.relearnInModel(model, latest, train, added, latest.reflectsForgetRequests);
+          published.push({ modelId: model.id, version: version.version });
+          this.logger.log(`model ${model.id} learned ${added.length} new sample(s): version ${version.version}`);
+        }
+      }
+      await this.dataSource.query(`UPDATE models SET learn_requested_at = NULL WHERE id = $1 AND learn_requested_at <= $2`, [model.id, model.learnRequestedAt]);
+    }
+    return published;
+  }
+
+  /** Publishes the model's next version from `latest` with `samples`, of which `externalIds` are learned anew. */
+  private async relearnInModel(
+    model: ModelEntity,
+    latest: ModelVersionEntity,
+    samples: Sample[],
+    externalIds: string[],
+    reflectsForgetRequests: string[],
+  ): Promise<TrainedModel> {
+    const kept = await this.methods.keep(model.id, model.engineConfig as { method: string });
+    if (!kept.method.relearn) throw new UnlearningError('INVALID_REQUEST', `model ${model.id} (method ${kept.method.name}) cannot learn samples into a version`);
+    const from =
+      kept.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256 ? kept.model : await this.store.loadTrainedModel(latest);
     const testSet = await loadHeldOutSamples(this.dataSource, this.vault, model);
     const sink = new ModelLedgerSink(this.ledger);
     kept.job.ledger = sink;
@@ -108,7 +149,7 @@ export class RestoreService {
       await this.store.save(relearned, {
         ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, relearned.version)!,
         batches: sink.batchesOf(model.id, relearned.version),
-        reflectsForgetRequests: latest.reflectsForgetRequests.filter((id) => id !== requestId),
+        reflectsForgetRequests,
       });
       // The checkpoints it made again were deleted when the samples were suspended: live now, they must not be
       // taken for deleted (a later forget of these samples deletes them again).

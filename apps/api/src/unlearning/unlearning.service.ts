@@ -123,12 +123,14 @@ export class UnlearningService {
       const result = requestIds.length === 0 ? { requestIds, modelVersions: [], timings: clock.toJson() } : await this.forgetWaiting(datasetId, requestIds, clock, options);
       // Then the suspended requests asked to be restored (after the forgets taken with them, which they do not undo).
       const restores = await this.restorer.restoreWaiting(datasetId);
-      if (restores.restored.length + restores.refused.length === 0) return result;
+      // Then the models that asked to learn the samples uploaded since their latest version.
+      const learned = await this.restorer.learnWaiting(datasetId);
+      if (restores.restored.length + restores.refused.length + learned.length === 0) return result;
       return {
         ...result,
         ...(restores.restored.length > 0 ? { restoredRequestIds: restores.restored } : {}),
         ...(restores.refused.length > 0 ? { refusedRestores: restores.refused } : {}),
-        modelVersions: [...result.modelVersions, ...restores.modelVersions],
+        modelVersions: [...result.modelVersions, ...restores.modelVersions, ...learned],
         timings: clock.toJson(),
       };
     });
