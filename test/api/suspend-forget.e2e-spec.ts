@@ -156,7 +156,10 @@ describe('reversible forgetting: a suspended forget request is restored (same by
 
   it('shred on request destroys the kept key (FORGET_SHREDDED, state completed)', async () => {
     const suspended = await suspend('fred', 10);
-    expect(await samplesOf('fred')).toHaveLength(1);
+    const [fred] = await samplesOf('fred');
+    const receiptOf = async () => (await http().get(`/v1/receipts/${fred.commitment}`).expect(200)).body.forgetRequests[0];
+    // The sample's receipt shows the suspension's deadline and each step, with its entry's receipt.
+    expect(await receiptOf()).toMatchObject({ requestId: suspended.id, state: 'suspended', deadline: suspended.deadline, steps: [{ step: 'suspended' }] });
     const shred = await asMl(http().post(`/v1/forget-requests/${suspended.id}/shred`)).expect(200);
     expect(shred.body.state).toBe('completed');
     expect(await samplesOf('fred')).toHaveLength(0);
@@ -164,6 +167,10 @@ describe('reversible forgetting: a suspended forget request is restored (same by
     expect(entry.event).toEqual({ type: 'FORGET_SHREDDED', version: 1, requestId: suspended.id, datasetId, cause: 'requested', keysDestroyed: 1 });
     const done = await getRequest(suspended.id);
     expect(done.steps.map((s: { step: string }) => s.step)).toEqual(['suspended', 'shredded']);
+    expect((await receiptOf()).steps.map((s: { step: string; ledgerIndex: number }) => [s.step, s.ledgerIndex])).toEqual([
+      ['suspended', done.steps[0].ledgerIndex],
+      ['shredded', entry.index],
+    ]);
     // No restore after a shred.
     await asMl(http().post(`/v1/forget-requests/${suspended.id}/restore`)).expect(409);
   });

@@ -188,6 +188,11 @@ export interface ModelVersionView {
   } | null;
   /** Set when the version is retired: the VERSION_RETIRED entry and the forget requests whose samples it learned. */
   retired: { index: number; forgetRequestIds: string[] } | null;
+  /**
+   * How a version after the first came about without unlearning: `restored` (a FORGET_RESTORED names it: a suspended
+   * forget request's samples learned again), or `learned` (it trained slices of its own: online learning).
+   */
+  learned: { kind: 'restored'; index: number; requestId: string } | { kind: 'learned' } | null;
   /** CHECKPOINTS_DELETED entries that deleted checkpoints of its lineage, and how many of them. */
   checkpointsDeleted: { index: number; count: number }[];
   /** What does not add up in the log for this version. */
@@ -208,7 +213,11 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
   const requests = new Map<string, At<ForgetRequested>>();
   const retired = new Map<string, At<VersionRetired>>();
   const deleted: { index: number; checkpoints: Set<string> }[] = [];
+  /** FORGET_RESTORED by the model version it names. */
+  const restoredIn = new Map<string, At<{ requestId: string }>>();
   for (const { index, event } of entries) {
+    if (event?.type === 'FORGET_RESTORED')
+      for (const v of event.modelVersions) restoredIn.set(`${v.modelId}/${v.modelVersion}`, { index, event: { requestId: event.requestId } });
     if (event?.type === 'MODEL_PUBLISHED') published.push({ index, event });
     else if (event?.type === 'BATCH_LEARNED') batches.push({ index, event });
     else if (event?.type === 'UNLEARN_COMPLETED') unlearned.push({ index, event });
@@ -242,7 +251,22 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
     if (lineage.length === 0) problems.push(`no BATCH_LEARNED entry of model ${modelId} up to version ${modelVersion}`);
     const steps = unlearned.filter((u) => u.event.modelId === modelId && u.event.modelVersion <= modelVersion);
     const step = steps.find((u) => u.event.modelVersion === modelVersion) ?? null;
-    if (modelVersion > 1 && !step) problems.push(`no UNLEARN_COMPLETED entry leads to version ${modelVersion}`);
+    const restoredBy = restoredIn.get(`${modelId}/${modelVersion}`);
+    // A learn only adds samples: each slice it trained holds at least as many as before, one of them more (an
+    // unlearning's hold fewer: its UNLEARN_COMPLETED missing stays a problem).
+    const before = new Map<string, number>();
+    for (const b of batches)
+      if (b.event.modelId === modelId && b.event.modelVersion < modelVersion && b.index < index) before.set(`${b.event.shard}/${b.event.slice}`, b.event.count);
+    const own = lineage.filter((b) => b.modelVersion === modelVersion);
+    const ownBatches =
+      own.length > 0 && own.every((b) => b.count >= (before.get(`${b.shard}/${b.slice}`) ?? 0)) && own.some((b) => b.count > (before.get(`${b.shard}/${b.slice}`) ?? 0));
+    const learned: ModelVersionView['learned'] =
+      modelVersion === 1 || step ? null : restoredBy ? { kind: 'restored', index: restoredBy.index, requestId: restoredBy.event.requestId } : ownBatches ? { kind: 'learned' } : null;
+    if (modelVersion > 1 && !step && !learned) problems.push(`no UNLEARN_COMPLETED entry leads to version ${modelVersion}`);
+    // Requests restored at or before this version are learned again: the version does not reflect them.
+    const restoredRequests = new Set(
+      [...restoredIn.entries()].filter(([key]) => key.startsWith(`${modelId}/`) && Number(key.slice(modelId.length + 1)) <= modelVersion).map(([, r]) => r.event.requestId),
+    );
     if (step && step.event.newOnnxSha256 !== event.onnxSha256) {
       problems.push(
         `entry ${step.index} (UNLEARN_COMPLETED) leads to ${step.event.newOnnxSha256}, but version ${modelVersion} is ${event.onnxSha256}`,
@@ -252,6 +276,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
     const forgetRequests: LineageForgetRequest[] = [];
     for (const u of steps) {
       for (const requestId of u.event.requestIds) {
+        if (restoredRequests.has(requestId)) continue;
         const requested = requests.get(requestId);
         if (!requested) problems.push(`entry ${u.index} serves forget request ${requestId}, which no FORGET_REQUESTED entry names`);
         forgetRequests.push({
@@ -278,6 +303,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
       forgetRequests,
       unlearn: step ? unlearnView(step, recorded.get(`${modelId}/${modelVersion}`), problems) : null,
       retired: retiredEntry ? { index: retiredEntry.index, forgetRequestIds: retiredEntry.event.forgetRequestIds } : null,
+      learned,
       checkpointsDeleted: deleted
         .map((d) => ({ index: d.index, count: checkpoints.filter((c) => d.checkpoints.has(c)).length }))
         .filter((d) => d.count > 0),

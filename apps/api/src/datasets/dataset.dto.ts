@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsInt, IsNumber, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsInt, IsNumber, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { DatasetEntity } from './dataset.entity';
 
 /**
@@ -38,7 +38,7 @@ export class CreateDatasetDto {
   })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
-  @Min(Number.MIN_VALUE, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
+  @IsPositive({ message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
   @Max(MAX_RETENTION_DAYS, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
   retentionDays?: number;
 }

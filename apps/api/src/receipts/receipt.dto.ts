@@ -37,9 +37,17 @@ export class LearnedReceiptDto extends EntryReceiptDto {
   batchProof!: string[];
 }
 
+/** A logged step of a suspended forget request after FORGET_REQUESTED, with its entry's receipt. */
+export class ForgetStepReceiptDto extends EntryReceiptDto {
+  @ApiProperty({ enum: ['suspended', 'restored', 'shredded'] }) step!: 'suspended' | 'restored' | 'shredded';
+}
+
 export class ForgetRequestedReceiptDto extends EntryReceiptDto {
   @ApiProperty({ format: 'uuid' }) requestId!: string;
-  @ApiProperty({ enum: ['received', 'unlearning', 'completed', 'failed'] }) state!: string;
+  @ApiProperty({ enum: ['received', 'unlearning', 'completed', 'failed', 'suspended', 'restoring', 'restored'] }) state!: string;
+  @ApiProperty({ required: false, description: 'mode suspend: when the data keys are destroyed unless the request is restored first' }) deadline?: string;
+  @ApiProperty({ required: false, type: [ForgetStepReceiptDto], description: 'mode suspend: FORGET_SUSPENDED, FORGET_RESTORED, FORGET_SHREDDED, in log order' })
+  steps?: ForgetStepReceiptDto[];
 }
 
 export class SampleReceiptResponseDto {

@@ -4,7 +4,8 @@ import { LedgerError } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
 import { MerkleTree, fromHex, hashLeaf, toHex } from '@lethe/merkle';
 import { EntryReceiptService } from './entry-receipt.service';
-import { CommittedReceiptDto, EntryReceiptDto, ForgetRequestedReceiptDto, LearnedReceiptDto, SampleReceiptResponseDto } from './receipt.dto';
+import { CommittedReceiptDto, EntryReceiptDto, ForgetRequestedReceiptDto,
+  ForgetStepReceiptDto, LearnedReceiptDto, SampleReceiptResponseDto } from './receipt.dto';
 
 const COMMITMENT = /^[0-9a-f]{64}$/;
 
@@ -26,14 +27,27 @@ export class ReceiptService {
     if (!COMMITMENT.test(commitment)) throw new BadRequestException('commitment must be 32 bytes of lowercase hex (64 characters)');
     const sample = await this.sampleVault.findCommitment(commitment);
     if (!sample) throw new NotFoundException(`no committed sample has commitment ${commitment}`);
-    const requests: { id: string; state: string; ledger_index: string }[] = await this.dataSource.query(
-      `SELECT r.id, r.state, r.ledger_index FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id
+    const requests: { id: string; state: string; ledger_index: string; deadline: Date | null; steps: [string, string | null][] }[] = await this.dataSource.query(
+      `SELECT r.id, r.state, r.ledger_index, r.deadline,
+              json_build_array(json_build_array('suspended', r.suspend_ledger_index), json_build_array('restored', r.restore_ledger_index),
+                               json_build_array('shredded', r.shred_ledger_index)) AS steps
+         FROM forget_request_samples s JOIN forget_requests r ON r.id = s.request_id
         WHERE s.commitment = $1 AND r.ledger_index IS NOT NULL ORDER BY r.ledger_index`,
       [commitment],
     );
     const forgetRequests: ForgetRequestedReceiptDto[] = [];
-    for (const r of requests)
-      forgetRequests.push({ requestId: r.id, state: r.state, ...(await this.entryReceiptService.build(Number(r.ledger_index))) });
+    for (const r of requests) {
+      const steps: ForgetStepReceiptDto[] = [];
+      for (const [step, index] of r.steps)
+        if (index !== null) steps.push({ step: step as ForgetStepReceiptDto['step'], ...(await this.entryReceiptService.build(Number(index))) });
+      steps.sort((a, b) => a.ledgerIndex - b.ledgerIndex);
+      forgetRequests.push({
+        requestId: r.id,
+        state: r.state,
+        ...(await this.entryReceiptService.build(Number(r.ledger_index))),
+        ...(r.deadline !== null ? { deadline: new Date(r.deadline).toISOString(), steps } : {}),
+      });
+    }
     const requestIds = requests.map((r) => r.id);
     return {
       commitment,

@@ -49,6 +49,15 @@ function renderVersion(v: ModelVersionView): HTMLElement {
       v.privacy ? `Privacy: ${describePrivacyGuarantee(v.privacy)}` : 'Privacy: none recorded (trained without differential privacy)',
     ),
     renderRetirement(v),
+    v.learned
+      ? h(
+          'p',
+          { class: 'learned', 'data-testid': 'learned' },
+          v.learned.kind === 'restored'
+            ? `Restored: forget request ${v.learned.requestId} was suspended and is undone; its samples are learned again (FORGET_RESTORED entry #${v.learned.index})`
+            : 'Learned: new samples learned into the version before (online learning; its BATCH_LEARNED entries above)',
+        )
+      : null,
     v.problems.length
       ? h(
           'ul',
