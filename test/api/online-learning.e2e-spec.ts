@@ -6,6 +6,8 @@ import request from 'supertest';
 import type { LedgerEvent } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
 import { loadIris } from '@lethe/unlearning';
+import { replayModel } from '@lethe/verifier/replay';
+import { listenOnLoopback } from '../support/api-data';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { downloadOnnx, trainSmallModel } from '../verifier/support/iris-history';
@@ -54,6 +56,15 @@ describe('online learning and retention: a model learns the samples uploaded sin
     expect(sha256(await downloadOnnx(h, h.auditor, scratch, 1))).toBe(learned);
     // Control: version 1 (before the new samples) is another model.
     expect(sha256(await downloadOnnx(h, h.auditor, modelId, 1))).not.toBe(learned);
+    // An auditor's replay (training from scratch on its copy of the data) reproduces the learned version.
+    const report = await replayModel({
+      apiUrl: await listenOnLoopback(h.app),
+      apiKey: h.auditor,
+      modelId,
+      modelVersion: 2,
+      data: { text: JSON.stringify(iris), format: 'json', name: 'iris.json' },
+    });
+    expect(report).toMatchObject({ ok: true, publishedSha256: learned });
 
     // Nothing uploaded since: the pass publishes nothing.
     const again = await waitForJob((await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202)).body.jobId);

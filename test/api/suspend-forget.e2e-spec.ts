@@ -6,7 +6,8 @@ import request from 'supertest';
 import type { LedgerEvent } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
 import { loadIris, placeSample } from '@lethe/unlearning';
-import { uploadDataset } from '../support/api-data';
+import { replayModel } from '@lethe/verifier/replay';
+import { listenOnLoopback, uploadDataset } from '../support/api-data';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { downloadOnnx, forgetSubject, trainSmallModel } from '../verifier/support/iris-history';
@@ -21,10 +22,11 @@ describe('reversible forgetting: a suspended forget request is restored (same by
   let sisa: string;
   let full: string;
   let v1: Map<string, string>;
+  let samples: ReturnType<typeof loadIris>;
   beforeAll(async () => {
     // The lifecycle sweep every second, so that a short grace period ends within the test.
     h = await startJobHarness('suspend', { env: { RETENTION_SWEEP_SECONDS: '1' } });
-    const samples = loadIris().filter((_, i) => i % 3 === 0);
+    samples = loadIris().filter((_, i) => i % 3 === 0);
     // dana owns the one sample SISA 2 x 2 with seed 'suspend' places in shard 0, slice 1; the others one sample each.
     const owned = samples.findIndex((s) => {
       const p = placeSample('suspend', s.externalId, 2, 2);
@@ -93,6 +95,18 @@ describe('reversible forgetting: a suspended forget request is restored (same by
     for (const modelId of [sisa, full]) expect(await modelVersions(modelId)).toEqual([expect.objectContaining({ version: 1, state: 'retired' }), expect.objectContaining({ version: 2, state: 'live' })]);
     // Forgotten by the models, but its data and key are kept (sealed) for the grace period.
     expect(await samplesOf('dana')).toHaveLength(1);
+    const [kept] = await samplesOf('dana');
+    const [row]: { id: string; payload: Buffer }[] = await h.dataSource.query(
+      `SELECT p.sample_id AS id, p.payload FROM sample_payloads p JOIN sample_commitments c ON c.id = p.sample_id WHERE c.commitment = $1`,
+      [kept.commitment],
+    );
+    const [opened] = await new SampleVault(h.dataSource, h.ledger, h.keyStore).readSamples({ sampleIds: [row.id] });
+    // Sealed: the stored payload holds neither its features (float64, as the payload encodes them) nor its externalId;
+    // control: the vault opens it to those very values.
+    const features = Buffer.from(new Float64Array(opened.features as number[]).buffer);
+    expect(samples.some((s) => s.externalId === opened.externalId && s.features.every((f, i) => f === opened.features[i]))).toBe(true);
+    expect(row.payload.includes(features)).toBe(false);
+    expect(row.payload.includes(Buffer.from(opened.externalId))).toBe(false);
     const [logged] = (await eventsOf('FORGET_SUSPENDED')).filter((e) => e.event.requestId === suspended.id);
     expect(logged.event).toEqual({ type: 'FORGET_SUSPENDED', version: 1, requestId: suspended.id, datasetId, graceDays: 30, deadline: suspended.deadline });
     expect(suspended.steps).toEqual([expect.objectContaining({ step: 'suspended', ledgerIndex: logged.index, receipt: expect.objectContaining({ ledgerIndex: logged.index }) })]);
@@ -130,6 +144,15 @@ describe('reversible forgetting: a suspended forget request is restored (same by
       { modelId: full, modelVersion: 3, onnxSha256: v1.get(full) },
     ]);
     expect(restored.steps.map((s: { step: string }) => s.step)).toEqual(['suspended', 'restored']);
+    // An auditor's replay from its copy of the surviving data reproduces the restored version.
+    const report = await replayModel({
+      apiUrl: await listenOnLoopback(h.app),
+      apiKey: h.auditor,
+      modelId: sisa,
+      modelVersion: 3,
+      data: { text: JSON.stringify(samples), format: 'json', name: 'iris.json' },
+    });
+    expect(report).toMatchObject({ ok: true, publishedSha256: v1.get(sisa) });
     // Learned again: the sample is usable, and a new forget request for it is a new request.
     expect(await samplesOf('dana')).toHaveLength(1);
 
