@@ -113,15 +113,32 @@ function validBodies(f: Fixtures): Record<string, fc.Arbitrary<unknown>> {
       subjectId: sometimes(fc.constantFrom(...f.subjectIds), 50),
       features: fc.array(fc.double({ min: -100, max: 100, noNaN: true }), { minLength: FEATURES, maxLength: FEATURES }),
       label: fc.integer({ min: 0, max: CLASSES - 1 }),
+      expiresAt: sometimes(fc.date({ min: new Date('2020-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()), 20),
     });
   return {
     'POST /v1/keys': fc.record({ role: fc.constantFrom('ml', 'auditor', 'admin'), name: fc.string({ maxLength: 30 }) }),
-    'POST /v1/datasets': fc.record({ name: fc.string({ minLength: 1, maxLength: 30 }), features: fc.integer({ min: 1, max: 20 }), classes: fc.integer({ min: 2, max: 10 }) }),
+    'POST /v1/datasets': fc.record({
+      name: fc.string({ minLength: 1, maxLength: 30 }),
+      features: fc.integer({ min: 1, max: 20 }),
+      classes: fc.integer({ min: 2, max: 10 }),
+      retentionDays: sometimes(fc.double({ min: 0.001, max: 36_500, noNaN: true }), 20),
+    }),
     'POST /v1/datasets/:id/samples': fc.array(fc.nat(1000).chain(sample), { minLength: 1, maxLength: 5 }),
     'POST /v1/forget-requests': fc.oneof(
       fc.record({ datasetId: fc.constant(f.datasetId), externalIds: fc.subarray(f.externalIds, { minLength: 1, maxLength: 3 }), reason: fc.constant('fuzz') }),
       fc.record({ datasetId: fc.constant(f.datasetId), subjectId: fc.constantFrom(...f.subjectIds), reason: fc.constant('fuzz') }),
+      fc.record({
+        datasetId: fc.constant(f.datasetId),
+        externalIds: fc.subarray(f.externalIds, { minLength: 1, maxLength: 3 }),
+        reason: fc.constant('fuzz'),
+        mode: fc.constant('suspend'),
+        graceDays: sometimes(fc.double({ min: 0.01, max: 90, noNaN: true }), 50),
+      }),
     ),
+    // Restore, shred and learn take no body: an empty one is what a client sends.
+    'POST /v1/forget-requests/:id/restore': fc.constant({}),
+    'POST /v1/forget-requests/:id/shred': fc.constant({}),
+    'POST /v1/models/:id/learn': fc.constant({}),
     'POST /v1/models': fc.record({
       datasetId: fc.constantFrom(f.datasetId, f.emptyDatasetId),
       method: fc.constantFrom('sisa', 'full'),
