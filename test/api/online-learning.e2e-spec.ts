@@ -99,6 +99,10 @@ describe('online learning and retention: a model learns the samples uploaded sin
     // 0.00005 days: about 4.3 seconds after the upload.
     const retained = await register({ retentionDays: 0.00005 });
     expect((await asMl(http().get(`/v1/datasets/${retained}`)).expect(200)).body.retentionDays).toBe(0.00005);
+    // The log says how long the dataset keeps its samples (a dataset without a retention has no such field).
+    const registered = (await entries()).filter((e) => e.event.type === 'DATASET_REGISTERED').map((e) => e.event);
+    expect(registered).toContainEqual({ type: 'DATASET_REGISTERED', version: 1, datasetId: retained, name: 'iris', features: 4, classes: 3, retentionDays: 0.00005 });
+    expect(registered).toContainEqual({ type: 'DATASET_REGISTERED', version: 1, datasetId, name: 'iris', features: 4, classes: 3 });
     await upload(retained, iris.slice(0, 5));
 
     const requestsOf = async (id: string) => (await asMl(http().get(`/v1/forget-requests?datasetId=${id}`)).expect(200)).body as { id: string; reason: string; state: string }[];

@@ -125,6 +125,20 @@ describe('UNLEARN_COMPLETED.guarantee', () => {
   });
 });
 
+describe('DATASET_REGISTERED.retentionDays', () => {
+  const registered = { type: 'DATASET_REGISTERED', version: 1, datasetId: 'd1', name: 'iris', features: 4, classes: 3 };
+
+  it('is optional (entries written before it was recorded have none) and taken when a positive number of days', () => {
+    expect(fieldOf(registered)).toBeUndefined();
+    expect(fieldOf({ ...registered, retentionDays: 30 })).toBeUndefined();
+    expect(fieldOf({ ...registered, retentionDays: 0.00005 })).toBeUndefined();
+  });
+
+  it.each([0, -1, '30', null])('is refused as %p, naming the field', (value) => {
+    expect(fieldOf({ ...registered, retentionDays: value })).toBe('INVALID_EVENT retentionDays: DATASET_REGISTERED.retentionDays must be a finite number > 0');
+  });
+});
+
 describe('describeGuarantee', () => {
   it('never calls an approximate unlearning forgotten without its qualifier, and says what each kind promises', () => {
     expect(describeGuarantee({ kind: 'approximate', algorithm: 'scrub', steps: 40 })).toBe(

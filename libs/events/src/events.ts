@@ -36,6 +36,8 @@ export interface DatasetRegistered extends EventBase<'DATASET_REGISTERED'> {
   name: string;
   features: number;
   classes: number;
+  /** Days each sample is kept after its upload (absent: kept until forgotten; entries written before it was recorded have none). */
+  retentionDays?: number;
 }
 export interface SamplesCommitted extends EventBase<'SAMPLES_COMMITTED'> {
   datasetId: string;
@@ -287,6 +289,7 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
 
 /** Fields a type may carry; when present they are checked like the required ones. */
 const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>>> = {
+  DATASET_REGISTERED: { retentionDays: 'positive' },
   MODEL_PUBLISHED: { runtime: 'envelope', privacy: 'privacy' },
   UNLEARN_COMPLETED: { guarantee: 'guarantee' },
 };

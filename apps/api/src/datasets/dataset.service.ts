@@ -37,6 +37,7 @@ export class DatasetService {
       name: body.name,
       features: body.features,
       classes: body.classes,
+      ...(body.retentionDays !== undefined ? { retentionDays: body.retentionDays } : {}),
     });
     await repository.update(id, { ledgerIndex: String(entry.index) });
     return { id, ledgerIndex: entry.index, leafHash: entry.leafHash };
