@@ -19,9 +19,10 @@ export interface ReceiptRetirement {
   /** CHECKPOINTS_DELETED entries naming one of its forget requests. */
   checkpointsDeleted: Identified<{ modelId: string | null; checkpoints: number; forgetRequestIds: string[] }>[];
   /**
-   * Per model that learned it: the versions from the first that learned it (a proven BATCH_LEARNED) up to
-   * the one before the version that forgot it (or the latest the receipt shows), each with the index of the
-   * proven VERSION_RETIRED that retired it (null: none).
+   * Per model that learned it: the versions that held it, from the first that learned it (a proven
+   * BATCH_LEARNED) up to the one before the version that forgot it last (or the latest the receipt shows),
+   * leaving out those between an unlearning and a learning again (a suspended request restored), each with
+   * the index of the proven VERSION_RETIRED that retired it (null: none).
    */
   models: { modelId: string; unlearnedVersion: number | null; versions: { modelVersion: number; retiredBy: number | null }[] }[];
 }
@@ -38,9 +39,10 @@ export interface CheckedRetirementEntries {
  * in `checked`): the commitment's proof in each BATCH_LEARNED batch root (BAD_PROOF), each other entry of its
  * type and naming one of the commitment's proven forget requests (BAD_ENTRY; a VERSION_RETIRED must come after
  * the request). Then, once the service says the commitment is forgotten (`forgotten`, or a request
- * `completed`), every version that learned it must be retired (NOT_RETIRED): versions only lose samples by
- * forgetting, so a model that learned it at version v still had it in every version until the one an
- * UNLEARN_COMPLETED of its request published.
+ * `completed`), every version that learned it must be retired (NOT_RETIRED): a model that learned it at version
+ * v still had it in every version until the one an UNLEARN_COMPLETED of its request published, and again from a
+ * version that learned it anew (a suspended request restored: a proven BATCH_LEARNED of that version) until the
+ * next UNLEARN_COMPLETED; the versions in between never held it.
  *
  * What a lying service can still hide here: a model's learning of the commitment (by leaving its
  * BATCH_LEARNED out of the receipt). verify-log closes that for any model it unlearned or retired for the
@@ -150,9 +152,14 @@ function versionsThatLearned(r: Omit<ReceiptRetirement, 'models'>): ReceiptRetir
     const learned = proven(r.learnedIn, modelId);
     const unlearned = proven(r.unlearnedIn, modelId);
     const unlearnedVersion = unlearned.length > 0 ? Math.min(...unlearned) : null;
-    const last = Math.max(...learned, ...proven(r.retiredVersions, modelId), unlearnedVersion === null ? 0 : unlearnedVersion - 1);
+    const last = Math.max(...learned, ...proven(r.retiredVersions, modelId), unlearned.length > 0 ? Math.max(...unlearned) - 1 : 0);
+    // A version holds the commitment when its model's latest step at or before it learned it (a proven batch)
+    // rather than forgot it: a suspended request's versions do not (its UNLEARN_COMPLETED), until a restore
+    // learns it again (a new proven batch, FORGET_RESTORED) and a later request forgets it for real.
+    const latest = (versions: number[], at: number) => Math.max(0, ...versions.filter((v) => v <= at));
     const versions = [];
     for (let modelVersion = Math.min(...learned); modelVersion <= last; modelVersion++) {
+      if (latest(unlearned, modelVersion) > latest(learned, modelVersion)) continue;
       const retired = r.retiredVersions.find((e) => e.verified && e.modelId === modelId && e.modelVersion === modelVersion);
       versions.push({ modelVersion, retiredBy: retired ? retired.index : null });
     }
