@@ -112,4 +112,22 @@ describe('RetirementAudit', () => {
     const reused = audit([...history({ deleted: ['x1'] }), ...relearned(3, false)]);
     expect(reused.map((f) => f.code)).toContain('BAD_ENTRY');
   });
+
+  it('a suspended request restored, its sample then forgotten for real: the suspension version, which never held it, need not be retired; a version that held another forgotten sample must', () => {
+    // r1 (suspend) forgot commitment c at version 2 (version 1 retired); restored, version 3 learned it again; r2
+    // forgets c at version 4 and retires version 3. Version 2 lacked c all along: nothing to find.
+    const later = (requestCommitments: string[]): LedgerEvent[] => [
+      { type: 'MODEL_PUBLISHED', version: 1, modelId: 'm', modelVersion: 3, onnxSha256: hex('f1'), manifestHash: hex('m1'), metrics: {} },
+      { type: 'FORGET_RESTORED', version: 1, requestId: 'r1', datasetId: 'd', modelVersions: [{ modelId: 'm', modelVersion: 3, onnxSha256: hex('f1') }] },
+      { type: 'FORGET_REQUESTED', version: 1, requestId: 'r2', datasetId: 'd', commitments: requestCommitments.map(hex), reason: 'erasure' },
+      { type: 'MODEL_PUBLISHED', version: 1, modelId: 'm', modelVersion: 4, onnxSha256: hex('f4'), manifestHash: hex('m4'), metrics: {} },
+      { type: 'UNLEARN_COMPLETED', version: 1, modelId: 'm', requestIds: ['r2'], oldOnnxSha256: hex('f1'), newOnnxSha256: hex('f4'), modelVersion: 4, evidence: {} },
+      { type: 'VERSION_RETIRED', version: 1, modelId: 'm', modelVersion: 3, onnxSha256: hex('f1'), forgetRequestIds: ['r2'] },
+    ];
+    expect(audit([...history(), ...later(['c'])])).toEqual([]);
+    // Control: r2 also forgets commitment e, which version 2 held: its unretired version 2 is NOT_RETIRED.
+    const findings = audit([...history(), ...later(['c', 'e'])]);
+    expect(findings.map((f) => f.code)).toEqual(['NOT_RETIRED']);
+    expect(findings[0].message).toContain('model m version 2');
+  });
 });

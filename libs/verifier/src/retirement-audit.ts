@@ -1,6 +1,7 @@
 // What the log itself says about retirement, checked while verify-log streams the entries. Versions of a
-// model only ever lose samples (a model learns once, at version 1; every later version is made by
-// forgetting), so the log alone tells which versions still learned what an unlearning forgot.
+// model lose samples by forgetting, and get back only a suspended forget request's (FORGET_RESTORED names the
+// version that learned them again), so the log alone tells which versions still learned what an unlearning
+// forgot. (Online learning also adds samples; the log does not say which: see checkUnlearnedPredecessors.)
 import type { LedgerEvent } from '@lethe/events';
 import type { VerificationFailure } from './errors';
 
@@ -39,7 +40,8 @@ interface Deletion {
  * - a VERSION_RETIRED retires, once, a version published before it with the same file hash, for forget
  *   requests logged before it (BAD_ENTRY otherwise);
  * - every version published before an UNLEARN_COMPLETED of its model is retired: it learned samples that
- *   unlearning forgot (NOT_RETIRED);
+ *   unlearning forgot (NOT_RETIRED), unless it lacked every commitment the requests name (an unlearning of
+ *   them at or before it that no FORGET_RESTORED at or before it undid);
  * - a version later than a retired one that no UNLEARN_COMPLETED of the same request leads to still learned
  *   that request's samples: it is retired too (NOT_RETIRED);
  * - a CHECKPOINTS_DELETED deletes checkpoints of its model's BATCH_LEARNED entries, for forget requests logged
@@ -53,6 +55,10 @@ export class RetirementAudit {
   private readonly batches = new Map<string, Batch[]>();
   private readonly unlearned = new Map<string, Unlearned[]>();
   private readonly requests = new Map<string, number>();
+  /** FORGET_REQUESTED commitments by request (the first entry's). */
+  private readonly commitments = new Map<string, string[]>();
+  /** FORGET_RESTORED: per request, the versions that learned its samples again. */
+  private readonly restoredIn = new Map<string, { modelId: string; modelVersion: number }[]>();
   private readonly retired = new Map<string, Map<number, Retired>>();
   private readonly deletions: Deletion[] = [];
   private readonly failures: VerificationFailure[] = [];
@@ -69,7 +75,13 @@ export class RetirementAudit {
         listOf(this.unlearned, event.modelId).push({ index, modelVersion: event.modelVersion, requestIds: event.requestIds });
         return;
       case 'FORGET_REQUESTED':
-        if (!this.requests.has(event.requestId)) this.requests.set(event.requestId, index);
+        if (!this.requests.has(event.requestId)) {
+          this.requests.set(event.requestId, index);
+          this.commitments.set(event.requestId, event.commitments);
+        }
+        return;
+      case 'FORGET_RESTORED':
+        listOf(this.restoredIn, event.requestId).push(...event.modelVersions);
         return;
       case 'VERSION_RETIRED':
         this.observeRetired(index, event);
@@ -111,14 +123,21 @@ export class RetirementAudit {
     }
   }
 
-  /** Every version before an unlearned one learned what that unlearning forgot. */
+  /**
+   * Every version before an unlearned one learned what that unlearning forgot, but for one that lacked every
+   * commitment of its requests: a version made by unlearning a request and not yet past that request's
+   * FORGET_RESTORED (a suspended request's samples, forgotten for real once restored, were never in it).
+   */
   private checkUnlearnedPredecessors(): void {
     for (const [modelId, steps] of this.unlearned) {
       const versions = this.published.get(modelId) ?? new Map<number, Published>();
       const retired = this.retired.get(modelId);
       for (const step of steps) {
+        const forgotten = step.requestIds.flatMap((id) => this.commitments.get(id) ?? [null]);
         for (const [version, published] of versions) {
           if (version >= step.modelVersion || retired?.has(version)) continue;
+          const lacked = this.lackedBy(modelId, version, steps);
+          if (forgotten.length > 0 && forgotten.every((c) => c !== null && lacked.has(c))) continue;
           this.fail(
             'NOT_RETIRED',
             `model ${modelId} version ${version} (MODEL_PUBLISHED at entry ${published.index}) learned samples that entry ${step.index} (UNLEARN_COMPLETED, version ${step.modelVersion}) forgot for forget request(s) ${step.requestIds.join(', ')}, but no VERSION_RETIRED entry retires it`,
@@ -127,6 +146,21 @@ export class RetirementAudit {
         }
       }
     }
+  }
+
+  /** The commitments a version lacks: those of the requests an unlearning at or before it forgot and no restore at or before it learned again. */
+  private lackedBy(modelId: string, version: number, steps: Unlearned[]): Set<string> {
+    const lacked = new Set<string>();
+    for (const step of steps) {
+      if (step.modelVersion > version) continue;
+      for (const requestId of step.requestIds) {
+        const restored = (this.restoredIn.get(requestId) ?? []).some(
+          (v) => v.modelId === modelId && v.modelVersion > step.modelVersion && v.modelVersion <= version,
+        );
+        if (!restored) for (const c of this.commitments.get(requestId) ?? []) lacked.add(c);
+      }
+    }
+    return lacked;
   }
 
   /** A version later than a retired one still learned the retired one's requests until an unlearning of them. */
