@@ -78,9 +78,11 @@ export class RetirementStore {
   }
 
   /**
-   * Live versions that a later version made by forgetting superseded (a database from before retirement
-   * has them): each learned samples that unlearning forgot, of the requests the first such later version
-   * reflects and it does not.
+   * Live versions that the next version, made by forgetting, superseded (a database from before retirement
+   * has them): each learned samples that unlearning forgot, of the requests that next version reflects and it
+   * does not. A version whose next one learned samples (a restored forget request, online learning) was not
+   * superseded by forgetting: a later unlearning may forget what it never learned (the restored samples), and
+   * the pass retires it itself when it did learn them.
    */
   async findSuperseded(): Promise<{ modelId: string; datasetId: string; version: RetiringVersion }[]> {
     const rows: { model_id: string; dataset_id: string; version: number; onnx_sha256: string; request_ids: string[] }[] = await this.dataSource.query(
@@ -89,9 +91,9 @@ export class RetirementStore {
                        u.reflects_forget_requests)::text[] AS request_ids
          FROM model_versions v
          JOIN models m ON m.id = v.model_id
-         JOIN LATERAL (SELECT reflects_forget_requests FROM model_versions u
-                        WHERE u.model_id = v.model_id AND u.version > v.version AND u.unlearn_ledger_index IS NOT NULL
-                        ORDER BY u.version LIMIT 1) u ON true
+         JOIN LATERAL (SELECT reflects_forget_requests, unlearn_ledger_index FROM model_versions u
+                        WHERE u.model_id = v.model_id AND u.version > v.version
+                        ORDER BY u.version LIMIT 1) u ON u.unlearn_ledger_index IS NOT NULL
         WHERE v.retired_at IS NULL
         ORDER BY v.model_id, v.version`,
     );
