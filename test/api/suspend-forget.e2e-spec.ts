@@ -8,6 +8,9 @@ import { SampleVault } from '@lethe/ledger';
 import { loadIris, placeSample } from '@lethe/unlearning';
 import { replayModel } from '@lethe/verifier/replay';
 import { listenOnLoopback, uploadDataset } from '../support/api-data';
+import type { RetirementService } from '../../apps/api/src/unlearning/retirement.service';
+import type { RestoreService } from '../../apps/api/src/unlearning/restore.service';
+import { RetirementAudit } from '../../libs/verifier/src/retirement-audit';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { downloadOnnx, forgetSubject, trainSmallModel } from '../verifier/support/iris-history';
@@ -59,7 +62,11 @@ describe('reversible forgetting: a suspended forget request is restored (same by
     const filed = await asMl(http().post('/v1/forget-requests'))
       .send({ datasetId, subjectId, reason: 'accidental removal, maybe', mode: 'suspend', ...(graceDays === undefined ? {} : { graceDays }) })
       .expect(202);
-    return waitForState(filed.body.id, ['suspended', 'completed']);
+    // The state is stored before FORGET_SUSPENDED is appended and recorded: wait for the recorded step too.
+    return waitFor(
+      () => getRequest(filed.body.id),
+      (r) => ['completed', 'failed'].includes(r.state) || (r.state === 'suspended' && r.steps.some((s: { step: string }) => s.step === 'suspended')),
+    );
   };
   const modelVersions = async (modelId: string) => (await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.versions as { version: number; state: string }[];
 
@@ -162,6 +169,83 @@ describe('reversible forgetting: a suspended forget request is restored (same by
       expect(res.body.message).toMatch(/^state: .* is restored, not suspended/);
     }
     expect(await logSize()).toBe(before);
+  });
+
+  it('a restore stopped after its FORGET_RESTORED logs no second one; forgotten for real later, the suspension version (which never held the sample) stays unretired, also at a worker start, and the log verifies', async () => {
+    const worker = h.worker as unknown as { unlearning: { restorer: RestoreService }; retirement: RetirementService };
+    let subject = '';
+    for (const i of [10, 11]) if ((await samplesOf(`other-${i}`)).length === 1 && !subject) subject = `other-${i}`;
+    // Versions so far: 1 retired, 2 (dana's suspension), 3 (restored, latest). Suspended: version 4, 2 and 3 retired.
+    const suspended = await suspend(subject);
+    expect(suspended.state).toBe('suspended');
+    // The pass stops between appending FORGET_RESTORED and storing the state (an error there, as a lost connection
+    // gives): the job's retry finds the request restoring and its entry logged.
+    const requests = (worker.unlearning.restorer as unknown as { requests: { finishRestore(id: string, index: number | null): Promise<void> } }).requests;
+    const finishRestore = requests.finishRestore.bind(requests);
+    let stopped = 0;
+    requests.finishRestore = async (id, index) => {
+      if (id === suspended.id && stopped++ === 0) throw new Error('connection lost (injected after the append)');
+      return finishRestore(id, index);
+    };
+    try {
+      await asMl(http().post(`/v1/forget-requests/${suspended.id}/restore`)).expect(202);
+      const restored = await waitForState(suspended.id, ['restored']);
+      expect(restored.state).toBe('restored');
+    } finally {
+      requests.finishRestore = finishRestore;
+    }
+    expect(stopped).toBeGreaterThanOrEqual(2);
+    const logged = (await eventsOf('FORGET_RESTORED')).filter((e) => e.event.requestId === suspended.id);
+    // One entry (the model trained meanwhile learned the sample again too).
+    expect(logged).toHaveLength(1);
+    expect(logged[0].event.modelVersions).toEqual(
+      expect.arrayContaining([
+        { modelId: sisa, modelVersion: 5, onnxSha256: expect.any(String) },
+        { modelId: full, modelVersion: 5, onnxSha256: expect.any(String) },
+      ]),
+    );
+    expect((await getRequest(suspended.id)).steps.map((s: { step: string; ledgerIndex: number }) => [s.step, s.ledgerIndex])).toEqual([
+      ['suspended', expect.any(Number)],
+      ['restored', logged[0].index],
+    ]);
+
+    // Its sample forgotten for real: version 5 (which learned it again) is retired for the new request; version 4,
+    // made by the suspension, never held it and stays live.
+    const forgotten = await forgetSubject(h, datasetId, subject);
+    const retiredFor = async (modelId: string) =>
+      (await h.dataSource.query(`SELECT version, retired_by::text[] AS by FROM model_versions WHERE model_id = $1 AND retired_at IS NOT NULL ORDER BY version`, [modelId])) as {
+        version: number;
+        by: string[];
+      }[];
+    const retiredBefore = new Map<string, { version: number; by: string[] }[]>();
+    for (const modelId of [sisa, full]) {
+      const retired = await retiredFor(modelId);
+      expect(retired.map((r) => r.version)).toEqual([1, 2, 3, 5]);
+      expect(retired.find((r) => r.version === 5)!.by).toEqual([forgotten.id]);
+      retiredBefore.set(modelId, retired);
+    }
+    // A worker's start finishes the retirements an unlearning left undone: version 4 is none of them.
+    const finished = await worker.retirement.finishInterrupted();
+    expect(finished.retired).toBe(0);
+    for (const modelId of [sisa, full]) expect(await retiredFor(modelId)).toEqual(retiredBefore.get(modelId));
+    expect((await eventsOf('VERSION_RETIRED')).filter((e) => e.event.modelVersion === 4)).toEqual([]);
+
+    // The log's retirement audit (verify-log's) follows suspend, restore and forget: nothing to find. Control: with
+    // version 5's retirement left out, it finds that version unretired.
+    const page = (await http().get('/v1/ledger/entries?start=0&limit=1000').expect(200)).body as { index: number; event: string }[];
+    const audit = (skip: (e: LedgerEvent) => boolean) => {
+      const a = new RetirementAudit();
+      for (const e of page) {
+        const event = JSON.parse(e.event) as LedgerEvent;
+        if (!skip(event)) a.observe(e.index, event);
+      }
+      return a.findings();
+    };
+    expect(audit(() => false)).toEqual([]);
+    const control = audit((e) => e.type === 'VERSION_RETIRED' && e.modelVersion === 5);
+    for (const modelId of [sisa, full])
+      expect(control).toContainEqual(expect.objectContaining({ code: 'NOT_RETIRED', message: expect.stringContaining(`model ${modelId} version 5 (`) }));
+    expect(control.filter((f) => f.message.includes('version 4 ('))).toEqual([]);
   });
 
   it('restore or shred of a request that is not suspended (a completed forget, an unknown id) is refused, logging nothing', async () => {

@@ -15,6 +15,7 @@ export const ENTRY_KEYS = {
   ANCHORED: ['txHash'],
   VERSION_RETIRED: ['modelId', 'modelVersion'],
   CHECKPOINTS_DELETED: ['modelId'],
+  FORGET_RESTORED: ['requestId'],
 } as const satisfies Partial<Record<LedgerEventType, readonly string[]>>;
 
 /** A type of entry that can be looked up by its key fields. */

@@ -46,6 +46,16 @@ export class RestoreService {
     const outcome: RestoreOutcome = { restored: [], modelVersions: [], refused: [] };
     for (const request of await this.requests.findRestoring(datasetId)) {
       try {
+        // A stop between the append and the state change left the request restoring with its entry logged: the
+        // entry is recorded, not appended again (its versions are published; nothing is left to learn).
+        const [logged] = await this.ledger.findEntries({ type: 'FORGET_RESTORED', fields: { requestId: request.id }, limit: 1 });
+        if (logged) {
+          await this.requests.finishRestore(request.id, logged.index);
+          outcome.restored.push(request.id);
+          outcome.modelVersions.push(...logged.event.modelVersions.map((v) => ({ modelId: v.modelId, version: v.modelVersion })));
+          this.logger.log(`forget request ${request.id} was restored before a stop: its entry ${logged.index} recorded`);
+          continue;
+        }
         const versions = await this.restoreInEveryModel(request);
         const entry = await this.ledger.appendOne({
           type: 'FORGET_RESTORED',
