@@ -16,6 +16,7 @@
 // what the clients send) from its seed, which it prints: `--seed S --trials 1` draws a failing trial again.
 import { AnchorClient, connectProvider } from '@lethe/chain';
 import { findFreePort } from '@lethe/postgres';
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { defineFlags, type BenchOptions } from '../bench/lib/args';
 import { percentile } from '../bench/lib/table';
@@ -30,6 +31,7 @@ const flags = defineFlags({
   seed: { type: 'integer', min: 0, help: 'seed of the first trial (trial i draws from seed + i); a fresh one, printed, unless given' },
   killWithin: { type: 'integer', min: 1, default: 20, help: 'seconds after the clients start within which the kill falls' },
   settleSeconds: { type: 'integer', min: 10, default: 300, help: 'longest wait after the restart for accepted work to finish' },
+  minutes: { type: 'integer', min: 1, help: 'start no trial after this many minutes; fewer trials than --trials then run, and the run fails its count of trials, saying so' },
 });
 
 export type CrashOptions = BenchOptions<typeof flags>;
@@ -67,6 +69,8 @@ interface TrialResult {
   openedThroughVault: number;
   /** Identifiers the erasure scan looked for (forgotten externalIds and subjectIds), or -1 when it did not run. */
   scanned: number;
+  /** Seconds spent in each step of the trial (start, clients, restart, settle, checks, stop, scan). */
+  phases: Record<string, number>;
 }
 
 /** The clients of one trial: two uploaders, a trainer and a forgetter, each drawing from a stream of its own. */
@@ -286,28 +290,57 @@ async function checkTrial(
   return { failures, log, anchorsOnChain, openedThroughVault: vault.opened, forgotten: vault.forgotten };
 }
 
-async function runTrial(seed: number, options: CrashOptions): Promise<TrialResult> {
+/** What every trial's service runs with beside its DATA_DIR and ports: anchoring every second, jobs retried quickly. */
+const TRIAL_ENV = {
+  ANCHOR_EVERY_SECONDS: '1',
+  ANCHOR_EVERY_ENTRIES: '10',
+  JOB_POLL_SECONDS: '1',
+  JOB_LOST_AFTER_SECONDS: '5',
+  JOB_RETRY_DELAY_SECONDS: '1',
+  JOB_STOP_TIMEOUT_SECONDS: '5',
+};
+
+/**
+ * A DATA_DIR initialised once by the service (its PostgreSQL cluster made and migrated, its key store
+ * created) and stopped with SIGINT, which every trial copies instead of initialising its own: a trial's
+ * first start is then a restart of a cleanly stopped service, as an operator's next start is; the kill
+ * and everything checked after it are the same.
+ */
+async function makeTemplate(): Promise<string> {
+  const dataDir = makeDataDir('lethe-crash-template-');
+  const service = await startTrialService(await serviceEnv(dataDir, { CHAIN_PORT: String(await findFreePort()), ...TRIAL_ENV }));
+  const code = await stopTrialService(service.process);
+  if (code !== 0) throw new Error(`the template service exited ${code} on SIGINT:\n${service.process.output().slice(-2000)}`);
+  return dataDir;
+}
+
+async function runTrial(seed: number, options: CrashOptions, template: string): Promise<TrialResult> {
   const t0 = performance.now();
   const rng = createPrng(seed);
   const dataDir = makeDataDir('lethe-crash-');
+  // cp -a keeps the cluster's owner (the postgres user, under root) and modes (0700, the key store's 0600).
+  execFileSync('cp', ['-a', `${template}/.`, dataDir]);
   const env = await serviceEnv(dataDir, {
     CHAIN_PORT: String(await findFreePort()),
-    ANCHOR_EVERY_SECONDS: '1',
-    ANCHOR_EVERY_ENTRIES: '10',
-    JOB_POLL_SECONDS: '1',
-    JOB_LOST_AFTER_SECONDS: '5',
-    JOB_RETRY_DELAY_SECONDS: '1',
-    JOB_STOP_TIMEOUT_SECONDS: '5',
+    ...TRIAL_ENV,
   });
   const failures: string[] = [];
   let service: TrialService | undefined;
-  let result: Omit<TrialResult, 'failures' | 'seconds' | 'scanned' | 'openedThroughVault'> | undefined;
+  let result: Omit<TrialResult, 'failures' | 'seconds' | 'scanned' | 'openedThroughVault' | 'phases'> | undefined;
   let workload: Workload | undefined;
   let opened = 0;
   let erasure: { forgotten: Set<string>; control: string } | undefined;
   let scanned = -1;
+  const phases: Record<string, number> = {};
+  let phaseStart = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = (phases[name] ?? 0) + (now - phaseStart) / 1000;
+    phaseStart = now;
+  };
   try {
     service = await startTrialService(env);
+    phase('start');
     const datasetId = (await service.ml.ok('POST', '/v1/datasets', { name: `crash-${seed}`, features: FEATURES, classes: CLASSES })).id;
     workload = new Workload(service.ml, datasetId, `t${seed}`, rng);
     await workload.upload(rng, 60); // something to train on from the start
@@ -325,15 +358,19 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
     if (!killed) failures.push(`the kill was not delivered: the service exited with ${service.process.child.exitCode ?? service.process.child.signalCode}`);
     await workload.stop();
     failures.push(...workload.serverErrors.map((e) => `5xx before the kill: ${e}`));
+    phase('clients');
 
     const restarted = performance.now();
     service = await startTrialService(env, { mlKey: service.ml.key });
     const restartMs = performance.now() - restarted;
+    phase('restart');
     const settling = performance.now();
     const unsettled = await settle(service, workload.acknowledged, options.settleSeconds * 1000);
     const settleMs = performance.now() - settling;
     if (unsettled) failures.push(unsettled);
+    phase('settle');
     const checked = await checkTrial(service, workload.acknowledged, datasetId);
+    phase('checks');
     opened = checked.openedThroughVault;
     erasure = { forgotten: checked.forgotten, control: datasetId };
     failures.push(...checked.failures);
@@ -357,6 +394,7 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
     if (service) {
       const code = await stopTrialService(service.process);
       if (code !== 0 && failures.length === 0) failures.push(`the service exited ${code} on SIGINT:\n${service.process.output().slice(-2000)}`);
+      phase('stop');
     }
   }
   if (service && workload && erasure) {
@@ -369,6 +407,7 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
     const scan = await erasureScan(dataDir, service.process.output(), texts, erasure.control);
     failures.push(...scan.failures);
     scanned = scan.needles;
+    phase('scan');
   }
   if (failures.length === 0) rmSync(dataDir, { recursive: true, force: true });
   else failures.push(`DATA_DIR kept for a look: ${dataDir}; the service's last output:\n${service?.process.output().slice(-3000) ?? ''}`);
@@ -377,6 +416,7 @@ async function runTrial(seed: number, options: CrashOptions): Promise<TrialResul
     scanned,
     openedThroughVault: opened,
     ...(result ?? { seed, killAtMs: 0, mode: 'service', killed: false, inFlight: {}, acknowledged: { samples: 0, forgetRequests: 0, trainings: 0 }, fiveHundreds: 0, logSize: 0, anchorsOnChain: 0, restartMs: 0, settleMs: 0 }),
+    phases,
     failures,
     seconds,
   };
@@ -386,8 +426,16 @@ export async function runCrash(options: CrashOptions): Promise<PartReport> {
   const seed = options.seed ?? freshSeed();
   progress(`crash: ${options.trials} trial(s) from seed ${seed} (trial i draws from seed + i; repeat one with --seed <its seed> --trials 1)`);
   const trials: TrialResult[] = [];
+  const made = performance.now();
+  const template = await makeTemplate();
+  progress(`crash: a DATA_DIR initialised by the service, for every trial to copy, in ${((performance.now() - made) / 1000).toFixed(1)} s`);
+  const started = performance.now();
   for (let i = 0; i < options.trials; i++) {
-    const trial = await runTrial(seed + i, options);
+    if (options.minutes !== undefined && performance.now() - started > options.minutes * 60_000) {
+      progress(`crash: --minutes ${options.minutes} reached after ${i} of ${options.trials} trials; no further trial starts`);
+      break;
+    }
+    const trial = await runTrial(seed + i, options, template);
     trials.push(trial);
     const a = trial.acknowledged;
     progress(
@@ -395,14 +443,16 @@ export async function runCrash(options: CrashOptions): Promise<PartReport> {
         `${a.samples} samples, ${a.forgetRequests} forget requests, ${a.trainings} trainings acknowledged; restart ${(trial.restartMs / 1000).toFixed(1)} s, ` +
         `settled in ${(trial.settleMs / 1000).toFixed(1)} s; log ${trial.logSize} entries, ${trial.anchorsOnChain} anchors on the new chain; ` +
         `${trial.openedThroughVault} samples opened through the vault, ${Math.max(0, trial.scanned)} forgotten identifiers scanned for; ` +
-        `${trial.failures.length === 0 ? 'all checks pass' : `FAILED:\n  ${trial.failures.join('\n  ')}`} (${trial.seconds.toFixed(0)} s)`,
+        `${trial.failures.length === 0 ? 'all checks pass' : `FAILED:\n  ${trial.failures.join('\n  ')}`} (${trial.seconds.toFixed(0)} s: ` +
+        `${Object.entries(trial.phases).map(([name, s]) => `${name} ${s.toFixed(1)}`).join(', ')})`,
     );
   }
+  rmSync(template, { recursive: true, force: true });
   const failed = trials.filter((t) => t.failures.length > 0);
   const sum = (f: (t: TrialResult) => number) => trials.reduce((s, t) => s + f(t), 0);
   const killed = trials.map((t) => t.killAtMs / 1000);
   const summary = [
-    `${trials.length} trials from seed ${seed}; ${trials.length - failed.length} passed every check, ${failed.length} failed${failed.length ? ` (seeds ${failed.map((t) => t.seed).join(', ')})` : ''}`,
+    `${trials.length} trials${trials.length < options.trials ? ` of the ${options.trials} asked (--minutes ${options.minutes} reached)` : ''} from seed ${seed}; ${trials.length - failed.length} passed every check, ${failed.length} failed${failed.length ? ` (seeds ${failed.map((t) => t.seed).join(', ')})` : ''}`,
     `kills at ${Math.min(...killed).toFixed(1)}..${Math.max(...killed).toFixed(1)} s (median ${percentile(killed, 50).toFixed(1)} s) after the clients started; ` +
       `${trials.filter((t) => t.mode === 'service').length} of the service's process alone, ${trials.filter((t) => t.mode === 'group').length} with its PostgreSQL`,
     `in flight at the kill: ${sum((t) => t.inFlight.upload ?? 0)} uploads, ${sum((t) => t.inFlight.forget ?? 0)} forget requests, ${sum((t) => t.inFlight.train ?? 0)} trainings (over all trials)`,
