@@ -1,6 +1,34 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import { AddressInfo, connect } from 'node:net';
 import request from 'supertest';
+import { answerClientErrorsAsJson } from '../../apps/api/src/common/client-errors';
 import { TestApi, startTestApi } from '../support/test-api';
+
+/**
+ * Sends `parts` on one connection, each after `gapMs` (so that the server reads them apart), and returns
+ * what came back until the server closed it: the status, the head, and every byte after the head.
+ */
+async function exchange(port: number, parts: string[], gapMs = 150): Promise<{ status: number; head: string; after: string }> {
+  const received = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(port, '127.0.0.1', async () => {
+      for (const [i, part] of parts.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
+        if (!socket.destroyed) socket.write(part);
+      }
+    });
+    socket.on('data', (d) => chunks.push(d));
+    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error)));
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+  const text = received.toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  const head = end === -1 ? text : text.slice(0, end);
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, after: end === -1 ? '' : text.slice(end + 4) };
+}
+
+/** A request line and headers whose size passes Node's 16 KiB limit (a bearer token of 17,000 characters). */
+const oversized = (method: string, path: string) => [`${method} ${path} HTTP/1.1\r\nHost: x\r\n`, `Authorization: Bearer ${'k'.repeat(17_000)}\r\n\r\n`];
 
 /** Requests that lie about or overflow what they carry: each a 4xx naming the problem, and nothing changes. */
 describe('malformed requests', () => {
@@ -88,5 +116,83 @@ describe('malformed requests', () => {
   it('POST /v1/datasets/:id/samples with a form body is a 415 naming Content-Type', async () => {
     const res = await upload('application/x-www-form-urlencoded', 'externalId=a&label=0').expect(415);
     expect(res.body.message).toContain('Content-Type');
+  });
+
+  // A HEAD answer has the headers a GET would get and no body (RFC 9110 9.3.2): bytes after it are read by
+  // the client as the start of a next response (Node's client: "Parse Error: Data after Connection: close").
+  describe('errors Node finds before any route (431, 400, 413) answer HEAD without a body', () => {
+    it.each([
+      ['in one read', (parts: string[]) => [parts.join('')]],
+      ['with the request line in an earlier read than the headers that overflow', (parts: string[]) => parts],
+    ])('431 for headers beyond the limit %s', async (_how, split) => {
+      const head = await exchange(api.port, split(oversized('HEAD', '/v1/models?a=1')));
+      expect(head.status).toBe(431);
+      expect(head.head).toContain('Content-Type: application/json');
+      expect(head.after).toBe('');
+      // The control: the same request as GET gets the JSON naming the problem, so the exchange reads a body.
+      const get = await exchange(api.port, split(oversized('GET', '/v1/models?a=1')));
+      expect(get.status).toBe(431);
+      expect(JSON.parse(get.after)).toMatchObject({ statusCode: 431, message: expect.stringMatching(/^request headers are larger than/) });
+    });
+
+    it('431 to a HEAD from Node\'s own client: no parse error', async () => {
+      const answer = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: api.port, method: 'HEAD', path: '/v1/models', headers: { authorization: `Bearer ${'k'.repeat(17_000)}` } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(answer).toBe(431);
+    });
+
+    it('400 for a header line that is not HTTP', async () => {
+      const bad = (method: string) => [`${method} /v1/health HTTP/1.1\r\nHost: x\r\n`, 'Not A Header\r\n\r\n'];
+      const head = await exchange(api.port, bad('HEAD'));
+      expect({ status: head.status, after: head.after }).toEqual({ status: 400, after: '' });
+      const get = await exchange(api.port, bad('GET'));
+      expect(get.status).toBe(400);
+      expect(JSON.parse(get.after)).toMatchObject({ statusCode: 400, message: 'the request is not valid HTTP/1.1' });
+    });
+
+    it('413 for chunk extensions beyond the limit, after a keep-alive request on the same connection', async () => {
+      // A first request answered on the connection, then a HEAD whose chunked body carries 20 kB of chunk extension.
+      const big = (method: string) => [
+        'GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n',
+        `${method} /v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(20_000)}\r\na\r\n0\r\n\r\n`,
+      ];
+      const afterFirst = (answer: { after: string }) => answer.after.slice(answer.after.indexOf('HTTP/1.1', 1));
+      const head = await exchange(api.port, big('HEAD'), 500);
+      expect(head.status).toBe(200);
+      const second = afterFirst(head);
+      expect(second).toMatch(/^HTTP\/1\.1 413 /);
+      expect(second.slice(second.indexOf('\r\n\r\n') + 4)).toBe('');
+      const get = afterFirst(await exchange(api.port, big('GET'), 500));
+      expect(get).toMatch(/^HTTP\/1\.1 413 /);
+      expect(JSON.parse(get.slice(get.indexOf('\r\n\r\n') + 4))).toMatchObject({ statusCode: 413 });
+    });
+  });
+});
+
+describe('408 from Node (headers not in time) answers HEAD without a body', () => {
+  it.each([
+    ['HEAD', ''],
+    ['GET', '{"statusCode":408'],
+  ])('%s', async (method, bodyStart) => {
+    // The service's handler on a server that checks timeouts every 100 ms instead of 30 s (Node's default).
+    const server = createServer({ connectionsCheckingInterval: 100 }, (_req, res) => res.end());
+    server.headersTimeout = 300;
+    server.requestTimeout = 1000;
+    answerClientErrorsAsJson(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const answer = await exchange((server.address() as AddressInfo).port, [`${method} / HTTP/1.1\r\nHost: x\r\n`]);
+      expect(answer.status).toBe(408);
+      expect(answer.after.slice(0, bodyStart.length || undefined)).toBe(bodyStart);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
