@@ -1,6 +1,7 @@
-// What the suite checks of a service's log after a fault: fsck (the operator's own tool), and that no
+// What the suite checks of a service's log after a fault: fsck (the operator's own check), and that no
 // entry was written twice, read from the log as an auditor downloads it.
-import { runScript } from '../../test/support/run-script';
+import { fsckLedger } from '@lethe/ledger';
+import { connectToServiceDatabase } from '../../apps/cli/src/database';
 import type { ApiClient } from './service';
 
 /** One entry as GET /v1/ledger/entries serves it, its event parsed. */
@@ -46,9 +47,17 @@ export function findDuplicateEntries(entries: readonly LogEntry[]): string[] {
   return [...seen].filter(([, indices]) => indices.length > 1).map(([key, indices]) => `${key} is logged ${indices.length} times (entries ${indices.join(', ')})`);
 }
 
-/** `lethe-audit fsck --json` on the service's DATA_DIR: null when clean, else what it said. */
+/**
+ * What `lethe-audit fsck` runs (fsckLedger on the service's database, found from its DATA_DIR as the CLI finds
+ * it), in this process: null when clean, else its first problem. Run as a CLI process, the TypeScript of the
+ * CLI and the libraries was compiled again for every check (10-20 s of a crash trial on a loaded machine).
+ */
 export async function fsckProblem(dataDir: string): Promise<string | null> {
-  const result = await runScript('apps/cli/src/main.ts', ['fsck', '--data-dir', dataDir, '--json'], { DATABASE_URL: '' });
-  if (result.code === 0) return null;
-  return `fsck exited ${result.code}: ${result.stdout.slice(0, 2000)} ${result.stderr.slice(-2000)}`;
+  const { dataSource, close } = await connectToServiceDatabase({ dataDir });
+  try {
+    const report = await fsckLedger(dataSource);
+    return report.ok ? null : `fsck failed: ${JSON.stringify(report).slice(0, 2000)}`;
+  } finally {
+    await close();
+  }
 }
