@@ -114,9 +114,10 @@ describe.each(CHAIN_KINDS)('AnchoringEngine with nothing but its ports (on %s)',
     now: () => number,
     messages: string[] = [],
     on: ChainConnection = connection,
+    policy: AnchoringPolicy = POLICY,
   ): AnchoringEngine {
     const logger = { log: (m: string) => messages.push(`log: ${m}`), warn: (m: string) => messages.push(`warn: ${m}`), error: (m: string) => messages.push(`error: ${m}`) };
-    return new AnchoringEngine({ connect: async () => on, policy: POLICY, log, attempts, logger, now });
+    return new AnchoringEngine({ connect: async () => on, policy, log, attempts, logger, now });
   }
 
   /** The same chain, another AuditAnchor, anchored with `anchorer`'s key. */
@@ -258,5 +259,36 @@ describe.each(CHAIN_KINDS)('AnchoringEngine with nothing but its ports (on %s)',
     expect(engine.getStatus()).toMatchObject({ state: 'inconsistent', lastError: expect.stringContaining('is not a state of this log') });
     expect(await onChainSizes(on.client)).toEqual([6]);
     expect(log.anchors).toEqual([]);
+  });
+
+  it('replaces an anchor stuck in the mempool once, shows it pending (not an error) meanwhile, and records it once mined', async () => {
+    let now = Date.now(); // the records' updatedAt is the wall clock
+    const log = new MemoryLog();
+    const attempts = new MemoryAttempts();
+    log.add(5);
+    const messages: string[] = [];
+    const engine = newEngine(log, attempts, () => now, messages, connection, { ...POLICY, replaceAfterSeconds: 10 });
+    await chain.provider.send('evm_setAutomine', [false]);
+    try {
+      await engine.tick(); // sent; the node does not mine it
+      expect(engine.getStatus()).toMatchObject({ state: 'ok', pendingTreeSize: 5, pendingTransactions: 1 });
+      // Each pass after replaceAfterSeconds: the first replaces it; the node's fees do not move while it mines
+      // nothing, so a second replacement would be the same transaction again (the node refuses it as known).
+      for (let pass = 0; pass < 4; pass++) {
+        now += 11_000;
+        await engine.tick();
+        expect(engine.getStatus()).toMatchObject({ state: 'ok', pendingTreeSize: 5, pendingTransactions: 2 });
+      }
+      expect(attempts.records).toHaveLength(1);
+      expect(new Set(attempts.records[0].txHashes).size).toBe(2);
+      expect(messages.filter((m) => m.includes('replaced it with'))).toHaveLength(1);
+    } finally {
+      await chain.provider.send('evm_setAutomine', [true]);
+    }
+    await chain.provider.send('evm_mine', []);
+    await tickUntilSettled(engine, log, chain.client);
+    expect(await onChainSizes(chain.client)).toEqual([5]);
+    expect(log.anchors.map((a) => a.anchor.txHash)).toEqual([attempts.records[0].txHashes[1]]); // the replacement, logged once
+    expect(engine.getStatus()).toMatchObject({ state: 'ok', anchoredTreeSize: 5, pendingTreeSize: undefined });
   });
 });

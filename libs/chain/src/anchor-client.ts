@@ -216,10 +216,10 @@ export class AnchorClient {
     return { maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas };
   }
 
-  /** The gas limit of transaction `txHash`, or null when the node does not know it. */
-  async gasLimitOf(txHash: string): Promise<bigint | null> {
+  /** The gas limit and fees transaction `txHash` was sent with, or null when the node does not know it. */
+  async sentWith(txHash: string): Promise<(FeeData & { gasLimit: bigint }) | null> {
     const tx = await this.read(`looking up ${txHash}`, () => this.provider.getTransaction(txHash));
-    return tx?.gasLimit ?? null;
+    return tx ? { gasLimit: tx.gasLimit, maxFeePerGas: tx.maxFeePerGas ?? tx.gasPrice ?? null, maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? null } : null;
   }
 
   /**

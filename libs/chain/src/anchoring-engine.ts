@@ -140,6 +140,7 @@ export class AnchoringEngine {
       predecessor: predecessor ? { contract: predecessor.address, vouchedSize: predecessor.vouchedSize, vouchedRoot: predecessor.vouchedRoot } : undefined,
       pendingTreeSize: pending ? pending.treeSize : undefined,
       pendingTxHash: pending?.txHash ?? pending?.txHashes.at(-1),
+      pendingTransactions: pending ? pending.txHashes.length : undefined,
       lastError: this.status.state === 'inconsistent' ? this.status.lastError : undefined,
       retryInSeconds: undefined,
     };
@@ -269,20 +270,35 @@ export class AnchoringEngine {
     }
   }
 
-  /** Sends the same anchor again with the same nonce and higher fees. */
+  /**
+   * Sends the same anchor again with the same nonce and the node's fees raised by 30%, when that outbids the
+   * transaction it replaces: a node takes a replacement only at 10% more on both fees, and without a rise
+   * of the node's fees since the last one was sent, the same fees would make the same transaction again (the
+   * node refuses it as known). So a stuck anchor is replaced once, and again only once the fees have risen.
+   */
   private async replace(c: ChainConnection, attempt: AnchorAttempt): Promise<void> {
-    const fees = await c.client.feeData();
+    const last = attempt.txHashes.at(-1)!;
+    const [fees, sent] = await Promise.all([c.client.feeData(), c.client.sentWith(last)]);
     const bump = (v: bigint | null) => (v === null ? undefined : (v * 13n) / 10n + 1n);
+    const maxFeePerGas = bump(fees.maxFeePerGas);
+    const maxPriorityFeePerGas = bump(fees.maxPriorityFeePerGas);
+    if (sent && !(outbids(maxFeePerGas, sent.maxFeePerGas) && outbids(maxPriorityFeePerGas, sent.maxPriorityFeePerGas))) return;
     const { oldSize, treeSize } = attempt;
     const proof = oldSize === 0 ? [] : (await this.log.getConsistencyProof(oldSize, treeSize)).proof;
-    // The original is in the pending state, so a simulation would fail against it: reuse its gas limit.
-    const gasLimit = await c.client.gasLimitOf(attempt.txHashes.at(-1)!);
-    const txHash = await c.client.anchor(oldSize, treeSize, attempt.rootHash, proof, {
-      nonce: attempt.nonce!,
-      gasLimit: gasLimit ?? 500_000n,
-      maxFeePerGas: bump(fees.maxFeePerGas),
-      maxPriorityFeePerGas: bump(fees.maxPriorityFeePerGas),
-    });
+    let txHash: string;
+    try {
+      // The original is in the pending state, so a simulation would fail against it: reuse its gas limit.
+      txHash = await c.client.anchor(oldSize, treeSize, attempt.rootHash, proof, {
+        nonce: attempt.nonce!,
+        gasLimit: sent?.gasLimit ?? 500_000n,
+        maxFeePerGas,
+        maxPriorityFeePerGas,
+      });
+    } catch (error) {
+      // Mined meanwhile (the nonce is used), or underpriced after all: the next pass sees which.
+      if (error instanceof ChainError && error.code === 'NONCE_CONFLICT') return;
+      throw error;
+    }
     this.logger.warn(`anchor of tree size ${treeSize} still pending; replaced it with ${txHash} (same nonce, higher fees)`);
     await this.attempts.update(attempt.id, { txHashes: [...attempt.txHashes, txHash] });
   }
@@ -389,4 +405,10 @@ export class AnchoringEngine {
         (backlog ? ` (the log has ${logSize} entries; the contract takes at most ${maxJump} per anchor, the rest follows)` : ''),
     );
   }
+}
+
+/** Whether fee `offered` outbids `paid` by the 10% a node asks of a replacement (nothing to outbid when the chain has no such fee). */
+function outbids(offered: bigint | undefined, paid: bigint | null): boolean {
+  if (paid === null || offered === undefined) return true;
+  return offered * 10n >= paid * 11n;
 }

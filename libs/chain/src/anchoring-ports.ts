@@ -145,6 +145,8 @@ export interface AnchoringStatus {
   predecessor?: { contract: string; vouchedSize: number; vouchedRoot: string };
   pendingTreeSize?: number;
   pendingTxHash?: string;
+  /** Transactions sent for the pending anchor: 1 as sent, 2 once replaced with the same nonce and higher fees, and so on. */
+  pendingTransactions?: number;
   lastError?: string;
   retryInSeconds?: number;
   blockNumber?: number;
