@@ -114,6 +114,7 @@ class HealthWatch {
     if (this.states.at(-1) !== a.state) this.states.push(a.state);
     if (a.lastError) this.said.add(`lastError: ${String(a.lastError).slice(0, 160)}`);
     if (a.pendingTxHash) this.said.add('pendingTxHash shown');
+    if (a.pendingTransactions > 1) this.said.add(`replaced: ${a.pendingTransactions} transactions for the pending anchor`);
     if (a.lastReorg && a.lastReorg.detectedAt >= this.startedAt) this.said.add(`lastReorg: the anchor of tree size ${a.lastReorg.treeSize} removed`);
     return health;
   }
@@ -278,7 +279,13 @@ async function runOn(kind: Kind, options: ChainFaultOptions): Promise<{ results:
           }
           return [];
         },
-        (w) => (w.said.has('pendingTxHash shown') ? [] : ['health never showed the pending anchor transaction']),
+        // Replaced once (the node's fees do not move while it mines nothing), and no error meanwhile.
+        (w) => [
+          ...(w.said.has('pendingTxHash shown') ? [] : ['health never showed the pending anchor transaction']),
+          ...(w.said.has('replaced: 2 transactions for the pending anchor') ? [] : [`health never showed the anchor replaced once (it said ${[...w.said].join('; ')})`]),
+          ...[...w.said].filter((x) => /^replaced: ([3-9]|\d\d+) /.test(x)).map((x) => `the stuck anchor was replaced more than once: ${x}`),
+          ...(w.states.includes('error') ? [`health said error while the anchor was stuck (it said ${w.states.join(', ')})`] : []),
+        ],
       );
 
       await run(
