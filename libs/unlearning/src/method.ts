@@ -141,6 +141,8 @@ export interface ForgetTimings {
   total: number;
   /** Every phase on its own: prepare, evaluateBefore, plan, train, members, export, evaluateAfter, checkpointWrites, manifest, reference, ledger. */
   phases: { [phase: string]: number };
+  /** The process's CPU seconds per phase (every thread), where the method records them. */
+  cpuPhases?: { [phase: string]: number };
 }
 
 /**

@@ -10,8 +10,8 @@
 // version. The published model is still the standard ONNX inference graph (inputs projected onto the unit ball,
 // one Gemm, softmax over the K one-vs-rest margins), so serving, hashing, verify-model and replay treat it as
 // any logistic regression.
-import { planShards } from '../assignment';
-import { computeBatchRoot } from '../batch-root';
+import { planShards, rememberPlan, removeFromPlan } from '../assignment';
+import { computeSampleBatchRoot } from '../batch-root';
 import { MemoryCheckpointStore } from '../checkpoint-store';
 import { hashHyperparameters, layerSizesOf, normalizeConfig, TrainingConfig } from '../config';
 import { UnlearningError } from '../errors';
@@ -118,7 +118,9 @@ class CertifiedMethod implements UnlearningMethod {
     if (model?.config?.method !== 'certified') {
       throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not 'certified'`);
     }
-    const { forgotten, retained } = splitForget(model, request);
+    const { forgotten, retained, newIndexOf } = splitForget(model, request);
+    // The remaining samples keep their canonical order: their plan is the model's without the removed ones (no hashing).
+    rememberPlan(retained, model.config.seed, 1, 1, removeFromPlan(planShards(model.samples, model.config.seed, 1, 1), newIndexOf));
     const limit = checkLimit(request.evaluationLimit);
     if (request.membership) checkMembershipOptions(request.membership);
     checkEnoughData(retained, model.config);
@@ -142,6 +144,7 @@ class CertifiedMethod implements UnlearningMethod {
       const keptGram = state.gram.slice();
       accumulateGram(removed, keptGram, -1);
       step = await computeNewtonRemoval({ keptCount: retained.length, removed, w: state.w, lambda: settings.lambda, operators, keptGram });
+      clock.lap('newton');
       const budgetUsed = previous.budgetUsed + step.residualBound;
       if (budgetUsed <= previous.budget) {
         built = await this.buildNewtonVersion(context, model, retained, forgotten, { w: step.w, gram: keptGram }, previous, step);
@@ -151,7 +154,7 @@ class CertifiedMethod implements UnlearningMethod {
             `used to ${budgetUsed.toPrecision(4)}, past ${previous.budget.toPrecision(4)}: retrained from scratch without the ${forgotten.length} sample(s) (the budget restarts)`,
         );
       }
-      clock.lap('newton');
+      clock.lap('version');
     }
     if (!built) {
       built = await this.buildTrained(context, retained, 'unlearn');
@@ -270,7 +273,7 @@ class CertifiedMethod implements UnlearningMethod {
     const { config, hyperparamsHash } = context;
     const settings = settingsOf(config);
     const ordered = inCanonicalOrder(samples, config.seed);
-    const batchRoot = computeBatchRoot(ordered.map((s) => s.commitment));
+    const batchRoot = computeSampleBatchRoot(ordered);
     const data = buildOvrData(ordered, config.numFeatures, config.numClasses);
     const progress = new ProgressTracker(100, this.deps.onProgress, phase);
     let reported = 0;
@@ -319,9 +322,9 @@ class CertifiedMethod implements UnlearningMethod {
     step: NewtonRemoval,
   ): Promise<BuiltState> {
     const parent = model.shards[0].slices[0];
-    const removedBatchRoot = computeBatchRoot(inCanonicalOrder(forgotten, model.config.seed).map((s) => s.commitment));
+    const removedBatchRoot = computeSampleBatchRoot(inCanonicalOrder(forgotten, model.config.seed));
     const checkpoint = addressCertifiedRemoval(this.envelope(), context.hyperparamsHash, parent.checkpoint, removedBatchRoot);
-    const batchRoot = computeBatchRoot(inCanonicalOrder(retained, model.config.seed).map((s) => s.commitment));
+    const batchRoot = computeSampleBatchRoot(inCanonicalOrder(retained, model.config.seed));
     const record = await this.storeState(checkpoint, state, retained.length, batchRoot);
     return {
       record,
@@ -472,7 +475,7 @@ class CertifiedMethod implements UnlearningMethod {
 
 /**
  * A removal's phases: prepare, evaluateBefore, operators (the version's Hessians and inverses, unless in memory),
- * newton (the step and its bound) or retrain, publish, reference, ledger, then prepareNext (the new version's
+ * newton (the step and its bound), version (the new state: its batch root, stored) or retrain, publish, reference, ledger, then prepareNext (the new version's
  * operators, after it is published). `retrain` in the result is the step or the retraining with its operators.
  */
 function certifiedTimings(clock: PhaseClock): ForgetTimings {
@@ -480,13 +483,14 @@ function certifiedTimings(clock: PhaseClock): ForgetTimings {
   return {
     prepare: clock.of('prepare'),
     evaluateBefore: clock.of('evaluateBefore'),
-    retrain: clock.of('operators') + clock.of('newton') + clock.of('retrain'),
+    retrain: clock.of('operators') + clock.of('newton') + clock.of('version') + clock.of('retrain'),
     publish: clock.of('publish'),
     ledger: clock.of('ledger'),
     reference: clock.of('reference'),
     membership: clock.of('membership'),
     total: Object.values(phases).reduce((a, b) => a + b, 0),
     phases,
+    cpuPhases: { ...clock.cpuSeconds },
   };
 }
 
