@@ -126,6 +126,19 @@ describe('models with privacy (DP-SGD)', () => {
     // The noise seed is in neither the log nor any public answer.
     const { body: entries } = await http().get(`/v1/ledger/entries?start=0&limit=1000`).expect(200);
     expect(JSON.stringify(entries)).not.toContain(model.privacy.noiseSeed);
+    // Nor in clear in the models' rows: sealed under the model's key (the answer above opened it). The control: the
+    // same query finds the noise multiplier stored beside where the seed was.
+    const holding = async (text: string) =>
+      (
+        await h.dataSource.query(
+          `SELECT (SELECT count(*)::int FROM models WHERE id = $1 AND (engine_config::text || config::text) LIKE '%' || $2 || '%')
+                + (SELECT count(*)::int FROM model_versions WHERE model_id = $1 AND engine_state::text LIKE '%' || $2 || '%') AS n`,
+          [modelId, text],
+        )
+      )[0].n;
+    expect(await holding(model.privacy.noiseSeed)).toBe(0);
+    expect(await holding(String(model.privacy.noiseMultiplier))).toBeGreaterThan(0);
+    expect((await h.dataSource.query(`SELECT noise_key_id IS NOT NULL AND noise_seeds IS NOT NULL AS sealed FROM models WHERE id = $1`, [modelId]))[0].sealed).toBe(true);
 
     const report = await replayModel({
       apiUrl: api,

@@ -145,7 +145,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
 
     // Running the retirement step again (a retried pass) finds everything logged and logs nothing twice.
     const size = (await h.ledger.getCheckpoint()).treeSize;
-    const again = new RetirementService(h.dataSource, h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, new SampleVault(h.dataSource, h.ledger, h.keyStore), h.dataDir), h.dataDir);
+    const again = new RetirementService(h.dataSource, h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, new SampleVault(h.dataSource, h.ledger, h.keyStore), h.dataDir, h.keyStore), h.dataDir);
     expect(await again.retireWithUnlearning(sisa, [forget.id])).toEqual([]);
     expect(await again.retireForPass([forget.id], [])).toEqual({ retiredVersions: [], deletedCheckpoints: 0 });
     expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);

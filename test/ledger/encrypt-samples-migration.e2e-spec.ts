@@ -1,17 +1,16 @@
 // The migration that takes a database written by the plaintext version (samples in clear, shredding by UPDATE
 // to NULL, idempotency answers in clear) to sealed samples: run on such a database, then checked row by row and
 // byte by byte in the database's relation files.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataSource } from 'typeorm';
 import { KeyStore } from '@lethe/keystore';
 import { Ledger, SampleVault, commitSample, computeCommitmentsRoot, fsckLedger, openDatabase } from '@lethe/ledger';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { TestKeyStore, openTestKeyStore } from '../support/key-store';
 import { commitPlaintext, openPlaintextDatabase, shredPlaintext } from '../support/legacy-samples';
-import { Hit, Needle, float64Bytes, needlesOf, scanFiles, scanTree } from '../support/scan';
+import { Hit, Needle, float64Bytes, needlesOf, relationDir, scanFiles, scanTree } from '../support/scan';
 
 const DATASET = '7d3c0f5e-8a11-4c2b-9d6e-5f4a3b2c1d0e';
 const MARKED = [
@@ -25,14 +24,6 @@ const OTHERS = [
 const SHREDDED = [{ externalId: 'gone-1', subjectId: 'subject-3', features: [7, 8, 9], label: 0 }];
 const ORPHAN = [{ externalId: 'orphan-1', subjectId: 'subject-4', features: [10, 11, 12], label: 1 }];
 const IDEMPOTENCY_MARKER = 'mig-marker-idem-71c2';
-
-/** Where PostgreSQL keeps this database's relation files (its data directory must be on this machine). */
-async function relationDir(dataSource: DataSource): Promise<string | undefined> {
-  const [{ data_directory: dataDir }]: { data_directory: string }[] = await dataSource.query(`SELECT current_setting('data_directory') AS data_directory`);
-  const [{ oid }]: { oid: number }[] = await dataSource.query(`SELECT oid FROM pg_database WHERE datname = current_database()`);
-  const dir = join(dataDir, 'base', String(oid));
-  return existsSync(dir) ? dir : undefined;
-}
 
 const describeHits = (hits: Hit[]) => hits.map((h) => `${h.needle} in ${h.file} at ${h.offset}`);
 

@@ -1,6 +1,6 @@
 // The erasure scans: every byte of every file under a directory searched for the forms a sample's data would
 // take on disk (its identifiers as UTF-8, a feature as decimal text and as float64 / float32 little-endian bytes).
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** One thing to look for: a name for the report and its bytes. */
@@ -158,4 +158,12 @@ export class NeedleSet {
       }
     }
   }
+}
+
+/** Where PostgreSQL keeps this database's relation files (undefined when its data directory is on another machine). */
+export async function relationDir(dataSource: { query: (sql: string) => Promise<unknown> }): Promise<string | undefined> {
+  const [{ data_directory: dataDir }] = (await dataSource.query(`SELECT current_setting('data_directory') AS data_directory`)) as { data_directory: string }[];
+  const [{ oid }] = (await dataSource.query(`SELECT oid FROM pg_database WHERE datname = current_database()`)) as { oid: number }[];
+  const dir = join(dataDir, 'base', String(oid));
+  return existsSync(dir) ? dir : undefined;
 }

@@ -12,7 +12,7 @@ import { createApp } from './app';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
 import { openServiceKeyStoreOrExit } from './config/key-store';
 import { openAppDatabase } from './database/database';
-import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
+import { API_ENTITIES, apiMigrations } from './database/schema';
 import { installLogger, runProcess } from './process-lifecycle';
 import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
         dataDir: config.dataDir,
         embeddedPostgresPort: config.embeddedPostgresPort,
         entities: API_ENTITIES,
-        migrations: API_MIGRATIONS,
+        migrations: apiMigrations(async () => keyStore),
         keyStore: async () => keyStore,
         log: (m) => log.log(m),
         stopsOnSignals: true,

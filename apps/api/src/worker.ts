@@ -5,7 +5,7 @@ import { Ledger } from '@lethe/ledger';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
 import { openServiceKeyStoreOrExit } from './config/key-store';
 import { embeddedInfoPath, openAppDatabase } from './database/database';
-import { API_ENTITIES, API_MIGRATIONS } from './database/schema';
+import { API_ENTITIES, apiMigrations } from './database/schema';
 import { installLogger, runProcess } from './process-lifecycle';
 import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
         databaseUrl,
         dataDir: config.dataDir,
         entities: API_ENTITIES,
-        migrations: API_MIGRATIONS,
+        migrations: apiMigrations(async () => keyStore),
         keyStore: async () => keyStore,
       });
       onStop(() => database.close());

@@ -1,4 +1,5 @@
 import { MigrationInterface } from 'typeorm';
+import type { KeyStoreProvider } from '@lethe/ledger';
 import { AnchorRecordEntity } from '../anchoring/anchor-record.entity';
 import { CreateAnchors1764216100000 } from '../anchoring/migrations/1764216100000-create-anchors';
 import { CreateIdempotencyKeys1764216330000 } from '../auth/migrations/1764216330000-create-idempotency-keys';
@@ -20,6 +21,7 @@ import { RetireVersions1764216700000 } from '../models/migrations/1764216700000-
 import { VersionSamplesToCommitments1764216630000 } from '../models/migrations/1764216630000-version-samples-to-commitments';
 import { RecordEvidenceLater1764216800000 } from '../models/migrations/1764216800000-record-evidence-later';
 import { VersionGuarantees1764216820000 } from '../models/migrations/1764216820000-version-guarantees';
+import { sealNoiseSeedsMigration } from '../models/migrations/1764217400000-seal-noise-seeds';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { ModelLearnRequests1764217230000 } from '../models/migrations/1764217230000-model-learn-requests';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
@@ -34,23 +36,33 @@ export const API_ENTITIES = [
   ModelEntity,
   ModelVersionEntity,
 ];
-export const API_MIGRATIONS: (new () => MigrationInterface)[] = [
-  CreateAnchors1764216100000,
-  CreateApiKeys1764216300000,
-  CreateDatasets1764216310000,
-  CreateForgetRequests1764216320000,
-  CreateIdempotencyKeys1764216330000,
-  CreateJobs1764216400000,
-  CreateModels1764216410000,
-  CreateUnlearningPasses1764216520000,
-  CreateRateLimitHits1764216530000,
-  VersionSamplesToCommitments1764216630000,
-  SealIdempotencyKeys1764216640000,
-  RetireVersions1764216700000,
-  RecordEvidenceLater1764216800000,
-  VersionGuarantees1764216820000,
-  ForgetRequestApproach1764216830000,
-  SuspendForgetRequests1764217200000,
-  DatasetRetention1764217220000,
-  ModelLearnRequests1764217230000,
-];
+/**
+ * The service's migrations. Sealing the noise seeds of models stored before they were sealed needs the key store,
+ * which `keyStore` gives when asked (only when there are seeds to seal).
+ */
+export function apiMigrations(keyStore?: KeyStoreProvider): (new () => MigrationInterface)[] {
+  return [
+    CreateAnchors1764216100000,
+    CreateApiKeys1764216300000,
+    CreateDatasets1764216310000,
+    CreateForgetRequests1764216320000,
+    CreateIdempotencyKeys1764216330000,
+    CreateJobs1764216400000,
+    CreateModels1764216410000,
+    CreateUnlearningPasses1764216520000,
+    CreateRateLimitHits1764216530000,
+    VersionSamplesToCommitments1764216630000,
+    SealIdempotencyKeys1764216640000,
+    RetireVersions1764216700000,
+    RecordEvidenceLater1764216800000,
+    VersionGuarantees1764216820000,
+    ForgetRequestApproach1764216830000,
+    SuspendForgetRequests1764217200000,
+    DatasetRetention1764217220000,
+    ModelLearnRequests1764217230000,
+    sealNoiseSeedsMigration(keyStore),
+  ];
+}
+
+/** The migrations without a key store (a database with noise seeds in clear stops them, naming what is missing). */
+export const API_MIGRATIONS: (new () => MigrationInterface)[] = apiMigrations();

@@ -7,6 +7,7 @@ import { KeptMethods } from './kept-methods';
 import { loadTrainingSets } from './model-evaluation';
 import { ModelEntity } from './model.entity';
 import { ModelLedgerSink } from './model-ledger.sink';
+import { putNoiseSeeds } from './noise-seeds';
 import { ModelStore } from './model.store';
 
 export interface TrainingResult {
@@ -49,7 +50,7 @@ export class ModelTrainingService {
         try {
           const trained = await kept.method.train({
             modelId,
-            config: resolveStoredSchedule(model.engineConfig as unknown as TrainingConfigInput),
+            config: resolveStoredSchedule(putNoiseSeeds(model.engineConfig, await this.store.noiseSeeds.open(model)) as unknown as TrainingConfigInput),
             samples,
             ...(test.length > 0 ? { testSet: test } : {}),
           });

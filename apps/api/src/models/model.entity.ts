@@ -21,6 +21,14 @@ export class ModelEntity {
   @Column({ name: 'engine_config', type: 'jsonb' })
   engineConfig!: Record<string, unknown>;
 
+  /** The data key (in the key store) its noise seeds are sealed under; null for a model without noise. */
+  @Column({ name: 'noise_key_id', type: 'text', nullable: true })
+  noiseKeyId!: string | null;
+
+  /** privacy.noiseSeed and certified.noiseSeed, sealed (noise-seeds.ts); engine_config holds the settings without them. */
+  @Column({ name: 'noise_seeds', type: 'bytea', nullable: true })
+  noiseSeeds!: Buffer | null;
+
   @Column({ type: 'text' })
   state!: ModelState;
 

@@ -36,6 +36,7 @@ import {
 } from './model.dto';
 import { ModelEntity, ModelVersionEntity } from './model.entity';
 import { countTrainableSamples } from './model-evaluation';
+import { putNoiseSeeds } from './noise-seeds';
 import { ModelStore } from './model.store';
 
 /** Verified ONNX sessions kept for predictions (the least recently used is released first). */
@@ -98,11 +99,13 @@ export class ModelService implements OnModuleDestroy {
     const modelId = randomUUID();
     const jobId = randomUUID();
     const createdBy = principal?.keyId ?? null;
+    // The noise seeds drawn above are stored sealed under a key of the model's own, never in clear.
+    const sealed = await this.store.noiseSeeds.seal(modelId, engineConfig);
     await this.dataSource.transaction(async (manager) => {
       await this.jobService.insert(manager, jobId, TRAIN_JOB, { modelId }, createdBy);
       await manager.query(
-        `INSERT INTO models (id, dataset_id, config, engine_config, state, job_id, created_by) VALUES ($1, $2, $3, $4, 'training', $5, $6)`,
-        [modelId, dataset.id, JSON.stringify(body), JSON.stringify(engineConfig), jobId, createdBy],
+        `INSERT INTO models (id, dataset_id, config, engine_config, noise_key_id, noise_seeds, state, job_id, created_by) VALUES ($1, $2, $3, $4, $5, $6, 'training', $7, $8)`,
+        [modelId, dataset.id, JSON.stringify(body), JSON.stringify(sealed.engineConfig), sealed.noiseKeyId, sealed.noiseSeeds, jobId, createdBy],
       );
     });
     await this.jobService.send(jobId);
@@ -141,13 +144,19 @@ export class ModelService implements OnModuleDestroy {
       [models.map((m) => m.id)],
     );
     const latestOf = new Map(latest.map((l) => [l.model_id, Number(l.version)]));
-    return models.map((m) => toModelSummary(m, latestOf.get(m.id) ?? null));
+    const opened = await Promise.all(models.map((m) => this.withNoiseSeeds(m)));
+    return opened.map((m) => toModelSummary(m, latestOf.get(m.id) ?? null));
   }
 
   async get(id: string): Promise<ModelResponseDto> {
     const model = await this.findModel(id);
     const versions = await this.dataSource.getRepository(ModelVersionEntity).find({ where: { modelId: id }, order: { version: 'ASC' } });
-    return toModelResponse(model, versions);
+    return toModelResponse(await this.withNoiseSeeds(model), versions);
+  }
+
+  /** The model with its noise seeds opened into its engine config (the routes are for ml and auditor keys: a replay needs them). */
+  private async withNoiseSeeds(model: ModelEntity): Promise<ModelEntity> {
+    return Object.assign(new ModelEntity(), model, { engineConfig: putNoiseSeeds(model.engineConfig, await this.store.noiseSeeds.open(model)) });
   }
 
   async getVersion(id: string, version: number): Promise<ModelVersionResponseDto> {

@@ -16,8 +16,10 @@ import {
   TrainedModel,
   TrainingConfig,
 } from '@lethe/unlearning';
-import { DATA_DIR } from '../config/config.provider';
+import type { KeyStore } from '@lethe/keystore';
+import { DATA_DIR, KEY_STORE } from '../config/config.provider';
 import { ModelVersionEntity } from './model.entity';
+import { NoiseSeedVault, putNoiseSeeds, takeNoiseSeeds } from './noise-seeds';
 import type { RetiringVersion } from './retirement.store';
 
 /** What a version row keeps for the engine besides the columns (see TrainedModel). */
@@ -71,11 +73,17 @@ export interface UnlearnedVersion {
  */
 @Injectable()
 export class ModelStore {
+  /** The models' noise seeds, sealed: a version's engine_state holds its config and manifest without them. */
+  readonly noiseSeeds: NoiseSeedVault;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly vault: SampleVault,
     @Inject(DATA_DIR) private readonly dataDir: string,
-  ) {}
+    @Inject(KEY_STORE) keyStore: KeyStore,
+  ) {
+    this.noiseSeeds = new NoiseSeedVault(dataSource, keyStore);
+  }
 
   onnxPath(modelId: string, version: number): string {
     return join(this.dataDir, 'models', modelId, `${version}.onnx`);
@@ -89,12 +97,13 @@ export class ModelStore {
     lap('save.batchMembers');
     await writeAtomically(this.onnxPath(model.modelId, model.version), model.onnx);
     lap('save.onnx');
+    // Without the noise seeds (models.noise_seeds keeps them sealed; loadTrainedModel puts them back).
     const engineState: EngineState = {
-      config: model.config,
+      config: takeNoiseSeeds(model.config).config,
       hyperparamsHash: model.hyperparamsHash,
       shards: model.shards,
       members: model.members,
-      manifest: model.manifest,
+      manifest: withoutManifestSeeds(model.manifest),
     };
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
@@ -289,7 +298,13 @@ export class ModelStore {
 
   /** The engine's view of a stored version (its samples must not be erased yet: they are opened from the vault). */
   async loadTrainedModel(row: ModelVersionEntity): Promise<TrainedModel> {
-    const state = row.engineState as unknown as EngineState;
+    const stored = row.engineState as unknown as EngineState;
+    const seeds = await this.noiseSeeds.openOf(row.modelId);
+    const state: EngineState = {
+      ...stored,
+      config: putNoiseSeeds(stored.config, seeds),
+      manifest: { ...stored.manifest, config: putNoiseSeeds(stored.manifest.config, seeds) as unknown as JsonValue },
+    };
     const ids: { sample_id: string }[] = await this.dataSource.query(
       `SELECT sample_id FROM model_version_samples WHERE model_id = $1 AND version = $2`,
       [row.modelId, row.version],
@@ -318,6 +333,11 @@ export class ModelStore {
       metrics: row.metrics,
     };
   }
+}
+
+/** The manifest without the noise seeds of its config (a copy). */
+function withoutManifestSeeds(manifest: { [key: string]: JsonValue }): { [key: string]: JsonValue } {
+  return { ...manifest, config: takeNoiseSeeds(manifest.config).config };
 }
 
 function checkSampleRows(modelId: string, version: number, rows: number, samples: number): void {
