@@ -3,7 +3,7 @@
 //   anchor      gas per anchor and per event on a local Hardhat chain, vs one transaction per event
 //   unlearning  SISA unlearning vs full retraining, accuracy, GFLOP/s vs the GEMM ceiling, membership inference
 //   membership  the membership attack (LiRA per example) before / after a forget / a reference, with canaries, vs the loss-threshold AUC
-//   methods     full retraining, SISA, approximate (finetune, NegGrad+, SCRUB) and certified removal on MNIST: forget time, accuracy, attack, guarantee
+//   methods     full retraining, SISA, approximate (finetune, NegGrad+, SCRUB), certified removal and DP-SGD on MNIST: forget time, accuracy, attack, guarantee
 //   verify      lethe-audit verify-log on a large log vs just downloading and hashing it
 //   portal      a receipt verified in the portal in Chromium vs the same verifyReceipt in Node
 //   api         the HTTP API with 100 concurrent clients vs 1, and forget request -> anchored UNLEARN_COMPLETED
