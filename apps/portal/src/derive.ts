@@ -49,6 +49,11 @@ export const EVENT_KINDS: Record<LedgerEventType, EventKind> = {
   FORGET_SUSPENDED: 'forget',
   FORGET_RESTORED: 'learn',
   FORGET_SHREDDED: 'forget',
+  DATASET_VERSIONED: 'learn',
+  MODEL_ROLLED_BACK: 'learn',
+  UNLEARN_HELD: 'forget',
+  VERSION_RELEASED: 'forget',
+  FORGET_EXTENDED: 'forget',
 };
 
 export interface TimelineItem {
@@ -132,6 +137,16 @@ function summarize(event: LedgerEvent): string {
       return `forget request ${event.requestId} restored: learned again by ${event.modelVersions.map((v) => `${v.modelId} version ${v.modelVersion}`).join(', ') || 'no model'}`;
     case 'FORGET_SHREDDED':
       return `forget request ${event.requestId} shredded (${event.cause}): ${event.keysDestroyed} data key(s) destroyed`;
+    case 'DATASET_VERSIONED':
+      return `dataset version ${event.datasetVersion}: ${event.size} live sample(s), root ${event.root.slice(0, 12)}…`;
+    case 'MODEL_ROLLED_BACK':
+      return `rolled back from version ${event.fromVersion} to version ${event.toVersion}`;
+    case 'UNLEARN_HELD':
+      return `version ${event.modelVersion} HELD: test accuracy ${event.testAccuracyBefore.toFixed(3)} -> ${event.testAccuracyAfter.toFixed(3)} (drop ${event.drop.toFixed(3)} > limit ${event.maxTestAccuracyDrop})`;
+    case 'VERSION_RELEASED':
+      return `held version ${event.modelVersion} released`;
+    case 'FORGET_EXTENDED':
+      return `forget request ${event.requestId} extended to ${event.newDeadline}: "${event.reason}"`;
   }
 }
 

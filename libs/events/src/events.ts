@@ -18,6 +18,11 @@ export const LEDGER_EVENT_TYPES = [
   'FORGET_SUSPENDED',
   'FORGET_RESTORED',
   'FORGET_SHREDDED',
+  'DATASET_VERSIONED',
+  'MODEL_ROLLED_BACK',
+  'UNLEARN_HELD',
+  'VERSION_RELEASED',
+  'FORGET_EXTENDED',
 ] as const;
 export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
 
@@ -183,6 +188,49 @@ export interface ForgetShredded extends EventBase<'FORGET_SHREDDED'> {
 export const SHRED_CAUSES = ['requested', 'grace-expired'] as const;
 export type ShredCause = (typeof SHRED_CAUSES)[number];
 
+/**
+ * A dataset changed (an upload, a forget, an erasure): its live samples' commitments (committed, not forgotten), in
+ * upload order, have the RFC 9162 root `root` over the leaves hashLeaf(commitment), and there are `size` of them.
+ * `datasetVersion`, not `version`: `version` is every event's schema version. Versions count from 1, one per change.
+ */
+export interface DatasetVersioned extends EventBase<'DATASET_VERSIONED'> {
+  datasetId: string;
+  datasetVersion: number;
+  root: Hex;
+  size: number;
+}
+/** An earlier, live version of a model is served again instead of `fromVersion` (never a retired one). */
+export interface ModelRolledBack extends EventBase<'MODEL_ROLLED_BACK'> {
+  modelId: string;
+  fromVersion: number;
+  toVersion: number;
+}
+/**
+ * The catastrophic-forgetting guard held a version made by unlearning: its test accuracy fell from
+ * `testAccuracyBefore` to `testAccuracyAfter`, a drop of `drop`, more than the model's `maxTestAccuracyDrop`. The
+ * forget counts (the versions that learned the samples are retired); the version is served only once released.
+ */
+export interface UnlearnHeld extends EventBase<'UNLEARN_HELD'> {
+  modelId: string;
+  modelVersion: number;
+  requestIds: string[];
+  testAccuracyBefore: number;
+  testAccuracyAfter: number;
+  drop: number;
+  maxTestAccuracyDrop: number;
+}
+/** A held version is released: from now on it is served without being asked for by number. */
+export interface VersionReleased extends EventBase<'VERSION_RELEASED'> {
+  modelId: string;
+  modelVersion: number;
+}
+/** A forget request cannot finish within the legal month: its deadline moves to `newDeadline` (ISO 8601), for `reason`. */
+export interface ForgetExtended extends EventBase<'FORGET_EXTENDED'> {
+  requestId: string;
+  reason: string;
+  newDeadline: string;
+}
+
 /** The approximate unlearning algorithms (UnlearnGuarantee of kind 'approximate'). */
 export const APPROXIMATE_ALGORITHMS = ['finetune', 'neggrad+', 'scrub'] as const;
 export type ApproximateAlgorithm = (typeof APPROXIMATE_ALGORITHMS)[number];
@@ -223,7 +271,12 @@ export type LedgerEvent =
   | EvidenceRecorded
   | ForgetSuspended
   | ForgetRestored
-  | ForgetShredded;
+  | ForgetShredded
+  | DatasetVersioned
+  | ModelRolledBack
+  | UnlearnHeld
+  | VersionReleased
+  | ForgetExtended;
 
 type FieldKind =
   | 'string'
@@ -242,7 +295,8 @@ type FieldKind =
   | 'positive'
   | 'isoTime'
   | 'shredCause'
-  | 'modelVersions';
+  | 'modelVersions'
+  | 'fraction';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -285,6 +339,19 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
   FORGET_SUSPENDED: { requestId: 'string', datasetId: 'string', graceDays: 'positive', deadline: 'isoTime' },
   FORGET_RESTORED: { requestId: 'string', datasetId: 'string', modelVersions: 'modelVersions' },
   FORGET_SHREDDED: { requestId: 'string', datasetId: 'string', cause: 'shredCause', keysDestroyed: 'count' },
+  DATASET_VERSIONED: { datasetId: 'string', datasetVersion: 'count', root: 'hex32', size: 'count' },
+  MODEL_ROLLED_BACK: { modelId: 'string', fromVersion: 'count', toVersion: 'count' },
+  UNLEARN_HELD: {
+    modelId: 'string',
+    modelVersion: 'count',
+    requestIds: 'string[]+',
+    testAccuracyBefore: 'fraction',
+    testAccuracyAfter: 'fraction',
+    drop: 'fraction',
+    maxTestAccuracyDrop: 'fraction',
+  },
+  VERSION_RELEASED: { modelId: 'string', modelVersion: 'count' },
+  FORGET_EXTENDED: { requestId: 'string', reason: 'string', newDeadline: 'isoTime' },
 };
 
 /** Fields a type may carry; when present they are checked like the required ones. */
@@ -295,7 +362,7 @@ const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;
-/** An instant as Date.prototype.toISOString writes it (UTC, milliseconds). */
+/** An instant as Date.prototype.toISOString writes it (UTC, milliseconds: one form, so that equal instants hash equal). */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const HEX20 = /^0x[0-9a-f]{40}$/;
 const TX_HASH = /^0x[0-9a-f]{64}$/;
@@ -355,7 +422,9 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail('a finite number > 0');
       return;
     case 'isoTime':
-      if (typeof value !== 'string' || !ISO_TIME.test(value) || Number.isNaN(Date.parse(value))) fail('an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)');
+      // Written back as it reads: a day that does not exist (2026-02-31) is refused, not rolled over.
+      if (typeof value !== 'string' || !ISO_TIME.test(value) || Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value)
+        fail('an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)');
       return;
     case 'shredCause':
       if (!(SHRED_CAUSES as readonly unknown[]).includes(value)) fail(`one of ${SHRED_CAUSES.join(', ')}`);
@@ -369,6 +438,9 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
         checkField('count', item.modelVersion, type, `${name}[${i}].modelVersion`);
         checkField('hex32', item.onnxSha256, type, `${name}[${i}].onnxSha256`);
       });
+      return;
+    case 'fraction':
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) fail('a number in [0, 1]');
       return;
   }
 }
@@ -463,9 +535,20 @@ export function validateEvent(event: unknown): asserts event is LedgerEvent {
     const value = (event as Record<string, unknown>)[name];
     if (value !== undefined) checkField(kind, value, type, name);
   }
+  checkLifecycleEvent(event as LedgerEvent);
   if (type === 'UNLEARN_COMPLETED' || type === 'EVIDENCE_RECORDED') {
     // The membership attack's figures, when the evidence carries them (entries from before it have none).
     const membership = ((event as Record<string, unknown>).evidence as Record<string, unknown>).membership;
     if (membership !== undefined) checkMembershipEvidence(membership, `${type}.evidence.membership`);
   }
+}
+
+/** What the field kinds cannot say: a dataset version counts from 1; a rollback goes back; a held drop exceeds its limit. */
+function checkLifecycleEvent(event: LedgerEvent): void {
+  const bad = (field: string, message: string) => new LedgerError('INVALID_EVENT', `${event.type}.${field} ${message}`, field);
+  if (event.type === 'DATASET_VERSIONED' && event.datasetVersion < 1) throw bad('datasetVersion', 'must be at least 1');
+  if (event.type === 'MODEL_ROLLED_BACK' && event.toVersion >= event.fromVersion)
+    throw bad('toVersion', `must be earlier than fromVersion (${event.fromVersion})`);
+  if (event.type === 'UNLEARN_HELD' && !(event.drop > event.maxTestAccuracyDrop))
+    throw bad('drop', `must exceed maxTestAccuracyDrop (${event.maxTestAccuracyDrop}): a version is held only then`);
 }

@@ -131,3 +131,26 @@ describe('RetirementAudit', () => {
     expect(findings[0].message).toContain('model m version 2');
   });
 });
+
+describe('RetirementAudit: rollbacks', () => {
+  const rollback = (fromVersion: number, toVersion: number): LedgerEvent => ({ type: 'MODEL_ROLLED_BACK', version: 1, modelId: 'm', fromVersion, toVersion });
+
+  it('a rollback to a retired version brings forgotten data back: BAD_ENTRY naming its forget requests', () => {
+    const events = [...history(), rollback(2, 1)];
+    expect(audit(events).map((f) => [f.code, f.index, f.message])).toEqual([
+      ['BAD_ENTRY', 9, 'entry 9 (MODEL_ROLLED_BACK of model m to version 1) brings back a version retired at entry 8 for forget request(s) r1'],
+    ]);
+  });
+
+  it('a rollback to a version the log never published: BAD_ENTRY', () => {
+    const events = [...history(), rollback(2, 0)];
+    expect(audit(events).map((f) => f.message)).toEqual(['entry 9 (MODEL_ROLLED_BACK of model m to version 0) names a version the log has not published before it']);
+  });
+
+  it('a rollback to a live version (retired only after it) is fine', () => {
+    const events = history({ retire: false });
+    const withRollback: LedgerEvent[] = [...events.slice(0, 7), rollback(2, 1), ...events.slice(7)];
+    withRollback.push({ type: 'VERSION_RETIRED', version: 1, modelId: 'm', modelVersion: 1, onnxSha256: hex('f1'), forgetRequestIds: ['r1'] });
+    expect(audit(withRollback).filter((f) => f.message.includes('MODEL_ROLLED_BACK'))).toEqual([]);
+  });
+});

@@ -44,6 +44,8 @@ interface Deletion {
  *   them at or before it that no FORGET_RESTORED at or before it undid);
  * - a version later than a retired one that no UNLEARN_COMPLETED of the same request leads to still learned
  *   that request's samples: it is retired too (NOT_RETIRED);
+ * - a MODEL_ROLLED_BACK goes back to a version published before it and not retired before it: a rollback
+ *   never brings forgotten data back (BAD_ENTRY);
  * - a CHECKPOINTS_DELETED deletes checkpoints of its model's BATCH_LEARNED entries, for forget requests logged
  *   before it, and none that a version not retired before it uses (BAD_ENTRY).
  * What the log cannot show: a model that learned a sample and was never unlearned nor retired for its
@@ -86,6 +88,9 @@ export class RetirementAudit {
       case 'VERSION_RETIRED':
         this.observeRetired(index, event);
         return;
+      case 'MODEL_ROLLED_BACK':
+        this.observeRollback(index, event);
+        return;
       case 'CHECKPOINTS_DELETED':
         this.checkRequestsBefore(index, event.forgetRequestIds, 'CHECKPOINTS_DELETED');
         this.deletions.push({ index, modelId: event.modelId, checkpoints: event.checkpoints, forgetRequestIds: event.forgetRequestIds });
@@ -114,6 +119,20 @@ export class RetirementAudit {
     const earlier = retired.get(event.modelVersion);
     if (earlier) this.fail('BAD_ENTRY', `${what} retires it again (entry ${earlier.index} did)`, index);
     else retired.set(event.modelVersion, { index, forgetRequestIds: event.forgetRequestIds });
+  }
+
+  private observeRollback(index: number, event: Extract<LedgerEvent, { type: 'MODEL_ROLLED_BACK' }>): void {
+    const what = `entry ${index} (MODEL_ROLLED_BACK of model ${event.modelId} to version ${event.toVersion})`;
+    const versions = this.published.get(event.modelId);
+    if (!versions?.has(event.toVersion) || !versions.has(event.fromVersion))
+      this.fail('BAD_ENTRY', `${what} names a version the log has not published before it`, index);
+    const retired = this.retired.get(event.modelId)?.get(event.toVersion);
+    if (retired)
+      this.fail(
+        'BAD_ENTRY',
+        `${what} brings back a version retired at entry ${retired.index} for forget request(s) ${retired.forgetRequestIds.join(', ')}`,
+        index,
+      );
   }
 
   private checkRequestsBefore(index: number, requestIds: string[], type: string): void {

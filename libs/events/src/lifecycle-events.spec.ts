@@ -1,0 +1,54 @@
+import { canonicalizeEvent } from './canonical';
+import { LedgerError } from './errors';
+import { validateEvent } from './events';
+
+function problemOf(event: object): string | undefined {
+  try {
+    validateEvent(event);
+  } catch (error) {
+    if (error instanceof LedgerError) return `${error.field}: ${error.message}`;
+    throw error;
+  }
+  return undefined;
+}
+
+const versioned = { type: 'DATASET_VERSIONED', version: 1, datasetId: 'd', datasetVersion: 1, root: 'a'.repeat(64), size: 0 };
+const rolledBack = { type: 'MODEL_ROLLED_BACK', version: 1, modelId: 'm', fromVersion: 3, toVersion: 2 };
+const held = {
+  type: 'UNLEARN_HELD',
+  version: 1,
+  modelId: 'm',
+  modelVersion: 2,
+  requestIds: ['r'],
+  testAccuracyBefore: 0.9,
+  testAccuracyAfter: 0.8,
+  drop: 0.1,
+  maxTestAccuracyDrop: 0.05,
+};
+const released = { type: 'VERSION_RELEASED', version: 1, modelId: 'm', modelVersion: 2 };
+const extended = { type: 'FORGET_EXTENDED', version: 1, requestId: 'r', reason: 'the model is retrained from scratch', newDeadline: '2026-02-03T04:05:06.007Z' };
+
+describe('the data lifecycle events', () => {
+  it('are valid as the service writes them, and canonical (keys sorted)', () => {
+    for (const event of [versioned, rolledBack, held, released, extended]) expect(problemOf(event)).toBeUndefined();
+    expect(canonicalizeEvent(versioned as never)).toBe(
+      `{"datasetId":"d","datasetVersion":1,"root":"${'a'.repeat(64)}","size":0,"type":"DATASET_VERSIONED","version":1}`,
+    );
+  });
+
+  it.each([
+    ['a dataset version 0', { ...versioned, datasetVersion: 0 }, 'datasetVersion: DATASET_VERSIONED.datasetVersion must be at least 1'],
+    ['a root that is not hex', { ...versioned, root: 'x' }, 'root: DATASET_VERSIONED.root must be 32 bytes of lowercase hex'],
+    ['a negative size', { ...versioned, size: -1 }, 'size: DATASET_VERSIONED.size must be a non-negative integer'],
+    ['a rollback forward', { ...rolledBack, toVersion: 3 }, 'toVersion: MODEL_ROLLED_BACK.toVersion must be earlier than fromVersion (3)'],
+    ['an accuracy above 1', { ...held, testAccuracyBefore: 1.5 }, 'testAccuracyBefore: UNLEARN_HELD.testAccuracyBefore must be a number in [0, 1]'],
+    ['a drop within the limit', { ...held, drop: 0.05 }, 'drop: UNLEARN_HELD.drop must exceed maxTestAccuracyDrop (0.05): a version is held only then'],
+    ['no requests', { ...held, requestIds: [] }, 'requestIds: UNLEARN_HELD.requestIds must be a non-empty array of strings'],
+    ['a release of version 1.5', { ...released, modelVersion: 1.5 }, 'modelVersion: VERSION_RELEASED.modelVersion must be a non-negative integer'],
+    ['a deadline that is no ISO time', { ...extended, newDeadline: '2026-02-03' }, 'newDeadline: FORGET_EXTENDED.newDeadline must be an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)'],
+    ['a deadline on no real day', { ...extended, newDeadline: '2026-02-31T00:00:00.000Z' }, 'newDeadline: FORGET_EXTENDED.newDeadline must be an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)'],
+    ['an empty reason', { ...extended, reason: '' }, 'reason: FORGET_EXTENDED.reason must be a non-empty string'],
+  ])('are refused with %s, naming the field', (_, event, problem) => {
+    expect(problemOf(event)).toBe(problem);
+  });
+});
