@@ -1,6 +1,7 @@
 import { ForgetLifecycleService } from './forget-requests/forget-lifecycle.service';
 import { ForgetSteps } from './forget-requests/forget-steps';
 import { DynamicModule, Module } from '@nestjs/common';
+import { DatasetVersionService } from './datasets/dataset-version.service';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { DataSource } from 'typeorm';
@@ -107,6 +108,7 @@ export class AppModule {
         IdempotencyService,
         DatasetService,
         SampleUploadService,
+        DatasetVersionService,
         ForgetRequestRepository,
         ForgetRequestService,
         ForgetSteps,

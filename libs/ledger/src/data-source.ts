@@ -12,6 +12,7 @@ import { IndexCommitmentsRoots1764216620000 } from './migrations/1764216620000-i
 import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-index-retirement-keys';
 import { IndexEvidenceKeys1764216810000 } from './migrations/1764216810000-index-evidence-keys';
 import { SampleExpiry1764217210000 } from './migrations/1764217210000-sample-expiry';
+import { IndexDatasetVersions1764217100000 } from './migrations/1764217100000-index-dataset-versions';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
@@ -29,6 +30,7 @@ export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => Migrat
     encryptSamplesMigration(keyStore),
     IndexRetirementKeys1764216710000,
     IndexEvidenceKeys1764216810000,
+    IndexDatasetVersions1764217100000,
     SampleExpiry1764217210000,
   ];
 }

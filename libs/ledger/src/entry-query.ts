@@ -3,7 +3,8 @@ import { LedgerError, LedgerEvent, LedgerEventType } from '@lethe/events';
 /**
  * The fields each type of entry can be looked up by (`Ledger.findEntries`). Each list is backed by one
  * expression index over those fields, in this order, then the index (migrations IndexEntryKeys1764216610000,
- * IndexCommitmentsRoots1764216620000, IndexRetirementKeys1764216710000 and IndexEvidenceKeys1764216810000): a query
+ * IndexCommitmentsRoots1764216620000, IndexRetirementKeys1764216710000, IndexEvidenceKeys1764216810000 and
+ * IndexDatasetVersions1764217100000): a query
  * that names the first field of its type's list is an index scan.
  */
 export const ENTRY_KEYS = {
@@ -16,6 +17,7 @@ export const ENTRY_KEYS = {
   VERSION_RETIRED: ['modelId', 'modelVersion'],
   CHECKPOINTS_DELETED: ['modelId'],
   FORGET_RESTORED: ['requestId'],
+  DATASET_VERSIONED: ['datasetId', 'datasetVersion'],
 } as const satisfies Partial<Record<LedgerEventType, readonly string[]>>;
 
 /** A type of entry that can be looked up by its key fields. */

@@ -22,6 +22,7 @@ import { VersionSamplesToCommitments1764216630000 } from '../models/migrations/1
 import { RecordEvidenceLater1764216800000 } from '../models/migrations/1764216800000-record-evidence-later';
 import { VersionGuarantees1764216820000 } from '../models/migrations/1764216820000-version-guarantees';
 import { sealNoiseSeedsMigration } from '../models/migrations/1764217400000-seal-noise-seeds';
+import { DataLifecycle1764217110000 } from '../models/migrations/1764217110000-data-lifecycle';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { ModelLearnRequests1764217230000 } from '../models/migrations/1764217230000-model-learn-requests';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
@@ -57,6 +58,7 @@ export function apiMigrations(keyStore?: KeyStoreProvider): (new () => Migration
     RecordEvidenceLater1764216800000,
     VersionGuarantees1764216820000,
     ForgetRequestApproach1764216830000,
+    DataLifecycle1764217110000,
     SuspendForgetRequests1764217200000,
     DatasetRetention1764217220000,
     ModelLearnRequests1764217230000,

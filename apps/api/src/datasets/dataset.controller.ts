@@ -9,6 +9,7 @@ import { AcceptsNdjson } from '../common/json-body.interceptor';
 import { NDJSON_TYPE } from '../common/media-types';
 import { CreateDatasetDto, CreatedDatasetResponseDto, DatasetResponseDto } from './dataset.dto';
 import { DatasetService } from './dataset.service';
+import { DatasetVersionDto, DatasetVersionService } from './dataset-version.service';
 import { CreateSampleDto, SampleUploadResponseDto } from './sample.dto';
 import { SampleUploadService } from './sample-upload.service';
 
@@ -18,6 +19,7 @@ export class DatasetController {
   constructor(
     private readonly datasetService: DatasetService,
     private readonly sampleUploadService: SampleUploadService,
+    private readonly datasetVersionService: DatasetVersionService,
   ) {}
 
   @Post()
@@ -45,6 +47,14 @@ export class DatasetController {
   @ApiOkResponse({ type: DatasetResponseDto })
   get(@UuidParam('id') id: string): Promise<DatasetResponseDto> {
     return this.datasetService.get(id);
+  }
+
+  @Get(':id/versions')
+  @Roles('ml', 'auditor')
+  @ApiOperation({ summary: "A dataset's versions, oldest first: the Merkle root and count of its live samples after each change (DATASET_VERSIONED)" })
+  @ApiOkResponse({ type: [DatasetVersionDto] })
+  listVersions(@UuidParam('id') id: string): Promise<DatasetVersionDto[]> {
+    return this.datasetVersionService.list(id);
   }
 
   @Post(':id/samples')

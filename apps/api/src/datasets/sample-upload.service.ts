@@ -21,6 +21,7 @@ import { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.provider';
 import { DatasetEntity } from './dataset.entity';
 import { DatasetService } from './dataset.service';
+import { DatasetVersionService } from './dataset-version.service';
 import { NdjsonLine, splitNdjsonLines } from './ndjson-lines';
 import { RejectedSampleDto, SampleUploadResponseDto, validateSample } from './sample.dto';
 
@@ -46,6 +47,8 @@ class UploadReport {
   rejectedCount = 0;
   readonly rejected: RejectedSampleDto[] = [];
   readonly ledgerIndices: number[] = [];
+  /** The dataset version that covers the upload (set once its last chunk is committed). */
+  datasetVersion: number | undefined;
 
   reject(line: number, error: string, externalId?: string): void {
     this.rejectedCount++;
@@ -58,6 +61,7 @@ class UploadReport {
       rejectedCount: this.rejectedCount,
       rejected: [...this.rejected].sort((a, b) => a.line - b.line),
       ledgerIndices: this.ledgerIndices,
+      ...(this.datasetVersion === undefined ? {} : { datasetVersion: this.datasetVersion }),
     };
   }
 }
@@ -82,6 +86,7 @@ export class SampleUploadService {
     private readonly datasetService: DatasetService,
     private readonly idempotencyService: IdempotencyService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly datasetVersions: DatasetVersionService,
   ) {}
 
   async upload(datasetId: string, request: Request): Promise<SampleUploadResponseDto | StreamableFile> {
@@ -98,6 +103,7 @@ export class SampleUploadService {
     const commitments: CommittedSample[] = [];
     const items = body.map((value: unknown, i): UploadItem => ({ line: i + 1, value, chars: 0 }));
     for await (const committed of this.commitAll(dataset, toAsync(items), report)) commitments.push(...committed);
+    await this.recordVersion(dataset.id, report);
     return { ...report.summary(), commitments };
   }
 
@@ -132,7 +138,13 @@ export class SampleUploadService {
         for await (const line of lines) yield parseLine(line);
       })();
       report = new UploadReport();
-      commitAll = this.commitAll(dataset, items, report);
+      const committing = this.commitAll(dataset, items, report);
+      const recordVersion = () => this.recordVersion(dataset.id, report);
+      // The dataset version after the last chunk, before the summary (the answer's end) goes out.
+      commitAll = (async function* () {
+        yield* committing;
+        await recordVersion();
+      })();
     } catch (error) {
       await release();
       throw error;
@@ -199,6 +211,11 @@ export class SampleUploadService {
       response.destroy?.(error);
     });
     return file;
+  }
+
+  /** After an upload that committed samples: the dataset version covering them (DATASET_VERSIONED). */
+  private async recordVersion(datasetId: string, report: UploadReport): Promise<void> {
+    if (report.accepted > 0) report.datasetVersion = (await this.datasetVersions.recordVersion(datasetId)).version;
   }
 
   private async *commitAll(dataset: DatasetEntity, items: AsyncIterable<UploadItem>, report: UploadReport): AsyncGenerator<CommittedSample[]> {

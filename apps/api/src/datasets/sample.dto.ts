@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { CommittableSample } from '@lethe/ledger';
 import { FEATURE_LIMIT } from '@lethe/unlearning';
 
@@ -38,6 +38,8 @@ export class SampleUploadResponseDto {
   @ApiProperty({ type: [CommittedSampleDto], description: 'in upload order' }) commitments!: CommittedSampleDto[];
   @ApiProperty({ type: [Number], description: 'indices of the SAMPLES_COMMITTED entries (one per chunk of up to 5,000 samples and 16 MiB)' })
   ledgerIndices!: number[];
+  @ApiPropertyOptional({ description: 'the dataset version (DATASET_VERSIONED) that covers the upload; absent when nothing was committed' })
+  datasetVersion?: number;
 }
 
 export type SampleCheck = { sample: CommittableSample } | { error: string; externalId?: string };

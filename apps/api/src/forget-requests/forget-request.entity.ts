@@ -77,6 +77,16 @@ export class ForgetRequestEntity {
   @Column({ name: 'created_by', type: 'uuid', nullable: true })
   createdBy!: string | null;
 
+  /** The deadline after an extension (FORGET_EXTENDED), its reason and entry; null when not extended. */
+  @Column({ name: 'extended_deadline', type: 'timestamptz', nullable: true })
+  extendedDeadline!: Date | null;
+
+  @Column({ name: 'extension_reason', type: 'text', nullable: true })
+  extensionReason!: string | null;
+
+  @Column({ name: 'extend_ledger_index', type: 'bigint', nullable: true })
+  extendLedgerIndex!: string | null;
+
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
 

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Ledger, SampleVault } from '@lethe/ledger';
+import { DatasetVersionService } from '../datasets/dataset-version.service';
 import { ForgetRequestEntity } from './forget-request.entity';
 import { ForgetRequestRepository } from './forget-request.repository';
 
@@ -17,6 +18,7 @@ export class ForgetSteps {
     private readonly ledger: Ledger,
     private readonly vault: SampleVault,
     private readonly requests: ForgetRequestRepository,
+    private readonly datasetVersions: DatasetVersionService,
   ) {}
 
   /** Appends FORGET_SUSPENDED for a request now `suspended` (its deadline set) and records the entry. */
@@ -40,6 +42,8 @@ export class ForgetSteps {
    */
   async shred(request: ForgetRequestEntity): Promise<number> {
     const result = await this.vault.shred(request.datasetId, await this.requests.findCommitments(request.id));
+    // The dataset without them (DATASET_VERSIONED); a run again after a stop finds the state versioned already.
+    if (result.shredded.length > 0) await this.datasetVersions.recordVersion(request.datasetId);
     const entry = await this.ledger.appendOne({
       type: 'FORGET_SHREDDED',
       version: 1,

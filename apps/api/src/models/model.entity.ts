@@ -44,12 +44,28 @@ export class ModelEntity {
   /** When POST /v1/models/:id/learn asked for the samples uploaded since its last version (cleared once learned). */
   @Column({ name: 'learn_requested_at', type: 'timestamptz', nullable: true })
   learnRequestedAt!: Date | null;
+  /** The version a rollback made current (null: the latest is); a version published since clears it. */
+  @Column({ name: 'current_version', type: 'integer', nullable: true })
+  currentVersion!: number | null;
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
 
   @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' })
   updatedAt!: Date;
+}
+
+/** UNLEARN_HELD's figures: test accuracy before and after the forget, the drop and the model's limit. */
+export interface HeldFigures {
+  testAccuracyBefore: number;
+  testAccuracyAfter: number;
+  drop: number;
+  maxTestAccuracyDrop: number;
+}
+
+/** A version is held until released: served only when asked for by number. */
+export function isHeld(row: Pick<ModelVersionEntity, 'heldLedgerIndex' | 'releasedLedgerIndex'>): boolean {
+  return row.heldLedgerIndex !== null && row.releasedLedgerIndex === null;
 }
 
 @Entity({ name: 'model_versions' })
@@ -102,6 +118,18 @@ export class ModelVersionEntity {
 
   @Column({ name: 'retired_by', type: 'uuid', array: true })
   retiredBy!: string[];
+
+  /** The catastrophic-forgetting guard's figures when it held the version (UNLEARN_HELD); null otherwise. */
+  @Column({ type: 'jsonb', nullable: true })
+  held!: HeldFigures | null;
+
+  /** The UNLEARN_HELD entry of a held version. */
+  @Column({ name: 'held_ledger_index', type: 'bigint', nullable: true })
+  heldLedgerIndex!: string | null;
+
+  /** The VERSION_RELEASED entry, once a held version is released. */
+  @Column({ name: 'released_ledger_index', type: 'bigint', nullable: true })
+  releasedLedgerIndex!: string | null;
 
   /** The VERSION_RETIRED entry, once logged. */
   @Column({ name: 'retire_ledger_index', type: 'bigint', nullable: true })

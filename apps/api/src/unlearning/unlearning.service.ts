@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import type { ApproximateAlgorithm, VersionRetired } from '@lethe/events';
 import { ForgetRequest, JsonValue, Progress, TrainedModel } from '@lethe/unlearning';
+import { DatasetVersionService } from '../datasets/dataset-version.service';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
@@ -110,6 +111,7 @@ export class UnlearningService {
     private readonly methods: KeptMethods,
     private readonly restorer: RestoreService,
     private readonly steps: ForgetSteps,
+    private readonly datasetVersions: DatasetVersionService,
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
@@ -159,6 +161,9 @@ export class UnlearningService {
       const erased = forgetIds.length === 0 ? new Set<string>() : new Set(await this.requests.findCommitmentsOf(forgetIds));
       const shred = await this.vault.shred(datasetId, commitments.filter((c) => !kept.has(c) || erased.has(c)));
       clock.lap('shred');
+      // The dataset without the erased samples: its next version (DATASET_VERSIONED), before the requests complete.
+      if (shred.shredded.length > 0) await this.datasetVersions.recordVersion(datasetId);
+      clock.lap('datasetVersion');
       if (forgetIds.length > 0) await this.requests.complete(forgetIds);
       for (const suspended of await this.requests.suspend(suspendIds)) await this.steps.logSuspended(suspended);
       clock.lap('complete');

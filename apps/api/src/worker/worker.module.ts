@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { DatasetVersionService } from '../datasets/dataset-version.service';
 import { NestFactory } from '@nestjs/core';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
@@ -50,6 +51,7 @@ export class WorkerModule {
         UnlearningService,
         RestoreService,
         ForgetSteps,
+        DatasetVersionService,
         JobWorker,
       ],
     };
