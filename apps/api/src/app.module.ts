@@ -1,6 +1,7 @@
 import { ForgetLifecycleService } from './forget-requests/forget-lifecycle.service';
 import { ForgetSteps } from './forget-requests/forget-steps';
 import { DynamicModule, Module } from '@nestjs/common';
+import { ModelLifecycleService } from './models/model-lifecycle.service';
 import { DatasetVersionService } from './datasets/dataset-version.service';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -119,6 +120,7 @@ export class AppModule {
         JobService,
         ModelStore,
         ModelService,
+        ModelLifecycleService,
         ErasureSweep,
       ],
     };

@@ -6,6 +6,8 @@ import { Roles } from '../auth/roles.decorator';
 import { UuidParam } from '../auth/uuid-param';
 import { CreateModelDto, CreatedModelResponseDto, ModelResponseDto, ModelSummaryDto, ModelVersionResponseDto, PredictDto, PredictionResponseDto } from './model.dto';
 import { ModelService } from './model.service';
+import { ReleaseResponseDto, RollbackDto, RollbackResponseDto } from './model-lifecycle.dto';
+import { ModelLifecycleService } from './model-lifecycle.service';
 
 const VersionParam = () =>
   Param('version', new ParseIntPipe({ exceptionFactory: () => new BadRequestException('version must be a positive integer') }));
@@ -13,7 +15,10 @@ const VersionParam = () =>
 @ApiTags('models')
 @Controller('v1/models')
 export class ModelController {
-  constructor(private readonly modelService: ModelService) {}
+  constructor(
+    private readonly modelService: ModelService,
+    private readonly lifecycle: ModelLifecycleService,
+  ) {}
 
   @Post()
   @Roles('ml')
@@ -63,6 +68,26 @@ export class ModelController {
       disposition: `attachment; filename="${id}-v${version}-${onnxSha256.slice(0, 12)}.onnx"`,
       length: bytes.length,
     });
+  }
+
+  @Post(':id/rollback')
+  @Roles('ml')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary: 'Serves an earlier live version again (MODEL_ROLLED_BACK); 409 naming the forget requests when it learned data forgotten since (retired, or being forgotten)',
+  })
+  @ApiOkResponse({ type: RollbackResponseDto })
+  rollback(@UuidParam('id') id: string, @Body() body: RollbackDto): Promise<RollbackResponseDto> {
+    return this.lifecycle.rollback(id, body);
+  }
+
+  @Post(':id/versions/:version/release')
+  @Roles('ml')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Releases a version the catastrophic-forgetting guard held (VERSION_RELEASED): it is served without a version number from now on' })
+  @ApiOkResponse({ type: ReleaseResponseDto })
+  release(@UuidParam('id') id: string, @VersionParam() version: number): Promise<ReleaseResponseDto> {
+    return this.lifecycle.release(id, version);
   }
 
   @Post(':id/predict')

@@ -36,7 +36,8 @@ import {
 } from '@lethe/unlearning';
 import { IsUuid } from '../common/uuid';
 import { DatasetEntity } from '../datasets/dataset.entity';
-import { MODEL_STATES, ModelEntity, ModelState, ModelVersionEntity } from './model.entity';
+import { MODEL_STATES, ModelEntity, ModelState, ModelVersionEntity, isHeld, type HeldFigures } from './model.entity';
+import { DEFAULT_MAX_TEST_ACCURACY_DROP, GuardDto } from './model-lifecycle.dto';
 
 export const MAX_PREDICT_ROWS = 10_000;
 
@@ -354,6 +355,19 @@ export class CreateModelDto {
   @ValidateNested()
   @Type(() => CertifiedDto)
   certified?: CertifiedDto;
+
+  @ApiProperty({
+    required: false,
+    type: GuardDto,
+    description:
+      `the catastrophic-forgetting guard. Without it every model with a holdout has the default (maxTestAccuracyDrop ${DEFAULT_MAX_TEST_ACCURACY_DROP}), ` +
+      "checked when the version's evidence is measured, just after it is served; set it and the test accuracy is measured before the version is served",
+  })
+  @IsOptional()
+  @IsObject({ message: 'guard must be an object {maxTestAccuracyDrop}' })
+  @ValidateNested()
+  @Type(() => GuardDto)
+  guard?: GuardDto;
 }
 
 export class CreatedModelResponseDto {
@@ -380,10 +394,15 @@ export class ModelVersionResponseDto {
   evidence?: { [key: string]: JsonValue };
   @ApiProperty({ required: false, description: 'the EVIDENCE_RECORDED entry of the evidence, once it is recorded' }) evidenceLedgerIndex?: number;
   @ApiProperty({
-    enum: ['live', 'retired'],
-    description: 'retired: it learned samples of a forget request; its file is deleted and it is never served again (410)',
+    enum: ['live', 'held', 'retired'],
+    description:
+      'retired: it learned samples of a forget request; its file is deleted and it is never served again (410). held: the catastrophic-forgetting ' +
+      'guard held it (see held); it is served only when asked for by number until POST /v1/models/{id}/versions/{version}/release',
   })
-  state!: 'live' | 'retired';
+  state!: 'live' | 'held' | 'retired';
+  @ApiProperty({ required: false, type: Object, description: "the guard's figures (UNLEARN_HELD) when it held the version, and ledgerIndex" })
+  held?: HeldFigures & { ledgerIndex: number };
+  @ApiProperty({ required: false, description: 'the VERSION_RELEASED entry of a held version released' }) releasedLedgerIndex?: number;
   @ApiProperty({ required: false, type: [String], description: 'the forget requests whose samples the retired version learned' }) retiredBy?: string[];
   @ApiProperty({ required: false }) retiredAt?: string;
   @ApiProperty({ required: false, description: 'index of its VERSION_RETIRED entry (absent for a moment while the retirement is being logged)' })
@@ -428,6 +447,8 @@ export class ModelSummaryDto {
   @ApiProperty({ required: false }) error?: string;
   @ApiProperty({ format: 'uuid' }) jobId!: string;
   @ApiProperty({ nullable: true, type: Number }) latestVersion!: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'the version served without a version number: the latest, or the one a rollback made current' })
+  currentVersion!: number | null;
   @ApiProperty() createdAt!: string;
 }
 
@@ -492,8 +513,10 @@ export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersion
     metrics: entity.metrics,
     ledgerIndex: Number(entity.ledgerIndex),
     reflectsForgetRequests: entity.reflectsForgetRequests,
-    state: entity.retiredAt === null ? 'live' : 'retired',
+    state: entity.retiredAt !== null ? 'retired' : isHeld(entity) ? 'held' : 'live',
   };
+  if (entity.held !== null && entity.heldLedgerIndex !== null) out.held = { ...entity.held, ledgerIndex: Number(entity.heldLedgerIndex) };
+  if (entity.releasedLedgerIndex !== null) out.releasedLedgerIndex = Number(entity.releasedLedgerIndex);
   if (entity.unlearnLedgerIndex !== null) out.unlearnLedgerIndex = Number(entity.unlearnLedgerIndex);
   if (entity.evidence !== null) out.evidence = entity.evidence;
   if (entity.retiredAt !== null) {
@@ -515,6 +538,7 @@ export function toModelSummary(entity: ModelEntity, latestVersion: number | null
     state: entity.state,
     jobId: entity.jobId,
     latestVersion,
+    currentVersion: entity.currentVersion ?? latestVersion,
     createdAt: entity.createdAt.toISOString(),
   };
   if (entity.error !== null) out.error = entity.error;

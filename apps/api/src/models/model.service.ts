@@ -34,7 +34,7 @@ import {
   toModelSummary,
   toModelVersionResponse,
 } from './model.dto';
-import { ModelEntity, ModelVersionEntity } from './model.entity';
+import { ModelEntity, ModelVersionEntity, isHeld } from './model.entity';
 import { countTrainableSamples } from './model-evaluation';
 import { putNoiseSeeds } from './noise-seeds';
 import { ModelStore } from './model.store';
@@ -178,8 +178,13 @@ export class ModelService implements OnModuleDestroy {
 
   async predict(id: string, body: PredictDto): Promise<PredictionResponseDto> {
     const model = await this.findModel(id);
-    const row = body.version !== undefined ? await this.findVersion(id, body.version) : await this.store.findLatest(id);
+    const row = body.version !== undefined ? await this.findVersion(id, body.version) : await this.store.findCurrent(model);
     if (!row) throw new NotFoundException(`model ${id} has no published version yet (state ${model.state})`);
+    if (body.version === undefined && row.retiredAt === null && isHeld(row))
+      throw new ConflictException(
+        `held: model ${id} version ${row.version} is held by its catastrophic-forgetting guard (test accuracy fell by ${row.held?.drop}, more than ` +
+          `${row.held?.maxTestAccuracyDrop}): ask for it by version, or release it with POST /v1/models/${id}/versions/${row.version}/release`,
+      );
     if (body.version === undefined && row.retiredAt !== null) {
       throw new ConflictException(
         `model ${id} serves nothing: its latest version ${row.version} was retired by forget request(s) ${row.retiredBy.join(', ')} and ` +

@@ -18,7 +18,7 @@ import {
 } from '@lethe/unlearning';
 import type { KeyStore } from '@lethe/keystore';
 import { DATA_DIR, KEY_STORE } from '../config/config.provider';
-import { ModelVersionEntity } from './model.entity';
+import { ModelEntity, ModelVersionEntity } from './model.entity';
 import { NoiseSeedVault, putNoiseSeeds, takeNoiseSeeds } from './noise-seeds';
 import type { RetiringVersion } from './retirement.store';
 
@@ -123,7 +123,9 @@ export class ModelStore {
           record.guarantee === undefined ? null : JSON.stringify(record.guarantee),
         ],
       );
-      lap('save.row');
+      // A new version is served: a rollback holds until then.
+      await manager.query(`UPDATE models SET current_version = NULL WHERE id = $1 AND current_version IS NOT NULL`, [model.modelId]);
+            lap('save.row');
       if (!record.madeFrom) {
         const [{ n }]: { n: number }[] = await manager.query(
           `WITH inserted AS (
@@ -204,7 +206,12 @@ export class ModelStore {
     return this.dataSource.getRepository(ModelVersionEntity).findOneBy({ modelId, version });
   }
 
-  async findLatest(modelId: string): Promise<ModelVersionEntity | null> {
+  /** The version served without a version number: the one a rollback made current, else the latest. */
+  async findCurrent(model: Pick<ModelEntity, 'id' | 'currentVersion'>): Promise<ModelVersionEntity | null> {
+    return model.currentVersion === null ? this.findLatest(model.id) : this.findVersion(model.id, model.currentVersion);
+  }
+
+    async findLatest(modelId: string): Promise<ModelVersionEntity | null> {
     return this.dataSource.getRepository(ModelVersionEntity).findOne({ where: { modelId }, order: { version: 'DESC' } });
   }
 
