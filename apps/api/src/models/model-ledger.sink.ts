@@ -8,6 +8,8 @@ export interface ModelLedgerSinkOptions {
    * in the same transaction (the versions it leaves behind retired at the very entry that replaces them).
    */
   onUnlearned?: (event: UnlearnCompletedEvent) => Promise<LedgerEvent[]>;
+  /** Called before an EVIDENCE_RECORDED is appended; the events it returns (an UNLEARN_HELD) are appended with it. */
+  onEvidence?: (event: EvidenceRecorded) => LedgerEvent[];
 }
 
 /**
@@ -31,7 +33,14 @@ export class ModelLedgerSink implements LedgerSink {
     if (events.length === 1 && first.type === 'EVIDENCE_RECORDED') {
       // A retried pass measures the evidence again; once logged, it is not appended twice.
       const [logged] = await this.ledger.findEntries({ type: 'EVIDENCE_RECORDED', fields: { modelId: first.modelId, modelVersion: first.modelVersion }, limit: 1 });
-      this.record(first, logged?.index ?? (await this.ledger.appendOne(first as EvidenceRecorded)).index);
+      if (logged) {
+        this.record(first, logged.index);
+        await this.recoverHeld(logged.index);
+        return;
+      }
+      const all = [first as EvidenceRecorded, ...(this.options.onEvidence?.(first as EvidenceRecorded) ?? [])];
+      const entries = await this.ledger.append(all);
+      all.forEach((event, i) => this.record(event, entries[i].index));
       return;
     }
     const published = events.find((e) => e.type === 'MODEL_PUBLISHED');
@@ -46,18 +55,21 @@ export class ModelLedgerSink implements LedgerSink {
             'onnxSha256',
           );
         for (const e of logged) this.indices.set(key(e.event.type, published.modelId, published.modelVersion), e.index);
+        const unlearnedEntry = logged.find((e) => e.event.type === 'UNLEARN_COMPLETED');
+        if (unlearnedEntry) await this.recoverHeld(unlearnedEntry.index);
         await this.recoverBatchIndices(events, logged.find((e) => e.event.type === 'MODEL_PUBLISHED')!.index);
         return;
       }
     }
     const unlearned = events.find((e) => e.type === 'UNLEARN_COMPLETED');
     const extra = unlearned?.type === 'UNLEARN_COMPLETED' && this.options.onUnlearned ? await this.options.onUnlearned(unlearned) : [];
-    const entries = await this.ledger.append([...(events as LedgerEvent[]), ...extra]);
-    events.forEach((event, i) => this.record(event, entries[i].index));
+    const all = [...(events as LedgerEvent[]), ...extra];
+    const entries = await this.ledger.append(all);
+    all.forEach((event, i) => this.record(event, entries[i].index));
   }
 
   /** Index of the MODEL_PUBLISHED, UNLEARN_COMPLETED or EVIDENCE_RECORDED entry of a model version this sink saw. */
-  indexOf(type: 'MODEL_PUBLISHED' | 'UNLEARN_COMPLETED' | 'EVIDENCE_RECORDED', modelId: string, version: number): number | undefined {
+  indexOf(type: 'MODEL_PUBLISHED' | 'UNLEARN_COMPLETED' | 'EVIDENCE_RECORDED' | 'UNLEARN_HELD', modelId: string, version: number): number | undefined {
     return this.indices.get(key(type, modelId, version));
   }
 
@@ -66,8 +78,19 @@ export class ModelLedgerSink implements LedgerSink {
     return this.batches.get(`${modelId}|${version}`) ?? new Map();
   }
 
-  private record(event: EngineEvent, index: number): void {
-    if (event.type === 'MODEL_PUBLISHED' || event.type === 'UNLEARN_COMPLETED' || event.type === 'EVIDENCE_RECORDED')
+  /**
+   * An UNLEARN_HELD is appended first among the events that go with an UNLEARN_COMPLETED or EVIDENCE_RECORDED (the
+   * sink's callers put it there), so the entry right after one logged earlier tells whether the guard held it.
+   */
+  private async recoverHeld(index: number): Promise<void> {
+    const [next] = await this.ledger.getEntries(index + 1, 1);
+    if (!next) return;
+    const event = JSON.parse(next.event) as LedgerEvent;
+    if (event.type === 'UNLEARN_HELD') this.record(event, next.index);
+  }
+
+  private record(event: EngineEvent | LedgerEvent, index: number): void {
+    if (event.type === 'MODEL_PUBLISHED' || event.type === 'UNLEARN_COMPLETED' || event.type === 'EVIDENCE_RECORDED' || event.type === 'UNLEARN_HELD')
       this.indices.set(key(event.type, event.modelId, event.modelVersion), index);
     if (event.type === 'BATCH_LEARNED') {
       const version = `${event.modelId}|${event.modelVersion}`;

@@ -75,6 +75,8 @@ export class ModelService implements OnModuleDestroy {
     // Stored resolved: a stored config without a schedule is one from before it existed (full epochs per slice).
     if (config) engineConfig.epochsPerSlice = config.epochsPerSlice;
     const evaluation = evaluationSettingsOf(body);
+    if (body.guard !== undefined && evaluation.holdoutFraction === 0)
+      throw new BadRequestException('guard: the guard compares test accuracy on the holdout; set evaluation.holdoutFraction above 0');
     const holdout = { seed: shape.seed, fraction: evaluation.holdoutFraction };
     const { heldOut, trainingSamples } = await this.checkEnoughData(dataset.id, shape.shards, shape.slices, holdout);
     if (evaluation.membership) checkMembershipNonMembers(evaluation.membership.canaries, heldOut);

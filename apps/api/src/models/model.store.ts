@@ -18,7 +18,7 @@ import {
 } from '@lethe/unlearning';
 import type { KeyStore } from '@lethe/keystore';
 import { DATA_DIR, KEY_STORE } from '../config/config.provider';
-import { ModelEntity, ModelVersionEntity } from './model.entity';
+import { HeldFigures, ModelEntity, ModelVersionEntity } from './model.entity';
 import { NoiseSeedVault, putNoiseSeeds, takeNoiseSeeds } from './noise-seeds';
 import type { RetiringVersion } from './retirement.store';
 
@@ -49,6 +49,8 @@ export interface VersionRecord {
   madeFrom?: { version: number };
   /** The UNLEARN_COMPLETED's guarantee. */
   guarantee?: UnlearnGuarantee;
+  /** The catastrophic-forgetting guard held it: its UNLEARN_HELD figures and entry. */
+  held?: { figures: HeldFigures; ledgerIndex: number };
 }
 
 /** A version published by unlearning: its MODEL_PUBLISHED and UNLEARN_COMPLETED entries and evidence. */
@@ -107,8 +109,8 @@ export class ModelStore {
     };
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
-        `INSERT INTO model_versions (model_id, version, onnx_sha256, manifest_hash, metrics, ledger_index, unlearn_ledger_index, reflects_forget_requests, evidence, engine_state, guarantee)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::uuid[], $9, $10, $11)`,
+        `INSERT INTO model_versions (model_id, version, onnx_sha256, manifest_hash, metrics, ledger_index, unlearn_ledger_index, reflects_forget_requests, evidence, engine_state, guarantee, held, held_ledger_index)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::uuid[], $9, $10, $11, $12, $13)`,
         [
           model.modelId,
           model.version,
@@ -121,6 +123,8 @@ export class ModelStore {
           record.evidence === undefined ? null : JSON.stringify(record.evidence),
           JSON.stringify(engineState),
           record.guarantee === undefined ? null : JSON.stringify(record.guarantee),
+          record.held === undefined ? null : JSON.stringify(record.held.figures),
+          record.held === undefined ? null : String(record.held.ledgerIndex),
         ],
       );
       // A new version is served: a rollback holds until then.
@@ -299,7 +303,17 @@ export class ModelStore {
     ]);
   }
 
-  async readOnnx(modelId: string, version: number): Promise<Buffer> {
+  /** A version the guard held once its evidence was measured (after it was served): its UNLEARN_HELD figures and entry. */
+  async recordHeld(modelId: string, version: number, figures: HeldFigures, ledgerIndex: number): Promise<void> {
+    await this.dataSource.query(`UPDATE model_versions SET held = $3, held_ledger_index = $4 WHERE model_id = $1 AND version = $2 AND held_ledger_index IS NULL`, [
+      modelId,
+      version,
+      JSON.stringify(figures),
+      String(ledgerIndex),
+    ]);
+  }
+
+    async readOnnx(modelId: string, version: number): Promise<Buffer> {
     return fs.readFile(this.onnxPath(modelId, version));
   }
 

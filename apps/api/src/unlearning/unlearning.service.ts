@@ -1,17 +1,19 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import type { ApproximateAlgorithm, VersionRetired } from '@lethe/events';
+import type { ApproximateAlgorithm, UnlearnHeld, VersionRetired } from '@lethe/events';
 import { ForgetRequest, JsonValue, Progress, TrainedModel } from '@lethe/unlearning';
 import { DatasetVersionService } from '../datasets/dataset-version.service';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
-import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
+import { HeldFigures, ModelEntity, ModelVersionEntity } from '../models/model.entity';
+import { checkGuard } from '../models/model-guard';
+import { GuardSettings, guardOf } from '../models/model-lifecycle.dto';
 import { buildEvidenceRequest, buildForgetRequest } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { KeptMethods } from '../models/kept-methods';
-import { ModelStore } from '../models/model.store';
+import { ModelStore, VersionRecord } from '../models/model.store';
 import { modelDoneFraction } from '../models/model.progress';
 import { ForgetSteps } from '../forget-requests/forget-steps';
 import { PassClock, PassTimings } from './pass-clock';
@@ -73,6 +75,26 @@ interface ModelPass {
   progress: PassProgress;
   clock: PassClock;
   evidenceDue: EvidenceDue[];
+}
+
+/** The UNLEARN_HELD the sink appended with a version, as the version's record (nothing when the guard let it through). */
+function heldRecord(
+  sink: ModelLedgerSink,
+  modelId: string,
+  version: number,
+  guard: GuardSettings,
+  event: { evidence: { [key: string]: unknown }; requestIds: string[] },
+): Pick<VersionRecord, 'held'> {
+  const ledgerIndex = sink.indexOf('UNLEARN_HELD', modelId, version);
+  if (ledgerIndex === undefined) return {};
+  const held = checkGuard(guard, event.evidence as { [key: string]: JsonValue }, { modelId, modelVersion: version, requestIds: event.requestIds });
+  if (!held) throw new Error(`model ${modelId} version ${version}: the log holds an UNLEARN_HELD (entry ${ledgerIndex}) that its evidence does not give`);
+  return { held: { figures: heldFigures(held), ledgerIndex } };
+}
+
+function heldFigures(held: UnlearnHeld): HeldFigures {
+  const { testAccuracyBefore, testAccuracyAfter, drop, maxTestAccuracyDrop } = held;
+  return { testAccuracyBefore, testAccuracyAfter, drop, maxTestAccuracyDrop };
 }
 
 /** Whether a version was published before its evidence and its EVIDENCE_RECORDED is not recorded yet. */
@@ -353,13 +375,22 @@ export class UnlearningService {
     retire?: () => Promise<VersionRetired[]>,
   ): Promise<{ model: TrainedModel; version: number; row: ModelVersionEntity }> {
     const { clock, progress } = pass;
-    // The versions `retire` names are retired by the very append that publishes this one.
-    const sink = new ModelLedgerSink(this.ledger, retire ? { onUnlearned: retire } : {});
+    // The versions `retire` names are retired by the very append that publishes this one, and the guard's
+    // UNLEARN_HELD (first among them) goes with it when the step's evidence is measured inline.
+    const guard = guardOf(model.config);
+    const sink = new ModelLedgerSink(this.ledger, {
+      onUnlearned: async (event) => {
+        const held = checkGuard(guard, event.evidence as { [key: string]: JsonValue }, event);
+        return [...(held ? [held] : []), ...(retire ? await retire() : [])];
+      },
+    });
     const { method, job } = await this.methods.keep(model.id, from.config);
     job.ledger = sink;
     job.onProgress = (p) => progress.report(p);
     try {
-      const later = !request.approximate && request.version === undefined && method.publishForget !== undefined && method.recordEvidence !== undefined;
+      // A model that set its guard has its test accuracy measured before the version is served (inline evidence).
+      const later =
+        !request.approximate && request.version === undefined && method.publishForget !== undefined && method.recordEvidence !== undefined && !guard.explicit;
       const outcome = await (later
         ? method.publishForget!(from, { requestIds: request.requestIds, externalIds: request.externalIds })
         : // The model's test set (held-out samples), reference retrain and membership attack, as its `evaluation` asks.
@@ -383,6 +414,7 @@ export class UnlearningService {
           // Published first, from the version before it: its sample rows are written after it is served.
           ...(later ? { madeFrom: { version: from.version } } : {}),
           ...(outcome.event.guarantee ? { guarantee: outcome.event.guarantee } : {}),
+          ...heldRecord(sink, model.id, version, guard, outcome.event),
         },
         (step) => clock.lap(step),
       );
@@ -424,13 +456,22 @@ export class UnlearningService {
       const after = due.after ?? (await this.loadVersion(modelId, due.version));
       const before = due.before ?? (await this.loadVersion(modelId, due.version - 1));
       const { method, job: pass } = await this.methods.keep(modelId, after.config);
-      const sink = new ModelLedgerSink(this.ledger);
+      // The guard of a version published before its evidence (a model that set none: the default), checked now.
+      const guard = guardOf(due.model.config);
+      const sink = new ModelLedgerSink(this.ledger, { onEvidence: (event) => [checkGuard(guard, event.evidence, { ...event, requestIds: event.forgetRequestIds })].filter((e) => e !== null) });
       pass.ledger = sink;
       try {
         const request = await buildEvidenceRequest(this.dataSource, this.vault, due.model, requestIds);
         const recorded = await method.recordEvidence!(before, after, request);
         clock.addEngine(recorded.timings, 'evidence.');
         const index = sink.indexOf('EVIDENCE_RECORDED', modelId, due.version)!;
+        const heldIndex = sink.indexOf('UNLEARN_HELD', modelId, due.version);
+        // Held before its evidence is recorded on the row: a row with evidence and no hold is one the guard passed.
+        if (heldIndex !== undefined) {
+          const held = checkGuard(guard, recorded.event.evidence, { modelId, modelVersion: due.version, requestIds })!;
+          await this.store.recordHeld(modelId, due.version, heldFigures(held), heldIndex);
+          this.logger.warn(`model ${modelId} version ${due.version}: held by its guard (test accuracy -${held.drop.toFixed(4)}, limit ${held.maxTestAccuracyDrop})`);
+        }
         await this.store.recordEvidence(modelId, due.version, recorded.event.evidence, index);
         this.logger.log(`model ${modelId} version ${due.version}: evidence recorded (entry ${index})`);
       } finally {

@@ -1,0 +1,34 @@
+import { validateEvent } from '@lethe/events';
+import { checkGuard } from './model-guard';
+import { guardOf } from './model-lifecycle.dto';
+
+const step = { modelId: 'm', modelVersion: 2, requestIds: ['r'] };
+const evidence = (before: number, after: number) => ({ forgottenCount: 1, before: { retainAccuracy: 1, testAccuracy: before }, after: { retainAccuracy: 1, testAccuracy: after } });
+
+describe('checkGuard', () => {
+  it('holds a version whose test accuracy fell by more than the limit, with a valid UNLEARN_HELD', () => {
+    const held = checkGuard({ maxTestAccuracyDrop: 0.05 }, evidence(0.9, 0.8), step);
+    expect(held).toMatchObject({ type: 'UNLEARN_HELD', modelVersion: 2, requestIds: ['r'], testAccuracyBefore: 0.9, testAccuracyAfter: 0.8, maxTestAccuracyDrop: 0.05 });
+    expect(held!.drop).toBeCloseTo(0.1, 12);
+    expect(() => validateEvent(held)).not.toThrow();
+  });
+
+  it('lets a drop at the limit, a gain, and evidence without test accuracy through', () => {
+    expect(checkGuard({ maxTestAccuracyDrop: 0.25 }, evidence(0.75, 0.5), step)).toBeNull(); // exactly 0.25 (binary fractions)
+    expect(checkGuard({ maxTestAccuracyDrop: 0 }, evidence(0.5, 0.75), step)).toBeNull();
+    expect(checkGuard({ maxTestAccuracyDrop: 0 }, { forgottenCount: 1, recordedIn: 'EVIDENCE_RECORDED' }, step)).toBeNull();
+    expect(checkGuard({ maxTestAccuracyDrop: 0 }, { before: { retainAccuracy: 1 }, after: { retainAccuracy: 0 } }, step)).toBeNull();
+  });
+
+  it('with limit 0 holds any fall at all', () => {
+    expect(checkGuard({ maxTestAccuracyDrop: 0 }, evidence(0.5, 0.49), step)).not.toBeNull();
+  });
+});
+
+describe('guardOf', () => {
+  it('is the default 0.05, checked after publication, for a model that set none; explicit when set', () => {
+    expect(guardOf({})).toEqual({ maxTestAccuracyDrop: 0.05, explicit: false });
+    expect(guardOf({ guard: {} })).toEqual({ maxTestAccuracyDrop: 0.05, explicit: true });
+    expect(guardOf({ guard: { maxTestAccuracyDrop: 0 } })).toEqual({ maxTestAccuracyDrop: 0, explicit: true });
+  });
+});
