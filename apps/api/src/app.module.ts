@@ -1,6 +1,7 @@
 import { ForgetLifecycleService } from './forget-requests/forget-lifecycle.service';
 import { ForgetSteps } from './forget-requests/forget-steps';
 import { DynamicModule, Module } from '@nestjs/common';
+import { ForgetRequestExtensions } from './forget-requests/forget-request-extension';
 import { ModelLifecycleService } from './models/model-lifecycle.service';
 import { DatasetVersionService } from './datasets/dataset-version.service';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
@@ -114,6 +115,7 @@ export class AppModule {
         ForgetRequestService,
         ForgetSteps,
         ForgetLifecycleService,
+        ForgetRequestExtensions,
         EntryReceiptService,
         ReceiptService,
         JobRepository,

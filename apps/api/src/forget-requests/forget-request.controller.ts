@@ -12,6 +12,7 @@ import {
 } from './forget-request.dto';
 import { ForgetLifecycleService } from './forget-lifecycle.service';
 import { ForgetRequestService } from './forget-request.service';
+import { ExtendForgetRequestDto, ForgetExtensionDto, ForgetRequestExtensions } from './forget-request-extension';
 
 @ApiTags('forget-requests')
 @Controller('v1/forget-requests')
@@ -19,6 +20,7 @@ export class ForgetRequestController {
   constructor(
     private readonly forgetRequestService: ForgetRequestService,
     private readonly lifecycle: ForgetLifecycleService,
+    private readonly extensions: ForgetRequestExtensions,
   ) {}
 
   @Post()
@@ -76,5 +78,14 @@ export class ForgetRequestController {
   @ApiOkResponse({ type: CreatedForgetRequestResponseDto })
   shred(@UuidParam('id') id: string): Promise<CreatedForgetRequestResponseDto> {
     return this.lifecycle.shred(id);
+  }
+
+  @Post(':id/extend')
+  @Roles('ml')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Files an extension notice for a request that cannot finish within the legal month (FORGET_EXTENDED: reason, new deadline); once per request' })
+  @ApiOkResponse({ type: ForgetExtensionDto })
+  extend(@UuidParam('id') id: string, @Body() body: ExtendForgetRequestDto): Promise<ForgetExtensionDto> {
+    return this.extensions.extend(id, body);
   }
 }

@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { ForgetExtensionDto, toForgetExtension } from './forget-request-extension';
 import { ApiProperty } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsNumber, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { APPROXIMATE_ALGORITHMS, type ApproximateAlgorithm, type UnlearnGuarantee } from '@lethe/events';
@@ -134,6 +135,8 @@ export class ForgetRequestSummaryDto extends CreatedForgetRequestResponseDto {
   @ApiProperty({ required: false, description: 'mode suspend: when the keys are destroyed unless restored first (ISO-8601; set once suspended)' })
   deadline?: string;
   @ApiProperty() createdAt!: string;
+  @ApiProperty({ required: false, type: ForgetExtensionDto, description: 'the extension notice (FORGET_EXTENDED), when one was filed' })
+  extension?: ForgetExtensionDto;
 }
 
 /** One logged step of a request after its FORGET_REQUESTED entry (suspended, restored, shredded), with the entry's receipt. */
@@ -198,7 +201,13 @@ export function toForgetRequestSummary(entity: ForgetRequestEntity): ForgetReque
     ...(entity.graceDays !== null ? { graceDays: entity.graceDays } : {}),
     ...(entity.deadline !== null ? { deadline: entity.deadline.toISOString() } : {}),
     createdAt: entity.createdAt.toISOString(),
+    ...extensionOf(entity),
   };
+}
+
+function extensionOf(entity: ForgetRequestEntity): Pick<ForgetRequestSummaryDto, 'extension'> {
+  const extension = toForgetExtension(entity);
+  return extension ? { extension } : {};
 }
 
 function approachOf(approach: ForgetApproach | null): Pick<ForgetRequestSummaryDto, 'approach' | 'algorithm' | 'then'> {
