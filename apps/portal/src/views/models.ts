@@ -3,6 +3,7 @@ import { describeGuarantee, describePrivacyGuarantee, describeRuntimeEnvelope, g
 import { groupedBarChart } from '../charts';
 import { formatNumber, h, short } from '../dom';
 import { EVIDENCE_MEASURES, MEMBERSHIP_CATEGORIES, buildModelVersions, evidenceSeries, membershipView, type ModelVersionView } from '../derive';
+import { buildLifecycle, type HeldVersion, type Lifecycle } from '../lifecycle';
 import type { PortalApp } from './app';
 
 export function renderModels(app: PortalApp): HTMLElement {
@@ -11,6 +12,7 @@ export function renderModels(app: PortalApp): HTMLElement {
   if (!snapshot) return section;
   const versions = buildModelVersions(snapshot.entries);
   if (versions.length === 0) section.append(h('p', { class: 'muted' }, 'No model is published in the log.'));
+  const lifecycle = buildLifecycle(snapshot.entries);
   const byModel = new Map<string, ModelVersionView[]>();
   for (const v of versions) byModel.set(v.modelId, [...(byModel.get(v.modelId) ?? []), v]);
   for (const [modelId, list] of byModel) {
@@ -19,22 +21,76 @@ export function renderModels(app: PortalApp): HTMLElement {
         'article',
         { class: 'model', 'data-model': modelId },
         h('h3', {}, `Model ${modelId}`, list[0].datasetId ? h('span', { class: 'muted' }, ` · dataset ${list[0].datasetId}`) : null),
-        list.map((v) => renderVersion(v)),
+        renderRollbacks(lifecycle, modelId),
+        list.map((v) => renderVersion(v, lifecycle.held.get(`${modelId}/${v.modelVersion}`))),
+      ),
+    );
+  }
+  section.append(renderDatasetVersions(lifecycle));
+  if (lifecycle.problems.length)
+    section.append(h('ul', { class: 'problems' }, lifecycle.problems.map((p) => h('li', { class: 'error' }, p))));
+  return section;
+}
+
+/** A model's rollbacks (MODEL_ROLLED_BACK), in log order. */
+function renderRollbacks(lifecycle: Lifecycle, modelId: string): HTMLElement | null {
+  const rollbacks = lifecycle.rollbacks.filter((r) => r.event.modelId === modelId);
+  if (rollbacks.length === 0) return null;
+  return h(
+    'ul',
+    { class: 'rollbacks', 'data-testid': 'rollbacks' },
+    rollbacks.map((r) => h('li', {}, `Rolled back from version ${r.event.fromVersion} to version ${r.event.toVersion} (entry #${r.index}, MODEL_ROLLED_BACK)`)),
+  );
+}
+
+/** Each dataset's versions (DATASET_VERSIONED): the Merkle root and count of its live samples after each change. */
+function renderDatasetVersions(lifecycle: Lifecycle): HTMLElement {
+  const section = h('div', { class: 'dataset-versions', 'data-testid': 'dataset-versions' }, h('h3', {}, 'Dataset versions'));
+  if (lifecycle.datasetVersions.size === 0) section.append(h('p', { class: 'muted' }, 'No dataset version is in the log.'));
+  for (const [datasetId, versions] of lifecycle.datasetVersions) {
+    section.append(
+      h(
+        'table',
+        { 'data-dataset': datasetId },
+        h('caption', {}, `Dataset ${datasetId}`),
+        h('thead', {}, h('tr', {}, ['version', 'live samples', 'root of their commitments', 'entry'].map((t) => h('th', {}, t)))),
+        h(
+          'tbody',
+          {},
+          versions.map(({ index, event }) =>
+            h('tr', {}, h('td', {}, String(event.datasetVersion)), h('td', {}, String(event.size)), h('td', {}, short(event.root, 16)), h('td', {}, `#${index}`)),
+          ),
+        ),
       ),
     );
   }
   return section;
 }
 
-function renderVersion(v: ModelVersionView): HTMLElement {
+/** The forgetting guard's flag on a version it held: the figures, and whether it was released. */
+function renderHeld(held: HeldVersion | undefined): HTMLElement | null {
+  if (!held) return null;
+  const { testAccuracyBefore, testAccuracyAfter, drop, maxTestAccuracyDrop } = held.event;
+  return h(
+    'p',
+    { class: held.releasedIndex === null ? 'error held' : 'held', 'data-testid': 'held' },
+    `Held by the catastrophic-forgetting guard (entry #${held.index}, UNLEARN_HELD): test accuracy ${formatNumber(testAccuracyBefore)} -> ` +
+      `${formatNumber(testAccuracyAfter)}, a drop of ${formatNumber(drop)} above the limit ${maxTestAccuracyDrop}. ` +
+      (held.releasedIndex === null ? 'Not released: served only when asked for by number.' : `Released in entry #${held.releasedIndex} (VERSION_RELEASED).`),
+  );
+}
+
+function renderVersion(v: ModelVersionView, held?: HeldVersion): HTMLElement {
+  const isHeld = !v.retired && held !== undefined && held.releasedIndex === null;
   return h(
     'div',
-    { class: v.retired ? 'version retired' : 'version', 'data-version': v.modelVersion, 'data-state': v.retired ? 'retired' : 'live' },
+    { class: v.retired ? 'version retired' : 'version', 'data-version': v.modelVersion, 'data-state': v.retired ? 'retired' : isHeld ? 'held' : 'live' },
     h(
       'h4',
       {},
       `Version ${v.modelVersion}`,
       v.retired ? h('span', { class: 'badge retired' }, 'retired') : null,
+      isHeld ? h('span', { class: 'badge held' }, 'held') : null,
       h('span', { class: 'muted' }, ` · MODEL_PUBLISHED entry #${v.index} · ONNX `),
       short(v.onnxSha256, 16),
     ),
@@ -58,6 +114,7 @@ function renderVersion(v: ModelVersionView): HTMLElement {
             : 'Learned: new samples learned into the version before (online learning; its BATCH_LEARNED entries above)',
         )
       : null,
+    renderHeld(held),
     v.problems.length
       ? h(
           'ul',

@@ -2,6 +2,7 @@
 import { durationUnit, timingHistogramChart } from '../charts';
 import { formatDuration, formatTime, h } from '../dom';
 import { computeForgetTimings, timingHistogram } from '../derive';
+import { applyExtensions, buildLifecycle } from '../lifecycle';
 import type { PortalApp } from './app';
 
 export function renderTiming(app: PortalApp): HTMLElement {
@@ -42,8 +43,11 @@ export function renderTiming(app: PortalApp): HTMLElement {
     return section;
   }
   const deadline = app.state.deadlineDays * 86_400;
-  const timings = computeForgetTimings(snapshot.entries, chain.checkpoints, deadline, Date.now() / 1000);
+  const now = Date.now() / 1000;
+  // An extended request (FORGET_EXTENDED) is judged by its new deadline.
+  const timings = applyExtensions(computeForgetTimings(snapshot.entries, chain.checkpoints, deadline, now), buildLifecycle(snapshot.entries).extensions, now);
   const late = timings.filter((t) => t.late);
+  const extended = timings.filter((t) => t.extension !== null);
   const done = timings.filter((t) => t.state === 'anchored');
   section.append(
     h(
@@ -51,7 +55,7 @@ export function renderTiming(app: PortalApp): HTMLElement {
       { 'data-testid': 'timing-summary', class: late.length ? 'error' : '' },
       `${timings.length} forget request(s): ${done.length} unlearned and anchored, ${timings.length - done.length} not yet; ${
         late.length
-      } slower than the deadline.`,
+      } slower than the deadline; ${extended.length} extended (FORGET_EXTENDED).`,
     ),
   );
   if (done.length) {
@@ -68,7 +72,7 @@ export function renderTiming(app: PortalApp): HTMLElement {
         h(
           'tr',
           {},
-          ['request', 'dataset', 'requested (entry, anchor)', 'unlearned (entries)', 'unlearned anchored', 'time', 'state'].map((t) =>
+          ['request', 'dataset', 'requested (entry, anchor)', 'unlearned (entries)', 'unlearned anchored', 'time', 'state', 'extension'].map((t) =>
             h('th', {}, t),
           ),
         ),
@@ -92,6 +96,11 @@ export function renderTiming(app: PortalApp): HTMLElement {
             h('td', {}, t.unlearnAnchor ? `checkpoint ${t.unlearnAnchor.number} at ${formatTime(t.unlearnAnchor.timestamp)}` : '—'),
             h('td', {}, t.seconds === null ? '—' : `${formatDuration(t.seconds)}${t.state === 'anchored' ? '' : ' so far'}`),
             h('td', {}, t.late ? `LATE: ${t.state}` : t.state),
+            h(
+              'td',
+              { 'data-testid': 'extension' },
+              t.extension ? `extended to ${t.extension.newDeadline} (entry #${t.extension.index}): ${t.extension.reason}` : '—',
+            ),
           ),
         ),
       ),
