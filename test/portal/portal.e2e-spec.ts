@@ -317,7 +317,13 @@ describeWithChromium('the regulator portal in Chromium', () => {
       );
     expect(await metricBars(1)).toEqual(['trainAccuracy']);
     expect(await metricBars(3)).toEqual([]);
-    await screenshot(page, 'models');
+    // Dataset versions: one row per DATASET_VERSIONED of the dataset (its uploads and the forgets that erased samples).
+    const datasetVersions = entries.filter((e) => typeOf(e) === 'DATASET_VERSIONED' && JSON.parse(e.event).datasetId === datasetId);
+    expect(datasetVersions.length).toBeGreaterThan(1);
+    expect(await page.$$eval(`[data-testid=dataset-versions] table[data-dataset="${datasetId}"] tbody tr`, (rows) => rows.length)).toBe(
+      datasetVersions.length,
+    );
+        await screenshot(page, 'models');
     // Timing: alice's request took 40 days by the chain's clock (late); bob's none.
     await page.click('nav a[data-page=timing]');
     const lateness = () =>
@@ -330,6 +336,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
     ]);
     expect(await page.textContent(`[data-testid=timing] tr[data-request="${aliceRequest.id}"]`)).toMatch(/4\d\.\d days/);
     expect(await page.$$eval('svg.chart rect.late', (r) => r.length)).toBe(1);
+    expect(await page.textContent('[data-testid=timing-summary]')).toContain('0 extended (FORGET_EXTENDED)');
     await screenshot(page, 'timing');
     await page.fill('[data-testid=deadline]', '45');
     await page.dispatchEvent('[data-testid=deadline]', 'change');
