@@ -6,6 +6,7 @@ import request from 'supertest';
 import { validateEvent } from '@lethe/events';
 import { computeCommitmentsRoot } from '@lethe/ledger';
 import { isHeldOut, loadIris } from '@lethe/unlearning';
+import { withDatasetLock } from '../../apps/api/src/models/dataset.lock';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { createAndTrain, subjectsByGroup, uploadDataset } from '../support/api-data';
@@ -187,5 +188,23 @@ describe('data lifecycle: dataset versions, the forgetting guard, rollback', () 
     const current = await asMl(http().post(`/v1/models/${guarded}/rollback`)).send({ version: 2 }).expect(409);
     expect(current.body.message).toContain('is not earlier than the version');
     expect(await treeSize()).toBe(before);
+
+    // A version that learned samples of a request still waiting (a training holds the dataset, so the pass waits):
+    // refused, naming the request.
+    const learned = iris.find((s) => s.label === 1 && !isHeldOut(s.externalId, holdout))!.externalId;
+    const pending = await withDatasetLock(h.dataSource, datasetId, 'shared', async () => {
+      const { body } = await asMl(http().post('/v1/forget-requests')).send({ datasetId, externalIds: [learned], reason: 'erasure' }).expect(202);
+      before = await treeSize();
+      const refusedNow = await asMl(http().post(`/v1/models/${lenient}/rollback`)).send({ version: 2 }).expect(409);
+      expect(refusedNow.body.message).toContain(`forget request(s) ${body.id}, which are being forgotten`);
+      expect(await treeSize()).toBe(before);
+      return body;
+    });
+    const served = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${pending.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+      120_000,
+    );
+    expect(served.state).toBe('completed');
   }, 300_000);
 });
