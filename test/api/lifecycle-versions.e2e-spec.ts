@@ -207,4 +207,34 @@ describe('data lifecycle: dataset versions, the forgetting guard, rollback', () 
     );
     expect(served.state).toBe('completed');
   }, 300_000);
+
+  it('rolls a model back to an earlier live version (one that online learning left live): served again, logged', async () => {
+    const small = (await asMl(http().post('/v1/datasets')).send({ name: 'rollback', features: 4, classes: 3 }).expect(201)).body.id;
+    const subset = iris.filter((_, i) => i % 3 === 0);
+    await asMl(http().post(`/v1/datasets/${small}/samples`)).send(subset.slice(0, 30)).expect(200);
+    const modelId = await createAndTrain(h, modelBody(small, { evaluation: undefined }));
+    await asMl(http().post(`/v1/datasets/${small}/samples`)).send(subset.slice(30)).expect(200);
+    const { body: learn } = await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202);
+    const job = await waitFor(
+      async () => (await asMl(http().get(`/v1/jobs/${learn.jobId}`)).expect(200)).body,
+      (j) => j.state === 'completed' || j.state === 'failed',
+      120_000,
+    );
+    expect(job.result.modelVersions).toEqual([{ modelId, version: 2 }]);
+    const input = { inputs: [iris[0].features] };
+    expect((await asMl(http().post(`/v1/models/${modelId}/predict`)).send(input).expect(200)).body.modelVersion).toBe(2);
+
+    const before = await treeSize();
+    const { body: rolled } = await asMl(http().post(`/v1/models/${modelId}/rollback`)).send({ version: 1 }).expect(200);
+    expect(rolled).toEqual({ modelId, fromVersion: 2, currentVersion: 1, ledgerIndex: before });
+    expect(await h.ledger.getEvent(before)).toEqual({ type: 'MODEL_ROLLED_BACK', version: 1, modelId, fromVersion: 2, toVersion: 1 });
+    expect(await treeSize()).toBe(before + 1);
+    const served = (await asMl(http().post(`/v1/models/${modelId}/predict`)).send(input).expect(200)).body;
+    expect(served.modelVersion).toBe(1);
+    expect((await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body).toMatchObject({ latestVersion: 2, currentVersion: 1 });
+    // Version 2 is served when asked for; a rollback to it is not a rollback (it is not earlier).
+    expect((await asMl(http().post(`/v1/models/${modelId}/predict`)).send({ ...input, version: 2 }).expect(200)).body.modelVersion).toBe(2);
+    await asMl(http().post(`/v1/models/${modelId}/rollback`)).send({ version: 2 }).expect(409);
+    expect(await treeSize()).toBe(before + 1);
+  }, 300_000);
 });
