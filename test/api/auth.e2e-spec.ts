@@ -46,6 +46,8 @@ const MATRIX: Record<string, 'public' | ('ml' | 'auditor' | 'admin')[]> = {
   'GET /v1/forget-requests': ['ml', 'auditor'],
   'GET /v1/forget-requests/{id}': ['ml', 'auditor'],
   'POST /v1/forget-requests/{id}/extend': ['ml'],
+  'POST /v1/forget-requests/{id}/restore': ['ml'],
+  'POST /v1/forget-requests/{id}/shred': ['ml'],
   'POST /v1/models': ['ml'],
   'GET /v1/models': ['ml', 'auditor'],
   'GET /v1/models/{id}': ['ml', 'auditor'],
@@ -53,6 +55,7 @@ const MATRIX: Record<string, 'public' | ('ml' | 'auditor' | 'admin')[]> = {
   'GET /v1/models/{id}/versions/{version}/onnx': ['ml', 'auditor'],
   'POST /v1/models/{id}/predict': ['ml'],
   'POST /v1/models/{id}/rollback': ['ml'],
+  'POST /v1/models/{id}/learn': ['ml'],
   'POST /v1/models/{id}/versions/{version}/release': ['ml'],
   'GET /v1/jobs/{id}': ['ml', 'auditor'],
 };
