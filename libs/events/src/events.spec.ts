@@ -152,3 +152,29 @@ describe('describeGuarantee', () => {
     expect(describeGuarantee({ kind: 'certified', epsilon: 1, delta: 1e-5, residualBound: 0.3, budget: 0.228, budgetUsed: 0.009, retrained: true })).toContain('retrained from scratch');
   });
 });
+
+describe('features (feature-level unlearning)', () => {
+  const requested = { type: 'FORGET_REQUESTED', version: 1, requestId: 'r', datasetId: 'd', commitments: [], reason: 'regulation' };
+  const unlearned = { type: 'UNLEARN_COMPLETED', version: 1, modelId: 'm', requestIds: ['r'], oldOnnxSha256: 'a'.repeat(64), newOnnxSha256: 'b'.repeat(64), modelVersion: 2, evidence: {} };
+
+  it('is optional on FORGET_REQUESTED and UNLEARN_COMPLETED and accepted when well formed', () => {
+    for (const event of [requested, unlearned]) {
+      expect(fieldOf(event)).toBeUndefined();
+      expect(fieldOf({ ...event, features: [0, 3] })).toBeUndefined();
+    }
+  });
+
+  it.each([
+    ['empty', []],
+    ['unsorted', [3, 1]],
+    ['duplicated', [1, 1]],
+    ['negative', [-1]],
+    ['fractional', [1.5]],
+    ['a string', ['1']],
+  ])('is refused %s, naming the field', (_, features) => {
+    expect(fieldOf({ ...requested, features })).toBe(
+      'INVALID_EVENT features: FORGET_REQUESTED.features must be a non-empty ascending array of distinct column indexes (non-negative integers)',
+    );
+    expect(fieldOf({ ...unlearned, features })).toMatch(/^INVALID_EVENT features: UNLEARN_COMPLETED.features/);
+  });
+});

@@ -102,6 +102,11 @@ export interface ForgetRequested extends EventBase<'FORGET_REQUESTED'> {
   datasetId: string;
   commitments: Hex[];
   reason: string;
+  /**
+   * Feature-level unlearning: the input columns (indexes, ascending, distinct) every model of the dataset must
+   * stop reading; `commitments` is then empty. Absent for a forget of samples.
+   */
+  features?: number[];
 }
 export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
   modelId: string;
@@ -119,6 +124,8 @@ export interface UnlearnCompleted extends EventBase<'UNLEARN_COMPLETED'> {
   evidence: { [key: string]: JsonValue };
   /** What the new version promises about the forgotten samples (absent in entries written before it was recorded: those were exact). */
   guarantee?: UnlearnGuarantee;
+  /** Feature-level unlearning: every column the new version no longer reads (those of its requests and any masked before), ascending. */
+  features?: number[];
 }
 /**
  * The evidence of an unlearning step, measured after its version was published (and its predecessors retired):
@@ -296,7 +303,8 @@ type FieldKind =
   | 'isoTime'
   | 'shredCause'
   | 'modelVersions'
-  | 'fraction';
+  | 'fraction'
+  | 'columns';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -358,7 +366,8 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
 const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>>> = {
   DATASET_REGISTERED: { retentionDays: 'positive' },
   MODEL_PUBLISHED: { runtime: 'envelope', privacy: 'privacy' },
-  UNLEARN_COMPLETED: { guarantee: 'guarantee' },
+  UNLEARN_COMPLETED: { guarantee: 'guarantee', features: 'columns' },
+  FORGET_REQUESTED: { features: 'columns' },
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;
@@ -441,6 +450,14 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
       return;
     case 'fraction':
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) fail('a number in [0, 1]');
+      return;
+    case 'columns':
+      if (
+        !Array.isArray(value) ||
+        value.length === 0 ||
+        value.some((v, i) => typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || (i > 0 && v <= (value[i - 1] as number)))
+      )
+        fail('a non-empty ascending array of distinct column indexes (non-negative integers)');
       return;
   }
 }

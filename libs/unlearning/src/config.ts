@@ -4,6 +4,7 @@ import { sha256Hex } from './hash';
 import { LayerSizes } from './architecture';
 import { checkPrivacySettings, PrivacySettings } from './privacy/privacy-config';
 import { CertifiedSettings, checkCertifiedSettings } from './certified/certified-settings';
+import { checkMaskedFeatures } from './feature-mask';
 
 export type MethodName = 'full-retrain' | 'sisa' | 'certified';
 export const METHOD_NAMES: readonly MethodName[] = ['full-retrain', 'sisa', 'certified'];
@@ -56,12 +57,19 @@ export interface TrainingConfig {
   privacy?: PrivacySettings;
   /** Certified removal's settings (method 'certified' only; absent otherwise, so other configs keep their hash). */
   certified?: CertifiedSettings;
+  /**
+   * Columns the model never reads (feature-level unlearning, feature-mask.ts): zeroed in training and replaced
+   * by 0 in the published graph. Sorted; absent when none, so other configs keep their hash.
+   */
+  maskedFeatures?: number[];
 }
 
 export type TrainingConfigInput = Omit<
   TrainingConfig,
-  'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay' | 'epochsPerSlice' | 'privacy' | 'certified' | 'epochs' | 'batchSize' | 'learningRate'
+  'hiddenLayers' | 'shards' | 'slices' | 'aggregation' | 'seed' | 'threads' | 'weightDecay' | 'epochsPerSlice' | 'privacy' | 'certified' | 'epochs' | 'batchSize' | 'learningRate' | 'maskedFeatures'
 > & {
+  /** Feature-level unlearning: columns the model must not read (SISA and full retraining). */
+  maskedFeatures?: number[];
   privacy?: PrivacySettings;
   /** Required but for method 'certified' (which trains by L-BFGS). */
   epochs?: number;
@@ -145,6 +153,7 @@ export function normalizeConfig(input: TrainingConfigInput): TrainingConfig {
   };
   // Only a DP config has the key, so every other config keeps its canonical form and hash.
   if (input.privacy !== undefined) config.privacy = checkPrivacySettings(input.privacy);
+  if (input.maskedFeatures !== undefined) config.maskedFeatures = checkMaskedFeatures(input.maskedFeatures, input.numFeatures);
   return config;
 }
 
@@ -158,6 +167,7 @@ function normalizeCertifiedConfig(input: TrainingConfigInput): TrainingConfig {
   };
   if (input.model !== 'logistic-regression') fail(`certified removal needs model 'logistic-regression' (a convex loss), got ${String(input.model)}`);
   if (input.hiddenLayers !== undefined && input.hiddenLayers.length > 0) fail('logistic-regression takes no hiddenLayers');
+  if (input.maskedFeatures !== undefined) fail('maskedFeatures (feature-level unlearning) is for sisa and full-retrain models, not certified removal');
   if (input.certified === undefined) fail("method 'certified' needs certified settings {epsilon, delta, lambda, sigma, noiseSeed}");
   if (input.privacy !== undefined) fail('privacy (DP-SGD) does not apply to certified removal, which is trained by L-BFGS');
   for (const name of ['shards', 'slices', 'epochs', 'batchSize', 'learningRate', 'threads'] as const) {

@@ -12,6 +12,8 @@ export interface EnsembleMember {
   /** SHA-256 of the member's checkpoint bytes: what identifies it in the caches. */
   weightsSha256: string;
   weights: Weights;
+  /** Input columns the member never reads (feature-level unlearning): its graph masks them, as the published one does. */
+  maskedFeatures?: readonly number[];
 }
 
 /** Sessions and per-row outputs kept for this many members (2-3 versions of a 10-shard model). */
@@ -91,7 +93,8 @@ export class EnsembleEvaluator {
     member: EnsembleMember,
     rows: readonly LabeledExample[],
   ): Promise<Float32Array[]> {
-    const key = `${aggregation}|${layers.join('-')}|${member.weightsSha256}`;
+    const masked = member.maskedFeatures ?? [];
+    const key = `${aggregation}|${layers.join('-')}|${member.weightsSha256}${masked.length > 0 ? `|mask:${masked.join(',')}` : ''}`;
     let cached = this.outputs.get(key);
     if (!cached) {
       cached = new WeakMap();
@@ -103,7 +106,7 @@ export class EnsembleEvaluator {
     const classes = layers[layers.length - 1];
     const probabilities = await this.run(
       key,
-      () => buildInferenceGraph(layers, [member.weights], aggregation, this.projection),
+      () => buildInferenceGraph(layers, [member.weights], aggregation, this.projection, masked),
       packFeatures(missing, layers[0]),
       missing.length,
     );

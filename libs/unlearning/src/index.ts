@@ -104,3 +104,10 @@ export { accountedSteps, checkPrivacyRequest, privacyGuarantee, resolvePrivacy }
 export type { PrivacyGuarantee, PrivacyRequest, PrivacySettings } from './privacy/privacy-config';
 export { buildDpStepGraph } from './privacy/dp-step-graph';
 export { DpStepRunner, dpGraphRows } from './privacy/dp-trainer';
+export { checkMaskedFeatures, unionMaskedFeatures } from './feature-mask';
+export { computeFairness, measureFairness, fairnessToJson } from './fairness';
+export type { FairnessFigures, GroupFigures } from './fairness';
+export { computePermutationImportance } from './feature-importance';
+export type { ColumnImportance } from './feature-importance';
+export { scanBiasByInfluence, INFLUENCE_DAMPING } from './bias-scan';
+export type { BiasCandidate, BiasScanResult } from './bias-scan';

@@ -3,6 +3,7 @@ import { GraphBuilder } from './onnx-graph';
 import { UnlearningError } from './errors';
 import { LayerSizes, Weights, weightShapes } from './architecture';
 import { Aggregation } from './config';
+import { keepVector } from './feature-mask';
 
 export const INPUT_NAME = 'input';
 export const PROBABILITIES_NAME = 'probabilities';
@@ -23,6 +24,7 @@ export function buildInferenceGraph(
   members: readonly Weights[],
   aggregation: Aggregation,
   projection: InputProjection = 'none',
+  maskedFeatures: readonly number[] = [],
 ): Uint8Array {
   if (members.length === 0) throw new RangeError('an ensemble needs at least one member');
   const g = new GraphBuilder('lethe_ensemble');
@@ -30,6 +32,12 @@ export function buildInferenceGraph(
   const classes = layers[layers.length - 1];
   g.floatInput(INPUT_NAME, ['N', features]);
   let input = INPUT_NAME;
+  if (maskedFeatures.length > 0) {
+    // Masked columns become +0 whatever they hold (Where, so no sign or NaN of theirs gets through).
+    const keep = g.floatConstant('feature_keep', [features], keepVector(features, maskedFeatures));
+    const kept = g.op('Greater', [keep, g.floatConstant('feature_half', [], new Float32Array([0.5]))], {}, 'feature_kept');
+    input = g.op('Where', [kept, INPUT_NAME, g.floatConstant('feature_zero', [], new Float32Array([0]))], {}, 'masked_input');
+  }
   if (projection === 'unit-ball') {
     const norm = g.op('ReduceL2', [INPUT_NAME], { axes: { ints: [1] }, keepdims: { int: 1 } }, 'input_norm');
     const one = g.floatConstant('one', [], new Float32Array([1]));
@@ -72,7 +80,8 @@ export function buildInferenceGraph(
   g.int64Output(LABEL_NAME, ['N']);
   const kind = layers.length === 2 ? 'logistic regression' : `MLP ${layers.join('-')}`;
   const projected = projection === 'unit-ball' ? ', inputs projected onto the unit L2 ball' : '';
-  return g.encode(`Lethe ${aggregation} ensemble of ${members.length} ${kind} model(s)${projected}.`);
+  const masked = maskedFeatures.length > 0 ? `, input columns ${maskedFeatures.join(', ')} masked to 0` : '';
+  return g.encode(`Lethe ${aggregation} ensemble of ${members.length} ${kind} model(s)${projected}${masked}.`);
 }
 
 /**

@@ -5,6 +5,7 @@ import { serializeWeights, Weights } from './architecture';
 import { EnsembleMember } from './ensemble-evaluator';
 import { sha256Hex } from './hash';
 import { buildInferenceGraph, readInferenceMembers } from './inference-graph';
+import { maskOf } from './feature-mask';
 import { buildManifest } from './manifest';
 import { ProgressTracker } from './progress';
 import { detectRuntimeEnvelope } from './runtime-envelope';
@@ -352,7 +353,7 @@ export class ShardedMethod implements UnlearningMethod {
         if (shardRetained.length === 0 || position < 0) continue; // nothing left to learn: the shard leaves the ensemble
         const shardForgotten = forgotten.filter((s) => placeSample(config.seed, s.externalId, config.shards, config.slices).shard === shard);
         const result = await unlearnShard(runner, config, options, { shard, retained: shardRetained, forgotten: shardForgotten, weights: members[position].weights });
-        updated.set(shard, toMember(result.weights));
+        updated.set(shard, toMember(result.weights, config));
         steps += result.steps;
         progress.advance();
       }
@@ -362,7 +363,7 @@ export class ShardedMethod implements UnlearningMethod {
     clock.lap('train');
     const memberShards = model.members.filter((shard) => !touched.includes(shard) || updated.has(shard));
     const newMembers = memberShards.map((shard) => updated.get(shard) ?? members[model.members.indexOf(shard)]);
-    const onnx = buildInferenceGraph(layers, newMembers.map((m) => m.weights), config.aggregation);
+    const onnx = buildInferenceGraph(layers, newMembers.map((m) => m.weights), config.aggregation, 'none', config.maskedFeatures);
     const onnxSha256 = sha256Hex(onnx);
     clock.lap('export');
     const after = await this.evaluateMembers(config, { members: newMembers }, sets);
@@ -440,11 +441,11 @@ export class ShardedMethod implements UnlearningMethod {
   private async membersOf(model: TrainedModel): Promise<PublishedEnsemble['members']> {
     const layers = layerSizesOf(model.config);
     // An approximate version's weights are nowhere but in its published file.
-    if (isApproximateVersion(model)) return readInferenceMembers(model.onnx, layers, model.members.length).map(toMember);
+    if (isApproximateVersion(model)) return readInferenceMembers(model.onnx, layers, model.members.length).map((w) => toMember(w, model.config));
     const members: PublishedEnsemble['members'] = [];
     for (const shard of model.members) {
       const last = model.shards[shard].slices[model.config.slices - 1];
-      members.push({ weightsSha256: last.weightsSha256, weights: await this.context.loadMember(this.deps.store, layers, last) });
+      members.push({ weightsSha256: last.weightsSha256, weights: await this.context.loadMember(this.deps.store, layers, last), ...maskOf(model.config) });
     }
     return members;
   }
@@ -588,8 +589,8 @@ export function isApproximateVersion(model: TrainedModel): boolean {
 }
 
 /** A member with the SHA-256 of its weights as a checkpoint would hold them (the evaluator's cache key). */
-function toMember(weights: Weights): EnsembleMember {
-  return { weights, weightsSha256: sha256Hex(serializeWeights(weights)) };
+function toMember(weights: Weights, config: TrainingConfig): EnsembleMember {
+  return { weights, weightsSha256: sha256Hex(serializeWeights(weights)), ...maskOf(config) };
 }
 
 /**

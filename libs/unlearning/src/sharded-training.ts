@@ -9,6 +9,7 @@ import { BatchLearnedEvent, CheckpointSavedEvent, EngineEvent, JsonValue, Ledger
 import { sha256Hex } from './hash';
 import { EnsembleEvaluator, EnsembleMember } from './ensemble-evaluator';
 import { buildInferenceGraph } from './inference-graph';
+import { maskOf } from './feature-mask';
 import { LruMap } from './lru';
 import { buildManifest } from './manifest';
 import { ShardRecord, SliceRecord, TrainedModel } from './model';
@@ -152,9 +153,10 @@ export class RunnerPool {
 
   get(config: TrainingConfig): Promise<StepRunner> {
     const layers = layerSizesOf(config);
-    const key = `${layers.join('-')}@${config.learningRate}/${config.weightDecay}/${config.batchSize}x${config.threads}`;
+    const mask = config.maskedFeatures ?? [];
+    const key = `${layers.join('-')}@${config.learningRate}/${config.weightDecay}/${config.batchSize}x${config.threads}${mask.length > 0 ? `|mask:${mask.join(',')}` : ''}`;
     return this.cached(key, () =>
-      StepRunner.create(layers, config.learningRate, config.batchSize, { intraOpNumThreads: config.threads }, config.weightDecay),
+      StepRunner.create(layers, config.learningRate, config.batchSize, { intraOpNumThreads: config.threads }, config.weightDecay, mask),
     ) as Promise<StepRunner>;
   }
 
@@ -169,8 +171,9 @@ export class RunnerPool {
       denominator: config.batchSize,
     };
     const rows = dpGraphRows(config.batchSize);
-    const key = `dp ${layers.join('-')}@${JSON.stringify(constants)}/${rows}x${config.threads}`;
-    return this.cached(key, () => DpStepRunner.create(layers, rows, constants, { intraOpNumThreads: config.threads })) as Promise<DpStepRunner>;
+    const mask = config.maskedFeatures ?? [];
+    const key = `dp ${layers.join('-')}@${JSON.stringify(constants)}/${rows}x${config.threads}${mask.length > 0 ? `|mask:${mask.join(',')}` : ''}`;
+    return this.cached(key, () => DpStepRunner.create(layers, rows, constants, { intraOpNumThreads: config.threads }, mask)) as Promise<DpStepRunner>;
   }
 
   private cached(key: string, create: () => Promise<StepRunner | DpStepRunner>): Promise<StepRunner | DpStepRunner> {
@@ -399,13 +402,15 @@ async function publishVersion(
   for (const shard of members) {
     const last = shardRecords[shard].slices[config.slices - 1];
     const weights = trained.finalWeights.get(shard) ?? (await context.loadMember(deps.store, layers, last));
-    memberModels.push({ weightsSha256: last.weightsSha256, weights });
+    memberModels.push({ weightsSha256: last.weightsSha256, weights, ...maskOf(config) });
   }
   clock.lap('members');
   const onnx = buildInferenceGraph(
     layers,
     memberModels.map((m) => m.weights),
     config.aggregation,
+    'none',
+    config.maskedFeatures,
   );
   const onnxSha256 = sha256Hex(onnx);
   clock.lap('export');

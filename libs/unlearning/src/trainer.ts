@@ -4,6 +4,7 @@ import { buildStepGraph, weightNames } from './step-graph';
 import { createSession, RuntimeOptions } from './runtime';
 import { UnlearningError } from './errors';
 import { TrainingRow } from './samples';
+import { zeroMaskedColumns } from './feature-mask';
 
 /** Runs the one-graph SGD step of a network on onnxruntime-node. */
 export class StepRunner {
@@ -25,6 +26,7 @@ export class StepRunner {
     readonly layers: LayerSizes,
     readonly learningRate: number,
     readonly batchSize: number,
+    private readonly maskedFeatures: readonly number[] = [],
   ) {
     this.names = weightNames(layers);
     this.shapes = weightShapes(layers);
@@ -46,12 +48,14 @@ export class StepRunner {
     batchSize: number,
     runtime: RuntimeOptions = {},
     weightDecay = 0,
+    maskedFeatures: readonly number[] = [],
   ): Promise<StepRunner> {
     return new StepRunner(
       await createSession(buildStepGraph(layers, batchSize, learningRate, weightDecay), runtime),
       layers,
       learningRate,
       batchSize,
+      maskedFeatures,
     );
   }
 
@@ -130,6 +134,7 @@ export class StepRunner {
       y[i * this.classes + row.label] = 1;
       rowScale[i] = scale;
     }
+    zeroMaskedColumns(x, size, this.features, this.maskedFeatures);
     try {
       if (!fetches) return await this.session.run(feeds);
       return await this.session.run(feeds, fetches);

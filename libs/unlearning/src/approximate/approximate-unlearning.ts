@@ -11,6 +11,7 @@
 // gamma = 0.99, T = 4, 2 max-step epochs of 3), with two departures stated: plain SGD (the engine's optimizer)
 // instead of SGD with momentum 0.9, at the model's own learning rate and batch size; and one epoch for finetune
 // and NegGrad+ (the papers run 5 to 10 on deep networks; "it takes seconds" is the point here).
+import { zeroMaskedColumns } from '../feature-mask';
 import type { ApproximateAlgorithm } from '@lethe/events';
 import { Weights } from '../architecture';
 import { TrainingConfig } from '../config';
@@ -110,6 +111,7 @@ export async function unlearnShard(
     features.set(sample.features, row * config.numFeatures);
     labels[row] = sample.label;
   });
+  zeroMaskedColumns(features, retained.length + forgotten.length, config.numFeatures, config.maskedFeatures);
   const batch = config.batchSize;
   const order = (which: 'retained' | 'forgotten', epoch: number) => {
     const samples = which === 'retained' ? retained : forgotten;

@@ -4,6 +4,7 @@ import { UnlearningError } from '../errors';
 import { SeededRandom } from '../random';
 import { createSession, RuntimeOptions } from '../runtime';
 import { TrainingRow } from '../samples';
+import { zeroMaskedColumns } from '../feature-mask';
 import { weightNames } from '../step-graph';
 import { accumulatorNames, buildDpStepGraph, DpStepConstants, noiseNames } from './dp-step-graph';
 
@@ -39,6 +40,7 @@ export class DpStepRunner {
     private readonly accumulate: ort.InferenceSession,
     readonly layers: LayerSizes,
     readonly rows: number,
+    private readonly maskedFeatures: readonly number[] = [],
   ) {
     this.names = weightNames(layers);
     this.shapes = weightShapes(layers);
@@ -61,10 +63,16 @@ export class DpStepRunner {
     );
   }
 
-  static async create(layers: LayerSizes, rows: number, constants: DpStepConstants, runtime: RuntimeOptions = {}): Promise<DpStepRunner> {
+  static async create(
+    layers: LayerSizes,
+    rows: number,
+    constants: DpStepConstants,
+    runtime: RuntimeOptions = {},
+    maskedFeatures: readonly number[] = [],
+  ): Promise<DpStepRunner> {
     const update = await createSession(buildDpStepGraph(layers, rows, constants, 'update'), runtime);
     const accumulate = await createSession(buildDpStepGraph(layers, rows, constants, 'accumulate'), runtime);
-    return new DpStepRunner(update, accumulate, layers, rows);
+    return new DpStepRunner(update, accumulate, layers, rows, maskedFeatures);
   }
 
   /**
@@ -115,6 +123,7 @@ export class DpStepRunner {
       y[i * this.classes + row.label] = 1;
       mask[i] = 1;
     }
+    zeroMaskedColumns(x, batch.length, this.features, this.maskedFeatures);
   }
 
   private async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
