@@ -13,6 +13,8 @@ import { SeededRandom } from './random';
 import { LabeledExample, Sample } from './samples';
 import { loadVerifiedModel } from './serve';
 import { createSisaMethod } from './sisa';
+import { MemoryLedgerSink } from './events';
+import { validateEvent } from '@lethe/events';
 import { commitExamples } from './testing/factories';
 
 /**
@@ -93,6 +95,31 @@ describe('feature-level unlearning (maskedFeatures)', () => {
     expect(before.columns[0].importance).toBeGreaterThan(0.1);
     // Training is deterministic with the mask: the same bytes again.
     expect((await train({ ...config, method, maskedFeatures: [1, 2] }, samples)).onnxSha256).toBe(masked.onnxSha256);
+  });
+
+  it('forgetFeatures publishes the next version, byte-identical to a training with the columns masked, logging the columns and the importance before and after', async () => {
+    const ledger = new MemoryLedgerSink();
+    const method = createSisaMethod({ store: new MemoryCheckpointStore(), ledger });
+    const test = syntheticSet(300, 'test', false).rows;
+    try {
+      const v1 = await method.train({ modelId: 'm', config: base, samples });
+      const { model: v2, event } = await method.forgetFeatures!(v1, { requestIds: ['r1'], features: [1], testSet: test, protectedFeature: 0 });
+      expect(v2.version).toBe(2);
+      expect(v2.onnxSha256).toBe((await train({ ...base, maskedFeatures: [1] }, samples)).onnxSha256);
+      expect(event.features).toEqual([1]);
+      const evidence = event.evidence as { before: { testAccuracy: number; permutationImportance: { importance: number }[]; fairness: unknown }; after: typeof evidence.before };
+      expect(evidence.before.permutationImportance[0].importance).toBeGreaterThan(0.1);
+      expect(evidence.after.permutationImportance[0].importance).toBe(0);
+      expect(evidence.after.testAccuracy).toBeLessThan(evidence.before.testAccuracy);
+      expect(evidence.after.fairness).toBeDefined();
+      for (const e of ledger.events) validateEvent(e);
+      // A second request keeps the first column masked.
+      const { event: third } = await method.forgetFeatures!(v2, { requestIds: ['r2'], features: [2] });
+      expect(third.features).toEqual([1, 2]);
+      await expect(method.forgetFeatures!(v2, { requestIds: ['r3'], features: [9] })).rejects.toThrow(/features\[0\] is 9/);
+    } finally {
+      await method.release();
+    }
   });
 
   it('refuses empty, out-of-range, duplicated, non-integer or all columns, naming the field', () => {

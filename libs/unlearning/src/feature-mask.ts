@@ -11,7 +11,7 @@ import { UnlearningError } from './errors';
 /** Checks a list of column indexes of a `numFeatures`-wide input: non-empty integers in range, no duplicates. Returns them sorted. */
 export function checkMaskedFeatures(value: unknown, numFeatures: number, field = 'maskedFeatures'): number[] {
   const fail = (message: string): never => {
-    throw new UnlearningError('INVALID_CONFIG', `${field} ${message}`);
+    throw new UnlearningError('INVALID_CONFIG', `${field}${message.startsWith('[') ? '' : ' '}${message}`);
   };
   if (!Array.isArray(value)) return fail('must be an array of column indexes');
   if (value.length === 0) fail('must name at least one column');

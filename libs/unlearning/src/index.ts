@@ -50,6 +50,7 @@ export type {
   MembershipRequest,
   EvidenceRequest,
   RecordedEvidence,
+  FeatureForgetRequest,
 } from './method';
 export { genesisCheckpoint, addressCheckpoint } from './sharded-training';
 export type { EngineDependencies } from './sharded-training';

@@ -66,6 +66,19 @@ export interface RelearnRequest {
   evaluationLimit?: number;
 }
 
+/** Feature-level unlearning of one model (UnlearningMethod.forgetFeatures). */
+export interface FeatureForgetRequest {
+  /** The forget requests served (recorded in UNLEARN_COMPLETED). */
+  requestIds: string[];
+  /** Columns to stop reading; the model's earlier masked columns stay masked. */
+  features: number[];
+  /** Held-out samples: accuracy and permutation importance before and after are measured on them (else on the training evaluation subset). */
+  testSet?: readonly LabeledExample[];
+  /** The dataset's protected column: the fairness figures before and after go into the evidence. */
+  protectedFeature?: number;
+  evaluationLimit?: number;
+}
+
 /** A forget to publish before its evidence (UnlearningMethod.publishForget): what the evidence needs goes to recordEvidence. */
 export type PublishForgetRequest = Pick<ForgetRequest, 'requestIds' | 'externalIds' | 'retrainFromScratch'>;
 
@@ -180,6 +193,13 @@ export interface UnlearningMethod {
    * the forget. Methods that cannot (certified removal) leave it out.
    */
   relearn?(model: TrainedModel, request: RelearnRequest): Promise<TrainedModel>;
+  /**
+   * Feature-level unlearning: trains the model again from scratch on its samples with the columns masked
+   * (config.maskedFeatures), as the next version, and appends its MODEL_PUBLISHED (and batches) with an
+   * UNLEARN_COMPLETED naming the columns, whose evidence holds accuracy and the columns' permutation importance
+   * before and after. SISA and full retraining only.
+   */
+  forgetFeatures?(model: TrainedModel, request: FeatureForgetRequest): Promise<{ model: TrainedModel; event: UnlearnCompletedEvent }>;
   /** Releases the onnxruntime sessions it holds. */
   release(): Promise<void>;
 }

@@ -5,7 +5,9 @@ import { serializeWeights, Weights } from './architecture';
 import { EnsembleMember } from './ensemble-evaluator';
 import { sha256Hex } from './hash';
 import { buildInferenceGraph, readInferenceMembers } from './inference-graph';
-import { maskOf } from './feature-mask';
+import { checkMaskedFeatures, maskOf, unionMaskedFeatures } from './feature-mask';
+import { computePermutationImportance } from './feature-importance';
+import { fairnessToJson, measureFairness } from './fairness';
 import { buildManifest } from './manifest';
 import { ProgressTracker } from './progress';
 import { detectRuntimeEnvelope } from './runtime-envelope';
@@ -24,6 +26,7 @@ import { AffectedShard, EvidenceRecordedEvent, JsonValue, ModelPublishedEvent, U
 import type { MembershipEvidence } from '@lethe/events';
 import {
   EvidenceRequest,
+  FeatureForgetRequest,
   ForgetEvidence,
   ForgetOutcome,
   ForgetRequest,
@@ -127,6 +130,59 @@ export class ShardedMethod implements UnlearningMethod {
     });
     await this.deps.ledger?.append(built.events);
     return built.model;
+  }
+
+  async forgetFeatures(model: TrainedModel, request: FeatureForgetRequest): Promise<{ model: TrainedModel; event: UnlearnCompletedEvent }> {
+    if (model?.config?.method !== this.name)
+      throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not '${this.name}'`);
+    if (!Array.isArray(request?.requestIds) || request.requestIds.length === 0)
+      throw new UnlearningError('INVALID_REQUEST', 'requestIds must name at least one forget request');
+    const requested = checkMaskedFeatures(request.features, model.config.numFeatures, 'features');
+    const config = normalizeConfig({ ...model.config, maskedFeatures: unionMaskedFeatures(model.config.maskedFeatures, requested) });
+    const limit = checkLimit(request.evaluationLimit);
+    if (request.testSet) this.validateTestSet(request.testSet, config);
+    const retain = selectEvaluationSamples(model.samples, config.seed, limit);
+    const rows = request.testSet && request.testSet.length > 0 ? request.testSet : retain;
+    const sets = { retain, forget: [], test: request.testSet };
+    const built = await buildVersion(this.deps, this.context, {
+      modelId: model.modelId,
+      version: model.version + 1,
+      config,
+      hyperparamsHash: hashHyperparameters(config),
+      samples: model.samples,
+      fromSlices: allShardsFromScratch(config.shards),
+      phase: 'unlearn',
+      evaluate: async (published) =>
+        buildPublishedMetrics(await this.evaluateMembers(config, published, sets), model.samples.length, retain.length, request.testSet?.length ?? 0),
+    });
+    const measure = async (m: TrainedModel) => ({
+      ...evaluationToJson(await evaluateModel(m.onnx, m.onnxSha256, sets)),
+      permutationImportance: (await computePermutationImportance(m.onnx, m.onnxSha256, rows, requested, config.seed)).columns.map((c) => ({ ...c })),
+      ...(request.protectedFeature !== undefined && request.testSet && request.testSet.length > 0
+        ? { fairness: fairnessToJson(await measureFairness(m.onnx, m.onnxSha256, request.testSet, request.protectedFeature)) }
+        : {}),
+    });
+    const event: UnlearnCompletedEvent = {
+      type: 'UNLEARN_COMPLETED',
+      version: 1,
+      modelId: model.modelId,
+      requestIds: [...request.requestIds],
+      affected: [...allShardsFromScratch(config.shards).entries()].map(([shard, fromSlice]) => ({ shard, fromSlice })),
+      oldOnnxSha256: model.onnxSha256,
+      newOnnxSha256: built.model.onnxSha256,
+      modelVersion: built.model.version,
+      evidence: {
+        features: requested,
+        importanceMeasuredOn: rows === retain ? 'training evaluation subset' : 'holdout',
+        evaluatedRows: rows.length,
+        before: await measure(model),
+        after: await measure(built.model),
+      },
+      guarantee: { kind: 'exact' },
+      features: config.maskedFeatures as number[],
+    };
+    await this.deps.ledger?.append([...built.events, event]);
+    return { model: built.model, event };
   }
 
   forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome> {
