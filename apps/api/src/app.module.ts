@@ -33,6 +33,7 @@ import { JobRepository } from './jobs/job.repository';
 import { JobService } from './jobs/job.service';
 import { ModelController } from './models/model.controller';
 import { ModelService } from './models/model.service';
+import { BiasScanService } from './models/bias-scan.service';
 import { ModelStore } from './models/model.store';
 import { HealthController } from './health/health.controller';
 import { HEALTH_REPORTERS, HealthReporter, HealthService } from './health/health.service';
@@ -123,6 +124,7 @@ export class AppModule {
         ModelStore,
         ModelService,
         ModelLifecycleService,
+        BiasScanService,
         ErasureSweep,
       ],
     };

@@ -43,6 +43,8 @@ export interface DatasetRegistered extends EventBase<'DATASET_REGISTERED'> {
   classes: number;
   /** Days each sample is kept after its upload (absent: kept until forgotten; entries written before it was recorded have none). */
   retentionDays?: number;
+  /** The column holding a protected group id (fairness figures and bias scans use it); absent when none was declared. */
+  protectedFeature?: number;
 }
 export interface SamplesCommitted extends EventBase<'SAMPLES_COMMITTED'> {
   datasetId: string;
@@ -368,6 +370,7 @@ const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>
   MODEL_PUBLISHED: { runtime: 'envelope', privacy: 'privacy' },
   UNLEARN_COMPLETED: { guarantee: 'guarantee', features: 'columns' },
   FORGET_REQUESTED: { features: 'columns' },
+  DATASET_REGISTERED: { protectedFeature: 'count' },
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;

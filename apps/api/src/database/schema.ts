@@ -12,6 +12,7 @@ import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { CreateForgetRequests1764216320000 } from '../forget-requests/migrations/1764216320000-create-forget-requests';
 import { ForgetRequestApproach1764216830000 } from '../forget-requests/migrations/1764216830000-forget-request-approach';
 import { SuspendForgetRequests1764217200000 } from '../forget-requests/migrations/1764217200000-suspend-forget-requests';
+import { ForgetRequestFeatures1764217300000 } from '../forget-requests/migrations/1764217300000-forget-request-features';
 import { JobEntity } from '../jobs/job.entity';
 import { CreateJobs1764216400000 } from '../jobs/migrations/1764216400000-create-jobs';
 import { ApiKeyEntity } from '../keys/api-key.entity';
@@ -62,6 +63,7 @@ export function apiMigrations(keyStore?: KeyStoreProvider): (new () => Migration
     SuspendForgetRequests1764217200000,
     DatasetRetention1764217220000,
     ModelLearnRequests1764217230000,
+    ForgetRequestFeatures1764217300000,
     sealNoiseSeedsMigration(keyStore),
   ];
 }

@@ -41,6 +41,16 @@ export class CreateDatasetDto {
   @IsPositive({ message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
   @Max(MAX_RETENTION_DAYS, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
   retentionDays?: number;
+
+  @ApiProperty({
+    required: false,
+    description: 'the column (0..features-1) holding a protected group id: every model version records per-group accuracy, demographic parity and equalized odds differences on its holdout, and POST /v1/models/:id/bias-scan ranks samples by their influence on the gap',
+    example: 0,
+  })
+  @IsOptional()
+  @IsInt({ message: 'protectedFeature must be an integer column index' })
+  @Min(0, { message: 'protectedFeature must be a column index >= 0' })
+  protectedFeature?: number;
 }
 
 export class CreatedDatasetResponseDto {
@@ -59,6 +69,7 @@ export class DatasetResponseDto {
   @ApiProperty() name!: string;
   @ApiProperty() features!: number;
   @ApiProperty() classes!: number;
+  @ApiProperty({ type: Number, nullable: true, description: 'the column holding a protected group id, null when none was declared' }) protectedFeature!: number | null;
   @ApiProperty({ description: 'index of its DATASET_REGISTERED entry' }) ledgerIndex!: number;
   @ApiProperty({ required: false, description: 'days a sample is kept after its upload (absent: until forgotten)' }) retentionDays?: number;
   @ApiProperty() createdAt!: string;
@@ -71,6 +82,7 @@ export function toDatasetResponse(entity: DatasetEntity, samples: DatasetSampleC
     name: entity.name,
     features: entity.features,
     classes: entity.classes,
+    protectedFeature: entity.protectedFeature ?? null,
     ledgerIndex: Number(entity.ledgerIndex),
     ...(entity.retentionDays !== null ? { retentionDays: entity.retentionDays } : {}),
     createdAt: entity.createdAt.toISOString(),

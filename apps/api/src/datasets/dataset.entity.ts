@@ -14,6 +14,10 @@ export class DatasetEntity {
   @Column({ type: 'integer' })
   classes!: number;
 
+  /** The column holding a protected group id (fairness figures, bias scans); null when none was declared. */
+  @Column({ name: 'protected_feature', type: 'integer', nullable: true })
+  protectedFeature!: number | null;
+
   /** The DATASET_REGISTERED entry; null until it is durable. */
   @Column({ name: 'ledger_index', type: 'bigint', nullable: true })
   ledgerIndex!: string | null;

@@ -1,4 +1,4 @@
-import { Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, IsNull, Not } from 'typeorm';
 import { FoundSample, Ledger, SampleVault } from '@lethe/ledger';
@@ -17,16 +17,20 @@ export class DatasetService {
   ) {}
 
   async create(body: CreateDatasetDto, principal: Principal | undefined): Promise<CreatedDatasetResponseDto> {
+    if (body.protectedFeature !== undefined && body.protectedFeature >= body.features)
+      throw new BadRequestException(`protectedFeature: column ${body.protectedFeature} is beyond the dataset's ${body.features} features (0..${body.features - 1})`);
     const id = randomUUID();
     const repository = this.dataSource.getRepository(DatasetEntity);
     // The row first, then the entry, then the row points at it: a crash in between leaves a row
     // without ledger_index, which is not a dataset (findRegistered ignores it).
+    const protectedFeature = body.protectedFeature ?? null;
     await repository.insert({
       id,
       name: body.name,
       features: body.features,
       classes: body.classes,
       retentionDays: body.retentionDays ?? null,
+      protectedFeature,
       createdBy: principal?.keyId ?? null,
       ledgerIndex: null,
     });
@@ -38,6 +42,7 @@ export class DatasetService {
       features: body.features,
       classes: body.classes,
       ...(body.retentionDays !== undefined ? { retentionDays: body.retentionDays } : {}),
+      ...(protectedFeature !== null ? { protectedFeature } : {}),
     });
     await repository.update(id, { ledgerIndex: String(entry.index) });
     return { id, ledgerIndex: entry.index, leafHash: entry.leafHash };

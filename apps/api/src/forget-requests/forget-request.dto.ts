@@ -40,6 +40,17 @@ export class CreateForgetRequestDto {
   @MaxLength(200)
   subjectId?: string;
 
+  @ApiProperty({
+    required: false,
+    type: [Number],
+    description:
+      'feature-level unlearning (instead of externalIds or subjectId): the input columns every model of the dataset must stop reading; ' +
+      'each model is trained again without them (the input keeps its width, the columns are masked to 0 in training and in the published graph)',
+    example: [2],
+  })
+  @IsOptional()
+  features?: unknown;
+
   @ApiProperty({ maxLength: 1000, description: 'why (goes into the public log: no personal data here)', example: 'GDPR art. 17 request' })
   @IsString()
   @MinLength(1)
@@ -134,6 +145,7 @@ export class ForgetRequestSummaryDto extends CreatedForgetRequestResponseDto {
   @ApiProperty({ required: false, description: 'mode suspend: the grace period, in days' }) graceDays?: number;
   @ApiProperty({ required: false, description: 'mode suspend: when the keys are destroyed unless restored first (ISO-8601; set once suspended)' })
   deadline?: string;
+  @ApiProperty({ required: false, type: [Number], description: 'feature-level unlearning: the columns to stop reading' }) features?: number[];
   @ApiProperty() createdAt!: string;
   @ApiProperty({ required: false, type: ForgetExtensionDto, description: 'the extension notice (FORGET_EXTENDED), when one was filed' })
   extension?: ForgetExtensionDto;
@@ -200,6 +212,7 @@ export function toForgetRequestSummary(entity: ForgetRequestEntity): ForgetReque
     mode: entity.mode,
     ...(entity.graceDays !== null ? { graceDays: entity.graceDays } : {}),
     ...(entity.deadline !== null ? { deadline: entity.deadline.toISOString() } : {}),
+    ...(entity.features ? { features: entity.features } : {}),
     createdAt: entity.createdAt.toISOString(),
     ...extensionOf(entity),
   };
@@ -212,6 +225,30 @@ function extensionOf(entity: ForgetRequestEntity): Pick<ForgetRequestSummaryDto,
 
 function approachOf(approach: ForgetApproach | null): Pick<ForgetRequestSummaryDto, 'approach' | 'algorithm' | 'then'> {
   return approach ? { approach: 'approximate', algorithm: approach.algorithm, then: approach.then } : { approach: 'exact' };
+}
+
+/**
+ * The columns a feature-level body names, checked against the dataset's width: a non-empty array of distinct
+ * integer column indexes, not every column; sorted. 400 naming the field (nothing is logged).
+ */
+export function featuresOfBody(body: CreateForgetRequestDto, width: number): number[] {
+  const value = body.features;
+  if (body.externalIds !== undefined || body.subjectId !== undefined)
+    throw new BadRequestException('features: give features (a forget of columns) or externalIds/subjectId (a forget of samples), not both');
+  if (body.approach !== undefined || body.algorithm !== undefined || body.then !== undefined)
+    throw new BadRequestException('features: a forget of columns retrains every model without them; approach, algorithm and then do not apply');
+  if ((body.mode !== undefined && body.mode !== 'forget') || body.graceDays !== undefined)
+    throw new BadRequestException('features: a forget of columns is not suspended; mode suspend and graceDays do not apply');
+  if (!Array.isArray(value) || value.length === 0) throw new BadRequestException('features must be a non-empty array of column indexes');
+  const seen = new Set<number>();
+  value.forEach((v: unknown, i) => {
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw new BadRequestException(`features[${i}] must be an integer column index, got ${JSON.stringify(v)}`);
+    if (v < 0 || v >= width) throw new BadRequestException(`features[${i}] is ${v}, beyond the dataset's ${width} columns (0..${width - 1})`);
+    if (seen.has(v)) throw new BadRequestException(`features[${i}] names column ${v} twice`);
+    seen.add(v);
+  });
+  if (seen.size === width) throw new BadRequestException(`features names every one of the ${width} columns: nothing would be left to learn from`);
+  return [...seen].sort((a, b) => a - b);
 }
 
 /** The approach a body asks for, checked: null for exact; 400 naming the field that does not fit. */

@@ -70,6 +70,10 @@ export class ForgetRequestEntity {
   @Column({ name: 'shred_cause', type: 'text', nullable: true })
   shredCause!: ShredCause | null;
 
+  /** Feature-level unlearning: the columns to stop reading (ascending); null for a forget of samples. */
+  @Column({ type: 'integer', array: true, nullable: true })
+  features!: number[] | null;
+
   /** The unlearning pass (a row in `jobs`) that serves it: the dataset's waiting one, then the one that took it. */
   @Column({ name: 'job_id', type: 'uuid', nullable: true })
   jobId!: string | null;

@@ -42,6 +42,7 @@ export class ForgetRequestRepository {
       approach: ForgetApproach | null;
       mode?: ForgetMode;
       graceDays?: number | null;
+      features?: number[] | null;
     },
     commitments: string[],
   ): Promise<void> {
@@ -81,9 +82,9 @@ export class ForgetRequestRepository {
   }
 
   /** Rows stored more than `olderThanMs` ago and never logged, oldest first. */
-  findUnlogged(olderThanMs: number): Promise<Pick<ForgetRequestEntity, 'id' | 'datasetId' | 'reason'>[]> {
+  findUnlogged(olderThanMs: number): Promise<Pick<ForgetRequestEntity, 'id' | 'datasetId' | 'reason' | 'features'>[]> {
     return this.dataSource.query(
-      `SELECT id, dataset_id AS "datasetId", reason FROM forget_requests
+      `SELECT id, dataset_id AS "datasetId", reason, features FROM forget_requests
         WHERE ledger_index IS NULL AND created_at < now() - make_interval(secs => $1) ORDER BY created_at`,
       [olderThanMs / 1000],
     );
@@ -151,6 +152,15 @@ export class ForgetRequestRepository {
       [ids],
     );
     return new Map(rows.map((r) => [r.id, r.approach]));
+  }
+
+  /** The columns each feature-level request names (requests of samples are left out). */
+  async findFeatures(ids: string[]): Promise<Map<string, number[]>> {
+    const rows: { id: string; features: number[] }[] = await this.dataSource.query(
+      `SELECT id, features FROM forget_requests WHERE id = ANY($1::uuid[]) AND features IS NOT NULL`,
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.id, r.features]));
   }
 
   async complete(ids: string[]): Promise<void> {

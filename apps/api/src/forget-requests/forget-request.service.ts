@@ -24,6 +24,7 @@ import {
   ForgetRequestSummaryDto,
   approachOfBody,
   graceDaysOfBody,
+  featuresOfBody,
   toCreatedForgetRequestResponse,
   toForgetRequestResponse,
   toForgetRequestSummary,
@@ -67,6 +68,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   }
 
   async create(body: CreateForgetRequestDto, principal: Principal | undefined): Promise<CreatedForgetRequestResponseDto> {
+    if (body.features !== undefined) return this.createFeatureForget(body, principal);
     if ((body.externalIds === undefined) === (body.subjectId === undefined))
       throw new BadRequestException('give exactly one of externalIds and subjectId');
     const approach = approachOfBody(body);
@@ -113,6 +115,27 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     if (decided.existing !== undefined) return toCreatedForgetRequestResponse(await this.waitUntilLogged(decided.existing));
     const request = await this.appendForgetRequested(decided.created, dataset.id, commitments, reason);
     request.jobId = await this.attachToPass(request.id, request.datasetId, createdBy);
+    await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId, jobId: request.jobId });
+    return toCreatedForgetRequestResponse(request);
+  }
+
+  /**
+   * A forget of columns: checked against the dataset (400 naming the field, nothing logged), stored, logged as
+   * FORGET_REQUESTED with no commitments and its `features`, and served by the dataset's unlearning pass like any
+   * other request (every ready model is trained again without the columns).
+   */
+  private async createFeatureForget(body: CreateForgetRequestDto, principal: Principal | undefined): Promise<CreatedForgetRequestResponseDto> {
+    const dataset = await this.datasetService.findRegistered(body.datasetId);
+    const features = featuresOfBody(body, dataset.features);
+    const certified = await this.modelStore.findModelIdsOfMethod(dataset.id, 'certified');
+    if (certified.length > 0)
+      throw new BadRequestException(`features: dataset ${dataset.id} has certified model(s) ${certified.join(', ')}, which cannot mask columns; nothing was logged`);
+    const id = randomUUID();
+    await this.dataSource.transaction((manager) =>
+      this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null, approach: null, features }, []),
+    );
+    const request = await this.appendForgetRequested(id, dataset.id, [], body.reason, features);
+    request.jobId = await this.attachToPass(request.id, request.datasetId, principal?.keyId ?? null);
     await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId, jobId: request.jobId });
     return toCreatedForgetRequestResponse(request);
   }
@@ -170,7 +193,7 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     for (const row of rows) {
       const logged = await this.findForgetRequested(row.id);
       if (logged) await this.requests.markLogged(row.id, logged);
-      else await this.appendForgetRequested(row.id, row.datasetId, await this.requests.findCommitments(row.id), row.reason);
+      else await this.appendForgetRequested(row.id, row.datasetId, await this.requests.findCommitments(row.id), row.reason, row.features);
       const jobId = await this.attachToPass(row.id, row.datasetId, null);
       await this.queue.enqueue({ requestId: row.id, datasetId: row.datasetId, jobId });
       this.logger.warn(`forget request ${row.id} was stored but not acknowledged before a stop; it is now logged`);
@@ -185,8 +208,8 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   }
 
   /** Appends FORGET_REQUESTED and points the row at it; returns the row. */
-  private async appendForgetRequested(id: string, datasetId: string, commitments: string[], reason: string): Promise<ForgetRequestEntity> {
-    const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason });
+  private async appendForgetRequested(id: string, datasetId: string, commitments: string[], reason: string, features?: number[] | null): Promise<ForgetRequestEntity> {
+    const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason, ...(features ? { features } : {}) });
     await this.requests.markLogged(id, entry);
     return this.requests.getById(id);
   }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { JobConfig } from './job.config';
-import { TRAIN_JOB, UNLEARN_JOB } from './job.entity';
+import { BIAS_SCAN_JOB, TRAIN_JOB, UNLEARN_JOB } from './job.entity';
 
 /**
  * Starts pg-boss on the service's database (its own schema `pgboss` and its own small pool) and makes
@@ -28,7 +28,7 @@ export async function startJobBoss(url: string, config: JobConfig): Promise<PgBo
   // pg-boss 10 fetches the oldest job of a queue and, under `stately`, fails the whole fetch when activating
   // it would make a second active job of its key, so one dataset's waiting pass would stop every worker from
   // taking any other dataset's pass until the running one ends (timgit/pg-boss#535).
-  for (const name of [TRAIN_JOB, UNLEARN_JOB]) {
+  for (const name of [TRAIN_JOB, UNLEARN_JOB, BIAS_SCAN_JOB]) {
     await boss.createQueue(name, { name, ...options });
     await boss.updateQueue(name, { name, ...options });
   }

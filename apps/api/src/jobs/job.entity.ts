@@ -7,7 +7,9 @@ export type JobState = (typeof JOB_STATES)[number];
 export const TRAIN_JOB = 'lethe.train';
 /** An unlearning pass over one dataset: every forget request of it that waits, served together. */
 export const UNLEARN_JOB = 'lethe.unlearn';
-export const JOB_TYPES = [TRAIN_JOB, UNLEARN_JOB] as const;
+/** A bias scan of one model version (POST /v1/models/:id/bias-scan): its result ranks samples by commitment. */
+export const BIAS_SCAN_JOB = 'lethe.bias-scan';
+export const JOB_TYPES = [TRAIN_JOB, UNLEARN_JOB, BIAS_SCAN_JOB] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
 @Entity({ name: 'jobs' })

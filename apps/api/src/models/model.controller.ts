@@ -8,6 +8,7 @@ import { CreateModelDto, CreatedModelResponseDto, ModelResponseDto, ModelSummary
 import { ModelService } from './model.service';
 import { ReleaseResponseDto, RollbackDto, RollbackResponseDto } from './model-lifecycle.dto';
 import { ModelLifecycleService } from './model-lifecycle.service';
+import { BiasScanResponse, BiasScanService } from './bias-scan.service';
 
 const VersionParam = () =>
   Param('version', new ParseIntPipe({ exceptionFactory: () => new BadRequestException('version must be a positive integer') }));
@@ -18,7 +19,26 @@ export class ModelController {
   constructor(
     private readonly modelService: ModelService,
     private readonly lifecycle: ModelLifecycleService,
+    private readonly biasScanService: BiasScanService,
   ) {}
+
+  @Post(':id/bias-scan')
+  @Roles('ml')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary:
+      "Starts a bias scan of the model's served version (a job): the holdout's fairness figures by the dataset's protectedFeature and the training samples ranked by influence functions on the gap; read it at GET /v1/models/{id}/bias-scans/{jobId}",
+  })
+  startBiasScan(@UuidParam('id') id: string, @CurrentPrincipal() principal: Principal): Promise<{ jobId: string; modelId: string; modelVersion: number }> {
+    return this.biasScanService.start(id, principal);
+  }
+
+  @Get(':id/bias-scans/:jobId')
+  @Roles('ml')
+  @ApiOperation({ summary: 'A bias scan: state, and once completed result.candidates [{externalId, influence}] (ML team only: externalIds are private)' })
+  getBiasScan(@UuidParam('id') id: string, @UuidParam('jobId') jobId: string): Promise<BiasScanResponse> {
+    return this.biasScanService.get(id, jobId);
+  }
 
   @Post()
   @Roles('ml')

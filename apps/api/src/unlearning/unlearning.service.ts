@@ -19,6 +19,7 @@ import { ForgetSteps } from '../forget-requests/forget-steps';
 import { PassClock, PassTimings } from './pass-clock';
 import { RestoreService } from './restore.service';
 import { FailedModel, RetirementService } from './retirement.service';
+import { FeatureUnlearningService } from './feature-unlearning.service';
 
 export interface UnlearningPassResult {
   requestIds: string[];
@@ -134,6 +135,7 @@ export class UnlearningService {
     private readonly restorer: RestoreService,
     private readonly steps: ForgetSteps,
     private readonly datasetVersions: DatasetVersionService,
+    private readonly features: FeatureUnlearningService,
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
@@ -165,7 +167,14 @@ export class UnlearningService {
     try {
       const commitments = await this.requests.findCommitmentsOf(requestIds);
       clock.lap('commitments');
-      const { modelVersions, failedModels, evidenceDue } = await this.forgetInEveryModel(datasetId, requestIds, commitments, clock, options.onProgress);
+      // Feature-level requests (columns, no samples) are served after the samples' (FeatureUnlearningService).
+      const featureRequests = await this.requests.findFeatures(requestIds);
+      const sampleRequestIds = requestIds.filter((id) => !featureRequests.has(id));
+      const { modelVersions, failedModels, evidenceDue } =
+        sampleRequestIds.length > 0
+          ? await this.forgetInEveryModel(datasetId, sampleRequestIds, commitments, clock, options.onProgress)
+          : { modelVersions: [], failedModels: [], evidenceDue: [] };
+      if (featureRequests.size > 0) modelVersions.push(...(await this.features.forgetFeatures(datasetId, featureRequests)));
       // Every new version is served (and what it replaces retired) by now. Then the samples each learned, and
       // the evidence, while the retired versions' checkpoints and the forgotten samples (opened from the vault
       // when a retried pass reloads the version before), which it reads, are still there: the shred comes after it.

@@ -6,7 +6,8 @@ import { DataSource } from 'typeorm';
 import { configureHeapForTraining, Progress } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
-import { TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
+import { BIAS_SCAN_JOB, TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
+import { BiasScanRunner } from '../unlearning/bias-scan.runner';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { JobListener, sendJob } from '../jobs/job.notifier';
 import { JobRepository } from '../jobs/job.repository';
@@ -45,6 +46,7 @@ export class JobWorker {
     private readonly training: ModelTrainingService,
     private readonly unlearning: UnlearningService,
     private readonly retirement: RetirementService,
+    private readonly biasScans: BiasScanRunner,
   ) {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
     // A sent job wakes its queue's pg-boss worker at once; polling every JOB_POLL_SECONDS stays the fallback.
@@ -62,6 +64,10 @@ export class JobWorker {
     this.bossWorkers.set(
       UNLEARN_JOB,
       await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>)),
+    );
+    this.bossWorkers.set(
+      BIAS_SCAN_JOB,
+      await this.boss.work<BiasScanMessage>(BIAS_SCAN_JOB, work, ([job]) => this.runBiasScan(job as PgBoss.JobWithMetadata<BiasScanMessage>)),
     );
     await this.listener.start();
     // Retirements and deletions a crash (or a database from before retirement) left half done; a failure here
@@ -205,6 +211,22 @@ export class JobWorker {
     }
   }
 
+  /** A bias scan: read-only (nothing is logged), so a failure fails the job; asking again starts a new one. */
+  private async runBiasScan(job: PgBoss.JobWithMetadata<BiasScanMessage>): Promise<void> {
+    const { jobId, modelId, modelVersion } = job.data;
+    if (!(await this.take(jobId, 'run'))) return;
+    this.running.add(jobId);
+    try {
+      await this.jobs.complete(jobId, await this.biasScans.run(modelId, modelVersion));
+    } catch (error) {
+      const message = describeJobError(error);
+      await this.jobs.fail(jobId, message);
+      this.logger.error(`job ${jobId} (bias scan of model ${modelId}) failed: ${message}`);
+    } finally {
+      this.running.delete(jobId);
+    }
+  }
+
   /**
    * Takes a job that pg-boss delivered (see JobRepository.claim); false when it has finished already (nothing
    * to do). While another worker runs it, throws: pg-boss delivers it again later.
@@ -229,6 +251,13 @@ export class JobWorker {
   private wake(queue: string | null): void {
     for (const [name, id] of this.bossWorkers) if (queue === null || queue === name) this.boss.notifyWorker(id);
   }
+}
+
+/** The message of a bias scan. */
+interface BiasScanMessage {
+  jobId: string;
+  modelId: string;
+  modelVersion: number;
 }
 
 /** The message of an unlearning pass; messages sent before passes were jobs have no jobId. */

@@ -17,6 +17,8 @@ import { RetirementService } from '../unlearning/retirement.service';
 import { UnlearningService } from '../unlearning/unlearning.service';
 import { RestoreService } from '../unlearning/restore.service';
 import { ForgetSteps } from '../forget-requests/forget-steps';
+import { FeatureUnlearningService } from '../unlearning/feature-unlearning.service';
+import { BiasScanRunner } from '../unlearning/bias-scan.runner';
 import { JobWorker } from './job.worker';
 
 export interface WorkerOptions {
@@ -52,6 +54,8 @@ export class WorkerModule {
         RestoreService,
         ForgetSteps,
         DatasetVersionService,
+        FeatureUnlearningService,
+        BiasScanRunner,
         JobWorker,
       ],
     };

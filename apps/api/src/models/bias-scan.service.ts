@@ -1,0 +1,88 @@
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { SampleVault } from '@lethe/ledger';
+import { Principal } from '../auth/role';
+import { DatasetEntity } from '../datasets/dataset.entity';
+import { BIAS_SCAN_JOB } from '../jobs/job.entity';
+import { JobRepository } from '../jobs/job.repository';
+import { JobService } from '../jobs/job.service';
+import { evaluationSettingsOf } from './model.dto';
+import { ModelEntity } from './model.entity';
+import { ModelStore } from './model.store';
+
+export interface BiasScanCandidate {
+  /** Null when the sample was forgotten since the scan (its data, externalId included, is erased). */
+  externalId: string | null;
+  influence: number;
+}
+
+/** A bias scan as the ML team reads it: the job's state, and once completed its result with the candidates by externalId. */
+export interface BiasScanResponse {
+  jobId: string;
+  modelId: string;
+  modelVersion: number;
+  state: string;
+  progress: number;
+  error?: string;
+  result?: Record<string, unknown> & { candidates: BiasScanCandidate[] };
+}
+
+/**
+ * Bias scans (POST /v1/models/:id/bias-scan, a job in the workers, see BiasScanRunner). Only what a scan can work
+ * on is queued: a dataset that declares its protected column, a softmax logistic regression trained by SGD (the
+ * influence functions' model), a holdout to measure the gap on, and a served version.
+ */
+@Injectable()
+export class BiasScanService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly vault: SampleVault,
+    private readonly jobService: JobService,
+    private readonly jobs: JobRepository,
+    private readonly store: ModelStore,
+  ) {}
+
+  async start(modelId: string, principal: Principal | undefined): Promise<{ jobId: string; modelId: string; modelVersion: number }> {
+    const model = await this.findModel(modelId);
+    const dataset = await this.dataSource.getRepository(DatasetEntity).findOneByOrFail({ id: model.datasetId });
+    if (dataset.protectedFeature === null)
+      throw new ConflictException(`protectedFeature: dataset ${dataset.id} declares no protectedFeature (the column of the group id), so there is no gap to scan for`);
+    const config = model.engineConfig as { method?: string; model?: string; aggregation?: string };
+    if (config.model !== 'logistic-regression' || config.method === 'certified' || (config.aggregation ?? 'mean') !== 'mean')
+      throw new ConflictException(
+        `architecture: bias scans rank samples by influence functions, which need a logreg trained by SGD (full or sisa, aggregation mean); model ${modelId} is a ${config.method} ${config.model}`,
+      );
+    if (evaluationSettingsOf(model.config).holdoutFraction === 0)
+      throw new ConflictException(`evaluation.holdoutFraction: model ${modelId} holds no samples out, and the gap is measured on the holdout`);
+    const latest = await this.store.findLatest(modelId);
+    if (!latest || latest.retiredAt !== null || model.state !== 'ready') throw new ConflictException(`model ${modelId} serves no version to scan (state ${model.state})`);
+    const jobId = randomUUID();
+    await this.dataSource.transaction((manager) =>
+      this.jobService.insert(manager, jobId, BIAS_SCAN_JOB, { modelId, modelVersion: latest.version }, principal?.keyId ?? null),
+    );
+    await this.jobService.send(jobId);
+    return { jobId, modelId, modelVersion: latest.version };
+  }
+
+  async get(modelId: string, jobId: string): Promise<BiasScanResponse> {
+    const model = await this.findModel(modelId);
+    const job = await this.jobs.findById(jobId);
+    if (!job || job.type !== BIAS_SCAN_JOB || job.payload.modelId !== modelId) throw new NotFoundException(`model ${modelId} has no bias scan ${jobId}`);
+    const out: BiasScanResponse = { jobId, modelId, modelVersion: Number(job.payload.modelVersion), state: job.state, progress: job.progress };
+    if (job.error !== null) out.error = job.error;
+    if (job.state !== 'completed' || job.result === null) return out;
+    const { candidates, ...rest } = job.result as { candidates: { commitment: string; influence: number }[] };
+    const wanted = new Set(candidates.map((c) => c.commitment));
+    const opened = await this.vault.readSamples({ datasetId: model.datasetId });
+    const externalIdOf = new Map(opened.filter((s) => wanted.has(s.commitment)).map((s) => [s.commitment, s.externalId]));
+    out.result = { ...rest, candidates: candidates.map((c) => ({ externalId: externalIdOf.get(c.commitment) ?? null, influence: c.influence })) };
+    return out;
+  }
+
+  private async findModel(id: string): Promise<ModelEntity> {
+    const model = await this.dataSource.getRepository(ModelEntity).findOneBy({ id });
+    if (!model) throw new NotFoundException(`no model with id ${id}`);
+    return model;
+  }
+}
