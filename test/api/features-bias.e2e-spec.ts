@@ -3,7 +3,8 @@
  */
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
-import { loadIris, loadVerifiedModel } from '@lethe/unlearning';
+import { isHeldOut, loadIris, loadVerifiedModel } from '@lethe/unlearning';
+import { plantedBiasSet } from '../../libs/unlearning/src/testing/factories';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { createAndTrain, uploadDataset } from '../support/api-data';
@@ -109,4 +110,113 @@ describe('feature-level unlearning', () => {
       await served.release();
     }
   }, 180_000);
+});
+
+describe('bias identification and removal', () => {
+  const SEED = 'bias-1';
+  const holdout = { seed: SEED, fraction: 0.25 };
+  // Trained-on rows carry the planted bias (a seeded third of group 1's positives flipped); held-out rows are clean.
+  const planted = plantedBiasSet(1600, 'planted', true);
+  const clean = plantedBiasSet(1600, 'clean', false).rows;
+  const rows = [...planted.rows.filter((r) => !isHeldOut(r.externalId, holdout)), ...clean.filter((r) => isHeldOut(r.externalId, holdout))];
+  const plantedIds = new Set([...planted.planted].filter((id) => !isHeldOut(id, holdout)));
+  const modelBody = (datasetId: string) => ({
+    datasetId,
+    method: 'full',
+    architecture: { type: 'logreg' },
+    epochs: 8,
+    batchSize: 16,
+    learningRate: 0.1,
+    seed: SEED,
+    evaluation: { holdoutFraction: holdout.fraction },
+  });
+  let h: JobHarness;
+  let datasetId: string;
+  let modelId: string;
+  let registeredAt: number;
+  const http = () => request(h.app.getHttpServer());
+  const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
+  const treeSize = async () => (await h.ledger.getCheckpoint()).treeSize;
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    h = await startJobHarness('bias');
+    const registered = (await asMl(http().post('/v1/datasets')).send({ name: 'planted', features: 5, classes: 2, protectedFeature: 0 }).expect(201)).body;
+    datasetId = registered.id;
+    registeredAt = registered.ledgerIndex;
+    await asMl(http().post(`/v1/datasets/${datasetId}/samples`)).send(rows).expect(200);
+    modelId = await createAndTrain(h, modelBody(datasetId));
+  }, 180_000);
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('refuses a protectedFeature out of range with a 400 naming it, logging nothing', async () => {
+    const before = await treeSize();
+    const res = await asMl(http().post('/v1/datasets')).send({ name: 'x', features: 5, classes: 2, protectedFeature: 5 }).expect(400);
+    expect(res.body.message).toMatch(/^protectedFeature: column 5 is beyond/);
+    await asMl(http().post('/v1/datasets')).send({ name: 'x', features: 5, classes: 2, protectedFeature: -1 }).expect(400);
+    expect(await treeSize()).toBe(before);
+    expect(await h.ledger.getEvent(registeredAt)).toMatchObject({ type: 'DATASET_REGISTERED', datasetId, protectedFeature: 0 });
+  });
+
+  it('records per-group accuracy, demographic parity and equalized odds differences in MODEL_PUBLISHED', async () => {
+    const [published] = await h.ledger.findEntries({ type: 'MODEL_PUBLISHED', fields: { modelId, modelVersion: 1 }, limit: 1 });
+    const fairness = (published.event as { metrics: Record<string, any> }).metrics.fairness;
+    expect(fairness).toMatchObject({ protectedFeature: 0, groups: [expect.objectContaining({ group: 0 }), expect.objectContaining({ group: 1 })] });
+    expect(fairness.equalizedOddsDifference).toBeGreaterThan(0.1); // the planted bias shows
+  });
+
+  it('refuses a scan of a dataset without protectedFeature (409 naming it) and an auditor, queueing nothing', async () => {
+    const other = (await asMl(http().post('/v1/datasets')).send({ name: 'plain', features: 5, classes: 2 }).expect(201)).body.id;
+    await asMl(http().post(`/v1/datasets/${other}/samples`)).send(clean.slice(0, 80)).expect(200);
+    const plainModel = await createAndTrain(h, { ...modelBody(other), seed: 'plain' });
+    const before = await treeSize();
+    const jobs = await h.dataSource.query(`SELECT count(*)::int AS n FROM jobs`);
+    const res = await asMl(http().post(`/v1/models/${plainModel}/bias-scan`)).expect(409);
+    expect(res.body.message).toMatch(/^protectedFeature: dataset .* declares no protectedFeature/);
+    await http().post(`/v1/models/${modelId}/bias-scan`).auth(h.auditor, { type: 'bearer' }).expect(403);
+    expect(await treeSize()).toBe(before);
+    expect(await h.dataSource.query(`SELECT count(*)::int AS n FROM jobs`)).toEqual(jobs);
+  }, 120_000);
+
+  it('ranks the planted samples first (influence functions), keeps their externalIds out of the job row and the log, and forgetting the candidates shrinks the gap in UNLEARN_COMPLETED', async () => {
+    const started = await asMl(http().post(`/v1/models/${modelId}/bias-scan`)).expect(202);
+    const scan = await waitFor(
+      async () => (await asMl(http().get(`/v1/models/${modelId}/bias-scans/${started.body.jobId}`)).expect(200)).body,
+      (s) => s.state === 'completed' || s.state === 'failed',
+      120_000,
+    );
+    expect(scan.state).toBe('completed');
+    expect(scan.result.method).toBe('influence-functions');
+    expect(scan.result.disadvantagedGroup).toBe(1);
+    const candidates: { externalId: string; influence: number }[] = scan.result.candidates;
+    const top = candidates.slice(0, Math.min(candidates.length, plantedIds.size));
+    const fraction = top.filter((c) => plantedIds.has(c.externalId)).length / top.length;
+    console.log(`bias scan through the service: ${(fraction * 100).toFixed(1)}% of the top ${top.length} candidates are planted (${plantedIds.size} planted)`);
+    expect(fraction).toBeGreaterThan(0.5);
+    // The job row and the log name no externalId (the auditor-readable job route shows commitments).
+    const [job] = await h.dataSource.query(`SELECT result::text AS result FROM jobs WHERE id = $1`, [started.body.jobId]);
+    const log: { event: string }[] = await h.dataSource.query(`SELECT event::text AS event FROM ledger_entries`);
+    for (const c of candidates.slice(0, 20)) {
+      expect(job.result).not.toContain(c.externalId);
+      expect(log.some((e) => e.event.includes(c.externalId))).toBe(false);
+    }
+    expect(job.result).toContain(scan.result.candidates.length > 0 ? '"commitment"' : '');
+
+    const forget = await asMl(http().post('/v1/forget-requests'))
+      .send({ datasetId, externalIds: top.map((c) => c.externalId), reason: 'bias removal' })
+      .expect(202);
+    const done = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${forget.body.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+      120_000,
+    );
+    expect(done.state).toBe('completed');
+    const [unlearned] = await h.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId, modelVersion: 2 }, limit: 1 });
+    const change = (unlearned.event as { evidence: Record<string, any> }).evidence.fairness;
+    console.log(`equalized odds difference ${change.before.equalizedOddsDifference} -> ${change.after.equalizedOddsDifference}`);
+    expect(change.after.equalizedOddsDifference).toBeLessThan(change.before.equalizedOddsDifference);
+  }, 240_000);
 });

@@ -366,11 +366,10 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
 
 /** Fields a type may carry; when present they are checked like the required ones. */
 const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>>> = {
-  DATASET_REGISTERED: { retentionDays: 'positive' },
+  DATASET_REGISTERED: { retentionDays: 'positive', protectedFeature: 'count' },
   MODEL_PUBLISHED: { runtime: 'envelope', privacy: 'privacy' },
   UNLEARN_COMPLETED: { guarantee: 'guarantee', features: 'columns' },
   FORGET_REQUESTED: { features: 'columns' },
-  DATASET_REGISTERED: { protectedFeature: 'count' },
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;

@@ -99,3 +99,16 @@ export function fairnessToJson(figures: FairnessFigures): { [key: string]: JsonV
     equalizedOddsDifference: figures.equalizedOddsDifference,
   };
 }
+
+/**
+ * The fairness figures of a published file on the test set, as JSON, when the dataset declares a protected
+ * column and there is a test set; undefined otherwise.
+ */
+export async function fairnessOfPublished(
+  published: { onnx: Uint8Array; onnxSha256: string },
+  testSet: readonly LabeledExample[] | undefined,
+  protectedFeature: number | undefined,
+): Promise<{ [key: string]: JsonValue } | undefined> {
+  if (protectedFeature === undefined || !testSet || testSet.length === 0) return undefined;
+  return fairnessToJson(await measureFairness(published.onnx, published.onnxSha256, testSet, protectedFeature));
+}

@@ -9,36 +9,12 @@ import { computeFairness, measureFairness } from './fairness';
 import { computePermutationImportance } from './feature-importance';
 import { createFullRetrainMethod } from './full-retrain';
 import { TrainedModel } from './model';
-import { SeededRandom } from './random';
 import { LabeledExample, Sample } from './samples';
 import { loadVerifiedModel } from './serve';
 import { createSisaMethod } from './sisa';
 import { MemoryLedgerSink } from './events';
 import { validateEvent } from '@lethe/events';
-import { commitExamples } from './testing/factories';
-
-/**
- * A synthetic set: column 0 is a group id (0 or 1), columns 1..4 standard normals, label 1 when
- * x1 + 0.8 x2 - 0.5 x3 > 0. With `plant`, a seeded third of group 1's training rows of label 1 have it flipped
- * to 0: a planted bias against group 1.
- */
-function syntheticSet(n: number, seed: string, plant: boolean): { rows: LabeledExample[]; planted: Set<string> } {
-  const random = new SeededRandom(seed);
-  const rows: LabeledExample[] = [];
-  const planted = new Set<string>();
-  for (let i = 0; i < n; i++) {
-    const group = random.nextFloat() < 0.5 ? 0 : 1;
-    const z = [0, 0, 0, 0].map(() => random.nextGaussian());
-    let label = z[0] + 0.8 * z[1] - 0.5 * z[2] > 0 ? 1 : 0;
-    const externalId = `${seed}-${i}`;
-    if (plant && group === 1 && label === 1 && random.nextFloat() < 1 / 3) {
-      label = 0;
-      planted.add(externalId);
-    }
-    rows.push({ externalId, features: [group, ...z], label });
-  }
-  return { rows, planted };
-}
+import { commitExamples, plantedBiasSet as syntheticSet } from './testing/factories';
 
 const base: TrainingConfigInput = {
   method: 'sisa',

@@ -17,6 +17,8 @@ export interface TrainRequest {
   testSet?: readonly LabeledExample[];
   /** Training samples the published train accuracy is measured on (a seeded subset; default 1000). */
   evaluationLimit?: number;
+  /** The dataset's protected column: MODEL_PUBLISHED.metrics.fairness holds the figures on the test set. */
+  protectedFeature?: number;
 }
 
 export interface ForgetRequest {
@@ -52,6 +54,8 @@ export interface ForgetRequest {
    * unlearns from the exact version before it and publishes after the approximate one.
    */
   version?: number;
+  /** The dataset's protected column: UNLEARN_COMPLETED.evidence.fairness holds the figures before and after on the test set. */
+  protectedFeature?: number;
 }
 
 /** Samples learned again (UnlearningMethod.relearn): a suspended forget undone. */
@@ -80,7 +84,7 @@ export interface FeatureForgetRequest {
 }
 
 /** A forget to publish before its evidence (UnlearningMethod.publishForget): what the evidence needs goes to recordEvidence. */
-export type PublishForgetRequest = Pick<ForgetRequest, 'requestIds' | 'externalIds' | 'retrainFromScratch'>;
+export type PublishForgetRequest = Pick<ForgetRequest, 'requestIds' | 'externalIds' | 'retrainFromScratch' | 'testSet' | 'protectedFeature'>;
 
 /** The evidence of a forget published with `evidence: 'later'` (UnlearningMethod.recordEvidence). */
 export interface EvidenceRequest {

@@ -7,7 +7,7 @@ import { sha256Hex } from './hash';
 import { buildInferenceGraph, readInferenceMembers } from './inference-graph';
 import { checkMaskedFeatures, maskOf, unionMaskedFeatures } from './feature-mask';
 import { computePermutationImportance } from './feature-importance';
-import { fairnessToJson, measureFairness } from './fairness';
+import { fairnessOfPublished, fairnessToJson, measureFairness } from './fairness';
 import { buildManifest } from './manifest';
 import { ProgressTracker } from './progress';
 import { detectRuntimeEnvelope } from './runtime-envelope';
@@ -90,7 +90,9 @@ export class ShardedMethod implements UnlearningMethod {
       phase: 'train',
       evaluate: async (published) => {
         const evaluation = await this.evaluateMembers(config, published, sets);
-        return buildPublishedMetrics(evaluation, samples.length, sets.retain.length, request.testSet?.length ?? 0);
+        const metrics = buildPublishedMetrics(evaluation, samples.length, sets.retain.length, request.testSet?.length ?? 0);
+        const fairness = await fairnessOfPublished(published, request.testSet, request.protectedFeature);
+        return fairness ? { ...metrics, fairness } : metrics;
       },
     });
     await this.deps.ledger?.append(built.events);
@@ -190,8 +192,10 @@ export class ShardedMethod implements UnlearningMethod {
   }
 
   publishForget(model: TrainedModel, request: PublishForgetRequest): Promise<PublishedForget> {
-    const { requestIds, externalIds, retrainFromScratch } = request ?? ({} as PublishForgetRequest);
-    return this.forgetWith(model, { requestIds, externalIds, retrainFromScratch }, 'later');
+    const { requestIds, externalIds, retrainFromScratch, testSet, protectedFeature } = request ?? ({} as PublishForgetRequest);
+    // A test set given only for the fairness figures: the evidence itself is measured later (recordEvidence).
+    const fairness = protectedFeature !== undefined && testSet ? { testSet, protectedFeature } : {};
+    return this.forgetWith(model, { requestIds, externalIds, retrainFromScratch, ...fairness }, 'later');
   }
 
   /** A forget, its evidence measured inside it ('inline') or not at all ('later': recordEvidence measures it). */
@@ -255,6 +259,10 @@ export class ShardedMethod implements UnlearningMethod {
     const affected: AffectedShard[] = [...built.fromSlices.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([shard, fromSlice]) => ({ shard, fromSlice }));
+    const fairnessBefore = await fairnessOfPublished(model, request.testSet, request.protectedFeature);
+    const fairness: { [key: string]: JsonValue } = fairnessBefore
+      ? { fairness: { before: fairnessBefore, after: (await fairnessOfPublished(built.model, request.testSet, request.protectedFeature))! } }
+      : {};
     const event: UnlearnCompletedEvent = {
       type: 'UNLEARN_COMPLETED',
       version: 1,
@@ -264,9 +272,10 @@ export class ShardedMethod implements UnlearningMethod {
       oldOnnxSha256: model.onnxSha256,
       newOnnxSha256: built.model.onnxSha256,
       modelVersion: built.model.version,
-      evidence: evidence
-        ? evidenceToJson(evidence, testCount)
-        : { forgottenCount: forgotten.length, retainCount: retained.length, recordedIn: 'EVIDENCE_RECORDED' },
+      evidence: {
+        ...(evidence ? evidenceToJson(evidence, testCount) : { forgottenCount: forgotten.length, retainCount: retained.length, recordedIn: 'EVIDENCE_RECORDED' }),
+        ...fairness,
+      },
       guarantee: { kind: 'exact' },
     };
     await this.deps.ledger?.append([...built.events, event]);

@@ -86,6 +86,20 @@ export async function buildEvidenceRequest(
   };
 }
 
+/** The dataset's protected column, when it declares one (the engine then records the fairness figures on the test set). */
+export async function findProtectedFeature(dataSource: DataSource, model: ModelEntity): Promise<{ protectedFeature?: number }> {
+  const [row]: { protected_feature: number | null }[] = await dataSource.query(`SELECT protected_feature FROM datasets WHERE id = $1`, [model.datasetId]);
+  return row?.protected_feature === null || row?.protected_feature === undefined ? {} : { protectedFeature: row.protected_feature };
+}
+
+/** What a publish-first forget needs for the fairness figures in its UNLEARN_COMPLETED: the test set and the protected column, when the dataset declares one. */
+export async function buildFairnessRequest(dataSource: DataSource, vault: SampleVault, model: ModelEntity): Promise<{ testSet?: Sample[]; protectedFeature?: number }> {
+  const declared = await findProtectedFeature(dataSource, model);
+  if (declared.protectedFeature === undefined) return {};
+  const testSet = await loadHeldOutSamples(dataSource, vault, model);
+  return testSet.length > 0 ? { testSet, ...declared } : {};
+}
+
 /** The engine's forget request for one model with its evidence measured inline (methods without publishForget). */
 export async function buildForgetRequest(
   dataSource: DataSource,
@@ -93,5 +107,5 @@ export async function buildForgetRequest(
   model: ModelEntity,
   request: { requestIds: string[]; externalIds: string[] },
 ): Promise<ForgetRequest> {
-  return { ...(await buildEvidenceRequest(dataSource, vault, model, request.requestIds)), externalIds: request.externalIds };
+  return { ...(await buildEvidenceRequest(dataSource, vault, model, request.requestIds)), externalIds: request.externalIds, ...(await findProtectedFeature(dataSource, model)) };
 }

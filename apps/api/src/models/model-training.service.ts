@@ -4,7 +4,7 @@ import { Ledger, SampleVault } from '@lethe/ledger';
 import { ProgressCallback, TrainingConfigInput, resolveStoredSchedule } from '@lethe/unlearning';
 import { withDatasetLock } from './dataset.lock';
 import { KeptMethods } from './kept-methods';
-import { loadTrainingSets } from './model-evaluation';
+import { findProtectedFeature, loadTrainingSets } from './model-evaluation';
 import { ModelEntity } from './model.entity';
 import { ModelLedgerSink } from './model-ledger.sink';
 import { putNoiseSeeds } from './noise-seeds';
@@ -53,6 +53,7 @@ export class ModelTrainingService {
             config: resolveStoredSchedule(putNoiseSeeds(model.engineConfig, await this.store.noiseSeeds.open(model)) as unknown as TrainingConfigInput),
             samples,
             ...(test.length > 0 ? { testSet: test } : {}),
+            ...(await findProtectedFeature(this.dataSource, model)),
           });
           const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
           await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) });

@@ -2,9 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import { JsonValue } from '@lethe/unlearning';
-import { DatasetEntity } from '../datasets/dataset.entity';
 import { KeptMethods } from '../models/kept-methods';
-import { loadHeldOutSamples } from '../models/model-evaluation';
+import { findProtectedFeature, loadHeldOutSamples } from '../models/model-evaluation';
 import { ModelEntity } from '../models/model.entity';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { ModelStore } from '../models/model.store';
@@ -34,7 +33,6 @@ export class FeatureUnlearningService {
   /** Serves the feature requests (id -> columns, in log order) on every ready model of the dataset; returns the versions published. */
   async forgetFeatures(datasetId: string, requests: Map<string, number[]>): Promise<{ modelId: string; version: number }[]> {
     const published: { modelId: string; version: number }[] = [];
-    const dataset = await this.dataSource.getRepository(DatasetEntity).findOneByOrFail({ id: datasetId });
     const models = await this.dataSource.getRepository(ModelEntity).find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
     for (const [requestId, features] of requests) {
       for (const model of models) {
@@ -61,7 +59,7 @@ export class FeatureUnlearningService {
             requestIds: [requestId],
             features,
             ...(testSet.length > 0 ? { testSet } : {}),
-            ...(dataset.protectedFeature !== null ? { protectedFeature: dataset.protectedFeature } : {}),
+            ...(await findProtectedFeature(this.dataSource, model)),
           }).catch(async (error: unknown) => {
             await this.methods.drop(model.id);
             throw error;

@@ -10,7 +10,7 @@ import { withDatasetLock } from '../models/dataset.lock';
 import { HeldFigures, ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { checkGuard } from '../models/model-guard';
 import { GuardSettings, guardOf } from '../models/model-lifecycle.dto';
-import { buildEvidenceRequest, buildForgetRequest } from '../models/model-evaluation';
+import { buildEvidenceRequest, buildFairnessRequest, buildForgetRequest } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { KeptMethods } from '../models/kept-methods';
 import { ModelStore, VersionRecord } from '../models/model.store';
@@ -401,7 +401,9 @@ export class UnlearningService {
       const later =
         !request.approximate && request.version === undefined && method.publishForget !== undefined && method.recordEvidence !== undefined && !guard.explicit;
       const outcome = await (later
-        ? method.publishForget!(from, { requestIds: request.requestIds, externalIds: request.externalIds })
+        ? buildFairnessRequest(this.dataSource, this.vault, model).then((fairness) =>
+            method.publishForget!(from, { requestIds: request.requestIds, externalIds: request.externalIds, ...fairness }),
+          )
         : // The model's test set (held-out samples), reference retrain and membership attack, as its `evaluation` asks.
           buildForgetRequest(this.dataSource, this.vault, model, request).then((built) => method.forget(from, { ...built, ...request }))
       ).catch(async (error: unknown) => {

@@ -2,6 +2,7 @@
 import { createHash } from 'crypto';
 import { LabeledExample, Sample, TrainingRow } from '../samples';
 import { TrainingConfigInput } from '../config';
+import { SeededRandom } from '../random';
 
 export function commitExample(example: LabeledExample): Sample {
   const commitment = createHash('sha256')
@@ -52,4 +53,27 @@ export function mnistSisaConfig(overrides: Partial<TrainingConfigInput> = {}): T
 /** Training rows over a packed feature matrix (row i: features i * width .. (i + 1) * width) and its labels. */
 export function rowsOf(features: Float32Array, labels: Int32Array, width: number): TrainingRow[] {
   return Array.from(labels, (label, i) => ({ features: features.subarray(i * width, (i + 1) * width), label }));
+}
+
+/**
+ * A synthetic set: column 0 is a group id (0 or 1), columns 1..4 standard normals, label 1 when
+ * x1 + 0.8 x2 - 0.5 x3 > 0. With `plant`, a seeded third of group 1's training rows of label 1 have it flipped
+ * to 0: a planted bias against group 1.
+ */
+export function plantedBiasSet(n: number, seed: string, plant: boolean): { rows: LabeledExample[]; planted: Set<string> } {
+  const random = new SeededRandom(seed);
+  const rows: LabeledExample[] = [];
+  const planted = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const group = random.nextFloat() < 0.5 ? 0 : 1;
+    const z = [0, 0, 0, 0].map(() => random.nextGaussian());
+    let label = z[0] + 0.8 * z[1] - 0.5 * z[2] > 0 ? 1 : 0;
+    const externalId = `${seed}-${i}`;
+    if (plant && group === 1 && label === 1 && random.nextFloat() < 1 / 3) {
+      label = 0;
+      planted.add(externalId);
+    }
+    rows.push({ externalId, features: [group, ...z], label });
+  }
+  return { rows, planted };
 }
