@@ -5,6 +5,7 @@ import {
   buildTimeline,
   computeForgetTimings,
   evidenceSeries,
+  fairnessChangeOf,
   filterTimeline,
   membershipView,
   firstCovering,
@@ -242,5 +243,40 @@ describe('the portal derives what it shows from the entries alone', () => {
     const bins = timingHistogram([r1, r2], 30 * DAY, 10);
     expect(bins.reduce((n, b) => n + b.late + b.onTime, 0)).toBe(1);
     expect(bins.findIndex((b) => b.late === 1)).toBe(9);
+  });
+});
+
+describe('feature-level unlearning and fairness in the model view', () => {
+  const fairness = (eod: number) => ({ protectedFeature: 0, groups: [{ group: 0, count: 5, accuracy: 0.9 }], accuracyGap: 0.1, demographicParityDifference: 0.1, equalizedOddsDifference: eod });
+
+  it('reads the fairness change of a forget of samples and of a forget of columns; none without figures', () => {
+    expect(fairnessChangeOf({ fairness: { before: fairness(0.3), after: fairness(0.01) } })).toEqual({ before: fairness(0.3), after: fairness(0.01) });
+    expect(fairnessChangeOf({ before: { fairness: fairness(0.2) }, after: { fairness: fairness(0.1) } })).toEqual({ before: fairness(0.2), after: fairness(0.1) });
+    expect(fairnessChangeOf({ before: { testAccuracy: 1 }, after: { testAccuracy: 1 } })).toBeNull();
+  });
+
+  it("shows the columns a version no longer reads (its UNLEARN_COMPLETED.features)", () => {
+    const events: LedgerEvent[] = [
+      { type: 'DATASET_REGISTERED', version: 1, datasetId: 'd1', name: 'x', features: 3, classes: 2, protectedFeature: 0 },
+      batch(1, 0, 0),
+      { type: 'MODEL_PUBLISHED', version: 1, modelId: 'm1', modelVersion: 1, onnxSha256: hex(11), manifestHash: hex(12), metrics: { fairness: fairness(0.3) } },
+      { type: 'FORGET_REQUESTED', version: 1, requestId: 'r1', datasetId: 'd1', commitments: [], reason: 'regulation', features: [2] },
+      batch(2, 0, 0),
+      { type: 'MODEL_PUBLISHED', version: 1, modelId: 'm1', modelVersion: 2, onnxSha256: hex(13), manifestHash: hex(14), metrics: {} },
+      {
+        type: 'UNLEARN_COMPLETED',
+        version: 1,
+        modelId: 'm1',
+        requestIds: ['r1'],
+        oldOnnxSha256: hex(11),
+        newOnnxSha256: hex(13),
+        modelVersion: 2,
+        evidence: { features: [2], before: { fairness: fairness(0.3) }, after: { fairness: fairness(0.2) } },
+        guarantee: { kind: 'exact' },
+        features: [2],
+      },
+    ];
+    const v2 = buildModelVersions(log(events)).find((v) => v.modelVersion === 2)!;
+    expect(v2.unlearn).toMatchObject({ features: [2], fairness: { before: fairness(0.3), after: fairness(0.2) } });
   });
 });

@@ -200,6 +200,10 @@ export interface ModelVersionView {
     affected: { shard: number; fromSlice: number }[];
     /** What the version promises about the samples it forgot (null: from before guarantees were recorded, exact). */
     guarantee: UnlearnGuarantee | null;
+    /** Feature-level unlearning: every column the version no longer reads (UNLEARN_COMPLETED.features); null otherwise. */
+    features: number[] | null;
+    /** The fairness figures before and after, by the dataset's protected column (UNLEARN_COMPLETED.evidence.fairness); null without them. */
+    fairness: { before: { [key: string]: JsonValue }; after: { [key: string]: JsonValue } } | null;
   } | null;
   /** Set when the version is retired: the VERSION_RETIRED entry and the forget requests whose samples it learned. */
   retired: { index: number; forgetRequestIds: string[] } | null;
@@ -327,6 +331,19 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
   });
 }
 
+/**
+ * The fairness figures before and after an unlearning step: evidence.fairness of a forget of samples, or
+ * before.fairness and after.fairness of a forget of columns; null when the step has none.
+ */
+export function fairnessChangeOf(evidence: { [key: string]: JsonValue }): NonNullable<ModelVersionView['unlearn']>['fairness'] {
+  const isObject = (v: JsonValue | undefined): v is { [key: string]: JsonValue } => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const direct = evidence.fairness;
+  if (isObject(direct) && isObject(direct.before) && isObject(direct.after)) return { before: direct.before, after: direct.after };
+  const { before, after } = evidence;
+  if (isObject(before) && isObject(after) && isObject(before.fairness) && isObject(after.fairness)) return { before: before.fairness, after: after.fairness };
+  return null;
+}
+
 /** An unlearning step with its evidence: in its UNLEARN_COMPLETED, or in the EVIDENCE_RECORDED that followed it. */
 function unlearnView(step: At<UnlearnCompleted>, recorded: At<EvidenceRecorded> | undefined, problems: string[]): NonNullable<ModelVersionView['unlearn']> {
   const later = step.event.evidence.recordedIn === 'EVIDENCE_RECORDED';
@@ -335,6 +352,8 @@ function unlearnView(step: At<UnlearnCompleted>, recorded: At<EvidenceRecorded> 
     requestIds: step.event.requestIds,
     affected: step.event.affected ?? [],
     guarantee: step.event.guarantee ?? null,
+    features: step.event.features ?? null,
+    fairness: fairnessChangeOf(step.event.evidence),
   };
   if (!recorded || recorded.index < step.index) {
     if (recorded) problems.push(`entry ${recorded.index} (EVIDENCE_RECORDED) comes before the UNLEARN_COMPLETED it is the evidence of (entry ${step.index})`);

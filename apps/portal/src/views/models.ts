@@ -1,5 +1,5 @@
 // Per model version: its lineage (batches, forget requests reflected) and the evidence of forgetting, as charts.
-import { describeGuarantee, describePrivacyGuarantee, describeRuntimeEnvelope, guaranteeKind } from '@lethe/events';
+import { describeGuarantee, describePrivacyGuarantee, describeRuntimeEnvelope, guaranteeKind, type JsonValue } from '@lethe/events';
 import { groupedBarChart } from '../charts';
 import { formatNumber, h, short } from '../dom';
 import { EVIDENCE_MEASURES, MEMBERSHIP_CATEGORIES, buildModelVersions, evidenceSeries, membershipView, type ModelVersionView } from '../derive';
@@ -215,7 +215,22 @@ function renderPublishedMetrics(v: ModelVersionView): HTMLElement {
         })
       : null,
     h('p', { class: 'muted' }, metrics.map(([k, value]) => `${k} ${formatNumber(value)}`).join(' · ')),
+    isFairness(v.metrics.fairness) ? h('p', { 'data-testid': 'fairness' }, `Fairness on the holdout: ${describeFairness(v.metrics.fairness)}`) : null,
   );
+}
+
+type Fairness = { [key: string]: JsonValue };
+
+function isFairness(value: JsonValue | undefined): value is Fairness {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof value.demographicParityDifference === 'number';
+}
+
+/** Per-group accuracy, demographic parity and equalized odds differences, as one line. */
+function describeFairness(f: Fairness): string {
+  const groups = Array.isArray(f.groups)
+    ? f.groups.map((g) => (typeof g === 'object' && g !== null && !Array.isArray(g) ? `group ${String(g.group)} accuracy ${formatNumber(g.accuracy)} (${String(g.count)})` : '')).join(', ')
+    : '';
+  return `protected column ${String(f.protectedFeature)}: ${groups}; demographic parity difference ${formatNumber(f.demographicParityDifference)}, equalized odds difference ${formatNumber(f.equalizedOddsDifference)}`;
 }
 
 /**
@@ -240,6 +255,21 @@ function renderEvidence(v: ModelVersionView, unlearn: NonNullable<ModelVersionVi
     unlearn.evidencePending
       ? h('p', { class: 'muted', 'data-testid': 'evidence-pending' }, 'Published before its evidence: no EVIDENCE_RECORDED entry yet.')
       : null,
+    unlearn.features
+      ? h(
+          'p',
+          { 'data-testid': 'forgotten-features' },
+          `Feature-level unlearning: the version no longer reads column(s) ${unlearn.features.join(', ')}` +
+            describeImportance(evidence),
+        )
+      : null,
+    unlearn.fairness
+      ? h(
+          'p',
+          { 'data-testid': 'fairness-change' },
+          `Fairness before: ${describeFairness(unlearn.fairness.before)}. After: ${describeFairness(unlearn.fairness.after)}.`,
+        )
+      : null,
     renderMembership(v, evidence),
     series
       ? groupedBarChart({
@@ -256,6 +286,17 @@ function renderEvidence(v: ModelVersionView, unlearn: NonNullable<ModelVersionVi
       ? h('p', { class: 'muted' }, `Retrained: ${unlearn.affected.map((a) => `shard ${a.shard} from slice ${a.fromSlice}`).join(', ')}`)
       : null,
   );
+}
+
+/** The permutation importance of the forgotten columns before and after, from a feature forget's evidence. */
+function describeImportance(evidence: { [key: string]: JsonValue }): string {
+  const of = (side: JsonValue | undefined) => {
+    const list = typeof side === 'object' && side !== null && !Array.isArray(side) ? side.permutationImportance : undefined;
+    return Array.isArray(list) ? list.map((c) => (typeof c === 'object' && c !== null && !Array.isArray(c) ? `column ${String(c.column)} ${formatNumber(c.importance)}` : '')).join(', ') : null;
+  };
+  const before = of(evidence.before);
+  const after = of(evidence.after);
+  return before && after ? `; permutation importance before: ${before}, after: ${after}` : '';
 }
 
 /**
