@@ -7,7 +7,8 @@ import { isHeldOut, loadIris, loadVerifiedModel } from '@lethe/unlearning';
 import { plantedBiasSet } from '../../libs/unlearning/src/testing/factories';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
-import { createAndTrain, uploadDataset } from '../support/api-data';
+import { createAndTrain, listenOnLoopback, uploadDataset } from '../support/api-data';
+import { replayModel } from '@lethe/verifier/replay';
 
 /**
  * Feature-level unlearning and bias identification through the service, with the worker: a forget request
@@ -110,6 +111,25 @@ describe('feature-level unlearning', () => {
       await served.release();
     }
   }, 180_000);
+
+  it('keeps the columns masked through a later forget of samples, and a replay from the log reproduces both versions', async () => {
+    const forgotten = iris[0].externalId;
+    const created = await asMl(http().post('/v1/forget-requests')).send({ datasetId, externalIds: [forgotten], reason: 'erasure' }).expect(202);
+    const done = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${created.body.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+      120_000,
+    );
+    expect(done.modelVersions).toEqual([expect.objectContaining({ modelId, version: 3 })]);
+    const [unlearned] = await h.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId, modelVersion: 3 }, limit: 1 });
+    expect(unlearned.event).toMatchObject({ features: [2] });
+    const api = await listenOnLoopback(h.app);
+    const survivors = iris.filter((s) => s.externalId !== forgotten);
+    for (const [modelVersion, data] of [[2, iris], [3, survivors]] as const) {
+      const report = await replayModel({ apiUrl: api, apiKey: h.auditor, modelId, modelVersion, data: { text: JSON.stringify(data), format: 'json', name: 'iris.json' } });
+      expect(report).toMatchObject({ ok: true, modelVersion });
+    }
+  }, 240_000);
 });
 
 describe('bias identification and removal', () => {

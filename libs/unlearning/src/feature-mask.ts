@@ -51,3 +51,8 @@ export function keepVector(width: number, masked: readonly number[]): Float32Arr
 export function maskOf(config: { maskedFeatures?: number[] }): { maskedFeatures?: readonly number[] } {
   return config.maskedFeatures && config.maskedFeatures.length > 0 ? { maskedFeatures: config.maskedFeatures } : {};
 }
+
+/** `{features}` of UNLEARN_COMPLETED for a version of a config that masks columns (every one it does not read), `{}` otherwise. */
+export function maskedFeaturesField(config: { maskedFeatures?: number[] }): { features?: number[] } {
+  return config.maskedFeatures && config.maskedFeatures.length > 0 ? { features: [...config.maskedFeatures] } : {};
+}

@@ -5,7 +5,7 @@ import { serializeWeights, Weights } from './architecture';
 import { EnsembleMember } from './ensemble-evaluator';
 import { sha256Hex } from './hash';
 import { buildInferenceGraph, readInferenceMembers } from './inference-graph';
-import { checkMaskedFeatures, maskOf, unionMaskedFeatures } from './feature-mask';
+import { checkMaskedFeatures, maskedFeaturesField, maskOf, unionMaskedFeatures } from './feature-mask';
 import { computePermutationImportance } from './feature-importance';
 import { fairnessOfPublished, fairnessToJson, measureFairness } from './fairness';
 import { buildManifest } from './manifest';
@@ -181,7 +181,7 @@ export class ShardedMethod implements UnlearningMethod {
         after: await measure(built.model),
       },
       guarantee: { kind: 'exact' },
-      features: config.maskedFeatures as number[],
+      ...maskedFeaturesField(config),
     };
     await this.deps.ledger?.append([...built.events, event]);
     return { model: built.model, event };
@@ -277,6 +277,7 @@ export class ShardedMethod implements UnlearningMethod {
         ...fairness,
       },
       guarantee: { kind: 'exact' },
+      ...maskedFeaturesField(model.config),
     };
     await this.deps.ledger?.append([...built.events, event]);
     clock.lap('ledger');
@@ -481,6 +482,7 @@ export class ShardedMethod implements UnlearningMethod {
       modelVersion: version,
       evidence: evidenceToJson(evidence, testCount),
       guarantee: { kind: 'approximate', algorithm: options.algorithm, steps },
+      ...maskedFeaturesField(model.config),
     };
     const published: ModelPublishedEvent = {
       type: 'MODEL_PUBLISHED',

@@ -87,7 +87,7 @@ interface ServerModel {
   /** A certified model's settings as resolved at creation (noise seed included), absent for others. */
   certified?: unknown;
   /** `guarantee`: that of the version's UNLEARN_COMPLETED (services from before it do not send it). */
-  versions: { version: number; onnxSha256: string; ledgerIndex: number; guarantee?: { kind?: unknown; retrained?: unknown } }[];
+  versions: { version: number; onnxSha256: string; ledgerIndex: number; unlearnLedgerIndex?: number; guarantee?: { kind?: unknown; retrained?: unknown } }[];
 }
 
 /** What the chain says of the version (with rpcUrl): where it is anchored, and what its batches learned. */
@@ -118,6 +118,8 @@ export async function replayModel(options: ReplayOptions): Promise<ReplayReport>
   const chain = await readChainView(options, version.ledgerIndex);
   const registered = await readRegisteredDataset(options, log, model.datasetId, http);
   const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice, model.privacy, model.certified);
+  const masked = await readMaskedFeatures(log, options, version);
+  if (masked) engineInput.maskedFeatures = masked;
   const config = checkConfig(options.modelId, engineInput, chain.hyperparamsHashes);
   const { samples, heldOut } = samplesToTrainOn(options.data, config, holdoutFractionOf(model.config));
   const replayedSha256 = await train(options, samples, engineInput);
@@ -185,6 +187,20 @@ async function readPublished(log: LogClient, options: ReplayOptions, index: numb
     );
   }
   return published;
+}
+
+/**
+ * The columns a version does not read (feature-level unlearning): the `features` of the UNLEARN_COMPLETED that
+ * made it (re-hashed), which lists every masked column; undefined for a version that reads them all.
+ */
+async function readMaskedFeatures(log: LogClient, options: ReplayOptions, version: ServerModel['versions'][number]): Promise<number[] | undefined> {
+  if (typeof version.unlearnLedgerIndex !== 'number') return undefined;
+  const event = await readEvent(log, version.unlearnLedgerIndex);
+  if (event.type !== 'UNLEARN_COMPLETED' || event.modelId !== options.modelId || event.modelVersion !== options.modelVersion)
+    throw new VerifierError('BAD_ENTRY', `entry ${version.unlearnLedgerIndex}, which the service gives for version ${options.modelVersion}, is not its UNLEARN_COMPLETED`, {
+      index: version.unlearnLedgerIndex,
+    });
+  return event.features;
 }
 
 /** With rpcUrl, the version proven against the chain (verifyModel); without, nothing is known of it. */
