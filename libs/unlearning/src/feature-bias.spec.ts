@@ -12,6 +12,8 @@ import { TrainedModel } from './model';
 import { LabeledExample, Sample } from './samples';
 import { loadVerifiedModel } from './serve';
 import { createSisaMethod } from './sisa';
+import { createCertifiedMethod } from './certified/certified-method';
+import { resolveCertified } from './certified/certified-settings';
 import { MemoryLedgerSink } from './events';
 import { validateEvent } from '@lethe/events';
 import { commitExamples, plantedBiasSet as syntheticSet } from './testing/factories';
@@ -125,6 +127,37 @@ describe('fairness figures', () => {
     expect(figures.accuracyGap).toBe(0.5);
     expect(figures.demographicParityDifference).toBe(0.5);
     expect(figures.equalizedOddsDifference).toBe(1);
+  });
+});
+
+describe('fairness figures in every version', () => {
+  const { rows, planted } = syntheticSet(400, 'every', true);
+  const samples = commitExamples(rows);
+  const test = syntheticSet(200, 'every-test', false).rows;
+  const forgotten = [...planted].slice(0, 5);
+
+  it.each(['sisa approximate', 'certified'] as const)('%s: MODEL_PUBLISHED.metrics.fairness and UNLEARN_COMPLETED.evidence.fairness before and after', async (kind) => {
+    const ledger = new MemoryLedgerSink();
+    const certified = kind === 'certified';
+    const method = certified ? createCertifiedMethod({ store: new MemoryCheckpointStore(), ledger }) : createSisaMethod({ store: new MemoryCheckpointStore(), ledger });
+    const config: TrainingConfigInput = certified
+      ? { method: 'certified', model: 'logistic-regression', numFeatures: 5, numClasses: 2, seed: 'every', certified: resolveCertified({ epsilon: 1, delta: 1e-4, lambda: 1e-2, sigma: 1 }, samples.length, 'c3'.repeat(32)) }
+      : base;
+    try {
+      const v1 = await method.train({ modelId: 'm', config, samples, testSet: test, protectedFeature: 0 });
+      expect(v1.metrics.fairness).toMatchObject({ protectedFeature: 0, groups: [expect.objectContaining({ group: 0 }), expect.objectContaining({ group: 1 })] });
+      const outcome = await method.forget(v1, {
+        requestIds: ['r1'],
+        externalIds: forgotten,
+        testSet: test,
+        protectedFeature: 0,
+        ...(certified ? {} : { approximate: { algorithm: 'finetune' as const } }),
+      });
+      expect(outcome.event.evidence.fairness).toEqual({ before: v1.metrics.fairness, after: outcome.model.metrics.fairness });
+      for (const e of ledger.events) validateEvent(e);
+    } finally {
+      await method.release();
+    }
   });
 });
 

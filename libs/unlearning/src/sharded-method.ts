@@ -434,7 +434,8 @@ export class ShardedMethod implements UnlearningMethod {
     clock.lap('export');
     const after = await this.evaluateMembers(config, { members: newMembers }, sets);
     clock.lap('evaluateAfter');
-    const metrics = buildPublishedMetrics(after, retained.length, retain.length, testCount);
+    const fairnessAfter = await fairnessOfPublished({ onnx, onnxSha256 }, request.testSet, request.protectedFeature);
+    const metrics = { ...buildPublishedMetrics(after, retained.length, retain.length, testCount), ...(fairnessAfter ? { fairness: fairnessAfter } : {}) };
     const { manifest, manifestHash } = buildManifest({
       modelId: model.modelId,
       version,
@@ -480,7 +481,10 @@ export class ShardedMethod implements UnlearningMethod {
       oldOnnxSha256: model.onnxSha256,
       newOnnxSha256: onnxSha256,
       modelVersion: version,
-      evidence: evidenceToJson(evidence, testCount),
+      evidence: {
+        ...evidenceToJson(evidence, testCount),
+        ...(fairnessAfter ? { fairness: { before: (await fairnessOfPublished(model, request.testSet, request.protectedFeature))!, after: fairnessAfter } } : {}),
+      },
       guarantee: { kind: 'approximate', algorithm: options.algorithm, steps },
       ...maskedFeaturesField(model.config),
     };

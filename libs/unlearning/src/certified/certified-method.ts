@@ -16,6 +16,7 @@ import { MemoryCheckpointStore } from '../checkpoint-store';
 import { hashHyperparameters, layerSizesOf, normalizeConfig, TrainingConfig } from '../config';
 import { UnlearningError } from '../errors';
 import { buildPublishedMetrics, evaluateModel, EvaluationSets, ModelEvaluation, selectEvaluationSamples } from '../evidence';
+import { fairnessOfPublished } from '../fairness';
 import { BatchLearnedEvent, CheckpointSavedEvent, EngineEvent, ModelPublishedEvent, UnlearnCompletedEvent } from '../events';
 import { sha256Hex } from '../hash';
 import { buildInferenceGraph } from '../inference-graph';
@@ -107,7 +108,7 @@ class CertifiedMethod implements UnlearningMethod {
     const context = { modelId: request.modelId, version, config, hyperparamsHash };
     const built = await this.buildTrained(context, samples, 'train');
     const sets = { retain: selectEvaluationSamples(samples, config.seed, limit), forget: [], test: request.testSet };
-    const { model, event } = await this.publish(context, samples, built, sets);
+    const { model, event } = await this.publish(context, samples, built, sets, undefined, request.protectedFeature);
     await this.deps.ledger?.append([...built.events, event]);
     if (this.prepareOperators) await this.operatorsOf(model);
     return model;
@@ -162,7 +163,7 @@ class CertifiedMethod implements UnlearningMethod {
     }
     const retrained = built.ledger.removals === 0;
     let after: ModelEvaluation | undefined;
-    const { model: next, event: published } = await this.publish(context, retained, built, sets, (evaluation) => (after = evaluation));
+    const { model: next, event: published } = await this.publish(context, retained, built, sets, (evaluation) => (after = evaluation), request.protectedFeature);
     clock.lap('publish');
 
     const evidence: ForgetEvidence = {
@@ -190,7 +191,12 @@ class CertifiedMethod implements UnlearningMethod {
       oldOnnxSha256: model.onnxSha256,
       newOnnxSha256: next.onnxSha256,
       modelVersion: next.version,
-      evidence: evidenceToJson(evidence, testCount),
+      evidence: {
+        ...evidenceToJson(evidence, testCount),
+        ...(next.metrics.fairness !== undefined
+          ? { fairness: { before: (await fairnessOfPublished(model, request.testSet, request.protectedFeature))!, after: next.metrics.fairness } }
+          : {}),
+      },
       guarantee: {
         kind: 'certified',
         epsilon: settings.epsilon,
@@ -348,6 +354,7 @@ class CertifiedMethod implements UnlearningMethod {
     built: BuiltState,
     sets: EvaluationSets,
     onEvaluation?: (evaluation: ModelEvaluation) => void,
+    protectedFeature?: number,
   ): Promise<{ model: TrainedModel; event: ModelPublishedEvent }> {
     const { config } = context;
     const layers = layerSizesOf(config);
@@ -355,7 +362,8 @@ class CertifiedMethod implements UnlearningMethod {
     const onnxSha256 = sha256Hex(onnx);
     const evaluation = await evaluateModel(onnx, onnxSha256, sets, this.deps.runtime);
     onEvaluation?.(evaluation);
-    const metrics = buildPublishedMetrics(evaluation, samples.length, sets.retain.length, sets.test?.length ?? 0);
+    const fairness = await fairnessOfPublished({ onnx, onnxSha256 }, sets.test, protectedFeature);
+    const metrics = { ...buildPublishedMetrics(evaluation, samples.length, sets.retain.length, sets.test?.length ?? 0), ...(fairness ? { fairness } : {}) };
     const shards = [{ shard: 0, sampleCount: samples.length, slices: [built.record] }];
     const { manifest, manifestHash } = buildManifest({
       modelId: context.modelId,
