@@ -1,7 +1,7 @@
 // Two projects: unit tests beside the code (no services) and e2e tests under test/ (PostgreSQL, chain, HTTP).
 // npm test runs both; test/global-setup.ts starts a throwaway PostgreSQL unless TEST_DATABASE_URL is set.
 const moduleNameMapper = {
-  '^@lethe/(merkle|events|ledger|postgres|chain|unlearning|verifier|keystore|redact)$': '<rootDir>/libs/$1/src/index.ts',
+  '^@lethe/(merkle|events|ledger|postgres|chain|unlearning|verifier|keystore|redact|artifacts)$': '<rootDir>/libs/$1/src/index.ts',
   // The replay audit: Node only (it trains on onnxruntime-node), so not in the verifier's index, which the portal bundles.
   '^@lethe/verifier/replay$': '<rootDir>/libs/verifier/src/replay.ts',
 };

@@ -15,7 +15,9 @@ import { MNIST_FEATURES, Sample, TrainingConfigInput, loadMnist } from '@lethe/u
 import { fromScratchSha256 } from '../support/from-scratch';
 import { AnchoringLoop } from '../../apps/api/src/anchoring/anchoring-loop';
 import { remoteChainConnector } from '../../apps/api/src/anchoring/chain-connection';
+import type { ArtifactStore } from '@lethe/artifacts';
 import { createApp } from '../../apps/api/src/app';
+import { openArtifactStore } from '../../apps/api/src/database/artifact-store';
 import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
@@ -68,6 +70,7 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
   let dataSource: DataSource;
   let boss: PgBoss;
   let worker: JobWorker;
+  let artifacts: ArtifactStore;
   let loop: AnchoringLoop;
   let app: INestApplication;
   let ml: string;
@@ -93,9 +96,11 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
     const jobs = testJobConfig();
     boss = await startJobBoss(db.url, jobs);
     const queue = new PgBossJobQueue(boss);
+    artifacts = openArtifactStore(config.artifacts, dataDir, db.url);
     app = await createApp({
       keyStore: await sharedTestKeyStore(),
       config,
+      artifacts,
       dataSource,
       ledger,
       jobQueue: queue,
@@ -104,7 +109,7 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
       healthReporters: [loop],
     });
     await app.init();
-    worker = await createJobWorker({ boss, dataSource, ledger, keyStore: await sharedTestKeyStore(), dataDir, config: jobs });
+    worker = await createJobWorker({ boss, dataSource, ledger, keyStore: await sharedTestKeyStore(), dataDir, artifacts, config: jobs });
     loop.start();
     await worker.start();
     ml = (await new ApiKeyService(dataSource).create('ml')).key;
@@ -115,6 +120,7 @@ describe('MNIST: upload, train, predict, forget, anchor, verify the receipt', ()
     await worker?.stop();
     await loop?.stop();
     await boss?.stop({ graceful: false });
+    await artifacts?.close();
     await dataSource?.destroy();
     await db?.drop();
     await chain?.stop();

@@ -1,13 +1,11 @@
 /**
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import request from 'supertest';
+import type { ArtifactRef } from '@lethe/artifacts';
 import type { LedgerEvent } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
-import { FileCheckpointStore, checkpointsOf, loadIris, placeSample, type ShardRecord } from '@lethe/unlearning';
+import { checkpointsOf, loadIris, placeSample, type ShardRecord } from '@lethe/unlearning';
 import { ModelStore } from '../../apps/api/src/models/model.store';
 import { RetirementStore } from '../../apps/api/src/models/retirement.store';
 import { RetirementService } from '../../apps/api/src/unlearning/retirement.service';
@@ -36,8 +34,13 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
   const http = () => request(h.app.getHttpServer());
   const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
   const asAuditor = (req: request.Test) => req.auth(h.auditor, { type: 'bearer' });
-  const checkpoints = () => new FileCheckpointStore(h.dataDir);
-  const onnxFile = (modelId: string, version: number) => join(h.dataDir, 'models', modelId, `${version}.onnx`);
+  // Checkpoints and ONNX files, where the service and its workers keep them (PostgreSQL here, as with DATABASE_URL).
+  const checkpoint = (address: string): ArtifactRef => ({ kind: 'checkpoint', address });
+  const onnxOf = async (modelId: string, version: number): Promise<ArtifactRef> => {
+    const [row]: { onnx_sha256: string }[] = await h.dataSource.query(`SELECT onnx_sha256 FROM model_versions WHERE model_id = $1 AND version = $2`, [modelId, version]);
+    return { kind: 'onnx', address: row.onnx_sha256 };
+  };
+  const stored = (ref: ArtifactRef) => h.artifacts.has(ref);
   const lineageOf = async (modelId: string, version: number): Promise<string[]> => {
     const [row]: { shards: ShardRecord[] }[] = await h.dataSource.query(
       `SELECT engine_state->'shards' AS shards FROM model_versions WHERE model_id = $1 AND version = $2`,
@@ -74,8 +77,8 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
     const full = await trainSmallModel(h, datasetId, 'retire-full', FULL);
     const [sisaV1, fullV1] = [await lineageOf(sisa, 1), await lineageOf(full, 1)];
     // Positive control: before the forget every file is there, and version 1 is served (and its session cached).
-    for (const c of [...sisaV1, ...fullV1]) expect(existsSync(checkpoints().pathOf(c))).toBe(true);
-    expect([existsSync(onnxFile(sisa, 1)), existsSync(onnxFile(full, 1))]).toEqual([true, true]);
+    for (const c of [...sisaV1, ...fullV1]) expect(await stored(checkpoint(c))).toBe(true);
+    expect([await stored(await onnxOf(sisa, 1)), await stored(await onnxOf(full, 1))]).toEqual([true, true]);
     await predict(sisa, 1).expect(200);
     await asAuditor(http().get(`/v1/models/${sisa}/versions/1/onnx`)).expect(200);
 
@@ -95,21 +98,21 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
         expect.objectContaining({ version: 2, state: 'live' }),
       ]);
       expect(model.versions[1].retiredBy).toBeUndefined();
-      expect(readdirSync(dirname(onnxFile(modelId, 1)))).toEqual(['2.onnx']);
+      expect([await stored(await onnxOf(modelId, 1)), await stored(await onnxOf(modelId, 2))]).toEqual([false, true]);
     }
 
     // SISA: shard 0's slice 1 learned the sample and goes; shard 0's slice 0 and shard 1 are shared with version 2 and stay.
     const sisaV2 = await lineageOf(sisa, 2);
     const sisaGone = sisaV1.filter((c) => !sisaV2.includes(c));
     expect(sisaGone).toEqual([sisaV1[1]]);
-    for (const c of sisaGone) expect(existsSync(checkpoints().pathOf(c))).toBe(false);
-    for (const c of sisaV2) expect(existsSync(checkpoints().pathOf(c))).toBe(true);
+    for (const c of sisaGone) expect(await stored(checkpoint(c))).toBe(false);
+    for (const c of sisaV2) expect(await stored(checkpoint(c))).toBe(true);
     expect(sisaV2.filter((c) => sisaV1.includes(c))).toEqual([sisaV1[0], sisaV1[2], sisaV1[3]]);
     // Full retraining: its one checkpoint learned the subject and goes; the new one is there.
     const fullV2 = await lineageOf(full, 2);
     expect(fullV1.some((c) => fullV2.includes(c))).toBe(false);
-    for (const c of fullV1) expect(existsSync(checkpoints().pathOf(c))).toBe(false);
-    for (const c of fullV2) expect(existsSync(checkpoints().pathOf(c))).toBe(true);
+    for (const c of fullV1) expect(await stored(checkpoint(c))).toBe(false);
+    for (const c of fullV2) expect(await stored(checkpoint(c))).toBe(true);
 
     // The log: VERSION_RETIRED in the very append of the UNLEARN_COMPLETED that replaces it, then CHECKPOINTS_DELETED.
     for (const [modelId, gone] of [
@@ -145,7 +148,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
 
     // Running the retirement step again (a retried pass) finds everything logged and logs nothing twice.
     const size = (await h.ledger.getCheckpoint()).treeSize;
-    const again = new RetirementService(h.dataSource, h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, new SampleVault(h.dataSource, h.ledger, h.keyStore), h.dataDir, h.keyStore), h.dataDir);
+    const again = new RetirementService(h.dataSource, h.ledger, new RetirementStore(h.dataSource), new ModelStore(h.dataSource, new SampleVault(h.dataSource, h.ledger, h.keyStore), h.artifacts, h.keyStore), h.artifacts);
     expect(await again.retireWithUnlearning(sisa, [forget.id])).toEqual([]);
     expect(await again.retireForPass([forget.id], [])).toEqual({ retiredVersions: [], deletedCheckpoints: 0 });
     expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);
@@ -155,26 +158,26 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
     const { datasetId } = await uploadIris('dave', 'crash');
     const modelId = await trainSmallModel(h, datasetId, 'crash');
     const v1 = await lineageOf(modelId, 1);
-    const saved = mkdtempSync(join(tmpdir(), 'lethe-retire-'));
-    try {
-      const files = [onnxFile(modelId, 1), ...v1.map((c) => checkpoints().pathOf(c))];
-      files.forEach((f, i) => copyFileSync(f, join(saved, String(i))));
+    {
+      const refs = [await onnxOf(modelId, 1), ...v1.map(checkpoint)];
+      const saved = await Promise.all(refs.map(async (ref) => (await h.artifacts.get(ref))!));
       await forgetSubject(h, datasetId, 'dave');
-      const gone = files.filter((f) => !existsSync(f));
-      expect(gone).toEqual([onnxFile(modelId, 1), checkpoints().pathOf(v1[1])]);
+      const gone: ArtifactRef[] = [];
+      for (const ref of refs) if (!(await stored(ref))) gone.push(ref);
+      expect(gone).toEqual([refs[0], checkpoint(v1[1])]);
 
-      // The state a crash right after the log entries leaves: rows retired and logged, the files still on disk.
-      files.forEach((f, i) => copyFileSync(join(saved, String(i)), f));
+      // The state a crash right after the log entries leaves: rows retired and logged, the artifacts still stored.
+      for (const [i, ref] of refs.entries()) await h.artifacts.put(ref, saved[i]);
       await h.dataSource.query(`UPDATE model_versions SET onnx_deleted_at = NULL WHERE model_id = $1`, [modelId]);
       await h.dataSource.query(`UPDATE checkpoint_deletions SET deleted_at = NULL WHERE model_id = $1`, [modelId]);
-      expect(gone.every((f) => existsSync(f))).toBe(true);
+      for (const ref of gone) expect(await stored(ref)).toBe(true);
       const message = (await predict(modelId, 1).expect(410)).body.message;
       expect(message).toContain('retired');
       await asMl(http().get(`/v1/models/${modelId}/versions/1/onnx`)).expect(410);
 
       const size = (await h.ledger.getCheckpoint()).treeSize;
       others.push(await startAnotherWorker(h)); // its start finishes the deletions
-      expect(gone.map((f) => existsSync(f))).toEqual([false, false]);
+      expect(await Promise.all(gone.map(stored))).toEqual([false, false]);
       const [row]: { n: number }[] = await h.dataSource.query(
         `SELECT (SELECT count(*) FROM model_versions WHERE model_id = $1 AND retired_at IS NOT NULL AND onnx_deleted_at IS NULL)
               + (SELECT count(*) FROM checkpoint_deletions WHERE model_id = $1 AND deleted_at IS NULL) AS n`,
@@ -183,8 +186,6 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
       expect(Number(row.n)).toBe(0);
       expect((await h.ledger.getCheckpoint()).treeSize).toBe(size); // finishing logs nothing
       await predict(modelId).expect(200);
-    } finally {
-      rmSync(saved, { recursive: true, force: true });
     }
   });
 
@@ -197,7 +198,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
     await serveAgain(h.dataSource, modelId, 1);
     // Positive control: the state before retirement existed, version 1 served, its files there, nothing logged.
     await predict(modelId, 1).expect(200);
-    expect([existsSync(onnxFile(modelId, 1)), existsSync(checkpoints().pathOf(v1[1]))]).toEqual([true, true]);
+    expect([await stored(await onnxOf(modelId, 1)), await stored(checkpoint(v1[1]))]).toEqual([true, true]);
     expect(await entriesOf('VERSION_RETIRED', modelId)).toEqual([]);
 
     others.push(await startAnotherWorker(h));
@@ -208,7 +209,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
     expect((await entriesOf('CHECKPOINTS_DELETED', modelId)).map((e) => e.event)).toEqual([
       expect.objectContaining({ checkpoints: [v1[1]], forgetRequestIds: [forget.id] }),
     ]);
-    expect([existsSync(onnxFile(modelId, 1)), existsSync(checkpoints().pathOf(v1[1]))]).toEqual([false, false]);
+    expect([await stored(await onnxOf(modelId, 1)), await stored(checkpoint(v1[1]))]).toEqual([false, false]);
     const size = (await h.ledger.getCheckpoint()).treeSize;
     others.push(await startAnotherWorker(h));
     expect((await h.ledger.getCheckpoint()).treeSize).toBe(size);
@@ -233,7 +234,7 @@ describe('retirement: what learned a forgotten sample is withdrawn, its files an
     expect(refused.body).toMatchObject({ statusCode: 409, error: 'Conflict' });
     expect(refused.body.message).toContain(forget.id);
     await asMl(http().post(`/v1/models/${tight}/predict`)).send({ inputs: [[0, 1]], version: 1 }).expect(410);
-    expect(existsSync(onnxFile(tight, 1))).toBe(false);
+    expect(await stored(await onnxOf(tight, 1))).toBe(false);
     expect(await entriesOf('VERSION_RETIRED', tight)).toEqual([
       expect.objectContaining({ event: expect.objectContaining({ modelVersion: 1, forgetRequestIds: [forget.id] }) }),
     ]);

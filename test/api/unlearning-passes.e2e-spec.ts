@@ -1,8 +1,6 @@
 /**
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
-import { renameSync } from 'node:fs';
-import { join } from 'node:path';
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
 import { ModelStore } from '../../apps/api/src/models/model.store';
@@ -124,14 +122,15 @@ describe('unlearning passes', () => {
   }, 300_000);
 
   it('retries a pass that fails for a reason a retry can fix, keeping its requests', async () => {
-    const latest: { version: number }[] = await h.dataSource.query(
-      `SELECT max(version)::int AS version FROM model_versions WHERE model_id = $1`,
+    const latest: { version: number; onnx_sha256: string }[] = await h.dataSource.query(
+      `SELECT version, onnx_sha256 FROM model_versions WHERE model_id = $1 ORDER BY version DESC LIMIT 1`,
       [modelId],
     );
-    const onnx = join(h.dataDir, 'models', modelId, `${latest[0].version}.onnx`);
+    const onnx = { kind: 'onnx' as const, address: latest[0].onnx_sha256 };
     // A worker that keeps nothing of the model (a fresh process) reads the version's files: one is missing.
     await (h.worker as unknown as { unlearning: { close(): Promise<void> } }).unlearning.close();
-    renameSync(onnx, `${onnx}.away`);
+    const bytes = (await h.artifacts.get(onnx))!;
+    await h.artifacts.delete(onnx);
     const filed = await Promise.all(externalIds.slice(50, 53).map((e) => forget(e)));
     const jobId = filed[0].jobId;
     const failedOnce = await waitFor(
@@ -139,9 +138,9 @@ describe('unlearning passes', () => {
       (rows) => rows.some((r) => r.id === jobId && r.state === 'queued' && r.attempts >= 1 && r.error !== null),
       60_000,
     );
-    expect(failedOnce.find((r) => r.id === jobId)!.error).toContain('ENOENT');
+    expect(failedOnce.find((r) => r.id === jobId)!.error).toContain(`its ONNX file ${onnx.address} is not in the artifact store`);
     for (const r of filed) expect(await getRequest(r.id)).toMatchObject({ state: 'unlearning', jobId });
-    renameSync(`${onnx}.away`, onnx);
+    await h.artifacts.put(onnx, bytes);
     const done = await waitFor(
       () => getJob(jobId),
       (j) => j.state === 'completed' || j.state === 'failed',

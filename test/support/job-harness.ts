@@ -19,6 +19,8 @@ import { ForgetRequestQueue, JobForgetRequestQueue } from '../../apps/api/src/fo
 import { TestDatabase, createTestDatabase } from './database';
 import { KeyStore } from '@lethe/keystore';
 import { openServiceKeyStore } from '../../apps/api/src/config/key-store';
+import { ArtifactStore, FileArtifactStore } from '@lethe/artifacts';
+import { openArtifactStore } from '../../apps/api/src/database/artifact-store';
 
 /** A full retrain that takes seconds on iris: long enough for requests to arrive, or a worker to die, mid-pass. */
 export const SLOW_FULL_RETRAIN = { method: 'full', architecture: { type: 'mlp', hidden: [32] }, epochs: 800, batchSize: 4, learningRate: 0.01 };
@@ -44,6 +46,8 @@ export interface JobHarness {
   /** DATA_DIR: checkpoints, ONNX files and the key store (keys/). */
   dataDir: string;
   keyStore: KeyStore;
+  /** Where the service and its workers keep checkpoints and ONNX files (PostgreSQL, as with DATABASE_URL, unless asked otherwise). */
+  artifacts: ArtifactStore;
   dataSource: DataSource;
   ledger: Ledger;
   boss: PgBoss;
@@ -56,7 +60,7 @@ export interface JobHarness {
 
 export async function startJobHarness(
   prefix: string,
-  options: { worker?: boolean; jobs?: Partial<JobConfig>; forgetRequestQueue?: ForgetRequestQueue; env?: Record<string, string> } = {},
+  options: { worker?: boolean; jobs?: Partial<JobConfig>; forgetRequestQueue?: ForgetRequestQueue; env?: Record<string, string>; artifactStore?: 'files' | 'postgres' } = {},
 ): Promise<JobHarness> {
   const db = await createTestDatabase(prefix);
   const dataDir = mkdtempSync(join(tmpdir(), `lethe-${prefix}-`));
@@ -66,9 +70,12 @@ export async function startJobHarness(
   const boss = await startJobBoss(db.url, jobs);
   const queue = new PgBossJobQueue(boss);
   const keyStore = await openServiceKeyStore(dataDir, {});
+  const config = loadConfig({ ...options.env, DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir, ARTIFACT_STORE: options.artifactStore });
+  const artifacts = openArtifactStore(config.artifacts, dataDir, db.url);
   const app = await createApp({
     keyStore,
-    config: loadConfig({ ...options.env, DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir }),
+    config,
+    artifacts,
     dataSource,
     ledger,
     jobQueue: queue,
@@ -76,7 +83,7 @@ export async function startJobHarness(
   });
   await app.init();
   // After the app: its logger setting (none in tests) also silences Nest's start-up lines of the worker's container.
-  const worker = options.worker === false ? null : await createJobWorker({ boss, dataSource, ledger, keyStore, dataDir, config: jobs });
+  const worker = options.worker === false ? null : await createJobWorker({ boss, dataSource, ledger, keyStore, dataDir, artifacts, config: jobs });
   await worker?.start();
   const keys = new ApiKeyService(dataSource);
   const ml = (await keys.create('ml')).key;
@@ -85,6 +92,7 @@ export async function startJobHarness(
     db,
     dataDir,
     keyStore,
+    artifacts,
     dataSource,
     ledger,
     boss,
@@ -96,6 +104,7 @@ export async function startJobHarness(
       await app.close();
       if (worker) await worker.stop();
       await boss.stop({ graceful: false });
+      await artifacts.close();
       await dataSource.destroy();
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -111,6 +120,7 @@ export async function startAnotherWorker(h: JobHarness, jobs: Partial<JobConfig>
     ledger: h.ledger,
     keyStore: h.keyStore,
     dataDir: h.dataDir,
+    artifacts: h.artifacts,
     config: testJobConfig(jobs),
   });
   await worker.start();
@@ -132,6 +142,7 @@ export function startWorkerProcess(
       ...process.env,
       DATABASE_URL: h.db.url,
       DATA_DIR: h.dataDir,
+      ARTIFACT_STORE: h.artifacts instanceof FileArtifactStore ? 'files' : 'postgres',
       JOB_EXPIRE_SECONDS: '600',
       JOB_RETRY_LIMIT: '50',
       JOB_RETRY_DELAY_SECONDS: '1',

@@ -8,6 +8,7 @@ import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { DataSource } from 'typeorm';
 import { KeyStore } from '@lethe/keystore';
+import type { ArtifactStore } from '@lethe/artifacts';
 import { Ledger } from '@lethe/ledger';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
 import { AnchorsController } from './anchoring/anchors.controller';
@@ -19,6 +20,7 @@ import { JsonBodyInterceptor } from './common/json-body.interceptor';
 import { RATE_LIMIT_IDENTITY, RateLimitGuard, rateLimitOptions } from './common/rate-limit.guard';
 import { RATE_LIMIT_CLOCK, RateLimitClock } from './common/rate-limit.storage';
 import { APP_CONFIG } from './config/config.provider';
+import { openArtifactStore } from './database/artifact-store';
 import { storageProviders } from './database/database.providers';
 import { DatasetController } from './datasets/dataset.controller';
 import { DatasetService } from './datasets/dataset.service';
@@ -64,6 +66,8 @@ export interface AppModuleOptions {
   forgetRequestQueue?: ForgetRequestQueue;
   /** Where training jobs go (pg-boss; default: they wait in state `queued` until a worker sends them again). */
   jobQueue?: JobQueue;
+  /** Where checkpoints and ONNX files are (default: opened from `config.artifacts`, and closed with the app). */
+  artifacts?: ArtifactStore;
   /** The clock the rate limit counts windows by (default: the database's); tests drive time with it. */
   rateLimitClock?: RateLimitClock;
 }
@@ -91,7 +95,15 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_CONFIG, useValue: options.config },
-        ...storageProviders({ dataSource: options.dataSource, ledger: options.ledger, keyStore: options.keyStore, dataDir: options.config.dataDir }),
+        ...storageProviders({
+          dataSource: options.dataSource,
+          ledger: options.ledger,
+          keyStore: options.keyStore,
+          dataDir: options.config.dataDir,
+          // The service reads ONNX files (downloads, predictions) from where the workers put them.
+          artifacts: options.artifacts ?? openArtifactStore(options.config.artifacts, options.config.dataDir, (options.dataSource.options as { url: string }).url),
+          ownsArtifacts: options.artifacts === undefined,
+        }),
         { provide: HEALTH_REPORTERS, useValue: options.healthReporters ?? [] },
         { provide: ANCHORING_LOOP, useValue: options.anchoringLoop ?? null },
         { provide: FORGET_REQUEST_QUEUE, useValue: options.forgetRequestQueue ?? new DroppingForgetRequestQueue() },

@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { ChainConnector } from '@lethe/chain';
 import { KeyStore } from '@lethe/keystore';
 import { redactRpcUrl } from '@lethe/redact';
+import type { ArtifactStore } from '@lethe/artifacts';
 import { Ledger } from '@lethe/ledger';
 import type { DataSource } from 'typeorm';
 import { AnchoringLoop } from './anchoring/anchoring-loop';
@@ -11,6 +12,7 @@ import { remoteChainConnector, startLocalChain } from './anchoring/chain-connect
 import { createApp } from './app';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
 import { openServiceKeyStoreOrExit } from './config/key-store';
+import { openArtifacts } from './database/artifact-store';
 import { openAppDatabase } from './database/database';
 import { API_ENTITIES, apiMigrations } from './database/schema';
 import { installLogger, runProcess } from './process-lifecycle';
@@ -60,9 +62,12 @@ async function main(): Promise<void> {
       log.log(`database: ${database.description}`);
       await ensureAdminKey(database.dataSource, adminKey);
       const ledger = new Ledger(database.dataSource);
+      const artifacts = await openArtifacts(config, database.dataSource, (m) => log.log(m));
+      onStop(() => artifacts.close());
       const loop = await startAnchoring(config, database.dataSource, ledger, log, onStop);
-      const { jobQueue, worker } = await startJobs(config, jobs, database.dataSource, ledger, keyStore, onStop);
+      const { jobQueue, worker } = await startJobs(config, jobs, database.dataSource, ledger, keyStore, artifacts, onStop);
       const app = await createApp({
+        artifacts,
         config,
         dataSource: database.dataSource,
         ledger,
@@ -137,13 +142,14 @@ async function startJobs(
   dataSource: DataSource,
   ledger: Ledger,
   keyStore: KeyStore,
+  artifacts: ArtifactStore,
   onStop: OnStop,
 ): Promise<{ jobQueue: PgBossJobQueue; worker: JobWorker | null }> {
   const boss = await startJobBoss((dataSource.options as { url: string }).url, jobs);
   onStop(() => boss.stop({ graceful: false }));
   const jobQueue = new PgBossJobQueue(boss);
   if (!jobs.serviceWorker) return { jobQueue, worker: null };
-  const worker = await createJobWorker({ boss, dataSource, ledger, keyStore, dataDir: config.dataDir, config: jobs });
+  const worker = await createJobWorker({ boss, dataSource, ledger, keyStore, dataDir: config.dataDir, artifacts, config: jobs });
   onStop(() => worker.stop());
   return { jobQueue, worker };
 }

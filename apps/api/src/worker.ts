@@ -10,6 +10,7 @@ import { installLogger, runProcess } from './process-lifecycle';
 import { startJobBoss } from './jobs/job.boss';
 import { JobConfig, loadJobConfig } from './jobs/job.config';
 import { createJobWorker } from './worker/worker.module';
+import { openArtifacts } from './database/artifact-store';
 
 /**
  * `npm run worker`: one more worker on the service's database (DATABASE_URL, or the embedded PostgreSQL
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
       });
       onStop(() => database.close());
       log.log(`database: ${database.description}`);
+      const artifacts = await openArtifacts(config, database.dataSource, (m) => log.log(m));
+      onStop(() => artifacts.close());
       const boss = await startJobBoss(databaseUrl, jobs);
       onStop(() => boss.stop({ graceful: false }));
       const worker = await createJobWorker({
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
         ledger: new Ledger(database.dataSource),
         keyStore,
         dataDir: config.dataDir,
+        artifacts,
         config: jobs,
       });
       onStop(() => worker.stop());

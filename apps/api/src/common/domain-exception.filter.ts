@@ -1,4 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { ArtifactError, ArtifactErrorCode } from '@lethe/artifacts';
 import { LedgerError, LedgerErrorCode } from '@lethe/events';
 import { MerkleError } from '@lethe/merkle';
 import { UnlearningError, UnlearningErrorCode } from '@lethe/unlearning';
@@ -25,6 +26,13 @@ const UNLEARNING_STATUS: Record<UnlearningErrorCode, number> = {
   CHECKPOINT_MISSING: HttpStatus.INTERNAL_SERVER_ERROR,
   CHECKPOINT_CORRUPT: HttpStatus.INTERNAL_SERVER_ERROR,
   RUNTIME_ERROR: HttpStatus.INTERNAL_SERVER_ERROR,
+};
+
+/** The artifact store is ours: a file that does not hash right is a 500, a store out of reach a 503. */
+const ARTIFACT_STATUS: Record<ArtifactErrorCode, number> = {
+  INVALID_ARGUMENT: HttpStatus.INTERNAL_SERVER_ERROR,
+  CORRUPT: HttpStatus.INTERNAL_SERVER_ERROR,
+  UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
 /**
@@ -63,6 +71,10 @@ export class DomainExceptionFilter implements ExceptionFilter {
     if (exception instanceof UnlearningError) {
       const statusCode = UNLEARNING_STATUS[exception.code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
       return { statusCode, message: statusCode >= 500 ? 'internal error: a model file or the runtime failed' : exception.message };
+    }
+    if (exception instanceof ArtifactError) {
+      const statusCode = ARTIFACT_STATUS[exception.code];
+      return { statusCode, message: statusCode === HttpStatus.SERVICE_UNAVAILABLE ? 'the artifact store cannot be reached; retry later' : 'internal error: a model file failed its check' };
     }
     if (exception instanceof MerkleError && exception.code === 'INVALID_ARGUMENT') {
       return { statusCode: HttpStatus.BAD_REQUEST, message: exception.message };

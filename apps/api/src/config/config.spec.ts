@@ -25,7 +25,22 @@ describe('loadConfig', () => {
     });
   });
 
+  it('keeps artifacts in files without DATABASE_URL and in PostgreSQL with it, unless ARTIFACT_STORE says otherwise', () => {
+    expect(loadConfig({}).artifacts).toEqual({ store: 'files', vacuum: 'plain' });
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/lethe' }).artifacts).toEqual({ store: 'postgres', vacuum: 'plain' });
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/lethe', ARTIFACT_STORE: 'files' }).artifacts.store).toBe('files');
+    expect(loadConfig({ ARTIFACT_STORE: 'postgres', ARTIFACT_VACUUM: 'full' }).artifacts).toEqual({ store: 'postgres', vacuum: 'full' });
+    expect(loadConfig({ ARTIFACT_DATABASE_URL: 'postgres://artifacts/lethe' }).artifacts).toEqual({
+      store: 'postgres',
+      vacuum: 'plain',
+      databaseUrl: 'postgres://artifacts/lethe',
+    });
+  });
+
   it.each([
+    ['ARTIFACT_STORE', 's3'],
+    ['ARTIFACT_VACUUM', 'sometimes'],
+    ['ARTIFACT_DATABASE_URL', 'mysql://x'],
     ['PORT', 'abc'],
     ['PORT', '70000'],
     ['PORT', '-1'],

@@ -33,6 +33,20 @@ export interface AppConfig {
   chain: ChainConfig;
   portal: PortalConfig;
   http: HttpTimeouts;
+  artifacts: ArtifactConfig;
+}
+
+/**
+ * Where checkpoints and ONNX files are kept (@lethe/artifacts): `files` under DATA_DIR (the default of the
+ * embedded set-up, and of workers sharing one machine or volume), or `postgres` (the default when
+ * DATABASE_URL is set: workers on other machines then need only the database).
+ */
+export interface ArtifactConfig {
+  store: 'files' | 'postgres';
+  /** ARTIFACT_DATABASE_URL: a database of their own for the postgres store (default: DATABASE_URL, or the embedded one). */
+  databaseUrl?: string;
+  /** ARTIFACT_VACUUM: what runs after deletions in the postgres store, VACUUM (`plain`) or VACUUM FULL (`full`). */
+  vacuum: 'plain' | 'full';
 }
 
 /**
@@ -159,6 +173,19 @@ function checkMasterKey(env: Env): void {
   }
 }
 
+function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = readString(env, name) ?? fallback;
+  if (!choices.includes(raw as T)) throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+function readArtifactConfig(env: Env, databaseUrl: string | undefined): ArtifactConfig {
+  const artifactDatabaseUrl = readUrl(env, 'ARTIFACT_DATABASE_URL', ['postgres:', 'postgresql:']);
+  const store = readChoice(env, 'ARTIFACT_STORE', ['files', 'postgres'], databaseUrl !== undefined || artifactDatabaseUrl !== undefined ? 'postgres' : 'files');
+  if (artifactDatabaseUrl !== undefined && store !== 'postgres') throw new ConfigError('ARTIFACT_DATABASE_URL', 'is set, but ARTIFACT_STORE is not "postgres"');
+  return { store, vacuum: readChoice(env, 'ARTIFACT_VACUUM', ['plain', 'full'], 'plain'), ...(artifactDatabaseUrl ? { databaseUrl: artifactDatabaseUrl } : {}) };
+}
+
 /** Reads and checks every variable; throws ConfigError naming the first bad one. */
 export function loadConfig(env: Env = process.env): AppConfig {
   checkMasterKey(env);
@@ -203,11 +230,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     rpcUrl: portalRpcUrl ?? (chain.enabled && rpcUrl === undefined ? `http://127.0.0.1:${chain.chainPort}` : undefined),
     dir: resolve(readString(env, 'PORTAL_DIR') ?? resolve(__dirname, '..', '..', '..', 'portal', 'dist')),
   };
+  const databaseUrl = readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   return {
     port: readInteger(env, 'PORT', 3000, 0, 65535),
     host,
     dataDir: resolve(readString(env, 'DATA_DIR') ?? './data'),
-    databaseUrl: readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseUrl,
     embeddedPostgresPort: readInteger(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
     logLevel,
     rateLimitPerMinute: readInteger(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
@@ -221,5 +249,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
       bodyTimeoutMs: readInteger(env, 'BODY_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
       uploadTimeoutMs: readInteger(env, 'UPLOAD_TIMEOUT_SECONDS', 3600, 300, 86_400) * 1000,
     },
+    artifacts: readArtifactConfig(env, databaseUrl),
   };
 }

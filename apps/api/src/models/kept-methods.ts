@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  ArtifactCheckpointStore,
   EngineDependencies,
-  FileCheckpointStore,
   LedgerSink,
   LruMap,
   ProgressCallback,
@@ -10,16 +10,17 @@ import {
   UnlearningMethod,
   createMethod,
 } from '@lethe/unlearning';
-import { DATA_DIR } from '../config/config.provider';
+import type { ArtifactStore } from '@lethe/artifacts';
+import { ARTIFACT_STORE } from '../config/config.provider';
 
-/** The engine's method for a config, with checkpoints in DATA_DIR/checkpoints and events into the log. */
+/** The engine's method for a config, with checkpoints in the artifact store and events into the log. */
 export function createMethodFor(config: { method: string }, deps: EngineDependencies): UnlearningMethod {
   return createMethod(config.method as MethodName, deps);
 }
 
-export function checkpointStoreIn(dataDir: string): FileCheckpointStore {
-  // FileCheckpointStore keeps its files under <root>/checkpoints.
-  return new FileCheckpointStore(dataDir);
+/** The engine's checkpoint store over the process's artifact store (checkpoints by their address). */
+export function checkpointStoreIn(artifacts: ArtifactStore): ArtifactCheckpointStore {
+  return new ArtifactCheckpointStore(artifacts);
 }
 
 /** Models whose engine method (and latest version) a worker keeps between jobs. */
@@ -47,7 +48,7 @@ export class KeptMethods {
   private readonly logger = new Logger('Engine');
   private readonly kept = new LruMap<string, KeptMethod>(KEPT_MODELS, (modelId, kept) => this.release(modelId, kept));
 
-  constructor(@Inject(DATA_DIR) private readonly dataDir: string) {}
+  constructor(@Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore) {}
 
   get(modelId: string): KeptMethod | undefined {
     return this.kept.get(modelId);
@@ -59,7 +60,7 @@ export class KeptMethods {
     if (!kept) {
       const job: KeptMethod['job'] = {};
       const method = createMethodFor(config, {
-        store: checkpointStoreIn(this.dataDir),
+        store: checkpointStoreIn(this.artifacts),
         log: (message) => this.logger.warn(message), // e.g. a shard retrained from scratch: its checkpoints come from another runtime envelope
         get ledger() {
           return job.ledger;

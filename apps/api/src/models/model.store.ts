@@ -1,23 +1,20 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { UnlearnGuarantee } from '@lethe/events';
+import type { ArtifactStore } from '@lethe/artifacts';
 import { SampleVault } from '@lethe/ledger';
 import {
   batchKey,
   compactFeatures,
   JsonValue,
   listBatchMembers,
-  removeFileDurably,
   Sample,
   ShardRecord,
   TrainedModel,
   TrainingConfig,
 } from '@lethe/unlearning';
 import type { KeyStore } from '@lethe/keystore';
-import { DATA_DIR, KEY_STORE } from '../config/config.provider';
+import { ARTIFACT_STORE, KEY_STORE } from '../config/config.provider';
 import { HeldFigures, ModelEntity, ModelVersionEntity } from './model.entity';
 import { NoiseSeedVault, putNoiseSeeds, takeNoiseSeeds } from './noise-seeds';
 import type { RetiringVersion } from './retirement.store';
@@ -68,7 +65,7 @@ export interface UnlearnedVersion {
 }
 
 /**
- * Published model versions: ONNX files in DATA_DIR/models/<modelId>/<version>.onnx, rows in
+ * Published model versions: ONNX files in the artifact store (addressed by their SHA-256), rows in
  * model_versions, the samples each version learned (model_version_samples), enough to give the engine the
  * TrainedModel back in any worker process, and the ordered commitments under the batch root of each slice
  * it trained (batch_commitments), which a receipt proves a sample's learning with.
@@ -81,14 +78,10 @@ export class ModelStore {
   constructor(
     private readonly dataSource: DataSource,
     private readonly vault: SampleVault,
-    @Inject(DATA_DIR) private readonly dataDir: string,
+    @Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore,
     @Inject(KEY_STORE) keyStore: KeyStore,
   ) {
     this.noiseSeeds = new NoiseSeedVault(dataSource, keyStore);
-  }
-
-  onnxPath(modelId: string, version: number): string {
-    return join(this.dataDir, 'models', modelId, `${version}.onnx`);
   }
 
   /** Writes the ONNX file (atomically), then the row, its samples and its batches' members in one transaction. */
@@ -97,7 +90,7 @@ export class ModelStore {
     const batches = record.batches ?? new Map<string, number>();
     const members = batches.size > 0 ? listBatchMembers(model, new Set(batches.keys())) : [];
     lap('save.batchMembers');
-    await writeAtomically(this.onnxPath(model.modelId, model.version), model.onnx);
+    await this.artifacts.put({ kind: 'onnx', address: model.onnxSha256 }, model.onnx);
     lap('save.onnx');
     // Without the noise seeds (models.noise_seeds keeps them sealed; loadTrainedModel puts them back).
     const engineState: EngineState = {
@@ -201,9 +194,20 @@ export class ModelStore {
     });
   }
 
-  /** Deletes a version's ONNX file for good (unlink, then fsync of its directory); false when it was gone already. */
-  deleteOnnx(modelId: string, version: number): Promise<boolean> {
-    return removeFileDurably(this.onnxPath(modelId, version));
+  /**
+   * Deletes a version's ONNX file for good (durably, see the artifact store); false when it was gone already,
+   * or when another version whose file is not deleted has the very same bytes (its address): that version's
+   * deletion takes the file then.
+   */
+  async deleteOnnx(modelId: string, version: number): Promise<boolean> {
+    const rows: { onnx_sha256: string; shared: boolean }[] = await this.dataSource.query(
+      `SELECT v.onnx_sha256, EXISTS (SELECT 1 FROM model_versions o WHERE o.onnx_sha256 = v.onnx_sha256 AND o.onnx_deleted_at IS NULL
+                                       AND (o.model_id, o.version) <> (v.model_id, v.version)) AS shared
+         FROM model_versions v WHERE v.model_id = $1 AND v.version = $2`,
+      [modelId, version],
+    );
+    if (rows.length === 0 || rows[0].shared) return false;
+    return this.artifacts.delete({ kind: 'onnx', address: rows[0].onnx_sha256 });
   }
 
   async findVersion(modelId: string, version: number): Promise<ModelVersionEntity | null> {
@@ -313,8 +317,17 @@ export class ModelStore {
     ]);
   }
 
-    async readOnnx(modelId: string, version: number): Promise<Buffer> {
-    return fs.readFile(this.onnxPath(modelId, version));
+  /** A version's ONNX file from the artifact store, checked against its SHA-256 (the store's CORRUPT otherwise). */
+  async readOnnx(modelId: string, version: number): Promise<Buffer> {
+    const row = await this.findVersion(modelId, version);
+    if (!row) throw new Error(`model ${modelId} has no version ${version}`);
+    const bytes = await this.artifacts.get({ kind: 'onnx', address: row.onnxSha256 });
+    if (bytes === undefined) {
+      // ENOENT, as a missing file's: a reader that finds it gone checks whether the version was retired meanwhile.
+      const missing = new Error(`model ${modelId} version ${version}: its ONNX file ${row.onnxSha256} is not in the artifact store (${this.artifacts.description})`);
+      throw Object.assign(missing, { code: 'ENOENT' });
+    }
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** The engine's view of a stored version (its samples must not be erased yet: they are opened from the vault). */
@@ -336,9 +349,8 @@ export class ModelStore {
     const samples: Sample[] = compactFeatures(
       opened.map((s) => ({ externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment })),
     );
+    // The store checks the bytes against their address, the published SHA-256.
     const onnx = new Uint8Array(await this.readOnnx(row.modelId, row.version));
-    const sha = createHash('sha256').update(onnx).digest('hex');
-    if (sha !== row.onnxSha256) throw new Error(`model ${row.modelId} version ${row.version}: its ONNX file has SHA-256 ${sha}, published ${row.onnxSha256}`);
     return {
       modelId: row.modelId,
       version: row.version,
@@ -363,17 +375,4 @@ function withoutManifestSeeds(manifest: { [key: string]: JsonValue }): { [key: s
 
 function checkSampleRows(modelId: string, version: number, rows: number, samples: number): void {
   if (rows !== samples) throw new Error(`model ${modelId} version ${version}: ${rows} sample rows for its ${samples} samples`);
-}
-
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  await fs.mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await fs.open(temp, 'w');
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(temp, path);
 }

@@ -3,7 +3,8 @@ import { DataSource } from 'typeorm';
 import { CheckpointsDeleted, LedgerEvent, VersionRetired } from '@lethe/events';
 import { FoundEntry, Ledger, MAX_ENTRIES_PER_READ } from '@lethe/ledger';
 import { findUnreferencedCheckpoints, checkpointsOf } from '@lethe/unlearning';
-import { DATA_DIR } from '../config/config.provider';
+import type { ArtifactStore } from '@lethe/artifacts';
+import { ARTIFACT_STORE } from '../config/config.provider';
 import { tryWithDatasetLock } from '../models/dataset.lock';
 import { checkpointStoreIn } from '../models/kept-methods';
 import { ModelStore } from '../models/model.store';
@@ -41,7 +42,7 @@ export class RetirementService {
     private readonly ledger: Ledger,
     private readonly store: RetirementStore,
     private readonly models: ModelStore,
-    @Inject(DATA_DIR) private readonly dataDir: string,
+    @Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore,
   ) {}
 
   /**
@@ -78,8 +79,9 @@ export class RetirementService {
     for (const modelId of modelIds) {
       for (const version of await this.logRetirements(modelId, { appendMissing: true })) retiredVersions.push({ modelId, version });
     }
-    await this.deleteRetiredFiles(modelIds);
+    const deletedFiles = await this.deleteRetiredFiles(modelIds);
     const deletedCheckpoints = await this.deleteUnneededCheckpoints(modelIds, requestIds);
+    if (deletedFiles + deletedCheckpoints > 0) await this.reclaimSpace();
     if (retiredVersions.length > 0 || deletedCheckpoints > 0) {
       this.logger.log(`${retiredVersions.length} model version(s) retired, ${deletedCheckpoints} checkpoint(s) deleted`);
     }
@@ -95,7 +97,7 @@ export class RetirementService {
     for (const modelId of modelIds) await this.logRetirements(modelId, { appendMissing: false });
     const released = await this.store.unmarkUnlogged(requestIds);
     if (released > 0) this.logger.warn(`${released} model version(s) marked for retirement are served again: their forget requests failed`);
-    await this.deleteRetiredFiles(modelIds);
+    if ((await this.deleteRetiredFiles(modelIds)) > 0) await this.reclaimSpace();
   }
 
   /**
@@ -113,6 +115,7 @@ export class RetirementService {
     }
     const files = await this.deleteRetiredFiles();
     const checkpoints = await this.deleteLoggedCheckpoints();
+    if (retired > 0 || files > 0 || checkpoints > 0) await this.reclaimSpace();
     if (retired > 0 || files > 0 || checkpoints > 0)
       this.logger.log(`at start: ${retired} version(s) an earlier unlearning left live retired; deleted ${files} retired model file(s), ${checkpoints} checkpoint(s)`);
     return { retired, files, checkpoints };
@@ -151,6 +154,14 @@ export class RetirementService {
       for (const [i, version] of missing.entries()) await this.store.setRetireLedgerIndex(modelId, version.version, entries[i].index);
     }
     return unlogged.filter((v) => options.appendMissing || !missing.includes(v)).map((v) => v.version);
+  }
+
+  /**
+   * After deletions: the artifact store gives their space back (PostgreSQL: VACUUM of its chunks, so that the
+   * deleted bytes do not stay as dead rows). The deletions are durable already: a failure here is logged.
+   */
+  private async reclaimSpace(): Promise<void> {
+    await this.artifacts.reclaim().catch((e: unknown) => this.logger.warn(`reclaiming the deleted artifacts' space in ${this.artifacts.description}: ${(e as Error).message}`));
   }
 
   /** Deletes the ONNX files whose retirement is logged (of these models, or all); returns how many were there. */
@@ -213,7 +224,7 @@ export class RetirementService {
 
   /** Deletes the checkpoints whose deletion is logged (of these models, or all); returns how many were there. */
   private async deleteLoggedCheckpoints(modelIds?: string[]): Promise<number> {
-    const store = checkpointStoreIn(this.dataDir);
+    const store = checkpointStoreIn(this.artifacts);
     let deleted = 0;
     for (const checkpoint of await this.store.findCheckpointsToDelete(modelIds)) {
       if (await store.delete(checkpoint)) deleted++;

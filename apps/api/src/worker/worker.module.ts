@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { KeyStore } from '@lethe/keystore';
+import type { ArtifactStore } from '@lethe/artifacts';
 import { Ledger } from '@lethe/ledger';
 import { storageProviders } from '../database/database.providers';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
@@ -30,6 +31,8 @@ export interface WorkerOptions {
   /** The key store of sample data keys (openServiceKeyStore). */
   keyStore: KeyStore;
   dataDir: string;
+  /** Where checkpoints and ONNX files are: what every worker of the deployment shares (openArtifactStore). */
+  artifacts: ArtifactStore;
   config: JobConfig;
 }
 

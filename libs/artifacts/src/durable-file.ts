@@ -1,5 +1,15 @@
-import { promises as fs } from 'fs';
-import * as path from 'path';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+/** Syncs a directory, making the creation, rename or removal of its entries durable. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 /**
  * Unlinks a file and fsyncs its directory, so that the removal survives a crash once this resolved; returns
@@ -16,17 +26,11 @@ export async function removeFileDurably(file: string): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     removed = false;
   }
-  let dir: fs.FileHandle;
   try {
-    dir = await fs.open(path.dirname(file), 'r');
+    await syncDirectory(path.dirname(file));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return removed; // no directory, no file
     throw error;
-  }
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
   return removed;
 }
