@@ -52,6 +52,8 @@ export type {
   FeatureForgetRequest,
 } from './method';
 export { genesisCheckpoint, addressCheckpoint } from './sharded-training';
+export { ShardTrainer, checkShardSamples } from './shard-task';
+export type { ShardDispatcher, ShardResult, ShardTask } from './shard-task';
 export type { EngineDependencies } from './sharded-training';
 export { createSisaMethod } from './sisa';
 export { createFullRetrainMethod } from './full-retrain';

@@ -32,6 +32,12 @@ export class ProgressTracker {
     this.emit(false);
   }
 
+  /** Work done up to `fraction` of the total (it never goes back): for work counted elsewhere, e.g. by other workers. */
+  reach(fraction: number): void {
+    this.done = Math.max(this.done, Math.min(this.total, fraction * this.total));
+    this.emit(false);
+  }
+
   finish(): void {
     this.done = this.total;
     this.emit(true);

@@ -22,6 +22,7 @@ import { describeRuntimeEnvelope, detectRuntimeEnvelope, RuntimeEnvelope } from 
 import { DpStepRunner, dpGraphRows } from './privacy/dp-trainer';
 import { privacyGuarantee, PrivacySettings } from './privacy/privacy-config';
 import { samplePoissonBatches } from './privacy/poisson-sampling';
+import { checkShardSamples, ShardDispatcher, ShardResult, ShardTask } from './shard-task';
 import { UNLEARNING_CODE_VERSION } from './version';
 
 /** What every method needs from outside: checkpoint storage, the ledger, progress reports, threading, a log. */
@@ -38,9 +39,16 @@ export interface EngineDependencies {
   envelope?: RuntimeEnvelope;
   /** Where the engine says what a caller should know (a shard retrained from scratch); default: stderr. */
   log?: (message: string) => void;
+  /**
+   * Trains the shards of a version elsewhere, one task per shard on other workers (shard-task.ts); without it,
+   * or for a version whose checkpoints go to another store than the dispatcher's (a reference retrain, shadow
+   * models), they train here, one after another. Either way the published bytes are the same.
+   */
+  dispatcher?: ShardDispatcher;
 }
 
-export interface BuildVersionInput {
+/** What training some shards of a version needs (a shard task's worker has exactly this, for its one shard). */
+export interface ShardTrainingInput {
   modelId: string;
   version: number;
   config: TrainingConfig;
@@ -48,10 +56,15 @@ export interface BuildVersionInput {
   samples: readonly Sample[];
   /** First slice to (re)train per shard. Shards not listed are taken unchanged from `previous`. */
   fromSlices: ReadonlyMap<number, number>;
-  previous?: TrainedModel;
+  /** The version this one continues (of a shard task: only its shard's record). */
+  previous?: Pick<TrainedModel, 'shards'>;
   /** The shard plan of `samples` when the caller has it (planShards of them otherwise). */
   plan?: Plan;
   phase: ProgressPhase;
+}
+
+export interface BuildVersionInput extends ShardTrainingInput {
+  previous?: TrainedModel;
   /** Computes the published metrics of the finished ensemble (its ONNX file and its members). */
   evaluate: (published: PublishedEnsemble) => Promise<{ [key: string]: JsonValue }>;
   /** Where the phases' wall-clock time is charged (plan, train, members, export, evaluateAfter, checkpointWrites, manifest). */
@@ -202,20 +215,40 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   const clock = asked.clock ?? new PhaseClock();
   const started = process.hrtime.bigint();
   const envelope = deps.envelope ?? detectRuntimeEnvelope();
-  const input = { ...asked, fromSlices: resumableFromSlices(asked, envelope, deps.log ?? logToStderr) };
-  const training = await prepareTraining(deps, context, input);
+  const log = deps.log ?? logToStderr;
+  const input = { ...asked, fromSlices: withoutForeignLineages(asked, envelope, log) };
+  const plan = input.plan ?? context.planOf(input.samples, input.config) ?? planShards(input.samples, input.config.seed, input.config.shards, input.config.slices);
+  context.rememberPlan(input.samples, input.config, plan);
+  checkReusedSlices(input, plan);
+  // Shards trained elsewhere (one task each), when a dispatcher shares this version's checkpoint store; a
+  // shard a worker trained under another runtime envelope is trained here again from scratch (below).
+  const dispatcher = deps.dispatcher !== undefined && deps.dispatcher.store === deps.store && input.fromSlices.size > 0 ? deps.dispatcher : undefined;
+  const dispatched = dispatcher ? await dispatchShards(dispatcher, deps, input, plan, envelope, log) : new Map<number, ShardResult>();
+  const fromSlices = new Map([...input.fromSlices].filter(([shard]) => !dispatched.has(shard)));
+  const training = await prepareTraining(deps, context, { ...input, plan, fromSlices });
   clock.lap('plan');
   // Checkpoint writes run while training goes on; all of them finish before the version is returned.
-  const output: TrainingOutput = { events: [], writes: [] };
+  const writes: Promise<void>[] = [];
+  const events: EngineEvent[] = [];
   const finalWeights = new Map<number, Weights>();
   const shardRecords: ShardRecord[] = [];
-  for (const shardPlan of training.plan.shards) {
-    const fromSlice = input.fromSlices.get(shardPlan.shard);
+  const retrained = new Map(input.fromSlices);
+  for (const shardPlan of plan.shards) {
+    const fromSlice = fromSlices.get(shardPlan.shard);
+    const remote = dispatched.get(shardPlan.shard);
+    if (remote !== undefined) {
+      shardRecords.push(remote.record);
+      events.push(...remote.events);
+      retrained.set(shardPlan.shard, remote.fromSlice);
+      continue;
+    }
     if (fromSlice === undefined) {
       shardRecords.push((input.previous as TrainedModel).shards[shardPlan.shard]);
       continue;
     }
-    const { record, weights } = await trainShard(deps, input, envelope, training, shardPlan, fromSlice, output);
+    const output: TrainingOutput = { events: [], writes };
+    const { record, weights } = await trainShard(deps, { ...input, fromSlices }, envelope, training, shardPlan, fromSlice, output);
+    events.push(...output.events);
     finalWeights.set(shardPlan.shard, weights);
     context.memberWeights.set(record.slices[record.slices.length - 1].checkpoint, weights);
     shardRecords.push(record);
@@ -224,18 +257,120 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
 
   training.progress.setPhase('publish');
   const trained = process.hrtime.bigint();
-  const model = await publishVersion(deps, context, input, { shardRecords, finalWeights, writes: output.writes, clock });
-  output.events.push(publishedEvent(model, envelope));
+  const model = await publishVersion(deps, context, input, { shardRecords, finalWeights, writes, clock });
+  events.push(publishedEvent(model, envelope));
   training.progress.finish();
   clock.lap('manifest');
   return {
     model,
-    fromSlices: input.fromSlices,
-    events: output.events,
-    steps: training.totalSteps,
+    fromSlices: retrained,
+    events,
+    steps: training.totalSteps + [...dispatched.values()].reduce((n, r) => n + r.steps, 0),
     trainSeconds: Number(trained - started) / 1e9,
     publishSeconds: Number(process.hrtime.bigint() - trained) / 1e9,
   };
+}
+
+/**
+ * The shards of `input.fromSlices`, one task each, through the dispatcher, and what they gave back, checked:
+ * each result must be the shard asked for, with the batch roots and counts this plan gives (the worker
+ * trained on the very samples), and a lineage of checkpoints whose addresses this process computes from the
+ * genesis on (its envelope, its chain). A result made under another runtime envelope is left out (logged):
+ * the caller trains that shard here, so a version never mixes envelopes. Anything else wrong fails the version.
+ */
+async function dispatchShards(
+  dispatcher: ShardDispatcher,
+  deps: EngineDependencies,
+  input: ShardTrainingInput,
+  plan: Plan,
+  envelope: RuntimeEnvelope,
+  log: (message: string) => void,
+): Promise<Map<number, ShardResult>> {
+  const tasks: ShardTask[] = [...input.fromSlices.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([shard, fromSlice]) => ({
+      modelId: input.modelId,
+      version: input.version,
+      config: input.config,
+      hyperparamsHash: input.hyperparamsHash,
+      shard,
+      fromSlice,
+      kept: input.previous?.shards[shard]?.slices.slice(0, fromSlice) ?? [],
+      commitments: plan.shards[shard].slices.map((slice) => slice.map((i) => input.samples[i].commitment)),
+      envelope,
+      phase: input.phase,
+    }));
+  const progress = new ProgressTracker(1, deps.onProgress, input.phase);
+  const results = await dispatcher.train(tasks, (fraction) => progress.reach(fraction));
+  const accepted = new Map<number, ShardResult>();
+  tasks.forEach((task, i) => {
+    const result = results[i];
+    checkShardResult(task, result);
+    if (!isOwnLineage(envelope, input.hyperparamsHash, task.shard, result.record.slices)) {
+      log(
+        `model ${input.modelId} version ${input.version}: shard ${task.shard} is trained again here, from slice ${task.fromSlice}: the worker that ` +
+          `trained it was under another runtime envelope (${describeRuntimeEnvelope(result.envelope)}), and a version never mixes envelopes ` +
+          `(this one: ${describeRuntimeEnvelope(envelope)})`,
+      );
+      return;
+    }
+    accepted.set(task.shard, result);
+  });
+  return accepted;
+}
+
+/** A shard task's result must be the shard asked for, trained on the samples asked for. */
+function checkShardResult(task: ShardTask, result: ShardResult | undefined): void {
+  const where = `model ${task.modelId} version ${task.version} shard ${task.shard}`;
+  if (!result || result.shard !== task.shard || result.record?.shard !== task.shard || result.record.slices.length !== task.config.slices) {
+    throw new UnlearningError('RUNTIME_ERROR', `${where}: its task gave back another shard or an incomplete record`);
+  }
+  task.commitments.forEach((members, slice) => {
+    const record = result.record.slices[slice];
+    const root = computeBatchRoot(members);
+    if (record.slice !== slice || record.count !== members.length || record.batchRoot !== root) {
+      throw new UnlearningError(
+        'RUNTIME_ERROR',
+        `${where} slice ${slice}: its task recorded ${record.count} samples under batch root ${record.batchRoot}, the plan has ${members.length} under ${root}`,
+      );
+    }
+  });
+}
+
+/** Whether every checkpoint of a shard's slices has the address this envelope computes from the genesis on. */
+function isOwnLineage(envelope: RuntimeEnvelope, hyperparamsHash: string, shard: number, slices: readonly SliceRecord[]): boolean {
+  return foreignCheckpoint(envelope, hyperparamsHash, shard, slices) === undefined;
+}
+
+/** The first of the slices whose checkpoint this envelope would not have addressed so (made under another one). */
+function foreignCheckpoint(envelope: RuntimeEnvelope, hyperparamsHash: string, shard: number, slices: readonly SliceRecord[]): SliceRecord | undefined {
+  let parent = genesisCheckpoint(envelope, hyperparamsHash, shard);
+  return slices.find((record) => {
+    const own = addressCheckpoint(envelope, hyperparamsHash, shard, record.slice, parent, record.batchRoot);
+    parent = record.checkpoint;
+    return own !== record.checkpoint;
+  });
+}
+
+/**
+ * A version never mixes runtime envelopes: bytes made under two could be reproduced by no single replay. So
+ * besides resumableFromSlices (the kept prefix of a retrained shard), a shard the version would take unchanged
+ * from the previous one while its checkpoints were made under another envelope is retrained from scratch, logged.
+ */
+function withoutForeignLineages(input: ShardTrainingInput, envelope: RuntimeEnvelope, log: (message: string) => void): Map<number, number> {
+  const fromSlices = resumableFromSlices(input, envelope, log);
+  for (const record of input.previous?.shards ?? []) {
+    if (record === undefined || fromSlices.has(record.shard) || record.sampleCount === 0) continue;
+    const foreign = foreignCheckpoint(envelope, input.hyperparamsHash, record.shard, record.slices);
+    if (!foreign) continue;
+    fromSlices.set(record.shard, 0);
+    log(
+      `model ${input.modelId} version ${input.version}: shard ${record.shard} retrains from slice 0 although it holds none of the samples: its ` +
+        `checkpoint after slice ${foreign.slice} (${foreign.checkpoint}) was not made under this runtime envelope (${describeRuntimeEnvelope(envelope)}), ` +
+        'and a version never mixes envelopes',
+    );
+  }
+  return fromSlices;
 }
 
 /**
@@ -245,16 +380,11 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
  * would publish bytes that no single replay reproduces. Checkpoints made before envelopes were part of the
  * address never match, so such a model's first forget retrains its affected shards from scratch (same bytes).
  */
-function resumableFromSlices(input: BuildVersionInput, envelope: RuntimeEnvelope, log: (message: string) => void): Map<number, number> {
+function resumableFromSlices(input: ShardTrainingInput, envelope: RuntimeEnvelope, log: (message: string) => void): Map<number, number> {
   const resumable = new Map(input.fromSlices);
   for (const [shard, fromSlice] of input.fromSlices) {
     const kept = input.previous?.shards[shard]?.slices.slice(0, fromSlice) ?? [];
-    let parent = genesisCheckpoint(envelope, input.hyperparamsHash, shard);
-    const foreign = kept.find((record) => {
-      const own = addressCheckpoint(envelope, input.hyperparamsHash, shard, record.slice, parent, record.batchRoot);
-      parent = record.checkpoint;
-      return own !== record.checkpoint;
-    });
+    const foreign = foreignCheckpoint(envelope, input.hyperparamsHash, shard, kept);
     if (!foreign) continue;
     resumable.set(shard, 0);
     log(
@@ -263,6 +393,42 @@ function resumableFromSlices(input: BuildVersionInput, envelope: RuntimeEnvelope
     );
   }
   return resumable;
+}
+
+/**
+ * What a worker runs for a shard task: the shard trained from the task's slice on (from 0 when the kept
+ * checkpoints were not made under this process's envelope, logged), on the task's samples only (a shard's
+ * training reads nothing of another's), its checkpoints stored before it returns.
+ */
+export async function trainShardTask(deps: EngineDependencies, context: EngineContext, task: ShardTask, samples: readonly Sample[]): Promise<ShardResult> {
+  checkShardSamples(task, samples);
+  const envelope = deps.envelope ?? detectRuntimeEnvelope();
+  const previous = { shards: [] as ShardRecord[] };
+  previous.shards[task.shard] = { shard: task.shard, sampleCount: samples.length, slices: task.kept };
+  const asked: ShardTrainingInput = {
+    modelId: task.modelId,
+    version: task.version,
+    config: task.config,
+    hyperparamsHash: task.hyperparamsHash,
+    samples,
+    fromSlices: new Map([[task.shard, task.fromSlice]]),
+    previous,
+    phase: task.phase,
+  };
+  const input = { ...asked, fromSlices: resumableFromSlices(asked, envelope, deps.log ?? logToStderr) };
+  const fromSlice = input.fromSlices.get(task.shard)!;
+  const training = await prepareTraining(deps, context, input);
+  const shardPlan = training.plan.shards[task.shard];
+  // The kept slices must hold what they held (samples are only removed, so an equal count is an equal slice).
+  for (let slice = 0; slice < fromSlice; slice++) {
+    if (shardPlan.slices[slice].length !== task.kept[slice]?.count)
+      throw new UnlearningError('RUNTIME_ERROR', `shard ${task.shard} slice ${slice} changed but was not scheduled for retraining`);
+  }
+  const output: TrainingOutput = { events: [], writes: [] };
+  const { record } = await trainShard(deps, input, envelope, training, shardPlan, fromSlice, output);
+  await Promise.all(output.writes);
+  training.progress.finish();
+  return { shard: task.shard, fromSlice, record, events: output.events, envelope, steps: training.totalSteps };
 }
 
 /** Where the engine says what a caller should know when its dependencies give no `log`. */
@@ -289,12 +455,11 @@ interface TrainingOutput {
   writes: Promise<void>[];
 }
 
-async function prepareTraining(deps: EngineDependencies, context: EngineContext, input: BuildVersionInput): Promise<PreparedTraining> {
+/** What the shards of `input.fromSlices` train with: the plan (given, or made), their batch roots and packed rows, a step runner. */
+async function prepareTraining(deps: EngineDependencies, context: EngineContext, input: ShardTrainingInput): Promise<PreparedTraining> {
   const { config, samples, previous } = input;
   context.memberWeights.reserve(3 * config.shards);
-  const plan = input.plan ?? context.planOf(samples, config) ?? planShards(samples, config.seed, config.shards, config.slices);
-  context.rememberPlan(samples, config, plan);
-  checkReusedSlices(input, plan);
+  const plan = input.plan ?? planShards(samples, config.seed, config.shards, config.slices);
   // Batch roots of the shards that train. A slice that kept all its samples keeps its root (samples are only
   // ever removed, so an unchanged count is an unchanged slice); untouched shards keep theirs whole.
   const batchRoots = plan.shards.map((shard) =>
@@ -318,7 +483,7 @@ async function prepareTraining(deps: EngineDependencies, context: EngineContext,
  */
 async function trainShard(
   deps: EngineDependencies,
-  input: BuildVersionInput,
+  input: ShardTrainingInput,
   envelope: RuntimeEnvelope,
   training: PreparedTraining,
   shardPlan: ShardPlan,
@@ -448,7 +613,7 @@ async function publishVersion(
  * as before: samples are only ever removed, so an unchanged count means an unchanged slice (same members,
  * same order, same batch root), and a changed one must be retrained.
  */
-function checkReusedSlices(input: BuildVersionInput, plan: Plan): void {
+function checkReusedSlices(input: ShardTrainingInput, plan: Plan): void {
   for (const shardPlan of plan.shards) {
     const fromSlice = input.fromSlices.get(shardPlan.shard);
     if (fromSlice === 0) continue;
@@ -513,7 +678,7 @@ function publishedEvent(model: TrainedModel, runtime: RuntimeEnvelope): ModelPub
 }
 
 function batchLearned(
-  input: BuildVersionInput,
+  input: ShardTrainingInput,
   shard: number,
   slice: number,
   batchRoot: string,
@@ -537,7 +702,7 @@ function batchLearned(
 }
 
 function checkpointSaved(
-  input: BuildVersionInput,
+  input: ShardTrainingInput,
   shard: number,
   slice: number,
   checkpoint: string,

@@ -320,8 +320,8 @@ describe('the runtime envelope', () => {
   const config = irisSisaConfig({ epochs: 6 });
   const here = detectRuntimeEnvelope();
 
-  it('is recorded in MODEL_PUBLISHED, and a worker under another one retrains a shard from scratch instead of resuming, logged', async () => {
-    const store = new MemoryCheckpointStore(); // shared, as workers share DATA_DIR
+  it('is recorded in MODEL_PUBLISHED, and a worker under another one retrains from scratch instead of resuming, logged, every shard: a version never mixes envelopes', async () => {
+    const store = new MemoryCheckpointStore(); // shared, as workers share the artifact store
     const ledger = new MemoryLedgerSink();
     const trainer = createSisaMethod({ store, ledger });
     const model = await trainer.train({ modelId: 'iris-envelope', config, samples: irisTrain });
@@ -337,7 +337,9 @@ describe('the runtime envelope', () => {
     expect(sameLog).toEqual([]);
 
     // A worker whose CPU kernels differ (played here by giving it another envelope): its addresses for the same
-    // training differ, so the recorded checkpoints are not its own; it retrains shard 1 from slice 0.
+    // training differ, so the recorded checkpoints are not its own. It retrains shard 1 from slice 0, and also
+    // shards 0 and 2, which hold no forgotten sample: keeping their weights would publish bytes made under two
+    // envelopes, which no single replay reproduces.
     const elsewhere = { ...here, cpuKernels: here.cpuKernels === 'avx2-fma3' ? 'avx512core' : 'avx2-fma3' };
     const otherLog: string[] = [];
     const otherLedger = new MemoryLedgerSink();
@@ -345,18 +347,23 @@ describe('the runtime envelope', () => {
     const restarted = await other.forget(model, { requestIds: ['r'], externalIds: forget });
     await other.release();
     await trainer.release();
-    expect(restarted.affected).toEqual([{ shard: 1, fromSlice: 0 }]);
-    expect(restarted.event.affected).toEqual([{ shard: 1, fromSlice: 0 }]);
-    expect(otherLog).toHaveLength(1);
+    const everyShard = [0, 1, 2].map((shard) => ({ shard, fromSlice: 0 }));
+    expect(restarted.affected).toEqual(everyShard);
+    expect(restarted.event.affected).toEqual(everyShard);
+    expect(otherLog).toHaveLength(3);
     expect(otherLog[0]).toContain('shard 1 retrains from slice 0, not 2');
     expect(otherLog[0]).toContain(`cpu kernels ${elsewhere.cpuKernels}`);
+    expect(otherLog.slice(1).map((m) => /shard (\d)/.exec(m)![1])).toEqual(['0', '2']);
+    expect(otherLog[1]).toContain('a version never mixes envelopes');
     const learned = otherLedger.events.filter((e) => e.type === 'BATCH_LEARNED');
-    expect(learned.map((e) => e.type === 'BATCH_LEARNED' && [e.shard, e.slice, e.parentCheckpoint === null])).toEqual([
-      [1, 0, true],
-      [1, 1, false],
-      [1, 2, false],
-    ]);
-    expect(restarted.model.shards[1].slices[0].checkpoint).not.toBe(model.shards[1].slices[0].checkpoint);
+    expect(learned.map((e) => e.type === 'BATCH_LEARNED' && [e.shard, e.slice, e.parentCheckpoint === null])).toEqual(
+      [0, 1, 2].flatMap((shard) => [
+        [shard, 0, true],
+        [shard, 1, false],
+        [shard, 2, false],
+      ]),
+    );
+    for (const shard of [0, 1, 2]) expect(restarted.model.shards[shard].slices[0].checkpoint).not.toBe(model.shards[shard].slices[0].checkpoint);
     expect(otherLedger.events.find((e) => e.type === 'MODEL_PUBLISHED')).toMatchObject({ runtime: elsewhere });
     // On this one machine the arithmetic is in fact the same: both ways give the from-scratch bytes.
     const reference = await trainFromScratch(config, without(irisTrain, forget));
