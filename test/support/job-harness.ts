@@ -36,6 +36,7 @@ export function testJobConfig(overrides: Partial<JobConfig> = {}): JobConfig {
     maintenanceSeconds: 1,
     stopTimeoutSeconds: 5,
     serviceWorker: true,
+    shardTasks: true,
     ...overrides,
   };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { BadRequestException } from '@nestjs/common';
 import { Matches } from 'class-validator';
 
@@ -22,4 +23,16 @@ export function parseUuidQueryParam(raw: unknown, name: string): string | undefi
   if (raw === undefined) return undefined;
   if (!isUuid(raw)) throw new BadRequestException(`query parameter "${name}" must be a UUID`);
   return raw;
+}
+
+/**
+ * A name-based UUID (version 5's layout, SHA-256 instead of SHA-1) of the parts: the same parts always give
+ * the same id, so sending a job under it twice is harmless.
+ */
+export function uuidOf(...parts: string[]): string {
+  const bytes = createHash('sha256').update(parts.join('\u0000')).digest().subarray(0, 16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x50;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

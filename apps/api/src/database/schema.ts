@@ -15,6 +15,7 @@ import { SuspendForgetRequests1764217200000 } from '../forget-requests/migration
 import { ForgetRequestFeatures1764217300000 } from '../forget-requests/migrations/1764217300000-forget-request-features';
 import { JobEntity } from '../jobs/job.entity';
 import { CreateJobs1764216400000 } from '../jobs/migrations/1764216400000-create-jobs';
+import { CreateJobTasks1764217510000 } from '../jobs/migrations/1764217510000-create-job-tasks';
 import { ApiKeyEntity } from '../keys/api-key.entity';
 import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-create-api-keys';
 import { CreateModels1764216410000 } from '../models/migrations/1764216410000-create-models';
@@ -65,6 +66,7 @@ export function apiMigrations(keyStore?: KeyStoreProvider): (new () => Migration
     ModelLearnRequests1764217230000,
     ForgetRequestFeatures1764217300000,
     sealNoiseSeedsMigration(keyStore),
+    CreateJobTasks1764217510000,
   ];
 }
 

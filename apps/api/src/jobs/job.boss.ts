@@ -1,7 +1,10 @@
 import { Logger } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { JobConfig } from './job.config';
-import { BIAS_SCAN_JOB, TRAIN_JOB, UNLEARN_JOB } from './job.entity';
+import { BIAS_SCAN_JOB, SHARD_JOB, TRAIN_JOB, UNLEARN_JOB } from './job.entity';
+
+/** How often pg-boss delivers a shard task again (its row counts the attempts that matter). */
+export const SHARD_MESSAGE_RETRIES = 1000;
 
 /**
  * Starts pg-boss on the service's database (its own schema `pgboss` and its own small pool) and makes
@@ -32,5 +35,10 @@ export async function startJobBoss(url: string, config: JobConfig): Promise<PgBo
     await boss.createQueue(name, { name, ...options });
     await boss.updateQueue(name, { name, ...options });
   }
+  // A shard task's attempts are counted in its row (job_tasks), against JOB_RETRY_LIMIT; pg-boss only carries
+  // it, and may carry it more often: a worker whose artifact store is out of reach hands it back uncounted.
+  const shard = { ...options, retryLimit: SHARD_MESSAGE_RETRIES };
+  await boss.createQueue(SHARD_JOB, { name: SHARD_JOB, ...shard });
+  await boss.updateQueue(SHARD_JOB, { name: SHARD_JOB, ...shard });
   return boss;
 }

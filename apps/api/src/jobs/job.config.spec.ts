@@ -5,6 +5,7 @@ describe('loadJobConfig', () => {
   it('has defaults', () => {
     expect(loadJobConfig({})).toEqual({
       serviceWorker: true,
+      shardTasks: true,
       expireSeconds: 3600,
       retryLimit: 3,
       lostAfterSeconds: 30,
@@ -21,6 +22,7 @@ describe('loadJobConfig', () => {
     ['JOB_RETRY_LIMIT', '-1'],
     ['JOB_POLL_SECONDS', '0'],
     ['SERVICE_WORKER', 'yes'],
+    ['SHARD_TASKS', 'maybe'],
   ])('stops on %s=%s, naming it', (name, value) => {
     expect(() => loadJobConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadJobConfig({ [name]: value })).toThrow(name);

@@ -21,6 +21,11 @@ export interface JobConfig {
   stopTimeoutSeconds: number;
   /** Whether `npm start` runs a worker in the service process (SERVICE_WORKER=off: only `npm run worker` ones). */
   serviceWorker: boolean;
+  /**
+   * Whether a training or an unlearning pass trains a version's shards one task per shard, on every worker
+   * (SHARD_TASKS=on, the default), or all of them itself, one after another (off).
+   */
+  shardTasks: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -34,11 +39,16 @@ function readInteger(env: Env, name: string, fallback: number, min: number, max:
   return value;
 }
 
+function readSwitch(env: Env, name: string): boolean {
+  const value = env[name]?.trim() || 'on';
+  if (value !== 'on' && value !== 'off') throw new ConfigError(name, 'must be "on" or "off"');
+  return value === 'on';
+}
+
 export function loadJobConfig(env: Env = process.env): JobConfig {
-  const serviceWorker = env.SERVICE_WORKER?.trim() || 'on';
-  if (serviceWorker !== 'on' && serviceWorker !== 'off') throw new ConfigError('SERVICE_WORKER', 'must be "on" or "off"');
   return {
-    serviceWorker: serviceWorker === 'on',
+    serviceWorker: readSwitch(env, 'SERVICE_WORKER'),
+    shardTasks: readSwitch(env, 'SHARD_TASKS'),
     expireSeconds: readInteger(env, 'JOB_EXPIRE_SECONDS', 3600, 1, 23 * 3600),
     retryLimit: readInteger(env, 'JOB_RETRY_LIMIT', 3, 0, 1000),
     lostAfterSeconds: readInteger(env, 'JOB_LOST_AFTER_SECONDS', 30, 3, 86_400),

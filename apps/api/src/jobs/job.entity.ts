@@ -10,6 +10,11 @@ export const UNLEARN_JOB = 'lethe.unlearn';
 /** A bias scan of one model version (POST /v1/models/:id/bias-scan): its result ranks samples by commitment. */
 export const BIAS_SCAN_JOB = 'lethe.bias-scan';
 export const JOB_TYPES = [TRAIN_JOB, UNLEARN_JOB, BIAS_SCAN_JOB] as const;
+/**
+ * One shard of a version that a training or an unlearning pass trains: a message of its own for each
+ * (job_tasks), so that the shards of one job train on several workers at once. Not a job of the `jobs` table.
+ */
+export const SHARD_JOB = 'lethe.shard';
 export type JobType = (typeof JOB_TYPES)[number];
 
 @Entity({ name: 'jobs' })
