@@ -220,9 +220,10 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   const plan = input.plan ?? context.planOf(input.samples, input.config) ?? planShards(input.samples, input.config.seed, input.config.shards, input.config.slices);
   context.rememberPlan(input.samples, input.config, plan);
   checkReusedSlices(input, plan);
-  // Shards trained elsewhere (one task each), when a dispatcher shares this version's checkpoint store; a
-  // shard a worker trained under another runtime envelope is trained here again from scratch (below).
-  const dispatcher = deps.dispatcher !== undefined && deps.dispatcher.store === deps.store && input.fromSlices.size > 0 ? deps.dispatcher : undefined;
+  // Shards trained elsewhere (one task each), when a dispatcher shares this version's checkpoint store and
+  // there are two or more to train (a single one trains here: nothing to spread, and no round trip); a shard
+  // a worker trained under another runtime envelope is trained here again (below).
+  const dispatcher = deps.dispatcher !== undefined && deps.dispatcher.store === deps.store && input.fromSlices.size > 1 ? deps.dispatcher : undefined;
   const dispatched = dispatcher ? await dispatchShards(dispatcher, deps, input, plan, envelope, log) : new Map<number, ShardResult>();
   const fromSlices = new Map([...input.fromSlices].filter(([shard]) => !dispatched.has(shard)));
   const training = await prepareTraining(deps, context, { ...input, plan, fromSlices });

@@ -1,10 +1,12 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import {
   ArtifactCheckpointStore,
+  CheckpointStore,
   EngineDependencies,
   LedgerSink,
   LruMap,
   ProgressCallback,
+  ShardDispatcher,
   TrainedModel,
   MethodName,
   UnlearningMethod,
@@ -12,6 +14,7 @@ import {
 } from '@lethe/unlearning';
 import type { ArtifactStore } from '@lethe/artifacts';
 import { ARTIFACT_STORE } from '../config/config.provider';
+import { ShardTaskQueue } from '../jobs/shard-task.queue';
 
 /** The engine's method for a config, with checkpoints in the artifact store and events into the log. */
 export function createMethodFor(config: { method: string }, deps: EngineDependencies): UnlearningMethod {
@@ -30,11 +33,14 @@ const KEPT_MODELS = 4;
  * A model's engine method kept between jobs, with the version it last trained or published: the model's next
  * forget reuses what the method holds (the samples' shard plan, shard sessions, unchanged shards' weights, the
  * members' outputs on the evidence rows), so it trains, and evaluates, only what it retrains. The method's
- * ledger and progress callback are the current job's (read through `job`, which the method holds by reference).
+ * ledger, progress callback and shard dispatcher are the current job's (read through `job`, which the method
+ * holds by reference).
  */
 export interface KeptMethod {
   method: UnlearningMethod;
-  job: { ledger?: LedgerSink; onProgress?: ProgressCallback };
+  /** The method's checkpoint store: shard tasks are dispatched for the versions it keeps there. */
+  store: CheckpointStore;
+  job: { ledger?: LedgerSink; onProgress?: ProgressCallback; dispatcher?: ShardDispatcher };
   model?: TrainedModel;
 }
 
@@ -48,7 +54,10 @@ export class KeptMethods {
   private readonly logger = new Logger('Engine');
   private readonly kept = new LruMap<string, KeptMethod>(KEPT_MODELS, (modelId, kept) => this.release(modelId, kept));
 
-  constructor(@Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore) {}
+  constructor(
+    @Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore,
+    @Optional() private readonly shardTasks?: ShardTaskQueue,
+  ) {}
 
   get(modelId: string): KeptMethod | undefined {
     return this.kept.get(modelId);
@@ -59,8 +68,9 @@ export class KeptMethods {
     let kept = this.kept.get(modelId);
     if (!kept) {
       const job: KeptMethod['job'] = {};
+      const store = checkpointStoreIn(this.artifacts);
       const method = createMethodFor(config, {
-        store: checkpointStoreIn(this.artifacts),
+        store,
         log: (message) => this.logger.warn(message), // e.g. a shard retrained from scratch: its checkpoints come from another runtime envelope
         get ledger() {
           return job.ledger;
@@ -68,12 +78,33 @@ export class KeptMethods {
         get onProgress() {
           return job.onProgress;
         },
+        get dispatcher() {
+          return job.dispatcher;
+        },
       });
-      kept = { method, job };
+      kept = { method, store, job };
       this.kept.set(modelId, kept);
       await this.kept.settled();
     }
     return kept;
+  }
+
+  /**
+   * Lends a kept method the current job's ledger and progress callback and, when the job is known and this
+   * process takes part in shard tasks, the job's dispatcher: the versions the method trains send one shard
+   * task per retrained shard (any worker trains it), 2 or more of them. `end` takes them back.
+   */
+  lend(kept: KeptMethod, job: { ledger?: LedgerSink; onProgress?: ProgressCallback; jobId?: string }): void {
+    kept.job.ledger = job.ledger;
+    kept.job.onProgress = job.onProgress;
+    kept.job.dispatcher = job.jobId === undefined ? undefined : this.shardTasks?.dispatcherFor(job.jobId, kept.store);
+  }
+
+  /** Ends what `lend` lent. */
+  end(kept: KeptMethod): void {
+    kept.job.ledger = undefined;
+    kept.job.onProgress = undefined;
+    kept.job.dispatcher = undefined;
   }
 
   /** Drops the model's kept method and releases what it holds (sessions, weights, outputs): after an error it may be half-updated. */

@@ -35,7 +35,8 @@ export class ModelTrainingService {
     private readonly methods: KeptMethods,
   ) {}
 
-  async train(modelId: string, onProgress: ProgressCallback): Promise<TrainingResult> {
+  /** `jobId`: the training's job, whose shard tasks (one per shard, on every worker) train the version. */
+  async train(modelId: string, onProgress: ProgressCallback, options: { jobId?: string } = {}): Promise<TrainingResult> {
     const models = this.dataSource.getRepository(ModelEntity);
     const model = await models.findOneByOrFail({ id: modelId });
     return withDatasetLock(this.dataSource, model.datasetId, 'shared', async () => {
@@ -45,8 +46,7 @@ export class ModelTrainingService {
         const { train: samples, test } = await loadTrainingSets(this.dataSource, this.vault, model);
         const sink = new ModelLedgerSink(this.ledger);
         const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
-        kept.job.ledger = sink;
-        kept.job.onProgress = onProgress;
+        this.methods.lend(kept, { ledger: sink, onProgress, jobId: options.jobId });
         try {
           const trained = await kept.method.train({
             modelId,
@@ -63,8 +63,7 @@ export class ModelTrainingService {
           await this.methods.drop(modelId);
           throw error;
         } finally {
-          kept.job.ledger = undefined;
-          kept.job.onProgress = undefined;
+          this.methods.end(kept);
         }
       }
       await models.update({ id: modelId }, { state: 'ready', error: null, updatedAt: new Date() });

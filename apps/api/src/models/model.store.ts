@@ -330,6 +330,24 @@ export class ModelStore {
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
+  /**
+   * The samples with these commitments (a shard task's), in the order given, opened from the vault; every one
+   * must still be there (a pass erases only after it published, and no training runs meanwhile).
+   */
+  async loadSamples(commitments: string[]): Promise<Sample[]> {
+    const ids: { id: string }[] = await this.dataSource.query(`SELECT id FROM sample_commitments WHERE commitment = ANY($1::text[])`, [commitments]);
+    const opened = await this.vault.readSamples({ sampleIds: ids.map((r) => r.id) }, { float32: true });
+    const byCommitment = new Map(opened.map((s) => [s.commitment, s]));
+    const missing = commitments.filter((c) => !byCommitment.has(c));
+    if (missing.length > 0) throw new Error(`${missing.length} of the ${commitments.length} samples to train on are not stored (or were erased), e.g. ${missing[0]}`);
+    return compactFeatures(
+      commitments.map((c) => {
+        const s = byCommitment.get(c)!;
+        return { externalId: s.externalId, features: s.features, label: s.label, commitment: c };
+      }),
+    );
+  }
+
   /** The engine's view of a stored version (its samples must not be erased yet: they are opened from the vault). */
   async loadTrainedModel(row: ModelVersionEntity): Promise<TrainedModel> {
     const stored = row.engineState as unknown as EngineState;

@@ -76,6 +76,8 @@ interface ModelPass {
   progress: PassProgress;
   clock: PassClock;
   evidenceDue: EvidenceDue[];
+  /** The pass's job: the versions it trains send their retrained shards as shard tasks under it. */
+  jobId?: string;
 }
 
 /** The UNLEARN_HELD the sink appended with a version, as the version's record (nothing when the guard let it through). */
@@ -172,7 +174,7 @@ export class UnlearningService {
       const sampleRequestIds = requestIds.filter((id) => !featureRequests.has(id));
       const { modelVersions, failedModels, evidenceDue } =
         sampleRequestIds.length > 0
-          ? await this.forgetInEveryModel(datasetId, sampleRequestIds, commitments, clock, options.onProgress)
+          ? await this.forgetInEveryModel(datasetId, sampleRequestIds, commitments, clock, options)
           : { modelVersions: [], failedModels: [], evidenceDue: [] };
       if (featureRequests.size > 0) modelVersions.push(...(await this.features.forgetFeatures(datasetId, featureRequests)));
       // Every new version is served (and what it replaces retired) by now. Then the samples each learned, and
@@ -230,7 +232,7 @@ export class UnlearningService {
     requestIds: string[],
     commitments: string[],
     clock: PassClock,
-    onProgress?: PassProgressCallback,
+    { onProgress, jobId }: Pick<UnlearningPassOptions, 'onProgress' | 'jobId'>,
   ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[]; evidenceDue: EvidenceDue[] }> {
     const forgotten = new Set(commitments);
     const plan = await this.planApproaches(requestIds);
@@ -249,7 +251,7 @@ export class UnlearningService {
       if (latest.unlearnLedgerIndex !== null && (await this.store.recordVersionSamples(model.id, latest.version)))
         this.logger.warn(`model ${model.id} version ${latest.version}: its sample rows were missing (a pass stopped after serving it); written now`);
       const certified = (model.engineConfig as { method?: string }).method === 'certified';
-      const share = { progress, clock, evidenceDue };
+      const share = { progress, clock, evidenceDue, jobId };
       try {
         // A pass that stopped after logging the model's next version but before recording it (a crash, a
         // failed write) is finished first with the requests it logged, whatever waits now: the version it
@@ -304,7 +306,7 @@ export class UnlearningService {
     forgotten: Set<string>,
     plan: ApproachPlan,
     certified: boolean,
-    share: Pick<ModelPass, 'progress' | 'clock' | 'evidenceDue'>,
+    share: Pick<ModelPass, 'progress' | 'clock' | 'evidenceDue' | 'jobId'>,
   ): Promise<ModelVersionEntity | undefined> {
     const kept = this.methods.get(model.id);
     // The version this process published last, unless another worker has published since (or it is not ours).
@@ -393,9 +395,9 @@ export class UnlearningService {
         return [...(held ? [held] : []), ...(retire ? await retire() : [])];
       },
     });
-    const { method, job } = await this.methods.keep(model.id, from.config);
-    job.ledger = sink;
-    job.onProgress = (p) => progress.report(p);
+    const kept = await this.methods.keep(model.id, from.config);
+    const { method } = kept;
+    this.methods.lend(kept, { ledger: sink, onProgress: (p) => progress.report(p), jobId: pass.jobId });
     try {
       // A model that set its guard has its test accuracy measured before the version is served (inline evidence).
       const later =
@@ -433,8 +435,7 @@ export class UnlearningService {
       if (later) pass.evidenceDue.push({ model, version, before: from, after: outcome.model });
       return { model: outcome.model, version, row: (await this.store.findVersion(model.id, version))! };
     } finally {
-      job.ledger = undefined;
-      job.onProgress = undefined;
+      this.methods.end(kept);
     }
   }
 

@@ -3,15 +3,19 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
-import { configureHeapForTraining, Progress } from '@lethe/unlearning';
+import { ArtifactError } from '@lethe/artifacts';
+import { configureHeapForTraining, Progress, ShardTask } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
-import { BIAS_SCAN_JOB, TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
+import { BIAS_SCAN_JOB, SHARD_JOB, TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
 import { BiasScanRunner } from '../unlearning/bias-scan.runner';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { JobListener, sendJob } from '../jobs/job.notifier';
 import { JobRepository } from '../jobs/job.repository';
+import { JobTaskRepository, taskMessageId } from '../jobs/job-task.repository';
+import { ShardMessage, ShardTaskQueue } from '../jobs/shard-task.queue';
 import { ModelTrainingService } from '../models/model-training.service';
+import { ShardTaskService } from '../models/shard-task.service';
 import { isRetraining, modelDoneFraction } from '../models/model.progress';
 import { PassClock } from '../unlearning/pass-clock';
 import { RetirementService } from '../unlearning/retirement.service';
@@ -28,12 +32,17 @@ const PROGRESS_EVERY_MS = 1000;
  */
 @Injectable()
 export class JobWorker {
-  readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  /** WORKER_NAME (default: the host's name and the process id), with a random suffix: unique among workers. */
+  readonly workerId = `${process.env.WORKER_NAME?.trim() || `${hostname()}:${process.pid}`}:${randomBytes(3).toString('hex')}`;
   private readonly logger = new Logger('Worker');
   private readonly running = new Set<string>();
+  /** Shard tasks this worker runs. */
+  private readonly runningTasks = new Set<string>();
+  /** Set while this worker takes no job: its artifact store was out of reach (pauseIntake). */
+  private resume: NodeJS.Timeout | undefined;
   private reaper: NodeJS.Timeout | undefined;
   private stopping = false;
-  /** pg-boss's worker of each queue, woken by the listener. */
+  /** pg-boss's worker polling each queue for this one, woken by the listener. */
   private readonly bossWorkers = new Map<string, string>();
   private readonly listener: JobListener;
 
@@ -47,6 +56,9 @@ export class JobWorker {
     private readonly unlearning: UnlearningService,
     private readonly retirement: RetirementService,
     private readonly biasScans: BiasScanRunner,
+    private readonly tasks: JobTaskRepository,
+    private readonly shardTasks: ShardTaskQueue,
+    private readonly shardTraining: ShardTaskService,
   ) {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
     // A sent job wakes its queue's pg-boss worker at once; polling every JOB_POLL_SECONDS stays the fallback.
@@ -54,6 +66,22 @@ export class JobWorker {
   }
 
   async start(): Promise<void> {
+    await this.takeJobs();
+    await this.listener.start();
+    // Retirements and deletions a crash (or a database from before retirement) left half done; a failure here
+    // is logged, not fatal: the next start tries again, and passes keep serving forget requests meanwhile.
+    await this.retirement.finishInterrupted().catch((e: unknown) => this.logger.warn(`finishing retirements at start: ${describeJobError(e)}`));
+    await this.resendWaiting();
+    await this.retryLost();
+    this.reaper = setInterval(
+      () => void this.retryLost().catch((e) => this.logger.warn(`looking for lost jobs: ${(e as Error).message}`)),
+      (this.config.lostAfterSeconds * 1000) / 2,
+    );
+    this.logger.log(`worker ${this.workerId} takes jobs ${TRAIN_JOB}, ${UNLEARN_JOB}, ${BIAS_SCAN_JOB} and ${SHARD_JOB}`);
+  }
+
+  /** Polls the three queues; shard tasks have a poller of their own: a job that waits for its tasks never keeps its worker from training one. */
+  private async takeJobs(): Promise<void> {
     const work = { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: this.config.pollSeconds };
     this.bossWorkers.set(
       TRAIN_JOB,
@@ -69,17 +97,28 @@ export class JobWorker {
       BIAS_SCAN_JOB,
       await this.boss.work<BiasScanMessage>(BIAS_SCAN_JOB, work, ([job]) => this.runBiasScan(job as PgBoss.JobWithMetadata<BiasScanMessage>)),
     );
-    await this.listener.start();
-    // Retirements and deletions a crash (or a database from before retirement) left half done; a failure here
-    // is logged, not fatal: the next start tries again, and passes keep serving forget requests meanwhile.
-    await this.retirement.finishInterrupted().catch((e: unknown) => this.logger.warn(`finishing retirements at start: ${describeJobError(e)}`));
-    await this.resendWaiting();
-    await this.retryLost();
-    this.reaper = setInterval(
-      () => void this.retryLost().catch((e) => this.logger.warn(`looking for lost jobs: ${(e as Error).message}`)),
-      (this.config.lostAfterSeconds * 1000) / 2,
+    this.bossWorkers.set(
+      SHARD_JOB,
+      await this.boss.work<ShardMessage>(SHARD_JOB, work, ([job]) => this.runShardTask(job as PgBoss.JobWithMetadata<ShardMessage>)),
     );
-    this.logger.log(`worker ${this.workerId} takes jobs ${TRAIN_JOB} and ${UNLEARN_JOB}`);
+  }
+
+
+  /**
+   * A worker whose artifact store is out of reach can do nothing right: it stops taking jobs and shard tasks
+   * for JOB_LOST_AFTER_SECONDS (what it runs finishes or fails), so that other workers take them, then tries again.
+   */
+  private pauseIntake(error: unknown): boolean {
+    if (!(error instanceof ArtifactError && error.code === 'UNAVAILABLE')) return false;
+    if (this.resume !== undefined || this.stopping) return true;
+    this.logger.warn(`takes no job for ${this.config.lostAfterSeconds} s: ${describeJobError(error)}`);
+    for (const id of this.bossWorkers.values()) void this.boss.offWork({ id });
+    this.bossWorkers.clear();
+    this.resume = setTimeout(() => {
+      this.resume = undefined;
+      if (!this.stopping) void this.takeJobs().catch((e: unknown) => this.logger.error(`taking jobs again: ${describeJobError(e)}`));
+    }, this.config.lostAfterSeconds * 1000);
+    return true;
   }
 
   /** Lets running jobs finish (up to JOB_STOP_TIMEOUT_SECONDS), then hands the others back to the queue. */
@@ -87,7 +126,11 @@ export class JobWorker {
     this.stopping = true;
     clearInterval(this.reaper);
     await this.listener.stop();
+    clearTimeout(this.resume);
+    this.shardTasks.stop(); // jobs waiting for their shard tasks are handed back, and retried elsewhere
     await this.boss.stop({ graceful: true, wait: true, timeout: this.config.stopTimeoutSeconds * 1000 });
+    if (this.runningTasks.size > 0) await this.tasks.handBack([...this.runningTasks], this.workerId, 'its worker stopped; it will be retried');
+    await this.shardTraining.release();
     if (this.running.size > 0) {
       // Running jobs, and unlearning passes still waiting for their dataset (queued, held by this worker).
       await this.jobs.handBack([...this.running], this.workerId, 'its worker stopped; it will be retried');
@@ -108,6 +151,8 @@ export class JobWorker {
     const jobs = await this.jobs.findQueued();
     for (const job of jobs) await sendJob(this.boss, job.type, { jobId: job.id, ...job.payload }, { id: job.id });
     if (jobs.length > 0) this.logger.log(`sent again ${jobs.length} queued job(s) (forget requests wait in ${datasets.length} dataset(s))`);
+    const tasks = await this.tasks.findWaiting();
+    for (const task of tasks) await this.shardTasks.send(task);
   }
 
   /**
@@ -120,20 +165,29 @@ export class JobWorker {
     for (const job of lost) await this.boss.fail(job.type, job.id, { message: 'its worker stopped answering' });
     if (lost.length > 0)
       this.logger.warn(`retrying ${lost.length} job(s) whose worker stopped answering: ${lost.map((j) => j.id).join(', ')}`);
-    return lost.length;
+    // Shard tasks whose worker died: only they run again (their job waits on, in its own worker, or is retried above).
+    const lostTasks = await this.tasks.handBackLost(this.config.lostAfterSeconds, 'its worker stopped answering; it will be retried');
+    for (const task of lostTasks) {
+      await this.boss.fail(SHARD_JOB, taskMessageId(task), { message: 'its worker stopped answering' });
+      await this.shardTasks.send(task); // in case its message is gone: the same id, so never twice
+    }
+    if (lostTasks.length > 0)
+      this.logger.warn(`retrying ${lostTasks.length} shard task(s) whose worker stopped answering: ${lostTasks.map((t) => `shard ${t.shard} of model ${t.modelId}`).join(', ')}`);
+    return lost.length + lostTasks.length;
   }
 
   private async runTraining(job: PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>): Promise<void> {
     const { jobId, modelId } = job.data;
     if (!(await this.take(jobId, 'run'))) return;
     this.running.add(jobId);
-    const progress = new ProgressWriter(this.jobs, jobId, this.workerId);
+    const progress = this.jobProgress(jobId);
     try {
-      const result = await this.training.train(modelId, (p) => progress.update(p));
+      const result = await this.training.train(modelId, (p) => progress.update(p), { jobId });
       await progress.close();
       await this.jobs.complete(jobId, result);
     } catch (error) {
       await progress.close();
+      this.pauseIntake(error);
       const message = describeJobError(error);
       const permanent = isPermanentJobError(error);
       const lastAttempt = job.retryCount >= job.retryLimit;
@@ -167,7 +221,7 @@ export class JobWorker {
     }
     if (!(await this.take(jobId, 'hold'))) return;
     this.running.add(jobId);
-    const progress = new ProgressWriter(this.jobs, jobId, this.workerId);
+    const progress = this.jobProgress(jobId);
     const lastAttempt = job.retryCount >= job.retryLimit;
     try {
       const result = await this.unlearning.unlearnDataset(datasetId, {
@@ -195,6 +249,7 @@ export class JobWorker {
       }
     } catch (error) {
       await progress.close();
+      this.pauseIntake(error);
       const message = describeJobError(error);
       if (lastAttempt) {
         // pg-boss will not deliver it again: any request it left `unlearning` goes to the dataset's waiting pass.
@@ -240,6 +295,58 @@ export class JobWorker {
     throw new Error(`job ${jobId} is still running in worker ${row.workerId}`);
   }
 
+  /**
+   * One shard task of a job (a training or a pass waits for it in its worker): claimed in its row, its samples
+   * read, the shard trained, its result recorded. A failure counts as an attempt of the task (JOB_RETRY_LIMIT),
+   * and pg-boss delivers it again, to whichever worker takes it; on the last attempt the task fails, and so
+   * does its job. An artifact store out of reach is this worker's trouble, not the task's: the attempt does
+   * not count, and this worker takes nothing for JOB_LOST_AFTER_SECONDS (pauseIntake), so another one does.
+   */
+  private async runShardTask(job: PgBoss.JobWithMetadata<ShardMessage>): Promise<void> {
+    const { taskId, generation } = job.data;
+    const claimed = await this.tasks.claim(taskId, generation, this.workerId, this.config.lostAfterSeconds);
+    if (!('input' in claimed)) {
+      const row = claimed.row;
+      if (!row || row.superseded || row.generation !== generation || row.state === 'completed' || row.state === 'failed') return; // nothing left to do
+      throw new Error(`shard task ${taskId} is still running in worker ${row.workerId}`);
+    }
+    const task = claimed.input as ShardTask;
+    const where = `shard ${task.shard} of model ${task.modelId} version ${task.version}`;
+    this.runningTasks.add(taskId);
+    const progress = new ProgressWriter((fraction) => this.tasks.heartbeat(taskId, this.workerId, fraction));
+    const started = process.hrtime.bigint();
+    try {
+      const result = await this.shardTraining.run(task, (fraction) => progress.set(fraction, null));
+      await progress.close();
+      if (!(await this.tasks.complete(taskId, this.workerId, result))) throw new Error(`shard task ${taskId} was handed to another worker meanwhile`);
+      this.logger.log(`${where} trained from slice ${result.fromSlice} in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s`);
+    } catch (error) {
+      await progress.close();
+      const message = describeJobError(error);
+      if (this.pauseIntake(error)) {
+        await this.tasks.endAttempt(taskId, this.workerId, message, 'uncounted');
+        this.logger.warn(`${where} handed back, its attempt not counted: another worker will take it (${message})`);
+        throw error;
+      }
+      const [row] = await this.tasks.find([taskId]);
+      const final = isPermanentJobError(error) || (row?.attempts ?? 0) > this.config.retryLimit;
+      await this.tasks.endAttempt(taskId, this.workerId, message, final ? 'final' : 'retry');
+      if (final) {
+        this.logger.error(`${where} failed for good after ${row?.attempts} attempt(s): ${message}`);
+        return;
+      }
+      this.logger.warn(`${where} will be retried: ${message}`);
+      throw error;
+    } finally {
+      this.runningTasks.delete(taskId);
+    }
+  }
+
+  /** A job's progress and heartbeat, written every second while it runs (also while a pass waits for its dataset). */
+  private jobProgress(jobId: string): ProgressWriter {
+    return new ProgressWriter((fraction, etaSeconds) => this.jobs.heartbeat(jobId, this.workerId, fraction, etaSeconds));
+  }
+
   /** Sends the message of the dataset's waiting pass (made if none waits); returns its job id. */
   private async sendWaitingPass(datasetId: string): Promise<string> {
     const { jobId } = await this.jobs.findOrCreateWaitingPass(datasetId);
@@ -266,13 +373,13 @@ interface UnlearnMessage {
   datasetId: string;
 }
 
-/** Keeps the latest progress of a job and writes it (with a heartbeat) every second. */
+/** Keeps the latest progress of a job or a shard task and writes it (with a heartbeat) every second. */
 class ProgressWriter {
   private latest: { fraction: number; etaSeconds: number | null } = { fraction: 0, etaSeconds: null };
   private readonly timer: NodeJS.Timeout;
   private writing: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly jobs: JobRepository, private readonly jobId: string, private readonly workerId: string) {
+  constructor(private readonly writeRow: (fraction: number, etaSeconds: number | null) => Promise<void>) {
     this.timer = setInterval(() => {
       this.writing = this.write().catch(() => undefined);
     }, PROGRESS_EVERY_MS);
@@ -295,6 +402,6 @@ class ProgressWriter {
 
   /** Also the heartbeat of a pass this worker holds while it waits for its dataset (still `queued`). */
   private async write(): Promise<void> {
-    await this.jobs.heartbeat(this.jobId, this.workerId, this.latest.fraction, this.latest.etaSeconds);
+    await this.writeRow(this.latest.fraction, this.latest.etaSeconds);
   }
 }

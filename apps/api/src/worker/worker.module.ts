@@ -11,6 +11,9 @@ import { ForgetRequestRepository } from '../forget-requests/forget-request.repos
 import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
 import { JobRepository } from '../jobs/job.repository';
 import { KeptMethods } from '../models/kept-methods';
+import { JobTaskRepository } from '../jobs/job-task.repository';
+import { ShardTaskQueue } from '../jobs/shard-task.queue';
+import { ShardTaskService } from '../models/shard-task.service';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
 import { RetirementStore } from '../models/retirement.store';
@@ -47,6 +50,9 @@ export class WorkerModule {
         { provide: PgBoss, useValue: options.boss },
         { provide: JOB_CONFIG, useValue: options.config },
         JobRepository,
+        JobTaskRepository,
+        ShardTaskQueue,
+        ShardTaskService,
         ForgetRequestRepository,
         ModelStore,
         KeptMethods,

@@ -1,0 +1,96 @@
+import { Inject, Injectable } from '@nestjs/common';
+import canonicalize from 'canonicalize';
+import { createHash } from 'node:crypto';
+import PgBoss from 'pg-boss';
+import type { CheckpointStore, ShardDispatcher, ShardResult, ShardTask } from '@lethe/unlearning';
+import { JOB_CONFIG, JobConfig } from './job.config';
+import { SHARD_JOB } from './job.entity';
+import { JobTaskRepository, TaskRow, taskMessageId } from './job-task.repository';
+import { sendJob } from './job.notifier';
+
+/** How often a job that waits for its shard tasks reads their rows. */
+const WAIT_POLL_MS = 250;
+
+/** The message of a shard task: its row, and the generation the message is for (an older one is stale). */
+export interface ShardMessage {
+  taskId: string;
+  generation: number;
+}
+
+/**
+ * Sends a job's shard tasks to the workers (one pg-boss message each, queue `lethe.shard`) and waits for
+ * them: the engine's ShardDispatcher for the job that publishes the version. The job holds its worker's
+ * training or unlearning slot while it waits, not its shard slot: its own worker trains shards meanwhile.
+ */
+@Injectable()
+export class ShardTaskQueue {
+  private stopping = false;
+
+  constructor(
+    private readonly boss: PgBoss,
+    private readonly tasks: JobTaskRepository,
+    @Inject(JOB_CONFIG) private readonly config: JobConfig,
+  ) {}
+
+  /** The dispatcher of the job `jobId`, for versions whose checkpoints go to `store`; undefined when SHARD_TASKS=off. */
+  dispatcherFor(jobId: string, store: CheckpointStore): ShardDispatcher | undefined {
+    if (!this.config.shardTasks) return undefined;
+    return { store, train: (tasks, onProgress) => this.train(jobId, tasks, onProgress) };
+  }
+
+  /** Jobs that wait for their tasks stop waiting (with an error: the job is handed back and retried). */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  private async train(jobId: string, tasks: ShardTask[], onProgress?: (fraction: number) => void): Promise<ShardResult[]> {
+    const rows = await this.tasks.ensure(
+      jobId,
+      tasks.map((task) => ({ modelId: task.modelId, version: task.version, shard: task.shard, input: task, inputSha256: hashTask(task) })),
+    );
+    for (const row of rows) if (row.state === 'queued') await this.send(row);
+    const ids = rows.map((r) => r.id);
+    let lastCheck = Date.now();
+    for (;;) {
+      if (this.stopping) throw new Error(`job ${jobId} stopped waiting for its shard tasks: its worker is stopping`);
+      const byId = new Map((await this.tasks.find(ids)).map((r) => [r.id, r]));
+      const now = ids.map((id) => byId.get(id)!);
+      if (Date.now() - lastCheck > this.config.lostAfterSeconds * 1000) {
+        lastCheck = Date.now();
+        await this.reviveLost(now.filter((r) => r.state === 'queued'));
+      }
+      const failed = now.find((r) => r.state === 'failed');
+      if (failed) throw new Error(`shard ${failed.shard} of model ${failed.modelId} version ${failed.version} failed: ${failed.error}`);
+      onProgress?.(now.reduce((sum, r) => sum + (r.state === 'completed' ? 1 : r.progress), 0) / now.length);
+      if (now.every((r) => r.state === 'completed')) return now.map((r) => r.result as ShardResult);
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
+  }
+
+  /**
+   * Queued tasks whose message pg-boss no longer holds as pending (it finished it: a worker saw the task
+   * running elsewhere at the time, or it ran out of deliveries) get a new generation and message.
+   */
+  private async reviveLost(queued: TaskRow[]): Promise<void> {
+    for (const row of queued) {
+      const message = await this.boss.getJobById(SHARD_JOB, taskMessageId(row));
+      if (message && ['created', 'retry', 'active'].includes(message.state)) continue;
+      const renewed = await this.tasks.renew(row.id);
+      if (renewed) await this.send(renewed);
+    }
+  }
+
+  /**
+   * Sends a task's message (its generation's id: sending it again is harmless), and wakes the shard pollers
+   * of every worker (NOTIFY, as every job is sent): a task starts at once, not at a worker's next poll.
+   */
+  async send(row: Pick<TaskRow, 'id' | 'generation'>): Promise<void> {
+    const message: ShardMessage = { taskId: row.id, generation: row.generation };
+    await sendJob(this.boss, SHARD_JOB, message, { id: taskMessageId(row) });
+  }
+}
+
+/** A task's identity: the SHA-256 of its RFC 8785 JSON. */
+function hashTask(task: ShardTask): string {
+  return createHash('sha256').update(canonicalize(task) as string).digest('hex');
+}

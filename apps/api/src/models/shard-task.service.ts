@@ -1,0 +1,46 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { ArtifactStore } from '@lethe/artifacts';
+import { ShardResult, ShardTask, ShardTrainer } from '@lethe/unlearning';
+import { ARTIFACT_STORE } from '../config/config.provider';
+import { checkpointStoreIn } from './kept-methods';
+import { ModelStore } from './model.store';
+
+/**
+ * A worker's side of shard tasks: reads the task's samples (by commitment) and trains the one shard with
+ * the engine, its checkpoints into the artifact store every worker shares. One task at a time; the step
+ * sessions are kept from one task to the next.
+ */
+@Injectable()
+export class ShardTaskService {
+  private readonly logger = new Logger('ShardTasks');
+  private readonly current: { onProgress?: (fraction: number) => void } = {};
+  private readonly trainer: ShardTrainer;
+
+  constructor(
+    private readonly store: ModelStore,
+    @Inject(ARTIFACT_STORE) artifacts: ArtifactStore,
+  ) {
+    const current = this.current;
+    this.trainer = new ShardTrainer({
+      store: checkpointStoreIn(artifacts),
+      log: (message) => this.logger.warn(message), // e.g. a shard retrained from scratch: its checkpoints come from another runtime envelope
+      get onProgress() {
+        return current.onProgress && ((p: { fraction: number }) => current.onProgress?.(p.fraction));
+      },
+    });
+  }
+
+  async run(task: ShardTask, onProgress: (fraction: number) => void): Promise<ShardResult> {
+    const samples = await this.store.loadSamples(task.commitments.flat());
+    this.current.onProgress = onProgress;
+    try {
+      return await this.trainer.train(task, samples);
+    } finally {
+      this.current.onProgress = undefined;
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.trainer.release();
+  }
+}
