@@ -209,6 +209,7 @@ describe('forget requests', () => {
       type: 'lethe.unlearn',
       state: 'queued',
       progress: 0,
+      tasks: [],
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });

@@ -32,6 +32,7 @@ import { ForgetRequestService } from './forget-requests/forget-request.service';
 import { JobController } from './jobs/job.controller';
 import { JOB_QUEUE, JobQueue, DroppingJobQueue } from './jobs/job.queue';
 import { JobRepository } from './jobs/job.repository';
+import { JobTaskRepository } from './jobs/job-task.repository';
 import { JobService } from './jobs/job.service';
 import { ModelController } from './models/model.controller';
 import { ModelService } from './models/model.service';
@@ -132,6 +133,7 @@ export class AppModule {
         EntryReceiptService,
         ReceiptService,
         JobRepository,
+        JobTaskRepository,
         JobService,
         ModelStore,
         ModelService,

@@ -4,12 +4,14 @@ import { JobResponseDto, toJobResponse } from './job.dto';
 import { JobType } from './job.entity';
 import { JOB_QUEUE, JobQueue } from './job.queue';
 import { JobRepository } from './job.repository';
+import { JobTaskRepository } from './job-task.repository';
 
 /** Creates jobs (a row, then the queue message with the same id) and describes them. */
 @Injectable()
 export class JobService {
   constructor(
     private readonly jobs: JobRepository,
+    private readonly tasks: JobTaskRepository,
     @Inject(JOB_QUEUE) private readonly queue: JobQueue,
   ) {}
 
@@ -27,6 +29,6 @@ export class JobService {
   async get(id: string): Promise<JobResponseDto> {
     const job = await this.jobs.findById(id);
     if (!job) throw new NotFoundException(`no job with id ${id}`);
-    return toJobResponse(job);
+    return toJobResponse(job, await this.tasks.findByJob(id));
   }
 }
