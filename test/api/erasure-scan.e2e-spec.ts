@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { FileArtifactStore } from '@lethe/artifacts';
 import { LEDGER_EVENT_TYPES } from '@lethe/events';
 import { FileKeyStore, KEY_PAGE_SUFFIX, keyStoreDir, openPayload, payloadAssociatedData } from '@lethe/keystore';
 import { subjectHashOf } from '@lethe/ledger';
@@ -202,14 +203,18 @@ describe('erasure on disk: after a forget, nothing of the subject is left under 
     const entries = (await call('GET', '/v1/ledger/entries?start=0&limit=1000', ml)).body as { event: string }[];
     const events = entries.map((e) => JSON.parse(e.event) as { type: string; modelId: string; modelVersion?: number; checkpoints?: string[] });
     if ((LEDGER_EVENT_TYPES as readonly string[]).includes('VERSION_RETIRED')) {
+      // The embedded set-up keeps ONNX files and checkpoints in the file artifact store under DATA_DIR.
+      const artifacts = new FileArtifactStore(dataDir);
       for (const { modelId } of models) {
         expect(events.filter((e) => e.type === 'VERSION_RETIRED' && e.modelId === modelId).map((e) => e.modelVersion)).toEqual([1]);
-        expect(existsSync(join(dataDir, 'models', modelId, '1.onnx'))).toBe(false);
-        expect(existsSync(join(dataDir, 'models', modelId, '2.onnx'))).toBe(true);
+        const { versions } = (await call('GET', `/v1/models/${modelId}`, ml)).body as { versions: { version: number; onnxSha256: string }[] };
+        const onnxFile = (version: number) => artifacts.pathOf({ kind: 'onnx', address: versions.find((v) => v.version === version)!.onnxSha256 });
+        expect(existsSync(onnxFile(1))).toBe(false);
+        expect(existsSync(onnxFile(2))).toBe(true);
       }
       const deleted = events.filter((e) => e.type === 'CHECKPOINTS_DELETED').flatMap((e) => e.checkpoints!);
       expect(deleted.length).toBeGreaterThan(0);
-      for (const hash of deleted) expect(existsSync(join(dataDir, 'checkpoints', hash.slice(0, 2), `${hash}.bin`))).toBe(false);
+      for (const hash of deleted) expect(existsSync(artifacts.pathOf({ kind: 'checkpoint', address: hash }))).toBe(false);
     } else {
       console.warn('retirement (#11 items 1, 2) is not on this branch yet: retired versions and deleted checkpoints are not checked');
     }
