@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { ArtifactRef, PostgresArtifactStore } from '@lethe/artifacts';
 import { findFreePort } from '@lethe/postgres';
 import { TestDatabase, createTestDatabase } from '../support/database';
+import { filesHolding } from '../support/scan';
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -14,17 +15,6 @@ function markedArtifact(bytes: number): { marker: Buffer; data: Buffer } {
   const data = Buffer.alloc(bytes);
   for (let at = 0; at < bytes; at += marker.length) marker.copy(data, at);
   return { marker, data };
-}
-
-/** Files in which `marker` occurs, among `files`. */
-function filesHolding(files: string[], marker: Buffer): string[] {
-  return files.filter((file) => {
-    try {
-      return readFileSync(file).includes(marker);
-    } catch {
-      return false; // removed meanwhile (a recycled WAL segment)
-    }
-  });
 }
 
 describe('PostgresArtifactStore', () => {

@@ -1,6 +1,6 @@
 // The erasure scans: every byte of every file under a directory searched for the forms a sample's data would
 // take on disk (its identifiers as UTF-8, a feature as decimal text and as float64 / float32 little-endian bytes).
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** One thing to look for: a name for the report and its bytes. */
@@ -166,4 +166,15 @@ export async function relationDir(dataSource: { query: (sql: string) => Promise<
   const [{ oid }] = (await dataSource.query(`SELECT oid FROM pg_database WHERE datname = current_database()`)) as { oid: number }[];
   const dir = join(dataDir, 'base', String(oid));
   return existsSync(dir) ? dir : undefined;
+}
+
+/** The files among `files` in which `needle` occurs (a file removed meanwhile, e.g. a recycled WAL segment, holds nothing). */
+export function filesHolding(files: string[], needle: Buffer): string[] {
+  return files.filter((file) => {
+    try {
+      return readFileSync(file).includes(needle);
+    } catch {
+      return false;
+    }
+  });
 }

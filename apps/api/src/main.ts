@@ -41,7 +41,7 @@ type OnStop = (stop: () => Promise<void>) => void;
 async function main(): Promise<void> {
   const { adminKey, jobs, ...config } = readConfig();
   // Before anything else: a wrong or malformed master key stops the start having changed nothing.
-  const keyStore = await openServiceKeyStoreOrExit('lethe', config.dataDir);
+  const keyStore = await openServiceKeyStoreOrExit('lethe', config.dataDir, config.databaseUrl);
   const logger = installLogger(config.logLevel);
   const log = new Logger('Main');
 
@@ -59,6 +59,7 @@ async function main(): Promise<void> {
         stopsOnSignals: true,
       });
       onStop(() => database.close());
+      onStop(async () => keyStore.close?.());
       log.log(`database: ${database.description}`);
       await ensureAdminKey(database.dataSource, adminKey);
       const ledger = new Ledger(database.dataSource);

@@ -43,7 +43,7 @@ function readConfig(): { config: AppConfig; jobs: JobConfig; databaseUrl: string
 
 async function main(): Promise<void> {
   const { config, jobs, databaseUrl } = readConfig();
-  const keyStore = await openServiceKeyStoreOrExit('lethe worker', config.dataDir);
+  const keyStore = await openServiceKeyStoreOrExit('lethe worker', config.dataDir, config.databaseUrl);
   installLogger(config.logLevel);
   const log = new Logger('Worker');
   await runProcess(
@@ -57,6 +57,7 @@ async function main(): Promise<void> {
         keyStore: async () => keyStore,
       });
       onStop(() => database.close());
+      onStop(async () => keyStore.close?.());
       log.log(`database: ${database.description}`);
       const artifacts = await openArtifacts(config, database.dataSource, (m) => log.log(m));
       onStop(() => artifacts.close());

@@ -1,4 +1,5 @@
 import { Pool, PoolClient } from 'pg';
+import { describePostgresUrl } from '@lethe/postgres';
 import { ArtifactRef, ArtifactStore, checkRef, checkSha256, sha256Hex } from './artifact-store';
 import { ArtifactError } from './errors';
 
@@ -235,12 +236,5 @@ async function createSchema(client: PoolClient): Promise<void> {
   }
 }
 
-/** postgres://user:password@host:port/db?… as `PostgreSQL host:port/db`: never the password. */
-export function describeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `PostgreSQL ${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
-  } catch {
-    return 'PostgreSQL (an unparsable URL)';
-  }
-}
+/** The store's description: `PostgreSQL host:port/database` (no credentials). */
+export const describeUrl = describePostgresUrl;

@@ -125,21 +125,11 @@ export class FileKeyStore implements KeyStore {
    * is its page id and slot; its wrapped bytes are bound to that id as a `.dek` file's are.
    */
   async createKeys(count: number): Promise<CreatedKey[]> {
-    if (!Number.isSafeInteger(count) || count < 0) {
-      throw new KeyStoreError('INVALID_ARGUMENT', `count must be a non-negative integer, got ${count}`, { field: 'count' });
-    }
+    checkKeyCount(count);
     const created: CreatedKey[] = [];
     for (let start = 0; start < count; start += MAX_KEYS_PER_PAGE) {
-      const size = Math.min(MAX_KEYS_PER_PAGE, count - start);
       const pageId = createPageId();
-      const page = Buffer.alloc(size * DATA_KEY_FILE_BYTES);
-      const keys: CreatedKey[] = [];
-      for (let slot = 0; slot < size; slot++) {
-        const keyId = pageKeyId(pageId, slot);
-        const dataKey = randomBytes(KEY_BYTES);
-        wrapDataKey(this.#wrappingKey, keyId, dataKey).copy(page, slot * DATA_KEY_FILE_BYTES);
-        keys.push({ keyId, dataKey });
-      }
+      const { slots: page, keys } = makeSlots(this.#wrappingKey, pageId, 0, Math.min(MAX_KEYS_PER_PAGE, count - start));
       if (!(await createFileExclusive(this.dir, `${pageId}${KEY_PAGE_SUFFIX}`, page))) {
         throw new Error(`key page ${pageId} exists already (28 random bytes met twice: the random source is broken)`);
       }
@@ -276,11 +266,11 @@ function dataKeyAssociatedData(keyId: string): Buffer {
   return encodeParts(['lethe/keystore/v1 data key', keyId]);
 }
 
-function wrapDataKey(wrappingKey: Buffer, keyId: string, dataKey: Buffer): Buffer {
+export function wrapDataKey(wrappingKey: Buffer, keyId: string, dataKey: Buffer): Buffer {
   return sealPayload(wrappingKey, dataKey, dataKeyAssociatedData(keyId));
 }
 
-function unwrapDataKey(wrappingKey: Buffer, keyId: string, bytes: Buffer, path: string): Buffer {
+export function unwrapDataKey(wrappingKey: Buffer, keyId: string, bytes: Buffer, path: string): Buffer {
   const corrupt = (why: string): KeyStoreError =>
     new KeyStoreError('CORRUPT_KEY', `key ${keyId} is corrupt: ${why} (${path})`, { keyId, path, got: bytes.length, want: DATA_KEY_FILE_BYTES });
   if (bytes.length !== DATA_KEY_FILE_BYTES) throw corrupt(`its file has ${bytes.length} bytes, want ${DATA_KEY_FILE_BYTES}`);
@@ -337,11 +327,31 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
   }
 }
 
-function keyExists(keyId: string): KeyStoreError {
+/** createKeys' count must be a non-negative integer (INVALID_ARGUMENT naming `count`). */
+export function checkKeyCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count < 0) {
+    throw new KeyStoreError('INVALID_ARGUMENT', `count must be a non-negative integer, got ${count}`, { field: 'count' });
+  }
+}
+
+/** `size` fresh data keys of page `pageId` from slot `first` on, and their wrapped bytes one after another. */
+export function makeSlots(wrappingKey: Buffer, pageId: string, first: number, size: number): { slots: Buffer; keys: CreatedKey[] } {
+  const slots = Buffer.alloc(size * DATA_KEY_FILE_BYTES);
+  const keys: CreatedKey[] = [];
+  for (let i = 0; i < size; i++) {
+    const keyId = pageKeyId(pageId, first + i);
+    const dataKey = randomBytes(KEY_BYTES);
+    wrapDataKey(wrappingKey, keyId, dataKey).copy(slots, i * DATA_KEY_FILE_BYTES);
+    keys.push({ keyId, dataKey });
+  }
+  return { slots, keys };
+}
+
+export function keyExists(keyId: string): KeyStoreError {
   return new KeyStoreError('KEY_EXISTS', `key ${keyId} exists already; a data key is never overwritten`, { keyId, field: 'keyId' });
 }
 
-function keyNotFound(keyId: string): KeyStoreError {
+export function keyNotFound(keyId: string): KeyStoreError {
   return new KeyStoreError('KEY_NOT_FOUND', `key ${keyId} is not in the key store (destroyed, or never created)`, { keyId, field: 'keyId' });
 }
 
@@ -391,11 +401,11 @@ async function zeroSlots(dir: string, name: string, slots: number[]): Promise<bo
   return held;
 }
 
-function isZeroed(bytes: Buffer): boolean {
+export function isZeroed(bytes: Buffer): boolean {
   return bytes.every((b) => b === 0);
 }
 
-async function readMasterKeyFile(dir: string): Promise<Buffer | undefined> {
+export async function readMasterKeyFile(dir: string): Promise<Buffer | undefined> {
   const path = join(dir, MASTER_KEY_FILE);
   const bytes = await readOptional(path);
   return bytes === undefined ? undefined : parseMasterKey(bytes.toString('utf8'), { path, variable: MASTER_KEY_VARIABLE });
@@ -421,7 +431,7 @@ async function readKeyCheck(dir: string): Promise<Buffer | undefined> {
   return Buffer.from(parsed.check, 'hex');
 }
 
-function wrongMasterKey(dir: string, source: MasterKeySource, why: string): KeyStoreError {
+export function wrongMasterKey(dir: string, source: MasterKeySource, why: string): KeyStoreError {
   const named = source === MASTER_KEY_VARIABLE ? MASTER_KEY_VARIABLE : `${join(dir, MASTER_KEY_FILE)} (read because ${MASTER_KEY_VARIABLE} is unset)`;
   return new KeyStoreError('WRONG_MASTER_KEY', `${named} is the wrong master key for the key store in ${dir}: ${why}; nothing was changed`, {
     variable: MASTER_KEY_VARIABLE,

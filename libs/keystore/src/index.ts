@@ -14,8 +14,11 @@ export {
   KEY_CHECK_FILE,
   MASTER_KEY_FILE,
   keyStoreDir,
+  readMasterKeyFile,
 } from './file-key-store';
 export type { FileKeyStoreOptions, MasterKeySource } from './file-key-store';
 export { SEAL_OVERHEAD, SEAL_VERSION, openPayload, payloadAssociatedData, sealPayload } from './seal';
 export { lookupHash } from './lookup-hash';
 export { encodeParts } from './encoding';
+export { KEYS_PER_ROW, PostgresKeyStore } from './postgres-key-store';
+export type { PostgresKeyStoreOptions } from './postgres-key-store';

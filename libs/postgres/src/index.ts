@@ -2,3 +2,4 @@
 // and the CLI's embedded default, and the throwaway databases of tests and benches. Node-only.
 export { findFreePort, startEmbeddedPostgres } from './embedded-postgres';
 export type { EmbeddedDatabase, StartEmbeddedOptions } from './embedded-postgres';
+export { describePostgresUrl } from './describe-url';
