@@ -17,8 +17,8 @@ import { createJobWorker } from '../../apps/api/src/worker/worker.module';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { ForgetRequestQueue, JobForgetRequestQueue } from '../../apps/api/src/forget-requests/forget-request.queue';
 import { TestDatabase, createTestDatabase } from './database';
-import { KeyStore } from '@lethe/keystore';
-import { openServiceKeyStore } from '../../apps/api/src/config/key-store';
+import { FileKeyStore } from '@lethe/keystore';
+import { KeyStoreMode, ServiceKeyStore, openServiceKeyStore } from '../../apps/api/src/config/key-store';
 import { ArtifactStore, FileArtifactStore } from '@lethe/artifacts';
 import { openArtifactStore } from '../../apps/api/src/database/artifact-store';
 
@@ -46,7 +46,7 @@ export interface JobHarness {
   db: TestDatabase;
   /** DATA_DIR: checkpoints, ONNX files and the key store (keys/). */
   dataDir: string;
-  keyStore: KeyStore;
+  keyStore: ServiceKeyStore;
   /** Where the service and its workers keep checkpoints and ONNX files (PostgreSQL, as with DATABASE_URL, unless asked otherwise). */
   artifacts: ArtifactStore;
   dataSource: DataSource;
@@ -61,7 +61,15 @@ export interface JobHarness {
 
 export async function startJobHarness(
   prefix: string,
-  options: { worker?: boolean; jobs?: Partial<JobConfig>; forgetRequestQueue?: ForgetRequestQueue; env?: Record<string, string>; artifactStore?: 'files' | 'postgres' } = {},
+  options: {
+    worker?: boolean;
+    jobs?: Partial<JobConfig>;
+    forgetRequestQueue?: ForgetRequestQueue;
+    env?: Record<string, string>;
+    artifactStore?: 'files' | 'postgres';
+    /** Where the data keys are (KEY_STORE): `files` (DATA_DIR/keys, the default here) or `postgres` (the database, as with DATABASE_URL). */
+    keyStore?: KeyStoreMode;
+  } = {},
 ): Promise<JobHarness> {
   const db = await createTestDatabase(prefix);
   const dataDir = mkdtempSync(join(tmpdir(), `lethe-${prefix}-`));
@@ -70,7 +78,7 @@ export async function startJobHarness(
   const jobs = testJobConfig(options.jobs);
   const boss = await startJobBoss(db.url, jobs);
   const queue = new PgBossJobQueue(boss);
-  const keyStore = await openServiceKeyStore(dataDir, {});
+  const keyStore: ServiceKeyStore = await openServiceKeyStore(dataDir, { KEY_STORE: options.keyStore ?? 'files' }, db.url);
   const config = loadConfig({ ...options.env, DATABASE_URL: db.url, ANCHORING: 'off', DATA_DIR: dataDir, ARTIFACT_STORE: options.artifactStore });
   const artifacts = openArtifactStore(config.artifacts, dataDir, db.url);
   const app = await createApp({
@@ -106,6 +114,7 @@ export async function startJobHarness(
       if (worker) await worker.stop();
       await boss.stop({ graceful: false });
       await artifacts.close();
+      await keyStore.close?.();
       await dataSource.destroy();
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -144,6 +153,7 @@ export function startWorkerProcess(
       DATABASE_URL: h.db.url,
       DATA_DIR: h.dataDir,
       ARTIFACT_STORE: h.artifacts instanceof FileArtifactStore ? 'files' : 'postgres',
+      KEY_STORE: h.keyStore instanceof FileKeyStore ? 'files' : 'postgres',
       JOB_EXPIRE_SECONDS: '600',
       JOB_RETRY_LIMIT: '50',
       JOB_RETRY_DELAY_SECONDS: '1',
