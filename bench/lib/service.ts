@@ -120,7 +120,8 @@ export async function startBenchService(name: string, env: Record<string, string
   }
 }
 
-async function startService(env: NodeJS.ProcessEnv, port: number): Promise<{ child: ChildProcess; stderr: () => string }> {
+/** `npm start` as a child process with `env`; resolves once GET /v1/health on `port` says ok. */
+export async function startService(env: NodeJS.ProcessEnv, port: number): Promise<{ child: ChildProcess; stderr: () => string }> {
   const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/main.ts'], {
     cwd: ROOT,
     env,
@@ -146,10 +147,37 @@ async function startService(env: NodeJS.ProcessEnv, port: number): Promise<{ chi
   }
 }
 
-async function stopService(service: ChildProcess): Promise<void> {
+/** Stops a child process: SIGTERM (it finishes or hands back its jobs), SIGKILL after 10 s. */
+export async function stopService(service: ChildProcess): Promise<void> {
   if (service.exitCode !== null) return;
   const exited = new Promise((r) => service.once('exit', r));
   service.kill('SIGTERM');
   await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
   if (service.exitCode === null) service.kill('SIGKILL');
+}
+
+/**
+ * `npm run worker` as a child process with `env`; resolves once it takes jobs. Its log level stays `log`: the
+ * line that says it takes jobs is a `log` line (only the last 4 KB of what it prints are kept, for errors).
+ */
+export function startWorker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-r', './scripts/register.js', 'apps/api/src/worker.ts'], {
+    cwd: ROOT,
+    env: { ...env, LOG_LEVEL: 'log' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const onData = (d: Buffer) => {
+      output = (output + d.toString()).slice(-4096);
+      if (!started && output.includes('takes jobs')) {
+        started = true;
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`a worker exited with ${code} before taking jobs: ${output}`)));
+  });
 }
