@@ -56,6 +56,8 @@ const MATRIX: Record<string, 'public' | ('ml' | 'auditor' | 'admin')[]> = {
   'POST /v1/models/{id}/predict': ['ml'],
   'POST /v1/models/{id}/rollback': ['ml'],
   'POST /v1/models/{id}/learn': ['ml'],
+  'POST /v1/models/{id}/bias-scan': ['ml'],
+  'GET /v1/models/{id}/bias-scans/{jobId}': ['ml'],
   'POST /v1/models/{id}/versions/{version}/release': ['ml'],
   'GET /v1/jobs/{id}': ['ml', 'auditor'],
 };
@@ -96,7 +98,7 @@ describe('API keys and roles', () => {
   const http = () => request(app.getHttpServer());
 
   function call(method: string, path: string, caller: Caller): request.Test {
-    const url = path.replace('{id}', '00000000-0000-4000-8000-000000000000').replace('{commitment}', 'ab'.repeat(32)).replace('{version}', '1');
+    const url = path.replace('{id}', '00000000-0000-4000-8000-000000000000').replace('{commitment}', 'ab'.repeat(32)).replace('{version}', '1').replace('{jobId}', '00000000-0000-4000-8000-000000000000');
     const req = (http() as unknown as Record<string, (u: string) => request.Test>)[method.toLowerCase()](url);
     const key = keys[caller];
     if (key) req.set('Authorization', `Bearer ${key}`);
