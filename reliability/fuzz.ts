@@ -135,10 +135,14 @@ function validBodies(f: Fixtures): Record<string, fc.Arbitrary<unknown>> {
         graceDays: sometimes(fc.double({ min: 0.01, max: 90, noNaN: true }), 50),
       }),
     ),
-    // Restore, shred and learn take no body: an empty one is what a client sends.
+    // Restore, shred, learn, bias-scan and release take no body: an empty one is what a client sends.
     'POST /v1/forget-requests/:id/restore': fc.constant({}),
     'POST /v1/forget-requests/:id/shred': fc.constant({}),
     'POST /v1/models/:id/learn': fc.constant({}),
+    'POST /v1/models/:id/bias-scan': fc.constant({}),
+    'POST /v1/models/:id/versions/:version/release': fc.constant({}),
+    'POST /v1/models/:id/rollback': fc.record({ version: fc.integer({ min: 1, max: 5 }) }),
+    'POST /v1/forget-requests/:id/extend': fc.record({ reason: fc.string({ minLength: 1, maxLength: 50 }), days: sometimes(fc.integer({ min: 1, max: 60 }), 50) }),
     'POST /v1/models': fc.record({
       datasetId: fc.constantFrom(f.datasetId, f.emptyDatasetId),
       method: fc.constantFrom('sisa', 'full'),
