@@ -11,7 +11,7 @@ import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { runCli } from '../verifier/support/run-cli';
 import { fromScratchSha256 } from '../support/from-scratch';
-import { createAndTrain as createAndTrainModel, listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
+import { createAndTrain as createAndTrainModel, irisSisaBody, listenOnLoopback, subjectsByGroup, uploadDataset } from '../support/api-data';
 
 /**
  * Evidence of forgetting through the service: a model created with `evaluation` trains without its held-out
@@ -28,18 +28,7 @@ describe('evaluation: holdout test set and retrained reference in EVIDENCE_RECOR
   const heldOut = iris.filter((s) => isHeldOut(s.externalId, holdout));
   /** carol: two samples the model learns and one it holds out. */
   const carol = new Set([trainedOn[3].externalId, trainedOn[70].externalId, heldOut[2].externalId]);
-  const modelBody = (datasetId: string, extra: object = {}) => ({
-    datasetId,
-    method: 'sisa',
-    shards: 2,
-    slices: 2,
-    architecture: { type: 'logreg' },
-    epochs: 20,
-    batchSize: 8,
-    learningRate: 0.1,
-    seed: SEED,
-    ...extra,
-  });
+  const modelBody = (datasetId: string, extra: object = {}) => irisSisaBody(datasetId, SEED, extra);
   const engineConfig: TrainingConfigInput = {
     method: 'sisa',
     model: 'logistic-regression',

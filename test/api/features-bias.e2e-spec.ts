@@ -7,7 +7,7 @@ import { isHeldOut, loadIris, loadVerifiedModel } from '@lethe/unlearning';
 import { plantedBiasSet } from '../../libs/unlearning/src/testing/factories';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
-import { createAndTrain, listenOnLoopback, uploadDataset } from '../support/api-data';
+import { createAndTrain, irisSisaBody, listenOnLoopback, uploadDataset } from '../support/api-data';
 import { replayModel } from '@lethe/verifier/replay';
 
 /**
@@ -28,18 +28,7 @@ describe('feature-level unlearning', () => {
     Logger.overrideLogger(false);
     h = await startJobHarness('features');
     ({ datasetId } = await uploadDataset(h, iris));
-    modelId = await createAndTrain(h, {
-      datasetId,
-      method: 'sisa',
-      shards: 2,
-      slices: 2,
-      architecture: { type: 'logreg' },
-      epochs: 20,
-      batchSize: 8,
-      learningRate: 0.1,
-      seed: 'features-1',
-      evaluation: { holdoutFraction: 0.2 },
-    });
+    modelId = await createAndTrain(h, irisSisaBody(datasetId, 'features-1', { evaluation: { holdoutFraction: 0.2 } }));
   }, 180_000);
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import { isHeldOut, loadIris } from '@lethe/unlearning';
 import { withDatasetLock } from '../../apps/api/src/models/dataset.lock';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
-import { createAndTrain, subjectsByGroup, uploadDataset } from '../support/api-data';
+import { createAndTrain, irisSisaBody, subjectsByGroup, uploadDataset } from '../support/api-data';
 
 /**
  * The data lifecycle through the service (issue 14, items 1 and 6): dataset versions after each upload and
@@ -25,19 +25,7 @@ describe('data lifecycle: dataset versions, the forgetting guard, rollback', () 
   // setosa: every class-0 sample the models train on (not held out): forgetting them wrecks test accuracy on the
   // held-out setosa samples, which stay in the test set.
   const setosa = new Set(iris.filter((s) => s.label === 0 && !isHeldOut(s.externalId, holdout)).map((s) => s.externalId));
-  const modelBody = (datasetId: string, extra: object = {}) => ({
-    datasetId,
-    method: 'sisa',
-    shards: 2,
-    slices: 2,
-    architecture: { type: 'logreg' },
-    epochs: 20,
-    batchSize: 8,
-    learningRate: 0.1,
-    seed: SEED,
-    evaluation: { holdoutFraction: holdout.fraction },
-    ...extra,
-  });
+  const modelBody = (datasetId: string, extra: object = {}) => irisSisaBody(datasetId, SEED, { evaluation: { holdoutFraction: holdout.fraction }, ...extra });
 
   let h: JobHarness;
   let datasetId: string;

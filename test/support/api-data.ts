@@ -64,3 +64,8 @@ export async function createAndTrain(service: ServiceUnderTest, body: object): P
   if (job.state !== 'completed') throw new Error(`training job ${created.jobId} ended ${job.state}: ${job.error}`);
   return created.modelId;
 }
+
+/** The small SISA logistic regression the iris e2e tests train (2 shards x 2 slices, 20 epochs), with `extra` on top. */
+export function irisSisaBody(datasetId: string, seed: string, extra: object = {}): object {
+  return { datasetId, method: 'sisa', shards: 2, slices: 2, architecture: { type: 'logreg' }, epochs: 20, batchSize: 8, learningRate: 0.1, seed, ...extra };
+}
