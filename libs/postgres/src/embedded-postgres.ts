@@ -96,7 +96,6 @@ export function findFreePort(): Promise<number> {
  */
 export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
   const requestedDir = resolve(options.dataDir);
-  const port = options.port ?? (await findFreePort());
   const log = options.onLog ?? (() => undefined);
   const notice = (line: string) => {
     options.onNotice?.(line);
@@ -122,6 +121,60 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
   }
   writeFileSync(join(dataDir, 'pg_hba.conf'), HBA);
   if (runAs) chownSync(join(dataDir, 'pg_hba.conf'), runAs.uid, runAs.gid);
+  // The port is picked just before the server starts (not before initdb, seconds earlier), and a port that
+  // another process took between the pick and the server's bind is picked again: a free port found by
+  // binding and closing is only free until someone else binds it.
+  let port = options.port ?? (await findFreePort());
+  let started: { child: ChildProcess; exited: Promise<void> };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      started = await spawnServer(binaries, dataDir, port, runAs, log);
+      break;
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || options.port !== undefined || attempt >= PORT_ATTEMPTS) throw error;
+      log(`port ${port} was taken before PostgreSQL could bind it; trying another`);
+      port = await findFreePort();
+    }
+  }
+  const { child, exited } = started;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+      servers.delete(child);
+      if (options.persistent === false) {
+        await rm(dataDir, { recursive: true, force: true });
+        rmSync(requestedDir, { recursive: true, force: true }); // the link to it, when it was placed elsewhere
+        rmSync(passwordFile, { force: true });
+      }
+    })());
+  servers.set(child, { stop, stopsOnSignals: options.stopsOnSignals ?? false });
+  installHooks();
+  try {
+    await ensureSuperuserPassword(port, password, notice, dataDir);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`, port, pid: child.pid!, stop };
+}
+
+/** How many ports startEmbeddedPostgres tries when it picks them itself. */
+const PORT_ATTEMPTS = 5;
+
+/** PostgreSQL exited at start because its port was in use (a port picked as free, taken since). */
+class PortTakenError extends Error {}
+
+/** Starts the server on `port` and resolves once it accepts connections. */
+async function spawnServer(
+  binaries: PostgresBinaries,
+  dataDir: string,
+  port: number,
+  runAs: UserIds | undefined,
+  log: (line: string) => void,
+): Promise<{ child: ChildProcess; exited: Promise<void> }> {
   const child = spawn(
     binaries.postgres,
     [
@@ -145,32 +198,12 @@ export async function startEmbeddedPostgres(options: StartEmbeddedOptions): Prom
       if (text.includes(READY_LINE) || output.includes(READY_LINE)) resolveReady();
     });
     child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      reject(new Error(`PostgreSQL exited before it was ready (code ${code}, signal ${signal}): ${output.slice(-2000)}`)),
-    );
+    child.once('exit', (code, signal) => {
+      const message = `PostgreSQL exited before it was ready (code ${code}, signal ${signal}): ${output.slice(-2000)}`;
+      reject(output.includes('Address already in use') ? new PortTakenError(message) : new Error(message));
+    });
   });
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      await exited;
-      servers.delete(child);
-      if (options.persistent === false) {
-        await rm(dataDir, { recursive: true, force: true });
-        rmSync(requestedDir, { recursive: true, force: true }); // the link to it, when it was placed elsewhere
-        rmSync(passwordFile, { force: true });
-      }
-    })());
-  servers.set(child, { stop, stopsOnSignals: options.stopsOnSignals ?? false });
-  installHooks();
-  try {
-    await ensureSuperuserPassword(port, password, notice, dataDir);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { url: `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`, port, pid: child.pid!, stop };
+  return { child, exited };
 }
 
 /** What PostgreSQL's processes get of this process's environment (PASSED_THROUGH), in English for READY_LINE. */
