@@ -53,7 +53,22 @@ export async function startHardhatNode(options: StartHardhatNodeOptions): Promis
     throw new ChainError('INVALID_ARGUMENT', `port ${options.port} is not an integer in 0..65535`);
   }
   if (options.pidFile !== undefined) await stopOrphanedNode(options.pidFile, options.onNotice ?? (() => undefined));
-  const port = options.port === 0 ? await findFreePort(host) : options.port;
+  if (options.port !== 0) return startOnPort(options, host, options.port);
+  // A free port found by binding and closing is only free until someone else binds it, and the node binds
+  // seconds later: a port taken meanwhile is picked again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnPort(options, host, await findFreePort(host));
+    } catch (error) {
+      if (!(error instanceof ChainError && error.code === 'PORT_IN_USE') || attempt >= PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** How many ports startHardhatNode tries when it picks them itself (port 0). */
+const PORT_ATTEMPTS = 5;
+
+async function startOnPort(options: StartHardhatNodeOptions, host: string, port: number): Promise<HardhatNode> {
   await assertPortFree(host, port);
 
   const root = resolveRepoRoot();
