@@ -6,6 +6,7 @@ import { createApp } from '../../apps/api/src/app';
 import { RATE_LIMIT_WINDOW_MS } from '../../apps/api/src/common/rate-limit.guard';
 import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
+import { VALID_KEYS_REFRESH_MS } from '../../apps/api/src/keys/api-key.authenticator';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { waitFor } from '../support/probe';
@@ -125,7 +126,7 @@ describe('the rate limit (RATE_LIMIT_PER_MINUTE)', () => {
     const rows: { tracker: string; hits: number }[] = await waitFor(
       () => dataSources[0].query(`SELECT tracker, hits FROM rate_limit_hits ORDER BY tracker`),
       (r: unknown[]) => r.length === 1,
-      5000,
+      60_000, // at once on a quiet machine; a deadline, not a timing claim
     );
     expect(rows).toEqual([{ tracker: `default:key:${id}`, hits: 1 }]);
     expect(JSON.stringify(rows)).not.toContain(keys.e);
@@ -135,6 +136,7 @@ describe('the rate limit (RATE_LIMIT_PER_MINUTE)', () => {
     const queries = jest.spyOn(dataSources[0], 'query');
     try {
       const statuses: number[] = [];
+      const started = Date.now();
       for (let n = 0; n < 50; n++) statuses.push((await http().get('/v1/datasets').set('Authorization', `Bearer junk-${n}`)).status);
       // The address's allowance: LIMIT answers (401: the key is wrong), then 429 for the rest.
       expect(statuses.slice(0, LIMIT)).toEqual(Array(LIMIT).fill(401));
@@ -147,8 +149,13 @@ describe('the rate limit (RATE_LIMIT_PER_MINUTE)', () => {
       const snapshots = sql.filter((s) => /FROM api_keys WHERE revoked_at IS NULL/.test(s)).length;
       const writes = sql.filter((s) => /INSERT INTO rate_limit_hits/.test(s)).length;
       // Junk was looked up and counted until the address went over its limit (the (LIMIT + 1)th request),
-      // then not at all: one read of the valid keys' hashes told the rest apart.
-      expect({ lookups, writes, snapshots }).toEqual({ lookups: LIMIT + 1, writes: LIMIT + 1, snapshots: 1 });
+      // then not at all: one read of the valid keys' hashes told the rest apart. That read is redone every
+      // VALID_KEYS_REFRESH_MS of wall clock, which these ~48 requests can outlast on a loaded machine: at most
+      // one read per such span, never one per request.
+      const refreshes = Math.floor((Date.now() - started) / VALID_KEYS_REFRESH_MS);
+      expect({ lookups, writes }).toEqual({ lookups: LIMIT + 1, writes: LIMIT + 1 });
+      expect(snapshots).toBeGreaterThanOrEqual(1);
+      expect(snapshots).toBeLessThanOrEqual(1 + refreshes);
       const rows = await dataSources[0].query(`SELECT tracker, hits FROM rate_limit_hits`);
       expect(rows).toEqual([{ tracker: expect.stringMatching(/^default:ip:/), hits: LIMIT + 1 }]);
       // A real key keeps its own allowance at this address, also one this process has not seen before.
