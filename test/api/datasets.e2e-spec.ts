@@ -258,6 +258,8 @@ describe('datasets and sample uploads', () => {
     const salt = opened.salt.toString('hex');
     const log: { event: string }[] = await dataSource.query(`SELECT event FROM ledger_entries`);
     const text = log.map((l) => l.event).join('\n');
+    // Positive control: the same search finds what the log does hold of this upload (its dataset's id).
+    expect(text).toContain(id);
     for (const forbidden of ['secret-id', 'secret-subject', '123.456', salt]) expect(text).not.toContain(forbidden);
   });
 });
