@@ -237,16 +237,16 @@ describe.each(CHAIN_KINDS)('AnchoringLoop against a local chain (on %s)', (kind)
     try {
       loop.start();
       await ledger.append(buildEvents(0, 6)); // the log does not need the chain
-      await waitFor(async () => loop.report().state, (state) => state === 'chain-unavailable', 15_000);
+      await waitFor(async () => loop.report().state, (state) => state === 'chain-unavailable', 60_000);
       expect(loop.report()).toMatchObject({ ok: false, state: 'chain-unavailable', lastError: expect.stringContaining('does not answer') });
       expect((await ledger.getCheckpoint()).treeSize).toBe(6);
     } finally {
       await proxy.up();
     }
-    await waitFor(anchoredEvents, (events) => events.length === 1, 30_000);
+    await waitFor(anchoredEvents, (events) => events.length === 1, 60_000);
     expect(await onChainSizes()).toEqual([6]);
     expect(loop.report()).toMatchObject({ ok: true, state: 'ok' });
-  });
+  }, 240_000); // its waits are deadlines, long for a loaded machine
 
   it('anchors from one process per database: another stands by until the first stops, then takes over', async () => {
     const otherProcess = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
@@ -255,7 +255,7 @@ describe.each(CHAIN_KINDS)('AnchoringLoop against a local chain (on %s)', (kind)
       const second = newLoop({ policy: { pollMs: 20 }, dataSource: otherProcess });
       first.start();
       await ledger.append(buildEvents(0, 6));
-      await waitFor(anchoredEvents, (events) => events.length === 1, 15_000);
+      await waitFor(anchoredEvents, (events) => events.length === 1, 60_000);
       second.start();
       await new Promise((r) => setTimeout(r, 500));
       expect(second.report()).toEqual({ ok: true, state: 'starting' }); // never looked at the chain
@@ -265,7 +265,7 @@ describe.each(CHAIN_KINDS)('AnchoringLoop against a local chain (on %s)', (kind)
       await waitFor(
         async () => ({ events: await anchoredEvents(), report: second.report() }),
         ({ events, report }) => events.length === 2 && report.anchoredTreeSize === 13,
-        20_000,
+        60_000,
       );
       expect(second.report()).toMatchObject({ ok: true, state: 'ok', anchoredTreeSize: 13 });
       expect((await anchoredEvents()).map((e) => e.treeSize)).toEqual([6, 13]);
@@ -273,7 +273,7 @@ describe.each(CHAIN_KINDS)('AnchoringLoop against a local chain (on %s)', (kind)
     } finally {
       await otherProcess.destroy();
     }
-  });
+  }, 240_000); // its waits are deadlines, long for a loaded machine
 
   it('reports a key without ANCHORER_ROLE clearly and changes nothing on the chain', async () => {
     const loop = newLoop({ key: HARDHAT_DEV_PRIVATE_KEYS[2] });

@@ -339,5 +339,5 @@ describe('SampleVault: commitments in the log, payloads sealed per subject, keys
     } finally {
       await small.destroy();
     }
-  }, 30_000);
+  }); // jest.config's 120 s: a deadlock would wait forever; 30 s was tight for six uploads on a loaded machine
 });

@@ -93,7 +93,7 @@ describe('SISA on iris', () => {
       },
     );
     expect(output.trim()).toBe(model.onnxSha256);
-  }, 60000);
+  }); // jest.config's 120 s: a TypeScript child process can take tens of seconds to start on a loaded machine
 
   it('can be replayed from its manifest: same config, same samples, same bytes and batch roots', async () => {
     const manifest = model.manifest as {
