@@ -38,9 +38,19 @@ describe('startLocalChain', () => {
     await waitFor(
       () => first.client.blockNumber().then(() => 'answers', () => 'down'),
       (state) => state === 'down',
-      10_000,
+      60_000,
     );
-    await new Promise((r) => setTimeout(r, 500)); // its exit reaches this process
+    // Its exit reaches this process: once the pid is gone, this process has reaped it, and Node emits the
+    // child's 'exit' as it reaps (a fixed 500 ms wait was a guess a loaded machine could outlast).
+    const reaped = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(async () => reaped(), (gone) => gone, 60_000);
 
     const second = await local.connect();
     expect(second).not.toBe(first);
