@@ -5,14 +5,13 @@ import { promisify } from 'node:util';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { Ledger, openDatabase } from '@lethe/ledger';
-import { findFreePort } from '@lethe/postgres';
 import { createApp } from '../../apps/api/src/app';
 import { loadConfig } from '../../apps/api/src/config/config';
 import { API_ENTITIES, API_MIGRATIONS } from '../../apps/api/src/database/schema';
 import { ApiKeyService } from '../../apps/api/src/keys/api-key.service';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { probeUntil } from '../support/probe';
-import { startServiceProcess, waitForHealth } from '../support/service-process';
+import { startServiceOnFreePort, startServiceProcess } from '../support/service-process';
 import { sharedTestKeyStore } from '../support/key-store';
 import { ErasureSweep } from '../../apps/api/src/sweeps/erasure-sweep.service';
 
@@ -266,15 +265,15 @@ describe('keys from the command line and the first admin key', () => {
 
   const startService = (env: Record<string, string>) =>
     startServiceProcess({ LETHE_ADMIN_KEY: '', ...env, ANCHORING: 'off', DATABASE_URL: db.url });
+  const startServiceOnPort = (env: Record<string, string>) =>
+    startServiceOnFreePort({ LETHE_ADMIN_KEY: '', ...env, ANCHORING: 'off', DATABASE_URL: db.url });
 
   it('prints a generated first admin key once; it works; the next start does not print it; logs show key ids only', async () => {
-    const port = await findFreePort();
-    const api = `http://127.0.0.1:${port}`;
-    const first = startService({ PORT: String(port) });
+    const first = await startServiceOnPort({});
+    const { api } = first;
     let adminKey: string;
     let mlKey: string;
     try {
-      await waitForHealth(api);
       const match = /First admin API key \(shown this once; store it now\): (lethe_[A-Za-z0-9_-]{43})/.exec(first.output());
       expect(match).not.toBeNull();
       adminKey = match![1];
@@ -286,7 +285,7 @@ describe('keys from the command line and the first admin key', () => {
       expect(res.status).toBe(201);
       mlKey = ((await res.json()) as { key: string }).key;
       const requestLine = /"method":"POST","route":"\/v1\/keys","status":201,"ms":[\d.]+,"keyId":"[0-9a-f-]{36}"/;
-      await probeUntil(async () => (requestLine.test(first.output()) ? true : undefined), 'the request log line', 10_000).catch(() => undefined);
+      await probeUntil(async () => (requestLine.test(first.output()) ? true : undefined), 'the request log line').catch(() => undefined);
       expect(first.output()).toMatch(requestLine);
       expect(first.output().split(adminKey).length).toBe(2); // printed exactly once
       expect(first.output()).not.toContain(mlKey);
@@ -294,26 +293,22 @@ describe('keys from the command line and the first admin key', () => {
       first.child.kill('SIGTERM');
       await first.exited;
     }
-    const second = startService({ PORT: String(port) });
+    const second = await startServiceOnPort({});
     try {
-      await waitForHealth(api);
       expect(second.output()).not.toContain('First admin API key');
-      const res = await fetch(`${api}/v1/keys`, { headers: { Authorization: `Bearer ${adminKey}` } });
+      const res = await fetch(`${second.api}/v1/keys`, { headers: { Authorization: `Bearer ${adminKey}` } });
       expect(res.status).toBe(200);
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;
     }
-  });
+  }, 900_000); // two starts of the service, each up to minutes on a loaded machine
 
   it('takes LETHE_ADMIN_KEY as an admin key without printing it, and refuses a short one without showing it', async () => {
-    const port = await findFreePort();
-    const api = `http://127.0.0.1:${port}`;
     const adminKey = 'my-admin-key-' + 'x'.repeat(30);
-    const service = startService({ PORT: String(port), LETHE_ADMIN_KEY: adminKey });
+    const service = await startServiceOnPort({ LETHE_ADMIN_KEY: adminKey });
     try {
-      await waitForHealth(api);
-      const res = await fetch(`${api}/v1/keys`, { headers: { Authorization: `Bearer ${adminKey}` } });
+      const res = await fetch(`${service.api}/v1/keys`, { headers: { Authorization: `Bearer ${adminKey}` } });
       expect(res.status).toBe(200);
       expect(service.output()).not.toContain('First admin API key');
       expect(service.output()).not.toContain(adminKey);
@@ -321,11 +316,11 @@ describe('keys from the command line and the first admin key', () => {
       service.child.kill('SIGTERM');
       await service.exited;
     }
-    const bad = startService({ PORT: String(port), LETHE_ADMIN_KEY: 'short-secret' });
+    const bad = startService({ PORT: String(service.port), LETHE_ADMIN_KEY: 'short-secret' }); // refused before it binds
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toContain('bad configuration: LETHE_ADMIN_KEY:');
     expect(bad.output()).not.toContain('short-secret');
-  });
+  }, 900_000); // two starts of the service, each up to minutes on a loaded machine
 
   it('npm run cli -- keys create --role ml makes a key the API accepts; keys revoke revokes it', async () => {
     const dataSource = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });

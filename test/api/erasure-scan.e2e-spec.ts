@@ -15,8 +15,7 @@ import { FileKeyStore, KEY_PAGE_SUFFIX, keyStoreDir, openPayload, payloadAssocia
 import { subjectHashOf } from '@lethe/ledger';
 import { probeUntil } from '../support/probe';
 import { Hit, Markers, Needle, float32Bytes, needlesOf, scanBuffer, scanText, scanTree } from '../support/scan';
-import { findFreePort } from '@lethe/postgres';
-import { ServiceProcess, callService, makeServiceDataDir, startServiceProcess, waitForHealth } from '../support/service-process';
+import { ServiceProcess, callService, makeServiceDataDir, startServiceOnFreePort } from '../support/service-process';
 
 const FEATURES = 8;
 
@@ -69,11 +68,9 @@ describe('erasure on disk: after a forget, nothing of the subject is left under 
     const forgotten = subjectMarkers('erasure');
     const kept = subjectMarkers('control');
     const masterKey = randomBytes(32).toString('hex');
-    const port = await findFreePort();
     // A process group of its own (detached), as a terminal gives a foreground job: SIGINT to -pid reaches it all.
-    service = startServiceProcess(
+    const started = await startServiceOnFreePort(
       {
-        PORT: String(port),
         DATA_DIR: dataDir,
         DATABASE_URL: '',
         ANCHORING: 'off',
@@ -85,12 +82,12 @@ describe('erasure on disk: after a forget, nothing of the subject is left under 
       },
       { detached: true },
     );
-    const api = `http://127.0.0.1:${port}`;
+    service = started;
+    const { api } = started;
     const call = (method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}) =>
       callService(api, method, path, key, body, headers);
     const waitFor = <T>(probe: () => Promise<T | undefined>, what: string) => probeUntil(probe, what, 180_000);
 
-    await waitForHealth(api, 180_000);
     const admin = /First admin API key \(shown this once; store it now\): (\S+)/.exec(service.output())![1];
     const ml = (await call('POST', '/v1/keys', admin, { role: 'ml', name: 'erasure' })).body.key as string;
     const datasetId = (await call('POST', '/v1/datasets', ml, { name: 'erasure', features: FEATURES, classes: 2 })).body.id as string;

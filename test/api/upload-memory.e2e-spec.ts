@@ -3,10 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '@lethe/postgres';
 import { MAX_FEATURES } from '../../apps/api/src/datasets/dataset.dto';
 import { TestDatabase, createTestDatabase } from '../support/database';
-import { ServiceProcess, startServiceProcess, waitForHealth } from '../support/service-process';
+import { ServiceProcess, startServiceOnFreePort } from '../support/service-process';
 
 const SAMPLES = 4000;
 
@@ -61,14 +60,13 @@ describe('a large NDJSON upload to a service with --max-old-space-size=512', () 
   });
 
   it(`accepts ${SAMPLES} samples of ${MAX_FEATURES} features without running out of memory`, async () => {
-    const port = await findFreePort();
     const adminKey = randomBytes(24).toString('hex');
-    service = startServiceProcess(
-      { PORT: String(port), DATABASE_URL: db.url, DATA_DIR: dataDir, ANCHORING: 'off', SERVICE_WORKER: 'off', LETHE_ADMIN_KEY: adminKey, LOG_LEVEL: 'warn' },
+    const started = await startServiceOnFreePort(
+      { DATABASE_URL: db.url, DATA_DIR: dataDir, ANCHORING: 'off', SERVICE_WORKER: 'off', LETHE_ADMIN_KEY: adminKey, LOG_LEVEL: 'warn' },
       { nodeArgs: ['--max-old-space-size=512'] },
     );
-    const api = `http://127.0.0.1:${port}`;
-    await waitForHealth(api, 90_000);
+    service = started;
+    const { api } = started;
     const post = async (path: string, key: string, body: unknown) =>
       (await fetch(`${api}${path}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<any>;
     const ml = (await post('/v1/keys', adminKey, { role: 'ml', name: 'wide' })).key;

@@ -11,7 +11,7 @@ import { findFreePort } from '@lethe/postgres';
 import { LabeledExample, Sample, TrainingConfigInput, loadIris } from '@lethe/unlearning';
 import { fromScratchSha256 } from '../support/from-scratch';
 import { waitFor } from '../support/probe';
-import { ServiceProcess, callService, makeServiceDataDir, startServiceProcess, waitForHealth } from '../support/service-process';
+import { ServiceOnPort, callService, makeServiceDataDir, startServiceOnFreePort } from '../support/service-process';
 import { runCli } from '../verifier/support/run-cli';
 
 const REPO_ROOT = join(__dirname, '..', '..');
@@ -114,7 +114,7 @@ describe('workers on machines apart, sharing only the database', () => {
   let postgres: { url: string; stop: () => Promise<void> };
   let databaseUrl: string;
   let db: Client;
-  let service: ServiceProcess;
+  let service: ServiceOnPort;
   let api: string;
   const workers: ChildProcess[] = [];
   const logs: Record<string, string> = { alpha: '', beta: '' };
@@ -180,21 +180,18 @@ describe('workers on machines apart, sharing only the database', () => {
 
     const serviceDir = makeServiceDataDir('lethe-apart-service-');
     dirs.push(serviceDir);
-    const port = await findFreePort();
-    api = `http://127.0.0.1:${port}`;
-    service = startServiceProcess({
-      PORT: String(port),
-      DATABASE_URL: databaseUrl,
-      DATA_DIR: serviceDir,
-      SERVICE_WORKER: 'off',
-      ANCHORING: 'off',
-      LETHE_ADMIN_KEY: ADMIN_KEY,
-      LETHE_MASTER_KEY: MASTER_KEY,
-      ...JOBS,
-    });
-    await waitForHealth(api, 120_000).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${service.output()}`);
-    });
+    service = await startServiceOnFreePort(
+      {
+        DATABASE_URL: databaseUrl,
+        DATA_DIR: serviceDir,
+        SERVICE_WORKER: 'off',
+        ANCHORING: 'off',
+        LETHE_ADMIN_KEY: ADMIN_KEY,
+        LETHE_MASTER_KEY: MASTER_KEY,
+        ...JOBS,
+      },
+    );
+    api = service.api;
     for (const name of ['alpha', 'beta']) {
       const dir = mkdtempSync(join(tmpdir(), `lethe-apart-${name}-`));
       dirs.push(dir);
@@ -202,7 +199,7 @@ describe('workers on machines apart, sharing only the database', () => {
     }
     ml = (await call('POST', '/v1/keys', ADMIN_KEY, { role: 'ml', name: 'ml' })).body.key;
     auditor = (await call('POST', '/v1/keys', ADMIN_KEY, { role: 'auditor', name: 'auditor' })).body.key;
-  }, 300_000);
+  }, 600_000);
 
   afterAll(async () => {
     for (const child of workers) stopGroup(child);
