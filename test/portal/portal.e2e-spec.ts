@@ -170,6 +170,8 @@ describeWithChromium('the regulator portal in Chromium', () => {
 
   async function open(url: string, ready = '[data-testid=timeline] li'): Promise<{ page: Page; requested: string[]; errors: string[] }> {
     const page = await browser.newPage();
+    // Deadlines for a loaded machine (Playwright's default is 30 s): each waits for something that does show.
+    page.setDefaultTimeout(120_000);
     pages.push(page);
     const requested: string[] = [];
     const errors: string[] = [];
@@ -178,8 +180,8 @@ describeWithChromium('the regulator portal in Chromium', () => {
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     await page.goto(url);
     try {
-      await page.waitForSelector('body[data-loaded=true]', { timeout: 30_000 });
-      await page.waitForSelector(ready, { timeout: 5_000 });
+      await page.waitForSelector('body[data-loaded=true]', { timeout: 120_000 });
+      await page.waitForSelector(ready, { timeout: 60_000 });
     } catch (err) {
       const shown = await page.evaluate(() => document.body.innerText.slice(0, 2000));
       throw new Error(`the portal did not show the log: ${(err as Error).message}\npage: ${shown}\nerrors: ${errors.join('\n')}`);
@@ -196,7 +198,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
   async function runVerify(page: Page): Promise<void> {
     await page.click('nav a[data-page=verify]');
     await page.click('[data-testid=verify]');
-    await page.waitForSelector('[data-testid=verify-result]', { timeout: 60_000 });
+    await page.waitForSelector('[data-testid=verify-result]', { timeout: 120_000 });
   }
 
   const statuses = (page: Page) =>
@@ -362,7 +364,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
     const commitment = commitments.get(samples[4].externalId)!;
     await page.fill('[data-testid=receipt-input]', commitment);
     await page.click('[data-testid=receipt-verify]');
-    await page.waitForSelector('[data-testid=receipt-result]', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=receipt-result]', { timeout: 120_000 });
     expect(await page.getAttribute('[data-testid=receipt-result]', 'data-ok')).toBe('true');
     // Committed, forgetting requested, learned by version 1's batch, checkpoints deleted: each proven.
     expect(await page.$$eval('ul.receipt li[data-verified]', (li) => li.map((l) => l.getAttribute('data-verified')))).toEqual([
@@ -381,7 +383,7 @@ describeWithChromium('the regulator portal in Chromium', () => {
     proof[0] = (proof[0][0] === '0' ? '1' : '0') + proof[0].slice(1);
     await page.fill('[data-testid=receipt-input]', JSON.stringify(receipt));
     await page.click('[data-testid=receipt-verify]');
-    await page.waitForSelector('[data-testid=receipt-result][data-ok=false]', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=receipt-result][data-ok=false]', { timeout: 120_000 });
     const failures = await page.$$eval('[data-testid=receipt-failures] li', (li) =>
       li.map((l) => [l.getAttribute('data-code'), l.getAttribute('data-index'), l.textContent]),
     );
