@@ -261,14 +261,31 @@ describe('reversible forgetting: a suspended forget request is restored (same by
       failures,
     );
     // The suspension's version 4 never held it: not among the versions that did; the restored version 5 did, retired.
-    // (Version 1, retired for dana's request before this sample's requests, is not in the receipt's list: a gap
-    // of the receipt check that is not the restore's, left to its own issue; it is all that is found.)
+    // Version 1, retired for dana's request before this sample's requests, is retired all the same.
     for (const modelId of [sisa, full]) {
       const versions = judged.models.find((m) => m.modelId === modelId)!.versions;
       expect(versions.map((v) => v.modelVersion)).toEqual([1, 2, 3, 5]);
-      expect(versions.filter((v) => v.modelVersion > 1).every((v) => v.retiredBy !== null)).toBe(true);
+      expect(versions.filter((v) => v.retiredBy === null)).toEqual([]);
+      const first = judged.retiredVersions.find((r) => r.index === versions[0].retiredBy)!;
+      expect(first).toMatchObject({ verified: true, modelId, modelVersion: 1 });
+      expect(first.forgetRequestIds).not.toContain(forgotten.id);
     }
-    expect(failures.filter((f) => !/ version 1 learned /.test(f.message))).toEqual([]);
+    expect(failures).toEqual([]);
+    // Control: the same check with version 1's retirements left out of the receipt finds each model's version 1 unretired.
+    const without: VerificationFailure[] = [];
+    checkRetirements(
+      receipt,
+      {
+        learnedIn: receipt.learnedIn.map(entry),
+        unlearnedIn: receipt.unlearnedIn.map(entry),
+        retiredVersions: receipt.retiredVersions.map(entry).filter((e) => !(e.event?.type === 'VERSION_RETIRED' && e.event.modelVersion === 1)),
+        checkpointsDeleted: receipt.checkpointsDeleted.map(entry),
+      },
+      receipt.forgetRequests.map((r) => ({ ...entry(r).check, requestId: r.requestId, state: r.state })),
+      without,
+    );
+    expect(without.filter((f) => f.code !== 'NOT_RETIRED' || !/ version 1 learned /.test(f.message))).toEqual([]);
+    for (const modelId of [sisa, full]) expect(without.map((f) => f.message)).toContainEqual(expect.stringContaining(`model ${modelId} version 1 learned `));
     const control = audit((e) => e.type === 'VERSION_RETIRED' && e.modelVersion === 5);
     for (const modelId of [sisa, full])
       expect(control).toContainEqual(expect.objectContaining({ code: 'NOT_RETIRED', message: expect.stringContaining(`model ${modelId} version 5 (`) }));

@@ -86,3 +86,39 @@ describe('checkRetirements: a suspended forget request restored, then the commit
     expect(failures[0].message).toContain('model m version 3 learned commitment');
   });
 });
+
+describe('checkRetirements: a version retired earlier for another subject\'s forget request', () => {
+  // Model m learned c (and another subject's sample) at version 1; request rA (the other subject's, not naming c)
+  // retired version 1 at entry 6, before c's request rB (entry 11) unlearned c at version 2. No second retirement
+  // of version 1 is logged for rB: the version is retired already.
+  const request = (index: number, requestId: string, state: string) => ({
+    ...checked(index, { type: 'FORGET_REQUESTED', version: 1, requestId, datasetId: 'd', commitments: [commitment], reason: 'x' }).check,
+    requestId,
+    state,
+  });
+  const run = (retiredVersions: CheckedEntry[]) => {
+    const receipt = { commitment, forgotten: true, learnedIn: [{ position: 0, batchProof: [] }] } as unknown as ServerSampleReceipt;
+    const entries = { learnedIn: [checked(1, learned(1))], unlearnedIn: [checked(12, unlearned(2, 'rB'))], retiredVersions, checkpointsDeleted: [] };
+    const failures: VerificationFailure[] = [];
+    const out = checkRetirements(receipt, entries, [request(11, 'rB', 'completed')], failures);
+    return { failures, out };
+  };
+
+  it('counts it retired: nothing found', () => {
+    const { failures, out } = run([checked(6, retired(1, 'rA'))]);
+    expect(failures).toEqual([]);
+    expect(out.models[0].versions).toEqual([{ modelVersion: 1, retiredBy: 6 }]);
+    expect(out.retiredVersions[0]).toMatchObject({ index: 6, verified: true, modelId: 'm', modelVersion: 1, forgetRequestIds: ['rA'] });
+  });
+
+  it('control: with that retirement left out of the receipt, version 1 is NOT_RETIRED', () => {
+    const { failures } = run([]);
+    expect(failures.map((f) => f.code)).toEqual(['NOT_RETIRED']);
+    expect(failures[0].message).toContain('model m version 1 learned commitment');
+  });
+
+  it('control: a retirement of a model that never learned the commitment, for another request, is no entry of this receipt (BAD_ENTRY)', () => {
+    const { failures } = run([checked(6, retired(1, 'rA')), checked(7, { ...retired(1, 'rA'), modelId: 'other' } as LedgerEvent)]);
+    expect(failures.map((f) => [f.code, f.index])).toEqual([['BAD_ENTRY', 7]]);
+  });
+});

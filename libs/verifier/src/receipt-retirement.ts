@@ -14,7 +14,10 @@ export interface ReceiptRetirement {
   learnedIn: Identified<{ modelId: string | null; modelVersion: number | null; shard: number | null; slice: number | null; position: number }>[];
   /** UNLEARN_COMPLETED entries serving one of its forget requests (per model, the version that no longer learned it). */
   unlearnedIn: Identified<{ modelId: string | null; modelVersion: number | null; requestIds: string[] }>[];
-  /** VERSION_RETIRED entries naming one of its forget requests, logged after it. */
+  /**
+   * VERSION_RETIRED entries of a model that learned it (for whichever request: a version retired earlier for another
+   * subject's request is retired too), or naming one of its forget requests, logged after it.
+   */
   retiredVersions: Identified<{ modelId: string | null; modelVersion: number | null; forgetRequestIds: string[] }>[];
   /** CHECKPOINTS_DELETED entries naming one of its forget requests. */
   checkpointsDeleted: Identified<{ modelId: string | null; checkpoints: number; forgetRequestIds: string[] }>[];
@@ -38,7 +41,8 @@ export interface CheckedRetirementEntries {
  * Checks the receipt's learning and forgetting entries (each already re-hashed and proven against the chain
  * in `checked`): the commitment's proof in each BATCH_LEARNED batch root (BAD_PROOF), each other entry of its
  * type and naming one of the commitment's proven forget requests (BAD_ENTRY; a VERSION_RETIRED must come after
- * the request). Then, once the service says the commitment is forgotten (`forgotten`, or a request
+ * the request, or retire a version of a model with a proven batch holding the commitment: a version retired
+ * earlier for another subject's request stays retired). Then, once the service says the commitment is forgotten (`forgotten`, or a request
  * `completed`), every version that learned it must be retired (NOT_RETIRED): a model that learned it at version
  * v still had it in every version until the one an UNLEARN_COMPLETED of its request published, and again from a
  * version that learned it anew (a suspended request restored: a proven BATCH_LEARNED of that version) until the
@@ -99,12 +103,21 @@ export function checkRetirements(
     },
     { modelId: null, modelVersion: null, requestIds: [] },
   );
+  // A version retired earlier, for another subject's forget request, is retired all the same: a VERSION_RETIRED of a
+  // version of a model with a proven batch holding the commitment counts whatever request it names.
+  const learnedModels = new Set(out.learnedIn.filter((l) => l.verified && l.modelId !== null).map((l) => l.modelId!));
   out.retiredVersions = each(
     checked.retiredVersions,
     (event, index) => {
-      const after = event.type === 'VERSION_RETIRED' && ofCommitment(event.forgetRequestIds).some((id) => requested.get(id)! < index);
-      if (!after) {
-        fail('BAD_ENTRY', `entry ${index} (${event.type}), given as a retirement, is no VERSION_RETIRED naming one of the commitment's forget requests logged before it`, index);
+      const retires =
+        event.type === 'VERSION_RETIRED' &&
+        (learnedModels.has(event.modelId) || ofCommitment(event.forgetRequestIds).some((id) => requested.get(id)! < index));
+      if (!retires) {
+        fail(
+          'BAD_ENTRY',
+          `entry ${index} (${event.type}), given as a retirement, is no VERSION_RETIRED of a model that learned the commitment nor naming one of its forget requests logged before it`,
+          index,
+        );
         return { modelId: null, modelVersion: null, forgetRequestIds: [] };
       }
       return { modelId: event.modelId, modelVersion: event.modelVersion, forgetRequestIds: event.forgetRequestIds };
@@ -134,7 +147,7 @@ export function checkRetirements(
         fail(
           'NOT_RETIRED',
           `model ${model.modelId} version ${modelVersion} learned commitment ${receipt.commitment} (BATCH_LEARNED at entry ${first.index}, version ${first.modelVersion}), ` +
-            `and the service says its forgetting is done, but no VERSION_RETIRED entry after its forget request retires that version`,
+            `and the service says its forgetting is done, but no VERSION_RETIRED entry retires that version`,
           first.index,
         );
       }

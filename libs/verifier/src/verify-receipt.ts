@@ -86,7 +86,7 @@ export interface VerifyReceiptReport {
  * Then what forgetting did (checkRetirements): the BATCH_LEARNED entries whose batch holds the commitment
  * (its proof in each batch root) are the model versions that learned it; once the service says it is
  * forgotten, each of those versions, up to the one an UNLEARN_COMPLETED of its request published, must be
- * retired by a VERSION_RETIRED entry after the request (NOT_RETIRED otherwise).
+ * retired by a VERSION_RETIRED entry (after the request, or earlier for another request: NOT_RETIRED otherwise).
  *
  * Findings are failures in the report (codes BAD_ENTRY, BAD_PROOF, NOT_ANCHORED, INCONSISTENT_WITH_CHAIN,
  * SERVER_ERROR, CHAIN_ERROR, NOT_AUDIT_ANCHOR, NOT_RETIRED); only a malformed argument throws (INVALID_ARGUMENT).

@@ -64,7 +64,7 @@ export class SampleReceiptResponseDto {
   learnedIn!: LearnedReceiptDto[];
   @ApiProperty({ type: [EntryReceiptDto], description: 'per model, the first UNLEARN_COMPLETED entry that serves one of its forget requests' })
   unlearnedIn!: EntryReceiptDto[];
-  @ApiProperty({ type: [EntryReceiptDto], description: 'VERSION_RETIRED entries naming one of its forget requests: the versions withdrawn for having learned it' })
+  @ApiProperty({ type: [EntryReceiptDto], description: 'VERSION_RETIRED entries naming one of its forget requests, and those of versions that learned it retired for another request: the versions withdrawn' })
   retiredVersions!: EntryReceiptDto[];
   @ApiProperty({ type: [EntryReceiptDto], description: 'CHECKPOINTS_DELETED entries naming one of its forget requests' })
   checkpointsDeleted!: EntryReceiptDto[];

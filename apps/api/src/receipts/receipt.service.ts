@@ -63,8 +63,14 @@ export class ReceiptService {
         requestIds,
       ),
       retiredVersions: await this.entries(
-        `SELECT retire_ledger_index AS idx FROM model_versions WHERE retired_by && $1::uuid[] AND retire_ledger_index IS NOT NULL`,
+        // Retired for one of the requests, or a version that learned the commitment retired for whichever request
+        // (one retired earlier for another subject's request is not retired again, and is retired all the same).
+        `SELECT retire_ledger_index AS idx FROM model_versions v
+          WHERE retire_ledger_index IS NOT NULL
+            AND (retired_by && $1::uuid[] OR EXISTS (SELECT 1 FROM model_version_samples m JOIN sample_commitments s ON s.id = m.sample_id
+                  WHERE m.model_id = v.model_id AND m.version = v.version AND s.commitment = $2))`,
         requestIds,
+        [commitment],
       ),
       checkpointsDeleted: await this.entries(
         `SELECT DISTINCT ledger_index AS idx FROM checkpoint_deletions WHERE forget_request_ids && $1::uuid[] AND ledger_index IS NOT NULL`,
@@ -104,10 +110,10 @@ export class ReceiptService {
     return out;
   }
 
-  /** Entry receipts of the indices `sql` selects (as `idx`, given the request ids), in log order. */
-  private async entries(sql: string, requestIds: string[]): Promise<EntryReceiptDto[]> {
+  /** Entry receipts of the indices `sql` selects (as `idx`, given the request ids and `more` parameters), in log order. */
+  private async entries(sql: string, requestIds: string[], more: unknown[] = []): Promise<EntryReceiptDto[]> {
     if (requestIds.length === 0) return [];
-    const rows: { idx: string }[] = await this.dataSource.query(sql, [requestIds]);
+    const rows: { idx: string }[] = await this.dataSource.query(sql, [requestIds, ...more]);
     const indices = rows.map((r) => Number(r.idx)).sort((a, b) => a - b);
     const out: EntryReceiptDto[] = [];
     for (const index of indices) out.push(await this.entryReceiptService.build(index));
