@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { EntryIndexMigration } from './entry-indexes';
 
 /**
  * Indexes the key fields of the entries that are looked up by them (ENTRY_KEYS in entry-query.ts), so that
@@ -6,22 +6,11 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * entries are parsed, once, when written) and ends with the entry's index, which gives the results in log
  * order. The table stays append-only: an index is not a change to an entry.
  */
-export class IndexEntryKeys1764216610000 implements MigrationInterface {
+export class IndexEntryKeys1764216610000 extends EntryIndexMigration {
   name = 'IndexEntryKeys1764216610000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(
-      `CREATE INDEX ledger_entries_request_id_idx ON ledger_entries ((event::jsonb ->> 'requestId'), idx)
-       WHERE type IN ('FORGET_REQUESTED')`,
-    );
-    await q.query(
-      `CREATE INDEX ledger_entries_model_version_idx ON ledger_entries ((event::jsonb ->> 'modelId'), (event::jsonb ->> 'modelVersion'), idx)
-       WHERE type IN ('MODEL_PUBLISHED', 'UNLEARN_COMPLETED')`,
-    );
-    await q.query(`CREATE INDEX ledger_entries_tx_hash_idx ON ledger_entries ((event::jsonb ->> 'txHash'), idx) WHERE type IN ('ANCHORED')`);
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP INDEX ledger_entries_tx_hash_idx, ledger_entries_model_version_idx, ledger_entries_request_id_idx`);
-  }
+  protected readonly indexes = [
+    { index: 'ledger_entries_request_id_idx', fields: ['requestId'], types: ['FORGET_REQUESTED'] },
+    { index: 'ledger_entries_model_version_idx', fields: ['modelId', 'modelVersion'], types: ['MODEL_PUBLISHED', 'UNLEARN_COMPLETED'] },
+    { index: 'ledger_entries_tx_hash_idx', fields: ['txHash'], types: ['ANCHORED'] },
+  ];
 }

@@ -1,20 +1,10 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { EntryIndexMigration } from './entry-indexes';
 
 /**
  * SAMPLES_COMMITTED entries are looked up by their commitmentsRoot (ENTRY_KEYS): the orphan sweep adopts the
  * rows of an upload that stopped between appending its entry and pointing its rows at it.
  */
-export class IndexCommitmentsRoots1764216620000 implements MigrationInterface {
+export class IndexCommitmentsRoots1764216620000 extends EntryIndexMigration {
   name = 'IndexCommitmentsRoots1764216620000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(
-      `CREATE INDEX ledger_entries_commitments_root_idx ON ledger_entries ((event::jsonb ->> 'commitmentsRoot'), idx)
-       WHERE type IN ('SAMPLES_COMMITTED')`,
-    );
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP INDEX ledger_entries_commitments_root_idx`);
-  }
+  protected readonly indexes = [{ index: 'ledger_entries_commitments_root_idx', fields: ['commitmentsRoot'], types: ['SAMPLES_COMMITTED'] }];
 }
