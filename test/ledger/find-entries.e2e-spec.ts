@@ -1,6 +1,6 @@
 // Ledger.findEntries: entries looked up by type and key fields, through the expression indexes of their keys.
 import { DataSource } from 'typeorm';
-import { Anchored, CheckpointsDeleted, LedgerEvent, ModelPublished, UnlearnCompleted, VersionRetired } from '@lethe/events';
+import { Anchored, CheckpointsDeleted, DatasetVersioned, LedgerEvent, ModelPublished, UnlearnCompleted, VersionRetired } from '@lethe/events';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents, hexOf } from '../support/factories';
@@ -142,6 +142,44 @@ describe('Ledger.findEntries', () => {
     }
   });
 
+  it('the entry-index migrations (one EntryIndexMigration now) made the indexes their first SQL made', async () => {
+    // The statements the five migrations ran before they shared EntryIndexMigration, verbatim.
+    const first = [
+      `CREATE INDEX ledger_entries_request_id_idx ON ledger_entries ((event::jsonb ->> 'requestId'), idx)
+       WHERE type IN ('FORGET_REQUESTED')`,
+      `CREATE INDEX ledger_entries_model_version_idx ON ledger_entries ((event::jsonb ->> 'modelId'), (event::jsonb ->> 'modelVersion'), idx)
+       WHERE type IN ('MODEL_PUBLISHED', 'UNLEARN_COMPLETED')`,
+      `CREATE INDEX ledger_entries_tx_hash_idx ON ledger_entries ((event::jsonb ->> 'txHash'), idx) WHERE type IN ('ANCHORED')`,
+      `CREATE INDEX ledger_entries_commitments_root_idx ON ledger_entries ((event::jsonb ->> 'commitmentsRoot'), idx)
+       WHERE type IN ('SAMPLES_COMMITTED')`,
+      `CREATE INDEX ledger_entries_retired_version_idx ON ledger_entries ((event::jsonb ->> 'modelId'), (event::jsonb ->> 'modelVersion'), idx)
+       WHERE type IN ('VERSION_RETIRED')`,
+      `CREATE INDEX ledger_entries_checkpoints_deleted_idx ON ledger_entries ((event::jsonb ->> 'modelId'), idx)
+       WHERE type IN ('CHECKPOINTS_DELETED')`,
+      `CREATE INDEX ledger_entries_evidence_version_idx ON ledger_entries ((event::jsonb ->> 'modelId'), (event::jsonb ->> 'modelVersion'), idx)
+       WHERE type IN ('EVIDENCE_RECORDED')`,
+      `CREATE INDEX ledger_entries_dataset_version_idx ON ledger_entries ((event::jsonb ->> 'datasetId'), (event::jsonb ->> 'datasetVersion'), idx)
+       WHERE type IN ('DATASET_VERSIONED')`,
+    ];
+    await dataSource.query('CREATE TABLE entries_as_first (LIKE ledger_entries)');
+    try {
+      for (const sql of first) await dataSource.query(sql.replace(/^CREATE INDEX (\w+) ON ledger_entries /, 'CREATE INDEX $1_first ON entries_as_first '));
+      const defs = async (table: string): Promise<Record<string, string>> => {
+        const rows: { indexname: string; indexdef: string }[] = await dataSource.query(
+          `SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 AND indexname LIKE 'ledger_entries_%' ORDER BY indexname`,
+          [table],
+        );
+        return Object.fromEntries(rows.map((r) => [r.indexname.replace(/_first$/, ''), r.indexdef.replace(/_first /, ' ').replace(' public.entries_as_first ', ' public.ledger_entries ')]));
+      };
+      const made = await defs('ledger_entries');
+      const asFirst = await defs('entries_as_first');
+      expect(Object.keys(asFirst)).toHaveLength(8);
+      for (const [name, def] of Object.entries(asFirst)) expect({ name, def: made[name] }).toEqual({ name, def });
+    } finally {
+      await dataSource.query('DROP TABLE entries_as_first');
+    }
+  });
+
   it('counts the entries since an index other than some types, up to a limit', async () => {
     expect(await ledger.countEntries({ start: 3990, except: ['ANCHORED'], atMost: 100 })).toBe(11); // 3990..4003, less 3990, 3994, 3998
     expect(await ledger.countEntries({ start: 3990, atMost: 100 })).toBe(14);
@@ -188,5 +226,62 @@ describe('Ledger.findEntries: the retirement entries', () => {
         seqScan: false,
       });
     }
+  });
+});
+
+describe('Ledger.findEntries: the latest DATASET_VERSIONED of a dataset', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let ledger: Ledger;
+  /** The k-th version in the log: of dataset k % 20, its version k / 20 + 1. */
+  const versioned = (k: number): DatasetVersioned => ({
+    type: 'DATASET_VERSIONED',
+    version: 1,
+    datasetId: `dataset-${k % 20}`,
+    datasetVersion: Math.floor(k / 20) + 1,
+    root: hexOf(`dataset root ${k}`),
+    size: k,
+  });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('find_dataset_latest');
+    dataSource = await openDatabase({ url: db.url });
+    ledger = new Ledger(dataSource);
+    // A busy log with a new version of one of 20 datasets every 4 entries: 50 versions each (past 9, where text order breaks).
+    await ledger.append(busyLog(4000).flatMap((e, n) => (n % 4 === 3 ? [e, versioned(n >> 2)] : [e])));
+    await dataSource.query('ANALYZE ledger_entries');
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await db.drop();
+  });
+
+  it('newestFirst with limit 1 gives the newest entry of the key, read backwards along its index (no sort, no scan of the log)', async () => {
+    const all = await ledger.findEntries({ type: 'DATASET_VERSIONED', fields: { datasetId: 'dataset-7' } });
+    expect(all.map((e) => e.event.datasetVersion)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    const latest = () => ledger.findEntries({ type: 'DATASET_VERSIONED', fields: { datasetId: 'dataset-7' }, newestFirst: true, limit: 1 });
+    expect(await latest()).toEqual([all.at(-1)]);
+    expect((await ledger.findEntries({ type: 'DATASET_VERSIONED', fields: { datasetId: 'dataset-7' }, newestFirst: true, limit: 3 })).map((e) => e.index)).toEqual(
+      all.slice(-3).reverse().map((e) => e.index),
+    );
+    const plan = await planOf(dataSource, latest);
+    expect({ backwards: plan.includes('"Index Name":"ledger_entries_dataset_latest_idx"') && plan.includes('"Scan Direction":"Backward"'), sort: plan.includes('"Node Type":"Sort"'), seqScan: plan.includes('Seq Scan') }).toEqual({
+      backwards: true,
+      sort: false,
+      seqScan: false,
+    });
+    // Control: without that index (the one by dataset and version cannot give log order), the same query reads more than one entry.
+    await dataSource.query('DROP INDEX ledger_entries_dataset_latest_idx');
+    const without = await planOf(dataSource, latest);
+    expect(without).not.toContain('ledger_entries_dataset_latest_idx');
+    expect(without).toMatch(/"Node Type":"Sort"|"Filter":/); // sorts the dataset's entries, or filters the log backwards
+  });
+
+  it('refuses newestFirst with afterIndex (which pages oldest first)', async () => {
+    await expect(ledger.findEntries({ type: 'DATASET_VERSIONED', fields: { datasetId: 'dataset-7' }, newestFirst: true, afterIndex: 3 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'afterIndex',
+    });
   });
 });

@@ -13,6 +13,7 @@ import { IndexRetirementKeys1764216710000 } from './migrations/1764216710000-ind
 import { IndexEvidenceKeys1764216810000 } from './migrations/1764216810000-index-evidence-keys';
 import { SampleExpiry1764217210000 } from './migrations/1764217210000-sample-expiry';
 import { IndexDatasetVersions1764217100000 } from './migrations/1764217100000-index-dataset-versions';
+import { IndexLatestDatasetVersion1764218000000 } from './migrations/1764218000000-index-latest-dataset-version';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
@@ -32,6 +33,7 @@ export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => Migrat
     IndexEvidenceKeys1764216810000,
     IndexDatasetVersions1764217100000,
     SampleExpiry1764217210000,
+    IndexLatestDatasetVersion1764218000000,
   ];
 }
 

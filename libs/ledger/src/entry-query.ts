@@ -5,7 +5,9 @@ import { LedgerError, LedgerEvent, LedgerEventType } from '@lethe/events';
  * expression index over those fields, in this order, then the index (migrations IndexEntryKeys1764216610000,
  * IndexCommitmentsRoots1764216620000, IndexRetirementKeys1764216710000, IndexEvidenceKeys1764216810000 and
  * IndexDatasetVersions1764217100000): a query
- * that names the first field of its type's list is an index scan.
+ * that names the first field of its type's list is an index scan. The latest DATASET_VERSIONED of a dataset
+ * (`newestFirst`, limit 1) reads one entry backwards along an index by dataset and entry index
+ * (IndexLatestDatasetVersion1764218000000).
  */
 export const ENTRY_KEYS = {
   FORGET_REQUESTED: ['requestId'],
@@ -40,6 +42,8 @@ export interface EntryQuery<T extends KeyedEventType> {
   afterIndex?: number;
   /** 1..1000; 100 unless given. */
   limit?: number;
+  /** Newest first (the latest entry of a key: `limit: 1`); not with `afterIndex`. */
+  newestFirst?: boolean;
 }
 
 /** An entry found by `findEntries`: its event decoded and checked, of the type asked for. */
@@ -74,6 +78,7 @@ export function buildEntryQuery(query: EntryQuery<KeyedEventType>, maxLimit: num
     conditions.push(`(e.event::jsonb ->> '${field}') = $${params.length}`);
   }
   if (query.afterIndex !== undefined) {
+    if (query.newestFirst) throw new LedgerError('INVALID_ARGUMENT', 'afterIndex pages oldest first: not with newestFirst', 'afterIndex');
     if (!Number.isSafeInteger(query.afterIndex) || query.afterIndex < 0)
       throw new LedgerError('INVALID_ARGUMENT', 'afterIndex must be a non-negative integer', 'afterIndex');
     params.push(String(query.afterIndex));
@@ -84,6 +89,6 @@ export function buildEntryQuery(query: EntryQuery<KeyedEventType>, maxLimit: num
     throw new LedgerError('INVALID_ARGUMENT', `limit must be between 1 and ${maxLimit}`, 'limit');
   params.push(String(limit));
   const sql = `SELECT e.idx::text AS idx, encode(e.leaf_hash, 'hex') AS leaf_hash, e.event FROM ledger_entries e
-    WHERE ${conditions.join(' AND ')} ORDER BY e.idx LIMIT $${params.length}`;
+    WHERE ${conditions.join(' AND ')} ORDER BY e.idx${query.newestFirst ? ' DESC' : ''} LIMIT $${params.length}`;
   return { sql, params, types };
 }

@@ -2,7 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import type { DatasetVersioned } from '@lethe/events';
-import { Ledger, computeCommitmentsRoot, withAdvisoryLock } from '@lethe/ledger';
+import { type FoundEntry, Ledger, computeCommitmentsRoot, withAdvisoryLock } from '@lethe/ledger';
 
 /** Advisory lock namespace under which a dataset's versions are numbered ("dver"). */
 const VERSION_LOCK = 0x64766572;
@@ -48,7 +48,7 @@ export class DatasetVersionService {
         [datasetId],
       );
       const root = computeCommitmentsRoot(rows.map((r) => r.commitment));
-      const latest = (await this.listVersions(datasetId)).at(-1);
+      const latest = await this.latestVersion(datasetId);
       if (latest && latest.root === root && latest.size === rows.length) return latest;
       const event: DatasetVersioned = { type: 'DATASET_VERSIONED', version: 1, datasetId, datasetVersion: (latest?.version ?? 0) + 1, root, size: rows.length };
       const entry = await this.ledger.appendOne(event);
@@ -63,14 +63,24 @@ export class DatasetVersionService {
     return this.listVersions(datasetId);
   }
 
+  /** The dataset's latest version: its newest DATASET_VERSIONED entry (one step of an index, however many versions). */
+  async latestVersion(datasetId: string): Promise<DatasetVersion | undefined> {
+    const [entry] = await this.ledger.findEntries({ type: 'DATASET_VERSIONED', fields: { datasetId }, newestFirst: true, limit: 1 });
+    return entry && toVersion(entry);
+  }
+
   /** The dataset's versions, oldest first, from its DATASET_VERSIONED entries. */
   async listVersions(datasetId: string): Promise<DatasetVersion[]> {
     const versions: DatasetVersion[] = [];
     for (let afterIndex: number | undefined; ; ) {
       const page = await this.ledger.findEntries({ type: 'DATASET_VERSIONED', fields: { datasetId }, limit: 1000, ...(afterIndex === undefined ? {} : { afterIndex }) });
-      for (const { index, event } of page) versions.push({ version: event.datasetVersion, root: event.root, size: event.size, ledgerIndex: index });
+      versions.push(...page.map(toVersion));
       if (page.length < 1000) return versions;
       afterIndex = page[page.length - 1].index;
     }
   }
+}
+
+function toVersion({ index, event }: FoundEntry<DatasetVersioned>): DatasetVersion {
+  return { version: event.datasetVersion, root: event.root, size: event.size, ledgerIndex: index };
 }
