@@ -28,6 +28,25 @@ describe('PostgresKeyStore: data keys as rows, for workers that share only the d
     return Buffer.from(row.slots.subarray(at, at + WRAPPED_BYTES));
   };
 
+  /** The files of key_pages, its TOAST table and their indexes, as they are now. */
+  const relationFiles = async (): Promise<string[]> => {
+    const dataDirectory: string = (await admin.query(`SHOW data_directory`)).rows[0].data_directory;
+    const { rows } = await admin.query(
+      `SELECT pg_relation_filepath(c.oid) AS path FROM pg_class c
+        WHERE c.oid = 'key_pages'::regclass OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'key_pages'::regclass)
+           OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN ('key_pages'::regclass, (SELECT reltoastrelid FROM pg_class WHERE oid = 'key_pages'::regclass)))`,
+    );
+    return rows
+      .filter((r: { path: string | null }) => r.path !== null)
+      .flatMap((r: { path: string }) => {
+        const base = join(dataDirectory, r.path);
+        const name = r.path.split('/').pop()!;
+        return readdirSync(join(base, '..')).filter((f) => f === name || f.startsWith(`${name}.`)).map((f) => join(base, '..', f));
+      });
+  };
+  /** The file node of key_pages: a VACUUM FULL gives it a new one. */
+  const fileNode = async (): Promise<string> => (await admin.query(`SELECT pg_relation_filenode('key_pages')::text AS n`)).rows[0].n;
+
   beforeAll(async () => {
     db = await createTestDatabase('keystore');
     admin = new Client({ connectionString: db.url });
@@ -77,20 +96,6 @@ describe('PostgresKeyStore: data keys as rows, for workers that share only the d
     const keptWrapped = await wrappedOf(kept.keyId);
     const destroyedWrapped = await Promise.all(destroyed.map((k) => wrappedOf(k.keyId)));
     const dataDirectory: string = (await admin.query(`SHOW data_directory`)).rows[0].data_directory;
-    const relationFiles = async (): Promise<string[]> => {
-      const { rows } = await admin.query(
-        `SELECT pg_relation_filepath(c.oid) AS path FROM pg_class c
-          WHERE c.oid = 'key_pages'::regclass OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'key_pages'::regclass)
-             OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'key_pages'::regclass)`,
-      );
-      return rows
-        .filter((r: { path: string | null }) => r.path !== null)
-        .flatMap((r: { path: string }) => {
-          const base = join(dataDirectory, r.path);
-          const name = r.path.split('/').pop()!;
-          return readdirSync(join(base, '..')).filter((f) => f === name || f.startsWith(`${name}.`)).map((f) => join(base, '..', f));
-        });
-    };
     const walFiles = () => readdirSync(join(dataDirectory, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).map((f) => join(dataDirectory, 'pg_wal', f));
     await admin.query('CHECKPOINT');
     // Positive control: before the destroy, the table's file holds the wrapped key.
@@ -118,6 +123,55 @@ describe('PostgresKeyStore: data keys as rows, for workers that share only the d
     expect(filesHolding(files, keptWrapped).length).toBeGreaterThan(0);
     // What README says remains: the WAL, until its segments are recycled, holds the row as it was (still wrapped under the master key).
     expect(filesHolding(walFiles(), goneWrapped).length).toBeGreaterThan(0);
+  });
+
+  it('in an erasure pass, destructions are durable as each returns and the table is rewritten once, at its end: then no table file holds their wrapped bytes (control: before, they do)', async () => {
+    const made = await store.createKeys(130);
+    const destroyed = [5, 66, 129].map((i) => made[i]); // one in each of its three rows
+    const wrapped = await Promise.all(destroyed.map((k) => wrappedOf(k.keyId)));
+    const kept = await wrappedOf(made[6].keyId);
+    await admin.query('CHECKPOINT');
+    // Positive control: the scan finds each wrapped key in the table's files while it is stored.
+    for (const w of wrapped) expect(filesHolding(await relationFiles(), w).length).toBeGreaterThan(0);
+    const nodeBefore = await fileNode();
+    const nodesInPass: string[] = [];
+    await store.inErasurePass(async () => {
+      // Three destructions, each in a call of its own (as a sweep shreds request after request): none rewrites the table.
+      for (const k of destroyed) {
+        expect(await store.destroyKeys([k.keyId])).toEqual([{ keyId: k.keyId, status: 'destroyed' }]);
+        nodesInPass.push(await fileNode());
+      }
+      // Durable and final already: another process cannot open them.
+      const other = await PostgresKeyStore.open({ url: db.url, masterKey: MASTER });
+      try {
+        expect((await other.getKeys(destroyed.map((k) => k.keyId))).size).toBe(0);
+      } finally {
+        await other.close();
+      }
+    });
+    expect(nodesInPass).toEqual([nodeBefore, nodeBefore, nodeBefore]);
+    await admin.query('CHECKPOINT');
+    // Rewritten at the end (a new file), with none of the destroyed keys' bytes; the kept key's are there.
+    expect(await fileNode()).not.toBe(nodeBefore);
+    const files = await relationFiles();
+    for (const w of wrapped) expect(filesHolding(files, w)).toEqual([]);
+    expect(filesHolding(files, kept).length).toBeGreaterThan(0);
+    expect(await store.getKey(made[6].keyId)).toEqual(made[6].dataKey);
+  });
+
+  it('an erasure pass that throws still rewrites the table for what it destroyed; a destruction outside any pass rewrites at once', async () => {
+    const made = await store.createKeys(2);
+    const before = await fileNode();
+    await expect(
+      store.inErasurePass(async () => {
+        await store.destroyKey(made[0].keyId);
+        throw new Error('stopped mid-pass');
+      }),
+    ).rejects.toThrow('stopped mid-pass');
+    const afterPass = await fileNode();
+    expect(afterPass).not.toBe(before);
+    await store.destroyKey(made[1].keyId);
+    expect(await fileNode()).not.toBe(afterPass);
   });
 
   it('moves the keys of DATA_DIR/keys in at start (same ids, same data keys, a destroyed one stays destroyed), and destroys their files', async () => {

@@ -41,6 +41,13 @@ export interface KeyStore {
   /** destroyKey for each id, durably before this returns (FileKeyStore: one sync per key page touched). */
   destroyKeys(keyIds: readonly string[]): Promise<DestroyKeyResult[]>;
 
+  /**
+   * Runs `run` as one erasure pass: the destructions it makes (in its own async calls, not others running
+   * meanwhile) are durable as each returns, and what a store does after them to clear their old copies
+   * (PostgresKeyStore: VACUUM FULL of its table) is done once, when `run` ends (also when it throws).
+   */
+  inErasurePass<T>(run: () => Promise<T>): Promise<T>;
+
   /** The ids of every stored data key, in no particular order. */
   listKeys(): AsyncIterable<string>;
 

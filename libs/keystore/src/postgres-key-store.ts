@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -54,7 +55,7 @@ interface PageRow {
  * anything is written.
  *
  * Destroying keys: their slots are overwritten with zeros by one UPDATE per row (one transaction, committed
- * durably before it returns), then `VACUUM FULL key_pages` rewrites the table without the dead row versions
+ * durably before it returns), then `VACUUM FULL key_pages` (once per erasure pass, `inErasurePass`) rewrites the table without the dead row versions
  * that still held the wrapped bytes. What remains (README, "Key store modes"): the WAL, until its segments
  * are recycled, holds the rows as they were (still wrapped under the master key), and so do base backups and
  * WAL archives; the old table file's blocks go back to the file system unwritten (PostgreSQL truncates and
@@ -67,6 +68,8 @@ export class PostgresKeyStore implements KeyStore {
   readonly description: string;
   readonly #wrappingKey: Buffer;
   readonly #lookupKey: Buffer;
+  /** The erasure pass (inErasurePass) a destroyKeys call runs in, if any: whether it destroyed a key. */
+  readonly #pass = new AsyncLocalStorage<{ destroyed: boolean }>();
 
   private constructor(
     private readonly pool: Pool,
@@ -180,13 +183,34 @@ export class PostgresKeyStore implements KeyStore {
     return (await this.findWrapped([keyId])).has(keyId);
   }
 
+  /** destroyKeys within `run` leave the table's rewrite to its end: one VACUUM FULL for the pass (see KeyStore). */
+  async inErasurePass<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#pass.getStore()) return run(); // within a pass already: its end rewrites
+    const pass = { destroyed: false };
+    try {
+      return await this.#pass.run(pass, run);
+    } finally {
+      if (pass.destroyed) await this.rewriteTable();
+    }
+  }
+
+  /**
+   * VACUUM FULL, not plain VACUUM: a plain one frees the dead row versions, but their bytes stay in the freed
+   * space of the table's pages until PostgreSQL reuses it (the erasure test found them there); FULL writes the
+   * live rows into a new file and PostgreSQL truncates and unlinks the old one. The table is small (61 bytes a
+   * key), so the rewrite takes milliseconds; key reads wait for it meanwhile.
+   */
+  private async rewriteTable(): Promise<void> {
+    await this.pool.query('VACUUM FULL key_pages');
+  }
+
   async destroyKey(keyId: string): Promise<DestroyKeyResult> {
     return (await this.destroyKeys([keyId]))[0];
   }
 
   /**
    * Overwrites the keys' slots with zeros (one transaction: durable once it returns), then VACUUMs key_pages
-   * so that the row versions that held them are removed, not only dead.
+   * so that the row versions that held them are removed, not only dead (within inErasurePass: at its end).
    */
   async destroyKeys(keyIds: readonly string[]): Promise<DestroyKeyResult[]> {
     for (const keyId of keyIds) checkKeyId(keyId);
@@ -207,11 +231,11 @@ export class PostgresKeyStore implements KeyStore {
         before.fill(0);
       }
     });
-    // VACUUM FULL, not plain VACUUM: a plain one frees the dead row versions, but their bytes stay in the
-    // freed space of the table's pages until PostgreSQL reuses it (the erasure test found them there); FULL
-    // writes the live rows into a new file and PostgreSQL truncates and unlinks the old one. The table is
-    // small (61 bytes a key), so the rewrite takes milliseconds; key reads wait for it meanwhile.
-    if (destroyed.size > 0) await this.pool.query('VACUUM FULL key_pages');
+    if (destroyed.size > 0) {
+      const pass = this.#pass.getStore();
+      if (pass) pass.destroyed = true;
+      else await this.rewriteTable();
+    }
     return keyIds.map((keyId) => ({ keyId, status: destroyed.has(keyId) ? 'destroyed' : 'absent' }));
   }
 
