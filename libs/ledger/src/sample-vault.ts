@@ -382,6 +382,14 @@ export class SampleVault {
   }
 
   /**
+   * Runs `run` (shreds, key destructions a crash left, orphans erased) as one erasure pass of the key store: each
+   * destruction durable as it returns, the store's clean-up after them (PostgreSQL: VACUUM FULL) once at its end.
+   */
+  inErasurePass<T>(run: () => Promise<T>): Promise<T> {
+    return this.keyStore.inErasurePass(run);
+  }
+
+  /**
    * Erases the samples of the dataset with these commitments, committed or orphans; idempotent. Subjects
    * wholly forgotten: their keys are destroyed, then their rows deleted. Subjects partly forgotten: a fresh
    * key (durable first), their other samples sealed again under it in one transaction that also marks the

@@ -76,12 +76,15 @@ export class ForgetLifecycleService implements OnApplicationBootstrap, OnModuleD
     }
     const finished = await this.steps.finishUnlogged();
     let shredded = 0;
-    for (const expired of await this.requests.findExpiredSuspensions()) {
-      const { moved, request } = await this.requests.leaveSuspended(expired.id, 'completed', 'grace-expired');
-      if (!moved) continue; // restored or shredded meanwhile
-      await this.steps.shred(request);
-      shredded++;
-    }
+    // The deadline's shreds as one erasure pass: the key store's clean-up once, not per request.
+    await this.vault.inErasurePass(async () => {
+      for (const expired of await this.requests.findExpiredSuspensions()) {
+        const { moved, request } = await this.requests.leaveSuspended(expired.id, 'completed', 'grace-expired');
+        if (!moved) continue; // restored or shredded meanwhile
+        await this.steps.shred(request);
+        shredded++;
+      }
+    });
     if (retentionRequests + shredded + finished > 0)
       this.logger.log(
         `lifecycle sweep: ${retentionRequests} retention forget request(s) filed, ${shredded} suspended request(s) shredded at their deadline, ${finished} step(s) logged`,

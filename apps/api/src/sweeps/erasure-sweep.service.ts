@@ -49,8 +49,10 @@ export class ErasureSweep implements OnApplicationBootstrap, OnModuleDestroy {
 
   async sweep(orphanAfterMs = ORPHAN_AFTER_MS): Promise<SweepResult> {
     const idempotencyExpired = await this.idempotency.deleteExpired();
-    const keysFinished = await this.vault.finishDestroying();
-    const orphans = await this.vault.recoverOrphans(orphanAfterMs);
+    // One erasure pass: the key store's clean-up (VACUUM FULL of its table) once, not per dataset's orphans.
+    const [keysFinished, orphans] = await this.vault.inErasurePass(
+      async () => [await this.vault.finishDestroying(), await this.vault.recoverOrphans(orphanAfterMs)] as const,
+    );
     const result = { idempotencyExpired, keysFinished, orphansAdopted: orphans.adopted, orphansErased: orphans.erased };
     if (Object.values(result).some((n) => n > 0)) this.logger.log(`swept: ${JSON.stringify(result)}`);
     return result;
