@@ -9,7 +9,7 @@ import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from '../models/dataset.lock';
 import { HeldFigures, ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { checkGuard } from '../models/model-guard';
-import { GuardSettings, guardOf } from '../models/model-lifecycle.dto';
+import { guardOf } from '../models/model-lifecycle.dto';
 import { buildEvidenceRequest, buildFairnessRequest, buildForgetRequest } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { KeptMethods } from '../models/kept-methods';
@@ -80,17 +80,13 @@ interface ModelPass {
   jobId?: string;
 }
 
-/** The UNLEARN_HELD the sink appended with a version, as the version's record (nothing when the guard let it through). */
-function heldRecord(
-  sink: ModelLedgerSink,
-  modelId: string,
-  version: number,
-  guard: GuardSettings,
-  event: { evidence: { [key: string]: unknown }; requestIds: string[] },
-): Pick<VersionRecord, 'held'> {
+/**
+ * The UNLEARN_HELD the sink appended with a version, as the version's record (nothing when the guard let it through);
+ * `held`: what the guard gave when the sink appended the version (computed there, once).
+ */
+function heldRecord(sink: ModelLedgerSink, modelId: string, version: number, held: UnlearnHeld | null): Pick<VersionRecord, 'held'> {
   const ledgerIndex = sink.indexOf('UNLEARN_HELD', modelId, version);
   if (ledgerIndex === undefined) return {};
-  const held = checkGuard(guard, event.evidence as { [key: string]: JsonValue }, { modelId, modelVersion: version, requestIds: event.requestIds });
   if (!held) throw new Error(`model ${modelId} version ${version}: the log holds an UNLEARN_HELD (entry ${ledgerIndex}) that its evidence does not give`);
   return { held: { figures: heldFigures(held), ledgerIndex } };
 }
@@ -389,9 +385,10 @@ export class UnlearningService {
     // The versions `retire` names are retired by the very append that publishes this one, and the guard's
     // UNLEARN_HELD (first among them) goes with it when the step's evidence is measured inline.
     const guard = guardOf(model.config);
+    let held: UnlearnHeld | null = null; // the guard's verdict on the version the sink appends
     const sink = new ModelLedgerSink(this.ledger, {
       onUnlearned: async (event) => {
-        const held = checkGuard(guard, event.evidence as { [key: string]: JsonValue }, event);
+        held = checkGuard(guard, event.evidence as { [key: string]: JsonValue }, event);
         return [...(held ? [held] : []), ...(retire ? await retire() : [])];
       },
     });
@@ -427,7 +424,7 @@ export class UnlearningService {
           // Published first, from the version before it: its sample rows are written after it is served.
           ...(later ? { madeFrom: { version: from.version } } : {}),
           ...(outcome.event.guarantee ? { guarantee: outcome.event.guarantee } : {}),
-          ...heldRecord(sink, model.id, version, guard, outcome.event),
+          ...heldRecord(sink, model.id, version, held),
         },
         (step) => clock.lap(step),
       );
