@@ -1,7 +1,8 @@
-import { ConflictException, Inject, Injectable, Logger, NotFoundException, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { ConflictException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { SampleVault } from '@lethe/ledger';
 import { Principal } from '../auth/role';
 import { APP_CONFIG } from '../config/config.provider';
+import { IntervalSweep } from '../sweeps/interval-sweep';
 import type { AppConfig } from '../config/config';
 import { JobRepository } from '../jobs/job.repository';
 import { CreatedForgetRequestResponseDto, toCreatedForgetRequestResponse } from './forget-request.dto';
@@ -19,11 +20,7 @@ import { ForgetSteps } from './forget-steps';
  * RETENTION_SWEEP_SECONDS (and once at start), and also logs the steps a stop left unlogged.
  */
 @Injectable()
-export class ForgetLifecycleService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('ForgetLifecycle');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-
+export class ForgetLifecycleService extends IntervalSweep {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly requests: ForgetRequestRepository,
@@ -32,20 +29,12 @@ export class ForgetLifecycleService implements OnApplicationBootstrap, OnModuleD
     @Inject(FORGET_REQUEST_QUEUE) private readonly queue: ForgetRequestQueue,
     private readonly vault: SampleVault,
     private readonly forgetRequests: ForgetRequestService,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    const run = () => {
-      this.running = this.sweep().catch((e: unknown) => this.logger.warn(`lifecycle sweep failed: ${(e as Error).message}`));
-    };
-    setImmediate(run);
-    this.timer = setInterval(run, this.config.retentionSweepSeconds * 1000);
-    this.timer.unref();
+  ) {
+    super(new Logger('ForgetLifecycle'), 'lifecycle sweep');
   }
 
-  async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  protected get everyMs(): number {
+    return this.config.retentionSweepSeconds * 1000;
   }
 
   /** Restore: a 409 naming the state unless the request is suspended; then the dataset's waiting pass learns the samples again. */

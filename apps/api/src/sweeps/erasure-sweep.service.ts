@@ -1,6 +1,7 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { SampleVault } from '@lethe/ledger';
 import { IdempotencyService } from '../auth/idempotency.service';
+import { IntervalSweep } from './interval-sweep';
 
 /** How often the sweep runs. */
 export const SWEEP_EVERY_MS = 5 * 60_000;
@@ -23,28 +24,16 @@ export interface SweepResult {
  * is idempotent, so several processes may sweep one database. Its log line carries counts only.
  */
 @Injectable()
-export class ErasureSweep implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('Sweep');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> = Promise.resolve();
-
+export class ErasureSweep extends IntervalSweep {
   constructor(
     private readonly vault: SampleVault,
     private readonly idempotency: IdempotencyService,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    const run = () => {
-      this.running = this.sweep().catch((e: unknown) => this.logger.warn(`sweep failed: ${(e as Error).message}`));
-    };
-    setImmediate(run);
-    this.timer = setInterval(run, SWEEP_EVERY_MS);
-    this.timer.unref();
+  ) {
+    super(new Logger('Sweep'), 'sweep');
   }
 
-  async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  protected get everyMs(): number {
+    return SWEEP_EVERY_MS;
   }
 
   async sweep(orphanAfterMs = ORPHAN_AFTER_MS): Promise<SweepResult> {
