@@ -20,6 +20,7 @@ import {
   type VersionRetired,
   type UnlearnGuarantee,
 } from '@lethe/events';
+import type { ReflectedForgetRequest } from '@lethe/verifier';
 
 /** An entry as the portal holds it: re-hashed, parsed when valid. */
 export interface LogEntry {
@@ -160,16 +161,8 @@ export interface LineageBatch {
   batchRoot: string;
 }
 
-export interface LineageForgetRequest {
-  requestId: string;
-  /** The FORGET_REQUESTED entry, null when the log has none (a finding). */
-  index: number | null;
-  commitments: number;
-  unlearnIndex: number;
-  unlearnVersion: number;
-  /** Of the UNLEARN_COMPLETED that served it (null: from before guarantees were recorded, exact). */
-  guarantee: UnlearnGuarantee | null;
-}
+/** A forget request a version reflects, as verify-model reports it (the same fields, from the same entries). */
+export type LineageForgetRequest = ReflectedForgetRequest;
 
 export interface ModelVersionView {
   modelId: string;
