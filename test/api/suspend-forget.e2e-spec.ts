@@ -16,6 +16,8 @@ import { parseSampleReceipt } from '../../libs/verifier/src/receipt-data';
 import type { VerificationFailure } from '../../libs/verifier/src/errors';
 import type { CheckedEntry } from '../../libs/verifier/src/verify-receipt';
 import { JobHarness, startJobHarness } from '../support/job-harness';
+import { ForgetRequestRepository } from '../../apps/api/src/forget-requests/forget-request.repository';
+import { ForgetSteps } from '../../apps/api/src/forget-requests/forget-steps';
 import { waitFor } from '../support/probe';
 import { downloadOnnx, forgetSubject, trainSmallModel } from '../verifier/support/iris-history';
 
@@ -314,7 +316,9 @@ describe('reversible forgetting: a suspended forget request is restored (same by
     const shred = await asMl(http().post(`/v1/forget-requests/${suspended.id}/shred`)).expect(200);
     expect(shred.body.state).toBe('completed');
     expect(await samplesOf('fred')).toHaveLength(0);
-    const [entry] = (await eventsOf('FORGET_SHREDDED')).filter((e) => e.event.requestId === suspended.id);
+    const shredded = (await eventsOf('FORGET_SHREDDED')).filter((e) => e.event.requestId === suspended.id);
+    expect(shredded).toHaveLength(1);
+    const [entry] = shredded;
     expect(entry.event).toEqual({ type: 'FORGET_SHREDDED', version: 1, requestId: suspended.id, datasetId, cause: 'requested', keysDestroyed: 1 });
     const done = await getRequest(suspended.id);
     expect(done.steps.map((s: { step: string }) => s.step)).toEqual(['suspended', 'shredded']);
@@ -324,6 +328,22 @@ describe('reversible forgetting: a suspended forget request is restored (same by
     ]);
     // No restore after a shred.
     await asMl(http().post(`/v1/forget-requests/${suspended.id}/restore`)).expect(409);
+  });
+
+  it('a shred the route and the sweep run at once (or two processes) is done and logged once', async () => {
+    let subject = '';
+    for (let i = 30; i < 50 && !subject; i++) if ((await samplesOf(`other-${i}`)).length === 1) subject = `other-${i}`;
+    const suspended = await suspend(subject, 10);
+    const repository = h.app.get(ForgetRequestRepository);
+    const steps = h.app.get(ForgetSteps);
+    const { moved, request } = await repository.leaveSuspended(suspended.id, 'completed', 'requested');
+    expect(moved).toBe(true);
+    // Both find the shred decided and unlogged; each would destroy what is left and log FORGET_SHREDDED.
+    const indices = await Promise.all([steps.shred(request), steps.shred(request)]);
+    expect(indices[1]).toBe(indices[0]);
+    const logged = (await eventsOf('FORGET_SHREDDED')).filter((e) => e.event.requestId === suspended.id);
+    expect(logged.map((e) => [e.index, e.event.keysDestroyed])).toEqual([[indices[0], 1]]);
+    expect(await samplesOf(subject)).toHaveLength(0);
   });
 
   it('the sweep shreds a suspended request once its grace period has ended', async () => {

@@ -242,6 +242,13 @@ export class ForgetRequestRepository {
     return this.dataSource.getRepository(ForgetRequestEntity).createQueryBuilder('r').where(where).getMany();
   }
 
+  /** The entry recorded for a step of the request (null: none yet). */
+  async findStepIndex(id: string, step: 'suspend' | 'shred'): Promise<number | null> {
+    const column = step === 'suspend' ? 'suspend_ledger_index' : 'shred_ledger_index';
+    const [row]: { idx: string | null }[] = await this.dataSource.query(`SELECT ${column} AS idx FROM forget_requests WHERE id = $1`, [id]);
+    return row?.idx == null ? null : Number(row.idx);
+  }
+
   /** Records the entry of a logged step. */
   async recordStep(id: string, step: 'suspend' | 'shred', index: number): Promise<void> {
     const column = step === 'suspend' ? 'suspend_ledger_index' : 'shred_ledger_index';
