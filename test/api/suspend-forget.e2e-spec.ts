@@ -19,6 +19,7 @@ import { JobHarness, startJobHarness } from '../support/job-harness';
 import { ForgetRequestRepository } from '../../apps/api/src/forget-requests/forget-request.repository';
 import { ForgetSteps } from '../../apps/api/src/forget-requests/forget-steps';
 import { waitFor } from '../support/probe';
+import { Needle, databaseText, float32Bytes, listFiles, relationDir, scanBuffer, scanFiles, scanText } from '../support/scan';
 import { downloadOnnx, forgetSubject, trainSmallModel } from '../verifier/support/iris-history';
 
 /** Overrides of SMALL_SISA (trainSmallModel) for full retraining. */
@@ -120,6 +121,35 @@ describe('reversible forgetting: a suspended forget request is restored (same by
     expect(samples.some((s) => s.externalId === opened.externalId && s.features.every((f, i) => f === opened.features[i]))).toBe(true);
     expect(row.payload.includes(features)).toBe(false);
     expect(row.payload.includes(Buffer.from(opened.externalId))).toBe(false);
+    // Nor anywhere else: every row of every table (as text: its externalId, its features as a list, in hex as bytea
+    // would print them), the database's files and DATA_DIR (artifacts, keys) hold none of its forms.
+    const needles: Needle[] = [
+      { name: 'externalId', bytes: Buffer.from(opened.externalId) }, // iris-NNN: 8 characters, no other sample's id holds it
+      { name: 'features as text', bytes: Buffer.from((opened.features as number[]).join(',')) },
+      { name: 'features as float64 LE', bytes: features },
+      { name: 'features as float64 LE, hex', bytes: Buffer.from(features.toString('hex')) },
+      { name: 'features as float32 LE', bytes: float32Bytes(opened.features as number[]) },
+    ];
+    const { tables, text } = await databaseText(h.dataSource);
+    expect(tables).toEqual(expect.arrayContaining(['public.sample_payloads', 'public.ledger_entries', 'public.forget_requests', 'public.model_versions']));
+    expect(scanText('rows', text, needles)).toEqual([]);
+    await h.dataSource.query('CHECKPOINT');
+    const relations = await relationDir(h.dataSource);
+    const roots = [...(relations ? [relations] : []), h.dataDir];
+    expect(roots).toHaveLength(2); // the test's PostgreSQL runs here: its files are readable
+    const files = (await Promise.all(roots.map((r) => listFiles(r)))).flat();
+    expect(await scanFiles(files, needles, '/')).toEqual([]);
+    // Positive controls: the same scans find each form where it is: in the sample as opened, rendered as a row would
+    // print it; and in the database's files, the sealed payload's own bytes (the scan reaches the table holding it).
+    const plain = `public.samples (${opened.externalId},"{${(opened.features as number[]).join(',')}}",\\x${features.toString('hex')})`;
+    expect(new Set(scanText('control', plain, needles).map((hit) => hit.needle))).toEqual(
+      new Set(['externalId', 'features as text', 'features as float64 LE, hex']),
+    );
+    expect(new Set(scanBuffer('control', Buffer.concat([features, float32Bytes(opened.features as number[])]), needles).map((hit) => hit.needle))).toEqual(
+      new Set(['features as float64 LE', 'features as float32 LE']),
+    );
+    const sealedBytes = row.payload.subarray(row.payload.length - 48);
+    expect((await scanFiles(files, [{ name: 'sealed payload', bytes: sealedBytes }], '/')).length).toBeGreaterThan(0);
     const [logged] = (await eventsOf('FORGET_SUSPENDED')).filter((e) => e.event.requestId === suspended.id);
     expect(logged.event).toEqual({ type: 'FORGET_SUSPENDED', version: 1, requestId: suspended.id, datasetId, graceDays: 30, deadline: suspended.deadline });
     expect(suspended.steps).toEqual([expect.objectContaining({ step: 'suspended', ledgerIndex: logged.index, receipt: expect.objectContaining({ ledgerIndex: logged.index }) })]);

@@ -178,3 +178,23 @@ export function filesHolding(files: string[], needle: Buffer): string[] {
     }
   });
 }
+
+/** Row timestamps as PostgreSQL prints them ("2026-12-05 07:59:56.359051+00"): digits that look like data by chance. */
+const TIMESTAMP = /\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}(:\d{2})?|Z)?/g;
+
+/**
+ * Every row of every table of the database's schemas (not PostgreSQL's catalogs) as text, one line per row
+ * prefixed with its table, row timestamps masked: what a plaintext search of the stored rows reads.
+ */
+export async function databaseText(dataSource: { query: (sql: string) => Promise<unknown> }): Promise<{ tables: string[]; text: string }> {
+  const tables = (await dataSource.query(
+    `SELECT format('%I.%I', table_schema, table_name) AS name FROM information_schema.tables
+      WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`,
+  )) as { name: string }[];
+  const lines: string[] = [];
+  for (const { name } of tables) {
+    const rows = (await dataSource.query(`SELECT t::text AS row FROM ${name} t`)) as { row: string }[];
+    for (const { row } of rows) lines.push(`${name} ${row.replace(TIMESTAMP, '<timestamp>')}`);
+  }
+  return { tables: tables.map((t) => t.name), text: lines.join('\n') };
+}
