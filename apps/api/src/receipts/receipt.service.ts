@@ -65,10 +65,12 @@ export class ReceiptService {
       retiredVersions: await this.entries(
         // Retired for one of the requests, or a version that learned the commitment retired for whichever request
         // (one retired earlier for another subject's request is not retired again, and is retired all the same).
-        `SELECT retire_ledger_index AS idx FROM model_versions v
-          WHERE retire_ledger_index IS NOT NULL
-            AND (retired_by && $1::uuid[] OR EXISTS (SELECT 1 FROM model_version_samples m JOIN sample_commitments s ON s.id = m.sample_id
-                  WHERE m.model_id = v.model_id AND m.version = v.version AND s.commitment = $2))`,
+        `SELECT retire_ledger_index AS idx FROM model_versions WHERE retired_by && $1::uuid[] AND retire_ledger_index IS NOT NULL
+         UNION
+         SELECT v.retire_ledger_index FROM sample_commitments s
+           JOIN model_version_samples m ON m.sample_id = s.id
+           JOIN model_versions v ON v.model_id = m.model_id AND v.version = m.version
+          WHERE s.commitment = $2 AND v.retire_ledger_index IS NOT NULL`,
         requestIds,
         [commitment],
       ),
