@@ -62,6 +62,12 @@ export interface BatchLearned extends EventBase<'BATCH_LEARNED'> {
   parentCheckpoint: Hex | null;
   checkpoint: Hex;
   hyperparamsHash: Hex;
+  /**
+   * On an appended slice (slice >= R): the learn batch b >= 1 whose samples it holds (slice = R - 1 + b); its
+   * batchRoot is the root of the commitments that learn appended to this shard, in rank order. Absent on the R
+   * slices of the first training.
+   */
+  learnBatch?: number;
 }
 export interface CheckpointSaved extends EventBase<'CHECKPOINT_SAVED'> {
   modelId: string;
@@ -368,6 +374,7 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
 const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>>> = {
   DATASET_REGISTERED: { retentionDays: 'positive', protectedFeature: 'count' },
   MODEL_PUBLISHED: { runtime: 'envelope', privacy: 'privacy' },
+  BATCH_LEARNED: { learnBatch: 'count' },
   UNLEARN_COMPLETED: { guarantee: 'guarantee', features: 'columns' },
   FORGET_REQUESTED: { features: 'columns' },
 };

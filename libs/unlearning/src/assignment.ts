@@ -1,10 +1,13 @@
 import { compareKeys, hashSampleKey, sha256 } from './hash';
+import { UnlearningError } from './errors';
 import { Sample } from './samples';
 
 /**
- * Where a sample goes depends only on the model seed and its externalId:
+ * Where a sample goes depends only on the model seed, its externalId and its learn batch:
  *   key   = SHA-256("lethe-assign|" || seed || 0x00 || externalId)
- *   shard = uint32(key[0..4]) mod S, slice = uint32(key[4..8]) mod R, rank = key (bytewise order).
+ *   shard = uint32(key[0..4]) mod S, rank = key (bytewise order),
+ *   slice = uint32(key[4..8]) mod R for the samples of the first training (batch 0), and R - 1 + b for those
+ *           the b-th learn appended (batch b >= 1): every shard's slices R, R + 1, ... are the appended ones.
  * Removing a sample never moves another one; upload order, salts and database ids play no part.
  */
 export interface Placement {
@@ -13,13 +16,24 @@ export interface Placement {
   key: Buffer;
 }
 
-export function placeSample(seed: string, externalId: string, shards: number, slices: number): Placement {
-  return placeByKey(sha256('lethe-assign|', seed, '\u0000', externalId), shards, slices);
+export function placeSample(seed: string, externalId: string, shards: number, slices: number, batch?: number): Placement {
+  return placeByKey(sha256('lethe-assign|', seed, '\u0000', externalId), shards, slices, batch);
 }
 
-function placeByKey(key: Buffer, shards: number, slices: number): Placement {
-  return { shard: key.readUInt32BE(0) % shards, slice: key.readUInt32BE(4) % slices, key };
+function placeByKey(key: Buffer, shards: number, slices: number, batch = 0): Placement {
+  return { shard: key.readUInt32BE(0) % shards, slice: batch > 0 ? slices - 1 + batch : key.readUInt32BE(4) % slices, key };
 }
+
+/** A sample's learn batch: 0 (the first training) unless a learn appended it; anything else is refused. */
+export function batchOf(sample: Pick<Sample, 'batch'>): number {
+  const batch = sample.batch ?? 0;
+  if (!Number.isSafeInteger(batch) || batch < 0 || batch > MAX_LEARN_BATCH)
+    throw new UnlearningError('INVALID_REQUEST', `a sample's batch must be an integer in [0, ${MAX_LEARN_BATCH}], got ${String(sample.batch)}`);
+  return batch;
+}
+
+/** The most learn batches a model takes (each is a slice of every shard). */
+export const MAX_LEARN_BATCH = 10_000;
 
 /** A shard's samples, slice by slice, each slice ordered by rank. Values are indexes into the sample array. */
 export interface ShardPlan {
@@ -27,10 +41,20 @@ export interface ShardPlan {
   slices: number[][];
 }
 
-/** Every shard's plan plus each sample's placement key (by sample index), used to order epochs. */
+/**
+ * Every shard's plan plus each sample's placement key (by sample index), used to order epochs. Every shard
+ * has the same slices: the R of the config, then one per learn batch up to the highest a sample has
+ * (appended slices; one may be empty in some shards, or in all when every sample of its batch was forgotten
+ * and a later batch remains).
+ */
 export interface Plan {
   shards: ShardPlan[];
   keys: readonly Buffer[];
+}
+
+/** Whether slice `slice` of a config with R = `slices` is an appended one (a learn batch's). */
+export function isAppendedSlice(slice: number, slices: number): boolean {
+  return slice >= slices;
 }
 
 /**
@@ -61,12 +85,13 @@ function computePlan(samples: readonly Sample[], seed: string, shards: number, s
   const prefix = `lethe-assign|${seed}\u0000`;
   const placed = samples.map((sample, index) => {
     const key = hashSampleKey(sample, prefix);
-    return { index, ...placeByKey(key, shards, slices), k0: key.readUInt32BE(0), k1: key.readUInt32BE(4) };
+    return { index, ...placeByKey(key, shards, slices, batchOf(sample)), k0: key.readUInt32BE(0), k1: key.readUInt32BE(4) };
   });
   placed.sort((a, b) => a.k0 - b.k0 || a.k1 - b.k1 || compareKeys(a.key, b.key));
+  const count = placed.reduce((n, p) => Math.max(n, p.slice + 1), slices);
   const plans: ShardPlan[] = Array.from({ length: shards }, (_, shard) => ({
     shard,
-    slices: Array.from({ length: slices }, () => [] as number[]),
+    slices: Array.from({ length: count }, () => [] as number[]),
   }));
   const keys = new Array<Buffer>(samples.length);
   for (const p of placed) {
@@ -79,9 +104,10 @@ function computePlan(samples: readonly Sample[], seed: string, shards: number, s
 /**
  * The plan of the samples left after removing some: `newIndexOf[i]` is the new index of old sample i, or -1
  * when it was removed (the survivors keep their order). Placement and rank depend only on each sample, so
- * this equals planShards of the survivors, without hashing or sorting them again.
+ * this equals planShards of the survivors (R = `slices`), without hashing or sorting them again: appended
+ * slices left empty in every shard at the end are dropped, as planShards has no slice past the highest batch.
  */
-export function removeFromPlan(plan: Plan, newIndexOf: Int32Array): Plan {
+export function removeFromPlan(plan: Plan, newIndexOf: Int32Array, slices: number): Plan {
   if (newIndexOf.length !== plan.keys.length)
     throw new RangeError(`newIndexOf has ${newIndexOf.length} entries, the plan ${plan.keys.length} samples`);
   const keys: Buffer[] = [];
@@ -94,6 +120,9 @@ export function removeFromPlan(plan: Plan, newIndexOf: Int32Array): Plan {
       return kept;
     }),
   }));
+  let count = shards[0]?.slices.length ?? 0;
+  while (count > slices && shards.every((shard) => shard.slices[count - 1].length === 0)) count--;
+  for (const shard of shards) shard.slices.length = count;
   return { shards, keys };
 }
 

@@ -221,9 +221,17 @@ export function sisaEpochSchedule(epochs: number, slices: number): number[] {
   return Array.from({ length: slices }, (_, i) => Math.max(1, through(i + 1) - through(i)));
 }
 
-/** The epochs each slice trains: the resolved schedule, or `epochs` everywhere for a config stored before it existed. */
-export function epochsOfSlices(config: TrainingConfig): number[] {
-  return config.epochsPerSlice ? [...config.epochsPerSlice] : new Array<number>(config.slices).fill(config.epochs);
+/**
+ * The epochs each slice trains: the resolved schedule, or `epochs` everywhere for a config stored before it
+ * existed. With `count` > R (a model with appended slices, one per learn batch), each appended slice trains
+ * as many epochs as the last of the R slices does (the schedule's last entry, continued), over its own samples
+ * only (see trainShard).
+ */
+export function epochsOfSlices(config: TrainingConfig, count = config.slices): number[] {
+  const schedule = config.epochsPerSlice ? [...config.epochsPerSlice] : new Array<number>(config.slices).fill(config.epochs);
+  const last = schedule[schedule.length - 1];
+  while (schedule.length < count) schedule.push(last);
+  return schedule;
 }
 
 /**

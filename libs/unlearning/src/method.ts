@@ -64,6 +64,13 @@ export interface RelearnRequest {
   samples: readonly Sample[];
   /** The samples learned again, by externalId (each must be in `samples` and not in the model's). */
   externalIds: string[];
+  /**
+   * Online learning (SISA and full retraining): the samples of `externalIds` are a new learn batch, appended as
+   * one slice after every shard's last (Sample.batch = the model's highest + 1): each shard resumes from its last
+   * checkpoint and trains that slice alone, on its own samples. Without it (a suspended forget restored) each
+   * sample goes back where its own `batch` (0: placed by hash among the R slices) puts it.
+   */
+  append?: boolean;
   /** Held-out samples for the published metrics. */
   testSet?: readonly LabeledExample[];
   /** Training samples the published train accuracy is measured on (a seeded subset; default 1000). */

@@ -17,6 +17,12 @@ export interface LabeledExample {
  */
 export interface Sample extends LabeledExample {
   commitment: string;
+  /**
+   * The learn batch that added it (a model's online learning, UnlearningMethod.relearn with `append`): 0 or
+   * absent for the samples of the model's first training; b >= 1 for those the b-th learn appended, which
+   * every shard learns in its slice R - 1 + b (see assignment.ts).
+   */
+  batch?: number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { planShards } from './assignment';
+import { Plan, planShards } from './assignment';
 import { CheckpointStore } from './checkpoint-store';
 import { TrainingConfig } from './config';
 import { UnlearningError } from './errors';
@@ -59,14 +59,22 @@ export interface ShardDispatcher {
  * Checks that `samples` are the task's: one for each commitment, and each placed (seed and externalId) in the
  * task's shard and slice; returns them. A worker that read other data fails the task here, before training.
  */
-export function checkShardSamples(task: ShardTask, samples: readonly Sample[]): void {
+export function checkShardSamples(task: ShardTask, samples: readonly Sample[]): Plan {
   const where = `model ${task.modelId} version ${task.version} shard ${task.shard}`;
   const wanted = task.commitments.reduce((n, slice) => n + slice.length, 0);
   if (samples.length !== wanted) throw new UnlearningError('INVALID_REQUEST', `${where}: the task has ${wanted} samples, ${samples.length} were read`);
-  const plan = planShards(samples, task.config.seed, task.config.shards, task.config.slices);
+  // The task's last appended slices may be empty in this shard: its plan has them all the same.
+  const planned = planShards(samples, task.config.seed, task.config.shards, task.config.slices);
+  const plan = {
+    keys: planned.keys,
+    shards: planned.shards.map((shardPlan) => ({
+      shard: shardPlan.shard,
+      slices: [...shardPlan.slices, ...Array.from({ length: Math.max(0, task.commitments.length - shardPlan.slices.length) }, () => [] as number[])],
+    })),
+  };
   plan.shards.forEach((shardPlan) =>
     shardPlan.slices.forEach((members, slice) => {
-      const expected = shardPlan.shard === task.shard ? task.commitments[slice] : [];
+      const expected = shardPlan.shard === task.shard ? (task.commitments[slice] ?? []) : [];
       const got = members.map((i) => samples[i].commitment);
       if (got.length !== expected.length || got.some((c, k) => c !== expected[k])) {
         throw new UnlearningError(
@@ -76,6 +84,20 @@ export function checkShardSamples(task: ShardTask, samples: readonly Sample[]): 
       }
     }),
   );
+  return plan;
+}
+
+/**
+ * The samples a worker read (by commitment, which knows no learn batch) with the batches the task's plan gives
+ * them: those of its appended slices (R - 1 + b) are learn batch b's. checkShardSamples then checks the placement.
+ */
+export function withTaskBatches(task: ShardTask, samples: readonly Sample[]): readonly Sample[] {
+  if (task.commitments.length <= task.config.slices) return samples;
+  const batchOf = new Map<string, number>();
+  task.commitments.forEach((members, slice) => {
+    if (slice >= task.config.slices) for (const commitment of members) batchOf.set(commitment, slice - task.config.slices + 1);
+  });
+  return samples.map((sample) => (batchOf.has(sample.commitment) ? { ...sample, batch: batchOf.get(sample.commitment) } : sample));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { placeSample, planShards, removeFromPlan } from './assignment';
+import { batchOf, placeSample, planShards, removeFromPlan } from './assignment';
 import { ApproximateOptions, approximateOptionsToJson, resolveApproximate, unlearnShard } from './approximate/approximate-unlearning';
 import { UnlearnStepRunner } from './approximate/unlearn-step-runner';
 import { serializeWeights, Weights } from './architecture';
@@ -45,7 +45,7 @@ import { checkMembershipOptions, MEMBERSHIP_LIMITS } from './membership/options'
 import { TrainedModel } from './model';
 import { compactFeatures, LabeledExample, Sample } from './samples';
 import { PhaseClock } from './phase-clock';
-import { buildVersion, EngineContext, EngineDependencies, logToStderr, PublishedEnsemble } from './sharded-training';
+import { buildVersion, EngineContext, EngineDependencies, lastSlice, logToStderr, PublishedEnsemble } from './sharded-training';
 import { checkEnoughData, validateExamples, validateSamples } from './validate';
 
 /** Picks, per affected shard, the first slice to retrain after forgetting `forgotten`. */
@@ -103,7 +103,7 @@ export class ShardedMethod implements UnlearningMethod {
     if (model?.config?.method !== this.name)
       throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not '${this.name}'`);
     const limit = checkLimit(request.evaluationLimit);
-    const known = new Set(model.samples.map((s) => s.externalId));
+    const known = new Map(model.samples.map((s) => [s.externalId, batchOf(s)]));
     const wanted = new Set(request.externalIds);
     const added = request.samples.filter((s) => wanted.has(s.externalId));
     if (wanted.size === 0 || added.length !== wanted.size || added.some((s) => known.has(s.externalId)))
@@ -112,7 +112,17 @@ export class ShardedMethod implements UnlearningMethod {
       throw new UnlearningError('INVALID_REQUEST', "request.samples must be the model's samples and the ones learned again");
     validateSamples(added, model.config);
     if (request.testSet) this.validateTestSet(request.testSet, model.config);
-    const samples = compactFeatures(request.samples);
+    if (request.append && model.config.method !== 'sisa' && model.config.method !== 'full-retrain')
+      throw new UnlearningError('INVALID_REQUEST', `append: model ${model.modelId} (${model.config.method}) has no slices to append`);
+    // The model's samples keep the batch they were learned in; appended ones are the next learn batch (a slice
+    // after every shard's last one); samples learned again take the batch each one gives (where it was before).
+    const batch = request.append ? model.samples.reduce((b, s) => Math.max(b, batchOf(s)), 0) + 1 : undefined;
+    const samples = compactFeatures(
+      request.samples.map((s) => {
+        const at = wanted.has(s.externalId) ? (batch ?? batchOf(s)) : known.get(s.externalId)!;
+        return at === batchOf(s) ? s : { ...s, batch: at };
+      }),
+    );
     const sets = { retain: selectEvaluationSamples(samples, model.config.seed, limit), forget: [], test: request.testSet };
     // What forgetting them retrained: the same shards from the same slices (all of them after an approximate version).
     const approximate = isApproximateVersion(model);
@@ -122,7 +132,11 @@ export class ShardedMethod implements UnlearningMethod {
       config: model.config,
       hyperparamsHash: model.hyperparamsHash,
       samples,
-      fromSlices: approximate ? allShardsFromScratch(model.config.shards) : this.planForget(model, added),
+      fromSlices: approximate
+        ? allShardsFromScratch(model.config.shards)
+        : batch !== undefined
+          ? new Map(Array.from({ length: model.config.shards }, (_, shard) => [shard, model.config.slices - 1 + batch]))
+          : this.planForget(model, samples.filter((s) => wanted.has(s.externalId))),
       previous: approximate ? undefined : model,
       phase: 'train',
       evaluate: async (published) => {
@@ -219,7 +233,7 @@ export class ShardedMethod implements UnlearningMethod {
     const fromSlices =
       request.retrainFromScratch || approximate ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
     const earlier = this.context.planOf(model.samples, model.config);
-    const plan = earlier && removeFromPlan(earlier, newIndexOf);
+    const plan = earlier && removeFromPlan(earlier, newIndexOf, model.config.slices);
     this.derivations.set(retained, { from: model.samples, removed: new Set(forgotten) });
     const testCount = request.testSet?.length ?? 0;
     // Published first ('later'): nothing is evaluated before the new version is.
@@ -515,7 +529,7 @@ export class ShardedMethod implements UnlearningMethod {
     if (isApproximateVersion(model)) return readInferenceMembers(model.onnx, layers, model.members.length).map((w) => toMember(w, model.config));
     const members: PublishedEnsemble['members'] = [];
     for (const shard of model.members) {
-      const last = model.shards[shard].slices[model.config.slices - 1];
+      const last = lastSlice(model.shards[shard]);
       members.push({ weightsSha256: last.weightsSha256, weights: await this.context.loadMember(this.deps.store, layers, last), ...maskOf(model.config) });
     }
     return members;
@@ -620,7 +634,7 @@ export function splitForget(model: TrainedModel, request: ForgetRequest): { forg
 export function planSisaForget(model: TrainedModel, forgotten: readonly Sample[]): Map<number, number> {
   const fromSlices = new Map<number, number>();
   for (const sample of forgotten) {
-    const { shard, slice } = placeSample(model.config.seed, sample.externalId, model.config.shards, model.config.slices);
+    const { shard, slice } = placeSample(model.config.seed, sample.externalId, model.config.shards, model.config.slices, batchOf(sample));
     fromSlices.set(shard, Math.min(slice, fromSlices.get(shard) ?? slice));
   }
   return fromSlices;

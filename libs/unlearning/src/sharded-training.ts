@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import { LayerSizes, Weights, deserializeWeights, initializeWeights, serializeWeights } from './architecture';
-import { orderEpoch, Plan, planShards, rememberPlan, ShardPlan } from './assignment';
+import { isAppendedSlice, orderEpoch, Plan, planShards, rememberPlan, ShardPlan } from './assignment';
 import { computeBatchRoot } from './batch-root';
 import { CheckpointStore } from './checkpoint-store';
 import { epochsOfSlices, layerSizesOf, TrainingConfig } from './config';
@@ -22,7 +22,7 @@ import { describeRuntimeEnvelope, detectRuntimeEnvelope, RuntimeEnvelope } from 
 import { DpStepRunner, dpGraphRows } from './privacy/dp-trainer';
 import { privacyGuarantee, PrivacySettings } from './privacy/privacy-config';
 import { samplePoissonBatches } from './privacy/poisson-sampling';
-import { checkShardSamples, ShardDispatcher, ShardResult, ShardTask } from './shard-task';
+import { checkShardSamples, ShardDispatcher, ShardResult, ShardTask, withTaskBatches } from './shard-task';
 import { UNLEARNING_CODE_VERSION } from './version';
 
 /** What every method needs from outside: checkpoint storage, the ledger, progress reports, threading, a log. */
@@ -216,8 +216,9 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   const started = process.hrtime.bigint();
   const envelope = deps.envelope ?? detectRuntimeEnvelope();
   const log = deps.log ?? logToStderr;
-  const input = { ...asked, fromSlices: withoutForeignLineages(asked, envelope, log) };
-  const plan = input.plan ?? context.planOf(input.samples, input.config) ?? planShards(input.samples, input.config.seed, input.config.shards, input.config.slices);
+  const plan = asked.plan ?? context.planOf(asked.samples, asked.config) ?? planShards(asked.samples, asked.config.seed, asked.config.shards, asked.config.slices);
+  const aligned = { ...asked, fromSlices: alignToPlan(asked, plan) };
+  const input = { ...aligned, fromSlices: withoutForeignLineages(aligned, envelope, log) };
   context.rememberPlan(input.samples, input.config, plan);
   checkReusedSlices(input, plan);
   // Shards trained elsewhere (one task each), when a dispatcher shares this version's checkpoint store and
@@ -273,6 +274,25 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
 }
 
 /**
+ * The first slice each shard trains once the plan's slice count is known: a learn batch appends a slice to
+ * every shard (a shard that holds none of its samples trains it empty, from its last checkpoint: no step, but
+ * its lineage has the slice, as a training from scratch of the same plan has), and a plan that lost its last
+ * appended slices (every sample of the last batches forgotten) cuts them from every shard. A shard never
+ * resumes past the slices the version before it recorded.
+ */
+function alignToPlan(input: ShardTrainingInput, plan: Plan): Map<number, number> {
+  const fromSlices = new Map(input.fromSlices);
+  for (const shardPlan of plan.shards) {
+    const before = input.previous?.shards[shardPlan.shard]?.slices.length;
+    if (before === undefined) continue;
+    const limit = Math.min(before, shardPlan.slices.length);
+    const asked = fromSlices.get(shardPlan.shard);
+    if (asked === undefined ? before !== shardPlan.slices.length : asked > limit) fromSlices.set(shardPlan.shard, limit);
+  }
+  return fromSlices;
+}
+
+/**
  * The shards of `input.fromSlices`, one task each, through the dispatcher, and what they gave back, checked:
  * each result must be the shard asked for, with the batch roots and counts this plan gives (the worker
  * trained on the very samples), and a lineage of checkpoints whose addresses this process computes from the
@@ -323,7 +343,7 @@ async function dispatchShards(
 /** A shard task's result must be the shard asked for, trained on the samples asked for. */
 function checkShardResult(task: ShardTask, result: ShardResult | undefined): void {
   const where = `model ${task.modelId} version ${task.version} shard ${task.shard}`;
-  if (!result || result.shard !== task.shard || result.record?.shard !== task.shard || result.record.slices.length !== task.config.slices) {
+  if (!result || result.shard !== task.shard || result.record?.shard !== task.shard || result.record.slices.length !== task.commitments.length) {
     throw new UnlearningError('RUNTIME_ERROR', `${where}: its task gave back another shard or an incomplete record`);
   }
   task.commitments.forEach((members, slice) => {
@@ -401,8 +421,9 @@ function resumableFromSlices(input: ShardTrainingInput, envelope: RuntimeEnvelop
  * checkpoints were not made under this process's envelope, logged), on the task's samples only (a shard's
  * training reads nothing of another's), its checkpoints stored before it returns.
  */
-export async function trainShardTask(deps: EngineDependencies, context: EngineContext, task: ShardTask, samples: readonly Sample[]): Promise<ShardResult> {
-  checkShardSamples(task, samples);
+export async function trainShardTask(deps: EngineDependencies, context: EngineContext, task: ShardTask, given: readonly Sample[]): Promise<ShardResult> {
+  const samples = withTaskBatches(task, given);
+  const plan = checkShardSamples(task, samples);
   const envelope = deps.envelope ?? detectRuntimeEnvelope();
   const previous = { shards: [] as ShardRecord[] };
   previous.shards[task.shard] = { shard: task.shard, sampleCount: samples.length, slices: task.kept };
@@ -414,6 +435,7 @@ export async function trainShardTask(deps: EngineDependencies, context: EngineCo
     samples,
     fromSlices: new Map([[task.shard, task.fromSlice]]),
     previous,
+    plan,
     phase: task.phase,
   };
   const input = { ...asked, fromSlices: resumableFromSlices(asked, envelope, deps.log ?? logToStderr) };
@@ -493,20 +515,24 @@ async function trainShard(
 ): Promise<{ record: ShardRecord; weights: Weights }> {
   const { config, hyperparamsHash, previous } = input;
   const { layers, plan, samples, runner, progress } = training;
-  const epochs = epochsOfSlices(config);
+  const epochs = epochsOfSlices(config, shardPlan.slices.length);
   const shard = shardPlan.shard;
   const slices: SliceRecord[] = previous ? previous.shards[shard].slices.slice(0, fromSlice) : [];
   let parent = fromSlice === 0 ? genesisCheckpoint(envelope, hyperparamsHash, shard) : slices[fromSlice - 1].checkpoint;
   let weights =
     fromSlice === 0 ? initializeWeights(layers, `init|${hyperparamsHash}|${shard}`) : await loadCheckpoint(deps.store, layers, slices[fromSlice - 1]);
-  const seen: number[] = shardPlan.slices.slice(0, fromSlice).flat();
-  for (let slice = fromSlice; slice < config.slices; slice++) {
-    for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
+  const seen: number[] = shardPlan.slices.slice(0, Math.min(fromSlice, config.slices)).flat();
+  for (let slice = fromSlice; slice < shardPlan.slices.length; slice++) {
+    // Slice r < R trains on slices 0..r (SISA); an appended slice (a learn batch) on its own samples only,
+    // from the checkpoint before it, so that a learn costs what its new samples cost.
+    const appended = isAppendedSlice(slice, config.slices);
+    if (!appended) for (const index of shardPlan.slices[slice]) seen.push(index); // no spread: a slice can outgrow the stack
+    const members = appended ? shardPlan.slices[slice] : seen;
     if (runner instanceof DpStepRunner) {
-      weights = await trainSliceDp(config, config.privacy as PrivacySettings, runner, training, { shard, slice, epochs: epochs[slice], seen, weights });
+      weights = await trainSliceDp(config, config.privacy as PrivacySettings, runner, training, { shard, slice, epochs: epochs[slice], seen: members, weights });
     } else {
-      for (let epoch = 0; epoch < epochs[slice] && seen.length > 0; epoch++) {
-        const order = orderEpoch(config.seed, shard, slice, epoch, seen, plan.keys);
+      for (let epoch = 0; epoch < epochs[slice] && members.length > 0; epoch++) {
+        const order = orderEpoch(config.seed, shard, slice, epoch, members, plan.keys);
         const batches: Int32Array[] = [];
         for (let start = 0; start < order.length; start += config.batchSize) batches.push(order.subarray(start, start + config.batchSize));
         weights = await runner.runSteps(weights, samples, batches, () => progress.advance());
@@ -520,7 +546,7 @@ async function trainShard(
     write.catch(() => undefined); // awaited by publishVersion; this only keeps an early failure from being unhandled
     output.writes.push(write);
     const count = shardPlan.slices[slice].length;
-    output.events.push(batchLearned(input, shard, slice, batchRoot, count, slice === 0 ? null : parent, checkpoint));
+    output.events.push(batchLearned(input, shard, slice, batchRoot, count, slice === 0 ? null : parent, checkpoint, appended ? slice - config.slices + 1 : undefined));
     output.events.push(checkpointSaved(input, shard, slice, checkpoint, bytes.length, weightsSha256));
     slices.push({ slice, count, batchRoot, checkpoint, weightsSha256 });
     parent = checkpoint;
@@ -563,10 +589,11 @@ async function publishVersion(
   const { config, hyperparamsHash } = input;
   const { shardRecords, clock } = trained;
   const layers = layerSizesOf(config);
+  const appendedBatches = (shardRecords[0]?.slices.length ?? config.slices) - config.slices;
   const members = shardRecords.filter((s) => s.sampleCount > 0).map((s) => s.shard);
   const memberModels: EnsembleMember[] = [];
   for (const shard of members) {
-    const last = shardRecords[shard].slices[config.slices - 1];
+    const last = lastSlice(shardRecords[shard]);
     const weights = trained.finalWeights.get(shard) ?? (await context.loadMember(deps.store, layers, last));
     memberModels.push({ weightsSha256: last.weightsSha256, weights, ...maskOf(config) });
   }
@@ -592,6 +619,7 @@ async function publishVersion(
     shards: shardRecords,
     members,
     onnxSha256,
+    extra: appendedBatches > 0 ? { appended: { batches: appendedBatches, rule: APPENDED_RULE } } : undefined,
   });
   return {
     modelId: input.modelId,
@@ -629,21 +657,32 @@ function checkReusedSlices(input: ShardTrainingInput, plan: Plan): void {
   }
 }
 
-function countSteps(plan: Plan, fromSlices: ReadonlyMap<number, number>, config: TrainingConfig): number {
-  const epochs = epochsOfSlices(config);
+/** The optimizer steps training `fromSlices` on takes (trainShard's loops, counted). */
+export function countSteps(plan: Plan, fromSlices: ReadonlyMap<number, number>, config: TrainingConfig): number {
   let steps = 0;
   for (const shardPlan of plan.shards) {
     const fromSlice = fromSlices.get(shardPlan.shard);
     if (fromSlice === undefined) continue;
+    const epochs = epochsOfSlices(config, shardPlan.slices.length);
     let seen = 0;
     shardPlan.slices.forEach((slice, r) => {
-      seen += slice.length;
+      const appended = isAppendedSlice(r, config.slices);
+      if (!appended) seen += slice.length;
+      const members = appended ? slice.length : seen;
       if (r < fromSlice) return;
-      steps += epochs[r] * (config.privacy ? config.privacy.stepsPerEpoch : Math.ceil(seen / config.batchSize));
+      steps += epochs[r] * (config.privacy ? config.privacy.stepsPerEpoch : Math.ceil(members / config.batchSize));
     });
   }
   return steps;
 }
+
+/** A shard's last slice (its final weights): the R-th, or its last appended one. */
+export function lastSlice(record: ShardRecord): SliceRecord {
+  return record.slices[record.slices.length - 1];
+}
+
+/** How a manifest of a model with appended slices says where learn batches go. */
+const APPENDED_RULE = 'slice R - 1 + b of every shard holds the samples learn batch b appended (rank order), trained on them alone for the last of the R slices\' epochs, from the checkpoint before it';
 
 /** Loads a slice's checkpoint and checks its bytes against the SHA-256 recorded when it was saved. */
 async function loadCheckpoint(store: CheckpointStore, layers: LayerSizes, record: SliceRecord): Promise<Weights> {
@@ -686,6 +725,7 @@ function batchLearned(
   count: number,
   parentCheckpoint: string | null,
   checkpoint: string,
+  learnBatch: number | undefined,
 ): BatchLearnedEvent {
   return {
     type: 'BATCH_LEARNED',
@@ -699,6 +739,7 @@ function batchLearned(
     parentCheckpoint,
     checkpoint,
     hyperparamsHash: input.hyperparamsHash,
+    ...(learnBatch === undefined ? {} : { learnBatch }),
   };
 }
 
