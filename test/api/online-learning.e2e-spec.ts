@@ -10,7 +10,7 @@ import { replayModel } from '@lethe/verifier/replay';
 import { listenOnLoopback } from '../support/api-data';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
-import { downloadOnnx, trainSmallModel } from '../verifier/support/iris-history';
+import { downloadOnnx, SMALL_SISA, trainSmallModel } from '../verifier/support/iris-history';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -38,33 +38,54 @@ describe('online learning and retention: a model learns the samples uploaded sin
       event: JSON.parse(e.event) as LedgerEvent,
     }));
 
-  it('learn: version 2 holds the new samples (BATCH_LEARNED), byte for byte a training from scratch on the same samples; nothing new, no version', async () => {
+  it('learn: the new samples are appended slices (one per shard, BATCH_LEARNED.learnBatch), a small part of a training; replay reproduces it and forgets after it', async () => {
     const datasetId = await register();
-    await upload(datasetId, iris.slice(0, 30));
+    const first = iris.slice(0, 40);
+    const added = iris.slice(40);
+    await upload(datasetId, first);
     const modelId = await trainSmallModel(h, datasetId, 'online');
-    await upload(datasetId, iris.slice(30));
+    await upload(datasetId, added);
 
     const learn = await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202);
     const job = await waitForJob(learn.body.jobId);
     expect(job.state).toBe('completed');
     expect(job.result.modelVersions).toEqual([{ modelId, version: 2 }]);
-    const learnedIn = (await entries()).filter((e) => e.event.type === 'BATCH_LEARNED' && e.event.modelId === modelId && e.event.modelVersion === 2);
-    expect(learnedIn.length).toBeGreaterThan(0);
-    // A model trained from scratch on the dataset now (same seed and settings) publishes the same bytes.
-    const scratch = await trainSmallModel(h, datasetId, 'online');
-    const learned = sha256(await downloadOnnx(h, h.auditor, modelId, 2));
-    expect(sha256(await downloadOnnx(h, h.auditor, scratch, 1))).toBe(learned);
-    // Control: version 1 (before the new samples) is another model.
-    expect(sha256(await downloadOnnx(h, h.auditor, modelId, 1))).not.toBe(learned);
-    // An auditor's replay (training from scratch on its copy of the data) reproduces the learned version.
-    const report = await replayModel({
-      apiUrl: await listenOnLoopback(h.app),
-      apiKey: h.auditor,
-      modelId,
-      modelVersion: 2,
-      data: { text: JSON.stringify(iris), format: 'json', name: 'iris.json' },
-    });
-    expect(report).toMatchObject({ ok: true, publishedSha256: learned });
+    const batchesOf = async (version: number) =>
+      (await entries()).map((e) => e.event).filter((e): e is Extract<LedgerEvent, { type: 'BATCH_LEARNED' }> => e.type === 'BATCH_LEARNED' && e.modelId === modelId && e.modelVersion === version);
+    // The work of the learn: one appended slice per shard (the (R+1)-th, batch 1) holding exactly the new samples,
+    // against a training's S x R slices over every sample.
+    const R = SMALL_SISA.slices;
+    const trained = await batchesOf(1);
+    const learned = await batchesOf(2);
+    expect(trained).toHaveLength(SMALL_SISA.shards * R);
+    expect(learned.map((e) => [e.shard, e.slice, e.learnBatch])).toEqual([[0, R, 1], [1, R, 1]]);
+    expect(learned.reduce((n, e) => n + e.count, 0)).toBe(added.length);
+    // Each resumes from its shard's last checkpoint of version 1.
+    expect(learned.map((e) => e.parentCheckpoint)).toEqual([0, 1].map((shard) => trained.find((e) => e.shard === shard && e.slice === R - 1)!.checkpoint));
+    const learnedSha = sha256(await downloadOnnx(h, h.auditor, modelId, 2));
+    expect(sha256(await downloadOnnx(h, h.auditor, modelId, 1))).not.toBe(learnedSha);
+
+    // An auditor's replay trains from scratch with the data saying which learn batch appended each sample: the same bytes.
+    const api = await listenOnLoopback(h.app);
+    const replay = (modelVersion: number, data: object[]) =>
+      replayModel({ apiUrl: api, apiKey: h.auditor, modelId, modelVersion, data: { text: JSON.stringify(data), format: 'json', name: 'iris.json' } });
+    const withBatches = [...first, ...added.map((s) => ({ ...s, batch: 1 }))];
+    expect(await replay(2, withBatches)).toMatchObject({ ok: true, publishedSha256: learnedSha });
+    // Control: the same samples as one training (no appended slice) are another model.
+    expect(await replay(2, iris)).toMatchObject({ ok: false, publishedSha256: learnedSha });
+
+    // A forget of an appended sample and of an original one: exact (the replay of the survivors, same plan, gives its bytes).
+    const gone = [added[0].externalId, first[0].externalId];
+    const filed = await asMl(http().post('/v1/forget-requests')).send({ datasetId, externalIds: gone, reason: 'erasure' }).expect(202);
+    const served = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${filed.body.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+    );
+    expect(served.modelVersions).toEqual([expect.objectContaining({ modelId, version: 3 })]);
+    const [unlearned] = await h.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId, modelVersion: 3 }, limit: 1 });
+    expect((unlearned.event as { affected: { fromSlice: number }[] }).affected.every((a) => a.fromSlice <= R)).toBe(true);
+    expect((await batchesOf(3)).some((e) => e.slice === R && e.learnBatch === 1)).toBe(true);
+    expect(await replay(3, withBatches.filter((s) => !gone.includes(s.externalId)))).toMatchObject({ ok: true });
 
     // Nothing uploaded since: the pass publishes nothing.
     const again = await waitForJob((await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202)).body.jobId);

@@ -57,7 +57,7 @@ describe('online learning as appended slices', () => {
 
   beforeAll(async () => {
     ({ result: v1, steps: trainSteps } = await countingSteps(() => sisa.train({ modelId: 'm', config, samples: base })));
-    ({ result: v2, steps: learnSteps } = await countingSteps(() => sisa.relearn(v1, { samples: [...base, ...fresh], externalIds: fresh.map((s) => s.externalId), append: true })));
+    ({ result: v2, steps: learnSteps } = await countingSteps(() => sisa.relearn!(v1, { samples: [...base, ...fresh], externalIds: fresh.map((s) => s.externalId), append: true })));
   });
   afterAll(() => sisa.release());
 
@@ -116,9 +116,9 @@ describe('online learning as appended slices', () => {
     const method = createSisaMethod({ store });
     try {
       const trained = await method.train({ modelId: 'restore', config, samples: base });
-      const learned = await method.relearn(trained, { samples: [...base, ...fresh], externalIds: fresh.map((s) => s.externalId), append: true });
+      const learned = await method.relearn!(trained, { samples: [...base, ...fresh], externalIds: fresh.map((s) => s.externalId), append: true });
       const suspended = await method.forget(learned, { requestIds: ['s'], externalIds: [appended.externalId] });
-      const restored = await method.relearn(suspended.model, { samples: [...suspended.model.samples, { ...appended }], externalIds: [appended.externalId] });
+      const restored = await method.relearn!(suspended.model, { samples: [...suspended.model.samples, { ...appended }], externalIds: [appended.externalId] });
       expect(restored.onnxSha256).toBe(learned.onnxSha256);
       expect(suspended.model.onnxSha256).not.toBe(learned.onnxSha256);
     } finally {
@@ -132,9 +132,9 @@ describe('online learning as appended slices', () => {
     try {
       const { result: trained, steps: fullSteps } = await countingSteps(() => method.train({ modelId: 'full', config: full, samples: base }));
       const { result: learned, steps } = await countingSteps(() =>
-        method.relearn(trained, { samples: [...base, ...fresh], externalIds: fresh.map((s) => s.externalId), append: true }),
+        method.relearn!(trained, { samples: [...base, ...fresh], externalIds: fresh.map((s) => s.externalId), append: true }),
       );
-      expect(steps).toBe(20 * Math.ceil(fresh.length / full.batchSize));
+      expect(steps).toBe(20 * Math.ceil(fresh.length / full.batchSize!));
       expect(steps * 10).toBeLessThan(fullSteps);
       expect(learned.onnxSha256).toBe((await fromScratch(full, [...base, ...inBatch(fresh, 1)])).onnxSha256);
     } finally {

@@ -7,6 +7,7 @@ export { METHOD_NAMES, normalizeConfig, hashHyperparameters, canonicalConfig, la
 export type { TrainingConfig, TrainingConfigInput, MethodName, ModelKind, Aggregation } from './config';
 export { validateSamples, validateExamples, checkEnoughData } from './validate';
 export { parseExamples } from './parse-examples';
+export type { ParsedExample } from './parse-examples';
 export type { ExampleFormat } from './parse-examples';
 export { loadIris, loadMnist, splitTrainTest, IRIS_FEATURES, IRIS_CLASSES, MNIST_FEATURES, MNIST_CLASSES } from './datasets';
 export { isHeldOut, splitHoldout, computeHoldoutPoint, MAX_HOLDOUT_FRACTION } from './holdout';

@@ -5,21 +5,25 @@ import { describeSampleProblem } from './validate';
 
 export type ExampleFormat = 'json' | 'ndjson' | 'csv';
 
+/** A parsed example, with the learn batch the data gives it (see Sample.batch; absent: 0). */
+export type ParsedExample = LabeledExample & { batch?: number };
+
 /**
- * Parses user data into labeled examples: a JSON array or NDJSON of {externalId, features, label}, or CSV
- * with a header naming `externalId` (or `id`), `label`, and the feature columns in order. Collects every
+ * Parses user data into labeled examples: a JSON array or NDJSON of {externalId, features, label, batch?}, or CSV
+ * with a header naming `externalId` (or `id`), `label`, optionally `batch`, and the feature columns in order.
+ * `batch` (an integer >= 0) is the learn batch that appended the sample to a model (0 or absent: its first training). Collects every
  * bad line and throws one PARSE_ERROR listing them (1-based lines; JSON arrays give element indexes).
  * With `shape`, also checks feature count and label range per line.
  */
-export function parseExamples(text: string, format: ExampleFormat, shape?: Pick<TrainingConfig, 'numFeatures' | 'numClasses'>): LabeledExample[] {
+export function parseExamples(text: string, format: ExampleFormat, shape?: Pick<TrainingConfig, 'numFeatures' | 'numClasses'>): ParsedExample[] {
   const issues: UnlearningIssue[] = [];
-  const examples: LabeledExample[] = [];
+  const examples: ParsedExample[] = [];
   const accept = (value: unknown, where: { line?: number; index?: number }) => {
-    const problem = checkShape(value, shape);
+    const problem = checkShape(value, shape) ?? checkBatch((value as ParsedExample).batch);
     if (problem) issues.push({ ...where, message: problem });
     else {
-      const v = value as LabeledExample;
-      examples.push({ externalId: v.externalId, features: v.features, label: v.label });
+      const v = value as ParsedExample;
+      examples.push({ externalId: v.externalId, features: v.features, label: v.label, ...(v.batch ? { batch: v.batch } : {}) });
     }
   };
   if (format === 'json') {
@@ -54,6 +58,11 @@ function splitLines(text: string): { line: number; content: string }[] {
   return text.split(/\r?\n/).map((content, i) => ({ line: i + 1, content }));
 }
 
+function checkBatch(batch: unknown): string | undefined {
+  if (batch === undefined) return undefined;
+  return typeof batch === 'number' && Number.isSafeInteger(batch) && batch >= 0 ? undefined : `batch must be an integer >= 0, got ${JSON.stringify(batch)}`;
+}
+
 function checkShape(value: unknown, shape: Pick<TrainingConfig, 'numFeatures' | 'numClasses'> | undefined): string | undefined {
   const lenient = { numFeatures: Array.isArray((value as LabeledExample)?.features) ? (value as LabeledExample).features.length : 0, numClasses: Number.MAX_SAFE_INTEGER };
   const problem = describeSampleProblem(value, shape ?? lenient, false);
@@ -69,11 +78,12 @@ function parseCsv(text: string, accept: (value: unknown, where: { line: number }
   const header = splitCells(lines[0].content);
   const idColumn = header.findIndex((h) => h === 'externalId' || h === 'id');
   const labelColumn = header.indexOf('label');
+  const batchColumn = header.indexOf('batch');
   if (idColumn < 0 || labelColumn < 0) {
     issues.push({ line: lines[0].line, message: 'the header must name an externalId (or id) column and a label column' });
     return;
   }
-  const featureColumns = header.map((_, i) => i).filter((i) => i !== idColumn && i !== labelColumn);
+  const featureColumns = header.map((_, i) => i).filter((i) => i !== idColumn && i !== labelColumn && i !== batchColumn);
   for (const { line, content } of lines.slice(1)) {
     const cells = splitCells(content);
     if (cells.length !== header.length) {
@@ -85,7 +95,8 @@ function parseCsv(text: string, accept: (value: unknown, where: { line: number }
       issues.push({ line, message: `cell '${header[badCell ?? labelColumn]}' is empty` });
       continue;
     }
-    accept({ externalId: cells[idColumn], features: featureColumns.map((i) => Number(cells[i])), label: Number(cells[labelColumn]) }, { line });
+    const batch = batchColumn < 0 || cells[batchColumn] === '' ? {} : { batch: Number(cells[batchColumn]) };
+    accept({ externalId: cells[idColumn], features: featureColumns.map((i) => Number(cells[i])), label: Number(cells[labelColumn]), ...batch }, { line });
   }
 }
 

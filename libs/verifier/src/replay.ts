@@ -17,7 +17,7 @@ import {
   resolveStoredSchedule,
   splitHoldout,
   type ExampleFormat,
-  type LabeledExample,
+  type ParsedExample,
   type RuntimeEnvelope,
   type Sample,
   type TrainingConfig,
@@ -118,7 +118,7 @@ export async function replayModel(options: ReplayOptions): Promise<ReplayReport>
   const chain = await readChainView(options, version.ledgerIndex);
   const registered = await readRegisteredDataset(options, log, model.datasetId, http);
   const engineInput = toEngineConfig(model.config, registered.features, registered.classes, model.epochsPerSlice, model.privacy, model.certified);
-  const masked = await readMaskedFeatures(log, options, version);
+  const masked = await readMaskedFeatures(log, options, model.versions);
   if (masked) engineInput.maskedFeatures = masked;
   const config = checkConfig(options.modelId, engineInput, chain.hyperparamsHashes);
   const { samples, heldOut } = samplesToTrainOn(options.data, config, holdoutFractionOf(model.config));
@@ -190,16 +190,21 @@ async function readPublished(log: LogClient, options: ReplayOptions, index: numb
 }
 
 /**
- * The columns a version does not read (feature-level unlearning): the `features` of the UNLEARN_COMPLETED that
- * made it (re-hashed), which lists every masked column; undefined for a version that reads them all.
+ * The columns a version does not read (feature-level unlearning): the `features` of the latest UNLEARN_COMPLETED
+ * (re-hashed) among the versions up to it, which lists every column masked then. A version that learned new
+ * samples or learned a suspended forget's again has no UNLEARN_COMPLETED of its own but keeps the mask of the
+ * version it continues, and masks only grow: the latest forget's entry says them all. Undefined when it reads
+ * them all.
  */
-async function readMaskedFeatures(log: LogClient, options: ReplayOptions, version: ServerModel['versions'][number]): Promise<number[] | undefined> {
-  if (typeof version.unlearnLedgerIndex !== 'number') return undefined;
-  const event = await readEvent(log, version.unlearnLedgerIndex);
-  if (event.type !== 'UNLEARN_COMPLETED' || event.modelId !== options.modelId || event.modelVersion !== options.modelVersion)
-    throw new VerifierError('BAD_ENTRY', `entry ${version.unlearnLedgerIndex}, which the service gives for version ${options.modelVersion}, is not its UNLEARN_COMPLETED`, {
-      index: version.unlearnLedgerIndex,
-    });
+async function readMaskedFeatures(log: LogClient, options: ReplayOptions, versions: ServerModel['versions']): Promise<number[] | undefined> {
+  const unlearned = versions
+    .filter((v) => v.version <= options.modelVersion && typeof v.unlearnLedgerIndex === 'number')
+    .sort((a, b) => b.version - a.version)[0];
+  if (!unlearned) return undefined;
+  const index = unlearned.unlearnLedgerIndex as number;
+  const event = await readEvent(log, index);
+  if (event.type !== 'UNLEARN_COMPLETED' || event.modelId !== options.modelId || event.modelVersion !== unlearned.version)
+    throw new VerifierError('BAD_ENTRY', `entry ${index}, which the service gives for version ${unlearned.version}, is not its UNLEARN_COMPLETED`, { index });
   return event.features;
 }
 
@@ -270,7 +275,7 @@ function checkConfig(modelId: string, input: TrainingConfigInput, ledgerHashes: 
  * the manifest, never a weight or the ONNX file.
  */
 function samplesToTrainOn(data: ReplayOptions['data'], config: TrainingConfig, holdoutFraction: number): { samples: Sample[]; heldOut: number } {
-  let examples: LabeledExample[];
+  let examples: ParsedExample[];
   try {
     examples = parseExamples(data.text, data.format, config);
   } catch (error) {

@@ -27,6 +27,7 @@ import { sealNoiseSeedsMigration } from '../models/migrations/1764217400000-seal
 import { DataLifecycle1764217110000 } from '../models/migrations/1764217110000-data-lifecycle';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { ModelLearnRequests1764217230000 } from '../models/migrations/1764217230000-model-learn-requests';
+import { VersionSampleBatches1764217700000 } from '../models/migrations/1764217700000-version-sample-batches';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
 /** The service's own tables (beside the ledger's, which @lethe/ledger brings). */
@@ -67,6 +68,7 @@ export function apiMigrations(keyStore?: KeyStoreProvider): (new () => Migration
     ForgetRequestFeatures1764217300000,
     sealNoiseSeedsMigration(keyStore),
     CreateJobTasks1764217510000,
+    VersionSampleBatches1764217700000,
   ];
 }
 

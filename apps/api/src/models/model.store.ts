@@ -126,11 +126,12 @@ export class ModelStore {
       if (!record.madeFrom) {
         const [{ n }]: { n: number }[] = await manager.query(
           `WITH inserted AS (
-             INSERT INTO model_version_samples (model_id, version, sample_id)
-             SELECT $1, $2, id FROM sample_commitments WHERE commitment = ANY($3::text[])
+             INSERT INTO model_version_samples (model_id, version, sample_id, batch)
+             SELECT $1, $2, c.id, u.batch FROM unnest($3::text[], $4::integer[]) AS u(commitment, batch)
+               JOIN sample_commitments c ON c.commitment = u.commitment
              RETURNING 1)
            SELECT count(*)::int AS n FROM inserted`,
-          [model.modelId, model.version, model.samples.map((s) => s.commitment)],
+          [model.modelId, model.version, model.samples.map((s) => s.commitment), model.samples.map((s) => s.batch ?? 0)],
         );
         checkSampleRows(model.modelId, model.version, n, model.samples.length);
         lap('save.samples');
@@ -180,8 +181,8 @@ export class ModelStore {
       const forgetRequests = row.reflects.filter((id) => !previous.reflects.includes(id));
       const [{ n }]: { n: number }[] = await manager.query(
         `WITH inserted AS (
-           INSERT INTO model_version_samples (model_id, version, sample_id)
-           SELECT m.model_id, $2, m.sample_id FROM model_version_samples m
+           INSERT INTO model_version_samples (model_id, version, sample_id, batch)
+           SELECT m.model_id, $2, m.sample_id, m.batch FROM model_version_samples m
             WHERE m.model_id = $1 AND m.version = $3
               AND NOT EXISTS (SELECT 1 FROM forget_request_samples f JOIN sample_commitments s ON s.commitment = f.commitment
                                WHERE f.request_id = ANY($4::uuid[]) AND s.id = m.sample_id)
@@ -357,16 +358,16 @@ export class ModelStore {
       config: putNoiseSeeds(stored.config, seeds),
       manifest: { ...stored.manifest, config: putNoiseSeeds(stored.manifest.config, seeds) as unknown as JsonValue },
     };
-    const ids: { sample_id: string }[] = await this.dataSource.query(
-      `SELECT sample_id FROM model_version_samples WHERE model_id = $1 AND version = $2`,
+    const ids: { sample_id: string; batch: number }[] = await this.dataSource.query(
+      `SELECT sample_id, batch FROM model_version_samples WHERE model_id = $1 AND version = $2`,
       [row.modelId, row.version],
     );
     const opened = await this.vault.readSamples({ sampleIds: ids.map((r) => r.sample_id) }, { float32: true });
     const erased = ids.length - opened.length;
     if (erased > 0) throw new Error(`model ${row.modelId} version ${row.version}: ${erased} of its samples were erased, it cannot be unlearned from`);
-    const samples: Sample[] = compactFeatures(
-      opened.map((s) => ({ externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment })),
-    );
+    // The learn batch of each (0: the first training; see Sample.batch), which places it in the engine's plan.
+    const batches = new Map(ids.filter((r) => r.batch !== 0).map((r) => [String(r.sample_id), r.batch]));
+    const samples: Sample[] = compactFeatures(opened.map((s) => withBatch(s, batches.get(String(s.id)))));
     // The store checks the bytes against their address, the published SHA-256.
     const onnx = new Uint8Array(await this.readOnnx(row.modelId, row.version));
     return {
@@ -384,6 +385,12 @@ export class ModelStore {
       metrics: row.metrics,
     };
   }
+}
+
+/** The engine's sample of an opened one, in the learn batch given (none: 0, the first training's). */
+export function withBatch(s: { externalId: string; features: Sample['features']; label: number; commitment: string }, batch: number | undefined): Sample {
+  const sample: Sample = { externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment };
+  return batch ? { ...sample, batch } : sample;
 }
 
 /** The manifest without the noise seeds of its config (a copy). */

@@ -9,7 +9,7 @@ import { KeptMethods } from '../models/kept-methods';
 import { loadHeldOutSamples, loadTrainingSets } from '../models/model-evaluation';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
-import { ModelStore } from '../models/model.store';
+import { ModelStore, withBatch } from '../models/model.store';
 import { RetirementStore } from '../models/retirement.store';
 
 export interface RestoreOutcome {
@@ -95,13 +95,13 @@ export class RestoreService {
   }
 
   private async restoreInModel(model: ModelEntity, latest: ModelVersionEntity, requestId: string): Promise<TrainedModel> {
-    const { sampleIds, restoredIds } = await this.findSamplesToRelearn(model.id, latest.version, requestId);
+    const { sampleIds, restored } = await this.findSamplesToRelearn(model.id, latest.version, requestId);
     const opened = await this.vault.readSamples({ sampleIds }, { float32: true });
     if (opened.length !== sampleIds.length)
       throw new UnlearningError('INVALID_REQUEST', `model ${model.id}: ${sampleIds.length - opened.length} of the samples to learn again were erased`);
-    const samples: Sample[] = compactFeatures(opened.map((s) => ({ externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment })));
-    const restored = new Set(restoredIds);
-    const externalIds = opened.filter((s) => restored.has(s.id)).map((s) => s.externalId);
+    // Each restored sample goes back to the learn batch it was in (the engine keeps the others' batches).
+    const samples: Sample[] = compactFeatures(opened.map((s) => withBatch(s, restored.get(String(s.id)))));
+    const externalIds = opened.filter((s) => restored.has(String(s.id))).map((s) => s.externalId);
     return this.relearnInModel(model, latest, samples, externalIds, latest.reflectsForgetRequests.filter((id) => id !== requestId));
   }
 
@@ -126,7 +126,7 @@ export class RestoreService {
         const known = new Set(learned.map((r) => r.commitment));
         const added = train.filter((s) => !known.has(s.commitment)).map((s) => s.externalId);
         if (added.length > 0) {
-          const version = await this.relearnInModel(model, latest, train, added, latest.reflectsForgetRequests);
+          const version = await this.relearnInModel(model, latest, train, added, latest.reflectsForgetRequests, { append: true });
           published.push({ modelId: model.id, version: version.version });
           this.logger.log(`model ${model.id} learned ${added.length} new sample(s): version ${version.version}`);
         }
@@ -143,6 +143,7 @@ export class RestoreService {
     samples: Sample[],
     externalIds: string[],
     reflectsForgetRequests: string[],
+    how: { append?: boolean } = {},
   ): Promise<TrainedModel> {
     const kept = await this.methods.keep(model.id, model.engineConfig as { method: string });
     if (!kept.method.relearn) throw new UnlearningError('INVALID_REQUEST', `model ${model.id} (method ${kept.method.name}) cannot learn samples into a version`);
@@ -152,7 +153,7 @@ export class RestoreService {
     const sink = new ModelLedgerSink(this.ledger);
     kept.job.ledger = sink;
     try {
-      const relearned = await kept.method.relearn(from, { samples, externalIds, ...(testSet.length > 0 ? { testSet } : {}) }).catch(async (error: unknown) => {
+      const relearned = await kept.method.relearn(from, { samples, externalIds, ...how, ...(testSet.length > 0 ? { testSet } : {}) }).catch(async (error: unknown) => {
         await this.methods.drop(model.id);
         throw error;
       });
@@ -175,20 +176,20 @@ export class RestoreService {
    * The sample rows the model's next version learns: the latest version's, and those of the request's samples that
    * the version before the suspension learned (held-out ones never were); and the latter alone.
    */
-  private async findSamplesToRelearn(modelId: string, version: number, requestId: string): Promise<{ sampleIds: string[]; restoredIds: string[] }> {
+  private async findSamplesToRelearn(modelId: string, version: number, requestId: string): Promise<{ sampleIds: string[]; restored: Map<string, number> }> {
     const [{ suspended_in }]: { suspended_in: number | null }[] = await this.dataSource.query(
       `SELECT min(version) AS suspended_in FROM model_versions WHERE model_id = $1 AND $2 = ANY(reflects_forget_requests)`,
       [modelId, requestId],
     );
-    const rows: { sample_id: string; restored: boolean }[] = await this.dataSource.query(
-      `SELECT m.sample_id, false AS restored FROM model_version_samples m WHERE m.model_id = $1 AND m.version = $2
+    const rows: { sample_id: string; restored: boolean; batch: number }[] = await this.dataSource.query(
+      `SELECT m.sample_id, false AS restored, m.batch FROM model_version_samples m WHERE m.model_id = $1 AND m.version = $2
        UNION ALL
-       SELECT m.sample_id, true FROM model_version_samples m
+       SELECT m.sample_id, true, m.batch FROM model_version_samples m
          JOIN sample_commitments s ON s.id = m.sample_id
          JOIN forget_request_samples f ON f.commitment = s.commitment AND f.request_id = $4
         WHERE m.model_id = $1 AND m.version = $3`,
       [modelId, version, Number(suspended_in) - 1, requestId],
     );
-    return { sampleIds: rows.map((r) => r.sample_id), restoredIds: rows.filter((r) => r.restored).map((r) => r.sample_id) };
+    return { sampleIds: rows.map((r) => r.sample_id), restored: new Map(rows.filter((r) => r.restored).map((r) => [String(r.sample_id), r.batch])) };
   }
 }
