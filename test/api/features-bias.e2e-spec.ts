@@ -23,6 +23,9 @@ describe('feature-level unlearning', () => {
   const http = () => request(h.app.getHttpServer());
   const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
   const treeSize = async () => (await h.ledger.getCheckpoint()).treeSize;
+  /** The service on a loopback port, for the replays (it listens once). */
+  let listening: Promise<string> | undefined;
+  const apiUrl = () => (listening ??= listenOnLoopback(h.app));
 
   beforeAll(async () => {
     Logger.overrideLogger(false);
@@ -112,13 +115,41 @@ describe('feature-level unlearning', () => {
     expect(done.modelVersions).toEqual([expect.objectContaining({ modelId, version: 3 })]);
     const [unlearned] = await h.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId, modelVersion: 3 }, limit: 1 });
     expect(unlearned.event).toMatchObject({ features: [2] });
-    const api = await listenOnLoopback(h.app);
+    const api = await apiUrl();
     const survivors = iris.filter((s) => s.externalId !== forgotten);
     for (const [modelVersion, data] of [[2, iris], [3, survivors]] as const) {
       const report = await replayModel({ apiUrl: api, apiKey: h.auditor, modelId, modelVersion, data: { text: JSON.stringify(data), format: 'json', name: 'iris.json' } });
       expect(report).toMatchObject({ ok: true, modelVersion });
     }
   }, 240_000);
+
+  it('keeps the mask through a learn and a restore, whose versions log no UNLEARN_COMPLETED: a replay takes the mask from the latest forget before them', async () => {
+    const waitForRequest = (id: string, done: (r: { state: string }) => boolean) =>
+      waitFor(async () => (await asMl(http().get(`/v1/forget-requests/${id}`)).expect(200)).body, done, 120_000);
+    const extra = iris.slice(0, 12).map((s, i) => ({ ...s, externalId: `extra-${i}` }));
+    await asMl(http().post(`/v1/datasets/${datasetId}/samples`)).send(extra).expect(200);
+    const learn = await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202);
+    const job = await waitFor(async () => (await asMl(http().get(`/v1/jobs/${learn.body.jobId}`))).body, (j) => j.state === 'completed' || j.state === 'failed', 120_000);
+    expect(job.result.modelVersions).toEqual([{ modelId, version: 4 }]);
+    expect(await h.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId, modelVersion: 4 }, limit: 1 })).toEqual([]);
+
+    // A suspended forget (version 5) restored (version 6, again no UNLEARN_COMPLETED): the bytes of version 4.
+    const suspended = iris.find((s, i) => i > 0 && !isHeldOut(s.externalId, { seed: 'features-1', fraction: 0.2 }))!.externalId;
+    const filed = await asMl(http().post('/v1/forget-requests')).send({ datasetId, externalIds: [suspended], reason: 'maybe', mode: 'suspend' }).expect(202);
+    await waitForRequest(filed.body.id, (r) => r.state === 'suspended' || r.state === 'failed');
+    await asMl(http().post(`/v1/forget-requests/${filed.body.id}/restore`)).expect(202);
+    expect((await waitForRequest(filed.body.id, (r) => r.state === 'restored' || r.state === 'suspended')).state).toBe('restored');
+    const versions = (await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body.versions as { version: number; onnxSha256: string }[];
+    const sha = (v: number) => versions.find((x) => x.version === v)!.onnxSha256;
+    expect(sha(6)).toBe(sha(4));
+
+    const api = await apiUrl();
+    const data = [...iris.filter((s) => s.externalId !== iris[0].externalId), ...extra.map((s) => ({ ...s, batch: 1 }))];
+    for (const modelVersion of [4, 6]) {
+      const report = await replayModel({ apiUrl: api, apiKey: h.auditor, modelId, modelVersion, data: { text: JSON.stringify(data), format: 'json', name: 'iris.json' } });
+      expect(report).toMatchObject({ ok: true, modelVersion });
+    }
+  }, 300_000);
 });
 
 describe('bias identification and removal', () => {

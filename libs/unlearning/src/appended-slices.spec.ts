@@ -2,7 +2,7 @@
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
 import { validateEvent } from '@lethe/events';
-import { placeSample, planShards } from './assignment';
+import { placeSample } from './assignment';
 import { MemoryCheckpointStore } from './checkpoint-store';
 import { epochsOfSlices, normalizeConfig, TrainingConfigInput } from './config';
 import { loadIris, splitTrainTest } from './datasets';
@@ -102,12 +102,19 @@ describe('online learning as appended slices', () => {
     const left4 = left3.filter((s) => s.externalId !== original.externalId);
     expect(v4.model.onnxSha256).toBe((await fromScratch(config, left4)).onnxSha256);
 
-    // Every appended sample forgotten: the appended slice leaves every shard, and the version is a training of the R slices.
-    const rest = v4.model.samples.filter((s) => s.batch === 1).map((s) => s.externalId);
-    const v5 = await sisa.forget(v4.model, { requestIds: ['r3'], externalIds: rest });
-    expect(v5.model.shards.map((s) => s.slices.length)).toEqual([R, R, R]);
+    // Every appended sample forgotten: the appended slice stays in every shard, retrained empty where it held
+    // some (its latest BATCH_LEARNED then says it holds nothing); the bytes are a training of the R slices alone.
+    const rest = v4.model.samples.filter((s) => s.batch === 1);
+    const v5 = await sisa.forget(v4.model, { requestIds: ['r3'], externalIds: rest.map((s) => s.externalId) });
+    expect(v5.model.shards.map((s) => s.slices.length)).toEqual([R + 1, R + 1, R + 1]);
+    const emptied = [...new Set(rest.map(shardOf))].sort();
+    expect(batchesOf(ledger, 5).filter((e) => e.slice === R).map((e) => [e.shard, e.count])).toEqual(emptied.map((shard) => [shard, 0]));
     expect(v5.model.onnxSha256).toBe((await fromScratch(config, base.filter((s) => s.externalId !== original.externalId))).onnxSha256);
-    expect(planShards(v5.model.samples, String(config.seed), config.shards!, R).shards[0].slices).toHaveLength(R);
+    // The next learn is batch 2, after the emptied slice.
+    const v6 = await sisa.relearn!(v5.model, { samples: [...v5.model.samples, ...rest.map(({ batch, ...s }) => s)], externalIds: rest.map((s) => s.externalId), append: true });
+    expect(v6.shards.map((s) => s.slices.length)).toEqual([R + 2, R + 2, R + 2]);
+    expect(batchesOf(ledger, 6).map((e) => [e.slice, e.learnBatch])).toEqual([0, 1, 2].map(() => [R + 1, 2]));
+    expect(v6.onnxSha256).toBe((await fromScratch(config, [...v5.model.samples, ...inBatch(rest, 2)])).onnxSha256);
   });
 
   it('a suspended appended sample learned again goes back to its batch: the bytes of the version before', async () => {

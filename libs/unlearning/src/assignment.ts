@@ -104,10 +104,10 @@ function computePlan(samples: readonly Sample[], seed: string, shards: number, s
 /**
  * The plan of the samples left after removing some: `newIndexOf[i]` is the new index of old sample i, or -1
  * when it was removed (the survivors keep their order). Placement and rank depend only on each sample, so
- * this equals planShards of the survivors (R = `slices`), without hashing or sorting them again: appended
- * slices left empty in every shard at the end are dropped, as planShards has no slice past the highest batch.
+ * this equals planShards of the survivors, without hashing or sorting them again (except that it keeps every
+ * slice: appended ones left empty stay, as the version's shards keep them, see padPlan).
  */
-export function removeFromPlan(plan: Plan, newIndexOf: Int32Array, slices: number): Plan {
+export function removeFromPlan(plan: Plan, newIndexOf: Int32Array): Plan {
   if (newIndexOf.length !== plan.keys.length)
     throw new RangeError(`newIndexOf has ${newIndexOf.length} entries, the plan ${plan.keys.length} samples`);
   const keys: Buffer[] = [];
@@ -120,10 +120,23 @@ export function removeFromPlan(plan: Plan, newIndexOf: Int32Array, slices: numbe
       return kept;
     }),
   }));
-  let count = shards[0]?.slices.length ?? 0;
-  while (count > slices && shards.every((shard) => shard.slices[count - 1].length === 0)) count--;
-  for (const shard of shards) shard.slices.length = count;
   return { shards, keys };
+}
+
+/**
+ * The plan with `count` slices in every shard, the ones it lacks appended empty (a copy; the plan itself when it
+ * has as many). A model's shards never lose a slice: when a forget empties its last learn batches, their slices
+ * stay, retrained empty, so that the log's latest BATCH_LEARNED of each slice says what the version holds.
+ */
+export function padPlan(plan: Plan, count: number): Plan {
+  if ((plan.shards[0]?.slices.length ?? count) >= count) return plan;
+  return {
+    keys: plan.keys,
+    shards: plan.shards.map((shard) => ({
+      shard: shard.shard,
+      slices: [...shard.slices, ...Array.from({ length: count - shard.slices.length }, () => [] as number[])],
+    })),
+  };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Plan, planShards } from './assignment';
+import { padPlan, Plan, planShards } from './assignment';
 import { CheckpointStore } from './checkpoint-store';
 import { TrainingConfig } from './config';
 import { UnlearningError } from './errors';
@@ -64,14 +64,7 @@ export function checkShardSamples(task: ShardTask, samples: readonly Sample[]): 
   const wanted = task.commitments.reduce((n, slice) => n + slice.length, 0);
   if (samples.length !== wanted) throw new UnlearningError('INVALID_REQUEST', `${where}: the task has ${wanted} samples, ${samples.length} were read`);
   // The task's last appended slices may be empty in this shard: its plan has them all the same.
-  const planned = planShards(samples, task.config.seed, task.config.shards, task.config.slices);
-  const plan = {
-    keys: planned.keys,
-    shards: planned.shards.map((shardPlan) => ({
-      shard: shardPlan.shard,
-      slices: [...shardPlan.slices, ...Array.from({ length: Math.max(0, task.commitments.length - shardPlan.slices.length) }, () => [] as number[])],
-    })),
-  };
+  const plan = padPlan(planShards(samples, task.config.seed, task.config.shards, task.config.slices), task.commitments.length);
   plan.shards.forEach((shardPlan) =>
     shardPlan.slices.forEach((members, slice) => {
       const expected = shardPlan.shard === task.shard ? (task.commitments[slice] ?? []) : [];

@@ -116,7 +116,9 @@ export class ShardedMethod implements UnlearningMethod {
       throw new UnlearningError('INVALID_REQUEST', `append: model ${model.modelId} (${model.config.method}) has no slices to append`);
     // The model's samples keep the batch they were learned in; appended ones are the next learn batch (a slice
     // after every shard's last one); samples learned again take the batch each one gives (where it was before).
-    const batch = request.append ? model.samples.reduce((b, s) => Math.max(b, batchOf(s)), 0) + 1 : undefined;
+    // (After the model's slices: a batch whose samples were all forgotten keeps its slice, empty, and its number.)
+    const appendedBefore = (model.shards[0]?.slices.length ?? model.config.slices) - model.config.slices;
+    const batch = request.append ? Math.max(appendedBefore, ...model.samples.map(batchOf)) + 1 : undefined;
     const samples = compactFeatures(
       request.samples.map((s) => {
         const at = wanted.has(s.externalId) ? (batch ?? batchOf(s)) : known.get(s.externalId)!;
@@ -233,7 +235,7 @@ export class ShardedMethod implements UnlearningMethod {
     const fromSlices =
       request.retrainFromScratch || approximate ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
     const earlier = this.context.planOf(model.samples, model.config);
-    const plan = earlier && removeFromPlan(earlier, newIndexOf, model.config.slices);
+    const plan = earlier && removeFromPlan(earlier, newIndexOf);
     this.derivations.set(retained, { from: model.samples, removed: new Set(forgotten) });
     const testCount = request.testSet?.length ?? 0;
     // Published first ('later'): nothing is evaluated before the new version is.

@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import { LayerSizes, Weights, deserializeWeights, initializeWeights, serializeWeights } from './architecture';
-import { isAppendedSlice, orderEpoch, Plan, planShards, rememberPlan, ShardPlan } from './assignment';
+import { isAppendedSlice, orderEpoch, padPlan, Plan, planShards, rememberPlan, ShardPlan } from './assignment';
 import { computeBatchRoot } from './batch-root';
 import { CheckpointStore } from './checkpoint-store';
 import { epochsOfSlices, layerSizesOf, TrainingConfig } from './config';
@@ -216,7 +216,11 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   const started = process.hrtime.bigint();
   const envelope = deps.envelope ?? detectRuntimeEnvelope();
   const log = deps.log ?? logToStderr;
-  const plan = asked.plan ?? context.planOf(asked.samples, asked.config) ?? planShards(asked.samples, asked.config.seed, asked.config.shards, asked.config.slices);
+  // Every slice the version before had stays (empty when a forget emptied a learn batch), as its shards do.
+  const plan = padPlan(
+    asked.plan ?? context.planOf(asked.samples, asked.config) ?? planShards(asked.samples, asked.config.seed, asked.config.shards, asked.config.slices),
+    Math.max(0, ...(asked.previous?.shards ?? []).map((s) => s?.slices.length ?? 0)),
+  );
   const aligned = { ...asked, fromSlices: alignToPlan(asked, plan) };
   const input = { ...aligned, fromSlices: withoutForeignLineages(aligned, envelope, log) };
   context.rememberPlan(input.samples, input.config, plan);
@@ -276,9 +280,8 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
 /**
  * The first slice each shard trains once the plan's slice count is known: a learn batch appends a slice to
  * every shard (a shard that holds none of its samples trains it empty, from its last checkpoint: no step, but
- * its lineage has the slice, as a training from scratch of the same plan has), and a plan that lost its last
- * appended slices (every sample of the last batches forgotten) cuts them from every shard. A shard never
- * resumes past the slices the version before it recorded.
+ * its lineage has the slice, as a training from scratch of the same plan has). A shard never resumes past the
+ * slices the version before it recorded.
  */
 function alignToPlan(input: ShardTrainingInput, plan: Plan): Map<number, number> {
   const fromSlices = new Map(input.fromSlices);

@@ -121,7 +121,7 @@ class CertifiedMethod implements UnlearningMethod {
     }
     const { forgotten, retained, newIndexOf } = splitForget(model, request);
     // The remaining samples keep their canonical order: their plan is the model's without the removed ones (no hashing).
-    rememberPlan(retained, model.config.seed, 1, 1, removeFromPlan(planShards(model.samples, model.config.seed, 1, 1), newIndexOf, 1));
+    rememberPlan(retained, model.config.seed, 1, 1, removeFromPlan(planShards(model.samples, model.config.seed, 1, 1), newIndexOf));
     const limit = checkLimit(request.evaluationLimit);
     if (request.membership) checkMembershipOptions(request.membership);
     checkEnoughData(retained, model.config);
