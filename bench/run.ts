@@ -11,6 +11,7 @@
 //   forget-latency  forgetting through the API (request -> new version served, job pickup, a pass's phases) vs the monolithic model through the API
 //   keystore    sealing/opening 200,000 sample payloads vs SHA-256 of them; data key create/get/destroy, bytes per key
 //   erasure     uploads sealed vs in plaintext, opening 200,000 samples at training start, forget request -> keys destroyed, key store size
+//   learn       online learning of k new samples as appended slices vs placing them by hash and vs training from scratch
 //   scale       SISA S=8 training and a forget with 1, 2 and 4 worker processes sharing only PostgreSQL, vs one worker training every shard
 // Without a suite, all of them run with their defaults. Every table prints its baseline measured in the same run.
 // A suite's flags are those of its bench files (bench/lib/args.ts); a bad one stops it before anything runs (exit 2).
@@ -32,6 +33,7 @@ const SUITES: Record<string, () => AnyBench[]> = {
   erasure: () => [require('./erasure.bench').bench],
   privacy: () => [require('./privacy.bench').bench],
   scale: () => [require('./scale.bench').bench],
+  learn: () => [require('./learn.bench').bench],
 };
 
 const usage = (): string => `usage: npm run bench [-- <suite> [flags]]; suites: ${Object.keys(SUITES).join(', ')}; <suite> --help lists its flags\n`;
