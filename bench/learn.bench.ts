@@ -24,6 +24,7 @@ import {
   loadMnist,
   splitTrainTest,
 } from '@lethe/unlearning';
+import { mnistSisaConfig } from '../libs/unlearning/src/testing/factories';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { printTable } from './lib/table';
 
@@ -31,19 +32,8 @@ const flags = defineFlags({
   k: { type: 'integers', min: 1, default: [10, 100, 1000], help: 'new digits per learn' },
 });
 
-const CONFIG: TrainingConfigInput = {
-  method: 'sisa',
-  model: 'mlp',
-  hiddenLayers: [32],
-  numFeatures: 784,
-  numClasses: 10,
-  shards: 4,
-  slices: 4,
-  epochs: 4,
-  batchSize: 32,
-  learningRate: 0.1,
-  seed: 'bench-learn',
-};
+/** The MLP 784-32-10 the SISA tests train on MNIST, with 4 slices, batch 32 and this bench's seed. */
+const CONFIG: TrainingConfigInput = mnistSisaConfig({ slices: 4, batchSize: 32, seed: 'bench-learn' });
 
 function commit(examples: readonly LabeledExample[]): Sample[] {
   return examples.map((e) => ({ ...e, commitment: createHash('sha256').update(`bench-learn|${e.externalId}`).digest('hex') }));
