@@ -139,6 +139,31 @@ describe('DATASET_REGISTERED.retentionDays', () => {
   });
 });
 
+describe('BATCH_LEARNED.learnBatch', () => {
+  const learned = {
+    type: 'BATCH_LEARNED',
+    version: 1,
+    modelId: 'm1',
+    modelVersion: 2,
+    shard: 0,
+    slice: 3,
+    batchRoot: 'a'.repeat(64),
+    count: 4,
+    parentCheckpoint: 'b'.repeat(64),
+    checkpoint: 'c'.repeat(64),
+    hyperparamsHash: 'd'.repeat(64),
+  };
+
+  it('is optional (the slices of a first training have none) and taken as the learn batch of an appended slice', () => {
+    expect(fieldOf(learned)).toBeUndefined();
+    expect(fieldOf({ ...learned, learnBatch: 1 })).toBeUndefined();
+  });
+
+  it.each([-1, 1.5, '1', null])('is refused as %p, naming the field', (value) => {
+    expect(fieldOf({ ...learned, learnBatch: value })).toBe('INVALID_EVENT learnBatch: BATCH_LEARNED.learnBatch must be a non-negative integer');
+  });
+});
+
 describe('describeGuarantee', () => {
   it('never calls an approximate unlearning forgotten without its qualifier, and says what each kind promises', () => {
     expect(describeGuarantee({ kind: 'approximate', algorithm: 'scrub', steps: 40 })).toBe(

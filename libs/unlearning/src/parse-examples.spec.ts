@@ -39,6 +39,24 @@ describe('parseExamples', () => {
     ]);
   });
 
+  it('reads the learn batch of a sample a learn appended (JSON field or CSV column, not a feature), refusing one that is not an integer >= 0', () => {
+    const json = JSON.stringify([{ externalId: 'a', features: [1, 2], label: 0, batch: 2 }, { externalId: 'b', features: [3, 4], label: 1, batch: 0 }]);
+    expect(parseExamples(json, 'json', shape)).toEqual([
+      { externalId: 'a', features: [1, 2], label: 0, batch: 2 },
+      { externalId: 'b', features: [3, 4], label: 1 },
+    ]);
+    expect(parseExamples('id,f1,batch,f2,label\nx1,0.5,1,2,1\nx2,1,,2,0\n', 'csv', shape)).toEqual([
+      { externalId: 'x1', features: [0.5, 2], label: 1, batch: 1 },
+      { externalId: 'x2', features: [1, 2], label: 0 },
+    ]);
+    const bad = JSON.stringify([-1, 1.5, '1'].map((batch, i) => ({ externalId: `e${i}`, features: [1, 2], label: 0, batch })));
+    expect(issuesOf(() => parseExamples(bad, 'json', shape)).issues.map((i) => [i.index, i.message])).toEqual([
+      [0, 'batch must be an integer >= 0, got -1'],
+      [1, 'batch must be an integer >= 0, got 1.5'],
+      [2, 'batch must be an integer >= 0, got "1"'],
+    ]);
+  });
+
   it('reports CSV lines with NaN, Infinity, missing cells or a wrong cell count', () => {
     const text = 'id,a,b,label\nr1,NaN,1,0\nr2,Infinity,1,0\nr3,,1,0\nr4,1,1\nr5,1,2,1';
     const { issues } = issuesOf(() => parseExamples(text, 'csv', shape));
