@@ -115,6 +115,10 @@ describe('online learning as appended slices', () => {
     expect(v6.shards.map((s) => s.slices.length)).toEqual([R + 2, R + 2, R + 2]);
     expect(batchesOf(ledger, 6).map((e) => [e.slice, e.learnBatch])).toEqual([0, 1, 2].map(() => [R + 1, 2]));
     expect(v6.onnxSha256).toBe((await fromScratch(config, [...v5.model.samples, ...inBatch(rest, 2)])).onnxSha256);
+    // A feature forget trains every shard from scratch, keeping the slices (the emptied one too).
+    const masked = await sisa.forgetFeatures!(v5.model, { requestIds: ['f'], features: [2] });
+    expect(masked.model.shards.map((s) => s.slices.length)).toEqual([R + 1, R + 1, R + 1]);
+    expect(masked.model.onnxSha256).toBe((await fromScratch({ ...config, maskedFeatures: [2] }, v5.model.samples)).onnxSha256);
   });
 
   it('a suspended appended sample learned again goes back to its batch: the bytes of the version before', async () => {

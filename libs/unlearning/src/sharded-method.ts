@@ -169,6 +169,8 @@ export class ShardedMethod implements UnlearningMethod {
       hyperparamsHash: hashHyperparameters(config),
       samples: model.samples,
       fromSlices: allShardsFromScratch(config.shards),
+      // Every shard from scratch; the version before only keeps its slices (a learn batch's emptied one stays).
+      previous: isApproximateVersion(model) ? undefined : model,
       phase: 'unlearn',
       evaluate: async (published) =>
         buildPublishedMetrics(await this.evaluateMembers(config, published, sets), model.samples.length, retain.length, request.testSet?.length ?? 0),
