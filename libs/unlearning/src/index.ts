@@ -59,6 +59,7 @@ export type { EngineDependencies } from './sharded-training';
 export { createSisaMethod } from './sisa';
 export { createFullRetrainMethod } from './full-retrain';
 export { checkCertifiedTraining, createCertifiedMethod } from './certified/certified-method';
+export type { CertifiedUnlearningMethod } from './certified/certified-method';
 export { createMethod } from './methods';
 export { isApproximateVersion } from './sharded-method';
 export { APPROXIMATE_ALGORITHM_NAMES, resolveApproximate } from './approximate/approximate-unlearning';

@@ -48,16 +48,23 @@ import {
   serializeCertifiedState,
 } from './certified-state';
 import { drawObjectiveNoise, fitCertified, prepareRemovalOperators, RemovalOperator, trainingTolerance } from './certified-training';
-import { computeNewtonRemoval, NewtonRemoval } from './newton-removal';
+import { computeNewtonRemoval, NewtonRemoval, warmUpNewtonRemoval } from './newton-removal';
 import { buildOvrData } from './ovr-data';
 import { accumulateGram, computeGram } from './ovr-objective';
 
+/** Certified removal's method, with a way to wait for the preparation it runs after each publication. */
+export interface CertifiedUnlearningMethod extends UnlearningMethod {
+  /** Resolves once every preparation started so far (a published version's Hessians and inverses) has ended, failed or not. */
+  prepared(): Promise<void>;
+}
+
 /**
  * Certified removal: one-vs-rest logistic regression, Newton-step removals within an (epsilon, delta) budget.
- * `prepareOperators` (default true): make each version's Hessians and their inverses once it is published, so
- * that its next removal is fast; without it the removal makes them first.
+ * `prepareOperators` (default true): make each version's Hessians and their inverses once it is published, in
+ * the background (train and forget return with the version published, not prepared), so that its next removal
+ * is fast; a removal that comes before they are ready waits for them, and without it the removal makes them first.
  */
-export function createCertifiedMethod(deps: EngineDependencies, options: { prepareOperators?: boolean } = {}): UnlearningMethod {
+export function createCertifiedMethod(deps: EngineDependencies, options: { prepareOperators?: boolean } = {}): CertifiedUnlearningMethod {
   return new CertifiedMethod(deps, options.prepareOperators ?? true);
 }
 
@@ -77,10 +84,12 @@ interface BuiltState {
   steps: number;
 }
 
-class CertifiedMethod implements UnlearningMethod {
+class CertifiedMethod implements CertifiedUnlearningMethod {
   readonly name = 'certified' as const;
   /** Recent versions' states by checkpoint address (the latest of each model is what its next removal needs). */
   private readonly kept = new LruMap<string, KeptState>(2);
+  /** Preparations running after a publication (prepareInBackground); release and prepared wait for them. */
+  private readonly preparing = new Set<Promise<void>>();
   private readonly validatedTestSets = new WeakMap<readonly LabeledExample[], number>();
 
   /**
@@ -110,7 +119,7 @@ class CertifiedMethod implements UnlearningMethod {
     const sets = { retain: selectEvaluationSamples(samples, config.seed, limit), forget: [], test: request.testSet };
     const { model, event } = await this.publish(context, samples, built, sets, undefined, request.protectedFeature);
     await this.deps.ledger?.append([...built.events, event]);
-    if (this.prepareOperators) await this.operatorsOf(model);
+    this.prepareInBackground(model);
     return model;
   }
 
@@ -212,8 +221,7 @@ class CertifiedMethod implements UnlearningMethod {
     // The old version's state and operators are a function of weights that learned the samples: dropped now. The
     // next removal's, at the new weights on the remaining data, are made once the version is published.
     this.kept.delete(model.shards[0].slices[0].checkpoint);
-    if (this.prepareOperators) await this.operatorsOf(next);
-    clock.lap('prepareNext');
+    this.prepareInBackground(next);
     return { model: next, affected: event.affected, event, evidence, steps: built.steps, timings: certifiedTimings(clock) };
   }
 
@@ -230,8 +238,28 @@ class CertifiedMethod implements UnlearningMethod {
   }
 
   async release(): Promise<void> {
+    await this.prepared();
     this.kept.clear();
     await this.kept.settled();
+  }
+
+  async prepared(): Promise<void> {
+    while (this.preparing.size > 0) await Promise.all(this.preparing);
+  }
+
+  /**
+   * Starts making a just-published version's operators (operatorsOf) without waiting for them: the version is
+   * served meanwhile, and its next removal awaits them (the 'operators' phase) if it comes first. A failure leaves
+   * none kept (operatorsOf), so that removal makes them again and meets the error itself.
+   */
+  private prepareInBackground(model: TrainedModel): void {
+    if (!this.prepareOperators) return;
+    const preparation = this.operatorsOf(model, true).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.preparing.add(preparation);
+    void preparation.then(() => this.preparing.delete(preparation));
   }
 
   /**
@@ -414,14 +442,20 @@ class CertifiedMethod implements UnlearningMethod {
   /**
    * The version's Hessians and their inverses, from memory or computed (O(n d^2 K + d^3 K)). They are a function of the version's own
    * weights and samples only, and are never written anywhere: when the version is superseded they go with it.
+   * `afterPublication`: made ahead of any removal (the version just published), so the preparation also runs the
+   * step a few times on the version's first sample (warmUpNewtonRemoval), and the next removal finds it compiled.
    */
-  private async operatorsOf(model: TrainedModel): Promise<RemovalOperator[]> {
+  private async operatorsOf(model: TrainedModel, afterPublication = false): Promise<RemovalOperator[]> {
     const record = model.shards[0].slices[0];
     const state = await this.stateOf(model);
     const kept = this.kept.get(record.checkpoint) as KeptState;
     if (!kept.operators) {
       const data = buildOvrData(inCanonicalOrder(model.samples, model.config.seed), model.config.numFeatures, model.config.numClasses);
-      kept.operators = prepareRemovalOperators(data, settingsOf(model.config).lambda, state.w);
+      const { lambda } = settingsOf(model.config);
+      kept.operators = prepareRemovalOperators(data, lambda, state.w).then(async (operators) => {
+        if (afterPublication) await warmUpNewtonRemoval(data, state.w, lambda, operators, state.gram);
+        return operators;
+      });
       kept.operators.catch(() => (kept.operators = undefined));
     }
     return kept.operators;
@@ -482,9 +516,9 @@ class CertifiedMethod implements UnlearningMethod {
 }
 
 /**
- * A removal's phases: prepare, evaluateBefore, operators (the version's Hessians and inverses, unless in memory),
- * newton (the step and its bound), version (the new state: its batch root, stored) or retrain, publish, reference, ledger, then prepareNext (the new version's
- * operators, after it is published). `retrain` in the result is the step or the retraining with its operators.
+ * A removal's phases: prepare, evaluateBefore, operators (the version's Hessians and inverses, unless in memory or
+ * waiting for their preparation), newton (the step and its bound), version (the new state: its batch root, stored)
+ * or retrain, publish, reference, ledger (the new version's operators are then prepared in the background). `retrain` in the result is the step or the retraining with its operators.
  */
 function certifiedTimings(clock: PhaseClock): ForgetTimings {
   const phases = { ...clock.seconds };

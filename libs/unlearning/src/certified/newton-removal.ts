@@ -22,7 +22,7 @@
 // them the bound holds for the floating-point step, whatever the solver's own rounding. Nothing here reads the
 // remaining data itself: ||X' s|| comes from the Gram matrix (s' G' s), so a removal costs O(K d^2), not O(n d K).
 import { OvrData } from './ovr-data';
-import { accumulateLoss, computeCurvatures } from './ovr-objective';
+import { accumulateGram, accumulateLoss, computeCurvatures } from './ovr-objective';
 import { RemovalOperator } from './certified-training';
 import { dot, frobeniusNormSymmetricPacked, multiplyDense, multiplySymmetricPacked, norm2 } from './packed';
 import { Yielder } from './yield';
@@ -119,6 +119,43 @@ export async function computeNewtonRemoval(input: NewtonRemovalInput, yielder = 
     spectralBound,
     iterations,
   };
+}
+
+/** Throwaway removals a version's preparation runs (warmUpNewtonRemoval): V8 has optimised the step's loops by then. */
+export const WARM_UP_REMOVALS = 4;
+
+/**
+ * Runs the removal of `data`'s first row from the prepared operators WARM_UP_REMOVALS times and discards the
+ * results, as the last part of a version's preparation (after its publication). V8 compiles the step's loops
+ * (conjugate gradients, the dense and packed products, the bound) with optimisation only after they have run a
+ * few times, so without this a process's first removals pay for the compilation (on the methods bench's MNIST
+ * model, 110 ms of CPU against 35 ms once compiled). Nothing computed here is kept or published: the real
+ * removal's inputs, arithmetic and bits are those of computeNewtonRemoval alone.
+ */
+export async function warmUpNewtonRemoval(
+  data: OvrData,
+  w: Float64Array,
+  lambda: number,
+  operators: readonly RemovalOperator[],
+  gram: Float64Array,
+  yielder = new Yielder(),
+): Promise<void> {
+  if (data.n < 2) return;
+  const end = data.rowStart[1];
+  const removed: OvrData = {
+    n: 1,
+    d: data.d,
+    k: data.k,
+    rowStart: Int32Array.of(0, end),
+    cols: data.cols.subarray(0, end),
+    values: data.values.subarray(0, end),
+    signs: data.signs.subarray(0, data.k),
+  };
+  for (let run = 0; run < WARM_UP_REMOVALS; run++) {
+    const keptGram = gram.slice();
+    accumulateGram(removed, keptGram, -1);
+    await computeNewtonRemoval({ keptCount: data.n - 1, removed, w, lambda, operators, keptGram }, yielder);
+  }
 }
 
 /**
