@@ -1,6 +1,6 @@
 import { SeededRandom } from '../random';
 import { drawObjectiveNoise, fitCertified, prepareRemovalOperators } from './certified-training';
-import { computeNewtonRemoval } from './newton-removal';
+import { computeNewtonRemoval, warmUpNewtonRemoval } from './newton-removal';
 import { buildOvrData } from './ovr-data';
 import { accumulateGram, accumulateLoss, computeGram, computeHessians, evaluateObjective } from './ovr-objective';
 import { choleskyPacked, choleskySolvePacked, norm2 } from './packed';
@@ -98,5 +98,29 @@ describe('the Newton removal from the full data\'s prepared operators', () => {
     }
     expect(step.spectralBound).toBeGreaterThanOrEqual(estimate);
     expect(step.spectralBound).toBeLessThan(estimate * 2);
+  });
+});
+
+describe("the preparation's warm-up removals", () => {
+  it('change none of the arrays they share with the version (weights, Gram matrix, operators, rows), so the real removal gives the same bits after them', async () => {
+    const data = buildOvrData(rows, d, k);
+    const fit = await fitCertified({ data, lambda, noise: drawObjectiveNoise(settings, d, k) });
+    const operators = await prepareRemovalOperators(data, lambda, fit.w);
+    const gram = computeGram(data);
+    const removed = buildOvrData([rows[17]], d, k);
+    const step = async () => {
+      const keptGram = gram.slice();
+      accumulateGram(removed, keptGram, -1);
+      return computeNewtonRemoval({ keptCount: rows.length - 1, removed, w: fit.w, lambda, operators, keptGram });
+    };
+    const shared = () => [fit.w, gram, data.values, data.signs, ...operators.flatMap((o) => [o.hessian, o.inverse])].map((a) => Buffer.from(a.slice().buffer));
+    const before = shared();
+    const cold = await step();
+    await warmUpNewtonRemoval(data, fit.w, lambda, operators, gram);
+    shared().forEach((bytes, i) => expect(bytes.equals(before[i])).toBe(true));
+    const warm = await step();
+    expect(Buffer.from(warm.w.buffer).equals(Buffer.from(cold.w.buffer))).toBe(true);
+    expect(warm.residualBound).toBe(cold.residualBound);
+    expect(norm2(cold.w.map((v, j) => v - fit.w[j]))).toBeGreaterThan(0); // the step moved the weights
   });
 });
