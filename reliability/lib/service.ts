@@ -1,5 +1,6 @@
 // The service under trial: started as `npm start` runs it (a child process, test/support/service-process.ts),
-// on a DATA_DIR of its own with its embedded PostgreSQL, and a JSON client of its HTTP API.
+// on a DATA_DIR of its own with its embedded PostgreSQL, and a JSON client of its HTTP API. The suite transpiles
+// the sources once per run (startFromPrecompiled) rather than at each of its many starts.
 import { randomBytes } from 'node:crypto';
 import { findFreePort } from '@lethe/postgres';
 import { ServiceProcess, makeServiceDataDir, startServiceProcess } from '../../test/support/service-process';
@@ -111,6 +112,17 @@ export async function waitForService(
   }
 }
 
+let precompiled: string | undefined;
+
+/**
+ * Every service started after this runs from the sources precompiled into `dir` (precompileSources,
+ * test/support/precompile.ts: ts-node's output made once for the run) instead of transpiling them at each start;
+ * undefined goes back to `npm start`'s ts-node.
+ */
+export function startFromPrecompiled(dir: string | undefined): void {
+  precompiled = dir;
+}
+
 /**
  * Starts the service with `env` (from serviceEnv) in a process group of its own and waits until it answers;
  * the ML team's key is made on the first start only (`mlKey` carries it to the next).
@@ -120,7 +132,7 @@ export async function startTrialService(
   options: { timeoutMs?: number; mlKey?: string; until?: (health: any) => boolean } = {},
 ): Promise<TrialService> {
   const api = `http://127.0.0.1:${env.PORT}`;
-  const process = startServiceProcess(env, { detached: true });
+  const process = startServiceProcess(env, { detached: true, precompiled });
   try {
     await waitForService(api, process, options.timeoutMs ?? 180_000, options.until);
   } catch (error) {

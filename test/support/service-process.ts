@@ -18,13 +18,19 @@ export interface ServiceProcess {
  * The service as `npm start` runs it (apps/api/src/main.ts from the repository's root) with `env` over this
  * process's environment, without colours. `detached` gives it a process group of its own, as a terminal gives
  * a foreground job (a signal to -pid then reaches all of it); `nodeArgs` go to Node before the script
- * (e.g. --max-old-space-size=512).
+ * (e.g. --max-old-space-size=512). `precompiled` (a folder from precompileSources, test/support/precompile.ts)
+ * runs the same modules transpiled ahead of time instead of by ts-node at this start.
  */
-export function startServiceProcess(env: Record<string, string>, options: { detached?: boolean; nodeArgs?: string[] } = {}): ServiceProcess {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '-r', './scripts/register.js', 'apps/api/src/main.ts'], {
+export function startServiceProcess(
+  env: Record<string, string>,
+  options: { detached?: boolean; nodeArgs?: string[]; precompiled?: string } = {},
+): ServiceProcess {
+  const register =
+    options.precompiled === undefined ? ['-r', './scripts/register.js'] : ['--enable-source-maps', '-r', './scripts/register-precompiled.js'];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...register, 'apps/api/src/main.ts'], {
     cwd: REPO_ROOT,
     detached: options.detached ?? false,
-    env: { ...process.env, ...env, NO_COLOR: '1' },
+    env: { ...process.env, ...env, ...(options.precompiled === undefined ? {} : { LETHE_PRECOMPILED_DIR: options.precompiled }), NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
