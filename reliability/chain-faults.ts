@@ -8,7 +8,8 @@
 //   - transactions dropped: the RPC accepts the anchor transaction and loses it;
 //   - fees x100: the base fee jumps a hundredfold (hardhat_ / anvil_setNextBlockBaseFeePerGas);
 //   - the chain restarted: the node stopped and started again on its port (anvil keeps its chain in a state
-//     file; Hardhat's starts empty, and AuditAnchor is deployed again at its address);
+//     file; Hardhat's starts empty, and AuditAnchor is deployed again at its address: meanwhile health says
+//     reconnecting, never error);
 // and, apart, the service's own local Hardhat node killed under it. After each: the log kept appending
 // (uploads acknowledged during the fault), /v1/health said what happened (the states it showed are listed),
 // anchors land again, and once: every checkpoint on the chain in use has one ANCHORED entry, no ANCHORED
@@ -344,7 +345,8 @@ async function runOn(kind: Kind, options: ChainFaultOptions): Promise<{ results:
           }
           return out;
         },
-        (w) => showed(w, 'chain-unavailable'),
+        // Down, then back without the contract until it is deployed again (Hardhat's): never an anchoring error.
+        (w) => [...showed(w, 'chain-unavailable'), ...(w.states.includes('error') ? [`health said error (it said ${w.states.join(', ')})`] : [])],
       );
     }
 

@@ -248,6 +248,40 @@ describe.each(CHAIN_KINDS)('AnchoringLoop against a local chain (on %s)', (kind)
     expect(loop.report()).toMatchObject({ ok: true, state: 'ok' });
   }, 240_000); // its waits are deadlines, long for a loaded machine
 
+  it('says reconnecting, not error, while the chain back after an outage lacks the contract, and anchors once it is there', async () => {
+    // A restarted node answers before AuditAnchor is deployed on it again: code removed and put back stands for that.
+    const setCode = kind === 'anvil' ? 'anvil_setCode' : 'hardhat_setCode';
+    const code = await chain.provider.getCode(chain.client.address);
+    const loop = newLoop({ policy: { pollMs: 20 } });
+    await ledger.append(buildEvents(0, 6));
+    loop.start();
+    await waitFor(anchoredEvents, (events) => events.length === 1, 15_000);
+    await proxy.down();
+    try {
+      await waitFor(async () => loop.report().state, (state) => state === 'chain-unavailable', 15_000);
+      await chain.provider.send(setCode, [chain.client.address, '0x']);
+    } finally {
+      await proxy.up();
+    }
+    try {
+      const state = await waitFor(async () => loop.report().state, (s) => s !== 'chain-unavailable', 30_000);
+      expect(state).toBe('reconnecting');
+      expect(loop.report()).toMatchObject({ ok: false, state: 'reconnecting', lastError: expect.stringMatching(new RegExp(`no contract at ${chain.client.address}`, 'i')) });
+      await ledger.append(buildEvents(6, 6)); // the log keeps taking entries
+    } finally {
+      await chain.provider.send(setCode, [chain.client.address, code]);
+    }
+    await waitFor(anchoredEvents, (events) => events.length === 2, 60_000);
+    expect(loop.report()).toMatchObject({ ok: true, state: 'ok', anchoredTreeSize: 13 });
+  });
+
+  it('says error, not reconnecting, when its first connection finds no contract (a wrong CONTRACT_ADDRESS)', async () => {
+    const loop = newLoop({ policy: { pollMs: 20 }, env: { CONTRACT_ADDRESS: chain.stranger.address } });
+    loop.start();
+    await waitFor(async () => loop.report().state, (state) => state !== 'starting', 15_000);
+    expect(loop.report()).toMatchObject({ ok: false, state: 'error', lastError: expect.stringMatching(new RegExp(`no contract at ${chain.stranger.address}`, 'i')) });
+  });
+
   it('anchors from one process per database: another stands by until the first stops, then takes over', async () => {
     const otherProcess = await openDatabase({ url: db.url, entities: API_ENTITIES, migrations: API_MIGRATIONS });
     try {

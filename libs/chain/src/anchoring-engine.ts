@@ -56,6 +56,9 @@ export class AnchoringEngine {
   private running?: Promise<void>;
   private stopped = false;
   private failures = 0;
+  /** The engine has had a connection (so a failing connect() is a reconnection), and is making one now. */
+  private connectedOnce = false;
+  private connecting = false;
   private lastAnchorAt: number;
   private wake?: () => void;
 
@@ -117,7 +120,12 @@ export class AnchoringEngine {
 
   /** Runs one pass now (tests and the benchmark use it to avoid waiting for the poll). */
   async tick(): Promise<void> {
-    if (!this.connection) this.connection = await this.connect();
+    if (!this.connection) {
+      this.connecting = true;
+      this.connection = await this.connect();
+      this.connecting = false;
+      this.connectedOnce = true;
+    }
     const c = this.connection;
     const blockNumber = await c.client.blockNumber();
     this.status = { ...this.status, chainId: c.chainId, genesisHash: c.genesisHash, contract: c.contract, rpcUrl: c.rpcUrl, blockNumber };
@@ -169,10 +177,21 @@ export class AnchoringEngine {
     this.failures++;
     const backoff = Math.min(MAX_BACKOFF_MS, this.policy.pollMs * 2 ** Math.min(this.failures, 10));
     const chainDown = error instanceof ChainError && (error.code === 'RPC_UNAVAILABLE' || error.code === 'TIMEOUT');
-    const state: AnchoringState = chainDown ? 'chain-unavailable' : error instanceof ChainError && error.code === 'NOT_ANCHORER' ? 'not-anchorer' : 'error';
+    // A connection that cannot be made again, to a chain that answers, after the engine had one (a restarted
+    // node that does not hold the contract yet, say) is a reconnection under way, not an anchoring error.
+    const reconnecting = this.connecting && this.connectedOnce;
+    this.connecting = false;
+    const state: AnchoringState = chainDown
+      ? 'chain-unavailable'
+      : error instanceof ChainError && error.code === 'NOT_ANCHORER'
+        ? 'not-anchorer'
+        : reconnecting
+          ? 'reconnecting'
+          : 'error';
     const message = chainErrorText(error);
+    const what = chainDown ? 'chain unavailable' : reconnecting ? 'cannot connect to the chain again' : 'anchoring failed';
     if (this.failures === 1 || this.failures % 10 === 0 || state !== this.status.state)
-      this.logger.warn(`${chainDown ? 'chain unavailable' : 'anchoring failed'}: ${message}; the log keeps accepting entries; retrying in ${Math.round(backoff / 1000)} s`);
+      this.logger.warn(`${what}: ${message}; the log keeps accepting entries; retrying in ${Math.round(backoff / 1000)} s`);
     this.status = { ...this.status, state, lastError: message, retryInSeconds: Math.round(backoff / 1000) };
     if (chainDown && this.connection) {
       // Reconnect from scratch next time (a restarted node may be another process). A local chain's connector

@@ -130,7 +130,12 @@ export interface AnchoringPolicy {
   pollMs: number;
 }
 
-export type AnchoringState = 'starting' | 'ok' | 'chain-unavailable' | 'inconsistent' | 'not-anchorer' | 'error' | 'stopped';
+/**
+ * `chain-unavailable`: the RPC does not answer. `reconnecting`: the engine lost the chain it anchored on and its
+ * connection cannot be made again although the RPC answers (e.g. a restarted node without the contract yet:
+ * lastError says why); `error` is any other failure, a first connection that cannot be made included.
+ */
+export type AnchoringState = 'starting' | 'ok' | 'chain-unavailable' | 'reconnecting' | 'inconsistent' | 'not-anchorer' | 'error' | 'stopped';
 
 /** What the engine reports (the service shows it in /v1/health). */
 export interface AnchoringStatus {
