@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   // ts-node would transpile them at each start, and every start runs that output.
   const compiled = precompileSources('lethe-reliability-build-');
   startFromPrecompiled(compiled.dir);
-  progress(`the service's ${compiled.files} source files transpiled once for every start (ts-node, transpile only) in ${compiled.seconds.toFixed(1)} s`);
+  progress(`the service's ${compiled.files} source files transpiled once for every start (ts-node, transpile only) in ${compiled.seconds.toFixed(1)} s (${compiled.cpuSeconds.toFixed(1)} s of CPU)`);
   try {
     return await runParts(parts, options);
   } finally {

@@ -14,6 +14,8 @@ export interface PrecompiledSources {
   dir: string;
   files: number;
   seconds: number;
+  /** This process's CPU time spent on it. */
+  cpuSeconds: number;
 }
 
 function sourceFiles(dir: string, out: string[] = []): string[] {
@@ -37,6 +39,7 @@ function sourceFiles(dir: string, out: string[] = []): string[] {
  */
 export function precompileSources(prefix = 'lethe-precompiled-'): PrecompiledSources {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const compiler = require('ts-node').create({ transpileOnly: true, project: join(REPO_ROOT, 'tsconfig.json') }) as {
     compile(code: string, fileName: string): string;
   };
@@ -50,5 +53,6 @@ export function precompileSources(prefix = 'lethe-precompiled-'): PrecompiledSou
     paths.push(path);
   }
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ files: paths }));
-  return { dir, files: paths.length, seconds: (performance.now() - t0) / 1000 };
+  const cpu = process.cpuUsage(cpu0);
+  return { dir, files: paths.length, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
