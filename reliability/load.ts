@@ -8,7 +8,8 @@
 // acknowledged sample's receipt is found (all of them, or a random 2,000 when more), the dataset holds at
 // least every acknowledged sample, and fsck is clean.
 import autocannon from 'autocannon';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineFlags, type BenchOptions } from '../bench/lib/args';
 import { percentile } from '../bench/lib/table';
 import { fsckProblem } from './lib/log-checks';
@@ -77,12 +78,12 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
     const acknowledgedForgets: string[] = [];
     const byRoute = new Map<Route, RouteStats>();
     let nextUpload = 0;
-    const note = (route: Route, status: number, context: Context) => {
+    const note = (route: Route, status: number, context: Context, body?: string) => {
       const stats: RouteStats = byRoute.get(route) ?? { ms: [], statuses: new Map() };
       byRoute.set(route, stats);
       stats.ms.push(performance.now() - context.sentAt);
       stats.statuses.set(status, (stats.statuses.get(status) ?? 0) + 1);
-      if (status >= 500) failures.push(`${route}: ${status}`);
+      if (status >= 500) failures.push(`${route}: ${status} ${(body ?? '').slice(0, 300)}`);
     };
     const sent = (context: Context) => (context.sentAt = performance.now());
     const auth = { authorization: `Bearer ${ml.key}`, 'content-type': 'application/json' };
@@ -99,7 +100,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
           return { ...req, body: JSON.stringify(samples) };
         },
         onResponse: (status, body, context: Context) => {
-          note('upload', status, context);
+          note('upload', status, context, body);
           context.commitment = undefined;
           if (status !== 200) return;
           for (const c of JSON.parse(body).commitments as { externalId: string; commitment: string }[]) acknowledgedSamples.set(c.externalId, c.commitment);
@@ -114,7 +115,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
           sent(context);
           return { ...req, body: JSON.stringify({ inputs: Array.from({ length: 4 }, () => Array.from({ length: FEATURES }, () => rng.int(0, 1000) / 100)) }) };
         },
-        onResponse: (status, _body, context: Context) => note('predict', status, context),
+        onResponse: (status, body, context: Context) => note('predict', status, context, body),
       },
       {
         method: 'POST',
@@ -126,7 +127,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
           return { ...req, body: JSON.stringify({ datasetId, externalIds: [context.externalIds?.[1] ?? 'missing'], reason: 'load' }) };
         },
         onResponse: (status, body, context: Context) => {
-          note('forget', status, context);
+          note('forget', status, context, body);
           context.forgetId = status === 202 ? JSON.parse(body).id : undefined;
           if (context.forgetId) acknowledgedForgets.push(context.forgetId);
         },
@@ -138,7 +139,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
           sent(context);
           return { ...req, path: `/v1/forget-requests/${context.forgetId ?? '00000000-0000-4000-8000-000000000000'}` };
         },
-        onResponse: (status, _body, context: Context) => note('read forget request', status, context),
+        onResponse: (status, body, context: Context) => note('read forget request', status, context, body),
       },
       {
         method: 'GET',
@@ -147,7 +148,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
           sent(context);
           return { ...req, path: `/v1/receipts/${context.commitment ?? '0'.repeat(64)}` };
         },
-        onResponse: (status, _body, context: Context) => note('read receipt', status, context),
+        onResponse: (status, body, context: Context) => note('read receipt', status, context, body),
       },
       {
         method: 'GET',
@@ -156,20 +157,20 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
           sent(context);
           return { ...req, path: `/v1/ledger/entries?start=${rng.int(0, 200)}&limit=100` };
         },
-        onResponse: (status, _body, context: Context) => note('read entries', status, context),
+        onResponse: (status, body, context: Context) => note('read entries', status, context, body),
       },
       {
         method: 'GET',
         path: `/v1/datasets/${datasetId}`,
         headers: auth,
         setupRequest: (req, context: Context) => (sent(context), req),
-        onResponse: (status, _body, context: Context) => note('read dataset', status, context),
+        onResponse: (status, body, context: Context) => note('read dataset', status, context, body),
       },
       {
         method: 'GET',
         path: '/v1/health',
         setupRequest: (req, context: Context) => (sent(context), req),
-        onResponse: (status, _body, context: Context) => note('health', status, context),
+        onResponse: (status, body, context: Context) => note('health', status, context, body),
       },
     ];
     const t0 = performance.now();
@@ -237,7 +238,11 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
     if (code !== 0) failures.push(`the service exited ${code} on SIGINT: ${service.process.output().slice(-2000)}`);
   }
   if (failures.length === 0) rmSync(dataDir, { recursive: true, force: true });
-  else failures.push(`DATA_DIR kept: ${dataDir}`);
+  else {
+    // What the service logged (its errors' stacks), beside its data, for a look.
+    writeFileSync(join(dataDir, 'service-output.log'), service.process.output());
+    failures.push(`DATA_DIR kept: ${dataDir} (the service's output in service-output.log); its last output:\n${service.process.output().slice(-3000)}`);
+  }
   return { part: 'load', failures: dedupe(failures), summary, counts };
 }
 
