@@ -135,6 +135,18 @@ export class JobRepository {
   }
 
   /**
+   * Queued jobs no worker holds, unchanged for `lostAfterSeconds`: a worker takes (claims) a job as soon as
+   * pg-boss delivers it, so one of these whose pg-boss job is active was delivered to a worker that died before
+   * taking it.
+   */
+  async findUnheldQueued(lostAfterSeconds: number): Promise<{ id: string; type: JobType }[]> {
+    return this.dataSource.query(
+      `SELECT id, type FROM jobs WHERE state = 'queued' AND worker_id IS NULL AND updated_at < now() - make_interval(secs => $1) ORDER BY created_at`,
+      [lostAfterSeconds],
+    );
+  }
+
+  /**
    * Hands back to the queue the jobs whose worker wrote no heartbeat for `lostAfterSeconds`: running ones,
    * and queued ones a worker held; returns them.
    */

@@ -165,6 +165,18 @@ export class JobWorker {
     for (const job of lost) await this.boss.fail(job.type, job.id, { message: 'its worker stopped answering' });
     if (lost.length > 0)
       this.logger.warn(`retrying ${lost.length} job(s) whose worker stopped answering: ${lost.map((j) => j.id).join(', ')}`);
+    // Delivered by pg-boss to a worker that died before taking it (no heartbeat ever): pg-boss holds it active
+    // until it expires (JOB_EXPIRE_SECONDS, an hour), and sending it again is a no-op (same id); fail it, so that
+    // pg-boss retries it now. A worker that did take it since holds it: the claim then refuses a second taker.
+    const dropped: string[] = [];
+    for (const job of await this.jobs.findUnheldQueued(this.config.lostAfterSeconds)) {
+      const message = await this.boss.getJobById(job.type, job.id);
+      if (message?.state !== 'active' || message.startedOn.getTime() > Date.now() - this.config.lostAfterSeconds * 1000) continue;
+      await this.boss.fail(job.type, job.id, { message: 'the worker it was delivered to stopped before taking it' });
+      dropped.push(job.id);
+    }
+    if (dropped.length > 0)
+      this.logger.warn(`retrying ${dropped.length} job(s) delivered to a worker that stopped before taking them: ${dropped.join(', ')}`);
     // Shard tasks whose worker died: only they run again (their job waits on, in its own worker, or is retried above).
     const lostTasks = await this.tasks.handBackLost(this.config.lostAfterSeconds, 'its worker stopped answering; it will be retried');
     for (const task of lostTasks) {
@@ -173,7 +185,7 @@ export class JobWorker {
     }
     if (lostTasks.length > 0)
       this.logger.warn(`retrying ${lostTasks.length} shard task(s) whose worker stopped answering: ${lostTasks.map((t) => `shard ${t.shard} of model ${t.modelId}`).join(', ')}`);
-    return lost.length + lostTasks.length;
+    return lost.length + dropped.length + lostTasks.length;
   }
 
   private async runTraining(job: PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>): Promise<void> {
