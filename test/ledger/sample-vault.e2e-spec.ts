@@ -328,6 +328,18 @@ describe('SampleVault: commitments in the log, payloads sealed per subject, keys
     ]);
   });
 
+  it('inserts new subjects` keys in one order (by subject hash), so that uploads adding the same subjects cannot deadlock', async () => {
+    // Two uploads adding the same new subjects in different orders each inserted the key row of one that the
+    // other then waited for (PostgreSQL: deadlock detected, a 500 under the reliability suite's load). Keys go in
+    // sorted by subject hash now: whatever the upload's order, the rows are written in that one order.
+    const subjects = Array.from({ length: 50 }, (_, i) => `order-subject-${i}`).reverse();
+    await vault.commit('iris', subjects.map((subjectId, i) => ({ externalId: `order-${i}`, subjectId, features: [i, 0, 0, 0], label: 0 })));
+    const written: { subject_hash: string }[] = await dataSource.query(`SELECT subject_hash FROM subject_keys ORDER BY ctid`);
+    expect(written).toHaveLength(50);
+    const hashes = written.map((r) => r.subject_hash);
+    expect(hashes).toEqual([...hashes].sort());
+  });
+
   it('uploads to one dataset more at a time than the pool has connections do not wait on each other forever', async () => {
     const small = await openDatabase({ url: db.url, poolSize: 2 });
     try {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client, ClientConfig } from 'pg';
 import { DataSource } from 'typeorm';
 
@@ -13,6 +14,54 @@ export async function withAdvisoryLock<T>(
   lock: { namespace: number; key: string; mode: 'shared' | 'exclusive' },
   fn: () => Promise<T>,
 ): Promise<T> {
+  // A lock taken inside another's `fn` rides on its permit; the outermost waits for one, holding nothing.
+  if (insideLock.getStore() === dataSource) return lockedSession(dataSource, lock, fn);
+  const release = await permitsOf(dataSource).acquire();
+  try {
+    return await insideLock.run(dataSource, () => lockedSession(dataSource, lock, fn));
+  } finally {
+    release();
+  }
+}
+
+/**
+ * How many callers may hold lock sessions of one data source at once (their nested locks, a few deep, ride on
+ * theirs). Each session is a PostgreSQL connection: unbounded, 200 uploads at once opened 200 of them beside the
+ * pools and PostgreSQL refused the rest (`too many clients already`, max_connections 100), each a 500. The others
+ * wait in this process, holding no connection and no lock, so waiting for a permit blocks no lock holder.
+ */
+export const LOCK_SESSIONS_PER_DATA_SOURCE = 16;
+
+const insideLock = new AsyncLocalStorage<DataSource>();
+const permits = new WeakMap<DataSource, Permits>();
+
+function permitsOf(dataSource: DataSource): Permits {
+  let p = permits.get(dataSource);
+  if (p === undefined) permits.set(dataSource, (p = new Permits(LOCK_SESSIONS_PER_DATA_SOURCE)));
+  return p;
+}
+
+/** A counting semaphore, first come first served. */
+class Permits {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+async function lockedSession<T>(dataSource: DataSource, lock: { namespace: number; key: string; mode: 'shared' | 'exclusive' }, fn: () => Promise<T>): Promise<T> {
   const client = new Client(connectionConfig(dataSource));
   client.on('error', () => undefined); // a connection lost while fn runs: the work's own connections report it
   await client.connect();

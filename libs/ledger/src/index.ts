@@ -3,7 +3,7 @@ export type { CommittableSample } from './commitment';
 export { LEDGER_ENTITIES, ledgerMigrations, openDatabase } from './data-source';
 export { scrubDroppedData } from './migrations/1764216625000-encrypt-samples';
 export type { KeyStoreProvider } from './migrations/1764216625000-encrypt-samples';
-export { withAdvisoryLock } from './advisory-lock';
+export { LOCK_SESSIONS_PER_DATA_SOURCE, withAdvisoryLock } from './advisory-lock';
 export type { DatabaseOptions } from './data-source';
 export { Ledger, MAX_ENTRIES_PER_READ } from './ledger';
 export { ENTRY_KEYS } from './entry-query';

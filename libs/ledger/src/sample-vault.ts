@@ -139,7 +139,9 @@ export class SampleVault {
     datasetId: string,
     rows: { sample: CommittableSample; salt: Buffer; commitment: string; externalHash: string; subjectHash: string }[],
   ): Promise<string[]> {
-    const subjects = [...new Set(rows.map((r) => r.subjectHash))];
+    // Sorted: uploads that add the same new subjects insert their keys in one order, so that neither waits for a
+    // key row the other inserted while holding one it waits for (PostgreSQL's `deadlock detected`, a 500).
+    const subjects = [...new Set(rows.map((r) => r.subjectHash))].sort();
     const keyIds = await this.findActiveKeys(this.dataSource.manager, datasetId, subjects);
     const dataKeys = await this.keyStore.getKeys([...keyIds.values()]);
     const missing = subjects.filter((s) => !keyIds.has(s) || !dataKeys.has(keyIds.get(s)!));
