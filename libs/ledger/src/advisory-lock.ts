@@ -2,6 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client, ClientConfig } from 'pg';
 import { DataSource } from 'typeorm';
 
+/** An advisory lock: its namespace and key (hashtext), shared or exclusive. */
+export interface AdvisoryLock {
+  namespace: number;
+  key: string;
+  mode: 'shared' | 'exclusive';
+}
+
 /**
  * Runs `fn` holding a session-level advisory lock (`namespace`, hashtext(`key`)), shared or exclusive, on a
  * connection of its own outside the data source's pool: held across the transactions `fn` runs on pooled
@@ -9,11 +16,13 @@ import { DataSource } from 'typeorm';
  * each kept a pooled connection for their lock could take the whole pool and then wait forever for one more
  * to do their work (as many uploads at once as the pool has connections).
  */
-export async function withAdvisoryLock<T>(
-  dataSource: DataSource,
-  lock: { namespace: number; key: string; mode: 'shared' | 'exclusive' },
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function withAdvisoryLock<T>(dataSource: DataSource, lock: AdvisoryLock, fn: () => Promise<T>): Promise<T>;
+/**
+ * The `try` mode: runs `fn` holding the lock if no one else holds it (pg_try_advisory_lock); otherwise runs
+ * nothing and returns undefined. Same connection of its own as the waiting mode.
+ */
+export async function withAdvisoryLock<T>(dataSource: DataSource, lock: AdvisoryLock & { try: true }, fn: () => Promise<T>): Promise<T | undefined>;
+export async function withAdvisoryLock<T>(dataSource: DataSource, lock: AdvisoryLock & { try?: boolean }, fn: () => Promise<T>): Promise<T | undefined> {
   // A lock taken inside another's `fn` rides on its permit; the outermost waits for one, holding nothing.
   if (insideLock.getStore() === dataSource) return lockedSession(dataSource, lock, fn);
   const release = await permitsOf(dataSource).acquire();
@@ -61,13 +70,18 @@ class Permits {
   }
 }
 
-async function lockedSession<T>(dataSource: DataSource, lock: { namespace: number; key: string; mode: 'shared' | 'exclusive' }, fn: () => Promise<T>): Promise<T> {
+async function lockedSession<T>(dataSource: DataSource, lock: AdvisoryLock & { try?: boolean }, fn: () => Promise<T>): Promise<T | undefined> {
   const client = new Client(connectionConfig(dataSource));
   client.on('error', () => undefined); // a connection lost while fn runs: the work's own connections report it
   await client.connect();
   const suffix = lock.mode === 'shared' ? '_shared' : '';
   try {
-    await client.query(`SELECT pg_advisory_lock${suffix}($1, hashtext($2))`, [lock.namespace, lock.key]);
+    if (lock.try) {
+      const [{ locked }] = (await client.query(`SELECT pg_try_advisory_lock${suffix}($1, hashtext($2)) AS locked`, [lock.namespace, lock.key])).rows;
+      if (!locked) return undefined;
+    } else {
+      await client.query(`SELECT pg_advisory_lock${suffix}($1, hashtext($2))`, [lock.namespace, lock.key]);
+    }
     return await fn();
   } finally {
     await client.end().catch(() => undefined); // ending the session releases the lock

@@ -16,20 +16,8 @@ export function withDatasetLock<T>(dataSource: DataSource, datasetId: string, mo
 
 /**
  * Runs `fn` holding the dataset's lock alone if no one else holds it (a pass, a training); otherwise does
- * nothing and returns undefined.
+ * nothing and returns undefined. On a connection of its own, as withDatasetLock.
  */
-export async function tryWithDatasetLock<T>(dataSource: DataSource, datasetId: string, fn: () => Promise<T>): Promise<T | undefined> {
-  const runner = dataSource.createQueryRunner();
-  await runner.connect();
-  try {
-    const [{ locked }]: { locked: boolean }[] = await runner.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked`, [LEARN_LOCK, datasetId]);
-    if (!locked) return undefined;
-    try {
-      return await fn();
-    } finally {
-      await runner.query(`SELECT pg_advisory_unlock($1, hashtext($2))`, [LEARN_LOCK, datasetId]).catch(() => undefined);
-    }
-  } finally {
-    await runner.release();
-  }
+export function tryWithDatasetLock<T>(dataSource: DataSource, datasetId: string, fn: () => Promise<T>): Promise<T | undefined> {
+  return withAdvisoryLock(dataSource, { namespace: LEARN_LOCK, key: datasetId, mode: 'exclusive', try: true }, fn);
 }
