@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Client, ClientConfig } from 'pg';
+import { ClientConfig, Pool } from 'pg';
 import { DataSource } from 'typeorm';
 
 /** An advisory lock: its namespace and key (hashtext), shared or exclusive. */
@@ -14,7 +14,10 @@ export interface AdvisoryLock {
  * connection of its own outside the data source's pool: held across the transactions `fn` runs on pooled
  * connections, and released with the connection if the process dies. Outside the pool, because holders that
  * each kept a pooled connection for their lock could take the whole pool and then wait forever for one more
- * to do their work (as many uploads at once as the pool has connections).
+ * to do their work (as many uploads at once as the pool has connections). The lock connections are kept
+ * between holders (lockConnections): a new session costs a connection start and authentication, most of
+ * taking a free lock; a lock is unlocked before its connection is kept, and a connection that could not
+ * unlock is closed (which releases the lock).
  */
 export async function withAdvisoryLock<T>(dataSource: DataSource, lock: AdvisoryLock, fn: () => Promise<T>): Promise<T>;
 /**
@@ -71,21 +74,58 @@ class Permits {
 }
 
 async function lockedSession<T>(dataSource: DataSource, lock: AdvisoryLock & { try?: boolean }, fn: () => Promise<T>): Promise<T | undefined> {
-  const client = new Client(connectionConfig(dataSource));
-  client.on('error', () => undefined); // a connection lost while fn runs: the work's own connections report it
-  await client.connect();
+  const client = await lockConnections(dataSource).connect();
+  let lost = false;
+  const onError = () => {
+    lost = true; // a connection lost while fn runs: the work's own connections report it
+  };
+  client.on('error', onError);
   const suffix = lock.mode === 'shared' ? '_shared' : '';
+  const args = [lock.namespace, lock.key];
+  let held = false;
   try {
     if (lock.try) {
-      const [{ locked }] = (await client.query(`SELECT pg_try_advisory_lock${suffix}($1, hashtext($2)) AS locked`, [lock.namespace, lock.key])).rows;
+      const [{ locked }] = (await client.query(`SELECT pg_try_advisory_lock${suffix}($1, hashtext($2)) AS locked`, args)).rows;
       if (!locked) return undefined;
     } else {
-      await client.query(`SELECT pg_advisory_lock${suffix}($1, hashtext($2))`, [lock.namespace, lock.key]);
+      await client.query(`SELECT pg_advisory_lock${suffix}($1, hashtext($2))`, args);
     }
+    held = true;
     return await fn();
   } finally {
-    await client.end().catch(() => undefined); // ending the session releases the lock
+    let clean = !lost;
+    if (held && clean) {
+      const unlocked = await client.query(`SELECT pg_advisory_unlock${suffix}($1, hashtext($2)) AS unlocked`, args).then(
+        (r) => r.rows[0]?.unlocked === true,
+        () => false,
+      );
+      clean = unlocked && !lost;
+    }
+    client.off('error', onError);
+    client.release(!clean); // true closes the session, which releases whatever it held
   }
+}
+
+/** How long a lock connection is kept unused before it is closed, and how many may be open at once. */
+const LOCK_IDLE_MS = 30_000;
+const LOCK_CONNECTIONS_MAX = 1000;
+
+const lockPools = new WeakMap<DataSource, Pool>();
+
+/**
+ * The connections advisory locks are held on, for one data source: apart from its pool, kept while used and
+ * closed after LOCK_IDLE_MS unused; idle ones do not keep the process alive. As many as there are holders
+ * at once (LOCK_SESSIONS_PER_DATA_SOURCE outermost holders and the locks nested in their work; the bound here is
+ * only a backstop).
+ */
+function lockConnections(dataSource: DataSource): Pool {
+  let pool = lockPools.get(dataSource);
+  if (!pool) {
+    pool = new Pool({ ...connectionConfig(dataSource), max: LOCK_CONNECTIONS_MAX, idleTimeoutMillis: LOCK_IDLE_MS, allowExitOnIdle: true });
+    pool.on('error', () => undefined); // an idle lock connection lost: the next holder gets a new one
+    lockPools.set(dataSource, pool);
+  }
+  return pool;
 }
 
 /** How the data source's pool connects (its URL or fields), for one connection more. */
