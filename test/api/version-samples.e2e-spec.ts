@@ -9,8 +9,9 @@ import { uploadDataset } from '../support/api-data';
 
 /**
  * The samples a version learned (model_version_samples) are written after a forgotten version is served. They
- * must equal its predecessor's less the forgotten samples, and a pass that finds them missing (a crash between
- * serving the version and writing them, made here by deleting them) writes them first, before it reads the
+ * must equal its predecessor's less the forgotten samples, and a pass that finds them owed (a crash between
+ * serving the version and writing them, made here by deleting them and marking them owed on the version's row,
+ * as saving it does) writes them first, before it reads the
  * version, so the next version and the retirement of versions that learned a sample see every row.
  */
 describe('the sample rows of a version made by forgetting', () => {
@@ -70,8 +71,10 @@ describe('the sample rows of a version made by forgetting', () => {
     const v2 = await learned(2);
     expect(v2).toEqual(v1.filter((c) => c !== first));
 
-    // A crash after version 2 was served and before its rows were written: none are there (the control).
+    // A crash after version 2 was served and before its rows were written: none are there (the control), and its
+    // row says they are owed.
     await h.dataSource.query(`DELETE FROM model_version_samples WHERE model_id = $1 AND version = 2`, [modelId]);
+    await h.dataSource.query(`UPDATE model_versions SET samples_pending = true WHERE model_id = $1 AND version = 2`, [modelId]);
     expect(await learned(2)).toEqual([]);
 
     await forget(iris[40].externalId);

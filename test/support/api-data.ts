@@ -69,3 +69,19 @@ export async function createAndTrain(service: ServiceUnderTest, body: object): P
 export function irisSisaBody(datasetId: string, seed: string, extra: object = {}): object {
   return { datasetId, method: 'sisa', shards: 2, slices: 2, architecture: { type: 'logreg' }, epochs: 20, batchSize: 8, learningRate: 0.1, seed, ...extra };
 }
+
+/** Files a forget request for one sample as the ML team and waits for it to end; it must complete. */
+export async function forgetAndWait(service: ServiceUnderTest, datasetId: string, externalId: string): Promise<void> {
+  const http = () => request(service.app.getHttpServer());
+  const { body: filed } = await http()
+    .post('/v1/forget-requests')
+    .auth(service.ml, { type: 'bearer' })
+    .send({ datasetId, externalIds: [externalId], reason: 'erasure' })
+    .expect(202);
+  const done = await waitFor(
+    async () => (await http().get(`/v1/forget-requests/${filed.id}`).auth(service.ml, { type: 'bearer' }).expect(200)).body,
+    (r) => r.state === 'completed' || r.state === 'failed',
+    120_000,
+  );
+  if (done.state !== 'completed') throw new Error(`forget request ${filed.id} ended ${done.state}: ${done.error}`);
+}

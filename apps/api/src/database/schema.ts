@@ -10,6 +10,7 @@ import { CreateDatasets1764216310000 } from '../datasets/migrations/176421631000
 import { DatasetRetention1764217220000 } from '../datasets/migrations/1764217220000-dataset-retention';
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { CreateForgetRequests1764216320000 } from '../forget-requests/migrations/1764216320000-create-forget-requests';
+import { OweVersionRows1764217600000 } from '../models/migrations/1764217600000-owe-version-rows';
 import { ForgetRequestApproach1764216830000 } from '../forget-requests/migrations/1764216830000-forget-request-approach';
 import { SuspendForgetRequests1764217200000 } from '../forget-requests/migrations/1764217200000-suspend-forget-requests';
 import { ForgetRequestFeatures1764217300000 } from '../forget-requests/migrations/1764217300000-forget-request-features';
@@ -68,6 +69,7 @@ export function apiMigrations(keyStore?: KeyStoreProvider): (new () => Migration
     ForgetRequestFeatures1764217300000,
     sealNoiseSeedsMigration(keyStore),
     CreateJobTasks1764217510000,
+    OweVersionRows1764217600000,
     VersionSampleBatches1764217700000,
   ];
 }

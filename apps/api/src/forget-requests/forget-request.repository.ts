@@ -123,17 +123,23 @@ export class ForgetRequestRepository {
 
   /**
    * Moves every logged request of the dataset that waits (`received`, or `unlearning` left by a pass that
-   * stopped) to `unlearning`, pointed at the pass `jobId` when given; returns their ids in log order.
+   * stopped) to `unlearning`, pointed at the pass `jobId` when given; returns their ids in log order, and
+   * whether any was left `unlearning` by another pass (which stopped or failed: crash recovery is owed).
    */
-  async takeWaiting(datasetId: string, jobId: string | null): Promise<string[]> {
-    // TypeORM answers an UPDATE with [rows, rowCount].
-    const [taken]: [{ id: string; ledger_index: string }[], number] = await this.dataSource.query(
-      `UPDATE forget_requests SET state = 'unlearning', job_id = COALESCE($2, job_id), error = NULL, updated_at = now()
-        WHERE dataset_id = $1 AND state IN ('received', 'unlearning') AND ledger_index IS NOT NULL
-        RETURNING id, ledger_index`,
+  async takeWaiting(datasetId: string, jobId: string | null): Promise<{ ids: string[]; resumed: boolean }> {
+    // TypeORM answers an UPDATE with [rows, rowCount]; the FROM gives each row's state before the update.
+    const [taken]: [{ id: string; ledger_index: string; resumed: boolean }[], number] = await this.dataSource.query(
+      `UPDATE forget_requests r SET state = 'unlearning', job_id = COALESCE($2, r.job_id), error = NULL, updated_at = now()
+         FROM (SELECT id, state, job_id FROM forget_requests
+                WHERE dataset_id = $1 AND state IN ('received', 'unlearning') AND ledger_index IS NOT NULL FOR UPDATE) before
+        WHERE r.id = before.id
+        RETURNING r.id, r.ledger_index, (before.state = 'unlearning' AND before.job_id IS DISTINCT FROM $2) AS resumed`,
       [datasetId, jobId],
     );
-    return taken.sort((a, b) => Number(a.ledger_index) - Number(b.ledger_index)).map((r) => r.id);
+    return {
+      ids: taken.sort((a, b) => Number(a.ledger_index) - Number(b.ledger_index)).map((r) => r.id),
+      resumed: taken.some((r) => r.resumed),
+    };
   }
 
   /** The commitments the requests name, each once. */

@@ -105,6 +105,17 @@ export class ModelVersionEntity {
   @Column({ type: 'jsonb', nullable: true })
   guarantee!: UnlearnGuarantee | null;
 
+  /** For a version made by forgetting, whether its rows in model_version_samples are still owed (written after it is served). */
+  @Column({ name: 'samples_pending', type: 'boolean', default: false })
+  samplesPending!: boolean;
+
+  /**
+   * For a version made by forgetting, the batches (batchKey -> BATCH_LEARNED index) whose members are not in
+   * batch_commitments yet: written after the version is served; null once they are (and for other versions).
+   */
+  @Column({ name: 'batches_pending', type: 'jsonb', nullable: true })
+  batchesPending!: { [batch: string]: number } | null;
+
   /** Shards, checkpoints and manifest: what the engine needs to forget from this version. */
   @Column({ name: 'engine_state', type: 'jsonb' })
   engineState!: Record<string, unknown>;

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import type { UnlearnGuarantee } from '@lethe/events';
 import type { ArtifactStore } from '@lethe/artifacts';
 import { SampleVault } from '@lethe/ledger';
@@ -41,7 +41,7 @@ export interface VersionRecord {
    * For a version made by forgetting: the version it was made from. Its rows in model_version_samples are then
    * written after it is served (recordVersionSamples), not in this save: for a large model they are most of
    * the time saving takes, and nothing needs them before the next pass, which writes any a crash left out
-   * (ensureVersionSamples).
+   * (recordVersionSamples). The members of the batches it retrained too (recordBatchMembers).
    */
   madeFrom?: { version: number };
   /** The UNLEARN_COMPLETED's guarantee. */
@@ -84,12 +84,14 @@ export class ModelStore {
     this.noiseSeeds = new NoiseSeedVault(dataSource, keyStore);
   }
 
-  /** Writes the ONNX file (atomically), then the row, its samples and its batches' members in one transaction. */
-  /** Writes the version; `lap`, when given, is told each step as it ends (a pass's clock: where saving goes). */
+  /**
+   * Puts the ONNX file in the artifact store, then writes the row, its samples and its batches' members in one transaction;
+   * for a version made by forgetting (`madeFrom`), the row only, with the batches whose members are owed
+   * (batches_pending): recordVersionSamples and recordBatchMembers write the rest after it is served. `lap`,
+   * when given, is told each step as it ends (a pass's clock: where saving goes).
+   */
   async save(model: TrainedModel, record: VersionRecord, lap: (step: string) => void = () => undefined): Promise<void> {
     const batches = record.batches ?? new Map<string, number>();
-    const members = batches.size > 0 ? listBatchMembers(model, new Set(batches.keys())) : [];
-    lap('save.batchMembers');
     await this.artifacts.put({ kind: 'onnx', address: model.onnxSha256 }, model.onnx);
     lap('save.onnx');
     // Without the noise seeds (models.noise_seeds keeps them sealed; loadTrainedModel puts them back).
@@ -100,10 +102,11 @@ export class ModelStore {
       members: model.members,
       manifest: withoutManifestSeeds(model.manifest),
     };
+    const deferred = record.madeFrom !== undefined && batches.size > 0;
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
-        `INSERT INTO model_versions (model_id, version, onnx_sha256, manifest_hash, metrics, ledger_index, unlearn_ledger_index, reflects_forget_requests, evidence, engine_state, guarantee, held, held_ledger_index)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::uuid[], $9, $10, $11, $12, $13)`,
+        `INSERT INTO model_versions (model_id, version, onnx_sha256, manifest_hash, metrics, ledger_index, unlearn_ledger_index, reflects_forget_requests, evidence, engine_state, guarantee, held, held_ledger_index, samples_pending, batches_pending)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::uuid[], $9, $10, $11, $12, $13, $14, $15)`,
         [
           model.modelId,
           model.version,
@@ -118,61 +121,107 @@ export class ModelStore {
           record.guarantee === undefined ? null : JSON.stringify(record.guarantee),
           record.held === undefined ? null : JSON.stringify(record.held.figures),
           record.held === undefined ? null : String(record.held.ledgerIndex),
+          record.madeFrom !== undefined,
+          deferred ? JSON.stringify(Object.fromEntries(batches)) : null,
         ],
       );
       // A new version is served: a rollback holds until then.
       await manager.query(`UPDATE models SET current_version = NULL WHERE id = $1 AND current_version IS NOT NULL`, [model.modelId]);
-            lap('save.row');
-      if (!record.madeFrom) {
-        const [{ n }]: { n: number }[] = await manager.query(
-          `WITH inserted AS (
-             INSERT INTO model_version_samples (model_id, version, sample_id, batch)
-             SELECT $1, $2, c.id, u.batch FROM unnest($3::text[], $4::integer[]) AS u(commitment, batch)
-               JOIN sample_commitments c ON c.commitment = u.commitment
-             RETURNING 1)
-           SELECT count(*)::int AS n FROM inserted`,
-          [model.modelId, model.version, model.samples.map((s) => s.commitment), model.samples.map((s) => s.batch ?? 0)],
-        );
-        checkSampleRows(model.modelId, model.version, n, model.samples.length);
-        lap('save.samples');
-      }
-      const indices: string[] = [];
-      const positions: number[] = [];
-      const commitments: string[] = [];
-      for (const batch of members) {
-        const index = String(batches.get(batchKey(batch.shard, batch.slice)));
-        batch.commitments.forEach((commitment, position) => {
-          indices.push(index);
-          positions.push(position);
-          commitments.push(commitment);
-        });
-      }
-      await manager.query(
-        `INSERT INTO batch_commitments (ledger_index, position, commitment)
-         SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[]) ON CONFLICT DO NOTHING`,
-        [indices, positions, commitments],
+      lap('save.row');
+      if (record.madeFrom) return;
+      const [{ n }]: { n: number }[] = await manager.query(
+        `WITH inserted AS (
+           INSERT INTO model_version_samples (model_id, version, sample_id, batch)
+           SELECT $1, $2, c.id, u.batch FROM unnest($3::text[], $4::integer[]) AS u(commitment, batch)
+             JOIN sample_commitments c ON c.commitment = u.commitment
+           RETURNING 1)
+         SELECT count(*)::int AS n FROM inserted`,
+        [model.modelId, model.version, model.samples.map((s) => s.commitment), model.samples.map((s) => s.batch ?? 0)],
       );
+      checkSampleRows(model.modelId, model.version, n, model.samples.length);
+      lap('save.samples');
+      await insertBatchMembers(manager, model, batches);
       lap('save.batches');
     });
     lap('save.commit');
   }
 
   /**
+   * The members of the batches a version saved with `madeFrom` retrained (batch_commitments, which receipts
+   * prove learning with), written after it is served: from `kept` when it is that version (the pass that
+   * published it), else from the version loaded from the store (a pass, a worker or a receipt that finds
+   * them owed after a crash; its sample rows are written first when they are missing too). Nothing when they
+   * are written already; false then. The version's row is locked while they are written, so two writers
+   * never both write them.
+   */
+  async recordBatchMembers(modelId: string, version: number, kept?: TrainedModel): Promise<boolean> {
+    let model = kept?.modelId === modelId && kept.version === version ? kept : undefined;
+    if (!model) {
+      const row = await this.findVersion(modelId, version);
+      if (!row) throw new Error(`model ${modelId} has no version ${version}`);
+      if (row.batchesPending === null) return false;
+      if (row.samplesPending) await this.recordVersionSamples(modelId, version);
+      model = await this.loadTrainedModel(row);
+    }
+    const from = model;
+    return this.dataSource.transaction(async (manager) => {
+      const [row]: { pending: { [batch: string]: number } | null }[] = await manager.query(
+        `SELECT batches_pending AS pending FROM model_versions WHERE model_id = $1 AND version = $2 FOR UPDATE`,
+        [modelId, version],
+      );
+      if (!row) throw new Error(`model ${modelId} has no version ${version}`);
+      if (row.pending === null) return false;
+      await insertBatchMembers(manager, from, new Map(Object.entries(row.pending)));
+      await manager.query(`UPDATE model_versions SET batches_pending = NULL WHERE model_id = $1 AND version = $2`, [modelId, version]);
+      return true;
+    });
+  }
+
+  /**
+   * For readers of batch members (receipts): waits up to `waitMs` for the dataset's versions whose members are
+   * owed to get them (their pass writes them right after serving the version), then writes those still owed
+   * (a pass stopped before it did); returns how many this call wrote.
+   */
+  async settleBatchMembers(datasetId: string, waitMs = PENDING_BATCHES_WAIT_MS): Promise<number> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const owed = await this.findOwedBatchMembers(datasetId);
+      if (owed.length === 0) return 0;
+      if (Date.now() >= deadline) {
+        let written = 0;
+        for (const v of owed) if (await this.recordBatchMembers(v.modelId, v.version)) written++;
+        return written;
+      }
+      await new Promise((resolve) => setTimeout(resolve, PENDING_BATCHES_POLL_MS));
+    }
+  }
+
+  /** The versions (of the dataset's models, or of every model) whose batch members are owed, in version order. */
+  async findOwedBatchMembers(datasetId?: string): Promise<{ datasetId: string; modelId: string; version: number }[]> {
+    const rows: { dataset_id: string; model_id: string; version: number }[] = await this.dataSource.query(
+      `SELECT m.dataset_id, v.model_id, v.version FROM model_versions v JOIN models m ON m.id = v.model_id
+        WHERE v.batches_pending IS NOT NULL AND ($1::uuid IS NULL OR m.dataset_id = $1) ORDER BY v.model_id, v.version`,
+      [datasetId ?? null],
+    );
+    return rows.map((r) => ({ datasetId: r.dataset_id, modelId: r.model_id, version: r.version }));
+  }
+
+  /**
    * The rows in model_version_samples of a version saved with `madeFrom` (made by forgetting): those of the
    * version it was made from, less the samples of the forget requests it reflects and that one does not,
    * copied inside PostgreSQL (tens of thousands of commitments are not sent and looked up one by one), and
-   * checked against the version's sample count. Nothing when they are there already; false then.
+   * checked against the version's sample count. Nothing when they are not owed (its row says: written
+   * already, or saved with its samples); false then.
    */
   async recordVersionSamples(modelId: string, version: number): Promise<boolean> {
     return this.dataSource.transaction(async (manager) => {
-      const [row]: { reflects: string[]; state: { shards: { sampleCount: number }[] }; rows: boolean }[] = await manager.query(
-        `SELECT reflects_forget_requests AS reflects, engine_state AS state,
-                EXISTS (SELECT 1 FROM model_version_samples WHERE model_id = $1 AND version = $2) AS rows
+      const [row]: { reflects: string[]; state: { shards: { sampleCount: number }[] }; pending: boolean }[] = await manager.query(
+        `SELECT reflects_forget_requests AS reflects, engine_state AS state, samples_pending AS pending
            FROM model_versions WHERE model_id = $1 AND version = $2 FOR UPDATE`,
         [modelId, version],
       );
       if (!row) throw new Error(`model ${modelId} has no version ${version}`);
-      if (row.rows) return false;
+      if (!row.pending) return false;
       const [previous]: { reflects: string[] }[] = await manager.query(
         `SELECT reflects_forget_requests AS reflects FROM model_versions WHERE model_id = $1 AND version = $2`,
         [modelId, version - 1],
@@ -191,6 +240,7 @@ export class ModelStore {
         [modelId, version, version - 1, forgetRequests],
       );
       checkSampleRows(modelId, version, n, row.state.shards.reduce((sum, shard) => sum + shard.sampleCount, 0));
+      await manager.query(`UPDATE model_versions SET samples_pending = false WHERE model_id = $1 AND version = $2`, [modelId, version]);
       return true;
     });
   }
@@ -396,6 +446,31 @@ export function withBatch(s: { externalId: string; features: Sample['features'];
 /** The manifest without the noise seeds of its config (a copy). */
 function withoutManifestSeeds(manifest: { [key: string]: JsonValue }): { [key: string]: JsonValue } {
   return { ...manifest, config: takeNoiseSeeds(manifest.config).config };
+}
+
+/** How long a reader waits for a pass to write the batch members it owes before writing them itself, and how often it looks. */
+const PENDING_BATCHES_WAIT_MS = 5000;
+const PENDING_BATCHES_POLL_MS = 25;
+
+/** Writes the members of the version's batches `batches` names (batchKey -> BATCH_LEARNED index) in `manager`'s transaction. */
+async function insertBatchMembers(manager: EntityManager, model: TrainedModel, batches: ReadonlyMap<string, number>): Promise<void> {
+  if (batches.size === 0) return;
+  const indices: string[] = [];
+  const positions: number[] = [];
+  const commitments: string[] = [];
+  for (const batch of listBatchMembers(model, new Set(batches.keys()))) {
+    const index = String(batches.get(batchKey(batch.shard, batch.slice)));
+    batch.commitments.forEach((commitment, position) => {
+      indices.push(index);
+      positions.push(position);
+      commitments.push(commitment);
+    });
+  }
+  await manager.query(
+    `INSERT INTO batch_commitments (ledger_index, position, commitment)
+     SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[]) ON CONFLICT DO NOTHING`,
+    [indices, positions, commitments],
+  );
 }
 
 function checkSampleRows(modelId: string, version: number, rows: number, samples: number): void {

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { LedgerError } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
 import { MerkleTree, fromHex, hashLeaf, toHex } from '@lethe/merkle';
+import { ModelStore } from '../models/model.store';
 import { EntryReceiptService } from './entry-receipt.service';
 import { CommittedReceiptDto, EntryReceiptDto, ForgetRequestedReceiptDto,
   ForgetStepReceiptDto, LearnedReceiptDto, SampleReceiptResponseDto } from './receipt.dto';
@@ -21,6 +22,7 @@ export class ReceiptService {
     private readonly dataSource: DataSource,
     private readonly sampleVault: SampleVault,
     private readonly entryReceiptService: EntryReceiptService,
+    private readonly store: ModelStore,
   ) {}
 
   async get(commitment: string): Promise<SampleReceiptResponseDto> {
@@ -55,7 +57,7 @@ export class ReceiptService {
       forgotten: sample.forgotten,
       committed: await this.committed(commitment, sample.ledgerIndex),
       forgetRequests,
-      learnedIn: await this.learnedIn(commitment),
+      learnedIn: await this.learnedIn(commitment, sample.datasetId),
       unlearnedIn: await this.entries(
         // Per model, the first version that reflects one of the requests: the one that no longer learned it.
         `SELECT DISTINCT ON (model_id) unlearn_ledger_index AS idx FROM model_versions
@@ -90,8 +92,13 @@ export class ReceiptService {
     return { ...receipt, commitmentsRoot: event.commitmentsRoot, count: event.count, position, commitmentProof: proof };
   }
 
-  /** The BATCH_LEARNED entries whose batch holds the commitment, oldest first, each with its proof in the batch root. */
-  private async learnedIn(commitment: string): Promise<LearnedReceiptDto[]> {
+  /**
+   * The BATCH_LEARNED entries whose batch holds the commitment, oldest first, each with its proof in the batch
+   * root. A version made by forgetting is served before its batches' members are written: the receipt waits
+   * for those of the dataset's models (or writes them, when the pass that owed them stopped) so none is missed.
+   */
+  private async learnedIn(commitment: string, datasetId: string): Promise<LearnedReceiptDto[]> {
+    await this.store.settleBatchMembers(datasetId);
     const rows: { ledger_index: string }[] = await this.dataSource.query(
       `SELECT ledger_index FROM batch_commitments WHERE commitment = $1 ORDER BY ledger_index`,
       [commitment],

@@ -6,7 +6,7 @@ import { ForgetRequest, JsonValue, Progress, TrainedModel } from '@lethe/unlearn
 import { DatasetVersionService } from '../datasets/dataset-version.service';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
-import { withDatasetLock } from '../models/dataset.lock';
+import { tryWithDatasetLock, withDatasetLock } from '../models/dataset.lock';
 import { HeldFigures, ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { checkGuard } from '../models/model-guard';
 import { guardOf } from '../models/model-lifecycle.dto';
@@ -49,6 +49,14 @@ export interface UnlearningPassOptions {
   lastAttempt?: boolean;
   /** The pass's clock, started when its worker received the job (a new one otherwise). */
   clock?: PassClock;
+  /**
+   * Whether to look in the log for what a stopped pass left half done in each model (its next version logged
+   * but not recorded) before forgetting: crash recovery, owed on a retried job and on a worker's first pass
+   * over the dataset and after a failed one (its worker decides; true when not said). The pass looks anyway
+   * when it takes requests another pass left `unlearning`. The rows a version owes after serving (its samples,
+   * its batches' members) are on its row, which the pass reads anyway: they are written first whatever this says.
+   */
+  recover?: boolean;
 }
 
 /** A version published before its evidence, with the models it is measured on when the pass has them. */
@@ -142,9 +150,10 @@ export class UnlearningService {
     return withDatasetLock(this.dataSource, datasetId, 'exclusive', async () => {
       clock.lap('lock');
       await options.onLocked?.();
-      const requestIds = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
+      const { ids: requestIds, resumed } = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
+      const recover = options.recover !== false || resumed;
       clock.lap('take');
-      const result = requestIds.length === 0 ? { requestIds, modelVersions: [], timings: clock.toJson() } : await this.forgetWaiting(datasetId, requestIds, clock, options);
+      const result = requestIds.length === 0 ? { requestIds, modelVersions: [], timings: clock.toJson() } : await this.forgetWaiting(datasetId, requestIds, clock, { ...options, recover });
       // Then the suspended requests asked to be restored (after the forgets taken with them, which they do not undo).
       const restores = await this.restorer.restoreWaiting(datasetId);
       // Then the models that asked to learn the samples uploaded since their latest version.
@@ -173,9 +182,12 @@ export class UnlearningService {
           ? await this.forgetInEveryModel(datasetId, sampleRequestIds, commitments, clock, options)
           : { modelVersions: [], failedModels: [], evidenceDue: [] };
       if (featureRequests.size > 0) modelVersions.push(...(await this.features.forgetFeatures(datasetId, featureRequests)));
-      // Every new version is served (and what it replaces retired) by now. Then the samples each learned, and
-      // the evidence, while the retired versions' checkpoints and the forgotten samples (opened from the vault
-      // when a retried pass reloads the version before), which it reads, are still there: the shred comes after it.
+      // Every new version is served (and what it replaces retired) by now. Then the members of the batches each
+      // retrained (receipts wait for them), the samples each learned, and the evidence, while the retired
+      // versions' checkpoints and the forgotten samples (opened from the vault when a retried pass reloads the
+      // version before), which it reads, are still there: the shred comes after it.
+      for (const { modelId, version } of modelVersions) await this.store.recordBatchMembers(modelId, version, this.methods.get(modelId)?.model);
+      clock.lap('batchMembers');
       for (const { modelId, version } of modelVersions) await this.store.recordVersionSamples(modelId, version);
       clock.lap('versionSamples');
       for (const due of evidenceDue) await this.recordEvidence(due, due.requestIds ?? requestIds, clock, options.lastAttempt ?? false);
@@ -228,7 +240,7 @@ export class UnlearningService {
     requestIds: string[],
     commitments: string[],
     clock: PassClock,
-    { onProgress, jobId }: Pick<UnlearningPassOptions, 'onProgress' | 'jobId'>,
+    { onProgress, jobId, recover = true }: Pick<UnlearningPassOptions, 'onProgress' | 'jobId' | 'recover'>,
   ): Promise<{ modelVersions: { modelId: string; version: number }[]; failedModels: FailedModel[]; evidenceDue: EvidenceDue[] }> {
     const forgotten = new Set(commitments);
     const plan = await this.planApproaches(requestIds);
@@ -243,9 +255,12 @@ export class UnlearningService {
       progress.startModel(position);
       let latest = await this.store.findLatest(model.id);
       if (!latest) continue;
-      // Its samples' rows, written after it was served, unless a crash came first: written now.
-      if (latest.unlearnLedgerIndex !== null && (await this.store.recordVersionSamples(model.id, latest.version)))
-        this.logger.warn(`model ${model.id} version ${latest.version}: its sample rows were missing (a pass stopped after serving it); written now`);
+      // Its batches' members and its samples' rows, written after it was served, unless a crash came first (its
+      // row says what is owed): written now, the members first (the samples' rows are read to load it).
+      if (latest.batchesPending !== null && (await this.store.recordBatchMembers(model.id, latest.version, this.methods.get(model.id)?.model)))
+        this.logger.warn(`model ${model.id} version ${latest.version}: its batch members were owed (a pass stopped after serving it); written now`);
+      if (latest.samplesPending && (await this.store.recordVersionSamples(model.id, latest.version)))
+        this.logger.warn(`model ${model.id} version ${latest.version}: its sample rows were owed (a pass stopped after serving it); written now`);
       const certified = (model.engineConfig as { method?: string }).method === 'certified';
       const share = { progress, clock, evidenceDue, jobId };
       try {
@@ -253,7 +268,9 @@ export class UnlearningService {
         // failed write) is finished first with the requests it logged, whatever waits now: the version it
         // logged is the one these requests make, byte for byte, so the log keeps it once and the store gets
         // it; the requests that arrived since are forgotten in the version after (found by the crash trials).
-        const [unrecorded] = await this.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId: model.id, modelVersion: latest.version + 1 }, limit: 1 });
+        const [unrecorded] = recover
+          ? await this.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId: model.id, modelVersion: latest.version + 1 }, limit: 1 })
+          : [];
         if (unrecorded) {
           const logged = unrecorded.event.requestIds;
           this.logger.warn(`model ${model.id} version ${latest.version + 1} is logged but was not recorded: unlearning its ${logged.length} request(s) again first`);
@@ -500,6 +517,23 @@ export class UnlearningService {
     const row = await this.store.findVersion(modelId, version);
     if (!row) throw new Error(`model ${modelId} has no version ${version}`);
     return this.store.loadTrainedModel(row);
+  }
+
+  /**
+   * At a worker's start: writes the batch members that passes stopped before writing (each dataset only while
+   * no pass or training holds it; otherwise its next pass writes them first, and a receipt that needs them
+   * waits for them or writes them). Returns how many versions got theirs.
+   */
+  async finishInterrupted(): Promise<number> {
+    const owed = await this.store.findOwedBatchMembers();
+    let written = 0;
+    for (const datasetId of new Set(owed.map((v) => v.datasetId))) {
+      await tryWithDatasetLock(this.dataSource, datasetId, async () => {
+        for (const v of owed.filter((o) => o.datasetId === datasetId)) if (await this.store.recordBatchMembers(v.modelId, v.version)) written++;
+      });
+    }
+    if (written > 0) this.logger.warn(`at start: ${written} version(s) whose batch members a stopped pass owed got them`);
+    return written;
   }
 
   /** Releases every kept method (the worker stops). */

@@ -45,6 +45,12 @@ export class JobWorker {
   /** pg-boss's worker polling each queue for this one, woken by the listener. */
   private readonly bossWorkers = new Map<string, string>();
   private readonly listener: JobListener;
+  /**
+   * Datasets whose last pass in this worker completed: their next pass skips the crash-recovery look-ups (see
+   * UnlearningPassOptions.recover), which a worker's first pass over a dataset, a retried job and the pass
+   * after a failed one make.
+   */
+  private readonly recovered = new Set<string>();
 
   constructor(
     dataSource: DataSource,
@@ -71,6 +77,7 @@ export class JobWorker {
     // Retirements and deletions a crash (or a database from before retirement) left half done; a failure here
     // is logged, not fatal: the next start tries again, and passes keep serving forget requests meanwhile.
     await this.retirement.finishInterrupted().catch((e: unknown) => this.logger.warn(`finishing retirements at start: ${describeJobError(e)}`));
+    await this.unlearning.finishInterrupted().catch((e: unknown) => this.logger.warn(`writing owed batch members at start: ${describeJobError(e)}`));
     await this.resendWaiting();
     await this.retryLost();
     this.reaper = setInterval(
@@ -235,11 +242,14 @@ export class JobWorker {
     this.running.add(jobId);
     const progress = this.jobProgress(jobId);
     const lastAttempt = job.retryCount >= job.retryLimit;
+    const recover = job.retryCount > 0 || !this.recovered.has(datasetId);
+    this.recovered.delete(datasetId); // until this pass completes
     try {
       const result = await this.unlearning.unlearnDataset(datasetId, {
         jobId,
         lastAttempt,
         clock,
+        recover,
         onProgress: (p) => progress.set(p.fraction, p.etaSeconds),
         onLocked: async () => {
           if (this.stopping) throw new Error('its worker is stopping');
@@ -254,8 +264,10 @@ export class JobWorker {
         ...(result.failedModels ? { failedModels: result.failedModels } : {}),
         timings: result.timings,
       };
-      if (result.error === undefined) await this.jobs.complete(jobId, outcome);
-      else {
+      if (result.error === undefined) {
+        await this.jobs.complete(jobId, outcome);
+        if (result.requestIds.length > 0) this.recovered.add(datasetId); // it looked (a pass that took nothing did not)
+      } else {
         await this.jobs.fail(jobId, result.error, outcome);
         this.logger.error(`job ${jobId} (unlearning dataset ${datasetId}) failed: ${result.error}`);
       }
