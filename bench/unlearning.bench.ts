@@ -192,7 +192,7 @@ async function createStepMeasure(
   let weights = initializeWeights(layers, 'bench');
   return (seconds) =>
     gflopsOver(seconds, batch * stepMacs(layers) * 2, async (steps) => {
-      // 20 steps per call, as training runs them (runSteps: preallocated outputs).
+      // 20 steps per call (runSteps: one run of the steps graph).
       const batches = Array.from({ length: 20 }, (_, k) => {
         const offset = ((steps + k) * batch) % (rows.length - batch);
         return Array.from({ length: batch }, (_, i) => offset + i);

@@ -10,7 +10,7 @@ export const ONNX_PRODUCER_NAME = 'lethe-unlearning';
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 
-export type AttributeValue = number | number[] | { int: number } | { ints: number[] };
+export type AttributeValue = number | number[] | { int: number } | { ints: number[] } | { graph: onnx.IGraphProto };
 
 /** A small builder of one ONNX graph; node and value names are given explicitly so output bytes are stable. */
 export class GraphBuilder {
@@ -25,16 +25,21 @@ export class GraphBuilder {
   /** Adds a node with one output and returns that output's name. */
   op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, outputName?: string): string {
     const output = outputName ?? `${opType.toLowerCase()}_${this.counter++}`;
+    this.ops(opType, inputs, [output], attributes);
+    return output;
+  }
+
+  /** Adds a node with several outputs (named by the caller). */
+  ops(opType: string, inputs: string[], outputs: string[], attributes: Record<string, AttributeValue> = {}): void {
     this.nodes.push({
       name: `n${this.nodes.length}_${opType}`,
       opType,
       input: inputs,
-      output: [output],
+      output: outputs,
       attribute: Object.keys(attributes)
         .sort()
         .map((key) => toAttribute(key, attributes[key])),
     });
-    return output;
   }
 
   floatInput(name: string, shape: (number | string)[]): string {
@@ -72,6 +77,11 @@ export class GraphBuilder {
     return name;
   }
 
+  /** The graph itself (a subgraph's body: Scan, Loop). */
+  toGraph(): onnx.IGraphProto {
+    return { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
+  }
+
   /** Encodes the graph as a ModelProto: no timestamps, fixed producer, opset and IR version. */
   encode(docString: string): Uint8Array {
     const model: onnx.IModelProto = {
@@ -82,13 +92,7 @@ export class GraphBuilder {
       modelVersion: 1,
       docString,
       opsetImport: [{ domain: '', version: ONNX_OPSET }],
-      graph: {
-        name: this.name,
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
-        output: this.outputs,
-      },
+      graph: this.toGraph(),
     };
     return onnx.ModelProto.encode(model).finish();
   }
@@ -111,5 +115,6 @@ function toAttribute(name: string, value: AttributeValue): onnx.IAttributeProto 
   if (typeof value === 'number') return { name, type: T.FLOAT, f: value };
   if (Array.isArray(value)) return { name, type: T.FLOATS, floats: value };
   if ('int' in value) return { name, type: T.INT, i: value.int };
+  if ('graph' in value) return { name, type: T.GRAPH, g: value.graph };
   return { name, type: T.INTS, ints: value.ints };
 }

@@ -22,6 +22,40 @@ export function weightNames(layers: LayerSizes): string[] {
  * b_next = b - lr * db.
  */
 export function buildStepGraph(layers: LayerSizes, batchSize: number, learningRate: number, weightDecay = 0): Uint8Array {
+  return stepGraph(layers, batchSize, learningRate, weightDecay).encode(
+    'One SGD step of a dense ReLU network with softmax cross-entropy; gradients written out by hand.',
+  );
+}
+
+/**
+ * Several SGD steps in one run: a Scan over the steps whose body is buildStepGraph's graph, node for node
+ * (so each step computes the very bits one run of the step graph computes):
+ *   inputs  (w0_start, b0_start, ..., xs float[K, B, features], ys float[K, B, classes], row_scales float[K, B, 1])
+ *   outputs (w0_end, b0_end, ..., losses float[K])
+ * K, the number of steps, is given per run. The weights stay inside onnxruntime from one step to the next:
+ * one run, one copy of the final weights out, instead of one of each per step.
+ */
+export function buildScanStepGraph(layers: LayerSizes, batchSize: number, learningRate: number, weightDecay = 0): Uint8Array {
+  const body = stepGraph(layers, batchSize, learningRate, weightDecay).toGraph();
+  const g = new GraphBuilder('lethe_sgd_steps');
+  const names = weightNames(layers);
+  const shapes = weightShapes(layers);
+  names.forEach((name, i) => g.floatInput(`${name}_start`, shapes[i]));
+  g.floatInput('xs', ['steps', batchSize, layers[0]]);
+  g.floatInput('ys', ['steps', batchSize, layers[layers.length - 1]]);
+  g.floatInput('row_scales', ['steps', batchSize, 1]);
+  g.ops(
+    'Scan',
+    [...names.map((name) => `${name}_start`), 'xs', 'ys', 'row_scales'],
+    [...names.map((name) => `${name}_end`), 'losses'],
+    { body: { graph: body }, num_scan_inputs: { int: 3 } },
+  );
+  names.forEach((name, i) => g.floatOutput(`${name}_end`, shapes[i]));
+  g.floatOutput('losses', ['steps']);
+  return g.encode('SGD steps of a dense ReLU network with softmax cross-entropy: a Scan of the one-step graph.');
+}
+
+function stepGraph(layers: LayerSizes, batchSize: number, learningRate: number, weightDecay: number): GraphBuilder {
   if (layers.length < 2) throw new RangeError(`a network needs at least 2 layer sizes, got ${layers.length}`);
   const g = new GraphBuilder('lethe_sgd_step');
   const names = weightNames(layers);
@@ -65,5 +99,5 @@ export function buildStepGraph(layers: LayerSizes, batchSize: number, learningRa
   }
   names.forEach((name, i) => g.floatOutput(updated.get(name) as string, shapes[i]));
   g.floatOutput(loss, []);
-  return g.encode('One SGD step of a dense ReLU network with softmax cross-entropy; gradients written out by hand.');
+  return g;
 }

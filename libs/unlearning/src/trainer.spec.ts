@@ -5,7 +5,11 @@ import { initializeWeights, serializeWeights } from './architecture';
 import { SeededRandom } from './random';
 import { sha256Hex } from './hash';
 import { referenceStep } from './testing/reference-network';
-import { StepRunner } from './trainer';
+import { MAX_STEPS_PER_RUN, StepRunner } from './trainer';
+import { buildStepGraph, weightNames } from './step-graph';
+import { weightShapes } from './architecture';
+import { createSession } from './runtime';
+import * as ort from 'onnxruntime-node';
 import { rowsOf } from './testing/factories';
 
 function randomBatch(features: number, classes: number, rows: number, label: string) {
@@ -59,7 +63,56 @@ describe('StepRunner (one ONNX graph per SGD step)', () => {
     expect(results[2]).toBe(results[0]);
   });
 
-  it('runSteps (preallocated ping-pong outputs) gives the bits of repeated step() calls and leaves its input intact', async () => {
+  /** The one-step graph run once per batch on its own session: what every step did before steps ran in a Scan. */
+  async function oneGraphPerStep(layers: number[], batchSize: number, weightDecay: number, threads: number, rows: ReturnType<typeof randomBatch>['rows'], batches: number[][]) {
+    const session = await createSession(buildStepGraph(layers, batchSize, 0.2, weightDecay), { intraOpNumThreads: threads });
+    const names = weightNames(layers);
+    const shapes = weightShapes(layers);
+    const [features, classes] = [layers[0], layers[layers.length - 1]];
+    let weights = initializeWeights(layers, 'scan');
+    for (const batch of batches) {
+      const x = new Float32Array(batchSize * features);
+      const y = new Float32Array(batchSize * classes);
+      const rowScale = new Float32Array(batchSize);
+      batch.forEach((r, i) => {
+        x.set(rows[r].features, i * features);
+        y[i * classes + rows[r].label] = 1;
+        rowScale[i] = 1 / batch.length;
+      });
+      const feeds: Record<string, ort.Tensor> = {
+        x: new ort.Tensor('float32', x, [batchSize, features]),
+        y: new ort.Tensor('float32', y, [batchSize, classes]),
+        row_scale: new ort.Tensor('float32', rowScale, [batchSize, 1]),
+      };
+      names.forEach((name, i) => (feeds[name] = new ort.Tensor('float32', weights[i], shapes[i])));
+      const out = await session.run(feeds);
+      weights = names.map((name) => out[`${name}_next`].data as Float32Array);
+    }
+    await session.release();
+    return weights;
+  }
+
+  it.each([
+    { layers: [20, 12, 5], batchSize: 8, weightDecay: 0, threads: 1 },
+    { layers: [20, 12, 5], batchSize: 8, weightDecay: 0.01, threads: 2 },
+    { layers: [30, 16, 9, 4], batchSize: 16, weightDecay: 0, threads: 2 },
+    { layers: [12, 3], batchSize: 4, weightDecay: 0, threads: 1 },
+  ])('runSteps (a Scan of the step, several runs) gives the bits of the one-step graph run once per batch: $layers, batch $batchSize, decay $weightDecay, $threads threads', async ({ layers, batchSize, weightDecay, threads }) => {
+    const { rows } = randomBatch(layers[0], layers[layers.length - 1], 200, `scan ${layers.join('-')}`);
+    // More steps than one run takes, and short batches among them (padding rows).
+    const count = MAX_STEPS_PER_RUN + 37;
+    const batches = Array.from({ length: count }, (_, k) => Array.from({ length: k % 7 === 6 ? 1 + (k % batchSize) : batchSize }, (_, i) => (k * 31 + i * 17) % 200));
+    const runner = await StepRunner.create(layers, 0.2, batchSize, { intraOpNumThreads: threads }, weightDecay);
+    expect(runner.stepsPerRun).toBeLessThan(count);
+    let advanced = 0;
+    const scanned = await runner.runSteps(initializeWeights(layers, 'scan'), rows, batches, () => advanced++);
+    await runner.release();
+    const stepped = await oneGraphPerStep(layers, batchSize, weightDecay, threads, rows, batches);
+    expect(advanced).toBe(count);
+    expect(sha256Hex(serializeWeights(scanned))).toBe(sha256Hex(serializeWeights(stepped)));
+  });
+
+  it('runSteps gives the bits of repeated step() calls and leaves its input intact', async () => {
     const layers = [20, 12, 5];
     const runner = await StepRunner.create(layers, 0.2, 8);
     const { rows } = randomBatch(20, 5, 30, 'ping-pong');

@@ -1,23 +1,35 @@
 import * as ort from 'onnxruntime-node';
 import { LayerSizes, Weights, weightShapes } from './architecture';
-import { buildStepGraph, weightNames } from './step-graph';
+import { buildScanStepGraph, weightNames } from './step-graph';
 import { createSession, RuntimeOptions } from './runtime';
 import { UnlearningError } from './errors';
 import { TrainingRow } from './samples';
 import { zeroMaskedColumns } from './feature-mask';
 
-/** Runs the one-graph SGD step of a network on onnxruntime-node. */
+/**
+ * Bytes of input (x, y and row_scale of every step) one run of the steps graph takes at most: runs are cut
+ * into chunks of at most this much (and at most MAX_STEPS_PER_RUN steps), so a long epoch never packs its
+ * whole order into one buffer.
+ */
+export const STEPS_INPUT_BYTES = 8 << 20;
+export const MAX_STEPS_PER_RUN = 256;
+
+/**
+ * Runs SGD steps of a network on onnxruntime-node, several per run: buildScanStepGraph's Scan, whose body is
+ * the one-step graph node for node (each step computes the bits one run of that graph computes), so the
+ * weights stay inside onnxruntime between the steps of a run and come out once, at its end.
+ */
 export class StepRunner {
   private readonly names: string[];
   private readonly shapes: number[][];
   private readonly classes: number;
   private readonly features: number;
-  // Input buffers reused by every step (a step awaits its run before the next one starts).
-  private readonly x: Float32Array;
-  private readonly y: Float32Array;
-  private readonly rowScale: Float32Array;
-  /** Tensors over the buffers above, made once (fewer short-lived objects per step: less garbage collection). */
-  private readonly inputTensors: Record<string, ort.Tensor>;
+  /** Steps one run takes at most (STEPS_INPUT_BYTES). */
+  readonly stepsPerRun: number;
+  // Input buffers reused by every run (a run awaits its end before the next one starts): K steps' rows.
+  private readonly xs: Float32Array;
+  private readonly ys: Float32Array;
+  private readonly rowScales: Float32Array;
   /** Steps of concurrent callers run one at a time: they share the input buffers above. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -32,14 +44,11 @@ export class StepRunner {
     this.shapes = weightShapes(layers);
     this.features = layers[0];
     this.classes = layers[layers.length - 1];
-    this.x = new Float32Array(batchSize * this.features);
-    this.y = new Float32Array(batchSize * this.classes);
-    this.rowScale = new Float32Array(batchSize);
-    this.inputTensors = {
-      x: new ort.Tensor('float32', this.x, [batchSize, this.features]),
-      y: new ort.Tensor('float32', this.y, [batchSize, this.classes]),
-      row_scale: new ort.Tensor('float32', this.rowScale, [batchSize, 1]),
-    };
+    const bytesPerStep = 4 * batchSize * (this.features + this.classes + 1);
+    this.stepsPerRun = Math.max(1, Math.min(MAX_STEPS_PER_RUN, Math.floor(STEPS_INPUT_BYTES / bytesPerStep)));
+    this.xs = new Float32Array(this.stepsPerRun * batchSize * this.features);
+    this.ys = new Float32Array(this.stepsPerRun * batchSize * this.classes);
+    this.rowScales = new Float32Array(this.stepsPerRun * batchSize);
   }
 
   static async create(
@@ -51,7 +60,7 @@ export class StepRunner {
     maskedFeatures: readonly number[] = [],
   ): Promise<StepRunner> {
     return new StepRunner(
-      await createSession(buildStepGraph(layers, batchSize, learningRate, weightDecay), runtime),
+      await createSession(buildScanStepGraph(layers, batchSize, learningRate, weightDecay), runtime),
       layers,
       learningRate,
       batchSize,
@@ -64,15 +73,14 @@ export class StepRunner {
    * the mean loss of those rows. The same weights, rows and order always give the same bits.
    */
   async step(weights: Weights, rows: readonly TrainingRow[], batch: ArrayLike<number>): Promise<{ weights: Weights; loss: number }> {
-    const out = await this.run({ ...this.inputTensors, ...this.weightTensors(weights, '') }, rows, batch, undefined);
-    // onnxruntime-node returns outputs in fresh JS buffers, owned by the caller from here on.
-    return { weights: this.names.map((name) => out[`${name}_next`].data as Float32Array), loss: checkLoss(out) };
+    const { weights: next, losses } = await this.run(weights, rows, [batch]);
+    return { weights: next, loss: losses[0] };
   }
 
   /**
-   * Runs one step per batch, in order, and returns the final weights (fresh arrays owned by the caller).
-   * Same arithmetic as calling step() repeatedly, but the weights ping-pong between two preallocated
-   * buffer sets that onnxruntime writes into, so no step allocates weight-sized arrays.
+   * Runs one step per batch, in order, and returns the final weights (fresh arrays owned by the caller; the
+   * initial ones are left as they were): the bits of calling step() once per batch, in runs of up to
+   * stepsPerRun steps. `onStep` is called once per step, after the run that took it.
    */
   async runSteps(
     initial: Weights,
@@ -81,66 +89,61 @@ export class StepRunner {
     onStep?: () => void,
   ): Promise<Weights> {
     if (batches.length === 0) return initial.map((w) => w.slice());
-    const buffers = [0, 1].map(() => this.shapes.map((shape) => new Float32Array(shape.reduce((a, b) => a * b, 1))));
-    // Tensors over the initial weights and the two buffer sets; a set is fetched into, then fed from.
-    const sets = [initial, ...buffers].map((weights) => ({ ...this.inputTensors, ...this.weightTensors(weights, '') }));
-    const fetchSets = buffers.map((weights) => ({ ...this.weightTensors(weights, '_next'), loss: null }));
-    let current = 0; // index into sets: 0 = initial, 1 + b = buffers[b]
-    for (let k = 0; k < batches.length; k++) {
-      const target = k % 2;
-      const out = await this.run(sets[current], rows, batches[k], fetchSets[target]);
-      checkLoss(out);
-      current = 1 + target;
-      onStep?.();
+    let weights = initial;
+    for (let start = 0; start < batches.length; start += this.stepsPerRun) {
+      const chunk = batches.slice(start, start + this.stepsPerRun);
+      ({ weights } = await this.run(weights, rows, chunk));
+      if (onStep) for (let k = 0; k < chunk.length; k++) onStep();
     }
-    return buffers[current - 1].map((w) => w.slice());
+    return weights;
   }
 
-  private weightTensors(weights: Weights, suffix: string): Record<string, ort.Tensor> {
-    const tensors: Record<string, ort.Tensor> = {};
-    this.names.forEach((name, i) => (tensors[`${name}${suffix}`] = new ort.Tensor('float32', weights[i], this.shapes[i])));
-    return tensors;
-  }
-
-  /** `feeds` are the input tensors and the weights' tensors; x, y and row_scale are filled here. */
-  private run(
-    feeds: Record<string, ort.Tensor>,
-    rows: readonly TrainingRow[],
-    batch: ArrayLike<number>,
-    fetches: Record<string, ort.Tensor | null> | undefined,
-  ): Promise<ort.InferenceSession.ReturnType> {
-    const result = this.queue.then(() => this.runNow(feeds, rows, batch, fetches));
+  /** One run of the steps graph over `batches` (at most stepsPerRun), one after another. */
+  private run(weights: Weights, rows: readonly TrainingRow[], batches: readonly ArrayLike<number>[]): Promise<{ weights: Weights; losses: Float32Array }> {
+    const result = this.queue.then(() => this.runNow(weights, rows, batches));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  private async runNow(
-    feeds: Record<string, ort.Tensor>,
-    rows: readonly TrainingRow[],
-    batch: ArrayLike<number>,
-    fetches: Record<string, ort.Tensor | null> | undefined,
-  ): Promise<ort.InferenceSession.ReturnType> {
-    const size = batch.length;
-    const capacity = this.batchSize;
-    if (size === 0 || size > capacity) throw new RangeError(`batch has ${size} rows, want 1..${capacity}`);
-    const { x, y, rowScale } = this;
-    x.fill(0, size * this.features);
-    y.fill(0);
-    rowScale.fill(0);
-    const scale = 1 / size;
-    for (let i = 0; i < size; i++) {
-      const row = rows[batch[i]];
-      x.set(row.features, i * this.features);
-      y[i * this.classes + row.label] = 1;
-      rowScale[i] = scale;
-    }
-    zeroMaskedColumns(x, size, this.features, this.maskedFeatures);
+  private async runNow(weights: Weights, rows: readonly TrainingRow[], batches: readonly ArrayLike<number>[]): Promise<{ weights: Weights; losses: Float32Array }> {
+    const { batchSize, features, classes } = this;
+    const steps = batches.length;
+    if (steps === 0 || steps > this.stepsPerRun) throw new RangeError(`a run takes 1..${this.stepsPerRun} steps, got ${steps}`);
+    const xs = this.xs.subarray(0, steps * batchSize * features);
+    const ys = this.ys.subarray(0, steps * batchSize * classes);
+    const rowScales = this.rowScales.subarray(0, steps * batchSize);
+    ys.fill(0);
+    batches.forEach((batch, k) => {
+      const size = batch.length;
+      if (size === 0 || size > batchSize) throw new RangeError(`batch has ${size} rows, want 1..${batchSize}`);
+      // Padding rows: x = 0, y = 0, row_scale = 0 (they change nothing).
+      const x = xs.subarray(k * batchSize * features, (k + 1) * batchSize * features);
+      x.fill(0, size * features);
+      rowScales.fill(0, k * batchSize + size, (k + 1) * batchSize);
+      const scale = 1 / size;
+      for (let i = 0; i < size; i++) {
+        const row = rows[batch[i]];
+        x.set(row.features, i * features);
+        ys[(k * batchSize + i) * classes + row.label] = 1;
+        rowScales[k * batchSize + i] = scale;
+      }
+      zeroMaskedColumns(x, size, features, this.maskedFeatures);
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      xs: new ort.Tensor('float32', xs, [steps, batchSize, features]),
+      ys: new ort.Tensor('float32', ys, [steps, batchSize, classes]),
+      row_scales: new ort.Tensor('float32', rowScales, [steps, batchSize, 1]),
+    };
+    this.names.forEach((name, i) => (feeds[`${name}_start`] = new ort.Tensor('float32', weights[i], this.shapes[i])));
+    let out: ort.InferenceSession.ReturnType;
     try {
-      if (!fetches) return await this.session.run(feeds);
-      return await this.session.run(feeds, fetches);
+      out = await this.session.run(feeds);
     } catch (error) {
       throw new UnlearningError('RUNTIME_ERROR', `training step failed: ${(error as Error).message}`);
     }
+    const losses = checkLosses(out);
+    // onnxruntime-node returns outputs in fresh JS buffers, owned by the caller from here on.
+    return { weights: this.names.map((name) => out[`${name}_end`].data as Float32Array), losses };
   }
 
   async release(): Promise<void> {
@@ -148,8 +151,10 @@ export class StepRunner {
   }
 }
 
-function checkLoss(out: ort.InferenceSession.ReturnType): number {
-  const loss = (out.loss.data as Float32Array)[0];
-  if (!Number.isFinite(loss)) throw new UnlearningError('RUNTIME_ERROR', `training diverged: loss is ${loss}; lower the learning rate`);
-  return loss;
+function checkLosses(out: ort.InferenceSession.ReturnType): Float32Array {
+  const losses = out.losses.data as Float32Array;
+  for (const loss of losses) {
+    if (!Number.isFinite(loss)) throw new UnlearningError('RUNTIME_ERROR', `training diverged: loss is ${loss}; lower the learning rate`);
+  }
+  return losses;
 }
