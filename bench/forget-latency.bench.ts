@@ -53,6 +53,8 @@ interface Forget {
   acknowledged: number;
   /** Request sent -> the request `completed`. */
   completed: number;
+  /** CPU seconds of the service's process (API and worker, every thread) from the request to the new version served. */
+  cpu: number;
   timings: Timings;
 }
 
@@ -114,12 +116,14 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
     const forget = async (modelId: string, body: object): Promise<Forget> => {
       const before = (await ml.ok('GET', `/v1/models/${modelId}`)).latestVersion as number;
       const sent = Date.now();
+      const cpu0 = service!.cpuSeconds();
       const t0 = performance.now();
       const answer = await ml.call('POST', '/v1/forget-requests', { ...body, reason: 'bench' });
       if (answer.status !== 202) throw new Error(`forget request: ${answer.status} ${JSON.stringify(answer.body)}`);
       const filed = answer.body;
       await waitUntil(() => ml.ok('GET', `/v1/models/${modelId}`), (m) => m.latestVersion > before, 600_000, 'the new version', options.pollMs);
       const served = (performance.now() - t0) / 1000;
+      const cpu = service!.cpuSeconds() - cpu0;
       const done = await waitUntil(
         () => ml.ok('GET', `/v1/forget-requests/${filed.id}`),
         (r) => r.state === 'completed' || r.state === 'failed',
@@ -131,7 +135,7 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
       if (done.state !== 'completed') throw new Error(`forget request ${filed.id} ended ${JSON.stringify(done).slice(0, 500)}`);
       const job = await waitUntil(() => ml.ok('GET', `/v1/jobs/${filed.jobId}`), (j) => j.state === 'completed', 60_000, 'the job');
       const timings = job.result.timings as Timings;
-      return { served, completed, received: (Date.parse(timings.receivedAt) - sent) / 1000, acknowledged: answer.ms / 1000, timings };
+      return { served, completed, cpu, received: (Date.parse(timings.receivedAt) - sent) / 1000, acknowledged: answer.ms / 1000, timings };
     };
 
     const sisaData = await upload('purchase-like-sisa');
@@ -201,6 +205,13 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
           1,
         )}x vs monolithic forget`,
         '',
+      ],
+      [
+        "CPU of the service's process, request -> served: monolithic forget / SISA 1 sample",
+        `${runs} / ${runs} x ${SLICES}`,
+        `${seconds(monoForgets.map((f) => f.cpu))} / ${seconds(singles.map((f) => f.cpu))}`,
+        `${formatInterval(meanInterval(monoForgets.map((f, i) => f.cpu / (sisaForgets[i].reduce((sum, s) => sum + s.cpu, 0) / SLICES))), 1)}x`,
+        'user + system, every thread (/proc); PostgreSQL and the chain are other processes',
       ],
       ['SISA: forget 1 sample, request -> request completed (shredded)', `${runs} x ${SLICES}`, seconds(singles.map((f) => f.completed)), '', ''],
     );

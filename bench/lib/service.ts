@@ -1,8 +1,8 @@
 // The service as `npm start` runs it, for the benches that measure it from outside: a child process on a
 // throwaway embedded PostgreSQL and a local Hardhat chain with AuditAnchor deployed, and a JSON client of its API.
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
@@ -11,6 +11,8 @@ import { findFreePort, startEmbeddedPostgres } from '@lethe/postgres';
 import { createDatabase } from './bulk-load';
 
 const ROOT = join(__dirname, '..', '..');
+/** How long the service may take to answer its health check after it is started. */
+const SERVICE_START_MS = 300_000;
 
 /** A JSON client of the service with one API key. */
 export class Client {
@@ -66,7 +68,21 @@ export interface BenchService {
   databaseUrl: string;
   /** Whether the service is still running, and the end of what it wrote on stderr (its errors): to say why a request failed. */
   status(): string;
+  /** CPU seconds (user + system, every thread) the service's process has used so far (Linux: /proc/<pid>/stat). */
+  cpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc's CPU times. */
+let clockTicks: number | undefined;
+
+/** CPU seconds (user + system, every thread) process `pid` has used so far, from /proc/<pid>/stat. */
+export function processCpuSeconds(pid: number): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, in parentheses): utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
 /**
@@ -113,7 +129,7 @@ export async function startBenchService(name: string, env: Record<string, string
     const base = `http://127.0.0.1:${port}`;
     const status = () =>
       `${child.exitCode === null && child.signalCode === null ? 'running' : `exited (code ${child.exitCode}, signal ${child.signalCode})`}; stderr: ${stderr().slice(-3000)}`;
-    return { base, admin: new Client(base, adminKey), databaseUrl, status, stop };
+    return { base, admin: new Client(base, adminKey), databaseUrl, status, cpuSeconds: () => processCpuSeconds(child.pid!), stop };
   } catch (error) {
     await stop();
     throw error;
@@ -129,7 +145,8 @@ export async function startService(env: NodeJS.ProcessEnv, port: number): Promis
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-100_000)));
-  const deadline = Date.now() + 60_000;
+  // Starting compiles the service's TypeScript: minutes on a loaded 2-core machine.
+  const deadline = Date.now() + SERVICE_START_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}: ${stderr.slice(-2000)}`);
     try {
@@ -141,7 +158,7 @@ export async function startService(env: NodeJS.ProcessEnv, port: number): Promis
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`the service did not become healthy in 60 s: ${stderr.slice(-2000)}`);
+      throw new Error(`the service did not become healthy in ${SERVICE_START_MS / 1000} s: ${stderr.slice(-2000)}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
