@@ -3,6 +3,7 @@
  */
 import request from 'supertest';
 import { loadIris } from '@lethe/unlearning';
+import { withDatasetLock } from '../../apps/api/src/models/dataset.lock';
 import { ModelStore } from '../../apps/api/src/models/model.store';
 import { JobHarness, startJobHarness, SLOW_FULL_RETRAIN } from '../support/job-harness';
 import { waitFor } from '../support/probe';
@@ -131,8 +132,12 @@ describe('unlearning passes', () => {
     await (h.worker as unknown as { unlearning: { close(): Promise<void> } }).unlearning.close();
     const bytes = (await h.artifacts.get(onnx))!;
     await h.artifacts.delete(onnx);
-    const filed = await Promise.all(externalIds.slice(50, 53).map((e) => forget(e)));
+    // Filed while the test holds the dataset's lock: the worker may claim the waiting pass but not start it, so
+    // all three join that one pass (filed after it started, one would make the next pass, which takes over the
+    // requests the failed attempt leaves while this one waits to retry: a race the test lost under load).
+    const filed = await withDatasetLock(h.dataSource, datasetId, 'exclusive', () => Promise.all(externalIds.slice(50, 53).map((e) => forget(e))));
     const jobId = filed[0].jobId;
+    expect(filed.map((r) => r.jobId)).toEqual([jobId, jobId, jobId]);
     const failedOnce = await waitFor(
       passes,
       (rows) => rows.some((r) => r.id === jobId && r.state === 'queued' && r.attempts >= 1 && r.error !== null),
