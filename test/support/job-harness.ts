@@ -22,8 +22,11 @@ import { KeyStoreMode, ServiceKeyStore, openServiceKeyStore } from '../../apps/a
 import { ArtifactStore, FileArtifactStore } from '@lethe/artifacts';
 import { openArtifactStore } from '../../apps/api/src/database/artifact-store';
 
-/** A full retrain that takes seconds on iris: long enough for requests to arrive, or a worker to die, mid-pass. */
-export const SLOW_FULL_RETRAIN = { method: 'full', architecture: { type: 'mlp', hidden: [32] }, epochs: 800, batchSize: 4, learningRate: 0.01 };
+/**
+ * A full retrain that takes seconds on iris: long enough for requests to arrive, or a worker to die, mid-pass
+ * (6,000 epochs since training runs up to 256 steps per onnxruntime call: 800 took well under a second quiet).
+ */
+export const SLOW_FULL_RETRAIN = { method: 'full', architecture: { type: 'mlp', hidden: [32] }, epochs: 6000, batchSize: 4, learningRate: 0.01 };
 
 /** Job settings that keep e2e tests quick: fast polling, quick expiry checks, short stops. */
 export function testJobConfig(overrides: Partial<JobConfig> = {}): JobConfig {
