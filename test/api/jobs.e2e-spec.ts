@@ -56,15 +56,16 @@ describe('jobs across worker processes', () => {
     ).body.id;
     await http().post(`/v1/datasets/${datasetId}/samples`).auth(h.ml, { type: 'bearer' }).send(loadIris()).expect(200);
     const first = await startWorker({ JOB_STOP_TIMEOUT_SECONDS: '1' });
-    // Long enough (a few seconds) to be caught running.
+    // Long enough (a few seconds) to be caught running (training runs up to 256 steps per onnxruntime call: 2,000
+    // epochs of a 64-unit layer took under a second quiet).
     const created = await http()
       .post('/v1/models')
       .auth(h.ml, { type: 'bearer' })
       .send({
         datasetId,
         method: 'full',
-        architecture: { type: 'mlp', hidden: [64] },
-        epochs: 2000,
+        architecture: { type: 'mlp', hidden: [256] },
+        epochs: 10000,
         batchSize: 4,
         learningRate: 0.01,
         seed: 7,
