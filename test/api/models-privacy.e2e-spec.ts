@@ -138,6 +138,19 @@ describe('models with privacy (DP-SGD)', () => {
       )[0].n;
     expect(await holding(model.privacy.noiseSeed)).toBe(0);
     expect(await holding(String(model.privacy.noiseMultiplier))).toBeGreaterThan(0);
+    // Nor in its shard tasks (the training fanned out, one task per shard): a task waits in job_tasks as JSON, so it
+    // goes without the seed and its worker opens the seed from the model's row. The control: the same query finds the
+    // noise multiplier in the tasks' inputs, beside where the seed was.
+    const inTasks = async (text: string) =>
+      (
+        await h.dataSource.query(
+          `SELECT count(*)::int AS n FROM job_tasks WHERE job_id = $1 AND (input::text || coalesce(result::text, '') || coalesce(error, '')) LIKE '%' || $2 || '%'`,
+          [created.body.jobId, text],
+        )
+      )[0].n;
+    expect((await h.dataSource.query(`SELECT count(*)::int AS n FROM job_tasks WHERE job_id = $1 AND state = 'completed'`, [created.body.jobId]))[0].n).toBe(2);
+    expect(await inTasks(model.privacy.noiseSeed)).toBe(0);
+    expect(await inTasks(String(model.privacy.noiseMultiplier))).toBe(2);
     expect((await h.dataSource.query(`SELECT noise_key_id IS NOT NULL AND noise_seeds IS NOT NULL AS sealed FROM models WHERE id = $1`, [modelId]))[0].sealed).toBe(true);
 
     const report = await replayModel({

@@ -17,6 +17,7 @@ import { ForgetRequestFeatures1764217300000 } from '../forget-requests/migration
 import { JobEntity } from '../jobs/job.entity';
 import { CreateJobs1764216400000 } from '../jobs/migrations/1764216400000-create-jobs';
 import { CreateJobTasks1764217510000 } from '../jobs/migrations/1764217510000-create-job-tasks';
+import { JobTasksWithoutNoiseSeeds1764217800000 } from '../jobs/migrations/1764217800000-job-tasks-without-noise-seeds';
 import { ApiKeyEntity } from '../keys/api-key.entity';
 import { CreateApiKeys1764216300000 } from '../keys/migrations/1764216300000-create-api-keys';
 import { CreateModels1764216410000 } from '../models/migrations/1764216410000-create-models';
@@ -71,6 +72,7 @@ export function apiMigrations(keyStore?: KeyStoreProvider): (new () => Migration
     CreateJobTasks1764217510000,
     OweVersionRows1764217600000,
     VersionSampleBatches1764217700000,
+    JobTasksWithoutNoiseSeeds1764217800000,
   ];
 }
 

@@ -15,6 +15,7 @@ import {
 import type { ArtifactStore } from '@lethe/artifacts';
 import { ARTIFACT_STORE } from '../config/config.provider';
 import { ShardTaskQueue } from '../jobs/shard-task.queue';
+import { withoutNoiseSeeds } from './noise-seeds';
 
 /** The engine's method for a config, with checkpoints in the artifact store and events into the log. */
 export function createMethodFor(config: { method: string }, deps: EngineDependencies): UnlearningMethod {
@@ -97,7 +98,8 @@ export class KeptMethods {
   lend(kept: KeptMethod, job: { ledger?: LedgerSink; onProgress?: ProgressCallback; jobId?: string }): void {
     kept.job.ledger = job.ledger;
     kept.job.onProgress = job.onProgress;
-    kept.job.dispatcher = job.jobId === undefined ? undefined : this.shardTasks?.dispatcherFor(job.jobId, kept.store);
+    const dispatcher = job.jobId === undefined ? undefined : this.shardTasks?.dispatcherFor(job.jobId, kept.store);
+    kept.job.dispatcher = dispatcher && withoutNoiseSeeds(dispatcher); // the seeds stay sealed in the model's row
   }
 
   /** Ends what `lend` lent. */

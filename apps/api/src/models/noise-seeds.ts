@@ -7,6 +7,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { KeyStore, createKeyId, openPayload, payloadAssociatedData, sealPayload } from '@lethe/keystore';
+import type { ShardDispatcher, ShardTask } from '@lethe/unlearning';
 import { KEY_STORE } from '../config/config.provider';
 
 /** A model's noise seeds, by the part of its config they belong to. */
@@ -46,6 +47,20 @@ export function putNoiseSeeds<T>(config: T, seeds: NoiseSeeds): T {
 
 export function hasNoiseSeeds(seeds: NoiseSeeds): boolean {
   return PARTS.some((part) => seeds[part] !== undefined);
+}
+
+/** Whether a config has a part that draws from a noise seed (privacy, certified), given or not. */
+export function usesNoiseSeeds(config: WithSeeds): boolean {
+  return PARTS.some((part) => config[part] !== undefined && config[part] !== null);
+}
+
+/**
+ * A dispatcher whose shard tasks go out without the model's noise seeds: a task waits in job_tasks.input (JSON, in
+ * clear), so the worker that takes it opens the seeds from the model's row instead (ShardTaskService).
+ */
+export function withoutNoiseSeeds(dispatcher: ShardDispatcher): ShardDispatcher {
+  const strip = (task: ShardTask): ShardTask => ({ ...task, config: takeNoiseSeeds(task.config).config });
+  return { store: dispatcher.store, train: (tasks, onProgress) => dispatcher.train(tasks.map(strip), onProgress) };
 }
 
 const associatedData = (modelId: string) => payloadAssociatedData('noise-seeds', modelId);

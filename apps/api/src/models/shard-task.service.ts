@@ -4,6 +4,7 @@ import { ShardResult, ShardTask, ShardTrainer } from '@lethe/unlearning';
 import { ARTIFACT_STORE } from '../config/config.provider';
 import { checkpointStoreIn } from './kept-methods';
 import { ModelStore } from './model.store';
+import { putNoiseSeeds, usesNoiseSeeds } from './noise-seeds';
 
 /**
  * A worker's side of shard tasks: reads the task's samples (by commitment) and trains the one shard with
@@ -30,7 +31,8 @@ export class ShardTaskService {
     });
   }
 
-  async run(task: ShardTask, onProgress: (fraction: number) => void): Promise<ShardResult> {
+  async run(queued: ShardTask, onProgress: (fraction: number) => void): Promise<ShardResult> {
+    const task = await this.withNoiseSeeds(queued);
     const samples = await this.store.loadSamples(task.commitments.flat());
     this.current.onProgress = onProgress;
     try {
@@ -38,6 +40,12 @@ export class ShardTaskService {
     } finally {
       this.current.onProgress = undefined;
     }
+  }
+
+  /** The task with its model's noise seeds, opened from the model's row: a task is queued without them (withoutNoiseSeeds). */
+  private async withNoiseSeeds(task: ShardTask): Promise<ShardTask> {
+    if (!usesNoiseSeeds(task.config)) return task;
+    return { ...task, config: putNoiseSeeds(task.config, await this.store.noiseSeeds.openOf(task.modelId)) };
   }
 
   async release(): Promise<void> {
