@@ -4,6 +4,7 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -27,11 +28,11 @@ const JOBS = {
 };
 
 /** `npm run worker` as an operator starts it on another machine: its own empty DATA_DIR, the database URL and the master key. */
-function startWorker(name: string, databaseUrl: string, dataDir: string, onOutput: (text: string) => void): Promise<ChildProcess> {
+function startWorker(name: string, databaseUrl: string, dataDir: string, onOutput: (text: string) => void, extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   const child = spawn('npm', ['run', '--silent', 'worker'], {
     cwd: REPO_ROOT,
     detached: true, // its own process group: npm, the shell and node are stopped together
-    env: { ...process.env, DATABASE_URL: databaseUrl, DATA_DIR: dataDir, LETHE_MASTER_KEY: MASTER_KEY, WORKER_NAME: name, NO_COLOR: '1', ...JOBS },
+    env: { ...process.env, DATABASE_URL: databaseUrl, DATA_DIR: dataDir, LETHE_MASTER_KEY: MASTER_KEY, WORKER_NAME: name, NO_COLOR: '1', ...JOBS, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {
@@ -83,6 +84,31 @@ async function startPostgresServer(dir: string): Promise<{ url: string; stop: ()
   };
 }
 
+/**
+ * A network link to a server that is cut: it accepts a TCP connection and drops it at once, as a firewall or a
+ * partition between a worker's machine and its artifact database would (the client sees its connection end).
+ */
+async function startCutLink(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function signalGroup(child: ChildProcess, signal: 'SIGSTOP' | 'SIGCONT'): void {
+  process.kill(-child.pid!, signal);
+}
+
 function stopGroup(child: ChildProcess | undefined): void {
   if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
     try {
@@ -117,7 +143,8 @@ describe('workers on machines apart, sharing only the database', () => {
   let service: ServiceOnPort;
   let api: string;
   const workers: ChildProcess[] = [];
-  const logs: Record<string, string> = { alpha: '', beta: '' };
+  const logs: Record<string, string> = { alpha: '', beta: '', gamma: '' };
+  let cutLink: { port: number; close: () => Promise<void> } | undefined;
   const dirs: string[] = [];
   const iris = loadIris();
   let ml: string;
@@ -203,6 +230,7 @@ describe('workers on machines apart, sharing only the database', () => {
 
   afterAll(async () => {
     for (const child of workers) stopGroup(child);
+    await cutLink?.close();
     if (service) {
       service.child.kill('SIGINT');
       await Promise.race([service.exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
@@ -307,9 +335,99 @@ describe('workers on machines apart, sharing only the database', () => {
     expect(pass.state).toBe('completed');
     const { body: described } = await call('GET', `/v1/models/${modelId}`, ml);
     expect(described.versions.map((v: { version: number }) => v.version)).toEqual([1, 2, 3]);
-    const surviving = iris.filter((s) => !gone.has(s.externalId) && !victims.includes(s.externalId));
+    for (const id of victims) gone.add(id);
+    const surviving = iris.filter((s) => !gone.has(s.externalId));
     const replay = await runCli(['replay', '--model', modelId, '--version', '3', '--data', dataFile('surviving3.ndjson', surviving), '--api', api, '--api-key', auditor]);
     expect(replay.stdout).toContain(`equals the published one`);
     expect(replay.code).toBe(0);
+  }, 600_000);
+
+  /** Nothing of `version` anywhere: no row, no MODEL_PUBLISHED in the log. */
+  const expectUnpublished = async (version: number) => {
+    expect((await db.query(`SELECT count(*)::int AS n FROM model_versions WHERE model_id = $1 AND version = $2`, [modelId, version])).rows[0].n).toBe(0);
+    expect((await db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE type = 'MODEL_PUBLISHED' AND event LIKE $1`, [`%"modelVersion":${version}%${modelId}%`])).rows[0].n).toBe(0);
+  };
+  const replayVersion = async (version: number) => {
+    const surviving = iris.filter((s) => !gone.has(s.externalId));
+    const replay = await runCli(['replay', '--model', modelId, '--version', String(version), '--data', dataFile(`surviving${version}.ndjson`, surviving), '--api', api, '--api-key', auditor]);
+    expect(replay.stdout).toContain(`equals the published one`);
+    expect(replay.code).toBe(0);
+  };
+
+  it('a missing checkpoint fails its shard naming it, on whichever worker takes it, nothing is published; put back, the version is published', async () => {
+    // A sample in slice 1 of shard 2: its forget resumes that shard from the checkpoint after slice 0, which is
+    // gone from the store (deleted by hand, or lost with a restore that missed it); and one of shard 1 (two tasks).
+    const shard = 2;
+    const victims = [(await sliceOf(2, 1))[1], (await sliceOf(1, 1))[1]];
+    const [version] = (await db.query(`SELECT engine_state FROM model_versions WHERE model_id = $1 AND version = 3`, [modelId])).rows;
+    const checkpoint: string = version.engine_state.shards[shard].slices[0].checkpoint;
+    const [artifact] = (await db.query(`SELECT sha256, size, chunks FROM artifacts WHERE kind = 'checkpoint' AND address = $1`, [checkpoint])).rows;
+    const chunks = (await db.query(`SELECT seq, data FROM artifact_chunks WHERE kind = 'checkpoint' AND address = $1 ORDER BY seq`, [checkpoint])).rows;
+    expect(chunks.length).toBeGreaterThan(0);
+    await db.query(`DELETE FROM artifacts WHERE kind = 'checkpoint' AND address = $1`, [checkpoint]); // its chunks go with it
+    expect((await db.query(`SELECT count(*)::int AS n FROM artifact_chunks WHERE kind = 'checkpoint' AND address = $1`, [checkpoint])).rows[0].n).toBe(0);
+
+    const request = await forget(victims);
+    const failing = await waitFor(
+      async () => (await call('GET', `/v1/jobs/${request.jobId}`, ml)).body,
+      (j) => (j.tasks ?? []).some((t: TaskView) => t.shard === shard && t.attempts >= 3),
+      300_000,
+    );
+    const task = (failing.tasks as TaskView[]).find((t) => t.shard === shard)!;
+    expect(task.error).toContain(`checkpoint ${checkpoint} is not in the store`);
+    expect(`${logs.alpha}\n${logs.beta}`).toContain(`shard ${shard} of model ${modelId} version 4 will be retried: checkpoint ${checkpoint} is not in the store`);
+    await expectUnpublished(4);
+
+    // Put back: the next attempt succeeds, and the version is the one a replay reproduces.
+    await db.query('BEGIN');
+    await db.query(`INSERT INTO artifacts (kind, address, sha256, size, chunks) VALUES ('checkpoint', $1, $2, $3, $4)`, [checkpoint, artifact.sha256, artifact.size, artifact.chunks]);
+    for (const row of chunks) await db.query(`INSERT INTO artifact_chunks (kind, address, seq, data) VALUES ('checkpoint', $1, $2, $3)`, [checkpoint, row.seq, row.data]);
+    await db.query('COMMIT');
+    const pass = await jobOf(request.jobId);
+    expect(pass.state).toBe('completed');
+    for (const id of victims) gone.add(id);
+    await replayVersion(4);
+  }, 600_000);
+
+  it('a worker whose artifact store is out of reach hands back what it took, uncounted, and another worker does it; nothing half-written is published', async () => {
+    // A third worker whose link to the artifact database is cut (ARTIFACT_DATABASE_URL through a link that drops
+    // every connection); the two others are paused, so that it is the one to take the pass or its shard tasks.
+    cutLink = await startCutLink();
+    const dir = mkdtempSync(join(tmpdir(), 'lethe-apart-gamma-'));
+    dirs.push(dir);
+    const artifactsUrl = new URL(databaseUrl);
+    artifactsUrl.port = String(cutLink.port);
+    const gamma = await startWorker('gamma', databaseUrl, dir, (text) => (logs.gamma += text), { ARTIFACT_DATABASE_URL: artifactsUrl.toString() });
+    workers.push(gamma);
+    const [alpha, beta] = workers;
+    signalGroup(alpha, 'SIGSTOP');
+    signalGroup(beta, 'SIGSTOP');
+    let paused = true;
+    try {
+      const victims = [(await sliceOf(3, 1))[1], (await sliceOf(0, 0))[1]];
+      const request = await forget(victims);
+      // It tried, found the store out of reach, and stopped taking work for a while (JOB_LOST_AFTER_SECONDS).
+      await waitFor(async () => logs.gamma, (text) => text.includes('takes no job for 6 s: the artifact store'), 300_000);
+      expect(logs.gamma).toContain(`the artifact store PostgreSQL 127.0.0.1:${cutLink.port}/lethe_apart cannot be reached`);
+      await expectUnpublished(5);
+      signalGroup(alpha, 'SIGCONT');
+      signalGroup(beta, 'SIGCONT');
+      paused = false;
+
+      const pass = await jobOf(request.jobId);
+      expect(pass.state).toBe('completed');
+      // Every shard was trained by a worker that reaches the store; none of gamma's attempts counted against a task.
+      expect(pass.tasks.length).toBeGreaterThanOrEqual(2);
+      for (const task of pass.tasks as TaskView[]) {
+        expect(task).toMatchObject({ version: 5, state: 'completed', worker: expect.stringMatching(/^(alpha|beta):/) });
+        expect(task.attempts).toBe(1);
+      }
+      expect(logs.gamma).not.toMatch(/version 5 trained from slice/);
+      for (const id of victims) gone.add(id);
+      await replayVersion(5);
+    } finally {
+      if (paused) for (const child of [alpha, beta]) signalGroup(child, 'SIGCONT');
+      stopGroup(gamma);
+    }
   }, 600_000);
 });
