@@ -4,6 +4,7 @@ import { TrainingConfig } from './config';
 import { UnlearningError } from './errors';
 import { EngineEvent } from './events';
 import { ShardRecord, SliceRecord } from './model';
+import { PhaseClock } from './phase-clock';
 import { ProgressPhase } from './progress';
 import type { RuntimeEnvelope } from './runtime-envelope';
 import { Sample } from './samples';
@@ -42,6 +43,11 @@ export interface ShardResult {
   envelope: RuntimeEnvelope;
   /** Optimizer steps it ran. */
   steps: number;
+  /**
+   * Where the worker's time went (wall-clock and CPU seconds by phase: check, prepare, train, checkpointWrites, and
+   * what the worker adds around the engine): a report for operators and the scale bench, never checked or published.
+   */
+  timings?: { seconds: { [phase: string]: number }; cpuSeconds: { [phase: string]: number } };
 }
 
 /**
@@ -104,8 +110,9 @@ export class ShardTrainer {
     this.context = new EngineContext(deps.runtime);
   }
 
-  train(task: ShardTask, samples: readonly Sample[]): Promise<ShardResult> {
-    return trainShardTask(this.deps, this.context, task, samples);
+  /** `clock`: where the phases' time is charged (check, prepare, train, checkpointWrites), after what the caller charged to it. */
+  train(task: ShardTask, samples: readonly Sample[], clock?: PhaseClock): Promise<ShardResult> {
+    return trainShardTask(this.deps, this.context, task, samples, clock);
   }
 
   release(): Promise<void> {

@@ -424,9 +424,16 @@ function resumableFromSlices(input: ShardTrainingInput, envelope: RuntimeEnvelop
  * checkpoints were not made under this process's envelope, logged), on the task's samples only (a shard's
  * training reads nothing of another's), its checkpoints stored before it returns.
  */
-export async function trainShardTask(deps: EngineDependencies, context: EngineContext, task: ShardTask, given: readonly Sample[]): Promise<ShardResult> {
+export async function trainShardTask(
+  deps: EngineDependencies,
+  context: EngineContext,
+  task: ShardTask,
+  given: readonly Sample[],
+  clock = new PhaseClock(),
+): Promise<ShardResult> {
   const samples = withTaskBatches(task, given);
   const plan = checkShardSamples(task, samples);
+  clock.lap('check');
   const envelope = deps.envelope ?? detectRuntimeEnvelope();
   const previous = { shards: [] as ShardRecord[] };
   previous.shards[task.shard] = { shard: task.shard, sampleCount: samples.length, slices: task.kept };
@@ -444,6 +451,7 @@ export async function trainShardTask(deps: EngineDependencies, context: EngineCo
   const input = { ...asked, fromSlices: resumableFromSlices(asked, envelope, deps.log ?? logToStderr) };
   const fromSlice = input.fromSlices.get(task.shard)!;
   const training = await prepareTraining(deps, context, input);
+  clock.lap('prepare');
   const shardPlan = training.plan.shards[task.shard];
   // The kept slices must hold what they held (samples are only removed, so an equal count is an equal slice).
   for (let slice = 0; slice < fromSlice; slice++) {
@@ -452,9 +460,12 @@ export async function trainShardTask(deps: EngineDependencies, context: EngineCo
   }
   const output: TrainingOutput = { events: [], writes: [] };
   const { record } = await trainShard(deps, input, envelope, training, shardPlan, fromSlice, output);
+  clock.lap('train');
   await Promise.all(output.writes);
+  clock.lap('checkpointWrites');
   training.progress.finish();
-  return { shard: task.shard, fromSlice, record, events: output.events, envelope, steps: training.totalSteps };
+  const timings = { seconds: { ...clock.seconds }, cpuSeconds: { ...clock.cpuSeconds } };
+  return { shard: task.shard, fromSlice, record, events: output.events, envelope, steps: training.totalSteps, timings };
 }
 
 /** Where the engine says what a caller should know when its dependencies give no `log`. */

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ArtifactStore } from '@lethe/artifacts';
-import { ShardResult, ShardTask, ShardTrainer } from '@lethe/unlearning';
+import { PhaseClock, ShardResult, ShardTask, ShardTrainer } from '@lethe/unlearning';
 import { ARTIFACT_STORE } from '../config/config.provider';
 import { checkpointStoreIn } from './kept-methods';
 import { ModelStore } from './model.store';
@@ -31,12 +31,15 @@ export class ShardTaskService {
     });
   }
 
-  async run(queued: ShardTask, onProgress: (fraction: number) => void): Promise<ShardResult> {
+  /** `clock`: charged seeds (opening the model's noise seeds), samples (reading and opening them), then the engine's phases. */
+  async run(queued: ShardTask, onProgress: (fraction: number) => void, clock = new PhaseClock()): Promise<ShardResult> {
     const task = await this.withNoiseSeeds(queued);
+    clock.lap('seeds');
     const samples = await this.store.loadSamples(task.commitments.flat());
+    clock.lap('samples');
     this.current.onProgress = onProgress;
     try {
-      return await this.trainer.train(task, samples);
+      return await this.trainer.train(task, samples, clock);
     } finally {
       this.current.onProgress = undefined;
     }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { ArtifactError } from '@lethe/artifacts';
-import { configureHeapForTraining, Progress, ShardTask } from '@lethe/unlearning';
+import { configureHeapForTraining, PhaseClock, Progress, ShardTask } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
 import { BIAS_SCAN_JOB, SHARD_JOB, TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
@@ -328,6 +328,7 @@ export class JobWorker {
    */
   private async runShardTask(job: PgBoss.JobWithMetadata<ShardMessage>): Promise<void> {
     const { taskId, generation } = job.data;
+    const clock = new PhaseClock();
     const claimed = await this.tasks.claim(taskId, generation, this.workerId, this.config.lostAfterSeconds);
     if (!('input' in claimed)) {
       const row = claimed.row;
@@ -338,12 +339,15 @@ export class JobWorker {
     const where = `shard ${task.shard} of model ${task.modelId} version ${task.version}`;
     this.runningTasks.add(taskId);
     const progress = new ProgressWriter((fraction) => this.tasks.heartbeat(taskId, this.workerId, fraction));
-    const started = process.hrtime.bigint();
+    clock.lap('claim');
     try {
-      const result = await this.shardTraining.run(task, (fraction) => progress.set(fraction, null));
+      const result = await this.shardTraining.run(task, (fraction) => progress.set(fraction, null), clock);
       await progress.close();
       if (!(await this.tasks.complete(taskId, this.workerId, result))) throw new Error(`shard task ${taskId} was handed to another worker meanwhile`);
-      this.logger.log(`${where} trained from slice ${result.fromSlice} in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s`);
+      clock.lap('complete');
+      const total = Object.values(clock.seconds).reduce((a, b) => a + b, 0);
+      const phases = Object.entries(clock.seconds).map(([phase, s]) => `${phase} ${s.toFixed(2)}`).join(', ');
+      this.logger.log(`${where} trained from slice ${result.fromSlice} in ${total.toFixed(1)} s (${phases})`);
     } catch (error) {
       await progress.close();
       const message = describeJobError(error);
