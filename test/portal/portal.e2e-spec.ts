@@ -359,6 +359,41 @@ describeWithChromium('the regulator portal in Chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  it('shows which worker trained which shard of each version, read from the service with a key typed on the models page', async () => {
+    // What the API says (GET /v1/models/:id versions[].tasks): the training fanned out, one shard task per shard.
+    const { body: model } = await request(portalUrl).get(`/v1/models/${modelId}`).auth(h.auditor, { type: 'bearer' }).expect(200);
+    const tasksOf = (version: number) => (model.versions.find((v: { version: number }) => v.version === version)?.tasks ?? []) as { shard: number; worker: string; seconds: number }[];
+    expect(tasksOf(1).map((t) => t.shard)).toEqual([0, 1]);
+    const { page, requested, errors } = await open(`${portalUrl}/portal/`);
+    await page.click('nav a[data-page=models]');
+    const v1 = `article[data-model="${modelId}"] .version[data-version="1"]`;
+    // Nothing is shown, nor asked of the service, before a key is given; the log alone does not say it.
+    expect(await page.$(`${v1} [data-testid=shard-tasks]`)).toBeNull();
+    expect(requested.some((u) => u.includes(`/v1/models/${modelId}`))).toBe(false);
+
+    // A wrong key: the service refuses it, the portal says so and shows no table.
+    await page.fill('[data-testid=shard-tasks-key]', 'not-a-key');
+    await page.click('[data-testid=shard-tasks-show]');
+    await page.waitForSelector('[data-testid=shard-tasks-error]', { timeout: 30_000 });
+    expect(await page.textContent('[data-testid=shard-tasks-error]')).toContain('401');
+    expect(await page.$(`${v1} [data-testid=shard-tasks]`)).toBeNull();
+
+    // The auditor's key: each version lists the shards workers trained for it, as the API has them.
+    await page.fill('[data-testid=shard-tasks-key]', h.auditor);
+    await page.click('[data-testid=shard-tasks-show]');
+    await page.waitForSelector(`${v1} [data-testid=shard-tasks]`, { timeout: 30_000 });
+    for (const v of model.versions as { version: number }[]) {
+      const selector = `article[data-model="${modelId}"] .version[data-version="${v.version}"]`;
+      const rows = await page.$$eval(`${selector} [data-testid=shard-tasks] tbody tr`, (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)));
+      expect(rows).toEqual(tasksOf(v.version).map((t) => [String(t.shard), t.worker, t.seconds.toFixed(2)]));
+      if (rows.length === 0) expect(await page.$(`${selector} [data-testid=shard-tasks-none]`)).not.toBeNull();
+    }
+    // The key went to the service that served the portal, nowhere else, and was kept nowhere.
+    expect(requested.filter((u) => u.includes('/v1/models/')).every((u) => u.startsWith(portalUrl))).toBe(true);
+    expect(await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie + location.href)).not.toContain(h.auditor);
+    expect(errors.filter((e) => !e.includes('401'))).toEqual([]);
+  });
+
   it("verifies a data subject's commitment, and catches a pasted receipt whose proof was altered", async () => {
     const { page } = await open(`${portalUrl}/portal/receipt`, '[data-testid=receipt-input]');
     const commitment = commitments.get(samples[4].externalId)!;

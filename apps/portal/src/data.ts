@@ -176,3 +176,48 @@ export class RecordingFetch {
     }
   }
 }
+
+/** A shard of a model version and the worker that trained it (GET /v1/models/{id}: versions[].tasks). */
+export interface ShardTaskRow {
+  shard: number;
+  worker: string;
+  seconds: number | null;
+}
+
+/** Per model, per version: the shards workers trained for it (versions trained in one worker have none). */
+export type ShardTasks = Map<string, Map<number, ShardTaskRow[]>>;
+
+/**
+ * Which worker trained which shard of each model's versions, read with an ml or auditor key (the route is not
+ * public: worker names are the operator's). Every field is checked; a model the service does not know is skipped.
+ */
+export async function loadShardTasks(apiUrl: string, apiKey: string, modelIds: string[]): Promise<ShardTasks> {
+  const out: ShardTasks = new Map();
+  for (const modelId of modelIds) {
+    const route = `GET /v1/models/${modelId}`;
+    const body = (await fetchJson(apiUrl, `v1/models/${encodeURIComponent(modelId)}`, route, {
+      timeoutMs: 30_000,
+      fetch: browserFetch,
+      apiKey,
+      notFoundIsNull: true,
+    })) as { versions?: unknown } | null;
+    if (body === null) continue;
+    if (!Array.isArray(body.versions)) throw new Error(`${route}: versions is not an array`);
+    const byVersion = new Map<number, ShardTaskRow[]>();
+    for (const [i, v] of (body.versions as { version?: unknown; tasks?: unknown }[]).entries()) {
+      if (!Number.isInteger(v?.version)) throw new Error(`${route}: versions[${i}].version is not an integer`);
+      const tasks = v.tasks ?? [];
+      if (!Array.isArray(tasks)) throw new Error(`${route}: versions[${i}].tasks is not an array`);
+      byVersion.set(
+        v.version as number,
+        tasks.map((t: { shard?: unknown; worker?: unknown; seconds?: unknown }, k) => {
+          if (!Number.isInteger(t?.shard) || typeof t.worker !== 'string' || !(t.seconds === null || typeof t.seconds === 'number'))
+            throw new Error(`${route}: versions[${i}].tasks[${k}] is not {shard, worker, seconds}`);
+          return { shard: t.shard as number, worker: t.worker, seconds: t.seconds as number | null };
+        }),
+      );
+    }
+    out.set(modelId, byVersion);
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 // The portal's state: the settings shown (API, RPC URL, contract), what was loaded, and the last verification.
 import type { VerificationWarning } from '@lethe/verifier';
 import type { Check } from './checks';
-import type { ChainView, PortalConfig, ServerAnchorRow, Snapshot } from './data';
+import type { ChainView, PortalConfig, ServerAnchorRow, ShardTasks, Snapshot } from './data';
 
 export interface Verification {
   ok: boolean;
@@ -34,6 +34,10 @@ export interface PortalState {
   verification: Verification | null;
   verifying: boolean;
   deadlineDays: number;
+  /** Which worker trained which shard, read with the key typed on the models page (kept in memory, never stored). */
+  shardTasks: ShardTasks | null;
+  shardTasksError: string | null;
+  loadingShardTasks: boolean;
 }
 
 export function initialState(apiUrl: string): PortalState {
@@ -53,6 +57,9 @@ export function initialState(apiUrl: string): PortalState {
     verification: null,
     verifying: false,
     deadlineDays: 30,
+    shardTasks: null,
+    shardTasksError: null,
+    loadingShardTasks: false,
   };
 }
 

@@ -33,6 +33,14 @@ export interface TaskRow {
   superseded: boolean;
 }
 
+/** A shard of a published version and the worker that trained it (a shard task's), in how many seconds. */
+export interface TrainedShard {
+  version: number;
+  shard: number;
+  workerId: string;
+  seconds: number | null;
+}
+
 interface RawRow {
   id: string;
   job_id: string;
@@ -214,6 +222,23 @@ export class JobTaskRepository {
       [id],
     );
     return renewed.length > 0 ? toRow(renewed[0]) : undefined;
+  }
+
+  /**
+   * Which worker trained which shard of each version of a model: its completed shard tasks whose result is the
+   * shard the version published (the last checkpoint of its record is the version's; a shard its publisher
+   * trained again itself, under its own runtime envelope, is not listed), the latest such task per shard.
+   */
+  async findTrainedShards(modelId: string): Promise<TrainedShard[]> {
+    const rows: { version: number; shard: number; worker_id: string; seconds: number | null }[] = await this.dataSource.query(
+      `SELECT DISTINCT ON (t.version, t.shard) t.version, t.shard, t.worker_id, t.seconds
+         FROM job_tasks t JOIN model_versions v ON v.model_id = t.model_id AND v.version = t.version
+        WHERE t.model_id = $1 AND t.state = 'completed' AND t.superseded_at IS NULL AND t.worker_id IS NOT NULL
+          AND t.result->'record'->'slices'->-1->>'checkpoint' = v.engine_state->'shards'->t.shard->'slices'->-1->>'checkpoint'
+        ORDER BY t.version, t.shard, t.updated_at DESC`,
+      [modelId],
+    );
+    return rows.map((r) => ({ version: r.version, shard: r.shard, workerId: r.worker_id, seconds: r.seconds }));
   }
 
   /** Queued tasks that are not superseded, of jobs that still run: what a worker's start sends again. */

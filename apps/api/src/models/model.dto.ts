@@ -36,6 +36,7 @@ import {
 } from '@lethe/unlearning';
 import { IsUuid } from '../common/uuid';
 import { DatasetEntity } from '../datasets/dataset.entity';
+import type { TrainedShard } from '../jobs/job-task.repository';
 import { MODEL_STATES, ModelEntity, ModelState, ModelVersionEntity, isHeld, type HeldFigures } from './model.entity';
 import { DEFAULT_MAX_TEST_ACCURACY_DROP, GuardDto } from './model-lifecycle.dto';
 
@@ -375,6 +376,12 @@ export class CreatedModelResponseDto {
   @ApiProperty({ format: 'uuid', description: 'the training job: GET /v1/jobs/{jobId}' }) jobId!: string;
 }
 
+export class ShardTaskDto {
+  @ApiProperty() shard!: number;
+  @ApiProperty({ description: 'the worker that trained it (WORKER_NAME, or host:pid, and a random suffix)' }) worker!: string;
+  @ApiProperty({ nullable: true, type: Number, description: 'seconds its task took' }) seconds!: number | null;
+}
+
 export class ModelVersionResponseDto {
   @ApiProperty() version!: number;
   @ApiProperty({ description: 'SHA-256 of the ONNX file, as in MODEL_PUBLISHED' }) onnxSha256!: string;
@@ -415,6 +422,14 @@ export class ModelVersionResponseDto {
       "residualBound, budget, budgetUsed, retrained} or {kind: 'approximate', algorithm, steps} (approximately forgotten: no guarantee, only evidence)",
   })
   guarantee?: UnlearnGuarantee;
+  @ApiProperty({
+    required: false,
+    type: [ShardTaskDto],
+    description:
+      'which worker trained which shard of it, when shard tasks trained it (SHARD_TASKS, two or more shards to train): the shards a worker trained ' +
+      'for this version, each with the seconds its task took; absent when one worker trained every shard itself',
+  })
+  tasks?: ShardTaskDto[];
 }
 
 export class ModelSummaryDto {
@@ -504,7 +519,7 @@ export function epochsPerSliceOf(engineConfig: Record<string, unknown>): number[
   return epochsOfSlices(normalizeConfig(resolveStoredSchedule(engineConfig as unknown as TrainingConfigInput)));
 }
 
-export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersionResponseDto {
+export function toModelVersionResponse(entity: ModelVersionEntity, tasks: TrainedShard[] = []): ModelVersionResponseDto {
   const out: ModelVersionResponseDto = {
     version: entity.version,
     onnxSha256: entity.onnxSha256,
@@ -526,6 +541,9 @@ export function toModelVersionResponse(entity: ModelVersionEntity): ModelVersion
   }
   if (entity.evidenceLedgerIndex !== null) out.evidenceLedgerIndex = Number(entity.evidenceLedgerIndex);
   if (entity.guarantee !== null) out.guarantee = entity.guarantee;
+  const trained = tasks.filter((t) => t.version === entity.version);
+  if (trained.length > 0)
+    out.tasks = trained.map((t) => ({ shard: t.shard, worker: t.workerId, seconds: t.seconds === null ? null : Math.round(t.seconds * 100) / 100 }));
   return out;
 }
 
@@ -549,6 +567,9 @@ export function toModelSummary(entity: ModelEntity, latestVersion: number | null
   return out;
 }
 
-export function toModelResponse(entity: ModelEntity, versions: ModelVersionEntity[]): ModelResponseDto {
-  return { ...toModelSummary(entity, versions.length > 0 ? versions[versions.length - 1].version : null), versions: versions.map(toModelVersionResponse) };
+export function toModelResponse(entity: ModelEntity, versions: ModelVersionEntity[], tasks: TrainedShard[] = []): ModelResponseDto {
+  return {
+    ...toModelSummary(entity, versions.length > 0 ? versions[versions.length - 1].version : null),
+    versions: versions.map((v) => toModelVersionResponse(v, tasks)),
+  };
 }

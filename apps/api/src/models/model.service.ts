@@ -1,4 +1,5 @@
 import { JobRepository } from '../jobs/job.repository';
+import { JobTaskRepository } from '../jobs/job-task.repository';
 import { BadRequestException, ConflictException, GoneException, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -57,6 +58,7 @@ export class ModelService implements OnModuleDestroy {
     private readonly jobService: JobService,
     private readonly store: ModelStore,
     private readonly jobs: JobRepository,
+    private readonly tasks: JobTaskRepository,
   ) {}
 
   async create(body: CreateModelDto, principal: Principal | undefined): Promise<CreatedModelResponseDto> {
@@ -153,7 +155,7 @@ export class ModelService implements OnModuleDestroy {
   async get(id: string): Promise<ModelResponseDto> {
     const model = await this.findModel(id);
     const versions = await this.dataSource.getRepository(ModelVersionEntity).find({ where: { modelId: id }, order: { version: 'ASC' } });
-    return toModelResponse(await this.withNoiseSeeds(model), versions);
+    return toModelResponse(await this.withNoiseSeeds(model), versions, await this.tasks.findTrainedShards(id));
   }
 
   /** The model with its noise seeds opened into its engine config (the routes are for ml and auditor keys: a replay needs them). */
@@ -162,7 +164,7 @@ export class ModelService implements OnModuleDestroy {
   }
 
   async getVersion(id: string, version: number): Promise<ModelVersionResponseDto> {
-    return toModelVersionResponse(await this.findVersion(id, version));
+    return toModelVersionResponse(await this.findVersion(id, version), await this.tasks.findTrainedShards(id));
   }
 
   /** The ONNX file of a version, checked against its published SHA-256; a retired one is gone (410). */

@@ -3,7 +3,9 @@ import { describeGuarantee, describePrivacyGuarantee, describeRuntimeEnvelope, g
 import { groupedBarChart } from '../charts';
 import { formatNumber, h, short } from '../dom';
 import { EVIDENCE_MEASURES, MEMBERSHIP_CATEGORIES, buildModelVersions, evidenceSeries, membershipView, type ModelVersionView } from '../derive';
+import { loadShardTasks, type ShardTaskRow } from '../data';
 import { buildLifecycle, type HeldVersion, type Lifecycle } from '../lifecycle';
+import { errorText } from '../state';
 import type { PortalApp } from './app';
 
 export function renderModels(app: PortalApp): HTMLElement {
@@ -15,6 +17,8 @@ export function renderModels(app: PortalApp): HTMLElement {
   const lifecycle = buildLifecycle(snapshot.entries);
   const byModel = new Map<string, ModelVersionView[]>();
   for (const v of versions) byModel.set(v.modelId, [...(byModel.get(v.modelId) ?? []), v]);
+  if (byModel.size > 0) section.append(renderShardTasksForm(app, [...byModel.keys()]));
+  const { shardTasks } = app.state;
   for (const [modelId, list] of byModel) {
     section.append(
       h(
@@ -22,7 +26,9 @@ export function renderModels(app: PortalApp): HTMLElement {
         { class: 'model', 'data-model': modelId },
         h('h3', {}, `Model ${modelId}`, list[0].datasetId ? h('span', { class: 'muted' }, ` · dataset ${list[0].datasetId}`) : null),
         renderRollbacks(lifecycle, modelId),
-        list.map((v) => renderVersion(v, lifecycle.held.get(`${modelId}/${v.modelVersion}`))),
+        list.map((v) =>
+          renderVersion(v, lifecycle.held.get(`${modelId}/${v.modelVersion}`), shardTasks ? (shardTasks.get(modelId)?.get(v.modelVersion) ?? []) : undefined),
+        ),
       ),
     );
   }
@@ -30,6 +36,65 @@ export function renderModels(app: PortalApp): HTMLElement {
   if (lifecycle.problems.length)
     section.append(h('ul', { class: 'problems' }, lifecycle.problems.map((p) => h('li', { class: 'error' }, p))));
   return section;
+}
+
+/**
+ * Which worker trained which shard is the operator's record, not the log's: read from GET /v1/models/{id} with an
+ * ml or auditor key typed here (kept in this page's memory only, sent only to the service that served the portal).
+ */
+function renderShardTasksForm(app: PortalApp, modelIds: string[]): HTMLElement {
+  const { state } = app;
+  const input = h('input', { type: 'password', autocomplete: 'off', 'data-testid': 'shard-tasks-key', placeholder: 'ml or auditor API key' });
+  const submit = (event: Event) => {
+    event.preventDefault();
+    const key = input.value.trim();
+    if (key === '' || state.loadingShardTasks) return;
+    state.loadingShardTasks = true;
+    app.render();
+    loadShardTasks(state.apiUrl, key, modelIds)
+      .then((tasks) => {
+        state.shardTasks = tasks;
+        state.shardTasksError = null;
+      })
+      .catch((err: unknown) => {
+        state.shardTasksError = errorText(err);
+      })
+      .finally(() => {
+        state.loadingShardTasks = false;
+        app.render();
+      });
+  };
+  return h(
+    'form',
+    { class: 'shard-tasks-form', 'data-testid': 'shard-tasks-form', onsubmit: submit },
+    h('label', {}, 'Which worker trained which shard (from the service, with an ml or auditor key, kept in this page only): ', input),
+    h('button', { type: 'submit', 'data-testid': 'shard-tasks-show', disabled: state.loadingShardTasks }, state.loadingShardTasks ? 'Reading…' : 'Show'),
+    state.shardTasksError ? h('p', { class: 'error', 'data-testid': 'shard-tasks-error' }, state.shardTasksError) : null,
+  );
+}
+
+/** The shards workers trained for a version (shard tasks): shard, worker, seconds; undefined while not read. */
+function renderShardTasks(tasks: ShardTaskRow[] | undefined): HTMLElement | null {
+  if (tasks === undefined) return null;
+  if (tasks.length === 0)
+    return h('p', { class: 'muted', 'data-testid': 'shard-tasks-none' }, 'Shard tasks: none (one worker trained what this version trained)');
+  return h(
+    'div',
+    {},
+    h('h5', {}, 'Shard tasks: which worker trained which shard'),
+    h(
+      'table',
+      { class: 'shard-tasks', 'data-testid': 'shard-tasks' },
+      h('thead', {}, h('tr', {}, ['shard', 'worker', 'seconds'].map((t) => h('th', {}, t)))),
+      h(
+        'tbody',
+        {},
+        tasks.map((t) =>
+          h('tr', { 'data-shard': t.shard }, h('td', {}, t.shard), h('td', {}, t.worker), h('td', {}, t.seconds === null ? '—' : t.seconds.toFixed(2))),
+        ),
+      ),
+    ),
+  );
 }
 
 /** A model's rollbacks (MODEL_ROLLED_BACK), in log order. */
@@ -80,7 +145,7 @@ function renderHeld(held: HeldVersion | undefined): HTMLElement | null {
   );
 }
 
-function renderVersion(v: ModelVersionView, held?: HeldVersion): HTMLElement {
+function renderVersion(v: ModelVersionView, held?: HeldVersion, tasks?: ShardTaskRow[]): HTMLElement {
   const isHeld = !v.retired && held !== undefined && held.releasedIndex === null;
   return h(
     'div',
@@ -124,6 +189,7 @@ function renderVersion(v: ModelVersionView, held?: HeldVersion): HTMLElement {
       : null,
     v.unlearn ? renderGuarantee(v.unlearn) : null,
     h('div', { class: 'columns' }, renderLineage(v), renderPublishedMetrics(v)),
+    renderShardTasks(tasks),
     v.unlearn ? renderEvidence(v, v.unlearn) : null,
   );
 }
