@@ -374,14 +374,14 @@ describeWithChromium('the regulator portal in Chromium', () => {
     // A wrong key: the service refuses it, the portal says so and shows no table.
     await page.fill('[data-testid=shard-tasks-key]', 'not-a-key');
     await page.click('[data-testid=shard-tasks-show]');
-    await page.waitForSelector('[data-testid=shard-tasks-error]', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=shard-tasks-error]', { timeout: 120_000 });
     expect(await page.textContent('[data-testid=shard-tasks-error]')).toContain('401');
     expect(await page.$(`${v1} [data-testid=shard-tasks]`)).toBeNull();
 
     // The auditor's key: each version lists the shards workers trained for it, as the API has them.
     await page.fill('[data-testid=shard-tasks-key]', h.auditor);
     await page.click('[data-testid=shard-tasks-show]');
-    await page.waitForSelector(`${v1} [data-testid=shard-tasks]`, { timeout: 30_000 });
+    await page.waitForSelector(`${v1} [data-testid=shard-tasks]`, { timeout: 120_000 });
     for (const v of model.versions as { version: number }[]) {
       const selector = `article[data-model="${modelId}"] .version[data-version="${v.version}"]`;
       const rows = await page.$$eval(`${selector} [data-testid=shard-tasks] tbody tr`, (trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)));
