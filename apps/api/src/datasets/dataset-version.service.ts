@@ -5,7 +5,7 @@ import type { DatasetVersioned } from '@lethe/events';
 import { type FoundEntry, Ledger, computeCommitmentsRoot, withAdvisoryLock } from '@lethe/ledger';
 
 /** Advisory lock namespace under which a dataset's versions are numbered ("dver"). */
-const VERSION_LOCK = 0x64766572;
+export const VERSION_LOCK = 0x64766572;
 
 /** A dataset version as its DATASET_VERSIONED entry records it. */
 export interface DatasetVersion {
@@ -14,6 +14,13 @@ export interface DatasetVersion {
   root: string;
   size: number;
   ledgerIndex: number;
+}
+
+/** A dataset's recordings in this process: the one running, the one about to start (new callers join it), and how many callers await either. */
+interface RecordingSlot {
+  running?: Promise<DatasetVersion>;
+  waiting?: Promise<DatasetVersion>;
+  callers: number;
 }
 
 export class DatasetVersionDto implements DatasetVersion {
@@ -31,6 +38,13 @@ export class DatasetVersionDto implements DatasetVersion {
  * loses nothing and the next change numbers on from it. Versions of one dataset are numbered under an advisory
  * lock; a state equal to the latest version's (nothing changed since, or a concurrent change was versioned first)
  * makes no new version.
+ *
+ * Group commit: concurrent callers for one dataset in this process share recordings. A caller (whose change is
+ * already committed) joins the next recording that has not started yet, or queues one behind the running one; a
+ * recording reads the live commitments once, under the lock, so it covers every change committed before it started,
+ * and answers every caller that joined it. Under a burst of uploads to one dataset this is at most one running and
+ * one waiting recording, not one full read per upload; a failed recording fails every caller that joined it (none
+ * is acknowledged), and the next caller starts a fresh one.
  */
 @Injectable()
 export class DatasetVersionService {
@@ -39,8 +53,66 @@ export class DatasetVersionService {
     private readonly ledger: Ledger,
   ) {}
 
-  /** Logs the dataset's current live state as its next version, unless its latest version is that state; returns the latest. */
-  async recordVersion(datasetId: string): Promise<DatasetVersion> {
+  /** Per dataset: the recording that runs and the one that waits to start (which new callers join). */
+  private readonly recordings = new Map<string, RecordingSlot>();
+  private recorded = 0;
+
+  /** How many recordings (reads of a dataset's live commitments) this service has run: a gauge of group commit. */
+  get recordingsRun(): number {
+    return this.recorded;
+  }
+
+  /** How many callers wait for a recording of the dataset in this process (running or about to start). */
+  callersWaiting(datasetId: string): number {
+    return this.recordings.get(datasetId)?.callers ?? 0;
+  }
+
+  /**
+   * Logs the dataset's live state as its next version, unless its latest version is that state; returns the
+   * latest. Call it after the change is committed: the version it returns was recorded by a read that started
+   * after the call, so it covers the change (it may cover later ones too).
+   */
+  recordVersion(datasetId: string): Promise<DatasetVersion> {
+    let group = this.recordings.get(datasetId);
+    if (!group) this.recordings.set(datasetId, (group = { callers: 0 }));
+    const slot = group;
+    slot.callers++;
+    const joined = slot.waiting ?? this.startRecording(datasetId, slot);
+    return joined.finally(() => {
+      slot.callers--;
+      this.forgetIdle(datasetId, slot);
+    });
+  }
+
+  /** Drops a dataset's entry once nothing runs, waits or is awaited on it. */
+  private forgetIdle(datasetId: string, slot: RecordingSlot): void {
+    if (!slot.running && !slot.waiting && slot.callers === 0 && this.recordings.get(datasetId) === slot) this.recordings.delete(datasetId);
+  }
+
+  /** Queues a recording of the dataset behind the running one (if any); callers join it until it starts. */
+  private startRecording(datasetId: string, slot: RecordingSlot): Promise<DatasetVersion> {
+    const recording: Promise<DatasetVersion> = (slot.running ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => {
+        // From here on the recording has started: callers arriving now queue the next one.
+        slot.waiting = undefined;
+        slot.running = recording;
+        return this.recordOnce(datasetId);
+      });
+    slot.waiting = recording;
+    void recording
+      .catch(() => undefined)
+      .then(() => {
+        if (slot.running !== recording) return;
+        slot.running = undefined;
+        this.forgetIdle(datasetId, slot);
+      });
+    return recording;
+  }
+
+  /** One recording: reads the live commitments under the dataset's lock and logs them unless the latest version is that state. */
+  private async recordOnce(datasetId: string): Promise<DatasetVersion> {
+    this.recorded++;
     return withAdvisoryLock(this.dataSource, { namespace: VERSION_LOCK, key: datasetId, mode: 'exclusive' }, async () => {
       const rows: { commitment: string }[] = await this.dataSource.query(
         `SELECT commitment FROM sample_commitments WHERE dataset_id = $1 AND ledger_index IS NOT NULL AND forgotten_at IS NULL
