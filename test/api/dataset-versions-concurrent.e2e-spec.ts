@@ -104,6 +104,49 @@ describe('dataset versions: concurrent uploads to one dataset', () => {
     expect(service.recordingsRun - before).toBeLessThanOrEqual(2);
     expect(versions).toHaveLength(1);
   }, 120_000);
+
+  it('a recording that fails answers its uploads with an error; every acknowledged upload is still in a version logged before its answer', async () => {
+    const datasetId = await newDataset('failed recording');
+    const service = h.app.get(DatasetVersionService);
+    const holder = h.dataSource.createQueryRunner();
+    await holder.connect();
+    let settled: Promise<PromiseSettledResult<request.Response>[]>;
+    try {
+      await holder.query(`SELECT pg_advisory_lock($1, hashtext($2))`, [VERSION_LOCK, datasetId]);
+      const [{ pid: holderPid }] = await holder.query(`SELECT pg_backend_pid() AS pid`);
+      settled = Promise.allSettled(
+        Array.from({ length: UPLOADS }, (_, i) => asMl(http().post(`/v1/datasets/${datasetId}/samples`)).send(iris.slice(2 * i, 2 * i + 2))),
+      );
+      await waitFor(async () => service.callersWaiting(datasetId), (n) => n === UPLOADS);
+      // The running recording waits for the lock on a session of its own: end that session (as a crash of the
+      // database connection would), so the recording fails; the uploads that joined it must not be acknowledged.
+      const [{ pid: recordingPid }] = await waitFor(
+        (): Promise<{ pid: number }[]> =>
+          h.dataSource.query(`SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_advisory_lock(%' AND wait_event_type = 'Lock' AND datname = current_database() AND pid <> $1`, [holderPid]),
+        (rows) => rows.length === 1,
+      );
+      await h.dataSource.query(`SELECT pg_terminate_backend($1)`, [recordingPid]);
+      await waitFor(async () => service.callersWaiting(datasetId), (n) => n < UPLOADS);
+    } finally {
+      await holder.query(`SELECT pg_advisory_unlock($1, hashtext($2))`, [VERSION_LOCK, datasetId]);
+      await holder.release();
+    }
+    const results = await settled!;
+    const acknowledged = results.flatMap((r) => (r.status === 'fulfilled' && r.value.status === 200 ? [r.value.body] : []));
+    const refused = results.filter((r) => !(r.status === 'fulfilled' && r.value.status === 200));
+    // The failed recording's uploads (at least the one that started it) got an error, the rest their version.
+    expect(refused.length).toBeGreaterThan(0);
+    expect(acknowledged.length).toBe(UPLOADS - refused.length);
+    const versions: { version: number; root: string; size: number }[] = (await asMl(http().get(`/v1/datasets/${datasetId}/versions`)).expect(200)).body;
+    const rows: { commitment: string }[] = await h.dataSource.query(
+      `SELECT commitment FROM sample_commitments WHERE dataset_id = $1 AND ledger_index IS NOT NULL ORDER BY ledger_index, batch_position`,
+      [datasetId],
+    );
+    // The samples of every upload were committed before its recording; the next recording covered them all.
+    expect(rows).toHaveLength(2 * UPLOADS);
+    expect(versions).toEqual([{ version: 1, root: computeCommitmentsRoot(rows.map((r) => r.commitment)), size: 2 * UPLOADS, ledgerIndex: expect.any(Number) }]);
+    for (const answer of acknowledged) expect(answer.datasetVersion).toBe(1);
+  }, 120_000);
 });
 
 /** The root over the chosen batches' commitments, in log order (the order of the live set's leaves). */
