@@ -83,17 +83,21 @@ async function lockedSession<T>(dataSource: DataSource, lock: AdvisoryLock & { t
   const suffix = lock.mode === 'shared' ? '_shared' : '';
   const args = [lock.namespace, lock.key];
   let held = false;
+  // A lock query that failed may have lost its session (terminated while it waited): such a connection is closed, not kept.
+  let answered = false;
   try {
     if (lock.try) {
       const [{ locked }] = (await client.query(`SELECT pg_try_advisory_lock${suffix}($1, hashtext($2)) AS locked`, args)).rows;
+      answered = true;
       if (!locked) return undefined;
     } else {
       await client.query(`SELECT pg_advisory_lock${suffix}($1, hashtext($2))`, args);
+      answered = true;
     }
     held = true;
     return await fn();
   } finally {
-    let clean = !lost;
+    let clean = !lost && answered;
     if (held && clean) {
       const unlocked = await client.query(`SELECT pg_advisory_unlock${suffix}($1, hashtext($2)) AS unlocked`, args).then(
         (r) => r.rows[0]?.unlocked === true,
