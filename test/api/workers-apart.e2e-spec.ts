@@ -304,6 +304,18 @@ describe('workers on machines apart, sharing only the database', () => {
     expect(replay.code).toBe(0);
   }, 400_000);
 
+  /** Nothing of `version` anywhere: no row, no MODEL_PUBLISHED in the log. */
+  const expectUnpublished = async (version: number) => {
+    expect((await db.query(`SELECT count(*)::int AS n FROM model_versions WHERE model_id = $1 AND version = $2`, [modelId, version])).rows[0].n).toBe(0);
+    expect((await db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE type = 'MODEL_PUBLISHED' AND event LIKE $1`, [`%"modelVersion":${version}%${modelId}%`])).rows[0].n).toBe(0);
+  };
+  const replayVersion = async (version: number) => {
+    const surviving = iris.filter((s) => !gone.has(s.externalId));
+    const replay = await runCli(['replay', '--model', modelId, '--version', String(version), '--data', dataFile(`surviving${version}.ndjson`, surviving), '--api', api, '--api-key', auditor]);
+    expect(replay.stdout).toContain(`equals the published one`);
+    expect(replay.code).toBe(0);
+  };
+
   it('a corrupt checkpoint fails its shard clearly on whichever worker takes it, nothing is published; with its bytes back, the version is published', async () => {
     // A sample in slice 1 of shard 0 (untouched so far): its forget resumes that shard from the checkpoint
     // after slice 0; and one of shard 3, so that the pass trains two shards (two shard tasks).
@@ -326,8 +338,7 @@ describe('workers on machines apart, sharing only the database', () => {
     expect(task.error).toMatch(new RegExp(`CORRUPT.*${checkpoint}|${checkpoint}.*(SHA-256|CORRUPT)`));
     expect(`${logs.alpha}\n${logs.beta}`).toContain(`shard ${shard} of model ${modelId} version 3 will be retried`);
     // Nothing half-written: no version 3, not in the store and not in the log.
-    expect((await db.query(`SELECT count(*)::int AS n FROM model_versions WHERE model_id = $1 AND version = 3`, [modelId])).rows[0].n).toBe(0);
-    expect((await db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE type = 'MODEL_PUBLISHED' AND event LIKE $1`, [`%"modelVersion":3%${modelId}%`])).rows[0].n).toBe(0);
+    await expectUnpublished(3);
 
     // The bytes put back (a restore): the next attempt succeeds, and the version is the one a replay reproduces.
     for (const row of original) await db.query(`UPDATE artifact_chunks SET data = $3 WHERE kind = 'checkpoint' AND address = $1 AND seq = $2`, [checkpoint, row.seq, row.data]);
@@ -336,23 +347,8 @@ describe('workers on machines apart, sharing only the database', () => {
     const { body: described } = await call('GET', `/v1/models/${modelId}`, ml);
     expect(described.versions.map((v: { version: number }) => v.version)).toEqual([1, 2, 3]);
     for (const id of victims) gone.add(id);
-    const surviving = iris.filter((s) => !gone.has(s.externalId));
-    const replay = await runCli(['replay', '--model', modelId, '--version', '3', '--data', dataFile('surviving3.ndjson', surviving), '--api', api, '--api-key', auditor]);
-    expect(replay.stdout).toContain(`equals the published one`);
-    expect(replay.code).toBe(0);
+    await replayVersion(3);
   }, 600_000);
-
-  /** Nothing of `version` anywhere: no row, no MODEL_PUBLISHED in the log. */
-  const expectUnpublished = async (version: number) => {
-    expect((await db.query(`SELECT count(*)::int AS n FROM model_versions WHERE model_id = $1 AND version = $2`, [modelId, version])).rows[0].n).toBe(0);
-    expect((await db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE type = 'MODEL_PUBLISHED' AND event LIKE $1`, [`%"modelVersion":${version}%${modelId}%`])).rows[0].n).toBe(0);
-  };
-  const replayVersion = async (version: number) => {
-    const surviving = iris.filter((s) => !gone.has(s.externalId));
-    const replay = await runCli(['replay', '--model', modelId, '--version', String(version), '--data', dataFile(`surviving${version}.ndjson`, surviving), '--api', api, '--api-key', auditor]);
-    expect(replay.stdout).toContain(`equals the published one`);
-    expect(replay.code).toBe(0);
-  };
 
   it('a missing checkpoint fails its shard naming it, on whichever worker takes it, nothing is published; put back, the version is published', async () => {
     // A sample in slice 1 of shard 2: its forget resumes that shard from the checkpoint after slice 0, which is
