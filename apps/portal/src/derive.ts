@@ -55,6 +55,7 @@ export const EVENT_KINDS: Record<LedgerEventType, EventKind> = {
   UNLEARN_HELD: 'forget',
   VERSION_RELEASED: 'forget',
   FORGET_EXTENDED: 'forget',
+  LEARN_HELD: 'learn',
 };
 
 export interface TimelineItem {
@@ -144,6 +145,11 @@ function summarize(event: LedgerEvent): string {
       return `rolled back from version ${event.fromVersion} to version ${event.toVersion}`;
     case 'UNLEARN_HELD':
       return `version ${event.modelVersion} HELD: test accuracy ${event.testAccuracyBefore.toFixed(3)} -> ${event.testAccuracyAfter.toFixed(3)} (drop ${event.drop.toFixed(3)} > limit ${event.maxTestAccuracyDrop})`;
+    case 'LEARN_HELD':
+      return (
+        `version ${event.modelVersion} HELD after a ${event.cause === 'learn' ? `learn (batch ${event.learnBatch})` : 'restore'}: test accuracy ` +
+        `${event.testAccuracyBefore.toFixed(3)} (version ${event.fromVersion}) -> ${event.testAccuracyAfter.toFixed(3)} (drop ${event.drop.toFixed(3)} > limit ${event.maxTestAccuracyDrop})`
+      );
     case 'VERSION_RELEASED':
       return `held version ${event.modelVersion} released`;
     case 'FORGET_EXTENDED':

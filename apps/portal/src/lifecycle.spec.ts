@@ -23,6 +23,17 @@ describe('buildLifecycle', () => {
     expect(lifecycle.problems).toEqual([]);
   });
 
+  it('pairs a version a learn made and the guard held (LEARN_HELD) with its release', () => {
+    const lifecycle = buildLifecycle(
+      at([
+        { type: 'LEARN_HELD', version: 1, modelId: 'm', modelVersion: 2, fromVersion: 1, cause: 'learn', learnBatch: 1, testAccuracyBefore: 0.95, testAccuracyAfter: 0.43, drop: 0.52, maxTestAccuracyDrop: 0.05 },
+        { type: 'VERSION_RELEASED', version: 1, modelId: 'm', modelVersion: 2 },
+      ]),
+    );
+    expect(lifecycle.held.get('m/2')).toMatchObject({ index: 0, releasedIndex: 1, event: { type: 'LEARN_HELD', cause: 'learn' } });
+    expect(lifecycle.problems).toEqual([]);
+  });
+
   it('finds a release of a version never held and a gap in a dataset\'s versions', () => {
     const lifecycle = buildLifecycle(
       at([
@@ -31,7 +42,7 @@ describe('buildLifecycle', () => {
       ]),
     );
     expect(lifecycle.problems).toEqual([
-      'entry 0 (VERSION_RELEASED) releases model m version 2, which no UNLEARN_HELD before it held',
+      'entry 0 (VERSION_RELEASED) releases model m version 2, which no UNLEARN_HELD or LEARN_HELD before it held',
       'entry 1 (DATASET_VERSIONED) is version 2 of dataset d, want 1',
     ]);
   });

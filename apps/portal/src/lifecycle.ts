@@ -1,18 +1,18 @@
 // The data lifecycle as the log tells it (issue 14): versions the forgetting guard held and their releases,
 // rollbacks, dataset versions, and forget-request extensions. Pure functions over the verified entries.
-import type { DatasetVersioned, ForgetExtended, ModelRolledBack, UnlearnHeld } from '@lethe/events';
+import type { DatasetVersioned, ForgetExtended, LearnHeld, ModelRolledBack, UnlearnHeld } from '@lethe/events';
 import type { LogEntry } from './derive';
 
 export interface HeldVersion {
-  /** The UNLEARN_HELD entry. */
+  /** The UNLEARN_HELD entry (a version made by unlearning), or LEARN_HELD (by a learn or a restore). */
   index: number;
-  event: UnlearnHeld;
+  event: UnlearnHeld | LearnHeld;
   /** The VERSION_RELEASED entry that released it (null: still held). */
   releasedIndex: number | null;
 }
 
 export interface Lifecycle {
-  /** By `${modelId}/${modelVersion}`: the first UNLEARN_HELD of each version, and its release. */
+  /** By `${modelId}/${modelVersion}`: the first UNLEARN_HELD or LEARN_HELD of each version, and its release. */
   held: Map<string, HeldVersion>;
   rollbacks: { index: number; event: ModelRolledBack }[];
   /** By dataset, in log order. */
@@ -27,14 +27,15 @@ export function buildLifecycle(entries: LogEntry[]): Lifecycle {
   const lifecycle: Lifecycle = { held: new Map(), rollbacks: [], datasetVersions: new Map(), extensions: new Map(), problems: [] };
   for (const { index, event } of entries) {
     switch (event?.type) {
-      case 'UNLEARN_HELD': {
+      case 'UNLEARN_HELD':
+      case 'LEARN_HELD': {
         const key = `${event.modelId}/${event.modelVersion}`;
         if (!lifecycle.held.has(key)) lifecycle.held.set(key, { index, event, releasedIndex: null });
         break;
       }
       case 'VERSION_RELEASED': {
         const held = lifecycle.held.get(`${event.modelId}/${event.modelVersion}`);
-        if (!held) lifecycle.problems.push(`entry ${index} (VERSION_RELEASED) releases model ${event.modelId} version ${event.modelVersion}, which no UNLEARN_HELD before it held`);
+        if (!held) lifecycle.problems.push(`entry ${index} (VERSION_RELEASED) releases model ${event.modelId} version ${event.modelVersion}, which no UNLEARN_HELD or LEARN_HELD before it held`);
         else if (held.releasedIndex === null) held.releasedIndex = index;
         break;
       }

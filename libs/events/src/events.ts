@@ -23,6 +23,7 @@ export const LEDGER_EVENT_TYPES = [
   'UNLEARN_HELD',
   'VERSION_RELEASED',
   'FORGET_EXTENDED',
+  'LEARN_HELD',
 ] as const;
 export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
 
@@ -234,6 +235,29 @@ export interface UnlearnHeld extends EventBase<'UNLEARN_HELD'> {
   drop: number;
   maxTestAccuracyDrop: number;
 }
+/**
+ * The catastrophic-forgetting guard held a version made by learning: online learning's appended batch (`cause:
+ * 'learn'`, `learnBatch`) or a suspended forget restored (`cause: 'restore'`, `requestIds`). Its test accuracy on the
+ * model's holdout fell from `testAccuracyBefore` (version `fromVersion`, the one it extends, measured on the same
+ * holdout) to `testAccuracyAfter`, more than `maxTestAccuracyDrop`; it is served only once released (VERSION_RELEASED).
+ * Not an UNLEARN_HELD: a learn serves no forget request, and UNLEARN_HELD names at least one.
+ */
+export interface LearnHeld extends EventBase<'LEARN_HELD'> {
+  modelId: string;
+  modelVersion: number;
+  fromVersion: number;
+  cause: LearnHeldCause;
+  testAccuracyBefore: number;
+  testAccuracyAfter: number;
+  drop: number;
+  maxTestAccuracyDrop: number;
+  /** cause 'learn': the learn batch the version appended. */
+  learnBatch?: number;
+  /** cause 'restore': the suspended forget requests learned again. */
+  requestIds?: string[];
+}
+export const LEARN_HELD_CAUSES = ['learn', 'restore'] as const;
+export type LearnHeldCause = (typeof LEARN_HELD_CAUSES)[number];
 /** A held version is released: from now on it is served without being asked for by number. */
 export interface VersionReleased extends EventBase<'VERSION_RELEASED'> {
   modelId: string;
@@ -291,7 +315,8 @@ export type LedgerEvent =
   | ModelRolledBack
   | UnlearnHeld
   | VersionReleased
-  | ForgetExtended;
+  | ForgetExtended
+  | LearnHeld;
 
 type FieldKind =
   | 'string'
@@ -312,7 +337,8 @@ type FieldKind =
   | 'shredCause'
   | 'modelVersions'
   | 'fraction'
-  | 'columns';
+  | 'columns'
+  | 'learnCause';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -368,6 +394,16 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
   },
   VERSION_RELEASED: { modelId: 'string', modelVersion: 'count' },
   FORGET_EXTENDED: { requestId: 'string', reason: 'string', newDeadline: 'isoTime' },
+  LEARN_HELD: {
+    modelId: 'string',
+    modelVersion: 'count',
+    fromVersion: 'count',
+    cause: 'learnCause',
+    testAccuracyBefore: 'fraction',
+    testAccuracyAfter: 'fraction',
+    drop: 'fraction',
+    maxTestAccuracyDrop: 'fraction',
+  },
 };
 
 /** Fields a type may carry; when present they are checked like the required ones. */
@@ -377,6 +413,7 @@ const OPTIONAL_FIELDS: Partial<Record<LedgerEventType, Record<string, FieldKind>
   BATCH_LEARNED: { learnBatch: 'count' },
   UNLEARN_COMPLETED: { guarantee: 'guarantee', features: 'columns' },
   FORGET_REQUESTED: { features: 'columns' },
+  LEARN_HELD: { learnBatch: 'count', requestIds: 'string[]+' },
 };
 
 const HEX32 = /^[0-9a-f]{64}$/;
@@ -446,6 +483,9 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
       return;
     case 'shredCause':
       if (!(SHRED_CAUSES as readonly unknown[]).includes(value)) fail(`one of ${SHRED_CAUSES.join(', ')}`);
+      return;
+    case 'learnCause':
+      if (!(LEARN_HELD_CAUSES as readonly unknown[]).includes(value)) fail(`one of ${LEARN_HELD_CAUSES.join(', ')}`);
       return;
     case 'modelVersions':
       if (!Array.isArray(value)) fail('an array of {modelId, modelVersion, onnxSha256}');
@@ -575,6 +615,13 @@ function checkLifecycleEvent(event: LedgerEvent): void {
   if (event.type === 'DATASET_VERSIONED' && event.datasetVersion < 1) throw bad('datasetVersion', 'must be at least 1');
   if (event.type === 'MODEL_ROLLED_BACK' && event.toVersion >= event.fromVersion)
     throw bad('toVersion', `must be earlier than fromVersion (${event.fromVersion})`);
-  if (event.type === 'UNLEARN_HELD' && !(event.drop > event.maxTestAccuracyDrop))
+  if ((event.type === 'UNLEARN_HELD' || event.type === 'LEARN_HELD') && !(event.drop > event.maxTestAccuracyDrop))
     throw bad('drop', `must exceed maxTestAccuracyDrop (${event.maxTestAccuracyDrop}): a version is held only then`);
+  if (event.type === 'LEARN_HELD') {
+    if (event.fromVersion >= event.modelVersion) throw bad('fromVersion', `must be earlier than modelVersion (${event.modelVersion})`);
+    if (event.cause === 'learn' && (event.learnBatch === undefined || event.learnBatch < 1 || event.requestIds !== undefined))
+      throw bad('learnBatch', "must be a learn batch >= 1 when cause is 'learn' (and requestIds absent)");
+    if (event.cause === 'restore' && (event.requestIds === undefined || event.learnBatch !== undefined))
+      throw bad('requestIds', "must name the restored requests when cause is 'restore' (and learnBatch absent)");
+  }
 }

@@ -3,7 +3,7 @@
 // @lethe/merkle, which a browser bundle gives its own digest), so the verifier and the portal use it as is.
 export { LedgerError } from './errors';
 export type { LedgerErrorCode } from './errors';
-export { APPROXIMATE_ALGORITHMS, LEDGER_EVENT_TYPES, SHRED_CAUSES, validateEvent } from './events';
+export { APPROXIMATE_ALGORITHMS, LEARN_HELD_CAUSES, LEDGER_EVENT_TYPES, SHRED_CAUSES, validateEvent } from './events';
 export type {
   Anchored,
   ApproximateAlgorithm,
@@ -15,6 +15,8 @@ export type {
   ForgetExtended,
   ModelRolledBack,
   UnlearnHeld,
+  LearnHeld,
+  LearnHeldCause,
   VersionReleased,
   ForgetRequested,
   ForgetRestored,

@@ -25,12 +25,27 @@ const held = {
   drop: 0.1,
   maxTestAccuracyDrop: 0.05,
 };
+const learnHeld = {
+  type: 'LEARN_HELD',
+  version: 1,
+  modelId: 'm',
+  modelVersion: 3,
+  fromVersion: 2,
+  cause: 'learn',
+  learnBatch: 1,
+  testAccuracyBefore: 0.9,
+  testAccuracyAfter: 0.6,
+  drop: 0.3,
+  maxTestAccuracyDrop: 0.05,
+};
+const without = <T extends object>(event: T, field: keyof T) => Object.fromEntries(Object.entries(event).filter(([name]) => name !== field));
+const restoreHeld = { ...without(learnHeld, 'learnBatch'), cause: 'restore', requestIds: ['r'] };
 const released = { type: 'VERSION_RELEASED', version: 1, modelId: 'm', modelVersion: 2 };
 const extended = { type: 'FORGET_EXTENDED', version: 1, requestId: 'r', reason: 'the model is retrained from scratch', newDeadline: '2026-02-03T04:05:06.007Z' };
 
 describe('the data lifecycle events', () => {
   it('are valid as the service writes them, and canonical (keys sorted)', () => {
-    for (const event of [versioned, rolledBack, held, released, extended]) expect(problemOf(event)).toBeUndefined();
+    for (const event of [versioned, rolledBack, held, learnHeld, restoreHeld, released, extended]) expect(problemOf(event)).toBeUndefined();
     expect(canonicalizeEvent(versioned as never)).toBe(
       `{"datasetId":"d","datasetVersion":1,"root":"${'a'.repeat(64)}","size":0,"type":"DATASET_VERSIONED","version":1}`,
     );
@@ -44,6 +59,11 @@ describe('the data lifecycle events', () => {
     ['an accuracy above 1', { ...held, testAccuracyBefore: 1.5 }, 'testAccuracyBefore: UNLEARN_HELD.testAccuracyBefore must be a number in [0, 1]'],
     ['a drop within the limit', { ...held, drop: 0.05 }, 'drop: UNLEARN_HELD.drop must exceed maxTestAccuracyDrop (0.05): a version is held only then'],
     ['no requests', { ...held, requestIds: [] }, 'requestIds: UNLEARN_HELD.requestIds must be a non-empty array of strings'],
+    ['a learn hold with another cause', { ...learnHeld, cause: 'forget' }, 'cause: LEARN_HELD.cause must be one of learn, restore'],
+    ['a learn hold within the limit', { ...learnHeld, drop: 0.05 }, 'drop: LEARN_HELD.drop must exceed maxTestAccuracyDrop (0.05): a version is held only then'],
+    ['a learn hold from a later version', { ...learnHeld, fromVersion: 3 }, 'fromVersion: LEARN_HELD.fromVersion must be earlier than modelVersion (3)'],
+    ['a learn hold without its batch', without(learnHeld, 'learnBatch'), "learnBatch: LEARN_HELD.learnBatch must be a learn batch >= 1 when cause is 'learn' (and requestIds absent)"],
+    ['a restore hold without its requests', without(restoreHeld, 'requestIds'), "requestIds: LEARN_HELD.requestIds must name the restored requests when cause is 'restore' (and learnBatch absent)"],
     ['a release of version 1.5', { ...released, modelVersion: 1.5 }, 'modelVersion: VERSION_RELEASED.modelVersion must be a non-negative integer'],
     ['a deadline that is no ISO time', { ...extended, newDeadline: '2026-02-03' }, 'newDeadline: FORGET_EXTENDED.newDeadline must be an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)'],
     ['a deadline on no real day', { ...extended, newDeadline: '2026-02-31T00:00:00.000Z' }, 'newDeadline: FORGET_EXTENDED.newDeadline must be an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)'],

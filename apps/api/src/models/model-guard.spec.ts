@@ -1,5 +1,5 @@
 import { validateEvent } from '@lethe/events';
-import { checkGuard } from './model-guard';
+import { checkGuard, checkLearnGuard } from './model-guard';
 import { guardOf } from './model-lifecycle.dto';
 
 const step = { modelId: 'm', modelVersion: 2, requestIds: ['r'] };
@@ -22,6 +22,26 @@ describe('checkGuard', () => {
 
   it('with limit 0 holds any fall at all', () => {
     expect(checkGuard({ maxTestAccuracyDrop: 0 }, evidence(0.5, 0.49), step)).not.toBeNull();
+  });
+});
+
+describe('checkLearnGuard', () => {
+  const learn = { modelId: 'm', modelVersion: 3, fromVersion: 2, cause: 'learn' as const, learnBatch: 1 };
+  it('holds a learned version whose test accuracy fell by more than the limit against the version it extends, with a valid LEARN_HELD', () => {
+    const held = checkLearnGuard({ maxTestAccuracyDrop: 0.05 }, 0.875, 0.5, learn);
+    expect(held).toEqual({ type: 'LEARN_HELD', version: 1, ...learn, testAccuracyBefore: 0.875, testAccuracyAfter: 0.5, drop: 0.375, maxTestAccuracyDrop: 0.05 });
+    expect(() => validateEvent(held)).not.toThrow();
+    const restored = checkLearnGuard({ maxTestAccuracyDrop: 0.05 }, 0.875, 0.5, { modelId: 'm', modelVersion: 3, fromVersion: 2, cause: 'restore', requestIds: ['r'] });
+    expect(restored).toMatchObject({ cause: 'restore', requestIds: ['r'] });
+    expect(restored).not.toHaveProperty('learnBatch');
+    expect(() => validateEvent(restored)).not.toThrow();
+  });
+
+  it('lets a drop at the limit, a gain, and unknown accuracies through', () => {
+    expect(checkLearnGuard({ maxTestAccuracyDrop: 0.25 }, 0.75, 0.5, learn)).toBeNull();
+    expect(checkLearnGuard({ maxTestAccuracyDrop: 0 }, 0.5, 0.75, learn)).toBeNull();
+    expect(checkLearnGuard({ maxTestAccuracyDrop: 0 }, undefined, 0.5, learn)).toBeNull();
+    expect(checkLearnGuard({ maxTestAccuracyDrop: 0 }, 0.5, undefined, learn)).toBeNull();
   });
 });
 

@@ -1,4 +1,4 @@
-import { EvidenceRecorded, LedgerError, LedgerEvent, ModelPublished, UnlearnCompleted, canonicalizeEvent } from '@lethe/events';
+import { EvidenceRecorded, LearnHeld, LedgerError, LedgerEvent, ModelPublished, UnlearnCompleted, canonicalizeEvent } from '@lethe/events';
 import { FoundEntry, Ledger } from '@lethe/ledger';
 import { batchKey, EngineEvent, LedgerSink, UnlearnCompletedEvent } from '@lethe/unlearning';
 
@@ -10,7 +10,14 @@ export interface ModelLedgerSinkOptions {
   onUnlearned?: (event: UnlearnCompletedEvent) => Promise<LedgerEvent[]>;
   /** Called before an EVIDENCE_RECORDED is appended; the events it returns (an UNLEARN_HELD) are appended with it. */
   onEvidence?: (event: EvidenceRecorded) => LedgerEvent[];
+  /**
+   * Called before the append of a version made without unlearning (a learn, a restore: a MODEL_PUBLISHED and no
+   * UNLEARN_COMPLETED), with its events; what it returns (a LEARN_HELD) is appended after them, in the same transaction.
+   */
+  onPublished?: (published: Extract<EngineEvent, { type: 'MODEL_PUBLISHED' }>, events: EngineEvent[]) => LedgerEvent[];
 }
+
+type HeldType = 'UNLEARN_HELD' | 'LEARN_HELD';
 
 /**
  * The engine's events into the real Merkle log (one `append`, so one transaction per engine call), and
@@ -22,6 +29,8 @@ export class ModelLedgerSink implements LedgerSink {
   private readonly indices = new Map<string, number>();
   /** BATCH_LEARNED entries by model version, then by batchKey(shard, slice). */
   private readonly batches = new Map<string, Map<string, number>>();
+  /** The LEARN_HELD events this sink appended or found, by key('LEARN_HELD', model, version). */
+  private readonly learnHolds = new Map<string, LearnHeld>();
 
   constructor(
     private readonly ledger: Ledger,
@@ -56,21 +65,35 @@ export class ModelLedgerSink implements LedgerSink {
           );
         for (const e of logged) this.indices.set(key(e.event.type, published.modelId, published.modelVersion), e.index);
         const unlearnedEntry = logged.find((e) => e.event.type === 'UNLEARN_COMPLETED');
-        if (unlearnedEntry) await this.recoverHeld(unlearnedEntry.index);
+        // A guard's hold is the entry right after the UNLEARN_COMPLETED, or after the MODEL_PUBLISHED of a learn.
+        await this.recoverHeld((unlearnedEntry ?? logged.find((e) => e.event.type === 'MODEL_PUBLISHED')!).index);
         await this.recoverBatchIndices(events, logged.find((e) => e.event.type === 'MODEL_PUBLISHED')!.index);
         return;
       }
     }
     const unlearned = events.find((e) => e.type === 'UNLEARN_COMPLETED');
-    const extra = unlearned?.type === 'UNLEARN_COMPLETED' && this.options.onUnlearned ? await this.options.onUnlearned(unlearned) : [];
+    const extra =
+      unlearned?.type === 'UNLEARN_COMPLETED'
+        ? this.options.onUnlearned
+          ? await this.options.onUnlearned(unlearned)
+          : []
+        : published?.type === 'MODEL_PUBLISHED' && this.options.onPublished
+          ? this.options.onPublished(published, events)
+          : [];
     const all = [...(events as LedgerEvent[]), ...extra];
     const entries = await this.ledger.append(all);
     all.forEach((event, i) => this.record(event, entries[i].index));
   }
 
   /** Index of the MODEL_PUBLISHED, UNLEARN_COMPLETED or EVIDENCE_RECORDED entry of a model version this sink saw. */
-  indexOf(type: 'MODEL_PUBLISHED' | 'UNLEARN_COMPLETED' | 'EVIDENCE_RECORDED' | 'UNLEARN_HELD', modelId: string, version: number): number | undefined {
+  indexOf(type: 'MODEL_PUBLISHED' | 'UNLEARN_COMPLETED' | 'EVIDENCE_RECORDED' | HeldType, modelId: string, version: number): number | undefined {
     return this.indices.get(key(type, modelId, version));
+  }
+
+  /** The LEARN_HELD of a model version this sink appended (or found logged by a stopped attempt), and its entry. */
+  learnHeldOf(modelId: string, version: number): { event: LearnHeld; ledgerIndex: number } | undefined {
+    const event = this.learnHolds.get(key('LEARN_HELD', modelId, version));
+    return event && { event, ledgerIndex: this.indexOf('LEARN_HELD', modelId, version)! };
   }
 
   /** The BATCH_LEARNED entries of a model version this sink saw, by batchKey(shard, slice): the slices it (re)trained. */
@@ -80,18 +103,26 @@ export class ModelLedgerSink implements LedgerSink {
 
   /**
    * An UNLEARN_HELD is appended first among the events that go with an UNLEARN_COMPLETED or EVIDENCE_RECORDED (the
-   * sink's callers put it there), so the entry right after one logged earlier tells whether the guard held it.
+   * sink's callers put it there), a LEARN_HELD right after a learn's MODEL_PUBLISHED, so the entry right after one
+   * logged earlier tells whether the guard held it.
    */
   private async recoverHeld(index: number): Promise<void> {
     const [next] = await this.ledger.getEntries(index + 1, 1);
     if (!next) return;
     const event = JSON.parse(next.event) as LedgerEvent;
-    if (event.type === 'UNLEARN_HELD') this.record(event, next.index);
+    if (event.type === 'UNLEARN_HELD' || event.type === 'LEARN_HELD') this.record(event, next.index);
   }
 
   private record(event: EngineEvent | LedgerEvent, index: number): void {
-    if (event.type === 'MODEL_PUBLISHED' || event.type === 'UNLEARN_COMPLETED' || event.type === 'EVIDENCE_RECORDED' || event.type === 'UNLEARN_HELD')
+    if (
+      event.type === 'MODEL_PUBLISHED' ||
+      event.type === 'UNLEARN_COMPLETED' ||
+      event.type === 'EVIDENCE_RECORDED' ||
+      event.type === 'UNLEARN_HELD' ||
+      event.type === 'LEARN_HELD'
+    )
       this.indices.set(key(event.type, event.modelId, event.modelVersion), index);
+    if (event.type === 'LEARN_HELD') this.learnHolds.set(key(event.type, event.modelId, event.modelVersion), event);
     if (event.type === 'BATCH_LEARNED') {
       const version = `${event.modelId}|${event.modelVersion}`;
       if (!this.batches.has(version)) this.batches.set(version, new Map());

@@ -11,8 +11,9 @@ export class GuardDto {
     maximum: 1,
     default: DEFAULT_MAX_TEST_ACCURACY_DROP,
     description:
-      'the largest fall of test accuracy (on the holdout, so evaluation.holdoutFraction > 0) a version made by unlearning may show and still be ' +
-      'served at once; a version that falls more is published held (UNLEARN_HELD) and served only when asked for by number until released',
+      'the largest fall of test accuracy (on the holdout, so evaluation.holdoutFraction > 0) a version made by unlearning, learning or a restore ' +
+      'may show and still be served at once; a version that falls more is published held (UNLEARN_HELD, or LEARN_HELD against the version a ' +
+      'learn or restore extends) and served only when asked for by number until released',
   })
   @ValidateIf((_, value) => value !== undefined)
   @ValidateBy({

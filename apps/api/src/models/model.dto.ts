@@ -407,7 +407,7 @@ export class ModelVersionResponseDto {
       'guard held it (see held); it is served only when asked for by number until POST /v1/models/{id}/versions/{version}/release',
   })
   state!: 'live' | 'held' | 'retired';
-  @ApiProperty({ required: false, type: Object, description: "the guard's figures (UNLEARN_HELD) when it held the version, and ledgerIndex" })
+  @ApiProperty({ required: false, type: Object, description: "the guard's figures (UNLEARN_HELD, or LEARN_HELD with cause and fromVersion) when it held the version, and ledgerIndex" })
   held?: HeldFigures & { ledgerIndex: number };
   @ApiProperty({ required: false, description: 'the VERSION_RELEASED entry of a held version released' }) releasedLedgerIndex?: number;
   @ApiProperty({ required: false, type: [String], description: 'the forget requests whose samples the retired version learned' }) retiredBy?: string[];

@@ -55,12 +55,17 @@ export class ModelEntity {
   updatedAt!: Date;
 }
 
-/** UNLEARN_HELD's figures: test accuracy before and after the forget, the drop and the model's limit. */
+/**
+ * The guard's figures (UNLEARN_HELD, LEARN_HELD): test accuracy before and after, the drop and the model's limit; for a
+ * version made by learning (LEARN_HELD) also its cause and the version it extends.
+ */
 export interface HeldFigures {
   testAccuracyBefore: number;
   testAccuracyAfter: number;
   drop: number;
   maxTestAccuracyDrop: number;
+  cause?: 'learn' | 'restore';
+  fromVersion?: number;
 }
 
 /** A version is held until released: served only when asked for by number. */

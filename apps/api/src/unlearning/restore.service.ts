@@ -1,14 +1,17 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, IsNull, Not } from 'typeorm';
+import type { LearnHeld } from '@lethe/events';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { compactFeatures, Sample, TrainedModel, UnlearningError } from '@lethe/unlearning';
+import { compactFeatures, EngineEvent, evaluateModel, Sample, TrainedModel, UnlearningError } from '@lethe/unlearning';
 import { ForgetRequestEntity } from '../forget-requests/forget-request.entity';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { KeptMethods } from '../models/kept-methods';
 import { loadHeldOutSamples, loadTrainingSets } from '../models/model-evaluation';
+import { checkLearnGuard } from '../models/model-guard';
+import { guardOf } from '../models/model-lifecycle.dto';
 import { ModelLedgerSink } from '../models/model-ledger.sink';
-import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
+import { HeldFigures, ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { ModelStore, withBatch } from '../models/model.store';
 import { RetirementStore } from '../models/retirement.store';
 
@@ -102,7 +105,10 @@ export class RestoreService {
     // Each restored sample goes back to the learn batch it was in (the engine keeps the others' batches).
     const samples: Sample[] = compactFeatures(opened.map((s) => withBatch(s, restored.get(String(s.id)))));
     const externalIds = opened.filter((s) => restored.has(String(s.id))).map((s) => s.externalId);
-    return this.relearnInModel(model, latest, samples, externalIds, latest.reflectsForgetRequests.filter((id) => id !== requestId));
+    return this.relearnInModel(model, latest, samples, externalIds, latest.reflectsForgetRequests.filter((id) => id !== requestId), {
+      cause: 'restore',
+      requestIds: [requestId],
+    });
   }
 
   /**
@@ -126,7 +132,7 @@ export class RestoreService {
         const known = new Set(learned.map((r) => r.commitment));
         const added = train.filter((s) => !known.has(s.commitment)).map((s) => s.externalId);
         if (added.length > 0) {
-          const version = await this.relearnInModel(model, latest, train, added, latest.reflectsForgetRequests, { append: true });
+          const version = await this.relearnInModel(model, latest, train, added, latest.reflectsForgetRequests, { cause: 'learn' });
           published.push({ modelId: model.id, version: version.version });
           this.logger.log(`model ${model.id} learned ${added.length} new sample(s): version ${version.version}`);
         }
@@ -136,32 +142,56 @@ export class RestoreService {
     return published;
   }
 
-  /** Publishes the model's next version from `latest` with `samples`, of which `externalIds` are learned anew. */
+  /**
+   * Publishes the model's next version from `latest` with `samples`, of which `externalIds` are learned anew: a learn
+   * appends them as a new learn batch, a restore puts them back where they were. The catastrophic-forgetting guard
+   * checks it before it is served: its test accuracy (MODEL_PUBLISHED.metrics) against that of `latest` on the same
+   * holdout; a drop above the model's limit publishes it held, LEARN_HELD in the same append.
+   */
   private async relearnInModel(
     model: ModelEntity,
     latest: ModelVersionEntity,
     samples: Sample[],
     externalIds: string[],
     reflectsForgetRequests: string[],
-    how: { append?: boolean } = {},
+    why: { cause: 'learn' } | { cause: 'restore'; requestIds: string[] },
   ): Promise<TrainedModel> {
     const kept = await this.methods.keep(model.id, model.engineConfig as { method: string });
     if (!kept.method.relearn) throw new UnlearningError('INVALID_REQUEST', `model ${model.id} (method ${kept.method.name}) cannot learn samples into a version`);
     const from =
       kept.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256 ? kept.model : await this.store.loadTrainedModel(latest);
     const testSet = await loadHeldOutSamples(this.dataSource, this.vault, model);
-    const sink = new ModelLedgerSink(this.ledger);
+    const guard = guardOf(model.config);
+    // The version it extends, on today's holdout (the one the new version's metrics are measured on).
+    const before = testSet.length > 0 ? (await evaluateModel(from.onnx, from.onnxSha256, { retain: [], forget: [], test: testSet })).testAccuracy : undefined;
+    const sink = new ModelLedgerSink(this.ledger, {
+      onPublished: (published, events) => {
+        const step = { modelId: model.id, modelVersion: published.modelVersion, fromVersion: from.version };
+        const held =
+          why.cause === 'learn'
+            ? checkLearnGuard(guard, before, published.metrics.testAccuracy, { ...step, cause: 'learn', learnBatch: learnBatchOf(events, published.modelVersion) })
+            : checkLearnGuard(guard, before, published.metrics.testAccuracy, { ...step, ...why });
+        return held ? [held] : [];
+      },
+    });
     kept.job.ledger = sink;
     try {
-      const relearned = await kept.method.relearn(from, { samples, externalIds, ...how, ...(testSet.length > 0 ? { testSet } : {}) }).catch(async (error: unknown) => {
+      const append = why.cause === 'learn';
+      const relearned = await kept.method.relearn(from, { samples, externalIds, append, ...(testSet.length > 0 ? { testSet } : {}) }).catch(async (error: unknown) => {
         await this.methods.drop(model.id);
         throw error;
       });
+      const held = sink.learnHeldOf(model.id, relearned.version);
       await this.store.save(relearned, {
         ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, relearned.version)!,
         batches: sink.batchesOf(model.id, relearned.version),
         reflectsForgetRequests,
+        ...(held ? { held: { figures: learnHeldFigures(held.event), ledgerIndex: held.ledgerIndex } } : {}),
       });
+      if (held)
+        this.logger.warn(
+          `model ${model.id} version ${relearned.version}: held by its guard after a ${why.cause} (test accuracy -${held.event.drop.toFixed(4)}, limit ${held.event.maxTestAccuracyDrop})`,
+        );
       // The checkpoints it made again were deleted when the samples were suspended: live now, they must not be
       // taken for deleted (a later forget of these samples deletes them again).
       await this.retirements.undecideCheckpointDeletions(relearned.shards.flatMap((s) => s.slices.map((slice) => slice.checkpoint)));
@@ -192,4 +222,16 @@ export class RestoreService {
     );
     return { sampleIds: rows.map((r) => r.sample_id), restored: new Map(rows.filter((r) => r.restored).map((r) => [String(r.sample_id), r.batch])) };
   }
+}
+
+/** The learn batch a learn's version appended: the highest BATCH_LEARNED.learnBatch among its events. */
+function learnBatchOf(events: EngineEvent[], version: number): number {
+  const batches = events.flatMap((e) => (e.type === 'BATCH_LEARNED' && e.modelVersion === version && e.learnBatch !== undefined ? [e.learnBatch] : []));
+  if (batches.length === 0) throw new Error(`version ${version}: a learn appended no learn batch`);
+  return Math.max(...batches);
+}
+
+function learnHeldFigures(event: LearnHeld): HeldFigures {
+  const { testAccuracyBefore, testAccuracyAfter, drop, maxTestAccuracyDrop, cause, fromVersion } = event;
+  return { testAccuracyBefore, testAccuracyAfter, drop, maxTestAccuracyDrop, cause, fromVersion };
 }

@@ -139,10 +139,16 @@ function renderHeld(held: HeldVersion | undefined): HTMLElement | null {
   return h(
     'p',
     { class: held.releasedIndex === null ? 'error held' : 'held', 'data-testid': 'held' },
-    `Held by the catastrophic-forgetting guard (entry #${held.index}, UNLEARN_HELD): test accuracy ${formatNumber(testAccuracyBefore)} -> ` +
+    `Held by the catastrophic-forgetting guard (entry #${held.index}, ${held.event.type}${describeHeldCause(held.event)}): test accuracy ${formatNumber(testAccuracyBefore)} -> ` +
       `${formatNumber(testAccuracyAfter)}, a drop of ${formatNumber(drop)} above the limit ${maxTestAccuracyDrop}. ` +
       (held.releasedIndex === null ? 'Not released: served only when asked for by number.' : `Released in entry #${held.releasedIndex} (VERSION_RELEASED).`),
   );
+}
+
+/** What made a version the guard held, when it was not an unlearning: a learn's batch, or a restore, from which version. */
+function describeHeldCause(event: HeldVersion['event']): string {
+  if (event.type !== 'LEARN_HELD') return '';
+  return event.cause === 'learn' ? `, learn batch ${event.learnBatch} on version ${event.fromVersion}` : `, restore on version ${event.fromVersion}`;
 }
 
 function renderVersion(v: ModelVersionView, held?: HeldVersion, tasks?: ShardTaskRow[]): HTMLElement {
