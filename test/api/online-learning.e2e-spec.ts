@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import request from 'supertest';
 import type { LedgerEvent } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
-import { loadIris } from '@lethe/unlearning';
-import { replayModel } from '@lethe/verifier/replay';
+import { loadIris, placeSample } from '@lethe/unlearning';
+import { describeLearnBatchMismatch, replayModel } from '@lethe/verifier/replay';
 import { listenOnLoopback } from '../support/api-data';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
@@ -42,26 +42,32 @@ describe('online learning and retention: a model learns the samples uploaded sin
     const datasetId = await register();
     const first = iris.slice(0, 40);
     const added = iris.slice(40);
-    await upload(datasetId, first);
+    const commitments = new Map<string, string>();
+    const remember = (body: { commitments: { externalId: string; commitment: string }[] }) => body.commitments.forEach((c) => commitments.set(c.externalId, c.commitment));
+    remember(await upload(datasetId, first));
     const modelId = await trainSmallModel(h, datasetId, 'online');
-    await upload(datasetId, added);
+    remember(await upload(datasetId, added));
 
     const learn = await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202);
     const job = await waitForJob(learn.body.jobId);
     expect(job.state).toBe('completed');
     expect(job.result.modelVersions).toEqual([{ modelId, version: 2 }]);
-    const batchesOf = async (version: number) =>
-      (await entries()).map((e) => e.event).filter((e): e is Extract<LedgerEvent, { type: 'BATCH_LEARNED' }> => e.type === 'BATCH_LEARNED' && e.modelId === modelId && e.modelVersion === version);
+    const batchEntriesOf = async (version: number) =>
+      (await entries()).filter(
+        (e): e is { index: number; event: Extract<LedgerEvent, { type: 'BATCH_LEARNED' }> } =>
+          e.event.type === 'BATCH_LEARNED' && e.event.modelId === modelId && e.event.modelVersion === version,
+      );
+    const batchesOf = async (version: number) => (await batchEntriesOf(version)).map((e) => e.event);
     // The work of the learn: one appended slice per shard (the (R+1)-th, batch 1) holding exactly the new samples,
     // against a training's S x R slices over every sample.
     const R = SMALL_SISA.slices;
     const trained = await batchesOf(1);
-    const learned = await batchesOf(2);
+    const learned = await batchEntriesOf(2);
     expect(trained).toHaveLength(SMALL_SISA.shards * R);
-    expect(learned.map((e) => [e.shard, e.slice, e.learnBatch])).toEqual([[0, R, 1], [1, R, 1]]);
-    expect(learned.reduce((n, e) => n + e.count, 0)).toBe(added.length);
+    expect(learned.map(({ event: e }) => [e.shard, e.slice, e.learnBatch])).toEqual([[0, R, 1], [1, R, 1]]);
+    expect(learned.reduce((n, { event: e }) => n + e.count, 0)).toBe(added.length);
     // Each resumes from its shard's last checkpoint of version 1.
-    expect(learned.map((e) => e.parentCheckpoint)).toEqual([0, 1].map((shard) => trained.find((e) => e.shard === shard && e.slice === R - 1)!.checkpoint));
+    expect(learned.map(({ event: e }) => e.parentCheckpoint)).toEqual([0, 1].map((shard) => trained.find((e) => e.shard === shard && e.slice === R - 1)!.checkpoint));
     const learnedSha = sha256(await downloadOnnx(h, h.auditor, modelId, 2));
     expect(sha256(await downloadOnnx(h, h.auditor, modelId, 1))).not.toBe(learnedSha);
 
@@ -70,9 +76,39 @@ describe('online learning and retention: a model learns the samples uploaded sin
     const replay = (modelVersion: number, data: object[]) =>
       replayModel({ apiUrl: api, apiKey: h.auditor, modelId, modelVersion, data: { text: JSON.stringify(data), format: 'json', name: 'iris.json' } });
     const withBatches = [...first, ...added.map((s) => ({ ...s, batch: 1 }))];
-    expect(await replay(2, withBatches)).toMatchObject({ ok: true, publishedSha256: learnedSha });
-    // Control: the same samples as one training (no appended slice) are another model.
-    expect(await replay(2, iris)).toMatchObject({ ok: false, publishedSha256: learnedSha });
+    const rightSplit = await replay(2, withBatches);
+    expect(rightSplit).toMatchObject({ ok: true, publishedSha256: learnedSha });
+    // Each learn batch was checked against the log before training: the counts (no commitments in this data).
+    expect(rightSplit.learnBatches.map((b) => [b.shard, b.learnBatch, b.ok, b.got.batchRoot])).toEqual([[0, 1, true, null], [1, 1, true, null]]);
+    expect(rightSplit.learnBatches.map((b) => b.index)).toEqual(learned.map((e) => e.index));
+    // With the commitments the upload answered, the replay recomputes each learn batch's root: the log's.
+    const committed = withBatches.map((s) => ({ ...s, commitment: commitments.get(s.externalId)! }));
+    const withRoots = await replay(2, committed);
+    expect(withRoots).toMatchObject({ ok: true, publishedSha256: learnedSha });
+    expect(withRoots.learnBatches.map((b) => b.got.batchRoot)).toEqual(learned.map((e) => e.event.batchRoot));
+
+    // A wrong split, found before any training, naming the batch: the same samples as one training (no learn batch) ...
+    const unsplit = await replay(2, iris);
+    expect(unsplit).toMatchObject({ ok: false, publishedSha256: learnedSha, replayedSha256: null });
+    expect(unsplit.learnBatches.map((b) => [b.index, b.expected.count, b.got.count, b.ok])).toEqual(learned.map((e) => [e.index, e.event.count, 0, false]));
+    expect(describeLearnBatchMismatch(unsplit.learnBatches[0])).toBe(
+      `learn batch 1 of shard 0 (slice ${R}, BATCH_LEARNED entry ${learned[0].index}): the log says ${learned[0].event.count} sample(s) under batch root ` +
+        `${learned[0].event.batchRoot}, the data gives 0 sample(s) (root not computed: the data does not give every one its commitment)`,
+    );
+    // ... and a split that keeps every count (an original sample and an added one of one shard swap batches): only the
+    // roots tell it, with the commitments.
+    const shardOf = (externalId: string) => placeSample('online', externalId, SMALL_SISA.shards, R).shard;
+    const moved = added.find((s) => shardOf(s.externalId) === 0)!;
+    const back = first.find((s) => shardOf(s.externalId) === 0)!;
+    const swapped = committed.map((s) => (s.externalId === moved.externalId ? { ...s, batch: 0 } : s.externalId === back.externalId ? { ...s, batch: 1 } : s));
+    const sameCounts = await replay(2, swapped);
+    expect(sameCounts).toMatchObject({ ok: false, replayedSha256: null });
+    const [wrong, ...others] = sameCounts.learnBatches.filter((b) => !b.ok);
+    expect(others).toEqual([]);
+    expect(wrong).toMatchObject({ shard: 0, learnBatch: 1, index: learned[0].index, expected: { count: learned[0].event.count, batchRoot: learned[0].event.batchRoot } });
+    expect(wrong.got.count).toBe(learned[0].event.count);
+    expect(wrong.got.batchRoot).toMatch(/^[0-9a-f]{64}$/);
+    expect(wrong.got.batchRoot).not.toBe(learned[0].event.batchRoot);
 
     // A forget of an appended sample and of an original one: exact (the replay of the survivors, same plan, gives its bytes).
     const gone = [added[0].externalId, first[0].externalId];

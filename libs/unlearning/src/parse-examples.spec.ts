@@ -57,6 +57,24 @@ describe('parseExamples', () => {
     ]);
   });
 
+  it('reads a sample\'s commitment when the data gives it (JSON field or CSV column, not a feature), refusing one that is not 32 bytes of lowercase hex', () => {
+    const c = 'ab'.repeat(32);
+    expect(parseExamples(JSON.stringify([{ externalId: 'a', features: [1, 2], label: 0, commitment: c }, { externalId: 'b', features: [3, 4], label: 1 }]), 'json', shape)).toEqual([
+      { externalId: 'a', features: [1, 2], label: 0, commitment: c },
+      { externalId: 'b', features: [3, 4], label: 1 },
+    ]);
+    expect(parseExamples(`id,f1,commitment,f2,label\nx1,0.5,${c},2,1\nx2,1,,2,0\n`, 'csv', shape)).toEqual([
+      { externalId: 'x1', features: [0.5, 2], label: 1, commitment: c },
+      { externalId: 'x2', features: [1, 2], label: 0 },
+    ]);
+    const bad = JSON.stringify([c.toUpperCase(), c.slice(2), 7].map((commitment, i) => ({ externalId: `e${i}`, features: [1, 2], label: 0, commitment })));
+    expect(issuesOf(() => parseExamples(bad, 'json', shape)).issues.map((i) => [i.index, i.message])).toEqual([
+      [0, `commitment must be 32 bytes of lowercase hex, got "${c.toUpperCase()}"`],
+      [1, `commitment must be 32 bytes of lowercase hex, got "${c.slice(2)}"`],
+      [2, 'commitment must be 32 bytes of lowercase hex, got 7'],
+    ]);
+  });
+
   it('reports CSV lines with NaN, Infinity, missing cells or a wrong cell count', () => {
     const text = 'id,a,b,label\nr1,NaN,1,0\nr2,Infinity,1,0\nr3,,1,0\nr4,1,1\nr5,1,2,1';
     const { issues } = issuesOf(() => parseExamples(text, 'csv', shape));

@@ -5,12 +5,16 @@ import { describeSampleProblem } from './validate';
 
 export type ExampleFormat = 'json' | 'ndjson' | 'csv';
 
-/** A parsed example, with the learn batch the data gives it (see Sample.batch; absent: 0). */
-export type ParsedExample = LabeledExample & { batch?: number };
+/**
+ * A parsed example, with the learn batch the data gives it (see Sample.batch; absent: 0) and, when the data has it,
+ * its commitment (SHA-256(salt || canonical sample), as the upload answered it): with it a replay recomputes batch roots.
+ */
+export type ParsedExample = LabeledExample & { batch?: number; commitment?: string };
 
 /**
- * Parses user data into labeled examples: a JSON array or NDJSON of {externalId, features, label, batch?}, or CSV
- * with a header naming `externalId` (or `id`), `label`, optionally `batch`, and the feature columns in order.
+ * Parses user data into labeled examples: a JSON array or NDJSON of {externalId, features, label, batch?, commitment?},
+ * or CSV with a header naming `externalId` (or `id`), `label`, optionally `batch` and `commitment`, and the feature
+ * columns in order.
  * `batch` (an integer >= 0) is the learn batch that appended the sample to a model (0 or absent: its first training). Collects every
  * bad line and throws one PARSE_ERROR listing them (1-based lines; JSON arrays give element indexes).
  * With `shape`, also checks feature count and label range per line.
@@ -19,11 +23,17 @@ export function parseExamples(text: string, format: ExampleFormat, shape?: Pick<
   const issues: UnlearningIssue[] = [];
   const examples: ParsedExample[] = [];
   const accept = (value: unknown, where: { line?: number; index?: number }) => {
-    const problem = checkShape(value, shape) ?? checkBatch((value as ParsedExample).batch);
+    const problem = checkShape(value, shape) ?? checkBatch((value as ParsedExample).batch) ?? checkCommitment((value as ParsedExample).commitment);
     if (problem) issues.push({ ...where, message: problem });
     else {
       const v = value as ParsedExample;
-      examples.push({ externalId: v.externalId, features: v.features, label: v.label, ...(v.batch ? { batch: v.batch } : {}) });
+      examples.push({
+        externalId: v.externalId,
+        features: v.features,
+        label: v.label,
+        ...(v.batch ? { batch: v.batch } : {}),
+        ...(v.commitment !== undefined ? { commitment: v.commitment } : {}),
+      });
     }
   };
   if (format === 'json') {
@@ -58,6 +68,11 @@ function splitLines(text: string): { line: number; content: string }[] {
   return text.split(/\r?\n/).map((content, i) => ({ line: i + 1, content }));
 }
 
+function checkCommitment(commitment: unknown): string | undefined {
+  if (commitment === undefined) return undefined;
+  return typeof commitment === 'string' && /^[0-9a-f]{64}$/.test(commitment) ? undefined : `commitment must be 32 bytes of lowercase hex, got ${JSON.stringify(commitment)}`;
+}
+
 function checkBatch(batch: unknown): string | undefined {
   if (batch === undefined) return undefined;
   return typeof batch === 'number' && Number.isSafeInteger(batch) && batch >= 0 ? undefined : `batch must be an integer >= 0, got ${JSON.stringify(batch)}`;
@@ -83,7 +98,8 @@ function parseCsv(text: string, accept: (value: unknown, where: { line: number }
     issues.push({ line: lines[0].line, message: 'the header must name an externalId (or id) column and a label column' });
     return;
   }
-  const featureColumns = header.map((_, i) => i).filter((i) => i !== idColumn && i !== labelColumn && i !== batchColumn);
+  const commitmentColumn = header.indexOf('commitment');
+  const featureColumns = header.map((_, i) => i).filter((i) => i !== idColumn && i !== labelColumn && i !== batchColumn && i !== commitmentColumn);
   for (const { line, content } of lines.slice(1)) {
     const cells = splitCells(content);
     if (cells.length !== header.length) {
@@ -96,7 +112,8 @@ function parseCsv(text: string, accept: (value: unknown, where: { line: number }
       continue;
     }
     const batch = batchColumn < 0 || cells[batchColumn] === '' ? {} : { batch: Number(cells[batchColumn]) };
-    accept({ externalId: cells[idColumn], features: featureColumns.map((i) => Number(cells[i])), label: Number(cells[labelColumn]), ...batch }, { line });
+    const commitment = commitmentColumn < 0 || cells[commitmentColumn] === '' ? {} : { commitment: cells[commitmentColumn] };
+    accept({ externalId: cells[idColumn], features: featureColumns.map((i) => Number(cells[i])), label: Number(cells[labelColumn]), ...batch, ...commitment }, { line });
   }
 }
 

@@ -9,11 +9,13 @@ import {
   MemoryCheckpointStore,
   UnlearningError,
   compareRuntimeEnvelopes,
+  computeBatchRoot,
   createMethod,
   detectRuntimeEnvelope,
   hashHyperparameters,
   normalizeConfig,
   parseExamples,
+  planShards,
   resolveStoredSchedule,
   splitHoldout,
   type ExampleFormat,
@@ -23,10 +25,10 @@ import {
   type TrainingConfig,
   type TrainingConfigInput,
 } from '@lethe/unlearning';
-import type { DatasetRegistered, LedgerEvent, ModelPublished } from '@lethe/events';
+import type { BatchLearned, DatasetRegistered, LedgerEvent, ModelPublished } from '@lethe/events';
 import { VerifierError } from './errors';
 import { fetchJson } from './fetch-json';
-import { LogClient } from './log-client';
+import { LogClient, MAX_ENTRIES_PER_PAGE } from './log-client';
 import { rehashEntry } from './rehash-entry';
 import { verifyModel } from './verify-model';
 
@@ -48,9 +50,26 @@ export interface ReplayOptions {
   onProgress?: (fraction: number) => void;
 }
 
+/**
+ * One learn batch of the version (an appended slice: BATCH_LEARNED with slice >= R) checked against the data before
+ * training: the samples the data places in that shard's slice (by their `batch`) must be as many as the entry says,
+ * and, when the data gives every one of them its commitment, have its batch root.
+ */
+export interface LearnBatchCheck {
+  /** The BATCH_LEARNED entry (null: the data has samples in a learn batch of this shard that the log never learned). */
+  index: number | null;
+  shard: number;
+  slice: number;
+  learnBatch: number;
+  expected: { count: number; batchRoot: string | null };
+  /** batchRoot null: some of these samples have no commitment in the data, so only the count is compared. */
+  got: { count: number; batchRoot: string | null };
+  ok: boolean;
+}
+
 /** What the replay found. */
 export interface ReplayReport {
-  /** The replayed ONNX SHA-256 equals the published one. */
+  /** The learn batches agree with the log and the replayed ONNX SHA-256 equals the published one. */
   ok: boolean;
   modelId: string;
   modelVersion: number;
@@ -59,7 +78,10 @@ export interface ReplayReport {
   publishedIndex: number;
   /** The on-chain checkpoint the entry was proven in (with rpcUrl), else null. */
   anchor: number | null;
-  replayedSha256: string;
+  /** Null when a learn batch of the data disagrees with the log (learnBatches): nothing was trained. */
+  replayedSha256: string | null;
+  /** The version's learn batches checked against the data (empty when it learned none); any not ok stops the replay before training. */
+  learnBatches: LearnBatchCheck[];
   /** Samples trained on: those of the data the model's holdout rule does not keep for testing. */
   samples: number;
   /** Samples of the data held out by the model's evaluation.holdoutFraction (never trained on). */
@@ -121,18 +143,21 @@ export async function replayModel(options: ReplayOptions): Promise<ReplayReport>
   const masked = await readMaskedFeatures(log, options, model.versions);
   if (masked) engineInput.maskedFeatures = masked;
   const config = checkConfig(options.modelId, engineInput, chain.hyperparamsHashes);
-  const { samples, heldOut } = samplesToTrainOn(options.data, config, holdoutFractionOf(model.config));
-  const replayedSha256 = await train(options, samples, engineInput);
+  const { samples, heldOut, committed } = samplesToTrainOn(options.data, config, holdoutFractionOf(model.config));
+  const learnBatches = checkLearnBatches(samples, committed, config, await readLearnBatches(log, options, version.ledgerIndex, config.slices));
+  const batchesAgree = learnBatches.every((b) => b.ok);
+  const replayedSha256 = batchesAgree ? await train(options, samples, engineInput) : null;
   const replayRuntime = detectRuntimeEnvelope();
   const publishedRuntime = published.runtime ?? null;
   return {
-    ok: replayedSha256 === published.onnxSha256,
+    ok: batchesAgree && replayedSha256 === published.onnxSha256,
     modelId: options.modelId,
     modelVersion: options.modelVersion,
     publishedSha256: published.onnxSha256,
     publishedIndex: version.ledgerIndex,
     anchor: chain.anchor,
     replayedSha256,
+    learnBatches,
     samples: samples.length,
     heldOut,
     ledgerSamples: chain.ledgerSamples,
@@ -271,10 +296,15 @@ function checkConfig(modelId: string, input: TrainingConfigInput, ledgerHashes: 
 
 /**
  * The data parsed, less the samples the model's holdout rule (the seed and each externalId alone) kept for
- * testing, which were never learned; each with a stand-in commitment, which names batches in checkpoints and
- * the manifest, never a weight or the ONNX file.
+ * testing, which were never learned; each with its commitment when the data gives it, else a stand-in (a
+ * commitment names batches in checkpoints and the manifest, never a weight or the ONNX file); `committed`: the
+ * externalIds the data gave a commitment.
  */
-function samplesToTrainOn(data: ReplayOptions['data'], config: TrainingConfig, holdoutFraction: number): { samples: Sample[]; heldOut: number } {
+function samplesToTrainOn(
+  data: ReplayOptions['data'],
+  config: TrainingConfig,
+  holdoutFraction: number,
+): { samples: Sample[]; heldOut: number; committed: Set<string> } {
   let examples: ParsedExample[];
   try {
     examples = parseExamples(data.text, data.format, config);
@@ -283,8 +313,72 @@ function samplesToTrainOn(data: ReplayOptions['data'], config: TrainingConfig, h
     throw error;
   }
   const { train, holdout } = splitHoldout(examples, { seed: config.seed, fraction: holdoutFraction });
-  const samples = train.map((e) => ({ ...e, commitment: createHash('sha256').update(`lethe-replay|${e.externalId}`).digest('hex') }));
-  return { samples, heldOut: holdout.length };
+  const samples = train.map((e) => ({ ...e, commitment: e.commitment ?? createHash('sha256').update(`lethe-replay|${e.externalId}`).digest('hex') }));
+  return { samples, heldOut: holdout.length, committed: new Set(train.filter((e) => e.commitment !== undefined).map((e) => e.externalId)) };
+}
+
+/**
+ * The learn batches the version holds: per appended slice (slice >= `slices`, the config's R) of each shard, the
+ * latest BATCH_LEARNED of the model at or before the version (a forget retrains slices and logs them again), every
+ * entry up to the version's MODEL_PUBLISHED read and re-hashed.
+ */
+async function readLearnBatches(log: LogClient, options: ReplayOptions, publishedIndex: number, slices: number): Promise<{ index: number; event: BatchLearned }[]> {
+  const latest = new Map<string, { index: number; event: BatchLearned }>();
+  for (let start = 0; start < publishedIndex; start += MAX_ENTRIES_PER_PAGE) {
+    const limit = Math.min(MAX_ENTRIES_PER_PAGE, publishedIndex - start);
+    const page = await log.getEntries(start, limit);
+    for (const entry of page) {
+      if (!entry.event.includes('"BATCH_LEARNED"')) continue;
+      const rehashed = rehashEntry(entry);
+      if (rehashed.failure || !rehashed.event) throw new VerifierError('BAD_ENTRY', `BAD_ENTRY: ${rehashed.failure?.message}`, { index: entry.index });
+      const event = rehashed.event;
+      if (event.type !== 'BATCH_LEARNED' || event.modelId !== options.modelId || event.modelVersion > options.modelVersion || event.slice < slices) continue;
+      const key = `${event.shard}/${event.slice}`;
+      if ((latest.get(key)?.index ?? -1) < entry.index) latest.set(key, { index: entry.index, event });
+    }
+  }
+  return [...latest.values()].sort((a, b) => a.event.shard - b.event.shard || a.event.slice - b.event.slice);
+}
+
+/**
+ * Each learn batch of the log against the data's: the samples the engine's plan puts in that shard's appended slice
+ * (the data's `batch` says which), their count and, when the data gives all their commitments, their batch root (in
+ * rank order, as the engine computes it). A learn batch the data fills and the log does not have is a mismatch too.
+ */
+export function checkLearnBatches(
+  samples: readonly Sample[],
+  committed: ReadonlySet<string>,
+  config: Pick<TrainingConfig, 'seed' | 'shards' | 'slices'>,
+  logged: { index: number; event: BatchLearned }[],
+): LearnBatchCheck[] {
+  const R = config.slices;
+  const plan = planShards(samples, config.seed, config.shards, R);
+  const gotOf = (shard: number, slice: number): LearnBatchCheck['got'] => {
+    const members = plan.shards[shard]?.slices[slice] ?? [];
+    // A data file without commitments gives counts only, even for an empty batch (whose root it could compute).
+    const complete = committed.size > 0 && members.every((i) => committed.has(samples[i].externalId));
+    return { count: members.length, batchRoot: complete ? computeBatchRoot(members.map((i) => samples[i].commitment)) : null };
+  };
+  const checks: LearnBatchCheck[] = logged.map(({ index, event }) => {
+    const got = gotOf(event.shard, event.slice);
+    const expected = { count: event.count, batchRoot: event.batchRoot };
+    return { index, shard: event.shard, slice: event.slice, learnBatch: event.learnBatch ?? event.slice - R + 1, expected, got, ok: got.count === expected.count && (got.batchRoot === null || got.batchRoot === expected.batchRoot) };
+  });
+  const known = new Set(logged.map(({ event }) => `${event.shard}/${event.slice}`));
+  for (const shard of plan.shards)
+    shard.slices.forEach((members, slice) => {
+      if (slice < R || members.length === 0 || known.has(`${shard.shard}/${slice}`)) return;
+      checks.push({ index: null, shard: shard.shard, slice, learnBatch: slice - R + 1, expected: { count: 0, batchRoot: null }, got: gotOf(shard.shard, slice), ok: false });
+    });
+  return checks;
+}
+
+/** A learn batch that disagrees with the log, in words: which batch, what the log says and what the data gives. */
+export function describeLearnBatchMismatch(check: LearnBatchCheck): string {
+  const where = `learn batch ${check.learnBatch} of shard ${check.shard} (slice ${check.slice}${check.index === null ? ', no BATCH_LEARNED entry' : `, BATCH_LEARNED entry ${check.index}`})`;
+  const expected = check.index === null ? 'the log learned no such batch' : `the log says ${check.expected.count} sample(s) under batch root ${check.expected.batchRoot}`;
+  const got = `the data gives ${check.got.count} sample(s)${check.got.batchRoot === null ? ' (root not computed: the data does not give every one its commitment)' : ` under batch root ${check.got.batchRoot}`}`;
+  return `${where}: ${expected}, ${got}`;
 }
 
 /** Trains the version with the engine (checkpoints in memory) and returns its ONNX SHA-256. */

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { describeRuntimeEnvelope, type ExampleFormat } from '@lethe/unlearning';
 import { VerifierError } from '@lethe/verifier';
-import { replayModel, type ReplayReport } from '@lethe/verifier/replay';
+import { describeLearnBatchMismatch, replayModel, type ReplayReport } from '@lethe/verifier/replay';
 import { parsePositiveInteger } from './cli-support';
 
 interface ReplayCommandOptions {
@@ -97,6 +97,12 @@ function formatReport(r: ReplayReport): string {
       ? ` (the ledger's batches hold ${r.ledgerSamples} samples, the data ${r.samples})`
       : '';
   const from = `${r.samples} samples${r.heldOut > 0 ? ` (${r.heldOut} more held out by the model's holdout rule)` : ''}`;
+  const wrongBatches = r.learnBatches.filter((b) => !b.ok);
+  if (wrongBatches.length > 0)
+    return `${[
+      `MISMATCH: model ${r.modelId} version ${r.modelVersion}: the data's learn batches are not the log's, nothing was trained (${where})`,
+      ...wrongBatches.map((b) => `  ${describeLearnBatchMismatch(b)}`),
+    ].join('\n')}\n`;
   const verdict = r.ok
     ? `ok: model ${r.modelId} version ${r.modelVersion} replayed from ${from}: ONNX SHA-256 ${r.replayedSha256} equals the published one (${where})`
     : `MISMATCH: model ${r.modelId} version ${r.modelVersion} replayed from ${from} gives ONNX SHA-256 ${r.replayedSha256}, the ledger published ${r.publishedSha256} (${where})${counts}`;
