@@ -65,6 +65,16 @@ describe('the portal on suspended, restored and learned versions', () => {
     expect(versions[5].problems).toEqual(['no UNLEARN_COMPLETED entry leads to version 6']);
   });
 
+  it('a learn by appended slices names its learn batch, its new samples and its BATCH_LEARNED entries, also in the lineage', () => {
+    const appended = (shard: number, count: number): LedgerEvent => ({ ...(batch(5, 2, 10 + shard, count) as object), shard, learnBatch: 1 }) as LedgerEvent;
+    const versions = buildModelVersions(log([...events, appended(0, 3), appended(1, 4), published(5, 500)]));
+    expect(versions[4].learned).toEqual({ kind: 'learned', learnBatches: [1], samples: 7, indices: [14, 15] });
+    expect(versions[4].problems).toEqual([]);
+    expect(versions[4].batches.map((b) => [b.shard, b.slice, b.learnBatch])).toEqual([[0, 0, null], [0, 1, null], [0, 2, 1], [1, 2, 1]]);
+    // A learn from before appended slices (a slice retrained with more samples) names no batch.
+    expect(versions[3].learned).toEqual({ kind: 'learned', learnBatches: [], samples: 0, indices: [] });
+  });
+
   it('the timeline says each step, with the deadline', () => {
     const summaries = buildTimeline(log(events)).map((t) => t.summary);
     expect(summaries).toContain('forget request r1 suspended: forgotten by every model, its data kept sealed until 2027-01-04T05:00:00.000Z (30 day(s))');

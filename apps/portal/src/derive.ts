@@ -165,6 +165,8 @@ export interface LineageBatch {
   slice: number;
   count: number;
   batchRoot: string;
+  /** The learn batch an appended slice holds (BATCH_LEARNED.learnBatch); null for the slices of the first training. */
+  learnBatch: number | null;
 }
 
 /** A forget request a version reflects, as verify-model reports it (the same fields, from the same entries). */
@@ -210,7 +212,17 @@ export interface ModelVersionView {
    * How a version after the first came about without unlearning: `restored` (a FORGET_RESTORED names it: a suspended
    * forget request's samples learned again), or `learned` (it trained slices of its own: online learning).
    */
-  learned: { kind: 'restored'; index: number; requestId: string } | { kind: 'learned' } | null;
+  learned:
+    | { kind: 'restored'; index: number; requestId: string }
+    | {
+        kind: 'learned';
+        /** The learn batches it appended (BATCH_LEARNED.learnBatch of its own appended slices); empty for a learn from before them. */
+        learnBatches: number[];
+        /** The new samples those slices hold, over every shard, and their BATCH_LEARNED entries. */
+        samples: number;
+        indices: number[];
+      }
+    | null;
   /** CHECKPOINTS_DELETED entries that deleted checkpoints of its lineage, and how many of them. */
   checkpointsDeleted: { index: number; count: number }[];
   /** What does not add up in the log for this version. */
@@ -220,6 +232,17 @@ export interface ModelVersionView {
 interface At<E> {
   index: number;
   event: E;
+}
+
+/** What a learn appended: its own batches that hold a learn batch (appended slices), their batch numbers, samples and entries. */
+function describeLearn(own: LineageBatch[]): Extract<ModelVersionView['learned'], { kind: 'learned' }> {
+  const appended = own.filter((b) => b.learnBatch !== null);
+  return {
+    kind: 'learned',
+    learnBatches: [...new Set(appended.map((b) => b.learnBatch!))].sort((a, b) => a - b),
+    samples: appended.reduce((n, b) => n + b.count, 0),
+    indices: appended.map((b) => b.index).sort((a, b) => a - b),
+  };
 }
 
 /** Each published model version with its lineage and evidence, in log order. */
@@ -264,6 +287,7 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
         slice: b.slice,
         count: b.count,
         batchRoot: b.batchRoot,
+        learnBatch: b.learnBatch ?? null,
       }))
       .sort((a, b) => a.shard - b.shard || a.slice - b.slice);
     if (lineage.length === 0) problems.push(`no BATCH_LEARNED entry of model ${modelId} up to version ${modelVersion}`);
@@ -279,7 +303,13 @@ export function buildModelVersions(entries: LogEntry[]): ModelVersionView[] {
     const ownBatches =
       own.length > 0 && own.every((b) => b.count >= (before.get(`${b.shard}/${b.slice}`) ?? 0)) && own.some((b) => b.count > (before.get(`${b.shard}/${b.slice}`) ?? 0));
     const learned: ModelVersionView['learned'] =
-      modelVersion === 1 || step ? null : restoredBy ? { kind: 'restored', index: restoredBy.index, requestId: restoredBy.event.requestId } : ownBatches ? { kind: 'learned' } : null;
+      modelVersion === 1 || step
+        ? null
+        : restoredBy
+          ? { kind: 'restored', index: restoredBy.index, requestId: restoredBy.event.requestId }
+          : ownBatches
+            ? describeLearn(own)
+            : null;
     if (modelVersion > 1 && !step && !learned) problems.push(`no UNLEARN_COMPLETED entry leads to version ${modelVersion}`);
     // Requests restored at or before this version are learned again: the version does not reflect them.
     const restoredRequests = new Set(

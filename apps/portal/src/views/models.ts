@@ -145,6 +145,16 @@ function renderHeld(held: HeldVersion | undefined): HTMLElement | null {
   );
 }
 
+/** A learn's line: which learn batch it appended, how many samples, in which entries. */
+function describeLearned(learned: Extract<ModelVersionView['learned'], { kind: 'learned' }>): string {
+  if (learned.learnBatches.length === 0) return 'Learned: new samples learned into the version before (online learning; its BATCH_LEARNED entries above)';
+  const batches = learned.learnBatches.length === 1 ? `learn batch ${learned.learnBatches[0]}` : `learn batches ${learned.learnBatches.join(', ')}`;
+  return (
+    `Learned: ${batches}, ${learned.samples} new sample(s) appended as a slice of each shard to the version before (online learning; ` +
+    `BATCH_LEARNED entries ${learned.indices.map((i) => `#${i}`).join(', ')})`
+  );
+}
+
 /** What made a version the guard held, when it was not an unlearning: a learn's batch, or a restore, from which version. */
 function describeHeldCause(event: HeldVersion['event']): string {
   if (event.type !== 'LEARN_HELD') return '';
@@ -179,10 +189,10 @@ function renderVersion(v: ModelVersionView, held?: HeldVersion, tasks?: ShardTas
     v.learned
       ? h(
           'p',
-          { class: 'learned', 'data-testid': 'learned' },
+          { class: 'learned', 'data-testid': 'learned', ...(v.learned.kind === 'learned' ? { 'data-learn-batches': v.learned.learnBatches.join(',') } : {}) },
           v.learned.kind === 'restored'
             ? `Restored: forget request ${v.learned.requestId} was suspended and is undone; its samples are learned again (FORGET_RESTORED entry #${v.learned.index})`
-            : 'Learned: new samples learned into the version before (online learning; its BATCH_LEARNED entries above)',
+            : describeLearned(v.learned),
         )
       : null,
     renderHeld(held),
@@ -230,7 +240,7 @@ function renderLineage(v: ModelVersionView): HTMLElement {
         h(
           'tr',
           {},
-          ['shard', 'slice', 'samples', 'trained in version', 'entry', 'batch root'].map((t) => h('th', {}, t)),
+          ['shard', 'slice', 'learn batch', 'samples', 'trained in version', 'entry', 'batch root'].map((t) => h('th', {}, t)),
         ),
       ),
       h(
@@ -242,6 +252,7 @@ function renderLineage(v: ModelVersionView): HTMLElement {
             {},
             h('td', {}, b.shard),
             h('td', {}, b.slice),
+            h('td', { 'data-learn-batch': b.learnBatch ?? '' }, b.learnBatch === null ? '—' : b.learnBatch),
             h('td', {}, b.count),
             h('td', {}, b.modelVersion),
             h('td', {}, `#${b.index}`),
