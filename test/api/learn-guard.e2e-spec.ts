@@ -7,14 +7,15 @@ import { validateEvent, type LedgerEvent } from '@lethe/events';
 import { evaluateModel, isHeldOut, loadIris, type LabeledExample } from '@lethe/unlearning';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
-import { createAndTrain, irisSisaBody } from '../support/api-data';
+import { createAndTrain, irisSisaBody, subjectsByGroup, uploadDataset } from '../support/api-data';
 import { downloadOnnx } from '../verifier/support/iris-history';
 
 /**
  * The catastrophic-forgetting guard on versions made by learning (issue 14, item 6 with item 3): a learn whose new
  * batch is all one class (an appended slice fine-tunes every shard on it) loses test accuracy against the version it
  * extends, and is published held (LEARN_HELD in the same append as its MODEL_PUBLISHED): predict without a version
- * answers 409, release serves it. The control: a learn of samples drawn like the old ones is served at once.
+ * answers 409, release serves it. The control: a learn of samples drawn like the old ones is served at once. And a
+ * restore (a suspended forget undone) that brings mislabeled samples back is held too (cause 'restore').
  * One service (and worker) for the file.
  */
 describe('the forgetting guard on learned versions (LEARN_HELD)', () => {
@@ -105,5 +106,44 @@ describe('the forgetting guard on learned versions (LEARN_HELD)', () => {
     const holds = (await h.ledger.getEntriesByType(['LEARN_HELD'], 0, 1000)).map((e) => JSON.parse(e.event) as Extract<LedgerEvent, { type: 'LEARN_HELD' }>);
     expect(holds.map((e) => e.modelId)).not.toContain(modelId);
     expect((await h.ledger.getEntries(v2.ledgerIndex + 1, 1)).map((e) => JSON.parse(e.event).type)).not.toContain('LEARN_HELD');
+  });
+
+  it('holds a restore that brings back samples which cost test accuracy (LEARN_HELD, cause restore)', async () => {
+    // 20 setosa rows (shifted a little) labeled virginica, none held out, all of subject "noisy": trained with them,
+    // test accuracy is 0.667; without them 0.972 (measured through the engine). Suspending them publishes the
+    // better version; restoring them brings the worse one back (the restore's version is byte for byte version 1).
+    const setosa = iris.filter((s) => s.label === 0);
+    const noise = Array.from({ length: 60 }, (_, i) => ({ externalId: `noise-${i}`, features: setosa[i % setosa.length].features.map((f) => f + 0.01 * (i + 1)), label: 2 }))
+      .filter((s) => !isHeldOut(s.externalId, holdout))
+      .slice(0, 20);
+    expect(noise).toHaveLength(20);
+    const { datasetId } = await uploadDataset(h, [...iris, ...noise], { subjectOf: subjectsByGroup({ noisy: new Set(noise.map((s) => s.externalId)) }) });
+    const modelId = await createAndTrain(h, irisSisaBody(datasetId, SEED, { learningRate: 0.02, epochs: 40, evaluation: { holdoutFraction: holdout.fraction } }));
+    const getRequest = async (id: string) => (await asMl(http().get(`/v1/forget-requests/${id}`)).expect(200)).body;
+    const { body: filed } = await asMl(http().post('/v1/forget-requests')).send({ datasetId, subjectId: 'noisy', reason: 'maybe mislabeled', mode: 'suspend' }).expect(202);
+    const suspended = await waitFor(
+      () => getRequest(filed.id),
+      (r) => ['completed', 'failed'].includes(r.state) || (r.state === 'suspended' && r.steps.some((s: { step: string }) => s.step === 'suspended')),
+    );
+    expect(suspended.state).toBe('suspended');
+    await asMl(http().post(`/v1/forget-requests/${filed.id}/restore`)).expect(202);
+    const restored = await waitFor(() => getRequest(filed.id), (r) => r.state === 'restored' || r.state === 'failed' || r.state === 'suspended');
+    expect(restored.state).toBe('restored');
+
+    const { body: model } = await asMl(http().get(`/v1/models/${modelId}`)).expect(200);
+    const [v1, v2, v3] = model.versions;
+    expect(v3.onnxSha256).toBe(v1.onnxSha256); // the restore gives version 1's bytes back
+    expect(v2.state).toBe('live'); // the suspension raised test accuracy: not held
+    expect(v3.state).toBe('held');
+    expect(v3.held.ledgerIndex).toBe(v3.ledgerIndex + 1);
+    const held = await h.ledger.getEvent(v3.held.ledgerIndex);
+    process.stdout.write(`LEARN_HELD (a restore of mislabeled samples): ${JSON.stringify(held)}\n`);
+    expect(() => validateEvent(held)).not.toThrow();
+    expect(held).toMatchObject({ type: 'LEARN_HELD', modelId, modelVersion: 3, fromVersion: 2, cause: 'restore', requestIds: [filed.id], maxTestAccuracyDrop: 0.05 });
+    expect(held).not.toHaveProperty('learnBatch');
+    const figures = held as Extract<LedgerEvent, { type: 'LEARN_HELD' }>;
+    expect(figures.testAccuracyAfter).toBe(v3.metrics.testAccuracy);
+    expect(figures.drop).toBeGreaterThan(0.05);
+    await asMl(http().post(`/v1/models/${modelId}/predict`)).send(input).expect(409);
   });
 });
