@@ -59,8 +59,12 @@ export class ShardedMethod implements UnlearningMethod {
   private readonly context: EngineContext;
   /** Test sets already validated, with their length then (a test set is usually passed again and again). */
   private readonly validatedTestSets = new WeakMap<readonly LabeledExample[], number>();
-  /** The samples of each version this method's forget made: those of the version before, less the forgotten ones. */
-  private readonly derivations = new WeakMap<readonly Sample[], { from: readonly Sample[]; removed: ReadonlySet<Sample> }>();
+  /**
+   * The samples of each version this method's forget made: those of the version before (weakly: a strong
+   * reference chained every earlier version's samples, forgotten ones included, to the latest for as long as
+   * the method was kept), less the forgotten ones; dropped once recordEvidence used it.
+   */
+  private readonly derivations = new WeakMap<readonly Sample[], { from: WeakRef<readonly Sample[]>; removed: ReadonlySet<Sample> }>();
 
   constructor(readonly name: MethodName, private readonly deps: EngineDependencies, private readonly planForget: ForgetPlanner) {
     this.context = new EngineContext(deps.runtime);
@@ -238,7 +242,7 @@ export class ShardedMethod implements UnlearningMethod {
       request.retrainFromScratch || approximate ? allShardsFromScratch(model.config.shards) : this.planForget(model, forgotten);
     const earlier = this.context.planOf(model.samples, model.config);
     const plan = earlier && removeFromPlan(earlier, newIndexOf);
-    this.derivations.set(retained, { from: model.samples, removed: new Set(forgotten) });
+    this.derivations.set(retained, { from: new WeakRef(model.samples), removed: new Set(forgotten) });
     const testCount = request.testSet?.length ?? 0;
     // Published first ('later'): nothing is evaluated before the new version is.
     const sets = later
@@ -316,7 +320,8 @@ export class ShardedMethod implements UnlearningMethod {
     const forgotten = before.samples.filter((sample) => !kept.has(sample.externalId));
     // The evaluation subset is derived from the earlier one when `after` is this method's forget of `before`.
     const derivation = this.derivations.get(after.samples);
-    const derivedFrom = derivation?.from === before.samples ? { samples: before.samples, removed: derivation.removed } : undefined;
+    const derivedFrom = derivation?.from.deref() === before.samples ? { samples: before.samples, removed: derivation.removed } : undefined;
+    this.derivations.delete(after.samples); // what it removed (the forgotten samples) is not kept past its evidence
     const sets = {
       retain: selectEvaluationSamples(after.samples, before.config.seed, limit, derivedFrom),
       forget: forgotten,
