@@ -125,14 +125,15 @@ export function startFromPrecompiled(dir: string | undefined): void {
 
 /**
  * Starts the service with `env` (from serviceEnv) in a process group of its own and waits until it answers;
- * the ML team's key is made on the first start only (`mlKey` carries it to the next).
+ * the ML team's key is made on the first start only (`mlKey` carries it to the next); `nodeArgs` go to Node
+ * before the script (e.g. reliability/lib/inspector.ts's INSPECT_FLAG).
  */
 export async function startTrialService(
   env: Record<string, string>,
-  options: { timeoutMs?: number; mlKey?: string; until?: (health: any) => boolean } = {},
+  options: { timeoutMs?: number; mlKey?: string; until?: (health: any) => boolean; nodeArgs?: string[] } = {},
 ): Promise<TrialService> {
   const api = `http://127.0.0.1:${env.PORT}`;
-  const process = startServiceProcess(env, { detached: true, precompiled });
+  const process = startServiceProcess(env, { detached: true, precompiled, nodeArgs: options.nodeArgs });
   try {
     await waitForService(api, process, options.timeoutMs ?? 180_000, options.until);
   } catch (error) {
