@@ -43,6 +43,17 @@ describe('LruMap', () => {
     expect(released).toHaveLength(2);
   });
 
+  it('lists its keys least recently used first, without marking any as used', () => {
+    const lru = new LruMap<string, number>(3);
+    lru.set('a', 1);
+    lru.set('b', 2);
+    lru.set('c', 3);
+    lru.get('a');
+    expect(lru.keys()).toEqual(['b', 'c', 'a']);
+    lru.set('d', 4); // b, the least recently used, goes: listing the keys did not touch it
+    expect(lru.keys()).toEqual(['c', 'a', 'd']);
+  });
+
   it('refuses a capacity below 1', () => {
     expect(() => new LruMap(0)).toThrow(RangeError);
   });

@@ -74,4 +74,9 @@ export class LruMap<K, V> {
   get size(): number {
     return this.entries.size;
   }
+
+  /** The keys, least recently used first (reading them marks none as used). */
+  keys(): K[] {
+    return [...this.entries.keys()];
+  }
 }

@@ -248,10 +248,34 @@ export class ModelService implements OnModuleDestroy {
     const key = sessionKey(row);
     let loading = this.loaded.get(key);
     if (loading) return loading;
-    loading = (async () => loadVerifiedModelBytes(await this.store.readOnnx(row.modelId, row.version), await this.publishedSha256(row)))();
+    loading = (async () => {
+      const model = await loadVerifiedModelBytes(await this.store.readOnnx(row.modelId, row.version), await this.publishedSha256(row));
+      await this.releaseRetired(row.modelId, row.version);
+      return model;
+    })();
     this.loaded.set(key, loading);
     loading.catch(() => this.loaded.delete(key));
     return loading;
+  }
+
+  /**
+   * Releases the sessions of the model's versions retired since they were loaded (by a worker, maybe in another
+   * process), when a new version of the model is loaded: a retired version learned forgotten samples, and its
+   * session should not wait in memory for the least recently used to go or for a request to it (checkServable).
+   * Best effort: a failed look leaves them to those.
+   */
+  private async releaseRetired(modelId: string, loading: number): Promise<void> {
+    const prefix = `${modelId}:`;
+    const versions = this.loaded
+      .keys()
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => Number(k.slice(prefix.length)))
+      .filter((v) => v !== loading);
+    if (versions.length === 0) return;
+    const retired: { version: number }[] = await this.dataSource
+      .query(`SELECT version FROM model_versions WHERE model_id = $1 AND version = ANY($2::int[]) AND retired_at IS NOT NULL`, [modelId, versions])
+      .catch(() => []);
+    for (const { version } of retired) this.loaded.evict(`${prefix}${version}`);
   }
 
   private async publishedSha256(row: ModelVersionEntity): Promise<string> {
@@ -312,7 +336,7 @@ function checkMembershipNonMembers(canaries: number, heldOut: number): void {
 }
 
 function sessionKey(row: ModelVersionEntity): string {
-  return `${row.modelId}:${row.version}`;
+  return `${row.modelId}:${row.version}`; // releaseRetired reads it back
 }
 
 /**
