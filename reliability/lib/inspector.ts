@@ -1,8 +1,9 @@
 // The service's memory as the service itself sees it, read from outside through the V8 inspector (the Chrome
 // DevTools protocol over a WebSocket): the suite starts the service with `--inspect=127.0.0.1:0` (a port the
 // kernel picks, printed on the service's stderr), and asks it for process.memoryUsage(), a full garbage
-// collection and heap snapshots. Nothing of this is in the service: it is a test-only path, open only to the
-// suite that started the process (a loopback port, a random URL path).
+// collection and heap snapshots. Nothing of this is in the service: it is a test-only path of the suite's own
+// throwaway service. An inspector runs any code in its process, and its loopback port answers any local process
+// (its /json/list names the URL) while the run lasts: never start a deployed service with it.
 import { createWriteStream } from 'node:fs';
 import WebSocket from 'ws';
 
