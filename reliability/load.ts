@@ -4,10 +4,10 @@
 // not its 429s). Each client loops over: an upload of 20 new samples, a prediction, a forget request for a
 // sample it uploaded, and reads (the forget request, the sample's receipt, log entries, the dataset, health).
 // Measured: throughput, p50/p99 per route and overall, the service's memory through the run, read through its
-// inspector (reliability/lib/inspector.ts: RSS, V8's heap, external memory; glibc's share from /proc smaps), which
-// must be flat after a full GC (flatnessFailures says how flat), zero 5xx, and nothing lost: every acknowledged forget request is found and completes, every
-// acknowledged sample's receipt is found (all of them, or a random 2,000 when more), the dataset holds at
-// least every acknowledged sample, and fsck is clean.
+// inspector (reliability/lib/inspector.ts: RSS, V8's heap, external memory; glibc's share from /proc smaps),
+// which must be flat after a full GC (flatnessFailures says how flat), zero 5xx, and nothing lost: every
+// acknowledged forget request is found and completes, every acknowledged sample's receipt is found (all of
+// them, or a random 2,000 when more), the dataset holds at least every acknowledged sample, and fsck is clean.
 import autocannon from 'autocannon';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -235,10 +235,11 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
         }
         await Promise.all([readMemory(), sleep(Math.min(5000, options.seconds * 50))]);
       }
-    })();
+    })().catch((error: unknown) => error as Error); // a reading that failed ends the readings; reported below
     const result = await autocannon({ url: service.api, connections: options.clients, duration: options.seconds, timeout: 60, requests });
     loading = false;
-    await sampler;
+    const samplerError = await sampler;
+    if (samplerError) throw new Error(`reading the service's memory failed: ${samplerError.message}`);
     const loadEnded = performance.now();
     await readMemory();
     const residentAtEnd = residentBreakdown(pid);
