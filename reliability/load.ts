@@ -60,7 +60,7 @@ const WARM_CHECK_SECONDS = 60;
 const HEAP_MARGIN = 0.2;
 
 /** Failures of the flatness checks, naming the readings compared. */
-function flatnessFailures(m: { before: MemoryUsage; warm: MemoryUsage; after: MemoryUsage }, checks: { rss: boolean; warm: boolean }): string[] {
+export function flatnessFailures(m: { before: MemoryUsage; warm: MemoryUsage; after: MemoryUsage }, checks: { rss: boolean; warm: boolean }): string[] {
   const failures: string[] = [];
   if (checks.rss && m.after.rss > m.before.rss * (1 + RSS_MARGIN_COLD))
     failures.push(`RSS not flat: ${m.after.rss.toFixed(0)} MB after the drain and a GC, more than ${RSS_MARGIN_COLD * 100}% above ${m.before.rss.toFixed(0)} MB before the load`);

@@ -3,7 +3,8 @@
 // checked here on a child Node process that holds, then drops, a known amount of memory.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { INSPECT_FLAG, InspectorSession, inspectorUrl } from '../../reliability/lib/inspector';
+import { INSPECT_FLAG, InspectorSession, MemoryUsage, inspectorUrl } from '../../reliability/lib/inspector';
+import { flatnessFailures } from '../../reliability/load';
 import { residentBreakdown } from '../../reliability/lib/proc-memory';
 
 describe('the reliability suite reading a process’s memory', () => {
@@ -49,5 +50,19 @@ describe('the reliability suite reading a process’s memory', () => {
       child.kill('SIGKILL');
       await exited;
     }
+  });
+
+  it("the load part's flatness checks fail on growth past their margins, each naming what it compared", () => {
+    const reading = (rss: number, heapUsed: number): MemoryUsage => ({ rss, heapUsed, heapTotal: heapUsed, external: 4, arrayBuffers: 1 });
+    const before = reading(170, 64);
+    const all = { rss: true, warm: true };
+    // The full-size run's readings pass (176 -> 204 -> 211 MB, heap 64 -> 69 MB).
+    expect(flatnessFailures({ before: reading(176, 64), warm: reading(204, 73), after: reading(211, 69) }, all)).toEqual([]);
+    expect(flatnessFailures({ before, warm: reading(200, 70), after: reading(260, 70) }, all)).toEqual([expect.stringMatching(/^RSS not flat: 260 MB .* 170 MB before/), expect.stringMatching(/^RSS grew with the load: 260 MB .* 200 MB after its first fifth/)]);
+    expect(flatnessFailures({ before, warm: reading(180, 70), after: reading(220, 70) }, all)).toEqual([expect.stringMatching(/^RSS grew with the load/)]);
+    expect(flatnessFailures({ before, warm: reading(180, 70), after: reading(220, 70) }, { rss: true, warm: false })).toEqual([]);
+    expect(flatnessFailures({ before, warm: reading(180, 70), after: reading(190, 80) }, all)).toEqual([expect.stringMatching(/^JS heap not flat: 80 MB .* 64 MB/)]);
+    // With heap snapshots taken RSS is not judged, the heap still is.
+    expect(flatnessFailures({ before, warm: reading(400, 70), after: reading(500, 80) }, { rss: false, warm: true })).toEqual([expect.stringMatching(/^JS heap/)]);
   });
 });
