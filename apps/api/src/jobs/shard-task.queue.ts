@@ -69,12 +69,17 @@ export class ShardTaskQueue {
 
   /**
    * Queued tasks whose message pg-boss no longer holds as pending (it finished it: a worker saw the task
-   * running elsewhere at the time, or it ran out of deliveries) get a new generation and message.
+   * running elsewhere at the time, or it ran out of deliveries) get a new generation and message; so do those
+   * whose message was delivered JOB_LOST_AFTER_SECONDS ago and not taken since (a worker claims its task at
+   * once: this one died in between, and pg-boss would hold the message active until it expires, an hour by
+   * default, while sending it again does nothing, same id). Should that worker still claim the task, its
+   * generation is stale and the claim is refused: the task runs once.
    */
   private async reviveLost(queued: TaskRow[]): Promise<void> {
     for (const row of queued) {
       const message = await this.boss.getJobById(SHARD_JOB, taskMessageId(row));
-      if (message && ['created', 'retry', 'active'].includes(message.state)) continue;
+      if (message && ['created', 'retry'].includes(message.state)) continue;
+      if (message?.state === 'active' && message.startedOn.getTime() > Date.now() - this.config.lostAfterSeconds * 1000) continue;
       const renewed = await this.tasks.renew(row.id);
       if (renewed) await this.send(renewed);
     }
