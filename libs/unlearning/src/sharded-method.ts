@@ -91,6 +91,7 @@ export class ShardedMethod implements UnlearningMethod {
       hyperparamsHash: hashHyperparameters(config),
       samples,
       fromSlices: allShardsFromScratch(config.shards),
+      onExported: this.deps.onExported,
       phase: 'train',
       evaluate: async (published) => {
         const evaluation = await this.evaluateMembers(config, published, sets);
@@ -144,6 +145,7 @@ export class ShardedMethod implements UnlearningMethod {
           ? new Map(Array.from({ length: model.config.shards }, (_, shard) => [shard, model.config.slices - 1 + batch]))
           : this.planForget(model, samples.filter((s) => wanted.has(s.externalId))),
       previous: approximate ? undefined : model,
+      onExported: this.deps.onExported,
       phase: 'train',
       evaluate: async (published) => {
         const evaluation = await this.evaluateMembers(model.config, published, sets);
@@ -175,6 +177,7 @@ export class ShardedMethod implements UnlearningMethod {
       fromSlices: allShardsFromScratch(config.shards),
       // Every shard from scratch; the version before only keeps its slices (a learn batch's emptied one stays).
       previous: isApproximateVersion(model) ? undefined : model,
+      onExported: this.deps.onExported,
       phase: 'unlearn',
       evaluate: async (published) =>
         buildPublishedMetrics(await this.evaluateMembers(config, published, sets), model.samples.length, retain.length, request.testSet?.length ?? 0),
@@ -265,6 +268,7 @@ export class ShardedMethod implements UnlearningMethod {
       plan,
       fromSlices,
       previous: approximate ? undefined : model,
+      onExported: this.deps.onExported,
       phase: 'unlearn',
       clock,
       evaluate: async (published) => {

@@ -45,7 +45,17 @@ export interface EngineDependencies {
    * models), they train here, one after another. Either way the published bytes are the same.
    */
   dispatcher?: ShardDispatcher;
+  /**
+   * Told the ONNX file of a version a method publishes (train, relearn, forget; never a reference retrain or a
+   * shadow model) as soon as it is built, before its evaluation, the wait for its checkpoint writes and the
+   * ledger append: a caller that stores the file can start writing it then, beside that work, instead of after
+   * it. The methods pass it to buildVersion (BuildVersionInput.onExported) for the versions they publish.
+   */
+  onExported?: ExportedCallback;
 }
+
+/** See EngineDependencies.onExported. */
+export type ExportedCallback = (file: { modelId: string; version: number; onnx: Uint8Array; onnxSha256: string }) => void;
 
 /** What training some shards of a version needs (a shard task's worker has exactly this, for its one shard). */
 export interface ShardTrainingInput {
@@ -67,6 +77,8 @@ export interface BuildVersionInput extends ShardTrainingInput {
   previous?: TrainedModel;
   /** Computes the published metrics of the finished ensemble (its ONNX file and its members). */
   evaluate: (published: PublishedEnsemble) => Promise<{ [key: string]: JsonValue }>;
+  /** Told the version's ONNX file once it is built (EngineDependencies.onExported): only for a version that is published. */
+  onExported?: ExportedCallback;
   /** Where the phases' wall-clock time is charged (plan, train, members, export, evaluateAfter, checkpointWrites, manifest). */
   clock?: PhaseClock;
 }
@@ -620,6 +632,7 @@ async function publishVersion(
     config.maskedFeatures,
   );
   const onnxSha256 = sha256Hex(onnx);
+  input.onExported?.({ modelId: input.modelId, version: input.version, onnx, onnxSha256 });
   clock.lap('export');
   const metrics = await input.evaluate({ onnx, onnxSha256, members: memberModels });
   clock.lap('evaluateAfter');

@@ -15,6 +15,7 @@ import {
 import type { ArtifactStore } from '@lethe/artifacts';
 import { ARTIFACT_STORE } from '../config/config.provider';
 import { ShardTaskQueue } from '../jobs/shard-task.queue';
+import { ModelStore } from './model.store';
 import { withoutNoiseSeeds } from './noise-seeds';
 
 /** The engine's method for a config, with checkpoints in the artifact store and events into the log. */
@@ -57,6 +58,7 @@ export class KeptMethods {
 
   constructor(
     @Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore,
+    private readonly store: ModelStore,
     @Optional() private readonly shardTasks?: ShardTaskQueue,
   ) {}
 
@@ -82,6 +84,8 @@ export class KeptMethods {
         get dispatcher() {
           return job.dispatcher;
         },
+        // A version's file is written while its publication finishes; ModelStore.save waits for it.
+        onExported: (file) => this.store.putOnnxAhead(file.onnxSha256, file.onnx),
       });
       kept = { method, store, job };
       this.kept.set(modelId, kept);

@@ -84,15 +84,48 @@ export class ModelStore {
     this.noiseSeeds = new NoiseSeedVault(dataSource, keyStore);
   }
 
+  /** ONNX files whose writing started before their version is saved (putOnnxAhead), by address, oldest first. */
+  private readonly onnxAhead = new Map<string, { put: Promise<boolean>; startedAt: number }>();
+
   /**
-   * Puts the ONNX file in the artifact store, then writes the row, its samples and its batches' members in one transaction;
+   * Starts putting a version's ONNX file in the artifact store as soon as the engine has built it (the
+   * engine's onExported), so that the write runs beside the rest of the version's publication (its last
+   * checkpoint writes, its ledger append) instead of after it; `save` then waits for this write instead of
+   * writing the file itself (and writes it when this one failed, or is older than ONNX_AHEAD_MAX_AGE_MS: the
+   * pass that started it may have stopped long ago). The file is in the store before its version's row
+   * either way: a version is served only once its file is durable. What a stopped pass leaves is what its
+   * checkpoint writes leave (the same weights), and its retry writes the same bytes to the same address.
+   */
+  putOnnxAhead(onnxSha256: string, onnx: Uint8Array): void {
+    const put = this.artifacts.put({ kind: 'onnx', address: onnxSha256 }, onnx).then(
+      () => true,
+      () => false, // save writes it again, and reports that error if it fails again
+    );
+    this.onnxAhead.delete(onnxSha256);
+    this.onnxAhead.set(onnxSha256, { put, startedAt: Date.now() });
+    for (const address of this.onnxAhead.keys()) {
+      if (this.onnxAhead.size <= ONNX_AHEAD_KEPT) break;
+      this.onnxAhead.delete(address);
+    }
+  }
+
+  /** Puts the version's ONNX file in the artifact store, unless putOnnxAhead has just put it: then waits for that write. */
+  private async putOnnx(model: TrainedModel): Promise<void> {
+    const ahead = this.onnxAhead.get(model.onnxSha256);
+    this.onnxAhead.delete(model.onnxSha256);
+    if (ahead && Date.now() - ahead.startedAt <= ONNX_AHEAD_MAX_AGE_MS && (await ahead.put)) return;
+    await this.artifacts.put({ kind: 'onnx', address: model.onnxSha256 }, model.onnx);
+  }
+
+  /**
+   * Puts the ONNX file in the artifact store (or waits for putOnnxAhead's write of it), then writes the row, its samples and its batches' members in one transaction;
    * for a version made by forgetting (`madeFrom`), the row only, with the batches whose members are owed
    * (batches_pending): recordVersionSamples and recordBatchMembers write the rest after it is served. `lap`,
    * when given, is told each step as it ends (a pass's clock: where saving goes).
    */
   async save(model: TrainedModel, record: VersionRecord, lap: (step: string) => void = () => undefined): Promise<void> {
     const batches = record.batches ?? new Map<string, number>();
-    await this.artifacts.put({ kind: 'onnx', address: model.onnxSha256 }, model.onnx);
+    await this.putOnnx(model);
     lap('save.onnx');
     // Without the noise seeds (models.noise_seeds keeps them sealed; loadTrainedModel puts them back).
     const engineState: EngineState = {
@@ -447,6 +480,10 @@ export function withBatch(s: { externalId: string; features: Sample['features'];
 function withoutManifestSeeds(manifest: { [key: string]: JsonValue }): { [key: string]: JsonValue } {
   return { ...manifest, config: takeNoiseSeeds(manifest.config).config };
 }
+
+/** ONNX writes started ahead (putOnnxAhead) that are kept for their save at most, and how long one may be used. */
+const ONNX_AHEAD_KEPT = 8;
+const ONNX_AHEAD_MAX_AGE_MS = 60_000;
 
 /** How long a reader waits for a pass to write the batch members it owes before writing them itself, and how often it looks. */
 const PENDING_BATCHES_WAIT_MS = 5000;
