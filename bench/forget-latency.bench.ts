@@ -9,11 +9,17 @@
 //     one-sample forget from its model (the retrain without the sample, request until the new version is served);
 //   - the SISA side: one-sample forgets, one per slice in each run, and one data subject (3 samples) per run;
 //   - each forget: request -> job received by a worker (the job's result, timings.receivedAt, against the
-//     client's clock on the same machine), request -> new version served (GET /v1/models/:id polled every
-//     --poll-ms until latestVersion moves, then the request is awaited until `completed`), and where the pass's
-//     time went (timings.seconds in the job's result).
+//     client's clock on the same machine), request -> new version served, and where the pass's time went
+//     (timings.seconds in the job's result). "Served" is the commit of the new version's row in model_versions,
+//     from which every read (GET /v1/models/:id, predict) serves it: the bench adds a trigger to its throwaway
+//     database that NOTIFYs each inserted row (PostgreSQL delivers a NOTIFY at its transaction's commit) and
+//     LISTENs, so it waits for the event instead of polling the service (each poll of GET /v1/models/:id reads
+//     every version's row, and answering them took the service's CPU from the pass it measures); a GET after
+//     the event checks that the service serves the new version (request -> seen by GET is reported too), then
+//     the request is awaited until `completed` (polled every --poll-ms).
 //   node -r ./scripts/register.js bench/forget-latency.bench.ts [--samples 50000] [--runs 5] [--quick]   (--help lists the flags)
 import { cpus } from 'node:os';
+import { Client as PgClient } from 'pg';
 import { isHeldOut, placeSample } from '@lethe/unlearning';
 import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/args';
 import { Client, startBenchService, waitUntil, type BenchService } from './lib/service';
@@ -27,7 +33,7 @@ const flags = defineFlags({
   classes: { type: 'integer', min: 2, default: 8, help: 'its classes' },
   runs: { type: 'integer', min: 2, help: 'runs of each timed operation (default 5, 2 with --quick); a SISA run forgets one sample of each slice' },
   pollSeconds: { type: 'integer', min: 1, help: "the service's JOB_POLL_SECONDS (default: the service's own default)" },
-  pollMs: { type: 'integer', min: 5, default: 20, help: 'how often the bench reads GET /v1/models/:id while it waits for a new version' },
+  pollMs: { type: 'integer', min: 5, default: 20, help: 'how often the bench polls while it waits for a training or a request to complete' },
   quick: { type: 'boolean', help: 'a small set and 2 runs' },
 });
 
@@ -45,8 +51,10 @@ interface Timings {
 
 /** One forget measured from outside. */
 interface Forget {
-  /** Request sent -> the new version served (seen by polling). */
+  /** Request sent -> the new version served (its row committed: the trigger's NOTIFY received). */
   served: number;
+  /** Request sent -> GET /v1/models/:id shows the new version (asked once the NOTIFY came). */
+  seen: number;
   /** Request sent -> the job received by a worker. */
   received: number;
   /** Request sent -> its 202 (the request durable and logged, its pass's job sent). */
@@ -80,12 +88,14 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
   });
 
   let service: BenchService | undefined;
+  let versions: VersionEvents | undefined;
   const rows: string[][] = [];
   const latency: string[][] = [];
   const phases: string[][] = [];
   const notes: string[] = [];
   try {
     service = await startBenchService('forget_latency', env);
+    versions = await listenForVersions(service.databaseUrl);
     const ml = new Client(service.base, (await service.admin.ok('POST', '/v1/keys', { role: 'ml', name: 'bench' })).key);
     const upload = async (name: string): Promise<{ id: string; seconds: number }> => {
       const dataset = await ml.ok('POST', '/v1/datasets', { name, features: options.features, classes: options.classes });
@@ -118,12 +128,15 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
       const sent = Date.now();
       const cpu0 = service!.cpuSeconds();
       const t0 = performance.now();
+      const committed = versions!.next(modelId, before, 600_000);
+      committed.catch(() => undefined); // awaited below, unless the request fails first
       const answer = await ml.call('POST', '/v1/forget-requests', { ...body, reason: 'bench' });
       if (answer.status !== 202) throw new Error(`forget request: ${answer.status} ${JSON.stringify(answer.body)}`);
       const filed = answer.body;
-      await waitUntil(() => ml.ok('GET', `/v1/models/${modelId}`), (m) => m.latestVersion > before, 600_000, 'the new version', options.pollMs);
-      const served = (performance.now() - t0) / 1000;
+      const served = ((await committed) - t0) / 1000;
       const cpu = service!.cpuSeconds() - cpu0;
+      await waitUntil(() => ml.ok('GET', `/v1/models/${modelId}`), (m) => m.latestVersion > before, 60_000, 'the new version in GET /v1/models/:id', options.pollMs);
+      const seen = (performance.now() - t0) / 1000;
       const done = await waitUntil(
         () => ml.ok('GET', `/v1/forget-requests/${filed.id}`),
         (r) => r.state === 'completed' || r.state === 'failed',
@@ -135,7 +148,7 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
       if (done.state !== 'completed') throw new Error(`forget request ${filed.id} ended ${JSON.stringify(done).slice(0, 500)}`);
       const job = await waitUntil(() => ml.ok('GET', `/v1/jobs/${filed.jobId}`), (j) => j.state === 'completed', 60_000, 'the job');
       const timings = job.result.timings as Timings;
-      return { served, completed, cpu, received: (Date.parse(timings.receivedAt) - sent) / 1000, acknowledged: answer.ms / 1000, timings };
+      return { served, seen, completed, cpu, received: (Date.parse(timings.receivedAt) - sent) / 1000, acknowledged: answer.ms / 1000, timings };
     };
 
     const sisaData = await upload('purchase-like-sisa');
@@ -213,6 +226,13 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
         `${formatInterval(meanInterval(monoForgets.map((f, i) => f.cpu / (sisaForgets[i].reduce((sum, s) => sum + s.cpu, 0) / SLICES))), 1)}x`,
         'user + system, every thread (/proc); PostgreSQL and the chain are other processes',
       ],
+      [
+        'request -> GET /v1/models/:id shows the new version (asked after the commit): monolithic / SISA 1 sample',
+        `${runs} / ${runs} x ${SLICES}`,
+        `${seconds(monoForgets.map((f) => f.seen))} / ${seconds(singles.map((f) => f.seen))}`,
+        '',
+        'served (above) is the commit; this adds one GET of the model',
+      ],
       ['SISA: forget 1 sample, request -> request completed (shredded)', `${runs} x ${SLICES}`, seconds(singles.map((f) => f.completed)), '', ''],
     );
     const everyForget = [...monoForgets, ...singles, ...subjectForgets];
@@ -234,6 +254,7 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
     if (service) process.stderr.write(`forget-latency: ${String(error)}; the service: ${service.status()}\n`);
     throw error;
   } finally {
+    await versions?.close();
     await service?.stop();
   }
   const setup = `${samples.toLocaleString('en-US')} x ${options.features} Purchase-like (synthetic), ${options.classes} classes, MLP 256, 6 epochs, batch 64, lr 0.3, 10% held out; JOB_POLL_SECONDS ${
@@ -247,6 +268,55 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
   );
   for (const note of notes) process.stdout.write(`note: ${note}\n`);
   printTable("Where a one-sample SISA forget's pass goes (mean ms; the job's timings; engine.* are the engine's phases inside `forget`)", ['phase', 'ms'], phases);
+}
+
+/** The new rows of model_versions as they commit, from a trigger the bench adds to its throwaway database. */
+interface VersionEvents {
+  /** Resolves with performance.now() when a version of `modelId` above `above` commits (the first one). */
+  next(modelId: string, above: number, timeoutMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+const VERSION_CHANNEL = 'bench_model_versions';
+
+async function listenForVersions(databaseUrl: string): Promise<VersionEvents> {
+  const client = new PgClient({ connectionString: databaseUrl });
+  await client.connect();
+  // AFTER INSERT, FOR EACH ROW: PostgreSQL delivers the NOTIFY when the inserting transaction commits, never before.
+  await client.query(`CREATE OR REPLACE FUNCTION bench_notify_model_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('${VERSION_CHANNEL}', NEW.model_id::text || ' ' || NEW.version::text); RETURN NULL; END $$`);
+  await client.query(`CREATE TRIGGER bench_notify_model_version AFTER INSERT ON model_versions FOR EACH ROW EXECUTE FUNCTION bench_notify_model_version()`);
+  const waiters: { modelId: string; above: number; resolve: (at: number) => void }[] = [];
+  client.on('notification', (message) => {
+    const at = performance.now();
+    if (message.channel !== VERSION_CHANNEL || !message.payload) return;
+    const [modelId, version] = message.payload.split(' ');
+    for (const waiter of waiters.filter((w) => w.modelId === modelId && Number(version) > w.above)) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(at);
+    }
+  });
+  await client.query(`LISTEN ${VERSION_CHANNEL}`);
+  return {
+    next: (modelId, above, timeoutMs) =>
+      new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`timed out waiting for a version of model ${modelId} above ${above}`));
+        }, timeoutMs);
+        timer.unref();
+        const waiter = {
+          modelId,
+          above,
+          resolve: (at: number) => {
+            clearTimeout(timer);
+            resolve(at);
+          },
+        };
+        waiters.push(waiter);
+      }),
+    close: () => client.end(),
+  };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
