@@ -21,6 +21,9 @@ describe('the crash-recovery look-ups of an unlearning pass', () => {
   /** How many times a pass looked for a logged but unrecorded version of the model. */
   const looked = () =>
     lookups.mock.calls.filter(([q]) => q.type === 'UNLEARN_COMPLETED' && (q.fields as { modelId?: string } | undefined)?.modelId === modelId).length;
+  /** How many times the pass's ledger sink looked for the version it appends in the log (ModelLedgerSink.mayBeLogged). */
+  const sinkLooked = () =>
+    lookups.mock.calls.filter(([q]) => Array.isArray(q.type) && q.type.includes('MODEL_PUBLISHED') && (q.fields as { modelId?: string } | undefined)?.modelId === modelId).length;
 
   beforeAll(async () => {
     h = await startJobHarness('recovery_lookups', { jobs: { retryLimit: 3 } });
@@ -34,10 +37,13 @@ describe('the crash-recovery look-ups of an unlearning pass', () => {
   });
 
   it('are made by the first pass and a retried one, not by a pass after a completed one', async () => {
+    const trained = sinkLooked(); // the training's sink looked too
     await forgetAndWait(h, datasetId, iris[3].externalId);
     expect(looked()).toBe(1); // the worker's first pass over the dataset
+    expect(sinkLooked() - trained).toBe(1);
     await forgetAndWait(h, datasetId, iris[30].externalId);
     expect(looked()).toBe(1); // the last pass completed: nothing to recover
+    expect(sinkLooked() - trained).toBe(1);
 
     // An attempt that logs its version and fails before recording it: the retry looks and finishes that version.
     const save = jest.spyOn(ModelStore.prototype, 'save').mockImplementationOnce(async () => {
@@ -49,6 +55,7 @@ describe('the crash-recovery look-ups of an unlearning pass', () => {
       save.mockRestore();
     }
     expect(looked()).toBe(2);
+    expect(sinkLooked() - trained).toBe(2); // the retry's, which found the version logged (the failed attempt followed a completed pass: it did not look)
     const logged: { version: number }[] = await h.dataSource.query(
       `SELECT (event::jsonb->>'modelVersion')::int AS version FROM ledger_entries WHERE type = 'UNLEARN_COMPLETED' AND event::jsonb->>'modelId' = $1 ORDER BY idx`,
       [modelId],
@@ -59,5 +66,6 @@ describe('the crash-recovery look-ups of an unlearning pass', () => {
 
     await forgetAndWait(h, datasetId, iris[90].externalId);
     expect(looked()).toBe(2);
+    expect(sinkLooked() - trained).toBe(2);
   }, 240_000);
 });

@@ -15,6 +15,13 @@ export interface ModelLedgerSinkOptions {
    * UNLEARN_COMPLETED), with its events; what it returns (a LEARN_HELD) is appended after them, in the same transaction.
    */
   onPublished?: (published: Extract<EngineEvent, { type: 'MODEL_PUBLISHED' }>, events: EngineEvent[]) => LedgerEvent[];
+  /**
+   * Whether the log may already hold a version this sink appends (true, the default: a retried pass, or one
+   * after a crash, trains again to the very same bytes). False from an unlearning pass that made no crash
+   * recovery look-up (UnlearningPassOptions.recover: nothing can have been left half done): the look-up before
+   * each append is then skipped, as the pass skipped its own.
+   */
+  mayBeLogged?: boolean;
 }
 
 type HeldType = 'UNLEARN_HELD' | 'LEARN_HELD';
@@ -53,7 +60,7 @@ export class ModelLedgerSink implements LedgerSink {
       return;
     }
     const published = events.find((e) => e.type === 'MODEL_PUBLISHED');
-    if (published?.type === 'MODEL_PUBLISHED') {
+    if (published?.type === 'MODEL_PUBLISHED' && this.options.mayBeLogged !== false) {
       const logged = await this.findLogged(published.modelId, published.modelVersion);
       const earlier = logged.map((e) => e.event).find((e): e is ModelPublished => e.type === 'MODEL_PUBLISHED');
       if (earlier) {

@@ -86,6 +86,8 @@ interface ModelPass {
   evidenceDue: EvidenceDue[];
   /** The pass's job: the versions it trains send their retrained shards as shard tasks under it. */
   jobId?: string;
+  /** Whether the pass makes crash-recovery look-ups (UnlearningPassOptions.recover): its sinks look for what a stopped pass logged only then. */
+  recover: boolean;
 }
 
 /**
@@ -262,7 +264,7 @@ export class UnlearningService {
       if (latest.samplesPending && (await this.store.recordVersionSamples(model.id, latest.version)))
         this.logger.warn(`model ${model.id} version ${latest.version}: its sample rows were owed (a pass stopped after serving it); written now`);
       const certified = (model.engineConfig as { method?: string }).method === 'certified';
-      const share = { progress, clock, evidenceDue, jobId };
+      const share = { progress, clock, evidenceDue, jobId, recover };
       try {
         // A pass that stopped after logging the model's next version but before recording it (a crash, a
         // failed write) is finished first with the requests it logged, whatever waits now: the version it
@@ -319,7 +321,7 @@ export class UnlearningService {
     forgotten: Set<string>,
     plan: ApproachPlan,
     certified: boolean,
-    share: Pick<ModelPass, 'progress' | 'clock' | 'evidenceDue' | 'jobId'>,
+    share: Pick<ModelPass, 'progress' | 'clock' | 'evidenceDue' | 'jobId' | 'recover'>,
   ): Promise<ModelVersionEntity | undefined> {
     const kept = this.methods.get(model.id);
     // The version this process published last, unless another worker has published since (or it is not ours).
@@ -404,6 +406,7 @@ export class UnlearningService {
     const guard = guardOf(model.config);
     let held: UnlearnHeld | null = null; // the guard's verdict on the version the sink appends
     const sink = new ModelLedgerSink(this.ledger, {
+      mayBeLogged: pass.recover,
       onUnlearned: async (event) => {
         held = checkGuard(guard, event.evidence as { [key: string]: JsonValue }, event);
         return [...(held ? [held] : []), ...(retire ? await retire() : [])];
