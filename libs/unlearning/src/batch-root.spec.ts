@@ -18,4 +18,42 @@ describe('batch roots of samples', () => {
     changed.commitment = commitment(99);
     expect(computeSampleBatchRoot([changed])).toBe(computeBatchRoot([commitment(99)]));
   });
+
+  it("derived from a kept tree (a removal's survivors), gives computeBatchRoot's root for every size and removed position, chained", () => {
+    const root = (batch: readonly { commitment: string }[]) => computeBatchRoot(batch.map((s) => s.commitment));
+    for (let n = 1; n <= 40; n++) {
+      const samples = Array.from({ length: n }, (_, i) => ({ commitment: commitment(1000 * n + i) }));
+      expect(computeSampleBatchRoot(samples, { keepTree: true })).toBe(root(samples));
+      for (let removed = 0; removed < n; removed++) {
+        const survivors = samples.filter((_, i) => i !== removed);
+        expect(computeSampleBatchRoot(survivors, { derivedFrom: samples, keepTree: true })).toBe(root(survivors));
+        // And a removal from the survivors, derived from their kept tree.
+        const fewer = survivors.filter((_, i) => i !== Math.floor(survivors.length / 2));
+        expect(computeSampleBatchRoot(fewer, { derivedFrom: survivors })).toBe(root(fewer));
+      }
+      // Several removed at once, and a batch that is not a removal from the earlier one (another sample first).
+      const several = samples.filter((_, i) => i % 3 !== 1);
+      expect(computeSampleBatchRoot(several, { derivedFrom: samples })).toBe(root(several));
+      const other = [{ commitment: commitment(-n) }, ...samples.slice(1)];
+      expect(computeSampleBatchRoot(other, { derivedFrom: samples })).toBe(root(other));
+    }
+  });
+
+  it('does not trust a kept tree for samples changed since it was kept (the batch array or a commitment)', () => {
+    const root = (batch: readonly { commitment: string }[]) => computeBatchRoot(batch.map((s) => s.commitment));
+    const samples = Array.from({ length: 33 }, (_, i) => ({ commitment: commitment(5000 + i) }));
+    computeSampleBatchRoot(samples, { keepTree: true });
+    const original = samples.slice();
+    samples[4] = { commitment: commitment(6000) }; // the array changed in place after its tree was kept
+    const survivors = samples.filter((_, i) => i !== 20);
+    expect(computeSampleBatchRoot(survivors, { derivedFrom: samples })).toBe(root(survivors));
+    // Control: derived from the array as it was, the same survivors' root differs (the kept tree is original's).
+    expect(computeSampleBatchRoot(original.filter((_, i) => i !== 20), { derivedFrom: samples })).toBe(root(original.filter((_, i) => i !== 20)));
+    expect(root(original.filter((_, i) => i !== 20))).not.toBe(root(survivors));
+    original[2].commitment = commitment(7000); // a sample object's commitment changed (never done by the engine)
+    const again = original.filter((_, i) => i !== 30);
+    computeSampleBatchRoot(original, { keepTree: true });
+    original[1].commitment = commitment(7001);
+    expect(computeSampleBatchRoot(again, { derivedFrom: original })).toBe(root(again));
+  });
 });
