@@ -93,8 +93,19 @@ describe('certified removal and approximate unlearning through the API', () => {
       expect(g2.budgetUsed).toBeLessThanOrEqual(g2.budget);
       // Version 1 learned the sample: the append that publishes version 2 retires it.
       expect(await entriesOf(modelId, 1)).toEqual(['BATCH_LEARNED', 'MODEL_PUBLISHED', 'VERSION_RETIRED']);
-      // A Newton step trains nothing: no BATCH_LEARNED for version 2.
-      expect(await entriesOf(modelId, 2)).toEqual(['MODEL_PUBLISHED', 'UNLEARN_COMPLETED']);
+      // A Newton step trains nothing: no BATCH_LEARNED for version 2. It is published first (nothing evaluated
+      // before it is served), its evidence measured after and logged as EVIDENCE_RECORDED.
+      expect(await entriesOf(modelId, 2)).toEqual(['MODEL_PUBLISHED', 'UNLEARN_COMPLETED', 'EVIDENCE_RECORDED']);
+      expect(v2.evidence).toEqual({ forgottenCount: 1, retainCount: iris.length - 1, recordedIn: 'EVIDENCE_RECORDED' });
+      const { body: version2 } = await asMl(http().get(`/v1/models/${modelId}/versions/2`)).expect(200);
+      expect(version2.metrics).toEqual({ samples: iris.length - 1 });
+      expect(version2.evidenceLedgerIndex).toBeGreaterThan(version2.unlearnLedgerIndex);
+      const recorded = await h.ledger.getEvent(version2.evidenceLedgerIndex);
+      validateEvent(recorded);
+      expect(recorded).toMatchObject({ type: 'EVIDENCE_RECORDED', modelId, modelVersion: 2, forgetRequestIds: [one.id] });
+      const evidence2 = (recorded as unknown as { evidence: { [key: string]: any } }).evidence;
+      expect(version2.evidence).toEqual(evidence2);
+      expect(evidence2).toMatchObject({ forgottenCount: 1, retainCount: iris.length - 1, before: { forgetAccuracy: expect.any(Number) }, after: { retainAccuracy: expect.any(Number) } });
 
       const many = await forget({ datasetId, externalIds: second, reason: 'erasure' });
       expect(many.modelVersions).toEqual([expect.objectContaining({ modelId, version: 3 })]);
@@ -104,7 +115,7 @@ describe('certified removal and approximate unlearning through the API', () => {
       expect(v3.guarantee).toMatchObject({ kind: 'certified', retrained: true, budgetUsed: 1e-6 * survivors });
       expect((v3.guarantee as { residualBound: number }).residualBound).toBeGreaterThan(g2.budget - g2.budgetUsed);
       // The retraining is logged as one: its batch, then the version and its unlearning.
-      expect(await entriesOf(modelId, 3)).toEqual(['BATCH_LEARNED', 'MODEL_PUBLISHED', 'UNLEARN_COMPLETED']);
+      expect(await entriesOf(modelId, 3)).toEqual(['BATCH_LEARNED', 'MODEL_PUBLISHED', 'UNLEARN_COMPLETED', 'EVIDENCE_RECORDED']);
       const { body: versions } = await asMl(http().get(`/v1/models/${modelId}`)).expect(200);
       expect(versions.versions.map((v: { guarantee?: { kind: string; retrained: boolean } }) => v.guarantee && [v.guarantee.kind, v.guarantee.retrained])).toEqual([
         undefined,

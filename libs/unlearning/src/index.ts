@@ -51,6 +51,7 @@ export type {
   EvidenceRequest,
   RecordedEvidence,
   FeatureForgetRequest,
+  PublishedForget,
 } from './method';
 export { genesisCheckpoint, addressCheckpoint } from './sharded-training';
 export { ShardTrainer, checkShardSamples } from './shard-task';

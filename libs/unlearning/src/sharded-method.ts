@@ -20,6 +20,7 @@ import {
   evaluateModel,
   EvaluationSets,
   evaluationToJson,
+  ModelEvaluation,
   selectEvaluationSamples,
 } from './evidence';
 import { AffectedShard, EvidenceRecordedEvent, JsonValue, ModelPublishedEvent, UnlearnCompletedEvent } from './events';
@@ -64,7 +65,7 @@ export class ShardedMethod implements UnlearningMethod {
    * reference chained every earlier version's samples, forgotten ones included, to the latest for as long as
    * the method was kept), less the forgotten ones; dropped once recordEvidence used it.
    */
-  private readonly derivations = new WeakMap<readonly Sample[], { from: WeakRef<readonly Sample[]>; removed: ReadonlySet<Sample> }>();
+  private readonly derivations = new WeakMap<readonly Sample[], Derivation>();
 
   constructor(readonly name: MethodName, private readonly deps: EngineDependencies, private readonly planForget: ForgetPlanner) {
     this.context = new EngineContext(deps.runtime);
@@ -217,10 +218,7 @@ export class ShardedMethod implements UnlearningMethod {
   }
 
   publishForget(model: TrainedModel, request: PublishForgetRequest): Promise<PublishedForget> {
-    const { requestIds, externalIds, retrainFromScratch, testSet, protectedFeature } = request ?? ({} as PublishForgetRequest);
-    // A test set given only for the fairness figures: the evidence itself is measured later (recordEvidence).
-    const fairness = protectedFeature !== undefined && testSet ? { testSet, protectedFeature } : {};
-    return this.forgetWith(model, { requestIds, externalIds, retrainFromScratch, ...fairness }, 'later');
+    return this.forgetWith(model, laterForgetRequest(request), 'later');
   }
 
   /** A forget, its evidence measured inside it ('inline') or not at all ('later': recordEvidence measures it). */
@@ -313,48 +311,13 @@ export class ShardedMethod implements UnlearningMethod {
   async recordEvidence(before: TrainedModel, after: TrainedModel, request: EvidenceRequest): Promise<RecordedEvidence> {
     const clock = new PhaseClock();
     this.checkSameModel(before, after, 'recordEvidence');
-    if (!(after.version > before.version))
-      throw new UnlearningError('INVALID_REQUEST', `recordEvidence: 'after' (version ${after.version}) must come after 'before' (version ${before.version})`);
-    if (!request || !Array.isArray(request.requestIds) || request.requestIds.length === 0 || request.requestIds.some((id) => typeof id !== 'string' || id.length === 0))
-      throw new UnlearningError('INVALID_REQUEST', 'requestIds must be a non-empty array of non-empty strings');
-    const limit = checkLimit(request.evaluationLimit);
-    if (request.membership) checkMembershipOptions(request.membership);
-    if (request.testSet) this.validateTestSet(request.testSet, before.config);
-    const kept = new Set(after.samples.map((sample) => sample.externalId));
-    const forgotten = before.samples.filter((sample) => !kept.has(sample.externalId));
-    // The evaluation subset is derived from the earlier one when `after` is this method's forget of `before`.
-    const derivation = this.derivations.get(after.samples);
-    const derivedFrom = derivation?.from.deref() === before.samples ? { samples: before.samples, removed: derivation.removed } : undefined;
-    this.derivations.delete(after.samples); // what it removed (the forgotten samples) is not kept past its evidence
-    const sets = {
-      retain: selectEvaluationSamples(after.samples, before.config.seed, limit, derivedFrom),
-      forget: forgotten,
-      test: request.testSet,
-    };
-    clock.lap('prepare');
-    const evaluatedBefore = await this.evaluateMembers(before.config, { members: await this.membersOf(before) }, sets);
-    clock.lap('evaluateBefore');
-    const evaluatedAfter = await this.evaluateMembers(after.config, { members: await this.membersOf(after) }, sets);
-    clock.lap('evaluateAfter');
-    const evidence: ForgetEvidence = {
-      forgottenCount: forgotten.length,
-      retainCount: after.samples.length,
-      retainEvaluated: sets.retain.length,
-      before: evaluatedBefore,
-      after: evaluatedAfter,
-    };
-    await this.addSlowEvidence(evidence, before, after, forgotten, sets, request, clock);
-    const event: EvidenceRecordedEvent = {
-      type: 'EVIDENCE_RECORDED',
-      version: 1,
-      modelId: after.modelId,
-      modelVersion: after.version,
-      forgetRequestIds: [...request.requestIds],
-      evidence: evidenceToJson(evidence, request.testSet?.length ?? 0),
-    };
-    await this.deps.ledger?.append([event]);
-    clock.lap('ledger');
-    return { evidence, event, timings: { ...clock.seconds } };
+    return recordEvidenceWith(this.deps, before, after, request, {
+      clock,
+      derivations: this.derivations,
+      validateTestSet: (testSet) => this.validateTestSet(testSet, before.config),
+      evaluate: async (model, sets) => this.evaluateMembers(model.config, { members: await this.membersOf(model) }, sets),
+      addSlowEvidence: (evidence, forgotten, sets) => this.addSlowEvidence(evidence, before, after, forgotten, sets, request, clock),
+    });
   }
 
   /**
@@ -671,6 +634,81 @@ export function evidenceToJson(evidence: ForgetEvidence, testCount: number): { [
   if (evidence.reference) out.reference = { ...evaluationToJson(evidence.reference), onnxSha256: evidence.reference.onnxSha256 };
   if (evidence.membership) out.membership = evidence.membership;
   return out;
+}
+
+/** What publishForget passes on to the forget: the samples, and a test set only for the fairness figures (the evidence itself is measured later, by recordEvidence). */
+export function laterForgetRequest(request: PublishForgetRequest): ForgetRequest {
+  const { requestIds, externalIds, retrainFromScratch, testSet, protectedFeature } = request ?? ({} as PublishForgetRequest);
+  const fairness = protectedFeature !== undefined && testSet ? { testSet, protectedFeature } : {};
+  return { requestIds, externalIds, retrainFromScratch, ...fairness };
+}
+
+/** A forget's remaining samples' origin: the version before it (weakly: a kept method must not chain every earlier version's samples) and what it removed. */
+export interface Derivation {
+  from: WeakRef<readonly Sample[]>;
+  removed: ReadonlySet<Sample>;
+}
+
+/**
+ * A method's recordEvidence (UnlearningMethod.recordEvidence): the request checked (after a later version than
+ * before, request ids, limit, membership options, test set); the sets measured on (the samples `before` held and
+ * `after` does not, the retained evaluation subset, derived from the earlier one when `derivation` says `after` is
+ * the method's forget of `before`, and the test set); both versions evaluated (`evaluate`), the reference and
+ * attack added when asked (`addSlowEvidence`), and EVIDENCE_RECORDED appended.
+ */
+export async function recordEvidenceWith(
+  deps: Pick<EngineDependencies, 'ledger'>,
+  before: TrainedModel,
+  after: TrainedModel,
+  request: EvidenceRequest,
+  method: {
+    clock: PhaseClock;
+    /** The method's forgets' derivations (remaining samples -> the version before them, weakly, and what was removed); `after`'s is dropped here. */
+    derivations: WeakMap<readonly Sample[], Derivation>;
+    validateTestSet: (testSet: readonly LabeledExample[]) => void;
+    evaluate: (model: TrainedModel, sets: EvaluationSets) => Promise<ModelEvaluation>;
+    addSlowEvidence: (evidence: ForgetEvidence, forgotten: readonly Sample[], sets: EvaluationSets) => Promise<void>;
+  },
+): Promise<RecordedEvidence> {
+  const { clock, derivations } = method;
+  if (!(after.version > before.version))
+    throw new UnlearningError('INVALID_REQUEST', `recordEvidence: 'after' (version ${after.version}) must come after 'before' (version ${before.version})`);
+  if (!request || !Array.isArray(request.requestIds) || request.requestIds.length === 0 || request.requestIds.some((id) => typeof id !== 'string' || id.length === 0))
+    throw new UnlearningError('INVALID_REQUEST', 'requestIds must be a non-empty array of non-empty strings');
+  const limit = checkLimit(request.evaluationLimit);
+  if (request.membership) checkMembershipOptions(request.membership);
+  if (request.testSet) method.validateTestSet(request.testSet);
+  const kept = new Set(after.samples.map((sample) => sample.externalId));
+  const forgotten = before.samples.filter((sample) => !kept.has(sample.externalId));
+  // The evaluation subset is derived from the earlier one when `after` is this method's forget of `before`.
+  const derivation = derivations.get(after.samples);
+  const derivedFrom = derivation?.from.deref() === before.samples ? { samples: before.samples, removed: derivation.removed } : undefined;
+  derivations.delete(after.samples); // what it removed (the forgotten samples) is not kept past its evidence
+  const sets = { retain: selectEvaluationSamples(after.samples, before.config.seed, limit, derivedFrom), forget: forgotten, test: request.testSet };
+  clock.lap('prepare');
+  const evaluatedBefore = await method.evaluate(before, sets);
+  clock.lap('evaluateBefore');
+  const evaluatedAfter = await method.evaluate(after, sets);
+  clock.lap('evaluateAfter');
+  const evidence: ForgetEvidence = {
+    forgottenCount: forgotten.length,
+    retainCount: after.samples.length,
+    retainEvaluated: sets.retain.length,
+    before: evaluatedBefore,
+    after: evaluatedAfter,
+  };
+  await method.addSlowEvidence(evidence, forgotten, sets);
+  const event: EvidenceRecordedEvent = {
+    type: 'EVIDENCE_RECORDED',
+    version: 1,
+    modelId: after.modelId,
+    modelVersion: after.version,
+    forgetRequestIds: [...request.requestIds],
+    evidence: evidenceToJson(evidence, request.testSet?.length ?? 0),
+  };
+  await deps.ledger?.append([event]);
+  clock.lap('ledger');
+  return { evidence, event, timings: { ...clock.seconds } };
 }
 
 /** The version a forget publishes: the one asked for (after the model's), or the next. */

@@ -389,8 +389,8 @@ export class UnlearningService {
    * durable; `reflected` are the requests the version it starts from reflects. An exact forget published right
    * after the version it starts from is published first when the method can (publishForget: nothing evaluated
    * before it is served), its evidence due after (recordEvidence); an approximate forget, the exact one that
-   * follows approximate versions (it names its version), and a method without publishForget (certified removal)
-   * measure their evidence inline, in the UNLEARN_COMPLETED.
+   * follows approximate versions (it names its version), and a method without publishForget measure their
+   * evidence inline, in the UNLEARN_COMPLETED (SISA, full retraining and certified removal have it).
    */
   private async forgetOnce(
     model: ModelEntity,

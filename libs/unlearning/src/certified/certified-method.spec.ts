@@ -168,6 +168,40 @@ describe('certified removal', () => {
     }
   });
 
+  it("publishes a removal before its evidence (publishForget): the inline forget's bytes, nothing evaluated; recordEvidence then logs the inline forget's evidence as EVIDENCE_RECORDED", async () => {
+    const laterLedger = new MemoryLedgerSink();
+    const later = createCertifiedMethod({ store, ledger: laterLedger, log: () => undefined });
+    try {
+      const published = await later.publishForget!(v1, { requestIds: ['r1'], externalIds: firstIds, testSet: digits.test });
+      expect(published.model.onnxSha256).toBe(first.model.onnxSha256);
+      expect(published.model.manifestHash).toBe(first.model.manifestHash);
+      expect(published.event.guarantee).toEqual(first.event.guarantee);
+      // Nothing evaluated before the version is published: its metrics are the count, its UNLEARN_COMPLETED points at the evidence to come.
+      expect(published.model.metrics).toEqual({ samples: train.length - 1 });
+      expect(published.event.evidence).toEqual({ forgottenCount: 1, retainCount: train.length - 1, recordedIn: 'EVIDENCE_RECORDED' });
+      expect(published).not.toHaveProperty('evidence');
+      expect(published.timings.phases).not.toHaveProperty('evaluateBefore');
+      expect(laterLedger.events.map((e) => e.type)).toEqual(['CHECKPOINT_SAVED', 'MODEL_PUBLISHED', 'UNLEARN_COMPLETED']);
+      // The version is served (its file loads and predicts) with its evidence not logged yet.
+      const served = await loadVerifiedModel(published.model.onnx, published.model.onnxSha256);
+      await served.predict([Array.from(digits.test[0].features)]);
+      await served.release();
+      expect(laterLedger.events.some((e) => e.type === 'EVIDENCE_RECORDED')).toBe(false);
+
+      const recorded = await later.recordEvidence!(v1, published.model, { requestIds: ['r1'], testSet: digits.test });
+      expect(laterLedger.events.map((e) => e.type)).toEqual(['CHECKPOINT_SAVED', 'MODEL_PUBLISHED', 'UNLEARN_COMPLETED', 'EVIDENCE_RECORDED']);
+      const event = laterLedger.events[3];
+      validateEvent(event);
+      expect(event).toEqual({ type: 'EVIDENCE_RECORDED', version: 1, modelId: 'certified-model', modelVersion: 2, forgetRequestIds: ['r1'], evidence: first.event.evidence });
+      expect(recorded.evidence).toEqual(first.evidence);
+      // Only a later version of the same model has evidence to record.
+      await expect(later.recordEvidence!(published.model, v1, { requestIds: ['r1'] })).rejects.toThrow("'after' (version 1) must come after 'before' (version 2)");
+      await expect(later.recordEvidence!(v1, { ...published.model, modelId: 'another' }, { requestIds: ['r1'] })).rejects.toThrow('same certified model');
+    } finally {
+      await later.release();
+    }
+  });
+
   it('retrains from scratch, logged, when a removal would take the bound past the budget; the budget restarts and the bytes are a training without the samples', async () => {
     // A budget between what the first removal and what both removals use: the second one must retrain.
     const g1 = first.event.guarantee as { budgetUsed: number };

@@ -27,13 +27,34 @@ import { serializeWeights } from '../architecture';
 import { DEFAULT_MEMBER_CACHE, EnsembleEvaluator } from '../ensemble-evaluator';
 import { AttackedModel, MembershipEngine } from '../membership/engine';
 import { measureMembership } from '../membership/measure';
-import { ForgetEvidence, ForgetOutcome, ForgetRequest, ForgetTimings, MembershipRequest, TrainRequest, UnlearningMethod } from '../method';
+import {
+  EvidenceRequest,
+  ForgetEvidence,
+  ForgetOutcome,
+  ForgetRequest,
+  ForgetTimings,
+  MembershipRequest,
+  PublishedForget,
+  PublishForgetRequest,
+  RecordedEvidence,
+  TrainRequest,
+  UnlearningMethod,
+} from '../method';
 import { SliceRecord, TrainedModel } from '../model';
 import { PhaseClock } from '../phase-clock';
 import { ProgressPhase, ProgressTracker } from '../progress';
 import { detectRuntimeEnvelope, RuntimeEnvelope } from '../runtime-envelope';
 import { compactFeatures, LabeledExample, Sample } from '../samples';
-import { checkLimit, checkModelId, evidenceToJson, measureMembershipInPass, splitForget } from '../sharded-method';
+import {
+  checkLimit,
+  checkModelId,
+  Derivation,
+  evidenceToJson,
+  laterForgetRequest,
+  measureMembershipInPass,
+  recordEvidenceWith,
+  splitForget,
+} from '../sharded-method';
 import { checkMembershipOptions } from '../membership/options';
 import { addressCheckpoint, EngineDependencies, genesisCheckpoint } from '../sharded-training';
 import { checkEnoughData, validateExamples, validateSamples } from '../validate';
@@ -54,6 +75,8 @@ import { accumulateGram, computeGram } from './ovr-objective';
 
 /** Certified removal's method, with a way to wait for the preparation it runs after each publication. */
 export interface CertifiedUnlearningMethod extends UnlearningMethod {
+  publishForget(model: TrainedModel, request: PublishForgetRequest): Promise<PublishedForget>;
+  recordEvidence(before: TrainedModel, after: TrainedModel, request: EvidenceRequest): Promise<RecordedEvidence>;
   /** Resolves once every preparation started so far (a published version's Hessians and inverses) has ended, failed or not. */
   prepared(): Promise<void>;
 }
@@ -91,6 +114,8 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
   /** Preparations running after a publication (prepareInBackground); release and prepared wait for them. */
   private readonly preparing = new Set<Promise<void>>();
   private readonly validatedTestSets = new WeakMap<readonly LabeledExample[], number>();
+  /** A removal's remaining samples: the samples they came from and those removed (recordEvidence derives its evaluation subset from the earlier one). */
+  private readonly derivations = new WeakMap<readonly Sample[], Derivation>();
 
   /**
    * `prepareOperators`: make a version's Hessians and their inverses as soon as it is published (its next removal is then fast);
@@ -117,13 +142,23 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     const context = { modelId: request.modelId, version, config, hyperparamsHash };
     const built = await this.buildTrained(context, samples, 'train');
     const sets = { retain: selectEvaluationSamples(samples, config.seed, limit), forget: [], test: request.testSet };
-    const { model, event } = await this.publish(context, samples, built, sets, undefined, request.protectedFeature);
+    const { model, event } = await this.publish(context, samples, built, sets, request.protectedFeature);
     await this.deps.ledger?.append([...built.events, event]);
     this.prepareInBackground(model);
     return model;
   }
 
-  async forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome> {
+  forget(model: TrainedModel, request: ForgetRequest): Promise<ForgetOutcome> {
+    return this.forgetWith(model, request, 'inline') as Promise<ForgetOutcome>;
+  }
+
+  /** The removal published before anything is evaluated (UnlearningMethod.publishForget); recordEvidence measures its evidence after. */
+  publishForget(model: TrainedModel, request: PublishForgetRequest): Promise<PublishedForget> {
+    return this.forgetWith(model, laterForgetRequest(request), 'later');
+  }
+
+  /** A removal, its evidence measured inside it ('inline') or after its version is published ('later': recordEvidence). */
+  private async forgetWith(model: TrainedModel, request: ForgetRequest, evidenceAt: 'inline' | 'later'): Promise<PublishedForget & { evidence?: ForgetEvidence }> {
     const clock = new PhaseClock();
     if (model?.config?.method !== 'certified') {
       throw new UnlearningError('INVALID_REQUEST', `model ${model?.modelId} was trained by '${model?.config?.method}', not 'certified'`);
@@ -137,12 +172,20 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     if (request.testSet) this.validateTestSet(request.testSet, model.config);
     const settings = settingsOf(model.config);
     const previous = readCertifiedManifest(model.manifest, model.modelId, model.version);
-    const retain = selectEvaluationSamples(retained, model.config.seed, limit, { samples: model.samples, removed: new Set(forgotten) });
-    const sets: EvaluationSets = { retain, forget: forgotten, test: request.testSet };
+    const derivation = { from: new WeakRef(model.samples), removed: new Set(forgotten) };
+    this.derivations.set(retained, derivation);
+    // Published first ('later'): nothing is evaluated before the new version is.
+    const sets: EvaluationSets | undefined =
+      evidenceAt === 'later'
+        ? undefined
+        : { retain: selectEvaluationSamples(retained, model.config.seed, limit, { samples: model.samples, removed: derivation.removed }), forget: forgotten, test: request.testSet };
     const context = { modelId: model.modelId, version: model.version + 1, config: model.config, hyperparamsHash: model.hyperparamsHash };
     clock.lap('prepare');
-    const before = await evaluateModel(model.onnx, model.onnxSha256, sets, this.deps.runtime);
-    clock.lap('evaluateBefore');
+    let before: ModelEvaluation | undefined;
+    if (sets) {
+      before = await evaluateModel(model.onnx, model.onnxSha256, sets, this.deps.runtime);
+      clock.lap('evaluateBefore');
+    }
 
     let step: NewtonRemoval | undefined;
     let built: BuiltState | undefined;
@@ -172,23 +215,13 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     }
     const retrained = built.ledger.removals === 0;
     let after: ModelEvaluation | undefined;
-    const { model: next, event: published } = await this.publish(context, retained, built, sets, (evaluation) => (after = evaluation), request.protectedFeature);
+    const { model: next, event: published } = await this.publish(context, retained, built, sets, request.protectedFeature, request.testSet, (evaluation) => (after = evaluation));
     clock.lap('publish');
 
-    const evidence: ForgetEvidence = {
-      forgottenCount: forgotten.length,
-      retainCount: retained.length,
-      retainEvaluated: retain.length,
-      before,
-      after: after as ModelEvaluation,
-    };
-    if (request.compareWithRetrain) {
-      evidence.reference = await this.trainReference(context, retained, sets);
-      clock.lap('reference');
-    }
-    if (request.membership) {
-      evidence.membership = await measureMembershipInPass(this, this.deps, model, next, forgotten.length, { testSet: request.testSet, options: request.membership });
-      clock.lap('membership');
+    let evidence: ForgetEvidence | undefined;
+    if (sets) {
+      evidence = { forgottenCount: forgotten.length, retainCount: retained.length, retainEvaluated: sets.retain.length, before: before!, after: after! };
+      await this.addSlowEvidence(evidence, model, next, forgotten, sets, request, clock);
     }
     const testCount = request.testSet?.length ?? 0;
     const event: UnlearnCompletedEvent = {
@@ -201,7 +234,7 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
       newOnnxSha256: next.onnxSha256,
       modelVersion: next.version,
       evidence: {
-        ...evidenceToJson(evidence, testCount),
+        ...(evidence ? evidenceToJson(evidence, testCount) : { forgottenCount: forgotten.length, retainCount: retained.length, recordedIn: 'EVIDENCE_RECORDED' }),
         ...(next.metrics.fairness !== undefined
           ? { fairness: { before: (await fairnessOfPublished(model, request.testSet, request.protectedFeature))!, after: next.metrics.fairness } }
           : {}),
@@ -222,12 +255,50 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     // next removal's, at the new weights on the remaining data, are made once the version is published.
     this.kept.delete(model.shards[0].slices[0].checkpoint);
     this.prepareInBackground(next);
-    return { model: next, affected: event.affected, event, evidence, steps: built.steps, timings: certifiedTimings(clock) };
+    return { model: next, affected: event.affected, event, ...(evidence ? { evidence } : {}), steps: built.steps, timings: certifiedTimings(clock) };
+  }
+
+  /**
+   * The evidence of a removal publishForget published, from `before` to `after` (its model), logged as
+   * EVIDENCE_RECORDED: the figures an inline forget puts in its UNLEARN_COMPLETED (accuracies before and after from
+   * the published files, the loss-threshold AUC, and the reference and membership attack when asked for).
+   */
+  async recordEvidence(before: TrainedModel, after: TrainedModel, request: EvidenceRequest): Promise<RecordedEvidence> {
+    const clock = new PhaseClock();
+    checkSameModel(before, after, 'recordEvidence');
+    return recordEvidenceWith(this.deps, before, after, request, {
+      clock,
+      derivations: this.derivations,
+      validateTestSet: (testSet) => this.validateTestSet(testSet, before.config),
+      // From the published files, as the inline forget measures them.
+      evaluate: (model, sets) => evaluateModel(model.onnx, model.onnxSha256, sets, this.deps.runtime),
+      addSlowEvidence: (evidence, forgotten, sets) => this.addSlowEvidence(evidence, before, after, forgotten, sets, request, clock),
+    });
+  }
+
+  /** The evidence that costs trainings, when asked for: the reference retrained from scratch without the samples, and the membership attack. */
+  private async addSlowEvidence(
+    evidence: ForgetEvidence,
+    before: TrainedModel,
+    after: TrainedModel,
+    forgotten: readonly Sample[],
+    sets: EvaluationSets,
+    request: { compareWithRetrain?: boolean; membership?: ForgetRequest['membership']; testSet?: readonly LabeledExample[] },
+    clock: PhaseClock,
+  ): Promise<void> {
+    if (request.compareWithRetrain) {
+      const context = { modelId: after.modelId, version: after.version, config: after.config, hyperparamsHash: after.hyperparamsHash };
+      evidence.reference = await this.trainReference(context, after.samples, sets);
+      clock.lap('reference');
+    }
+    if (request.membership) {
+      evidence.membership = await measureMembershipInPass(this, this.deps, before, after, forgotten.length, { testSet: request.testSet, options: request.membership });
+      clock.lap('membership');
+    }
   }
 
   async measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence> {
-    if (before?.config?.method !== 'certified' || after?.hyperparamsHash !== before.hyperparamsHash || after.modelId !== before.modelId)
-      throw new UnlearningError('INVALID_REQUEST', "membership: 'after' must be a version of the same certified model as 'before', with its config");
+    checkSameModel(before, after, 'membership');
     if (request.testSet) this.validateTestSet(request.testSet, before.config);
     const engine = this.membershipEngine(before.config);
     try {
@@ -313,7 +384,7 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     const { config, hyperparamsHash } = context;
     const settings = settingsOf(config);
     const ordered = inCanonicalOrder(samples, config.seed);
-    const batchRoot = computeSampleBatchRoot(ordered);
+    const batchRoot = computeSampleBatchRoot(ordered, { keepTree: true });
     const data = buildOvrData(ordered, config.numFeatures, config.numClasses);
     const progress = new ProgressTracker(100, this.deps.onProgress, phase);
     let reported = 0;
@@ -364,7 +435,8 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     const parent = model.shards[0].slices[0];
     const removedBatchRoot = computeSampleBatchRoot(inCanonicalOrder(forgotten, model.config.seed));
     const checkpoint = addressCertifiedRemoval(this.envelope(), context.hyperparamsHash, parent.checkpoint, removedBatchRoot);
-    const batchRoot = computeSampleBatchRoot(inCanonicalOrder(retained, model.config.seed));
+    // The remaining samples' tree shares every subtree before the first removed sample with the version's.
+    const batchRoot = computeSampleBatchRoot(inCanonicalOrder(retained, model.config.seed), { derivedFrom: inCanonicalOrder(model.samples, model.config.seed), keepTree: true });
     const record = await this.storeState(checkpoint, state, retained.length, batchRoot);
     return {
       record,
@@ -382,22 +454,28 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
   }
 
   /** The published version: the ONNX file of w rounded to float32, its metrics on `sets`, its manifest and MODEL_PUBLISHED. */
+  /**
+   * `sets` undefined: published before its evidence (publishForget), its metrics the sample count (and fairness on
+   * `fairnessSet` when the dataset has a protected column).
+   */
   private async publish(
     context: VersionContext,
     samples: readonly Sample[],
     built: BuiltState,
-    sets: EvaluationSets,
-    onEvaluation?: (evaluation: ModelEvaluation) => void,
+    sets: EvaluationSets | undefined,
     protectedFeature?: number,
+    fairnessSet = sets?.test,
+    onEvaluation?: (evaluation: ModelEvaluation) => void,
   ): Promise<{ model: TrainedModel; event: ModelPublishedEvent }> {
     const { config } = context;
     const layers = layerSizesOf(config);
     const onnx = buildInferenceGraph(layers, [[Float32Array.from(built.state.w), new Float32Array(config.numClasses)]], 'mean', 'unit-ball');
     const onnxSha256 = sha256Hex(onnx);
-    const evaluation = await evaluateModel(onnx, onnxSha256, sets, this.deps.runtime);
-    onEvaluation?.(evaluation);
-    const fairness = await fairnessOfPublished({ onnx, onnxSha256 }, sets.test, protectedFeature);
-    const metrics = { ...buildPublishedMetrics(evaluation, samples.length, sets.retain.length, sets.test?.length ?? 0), ...(fairness ? { fairness } : {}) };
+    const evaluation = sets && (await evaluateModel(onnx, onnxSha256, sets, this.deps.runtime));
+    if (evaluation) onEvaluation?.(evaluation);
+    const fairness = await fairnessOfPublished({ onnx, onnxSha256 }, fairnessSet, protectedFeature);
+    const measured = sets && evaluation ? buildPublishedMetrics(evaluation, samples.length, sets.retain.length, sets.test?.length ?? 0) : { samples: samples.length };
+    const metrics = { ...measured, ...(fairness ? { fairness } : {}) };
     const shards = [{ shard: 0, sampleCount: samples.length, slices: [built.record] }];
     const { manifest, manifestHash } = buildManifest({
       modelId: context.modelId,
@@ -549,6 +627,11 @@ interface VersionContext {
   hyperparamsHash: string;
 }
 
+function checkSameModel(before: TrainedModel, after: TrainedModel, what: string): void {
+  if (before?.config?.method !== 'certified' || after?.hyperparamsHash !== before.hyperparamsHash || after.modelId !== before.modelId)
+    throw new UnlearningError('INVALID_REQUEST', `${what}: 'after' must be a version of the same certified model as 'before', with its config`);
+}
+
 function settingsOf(config: TrainingConfig): CertifiedSettings {
   if (!config.certified) throw new UnlearningError('INVALID_CONFIG', "method 'certified' needs certified settings");
   return config.certified;
@@ -569,8 +652,17 @@ export function checkCertifiedTraining(settings: CertifiedSettings, n: number): 
     );
 }
 
-/** The samples in the engine's canonical order (by SHA-256("lethe-assign|" seed 0x00 externalId)): sums run in it. */
-function inCanonicalOrder<T extends Sample>(samples: readonly T[], seed: string): T[] {
-  return planShards(samples, seed, 1, 1).shards[0].slices[0].map((i) => samples[i]);
+/**
+ * The samples in the engine's canonical order (by SHA-256("lethe-assign|" seed 0x00 externalId)): sums run in it.
+ * The same array for the same samples (a version's), so that what is kept by it (its batch's tree) is found again.
+ */
+function inCanonicalOrder<T extends Sample>(samples: readonly T[], seed: string): readonly T[] {
+  const known = canonicalOrders.get(samples);
+  if (known && known.seed === seed && known.count === samples.length) return known.ordered as readonly T[];
+  const ordered = planShards(samples, seed, 1, 1).shards[0].slices[0].map((i) => samples[i]);
+  canonicalOrders.set(samples, { seed, count: samples.length, ordered });
+  return ordered;
 }
+
+const canonicalOrders = new WeakMap<readonly Sample[], { seed: string; count: number; ordered: readonly Sample[] }>();
 
