@@ -17,6 +17,8 @@ import {
   compactFeatures,
   configureHeapForTraining,
   createCertifiedMethod,
+  type ForgetEvidence,
+  type PublishedForget,
   createFullRetrainMethod,
   createSisaMethod,
   epochsOfSlices,
@@ -98,8 +100,11 @@ interface CertifiedRun {
   /** The certified model's training (returns with the version published) and its preparation after (Hessians, inverses, the step's warm-up). */
   trained: Timed<void>;
   prepared: Timed<void>;
-  /** The process's first removal (one digit), and the next (another digit, from the version it published), each with the preparation after it. */
-  first: { call: Timed<void>; outcome: ForgetSummary; prepared: Timed<void> };
+  /**
+   * The process's first removal (one digit), and the next (another digit, from the version it published), each as
+   * the API runs it: published first (publishForget), the preparation after it, then its evidence (recordEvidence).
+   */
+  first: { call: Timed<void>; outcome: ForgetSummary; prepared: Timed<void>; evidence: Timed<void> };
   next: { call: Timed<void>; outcome: ForgetSummary };
 }
 
@@ -112,18 +117,20 @@ interface ForgetSummary {
   onnxSha256: string;
 }
 
-function summarizeForget(outcome: ForgetOutcome): ForgetSummary {
+function summarizeForget(outcome: PublishedForget, evidence: ForgetEvidence): ForgetSummary {
   const { phases, cpuPhases = {} } = outcome.timings;
-  return { phases, cpuPhases, testAccuracy: outcome.evidence.after.testAccuracy ?? NaN, guarantee: outcome.event.guarantee, onnxSha256: outcome.model.onnxSha256 };
+  return { phases, cpuPhases, testAccuracy: evidence.after.testAccuracy ?? NaN, guarantee: outcome.event.guarantee, onnxSha256: outcome.model.onnxSha256 };
 }
 
 const void_ = async <T>(timed: Promise<Timed<T>>): Promise<Timed<void>> => ({ ...(await timed), result: undefined });
 
 /**
  * Certified removal in this process: its baselines first (the training without Hessians, the noiseless model),
- * then the model, its preparation, its first removal (the process's first), the preparation after, the next
- * removal. Leaves the method and the trained model to the caller (the full bench forgets the mislabeled digits
- * from it), and the next removal's preparation running.
+ * then the model, its preparation, its first removal (the process's first), the preparation after, the first
+ * removal's evidence, the next removal. A removal runs as the API's unlearning pass runs it: published first
+ * (publishForget: nothing evaluated before the version is), its evidence measured and logged after
+ * (recordEvidence). Leaves the method and the trained model to the caller (the full bench forgets the mislabeled
+ * digits from it), and the next removal's preparation running.
  */
 async function certifiedOnce(data: ReturnType<typeof benchData>) {
   const { train, test, one, nextOne } = data;
@@ -146,9 +153,13 @@ async function certifiedOnce(data: ReturnType<typeof benchData>) {
   const method = createCertifiedMethod({ store: new MemoryCheckpointStore(), log: () => undefined });
   const trained = await timeAsync(() => method.train({ modelId: 'methods-bench', config: certifiedConfig, samples: train, testSet: test }));
   const prepared = await timeAsync(() => method.prepared());
-  const first = await timeAsync(() => method.forget(trained.result, { requestIds: ['one'], externalIds: one, testSet: test }));
+  const first = await timeAsync(() => method.publishForget(trained.result, { requestIds: ['one'], externalIds: one }));
   const firstPrepared = await timeAsync(() => method.prepared());
-  const next = await timeAsync(() => method.forget(first.result.model, { requestIds: ['next'], externalIds: nextOne, testSet: test }));
+  const firstEvidence = await timeAsync(() => method.recordEvidence(trained.result, first.result.model, { requestIds: ['one'], testSet: test }));
+  const next = await timeAsync(() => method.publishForget(first.result.model, { requestIds: ['next'], externalIds: nextOne }));
+  const nextPrepared = await timeAsync(() => method.prepared());
+  const nextEvidence = await method.recordEvidence(first.result.model, next.result.model, { requestIds: ['next'], testSet: test });
+  void nextPrepared;
   const run: CertifiedRun = {
     load: { before: loadBefore, after: loadAverage() },
     bare,
@@ -156,13 +167,19 @@ async function certifiedOnce(data: ReturnType<typeof benchData>) {
     plainAccuracy,
     trained: { ...trained, result: undefined },
     prepared: { ...prepared, result: undefined },
-    first: { call: { ...first, result: undefined }, outcome: summarizeForget(first.result), prepared: { ...firstPrepared, result: undefined } },
-    next: { call: { ...next, result: undefined }, outcome: summarizeForget(next.result) },
+    first: {
+      call: { ...first, result: undefined },
+      outcome: summarizeForget(first.result, firstEvidence.result.evidence),
+      prepared: { ...firstPrepared, result: undefined },
+      evidence: { ...firstEvidence, result: undefined },
+    },
+    next: { call: { ...next, result: undefined }, outcome: summarizeForget(next.result, nextEvidence.evidence) },
   };
-  return { run, method, trained, first: first.result };
+  const firstOutcome: ForgetOutcome = { ...first.result, evidence: firstEvidence.result.evidence };
+  return { run, method, trained, first: firstOutcome };
 }
 
-/** The phases of a forget up to its published version (its operators were ready; the next version's are prepared after). */
+/** The phases of a forget up to its published version (its operators were ready; the next version's are prepared after, its evidence measured after). */
 const TO_PUBLISHED = ['prepare', 'evaluateBefore', 'operators', 'newton', 'version', 'publish', 'ledger'];
 
 export async function run(options: BenchOptions<typeof flags>): Promise<void> {
@@ -286,12 +303,13 @@ const CERTIFIED_SPANS: { what: string; of: (run: CertifiedRun) => Span; against?
   { what: 'then its preparation in the background: Hessians, inverses, the step run 4 times to compile it', of: (r) => span(r.prepared), against: false },
   { what: "first removal (the process's first): the Newton step and its residual bound", of: (r) => phasesOf(r.first.outcome, ['newton']) },
   { what: "first removal: the step's version (its batch root, stored state)", of: (r) => phasesOf(r.first.outcome, ['version']) },
-  { what: 'first removal: the whole forget to the published version (checks, evaluation before/after, step, version, ONNX, manifest, events)', of: (r) => phasesOf(r.first.outcome, TO_PUBLISHED) },
-  { what: 'first removal: the forget call, as its caller waits for it', of: (r) => span(r.first.call) },
+  { what: 'first removal: the whole forget to the published version (checks, step, version, ONNX, manifest, events; evidence after)', of: (r) => phasesOf(r.first.outcome, TO_PUBLISHED) },
+  { what: 'first removal: the forget call (publishForget), as its caller waits for the published version', of: (r) => span(r.first.call) },
   { what: "then the new version's preparation in the background (Hessians, inverses, warm-up)", of: (r) => span(r.first.prepared), against: false },
+  { what: 'then the first removal\'s evidence (recordEvidence: both versions evaluated, EVIDENCE_RECORDED)', of: (r) => span(r.first.evidence), against: false },
   { what: 'the next removal (another digit, from that version): the Newton step and its bound', of: (r) => phasesOf(r.next.outcome, ['newton']) },
   { what: 'the next removal: the whole forget to its published version', of: (r) => phasesOf(r.next.outcome, TO_PUBLISHED) },
-  { what: 'the next removal: the forget call, as its caller waits for it', of: (r) => span(r.next.call) },
+  { what: 'the next removal: the forget call (publishForget), as its caller waits for the published version', of: (r) => span(r.next.call) },
 ];
 
 /** One run's certified tables: its spans against its baseline, and its accuracy against the noiseless model. */
