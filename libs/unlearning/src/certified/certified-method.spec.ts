@@ -200,7 +200,7 @@ describe('certified removal', () => {
     } finally {
       await later.release();
     }
-  });
+  }, 900_000); // v1's Hessians and inverses made again (~10 s of CPU): minutes at load 30
 
   it('retrains from scratch, logged, when a removal would take the bound past the budget; the budget restarts and the bytes are a training without the samples', async () => {
     // A budget between what the first removal and what both removals use: the second one must retrain.
