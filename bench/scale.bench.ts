@@ -55,12 +55,22 @@ interface Outcome {
   trainCpu: number;
   forgetCpu: number;
   trainFigures: TaskFigures | null;
+  /** The training job's phases in the worker that published it (job result timings), seconds by phase. */
+  trainPhases: Record<string, number>;
+  /** The forget pass's phases in its worker (job result timings), seconds by phase. */
+  forgetPhases: Record<string, number>;
   trainTasks: number;
   forgetTasks: number;
   workersUsed: number;
   onnxSha256: string[];
   load: string;
 }
+
+/**
+ * How often the bench reads a job or a request while it waits for it: every run's figures include up to this much
+ * of waiting to notice the end (it was 200 ms; the reads are cheap beside the workers' CPU).
+ */
+const POLL_MS = 50;
 
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' / ');
 
@@ -167,7 +177,7 @@ async function runOnce(
       learningRate: 0.05,
       seed: 'bench-scale',
     });
-    const trained = await waitUntil(() => ml.ok('GET', `/v1/jobs/${jobId}`), (j) => j.state === 'completed' || j.state === 'failed', 3_600_000, 'training', 200);
+    const trained = await waitUntil(() => ml.ok('GET', `/v1/jobs/${jobId}`), (j) => j.state === 'completed' || j.state === 'failed', 3_600_000, 'training', POLL_MS);
     const trainSeconds = (performance.now() - t0) / 1000;
     const trainCpu = workersCpu(workerProcesses) - cpu0;
     if (trained.state !== 'completed') throw new Error(`${mode}: training ${jobId} ${trained.state}: ${trained.error}`);
@@ -180,7 +190,7 @@ async function runOnce(
       externalIds: Array.from({ length: options.forget }, (_, i) => samples[i * step + 3].externalId),
       reason: 'bench',
     });
-    const done = await waitUntil(() => ml.ok('GET', `/v1/forget-requests/${filed.id}`), (r) => r.state === 'completed' || r.state === 'failed', 3_600_000, 'the forget', 200);
+    const done = await waitUntil(() => ml.ok('GET', `/v1/forget-requests/${filed.id}`), (r) => r.state === 'completed' || r.state === 'failed', 3_600_000, 'the forget', POLL_MS);
     const forgetSeconds = (performance.now() - t1) / 1000;
     const forgetCpu = workersCpu(workerProcesses) - cpu1;
     if (done.state !== 'completed' || done.modelVersions.length !== 1) throw new Error(`${mode}: forget request ${filed.id} ended ${JSON.stringify(done).slice(0, 500)}`);
@@ -195,6 +205,8 @@ async function runOnce(
       trainCpu,
       forgetCpu,
       trainFigures: await taskFigures(databaseUrl, jobId),
+      trainPhases: trained.result?.timings?.seconds ?? {},
+      forgetPhases: (await waitUntil(() => ml.ok('GET', `/v1/jobs/${done.jobId}`), (j) => j.state === 'completed' || j.state === 'failed', 600_000, 'the pass', POLL_MS)).result?.timings?.seconds ?? {},
       trainTasks: (trained.tasks ?? []).length,
       forgetTasks: (pass.tasks ?? []).length,
       workersUsed: tasks.length === 0 ? workers : new Set(tasks.map((t) => (t.worker ?? '').split(':')[0])).size, // no tasks: the one worker trained it all
@@ -260,6 +272,24 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
       );
     }
   }
+  // Where the job that publishes spent its time: waiting for the shard tasks (tasks, the engine's phase) or not, the
+  // rest serial around them (or, in the baseline, around its own training).
+  const trainOrder = ['delivery', 'lock', 'samples', 'plan', 'tasks', 'train', 'members', 'export', 'evaluateAfter', 'checkpointWrites', 'manifest', 'ledger', 'save'];
+  const trainPhases = [...new Set([...trainOrder, ...outcomes.flatMap((o) => Object.keys(o.trainPhases))])].filter((p) => outcomes.some((o) => p in o.trainPhases));
+  printTable(
+    "The training's job in the worker that published it, seconds by phase (job result timings): delivery (sent to received), the dataset lock, reading the samples, planning, waiting for the shard tasks (tasks) or training them (train), then publishing; outside = all but tasks and train",
+    ['run', 'workers', 'outside s', ...trainPhases.map((p) => `${p} s`)],
+    outcomes.map((o) => {
+      const outside = Object.entries(o.trainPhases).reduce((sum, [p, v]) => sum + (p === 'tasks' || p === 'train' ? 0 : v), 0);
+      return [o.mode, String(o.workers), outside.toFixed(2), ...trainPhases.map((p) => (o.trainPhases[p] ?? 0).toFixed(3))];
+    }),
+  );
+  const forgetPhases = [...new Set(outcomes.flatMap((o) => Object.keys(o.forgetPhases)))].filter((p) => outcomes.some((o) => (o.forgetPhases[p] ?? 0) >= 0.005));
+  printTable(
+    "The forget's pass in its worker, seconds by phase (job result timings; engine.* the engine's, evidence.* measured after publication)",
+    ['run', 'workers', ...forgetPhases.map((p) => `${p} s`)],
+    outcomes.map((o) => [o.mode, String(o.workers), ...forgetPhases.map((p) => (o.forgetPhases[p] ?? 0).toFixed(3))]),
+  );
   const differing = outcomes.filter((o) => o.onnxSha256.join() !== baseline.onnxSha256.join());
   if (differing.length > 0) throw new Error(`published bytes differ from the baseline's in: ${differing.map((o) => o.mode).join(', ')}`);
   process.stdout.write(`every run published the baseline's bytes (versions 1 and 2: ${baseline.onnxSha256.map((h) => h.slice(0, 12)).join(', ')})\n`);

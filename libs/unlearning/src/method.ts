@@ -6,6 +6,7 @@ import { ModelEvaluation } from './evidence';
 import type { MembershipEvidence } from '@lethe/events';
 import { MembershipOptions } from './membership/options';
 import type { ApproximateOptions } from './approximate/approximate-unlearning';
+import type { PhaseClock } from './phase-clock';
 
 export interface TrainRequest {
   modelId: string;
@@ -19,6 +20,8 @@ export interface TrainRequest {
   evaluationLimit?: number;
   /** The dataset's protected column: MODEL_PUBLISHED.metrics.fairness holds the figures on the test set. */
   protectedFeature?: number;
+  /** Where the training's phases are charged (as a forget's timings name them, and `ledger`): a report, never published. */
+  clock?: PhaseClock;
 }
 
 export interface ForgetRequest {

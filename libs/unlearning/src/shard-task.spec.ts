@@ -26,7 +26,7 @@ class InProcessDispatcher implements ShardDispatcher {
 
   constructor(readonly store: CheckpointStore, private readonly samples: readonly Sample[], private readonly envelope?: RuntimeEnvelope) {}
 
-  async train(tasks: ShardTask[], onProgress?: (fraction: number) => void): Promise<ShardResult[]> {
+  async train(tasks: ShardTask[], onProgress?: (fraction: number) => void, onResult?: (index: number, result: ShardResult) => void): Promise<ShardResult[]> {
     const byCommitment = new Map(this.samples.map((s) => [s.commitment, s]));
     const results: ShardResult[] = [];
     for (const task of JSON.parse(JSON.stringify(tasks)) as ShardTask[]) {
@@ -36,6 +36,7 @@ class InProcessDispatcher implements ShardDispatcher {
       try {
         const samples = task.commitments.flat().reverse().map((c) => byCommitment.get(c)!);
         results.push(JSON.parse(JSON.stringify(await worker.train(task, samples))) as ShardResult);
+        onResult?.(results.length - 1, results[results.length - 1]); // the publisher reads its weights meanwhile
       } finally {
         await worker.release();
       }
@@ -107,6 +108,66 @@ describe('shard tasks: a version trained one task per shard', () => {
       expect(logs[0]).toContain(`cpu kernels ${elsewhere.cpuKernels}`);
       // Every checkpoint of the version is the publisher's own (the others' are in the store, never referenced).
       expect(model.onnxSha256).toBe((await reference.train({ modelId: 'm', config, samples: iris })).onnxSha256);
+    } finally {
+      await publisher.release();
+      await reference.release();
+    }
+  });
+
+  it("reads each shard's final weights as soon as its task is done, and a corrupt one still fails the version, naming it", async () => {
+    // The store records which checkpoints were read before the dispatcher answered (the publisher's early reads).
+    const reads: string[] = [];
+    class CountingStore extends MemoryCheckpointStore {
+      override async get(hash: string): Promise<Uint8Array | undefined> {
+        reads.push(hash);
+        return super.get(hash);
+      }
+    }
+    const store = new CountingStore();
+    const dispatcher = new InProcessDispatcher(store, iris);
+    const reference = createSisaMethod({ store: new MemoryCheckpointStore() });
+    let readBeforeAnswer: string[] = [];
+    const early: ShardDispatcher = {
+      store,
+      train: async (tasks, onProgress, onResult) => {
+        const results = await dispatcher.train(tasks, onProgress, onResult);
+        await new Promise((resolve) => setImmediate(resolve));
+        readBeforeAnswer = [...reads];
+        return results;
+      },
+    };
+    const publisher = createSisaMethod({ store, dispatcher: early });
+    try {
+      const model = await publisher.train({ modelId: 'm', config, samples: iris });
+      expect(model.onnxSha256).toBe((await reference.train({ modelId: 'm', config, samples: iris })).onnxSha256);
+      const finals = model.shards.filter((s) => s.sampleCount > 0).map((s) => s.slices[s.slices.length - 1].checkpoint);
+      expect(finals).toHaveLength(3);
+      expect(readBeforeAnswer.filter((h) => finals.includes(h)).sort()).toEqual([...finals].sort());
+      expect(reads.filter((h) => finals.includes(h))).toHaveLength(3); // each read once: publishing found them in memory
+
+      // A shard whose final checkpoint is corrupt in the store when its task answers: the early read fails quietly,
+      // and publishing reads it again and fails with the store's error (nothing published).
+      let corrupted = '';
+      const corrupting: ShardDispatcher = {
+        store,
+        train: async (tasks, onProgress, onResult) =>
+          dispatcher.train(tasks, onProgress, async (index, result) => {
+            const last = result.record.slices[result.record.slices.length - 1];
+            if (index === 1) {
+              corrupted = last.checkpoint;
+              await store.put(last.checkpoint, new Uint8Array([1, 2, 3]));
+            }
+            onResult?.(index, result);
+          }),
+      };
+      const broken = createSisaMethod({ store, dispatcher: corrupting });
+      try {
+        const error = await broken.train({ modelId: 'm2', config, samples: iris }).then(() => undefined, (e: unknown) => e);
+        expect(corrupted).toMatch(/^[0-9a-f]{64}$/);
+        expect(error).toMatchObject({ code: 'CHECKPOINT_CORRUPT', message: expect.stringContaining(`checkpoint ${corrupted} has SHA-256`) });
+      } finally {
+        await broken.release();
+      }
     } finally {
       await publisher.release();
       await reference.release();

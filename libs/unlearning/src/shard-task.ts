@@ -58,7 +58,11 @@ export interface ShardResult {
 export interface ShardDispatcher {
   /** The checkpoint store every worker of the dispatcher shares: only versions kept there are dispatched. */
   readonly store: CheckpointStore;
-  train(tasks: ShardTask[], onProgress?: (fraction: number) => void): Promise<ShardResult[]>;
+  /**
+   * `onResult`: called with each task's result (its index in `tasks`) as soon as it is done, before the others
+   * are: the publisher starts reading that shard's final checkpoint while the rest still train.
+   */
+  train(tasks: ShardTask[], onProgress?: (fraction: number) => void, onResult?: (index: number, result: ShardResult) => void): Promise<ShardResult[]>;
 }
 
 /**

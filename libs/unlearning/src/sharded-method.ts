@@ -94,6 +94,7 @@ export class ShardedMethod implements UnlearningMethod {
       fromSlices: allShardsFromScratch(config.shards),
       onExported: this.deps.onExported,
       phase: 'train',
+      clock: request.clock,
       evaluate: async (published) => {
         const evaluation = await this.evaluateMembers(config, published, sets);
         const metrics = buildPublishedMetrics(evaluation, samples.length, sets.retain.length, request.testSet?.length ?? 0);
@@ -102,6 +103,7 @@ export class ShardedMethod implements UnlearningMethod {
       },
     });
     await this.deps.ledger?.append(built.events);
+    request.clock?.lap('ledger');
     return built.model;
   }
 
@@ -533,7 +535,7 @@ export function forgetTimings(clock: PhaseClock): ForgetTimings {
   return {
     prepare: of('prepare'),
     evaluateBefore: of('evaluateBefore'),
-    retrain: of('plan', 'train'),
+    retrain: of('plan', 'tasks', 'train'),
     publish: of('members', 'export', 'evaluateAfter', 'checkpointWrites', 'manifest'),
     ledger: of('ledger'),
     reference: of('reference'),

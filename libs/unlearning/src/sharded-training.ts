@@ -79,7 +79,7 @@ export interface BuildVersionInput extends ShardTrainingInput {
   evaluate: (published: PublishedEnsemble) => Promise<{ [key: string]: JsonValue }>;
   /** Told the version's ONNX file once it is built (EngineDependencies.onExported): only for a version that is published. */
   onExported?: ExportedCallback;
-  /** Where the phases' wall-clock time is charged (plan, train, members, export, evaluateAfter, checkpointWrites, manifest). */
+  /** Where the phases' wall-clock time is charged (plan, tasks: waiting for shard tasks, train, members, export, evaluateAfter, checkpointWrites, manifest). */
   clock?: PhaseClock;
 }
 
@@ -137,6 +137,8 @@ export function addressCheckpoint(
 export class EngineContext {
   readonly evaluator: EnsembleEvaluator;
   readonly memberWeights = new LruMap<string, Weights>(64);
+  /** Member weights being read from the store (by checkpoint address): a second reader waits for the first read. */
+  private readonly loadingMembers = new Map<string, Promise<Weights>>();
   private readonly plans = new WeakMap<readonly Sample[], { key: string; plan: Plan }>();
 
   /** `pool`: another context's step sessions, to train the same networks without making sessions again. */
@@ -152,9 +154,30 @@ export class EngineContext {
 
   /** A shard model's final weights: from memory when recent, else from the store (hash checked). */
   async loadMember(store: CheckpointStore, layers: LayerSizes, last: SliceRecord): Promise<Weights> {
-    const weights = this.memberWeights.get(last.checkpoint) ?? (await loadCheckpoint(store, layers, last));
-    this.memberWeights.set(last.checkpoint, weights);
-    return weights;
+    const known = this.memberWeights.get(last.checkpoint);
+    if (known) {
+      this.memberWeights.set(last.checkpoint, known); // most recently used
+      return known;
+    }
+    let loading = this.loadingMembers.get(last.checkpoint);
+    if (!loading) {
+      loading = loadCheckpoint(store, layers, last)
+        .then((weights) => {
+          this.memberWeights.set(last.checkpoint, weights);
+          return weights;
+        })
+        .finally(() => this.loadingMembers.delete(last.checkpoint));
+      this.loadingMembers.set(last.checkpoint, loading);
+    }
+    return loading;
+  }
+
+  /**
+   * Starts reading a shard model's final weights (a shard task's, as soon as it is done) so that publishing finds
+   * them in memory. A read that fails is dropped: publishing reads again, and fails there with the store's error.
+   */
+  prefetchMember(store: CheckpointStore, layers: LayerSizes, last: SliceRecord): void {
+    this.loadMember(store, layers, last).catch(() => undefined);
   }
 
   rememberPlan(samples: readonly Sample[], config: TrainingConfig, plan: Plan): void {
@@ -241,7 +264,9 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   // there are two or more to train (a single one trains here: nothing to spread, and no round trip); a shard
   // a worker trained under another runtime envelope is trained here again (below).
   const dispatcher = deps.dispatcher !== undefined && deps.dispatcher.store === deps.store && input.fromSlices.size > 1 ? deps.dispatcher : undefined;
-  const dispatched = dispatcher ? await dispatchShards(dispatcher, deps, input, plan, envelope, log) : new Map<number, ShardResult>();
+  clock.lap('plan');
+  const dispatched = dispatcher ? await dispatchShards(dispatcher, deps, context, input, plan, envelope, log) : new Map<number, ShardResult>();
+  clock.lap('tasks');
   const fromSlices = new Map([...input.fromSlices].filter(([shard]) => !dispatched.has(shard)));
   const training = await prepareTraining(deps, context, { ...input, plan, fromSlices });
   clock.lap('plan');
@@ -317,6 +342,7 @@ function alignToPlan(input: ShardTrainingInput, plan: Plan): Map<number, number>
 async function dispatchShards(
   dispatcher: ShardDispatcher,
   deps: EngineDependencies,
+  context: EngineContext,
   input: ShardTrainingInput,
   plan: Plan,
   envelope: RuntimeEnvelope,
@@ -337,7 +363,14 @@ async function dispatchShards(
       phase: input.phase,
     }));
   const progress = new ProgressTracker(1, deps.onProgress, input.phase);
-  const results = await dispatcher.train(tasks, (fraction) => progress.reach(fraction));
+  // Each shard's final weights are read as soon as its task is done, while the others still train: publishing
+  // then finds them in memory (checked as a whole below; a result refused here is only not read early).
+  const layers = layerSizesOf(input.config);
+  const prefetch = (i: number, result: ShardResult) => {
+    if (isAccepted(tasks[i], result, envelope, input.hyperparamsHash) && result.record.sampleCount > 0)
+      context.prefetchMember(deps.store, layers, lastSlice(result.record));
+  };
+  const results = await dispatcher.train(tasks, (fraction) => progress.reach(fraction), prefetch);
   const accepted = new Map<number, ShardResult>();
   tasks.forEach((task, i) => {
     const result = results[i];
@@ -353,6 +386,16 @@ async function dispatchShards(
     accepted.set(task.shard, result);
   });
   return accepted;
+}
+
+/** Whether a shard task's result passes checkShardResult and is of this envelope's lineage (without throwing). */
+function isAccepted(task: ShardTask, result: ShardResult, envelope: RuntimeEnvelope, hyperparamsHash: string): boolean {
+  try {
+    checkShardResult(task, result);
+  } catch {
+    return false;
+  }
+  return isOwnLineage(envelope, hyperparamsHash, task.shard, result.record.slices);
 }
 
 /** A shard task's result must be the shard asked for, trained on the samples asked for. */

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { ProgressCallback, TrainingConfigInput, resolveStoredSchedule } from '@lethe/unlearning';
+import { PhaseClock, ProgressCallback, TrainingConfigInput, resolveStoredSchedule } from '@lethe/unlearning';
 import { withDatasetLock } from './dataset.lock';
 import { KeptMethods } from './kept-methods';
 import { findProtectedFeature, loadTrainingSets } from './model-evaluation';
@@ -15,6 +15,12 @@ export interface TrainingResult {
   version: number;
   onnxSha256: string;
   ledgerIndex: number;
+  /**
+   * Where this attempt's time went in its worker (wall-clock and CPU seconds by phase: lock, samples, then the
+   * engine's plan (with taking the method, the noise seeds, checking the samples), tasks (waiting for the shard tasks), train, members, export, evaluateAfter, checkpointWrites,
+   * manifest, ledger, and save): a report for operators and the scale bench. None when the version existed already.
+   */
+  timings?: { seconds: { [phase: string]: number }; cpuSeconds: { [phase: string]: number } };
 }
 
 /**
@@ -38,12 +44,16 @@ export class ModelTrainingService {
   /** `jobId`: the training's job, whose shard tasks (one per shard, on every worker) train the version. */
   async train(modelId: string, onProgress: ProgressCallback, options: { jobId?: string } = {}): Promise<TrainingResult> {
     const models = this.dataSource.getRepository(ModelEntity);
+    const clock = new PhaseClock();
     const model = await models.findOneByOrFail({ id: modelId });
     return withDatasetLock(this.dataSource, model.datasetId, 'shared', async () => {
       const existing = await this.store.findVersion(modelId, 1);
+      let timings: TrainingResult['timings'];
       if (!existing) {
+        clock.lap('lock');
         // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
         const { train: samples, test } = await loadTrainingSets(this.dataSource, this.vault, model);
+        clock.lap('samples');
         const sink = new ModelLedgerSink(this.ledger);
         const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
         this.methods.lend(kept, { ledger: sink, onProgress, jobId: options.jobId });
@@ -54,10 +64,13 @@ export class ModelTrainingService {
             samples,
             ...(test.length > 0 ? { testSet: test } : {}),
             ...(await findProtectedFeature(this.dataSource, model)),
+            clock,
           });
           const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
           await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) });
           kept.model = trained;
+          clock.lap('save');
+          timings = { seconds: { ...clock.seconds }, cpuSeconds: { ...clock.cpuSeconds } };
           this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
         } catch (error) {
           await this.methods.drop(modelId);
@@ -68,7 +81,7 @@ export class ModelTrainingService {
       }
       await models.update({ id: modelId }, { state: 'ready', error: null, updatedAt: new Date() });
       const version = (await this.store.findVersion(modelId, 1))!;
-      return { modelId, version: 1, onnxSha256: version.onnxSha256, ledgerIndex: Number(version.ledgerIndex) };
+      return { modelId, version: 1, onnxSha256: version.onnxSha256, ledgerIndex: Number(version.ledgerIndex), ...(timings ? { timings } : {}) };
     });
   }
 

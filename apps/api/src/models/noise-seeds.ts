@@ -60,7 +60,7 @@ export function usesNoiseSeeds(config: WithSeeds): boolean {
  */
 export function withoutNoiseSeeds(dispatcher: ShardDispatcher): ShardDispatcher {
   const strip = (task: ShardTask): ShardTask => ({ ...task, config: takeNoiseSeeds(task.config).config });
-  return { store: dispatcher.store, train: (tasks, onProgress) => dispatcher.train(tasks.map(strip), onProgress) };
+  return { store: dispatcher.store, train: (tasks, onProgress, onResult) => dispatcher.train(tasks.map(strip), onProgress, onResult) };
 }
 
 const associatedData = (modelId: string) => payloadAssociatedData('noise-seeds', modelId);

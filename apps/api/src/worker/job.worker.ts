@@ -197,12 +197,15 @@ export class JobWorker {
 
   private async runTraining(job: PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>): Promise<void> {
     const { jobId, modelId } = job.data;
+    const delivered = Date.now();
     if (!(await this.take(jobId, 'run'))) return;
     this.running.add(jobId);
     const progress = this.jobProgress(jobId);
     try {
       const result = await this.training.train(modelId, (p) => progress.update(p), { jobId });
       await progress.close();
+      // How long the message waited before this worker got it (sent to delivered): before the training's phases.
+      if (result.timings) Object.assign(result.timings.seconds, { delivery: (delivered - job.createdOn.getTime()) / 1000 });
       await this.jobs.complete(jobId, result);
     } catch (error) {
       await progress.close();
