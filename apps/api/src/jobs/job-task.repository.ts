@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { uuidOf } from '../common/uuid';
+import { TASK_CHANNEL } from './job.notifier';
 
 export const TASK_STATES = ['queued', 'running', 'completed', 'failed'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
@@ -80,6 +81,9 @@ function toRow(r: RawRow): TaskRow {
     superseded: r.superseded_at !== null,
   };
 }
+
+/** Wakes the job waiting for the task rows of the CTE `done` (TASK_CHANNEL, delivered when the change commits). */
+const NOTIFY_JOB = `SELECT id, pg_notify('${TASK_CHANNEL}', job_id::text) FROM done`;
 
 /** The pg-boss job of a task's generation (a failed task given another chance gets a new one). */
 export function taskMessageId(task: { id: string; generation: number }): string {
@@ -175,9 +179,11 @@ export class JobTaskRepository {
 
   /** Records what a task gave back; false when `workerId` no longer held it (it was handed to another). */
   async complete(id: string, workerId: string, result: object): Promise<boolean> {
-    const [done]: [unknown[], number] = await this.dataSource.query(
-      `UPDATE job_tasks SET state = 'completed', progress = 1, result = $3, error = NULL, seconds = extract(epoch FROM now() - started_at), updated_at = now()
-        WHERE id = $1 AND worker_id = $2 AND state = 'running' RETURNING id`,
+    const done: unknown[] = await this.dataSource.query(
+      `WITH done AS (
+         UPDATE job_tasks SET state = 'completed', progress = 1, result = $3, error = NULL, seconds = extract(epoch FROM now() - started_at), updated_at = now()
+          WHERE id = $1 AND worker_id = $2 AND state = 'running' RETURNING id, job_id)
+       ${NOTIFY_JOB}`,
       [id, workerId, JSON.stringify(result)],
     );
     return done.length > 0;
@@ -190,9 +196,11 @@ export class JobTaskRepository {
    */
   async endAttempt(id: string, workerId: string, error: string, outcome: 'retry' | 'uncounted' | 'final'): Promise<void> {
     await this.dataSource.query(
-      `UPDATE job_tasks SET state = $4, error = $3, heartbeat_at = NULL, updated_at = now(),
-              attempts = attempts - CASE WHEN $5 THEN 1 ELSE 0 END
-        WHERE id = $1 AND worker_id = $2 AND state = 'running'`,
+      `WITH done AS (
+         UPDATE job_tasks SET state = $4, error = $3, heartbeat_at = NULL, updated_at = now(),
+                attempts = attempts - CASE WHEN $5 THEN 1 ELSE 0 END
+          WHERE id = $1 AND worker_id = $2 AND state = 'running' RETURNING id, job_id)
+       ${NOTIFY_JOB}`,
       [id, workerId, error.slice(0, 2000), outcome === 'final' ? 'failed' : 'queued', outcome === 'uncounted'],
     );
   }

@@ -9,6 +9,12 @@ import PgBoss from 'pg-boss';
  */
 export const JOB_CHANNEL = 'lethe_jobs';
 
+/**
+ * The channel on which a shard task that ends (completed, failed, or back to queued) wakes the job waiting for it;
+ * the payload is the job's id. The job's own poll of its task rows (slow) stays the fallback.
+ */
+export const TASK_CHANNEL = 'lethe_tasks';
+
 /** How long a listener waits before connecting again after losing its connection. */
 const RECONNECT_MS = 2000;
 
@@ -23,10 +29,11 @@ export async function sendJob(boss: PgBoss, name: string, data: object, options:
 }
 
 /**
- * A connection of its own that LISTENs on JOB_CHANNEL and calls `onJob` with the queue of each job sent. Polling
- * stays the fallback: while the connection is down (PostgreSQL restarts, the network drops), the listener tries
- * again every 2 s, workers still find jobs at their next poll, and once it is back `onJob(null)` (every queue)
- * looks for what was sent meanwhile.
+ * A connection of its own that LISTENs on JOB_CHANNEL and calls `onJob` with the queue of each job sent, and on
+ * TASK_CHANNEL and calls `onTaskEnded` with the job of each shard task that ended. Polling stays the fallback:
+ * while the connection is down (PostgreSQL restarts, the network drops), the listener tries again every 2 s,
+ * workers still find jobs at their next poll (and waiting jobs read their tasks at theirs), and once it is back
+ * `onJob(null)` (every queue) and `onTaskEnded(null)` (every job) look for what happened meanwhile.
  */
 export class JobListener {
   private readonly logger = new Logger('Jobs');
@@ -34,7 +41,11 @@ export class JobListener {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly url: string, private readonly onJob: (queue: string | null) => void) {}
+  constructor(
+    private readonly url: string,
+    private readonly onJob: (queue: string | null) => void,
+    private readonly onTaskEnded: (jobId: string | null) => void = () => undefined,
+  ) {}
 
   /** Connects and listens; a first connection that fails is retried in the background (polling covers it). */
   async start(): Promise<void> {
@@ -54,12 +65,13 @@ export class JobListener {
     const client = new Client({ connectionString: this.url });
     client.on('notification', (message) => {
       if (message.channel === JOB_CHANNEL) this.onJob(message.payload || null);
+      else if (message.channel === TASK_CHANNEL) this.onTaskEnded(message.payload || null);
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${JOB_CHANNEL}`);
+      await client.query(`LISTEN ${JOB_CHANNEL}; LISTEN ${TASK_CHANNEL}`);
     } catch (error) {
       this.lost(client, error as Error);
       return;
@@ -72,6 +84,7 @@ export class JobListener {
     if (again) {
       this.logger.log('listening for new jobs again');
       this.onJob(null);
+      this.onTaskEnded(null);
     }
   }
 

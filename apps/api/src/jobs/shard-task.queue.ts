@@ -8,8 +8,11 @@ import { SHARD_JOB } from './job.entity';
 import { JobTaskRepository, TaskRow, taskMessageId } from './job-task.repository';
 import { sendJob } from './job.notifier';
 
-/** How often a job that waits for its shard tasks reads their rows. */
-const WAIT_POLL_MS = 250;
+/**
+ * How often a job that waits for its shard tasks reads their rows when nothing wakes it: a task that ends wakes
+ * it at once (TASK_CHANNEL), so this is the fallback, and the pace of its progress reports.
+ */
+const WAIT_POLL_MS = 1000;
 
 /** The message of a shard task: its row, and the generation the message is for (an older one is stale). */
 export interface ShardMessage {
@@ -25,6 +28,8 @@ export interface ShardMessage {
 @Injectable()
 export class ShardTaskQueue {
   private stopping = false;
+  /** The jobs waiting here for their tasks: how many times each was woken, and the wake-up its wait listens for. */
+  private readonly waiting = new Map<string, { wakes: number; wake?: () => void }>();
 
   constructor(
     private readonly boss: PgBoss,
@@ -35,36 +40,77 @@ export class ShardTaskQueue {
   /** The dispatcher of the job `jobId`, for versions whose checkpoints go to `store`; undefined when SHARD_TASKS=off. */
   dispatcherFor(jobId: string, store: CheckpointStore): ShardDispatcher | undefined {
     if (!this.config.shardTasks) return undefined;
-    return { store, train: (tasks, onProgress) => this.train(jobId, tasks, onProgress) };
+    return { store, train: (tasks, onProgress, onResult) => this.train(jobId, tasks, onProgress, onResult) };
   }
 
   /** Jobs that wait for their tasks stop waiting (with an error: the job is handed back and retried). */
   stop(): void {
     this.stopping = true;
+    this.taskEnded(null);
   }
 
-  private async train(jobId: string, tasks: ShardTask[], onProgress?: (fraction: number) => void): Promise<ShardResult[]> {
-    const rows = await this.tasks.ensure(
-      jobId,
-      tasks.map((task) => ({ modelId: task.modelId, version: task.version, shard: task.shard, input: task, inputSha256: hashTask(task) })),
-    );
-    for (const row of rows) if (row.state === 'queued') await this.send(row);
-    const ids = rows.map((r) => r.id);
-    let lastCheck = Date.now();
-    for (;;) {
-      if (this.stopping) throw new Error(`job ${jobId} stopped waiting for its shard tasks: its worker is stopping`);
-      const byId = new Map((await this.tasks.find(ids)).map((r) => [r.id, r]));
-      const now = ids.map((id) => byId.get(id)!);
-      if (Date.now() - lastCheck > this.config.lostAfterSeconds * 1000) {
-        lastCheck = Date.now();
-        await this.reviveLost(now.filter((r) => r.state === 'queued'));
-      }
-      const failed = now.find((r) => r.state === 'failed');
-      if (failed) throw new Error(`shard ${failed.shard} of model ${failed.modelId} version ${failed.version} failed: ${failed.error}`);
-      onProgress?.(now.reduce((sum, r) => sum + (r.state === 'completed' ? 1 : r.progress), 0) / now.length);
-      if (now.every((r) => r.state === 'completed')) return now.map((r) => r.result as ShardResult);
-      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+  /** A task of job `jobId` ended (TASK_CHANNEL), or of any job for null: the job, if it waits here, reads its tasks now. */
+  taskEnded(jobId: string | null): void {
+    for (const [id, waiter] of this.waiting) {
+      if (jobId !== null && id !== jobId) continue;
+      waiter.wakes++;
+      waiter.wake?.();
     }
+  }
+
+  private async train(
+    jobId: string,
+    tasks: ShardTask[],
+    onProgress?: (fraction: number) => void,
+    onResult?: (index: number, result: ShardResult) => void,
+  ): Promise<ShardResult[]> {
+    // Listening before the tasks are sent: a task that ends before the first read of the rows is not missed.
+    const waiter: { wakes: number; wake?: () => void } = { wakes: 0 };
+    this.waiting.set(jobId, waiter);
+    try {
+      const rows = await this.tasks.ensure(
+        jobId,
+        tasks.map((task) => ({ modelId: task.modelId, version: task.version, shard: task.shard, input: task, inputSha256: hashTask(task) })),
+      );
+      for (const row of rows) if (row.state === 'queued') await this.send(row);
+      const ids = rows.map((r) => r.id);
+      const reported = new Set<string>();
+      let lastCheck = Date.now();
+      for (;;) {
+        if (this.stopping) throw new Error(`job ${jobId} stopped waiting for its shard tasks: its worker is stopping`);
+        const wakes = waiter.wakes;
+        const byId = new Map((await this.tasks.find(ids)).map((r) => [r.id, r]));
+        const now = ids.map((id) => byId.get(id)!);
+        if (Date.now() - lastCheck > this.config.lostAfterSeconds * 1000) {
+          lastCheck = Date.now();
+          await this.reviveLost(now.filter((r) => r.state === 'queued'));
+        }
+        const failed = now.find((r) => r.state === 'failed');
+        if (failed) throw new Error(`shard ${failed.shard} of model ${failed.modelId} version ${failed.version} failed: ${failed.error}`);
+        now.forEach((r, i) => {
+          if (r.state !== 'completed' || reported.has(r.id)) return;
+          reported.add(r.id);
+          onResult?.(i, r.result as ShardResult);
+        });
+        onProgress?.(now.reduce((sum, r) => sum + (r.state === 'completed' ? 1 : r.progress), 0) / now.length);
+        if (now.every((r) => r.state === 'completed')) return now.map((r) => r.result as ShardResult);
+        if (waiter.wakes === wakes) await this.nap(waiter); // woken meanwhile: read again at once
+      }
+    } finally {
+      this.waiting.delete(jobId);
+    }
+  }
+
+  /** Until a task of the waiting job ends (or the worker stops), or WAIT_POLL_MS at most. */
+  private async nap(waiter: { wake?: () => void }): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, WAIT_POLL_MS);
+      waiter.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    waiter.wake = undefined;
   }
 
   /**

@@ -68,7 +68,12 @@ export class JobWorker {
   ) {
     configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
     // A sent job wakes its queue's pg-boss worker at once; polling every JOB_POLL_SECONDS stays the fallback.
-    this.listener = new JobListener((dataSource.options as { url: string }).url, (queue) => this.wake(queue));
+    // A shard task that ends wakes the job waiting for it here (its slow poll of the task rows stays the fallback).
+    this.listener = new JobListener(
+      (dataSource.options as { url: string }).url,
+      (queue) => this.wake(queue),
+      (jobId) => this.shardTasks.taskEnded(jobId),
+    );
   }
 
   async start(): Promise<void> {
