@@ -287,7 +287,7 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
   }
   // Where the job that publishes spent its time: waiting for the shard tasks (tasks, the engine's phase) or not, the
   // rest serial around them (or, in the baseline, around its own training).
-  const trainOrder = ['delivery', 'lock', 'samples', 'plan', 'tasks', 'train', 'members', 'export', 'evaluateAfter', 'checkpointWrites', 'manifest', 'ledger', 'save'];
+  const trainOrder = ['delivery', 'lock', 'samples', 'plan', 'tasks', 'train', 'members', 'export', 'evaluateAfter', 'checkpointWrites', 'manifest', 'ledger', 'save.onnx', 'save.row', 'save.samples', 'save.batches', 'save.commit'];
   const trainPhases = [...new Set([...trainOrder, ...outcomes.flatMap((o) => Object.keys(o.trainPhases))])].filter((p) => outcomes.some((o) => p in o.trainPhases));
   printTable(
     "The training's job in the worker that published it, seconds by phase (job result timings): delivery (sent to received), the dataset lock, reading the samples, planning, waiting for the shard tasks (tasks) or training them (train), then publishing; outside = all but tasks and train",

@@ -95,6 +95,9 @@ export class ShardedMethod implements UnlearningMethod {
       onExported: this.deps.onExported,
       phase: 'train',
       clock: request.clock,
+      // Each shard task's model is evaluated on the evidence rows as soon as its weights are read, while the others
+      // train: evaluate then combines cached outputs (the same bits: a member's output for a row is computed alone).
+      prepareMember: (member) => this.context.evaluator.predict(layerSizesOf(config), config.aggregation, [member], [...sets.retain, ...sets.forget, ...(sets.test ?? [])]),
       evaluate: async (published) => {
         const evaluation = await this.evaluateMembers(config, published, sets);
         const metrics = buildPublishedMetrics(evaluation, samples.length, sets.retain.length, request.testSet?.length ?? 0);

@@ -79,6 +79,12 @@ export interface BuildVersionInput extends ShardTrainingInput {
   evaluate: (published: PublishedEnsemble) => Promise<{ [key: string]: JsonValue }>;
   /** Told the version's ONNX file once it is built (EngineDependencies.onExported): only for a version that is published. */
   onExported?: ExportedCallback;
+  /**
+   * Called with each shard model a shard task trained, once its weights are read (while other tasks still run),
+   * so that `evaluate` finds what it can compute per member ready (the evaluator's cached outputs). A failure is
+   * dropped: `evaluate` computes it again.
+   */
+  prepareMember?: (member: EnsembleMember) => Promise<unknown>;
   /** Where the phases' wall-clock time is charged (plan, tasks: waiting for shard tasks, train, members, export, evaluateAfter, checkpointWrites, manifest). */
   clock?: PhaseClock;
 }
@@ -174,10 +180,13 @@ export class EngineContext {
 
   /**
    * Starts reading a shard model's final weights (a shard task's, as soon as it is done) so that publishing finds
-   * them in memory. A read that fails is dropped: publishing reads again, and fails there with the store's error.
+   * them in memory. A read that fails is dropped (the promise returned rejects, handled or not): publishing reads
+   * again, and fails there with the store's error.
    */
-  prefetchMember(store: CheckpointStore, layers: LayerSizes, last: SliceRecord): void {
-    this.loadMember(store, layers, last).catch(() => undefined);
+  prefetchMember(store: CheckpointStore, layers: LayerSizes, last: SliceRecord): Promise<Weights> {
+    const loading = this.loadMember(store, layers, last);
+    loading.catch(() => undefined);
+    return loading;
   }
 
   rememberPlan(samples: readonly Sample[], config: TrainingConfig, plan: Plan): void {
@@ -265,7 +274,7 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   // a worker trained under another runtime envelope is trained here again (below).
   const dispatcher = deps.dispatcher !== undefined && deps.dispatcher.store === deps.store && input.fromSlices.size > 1 ? deps.dispatcher : undefined;
   clock.lap('plan');
-  const dispatched = dispatcher ? await dispatchShards(dispatcher, deps, context, input, plan, envelope, log) : new Map<number, ShardResult>();
+  const dispatched = dispatcher ? await dispatchShards(dispatcher, deps, context, input, plan, envelope, log, asked.prepareMember) : new Map<number, ShardResult>();
   clock.lap('tasks');
   const fromSlices = new Map([...input.fromSlices].filter(([shard]) => !dispatched.has(shard)));
   const training = await prepareTraining(deps, context, { ...input, plan, fromSlices });
@@ -347,6 +356,7 @@ async function dispatchShards(
   plan: Plan,
   envelope: RuntimeEnvelope,
   log: (message: string) => void,
+  prepareMember?: (member: EnsembleMember) => Promise<unknown>,
 ): Promise<Map<number, ShardResult>> {
   const tasks: ShardTask[] = [...input.fromSlices.entries()]
     .sort((a, b) => a[0] - b[0])
@@ -367,8 +377,10 @@ async function dispatchShards(
   // then finds them in memory (checked as a whole below; a result refused here is only not read early).
   const layers = layerSizesOf(input.config);
   const prefetch = (i: number, result: ShardResult) => {
-    if (isAccepted(tasks[i], result, envelope, input.hyperparamsHash) && result.record.sampleCount > 0)
-      context.prefetchMember(deps.store, layers, lastSlice(result.record));
+    if (!isAccepted(tasks[i], result, envelope, input.hyperparamsHash) || result.record.sampleCount === 0) return;
+    const last = lastSlice(result.record);
+    const weights = context.prefetchMember(deps.store, layers, last);
+    if (prepareMember) weights.then((w) => prepareMember({ weightsSha256: last.weightsSha256, weights: w, ...maskOf(input.config) })).catch(() => undefined);
   };
   const results = await dispatcher.train(tasks, (fraction) => progress.reach(fraction), prefetch);
   const accepted = new Map<number, ShardResult>();

@@ -18,7 +18,7 @@ export interface TrainingResult {
   /**
    * Where this attempt's time went in its worker (wall-clock and CPU seconds by phase: lock, samples, then the
    * engine's plan (with taking the method, the noise seeds, checking the samples), tasks (waiting for the shard tasks), train, members, export, evaluateAfter, checkpointWrites,
-   * manifest, ledger, and save): a report for operators and the scale bench. None when the version existed already.
+   * manifest, ledger, and save.onnx, save.row, save.samples, save.batches, save.commit): a report for operators and the scale bench. None when the version existed already.
    */
   timings?: { seconds: { [phase: string]: number }; cpuSeconds: { [phase: string]: number } };
 }
@@ -67,9 +67,8 @@ export class ModelTrainingService {
             clock,
           });
           const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
-          await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) });
+          await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) }, (step) => clock.lap(step));
           kept.model = trained;
-          clock.lap('save');
           timings = { seconds: { ...clock.seconds }, cpuSeconds: { ...clock.cpuSeconds } };
           this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
         } catch (error) {
