@@ -14,6 +14,12 @@ import { sendJob } from './job.notifier';
  */
 const WAIT_POLL_MS = 1000;
 
+/** A job's wait for its tasks: how many times it was woken, and the wake-up its nap listens for. */
+interface Waiter {
+  wakes: number;
+  wake?: () => void;
+}
+
 /** The message of a shard task: its row, and the generation the message is for (an older one is stale). */
 export interface ShardMessage {
   taskId: string;
@@ -28,8 +34,8 @@ export interface ShardMessage {
 @Injectable()
 export class ShardTaskQueue {
   private stopping = false;
-  /** The jobs waiting here for their tasks: how many times each was woken, and the wake-up its wait listens for. */
-  private readonly waiting = new Map<string, { wakes: number; wake?: () => void }>();
+  /** The waits here for a job's tasks, by job: how many times each was woken, and the wake-up it listens for. */
+  private readonly waiting = new Map<string, Set<Waiter>>();
 
   constructor(
     private readonly boss: PgBoss,
@@ -51,10 +57,12 @@ export class ShardTaskQueue {
 
   /** A task of job `jobId` ended (TASK_CHANNEL), or of any job for null: the job, if it waits here, reads its tasks now. */
   taskEnded(jobId: string | null): void {
-    for (const [id, waiter] of this.waiting) {
+    for (const [id, waiters] of this.waiting) {
       if (jobId !== null && id !== jobId) continue;
-      waiter.wakes++;
-      waiter.wake?.();
+      for (const waiter of waiters) {
+        waiter.wakes++;
+        waiter.wake?.();
+      }
     }
   }
 
@@ -65,8 +73,9 @@ export class ShardTaskQueue {
     onResult?: (index: number, result: ShardResult) => void,
   ): Promise<ShardResult[]> {
     // Listening before the tasks are sent: a task that ends before the first read of the rows is not missed.
-    const waiter: { wakes: number; wake?: () => void } = { wakes: 0 };
-    this.waiting.set(jobId, waiter);
+    const waiter: Waiter = { wakes: 0 };
+    const waiters = this.waiting.get(jobId) ?? new Set<Waiter>();
+    this.waiting.set(jobId, waiters.add(waiter));
     try {
       const rows = await this.tasks.ensure(
         jobId,
@@ -97,12 +106,13 @@ export class ShardTaskQueue {
         if (waiter.wakes === wakes) await this.nap(waiter); // woken meanwhile: read again at once
       }
     } finally {
-      this.waiting.delete(jobId);
+      waiters.delete(waiter);
+      if (waiters.size === 0 && this.waiting.get(jobId) === waiters) this.waiting.delete(jobId);
     }
   }
 
   /** Until a task of the waiting job ends (or the worker stops), or WAIT_POLL_MS at most. */
-  private async nap(waiter: { wake?: () => void }): Promise<void> {
+  private async nap(waiter: Waiter): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, WAIT_POLL_MS);
       waiter.wake = () => {
