@@ -116,3 +116,5 @@ export { computePermutationImportance } from './feature-importance';
 export type { ColumnImportance } from './feature-importance';
 export { scanBiasByInfluence, INFLUENCE_DAMPING } from './bias-scan';
 export type { BiasCandidate, BiasScanResult } from './bias-scan';
+export { scanBiasBySlices, countScannedSlices, BIAS_METRICS, MAX_SCANNED_SLICES } from './leave-one-slice-out';
+export type { BiasMetric, SliceInfluence, SliceScanResult, SliceScanOptions } from './leave-one-slice-out';
