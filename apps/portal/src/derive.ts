@@ -56,6 +56,7 @@ export const EVENT_KINDS: Record<LedgerEventType, EventKind> = {
   VERSION_RELEASED: 'forget',
   FORGET_EXTENDED: 'forget',
   LEARN_HELD: 'learn',
+  BIAS_SCANNED: 'forget',
 };
 
 export interface TimelineItem {
@@ -154,6 +155,8 @@ function summarize(event: LedgerEvent): string {
       return `held version ${event.modelVersion} released`;
     case 'FORGET_EXTENDED':
       return `forget request ${event.requestId} extended to ${event.newDeadline}: "${event.reason}"`;
+    case 'BIAS_SCANNED':
+      return `version ${event.modelVersion} scanned for bias (${event.method}): ${event.metric} ${event.gapBefore.toFixed(3)}, ${event.candidates} candidate(s) ranked, root ${event.candidatesRoot.slice(0, 12)}…`;
   }
 }
 

@@ -24,6 +24,7 @@ export const LEDGER_EVENT_TYPES = [
   'VERSION_RELEASED',
   'FORGET_EXTENDED',
   'LEARN_HELD',
+  'BIAS_SCANNED',
 ] as const;
 export type LedgerEventType = (typeof LEDGER_EVENT_TYPES)[number];
 
@@ -270,6 +271,27 @@ export interface ForgetExtended extends EventBase<'FORGET_EXTENDED'> {
   newDeadline: string;
 }
 
+/** How a bias scan ranked the training samples (BIAS_SCANNED.method). */
+export const BIAS_SCAN_METHODS = ['influence-functions', 'leave-one-slice-out'] as const;
+export type BiasScanMethod = (typeof BIAS_SCAN_METHODS)[number];
+
+/**
+ * A bias scan of a model version finished (POST /v1/models/:id/bias-scan, job `jobId`): `method` ranked its
+ * training samples by their influence on the gap `metric` between the protected groups on the holdout, which was
+ * `gapBefore`; `candidates` samples were ranked, and `candidatesRoot` is the RFC 9162 root of their commitments in
+ * rank order (never their externalIds: those are private, and only the ML team's route opens them).
+ */
+export interface BiasScanned extends EventBase<'BIAS_SCANNED'> {
+  jobId: string;
+  modelId: string;
+  modelVersion: number;
+  method: BiasScanMethod;
+  metric: string;
+  gapBefore: number;
+  candidates: number;
+  candidatesRoot: Hex;
+}
+
 /** The approximate unlearning algorithms (UnlearnGuarantee of kind 'approximate'). */
 export const APPROXIMATE_ALGORITHMS = ['finetune', 'neggrad+', 'scrub'] as const;
 export type ApproximateAlgorithm = (typeof APPROXIMATE_ALGORITHMS)[number];
@@ -316,7 +338,8 @@ export type LedgerEvent =
   | UnlearnHeld
   | VersionReleased
   | ForgetExtended
-  | LearnHeld;
+  | LearnHeld
+  | BiasScanned;
 
 type FieldKind =
   | 'string'
@@ -338,7 +361,9 @@ type FieldKind =
   | 'modelVersions'
   | 'fraction'
   | 'columns'
-  | 'learnCause';
+  | 'learnCause'
+  | 'finite'
+  | 'biasScanMethod';
 
 
 /** The fields each type must carry (more may follow; later issues add them). */
@@ -403,6 +428,16 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
     testAccuracyAfter: 'fraction',
     drop: 'fraction',
     maxTestAccuracyDrop: 'fraction',
+  },
+  BIAS_SCANNED: {
+    jobId: 'string',
+    modelId: 'string',
+    modelVersion: 'count',
+    method: 'biasScanMethod',
+    metric: 'string',
+    gapBefore: 'finite',
+    candidates: 'count',
+    candidatesRoot: 'hex32',
   },
 };
 
@@ -499,6 +534,12 @@ function checkField(kind: FieldKind, value: unknown, type: string, name: string)
       return;
     case 'fraction':
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) fail('a number in [0, 1]');
+      return;
+    case 'finite':
+      if (typeof value !== 'number' || !Number.isFinite(value)) fail('a finite number');
+      return;
+    case 'biasScanMethod':
+      if (typeof value !== 'string' || !(BIAS_SCAN_METHODS as readonly string[]).includes(value)) fail(`one of ${BIAS_SCAN_METHODS.join(', ')}`);
       return;
     case 'columns':
       if (

@@ -3,11 +3,13 @@
 // @lethe/merkle, which a browser bundle gives its own digest), so the verifier and the portal use it as is.
 export { LedgerError } from './errors';
 export type { LedgerErrorCode } from './errors';
-export { APPROXIMATE_ALGORITHMS, LEARN_HELD_CAUSES, LEDGER_EVENT_TYPES, SHRED_CAUSES, validateEvent } from './events';
+export { APPROXIMATE_ALGORITHMS, BIAS_SCAN_METHODS, LEARN_HELD_CAUSES, LEDGER_EVENT_TYPES, SHRED_CAUSES, validateEvent } from './events';
 export type {
   Anchored,
   ApproximateAlgorithm,
   BatchLearned,
+  BiasScanMethod,
+  BiasScanned,
   CheckpointSaved,
   CheckpointsDeleted,
   DatasetRegistered,

@@ -22,6 +22,18 @@ export interface BiasScanResult {
   candidates: BiasCandidate[];
 }
 
+/**
+ * How a bias scan ranks a model's samples, or undefined when none can: influence functions for a softmax logistic
+ * regression trained by SGD with aggregation 'mean' (full or SISA), leave-one-slice-out (scanBiasBySlices) for
+ * any other SISA model (MLPs, votes). A full retraining of an MLP has no slice to leave out and no convex loss
+ * for influence functions; certified removal's one-vs-rest models are not scanned either.
+ */
+export function biasScanMethodFor(config: { method: string; model: string; aggregation?: string }): 'influence-functions' | 'leave-one-slice-out' | undefined {
+  if (config.model === 'logistic-regression' && (config.method === 'sisa' || config.method === 'full-retrain') && (config.aggregation ?? 'mean') === 'mean')
+    return 'influence-functions';
+  return config.method === 'sisa' ? 'leave-one-slice-out' : undefined;
+}
+
 /** Damping added to each member's Hessian (besides its weight decay): softmax regression is over-parametrized. */
 export const INFLUENCE_DAMPING = 0.01;
 const CG_ITERATIONS = 200;

@@ -114,7 +114,7 @@ export { computeFairness, measureFairness, fairnessToJson } from './fairness';
 export type { FairnessFigures, GroupFigures } from './fairness';
 export { computePermutationImportance } from './feature-importance';
 export type { ColumnImportance } from './feature-importance';
-export { scanBiasByInfluence, INFLUENCE_DAMPING } from './bias-scan';
+export { biasScanMethodFor, scanBiasByInfluence, INFLUENCE_DAMPING } from './bias-scan';
 export type { BiasCandidate, BiasScanResult } from './bias-scan';
 export { scanBiasBySlices, countScannedSlices, BIAS_METRICS, MAX_SCANNED_SLICES } from './leave-one-slice-out';
 export type { BiasMetric, SliceInfluence, SliceScanResult, SliceScanOptions } from './leave-one-slice-out';

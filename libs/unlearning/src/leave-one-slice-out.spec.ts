@@ -1,15 +1,12 @@
 /**
  * @jest-environment ./libs/unlearning/src/testing/onnx-environment.js
  */
-import { placeSample } from './assignment';
 import { MemoryCheckpointStore } from './checkpoint-store';
 import { normalizeConfig, TrainingConfigInput } from './config';
 import { MemoryLedgerSink } from './events';
 import { countScannedSlices, MAX_SCANNED_SLICES, scanBiasBySlices, SliceScanResult } from './leave-one-slice-out';
-import { LabeledExample } from './samples';
-import { SeededRandom } from './random';
 import { createSisaMethod } from './sisa';
-import { commitExamples, plantedBiasSet } from './testing/factories';
+import { commitExamples, plantedBiasSet, plantedInSlices } from './testing/factories';
 
 const config: TrainingConfigInput = {
   method: 'sisa',
@@ -27,29 +24,10 @@ const config: TrainingConfigInput = {
 
 /** The slices the plant is placed in: slice 1 of shard 0 and slice 2 of shard 1 (2 of the 8). */
 const TARGETS = new Set(['0/1', '1/2']);
-
-/**
- * The planted bias, concentrated in two slices: the rows of plantedBiasSet without its plant, and among those that
- * the model's seed places (placeSample: S = 2, R = 4) in TARGETS, two thirds of group 1's positives (a seeded
- * draw) relabelled 0. `planted` names them; with `plant` false the same rows keep their labels (the control),
- * and `planted` names the rows the plant would have flipped.
- */
-function plantedInSlices(n: number, plant: boolean): { rows: LabeledExample[]; planted: Set<string> } {
-  const { rows } = plantedBiasSet(n, 'loso-rows', false);
-  const random = new SeededRandom('loso-plant');
-  const planted = new Set<string>();
-  const out = rows.map((row) => {
-    const at = placeSample('loso', row.externalId, 2, 4);
-    const chosen = Number(row.features[0]) === 1 && row.label === 1 && TARGETS.has(`${at.shard}/${at.slice}`) && random.nextFloat() < 2 / 3;
-    if (!chosen) return row;
-    planted.add(row.externalId);
-    return plant ? { ...row, label: 0 } : row;
-  });
-  return { rows: out, planted };
-}
+const PLACEMENT = { seed: 'loso', shards: 2, slices: 4, targets: TARGETS };
 
 async function scan(plant: boolean): Promise<{ result: SliceScanResult; planted: Set<string>; samples: number; again: SliceScanResult }> {
-  const { rows, planted } = plantedInSlices(1200, plant);
+  const { rows, planted } = plantedInSlices(1200, 'loso-rows', PLACEMENT, plant);
   const holdout = plantedBiasSet(600, 'loso-holdout', false).rows;
   const store = new MemoryCheckpointStore();
   const ledger = new MemoryLedgerSink();
@@ -100,6 +78,25 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     for (let i = 1; i < result.candidates.length; i++) {
       const [a, b] = [result.candidates[i - 1], result.candidates[i]];
       expect(a.influence > b.influence || (a.influence === b.influence && a.commitment < b.commitment)).toBe(true);
+    }
+  });
+
+  it('what it cannot find: the same kind of plant spread over every slice (plantedBiasSet) leaves the top 2 slices no more than their share', async () => {
+    const { rows, planted } = plantedBiasSet(1200, 'loso-spread', true);
+    const holdout = plantedBiasSet(600, 'loso-holdout', false).rows;
+    const store = new MemoryCheckpointStore();
+    const method = createSisaMethod({ store });
+    try {
+      const model = await method.train({ modelId: 'm', config, samples: commitExamples(rows) });
+      const result = await scanBiasBySlices({ store }, model, holdout, 0, { limit: rows.length });
+      const byInfluence = [...result.slices].sort((a, b) => b.influence - a.influence);
+      const top = byInfluence[0].count + byInfluence[1].count;
+      const hits = result.candidates.slice(0, top).filter((c) => planted.has(c.externalId)).length;
+      console.log(`LOSO, plant spread evenly: gap ${result.gapBefore.toFixed(3)}; ${hits} of ${planted.size} planted samples in the top ${top} of ${rows.length}`);
+      // Each slice holds about its share of the plant: leaving one out cannot single the planted samples out.
+      expect(hits / planted.size).toBeLessThan(0.5);
+    } finally {
+      await method.release();
     }
   });
 

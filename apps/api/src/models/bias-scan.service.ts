@@ -2,6 +2,7 @@ import { ConflictException, Injectable, NotFoundException } from '@nestjs/common
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { SampleVault } from '@lethe/ledger';
+import { biasScanMethodFor, countScannedSlices, MAX_SCANNED_SLICES, ShardRecord } from '@lethe/unlearning';
 import { Principal } from '../auth/role';
 import { DatasetEntity } from '../datasets/dataset.entity';
 import { BIAS_SCAN_JOB } from '../jobs/job.entity';
@@ -30,8 +31,9 @@ export interface BiasScanResponse {
 
 /**
  * Bias scans (POST /v1/models/:id/bias-scan, a job in the workers, see BiasScanRunner). Only what a scan can work
- * on is queued: a dataset that declares its protected column, a softmax logistic regression trained by SGD (the
- * influence functions' model), a holdout to measure the gap on, and a served version.
+ * on is queued: a dataset that declares its protected column, a model a method can scan (biasScanMethodFor: a
+ * logreg trained by SGD by influence functions, any other SISA model by leave-one-slice-out, within
+ * MAX_SCANNED_SLICES slices), a holdout to measure the gap on, and a served version.
  */
 @Injectable()
 export class BiasScanService {
@@ -48,15 +50,18 @@ export class BiasScanService {
     const dataset = await this.dataSource.getRepository(DatasetEntity).findOneByOrFail({ id: model.datasetId });
     if (dataset.protectedFeature === null)
       throw new ConflictException(`protectedFeature: dataset ${dataset.id} declares no protectedFeature (the column of the group id), so there is no gap to scan for`);
-    const config = model.engineConfig as { method?: string; model?: string; aggregation?: string };
-    if (config.model !== 'logistic-regression' || config.method === 'certified' || (config.aggregation ?? 'mean') !== 'mean')
+    const config = model.engineConfig as { method: string; model: string; aggregation?: string };
+    const method = biasScanMethodFor(config);
+    if (method === undefined)
       throw new ConflictException(
-        `architecture: bias scans rank samples by influence functions, which need a logreg trained by SGD (full or sisa, aggregation mean); model ${modelId} is a ${config.method} ${config.model}`,
+        `architecture: bias scans work on SISA models of any architecture (leave-one-slice-out) and on logregs trained by SGD, full or sisa (influence functions); ` +
+          `model ${modelId} is a ${config.method} ${config.model}: train it with method sisa to scan it`,
       );
     if (evaluationSettingsOf(model.config).holdoutFraction === 0)
       throw new ConflictException(`evaluation.holdoutFraction: model ${modelId} holds no samples out, and the gap is measured on the holdout`);
     const latest = await this.store.findLatest(modelId);
     if (!latest || latest.retiredAt !== null || model.state !== 'ready') throw new ConflictException(`model ${modelId} serves no version to scan (state ${model.state})`);
+    if (method === 'leave-one-slice-out') checkSliceScan(modelId, latest.version, latest.engineState as { shards: ShardRecord[]; manifest: Record<string, unknown> });
     const jobId = randomUUID();
     await this.dataSource.transaction((manager) =>
       this.jobService.insert(manager, jobId, BIAS_SCAN_JOB, { modelId, modelVersion: latest.version }, principal?.keyId ?? null),
@@ -85,4 +90,15 @@ export class BiasScanService {
     if (!model) throw new NotFoundException(`no model with id ${id}`);
     return model;
   }
+}
+
+/** A leave-one-slice-out scan retrains each non-empty slice: refused beyond MAX_SCANNED_SLICES, and for a version approximate unlearning made. */
+function checkSliceScan(modelId: string, version: number, state: { shards: ShardRecord[]; manifest: Record<string, unknown> }): void {
+  const slices = countScannedSlices(state);
+  if (slices > MAX_SCANNED_SLICES)
+    throw new ConflictException(
+      `slices: model ${modelId} version ${version} has ${slices} non-empty slices; a leave-one-slice-out scan retrains each, and the limit is ${MAX_SCANNED_SLICES} (shards x slices)`,
+    );
+  if (state.manifest?.approximate !== undefined)
+    throw new ConflictException(`model ${modelId} version ${version} was made by approximate unlearning (its members are not its checkpoints): scan the exact version after it`);
 }

@@ -303,9 +303,14 @@ export class JobWorker {
     const { jobId, modelId, modelVersion } = job.data;
     if (!(await this.take(jobId, 'run'))) return;
     this.running.add(jobId);
+    // A leave-one-slice-out scan retrains every slice: its progress, and heartbeats, as a training's.
+    const progress = this.jobProgress(jobId);
     try {
-      await this.jobs.complete(jobId, await this.biasScans.run(modelId, modelVersion));
+      const result = await this.biasScans.run(jobId, modelId, modelVersion, (fraction) => progress.set(fraction, null));
+      await progress.close();
+      await this.jobs.complete(jobId, result);
     } catch (error) {
+      await progress.close();
       const message = describeJobError(error);
       await this.jobs.fail(jobId, message);
       this.logger.error(`job ${jobId} (bias scan of model ${modelId}) failed: ${message}`);

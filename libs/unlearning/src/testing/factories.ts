@@ -3,6 +3,7 @@ import { createHash } from 'crypto';
 import { LabeledExample, Sample, TrainingRow } from '../samples';
 import { TrainingConfigInput } from '../config';
 import { SeededRandom } from '../random';
+import { placeSample } from '../assignment';
 
 export function commitExample(example: LabeledExample): Sample {
   const commitment = createHash('sha256')
@@ -76,4 +77,32 @@ export function plantedBiasSet(n: number, seed: string, plant: boolean): { rows:
     rows.push({ externalId, features: [group, ...z], label });
   }
   return { rows, planted };
+}
+
+/** Where a planted bias goes: the slices ("shard/slice") that an engine seed, S and R place its rows in. */
+export interface SlicePlacement {
+  seed: string;
+  shards: number;
+  slices: number;
+  targets: ReadonlySet<string>;
+}
+
+/**
+ * A planted bias concentrated in some slices (what leave-one-slice-out can find): the rows of plantedBiasSet(n,
+ * `rowsSeed`) without its plant, and among those that placeSample (the placement's seed, S and R) puts in one of
+ * the target slices, two thirds of group 1's positives (a seeded draw) relabelled 0. `planted` names them; with
+ * `plant` false the rows keep their labels (the control) and `planted` names the rows the plant would flip.
+ */
+export function plantedInSlices(n: number, rowsSeed: string, placement: SlicePlacement, plant: boolean): { rows: LabeledExample[]; planted: Set<string> } {
+  const { rows } = plantedBiasSet(n, rowsSeed, false);
+  const random = new SeededRandom(`${rowsSeed}|plant`);
+  const planted = new Set<string>();
+  const out = rows.map((row) => {
+    const at = placeSample(placement.seed, row.externalId, placement.shards, placement.slices);
+    const chosen = Number(row.features[0]) === 1 && row.label === 1 && placement.targets.has(`${at.shard}/${at.slice}`) && random.nextFloat() < 2 / 3;
+    if (!chosen) return row;
+    planted.add(row.externalId);
+    return plant ? { ...row, label: 0 } : row;
+  });
+  return { rows: out, planted };
 }
