@@ -112,6 +112,24 @@ describe('the portal derives what it shows from the entries alone', () => {
     expect(invalid[0]).toMatchObject({ type: 'INVALID', summary: 'entry 0: the event is not JSON' });
   });
 
+  it('lists a bias scan with its method, gap and candidate count (no sample named), under forget and its model', () => {
+    const scanned = {
+      type: 'BIAS_SCANNED',
+      version: 1,
+      jobId: 'j1',
+      modelId: 'm1',
+      modelVersion: 2,
+      method: 'leave-one-slice-out',
+      metric: 'equalizedOddsDifference',
+      gapBefore: 0.1234,
+      candidates: 100,
+      candidatesRoot: hex(40),
+    } as const;
+    const [item] = buildTimeline(log([...EVENTS, scanned])).slice(-1);
+    expect(item).toMatchObject({ index: EVENTS.length, type: 'BIAS_SCANNED', kind: 'forget', modelId: 'm1', datasetId: 'd1' });
+    expect(item.summary).toBe(`version 2 scanned for bias (leave-one-slice-out): equalizedOddsDifference 0.123, 100 candidate(s) ranked, root ${hex(40).slice(0, 12)}…`);
+  });
+
   it('gives each version its batches (the latest per shard and slice) and the forget requests it reflects', () => {
     const [v1, v2] = buildModelVersions(log(EVENTS));
     expect(v1.batches.map((b) => [b.shard, b.slice, b.index])).toEqual([

@@ -42,10 +42,23 @@ const without = <T extends object>(event: T, field: keyof T) => Object.fromEntri
 const restoreHeld = { ...without(learnHeld, 'learnBatch'), cause: 'restore', requestIds: ['r'] };
 const released = { type: 'VERSION_RELEASED', version: 1, modelId: 'm', modelVersion: 2 };
 const extended = { type: 'FORGET_EXTENDED', version: 1, requestId: 'r', reason: 'the model is retrained from scratch', newDeadline: '2026-02-03T04:05:06.007Z' };
+const scanned = {
+  type: 'BIAS_SCANNED',
+  version: 1,
+  jobId: 'j',
+  modelId: 'm',
+  modelVersion: 1,
+  method: 'leave-one-slice-out',
+  metric: 'equalizedOddsDifference',
+  gapBefore: 0.12,
+  candidates: 100,
+  candidatesRoot: 'b'.repeat(64),
+};
 
 describe('the data lifecycle events', () => {
   it('are valid as the service writes them, and canonical (keys sorted)', () => {
-    for (const event of [versioned, rolledBack, held, learnHeld, restoreHeld, released, extended]) expect(problemOf(event)).toBeUndefined();
+    for (const event of [versioned, rolledBack, held, learnHeld, restoreHeld, released, extended, scanned, { ...scanned, method: 'influence-functions', gapBefore: -0.5 }])
+      expect(problemOf(event)).toBeUndefined();
     expect(canonicalizeEvent(versioned as never)).toBe(
       `{"datasetId":"d","datasetVersion":1,"root":"${'a'.repeat(64)}","size":0,"type":"DATASET_VERSIONED","version":1}`,
     );
@@ -68,6 +81,9 @@ describe('the data lifecycle events', () => {
     ['a deadline that is no ISO time', { ...extended, newDeadline: '2026-02-03' }, 'newDeadline: FORGET_EXTENDED.newDeadline must be an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)'],
     ['a deadline on no real day', { ...extended, newDeadline: '2026-02-31T00:00:00.000Z' }, 'newDeadline: FORGET_EXTENDED.newDeadline must be an ISO-8601 UTC time (YYYY-MM-DDTHH:mm:ss.sssZ)'],
     ['an empty reason', { ...extended, reason: '' }, 'reason: FORGET_EXTENDED.reason must be a non-empty string'],
+    ['a scan by another method', { ...scanned, method: 'shapley' }, 'method: BIAS_SCANNED.method must be one of influence-functions, leave-one-slice-out'],
+    ['a gap that is no number', { ...scanned, gapBefore: 'wide' }, 'gapBefore: BIAS_SCANNED.gapBefore must be a finite number'],
+    ['a candidates root that is not hex', { ...scanned, candidatesRoot: 'x' }, 'candidatesRoot: BIAS_SCANNED.candidatesRoot must be 32 bytes of lowercase hex'],
   ])('are refused with %s, naming the field', (_, event, problem) => {
     expect(problemOf(event)).toBe(problem);
   });

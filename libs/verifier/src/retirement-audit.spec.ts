@@ -154,3 +154,25 @@ describe('RetirementAudit: rollbacks', () => {
     expect(audit(withRollback).filter((f) => f.message.includes('MODEL_ROLLED_BACK'))).toEqual([]);
   });
 });
+
+describe('RetirementAudit: bias scans', () => {
+  const scanned = (modelVersion: number): LedgerEvent => ({
+    type: 'BIAS_SCANNED',
+    version: 1,
+    jobId: 'j1',
+    modelId: 'm',
+    modelVersion,
+    method: 'leave-one-slice-out',
+    metric: 'equalizedOddsDifference',
+    gapBefore: 0.12,
+    candidates: 3,
+    candidatesRoot: hex('c'),
+  });
+
+  it('a scan of a published version, retired since, is fine; of a version the log has not published before it: BAD_ENTRY', () => {
+    expect(audit([...history(), scanned(1), scanned(2)])).toEqual([]);
+    expect(audit([...history(), scanned(3)]).map((f) => [f.code, f.index, f.message])).toEqual([
+      ['BAD_ENTRY', 9, 'entry 9 (BIAS_SCANNED of model m version 3) scans a version the log has not published before it'],
+    ]);
+  });
+});

@@ -46,6 +46,7 @@ interface Deletion {
  *   that request's samples: it is retired too (NOT_RETIRED);
  * - a MODEL_ROLLED_BACK goes back to a version published before it and not retired before it: a rollback
  *   never brings forgotten data back (BAD_ENTRY);
+ * - a BIAS_SCANNED scans a version published before it (BAD_ENTRY);
  * - a CHECKPOINTS_DELETED deletes checkpoints of its model's BATCH_LEARNED entries, for forget requests logged
  *   before it, and none that a version not retired before it uses (BAD_ENTRY).
  * What the log cannot show: a model that learned a sample and was never unlearned nor retired for its
@@ -90,6 +91,10 @@ export class RetirementAudit {
         return;
       case 'MODEL_ROLLED_BACK':
         this.observeRollback(index, event);
+        return;
+      case 'BIAS_SCANNED':
+        if (!this.published.get(event.modelId)?.has(event.modelVersion))
+          this.fail('BAD_ENTRY', `entry ${index} (BIAS_SCANNED of model ${event.modelId} version ${event.modelVersion}) scans a version the log has not published before it`, index);
         return;
       case 'CHECKPOINTS_DELETED':
         this.checkRequestsBefore(index, event.forgetRequestIds, 'CHECKPOINTS_DELETED');
