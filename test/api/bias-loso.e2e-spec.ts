@@ -70,7 +70,7 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     return { jobId: started.body.jobId, result: done.result };
   }
 
-  it('ranks the planted slices first, logs BIAS_SCANNED with the root of the ranked commitments and no externalId, and gives the same ranking twice', async () => {
+  it('ranks the planted slices first, logs BIAS_SCANNED with the root of the ranked commitments and no externalId, gives the same ranking twice, and forgetting the candidates shrinks the gap', async () => {
     const before = await treeSize();
     const { jobId, result } = await scan();
     expect(result).toMatchObject({ method: 'leave-one-slice-out', metric: 'equalizedOddsDifference', protectedFeature: 0 });
@@ -116,6 +116,22 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     expect(again.result.slices).toEqual(result.slices);
     expect(again.result.candidates).toEqual(result.candidates);
     expect((await h.ledger.getEvent(again.result.ledgerIndex)) as object).toMatchObject({ jobId: again.jobId, candidatesRoot: computeBatchRoot(commitments) });
+
+    // A forget request takes the candidates (the top two slices' samples): the gap shrinks in UNLEARN_COMPLETED.
+    const forget = await asMl(http().post('/v1/forget-requests'))
+      .send({ datasetId, externalIds: top.map((c) => c.externalId), reason: 'bias removal' })
+      .expect(202);
+    const forgotten = await waitFor(
+      async () => (await asMl(http().get(`/v1/forget-requests/${forget.body.id}`)).expect(200)).body,
+      (r) => r.state === 'completed' || r.state === 'failed',
+      180_000,
+    );
+    expect(forgotten.state).toBe('completed');
+    const [unlearned] = await h.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId, modelVersion: 2 }, limit: 1 });
+    const change = (unlearned.event as { evidence: Record<string, any> }).evidence.fairness;
+    console.log(`LOSO candidates forgotten: equalized odds difference ${change.before.equalizedOddsDifference} -> ${change.after.equalizedOddsDifference}`);
+    expect(change.before.equalizedOddsDifference).toBe(result.gapBefore);
+    expect(change.after.equalizedOddsDifference).toBeLessThan(change.before.equalizedOddsDifference);
   }, 400_000);
 
   it('refuses a full MLP (409 naming architecture and what works) and a scan beyond the slice limit (409 naming slices and the limit), logging and queueing nothing', async () => {
