@@ -71,6 +71,18 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
   }
 
   it('ranks the planted slices first, logs BIAS_SCANNED with the root of the ranked commitments and no externalId, gives the same ranking twice, and forgetting the candidates shrinks the gap', async () => {
+    // The service's log lines while the scans and the forget run (the harness mutes them otherwise).
+    const lines: string[] = [];
+    const capture = (...args: unknown[]) => void lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+    Logger.overrideLogger({ log: capture, error: capture, warn: capture, debug: capture, verbose: capture, fatal: capture });
+    try {
+      await scanAndForget(lines);
+    } finally {
+      Logger.overrideLogger(false);
+    }
+  }, 400_000);
+
+  async function scanAndForget(lines: string[]): Promise<void> {
     const before = await treeSize();
     const { jobId, result } = await scan();
     expect(result).toMatchObject({ method: 'leave-one-slice-out', metric: 'equalizedOddsDifference', protectedFeature: 0 });
@@ -132,7 +144,12 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     console.log(`LOSO candidates forgotten: equalized odds difference ${change.before.equalizedOddsDifference} -> ${change.after.equalizedOddsDifference}`);
     expect(change.before.equalizedOddsDifference).toBe(result.gapBefore);
     expect(change.after.equalizedOddsDifference).toBeLessThan(change.before.equalizedOddsDifference);
-  }, 400_000);
+    // No log line named a candidate; control: a line that does is found by the same search.
+    expect(lines.some((l) => l.includes('bias scan'))).toBe(true);
+    expect(found(lines, ids)).toEqual([]);
+    new Logger('Control').log(`a line naming ${ids[0]}`);
+    expect(found(lines, ids)).toEqual([ids[0]]);
+  }
 
   it('refuses a full MLP (409 naming architecture and what works) and a scan beyond the slice limit (409 naming slices and the limit), logging and queueing nothing', async () => {
     const full = await createAndTrain(h, { ...sisaMlp(datasetId), method: 'full', shards: undefined, slices: undefined, seed: 'loso-full', epochs: 1 });
