@@ -7,6 +7,7 @@ import { computeBatchRoot, isHeldOut } from '@lethe/unlearning';
 import { plantedBiasSet, plantedInSlices } from '../../libs/unlearning/src/testing/factories';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
+import { foundIn, withLogLines } from '../support/log-lines';
 import { createAndTrain } from '../support/api-data';
 
 /**
@@ -44,8 +45,6 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
   const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
   const treeSize = async () => (await h.ledger.getCheckpoint()).treeSize;
   const jobCount = async () => (await h.dataSource.query(`SELECT count(*)::int AS n FROM jobs`))[0].n as number;
-  /** The texts among `texts` that hold each of `needles`: the needles found. */
-  const found = (texts: string[], needles: string[]) => needles.filter((n) => texts.some((t) => t.includes(n)));
 
   beforeAll(async () => {
     Logger.overrideLogger(false);
@@ -71,15 +70,7 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
   }
 
   it('ranks the planted slices first, logs BIAS_SCANNED with the root of the ranked commitments and no externalId, gives the same ranking twice, and forgetting the candidates shrinks the gap', async () => {
-    // The service's log lines while the scans and the forget run (the harness mutes them otherwise).
-    const lines: string[] = [];
-    const capture = (...args: unknown[]) => void lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
-    Logger.overrideLogger({ log: capture, error: capture, warn: capture, debug: capture, verbose: capture, fatal: capture });
-    try {
-      await scanAndForget(lines);
-    } finally {
-      Logger.overrideLogger(false);
-    }
+    await withLogLines(scanAndForget);
   }, 400_000);
 
   async function scanAndForget(lines: string[]): Promise<void> {
@@ -118,10 +109,10 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     const ids = candidates.map((c) => c.externalId);
     expect(ids.every((id) => /^loso-e2e-rows-\d+$/.test(id))).toBe(true);
     const entries = ((await h.dataSource.query(`SELECT event::text AS event FROM ledger_entries`)) as { event: string }[]).map((e) => e.event);
-    expect(found([job.result], ids)).toEqual([]);
-    expect(found(entries, ids)).toEqual([]);
-    expect(found([JSON.stringify(result)], ids)).toEqual(ids);
-    expect(found([job.result], commitments)).toEqual(commitments);
+    expect(foundIn([job.result], ids)).toEqual([]);
+    expect(foundIn(entries, ids)).toEqual([]);
+    expect(foundIn([JSON.stringify(result)], ids)).toEqual(ids);
+    expect(foundIn([job.result], commitments)).toEqual(commitments);
 
     // Deterministic: the same scan again gives the same slices, candidates and root (a second entry).
     const again = await scan();
@@ -146,9 +137,9 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     expect(change.after.equalizedOddsDifference).toBeLessThan(change.before.equalizedOddsDifference);
     // No log line named a candidate; control: a line that does is found by the same search.
     expect(lines.some((l) => l.includes('bias scan'))).toBe(true);
-    expect(found(lines, ids)).toEqual([]);
+    expect(foundIn(lines, ids)).toEqual([]);
     new Logger('Control').log(`a line naming ${ids[0]}`);
-    expect(found(lines, ids)).toEqual([ids[0]]);
+    expect(foundIn(lines, ids)).toEqual([ids[0]]);
   }
 
   it('refuses a full MLP (409 naming architecture and what works) and a scan beyond the slice limit (409 naming slices and the limit), logging and queueing nothing', async () => {

@@ -7,6 +7,7 @@ import { isHeldOut, loadIris, loadVerifiedModel } from '@lethe/unlearning';
 import { plantedBiasSet } from '../../libs/unlearning/src/testing/factories';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
+import { foundIn, withLogLines } from '../support/log-lines';
 import { createAndTrain, irisSisaBody, listenOnLoopback, uploadDataset } from '../support/api-data';
 import { replayModel } from '@lethe/verifier/replay';
 
@@ -222,19 +223,8 @@ describe('bias identification and removal', () => {
   }, 120_000);
 
   it('ranks the planted samples first (influence functions), keeps their externalIds out of the job row, the log and the log lines, and forgetting the candidates shrinks the gap in UNLEARN_COMPLETED', async () => {
-    // The service's log lines while the scan and the forget run (the harness mutes them otherwise).
-    const lines: string[] = [];
-    const capture = (...args: unknown[]) => void lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
-    Logger.overrideLogger({ log: capture, error: capture, warn: capture, debug: capture, verbose: capture, fatal: capture });
-    try {
-      await scanAndForget(lines);
-    } finally {
-      Logger.overrideLogger(false);
-    }
+    await withLogLines(scanAndForget);
   }, 240_000);
-
-  /** The texts among `texts` that hold each of `needles`: the needles found. */
-  const found = (texts: string[], needles: string[]) => needles.filter((n) => texts.some((t) => t.includes(n)));
 
   async function scanAndForget(lines: string[]): Promise<void> {
     const started = await asMl(http().post(`/v1/models/${modelId}/bias-scan`)).expect(202);
@@ -257,15 +247,15 @@ describe('bias identification and removal', () => {
     expect(ids.every((id) => /^(planted|clean)-\d+$/.test(id))).toBe(true);
     const [job] = await h.dataSource.query(`SELECT result::text AS result FROM jobs WHERE id = $1`, [started.body.jobId]);
     const entries = async () => ((await h.dataSource.query(`SELECT event::text AS event FROM ledger_entries`)) as { event: string }[]).map((e) => e.event);
-    expect(found([job.result], ids)).toEqual([]);
-    expect(found(await entries(), ids)).toEqual([]);
-    expect(found(lines, ids)).toEqual([]);
+    expect(foundIn([job.result], ids)).toEqual([]);
+    expect(foundIn(await entries(), ids)).toEqual([]);
+    expect(foundIn(lines, ids)).toEqual([]);
     // Positive controls: the same search finds them where they are (the ML team's route answer), and finds in the job
     // row what it does hold (each candidate's commitment, in the route's order).
-    expect(found([JSON.stringify(scan.result)], ids)).toEqual(ids);
+    expect(foundIn([JSON.stringify(scan.result)], ids)).toEqual(ids);
     const commitments = (JSON.parse(job.result) as { candidates: { commitment: string }[] }).candidates.map((c) => c.commitment);
     expect(commitments).toHaveLength(ids.length);
-    expect(found([job.result], commitments)).toEqual(commitments);
+    expect(foundIn([job.result], commitments)).toEqual(commitments);
 
     const forget = await asMl(http().post('/v1/forget-requests'))
       .send({ datasetId, externalIds: top.map((c) => c.externalId), reason: 'bias removal' })
@@ -278,11 +268,11 @@ describe('bias identification and removal', () => {
     expect(done.state).toBe('completed');
     // Forgotten by externalId: still none in the log or the log lines. Controls: the log now holds the top candidates'
     // commitments (FORGET_REQUESTED), and a line that does name one is found by the same search.
-    expect(found(await entries(), ids)).toEqual([]);
-    expect(found(lines, ids)).toEqual([]);
-    expect(found(await entries(), commitments.slice(0, top.length))).toEqual(commitments.slice(0, top.length));
+    expect(foundIn(await entries(), ids)).toEqual([]);
+    expect(foundIn(lines, ids)).toEqual([]);
+    expect(foundIn(await entries(), commitments.slice(0, top.length))).toEqual(commitments.slice(0, top.length));
     new Logger('Control').log(`a line naming ${ids[0]}`);
-    expect(found(lines, ids)).toEqual([ids[0]]);
+    expect(foundIn(lines, ids)).toEqual([ids[0]]);
     const [unlearned] = await h.ledger.findEntries({ type: 'UNLEARN_COMPLETED', fields: { modelId, modelVersion: 2 }, limit: 1 });
     const change = (unlearned.event as { evidence: Record<string, any> }).evidence.fairness;
     console.log(`equalized odds difference ${change.before.equalizedOddsDifference} -> ${change.after.equalizedOddsDifference}`);
