@@ -100,6 +100,39 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     }
   });
 
+  it('finds a biased learn batch: the slices it was appended as rank first and hold every planted sample', async () => {
+    const base = commitExamples(plantedBiasSet(1000, 'loso-base', false).rows);
+    // A learn batch from a biased source: every positive of group 1 in it labelled 0.
+    const planted = new Set<string>();
+    const batch = commitExamples(
+      plantedBiasSet(240, 'loso-batch', false).rows.map((row) => {
+        if (Number(row.features[0]) !== 1 || row.label !== 1) return row;
+        planted.add(row.externalId);
+        return { ...row, label: 0 };
+      }),
+    );
+    const holdout = plantedBiasSet(600, 'loso-holdout', false).rows;
+    const store = new MemoryCheckpointStore();
+    const method = createSisaMethod({ store });
+    try {
+      const v1 = await method.train({ modelId: 'm', config, samples: base });
+      const v2 = await method.relearn!(v1, { samples: [...base, ...batch], externalIds: batch.map((s) => s.externalId), append: true });
+      const result = await scanBiasBySlices({ store }, v2, holdout, 0, { limit: base.length + batch.length });
+      expect(result.slices).toHaveLength(10);
+      const byInfluence = [...result.slices].sort((a, b) => b.influence - a.influence);
+      const top = byInfluence[0].count + byInfluence[1].count;
+      const hits = result.candidates.slice(0, top).filter((c) => planted.has(c.externalId)).length;
+      console.log(
+        `LOSO, biased learn batch: gap ${result.gapBefore.toFixed(3)}; ${hits} of ${planted.size} planted samples in the top ${top}; ` +
+          `slices: ${result.slices.map((s) => `${s.shard}/${s.slice} ${s.influence.toFixed(3)}`).join(', ')}`,
+      );
+      expect(new Set(byInfluence.slice(0, 2).map((s) => `${s.shard}/${s.slice}`))).toEqual(new Set(['0/4', '1/4']));
+      expect(hits).toBe(planted.size);
+    } finally {
+      await method.release();
+    }
+  });
+
   it('refuses a full retraining, a protected column out of range and a scan beyond the slice limit, naming them', async () => {
     const { rows } = plantedBiasSet(200, 'loso-small', false);
     const store = new MemoryCheckpointStore();
