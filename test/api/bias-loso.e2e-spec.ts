@@ -9,6 +9,8 @@ import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
 import { foundIn, withLogLines } from '../support/log-lines';
 import { createAndTrain } from '../support/api-data';
+import { BIAS_SCAN_JOB } from '../../apps/api/src/jobs/job.entity';
+import { sendJob } from '../../apps/api/src/jobs/job.notifier';
 
 /**
  * Bias scans of a SISA MLP through the service, by leave-one-slice-out: the plant (two thirds of group 1's
@@ -113,6 +115,20 @@ describe('bias identification by leave-one-slice-out (SISA MLP)', () => {
     expect(foundIn(entries, ids)).toEqual([]);
     expect(foundIn([JSON.stringify(result)], ids)).toEqual(ids);
     expect(foundIn([job.result], commitments)).toEqual(commitments);
+
+    // A worker that died after the append, before completing the job (running, heartbeats stopped, no result): the
+    // retried job logs no second entry, and completes with the same result and entry.
+    const logged = await treeSize();
+    await h.dataSource.query(`UPDATE jobs SET state = 'running', result = NULL, progress = 0.5, heartbeat_at = now() - interval '1 hour' WHERE id = $1`, [jobId]);
+    await sendJob(h.boss, BIAS_SCAN_JOB, { jobId, modelId, modelVersion: 1 });
+    const retried = await waitFor(
+      async () => (await asMl(http().get(`/v1/models/${modelId}/bias-scans/${jobId}`)).expect(200)).body,
+      (s) => s.state === 'completed' || s.state === 'failed',
+      180_000,
+    );
+    expect(retried.state).toBe('completed');
+    expect(retried.result).toEqual(result);
+    expect(await treeSize()).toBe(logged);
 
     // Deterministic: the same scan again gives the same slices, candidates and root (a second entry).
     const again = await scan();

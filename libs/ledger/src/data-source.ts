@@ -14,6 +14,7 @@ import { IndexEvidenceKeys1764216810000 } from './migrations/1764216810000-index
 import { SampleExpiry1764217210000 } from './migrations/1764217210000-sample-expiry';
 import { IndexDatasetVersions1764217100000 } from './migrations/1764217100000-index-dataset-versions';
 import { IndexLatestDatasetVersion1764218000000 } from './migrations/1764218000000-index-latest-dataset-version';
+import { IndexBiasScans1764218600000 } from './migrations/1764218600000-index-bias-scans';
 
 /** The ledger's tables and migrations, for a service that adds its own. */
 export const LEDGER_ENTITIES = [LedgerEntryEntity, MerkleNodeEntity, CheckpointEntity, LedgerHeadEntity];
@@ -34,6 +35,7 @@ export function ledgerMigrations(keyStore?: KeyStoreProvider): (new () => Migrat
     IndexDatasetVersions1764217100000,
     SampleExpiry1764217210000,
     IndexLatestDatasetVersion1764218000000,
+    IndexBiasScans1764218600000,
   ];
 }
 

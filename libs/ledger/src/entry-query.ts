@@ -7,7 +7,7 @@ import { LedgerError, LedgerEvent, LedgerEventType } from '@lethe/events';
  * IndexDatasetVersions1764217100000): a query
  * that names the first field of its type's list is an index scan. The latest DATASET_VERSIONED of a dataset
  * (`newestFirst`, limit 1) reads one entry backwards along an index by dataset and entry index
- * (IndexLatestDatasetVersion1764218000000).
+ * (IndexLatestDatasetVersion1764218000000). BIAS_SCANNED by job: IndexBiasScans1764218600000.
  */
 export const ENTRY_KEYS = {
   FORGET_REQUESTED: ['requestId'],
@@ -20,6 +20,7 @@ export const ENTRY_KEYS = {
   CHECKPOINTS_DELETED: ['modelId'],
   FORGET_RESTORED: ['requestId'],
   DATASET_VERSIONED: ['datasetId', 'datasetVersion'],
+  BIAS_SCANNED: ['jobId'],
 } as const satisfies Partial<Record<LedgerEventType, readonly string[]>>;
 
 /** A type of entry that can be looked up by its key fields. */

@@ -25,7 +25,7 @@ export const BIAS_SCAN_SLICE_CANDIDATES = 1000;
  * equalized odds difference; each slice's shard retrained without it, its samples tied). The result names
  * samples by commitment only: their externalIds are private, and the job's row is readable by auditors; the ML
  * team's route (GET /v1/models/:id/bias-scans/:jobId) opens them from the vault. The scan is logged as
- * BIAS_SCANNED (counts, the gap, the root of the ranked commitments) before the job completes.
+ * BIAS_SCANNED (counts, the gap, the root of the ranked commitments) before the job completes, once per job.
  */
 @Injectable()
 export class BiasScanRunner {
@@ -50,18 +50,22 @@ export class BiasScanRunner {
     const commitmentOf = new Map(trained.samples.map((s) => [s.externalId, s.commitment]));
     const ranked = await this.rank(trained, holdout, dataset.protectedFeature, onProgress);
     const candidates = ranked.candidates.map((c) => ({ commitment: commitmentOf.get(c.externalId)!, influence: c.influence }));
-    const entry = await this.ledger.appendOne({
-      type: 'BIAS_SCANNED',
-      version: 1,
-      jobId,
-      modelId,
-      modelVersion,
-      method: ranked.method,
-      metric: ranked.metric,
-      gapBefore: ranked.gapBefore,
-      candidates: candidates.length,
-      candidatesRoot: computeBatchRoot(candidates.map((c) => c.commitment)),
-    });
+    // Logged once per job: a job retried after its worker died between the append and completing it finds its entry.
+    const [logged] = await this.ledger.findEntries({ type: 'BIAS_SCANNED', fields: { jobId }, limit: 1 });
+    const entry =
+      logged ??
+      (await this.ledger.appendOne({
+        type: 'BIAS_SCANNED',
+        version: 1,
+        jobId,
+        modelId,
+        modelVersion,
+        method: ranked.method,
+        metric: ranked.metric,
+        gapBefore: ranked.gapBefore,
+        candidates: candidates.length,
+        candidatesRoot: computeBatchRoot(candidates.map((c) => c.commitment)),
+      }));
     this.logger.log(`model ${modelId} version ${modelVersion}: bias scan ${jobId} (${ranked.method}) ranked ${candidates.length} samples, logged at ${entry.index}`);
     return {
       modelId,
