@@ -1,6 +1,6 @@
 // Ledger.findEntries: entries looked up by type and key fields, through the expression indexes of their keys.
 import { DataSource } from 'typeorm';
-import { Anchored, CheckpointsDeleted, DatasetVersioned, LedgerEvent, ModelPublished, UnlearnCompleted, VersionRetired } from '@lethe/events';
+import { Anchored, BiasScanned, CheckpointsDeleted, DatasetVersioned, LedgerEvent, ModelPublished, UnlearnCompleted, VersionRetired } from '@lethe/events';
 import { Ledger, openDatabase } from '@lethe/ledger';
 import { TestDatabase, createTestDatabase } from '../support/database';
 import { buildEvents, hexOf } from '../support/factories';
@@ -226,6 +226,45 @@ describe('Ledger.findEntries: the retirement entries', () => {
         seqScan: false,
       });
     }
+  });
+});
+
+describe('Ledger.findEntries: BIAS_SCANNED by job', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let ledger: Ledger;
+  const scanned = (jobId: string): BiasScanned => ({
+    type: 'BIAS_SCANNED',
+    version: 1,
+    jobId,
+    modelId: 'model-b',
+    modelVersion: 1,
+    method: 'leave-one-slice-out',
+    metric: 'equalizedOddsDifference',
+    gapBefore: 0.1,
+    candidates: 2,
+    candidatesRoot: hexOf(`root ${jobId}`),
+  });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('find_bias_scans');
+    dataSource = await openDatabase({ url: db.url });
+    ledger = new Ledger(dataSource);
+    await ledger.append([...busyLog(2000), scanned('job-1'), scanned('job-2'), scanned('job-3')]);
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await db.drop();
+  });
+
+  it('finds a scan by its jobId through its index (a retried job finds what its first run logged)', async () => {
+    const found = await ledger.findEntries({ type: 'BIAS_SCANNED', fields: { jobId: 'job-2' } });
+    expect(found.map((e) => e.event)).toEqual([scanned('job-2')]);
+    expect(await ledger.findEntries({ type: 'BIAS_SCANNED', fields: { jobId: 'job-4' } })).toEqual([]);
+    await dataSource.query('ANALYZE ledger_entries');
+    const plan = await planOf(dataSource, () => ledger.findEntries({ type: 'BIAS_SCANNED', fields: { jobId: 'job-2' }, limit: 1 }));
+    expect({ usesIndex: plan.includes('"Index Name":"ledger_entries_bias_scan_idx"'), seqScan: plan.includes('Seq Scan') }).toEqual({ usesIndex: true, seqScan: false });
   });
 });
 
