@@ -30,6 +30,7 @@ import { DataLifecycle1764217110000 } from '../models/migrations/1764217110000-d
 import { ModelEntity, ModelVersionEntity } from '../models/model.entity';
 import { ModelLearnRequests1764217230000 } from '../models/migrations/1764217230000-model-learn-requests';
 import { VersionSampleBatches1764217700000 } from '../models/migrations/1764217700000-version-sample-batches';
+import { TrainingPlans1764218800000 } from '../models/migrations/1764218800000-training-plans';
 import { CreateUnlearningPasses1764216520000 } from '../unlearning/migrations/1764216520000-create-unlearning-passes';
 
 /** The service's own tables (beside the ledger's, which @lethe/ledger brings). */
@@ -73,6 +74,7 @@ export function apiMigrations(keyStore?: KeyStoreProvider): (new () => Migration
     OweVersionRows1764217600000,
     VersionSampleBatches1764217700000,
     JobTasksWithoutNoiseSeeds1764217800000,
+    TrainingPlans1764218800000,
   ];
 }
 

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
-import { SampleVault } from '@lethe/ledger';
-import { EvidenceRequest, ForgetRequest, Sample, compactFeatures, isHeldOut, splitHoldout } from '@lethe/unlearning';
+import { OpenedSample, SampleVault } from '@lethe/ledger';
+import { EvidenceRequest, ForgetRequest, Sample, UnlearningError, compactFeatures, isHeldOut, splitHoldout } from '@lethe/unlearning';
 import { evaluationSettingsOf } from './model.dto';
 import { ModelEntity } from './model.entity';
 
@@ -21,8 +21,13 @@ async function loadUsableSamples(dataSource: DataSource, vault: SampleVault, dat
   return compactFeatures(
     opened
       .filter((s) => !forgotten.has(s.commitment))
-      .map((s) => ({ externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment })),
+      .map(asSample),
   );
+}
+
+/** What the engine is given of a sample opened from the vault. */
+function asSample(s: OpenedSample): Sample {
+  return { externalId: s.externalId, features: s.features, label: s.label, commitment: s.commitment };
 }
 
 /** A model's seed and holdout fraction, as isHeldOut takes them. */
@@ -37,6 +42,45 @@ function holdoutOf(model: ModelEntity): { seed: string | number; fraction: numbe
 export async function loadTrainingSets(dataSource: DataSource, vault: SampleVault, model: ModelEntity): Promise<{ train: Sample[]; test: Sample[] }> {
   const { train, holdout } = splitHoldout(await loadUsableSamples(dataSource, vault, model.datasetId), holdoutOf(model));
   return { train, test: holdout };
+}
+
+/** A training's plan as models.training_plan keeps it: the internal ids (sample_commitments.id) of its sets, in order. */
+export interface TrainingPlan {
+  train: string[];
+  test: string[];
+}
+
+/** The plan of training sets loaded by loadTrainingSets: their samples' internal ids, in order. */
+export async function planOf(dataSource: DataSource, datasetId: string, sets: { train: Sample[]; test: Sample[] }): Promise<TrainingPlan> {
+  const all = [...sets.train, ...sets.test];
+  const rows: { id: string; commitment: string }[] = await dataSource.query(
+    `SELECT id::text AS id, commitment FROM sample_commitments WHERE dataset_id = $1 AND commitment = ANY($2::text[])`,
+    [datasetId, all.map((s) => s.commitment)],
+  );
+  const ids = new Map(rows.map((r) => [r.commitment, r.id]));
+  const idOf = (s: Sample): string => {
+    const id = ids.get(s.commitment);
+    if (id === undefined) throw new Error(`dataset ${datasetId}: a sample to train on has no commitment row`);
+    return id;
+  };
+  return { train: sets.train.map(idOf), test: sets.test.map(idOf) };
+}
+
+/**
+ * The training sets of a stored plan, in its order, opened from the vault: the very samples (so the very bytes) the
+ * plan's training was given. A planned sample that can no longer be read (shredded, its dataset deleted) fails with
+ * UNKNOWN_SAMPLE naming how many: training without it would publish other bytes than the log may record.
+ */
+export async function loadPlannedSets(dataSource: DataSource, vault: SampleVault, modelId: string, plan: TrainingPlan): Promise<{ train: Sample[]; test: Sample[] }> {
+  const opened = new Map((await vault.readSamples({ sampleIds: [...plan.train, ...plan.test] }, { float32: true })).map((s) => [s.id, s]));
+  const missing = [...plan.train, ...plan.test].filter((id) => !opened.get(id)?.committed).length;
+  if (missing > 0)
+    throw new UnlearningError(
+      'UNKNOWN_SAMPLE',
+      `model ${modelId}: ${missing} of the ${plan.train.length + plan.test.length} samples its version 1 was planned on can no longer be read (shredded or deleted); it cannot be trained again to the bytes its plan gave`,
+    );
+  const samples = compactFeatures([...plan.train, ...plan.test].map((id) => asSample(opened.get(id)!)));
+  return { train: samples.slice(0, plan.train.length), test: samples.slice(plan.train.length) };
 }
 
 /**

@@ -1,10 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { PhaseClock, ProgressCallback, TrainingConfigInput, resolveStoredSchedule } from '@lethe/unlearning';
+import { PhaseClock, ProgressCallback, Sample, TrainingConfigInput, UnlearningError, resolveStoredSchedule } from '@lethe/unlearning';
+import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from './dataset.lock';
 import { KeptMethods } from './kept-methods';
-import { findProtectedFeature, loadTrainingSets } from './model-evaluation';
+import { TrainingPlan, findProtectedFeature, loadPlannedSets, loadTrainingSets, planOf } from './model-evaluation';
 import { ModelEntity } from './model.entity';
 import { ModelLedgerSink } from './model-ledger.sink';
 import { putNoiseSeeds } from './noise-seeds';
@@ -43,45 +44,111 @@ export class ModelTrainingService {
 
   /** `jobId`: the training's job, whose shard tasks (one per shard, on every worker) train the version. */
   async train(modelId: string, onProgress: ProgressCallback, options: { jobId?: string } = {}): Promise<TrainingResult> {
-    const models = this.dataSource.getRepository(ModelEntity);
     const clock = new PhaseClock();
-    const model = await models.findOneByOrFail({ id: modelId });
+    const model = await this.dataSource.getRepository(ModelEntity).findOneByOrFail({ id: modelId });
     return withDatasetLock(this.dataSource, model.datasetId, 'shared', async () => {
-      const existing = await this.store.findVersion(modelId, 1);
       let timings: TrainingResult['timings'];
-      if (!existing) {
+      if (!(await this.store.findVersion(modelId, 1))) {
         clock.lap('lock');
-        // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
-        const { train: samples, test } = await loadTrainingSets(this.dataSource, this.vault, model);
-        clock.lap('samples');
-        const sink = new ModelLedgerSink(this.ledger);
-        const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
-        this.methods.lend(kept, { ledger: sink, onProgress, jobId: options.jobId });
-        try {
-          const trained = await kept.method.train({
-            modelId,
-            config: resolveStoredSchedule(putNoiseSeeds(model.engineConfig, await this.store.noiseSeeds.open(model)) as unknown as TrainingConfigInput),
-            samples,
-            ...(test.length > 0 ? { testSet: test } : {}),
-            ...(await findProtectedFeature(this.dataSource, model)),
-            clock,
-          });
-          const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
-          await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) }, (step) => clock.lap(step));
-          kept.model = trained;
-          timings = { seconds: { ...clock.seconds }, cpuSeconds: { ...clock.cpuSeconds } };
-          this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
-        } catch (error) {
-          await this.methods.drop(modelId);
-          throw error;
-        } finally {
-          this.methods.end(kept);
-        }
+        await this.trainVersion1(model, onProgress, clock, options.jobId);
+        timings = { seconds: { ...clock.seconds }, cpuSeconds: { ...clock.cpuSeconds } };
       }
-      await models.update({ id: modelId }, { state: 'ready', error: null, updatedAt: new Date() });
+      await this.markReady(modelId);
       const version = (await this.store.findVersion(modelId, 1))!;
       return { modelId, version: 1, onnxSha256: version.onnxSha256, ledgerIndex: Number(version.ledgerIndex), ...(timings ? { timings } : {}) };
     });
+  }
+
+  /**
+   * For a forget pass, which holds the dataset alone (so no training of it runs): finishes the trainings of the
+   * dataset that stopped after their version 1 was logged (its MODEL_PUBLISHED) or recorded, but before the model was
+   * `ready` (their worker died; their job's retry would come later). Each is trained again from its plan and
+   * recorded, so the pass forgets the requests' samples from the version the log says learned them, as it does
+   * when no crash came between. A training whose plan can no longer be trained (a planned sample shredded) fails
+   * alone (the model `failed`, naming the cause). Returns the models made ready.
+   */
+  async finishLoggedTrainings(datasetId: string): Promise<string[]> {
+    const training = await this.dataSource.getRepository(ModelEntity).find({ where: { datasetId, state: 'training' }, order: { createdAt: 'ASC' } });
+    const finished: string[] = [];
+    for (const model of training) {
+      if (!(await this.store.findVersion(model.id, 1))) {
+        if (!(await this.findLoggedVersion1(model.id))) continue; // not trained yet, or stopped before its append: its job plans it then
+        this.logger.warn(`model ${model.id} version 1 is logged but was not recorded (its training stopped): training its plan again first`);
+        try {
+          await this.trainVersion1(model, () => undefined, new PhaseClock());
+        } catch (error) {
+          if (!isPermanentJobError(error)) throw error;
+          await this.markFailed(model.id, describeJobError(error));
+          this.logger.error(`model ${model.id} fails: ${describeJobError(error)}`);
+          continue;
+        }
+      }
+      await this.markReady(model.id);
+      finished.push(model.id);
+    }
+    return finished;
+  }
+
+  /**
+   * Trains version 1 and records it. Its plan (the ordered ids of its training and test sets) is stored before the
+   * engine's first ledger append; when the log already holds its MODEL_PUBLISHED (a training stopped before its row),
+   * that plan is trained again, whatever was uploaded or forgotten since: the same bytes, so the sink reuses the
+   * logged entries and the row is saved.
+   */
+  private async trainVersion1(model: ModelEntity, onProgress: ProgressCallback, clock: PhaseClock, jobId?: string): Promise<void> {
+    const modelId = model.id;
+    // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
+    const { train: samples, test } = await this.planTraining(model);
+    clock.lap('samples');
+    const sink = new ModelLedgerSink(this.ledger);
+    const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
+    this.methods.lend(kept, { ledger: sink, onProgress, jobId });
+    try {
+      const trained = await kept.method.train({
+        modelId,
+        config: resolveStoredSchedule(putNoiseSeeds(model.engineConfig, await this.store.noiseSeeds.open(model)) as unknown as TrainingConfigInput),
+        samples,
+        ...(test.length > 0 ? { testSet: test } : {}),
+        ...(await findProtectedFeature(this.dataSource, model)),
+        clock,
+      });
+      const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
+      await this.store.save(trained, { ledgerIndex, batches: sink.batchesOf(modelId, trained.version) }, (step) => clock.lap(step));
+      kept.model = trained;
+      this.logger.log(`model ${modelId} version 1 published (${trained.onnxSha256}, entry ${ledgerIndex})`);
+    } catch (error) {
+      await this.methods.drop(modelId);
+      throw error;
+    } finally {
+      this.methods.end(kept);
+    }
+  }
+
+  /** The sets version 1 trains on: its stored plan once the log holds its MODEL_PUBLISHED, else the dataset now (the plan stored). */
+  private async planTraining(model: ModelEntity): Promise<{ train: Sample[]; test: Sample[] }> {
+    const logged = await this.findLoggedVersion1(model.id);
+    if (!logged) {
+      const sets = await loadTrainingSets(this.dataSource, this.vault, model);
+      await this.dataSource.query(`UPDATE models SET training_plan = $2 WHERE id = $1`, [model.id, JSON.stringify(await planOf(this.dataSource, model.datasetId, sets))]);
+      return sets;
+    }
+    const [row]: { plan: TrainingPlan | null }[] = await this.dataSource.query(`SELECT training_plan AS plan FROM models WHERE id = $1`, [model.id]);
+    if (!row?.plan)
+      throw new UnlearningError(
+        'INVALID_REQUEST',
+        `model ${model.id} version 1 is logged (entry ${logged.index}) but its training plan was not stored (a training begun before plans were): it cannot be trained again to the logged bytes`,
+      );
+    return loadPlannedSets(this.dataSource, this.vault, model.id, row.plan);
+  }
+
+  private async findLoggedVersion1(modelId: string): Promise<{ index: number } | undefined> {
+    const [logged] = await this.ledger.findEntries({ type: 'MODEL_PUBLISHED', fields: { modelId, modelVersion: 1 }, limit: 1 });
+    return logged;
+  }
+
+  /** Version 1 is recorded: the model is served, and its plan no longer needed. */
+  private async markReady(modelId: string): Promise<void> {
+    await this.dataSource.query(`UPDATE models SET state = 'ready', error = NULL, training_plan = NULL, updated_at = now() WHERE id = $1`, [modelId]);
   }
 
   async markFailed(modelId: string, error: string): Promise<void> {

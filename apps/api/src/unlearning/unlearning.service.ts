@@ -14,6 +14,7 @@ import { buildEvidenceRequest, buildFairnessRequest, buildForgetRequest } from '
 import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { KeptMethods } from '../models/kept-methods';
 import { ModelStore, VersionRecord } from '../models/model.store';
+import { ModelTrainingService } from '../models/model-training.service';
 import { modelDoneFraction } from '../models/model.progress';
 import { ForgetSteps } from '../forget-requests/forget-steps';
 import { PassClock, PassTimings } from './pass-clock';
@@ -144,6 +145,7 @@ export class UnlearningService {
     private readonly steps: ForgetSteps,
     private readonly datasetVersions: DatasetVersionService,
     private readonly features: FeatureUnlearningService,
+    private readonly trainings: ModelTrainingService,
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
@@ -247,6 +249,10 @@ export class UnlearningService {
     const forgotten = new Set(commitments);
     const plan = await this.planApproaches(requestIds);
     const evidenceDue: EvidenceDue[] = [];
+    // A training that stopped after logging its version 1 (its worker died before the row) is finished first: the
+    // log says that version learned the samples, so the requests are forgotten from it, as without the crash.
+    const finished = await this.trainings.finishLoggedTrainings(datasetId);
+    if (finished.length > 0) clock.lap('finishTrainings');
     const models = await this.dataSource
       .getRepository(ModelEntity)
       .find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
