@@ -28,7 +28,8 @@ export interface TrainingResult {
  * Runs a training job (in a worker): the dataset's committed, unshredded samples, less those named by a
  * forget request that has not failed and those the model's holdout keeps for testing (its test set), trained
  * with the engine; version 1 is recorded once its MODEL_PUBLISHED entry is durable. Running it again after a
- * crash gives the same version. The worker keeps the method and version 1 (KeptMethods) for the model's first forget.
+ * crash gives the same version: the plan (which samples, in which order) is stored before the first append and,
+ * once the log holds the version, trained again rather than taken from the dataset as it is then. The worker keeps the method and version 1 (KeptMethods) for the model's first forget.
  */
 @Injectable()
 export class ModelTrainingService {
