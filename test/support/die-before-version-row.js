@@ -9,7 +9,7 @@ if (process.env.DIE_BEFORE_VERSION_ROW && /apps[\\/]api[\\/]src[\\/]worker\.ts$/
   const original = Client.prototype.query;
   Client.prototype.query = function query(config, ...args) {
     const text = typeof config === 'string' ? config : config?.text;
-    if (typeof text === 'string' && /^\s*INSERT INTO model_versions\b/.test(text)) {
+    if (typeof text === 'string' && /\bINSERT INTO model_versions\b/.test(text)) {
       writeSync(2, `die-before-version-row: a model_versions row is about to be written; SIGKILL\n`);
       process.kill(process.pid, 'SIGKILL');
       return new Promise(() => undefined); // never settles: the process is gone
