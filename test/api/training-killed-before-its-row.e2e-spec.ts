@@ -82,41 +82,69 @@ function jobEnded(k: Killed): Promise<{ state: string; error?: string; result?: 
   );
 }
 
-/**
- * Before the retry, a sample is uploaded and a forget request names a sample the training learned: the dataset is
- * no longer what the training planned on. Found by the crash trials (seeds 2124851625, 2124851689, 2124851691): the
- * retry planned again from the dataset then, trained other bytes, and could never publish what the log records.
- * Now the retry (or the forget pass, whichever holds the dataset first) trains the stored plan: version 1 is the
- * logged bytes, and the forget request is served against it (a version 2, version 1 retired), as without the crash.
+/** Uploads the rest of iris to the dataset (after the training planned on the first 100). */
+async function uploadMore(k: Killed): Promise<void> {
+  await asMl(k, request(k.h.app.getHttpServer()).post(`/v1/datasets/${k.datasetId}/samples`)).send(iris.slice(100)).expect(200);
+}
+
+/** Files a forget request naming a sample the training learned. */
+async function forgetALearnedSample(k: Killed): Promise<{ id: string }> {
+  const { body: filed } = await asMl(k, request(k.h.app.getHttpServer()).post('/v1/forget-requests'))
+    .send({ datasetId: k.datasetId, externalIds: [first[0].externalId], reason: 'erasure' })
+    .expect(202);
+  return filed;
+}
+
+/** The forget request completed against the logged version 1: version 2 made, version 1 (the logged bytes, logged once) retired. */
+async function expectServedAgainstVersion1(k: Killed, filed: { id: string }): Promise<void> {
+  const http = () => request(k.h.app.getHttpServer());
+  const forget = await waitFor(
+    async () => (await asMl(k, http().get(`/v1/forget-requests/${filed.id}`)).expect(200)).body,
+    (r) => r.state === 'completed' || r.state === 'failed',
+    600_000,
+  );
+  expect(forget.state).toBe('completed');
+  const { body: served } = await asMl(k, http().get(`/v1/models/${k.modelId}`)).expect(200);
+  expect(served.state).toBe('ready');
+  expect(served.versions[0]).toMatchObject({ version: 1, onnxSha256: k.logged.onnxSha256, state: 'retired', retiredBy: [filed.id] });
+  expect(served.versions[1]).toMatchObject({ version: 2, reflectsForgetRequests: [filed.id] });
+  expect((await publishedOf(k, k.modelId)).map((e) => e.modelVersion)).toEqual([1, 2]);
+  // The plan is not kept once version 1 is recorded.
+  expect(await k.h.dataSource.query(`SELECT training_plan FROM models WHERE id = $1`, [k.modelId])).toEqual([{ training_plan: null }]);
+}
+
+/*
+ * Before the retry the dataset changes: samples uploaded, a forget request naming a sample the training learned.
+ * Found by the crash trials (seeds 2124851625, 2124851689, 2124851691): the retry planned again from the dataset
+ * then, trained other bytes, and could never publish what the log records. Now whichever holds the dataset first
+ * trains the stored plan, the training's retry or a forget pass: version 1 is the logged bytes, and a forget
+ * request is served against it (a version 2, version 1 retired), as without the crash. Each order is forced below.
  */
-describe('a training killed between its MODEL_PUBLISHED entry and its version row, the dataset changed since', () => {
+describe('a training killed between its MODEL_PUBLISHED entry and its version row, a forget pass before its retry', () => {
+  const k = killedTraining('training_before_row_pass', 'killed-before-row-pass');
+
+  it('is finished by the pass, which forgets the request filed meanwhile from the logged version 1', async () => {
+    await uploadMore(k);
+    const filed = await forgetALearnedSample(k);
+    // A worker that would retry the training only after an hour without heartbeats: the pass comes first.
+    k.survivor = await startAnotherWorker(k.h, { ...JOBS, lostAfterSeconds: 3600 });
+    await expectServedAgainstVersion1(k, filed);
+    // The pass did it: the training's job is still the dead worker's.
+    expect(await k.h.dataSource.query(`SELECT state, worker_id FROM jobs WHERE id = $1`, [k.jobId])).toEqual([
+      { state: 'running', worker_id: expect.stringMatching(/^doomed:/) },
+    ]);
+  }, 900_000);
+});
+
+describe('a training killed between its MODEL_PUBLISHED entry and its version row, retried after samples were uploaded', () => {
   const k = killedTraining('training_before_row', 'killed-before-row');
 
-  it('publishes the logged version 1 on retry, and the forget request filed meanwhile retires it', async () => {
-    const http = () => request(k.h.app.getHttpServer());
-    await asMl(k, http().post(`/v1/datasets/${k.datasetId}/samples`)).send(iris.slice(100)).expect(200);
-    const { body: filed } = await asMl(k, http().post('/v1/forget-requests'))
-      .send({ datasetId: k.datasetId, externalIds: [first[0].externalId], reason: 'erasure' })
-      .expect(202);
-
-    // Another worker: the training's retry (its worker stopped answering) and the forget pass, in either order.
+  it('publishes the logged version 1 on retry, and a forget request then retires it', async () => {
+    await uploadMore(k);
+    // No forget request waits, so no pass: the training's retry (its worker stopped answering) comes first.
     k.survivor = await startAnotherWorker(k.h, JOBS);
     expect(await jobEnded(k)).toMatchObject({ state: 'completed', result: { modelId: k.modelId, version: 1, onnxSha256: k.logged.onnxSha256 } });
-    const forget = await waitFor(
-      async () => (await asMl(k, http().get(`/v1/forget-requests/${filed.id}`)).expect(200)).body,
-      (r) => r.state === 'completed' || r.state === 'failed',
-      600_000,
-    );
-    expect(forget.state).toBe('completed');
-
-    // Version 1 is the logged bytes, logged once; the request made version 2 and retired version 1.
-    const { body: served } = await asMl(k, http().get(`/v1/models/${k.modelId}`)).expect(200);
-    expect(served.state).toBe('ready');
-    expect(served.versions[0]).toMatchObject({ version: 1, onnxSha256: k.logged.onnxSha256, state: 'retired', retiredBy: [filed.id] });
-    expect(served.versions[1]).toMatchObject({ version: 2, reflectsForgetRequests: [filed.id] });
-    expect((await publishedOf(k, k.modelId)).map((e) => e.modelVersion)).toEqual([1, 2]);
-    // The plan is not kept once version 1 is recorded.
-    expect(await k.h.dataSource.query(`SELECT training_plan FROM models WHERE id = $1`, [k.modelId])).toEqual([{ training_plan: null }]);
+    await expectServedAgainstVersion1(k, await forgetALearnedSample(k));
   }, 900_000);
 });
 
