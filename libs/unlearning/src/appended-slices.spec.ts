@@ -121,6 +121,47 @@ describe('online learning as appended slices', () => {
     expect(masked.model.onnxSha256).toBe((await fromScratch({ ...config, maskedFeatures: [2] }, v5.model.samples)).onnxSha256);
   });
 
+  it('an approximate forget that empties the learn batch: the exact versions after it keep its slice, as after an exact forget', async () => {
+    const own = new MemoryLedgerSink();
+    const method = createSisaMethod({ store: new MemoryCheckpointStore(), ledger: own });
+    const ids = fresh.map((s) => s.externalId);
+    const slices = (m: TrainedModel) => m.shards.map((s) => s.slices.length);
+    const emptiedEntries = (version: number) => batchesOf(own, version).filter((e) => e.slice >= R).map((e) => [e.shard, e.slice, e.count, e.learnBatch]);
+    try {
+      const trained = await method.train({ modelId: 'a', config, samples: base });
+      const learned = await method.relearn!(trained, { samples: [...base, ...fresh], externalIds: ids, append: true });
+      // The approximate version (no shard records) keeps the slice count of the version it came from.
+      const approx = await method.forget(learned, { requestIds: ['a1'], externalIds: ids, approximate: { algorithm: 'finetune' } });
+      expect(approx.model.shards).toEqual([]);
+      expect(approx.model.manifest.approximate).toMatchObject({ slices: R + 1 });
+      const [original] = base;
+      const left = base.filter((s) => s !== original);
+
+      // A later exact forget from the approximate version trains every shard from scratch: the emptied slice
+      // stays in every shard, logged empty as batch 1, so the log's latest entry of that slice holds nothing.
+      const exact = await method.forget(approx.model, { requestIds: ['a2'], externalIds: [original.externalId] });
+      expect(slices(exact.model)).toEqual([R + 1, R + 1, R + 1]);
+      expect(emptiedEntries(exact.model.version)).toEqual([0, 1, 2].map((shard) => [shard, R, 0, 1]));
+      expect(exact.model.manifest.appended).toMatchObject({ batches: 1 });
+      // Control: the same samples forgotten exactly from the learned version give the same slices and bytes.
+      const control = await method.forget(learned, { requestIds: ['c1'], externalIds: [...ids, original.externalId] });
+      expect(slices(control.model)).toEqual(slices(exact.model));
+      expect(control.model.onnxSha256).toBe(exact.model.onnxSha256);
+      expect(exact.model.onnxSha256).toBe((await fromScratch(config, left)).onnxSha256);
+
+      // The next learn after the approximate version is batch 2, after the emptied slice.
+      const relearned = await method.relearn!(approx.model, { samples: [...approx.model.samples, ...fresh], externalIds: ids, append: true });
+      expect(slices(relearned)).toEqual([R + 2, R + 2, R + 2]);
+      expect(batchesOf(own, relearned.version).filter((e) => e.slice > R).map((e) => [e.slice, e.learnBatch])).toEqual([0, 1, 2].map(() => [R + 1, 2]));
+      expect(relearned.onnxSha256).toBe((await fromScratch(config, [...base, ...inBatch(fresh, 2)])).onnxSha256);
+      // A feature forget of the approximate version keeps the emptied slice too.
+      const masked = await method.forgetFeatures!(approx.model, { requestIds: ['f'], features: [2] });
+      expect(slices(masked.model)).toEqual([R + 1, R + 1, R + 1]);
+    } finally {
+      await method.release();
+    }
+  });
+
   it('a suspended appended sample learned again goes back to its batch: the bytes of the version before', async () => {
     const [appended] = v2.samples.filter((s) => s.batch === 1);
     const store = new MemoryCheckpointStore();

@@ -128,7 +128,7 @@ export class ShardedMethod implements UnlearningMethod {
     // The model's samples keep the batch they were learned in; appended ones are the next learn batch (a slice
     // after every shard's last one); samples learned again take the batch each one gives (where it was before).
     // (After the model's slices: a batch whose samples were all forgotten keeps its slice, empty, and its number.)
-    const appendedBefore = (model.shards[0]?.slices.length ?? model.config.slices) - model.config.slices;
+    const appendedBefore = slicesOf(model) - model.config.slices;
     const batch = request.append ? Math.max(appendedBefore, ...model.samples.map(batchOf)) + 1 : undefined;
     const samples = compactFeatures(
       request.samples.map((s) => {
@@ -151,6 +151,7 @@ export class ShardedMethod implements UnlearningMethod {
           ? new Map(Array.from({ length: model.config.shards }, (_, shard) => [shard, model.config.slices - 1 + batch]))
           : this.planForget(model, samples.filter((s) => wanted.has(s.externalId))),
       previous: approximate ? undefined : model,
+      keepSlices: slicesOf(model),
       onExported: this.deps.onExported,
       phase: 'train',
       evaluate: async (published) => {
@@ -183,6 +184,7 @@ export class ShardedMethod implements UnlearningMethod {
       fromSlices: allShardsFromScratch(config.shards),
       // Every shard from scratch; the version before only keeps its slices (a learn batch's emptied one stays).
       previous: isApproximateVersion(model) ? undefined : model,
+      keepSlices: slicesOf(model),
       onExported: this.deps.onExported,
       phase: 'unlearn',
       evaluate: async (published) =>
@@ -271,6 +273,7 @@ export class ShardedMethod implements UnlearningMethod {
       plan,
       fromSlices,
       previous: approximate ? undefined : model,
+      keepSlices: slicesOf(model),
       onExported: this.deps.onExported,
       phase: 'unlearn',
       clock,
@@ -447,6 +450,8 @@ export class ShardedMethod implements UnlearningMethod {
           fromManifestHash: model.manifestHash,
           shards: touched,
           steps,
+          // Its shards' slice count (no shard record says it): the exact versions after it keep every slice.
+          slices: slicesOf(model),
         },
       },
     });
@@ -727,6 +732,18 @@ function checkVersion(model: TrainedModel, version: number | undefined): number 
 /** A version approximate unlearning published (its manifest says so): its weights exist only in its file. */
 export function isApproximateVersion(model: TrainedModel): boolean {
   return model.manifest?.approximate !== undefined;
+}
+
+/**
+ * Slices per shard the version holds: its shard records' count (a learn batch a forget emptied keeps its slice);
+ * an approximate version's manifest records the count of the version it came from (one published before the
+ * field: at least the slices its samples' learn batches fill).
+ */
+export function slicesOf(model: TrainedModel): number {
+  const filled = model.samples.reduce((n, s) => Math.max(n, model.config.slices + batchOf(s)), model.config.slices);
+  if (!isApproximateVersion(model)) return Math.max(filled, ...model.shards.map((s) => s?.slices.length ?? 0));
+  const recorded = (model.manifest.approximate as { slices?: JsonValue }).slices;
+  return Math.max(filled, typeof recorded === 'number' ? recorded : 0);
 }
 
 /** A member with the SHA-256 of its weights as a checkpoint would hold them (the evaluator's cache key). */

@@ -75,6 +75,11 @@ export interface ShardTrainingInput {
 
 export interface BuildVersionInput extends ShardTrainingInput {
   previous?: TrainedModel;
+  /**
+   * Slices per shard the version keeps at least, when `previous` cannot say (an approximate version has no shard
+   * records; its manifest keeps the count): a learn batch a forget emptied keeps its slice, retrained empty.
+   */
+  keepSlices?: number;
   /** Computes the published metrics of the finished ensemble (its ONNX file and its members). */
   evaluate: (published: PublishedEnsemble) => Promise<{ [key: string]: JsonValue }>;
   /** Told the version's ONNX file once it is built (EngineDependencies.onExported): only for a version that is published. */
@@ -263,7 +268,7 @@ export async function buildVersion(deps: EngineDependencies, context: EngineCont
   // Every slice the version before had stays (empty when a forget emptied a learn batch), as its shards do.
   const plan = padPlan(
     asked.plan ?? context.planOf(asked.samples, asked.config) ?? planShards(asked.samples, asked.config.seed, asked.config.shards, asked.config.slices),
-    Math.max(0, ...(asked.previous?.shards ?? []).map((s) => s?.slices.length ?? 0)),
+    Math.max(asked.keepSlices ?? 0, ...(asked.previous?.shards ?? []).map((s) => s?.slices.length ?? 0)),
   );
   const aligned = { ...asked, fromSlices: alignToPlan(asked, plan) };
   const input = { ...aligned, fromSlices: withoutForeignLineages(aligned, envelope, log) };
