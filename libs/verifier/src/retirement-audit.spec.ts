@@ -99,6 +99,18 @@ describe('RetirementAudit', () => {
     expect(findings[1].message).toContain(`deletes ${hex('ee')}, which no BATCH_LEARNED`);
   });
 
+  it('a version approximate unlearning made uses no checkpoint: deleting the slices of the version it came from is fine (control: an exact one that logged no batch reuses them)', () => {
+    // Version 2 made from version 1 without retraining (no BATCH_LEARNED): approximate, then version 1 retired and its a1 deleted.
+    const made = (guarantee: { kind: 'approximate'; algorithm: 'finetune'; steps: number } | { kind: 'exact' }) =>
+      history({ deleted: ['a1'] })
+        .filter((e) => !(e.type === 'BATCH_LEARNED' && e.modelVersion === 2))
+        .map((e) => (e.type === 'UNLEARN_COMPLETED' ? { ...e, guarantee } : e));
+    expect(audit(made({ kind: 'approximate', algorithm: 'finetune', steps: 4 }))).toEqual([]);
+    expect(audit(made({ kind: 'exact' })).map((f) => [f.code, f.message])).toEqual([
+      ['BAD_ENTRY', `entry 8 (CHECKPOINTS_DELETED) deletes checkpoint ${hex('a1')}, which model m version 2 uses and which is not retired before it`],
+    ]);
+  });
+
   it('a restored forget request: a version that learns a deleted slice again after the deletion makes it anew (nothing found), one that reuses it is BAD_ENTRY', () => {
     const relearned = (modelVersion: number, learnAgain: boolean): LedgerEvent[] => [
       ...(learnAgain

@@ -57,6 +57,8 @@ export class RetirementAudit {
   private readonly published = new Map<string, Map<number, Published>>();
   private readonly batches = new Map<string, Batch[]>();
   private readonly unlearned = new Map<string, Unlearned[]>();
+  /** Versions approximate unlearning made, by model: their weights are in their published file only, no checkpoint. */
+  private readonly approximate = new Map<string, Set<number>>();
   private readonly requests = new Map<string, number>();
   /** FORGET_REQUESTED commitments by request (the first entry's). */
   private readonly commitments = new Map<string, string[]>();
@@ -76,6 +78,7 @@ export class RetirementAudit {
         return;
       case 'UNLEARN_COMPLETED':
         listOf(this.unlearned, event.modelId).push({ index, modelVersion: event.modelVersion, requestIds: event.requestIds });
+        if (event.guarantee?.kind === 'approximate') this.approximate.set(event.modelId, (this.approximate.get(event.modelId) ?? new Set<number>()).add(event.modelVersion));
         return;
       case 'FORGET_REQUESTED':
         if (!this.requests.has(event.requestId)) {
@@ -239,13 +242,15 @@ export class RetirementAudit {
 
   /**
    * For each of `checkpoints`, the published versions whose weights use it: a version's lineage is, per shard
-   * and slice, the latest BATCH_LEARNED of its model at or before it.
+   * and slice, the latest BATCH_LEARNED of its model at or before it. A version approximate unlearning made uses
+   * none (its weights were computed from the version before's, and are read from its own file only).
    */
   private usersOf(checkpoints: Set<string>): Map<string, { modelId: string; modelVersion: number; learnedAt: number }[]> {
     const users = new Map<string, { modelId: string; modelVersion: number; learnedAt: number }[]>();
     for (const [modelId, versions] of this.published) {
       const batches = this.batches.get(modelId) ?? [];
       for (const [modelVersion, published] of versions) {
+        if (this.approximate.get(modelId)?.has(modelVersion)) continue;
         const lineage = new Map<string, Batch>();
         for (const b of batches) if (b.modelVersion <= modelVersion && b.index < published.index) lineage.set(b.key, b);
         for (const b of lineage.values())
