@@ -7,6 +7,11 @@ import type { LedgerEvent } from '@lethe/events';
 import { SampleVault } from '@lethe/ledger';
 import { loadIris, placeSample } from '@lethe/unlearning';
 import { describeLearnBatchMismatch, replayModel } from '@lethe/verifier/replay';
+import { RetirementAudit } from '../../libs/verifier/src/retirement-audit';
+import { checkRetirements } from '../../libs/verifier/src/receipt-retirement';
+import { parseSampleReceipt } from '../../libs/verifier/src/receipt-data';
+import type { VerificationFailure } from '../../libs/verifier/src/errors';
+import type { CheckedEntry } from '../../libs/verifier/src/verify-receipt';
 import { listenOnLoopback } from '../support/api-data';
 import { JobHarness, startJobHarness } from '../support/job-harness';
 import { waitFor } from '../support/probe';
@@ -126,6 +131,96 @@ describe('online learning and retention: a model learns the samples uploaded sin
     // Nothing uploaded since: the pass publishes nothing.
     const again = await waitForJob((await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202)).body.jobId);
     expect(again).toMatchObject({ state: 'completed', result: { modelVersions: [] } });
+  });
+
+  it('an approximate forget that empties the last learn batch: the exact version after it keeps the emptied slice (then exact, then none and a later forget; control: exact)', async () => {
+    const R = SMALL_SISA.slices;
+    const api = await listenOnLoopback(h.app);
+    const first = iris.slice(0, 40);
+    const added = iris.slice(40);
+    const forget = async (datasetId: string, externalIds: string[], extra: object = {}) => {
+      const filed = await asMl(http().post('/v1/forget-requests')).send({ datasetId, externalIds, reason: 'erasure', ...extra }).expect(202);
+      return waitFor(
+        async () => (await asMl(http().get(`/v1/forget-requests/${filed.body.id}`)).expect(200)).body,
+        (r) => r.state === 'completed' || r.state === 'failed',
+      );
+    };
+    // A model that learned `added` as batch 1; the forgets `how` files; the versions they published.
+    const scenario = async (how: (datasetId: string) => Promise<void>) => {
+      const datasetId = await register();
+      const committed = new Map<string, string>();
+      const remember = (body: { commitments: { externalId: string; commitment: string }[] }) => body.commitments.forEach((c) => committed.set(c.externalId, c.commitment));
+      remember(await upload(datasetId, first));
+      const modelId = await trainSmallModel(h, datasetId, 'empty-batch');
+      remember(await upload(datasetId, added));
+      expect(await waitForJob((await asMl(http().post(`/v1/models/${modelId}/learn`)).expect(202)).body.jobId)).toMatchObject({ state: 'completed' });
+      await how(datasetId);
+      const model = (await asMl(http().get(`/v1/models/${modelId}`)).expect(200)).body as { versions: { version: number; guarantee?: { kind: string } }[] };
+      const last = Math.max(...model.versions.map((v) => v.version));
+      // The log's latest BATCH_LEARNED of each appended slice up to the last version: what the version holds there.
+      const log = await entries();
+      const lastPublished = log.find((e) => e.event.type === 'MODEL_PUBLISHED' && e.event.modelId === modelId && e.event.modelVersion === last)!.index;
+      const appended = new Map<string, { modelVersion: number; count: number }>();
+      for (const { index, event: e } of log)
+        if (index < lastPublished && e.type === 'BATCH_LEARNED' && e.modelId === modelId && e.slice >= R) appended.set(`${e.shard}/${e.slice}`, { modelVersion: e.modelVersion, count: e.count });
+      const audit = new RetirementAudit();
+      for (const { index, event } of log) audit.observe(index, event);
+      const replay = await replayModel({
+        apiUrl: api,
+        apiKey: h.auditor,
+        modelId,
+        modelVersion: last,
+        data: { text: JSON.stringify(first.filter((s) => s.externalId !== first[0].externalId)), format: 'json', name: 'iris.json' },
+      });
+      // Each forgotten sample's receipt, its retirements judged as verify-receipt does (entries taken as proven here).
+      const receiptFailures: VerificationFailure[] = [];
+      for (const externalId of [added[0].externalId, first[0].externalId]) {
+        const receipt = parseSampleReceipt((await http().get(`/v1/receipts/${committed.get(externalId)}`).expect(200)).body, 'receipt');
+        const entry = (r: { ledgerIndex: number; event: string }): CheckedEntry => {
+          const event = JSON.parse(r.event) as LedgerEvent;
+          return { check: { index: r.ledgerIndex, type: event.type, leafHash: '', anchored: null, firstAnchored: null, verified: true }, event, failures: [] };
+        };
+        const { learnedIn, unlearnedIn, retiredVersions, checkpointsDeleted } = receipt;
+        checkRetirements(
+          receipt,
+          { learnedIn: learnedIn.map(entry), unlearnedIn: unlearnedIn.map(entry), retiredVersions: retiredVersions.map(entry), checkpointsDeleted: checkpointsDeleted.map(entry) },
+          receipt.forgetRequests.map((r) => ({ ...entry(r).check, requestId: r.requestId, state: r.state })),
+          receiptFailures,
+        );
+      }
+      return { modelId, versions: model.versions, last, appended, findings: audit.findings(), receiptFailures, replay };
+    };
+    const ids = added.map((s) => s.externalId);
+    const original = [first[0].externalId];
+
+    // Control: the learn batch and an original sample forgotten exactly.
+    const exact = await scenario( async (datasetId) => {
+      expect(await forget(datasetId, [...ids, ...original])).toMatchObject({ state: 'completed' });
+    });
+    // Approximate, the exact pass following in the same pass (from the version before the approximate one).
+    const thenExact = await scenario( async (datasetId) => {
+      expect(await forget(datasetId, [...ids, ...original], { approach: 'approximate', algorithm: 'finetune' })).toMatchObject({ state: 'completed' });
+    });
+    // Approximate with no exact pass; a later exact forget then starts from the approximate version.
+    const later = await scenario( async (datasetId) => {
+      expect(await forget(datasetId, ids, { approach: 'approximate', algorithm: 'finetune', then: 'none' })).toMatchObject({ state: 'completed' });
+      expect(await forget(datasetId, original)).toMatchObject({ state: 'completed' });
+    });
+    const approximateOf = (run: { versions: { version: number; guarantee?: { kind: string } }[] }) =>
+      run.versions.filter((v) => v.guarantee?.kind === 'approximate').map((v) => v.version);
+    expect([exact.last, approximateOf(exact)]).toEqual([3, []]);
+    for (const run of [thenExact, later]) expect([run.last, approximateOf(run)]).toEqual([4, [3]]);
+    for (const [name, run] of Object.entries({ exact, thenExact, later })) {
+      // Every shard keeps its appended slice, and the log's latest entry of it, the exact version's, holds nothing.
+      expect([name, run.appended.size]).toEqual([name, SMALL_SISA.shards]);
+      expect([name, [...run.appended.values()]]).toEqual([name, Array.from({ length: SMALL_SISA.shards }, () => ({ modelVersion: run.last, count: 0 }))]);
+      // The replay of the survivors (no learn batch left) reproduces it; no version that learned a sample is left unretired.
+      expect([name, run.replay.ok, run.replay.learnBatches.filter((b) => !b.ok)]).toEqual([name, true, []]);
+      expect([name, run.findings, run.receiptFailures]).toEqual([name, [], []]);
+    }
+    // The three exact versions (one seed) hold the same samples in the same slices: the same bytes.
+    expect(thenExact.replay.publishedSha256).toBe(exact.replay.publishedSha256);
+    expect(later.replay.publishedSha256).toBe(exact.replay.publishedSha256);
   });
 
   it('refuses a learn of an unknown model, a malformed id, a bad retentionDays or expiresAt, logging nothing', async () => {
