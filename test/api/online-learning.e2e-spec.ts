@@ -30,6 +30,9 @@ describe('online learning and retention: a model learns the samples uploaded sin
   });
 
   const http = () => request(h.app.getHttpServer());
+  // The app listens once (for the replays), whichever test asks first.
+  let listening: Promise<string> | undefined;
+  const loopback = () => (listening ??= listenOnLoopback(h.app));
   const asMl = (req: request.Test) => req.auth(h.ml, { type: 'bearer' });
   const logSize = async () => (await h.ledger.getCheckpoint()).treeSize;
   const iris = loadIris().filter((_, i) => i % 3 === 0);
@@ -77,7 +80,7 @@ describe('online learning and retention: a model learns the samples uploaded sin
     expect(sha256(await downloadOnnx(h, h.auditor, modelId, 1))).not.toBe(learnedSha);
 
     // An auditor's replay trains from scratch with the data saying which learn batch appended each sample: the same bytes.
-    const api = await listenOnLoopback(h.app);
+    const api = await loopback();
     const replay = (modelVersion: number, data: object[]) =>
       replayModel({ apiUrl: api, apiKey: h.auditor, modelId, modelVersion, data: { text: JSON.stringify(data), format: 'json', name: 'iris.json' } });
     const withBatches = [...first, ...added.map((s) => ({ ...s, batch: 1 }))];
@@ -135,7 +138,7 @@ describe('online learning and retention: a model learns the samples uploaded sin
 
   it('an approximate forget that empties the last learn batch: the exact version after it keeps the emptied slice (then exact, then none and a later forget; control: exact)', async () => {
     const R = SMALL_SISA.slices;
-    const api = await listenOnLoopback(h.app);
+    const api = await loopback();
     const first = iris.slice(0, 40);
     const added = iris.slice(40);
     const forget = async (datasetId: string, externalIds: string[], extra: object = {}) => {
