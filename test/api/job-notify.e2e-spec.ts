@@ -60,8 +60,9 @@ describe('jobs wake the workers when they are sent', () => {
   }, 300_000); // its waits are deadlines, long for a loaded machine
 
   it('listens again after losing its connection, and finds what was sent meanwhile', async () => {
+    // The listener sends `LISTEN lethe_jobs; LISTEN lethe_tasks` as one statement: its backend shows it as its last query.
     const listening = async (): Promise<number[]> =>
-      (await h.dataSource.query(`SELECT pid FROM pg_stat_activity WHERE query = $1`, [`LISTEN ${JOB_CHANNEL}`])).map((r: { pid: number }) => r.pid);
+      (await h.dataSource.query(`SELECT pid FROM pg_stat_activity WHERE starts_with(query, $1)`, [`LISTEN ${JOB_CHANNEL};`])).map((r: { pid: number }) => r.pid);
     const [pid] = await listening();
     expect(pid).toBeDefined();
     await h.dataSource.query('SELECT pg_terminate_backend($1)', [pid]);
