@@ -7,6 +7,7 @@ import { UnlearningError } from './errors';
 import { sha256Hex } from './hash';
 import { buildInferenceGraph } from './inference-graph';
 import { onnx } from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
 import { ONNX_OPSET, ONNX_PRODUCER_NAME } from './onnx-graph';
 import { SeededRandom } from './random';
 import { loadVerifiedModel } from './serve';
@@ -87,5 +88,45 @@ describe('loadVerifiedModel', () => {
     expect(out.probabilities[0] + out.probabilities[1] + out.probabilities[2]).toBeCloseTo(1, 5);
     await expect(model.predict([[1, 2]])).rejects.toMatchObject({ code: 'INVALID_SAMPLE' });
     await model.release();
+  });
+});
+
+describe("a VerifiedModel's release", () => {
+  const bytes = buildInferenceGraph(layers, members.slice(0, 1), 'mean');
+  const load = () => loadVerifiedModel(bytes, sha256Hex(bytes));
+  /** The onnxruntime session underneath, to show that it was released (its run then fails). */
+  const runSession = (model: object) =>
+    (model as unknown as { session: ort.InferenceSession }).session.run({ input: new ort.Tensor('float32', new Float32Array(5), [1, 5]) });
+
+  it('waits for a prediction already running (onnxruntime runs it on a later turn), then releases the session', async () => {
+    const model = await load();
+    const other = await load();
+    const expected = await other.predict(rows);
+    await other.release();
+    const ended: string[] = [];
+    const prediction = model.predict(rows).then((out) => (ended.push('prediction'), out));
+    const released = model.release().then(() => ended.push('release'));
+    // Without the count, the release ran first and the prediction failed with "Session already disposed.".
+    await expect(prediction).resolves.toEqual(expected);
+    await released;
+    expect(ended).toEqual(['prediction', 'release']);
+    await expect(runSession(model)).rejects.toThrow(/disposed/);
+    await expect(model.predict(rows)).rejects.toMatchObject({ code: 'RUNTIME_ERROR' });
+  });
+
+  it('waits for a holder (retain) to be done; nothing new holds it once the release is asked for', async () => {
+    const model = await load();
+    const done = model.retain();
+    let released = false;
+    const release = model.release().then(() => (released = true));
+    expect(() => model.retain()).toThrow(expect.objectContaining({ code: 'RUNTIME_ERROR' }));
+    // The holder predicts after the release was asked for: the session is still there (many turns pass meanwhile).
+    await expect(model.predict(rows)).resolves.toMatchObject({ labels: expect.any(Array) });
+    expect(released).toBe(false);
+    done();
+    done(); // a second call does nothing
+    await release;
+    await expect(runSession(model)).rejects.toThrow(/disposed/);
+    await expect(model.release()).resolves.toBeUndefined(); // a second release does not release twice
   });
 });

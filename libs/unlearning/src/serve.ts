@@ -11,8 +11,21 @@ export interface Predictions {
   classes: number;
 }
 
-/** A published model whose bytes were checked against the expected SHA-256 before loading. */
+/**
+ * A published model whose bytes were checked against the expected SHA-256 before loading.
+ *
+ * Its session lives until `release()` and until every use begun before it has ended: a prediction counts as a use
+ * while it runs, and a holder that must bridge a gap before its prediction (a cache handing the model out) takes a
+ * use with `retain()`. onnxruntime-node runs a session on a later turn of the event loop (`run` waits for
+ * `setImmediate`), so a session released in between would fail the prediction ("Session already disposed");
+ * here the release waits for the uses instead. Once it is asked for, `retain()` is refused, and so is a prediction
+ * unless a use still keeps the session.
+ */
 export class VerifiedModel {
+  private uses = 0;
+  private released?: Promise<void>;
+  private unused?: () => void;
+
   constructor(
     readonly sha256: string,
     readonly numFeatures: number,
@@ -27,14 +40,49 @@ export class VerifiedModel {
     }
     const count = packed.length / this.numFeatures;
     if (count === 0) return { probabilities: new Float32Array(0), labels: [], classes: 0 };
-    const out = await this.session.run({ [INPUT_NAME]: new ort.Tensor('float32', packed, [count, this.numFeatures]) });
-    const probabilities = out[PROBABILITIES_NAME].data as Float32Array;
-    const labels = Array.from(out[LABEL_NAME].data as BigInt64Array, (v) => Number(v));
-    return { probabilities, labels, classes: probabilities.length / count };
+    // A holder's prediction may begin after the release was asked for (the holder's use keeps the session).
+    if (this.released && this.uses === 0) throw this.releasedError();
+    const done = this.use();
+    try {
+      const out = await this.session.run({ [INPUT_NAME]: new ort.Tensor('float32', packed, [count, this.numFeatures]) });
+      const probabilities = out[PROBABILITIES_NAME].data as Float32Array;
+      const labels = Array.from(out[LABEL_NAME].data as BigInt64Array, (v) => Number(v));
+      return { probabilities, labels, classes: probabilities.length / count };
+    } finally {
+      done();
+    }
   }
 
-  async release(): Promise<void> {
-    await this.session.release();
+  /**
+   * Keeps the session until the returned function is called (once; later calls do nothing), so that a
+   * `release()` asked for meanwhile waits. Refused (RUNTIME_ERROR) once the release was asked for.
+   */
+  retain(): () => void {
+    if (this.released) throw this.releasedError();
+    return this.use();
+  }
+
+  /** Releases the session once the uses begun before this call have ended; resolves then (every call, the same). */
+  release(): Promise<void> {
+    this.released ??= (this.uses === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.unused = resolve))).then(() =>
+      this.session.release(),
+    );
+    return this.released;
+  }
+
+  private use(): () => void {
+    this.uses += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.uses -= 1;
+      if (this.uses === 0) this.unused?.();
+    };
+  }
+
+  private releasedError(): UnlearningError {
+    return new UnlearningError('RUNTIME_ERROR', `model ${this.sha256} was released: load it again to predict`);
   }
 }
 

@@ -7,6 +7,7 @@ import { Ledger, SampleVault } from '@lethe/ledger';
 import {
   LruMap,
   MEMBERSHIP_LIMITS,
+  Predictions,
   UnlearningError,
   VerifiedModel,
   checkCertifiedTraining,
@@ -204,8 +205,13 @@ export class ModelService implements OnModuleDestroy {
         if (Math.abs(v) > 3.4e38) throw new BadRequestException(`inputs[${i}][${j}] does not fit a 32-bit float`);
       });
     });
-    const served = await this.unlessRetiredMeanwhile(model, row, () => this.load(row));
-    const out = await served.predict(body.inputs);
+    const { served, done } = await this.unlessRetiredMeanwhile(model, row, () => this.retain(row));
+    let out: Predictions;
+    try {
+      out = await served.predict(body.inputs);
+    } finally {
+      done();
+    }
     const probabilities = body.inputs.map((_, i) => Array.from(out.probabilities.subarray(i * out.classes, (i + 1) * out.classes)));
     return { modelVersion: row.version, onnxSha256: served.sha256, predictions: out.labels, probabilities };
   }
@@ -241,6 +247,17 @@ export class ModelService implements OnModuleDestroy {
       if (now) this.checkServable(model, now);
       throw error;
     }
+  }
+
+  /**
+   * The version's verified session, held until `done` is called: a release of it asked for meanwhile (the cache
+   * evicting it: least recently used, retired, the module ending) waits until then. The hold is taken by a
+   * reaction registered on the cached promise in the same turn as the look-up; an eviction releases through a
+   * reaction on that promise registered later, and reactions run in the order they were registered, so the hold
+   * always comes first — and an eviction before the look-up took the entry out of the cache, so this loads anew.
+   */
+  private retain(row: ModelVersionEntity): Promise<{ served: VerifiedModel; done: () => void }> {
+    return this.load(row).then((served) => ({ served, done: served.retain() }));
   }
 
   /** A verified session for a version: its file's hash must be the one in its MODEL_PUBLISHED entry. */
