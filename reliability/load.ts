@@ -277,7 +277,7 @@ export async function runLoad(options: LoadOptions): Promise<PartReport> {
     const rssAfter = afterDrain.rss;
 
     // Flat, compared after a full GC each time (RSS without one is mostly garbage that V8 has not collected yet: the
-    // worker lets the heap triple between full collections, runtime.ts's configureHeapForTraining).
+    // worker lets the heap triple between full collections while its jobs run, runtime.ts's holdHeapForTraining).
     if (!warm) throw new Error('the load ended before its first fifth was read');
     // A heap snapshot leaves its own memory behind in the brk heap (+180 MB seen): RSS is not checked then.
     failures.push(...flatnessFailures({ before, warm: warm.memory, after: afterGc }, { rss: !options.heapSnapshots, warm: options.seconds >= WARM_CHECK_SECONDS }));

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { existsSync, readFileSync } from 'node:fs';
 import { Ledger } from '@lethe/ledger';
+import { configureHeapForTraining } from '@lethe/unlearning';
 import { AppConfig, ConfigError, loadConfig } from './config/config';
 import { openServiceKeyStoreOrExit } from './config/key-store';
 import { embeddedInfoPath, openAppDatabase } from './database/database';
@@ -43,6 +44,7 @@ function readConfig(): { config: AppConfig; jobs: JobConfig; databaseUrl: string
 
 async function main(): Promise<void> {
   const { config, jobs, databaseUrl } = readConfig();
+  configureHeapForTraining(); // a process that only trains: fewer full garbage collections for its whole life (see the function)
   const keyStore = await openServiceKeyStoreOrExit('lethe worker', config.dataDir, config.databaseUrl);
   installLogger(config.logLevel);
   const log = new Logger('Worker');

@@ -37,7 +37,7 @@ export { PhaseClock } from './phase-clock';
 export type { RuntimeOptions } from './runtime';
 export { compareRuntimeEnvelopes, describeRuntimeEnvelope, detectRuntimeEnvelope, inferCpuKernels } from './runtime-envelope';
 export type { RuntimeEnvelope } from './runtime-envelope';
-export { configureHeapForTraining, TRAINING_HEAP_GROWING_PERCENT } from './runtime';
+export { configureHeapForTraining, heapGrowingPercent, holdHeapForTraining, TRAINING_HEAP_GROWING_PERCENT } from './runtime';
 export type { TrainedModel, ShardRecord, SliceRecord } from './model';
 export type {
   UnlearningMethod,

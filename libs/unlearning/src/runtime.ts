@@ -38,9 +38,47 @@ export const TRAINING_HEAP_GROWING_PERCENT = 200;
  * V8's background threads spent 17.5 s of CPU besides the main thread's 19.4 s. With this: 16.4 s, 2.0 s in
  * the background. Memory may grow to three times the live heap between full collections instead. The bytes
  * trained are the same; only the garbage collector's schedule changes.
+ *
+ * For the whole life of a process that only trains (`npm run worker`, a bench): the percent it returns to when
+ * the last `holdHeapForTraining` ends. A process that also serves (the service with its own worker) holds it
+ * only while a job runs instead.
  */
 export function configureHeapForTraining(percent = TRAINING_HEAP_GROWING_PERCENT): void {
   if (!Number.isInteger(percent) || percent < 0 || percent > 1000)
     throw new RangeError(`heap growing percent must be an integer in [0, 1000], got ${percent}`);
+  heap.baseline = percent;
+  setHeapGrowingPercent(heap.holds > 0 ? TRAINING_HEAP_GROWING_PERCENT : percent);
+}
+
+/**
+ * TRAINING_HEAP_GROWING_PERCENT while training runs, in a process that also serves requests: the service with
+ * its in-process worker (SERVICE_WORKER on) holds it for each job, so that its heap grows threefold between
+ * full collections only while a job trains, and V8's own heuristics (or the percent `configureHeapForTraining`
+ * set) come back once the last job holding it ends — at the next full collection, which sets the next limit.
+ * One V8 heap serves both, so requests answered while a job runs share its setting. Returns the end of this
+ * hold (once; later calls do nothing).
+ */
+export function holdHeapForTraining(): () => void {
+  heap.holds += 1;
+  if (heap.holds === 1) setHeapGrowingPercent(TRAINING_HEAP_GROWING_PERCENT);
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    heap.holds -= 1;
+    if (heap.holds === 0) setHeapGrowingPercent(heap.baseline);
+  };
+}
+
+/** The heap growing percent this module last gave V8 (0: V8's own heuristics, the default of a process). */
+export function heapGrowingPercent(): number {
+  return heap.percent;
+}
+
+const heap = { baseline: 0, holds: 0, percent: 0 };
+
+function setHeapGrowingPercent(percent: number): void {
+  if (percent === heap.percent) return;
   setFlagsFromString(`--heap-growing-percent=${percent}`);
+  heap.percent = percent;
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { DataSource } from 'typeorm';
 import { ArtifactError } from '@lethe/artifacts';
-import { configureHeapForTraining, PhaseClock, Progress, ShardTask } from '@lethe/unlearning';
+import { holdHeapForTraining, PhaseClock, Progress, ShardTask } from '@lethe/unlearning';
 import { ForgetRequestRepository } from '../forget-requests/forget-request.repository';
 import { JOB_CONFIG, JobConfig } from '../jobs/job.config';
 import { BIAS_SCAN_JOB, SHARD_JOB, TRAIN_JOB, UNLEARN_JOB } from '../jobs/job.entity';
@@ -66,7 +66,6 @@ export class JobWorker {
     private readonly shardTasks: ShardTaskQueue,
     private readonly shardTraining: ShardTaskService,
   ) {
-    configureHeapForTraining(); // this process trains: fewer full garbage collections (see the function)
     // A sent job wakes its queue's pg-boss worker at once; polling every JOB_POLL_SECONDS stays the fallback.
     // A shard task that ends wakes the job waiting for it here (its slow poll of the task rows stays the fallback).
     this.listener = new JobListener(
@@ -98,23 +97,26 @@ export class JobWorker {
     this.bossWorkers.set(
       TRAIN_JOB,
       await this.boss.work<{ jobId: string; modelId: string }>(TRAIN_JOB, work, ([job]) =>
-        this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>),
+        whileTraining(() => this.runTraining(job as PgBoss.JobWithMetadata<{ jobId: string; modelId: string }>)),
       ),
     );
     this.bossWorkers.set(
       UNLEARN_JOB,
-      await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>)),
+      await this.boss.work<UnlearnMessage>(UNLEARN_JOB, work, ([job]) =>
+        whileTraining(() => this.runUnlearning(job as PgBoss.JobWithMetadata<UnlearnMessage>)),
+      ),
     );
     this.bossWorkers.set(
       BIAS_SCAN_JOB,
-      await this.boss.work<BiasScanMessage>(BIAS_SCAN_JOB, work, ([job]) => this.runBiasScan(job as PgBoss.JobWithMetadata<BiasScanMessage>)),
+      await this.boss.work<BiasScanMessage>(BIAS_SCAN_JOB, work, ([job]) =>
+        whileTraining(() => this.runBiasScan(job as PgBoss.JobWithMetadata<BiasScanMessage>)),
+      ),
     );
     this.bossWorkers.set(
       SHARD_JOB,
-      await this.boss.work<ShardMessage>(SHARD_JOB, work, ([job]) => this.runShardTask(job as PgBoss.JobWithMetadata<ShardMessage>)),
+      await this.boss.work<ShardMessage>(SHARD_JOB, work, ([job]) => whileTraining(() => this.runShardTask(job as PgBoss.JobWithMetadata<ShardMessage>))),
     );
   }
-
 
   /**
    * A worker whose artifact store is out of reach can do nothing right: it stops taking jobs and shard tasks
@@ -447,5 +449,19 @@ class ProgressWriter {
   /** Also the heartbeat of a pass this worker holds while it waits for its dataset (still `queued`). */
   private async write(): Promise<void> {
     await this.writeRow(this.latest.fraction, this.latest.etaSeconds);
+  }
+}
+
+/**
+ * Runs a job with V8's heap growing as a training's (fewer full collections; see holdHeapForTraining): a worker
+ * in a process of its own keeps that setting anyway (worker.ts), the service's in-process worker only while
+ * one of its jobs runs, so that the API's heap is V8's own the rest of the time.
+ */
+async function whileTraining<T>(run: () => Promise<T>): Promise<T> {
+  const end = holdHeapForTraining();
+  try {
+    return await run();
+  } finally {
+    end();
   }
 }
