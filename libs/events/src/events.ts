@@ -223,18 +223,25 @@ export interface ModelRolledBack extends EventBase<'MODEL_ROLLED_BACK'> {
   toVersion: number;
 }
 /**
- * The catastrophic-forgetting guard held a version made by unlearning: its test accuracy fell from
- * `testAccuracyBefore` to `testAccuracyAfter`, a drop of `drop`, more than the model's `maxTestAccuracyDrop`. The
- * forget counts (the versions that learned the samples are retired); the version is served only once released.
+ * Why the catastrophic-forgetting guard held a version (UNLEARN_HELD, LEARN_HELD): its test accuracy fell from
+ * `testAccuracyBefore` to `testAccuracyAfter`, a drop of `drop`, more than the model's `maxTestAccuracyDrop`
+ * (checked: a version is held only then).
  */
-export interface UnlearnHeld extends EventBase<'UNLEARN_HELD'> {
-  modelId: string;
-  modelVersion: number;
-  requestIds: string[];
+export interface GuardFigures {
   testAccuracyBefore: number;
   testAccuracyAfter: number;
   drop: number;
   maxTestAccuracyDrop: number;
+}
+/**
+ * The catastrophic-forgetting guard held a version made by unlearning: its test accuracy fell from
+ * `testAccuracyBefore` to `testAccuracyAfter`, a drop of `drop`, more than the model's `maxTestAccuracyDrop`. The
+ * forget counts (the versions that learned the samples are retired); the version is served only once released.
+ */
+export interface UnlearnHeld extends EventBase<'UNLEARN_HELD'>, GuardFigures {
+  modelId: string;
+  modelVersion: number;
+  requestIds: string[];
 }
 /**
  * The catastrophic-forgetting guard held a version made by learning: online learning's appended batch (`cause:
@@ -243,15 +250,11 @@ export interface UnlearnHeld extends EventBase<'UNLEARN_HELD'> {
  * holdout) to `testAccuracyAfter`, more than `maxTestAccuracyDrop`; it is served only once released (VERSION_RELEASED).
  * Not an UNLEARN_HELD: a learn serves no forget request, and UNLEARN_HELD names at least one.
  */
-export interface LearnHeld extends EventBase<'LEARN_HELD'> {
+export interface LearnHeld extends EventBase<'LEARN_HELD'>, GuardFigures {
   modelId: string;
   modelVersion: number;
   fromVersion: number;
   cause: LearnHeldCause;
-  testAccuracyBefore: number;
-  testAccuracyAfter: number;
-  drop: number;
-  maxTestAccuracyDrop: number;
   /** cause 'learn': the learn batch the version appended. */
   learnBatch?: number;
   /** cause 'restore': the suspended forget requests learned again. */
@@ -366,6 +369,14 @@ type FieldKind =
   | 'biasScanMethod';
 
 
+/** The guard's figures, which both held events carry (GuardFigures; checkLifecycleEvent adds drop > limit). */
+const GUARD_FIGURES: Record<keyof GuardFigures, FieldKind> = {
+  testAccuracyBefore: 'fraction',
+  testAccuracyAfter: 'fraction',
+  drop: 'fraction',
+  maxTestAccuracyDrop: 'fraction',
+};
+
 /** The fields each type must carry (more may follow; later issues add them). */
 const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
   DATASET_REGISTERED: { datasetId: 'string', name: 'string', features: 'count', classes: 'count' },
@@ -408,27 +419,10 @@ const REQUIRED_FIELDS: Record<LedgerEventType, Record<string, FieldKind>> = {
   FORGET_SHREDDED: { requestId: 'string', datasetId: 'string', cause: 'shredCause', keysDestroyed: 'count' },
   DATASET_VERSIONED: { datasetId: 'string', datasetVersion: 'count', root: 'hex32', size: 'count' },
   MODEL_ROLLED_BACK: { modelId: 'string', fromVersion: 'count', toVersion: 'count' },
-  UNLEARN_HELD: {
-    modelId: 'string',
-    modelVersion: 'count',
-    requestIds: 'string[]+',
-    testAccuracyBefore: 'fraction',
-    testAccuracyAfter: 'fraction',
-    drop: 'fraction',
-    maxTestAccuracyDrop: 'fraction',
-  },
+  UNLEARN_HELD: { modelId: 'string', modelVersion: 'count', requestIds: 'string[]+', ...GUARD_FIGURES },
   VERSION_RELEASED: { modelId: 'string', modelVersion: 'count' },
   FORGET_EXTENDED: { requestId: 'string', reason: 'string', newDeadline: 'isoTime' },
-  LEARN_HELD: {
-    modelId: 'string',
-    modelVersion: 'count',
-    fromVersion: 'count',
-    cause: 'learnCause',
-    testAccuracyBefore: 'fraction',
-    testAccuracyAfter: 'fraction',
-    drop: 'fraction',
-    maxTestAccuracyDrop: 'fraction',
-  },
+  LEARN_HELD: { modelId: 'string', modelVersion: 'count', fromVersion: 'count', cause: 'learnCause', ...GUARD_FIGURES },
   BIAS_SCANNED: {
     jobId: 'string',
     modelId: 'string',

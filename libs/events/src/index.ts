@@ -15,6 +15,7 @@ export type {
   DatasetRegistered,
   DatasetVersioned,
   ForgetExtended,
+  GuardFigures,
   ModelRolledBack,
   UnlearnHeld,
   LearnHeld,

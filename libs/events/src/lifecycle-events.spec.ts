@@ -62,6 +62,13 @@ describe('the data lifecycle events', () => {
     expect(canonicalizeEvent(versioned as never)).toBe(
       `{"datasetId":"d","datasetVersion":1,"root":"${'a'.repeat(64)}","size":0,"type":"DATASET_VERSIONED","version":1}`,
     );
+    // The held events' bytes, pinned: their schemas share the guard's figures (GUARD_FIGURES), the bytes are as before.
+    expect(canonicalizeEvent(held as never)).toBe(
+      '{"drop":0.1,"maxTestAccuracyDrop":0.05,"modelId":"m","modelVersion":2,"requestIds":["r"],"testAccuracyAfter":0.8,"testAccuracyBefore":0.9,"type":"UNLEARN_HELD","version":1}',
+    );
+    expect(canonicalizeEvent(restoreHeld as never)).toBe(
+      '{"cause":"restore","drop":0.3,"fromVersion":2,"maxTestAccuracyDrop":0.05,"modelId":"m","modelVersion":3,"requestIds":["r"],"testAccuracyAfter":0.6,"testAccuracyBefore":0.9,"type":"LEARN_HELD","version":1}',
+    );
   });
 
   it.each([

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import type { UnlearnGuarantee } from '@lethe/events';
+import type { GuardFigures, UnlearnGuarantee } from '@lethe/events';
 import type { JsonValue } from '@lethe/unlearning';
 
 export const MODEL_STATES = ['training', 'ready', 'failed'] as const;
@@ -59,11 +59,7 @@ export class ModelEntity {
  * The guard's figures (UNLEARN_HELD, LEARN_HELD): test accuracy before and after, the drop and the model's limit; for a
  * version made by learning (LEARN_HELD) also its cause and the version it extends.
  */
-export interface HeldFigures {
-  testAccuracyBefore: number;
-  testAccuracyAfter: number;
-  drop: number;
-  maxTestAccuracyDrop: number;
+export interface HeldFigures extends GuardFigures {
   cause?: 'learn' | 'restore';
   fromVersion?: number;
 }
