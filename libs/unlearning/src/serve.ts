@@ -62,7 +62,7 @@ export class VerifiedModel {
     return this.use();
   }
 
-  /** Releases the session once the uses begun before this call have ended; resolves then (every call, the same). */
+  /** Releases the session once no use holds it (at once when none does); resolves then. A second call releases nothing more. */
   release(): Promise<void> {
     this.released ??= (this.uses === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.unused = resolve))).then(() =>
       this.session.release(),
