@@ -1,5 +1,5 @@
 import { ClientRequest, IncomingMessage, request as httpRequest } from 'node:http';
-import { Socket } from 'node:net';
+import { Socket, connect } from 'node:net';
 import { TestApi, startTestApi } from '../support/test-api';
 
 const MB = 1024 * 1024;
@@ -88,6 +88,85 @@ describe('slow and unwelcome clients', () => {
     upload.req.destroy();
     expect({ closed, bytesRead: server.bytesRead }).toEqual({ closed: true, bytesRead: expect.any(Number) });
     expect(server.bytesRead).toBeLessThan(4 * MB);
+  });
+
+  /**
+   * A raw connection that sends `head` (a request whose body it has not sent yet), reads the answer until the
+   * server's half-close, and can then go on sending (it keeps its own side open: allowHalfOpen).
+   */
+  async function refusedBeforeItsBody(
+    head: string,
+  ): Promise<{ client: Socket; server: Socket; answer: string; errors: string[]; closed: Promise<void>; serverClosed: Promise<void> }> {
+    const client = connect({ port: api.port, host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise((resolve) => client.once('connect', resolve));
+    const errors: string[] = [];
+    let answer = '';
+    client.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
+    client.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    client.write(head);
+    await ended; // the whole answer, then the server's FIN
+    const server = serverSockets.find((s) => s.remotePort === client.localPort)!.socket;
+    // Node's server closes a connection it refused once its answer is written ('finish'): wait until that
+    // has happened here too, so that what the client sends next finds the server's socket as it then is.
+    if (!server.writableFinished) await new Promise((resolve) => server.once('finish', resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const serverClosed = server.destroyed ? Promise.resolve() : new Promise<void>((resolve) => server.once('close', () => resolve()));
+    return { client, server, answer, errors, closed, serverClosed };
+  }
+
+  /** Writes `pieces` one after another, each once the last was handed to the kernel and the loop turned; stops at the first error. */
+  async function writePieces(client: Socket, pieces: Buffer[]): Promise<void> {
+    for (const piece of pieces) {
+      const failed = await new Promise<boolean>((resolve) => client.write(piece, (error) => setImmediate(() => resolve(!!error))));
+      if (failed || client.destroyed) return;
+    }
+  }
+
+  it('closes a connection it refused before the body in stages: the client can send the rest and read the answer, not a reset (RFC 9112 §9.6)', async () => {
+    // The fuzz's failing case: a malformed Authorization on an octet-stream body, refused before the body is read.
+    const { client, server, answer, errors, closed } = await refusedBeforeItsBody(
+      `POST /v1/forget-requests/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/extend HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+        `Authorization: Bearer ${api.ml} extra\r\nContent-Type: application/octet-stream\r\nContent-Length: ${64 * 1024}\r\n\r\n`,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n/);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+    const readBefore = server.bytesRead;
+    await writePieces(client, Array.from({ length: 4 }, () => Buffer.alloc(16 * 1024, 0x20)));
+    client.end();
+    await closed;
+    // Without the staged close the server's socket is gone by now: the kernel resets the connection and a write fails (EPIPE).
+    expect(errors).toEqual([]);
+    expect(server.bytesRead - readBefore).toBe(64 * 1024); // read and dropped
+    expect(server.destroyed).toBe(true); // closed once the client closed its side
+  });
+
+  it('closes such a connection after a while (LINGER_MS) when the client neither sends nor closes', async () => {
+    const { client, server, serverClosed } = await refusedBeforeItsBody(
+      `POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer lethe_not-a-key\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`,
+    );
+    expect(server.destroyed).toBe(false);
+    await serverClosed; // the client never closes its side: a test timeout if the server never did
+    client.destroy();
+  });
+
+  it('does not serve a request sent on such a connection after the refused one', async () => {
+    const names = async (): Promise<string[]> =>
+      ((await (await fetch(`${api.url}/v1/datasets`, { headers: { authorization: `Bearer ${api.ml}` } })).json()) as { name: string }[]).map((d) => d.name);
+    expect(await names()).not.toContain('sent-after-a-refusal');
+    const { client, answer, serverClosed } = await refusedBeforeItsBody(
+      `POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer lethe_not-a-key\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n`,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    const body = JSON.stringify({ name: 'sent-after-a-refusal', features: 4, classes: 3 });
+    const next =
+      `POST /v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${api.ml}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    await writePieces(client, [Buffer.from('{}'), Buffer.from(next)]);
+    await serverClosed; // at the next request (or after LINGER_MS): the client does not close
+    client.destroy();
+    expect(await names()).not.toContain('sent-after-a-refusal');
   });
 
   it('answers 408 to a JSON body that stops arriving, after BODY_TIMEOUT_SECONDS', async () => {

@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { AppModule, AppModuleOptions } from './app.module';
 import { requestLogMiddleware } from './auth/request-log.middleware';
 import { answerClientErrorsAsJson } from './common/client-errors';
+import { refuseRequestsWhileLingering } from './common/close-in-stages';
 import { DomainExceptionFilter } from './common/domain-exception.filter';
 import { mountPortal } from './portal/portal-static';
 
@@ -19,6 +20,7 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
     logger: options.logger ?? false,
     bodyParser: false,
   });
+  app.use(refuseRequestsWhileLingering);
   app.use(requestLogMiddleware);
   // No body parser here: bodies are read once the guards let the request through (JsonBodyInterceptor;
   // NDJSON sample uploads are streamed by their route).

@@ -4,6 +4,7 @@ import { LedgerError, LedgerErrorCode } from '@lethe/events';
 import { MerkleError } from '@lethe/merkle';
 import { UnlearningError, UnlearningErrorCode } from '@lethe/unlearning';
 import type { Request, Response } from 'express';
+import { closeInStages } from './close-in-stages';
 
 const LEDGER_STATUS: Record<LedgerErrorCode, number> = {
   INVALID_ARGUMENT: HttpStatus.BAD_REQUEST,
@@ -38,7 +39,8 @@ const ARTIFACT_STATUS: Record<ArtifactErrorCode, number> = {
 /**
  * Maps the libraries' domain errors (and Nest's own) to `{statusCode, error, message}` JSON. A request
  * refused before its body was read (a bad key, a wrong type, a timeout) gets `Connection: close`: the
- * connection ends with the answer instead of Node reading the rest of the body to reuse it.
+ * connection ends with the answer instead of Node reading the rest of the body to reuse it — closed in
+ * stages (`closeInStages`), so that a client still sending its body can finish and read the answer.
  */
 @Catch()
 export class DomainExceptionFilter implements ExceptionFilter {
@@ -49,7 +51,10 @@ export class DomainExceptionFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<Request>();
     const { statusCode, message } = this.describe(exception);
     if (statusCode >= 500) this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
-    if (!request.complete) response.setHeader('Connection', 'close');
+    if (!request.complete) {
+      response.setHeader('Connection', 'close');
+      closeInStages(request.socket);
+    }
     response.status(statusCode).json({ statusCode, error: statusName(statusCode), message });
   }
 
