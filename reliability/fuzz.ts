@@ -174,7 +174,7 @@ function mutate(value: unknown): fc.Arbitrary<unknown> {
         if (kind === 'drop' && parent !== undefined) return Array.isArray(parent) ? undefined : DROP;
         if (kind === 'add' && v !== null && typeof v === 'object' && !Array.isArray(v)) return { ...v, [`extra${at % 5}`]: junk };
         if (kind === 'wrap') return [v];
-        if (kind === 'stretch') return Array.isArray(v) ? Array.from({ length: 1 + (at % 3000) }, () => v[0] ?? junk) : typeof v === 'string' ? v.repeat(1 + (at % 2000)) : v;
+        if (kind === 'stretch') return Array.isArray(v) ? Array.from({ length: 1 + (at % 3000) }, () => v[0] ?? junk) : typeof v === 'string' ? stretchString(v, 1 + (at % 2000)) : v;
         if (kind === 'stringify') return typeof v === 'string' ? Number(v) : JSON.stringify(v);
         void key;
         return junk;
@@ -185,6 +185,13 @@ function mutate(value: unknown): fc.Arbitrary<unknown> {
 }
 
 const DROP = Symbol('drop');
+
+/** The longest string a stretch makes: past the service's body limits already, and stretches of a stretch (up to three per case) stay within what a JavaScript string can hold. */
+const MAX_STRETCHED = 4 * 1024 * 1024;
+
+function stretchString(v: string, times: number): string {
+  return v.repeat(Math.max(1, Math.min(times, Math.floor(MAX_STRETCHED / Math.max(1, v.length)))));
+}
 
 /** Every path into a JSON value (the root being []). */
 function pathsOf(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
