@@ -47,6 +47,24 @@ describe('malformed requests', () => {
   const http = () => request(api.server);
   const treeSize = async (): Promise<number> => (await http().get('/v1/ledger/checkpoint')).body.treeSize;
 
+  // class-validator's IsOptional lets null through; `subjectId: null` was a 500 (fuzz seed 1400000002, case 7702).
+  it.each([
+    ['/v1/forget-requests', 'subjectId', () => ({ datasetId, reason: 'null' })],
+    ['/v1/forget-requests', 'externalIds', () => ({ datasetId, reason: 'null' })],
+    ['/v1/forget-requests', 'features', () => ({ datasetId, reason: 'null' })],
+    ['/v1/forget-requests', 'graceDays', () => ({ datasetId, reason: 'null', externalIds: ['a'], mode: 'suspend' })],
+    ['/v1/forget-requests', 'approach', () => ({ datasetId, reason: 'null', externalIds: ['a'] })],
+    ['/v1/datasets', 'retentionDays', () => ({ name: 'null', features: 4, classes: 3 })],
+    ['/v1/datasets', 'protectedFeature', () => ({ name: 'null', features: 4, classes: 3 })],
+    ['/v1/models', 'shards', () => ({ datasetId, method: 'sisa', slices: 2, architecture: { type: 'logreg' }, epochs: 1 })],
+    ['/v1/models', 'guard', () => ({ datasetId, method: 'full', architecture: { type: 'logreg' }, epochs: 1 })],
+  ])('POST %s with %s: null is a 400 naming the field, and nothing changes', async (path, field, body) => {
+    const before = await treeSize();
+    const res = await http().post(path).auth(ml, { type: 'bearer' }).send({ ...body(), [field]: null });
+    expect({ status: res.status, mentions: String(res.body.message).includes(field) }).toEqual({ status: 400, mentions: true });
+    expect(await treeSize()).toBe(before);
+  });
+
   it.each(['/v1/forget-requests', '/v1/models'])('GET %s?datasetId= of 36 dashes (or not hex) is a 400 naming datasetId', async (path) => {
     for (const datasetId of ['-'.repeat(36), 'g'.repeat(8) + '-0000-4000-8000-000000000000', '0'.repeat(32) + '----']) {
       const res = await http().get(path).query({ datasetId }).auth(ml, { type: 'bearer' });

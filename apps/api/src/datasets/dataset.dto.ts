@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsInt, IsNumber, IsOptional, IsPositive, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsInt, IsNumber, IsPositive, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsOptionalField } from '../common/optional-field';
 import { DatasetEntity } from './dataset.entity';
 
 /**
@@ -36,7 +37,7 @@ export class CreateDatasetDto {
     required: false,
     description: `samples expire this many days after their upload (0 < retentionDays <= ${MAX_RETENTION_DAYS}); the retention sweep files forget requests for them (reason 'retention')`,
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
   @IsPositive({ message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
   @Max(MAX_RETENTION_DAYS, { message: `retentionDays must be a number of days, 0 < retentionDays <= ${MAX_RETENTION_DAYS}` })
@@ -47,7 +48,7 @@ export class CreateDatasetDto {
     description: 'the column (0..features-1) holding a protected group id: every model version records per-group accuracy, demographic parity and equalized odds differences on its holdout, and POST /v1/models/:id/bias-scan ranks samples by their influence on the gap',
     example: 0,
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsInt({ message: 'protectedFeature must be an integer column index' })
   @Min(0, { message: 'protectedFeature must be a column index >= 0' })
   protectedFeature?: number;

@@ -1,6 +1,7 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsInt, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsOptionalField } from '../common/optional-field';
 import { DataSource } from 'typeorm';
 import { Ledger } from '@lethe/ledger';
 import { ForgetRequestEntity } from './forget-request.entity';
@@ -22,7 +23,7 @@ export class ExtendForgetRequestDto {
   reason!: string;
 
   @ApiProperty({ required: false, minimum: 1, maximum: MAX_EXTENSION_DAYS, default: MAX_EXTENSION_DAYS, description: 'days added to the legal month' })
-  @IsOptional()
+  @IsOptionalField()
   @IsInt({ message: `days must be an integer in 1..${MAX_EXTENSION_DAYS}` })
   @Min(1, { message: `days must be an integer in 1..${MAX_EXTENSION_DAYS}` })
   @Max(MAX_EXTENSION_DAYS, { message: `days must be an integer in 1..${MAX_EXTENSION_DAYS}` })

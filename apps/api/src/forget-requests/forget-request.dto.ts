@@ -1,7 +1,8 @@
 import { BadRequestException } from '@nestjs/common';
 import { ForgetExtensionDto, toForgetExtension } from './forget-request-extension';
 import { ApiProperty } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsNumber, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsNumber, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsOptionalField } from '../common/optional-field';
 import { APPROXIMATE_ALGORITHMS, type ApproximateAlgorithm, type UnlearnGuarantee } from '@lethe/events';
 import { IsUuid } from '../common/uuid';
 import { EntryReceiptDto } from '../receipts/receipt.dto';
@@ -24,7 +25,7 @@ export class CreateForgetRequestDto {
     type: [String],
     description: `the samples to forget, by externalId (1..${MAX_FORGET_EXTERNAL_IDS}); or give subjectId`,
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_FORGET_EXTERNAL_IDS)
@@ -34,7 +35,7 @@ export class CreateForgetRequestDto {
   externalIds?: string[];
 
   @ApiProperty({ required: false, maxLength: 200, description: 'forget every sample of this subject; or give externalIds' })
-  @IsOptional()
+  @IsOptionalField()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
@@ -48,7 +49,7 @@ export class CreateForgetRequestDto {
       'each model is trained again without them (the input keeps its width, the columns are masked to 0 in training and in the published graph)',
     example: [2],
   })
-  @IsOptional()
+  @IsOptionalField()
   features?: unknown;
 
   @ApiProperty({ maxLength: 1000, description: 'why (goes into the public log: no personal data here)', example: 'GDPR art. 17 request' })
@@ -66,7 +67,7 @@ export class CreateForgetRequestDto {
       'approximate (SISA and full models only): `algorithm` runs for seconds on the published weights and publishes an approximately forgotten ' +
       'version (no guarantee, only evidence), followed by the exact pass unless `then` is none',
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsIn(['exact', 'approximate'], { message: 'approach must be one of: exact, approximate' })
   approach?: 'exact' | 'approximate';
 
@@ -75,7 +76,7 @@ export class CreateForgetRequestDto {
     enum: APPROXIMATE_ALGORITHMS,
     description: 'approach approximate: finetune (on the retained samples), neggrad+ (Kurmanji et al. 2023) or scrub (Kurmanji et al. 2023)',
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsIn(APPROXIMATE_ALGORITHMS as unknown as string[], { message: `algorithm must be one of: ${APPROXIMATE_ALGORITHMS.join(', ')}` })
   algorithm?: ApproximateAlgorithm;
 
@@ -87,7 +88,7 @@ export class CreateForgetRequestDto {
       'approach approximate: exact (the default) also runs the exact pass, whose version retires the approximate one; none leaves the model ' +
       'approximately forgotten (its data is then erased, so it can never be unlearned exactly from the samples)',
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsIn(['exact', 'none'], { message: 'then must be one of: exact, none' })
   then?: 'exact' | 'none';
 
@@ -99,12 +100,12 @@ export class CreateForgetRequestDto {
       'forget (the default: erased once unlearned), or suspend: unlearned from every model the same way, but the sealed data and keys are kept ' +
       'for graceDays, during which POST /v1/forget-requests/:id/restore learns the samples again; then (or on POST .../shred) the keys are destroyed',
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsIn(FORGET_MODES as unknown as string[], { message: `mode must be one of: ${FORGET_MODES.join(', ')}` })
   mode?: ForgetMode;
 
   @ApiProperty({ required: false, default: DEFAULT_GRACE_DAYS, description: `mode suspend: days (0 < graceDays <= ${MAX_GRACE_DAYS}) before the keys are destroyed` })
-  @IsOptional()
+  @IsOptionalField()
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: `graceDays must be a number of days, 0 < graceDays <= ${MAX_GRACE_DAYS}` })
   graceDays?: number;
 }

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsIn, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsOptionalField } from '../common/optional-field';
 import { ROLES, Role } from '../auth/role';
 import { ApiKeyEntity } from './api-key.entity';
 
@@ -9,7 +10,7 @@ export class CreateApiKeyDto {
   role!: Role;
 
   @ApiProperty({ required: false, maxLength: 200, description: 'who or what uses the key (default: "<role> key")' })
-  @IsOptional()
+  @IsOptionalField()
   @IsString()
   @MinLength(1)
   @MaxLength(200)

@@ -1,23 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsArray,
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNumber,
-  IsObject,
-  IsOptional,
-  IsPositive,
-  Max,
-  Min,
-  ValidateBy,
-  ValidateIf,
-  ValidateNested,
-  ValidationOptions,
-} from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsObject, IsPositive, Max, Min, ValidateBy, ValidateIf, ValidateNested, ValidationOptions } from 'class-validator';
+import { IsOptionalField } from '../common/optional-field';
 import type { UnlearnGuarantee } from '@lethe/events';
 import {
   DEFAULT_SHADOW_MODELS,
@@ -76,7 +60,7 @@ export class ArchitectureDto {
   type!: 'logreg' | 'mlp';
 
   @ApiProperty({ required: false, type: [Number], description: 'hidden layer widths of an mlp (1..8 layers of 1..65536 units)', example: [16] })
-  @IsOptional()
+  @IsOptionalField()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(8)
@@ -164,7 +148,7 @@ export class EvaluationDto {
       `It compares the injected canaries with those kept out when there are canaries; else the forgotten samples with the held-out ones ` +
       `(at least ${MIN_NON_MEMBERS}, see holdoutFraction), and a forget of fewer than ${MIN_MEMBERS} samples records why it was skipped`,
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsObject({ message: 'membership must be an object' })
   @ValidateNested()
   @Type(() => MembershipDto)
@@ -260,14 +244,14 @@ export class CreateModelDto {
   method!: 'sisa' | 'full' | 'certified';
 
   @ApiProperty({ required: false, description: 'SISA shards S, 1..4096 (default 1; 1 for full)' })
-  @IsOptional()
+  @IsOptionalField()
   @IsInt()
   @Min(1)
   @Max(4096)
   shards?: number;
 
   @ApiProperty({ required: false, description: 'SISA slices R per shard, 1..4096 (default 1; 1 for full)' })
-  @IsOptional()
+  @IsOptionalField()
   @IsInt()
   @Min(1)
   @Max(4096)
@@ -325,7 +309,7 @@ export class CreateModelDto {
     description:
       'evidence of forgetting: a held-out test set (test accuracy, membership-inference AUC), a retrained-from-scratch reference, and a membership attack',
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsObject({ message: 'evaluation must be an object' })
   @ValidateNested()
   @Type(() => EvaluationDto)
@@ -338,7 +322,7 @@ export class CreateModelDto {
       'train with DP-SGD (Poisson sampling per shard at about batchSize / shard size, per-example clipping to clipNorm, Gaussian ' +
       'noise): each published version is (epsilon, delta)-DP for every sample, by the accountant; MODEL_PUBLISHED.privacy records it',
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsObject({ message: 'privacy must be an object {epsilon, delta, clipNorm}' })
   @ValidateNested()
   @Type(() => PrivacyDto)
@@ -351,7 +335,7 @@ export class CreateModelDto {
       'method certified only: the (ε, δ) certificate and λ; each forget is one Newton step while the accumulated gradient-residual bound ' +
       'stays within σε/√(2 ln(1.5/δ)), else the model is retrained from scratch (UNLEARN_COMPLETED.guarantee records both)',
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsObject({ message: 'certified must be an object {epsilon, delta, lambda}' })
   @ValidateNested()
   @Type(() => CertifiedDto)
@@ -364,7 +348,7 @@ export class CreateModelDto {
       `the catastrophic-forgetting guard. Without it every model with a holdout has the default (maxTestAccuracyDrop ${DEFAULT_MAX_TEST_ACCURACY_DROP}), ` +
       "checked when the version's evidence is measured, just after it is served; set it and the test accuracy is measured before the version is served",
   })
-  @IsOptional()
+  @IsOptionalField()
   @IsObject({ message: 'guard must be an object {maxTestAccuracyDrop}' })
   @ValidateNested()
   @Type(() => GuardDto)
@@ -480,7 +464,7 @@ export class PredictDto {
   inputs!: number[][];
 
   @ApiProperty({ required: false, description: 'a published version (default: the latest)' })
-  @IsOptional()
+  @IsOptionalField()
   @IsInt()
   @Min(1)
   version?: number;
