@@ -50,11 +50,20 @@ export interface KeptMethod {
  * The engine methods a worker keeps, one per model, the KEPT_MODELS most recently used (the least recently used
  * beyond them is released). A training keeps its method and version 1, so the model's first forget in the same
  * worker starts warm; unlearning passes keep theirs and the version they published.
+ *
+ * A job holds the method it uses from `keep` to `end`: the training queue and the unlearning queue run side by
+ * side in one worker, so a job keeping other models can evict a method another job is running (its sessions
+ * released under it: "Session already disposed"). An evicted method is released once no hold is left; until
+ * then its holders use it as before (`get` no longer finds it: a job reads the method it holds, not the map).
  */
 @Injectable()
 export class KeptMethods {
   private readonly logger = new Logger('Engine');
-  private readonly kept = new LruMap<string, KeptMethod>(KEPT_MODELS, (modelId, kept) => this.release(modelId, kept));
+  private readonly kept = new LruMap<string, KeptMethod>(KEPT_MODELS, (modelId, kept) => this.evicted(modelId, kept));
+  /** Each kept method's model, its holds (jobs between `keep` and `end`) and whether it was evicted meanwhile. */
+  private readonly holds = new WeakMap<KeptMethod, { modelId: string; count: number; evicted: boolean }>();
+  /** Releases of evicted methods begun when their last hold ended. */
+  private readonly releasing = new Set<Promise<void>>();
 
   constructor(
     @Inject(ARTIFACT_STORE) private readonly artifacts: ArtifactStore,
@@ -66,10 +75,14 @@ export class KeptMethods {
     return this.kept.get(modelId);
   }
 
-  /** The model's kept method (made now if there is none), marked most recently used. */
+  /**
+   * The model's kept method (made now if there is none), marked most recently used and held until `end` (call it
+   * once, in a `finally`): it is not released meanwhile, even when other models' jobs evict it.
+   */
   async keep(modelId: string, config: { method: string }): Promise<KeptMethod> {
     let kept = this.kept.get(modelId);
-    if (!kept) {
+    if (kept) this.holds.get(kept)!.count += 1; // in the same turn as the look-up: no eviction comes between
+    else {
       const job: KeptMethod['job'] = {};
       const store = checkpointStoreIn(this.artifacts);
       const method = createMethodFor(config, {
@@ -88,9 +101,10 @@ export class KeptMethods {
         onExported: (file) => this.store.putOnnxAhead(file.onnxSha256, file.onnx),
       });
       kept = { method, store, job };
+      this.holds.set(kept, { modelId, count: 1, evicted: false });
       this.kept.set(modelId, kept);
-      await this.kept.settled();
     }
+    await this.kept.settled(); // the methods it evicted (that no job holds) are released before it works
     return kept;
   }
 
@@ -106,23 +120,45 @@ export class KeptMethods {
     kept.job.dispatcher = dispatcher && withoutNoiseSeeds(dispatcher); // the seeds stay sealed in the model's row
   }
 
-  /** Ends what `lend` lent. */
+  /** Ends the job's hold that `keep` took and what `lend` lent; an evicted method is released once no hold is left. */
   end(kept: KeptMethod): void {
     kept.job.ledger = undefined;
     kept.job.onProgress = undefined;
     kept.job.dispatcher = undefined;
+    const holds = this.holds.get(kept)!;
+    holds.count -= 1;
+    if (holds.count === 0 && holds.evicted) {
+      const released = this.release(holds.modelId, kept);
+      this.releasing.add(released);
+      void released.then(() => this.releasing.delete(released));
+    }
   }
 
-  /** Drops the model's kept method and releases what it holds (sessions, weights, outputs): after an error it may be half-updated. */
+  /**
+   * Drops the model's kept method, to be released (sessions, weights, outputs) once no job holds it: after an
+   * error it may be half-updated. The job that drops it still ends its hold.
+   */
   async drop(modelId: string): Promise<void> {
     this.kept.evict(modelId);
     await this.kept.settled();
   }
 
-  /** Releases every kept method (the worker stops). */
+  /** Releases every kept method (the worker stops); one a job still holds is released when the job ends it. */
   async close(): Promise<void> {
     this.kept.clear();
-    await this.kept.settled();
+    await this.settled();
+  }
+
+  /** Resolves once every release begun so far has ended (those of evicted methods still held begin later). */
+  async settled(): Promise<void> {
+    await Promise.all([this.kept.settled(), ...this.releasing]);
+  }
+
+  /** The LRU's eviction: releases the method now unless a job holds it (then `end` releases it). */
+  private evicted(modelId: string, kept: KeptMethod): Promise<void> | undefined {
+    const holds = this.holds.get(kept)!;
+    holds.evicted = true;
+    return holds.count === 0 ? this.release(modelId, kept) : undefined;
   }
 
   private async release(modelId: string, kept: KeptMethod): Promise<void> {

@@ -51,7 +51,8 @@ export class FeatureUnlearningService {
         );
         const superseded: RetiringVersion[] = live.map((v) => ({ version: v.version, onnxSha256: v.onnx_sha256, forgetRequestIds: [requestId] }));
         const sink = new ModelLedgerSink(this.ledger, { onUnlearned: () => this.retirement.retireWithUnlearning(model.id, [requestId], superseded) });
-        const { method, job } = await this.methods.keep(model.id, from.config);
+        const held = await this.methods.keep(model.id, from.config);
+        const { method, job } = held;
         job.ledger = sink;
         try {
           const testSet = await loadHeldOutSamples(this.dataSource, this.vault, model);
@@ -64,7 +65,7 @@ export class FeatureUnlearningService {
             await this.methods.drop(model.id);
             throw error;
           });
-          this.methods.get(model.id)!.model = outcome.model;
+          held.model = outcome.model; // the method this job holds (an eviction meanwhile takes it out of the map)
           const version = outcome.model.version;
           await this.store.save(outcome.model, {
             ledgerIndex: sink.indexOf('MODEL_PUBLISHED', model.id, version)!,
@@ -77,7 +78,7 @@ export class FeatureUnlearningService {
           published.push({ modelId: model.id, version });
           this.logger.log(`model ${model.id} version ${version}: trained without column(s) ${features.join(', ')} (forget request ${requestId})`);
         } finally {
-          job.ledger = undefined;
+          this.methods.end(held);
         }
       }
     }

@@ -157,25 +157,25 @@ export class RestoreService {
     why: { cause: 'learn' } | { cause: 'restore'; requestIds: string[] },
   ): Promise<TrainedModel> {
     const kept = await this.methods.keep(model.id, model.engineConfig as { method: string });
-    if (!kept.method.relearn) throw new UnlearningError('INVALID_REQUEST', `model ${model.id} (method ${kept.method.name}) cannot learn samples into a version`);
-    const from =
-      kept.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256 ? kept.model : await this.store.loadTrainedModel(latest);
-    const testSet = await loadHeldOutSamples(this.dataSource, this.vault, model);
-    const guard = guardOf(model.config);
-    // The version it extends, on today's holdout (the one the new version's metrics are measured on).
-    const before = testSet.length > 0 ? (await evaluateModel(from.onnx, from.onnxSha256, { retain: [], forget: [], test: testSet })).testAccuracy : undefined;
-    const sink = new ModelLedgerSink(this.ledger, {
-      onPublished: (published, events) => {
-        const step = { modelId: model.id, modelVersion: published.modelVersion, fromVersion: from.version };
-        const held =
-          why.cause === 'learn'
-            ? checkLearnGuard(guard, before, published.metrics.testAccuracy, { ...step, cause: 'learn', learnBatch: learnBatchOf(events, published.modelVersion) })
-            : checkLearnGuard(guard, before, published.metrics.testAccuracy, { ...step, ...why });
-        return held ? [held] : [];
-      },
-    });
-    kept.job.ledger = sink;
     try {
+      if (!kept.method.relearn) throw new UnlearningError('INVALID_REQUEST', `model ${model.id} (method ${kept.method.name}) cannot learn samples into a version`);
+      const from =
+        kept.model && kept.model.version === latest.version && kept.model.onnxSha256 === latest.onnxSha256 ? kept.model : await this.store.loadTrainedModel(latest);
+      const testSet = await loadHeldOutSamples(this.dataSource, this.vault, model);
+      const guard = guardOf(model.config);
+      // The version it extends, on today's holdout (the one the new version's metrics are measured on).
+      const before = testSet.length > 0 ? (await evaluateModel(from.onnx, from.onnxSha256, { retain: [], forget: [], test: testSet })).testAccuracy : undefined;
+      const sink = new ModelLedgerSink(this.ledger, {
+        onPublished: (published, events) => {
+          const step = { modelId: model.id, modelVersion: published.modelVersion, fromVersion: from.version };
+          const held =
+            why.cause === 'learn'
+              ? checkLearnGuard(guard, before, published.metrics.testAccuracy, { ...step, cause: 'learn', learnBatch: learnBatchOf(events, published.modelVersion) })
+              : checkLearnGuard(guard, before, published.metrics.testAccuracy, { ...step, ...why });
+          return held ? [held] : [];
+        },
+      });
+      kept.job.ledger = sink;
       const append = why.cause === 'learn';
       const relearned = await kept.method.relearn(from, { samples, externalIds, append, ...(testSet.length > 0 ? { testSet } : {}) }).catch(async (error: unknown) => {
         await this.methods.drop(model.id);
@@ -198,7 +198,7 @@ export class RestoreService {
       kept.model = relearned;
       return relearned;
     } finally {
-      kept.job.ledger = undefined;
+      this.methods.end(kept);
     }
   }
 

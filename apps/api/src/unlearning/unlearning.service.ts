@@ -437,7 +437,7 @@ export class UnlearningService {
       });
       clock.lap('forget');
       clock.addEngine(outcome.timings.phases);
-      this.methods.get(model.id)!.model = outcome.model;
+      kept.model = outcome.model; // the method this job holds (an eviction meanwhile takes it out of the map)
       const version = outcome.model.version;
       await this.store.save(
         outcome.model,
@@ -490,7 +490,8 @@ export class UnlearningService {
     try {
       const after = due.after ?? (await this.loadVersion(modelId, due.version));
       const before = due.before ?? (await this.loadVersion(modelId, due.version - 1));
-      const { method, job: pass } = await this.methods.keep(modelId, after.config);
+      const kept = await this.methods.keep(modelId, after.config);
+      const { method, job: pass } = kept;
       // The guard of a version published before its evidence (a model that set none: the default), checked now.
       const guard = guardOf(due.model.config);
       const sink = new ModelLedgerSink(this.ledger, { onEvidence: (event) => [checkGuard(guard, event.evidence, { ...event, requestIds: event.forgetRequestIds })].filter((e) => e !== null) });
@@ -510,7 +511,7 @@ export class UnlearningService {
         await this.store.recordEvidence(modelId, due.version, recorded.event.evidence, index);
         this.logger.log(`model ${modelId} version ${due.version}: evidence recorded (entry ${index})`);
       } finally {
-        pass.ledger = undefined;
+        this.methods.end(kept);
       }
     } catch (error) {
       if (!isPermanentJobError(error) && !lastAttempt) throw error;
