@@ -7,7 +7,7 @@
 //   npm run bench -- scale [--workers 1,2,4] [--shards 8] [--per-digit 300] [--epochs 150] [--hidden 256] [--forget 8]   (--help lists the flags)
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
@@ -38,6 +38,8 @@ interface TaskFigures {
   wall: number;
   /** Mean seconds of the optimizer steps (the engine's train phase): the work a task is for. */
   train: number;
+  /** Mean CPU seconds of the optimizer steps in the worker (the train phase's): with `train`, whether a slower step waited or computed. */
+  trainCpu: number;
   /** Mean CPU seconds of a task in its worker. */
   cpu: number;
   /** Mean seconds by phase. */
@@ -57,6 +59,10 @@ interface Outcome {
   trainFigures: TaskFigures | null;
   /** The training job's phases in the worker that published it (job result timings), seconds by phase. */
   trainPhases: Record<string, number>;
+  /** The same phases' CPU seconds in that worker. */
+  trainPhasesCpu: Record<string, number>;
+  /** CPU seconds during the training of PostgreSQL (its postmaster and backends), of the service, and of the whole machine (busy, and stolen by the hypervisor). */
+  trainCpuElsewhere: { postgres: number; service: number; machine: number; steal: number };
   /** The forget pass's phases in its worker (job result timings), seconds by phase. */
   forgetPhases: Record<string, number>;
   trainTasks: number;
@@ -100,6 +106,40 @@ function cpuSecondsOf(pid: number): number {
 
 const workersCpu = (workers: ChildProcess[]) => workers.reduce((sum, w) => sum + cpuSecondsOf(w.pid!), 0);
 
+/**
+ * CPU seconds of a process and its children, the live ones (by their parent in /proc/<pid>/stat) and those it
+ * has reaped (cutime, cstime): PostgreSQL's postmaster and its backends.
+ */
+function treeCpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  let total = 0;
+  try {
+    const own = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = own.slice(own.lastIndexOf(')') + 2).split(' ');
+    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return 0;
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // ended meanwhile: its time is in the parent's cutime once reaped
+    }
+  }
+  return total;
+}
+
+/** The whole machine's busy and stolen CPU seconds so far (all cores, /proc/stat): what every process used, and what the hypervisor gave elsewhere. */
+function machineCpu(): { busy: number; steal: number } {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
+  return { busy: (user + nice + system + irq + softirq) / 100, steal: steal / 100 };
+}
+
 /** The shard tasks of a job as their rows have them; null when it sent none. */
 async function taskFigures(databaseUrl: string, jobId: string): Promise<TaskFigures | null> {
   const db = new PgClient({ connectionString: databaseUrl });
@@ -133,6 +173,7 @@ async function taskFigures(databaseUrl: string, jobId: string): Promise<TaskFigu
       tasks: rows.length,
       wall: mean((r) => r.seconds),
       train: mean((r) => r.timings?.seconds.train ?? 0),
+      trainCpu: mean((r) => r.timings?.cpuSeconds.train ?? 0),
       cpu: mean((r) => Object.values(r.timings?.cpuSeconds ?? {}).reduce((a, b) => a + b, 0)),
       phases,
     };
@@ -148,6 +189,7 @@ async function runOnce(
   shardTasks: boolean,
   options: BenchOptions<typeof flags>,
   samples: { externalId: string; features: number[]; label: number }[],
+  postgresPid: number | undefined,
 ): Promise<Outcome> {
   const dir = mkdtempSync(join(tmpdir(), 'lethe-bench-scale-'));
   chmodSync(dir, 0o755);
@@ -166,9 +208,10 @@ async function runOnce(
       JOB_POLL_SECONDS: '1',
       SHARD_TASKS: shardTasks ? 'on' : 'off',
     };
-    children.push(
-      (await startService({ ...env, DATA_DIR: join(dir, 'service'), PORT: String(port), SERVICE_WORKER: 'off', LETHE_ADMIN_KEY: adminKey, LOG_LEVEL: 'error' }, port)).child,
-    );
+    const service = (
+      await startService({ ...env, DATA_DIR: join(dir, 'service'), PORT: String(port), SERVICE_WORKER: 'off', LETHE_ADMIN_KEY: adminKey, LOG_LEVEL: 'error' }, port)
+    ).child;
+    children.push(service);
     for (let i = 0; i < workers; i++) workerProcesses.push(await startWorker({ ...env, DATA_DIR: join(dir, `worker-${i + 1}`), WORKER_NAME: `w${i + 1}` }));
     children.push(...workerProcesses);
     const base = `http://127.0.0.1:${port}`;
@@ -178,6 +221,7 @@ async function runOnce(
     await ml.ndjson(`/v1/datasets/${dataset.id}/samples`, samples.map((s) => JSON.stringify(s)));
 
     const cpu0 = workersCpu(workerProcesses);
+    const elsewhere0 = { postgres: treeCpuSecondsOf(postgresPid), service: cpuSecondsOf(service.pid!), ...machineCpu() };
     const t0 = Date.now();
     const { modelId, jobId } = await ml.ok('POST', '/v1/models', {
       datasetId: dataset.id,
@@ -193,6 +237,13 @@ async function runOnce(
     const trained = await waitUntil(() => ml.ok('GET', `/v1/jobs/${jobId}`), (j) => j.state === 'completed' || j.state === 'failed', 3_600_000, 'training', POLL_MS);
     const trainSeconds = await secondsToRow(databaseUrl, 'jobs', jobId, t0);
     const trainCpu = workersCpu(workerProcesses) - cpu0;
+    const machine = machineCpu();
+    const trainCpuElsewhere = {
+      postgres: treeCpuSecondsOf(postgresPid) - elsewhere0.postgres,
+      service: cpuSecondsOf(service.pid!) - elsewhere0.service,
+      machine: machine.busy - elsewhere0.busy,
+      steal: machine.steal - elsewhere0.steal,
+    };
     if (trained.state !== 'completed') throw new Error(`${mode}: training ${jobId} ${trained.state}: ${trained.error}`);
 
     const step = Math.floor(samples.length / options.forget);
@@ -219,6 +270,8 @@ async function runOnce(
       forgetCpu,
       trainFigures: await taskFigures(databaseUrl, jobId),
       trainPhases: trained.result?.timings?.seconds ?? {},
+      trainPhasesCpu: trained.result?.timings?.cpuSeconds ?? {},
+      trainCpuElsewhere,
       forgetPhases: (await waitUntil(() => ml.ok('GET', `/v1/jobs/${done.jobId}`), (j) => j.state === 'completed' || j.state === 'failed', 600_000, 'the pass', POLL_MS)).result?.timings?.seconds ?? {},
       trainTasks: (trained.tasks ?? []).length,
       forgetTasks: (pass.tasks ?? []).length,
@@ -242,8 +295,8 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
   const postgres = await startBenchPostgres();
   const outcomes: Outcome[] = [];
   try {
-    outcomes.push(await runOnce(postgres.serverUrl, 'baseline', 1, false, options, samples));
-    for (const n of options.workers) outcomes.push(await runOnce(postgres.serverUrl, `fan-out ${n}`, n, true, options, samples));
+    outcomes.push(await runOnce(postgres.serverUrl, 'baseline', 1, false, options, samples, postgres.pid));
+    for (const n of options.workers) outcomes.push(await runOnce(postgres.serverUrl, `fan-out ${n}`, n, true, options, samples, postgres.pid));
   } finally {
     await postgres.stop();
   }
@@ -271,10 +324,10 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
     const phases = [...new Set([...order, ...fanned.flatMap((o) => Object.keys(o.trainFigures!.phases))])].filter((p) => fanned.some((o) => p in o.trainFigures!.phases));
     printTable(
       'The training\'s shard tasks, per task (means): wall seconds from claim to completion, of which the optimizer steps (train), the rest a fixed cost per task; CPU seconds in the worker',
-      ['run', 'workers', 'tasks', 'wall s', 'steps s', 'fixed s (wall - steps)', 'pickup s (a worker, task to next)', 'CPU s', ...phases.map((p) => `${p} s`)],
+      ['run', 'workers', 'tasks', 'wall s', 'steps s', 'steps CPU s', 'fixed s (wall - steps)', 'pickup s (a worker, task to next)', 'CPU s', ...phases.map((p) => `${p} s`)],
       fanned.map((o) => {
         const f = o.trainFigures!;
-        return [o.mode, String(o.workers), String(f.tasks), f.wall.toFixed(2), f.train.toFixed(2), (f.wall - f.train).toFixed(2), f.pickup.toFixed(2), f.cpu.toFixed(2), ...phases.map((p) => (f.phases[p] ?? 0).toFixed(3))];
+        return [o.mode, String(o.workers), String(f.tasks), f.wall.toFixed(2), f.train.toFixed(2), f.trainCpu.toFixed(2), (f.wall - f.train).toFixed(2), f.pickup.toFixed(2), f.cpu.toFixed(2), ...phases.map((p) => (f.phases[p] ?? 0).toFixed(3))];
       }),
     );
     const one = fanned.find((o) => o.workers === 1);
@@ -295,6 +348,32 @@ export async function run(options: BenchOptions<typeof flags>): Promise<void> {
     outcomes.map((o) => {
       const outside = Object.entries(o.trainPhases).reduce((sum, [p, v]) => sum + (p === 'tasks' || p === 'train' ? 0 : v), 0);
       return [o.mode, String(o.workers), outside.toFixed(2), ...trainPhases.map((p) => (o.trainPhases[p] ?? 0).toFixed(3))];
+    }),
+  );
+  printTable(
+    "The same phases' CPU seconds in that worker (a phase whose CPU is far below its seconds waited: for PostgreSQL, another process, or a core)",
+    ['run', 'workers', 'outside CPU s', ...trainPhases.map((p) => `${p} CPU s`)],
+    outcomes.map((o) => {
+      const outside = Object.entries(o.trainPhasesCpu).reduce((sum, [p, v]) => sum + (p === 'tasks' || p === 'train' ? 0 : v), 0);
+      return [o.mode, String(o.workers), outside.toFixed(2), ...trainPhases.map((p) => (o.trainPhasesCpu[p] ?? 0).toFixed(3))];
+    }),
+  );
+  printTable(
+    `Where the machine's CPU went during each training (${cpus().length} cores: at most ${cpus().length} CPU seconds a second): the workers, PostgreSQL (postmaster and backends), the service, every other process (the machine's busy time less those), and the time the hypervisor stole`,
+    ['run', 'workers', 'train s', 'core-seconds (cores x train s)', 'workers CPU s', 'PostgreSQL CPU s', 'service CPU s', 'others CPU s', 'stolen s'],
+    outcomes.map((o) => {
+      const e = o.trainCpuElsewhere;
+      return [
+        o.mode,
+        String(o.workers),
+        o.trainSeconds.toFixed(1),
+        (cpus().length * o.trainSeconds).toFixed(1),
+        o.trainCpu.toFixed(2),
+        e.postgres.toFixed(2),
+        e.service.toFixed(2),
+        Math.max(0, e.machine - o.trainCpu - e.postgres - e.service).toFixed(2),
+        e.steal.toFixed(2),
+      ];
     }),
   );
   const forgetPhases = [...new Set(outcomes.flatMap((o) => Object.keys(o.forgetPhases)))].filter((p) => outcomes.some((o) => (o.forgetPhases[p] ?? 0) >= 0.005));
