@@ -13,6 +13,7 @@
 //   erasure     uploads sealed vs in plaintext, opening 200,000 samples at training start, forget request -> keys destroyed, key store size
 //   learn       online learning of k new samples as appended slices vs placing them by hash and vs training from scratch
 //   scale       SISA S=8 training and a forget with 1, 2 and 4 worker processes sharing only PostgreSQL, vs one worker training every shard
+//   contention  a shard task's training alone and beside another process (the scale bench's): CPU and wall seconds
 // Without a suite, all of them run with their defaults. Every table prints its baseline measured in the same run.
 // A suite's flags are those of its bench files (bench/lib/args.ts); a bad one stops it before anything runs (exit 2).
 import { BenchUsageError, formatFlags, parseBenchArgs, type Bench, type FlagSpecs } from './lib/args';
@@ -33,6 +34,7 @@ const SUITES: Record<string, () => AnyBench[]> = {
   erasure: () => [require('./erasure.bench').bench],
   privacy: () => [require('./privacy.bench').bench],
   scale: () => [require('./scale.bench').bench],
+  contention: () => [require('./shard-contention.bench').bench],
   learn: () => [require('./learn.bench').bench],
 };
 

@@ -7,7 +7,7 @@
 //   npm run bench -- scale [--workers 1,2,4] [--shards 8] [--per-digit 300] [--epochs 150] [--hidden 256] [--forget 8]   (--help lists the flags)
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
@@ -17,6 +17,7 @@ import { defineFlags, runBenchFile, type Bench, type BenchOptions } from './lib/
 import { startBenchPostgres } from './lib/bench-postgres';
 import { createDatabase } from './lib/bulk-load';
 import { Client, startService, startWorker, stopService, waitUntil } from './lib/service';
+import { machineCpu, processTreeCpuSeconds } from './lib/proc-cpu';
 import { printTable } from './lib/table';
 
 const flags = defineFlags({
@@ -106,40 +107,6 @@ function cpuSecondsOf(pid: number): number {
 
 const workersCpu = (workers: ChildProcess[]) => workers.reduce((sum, w) => sum + cpuSecondsOf(w.pid!), 0);
 
-/**
- * CPU seconds of a process and its children, the live ones (by their parent in /proc/<pid>/stat) and those it
- * has reaped (cutime, cstime): PostgreSQL's postmaster and its backends.
- */
-function treeCpuSecondsOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  let total = 0;
-  try {
-    const own = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = own.slice(own.lastIndexOf(')') + 2).split(' ');
-    total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
-  } catch {
-    return 0;
-  }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      // ended meanwhile: its time is in the parent's cutime once reaped
-    }
-  }
-  return total;
-}
-
-/** The whole machine's busy and stolen CPU seconds so far (all cores, /proc/stat): what every process used, and what the hypervisor gave elsewhere. */
-function machineCpu(): { busy: number; steal: number } {
-  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
-  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
-  return { busy: (user + nice + system + irq + softirq) / 100, steal: steal / 100 };
-}
-
 /** The shard tasks of a job as their rows have them; null when it sent none. */
 async function taskFigures(databaseUrl: string, jobId: string): Promise<TaskFigures | null> {
   const db = new PgClient({ connectionString: databaseUrl });
@@ -221,7 +188,7 @@ async function runOnce(
     await ml.ndjson(`/v1/datasets/${dataset.id}/samples`, samples.map((s) => JSON.stringify(s)));
 
     const cpu0 = workersCpu(workerProcesses);
-    const elsewhere0 = { postgres: treeCpuSecondsOf(postgresPid), service: cpuSecondsOf(service.pid!), ...machineCpu() };
+    const elsewhere0 = { postgres: processTreeCpuSeconds(postgresPid), service: cpuSecondsOf(service.pid!), ...machineCpu() };
     const t0 = Date.now();
     const { modelId, jobId } = await ml.ok('POST', '/v1/models', {
       datasetId: dataset.id,
@@ -239,7 +206,7 @@ async function runOnce(
     const trainCpu = workersCpu(workerProcesses) - cpu0;
     const machine = machineCpu();
     const trainCpuElsewhere = {
-      postgres: treeCpuSecondsOf(postgresPid) - elsewhere0.postgres,
+      postgres: processTreeCpuSeconds(postgresPid) - elsewhere0.postgres,
       service: cpuSecondsOf(service.pid!) - elsewhere0.service,
       machine: machine.busy - elsewhere0.busy,
       steal: machine.steal - elsewhere0.steal,
