@@ -11,18 +11,19 @@ import { ModelEntity } from './model.entity';
  * collector next to nothing.
  */
 async function loadUsableSamples(dataSource: DataSource, vault: SampleVault, datasetId: string): Promise<Sample[]> {
+  return (await loadUsable(dataSource, vault, datasetId)).samples;
+}
+
+/** loadUsableSamples, with each sample's internal id (sample_commitments.id) by commitment. */
+async function loadUsable(dataSource: DataSource, vault: SampleVault, datasetId: string): Promise<{ samples: Sample[]; ids: Map<string, string> }> {
   const requested: { commitment: string }[] = await dataSource.query(
     `SELECT DISTINCT f.commitment FROM forget_request_samples f JOIN forget_requests r ON r.id = f.request_id
       WHERE r.dataset_id = $1 AND r.state NOT IN ('failed', 'restored')`,
     [datasetId],
   );
   const forgotten = new Set(requested.map((r) => r.commitment));
-  const opened = await vault.readSamples({ datasetId }, { committedOnly: true, float32: true });
-  return compactFeatures(
-    opened
-      .filter((s) => !forgotten.has(s.commitment))
-      .map(asSample),
-  );
+  const opened = (await vault.readSamples({ datasetId }, { committedOnly: true, float32: true })).filter((s) => !forgotten.has(s.commitment));
+  return { samples: compactFeatures(opened.map(asSample)), ids: new Map(opened.map((s) => [s.commitment, s.id])) };
 }
 
 /** What the engine is given of a sample opened from the vault. */
@@ -38,32 +39,23 @@ function holdoutOf(model: ModelEntity): { seed: string | number; fraction: numbe
 /**
  * What a model trains on and what it is tested on: the dataset's usable samples (in upload order) split by the
  * model's holdout rule (isHeldOut on its seed and each externalId). Without a holdout every sample is trained on.
+ * With the sets' plan (their samples' internal ids, in order), read with them.
  */
-export async function loadTrainingSets(dataSource: DataSource, vault: SampleVault, model: ModelEntity): Promise<{ train: Sample[]; test: Sample[] }> {
-  const { train, holdout } = splitHoldout(await loadUsableSamples(dataSource, vault, model.datasetId), holdoutOf(model));
-  return { train, test: holdout };
+export async function loadTrainingSets(
+  dataSource: DataSource,
+  vault: SampleVault,
+  model: ModelEntity,
+): Promise<{ train: Sample[]; test: Sample[]; plan: TrainingPlan }> {
+  const { samples, ids } = await loadUsable(dataSource, vault, model.datasetId);
+  const { train, holdout } = splitHoldout(samples, holdoutOf(model));
+  const idOf = (s: Sample): string => ids.get(s.commitment)!;
+  return { train, test: holdout, plan: { train: train.map(idOf), test: holdout.map(idOf) } };
 }
 
 /** A training's plan as models.training_plan keeps it: the internal ids (sample_commitments.id) of its sets, in order. */
 export interface TrainingPlan {
   train: string[];
   test: string[];
-}
-
-/** The plan of training sets loaded by loadTrainingSets: their samples' internal ids, in order. */
-export async function planOf(dataSource: DataSource, datasetId: string, sets: { train: Sample[]; test: Sample[] }): Promise<TrainingPlan> {
-  const all = [...sets.train, ...sets.test];
-  const rows: { id: string; commitment: string }[] = await dataSource.query(
-    `SELECT id::text AS id, commitment FROM sample_commitments WHERE dataset_id = $1 AND commitment = ANY($2::text[])`,
-    [datasetId, all.map((s) => s.commitment)],
-  );
-  const ids = new Map(rows.map((r) => [r.commitment, r.id]));
-  const idOf = (s: Sample): string => {
-    const id = ids.get(s.commitment);
-    if (id === undefined) throw new Error(`dataset ${datasetId}: a sample to train on has no commitment row`);
-    return id;
-  };
-  return { train: sets.train.map(idOf), test: sets.test.map(idOf) };
 }
 
 /**

@@ -1,15 +1,16 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
-import { PhaseClock, ProgressCallback, Sample, TrainingConfigInput, UnlearningError, resolveStoredSchedule } from '@lethe/unlearning';
+import { LedgerSink, PhaseClock, ProgressCallback, Sample, TrainingConfigInput, UnlearningError, resolveStoredSchedule } from '@lethe/unlearning';
 import { describeJobError, isPermanentJobError } from '../jobs/job.errors';
 import { withDatasetLock } from './dataset.lock';
 import { KeptMethods } from './kept-methods';
-import { TrainingPlan, findProtectedFeature, loadPlannedSets, loadTrainingSets, planOf } from './model-evaluation';
+import { TrainingPlan, findProtectedFeature, loadPlannedSets, loadTrainingSets } from './model-evaluation';
 import { ModelEntity } from './model.entity';
 import { ModelLedgerSink } from './model-ledger.sink';
 import { putNoiseSeeds } from './noise-seeds';
 import { ModelStore } from './model.store';
+import { OpenedSamples } from './opened-samples';
 
 export interface TrainingResult {
   modelId: string;
@@ -41,6 +42,7 @@ export class ModelTrainingService {
     private readonly vault: SampleVault,
     private readonly store: ModelStore,
     private readonly methods: KeptMethods,
+    private readonly opened: OpenedSamples,
   ) {}
 
   /** `jobId`: the training's job, whose shard tasks (one per shard, on every worker) train the version. */
@@ -98,19 +100,27 @@ export class ModelTrainingService {
    */
   private async trainVersion1(model: ModelEntity, onProgress: ProgressCallback, clock: PhaseClock, jobId?: string): Promise<void> {
     const modelId = model.id;
+    // Read while the samples are: the model's noise seeds and the dataset's protected column (a round trip each).
+    const seeds = settledLater(this.store.noiseSeeds.open(model));
+    const protectedFeature = settledLater(findProtectedFeature(this.dataSource, model));
     // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
-    const { train: samples, test } = await this.planTraining(model);
+    const { train: samples, test, planStored } = await this.planTraining(model);
     clock.lap('samples');
+    // This worker's shard tasks of the training take their samples from these, not from the vault again.
+    const release = this.opened.hold(samples);
     const sink = new ModelLedgerSink(this.ledger);
+    // The plan is stored while the shard tasks train, and durable before the engine's first append (its only one,
+    // once every shard is trained), which waits for it: a failed store fails the training before anything is logged.
+    const ledger: LedgerSink = { append: async (events) => sink.append(await planStored.then(() => events)) };
     const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
-    this.methods.lend(kept, { ledger: sink, onProgress, jobId });
+    this.methods.lend(kept, { ledger, onProgress, jobId });
     try {
       const trained = await kept.method.train({
         modelId,
-        config: resolveStoredSchedule(putNoiseSeeds(model.engineConfig, await this.store.noiseSeeds.open(model)) as unknown as TrainingConfigInput),
+        config: resolveStoredSchedule(putNoiseSeeds(model.engineConfig, await seeds) as unknown as TrainingConfigInput),
         samples,
         ...(test.length > 0 ? { testSet: test } : {}),
-        ...(await findProtectedFeature(this.dataSource, model)),
+        ...(await protectedFeature),
         clock,
       });
       const ledgerIndex = sink.indexOf('MODEL_PUBLISHED', modelId, trained.version)!;
@@ -122,16 +132,21 @@ export class ModelTrainingService {
       throw error;
     } finally {
       this.methods.end(kept);
+      release();
+      await planStored.catch(() => undefined); // never still running once the attempt ends (a retry stores its own)
     }
   }
 
-  /** The sets version 1 trains on: its stored plan once the log holds its MODEL_PUBLISHED, else the dataset now (the plan stored). */
-  private async planTraining(model: ModelEntity): Promise<{ train: Sample[]; test: Sample[] }> {
+  /**
+   * The sets version 1 trains on: its stored plan once the log holds its MODEL_PUBLISHED, else the dataset now, with
+   * `planStored` storing its plan (begun, not awaited: the training waits for it before its first append).
+   */
+  private async planTraining(model: ModelEntity): Promise<{ train: Sample[]; test: Sample[]; planStored: Promise<unknown> }> {
     const logged = await this.findLoggedVersion1(model.id);
     if (!logged) {
-      const sets = await loadTrainingSets(this.dataSource, this.vault, model);
-      await this.dataSource.query(`UPDATE models SET training_plan = $2 WHERE id = $1`, [model.id, JSON.stringify(await planOf(this.dataSource, model.datasetId, sets))]);
-      return sets;
+      const { train, test, plan } = await loadTrainingSets(this.dataSource, this.vault, model);
+      const planStored = settledLater(this.dataSource.query(`UPDATE models SET training_plan = $2 WHERE id = $1`, [model.id, JSON.stringify(plan)]));
+      return { train, test, planStored };
     }
     const [row]: { plan: TrainingPlan | null }[] = await this.dataSource.query(`SELECT training_plan AS plan FROM models WHERE id = $1`, [model.id]);
     if (!row?.plan)
@@ -139,7 +154,7 @@ export class ModelTrainingService {
         'INVALID_REQUEST',
         `model ${model.id} version 1 is logged (entry ${logged.index}) but its training plan was not stored (a training begun before plans were): it cannot be trained again to the logged bytes`,
       );
-    return loadPlannedSets(this.dataSource, this.vault, model.id, row.plan);
+    return { ...(await loadPlannedSets(this.dataSource, this.vault, model.id, row.plan)), planStored: Promise.resolve() };
   }
 
   private async findLoggedVersion1(modelId: string): Promise<{ index: number } | undefined> {
@@ -155,4 +170,10 @@ export class ModelTrainingService {
   async markFailed(modelId: string, error: string): Promise<void> {
     await this.dataSource.getRepository(ModelEntity).update({ id: modelId, state: 'training' }, { state: 'failed', error, updatedAt: new Date() });
   }
+}
+
+/** `promise`, whose rejection is handled where it is awaited later: until then it is not an unhandled rejection. */
+function settledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }

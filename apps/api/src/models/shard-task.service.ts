@@ -4,12 +4,13 @@ import { PhaseClock, ShardResult, ShardTask, ShardTrainer } from '@lethe/unlearn
 import { ARTIFACT_STORE } from '../config/config.provider';
 import { checkpointStoreIn } from './kept-methods';
 import { ModelStore } from './model.store';
+import { OpenedSamples } from './opened-samples';
 import { putNoiseSeeds, usesNoiseSeeds } from './noise-seeds';
 
 /**
- * A worker's side of shard tasks: reads the task's samples (by commitment) and trains the one shard with
- * the engine, its checkpoints into the artifact store every worker shares. One task at a time; the step
- * sessions are kept from one task to the next.
+ * A worker's side of shard tasks: reads the task's samples (by commitment; from memory when a job of this worker
+ * holds them open, OpenedSamples) and trains the one shard with the engine, its checkpoints into the artifact store
+ * every worker shares. One task at a time; the step sessions are kept from one task to the next.
  */
 @Injectable()
 export class ShardTaskService {
@@ -19,6 +20,7 @@ export class ShardTaskService {
 
   constructor(
     private readonly store: ModelStore,
+    private readonly opened: OpenedSamples,
     @Inject(ARTIFACT_STORE) artifacts: ArtifactStore,
   ) {
     const current = this.current;
@@ -31,11 +33,15 @@ export class ShardTaskService {
     });
   }
 
-  /** `clock`: charged seeds (opening the model's noise seeds), samples (reading and opening them), then the engine's phases. */
+  /**
+   * `clock`: charged seeds (opening the model's noise seeds), samples (reading and opening them, or taking them from
+   * the job of this worker that holds them), then the engine's phases.
+   */
   async run(queued: ShardTask, onProgress: (fraction: number) => void, clock = new PhaseClock()): Promise<ShardResult> {
     const task = await this.withNoiseSeeds(queued);
     clock.lap('seeds');
-    const samples = await this.store.loadSamples(task.commitments.flat());
+    const commitments = task.commitments.flat();
+    const samples = this.opened.find(commitments) ?? (await this.store.loadSamples(commitments));
     clock.lap('samples');
     this.current.onProgress = onProgress;
     try {

@@ -16,6 +16,7 @@ import { ShardTaskQueue } from '../jobs/shard-task.queue';
 import { ShardTaskService } from '../models/shard-task.service';
 import { ModelTrainingService } from '../models/model-training.service';
 import { ModelStore } from '../models/model.store';
+import { OpenedSamples } from '../models/opened-samples';
 import { RetirementStore } from '../models/retirement.store';
 import { RetirementService } from '../unlearning/retirement.service';
 import { UnlearningService } from '../unlearning/unlearning.service';
@@ -55,6 +56,7 @@ export class WorkerModule {
         ShardTaskService,
         ForgetRequestRepository,
         ModelStore,
+        OpenedSamples,
         KeptMethods,
         ModelTrainingService,
         RetirementStore,
