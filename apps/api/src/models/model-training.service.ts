@@ -111,7 +111,7 @@ export class ModelTrainingService {
     const sink = new ModelLedgerSink(this.ledger);
     // The plan is stored while the shard tasks train, and durable before the engine's first append (its only one,
     // once every shard is trained), which waits for it: a failed store fails the training before anything is logged.
-    const ledger: LedgerSink = { append: async (events) => sink.append(await planStored.then(() => events)) };
+    const ledger = appendingAfter(sink, planStored);
     const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
     this.methods.lend(kept, { ledger, onProgress, jobId });
     try {
@@ -170,6 +170,11 @@ export class ModelTrainingService {
   async markFailed(modelId: string, error: string): Promise<void> {
     await this.dataSource.getRepository(ModelEntity).update({ id: modelId, state: 'training' }, { state: 'failed', error, updatedAt: new Date() });
   }
+}
+
+/** `sink`, whose appends wait for `before` first, and fail with its error, appending nothing, when it fails. */
+export function appendingAfter(sink: LedgerSink, before: Promise<unknown>): LedgerSink {
+  return { append: async (events) => sink.append(await before.then(() => events)) };
 }
 
 /** `promise`, whose rejection is handled where it is awaited later: until then it is not an unhandled rejection. */
