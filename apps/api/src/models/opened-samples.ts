@@ -3,9 +3,9 @@ import type { Sample } from '@lethe/unlearning';
 
 /**
  * The samples a job of this worker opened from the vault, by commitment, for as long as the job holds them (a
- * training, while its shard tasks run): a shard task of that job that this worker takes finds its samples here
- * instead of reading and opening them from the vault again. Nothing stays once the last holder lets go, and
- * nothing leaves the process: the same samples, in memory, that the job has open anyway.
+ * training, or a forget pass's step from a version, while its shard tasks run): a shard task of that job that this
+ * worker takes finds its samples here instead of reading and opening them from the vault again. Nothing stays once
+ * the last holder lets go, and nothing leaves the process: the same samples, in memory, that the job has open anyway.
  */
 @Injectable()
 export class OpenedSamples {

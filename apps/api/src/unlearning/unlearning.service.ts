@@ -15,6 +15,7 @@ import { ModelLedgerSink } from '../models/model-ledger.sink';
 import { KeptMethods } from '../models/kept-methods';
 import { ModelStore, VersionRecord } from '../models/model.store';
 import { ModelTrainingService } from '../models/model-training.service';
+import { OpenedSamples } from '../models/opened-samples';
 import { modelDoneFraction } from '../models/model.progress';
 import { ForgetSteps } from '../forget-requests/forget-steps';
 import { PassClock, PassTimings } from './pass-clock';
@@ -146,6 +147,7 @@ export class UnlearningService {
     private readonly datasetVersions: DatasetVersionService,
     private readonly features: FeatureUnlearningService,
     private readonly trainings: ModelTrainingService,
+    private readonly opened: OpenedSamples,
   ) {}
 
   async unlearnDataset(datasetId: string, options: UnlearningPassOptions = {}): Promise<UnlearningPassResult> {
@@ -421,6 +423,8 @@ export class UnlearningService {
     const kept = await this.methods.keep(model.id, from.config);
     const { method } = kept;
     this.methods.lend(kept, { ledger: sink, onProgress: (p) => progress.report(p), jobId: pass.jobId });
+    // This worker's shard tasks of the forget take their samples from the version's, in memory, not from the vault again.
+    const release = this.opened.hold(from.samples);
     try {
       // A model that set its guard has its test accuracy measured before the version is served (inline evidence).
       const later =
@@ -458,6 +462,7 @@ export class UnlearningService {
       if (later) pass.evidenceDue.push({ model, version, before: from, after: outcome.model });
       return { model: outcome.model, version, row: (await this.store.findVersion(model.id, version))! };
     } finally {
+      release();
       this.methods.end(kept);
     }
   }
