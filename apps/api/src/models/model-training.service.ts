@@ -106,14 +106,14 @@ export class ModelTrainingService {
     // With a holdout (evaluation.holdoutFraction), the held-out samples are the test set of the published metrics.
     const { train: samples, test, planStored } = await this.planTraining(model);
     clock.lap('samples');
-    // This worker's shard tasks of the training take their samples from these, not from the vault again.
-    const release = this.opened.hold(samples);
     const sink = new ModelLedgerSink(this.ledger);
     // The plan is stored while the shard tasks train, and durable before the engine's first append (its only one,
     // once every shard is trained), which waits for it: a failed store fails the training before anything is logged.
     const ledger = appendingAfter(sink, planStored);
     const kept = await this.methods.keep(modelId, model.engineConfig as { method: string });
     this.methods.lend(kept, { ledger, onProgress, jobId });
+    // This worker's shard tasks of the training take their samples from these, not from the vault again.
+    const release = this.opened.hold(samples);
     try {
       const trained = await kept.method.train({
         modelId,
