@@ -32,8 +32,8 @@ const READ_PAGE = 8;
  * but the database URL. Two tables, made here at first use (like pg-boss's, so that a database of their own
  * needs no migration run): `artifacts` (kind, address, SHA-256, size, chunk count) and `artifact_chunks`
  * (the bytes, `chunkBytes` a row, stored out of line and uncompressed: weights do not compress).
- * - put: the header and every chunk in one transaction, so no reader ever sees part of an artifact, and a
- *   crash leaves nothing.
+ * - put: the header and every chunk in one statement (one transaction), so no reader ever sees part of an
+ *   artifact, and a crash leaves nothing.
  * - get: the header and chunks a page at a time in one REPEATABLE READ snapshot, checked against the
  *   recorded size and SHA-256 (CORRUPT otherwise).
  * - delete: one DELETE, committed (durable) before it resolves; `reclaim` VACUUMs afterwards.
@@ -67,25 +67,27 @@ export class PostgresArtifactStore implements ArtifactStore {
     const sha256 = sha256Hex(bytes);
     if (ref.kind === 'onnx') checkSha256(ref, bytes, ref.address, this.description);
     const chunks = Math.max(1, Math.ceil(bytes.length / this.chunkBytes));
-    await this.transaction('READ COMMITTED', async (client) => {
-      // The header row's lock (the upsert takes it) orders concurrent puts of one address. The same bytes are
-      // written again, not skipped: a put is how a damaged copy gets repaired.
-      await client.query(
-        `INSERT INTO artifacts (kind, address, sha256, size, chunks) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (kind, address) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, chunks = EXCLUDED.chunks, created_at = now()`,
-        [ref.kind, ref.address, sha256, bytes.length, chunks],
-      );
-      await client.query(`DELETE FROM artifact_chunks WHERE kind = $1 AND address = $2`, [ref.kind, ref.address]);
-      const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      for (let seq = 0; seq < chunks; seq++) {
-        await client.query(`INSERT INTO artifact_chunks (kind, address, seq, data) VALUES ($1, $2, $3, $4)`, [
-          ref.kind,
-          ref.address,
-          seq,
-          view.subarray(seq * this.chunkBytes, (seq + 1) * this.chunkBytes),
-        ]);
-      }
-    });
+    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const data = Array.from({ length: chunks }, (_, seq) => view.subarray(seq * this.chunkBytes, (seq + 1) * this.chunkBytes));
+    // One statement, so one transaction and one round trip (a put sits on the way to publishing a version): the
+    // header, every chunk, and no chunk beyond them. The header row's lock (the upsert takes it) orders concurrent
+    // puts of one address. The same bytes are written again, not skipped: a put is how a damaged copy gets
+    // repaired (its chunks overwritten, any extra one deleted).
+    await this.withClient((client) =>
+      client.query(
+        `WITH header AS (
+           INSERT INTO artifacts (kind, address, sha256, size, chunks) VALUES ($1::text, $2::text, $3, $4, $5::integer)
+           ON CONFLICT (kind, address) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, chunks = EXCLUDED.chunks, created_at = now()
+         ), extra AS (
+           DELETE FROM artifact_chunks WHERE kind = $1 AND address = $2 AND seq >= $5
+         )
+         INSERT INTO artifact_chunks (kind, address, seq, data)
+         SELECT $1, $2, c.seq, c.data FROM (VALUES ${data.map((_, seq) => `(${seq}, $${6 + seq}::bytea)`).join(', ')}) AS c(seq, data)
+         ON CONFLICT (kind, address, seq) DO UPDATE SET data = EXCLUDED.data`,
+        // Each chunk a parameter of its own: sent as binary (a bytea[] would go as hex text, twice the bytes).
+        [ref.kind, ref.address, sha256, bytes.length, chunks, ...data],
+      ),
+    );
   }
 
   async get(ref: ArtifactRef): Promise<Uint8Array | undefined> {
