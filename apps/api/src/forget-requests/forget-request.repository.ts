@@ -124,11 +124,12 @@ export class ForgetRequestRepository {
   /**
    * Moves every logged request of the dataset that waits (`received`, or `unlearning` left by a pass that
    * stopped) to `unlearning`, pointed at the pass `jobId` when given; returns their ids in log order, and
-   * whether any was left `unlearning` by another pass (which stopped or failed: crash recovery is owed).
+   * whether any was left `unlearning` by another pass (which stopped or failed: crash recovery is owed). In
+   * `manager`'s transaction when given.
    */
-  async takeWaiting(datasetId: string, jobId: string | null): Promise<{ ids: string[]; resumed: boolean }> {
+  async takeWaiting(datasetId: string, jobId: string | null, manager: EntityManager = this.dataSource.manager): Promise<{ ids: string[]; resumed: boolean }> {
     // TypeORM answers an UPDATE with [rows, rowCount]; the FROM gives each row's state before the update.
-    const [taken]: [{ id: string; ledger_index: string; resumed: boolean }[], number] = await this.dataSource.query(
+    const [taken]: [{ id: string; ledger_index: string; resumed: boolean }[], number] = await manager.query(
       `UPDATE forget_requests r SET state = 'unlearning', job_id = COALESCE($2, r.job_id), error = NULL, updated_at = now()
          FROM (SELECT id, state, job_id FROM forget_requests
                 WHERE dataset_id = $1 AND state IN ('received', 'unlearning') AND ledger_index IS NOT NULL FOR UPDATE) before

@@ -81,9 +81,9 @@ export class JobRepository {
     return claimed.length > 0 ? { claimed: true } : { claimed: false, job: await this.findById(jobId) };
   }
 
-  /** Starts an attempt of a job `workerId` holds; false when it no longer holds it. */
-  async start(jobId: string, workerId: string): Promise<boolean> {
-    const [started]: [unknown[], number] = await this.dataSource.query(
+  /** Starts an attempt of a job `workerId` holds (in `manager`'s transaction when given); false when it no longer holds it. */
+  async start(jobId: string, workerId: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> {
+    const [started]: [unknown[], number] = await manager.query(
       `UPDATE jobs SET ${STARTED}, heartbeat_at = now(), updated_at = now()
         WHERE id = $1 AND state IN ('queued', 'running') AND worker_id = $2 RETURNING id`,
       [jobId, workerId],

@@ -64,14 +64,13 @@ export class ModelTrainingService {
 
   /**
    * For a forget pass, which holds the dataset alone (so no training of it runs): finishes the trainings of the
-   * dataset that stopped after their version 1 was logged (its MODEL_PUBLISHED) or recorded, but before the model was
+   * dataset's models in `training` (`training`, oldest first; the pass read them with its ready models) that stopped after their version 1 was logged (its MODEL_PUBLISHED) or recorded, but before the model was
    * `ready` (their worker died; their job's retry would come later). Each is trained again from its plan and
    * recorded, so the pass forgets the requests' samples from the version the log says learned them, as it does
    * when no crash came between. A training whose plan can no longer be trained (a planned sample shredded) fails
    * alone (the model `failed`, naming the cause). Returns the models made ready.
    */
-  async finishLoggedTrainings(datasetId: string): Promise<string[]> {
-    const training = await this.dataSource.getRepository(ModelEntity).find({ where: { datasetId, state: 'training' }, order: { createdAt: 'ASC' } });
+  async finishLoggedTrainings(training: ModelEntity[]): Promise<string[]> {
     const finished: string[] = [];
     for (const model of training) {
       if (!(await this.store.findVersion(model.id, 1))) {

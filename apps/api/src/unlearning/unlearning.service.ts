@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { Ledger, SampleVault } from '@lethe/ledger';
 import type { ApproximateAlgorithm, UnlearnHeld, VersionRetired } from '@lethe/events';
 import { ForgetRequest, JsonValue, Progress, TrainedModel } from '@lethe/unlearning';
@@ -45,8 +45,11 @@ export interface UnlearningPassOptions {
   /** The pass's row in `jobs`; the requests it takes point at it. */
   jobId?: string;
   onProgress?: PassProgressCallback;
-  /** Called once the pass holds the dataset, before it takes the waiting requests (the worker claims its job here). */
-  onLocked?: () => Promise<void>;
+  /**
+   * Called once the pass holds the dataset, before it takes the waiting requests (the worker claims its job here),
+   * in the transaction that takes them: both are one commit.
+   */
+  onLocked?: (manager: EntityManager) => Promise<void>;
   /** No retry follows: an error fails the requests instead of leaving them for the next attempt. */
   lastAttempt?: boolean;
   /** The pass's clock, started when its worker received the job (a new one otherwise). */
@@ -155,8 +158,10 @@ export class UnlearningService {
     clock.lap('claim');
     return withDatasetLock(this.dataSource, datasetId, 'exclusive', async () => {
       clock.lap('lock');
-      await options.onLocked?.();
-      const { ids: requestIds, resumed } = await this.requests.takeWaiting(datasetId, options.jobId ?? null);
+      const { ids: requestIds, resumed } = await this.dataSource.transaction(async (manager) => {
+        await options.onLocked?.(manager);
+        return this.requests.takeWaiting(datasetId, options.jobId ?? null, manager);
+      });
       const recover = options.recover !== false || resumed;
       clock.lap('take');
       const result = requestIds.length === 0 ? { requestIds, modelVersions: [], timings: clock.toJson() } : await this.forgetWaiting(datasetId, requestIds, clock, { ...options, recover });
@@ -253,11 +258,14 @@ export class UnlearningService {
     const evidenceDue: EvidenceDue[] = [];
     // A training that stopped after logging its version 1 (its worker died before the row) is finished first: the
     // log says that version learned the samples, so the requests are forgotten from it, as without the crash.
-    const finished = await this.trainings.finishLoggedTrainings(datasetId);
-    if (finished.length > 0) clock.lap('finishTrainings');
-    const models = await this.dataSource
+    // One query finds both; the look-up of what a stopped training logged is made only when one is `training`.
+    const found = await this.dataSource
       .getRepository(ModelEntity)
-      .find({ where: { datasetId, state: 'ready' }, order: { createdAt: 'ASC' } });
+      .find({ where: { datasetId, state: In(['ready', 'training']) }, order: { createdAt: 'ASC' } });
+    const training = found.filter((m) => m.state === 'training');
+    const finished = training.length > 0 ? await this.trainings.finishLoggedTrainings(training) : [];
+    if (finished.length > 0) clock.lap('finishTrainings');
+    const models = found.filter((m) => m.state === 'ready' || finished.includes(m.id));
     const progress = new PassProgress(models.length, onProgress);
     const published: { modelId: string; version: number }[] = [];
     const failed: FailedModel[] = [];

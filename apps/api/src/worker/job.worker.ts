@@ -261,9 +261,9 @@ export class JobWorker {
         clock,
         recover,
         onProgress: (p) => progress.set(p.fraction, p.etaSeconds),
-        onLocked: async () => {
+        onLocked: async (manager) => {
           if (this.stopping) throw new Error('its worker is stopping');
-          if (!(await this.jobs.start(jobId, this.workerId)))
+          if (!(await this.jobs.start(jobId, this.workerId, manager)))
             throw new Error(`job ${jobId} was handed to another worker while this one waited for dataset ${datasetId}`);
         },
       });
