@@ -163,15 +163,17 @@ describe('unlearning passes', () => {
     );
     // The pass dies between logging the new version (MODEL_PUBLISHED, UNLEARN_COMPLETED) and recording it, as a
     // SIGKILL there would leave it (found by the crash trials of npm run reliability).
+    // Requests that arrive before the retry (filed, acknowledged, while the dying pass holds the dataset, so that
+    // they are there however soon the retry comes): the retry takes them with the first.
+    let later: { id: string; jobId: string }[] = [];
     const save = jest.spyOn(ModelStore.prototype, 'save').mockImplementationOnce(async () => {
+      later = await Promise.all(externalIds.slice(61, 63).map((e) => forget(e)));
       throw new Error('the worker died after logging the version');
     });
-    let later: { id: string; jobId: string }[] = [];
     try {
       const first = await forget(externalIds[60]);
       await waitFor(passes, (rows) => rows.some((r) => r.id === first.jobId && r.attempts >= 1 && r.error?.includes('the worker died')), 120_000);
-      // Requests that arrive before the retry: the retry takes them with the first.
-      later = await Promise.all(externalIds.slice(61, 63).map((e) => forget(e)));
+      expect(later).toHaveLength(2);
       const done = await waitFor(
         () => getJob(first.jobId),
         (j) => j.state === 'completed' || j.state === 'failed',

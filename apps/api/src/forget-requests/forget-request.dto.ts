@@ -200,7 +200,7 @@ export class ForgetRequestResponseDto extends ForgetRequestSummaryDto {
   steps!: ForgetRequestStepDto[];
 }
 
-export function toCreatedForgetRequestResponse(entity: ForgetRequestEntity): CreatedForgetRequestResponseDto {
+export function toCreatedForgetRequestResponse(entity: Pick<ForgetRequestEntity, 'id' | 'state' | 'ledgerIndex' | 'leafHash' | 'jobId'>): CreatedForgetRequestResponseDto {
   return { id: entity.id, state: entity.state, ledgerIndex: Number(entity.ledgerIndex), leafHash: entity.leafHash!, jobId: entity.jobId };
 }
 

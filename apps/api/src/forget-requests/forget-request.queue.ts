@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { UNLEARN_JOB } from '../jobs/job.entity';
 import { JobQueue } from '../jobs/job.queue';
 
@@ -16,6 +17,11 @@ export const FORGET_REQUEST_QUEUE = Symbol('FORGET_REQUEST_QUEUE');
  */
 export interface ForgetRequestQueue {
   enqueue(request: { requestId: string; datasetId: string; jobId: string }): Promise<void>;
+  /**
+   * The same, as part of the transaction of `manager` that attaches the request to its pass (committed with it);
+   * a queue without it is given `enqueue` after that transaction commits.
+   */
+  enqueueWithin?(manager: EntityManager, request: { requestId: string; datasetId: string; jobId: string }): Promise<void>;
 }
 
 /** Drops every notification (no queue configured; tests): requests wait in state `received` until a worker starts and finds them. */
@@ -33,7 +39,14 @@ export class DroppingForgetRequestQueue implements ForgetRequestQueue {
  * keeps one (a send with an id it holds is ignored, not an error).
  */
 export class JobForgetRequestQueue implements ForgetRequestQueue {
-  constructor(private readonly queue: JobQueue) {}
+  /** Defined when the job queue can send inside a transaction (pg-boss can). */
+  readonly enqueueWithin?: (manager: EntityManager, request: { requestId: string; datasetId: string; jobId: string }) => Promise<void>;
+
+  constructor(private readonly queue: JobQueue) {
+    const sendWithin = queue.sendWithin?.bind(queue);
+    if (sendWithin)
+      this.enqueueWithin = (manager, request) => sendWithin(manager, UNLEARN_JOB, { jobId: request.jobId, datasetId: request.datasetId }, { id: request.jobId });
+  }
 
   async enqueue(request: { requestId: string; datasetId: string; jobId: string }): Promise<void> {
     await this.queue.send(UNLEARN_JOB, { jobId: request.jobId, datasetId: request.datasetId }, { id: request.jobId });

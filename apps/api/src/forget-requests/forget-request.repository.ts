@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager, IsNull, Not } from 'typeorm';
 import type { ShredCause } from '@lethe/events';
-import { ForgetApproach, ForgetMode, ForgetRequestEntity } from './forget-request.entity';
+import { ForgetApproach, ForgetMode, ForgetRequestEntity, ForgetRequestState } from './forget-request.entity';
 
 /** Advisory lock namespace for "deciding whether this dataset's samples are already being forgotten". */
 const INTAKE_LOCK = 0x666f72676574; // "forget"
@@ -54,6 +54,26 @@ export class ForgetRequestRepository {
     );
   }
 
+  /**
+   * Points a request that is not logged yet at its FORGET_REQUESTED entry and at the pass `jobId`, in one statement
+   * of `manager`'s transaction (no pass takes it before that commits); returns what it answers with, or undefined
+   * when the request was logged already (then nothing changed).
+   */
+  async markLoggedInPass(
+    manager: EntityManager,
+    id: string,
+    entry: { index: number | string; leafHash: string },
+    jobId: string,
+  ): Promise<Pick<ForgetRequestEntity, 'id' | 'state' | 'ledgerIndex' | 'leafHash' | 'jobId'> | undefined> {
+    // TypeORM answers an UPDATE with [rows, rowCount].
+    const [[row]]: [{ state: ForgetRequestState; job_id: string }[], number] = await manager.query(
+      `UPDATE forget_requests SET ledger_index = $2, leaf_hash = $3, job_id = COALESCE(job_id, $4), updated_at = now()
+        WHERE id = $1 AND ledger_index IS NULL RETURNING state, job_id`,
+      [id, String(entry.index), entry.leafHash, jobId],
+    );
+    return row && { id, state: row.state, ledgerIndex: String(entry.index), leafHash: entry.leafHash, jobId: row.job_id };
+  }
+
   /** Points a request that is not logged yet at its FORGET_REQUESTED entry. */
   async markLogged(id: string, entry: { index: number | string; leafHash: string }): Promise<void> {
     await this.dataSource
@@ -103,13 +123,13 @@ export class ForgetRequestRepository {
    * Points a `received` request that no pass serves yet at the pass `jobId`; returns the pass it points at
    * (another one, when a pass took it meanwhile).
    */
-  async attachToPass(id: string, jobId: string): Promise<string> {
-    const [, updated]: [unknown[], number] = await this.dataSource.query(
+  async attachToPass(id: string, jobId: string, manager: EntityManager = this.dataSource.manager): Promise<string> {
+    const [, updated]: [unknown[], number] = await manager.query(
       `UPDATE forget_requests SET job_id = $2 WHERE id = $1 AND state = 'received' AND job_id IS NULL`,
       [id, jobId],
     );
     if (updated === 1) return jobId;
-    const [row]: { job_id: string | null }[] = await this.dataSource.query(`SELECT job_id FROM forget_requests WHERE id = $1`, [id]);
+    const [row]: { job_id: string | null }[] = await manager.query(`SELECT job_id FROM forget_requests WHERE id = $1`, [id]);
     return row.job_id ?? jobId;
   }
 

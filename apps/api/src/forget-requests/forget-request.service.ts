@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Ledger } from '@lethe/ledger';
+import { AppendedEntry, Ledger } from '@lethe/ledger';
 import { Principal } from '../auth/role';
 import { parseIntegerParam } from '../common/query-params';
 import { parseUuidQueryParam } from '../common/uuid';
@@ -34,6 +34,9 @@ import { ModelStore } from '../models/model.store';
 import { ForgetApproach, ForgetRequestEntity } from './forget-request.entity';
 import { ForgetRequestRepository } from './forget-request.repository';
 import { FORGET_REQUEST_QUEUE, ForgetRequestQueue } from './forget-request.queue';
+
+/** What a filed request is answered with. */
+type CreatedRequest = Pick<ForgetRequestEntity, 'id' | 'state' | 'ledgerIndex' | 'leafHash' | 'jobId'>;
 
 /** The reason of the forget requests the retention sweep files for expired samples. */
 export const RETENTION_REASON = 'retention';
@@ -113,10 +116,8 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     });
 
     if (decided.existing !== undefined) return toCreatedForgetRequestResponse(await this.waitUntilLogged(decided.existing));
-    const request = await this.appendForgetRequested(decided.created, dataset.id, commitments, reason);
-    request.jobId = await this.attachToPass(request.id, request.datasetId, createdBy);
-    await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId, jobId: request.jobId });
-    return toCreatedForgetRequestResponse(request);
+    const entry = await this.appendForgetRequested(decided.created, dataset.id, commitments, reason);
+    return toCreatedForgetRequestResponse(await this.queueLogged(decided.created, dataset.id, createdBy, entry));
   }
 
   /**
@@ -134,20 +135,30 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     await this.dataSource.transaction((manager) =>
       this.requests.insert(manager, { id, datasetId: dataset.id, reason: body.reason, createdBy: principal?.keyId ?? null, approach: null, features }, []),
     );
-    const request = await this.appendForgetRequested(id, dataset.id, [], body.reason, features);
-    request.jobId = await this.attachToPass(request.id, request.datasetId, principal?.keyId ?? null);
-    await this.queue.enqueue({ requestId: request.id, datasetId: request.datasetId, jobId: request.jobId });
-    return toCreatedForgetRequestResponse(request);
+    const entry = await this.appendForgetRequested(id, dataset.id, [], body.reason, features);
+    return toCreatedForgetRequestResponse(await this.queueLogged(id, dataset.id, principal?.keyId ?? null, entry));
   }
 
   /**
-   * Joins a logged request to its dataset's waiting unlearning pass (created if none waits) and returns
-   * the pass's job id. A pass that took the request meanwhile has already pointed it at itself.
+   * Points a stored request at its FORGET_REQUESTED entry `entry` and joins it to its dataset's waiting unlearning
+   * pass (created if none waits), in one transaction, with the pass's job sent in it when the queue can (else right
+   * after it commits): one commit on the way to the 202 instead of one per step. Returns what the 202 says.
    */
-  private async attachToPass(requestId: string, datasetId: string, createdBy: string | null): Promise<string> {
-    const { jobId } = await this.jobs.findOrCreateWaitingPass(datasetId, createdBy);
-    return this.requests.attachToPass(requestId, jobId);
+  private async queueLogged(id: string, datasetId: string, createdBy: string | null, entry: { index: number | string; leafHash: string }): Promise<CreatedRequest> {
+    const within = this.queue.enqueueWithin?.bind(this.queue);
+    const request = await this.dataSource.transaction(async (manager) => {
+      // The waiting pass is locked (FOR SHARE) until this commits: it cannot start, and take its requests, without this one.
+      const { jobId } = await this.jobs.findOrCreateWaitingPass(datasetId, createdBy, manager);
+      const logged = await this.requests.markLoggedInPass(manager, id, entry, jobId);
+      // Logged meanwhile (another process finishing it at its start): joined to the pass as before.
+      const request = logged ?? { ...(await manager.getRepository(ForgetRequestEntity).findOneByOrFail({ id })), jobId: await this.requests.attachToPass(id, jobId, manager) };
+      if (within) await within(manager, { requestId: id, datasetId, jobId: request.jobId! });
+      return request;
+    });
+    if (!within) await this.queue.enqueue({ requestId: id, datasetId, jobId: request.jobId! });
+    return request;
   }
+
 
   async get(id: string): Promise<ForgetRequestResponseDto> {
     const request = await this.requests.findLogged(id);
@@ -191,11 +202,10 @@ export class ForgetRequestService implements OnApplicationBootstrap {
   async recoverUnlogged(olderThanMs: number): Promise<number> {
     const rows = await this.requests.findUnlogged(olderThanMs);
     for (const row of rows) {
-      const logged = await this.findForgetRequested(row.id);
-      if (logged) await this.requests.markLogged(row.id, logged);
-      else await this.appendForgetRequested(row.id, row.datasetId, await this.requests.findCommitments(row.id), row.reason, row.features);
-      const jobId = await this.attachToPass(row.id, row.datasetId, null);
-      await this.queue.enqueue({ requestId: row.id, datasetId: row.datasetId, jobId });
+      const entry =
+        (await this.findForgetRequested(row.id)) ??
+        (await this.appendForgetRequested(row.id, row.datasetId, await this.requests.findCommitments(row.id), row.reason, row.features));
+      await this.queueLogged(row.id, row.datasetId, null, entry);
       this.logger.warn(`forget request ${row.id} was stored but not acknowledged before a stop; it is now logged`);
     }
     return rows.length;
@@ -207,11 +217,9 @@ export class ForgetRequestService implements OnApplicationBootstrap {
     return logged;
   }
 
-  /** Appends FORGET_REQUESTED and points the row at it; returns the row. */
-  private async appendForgetRequested(id: string, datasetId: string, commitments: string[], reason: string, features?: number[] | null): Promise<ForgetRequestEntity> {
-    const entry = await this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason, ...(features ? { features } : {}) });
-    await this.requests.markLogged(id, entry);
-    return this.requests.getById(id);
+  /** Appends FORGET_REQUESTED (queueLogged points the row at it); returns its entry once durable. */
+  private async appendForgetRequested(id: string, datasetId: string, commitments: string[], reason: string, features?: number[] | null): Promise<AppendedEntry> {
+    return this.ledger.appendOne({ type: 'FORGET_REQUESTED', version: 1, requestId: id, datasetId, commitments, reason, ...(features ? { features } : {}) });
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import PgBoss from 'pg-boss';
+import type { EntityManager } from 'typeorm';
 
 /**
  * The PostgreSQL channel on which a sent job wakes the workers (LISTEN/NOTIFY); the payload is the job's queue
@@ -26,6 +27,17 @@ const RECONNECT_MS = 2000;
 export async function sendJob(boss: PgBoss, name: string, data: object, options: PgBoss.SendOptions = {}): Promise<void> {
   await boss.send(name, data, options);
   await boss.getDb().executeSql('SELECT pg_notify($1, $2)', [JOB_CHANNEL, name]);
+}
+
+/**
+ * sendJob inside the transaction of `manager`: the job and the wake-up are part of its commit (PostgreSQL delivers
+ * a NOTIFY at its transaction's commit), so a woken worker finds the job and whatever the transaction wrote with it.
+ */
+export async function sendJobWithin(boss: PgBoss, manager: EntityManager, name: string, data: object, options: PgBoss.SendOptions = {}): Promise<void> {
+  // TypeORM answers pg-boss's INSERT ... RETURNING with its rows.
+  const db = { executeSql: async (text: string, values: unknown[]) => ({ rows: (await manager.query(text, values)) as unknown[] }) };
+  await boss.send(name, data, { ...options, db });
+  await manager.query('SELECT pg_notify($1, $2)', [JOB_CHANNEL, name]);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import PgBoss from 'pg-boss';
-import { sendJob } from './job.notifier';
+import type { EntityManager } from 'typeorm';
+import { sendJob, sendJobWithin } from './job.notifier';
 
 export const JOB_QUEUE = Symbol('JOB_QUEUE');
 
@@ -8,6 +9,8 @@ export const JOB_QUEUE = Symbol('JOB_QUEUE');
 export interface JobQueue {
   /** Sends a job; `id` makes sending the same job again harmless. */
   send(name: string, data: object, options?: { id?: string; singletonKey?: string }): Promise<void>;
+  /** Sends a job as part of the transaction of `manager` (nothing is sent if it rolls back); absent when the queue cannot. */
+  sendWithin?(manager: EntityManager, name: string, data: object, options?: { id?: string }): Promise<void>;
 }
 
 /** Drops every job it is given (no queue configured): jobs stay `queued` in their table, and a worker's start-up sends them again. */
@@ -25,5 +28,9 @@ export class PgBossJobQueue implements JobQueue {
 
   async send(name: string, data: object, options: { id?: string; singletonKey?: string } = {}): Promise<void> {
     await sendJob(this.boss, name, data, options);
+  }
+
+  async sendWithin(manager: EntityManager, name: string, data: object, options: { id?: string } = {}): Promise<void> {
+    await sendJobWithin(this.boss, manager, name, data, options);
   }
 }

@@ -47,17 +47,19 @@ export class JobRepository {
 
   /**
    * The dataset's waiting unlearning pass (state `queued`, never started), created when it has none. At most
-   * one such row per dataset (a unique index), so every request that arrives while one waits joins it.
+   * one such row per dataset (a unique index), so every request that arrives while one waits joins it. In
+   * `manager`'s transaction when given (each statement still sees what committed before it: READ COMMITTED).
    */
-  async findOrCreateWaitingPass(datasetId: string, createdBy: string | null = null): Promise<{ jobId: string }> {
+  async findOrCreateWaitingPass(datasetId: string, createdBy: string | null = null, manager: EntityManager = this.dataSource.manager): Promise<{ jobId: string }> {
     for (let attempt = 0; attempt < FIND_ATTEMPTS; attempt++) {
-      const inserted: { id: string }[] = await this.dataSource.query(
+      const inserted: { id: string }[] = await manager.query(
         `INSERT INTO jobs (id, type, state, payload, created_by) VALUES ($1, $2, 'queued', $3, $4) ON CONFLICT DO NOTHING RETURNING id`,
         [randomUUID(), UNLEARN_JOB, JSON.stringify({ datasetId }), createdBy],
       );
       if (inserted.length === 1) return { jobId: inserted[0].id };
-      const waiting: { id: string }[] = await this.dataSource.query(
-        `SELECT id FROM jobs WHERE type = $1 AND state = 'queued' AND attempts = 0 AND payload->>'datasetId' = $2`,
+      // FOR SHARE: inside a transaction, the pass cannot start until that commits (a worker's start updates its row).
+      const waiting: { id: string }[] = await manager.query(
+        `SELECT id FROM jobs WHERE type = $1 AND state = 'queued' AND attempts = 0 AND payload->>'datasetId' = $2 FOR SHARE`,
         [UNLEARN_JOB, datasetId],
       );
       if (waiting.length === 1) return { jobId: waiting[0].id };
