@@ -74,13 +74,6 @@ export class ForgetRequestRepository {
     return row && { id, state: row.state, ledgerIndex: String(entry.index), leafHash: entry.leafHash, jobId: row.job_id };
   }
 
-  /** Points a request that is not logged yet at its FORGET_REQUESTED entry. */
-  async markLogged(id: string, entry: { index: number | string; leafHash: string }): Promise<void> {
-    await this.dataSource
-      .getRepository(ForgetRequestEntity)
-      .update({ id, ledgerIndex: IsNull() }, { ledgerIndex: String(entry.index), leafHash: entry.leafHash, updatedAt: new Date() });
-  }
-
   /** A stored request (logged or not); it must exist. */
   getById(id: string): Promise<ForgetRequestEntity> {
     return this.dataSource.getRepository(ForgetRequestEntity).findOneByOrFail({ id });
