@@ -329,21 +329,21 @@ export class ShardedMethod implements UnlearningMethod {
   }
 
   /**
-   * The evidence that costs trainings, when asked for: the reference trained from scratch without the samples
-   * (with its own store, evaluated independently: its ONNX file is loaded and run whole, sharing no cached
-   * output with the unlearned version), and the membership attack.
+   * The evidence that costs trainings, when asked for (addSlowEvidence): the reference trained from scratch without
+   * the samples (with its own store, evaluated independently: its ONNX file is loaded and run whole, sharing no
+   * cached output with the unlearned version), and the membership attack.
    */
-  private async addSlowEvidence(
+  private addSlowEvidence(
     evidence: ForgetEvidence,
     before: TrainedModel,
     after: TrainedModel,
     forgotten: readonly Sample[],
     sets: EvaluationSets,
-    request: { compareWithRetrain?: boolean; membership?: ForgetRequest['membership']; testSet?: readonly LabeledExample[] },
+    request: SlowEvidenceRequest,
     clock: PhaseClock,
   ): Promise<void> {
     const testCount = request.testSet?.length ?? 0;
-    if (request.compareWithRetrain) {
+    return addSlowEvidence(this, this.deps, evidence, { before, after, forgotten }, request, clock, async () => {
       let evaluation: ForgetEvidence['after'] | undefined;
       const reference = await buildVersion({ ...this.deps, store: new MemoryCheckpointStore() }, this.context, {
         modelId: after.modelId,
@@ -358,13 +358,8 @@ export class ShardedMethod implements UnlearningMethod {
           return buildPublishedMetrics(evaluation, after.samples.length, sets.retain.length, testCount);
         },
       });
-      evidence.reference = { ...(evaluation as ForgetEvidence['after']), onnxSha256: reference.model.onnxSha256 };
-      clock.lap('reference');
-    }
-    if (request.membership) {
-      evidence.membership = await measureMembershipInPass(this, this.deps, before, after, forgotten.length, { testSet: request.testSet, options: request.membership });
-      clock.lap('membership');
-    }
+      return { ...(evaluation as ForgetEvidence['after']), onnxSha256: reference.model.onnxSha256 };
+    });
   }
 
   async measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence> {
@@ -719,6 +714,41 @@ export async function recordEvidenceWith(
   await deps.ledger?.append([event]);
   clock.lap('ledger');
   return { evidence, event, timings: { ...clock.seconds } };
+}
+
+/** What of a forget request the slow evidence reads: whether to train the reference, the attack's options, the test set. */
+export interface SlowEvidenceRequest {
+  compareWithRetrain?: boolean;
+  membership?: ForgetRequest['membership'];
+  testSet?: readonly LabeledExample[];
+}
+
+/**
+ * The evidence of a forget that costs trainings, added to `evidence` when the request asks for it: the reference
+ * (`trainReference`: the method's model trained from scratch on `after`'s samples, evaluated from its own file),
+ * then the membership attack on `before` and `after` (measureMembershipInPass). Each is charged to its phase of
+ * `clock` ('reference', 'membership'). Shared by every method's inline forget and recordEvidence.
+ */
+export async function addSlowEvidence(
+  method: Pick<UnlearningMethod, 'measureMembership'>,
+  deps: Pick<EngineDependencies, 'log'>,
+  evidence: ForgetEvidence,
+  pair: { before: TrainedModel; after: TrainedModel; forgotten: readonly Sample[] },
+  request: SlowEvidenceRequest,
+  clock: PhaseClock,
+  trainReference: () => Promise<ForgetEvidence['reference']>,
+): Promise<void> {
+  if (request.compareWithRetrain) {
+    evidence.reference = await trainReference();
+    clock.lap('reference');
+  }
+  if (request.membership) {
+    evidence.membership = await measureMembershipInPass(method, deps, pair.before, pair.after, pair.forgotten.length, {
+      testSet: request.testSet,
+      options: request.membership,
+    });
+    clock.lap('membership');
+  }
 }
 
 /** The version a forget publishes: the one asked for (after the model's), or the next. */

@@ -46,13 +46,14 @@ import { ProgressPhase, ProgressTracker } from '../progress';
 import { detectRuntimeEnvelope, RuntimeEnvelope } from '../runtime-envelope';
 import { compactFeatures, LabeledExample, Sample } from '../samples';
 import {
+  addSlowEvidence,
   checkLimit,
   checkModelId,
   Derivation,
   evidenceToJson,
   laterForgetRequest,
-  measureMembershipInPass,
   recordEvidenceWith,
+  SlowEvidenceRequest,
   splitForget,
 } from '../sharded-method';
 import { checkMembershipOptions } from '../membership/options';
@@ -276,25 +277,18 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     });
   }
 
-  /** The evidence that costs trainings, when asked for: the reference retrained from scratch without the samples, and the membership attack. */
-  private async addSlowEvidence(
+  /** The evidence that costs trainings, when asked for (addSlowEvidence): the reference retrained from scratch without the samples, and the membership attack. */
+  private addSlowEvidence(
     evidence: ForgetEvidence,
     before: TrainedModel,
     after: TrainedModel,
     forgotten: readonly Sample[],
     sets: EvaluationSets,
-    request: { compareWithRetrain?: boolean; membership?: ForgetRequest['membership']; testSet?: readonly LabeledExample[] },
+    request: SlowEvidenceRequest,
     clock: PhaseClock,
   ): Promise<void> {
-    if (request.compareWithRetrain) {
-      const context = { modelId: after.modelId, version: after.version, config: after.config, hyperparamsHash: after.hyperparamsHash };
-      evidence.reference = await this.trainReference(context, after.samples, sets);
-      clock.lap('reference');
-    }
-    if (request.membership) {
-      evidence.membership = await measureMembershipInPass(this, this.deps, before, after, forgotten.length, { testSet: request.testSet, options: request.membership });
-      clock.lap('membership');
-    }
+    const context = { modelId: after.modelId, version: after.version, config: after.config, hyperparamsHash: after.hyperparamsHash };
+    return addSlowEvidence(this, this.deps, evidence, { before, after, forgotten }, request, clock, () => this.trainReference(context, after.samples, sets));
   }
 
   async measureMembership(before: TrainedModel, after: TrainedModel, request: MembershipRequest): Promise<MembershipEvidence> {
