@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   backwardSolvePacked,
+  dotRange,
   choleskyPacked,
   choleskySolvePacked,
   forwardSolvePacked,
@@ -71,6 +72,38 @@ describe('packed linear algebra', () => {
         apply(rows, x).forEach((v, i) => expect(out[i]).toBeCloseTo(v, 10));
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it('multiplies by a packed symmetric matrix with the bits of the two-loop product (column updates, then the row dot product)', () => {
+    // The product as it was written before its loops were fused: each row's column updates, then its dot product.
+    const twoLoops = (a: Float64Array, d: number, x: Float64Array, out: Float64Array) => {
+      out.fill(0);
+      for (let i = 0; i < d; i++) {
+        const ri = rowOffset(i);
+        for (let j = 0; j < i; j++) out[j] += a[ri + j] * x[i];
+        out[i] += dotRange(a, ri, x, 0, i) + a[ri + i] * x[i];
+      }
+    };
+    const bits = (v: Float64Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }).chain((d) =>
+          fc.record({
+            d: fc.constant(d),
+            a: fc.float64Array({ minLength: packedLength(d), maxLength: packedLength(d), noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
+            x: fc.float64Array({ minLength: d, maxLength: d, noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
+          }),
+        ),
+        ({ d, a, x }) => {
+          const fused = new Float64Array(d);
+          const reference = new Float64Array(d);
+          multiplySymmetricPacked(a, d, x, fused);
+          twoLoops(a, d, x, reference);
+          expect(bits(fused)).toBe(bits(reference));
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 
