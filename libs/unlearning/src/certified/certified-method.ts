@@ -62,6 +62,7 @@ import { checkEnoughData, validateExamples, validateSamples } from '../validate'
 import { CertifiedSettings, residualBudget } from './certified-settings';
 import {
   addressCertifiedRemoval,
+  allocateCertifiedState,
   CertifiedLedgerState,
   certifiedManifestPart,
   CertifiedState,
@@ -195,13 +196,15 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
       clock.lap('operators');
       const state = await this.stateOf(model);
       const removed = buildOvrData(inCanonicalOrder(forgotten, model.config.seed), model.config.numFeatures, model.config.numClasses);
-      const keptGram = state.gram.slice();
-      accumulateGram(removed, keptGram, -1);
-      step = await computeNewtonRemoval({ keptCount: retained.length, removed, w: state.w, lambda: settings.lambda, operators, keptGram });
+      // The new version's state, w⁻ and the downdated Gram matrix, computed in place of the bytes it is stored as.
+      const kept = allocateCertifiedState(model.config.numFeatures, model.config.numClasses);
+      kept.gram.set(state.gram);
+      accumulateGram(removed, kept.gram, -1);
+      step = await computeNewtonRemoval({ keptCount: retained.length, removed, w: state.w, lambda: settings.lambda, operators, keptGram: kept.gram, into: kept.w });
       clock.lap('newton');
       const budgetUsed = previous.budgetUsed + step.residualBound;
       if (budgetUsed <= previous.budget) {
-        built = await this.buildNewtonVersion(context, model, retained, forgotten, { w: step.w, gram: keptGram }, previous, step);
+        built = await this.buildNewtonVersion(context, model, retained, forgotten, kept, previous, step);
       } else {
         this.log(
           `model ${model.modelId} version ${context.version}: a Newton step's residual bound ${step.residualBound.toPrecision(4)} would take the budget ` +
@@ -659,4 +662,3 @@ function inCanonicalOrder<T extends Sample>(samples: readonly T[], seed: string)
 }
 
 const canonicalOrders = new WeakMap<readonly Sample[], { seed: string; count: number; ordered: readonly Sample[] }>();
-

@@ -18,12 +18,31 @@ export interface CertifiedState {
 
 const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 
-/** The state as bytes: the weights then the Gram matrix, float64 little-endian. */
+/**
+ * A zeroed state of d features and K classes laid out as it is stored: on a little-endian machine its weights and
+ * Gram matrix are views of one buffer holding the weights then the matrix, so that serializeCertifiedState gives
+ * that buffer without copying it (a removal writes the downdated matrix and w⁻ straight into what is stored).
+ */
+export function allocateCertifiedState(d: number, k: number): CertifiedState {
+  if (!LITTLE_ENDIAN) return { w: new Float64Array(d * k), gram: new Float64Array(packedLength(d)) };
+  const buffer = new ArrayBuffer((d * k + packedLength(d)) * 8);
+  return { w: new Float64Array(buffer, 0, d * k), gram: new Float64Array(buffer, d * k * 8, packedLength(d)) };
+}
+
+/**
+ * The state as bytes: the weights then the Gram matrix, float64 little-endian. A state allocateCertifiedState
+ * laid out (or deserializeCertifiedState read) is its own bytes: the result is a view of its memory, not a copy,
+ * and states are never changed once made.
+ */
 export function serializeCertifiedState(state: CertifiedState): Uint8Array {
-  const out = new Uint8Array((state.w.length + state.gram.length) * 8);
+  const { w, gram } = state;
+  const total = (w.length + gram.length) * 8;
+  if (LITTLE_ENDIAN && w.buffer === gram.buffer && w.byteOffset === 0 && gram.byteOffset === w.byteLength && w.buffer.byteLength === total)
+    return new Uint8Array(w.buffer, 0, total);
+  const out = new Uint8Array(total);
   const view = new DataView(out.buffer);
   let offset = 0;
-  for (const part of [state.w, state.gram]) {
+  for (const part of [w, gram]) {
     if (LITTLE_ENDIAN) out.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), offset);
     else for (let i = 0; i < part.length; i++) view.setFloat64(offset + i * 8, part[i], true);
     offset += part.byteLength;
@@ -36,9 +55,15 @@ export function deserializeCertifiedState(bytes: Uint8Array, d: number, k: numbe
   const gram = packedLength(d);
   if (bytes.length !== (weights + gram) * 8)
     throw new UnlearningError('CHECKPOINT_CORRUPT', `a certified state of ${d} features and ${k} classes has ${(weights + gram) * 8} bytes, got ${bytes.length}`);
+  const state = allocateCertifiedState(d, k);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(state.w.buffer).set(bytes);
+    return state;
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const read = (count: number, offset: number) => Float64Array.from({ length: count }, (_, i) => view.getFloat64(offset + i * 8, true));
-  return { w: read(weights, 0), gram: read(gram, weights * 8) };
+  for (let i = 0; i < weights; i++) state.w[i] = view.getFloat64(i * 8, true);
+  for (let i = 0; i < gram; i++) state.gram[i] = view.getFloat64((weights + i) * 8, true);
+  return state;
 }
 
 /**

@@ -42,6 +42,8 @@ export interface NewtonRemovalInput {
   operators: readonly RemovalOperator[];
   /** Gram matrix of D' (packed): sum over the remaining samples of x xᵀ. */
   keptGram: Float64Array;
+  /** Where w⁻ is written (d x K, not `w` itself): the new version's stored state (allocateCertifiedState); a new array when absent. */
+  into?: Float64Array;
 }
 
 export interface NewtonRemoval {
@@ -66,6 +68,7 @@ const UNIT_ROUNDOFF = 2 ** -53;
 
 export async function computeNewtonRemoval(input: NewtonRemovalInput, yielder = new Yielder()): Promise<NewtonRemoval> {
   const { keptCount, removed, w, lambda, operators, keptGram } = input;
+  if (input.into === w) throw new RangeError('computeNewtonRemoval: `into` must not be `w`');
   const { d, k: K } = removed;
   const n = keptCount + removed.n;
   // Delta = gradient of the removed rows' loss at w, plus their share of the regulariser.
@@ -84,7 +87,7 @@ export async function computeNewtonRemoval(input: NewtonRemovalInput, yielder = 
   const slack = 1 + (n + d + 10) * UNIT_ROUNDOFF;
   const spectralBound = Math.sqrt(frobeniusNormSymmetricPacked(keptGram, d) * slack);
 
-  const next = new Float64Array(w.length);
+  const next = input.into ?? new Float64Array(w.length);
   const gs = new Float64Array(d);
   let iterations = 0;
   let taylorSquares = 0;
