@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { computeBatchRoot, computeSampleBatchRoot } from './batch-root';
+import { computeBatchRoot, computeSampleBatchRoot, keepShiftedTree } from './batch-root';
 
 const commitment = (i: number) => createHash('sha256').update(`c${i}`).digest('hex');
 
@@ -37,6 +37,48 @@ describe('batch roots of samples', () => {
       const other = [{ commitment: commitment(-n) }, ...samples.slice(1)];
       expect(computeSampleBatchRoot(other, { derivedFrom: samples })).toBe(root(other));
     }
+  });
+
+  it("with the kept shifted tree, gives computeBatchRoot's root for every size and single removed position, chained, and falls back for other batches", () => {
+    const root = (batch: readonly { commitment: string }[]) => computeBatchRoot(batch.map((s) => s.commitment));
+    for (let n = 1; n <= 40; n++) {
+      const samples = Array.from({ length: n }, (_, i) => ({ commitment: commitment(3000 * n + i) }));
+      computeSampleBatchRoot(samples, { keepTree: true });
+      keepShiftedTree(samples);
+      for (let removed = 0; removed < n; removed++) {
+        const survivors = samples.filter((_, i) => i !== removed);
+        expect(computeSampleBatchRoot(survivors, { derivedFrom: samples, keepTree: true })).toBe(root(survivors));
+        // The survivors' tree (made from the two kept trees) serves their own removals, with and without its shifted tree.
+        const fewer = survivors.filter((_, i) => i !== Math.floor(survivors.length / 3));
+        expect(computeSampleBatchRoot(fewer, { derivedFrom: survivors })).toBe(root(fewer));
+        keepShiftedTree(survivors);
+        for (const position of [0, Math.floor(survivors.length / 2), survivors.length - 1]) {
+          const chained = survivors.filter((_, i) => i !== position);
+          expect(computeSampleBatchRoot(chained, { derivedFrom: survivors })).toBe(root(chained));
+        }
+      }
+      // Not a single removal: two removed, one replaced, one added, the batch itself.
+      const two = samples.filter((_, i) => i !== 1 && i !== n - 1);
+      expect(computeSampleBatchRoot(two, { derivedFrom: samples })).toBe(root(two));
+      const replaced = [...samples.slice(0, n - 1)].map((s, i) => (i === Math.floor(n / 2) ? { commitment: commitment(-3000 * n) } : s));
+      expect(computeSampleBatchRoot(replaced, { derivedFrom: samples })).toBe(root(replaced));
+      const added = [...samples, { commitment: commitment(-3001 * n) }];
+      expect(computeSampleBatchRoot(added, { derivedFrom: samples })).toBe(root(added));
+      expect(computeSampleBatchRoot(samples.slice(), { derivedFrom: samples })).toBe(root(samples));
+    }
+  });
+
+  it('does not trust a kept shifted tree for samples changed since it was kept (a commitment after the removed position)', () => {
+    const root = (batch: readonly { commitment: string }[]) => computeBatchRoot(batch.map((s) => s.commitment));
+    const samples = Array.from({ length: 29 }, (_, i) => ({ commitment: commitment(8000 + i) }));
+    computeSampleBatchRoot(samples, { keepTree: true });
+    keepShiftedTree(samples);
+    const survivors = samples.filter((_, i) => i !== 5);
+    const before = computeSampleBatchRoot(survivors, { derivedFrom: samples });
+    samples[20].commitment = commitment(9000); // changed after its trees were kept (never done by the engine)
+    const after = computeSampleBatchRoot(survivors, { derivedFrom: samples });
+    expect(after).toBe(root(survivors));
+    expect(after).not.toBe(before); // control: the change is in the survivors' root
   });
 
   it('does not trust a kept tree for samples changed since it was kept (the batch array or a commitment)', () => {

@@ -11,7 +11,7 @@
 // one Gemm, softmax over the K one-vs-rest margins), so serving, hashing, verify-model and replay treat it as
 // any logistic regression.
 import { planShards, rememberPlan, removeFromPlan } from '../assignment';
-import { computeSampleBatchRoot } from '../batch-root';
+import { computeSampleBatchRoot, keepShiftedTree } from '../batch-root';
 import { MemoryCheckpointStore } from '../checkpoint-store';
 import { hashHyperparameters, layerSizesOf, normalizeConfig, TrainingConfig } from '../config';
 import { UnlearningError } from '../errors';
@@ -524,7 +524,8 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
    * The version's Hessians and their inverses, from memory or computed (O(n d^2 K + d^3 K)). They are a function of the version's own
    * weights and samples only, and are never written anywhere: when the version is superseded they go with it.
    * `afterPublication`: made ahead of any removal (the version just published), so the preparation also runs the
-   * step a few times on the version's first sample (warmUpNewtonRemoval), and the next removal finds it compiled.
+   * step a few times on the version's first sample (warmUpNewtonRemoval), and the next removal finds it compiled,
+   * and keeps the shifted tree of the version's batch (keepShiftedTree) for the next removal's batch root.
    */
   private async operatorsOf(model: TrainedModel, afterPublication = false): Promise<RemovalOperator[]> {
     const record = model.shards[0].slices[0];
@@ -534,7 +535,12 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
       const data = buildOvrData(inCanonicalOrder(model.samples, model.config.seed), model.config.numFeatures, model.config.numClasses);
       const { lambda } = settingsOf(model.config);
       kept.operators = prepareRemovalOperators(data, lambda, state.w).then(async (operators) => {
-        if (afterPublication) await warmUpNewtonRemoval(data, state.w, lambda, operators, state.gram);
+        if (afterPublication) {
+          await warmUpNewtonRemoval(data, state.w, lambda, operators, state.gram);
+          // The tree of the version's samples without the first: the batch root of a removal of one sample is then
+          // made of the kept subtrees and about log2 n hashes (computeSampleBatchRoot), not about n - position.
+          keepShiftedTree(inCanonicalOrder(model.samples, model.config.seed));
+        }
         return operators;
       });
       kept.operators.catch(() => (kept.operators = undefined));
