@@ -71,8 +71,9 @@ import {
   serializeCertifiedState,
 } from './certified-state';
 import { drawObjectiveNoise, fitCertified, prepareRemovalOperators, RemovalOperator, trainingTolerance } from './certified-training';
-import { computeNewtonRemoval, NewtonRemoval, warmUpNewtonRemoval } from './newton-removal';
+import { computeNewtonRemoval, NewtonRemoval, rehearseNewtonRemoval, warmUpNewtonRemoval } from './newton-removal';
 import { buildOvrData } from './ovr-data';
+import { Yielder } from './yield';
 import { accumulateGram, computeGram } from './ovr-objective';
 
 /** Certified removal's method, with a way to wait for the preparation it runs after each publication. */
@@ -534,12 +535,16 @@ class CertifiedMethod implements CertifiedUnlearningMethod {
     if (!kept.operators) {
       const data = buildOvrData(inCanonicalOrder(model.samples, model.config.seed), model.config.numFeatures, model.config.numClasses);
       const { lambda } = settingsOf(model.config);
-      kept.operators = prepareRemovalOperators(data, lambda, state.w).then(async (operators) => {
+      // After a publication, the removal's code is rehearsed first (its compilation then runs beside the Hessians').
+      const rehearsed = afterPublication ? rehearseRemoval(model, 'start') : Promise.resolve();
+      kept.operators = rehearsed.then(async () => {
+        const operators = await prepareRemovalOperators(data, lambda, state.w);
         if (afterPublication) {
           await warmUpNewtonRemoval(data, state.w, lambda, operators, state.gram);
           // The tree of the version's samples without the first: the batch root of a removal of one sample is then
           // made of the kept subtrees and about log2 n hashes (computeSampleBatchRoot), not about n - position.
           keepShiftedTree(inCanonicalOrder(model.samples, model.config.seed));
+          await rehearseRemoval(model, 'end');
         }
         return operators;
       });
@@ -653,6 +658,33 @@ export function checkCertifiedTraining(settings: CertifiedSettings, n: number): 
       'INVALID_CONFIG',
       `certified budget sigma epsilon / c = ${budget.toPrecision(4)} is below the training's gradient tolerance 1e-6 n = ${Number(trainingTolerance(n).toPrecision(4))}: raise certified.sigma or certified.epsilon`,
     );
+}
+
+/** How many times rehearseRemoval runs a removal's bookkeeping: at the start of a preparation (its batch root hashed from the leaves), at its end (from the kept trees). */
+const REHEARSED_REMOVALS = { start: 3, end: 8 };
+
+/**
+ * Parts of a version's preparation, run and discarded: at its start, the Newton step on a made-up problem
+ * (rehearseNewtonRemoval); at its start and at its end (once the shifted tree is kept), the bookkeeping of a
+ * removal of one sample from the version (the split, the plan without it, its order and rows, the survivors'
+ * batch root). V8 compiles these with optimisation once they have run a few times, on its worker threads: started
+ * here, that work runs within the preparation, where it otherwise ran during the next removal (10-50 ms of CPU
+ * charged to it on the methods bench, the more the busier the machine). Nothing is remembered: no plan, tree, order
+ * or state of the survivors is kept.
+ */
+async function rehearseRemoval(model: TrainedModel, at: 'start' | 'end'): Promise<void> {
+  if (at === 'start') await rehearseNewtonRemoval(model.config.numClasses);
+  const ordered = inCanonicalOrder(model.samples, model.config.seed);
+  if (ordered.length < 3) return;
+  const sample = ordered[ordered.length >> 1];
+  const yielder = new Yielder();
+  for (let run = 0; run < REHEARSED_REMOVALS[at]; run++) {
+    await yielder.maybeYield();
+    const { forgotten, newIndexOf } = splitForget(model, { requestIds: ['lethe-warm-up'], externalIds: [sample.externalId] });
+    removeFromPlan(planShards(model.samples, model.config.seed, 1, 1), newIndexOf);
+    buildOvrData(inCanonicalOrder(forgotten, model.config.seed), model.config.numFeatures, model.config.numClasses);
+    computeSampleBatchRoot(ordered.filter((s) => s !== sample), { derivedFrom: ordered });
+  }
 }
 
 /**

@@ -22,8 +22,9 @@
 // them the bound holds for the floating-point step, whatever the solver's own rounding. Nothing here reads the
 // remaining data itself: ||X' s|| comes from the Gram matrix (s' G' s), so a removal costs O(K d^2), not O(n d K).
 import { OvrData } from './ovr-data';
-import { accumulateGram, accumulateLoss, computeCurvatures } from './ovr-objective';
-import { RemovalOperator } from './certified-training';
+import { accumulateGram, accumulateLoss, computeCurvatures, computeGram } from './ovr-objective';
+import { prepareRemovalOperators, RemovalOperator } from './certified-training';
+import { allocateCertifiedState } from './certified-state';
 import { dot, frobeniusNormSymmetricPacked, multiplyDense, multiplySymmetricPacked, norm2 } from './packed';
 import { Yielder } from './yield';
 
@@ -155,10 +156,42 @@ export async function warmUpNewtonRemoval(
     signs: data.signs.subarray(0, data.k),
   };
   for (let run = 0; run < WARM_UP_REMOVALS; run++) {
-    const keptGram = gram.slice();
-    accumulateGram(removed, keptGram, -1);
-    await computeNewtonRemoval({ keptCount: data.n - 1, removed, w, lambda, operators, keptGram }, yielder);
+    // Laid out as a real removal's (allocateCertifiedState, w⁻ written into it), so the compiled code fits it.
+    const kept = allocateCertifiedState(data.d, data.k);
+    kept.gram.set(gram);
+    accumulateGram(removed, kept.gram, -1);
+    await computeNewtonRemoval({ keptCount: data.n - 1, removed, w, lambda, operators, keptGram: kept.gram, into: kept.w }, yielder);
   }
+}
+
+/** Removals rehearseNewtonRemoval runs on its made-up problem. */
+const REHEARSALS = 40;
+
+/**
+ * Runs the removal step REHEARSALS times on a made-up problem of 8 features, K classes and 4 rows (its operators
+ * made by prepareRemovalOperators), in well under a millisecond, and discards it: the first part of a version's
+ * preparation. V8 then marks the step's functions for optimisation at the start of the preparation and compiles
+ * them on its worker threads while the Hessians are made, instead of after the warm-up at its end
+ * (warmUpNewtonRemoval), where on a loaded machine that compilation (50 ms of CPU) ran during the first removal.
+ * The compiled code is the same whatever the sizes; nothing of the version is read or changed.
+ */
+export async function rehearseNewtonRemoval(k: number): Promise<void> {
+  const d = 8;
+  const n = 4;
+  const rows: OvrData = {
+    n,
+    d,
+    k,
+    rowStart: Int32Array.of(0, 2, 4, 6, 8),
+    cols: Int32Array.of(0, 4, 1, 5, 2, 6, 3, 7),
+    values: Float64Array.of(0.5, 0.25, 0.4, 0.3, 0.6, 0.2, 0.35, 0.45),
+    signs: Float64Array.from({ length: n * k }, (_, i) => (i % k === Math.floor(i / k) % k ? 1 : -1)),
+  };
+  const w = Float64Array.from({ length: d * k }, (_, i) => 0.01 * (i + 1));
+  const lambda = 0.1;
+  const operators = await prepareRemovalOperators(rows, lambda, w);
+  const gram = computeGram(rows);
+  for (let run = 0; run < REHEARSALS / WARM_UP_REMOVALS; run++) await warmUpNewtonRemoval(rows, w, lambda, operators, gram);
 }
 
 /**
