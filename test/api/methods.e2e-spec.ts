@@ -63,12 +63,14 @@ describe('certified removal and approximate unlearning through the API', () => {
   });
 
   describe('certified removal', () => {
-    // On iris (projected onto the unit ball) at lambda = 0.01 and sigma = 1, one sample's Newton step bounds the
-    // residual by about 0.015 and 21 samples' by about 0.17: a budget of 0.052 (epsilon 0.2 at delta 1e-3) holds
-    // the first and not the second.
+    // On iris (projected onto the unit ball) at lambda = 0.01 and sigma = 1, the bounds depend on the model's noise,
+    // whose seed the service draws at random: over 80 seeds (the engine alone), one sample's Newton step bounded
+    // the residual by 0.007-0.015, 21 samples' by 0.03-0.60 (4 of 80 within what a budget of 0.052 had left: this
+    // test failed that often while it removed 21), and 75 samples' (every odd one) by 0.75 or more over 40. A
+    // budget of 0.052 (epsilon 0.2 at delta 1e-3) holds the first removal and never the second.
     const certified = { epsilon: 0.2, delta: 1e-3, lambda: 0.01, sigma: 1 };
     const first = ['iris-010'];
-    const second = iris.filter((_, i) => i % 7 === 4).map((s) => s.externalId);
+    const second = iris.filter((_, i) => i % 2 === 1).map((s) => s.externalId);
     let datasetId: string;
     let commitments: Map<string, string>;
     let modelId: string;
