@@ -13,6 +13,12 @@ export function installLogger(level: LogLevel): ConsoleLogger {
 /**
  * Starts a process's parts in order and stops them in reverse: on a start-up failure (exit 1) or on
  * SIGINT/SIGTERM (exit 0). `start` registers each part's stop with `onStop` as soon as it runs.
+ *
+ * The signal handlers are installed before `start` runs: a signal that arrives while the process is still
+ * starting (the service answers on its port before its worker has started) is kept, and once `start` has
+ * ended the parts started are stopped and the process exits 0. Before, such a signal was lost: the embedded
+ * PostgreSQL's own listener (stopsOnSignals) kept Node from exiting on it, and nothing else acted, so the
+ * process ran on, its database stopped by the same Ctrl-C, until it was killed.
  */
 export async function runProcess(
   log: Logger,
@@ -23,15 +29,10 @@ export async function runProcess(
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((e) => log.error(`while stopping: ${(e as Error).message}`));
   };
-  try {
-    await start((stop) => stops.push(stop));
-  } catch (error) {
-    log.error(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
-    await stopAll();
-    process.exit(1);
-  }
+  let starting = true;
   let stopping = false;
-  const onSignal = async (signal: string) => {
+  let signalled: string | undefined;
+  const stopAndExit = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.log(`${signal}: ${stoppingMessage}`);
@@ -39,6 +40,26 @@ export async function runProcess(
     log.log('stopped');
     process.exit(0);
   };
-  process.on('SIGINT', () => void onSignal('SIGINT'));
-  process.on('SIGTERM', () => void onSignal('SIGTERM'));
+  const onSignal = (signal: string) => {
+    if (starting) signalled ??= signal;
+    else void stopAndExit(signal);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  try {
+    await start((stop) => stops.push(stop));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (signalled !== undefined) {
+      // Stopped while starting: the failure is most likely the stop itself (its database shut down by the same signal).
+      log.warn(`${signalled} while starting; the start ended with: ${message}`);
+      starting = false;
+      return stopAndExit(signalled);
+    }
+    log.error(`failed to start: ${message}`);
+    await stopAll();
+    process.exit(1);
+  }
+  starting = false;
+  if (signalled !== undefined) await stopAndExit(signalled);
 }
