@@ -18,7 +18,7 @@ export function installLogger(level: LogLevel): ConsoleLogger {
  * starting (the service answers on its port before its worker has started) is kept, and once `start` has
  * ended the parts started are stopped and the process exits 0. Before, such a signal was lost: the embedded
  * PostgreSQL's own listener (stopsOnSignals) kept Node from exiting on it, and nothing else acted, so the
- * process ran on, its database stopped by the same Ctrl-C, until it was killed.
+ * process ran on until it was killed.
  */
 export async function runProcess(
   log: Logger,
@@ -51,7 +51,7 @@ export async function runProcess(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (signalled !== undefined) {
-      // Stopped while starting: the failure is most likely the stop itself (its database shut down by the same signal).
+      // Stopped while starting: the failure may come from the stop itself (a part the same signal reached).
       log.warn(`${signalled} while starting; the start ended with: ${message}`);
       starting = false;
       return stopAndExit(signalled);
