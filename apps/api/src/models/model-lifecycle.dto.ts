@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsInt, Min, ValidateBy, ValidateIf } from 'class-validator';
+import { IsInt, Min, ValidateBy } from 'class-validator';
+import { IsOptionalField } from '../common/optional-field';
 
 /** The catastrophic-forgetting guard's limit when a model does not set one. */
 export const DEFAULT_MAX_TEST_ACCURACY_DROP = 0.05;
@@ -15,7 +16,7 @@ export class GuardDto {
       'may show and still be served at once; a version that falls more is published held (UNLEARN_HELD, or LEARN_HELD against the version a ' +
       'learn or restore extends) and served only when asked for by number until released',
   })
-  @ValidateIf((_, value) => value !== undefined)
+  @IsOptionalField()
   @ValidateBy({
     name: 'isFraction',
     validator: {

@@ -97,7 +97,7 @@ export class MembershipDto {
       `shadow models trained IN/OUT of each sample the attack asks about, ${SHADOWS.min}..${SHADOWS.max}: each costs one training of the model ` +
       `(so a forget with ${DEFAULT_SHADOW_MODELS} costs about ${DEFAULT_SHADOW_MODELS + 1} trainings more); from 64 on each sample gets its own variances`,
   })
-  @ValidateIf((_, value) => value !== undefined)
+  @IsOptionalField()
   @IsCount('shadowModels', SHADOWS.min, SHADOWS.max)
   shadowModels?: number;
 
@@ -108,7 +108,7 @@ export class MembershipDto {
       `canaries (random-label marker samples) the evaluation injects into its own copy of the model and forgets, and as many it keeps out: ` +
       `0, or ${CANARIES.min}..${CANARIES.max}. They show the attack's power on the "before" model; only evaluation-only models ever learn them, never the served one`,
   })
-  @ValidateIf((_, value) => value !== undefined)
+  @IsOptionalField()
   @IsCount('canaries', CANARIES.min, CANARIES.max, true)
   canaries?: number;
 }
@@ -125,7 +125,7 @@ export class EvaluationDto {
       'A sample is held out when the first 6 bytes of SHA-256("lethe-holdout|" seed 0x00 externalId) / 2^48 fall below it: ' +
       'the rule depends on the seed and the sample only, so forgetting moves no other sample across it',
   })
-  @ValidateIf((_, value) => value !== undefined) // absent is the default; null is refused
+  @IsOptionalField() // absent is the default; null is refused
   @IsHoldoutFraction()
   holdoutFraction?: number;
 
@@ -135,7 +135,7 @@ export class EvaluationDto {
     description:
       "each forget also retrains from scratch without the samples and records that reference's numbers in UNLEARN_COMPLETED (costs a full retrain)",
   })
-  @ValidateIf((_, value) => value !== undefined)
+  @IsOptionalField()
   @IsBoolean({ message: 'referenceRetrain must be a boolean' })
   referenceRetrain?: boolean;
 
@@ -172,7 +172,7 @@ export class PrivacyDto {
   clipNorm!: number;
 
   @ApiProperty({ required: false, enum: PRIVACY_ACCOUNTANTS, default: 'rdp', description: 'the privacy accountant that solves σ and states ε' })
-  @ValidateIf((_, value) => value !== undefined)
+  @IsOptionalField()
   @IsIn(PRIVACY_ACCOUNTANTS as unknown as string[], { message: `accountant must be one of: ${PRIVACY_ACCOUNTANTS.join(', ')}` })
   accountant?: PrivacyAccountant;
 }
@@ -201,7 +201,7 @@ export class CertifiedDto {
       'σ, the standard deviation of the objective perturbation b ~ N(0, σ²I): larger σ allows more removals before a retraining ' +
       '(the budget is σε/√(2 ln(1.5/δ))) and costs accuracy',
   })
-  @ValidateIf((_, value) => value !== undefined)
+  @IsOptionalField()
   @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'certified.sigma must be a finite number' })
   @IsPositive({ message: 'certified.sigma must be a number > 0' })
   sigma?: number;
@@ -279,7 +279,7 @@ export class CreateModelDto {
       'slice i trains floor((i+1)a) - floor(i*a) epochs with a = 2 * epochs / (slices + 1), at least 1, so that slicing ' +
       'costs about what `epochs` epochs over the data cost. The resolved schedule is the response\'s epochsPerSlice',
   })
-  @ValidateIf((_, value) => value !== undefined)
+  @IsOptionalField()
   @IsInt({ message: 'epochsPerSlice must be an integer' })
   @Min(1)
   @Max(10000)
